@@ -1,0 +1,1 @@
+"""Operator and developer tooling: the `coop` CLI, demo data, benchmarks."""

@@ -1,0 +1,46 @@
+"""The apps of the suite, as the CLI starts, migrates and serves them."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    name: str
+    # "module:callable" returning the FastAPI app (uvicorn factory).
+    factory: str
+    # "module:Class" of the app's settings (a kernel.settings.CommonSettings subclass).
+    settings: str
+    # Folder under migrations/ holding the app's own Alembic tree (None: no tables).
+    migrations: str | None
+    default_port: int
+
+    @property
+    def env_prefix(self) -> str:
+        return f"COOP_{self.name.upper()}_"
+
+    def settings_class(self) -> Any:
+        module, _, attr = self.settings.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+# Order matters: `coop run` starts them in this order, `coop migrate` migrates in it.
+APPS: dict[str, AppSpec] = {
+    spec.name: spec
+    for spec in (
+        AppSpec(
+            name="conventions",
+            factory="services.conventions.app:create_app",
+            settings="services.conventions.settings:ConventionsSettings",
+            migrations="conventions",
+            default_port=8001,
+        ),
+    )
+}
+
+
+def migration_trees() -> list[str]:
+    return [spec.migrations for spec in APPS.values() if spec.migrations]

@@ -1,0 +1,103 @@
+"""The factory every app uses: same lifespan, errors, logs, metrics and probes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import ORJSONResponse
+from sqlalchemy import text
+from starlette.responses import Response
+
+from kernel.database import create_engine, create_sessionmaker
+from kernel.embedded_db import start_embedded
+from kernel.errors import ServiceUnavailable, install_problem_handlers
+from kernel.internal_token import InternalTokenSigner, InternalTokenVerifier
+from kernel.observability import Metrics, RequestContextMiddleware, configure_logging
+from kernel.settings import CommonSettings
+
+ExtraLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def resolve_database_url(settings: CommonSettings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded(settings.embedded_data_dir)
+
+
+def create_service_app(
+    settings: CommonSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    extra_lifespan: ExtraLifespan | None = None,
+    version: str = "1.0.0",
+    openapi_tags: list[dict[str, Any]] | None = None,
+) -> FastAPI:
+    """Build an app. Resources are created in the lifespan, never at import."""
+    settings.check()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        engine = create_engine(
+            resolve_database_url(settings),
+            pool_size=settings.db_pool_size,
+            application_name=f"coop-{settings.app_name}",
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.internal_verifier = InternalTokenVerifier(
+            settings.app_name, settings.internal_trusted_keys
+        )
+        app.state.internal_signer = InternalTokenSigner(
+            settings.app_name, settings.internal_signing_key, settings.internal_token_ttl_seconds
+        )
+        try:
+            if extra_lifespan is None:
+                yield
+            else:
+                async with extra_lifespan(app):
+                    yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+        openapi_url="/openapi.json",
+        docs_url="/docs" if not settings.is_production else None,
+        redoc_url=None,
+        openapi_tags=openapi_tags,
+    )
+    app.state.settings = settings
+    metrics = Metrics(settings.app_name)
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> dict[str, str]:
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise ServiceUnavailable("Base de données injoignable.") from exc
+        return {"status": "ready"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return metrics.render()
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,294 @@
+"""How the other apps know the conventions: a replica of their reference data.
+
+The conventions service owns conventions. Actions, documents and the gateway each
+keep a small read-only replica (`convention_ref` table in their own schema) of what
+they need to scope queries and check rules: the Caf, the signatory organisations,
+the dates and the lifecycle status. It is fed from the conventions service's
+internal feed ``GET /internal/v1/conventions/references?after=<seq>`` (ordered by a
+change sequence number), polled in the background every few seconds, and refreshed
+on demand by id (``GET /internal/v1/conventions/{id}/reference``) when a request
+names a convention the replica does not know yet, or before a write that depends on
+the convention's state.
+
+Scope is then enforced in each service's own SQL (`readable_clause`), one round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from enum import StrEnum
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Column,
+    ColumnElement,
+    Date,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kernel.errors import NotFound, ServiceUnavailable
+from kernel.internal_token import InternalTokenSigner
+from kernel.principal import Principal
+
+_log = logging.getLogger("coop.convention_ref")
+REFERENCES_PATH = "/internal/v1/conventions/references"
+CONVENTIONS_AUDIENCE = "conventions"
+
+
+class StatutConvention(StrEnum):
+    """Stored lifecycle status (exact French labels)."""
+
+    en_preparation = "en préparation"
+    signee = "signée"
+    resiliee = "résiliée"
+
+
+class EtatConvention(StrEnum):
+    """Effective state at a date, derived from the status and the dates."""
+
+    en_preparation = "en préparation"
+    signee = "signée"  # signed, not started yet
+    active = "active"
+    echue = "échue"
+    resiliee = "résiliée"
+
+
+class ConventionRef(BaseModel):
+    """The contract of the feed: what other apps may know about a convention."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    caf_id: uuid.UUID
+    titre: str
+    echelon: str
+    statut: StatutConvention
+    date_debut: dt.date
+    date_fin: dt.date
+    # Set when a résiliation is recorded: the day engagements stop.
+    date_effet_resiliation: dt.date | None = None
+    # Every signatory organisation, the Caf included.
+    signataire_ids: tuple[uuid.UUID, ...] = ()
+    seq: int
+
+    def etat(self, today: dt.date) -> EtatConvention:
+        return etat_convention(
+            self.statut, self.date_debut, self.date_fin, self.date_effet_resiliation, today
+        )
+
+    def accepts_new_work(self, today: dt.date) -> bool:
+        """Actions, suivis and documents may only be added while this holds."""
+        return self.etat(today) in {
+            EtatConvention.en_preparation,
+            EtatConvention.signee,
+            EtatConvention.active,
+        }
+
+
+def etat_convention(
+    statut: StatutConvention,
+    date_debut: dt.date,
+    date_fin: dt.date,
+    date_effet_resiliation: dt.date | None,
+    today: dt.date,
+) -> EtatConvention:
+    if statut is StatutConvention.en_preparation:
+        return EtatConvention.en_preparation
+    if date_effet_resiliation is not None and date_effet_resiliation <= today:
+        return EtatConvention.resiliee
+    if today > date_fin:
+        return EtatConvention.echue
+    if today < date_debut:
+        return EtatConvention.signee
+    return EtatConvention.active
+
+
+class ReferencesPage(BaseModel):
+    items: list[ConventionRef]
+
+
+def convention_ref_table(metadata: MetaData) -> Table:
+    """The replica table, created in the calling service's schema and migrations."""
+    return Table(
+        "convention_ref",
+        metadata,
+        Column("id", Uuid, primary_key=True),
+        Column("caf_id", Uuid, nullable=False, index=True),
+        Column("titre", String(300), nullable=False),
+        Column("echelon", String(40), nullable=False),
+        Column("statut", String(40), nullable=False),
+        Column("date_debut", Date, nullable=False),
+        Column("date_fin", Date, nullable=False),
+        Column("date_effet_resiliation", Date, nullable=True),
+        Column("signataire_ids", ARRAY(Uuid), nullable=False),
+        Column("seq", BigInteger, nullable=False, index=True),
+        Index(None, "signataire_ids", postgresql_using="gin"),
+    )
+
+
+def row_to_ref(row: object) -> ConventionRef:
+    return ConventionRef.model_validate(row, from_attributes=True)
+
+
+def readable_clause(table: Table, principal: Principal) -> ColumnElement[bool]:
+    """Conventions the principal may read: national all, Caf roles their Caf's,
+    collectivité roles the conventions their organisation signs."""
+    if principal.is_national:
+        return true()
+    conditions: list[ColumnElement[bool]] = []
+    cafs = principal.caf_ids()
+    if cafs:
+        conditions.append(table.c.caf_id.in_(cafs))
+    collectivites = principal.collectivite_ids()
+    if collectivites:
+        conditions.append(
+            table.c.signataire_ids.overlap(literal(sorted(collectivites), ARRAY(Uuid)))
+        )
+    return or_(*conditions) if conditions else false()
+
+
+async def upsert_refs(session: AsyncSession, table: Table, refs: Iterable[ConventionRef]) -> int:
+    rows = [
+        {**ref.model_dump(), "statut": ref.statut.value, "signataire_ids": list(ref.signataire_ids)}
+        for ref in refs
+    ]
+    if not rows:
+        return 0
+    stmt = insert(table).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={c.name: stmt.excluded[c.name] for c in table.c if c.name != "id"},
+        where=table.c.seq <= stmt.excluded.seq,
+    )
+    await session.execute(stmt)
+    return len(rows)
+
+
+class ConventionRefClient:
+    """Reads the conventions service's internal feed on behalf of one app."""
+
+    def __init__(self, http: httpx.AsyncClient, signer: InternalTokenSigner, base_url: str) -> None:
+        self._http = http
+        self._signer = signer
+        self._base = base_url.rstrip("/")
+
+    def _headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self._signer.mint_service(CONVENTIONS_AUDIENCE)}"}
+
+    async def changes_after(self, seq: int, limit: int = 500) -> list[ConventionRef]:
+        try:
+            resp = await self._http.get(
+                self._base + REFERENCES_PATH,
+                params={"after": seq, "limit": limit},
+                headers=self._headers(),
+            )
+            resp.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable("Service des conventions injoignable.") from exc
+        return ReferencesPage.model_validate_json(resp.content).items
+
+    async def fetch(self, convention_id: uuid.UUID) -> ConventionRef | None:
+        try:
+            resp = await self._http.get(
+                f"{self._base}/internal/v1/conventions/{convention_id}/reference",
+                headers=self._headers(),
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable("Service des conventions injoignable.") from exc
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise ServiceUnavailable(f"Service des conventions : réponse {resp.status_code}.")
+        return ConventionRef.model_validate_json(resp.content)
+
+
+class ConventionRefReplica:
+    """One app's replica: background catch-up plus on-demand refresh by id."""
+
+    def __init__(
+        self,
+        table: Table,
+        client: ConventionRefClient,
+        sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        self.table = table
+        self.client = client
+        self._sessionmaker = sessionmaker
+        self._lock = asyncio.Lock()
+
+    async def sync_once(self) -> int:
+        """Apply every change since the highest sequence number held; returns how many."""
+        async with self._lock:
+            applied = 0
+            async with self._sessionmaker() as session:
+                last = (
+                    await session.execute(select(func.coalesce(func.max(self.table.c.seq), 0)))
+                ).scalar_one()
+                while True:
+                    batch = await self.client.changes_after(int(last))
+                    if not batch:
+                        break
+                    applied += await upsert_refs(session, self.table, batch)
+                    last = max(ref.seq for ref in batch)
+                await session.commit()
+            return applied
+
+    async def refresh(self, session: AsyncSession, convention_id: uuid.UUID) -> ConventionRef:
+        """Fetch one convention now (fresh state before a write, or unknown id). 404 if absent."""
+        ref = await self.client.fetch(convention_id)
+        if ref is None:
+            raise NotFound("Convention introuvable.")
+        await upsert_refs(session, self.table, [ref])
+        return ref
+
+    async def get(self, session: AsyncSession, convention_id: uuid.UUID) -> ConventionRef:
+        """The replica's row, fetched on a miss (a convention created seconds ago)."""
+        row = (
+            await session.execute(select(self.table).where(self.table.c.id == convention_id))
+        ).one_or_none()
+        if row is not None:
+            return row_to_ref(row)
+        return await self.refresh(session, convention_id)
+
+    @asynccontextmanager
+    async def running(self, interval_seconds: float) -> AsyncIterator[None]:
+        """Keep the replica caught up in the background while the app runs."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.sync_once()
+                except Exception as exc:  # the next round retries; requests fall back to refresh
+                    _log.warning(
+                        "convention_ref sync failed", extra={"fields": {"error": str(exc)}}
+                    )
+                await asyncio.sleep(interval_seconds)
+
+        task = asyncio.create_task(loop(), name="convention-ref-sync")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

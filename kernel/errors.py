@@ -1,0 +1,240 @@
+"""Domain errors and their single RFC 9457 ``application/problem+json`` rendering.
+
+Services raise a `DomainError` subclass (each carries its HTTP status); the handlers
+installed by `install_problem_handlers` turn it, FastAPI's validation errors and
+Starlette's HTTP errors into problem documents. 422 is reserved for malformed payloads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+_log = logging.getLogger("coop.errors")
+
+
+def problem_type(slug: str) -> str:
+    return f"urn:coop:problem:{slug}"
+
+
+class DomainError(Exception):
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Requête invalide"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+class BadRequest(DomainError):
+    pass
+
+
+class Unauthorized(DomainError):
+    status = 401
+    slug = "unauthorized"
+    title = "Authentification requise"
+
+
+class Forbidden(DomainError):
+    status = 403
+    slug = "forbidden"
+    title = "Action non autorisée"
+
+
+class NotFound(DomainError):
+    status = 404
+    slug = "not-found"
+    title = "Ressource introuvable"
+
+
+class Conflict(DomainError):
+    status = 409
+    slug = "conflict"
+    title = "Conflit avec l'état de la ressource"
+
+
+class Gone(DomainError):
+    status = 410
+    slug = "gone"
+    title = "Ressource supprimée"
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+    slug = "precondition-failed"
+    title = "Version périmée"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Contenu trop volumineux"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Type de contenu non accepté"
+
+
+class InvalidPayload(DomainError):
+    """A payload that is well-formed JSON but breaks a field rule checked outside pydantic."""
+
+    status = 422
+    slug = "validation"
+    title = "Données invalides"
+
+
+class PreconditionRequired(DomainError):
+    status = 428
+    slug = "precondition-required"
+    title = "En-tête If-Match requis"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    slug = "too-many-requests"
+    title = "Trop de requêtes"
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    slug = "service-unavailable"
+    title = "Service indisponible"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    instance: str | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": problem_type(slug),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = list(errors)
+    if extra:
+        body.update(extra)
+    return Response(
+        content=orjson.dumps(body),
+        status_code=status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=dict(headers or {}),
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        out.append(
+            {
+                "pointer": "/" + "/".join(loc[1:]) if loc and loc[0] == "body" else None,
+                "location": loc[0] if loc else None,
+                "field": ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else None),
+                "message": err.get("msg", ""),
+                "code": err.get("type", ""),
+            }
+        )
+    return out
+
+
+_HTTP_TITLES = {
+    400: "Requête invalide",
+    401: "Authentification requise",
+    403: "Action non autorisée",
+    404: "Ressource introuvable",
+    405: "Méthode non autorisée",
+    406: "Format non acceptable",
+    413: "Contenu trop volumineux",
+    415: "Type de contenu non accepté",
+    429: "Trop de requêtes",
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        return problem_response(
+            exc.status,
+            exc.title,
+            exc.detail,
+            slug=exc.slug,
+            instance=request.url.path,
+            errors=exc.errors,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(
+            422,
+            "Données invalides",
+            "La requête contient des champs invalides ou manquants.",
+            slug="validation",
+            instance=request.url.path,
+            errors=_validation_errors(exc),
+        )
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "Aucune ressource à cette adresse."
+        if exc.status_code == 405 and detail == "Method Not Allowed":
+            detail = "Cette méthode n'est pas acceptée sur cette ressource."
+        return problem_response(
+            exc.status_code,
+            _HTTP_TITLES.get(exc.status_code, "Erreur"),
+            detail,
+            slug=f"http-{exc.status_code}",
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        _log.exception("unhandled error", exc_info=exc)
+        return problem_response(
+            500,
+            "Erreur interne",
+            "Une erreur inattendue est survenue ; elle a été journalisée.",
+            slug="internal",
+            instance=request.url.path,
+        )
+
+    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,89 @@
+"""Alembic plumbing shared by every service's own migration tree.
+
+Each ``migrations/<service>/env.py`` calls `run_env` with its metadata; the version
+table lives in the service's own schema, and autogenerate only looks at that schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from kernel.database import asyncpg_url
+
+MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(service: str, database_url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_ROOT / service))
+    cfg.set_main_option("path_separator", "os")
+    cfg.attributes["database_url"] = database_url
+    return cfg
+
+
+def upgrade(service: str, database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(service, database_url), revision)
+
+
+def _include_object_for(schema: str) -> Any:
+    def include_object(
+        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
+        if type_ == "table":
+            return bool(obj.schema == schema)
+        return True
+
+    return include_object
+
+
+def _configure(connection: Connection, metadata: MetaData, schema: str) -> None:
+    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table="alembic_version",
+        version_table_schema=schema,
+        include_schemas=True,
+        include_name=lambda name, type_, parent: name == schema if type_ == "schema" else True,
+        include_object=_include_object_for(schema),
+        compare_type=True,
+        compare_server_default=True,
+    )
+
+
+async def _run_async(url: str, metadata: MetaData, schema: str) -> None:
+    engine = create_async_engine(asyncpg_url(url))
+    try:
+        async with engine.begin() as conn:
+
+            def migrate(sync_conn: Connection) -> None:
+                _configure(sync_conn, metadata, schema)
+                with context.begin_transaction():
+                    context.run_migrations()
+
+            await conn.run_sync(migrate)
+    finally:
+        await engine.dispose()
+
+
+def run_env(metadata: MetaData) -> None:
+    """Body of a service's env.py (online mode only: we always migrate a live database)."""
+    schema = metadata.schema
+    assert schema, "each service's metadata names its own schema"
+    url = context.config.attributes.get("database_url")
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _configure(connection, metadata, schema)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    assert url, "pass database_url in the Alembic config attributes"
+    asyncio.run(_run_async(url, metadata, schema))

@@ -1,0 +1,111 @@
+"""Keyset pagination: ``?limit=`` (capped) and an opaque ``?cursor=``.
+
+A cursor is the sort key of the last item served, base64url-encoded JSON. Services
+page with ``WHERE (k1, k2) > (:v1, :v2) ORDER BY k1, k2 LIMIT :limit + 1`` (see
+`after_keyset`), never OFFSET.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Generic, TypeVar
+
+import orjson
+from fastapi import Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy.sql.elements import ColumnElement as _ColumnElement
+
+from kernel.errors import BadRequest
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class PageParams(BaseModel):
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description=f"Nombre d'éléments (max {MAX_LIMIT})")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="Curseur opaque de la page suivante")
+    ] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+Pagination = Annotated[PageParams, Depends(page_params)]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return {"u": str(value)}
+    if isinstance(value, dt.datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"d": value.isoformat()}
+    raise TypeError(type(value))
+
+
+def _revive(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        ((tag, raw),) = value.items()
+        if tag == "u":
+            return uuid.UUID(raw)
+        if tag == "t":
+            return dt.datetime.fromisoformat(raw)
+        if tag == "d":
+            return dt.date.fromisoformat(raw)
+    return value
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    raw = orjson.dumps(list(key), default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = orjson.loads(raw)
+        if not isinstance(values, list) or len(values) != arity:
+            raise ValueError("arity")
+        return [_revive(v) for v in values]
+    except (ValueError, binascii.Error, orjson.JSONDecodeError, TypeError) as exc:
+        raise BadRequest("Curseur de pagination invalide.") from exc
+
+
+def after_keyset(
+    columns: Sequence[_ColumnElement[Any]], cursor: str | None
+) -> ColumnElement[bool] | None:
+    """The WHERE clause that resumes after `cursor` for an ascending sort on `columns`."""
+    if cursor is None:
+        return None
+    values = decode_cursor(cursor, len(columns))
+    return tuple_(*columns) > tuple_(*values)
+
+
+def make_page(
+    rows: Sequence[Any], limit: int, key: Callable[[Any], Sequence[Any]], item: Callable[[Any], T]
+) -> Page[T]:
+    """Build a page from ``limit + 1`` fetched rows: the extra row only says there is more."""
+    more = len(rows) > limit
+    kept = rows[:limit]
+    return Page[T](
+        items=[item(r) for r in kept],
+        next_cursor=encode_cursor(key(kept[-1])) if more and kept else None,
+    )

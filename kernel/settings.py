@@ -1,0 +1,114 @@
+"""Settings base shared by every app.
+
+Each app subclasses `CommonSettings` with its own env prefix (``COOP_CONVENTIONS_``...).
+A value can also be given once for the whole suite with the ``COOP_`` prefix
+(``COOP_ENVIRONMENT=production``), and ``DATABASE_URL`` is honoured as the
+conventional fallback for the database.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from kernel import dev_keys
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class ProductionConfigError(RuntimeError):
+    """Raised at start-up when production mode meets a development default."""
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="COOP_")
+
+    # Name used as internal token issuer/audience and in logs ("conventions", "gateway"...).
+    app_name: ClassVar[str] = "app"
+
+    environment: Environment = Environment.development
+    debug: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # None means: embedded PostgreSQL (development only), see kernel.embedded_db.
+    database_url: str | None = None
+    embedded_data_dir: str = ".coop/pgdata"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    log_level: str = "INFO"
+
+    # Internal identity: this app's signing key (private JWK, JSON) and the public keys
+    # it trusts, by issuer name. Defaults are development keys, refused in production.
+    internal_signing_key: str = Field(default_factory=lambda: "")
+    internal_trusted_keys: dict[str, str] = Field(default_factory=dict)
+    internal_token_ttl_seconds: int = Field(default=30, ge=1, le=60)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # App prefix first, then the suite-wide COOP_ prefix.
+        suite_wide = EnvSettingsSource(settings_cls, env_prefix="COOP_")
+        return (init_settings, env_settings, suite_wide, file_secret_settings)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> CommonSettings:
+        if self.database_url is None and os.environ.get("DATABASE_URL"):
+            self.database_url = os.environ["DATABASE_URL"]
+        if not self.internal_signing_key:
+            self.internal_signing_key = dev_keys.private_jwk(self.app_name)
+        if not self.internal_trusted_keys:
+            self.internal_trusted_keys = dev_keys.all_public_jwks()
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.production
+
+    def production_problems(self) -> list[str]:
+        """Development defaults that production must not run with."""
+        problems: list[str] = []
+        if self.debug:
+            problems.append("debug is on")
+        if self.database_url is None:
+            problems.append("no database URL (embedded PostgreSQL is development-only)")
+        if dev_keys.is_dev_key(self.internal_signing_key):
+            problems.append("internal signing key is a development key")
+        dev_trusted = [
+            iss for iss, jwk in self.internal_trusted_keys.items() if dev_keys.is_dev_key(jwk)
+        ]
+        if dev_trusted:
+            problems.append(f"development keys trusted for: {', '.join(sorted(dev_trusted))}")
+        return problems
+
+    def check(self) -> None:
+        """Refuse to start in production with development defaults."""
+        if self.is_production:
+            problems = self.production_problems()
+            if problems:
+                raise ProductionConfigError(
+                    "refusing to start in production: " + "; ".join(problems)
+                )
+
+    def safe_dump(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data["internal_signing_key"] = "***"
+        if data.get("database_url"):
+            data["database_url"] = "***"
+        return data

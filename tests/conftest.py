@@ -1,0 +1,89 @@
+"""Test database: real PostgreSQL, migrated once per run, emptied after each test.
+
+`TEST_DATABASE_URL` (a server URL; a fresh database is created on it) or, by default,
+the embedded pgserver under .coop/test-pgdata. Each pytest process gets its own
+database, so several runs can share one server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from coop.apps import migration_trees
+from kernel.database import asyncpg_url, create_engine
+from kernel.embedded_db import start_embedded
+from kernel.migrations import upgrade
+
+
+def _server_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return asyncpg_url(url)
+    return start_embedded(".coop/test-pgdata", database="postgres")
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    server = _server_url()
+    name = f"coop_test_{os.getpid()}_{secrets.token_hex(3)}"
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    for tree in migration_trees():
+        upgrade(tree, url)
+    os.environ["DATABASE_URL"] = url
+    try:
+        yield url
+    finally:
+        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+_APP_SCHEMAS_SQL = text(
+    """
+    SELECT quote_ident(schemaname) || '.' || quote_ident(tablename)
+    FROM pg_tables
+    WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'public')
+      AND tablename <> 'alembic_version'
+    """
+)
+
+
+@pytest.fixture(autouse=True)
+async def _empty_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test that touches the database leaves its tables empty (one TRUNCATE)."""
+    if "database_url" not in request.fixturenames:
+        yield
+        return
+    engine: AsyncEngine = request.getfixturevalue("db_engine")
+    yield
+    async with engine.begin() as conn:
+        tables = (await conn.execute(_APP_SCHEMAS_SQL)).scalars().all()
+        if tables:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
