@@ -32,7 +32,8 @@ def person(name: str, *grants: tuple[uuid.UUID, OrganisationKind, Role]) -> Prin
         subject=str(stable_id(f"person:{name}")),
         kind=PrincipalKind.person,
         grants=tuple(
-            Grant(organisation_id=org, organisation_kind=kind, role=role) for org, kind, role in grants
+            Grant(organisation_id=org, organisation_kind=kind, role=role)
+            for org, kind, role in grants
         ),
     )
 

@@ -1,0 +1,45 @@
+"""The demo data set of `make run`: each app contributes one idempotent step.
+
+A step is ``async def step(session) -> str`` (a one-line summary) that writes its
+app's demo rows with stable ids (`coop.demo_ids`), doing nothing when they exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.database import create_engine, create_sessionmaker
+
+DemoStep = Callable[[AsyncSession], Awaitable[str]]
+
+
+def steps() -> list[tuple[str, DemoStep]]:
+    # Imported here: each step imports its app's models.
+    found: list[tuple[str, DemoStep]] = []
+    return found
+
+
+def load_demo(database_url: str, console: Console) -> None:
+    asyncio.run(_load(database_url, console))
+
+
+async def _load(database_url: str, console: Console) -> None:
+    engine = create_engine(database_url, pool_size=2)
+    sessionmaker = create_sessionmaker(engine)
+    try:
+        todo = steps()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("Données de démonstration", total=len(todo))
+            for name, step in todo:
+                async with sessionmaker() as session:
+                    summary = await step(session)
+                    await session.commit()
+                console.print(f"[green]✓[/] démo {name} : {summary}")
+                progress.advance(task)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,39 @@
+"""Stable ids of the demo data set, shared by every app's demo step and by tests.
+
+The story (Isère and Drôme): Caf A (Isère) has three conventions: a commune-level
+CTG with Voiron, an intercommunal CTG with the communauté de communes du
+Grésivaudan and three member communes, and Vienne's CTG being renewed (the
+2022-2026 one and its renewal in préparation). Caf B (Drôme) has Valence's CTG.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+_NS = uuid.UUID("0b7e6a8e-2c1d-4f5a-9e3b-7a1d2c3e4f50")
+
+
+def demo_id(name: str) -> uuid.UUID:
+    return uuid.uuid5(_NS, name)
+
+
+# Organisations
+CNAF = demo_id("org:cnaf")
+CAF_ISERE = demo_id("org:caf-isere")  # Caf A
+CAF_DROME = demo_id("org:caf-drome")  # Caf B
+VOIRON = demo_id("org:commune-voiron")  # collectivité X of the personas
+GRESIVAUDAN = demo_id("org:epci-gresivaudan")
+CROLLES = demo_id("org:commune-crolles")
+PONTCHARRA = demo_id("org:commune-pontcharra")
+LE_TOUVET = demo_id("org:commune-le-touvet")
+VIENNE = demo_id("org:commune-vienne")
+VALENCE = demo_id("org:commune-valence")  # collectivité Y (autre-collectivite)
+CD_ISERE = demo_id("org:cd-isere")
+MSA_ALPES = demo_id("org:msa-alpes-du-nord")
+
+# Conventions
+CONVENTION_VOIRON = demo_id("convention:voiron-2025")
+CONVENTION_GRESIVAUDAN = demo_id("convention:gresivaudan-2024")
+CONVENTION_VIENNE_2022 = demo_id("convention:vienne-2022")
+CONVENTION_VIENNE_2027 = demo_id("convention:vienne-2027")
+CONVENTION_VALENCE = demo_id("convention:valence-2025")
