@@ -7,7 +7,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import ORJSONResponse
 from sqlalchemy import text
 from starlette.responses import Response
 
@@ -70,7 +69,6 @@ def create_service_app(
         description=description,
         version=version,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
         openapi_url="/openapi.json",
         docs_url="/docs" if not settings.is_production else None,
         redoc_url=None,

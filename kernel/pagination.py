@@ -51,14 +51,14 @@ def page_params(
 Pagination = Annotated[PageParams, Depends(page_params)]
 
 
-def _default(value: Any) -> Any:
+def _tag(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return {"u": str(value)}
     if isinstance(value, dt.datetime):
         return {"t": value.isoformat()}
     if isinstance(value, dt.date):
         return {"d": value.isoformat()}
-    raise TypeError(type(value))
+    return value
 
 
 def _revive(value: Any) -> Any:
@@ -74,7 +74,8 @@ def _revive(value: Any) -> Any:
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
-    raw = orjson.dumps(list(key), default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    # Tag typed values ourselves: orjson would turn UUIDs and dates into plain strings.
+    raw = orjson.dumps([_tag(v) for v in key])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

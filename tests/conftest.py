@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -65,25 +64,33 @@ async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-_APP_SCHEMAS_SQL = text(
-    """
+_TABLES_SQL = """
     SELECT quote_ident(schemaname) || '.' || quote_ident(tablename)
     FROM pg_tables
     WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'public')
       AND tablename <> 'alembic_version'
-    """
-)
+"""
+
+
+async def _truncate_all(url: str) -> None:
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        tables = [row[0] for row in await conn.fetch(_TABLES_SQL)]
+        if tables:
+            await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(autouse=True)
-async def _empty_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Every test that touches the database leaves its tables empty (one TRUNCATE)."""
+def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that touches the database leaves its tables empty (one TRUNCATE).
+
+    Synchronous on purpose: it runs outside the tests' event loop, on its own connection.
+    """
     if "database_url" not in request.fixturenames:
         yield
         return
-    engine: AsyncEngine = request.getfixturevalue("db_engine")
+    url: str = request.getfixturevalue("database_url")
     yield
-    async with engine.begin() as conn:
-        tables = (await conn.execute(_APP_SCHEMAS_SQL)).scalars().all()
-        if tables:
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    asyncio.run(_truncate_all(url))

@@ -14,6 +14,7 @@ async def running(
     app: FastAPI, base_url: str = "http://testserver"
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        # Errors come back as the 500 problem a client would see, not as raised exceptions.
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client

@@ -1,0 +1,64 @@
+"""Every error leaves as RFC 9457 problem+json, whatever raised it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.kernel.toy_app import create_toy_app
+from tests.support.apps import running
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(create_toy_app(database_url=database_url)) as c:  # type: ignore[arg-type]
+        yield c
+
+
+def assert_problem(resp: httpx.Response, status: int) -> dict[str, object]:
+    assert resp.status_code == status
+    assert resp.headers["content-type"] == "application/problem+json"
+    body = resp.json()
+    assert body["status"] == status
+    assert str(body["type"]).startswith("urn:coop:problem:")
+    assert body["title"]
+    assert body["detail"]
+    return body  # type: ignore[no-any-return]
+
+
+async def test_domain_error_carries_its_status_and_field_errors(client: httpx.AsyncClient) -> None:
+    body = assert_problem(await client.get("/conflict"), 409)
+    assert body["detail"] == "Transition refusée."
+    assert body["errors"] == [{"field": "statut", "message": "non signée"}]
+    assert body["instance"] == "/conflict"
+    assert_problem(await client.get("/missing"), 404)
+
+
+async def test_malformed_payload_is_422_with_each_field_named(client: httpx.AsyncClient) -> None:
+    resp = await client.post("/things", json={"nom": "x" * 21, "quantite": "beaucoup"})
+    body = assert_problem(resp, 422)
+    fields = {e["field"] for e in body["errors"]}  # type: ignore[attr-defined]
+    assert fields == {"nom", "quantite"}
+    pointers = {e["pointer"] for e in body["errors"]}  # type: ignore[attr-defined]
+    assert pointers == {"/nom", "/quantite"}
+
+
+async def test_unknown_path_and_wrong_method_are_problems(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.get("/nowhere"), 404)
+    assert_problem(await client.delete("/things"), 405)
+
+
+async def test_unexpected_error_hides_internals(client: httpx.AsyncClient) -> None:
+    body = assert_problem(await client.get("/boom"), 500)
+    assert "secret" not in str(body)
+
+
+async def test_stale_and_missing_if_match(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.put("/versioned/2"), 428)
+    stale = await client.put("/versioned/2", headers={"if-match": '"thing.1"'})
+    assert_problem(stale, 412)
+    assert stale.headers["etag"] == '"thing.2"'
+    ok = await client.put("/versioned/2", headers={"if-match": '"thing.2"'})
+    assert ok.status_code == 200

@@ -1,0 +1,93 @@
+"""Request ids, access logs, metrics, probes and commit-before-response on real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.kernel.toy_app import create_toy_app
+from tests.support.apps import running
+from tests.support.personas import CAF_A_AGENT, internal_token
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(create_toy_app(database_url=database_url)) as c:  # type: ignore[arg-type]
+        yield c
+
+
+async def test_request_id_is_kept_or_generated(client: httpx.AsyncClient) -> None:
+    kept = await client.get("/healthz", headers={"x-request-id": "abc-123"})
+    assert kept.headers["x-request-id"] == "abc-123"
+    generated = await client.get("/healthz", headers={"x-request-id": "bad id\twith tab"})
+    assert generated.headers["x-request-id"] not in ("", "bad id\twith tab")
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_one_json_access_line_with_template_and_no_token(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = internal_token(CAF_A_AGENT, "conventions")
+    handler_records: list[logging.LogRecord] = []
+    with caplog.at_level(logging.INFO, logger="coop.access"):
+        await client.get("/me", headers={"authorization": f"Bearer {token}", "x-request-id": "r-1"})
+        handler_records = [r for r in caplog.records if r.name == "coop.access"]
+    assert len(handler_records) == 1
+    from kernel.observability import JsonFormatter
+
+    line = json.loads(JsonFormatter().format(handler_records[0]))
+    assert line["route"] == "/me"
+    assert line["status"] == 200
+    assert line["principal"] == CAF_A_AGENT.subject
+    assert line["method"] == "GET"
+    assert "duration_ms" in line
+    assert token not in json.dumps(line)
+
+
+async def test_metrics_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/numbers", params={"limit": 3})
+    await client.get("/nowhere/at/all")
+    body = (await client.get("/metrics")).text
+    assert 'route="/numbers"' in body
+    assert 'route="<unmatched>"' in body
+    assert "/nowhere/at/all" not in body
+    assert "coop_http_request_duration_seconds_bucket" in body
+
+
+async def test_readiness_reflects_the_database(database_url: str) -> None:
+    async with running(create_toy_app(database_url=database_url)) as ok:  # type: ignore[arg-type]
+        assert (await ok.get("/readyz")).status_code == 200
+    broken = database_url.rsplit("/", 1)[0] + "/no_such_database"
+    async with running(create_toy_app(database_url=broken)) as down:  # type: ignore[arg-type]
+        resp = await down.get("/readyz")
+        assert resp.status_code == 503
+        assert (await down.get("/healthz")).status_code == 200
+
+
+@pytest.fixture
+async def probe_table(db_engine: AsyncEngine) -> AsyncIterator[None]:
+    async with db_engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS public.kernel_probe (value text)"))
+        await conn.execute(text("TRUNCATE public.kernel_probe"))
+    yield
+    async with db_engine.begin() as conn:
+        await conn.execute(text("DROP TABLE public.kernel_probe"))
+
+
+@pytest.mark.usefixtures("probe_table")
+async def test_commit_happens_before_the_response_and_errors_write_nothing(
+    client: httpx.AsyncClient, db_engine: AsyncEngine
+) -> None:
+    ok = await client.post("/probe", json={"value": "kept"})
+    assert ok.status_code == 200
+    refused = await client.post("/probe", params={"fail": "true"}, json={"value": "dropped"})
+    assert refused.status_code == 409
+    async with db_engine.connect() as conn:
+        values = (await conn.execute(text("SELECT value FROM public.kernel_probe"))).scalars().all()
+    assert values == ["kept"]

@@ -1,0 +1,67 @@
+"""Production mode refuses development defaults; env prefixes resolve as documented."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from joserfc.jwk import ECKey
+from pydantic_settings import SettingsConfigDict
+
+from kernel.settings import CommonSettings, ProductionConfigError
+
+
+class DemoAppSettings(CommonSettings):
+    app_name = "gateway"
+    model_config = SettingsConfigDict(env_prefix="COOP_DEMOAPP_")
+
+
+def _real_key() -> tuple[str, str]:
+    key = ECKey.generate_key("P-256", private=True)
+    return json.dumps(key.as_dict(private=True)), json.dumps(key.as_dict(private=False))
+
+
+def test_production_refuses_every_development_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = DemoAppSettings(environment="production", debug=True)
+    problems = settings.production_problems()
+    assert any("debug" in p for p in problems)
+    assert any("embedded" in p for p in problems)
+    assert any("signing key" in p for p in problems)
+    assert any("trusted" in p for p in problems)
+    with pytest.raises(ProductionConfigError):
+        settings.check()
+
+
+def test_production_starts_with_real_keys_and_database() -> None:
+    private, public = _real_key()
+    settings = DemoAppSettings(
+        environment="production",
+        database_url="postgresql://coop@db/coop",
+        internal_signing_key=private,
+        internal_trusted_keys={"gateway": public},
+    )
+    settings.check()
+    assert settings.safe_dump()["internal_signing_key"] == "***"
+    assert settings.safe_dump()["database_url"] == "***"
+
+
+def test_app_prefix_wins_over_suite_prefix_and_database_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COOP_PORT", "9100")
+    monkeypatch.setenv("COOP_DEMOAPP_PORT", "9200")
+    monkeypatch.setenv("COOP_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://from-env/db")
+    settings = DemoAppSettings()
+    assert settings.port == 9200
+    assert settings.log_level == "DEBUG"
+    assert settings.database_url == "postgresql://from-env/db"
+
+
+def test_development_defaults_work_without_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = DemoAppSettings()
+    settings.check()  # development: no refusal
+    assert settings.database_url is None
+    assert set(settings.internal_trusted_keys) >= {"gateway", "conventions", "actions", "documents"}

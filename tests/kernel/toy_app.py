@@ -1,0 +1,88 @@
+"""A small app built with the kernel factory, to test the kernel on its own."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from kernel.app import create_service_app
+from kernel.database import DbSession
+from kernel.errors import Conflict, NotFound
+from kernel.etag import etag_for, require_if_match
+from kernel.internal_token import CallingService, CurrentPrincipal
+from kernel.pagination import Page, Pagination, decode_cursor, make_page
+from kernel.settings import CommonSettings
+
+
+class ToySettings(CommonSettings):
+    app_name = "conventions"  # reuse a development key pair: tokens are addressed to it
+
+
+router = APIRouter()
+
+
+class Thing(BaseModel):
+    nom: str = Field(max_length=20)
+    quantite: int = Field(ge=0)
+
+
+@router.post("/things")
+async def create_thing(thing: Thing) -> Thing:
+    return thing
+
+
+@router.get("/missing")
+async def missing() -> None:
+    raise NotFound("Convention introuvable.")
+
+
+@router.get("/conflict")
+async def conflict() -> None:
+    raise Conflict("Transition refusée.", errors=[{"field": "statut", "message": "non signée"}])
+
+
+@router.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("secret internals")
+
+
+@router.get("/me")
+async def me(principal: CurrentPrincipal) -> dict[str, object]:
+    return {"subject": principal.subject, "grants": len(principal.grants)}
+
+
+@router.get("/internal/v1/ping")
+async def internal_ping(service: CallingService) -> dict[str, str]:
+    return {"caller": service.subject}
+
+
+@router.get("/numbers")
+async def numbers(page: Pagination) -> Page[int]:
+    start = decode_cursor(page.cursor, 1)[0] if page.cursor else 0
+    rows = list(range(start + 1, min(start + page.limit + 1, 120) + 1))
+    return make_page(rows, page.limit, key=lambda n: (n,), item=lambda n: n)
+
+
+@router.put("/versioned/{version}")
+async def versioned(version: int, request: Request) -> dict[str, str]:
+    require_if_match(request, etag_for("thing", version))
+    return {"ok": "yes"}
+
+
+@router.post("/probe")
+async def write_probe(
+    session: DbSession, value: Annotated[str, Body(embed=True)], fail: bool = False
+) -> dict[str, str]:
+    await session.execute(text("INSERT INTO public.kernel_probe (value) VALUES (:v)"), {"v": value})
+    if fail:
+        raise Conflict("Refus après écriture : rien ne doit rester.")
+    return {"id": str(uuid.uuid4())}
+
+
+def create_toy_app(**overrides: object) -> object:
+    settings = ToySettings(**overrides)  # type: ignore[arg-type]
+    return create_service_app(settings, title="toy", description="kernel tests", routers=[router])
