@@ -1,0 +1,1 @@
+"""The API gateway: OIDC resource server, habilitations, the one public API."""

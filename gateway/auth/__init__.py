@@ -1,0 +1,1 @@
+"""OIDC resource server: access token validation and the JWKS cache."""
