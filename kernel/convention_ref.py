@@ -27,7 +27,6 @@ from enum import StrEnum
 import httpx
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     Column,
     ColumnElement,
@@ -44,7 +43,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.errors import NotFound, ServiceUnavailable

@@ -1,0 +1,157 @@
+"""The convention replica every consumer keeps: forward-only upserts, scope in SQL, state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import MetaData, Table, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from kernel.convention_ref import (
+    ConventionRef,
+    EtatConvention,
+    StatutConvention,
+    convention_ref_table,
+    readable_clause,
+    row_to_ref,
+    upsert_refs,
+)
+from kernel.principal import Principal
+from tests.support.personas import (
+    CAF_A,
+    CAF_A_AGENT,
+    CAF_A_LECTEUR,
+    CAF_B,
+    CAF_B_AGENT,
+    COLLECTIVITE_X,
+    COLLECTIVITE_Y,
+    NATIONAL,
+    NOBODY,
+    X_LECTEUR,
+    X_PARTNER_CLIENT,
+    Y_CONTRIBUTEUR,
+)
+
+SCHEMA = "kernel_replica_test"
+
+
+def ref(
+    caf: uuid.UUID, signataires: tuple[uuid.UUID, ...], seq: int, **kw: object
+) -> ConventionRef:
+    data: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "caf_id": caf,
+        "titre": "CTG",
+        "echelon": "commune",
+        "statut": StatutConvention.signee,
+        "date_debut": dt.date(2025, 1, 1),
+        "date_fin": dt.date(2029, 12, 31),
+        "signataire_ids": (caf, *signataires),
+        "seq": seq,
+    }
+    data.update(kw)
+    return ConventionRef.model_validate(data)
+
+
+@pytest.fixture
+async def replica(
+    db_engine: AsyncEngine,
+) -> AsyncIterator[tuple[Table, async_sessionmaker[AsyncSession]]]:
+    metadata = MetaData(schema=SCHEMA)
+    table = convention_ref_table(metadata)
+    async with db_engine.begin() as conn:
+        await conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        await conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+        await conn.run_sync(metadata.create_all)
+    yield table, async_sessionmaker(db_engine, expire_on_commit=False)
+    async with db_engine.begin() as conn:
+        await conn.execute(text(f"DROP SCHEMA {SCHEMA} CASCADE"))
+
+
+async def test_upserts_only_move_forward(
+    replica: tuple[Table, async_sessionmaker[AsyncSession]],
+) -> None:
+    table, sessions = replica
+    newer = ref(CAF_A, (COLLECTIVITE_X,), seq=10, statut=StatutConvention.resiliee)
+    older = newer.model_copy(update={"seq": 4, "statut": StatutConvention.signee})
+    async with sessions() as session:
+        await upsert_refs(session, table, [newer])
+        await upsert_refs(session, table, [older])  # a late, stale on-demand fetch
+        await session.commit()
+        row = (await session.execute(select(table))).one()
+    assert row_to_ref(row) == newer
+
+
+@pytest.mark.parametrize(
+    ("principal", "visible"),
+    [
+        (CAF_A_AGENT, {"a-x", "a-y"}),
+        (CAF_A_LECTEUR, {"a-x", "a-y"}),
+        (CAF_B_AGENT, {"b-y"}),
+        (X_LECTEUR, {"a-x"}),
+        (X_PARTNER_CLIENT, {"a-x"}),
+        (Y_CONTRIBUTEUR, {"a-y", "b-y"}),
+        (NATIONAL, {"a-x", "a-y", "b-y"}),
+        (NOBODY, set()),
+    ],
+)
+async def test_readable_clause_scopes_by_caf_signature_or_national(
+    replica: tuple[Table, async_sessionmaker[AsyncSession]], principal: Principal, visible: set[str]
+) -> None:
+    table, sessions = replica
+    refs = {
+        "a-x": ref(CAF_A, (COLLECTIVITE_X,), 1, titre="a-x"),
+        "a-y": ref(CAF_A, (COLLECTIVITE_Y,), 2, titre="a-y"),
+        "b-y": ref(CAF_B, (COLLECTIVITE_Y,), 3, titre="b-y"),
+    }
+    async with sessions() as session:
+        await upsert_refs(session, table, refs.values())
+        await session.commit()
+        titles = (
+            await session.execute(select(table.c.titre).where(readable_clause(table, principal)))
+        ).scalars()
+        assert set(titles) == visible
+
+
+@pytest.mark.parametrize(
+    ("statut", "resiliation", "today", "etat", "accepts"),
+    [
+        (
+            StatutConvention.en_preparation,
+            None,
+            dt.date(2030, 1, 1),
+            EtatConvention.en_preparation,
+            True,
+        ),
+        (StatutConvention.signee, None, dt.date(2024, 6, 1), EtatConvention.signee, True),
+        (StatutConvention.signee, None, dt.date(2026, 11, 24), EtatConvention.active, True),
+        (StatutConvention.signee, None, dt.date(2030, 1, 1), EtatConvention.echue, False),
+        (
+            StatutConvention.resiliee,
+            dt.date(2026, 12, 1),
+            dt.date(2026, 11, 24),
+            EtatConvention.active,
+            True,
+        ),
+        (
+            StatutConvention.resiliee,
+            dt.date(2026, 12, 1),
+            dt.date(2026, 12, 1),
+            EtatConvention.resiliee,
+            False,
+        ),
+    ],
+)
+def test_state_is_derived_from_status_and_dates(
+    statut: StatutConvention,
+    resiliation: dt.date | None,
+    today: dt.date,
+    etat: EtatConvention,
+    accepts: bool,
+) -> None:
+    convention = ref(CAF_A, (), 1, statut=statut, date_effet_resiliation=resiliation)
+    assert convention.etat(today) is etat
+    assert convention.accepts_new_work(today) is accepts
