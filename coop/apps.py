@@ -38,6 +38,20 @@ APPS: dict[str, AppSpec] = {
             migrations="conventions",
             default_port=8001,
         ),
+        AppSpec(
+            name="documents",
+            factory="services.documents.app:create_app",
+            settings="services.documents.settings:DocumentsSettings",
+            migrations="documents",
+            default_port=8003,
+        ),
+        AppSpec(
+            name="actions",
+            factory="services.actions.app:create_app",
+            settings="services.actions.settings:ActionsSettings",
+            migrations="actions",
+            default_port=8002,
+        ),
     )
 }
 

@@ -1,0 +1,1 @@
+"""Documents service: documents and versions of each CTG, storage, antivirus, streaming."""

@@ -1,0 +1,107 @@
+"""The documents service app (port 8003)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from kernel.app import create_service_app
+from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
+from services.documents import service
+from services.documents.antivirus import ClamdClient
+from services.documents.context import DocumentsContext
+from services.documents.endpoints import router
+from services.documents.models import convention_ref
+from services.documents.settings import DocumentsSettings, StorageBackend
+from services.documents.storage import FilesystemStorage, Storage
+from services.documents.storage_s3 import S3Storage
+
+_log = logging.getLogger("coop.documents")
+
+
+async def open_storage(settings: DocumentsSettings) -> Storage:
+    if settings.storage_backend is StorageBackend.s3:
+        secret = settings.s3_secret_access_key
+        return await S3Storage(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=None if secret is None else secret.get_secret_value(),
+        ).open(create_bucket=not settings.is_production)
+    return FilesystemStorage(settings.storage_root)
+
+
+def make_scanner(settings: DocumentsSettings) -> ClamdClient | None:
+    if not settings.antivirus:
+        return None
+    return ClamdClient(settings.clamd_address, settings.clamd_timeout_seconds)
+
+
+@asynccontextmanager
+async def _rescanning(ctx: DocumentsContext, app: FastAPI) -> AsyncIterator[None]:
+    """Versions left `en_analyse` while clamd was down are retried in the background."""
+    scanner = ctx.scanner
+    if scanner is None:
+        yield
+        return
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(ctx.settings.rescan_seconds)
+            try:
+                await service.rescan(app.state.sessionmaker, ctx.storage, scanner)
+            except Exception as exc:  # next round retries
+                _log.warning("rescan failed", extra={"fields": {"error": str(exc)}})
+
+    task = asyncio.create_task(loop(), name="documents-rescan")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def create_app(
+    settings: DocumentsSettings | None = None,
+    *,
+    conventions_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    settings = settings or DocumentsSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = await open_storage(settings)
+        http = httpx.AsyncClient(transport=conventions_transport, timeout=10.0)
+        try:
+            replica = ConventionRefReplica(
+                convention_ref,
+                ConventionRefClient(http, app.state.internal_signer, settings.conventions_url),
+                app.state.sessionmaker,
+            )
+            ctx = DocumentsContext(settings, storage, make_scanner(settings), replica)
+            app.state.documents = ctx
+            async with replica.running(settings.conventions_sync_seconds), _rescanning(ctx, app):
+                yield
+        finally:
+            await http.aclose()
+            await storage.close()
+
+    return create_service_app(
+        settings,
+        title="Coopération — documents",
+        description=(
+            "Documents des CTG et leurs versions : dépôt en flux, analyse antivirus, "
+            "corbeille, téléchargement (Range)."
+        ),
+        routers=[router],
+        extra_lifespan=lifespan,
+        openapi_tags=[{"name": "documents", "description": "Documents et versions"}],
+    )

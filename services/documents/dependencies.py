@@ -1,0 +1,17 @@
+"""FastAPI dependencies of the documents service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.documents.context import DocumentsContext
+
+
+def documents_context(request: Request) -> DocumentsContext:
+    ctx: DocumentsContext = request.app.state.documents
+    return ctx
+
+
+Context = Annotated[DocumentsContext, Depends(documents_context)]

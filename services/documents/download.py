@@ -1,0 +1,63 @@
+"""HTTP details of a download: Range (RFC 9110) and Content-Disposition (RFC 6266)."""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import quote
+
+from kernel.errors import DomainError
+
+
+class RangeNotSatisfiable(DomainError):
+    status = 416
+    slug = "range-not-satisfiable"
+    title = "Plage demandée hors du contenu"
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The single byte range asked for (inclusive bounds), or None for the whole content.
+
+    A header we do not understand, or several ranges, is ignored (whole content, as the
+    RFC allows); a range entirely past the end is 416.
+    """
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, sep, last = spec.strip().partition("-")
+    if not sep:
+        return None
+    try:
+        if first == "":
+            suffix = int(last)
+            if suffix < 0:
+                return None
+            if suffix == 0 or size == 0:
+                raise _unsatisfiable(size)
+            return max(0, size - suffix), size - 1
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start < 0:
+        return None
+    if start >= size:
+        raise _unsatisfiable(size)
+    if end < start:
+        return None
+    return start, min(end, size - 1)
+
+
+def _unsatisfiable(size: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(
+        f"Le contenu fait {size} octets.", headers={"Content-Range": f"bytes */{size}"}
+    )
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """ASCII fallback plus the exact UTF-8 name (``filename*``), for every browser."""
+    fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+    fallback = "".join(c if c.isprintable() and c not in '"\\;' else "_" for c in fallback)
+    fallback = fallback.strip() or "document"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -1,0 +1,354 @@
+"""Routes of the documents service (under /api/v1)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from kernel.database import DbSession
+from kernel.errors import Conflict, NotFound
+from kernel.etag import etag_for, require_if_match
+from kernel.internal_token import CurrentPrincipal
+from kernel.pagination import Pagination
+from services.documents import repository as repo
+from services.documents import service
+from services.documents.dependencies import Context
+from services.documents.download import content_disposition, parse_range
+from services.documents.models import StatutAnalyse, TypeDocument
+from services.documents.repository import DocumentFilters
+from services.documents.schemas import (
+    DocumentOut,
+    DocumentPage,
+    DocumentPatch,
+    VersionList,
+    VersionOut,
+)
+from services.documents.service_upload import UploadRequest, upload
+
+router = APIRouter(prefix="/api/v1", tags=["documents"])
+
+_MULTIPART_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["convention_id", "type", "titre", "fichier"],
+                    "properties": {
+                        "convention_id": {"type": "string", "format": "uuid"},
+                        "type": {"type": "string", "enum": [t.value for t in TypeDocument]},
+                        "titre": {"type": "string", "maxLength": 300},
+                        "description": {"type": "string", "maxLength": 4000},
+                        "action_id": {"type": "string", "format": "uuid"},
+                        "bilan_id": {"type": "string", "format": "uuid"},
+                        "libelle": {"type": "string", "maxLength": 200},
+                        "fichier": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "En dernière partie du formulaire.",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+_VERSION_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["fichier"],
+                    "properties": {
+                        "libelle": {"type": "string", "maxLength": 200},
+                        "fichier": {"type": "string", "format": "binary"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _upload_request(request: Request) -> UploadRequest:
+    return UploadRequest(
+        content_type=request.headers.get("content-type"),
+        content_length=request.headers.get("content-length"),
+        body=request.stream(),
+    )
+
+
+def _etag(doc_id: uuid.UUID, revision: int) -> str:
+    return etag_for(doc_id, revision)
+
+
+@router.post(
+    "/documents",
+    status_code=201,
+    response_model=DocumentOut,
+    openapi_extra=_MULTIPART_DOC,
+    summary="Déposer un document (multipart, fichier en dernière partie)",
+)
+async def create_document(
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+) -> DocumentOut:
+    document, version = await upload(ctx, session, principal, _upload_request(request))
+    response.headers["Location"] = f"/api/v1/documents/{document.id}"
+    response.headers["ETag"] = _etag(document.id, document.revision)
+    return service.document_out(document, version, ctx)
+
+
+@router.get("/documents", response_model=DocumentPage, summary="Lister et filtrer les documents")
+async def list_documents(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+    page: Pagination,
+    convention_id: uuid.UUID | None = None,
+    action_id: uuid.UUID | None = None,
+    bilan_id: uuid.UUID | None = None,
+    type: TypeDocument | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Texte dans le titre")] = None,
+    corbeille: Annotated[bool, Query(description="Documents dans la corbeille")] = False,
+) -> DocumentPage:
+    filters = DocumentFilters(
+        convention_id=convention_id,
+        action_id=action_id,
+        bilan_id=bilan_id,
+        type=type,
+        texte=q,
+        corbeille=corbeille,
+    )
+    return await _page(session, principal, ctx, filters, page.limit, page.cursor)
+
+
+async def _page(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+    filters: DocumentFilters,
+    limit: int,
+    cursor: str | None,
+) -> DocumentPage:
+    documents, next_cursor = await repo.list_documents(session, principal, filters, limit, cursor)
+    latest = await repo.latest_versions(session, principal, [d.id for d in documents])
+    return DocumentPage(
+        items=[service.document_out(d, latest.get(d.id), ctx) for d in documents],
+        next_cursor=next_cursor,
+        antivirus="actif" if ctx.scanner is not None else "désactivé",
+    )
+
+
+@router.get(
+    "/conventions/{convention_id}/documents",
+    response_model=DocumentPage,
+    summary="Documents d'une convention",
+)
+async def convention_documents(
+    convention_id: uuid.UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+    page: Pagination,
+    type: TypeDocument | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> DocumentPage:
+    ref = await ctx.replica.get(session, convention_id)
+    if not service.may_read(ref, principal):
+        raise NotFound("Convention introuvable.")
+    filters = DocumentFilters(convention_id=convention_id, type=type, texte=q)
+    return await _page(session, principal, ctx, filters, page.limit, page.cursor)
+
+
+@router.get("/documents/{document_id}", response_model=DocumentOut)
+async def get_document(
+    document_id: uuid.UUID,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+) -> DocumentOut:
+    document, _ = await service.load_document(session, principal, document_id, deleted=None)
+    response.headers["ETag"] = _etag(document.id, document.revision)
+    return await service.describe(session, ctx, principal, document)
+
+
+@router.patch("/documents/{document_id}", response_model=DocumentOut)
+async def patch_document(
+    document_id: uuid.UUID,
+    patch: DocumentPatch,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+) -> DocumentOut:
+    document, ref = await service.load_document(session, principal, document_id, for_update=True)
+    require_if_match(request, _etag(document.id, document.revision))
+    await service.update_metadata(session, document, ref, principal, patch)
+    response.headers["ETag"] = _etag(document.id, document.revision)
+    return await service.describe(session, ctx, principal, document)
+
+
+@router.delete("/documents/{document_id}", status_code=204, summary="Mettre à la corbeille")
+async def delete_document(
+    document_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+) -> Response:
+    document, ref = await service.load_document(session, principal, document_id, for_update=True)
+    await service.move_to_bin(session, document, ref, principal)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/documents/{document_id}/restauration",
+    response_model=DocumentOut,
+    summary="Restaurer un document de la corbeille",
+)
+async def restore_document(
+    document_id: uuid.UUID,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+) -> DocumentOut:
+    document, ref = await service.load_document(
+        session, principal, document_id, deleted=True, for_update=True
+    )
+    await service.restore(session, ctx, document, ref, principal)
+    response.headers["ETag"] = _etag(document.id, document.revision)
+    return await service.describe(session, ctx, principal, document)
+
+
+@router.get("/documents/{document_id}/versions", response_model=VersionList)
+async def list_versions(
+    document_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal, ctx: Context
+) -> VersionList:
+    await service.load_document(session, principal, document_id)
+    versions = await repo.versions_of(session, principal, document_id)
+    return VersionList(
+        items=[service.version_out(v, ctx.antivirus) for v in versions],
+        antivirus="actif" if ctx.scanner is not None else "désactivé",
+    )
+
+
+@router.post(
+    "/documents/{document_id}/versions",
+    status_code=201,
+    response_model=VersionOut,
+    openapi_extra=_VERSION_DOC,
+    summary="Déposer une nouvelle version (multipart)",
+)
+async def create_version(
+    document_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+) -> VersionOut:
+    document, version = await upload(
+        ctx, session, principal, _upload_request(request), document_id=document_id
+    )
+    response.headers["Location"] = f"/api/v1/documents/{document.id}/versions/{version.numero}"
+    return service.version_out(version, ctx.antivirus)
+
+
+@router.get("/documents/{document_id}/versions/{numero}", response_model=VersionOut)
+async def get_version(
+    document_id: uuid.UUID,
+    numero: int,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+) -> VersionOut:
+    await service.load_document(session, principal, document_id)
+    found = await repo.version_with_key(session, principal, document_id, numero)
+    if found is None:
+        raise NotFound("Version introuvable.")
+    return service.version_out(found[0], ctx.antivirus)
+
+
+@router.get("/documents/{document_id}/contenu", summary="Télécharger la dernière version")
+async def download_latest(
+    document_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+) -> Response:
+    return await _download(request, session, principal, ctx, document_id, None)
+
+
+@router.get("/documents/{document_id}/versions/{numero}/contenu", summary="Télécharger une version")
+async def download_version(
+    document_id: uuid.UUID,
+    numero: int,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+) -> Response:
+    return await _download(request, session, principal, ctx, document_id, numero)
+
+
+async def _download(
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+    document_id: uuid.UUID,
+    numero: int | None,
+) -> Response:
+    await service.load_document(session, principal, document_id)
+    found = await repo.version_with_key(session, principal, document_id, numero)
+    if found is None:
+        if numero is None:
+            raise Conflict("Aucune version de ce document n'est encore disponible.")
+        raise NotFound("Version introuvable.")
+    version, key = found
+    if version.statut != StatutAnalyse.disponible.value or key is None:
+        detail = (
+            f"Version rejetée par l'antivirus ({version.signature})."
+            if version.statut == StatutAnalyse.rejete.value
+            else "Version en cours d'analyse antivirus."
+        )
+        raise Conflict(detail, extra={"statut": version.statut})
+    etag = f'"{version.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": content_disposition(version.nom_fichier),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-cache",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    byte_range = parse_range(request.headers.get("range"), version.taille)
+    if_range = request.headers.get("if-range")
+    if byte_range is not None and if_range is not None and if_range.strip() != etag:
+        byte_range = None  # the client's copy is stale: send the whole new content
+    if byte_range is None:
+        headers["Content-Length"] = str(version.taille)
+        return StreamingResponse(
+            ctx.storage.read(key), media_type=version.type_contenu, headers=headers
+        )
+    start, end = byte_range
+    headers["Content-Range"] = f"bytes {start}-{end}/{version.taille}"
+    headers["Content-Length"] = str(end - start + 1)
+    return StreamingResponse(
+        ctx.storage.read(key, start, end),
+        status_code=206,
+        media_type=version.type_contenu,
+        headers=headers,
+    )

@@ -1,0 +1,282 @@
+"""Every SQL statement of the documents service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.convention_ref import ConventionRef, readable_clause, row_to_ref
+from kernel.pagination import decode_cursor, encode_cursor
+from kernel.principal import Principal
+from services.documents.models import (
+    Contenu,
+    Document,
+    StatutAnalyse,
+    TypeDocument,
+    Version,
+    convention_ref,
+)
+
+
+def _visible_document(principal: Principal) -> ColumnElement[bool]:
+    """Readable convention, and content scanned clean (or the caller uploaded it)."""
+    return and_(
+        readable_clause(convention_ref, principal),
+        or_(Document.version_disponible.is_not(None), Document.depose_par == principal.subject),
+    )
+
+
+def _visible_version(principal: Principal) -> ColumnElement[bool]:
+    return or_(
+        Version.statut == StatutAnalyse.disponible.value, Version.depose_par == principal.subject
+    )
+
+
+async def readable_convention(
+    session: AsyncSession, principal: Principal, convention_id: uuid.UUID
+) -> ConventionRef | None:
+    row = (
+        await session.execute(
+            select(convention_ref).where(
+                convention_ref.c.id == convention_id, readable_clause(convention_ref, principal)
+            )
+        )
+    ).one_or_none()
+    return None if row is None else row_to_ref(row)
+
+
+async def convention_of(session: AsyncSession, convention_id: uuid.UUID) -> ConventionRef | None:
+    row = (
+        await session.execute(select(convention_ref).where(convention_ref.c.id == convention_id))
+    ).one_or_none()
+    return None if row is None else row_to_ref(row)
+
+
+async def get_document(
+    session: AsyncSession,
+    principal: Principal,
+    document_id: uuid.UUID,
+    *,
+    deleted: bool | None = False,
+    for_update: bool = False,
+) -> tuple[Document, ConventionRef] | None:
+    """The document with its convention, only if in the caller's scope.
+
+    `deleted`: False = live only, True = in the bin only, None = either.
+    """
+    stmt = (
+        select(Document, *convention_ref.c)
+        .join(convention_ref, convention_ref.c.id == Document.convention_id)
+        .where(Document.id == document_id, _visible_document(principal))
+    )
+    if deleted is True:
+        stmt = stmt.where(Document.supprime_le.is_not(None))
+    elif deleted is False:
+        stmt = stmt.where(Document.supprime_le.is_(None))
+    if for_update:
+        stmt = stmt.with_for_update(of=Document)
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        return None
+    return row[0], row_to_ref(row._mapping)
+
+
+@dataclass(frozen=True)
+class DocumentFilters:
+    convention_id: uuid.UUID | None = None
+    action_id: uuid.UUID | None = None
+    bilan_id: uuid.UUID | None = None
+    type: TypeDocument | None = None
+    texte: str | None = None
+    corbeille: bool = False
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def list_documents(
+    session: AsyncSession,
+    principal: Principal,
+    filters: DocumentFilters,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Document], str | None]:
+    """Newest first, keyset on (depose_le, id) descending."""
+    stmt = (
+        select(Document)
+        .join(convention_ref, convention_ref.c.id == Document.convention_id)
+        .where(_visible_document(principal))
+    )
+    if filters.corbeille:
+        stmt = stmt.where(Document.supprime_le.is_not(None))
+    else:
+        stmt = stmt.where(Document.supprime_le.is_(None))
+    if filters.convention_id is not None:
+        stmt = stmt.where(Document.convention_id == filters.convention_id)
+    if filters.action_id is not None:
+        stmt = stmt.where(Document.action_id == filters.action_id)
+    if filters.bilan_id is not None:
+        stmt = stmt.where(Document.bilan_id == filters.bilan_id)
+    if filters.type is not None:
+        stmt = stmt.where(Document.type == filters.type.value)
+    if filters.texte:
+        stmt = stmt.where(Document.titre.ilike(f"%{_escape_like(filters.texte)}%", escape="\\"))
+    if cursor is not None:
+        last_time, last_id = decode_cursor(cursor, 2)
+        stmt = stmt.where(tuple_(Document.depose_le, Document.id) < tuple_(last_time, last_id))
+    stmt = stmt.order_by(Document.depose_le.desc(), Document.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(stmt)).scalars().all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor([rows[-1].depose_le, rows[-1].id]) if more and rows else None
+    return rows, next_cursor
+
+
+async def latest_versions(
+    session: AsyncSession, principal: Principal, document_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Version]:
+    """The newest version each caller may see, for many documents in one query."""
+    if not document_ids:
+        return {}
+    stmt = (
+        select(Version)
+        .where(Version.document_id.in_(document_ids), _visible_version(principal))
+        .ext(distinct_on(Version.document_id))
+        .order_by(Version.document_id, Version.numero.desc())
+    )
+    return {v.document_id: v for v in (await session.execute(stmt)).scalars()}
+
+
+async def versions_of(
+    session: AsyncSession, principal: Principal, document_id: uuid.UUID
+) -> list[Version]:
+    stmt = (
+        select(Version)
+        .where(Version.document_id == document_id, _visible_version(principal))
+        .order_by(Version.numero)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def version_with_key(
+    session: AsyncSession, principal: Principal, document_id: uuid.UUID, numero: int | None
+) -> tuple[Version, str | None] | None:
+    """A version (the newest one available when `numero` is None) and its storage key."""
+    stmt = (
+        select(Version, Contenu.cle)
+        .outerjoin(Contenu, Contenu.sha256 == Version.contenu_sha256)
+        .where(Version.document_id == document_id, _visible_version(principal))
+    )
+    if numero is None:
+        stmt = stmt.where(Version.statut == StatutAnalyse.disponible.value).order_by(
+            Version.numero.desc()
+        )
+    else:
+        stmt = stmt.where(Version.numero == numero)
+    row = (await session.execute(stmt.limit(1))).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def next_version_number(session: AsyncSession, document_id: uuid.UUID) -> int:
+    current = (
+        await session.execute(
+            select(func.coalesce(func.max(Version.numero), 0)).where(
+                Version.document_id == document_id
+            )
+        )
+    ).scalar_one()
+    return int(current) + 1
+
+
+async def ensure_contenu(session: AsyncSession, sha256: str, size: int, key: str) -> None:
+    stmt = insert(Contenu).values(sha256=sha256, taille=size, cle=key)
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=[Contenu.sha256]))
+
+
+async def lock_document(session: AsyncSession, document_id: uuid.UUID) -> None:
+    """Serialise version numbering of one document."""
+    await session.execute(select(Document.id).where(Document.id == document_id).with_for_update())
+
+
+async def pending_versions(session: AsyncSession, limit: int) -> list[tuple[Version, str]]:
+    stmt = (
+        select(Version, Contenu.cle)
+        .join(Contenu, Contenu.sha256 == Version.contenu_sha256)
+        .where(Version.statut == StatutAnalyse.en_analyse.value)
+        .order_by(Version.depose_le)
+        .limit(limit)
+        .with_for_update(of=Version, skip_locked=True)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+async def mark_document_available(session: AsyncSession, document_id: uuid.UUID) -> None:
+    """The newest clean version number becomes the document's readable one."""
+    newest = (
+        select(func.max(Version.numero))
+        .where(
+            Version.document_id == document_id,
+            Version.statut == StatutAnalyse.disponible.value,
+        )
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(Document).where(Document.id == document_id).values(version_disponible=newest)
+    )
+
+
+async def purge_bin(session: AsyncSession, deleted_before: dt.datetime) -> int:
+    result = await session.execute(
+        delete(Document)
+        .where(Document.supprime_le.is_not(None), Document.supprime_le < deleted_before)
+        .returning(Document.id)
+    )
+    return len(result.all())
+
+
+async def delete_unreferenced_contenus(session: AsyncSession) -> list[str]:
+    """Content rows no version points to any more; returns their storage keys."""
+    result = await session.execute(
+        delete(Contenu)
+        .where(~exists().where(Version.contenu_sha256 == Contenu.sha256))
+        .returning(Contenu.cle)
+    )
+    return [row[0] for row in result.all()]
+
+
+async def known_contenus(session: AsyncSession, shas: Sequence[str]) -> set[str]:
+    if not shas:
+        return set()
+    rows = await session.execute(select(Contenu.sha256).where(Contenu.sha256.in_(shas)))
+    return set(rows.scalars())
+
+
+async def drop_contenu_if_unreferenced(session: AsyncSession, sha256: str) -> str | None:
+    """Delete a content row once no version points to it; its storage key, if deleted."""
+    result = await session.execute(
+        delete(Contenu)
+        .where(
+            Contenu.sha256 == sha256,
+            ~exists().where(Version.contenu_sha256 == Contenu.sha256),
+        )
+        .returning(Contenu.cle)
+    )
+    row = result.one_or_none()
+    return None if row is None else str(row[0])

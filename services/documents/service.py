@@ -1,0 +1,293 @@
+"""Domain rules of the documents service: who may do what, in which state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kernel.convention_ref import ConventionRef
+from kernel.errors import Conflict, Forbidden, NotFound
+from kernel.principal import Principal
+from services.documents import repository as repo
+from services.documents.antivirus import ClamdClient, ScanUnavailable
+from services.documents.context import DocumentsContext
+from services.documents.models import Document, StatutAnalyse, Version
+from services.documents.schemas import DocumentOut, DocumentPatch, VersionOut
+from services.documents.storage import Storage, sha_of_blob_key
+
+_log = logging.getLogger("coop.documents")
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- rights ------------------------------------------------------------------------------
+
+
+def may_read(ref: ConventionRef, principal: Principal) -> bool:
+    """Same rule as kernel.convention_ref.readable_clause, for a convention in hand."""
+    return (
+        principal.is_national
+        or ref.caf_id in principal.caf_ids()
+        or bool(set(ref.signataire_ids) & principal.collectivite_ids())
+    )
+
+
+def may_upload(ref: ConventionRef, principal: Principal) -> bool:
+    """Caf agents of the convention's Caf, contributeurs/referents of a signatory."""
+    return ref.caf_id in principal.caf_write_ids() or bool(
+        set(ref.signataire_ids) & principal.collectivite_write_ids()
+    )
+
+
+def uploader_organisation(ref: ConventionRef, principal: Principal) -> uuid.UUID:
+    if ref.caf_id in principal.caf_write_ids():
+        return ref.caf_id
+    return sorted(set(ref.signataire_ids) & principal.collectivite_write_ids())[0]
+
+
+def may_manage(document: Document, ref: ConventionRef, principal: Principal) -> bool:
+    """Delete, restore, edit: the uploader's organisation or a Caf agent of the convention."""
+    writers = principal.caf_write_ids() | principal.collectivite_write_ids()
+    return ref.caf_id in principal.caf_write_ids() or document.organisation_id in writers
+
+
+def check_upload(ref: ConventionRef | None, principal: Principal, today: dt.date) -> ConventionRef:
+    if ref is None or not may_read(ref, principal):
+        raise NotFound("Convention introuvable.")
+    if not may_upload(ref, principal):
+        raise Forbidden(
+            "Seuls les agents de la Caf et les contributeurs des collectivités signataires "
+            "déposent des documents."
+        )
+    if not ref.accepts_new_work(today):
+        raise Conflict(
+            f"La convention est {ref.etat(today).value} : elle n'accepte plus de documents."
+        )
+    return ref
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def version_out(version: Version, antivirus: str) -> VersionOut:
+    return VersionOut(
+        numero=version.numero,
+        libelle=version.libelle,
+        nom_fichier=version.nom_fichier,
+        taille=version.taille,
+        type_contenu=version.type_contenu,
+        sha256=version.sha256,
+        statut=StatutAnalyse(version.statut),
+        signature=version.signature,
+        depose_par=version.depose_par,
+        organisation_id=version.organisation_id,
+        depose_le=version.depose_le,
+        analyse_le=version.analyse_le,
+        antivirus="actif" if antivirus == "actif" else "désactivé",
+    )
+
+
+def document_out(document: Document, latest: Version | None, ctx: DocumentsContext) -> DocumentOut:
+    restorable = None
+    if document.supprime_le is not None:
+        restorable = document.supprime_le + dt.timedelta(days=ctx.settings.bin_retention_days)
+    return DocumentOut.model_validate(
+        {
+            "id": document.id,
+            "convention_id": document.convention_id,
+            "action_id": document.action_id,
+            "bilan_id": document.bilan_id,
+            "type": document.type,
+            "titre": document.titre,
+            "description": document.description,
+            "depose_par": document.depose_par,
+            "organisation_id": document.organisation_id,
+            "depose_le": document.depose_le,
+            "modifie_le": document.modifie_le,
+            "supprime_le": document.supprime_le,
+            "restaurable_jusqu_au": restorable,
+            "derniere_version": None if latest is None else version_out(latest, ctx.antivirus),
+            "antivirus": ctx.antivirus,
+        }
+    )
+
+
+async def load_document(
+    session: AsyncSession,
+    principal: Principal,
+    document_id: uuid.UUID,
+    *,
+    deleted: bool | None = False,
+    for_update: bool = False,
+) -> tuple[Document, ConventionRef]:
+    found = await repo.get_document(
+        session, principal, document_id, deleted=deleted, for_update=for_update
+    )
+    if found is None:
+        raise NotFound("Document introuvable.")
+    return found
+
+
+async def describe(
+    session: AsyncSession, ctx: DocumentsContext, principal: Principal, document: Document
+) -> DocumentOut:
+    latest = (await repo.latest_versions(session, principal, [document.id])).get(document.id)
+    return document_out(document, latest, ctx)
+
+
+# --- changes -----------------------------------------------------------------------------
+
+
+async def update_metadata(
+    session: AsyncSession,
+    document: Document,
+    ref: ConventionRef,
+    principal: Principal,
+    patch: DocumentPatch,
+) -> None:
+    if not may_manage(document, ref, principal):
+        raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le modifient.")
+    changes = patch.model_dump(exclude_unset=True)
+    for name in ("type", "titre"):
+        if name in changes and changes[name] is None:
+            changes.pop(name)
+    for name, value in changes.items():
+        setattr(document, name, value.value if name == "type" and value is not None else value)
+    document.revision += 1
+    document.modifie_le = now()
+    await session.flush()
+
+
+async def move_to_bin(
+    session: AsyncSession, document: Document, ref: ConventionRef, principal: Principal
+) -> None:
+    if not may_manage(document, ref, principal):
+        raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le suppriment.")
+    document.supprime_le = now()
+    document.supprime_par = principal.subject
+    document.revision += 1
+    await session.flush()
+
+
+async def restore(
+    session: AsyncSession,
+    ctx: DocumentsContext,
+    document: Document,
+    ref: ConventionRef,
+    principal: Principal,
+) -> None:
+    if not may_manage(document, ref, principal):
+        raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le restaurent.")
+    assert document.supprime_le is not None
+    limit = document.supprime_le + dt.timedelta(days=ctx.settings.bin_retention_days)
+    if now() > limit:
+        raise Conflict("Le délai de restauration de ce document est dépassé.")
+    document.supprime_le = None
+    document.supprime_par = None
+    document.revision += 1
+    document.modifie_le = now()
+    await session.flush()
+
+
+# --- operations (CLI and background) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    documents: int
+    contenus: int
+
+
+async def purge(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    retention_days: int,
+    at: dt.datetime | None = None,
+) -> PurgeReport:
+    """Drop documents in the bin past retention, then content nothing refers to any more.
+
+    Rows go first (committed), files after: a crash in between leaves unreferenced files,
+    which `cleanup_orphans` removes; never a row pointing to missing content.
+    """
+    deadline = (at or now()) - dt.timedelta(days=retention_days)
+    async with sessionmaker() as session:
+        documents = await repo.purge_bin(session, deadline)
+        keys = await repo.delete_unreferenced_contenus(session)
+        await session.commit()
+    for key in keys:
+        await storage.delete(key)
+    return PurgeReport(documents=documents, contenus=len(keys))
+
+
+async def rescan(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    scanner: ClamdClient,
+    batch: int = 20,
+) -> dict[str, int]:
+    """Scan again the versions left `en_analyse` (clamd was unreachable). Fail closed."""
+    counts = {"disponible": 0, "rejeté": 0, "en_analyse": 0}
+    infected: list[str] = []
+    async with sessionmaker() as session:
+        for version, key in await repo.pending_versions(session, batch):
+            try:
+                verdict = await scanner.scan(storage.read(key))
+            except ScanUnavailable as exc:
+                _log.warning("rescan: clamd unavailable", extra={"fields": {"error": str(exc)}})
+                counts["en_analyse"] += 1
+                continue
+            version.analyse_le = now()
+            if verdict.clean:
+                version.statut = StatutAnalyse.disponible.value
+                counts["disponible"] += 1
+                await session.flush()
+                await repo.mark_document_available(session, version.document_id)
+            else:
+                version.statut = StatutAnalyse.rejete.value
+                version.signature = verdict.signature
+                sha = version.contenu_sha256
+                version.contenu_sha256 = None
+                counts["rejeté"] += 1
+                await session.flush()
+                if sha is not None:
+                    dropped = await repo.drop_contenu_if_unreferenced(session, sha)
+                    if dropped:
+                        infected.append(dropped)
+        await session.commit()
+    # Infected content is not kept: removed once no row points to it any more.
+    for key in infected:
+        await storage.delete(key)
+    return counts
+
+
+async def cleanup_orphans(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    grace_seconds: int,
+    at: dt.datetime | None = None,
+) -> dict[str, int]:
+    """Remove temporaries and published content that no row refers to (crash, disconnect)."""
+    before = (at or now()) - dt.timedelta(seconds=grace_seconds)
+    temporaries = await storage.cleanup_temp(before)
+    candidates: dict[str, str] = {}
+    async for key, modified in storage.list_blobs():
+        sha = sha_of_blob_key(key)
+        if modified < before:
+            candidates[sha or key] = key
+    removed = 0
+    async with sessionmaker() as session:
+        shas = list(candidates)
+        for start in range(0, len(shas), 500):
+            chunk = shas[start : start + 500]
+            known = await repo.known_contenus(session, chunk)
+            for sha in chunk:
+                if sha not in known:
+                    await storage.delete(candidates[sha])
+                    removed += 1
+    return {"temporaires": temporaries, "contenus_orphelins": removed}

@@ -1,0 +1,276 @@
+"""The upload of a document or of a new version: the streamed write path.
+
+Order of events (see docs/architecture.md, "Documents service"):
+
+1. metadata fields arrive first; when the file part starts, the convention is fetched
+   fresh from the conventions service and the caller's rights are checked, without
+   holding a database connection during the transfer;
+2. the file streams to a temporary upload while it is hashed, sniffed, size-checked
+   and fed to clamd (`upload.Ingest`);
+3. at the end the upload is made durable, then published under its hash (clean or not
+   scanned yet) or dropped (infected);
+4. the rows are written in the request's transaction. Until it commits nothing is
+   visible; a failure at any step removes the temporary, and a crash leaves only
+   what `coop documents cleanup` removes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.convention_ref import ConventionRef, upsert_refs
+from kernel.errors import BadRequest, InvalidPayload, NotFound, PayloadTooLarge
+from kernel.principal import Principal
+from services.documents import repository as repo
+from services.documents.context import DocumentsContext
+from services.documents.models import Document, StatutAnalyse, Version
+from services.documents.schemas import DocumentFields, VersionFields
+from services.documents.service import (
+    check_upload,
+    load_document,
+    now,
+    uploader_organisation,
+)
+from services.documents.sniffing import sanitize_filename
+from services.documents.upload import (
+    Ingest,
+    Ingested,
+    MultipartStream,
+    PartData,
+    PartEnd,
+    PartStart,
+)
+
+M = TypeVar("M", bound=BaseModel)
+FILE_FIELD = "fichier"
+# Room for the form fields and multipart framing around the file.
+ENVELOPE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    content_type: str | None
+    content_length: str | None
+    body: AsyncIterator[bytes]
+
+
+def _validate(model: type[M], fields: dict[str, str]) -> M:
+    try:
+        return model.model_validate({k: (v or None) for k, v in fields.items()})
+    except ValidationError as exc:
+        raise InvalidPayload(
+            "Les champs du formulaire sont invalides.",
+            errors=[
+                {
+                    "field": ".".join(str(p) for p in err["loc"]),
+                    "message": err["msg"],
+                    "code": err["type"],
+                }
+                for err in exc.errors()
+            ],
+        ) from exc
+
+
+async def _fresh_reference(ctx: DocumentsContext, convention_id: uuid.UUID) -> ConventionRef:
+    ref = await ctx.replica.client.fetch(convention_id)
+    if ref is None:
+        raise NotFound("Convention introuvable.")
+    return ref
+
+
+@dataclass
+class _Received:
+    fields: dict[str, str]
+    filename: str
+    ingested: Ingested
+    ref: ConventionRef
+
+
+async def _receive(
+    ctx: DocumentsContext,
+    session: AsyncSession,
+    principal: Principal,
+    request: UploadRequest,
+    document_id: uuid.UUID | None,
+) -> _Received:
+    settings = ctx.settings
+    declared = request.content_length
+    if declared and declared.isdigit() and int(declared) > settings.max_file_bytes + ENVELOPE_BYTES:
+        raise PayloadTooLarge(
+            "Le fichier dépasse la taille maximale "
+            f"({settings.max_file_bytes // (1024 * 1024)} Mio)."
+        )
+    stream = MultipartStream(
+        request.content_type,
+        max_parts=settings.multipart_max_parts,
+        max_header_bytes=settings.multipart_max_header_bytes,
+    )
+    fields: dict[str, str] = {}
+    current: str | None = None
+    buffer = bytearray()
+    ingest: Ingest | None = None
+    filename = ""
+    ref: ConventionRef | None = None
+    file_done = False
+    try:
+        async for event in stream.events(request.body):
+            if isinstance(event, PartStart):
+                if file_done:
+                    raise BadRequest("Le fichier doit être la dernière partie du formulaire.")
+                if event.name == FILE_FIELD:
+                    if event.filename is None:
+                        raise BadRequest("La partie « fichier » doit porter un nom de fichier.")
+                    filename = sanitize_filename(event.filename).name
+                    if not filename:
+                        raise InvalidPayload(
+                            "Nom de fichier invalide.",
+                            errors=[{"field": FILE_FIELD, "message": "nom de fichier vide"}],
+                        )
+                    ref = await _authorise(ctx, session, principal, fields, document_id)
+                    ingest = Ingest(ctx.storage, ctx.scanner, settings.max_file_bytes)
+                    await ingest.start()
+                    current = FILE_FIELD
+                else:
+                    if event.name in fields or event.filename is not None:
+                        raise BadRequest(f"Partie inattendue : « {event.name} ».")
+                    current = event.name
+                    buffer = bytearray()
+            elif isinstance(event, PartData):
+                if current == FILE_FIELD:
+                    assert ingest is not None
+                    await ingest.write(event.data)
+                else:
+                    buffer += event.data
+                    if len(buffer) > settings.multipart_max_field_bytes:
+                        raise PayloadTooLarge(f"Le champ « {current} » est trop long.")
+            elif isinstance(event, PartEnd):
+                if current == FILE_FIELD:
+                    file_done = True
+                elif current is not None:
+                    try:
+                        fields[current] = buffer.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise BadRequest(f"Le champ « {current} » n'est pas en UTF-8.") from exc
+                current = None
+        if ingest is None or ref is None or not file_done:
+            raise InvalidPayload(
+                "Le formulaire doit contenir le fichier (partie « fichier »).",
+                errors=[{"field": FILE_FIELD, "message": "champ requis"}],
+            )
+        ingested = await ingest.finish(filename)
+    except BaseException:
+        # Client gone, limit hit, bad type: the temporary goes, nothing was published.
+        if ingest is not None:
+            await ingest.abort()
+        raise
+    return _Received(fields=fields, filename=filename, ingested=ingested, ref=ref)
+
+
+async def _authorise(
+    ctx: DocumentsContext,
+    session: AsyncSession,
+    principal: Principal,
+    fields: dict[str, str],
+    document_id: uuid.UUID | None,
+) -> ConventionRef:
+    """Before any byte of the file is stored: fresh convention state and rights."""
+    if document_id is None:
+        convention_id = _validate(DocumentFields, fields).convention_id
+    else:
+        _validate(VersionFields, fields)
+        document, _ = await load_document(session, principal, document_id)
+        convention_id = document.convention_id
+        # Do not keep a connection (and a transaction) open while the file streams in.
+        await session.rollback()
+    ref = await _fresh_reference(ctx, convention_id)
+    return check_upload(ref, principal, now().date())
+
+
+async def _publish(ctx: DocumentsContext, session: AsyncSession, ingested: Ingested) -> str:
+    """Durable content: published under its hash, verdict applied. Returns the status."""
+    verdict = ingested.verdict
+    if verdict is not None and not verdict.clean:
+        await ingested.upload.abort()  # infected content is never kept
+        return StatutAnalyse.rejete.value
+    key = await ctx.storage.publish(ingested.upload, ingested.sha256)
+    await repo.ensure_contenu(session, ingested.sha256, ingested.size, key)
+    if ctx.scanner is None or (verdict is not None and verdict.clean):
+        return StatutAnalyse.disponible.value
+    return StatutAnalyse.en_analyse.value  # clamd unreachable: fail closed, rescan later
+
+
+async def upload(
+    ctx: DocumentsContext,
+    session: AsyncSession,
+    principal: Principal,
+    request: UploadRequest,
+    document_id: uuid.UUID | None = None,
+) -> tuple[Document, Version]:
+    received = await _receive(ctx, session, principal, request, document_id)
+    ingested = received.ingested
+    try:
+        # The state may have changed during the transfer: record it, check it again.
+        await upsert_refs(session, ctx.replica.table, [received.ref])
+        ref = check_upload(
+            await repo.readable_convention(session, principal, received.ref.id),
+            principal,
+            now().date(),
+        )
+        if document_id is not None:
+            await repo.lock_document(session, document_id)
+            document, _ = await load_document(session, principal, document_id)
+            libelle = _validate(VersionFields, received.fields).libelle
+        else:
+            meta = _validate(DocumentFields, received.fields)
+            libelle = meta.libelle
+            document = Document(
+                id=uuid.uuid4(),
+                convention_id=ref.id,
+                action_id=meta.action_id,
+                bilan_id=meta.bilan_id,
+                type=meta.type.value,
+                titre=meta.titre,
+                description=meta.description,
+                depose_par=principal.subject,
+                organisation_id=uploader_organisation(ref, principal),
+                depose_le=now(),
+                modifie_le=now(),
+                revision=1,
+            )
+            session.add(document)
+            await session.flush()
+        statut = await _publish(ctx, session, ingested)
+    except BaseException:
+        await ingested.upload.abort()
+        raise
+    verdict = ingested.verdict
+    version = Version(
+        id=uuid.uuid4(),
+        document_id=document.id,
+        numero=await repo.next_version_number(session, document.id),
+        libelle=libelle,
+        nom_fichier=received.filename,
+        taille=ingested.size,
+        type_contenu=ingested.content_type,
+        sha256=ingested.sha256,
+        contenu_sha256=None if statut == StatutAnalyse.rejete.value else ingested.sha256,
+        statut=statut,
+        signature=verdict.signature if verdict is not None else None,
+        analyse_le=now() if verdict is not None else None,
+        depose_par=principal.subject,
+        organisation_id=uploader_organisation(ref, principal),
+        depose_le=now(),
+    )
+    session.add(version)
+    if statut == StatutAnalyse.disponible.value:
+        document.version_disponible = version.numero
+    document.modifie_le = now()
+    document.revision += 1 if document_id is not None else 0
+    await session.flush()
+    return document, version
