@@ -32,6 +32,13 @@ APPS: dict[str, AppSpec] = {
     spec.name: spec
     for spec in (
         AppSpec(
+            name="idp",
+            factory="gateway.devidp.app:create_app",
+            settings="gateway.devidp.settings:DevIdpSettings",
+            migrations=None,
+            default_port=8009,
+        ),
+        AppSpec(
             name="conventions",
             factory="services.conventions.app:create_app",
             settings="services.conventions.settings:ConventionsSettings",
@@ -51,6 +58,14 @@ APPS: dict[str, AppSpec] = {
             settings="services.actions.settings:ActionsSettings",
             migrations="actions",
             default_port=8002,
+        ),
+        AppSpec(
+            name="gateway",
+            factory="gateway.app:create_app",
+            settings="gateway.settings:GatewaySettings",
+            # "gateway" once migrations/gateway/ (habilitations) lands.
+            migrations=None,
+            default_port=8000,
         ),
     )
 }

@@ -1,8 +1,8 @@
 """FastAPI dependencies for the routes the gateway answers itself.
 
-The authentication middleware (gateway.auth.middleware) verifies the bearer token of
-every /api/ request and stores the `CallerIdentity` in the ASGI scope; these
-dependencies read it (and resolve the grants once per request).
+`current_identity` verifies the bearer access token (401 otherwise) and applies the
+per-principal rate limit; `current_principal` adds the caller's grants, resolved by
+the app's `GrantResolver`. Both are computed once per request.
 """
 
 from __future__ import annotations
@@ -11,31 +11,30 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.identity import CallerIdentity, GrantResolver
-from kernel.errors import Unauthorized
+from gateway.auth.gatekeeper import IDENTITY_SCOPE_KEY, PRINCIPAL_SCOPE_KEY, Gatekeeper
+from gateway.identity import CallerIdentity
 from kernel.principal import Principal
 
-IDENTITY_SCOPE_KEY = "coop.identity"
-PRINCIPAL_SCOPE_KEY = "coop.principal"
+__all__ = [
+    "IDENTITY_SCOPE_KEY",
+    "PRINCIPAL_SCOPE_KEY",
+    "CurrentIdentity",
+    "CurrentPrincipal",
+    "current_identity",
+    "current_principal",
+]
 
 
 async def current_identity(request: Request) -> CallerIdentity:
-    identity = request.scope.get(IDENTITY_SCOPE_KEY)
-    if not isinstance(identity, CallerIdentity):
-        raise Unauthorized("Jeton d'accès manquant.")
-    return identity
+    gatekeeper: Gatekeeper = request.app.state.gatekeeper
+    return await gatekeeper.identity(request.scope)
 
 
 async def current_principal(
     request: Request, identity: Annotated[CallerIdentity, Depends(current_identity)]
 ) -> Principal:
-    cached = request.scope.get(PRINCIPAL_SCOPE_KEY)
-    if isinstance(cached, Principal):
-        return cached
-    resolver: GrantResolver = request.app.state.grant_resolver
-    principal = await resolver.principal_for(identity)
-    request.scope[PRINCIPAL_SCOPE_KEY] = principal
-    return principal
+    gatekeeper: Gatekeeper = request.app.state.gatekeeper
+    return await gatekeeper.principal(request.scope)
 
 
 CurrentIdentity = Annotated[CallerIdentity, Depends(current_identity)]

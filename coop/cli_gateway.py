@@ -1,0 +1,67 @@
+"""`coop token --as PERSONA` and `coop idp rotate-keys` (development identity provider).
+
+`coop token` signs the access token locally with the development identity provider's
+key store (`COOP_IDP_KEY_DIR`, default .coop/idp): no need for the provider to be
+running, and the running provider publishes the same keys (it re-reads the store).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gateway.devidp.endpoints import persona_subject_claims
+from gateway.devidp.keys import KeyStore, access_token_claims, client_claims
+from gateway.devidp.personas import CLIENTS, PERSONAS
+from gateway.devidp.settings import DevIdpSettings
+
+token_app = typer.Typer(
+    name="token",
+    help="Affiche un jeton d'accès de développement (persona ou client de démonstration).",
+    add_completion=False,
+)
+idp_app = typer.Typer(
+    name="idp", help="Fournisseur d'identité de développement.", no_args_is_help=True
+)
+
+
+@token_app.callback(invoke_without_command=True)
+def token(
+    persona: Annotated[
+        str | None, typer.Option("--as", help=f"Persona : {', '.join(PERSONAS)}")
+    ] = None,
+    client: Annotated[
+        str | None, typer.Option("--client", help=f"Client machine : {', '.join(CLIENTS)}")
+    ] = None,
+) -> None:
+    """Print an access token for a demo persona (--as) or a demo machine client (--client)."""
+    if (persona is None) == (client is None):
+        raise typer.BadParameter("donnez --as PERSONA ou --client CLIENT")
+    settings = DevIdpSettings()
+    if persona is not None:
+        found = PERSONAS.get(persona)
+        if found is None:
+            raise typer.BadParameter(
+                f"persona inconnu : {persona} (connus : {', '.join(PERSONAS)})"
+            )
+        subject = persona_subject_claims(found)
+    else:
+        assert client is not None
+        if client not in settings.client_secrets:
+            raise typer.BadParameter(f"client inconnu : {client}")
+        subject = client_claims(client)
+    claims = access_token_claims(
+        issuer=settings.issuer_url,
+        audience=settings.audience,
+        ttl_seconds=settings.access_token_ttl_seconds,
+        subject_claims=subject,
+    )
+    typer.echo(KeyStore(settings.key_dir).sign(claims))
+
+
+@idp_app.command("rotate-keys")
+def rotate_keys() -> None:
+    """New signing key; the previous one stays published until the next rotation."""
+    kid = KeyStore(DevIdpSettings().key_dir).rotate()
+    typer.echo(f"nouvelle clé : {kid}")

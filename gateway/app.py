@@ -1,0 +1,187 @@
+"""The gateway app: the one public door of Coopération.
+
+Request path (outermost first): CORS, security headers, request id + access log,
+per-IP rate limit, body size limit, then the router: the proxy route (routing table)
+first, the gateway's own routes (habilitations, /moi, OpenAPI, /docs) after it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.middleware import Middleware
+from starlette.responses import HTMLResponse, JSONResponse
+
+from gateway.auth.gatekeeper import Gatekeeper, InternalTokens
+from gateway.auth.jwks import JwksCache
+from gateway.auth.tokens import AccessTokenVerifier
+from gateway.identity import GrantResolver
+from gateway.limits import (
+    BodySizeLimitMiddleware,
+    CORSMiddleware,
+    IpRateLimitMiddleware,
+    SecurityHeadersMiddleware,
+    TokenBuckets,
+    cors_options,
+)
+from gateway.proxy.forward import Proxy, build_client
+from gateway.proxy.openapi import OpenApiMerger
+from gateway.proxy.route import ProxyRoute
+from gateway.proxy.routing import DOCUMENTS, RoutingTable
+from gateway.settings import GatewaySettings
+from kernel.app import create_service_app
+
+VERSION = "1.0.0"
+OPENAPI_PATH = "/api/v1/openapi.json"
+
+docs_router = APIRouter()
+
+
+@docs_router.get(OPENAPI_PATH, include_in_schema=False)
+async def public_openapi(request: Request) -> JSONResponse:
+    merger: OpenApiMerger = request.app.state.openapi_merger
+    return JSONResponse(await merger.document())
+
+
+@docs_router.get("/docs", include_in_schema=False)
+async def swagger_ui() -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url=OPENAPI_PATH, title="Coopération — API publique")
+
+
+def _habilitations_routers() -> list[APIRouter]:
+    # The habilitations package lands separately (same app, another engineer).
+    if importlib.util.find_spec("gateway.habilitations.endpoints") is None:
+        return []
+    module = importlib.import_module("gateway.habilitations.endpoints")
+    return [module.router]
+
+
+def _db_grant_resolver(app: FastAPI, settings: GatewaySettings) -> GrantResolver:
+    module = importlib.import_module("gateway.habilitations.resolver")
+    resolver: GrantResolver = module.DbGrantResolver(app.state.sessionmaker)
+    return resolver
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    grant_resolver: GrantResolver | None = None,
+    oidc_transport: httpx.AsyncBaseTransport | None = None,
+    service_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    """`grant_resolver` and the transports are for tests (an in-process identity
+    provider or service); by default grants come from the database and every call
+    goes over the network."""
+    settings = settings or GatewaySettings()
+    table = RoutingTable()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        oidc_client = httpx.AsyncClient(
+            timeout=settings.oidc_http_timeout_seconds, trust_env=False, transport=oidc_transport
+        )
+        verifier_box: list[AccessTokenVerifier] = []
+        jwks = JwksCache(
+            oidc_client,
+            settings.discovery_url,
+            issuer=settings.oidc_issuer,
+            default_max_age=settings.jwks_default_max_age_seconds,
+            max_max_age=settings.jwks_max_max_age_seconds,
+            refresh_cooldown=settings.jwks_refresh_cooldown_seconds,
+            on_change=lambda: verifier_box[0].forget_verified(),
+        )
+        verifier = AccessTokenVerifier(
+            jwks,
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            algorithms=settings.oidc_algorithms,
+            leeway=settings.oidc_leeway_seconds,
+            cache_size=settings.token_cache_size,
+        )
+        verifier_box.append(verifier)
+        resolver = grant_resolver or _db_grant_resolver(app, settings)
+        app.state.jwks = jwks
+        app.state.token_verifier = verifier
+        app.state.grant_resolver = resolver
+        app.state.gatekeeper = Gatekeeper(
+            verifier,
+            resolver,
+            TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+            if settings.rate_limit_enabled
+            else None,
+        )
+        app.state.internal_tokens = InternalTokens(
+            app.state.internal_signer, settings.internal_token_ttl_seconds
+        )
+        transports = service_transports or {}
+        clients = {
+            name: build_client(
+                connect=settings.proxy_connect_timeout_seconds,
+                read=settings.proxy_read_timeout_seconds,
+                write=settings.proxy_write_timeout_seconds,
+                pool=settings.proxy_pool_timeout_seconds,
+                max_connections=settings.proxy_max_connections,
+                max_keepalive=settings.proxy_max_keepalive,
+                transport=transports.get(name),
+            )
+            for name in settings.service_urls
+        }
+        app.state.proxy = Proxy(clients, settings.service_urls)
+        app.state.openapi_merger = OpenApiMerger(
+            clients,
+            settings.service_urls,
+            table,
+            app.openapi,
+            discovery_url=settings.discovery_url,
+            cache_seconds=settings.openapi_cache_seconds,
+            version=VERSION,
+        )
+        try:
+            yield
+        finally:
+            for client in clients.values():
+                await client.aclose()
+            await oidc_client.aclose()
+
+    app = create_service_app(
+        settings,
+        title="Coopération — passerelle",
+        description="Authentification, habilitations et API publique unique.",
+        routers=[docs_router, *_habilitations_routers()],
+        extra_lifespan=lifespan,
+        version=VERSION,
+    )
+    # The kernel's /docs shows one app's schema; the gateway's shows the whole public API.
+    app.router.routes[:] = [
+        r
+        for r in app.router.routes
+        if getattr(r, "path", None) not in ("/docs", "/docs/oauth2-redirect")
+        or getattr(r, "endpoint", None) is swagger_ui
+    ]
+    app.router.routes.insert(0, ProxyRoute(table))
+
+    def body_limit(path: str) -> int:
+        if table.service_for(path) == DOCUMENTS:
+            return settings.documents_max_body_bytes
+        return settings.max_body_bytes
+
+    ip_buckets = (
+        TokenBuckets(settings.ip_rate_limit_per_second, settings.ip_rate_limit_burst)
+        if settings.rate_limit_enabled
+        else None
+    )
+    # Inside the request-id middleware (so refusals are logged), outside the router.
+    app.user_middleware.append(Middleware(IpRateLimitMiddleware, buckets=ip_buckets))
+    app.user_middleware.append(Middleware(BodySizeLimitMiddleware, limit_for=body_limit))
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
+    if settings.cors_origins:
+        options: dict[str, Any] = cors_options(settings.cors_origins)
+        app.add_middleware(CORSMiddleware, **options)
+    return app

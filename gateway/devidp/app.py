@@ -1,0 +1,49 @@
+"""Factory of the development identity provider (no database: keys live in a file)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway.devidp.endpoints import router
+from gateway.devidp.keys import KeyStore
+from gateway.devidp.settings import DevIdpSettings
+from kernel.errors import install_problem_handlers
+from kernel.observability import Metrics, RequestContextMiddleware, configure_logging
+from kernel.settings import ProductionConfigError
+
+
+def create_app(settings: DevIdpSettings | None = None) -> FastAPI:
+    settings = settings or DevIdpSettings()
+    # The settings refuse production already; this also covers settings built without
+    # validation (model_construct) or changed afterwards.
+    if settings.is_production:
+        raise ProductionConfigError("the development identity provider cannot run in production")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        app.state.key_store = KeyStore(settings.key_dir)
+        app.state.key_store.current  # noqa: B018 (creates the first key at start-up)
+        yield
+
+    app = FastAPI(
+        title="Coopération — fournisseur d'identité de développement",
+        description="Émetteur OIDC minimal pour `make run` et les tests. Jamais en production.",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=Metrics(settings.app_name))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(router)
+    return app

@@ -1,0 +1,191 @@
+"""Rate limits, request size limits, CORS and security headers of the gateway.
+
+Rate limiting is an in-memory token bucket per gateway process: per client IP before
+authentication (middleware), per principal after it (gateway.proxy.route and the
+gateway's own routes). Several gateway replicas each apply their own budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kernel.errors import PayloadTooLarge, TooManyRequests, problem_response
+
+_MAX_KEYS = 100_000
+
+
+class TokenBuckets:
+    """`rate` tokens per second, at most `burst` saved, one bucket per key."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._clock = clock
+        self._buckets: dict[str, list[float]] = {}
+
+    def take(self, key: str) -> float:
+        """0 when allowed, else the seconds until a token is available."""
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_KEYS:
+                self._buckets.clear()  # bounded memory; resets budgets, never blocks
+            self._buckets[key] = [self.burst - 1.0, now]
+            return 0.0
+        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[1] = now
+        if tokens >= 1.0:
+            bucket[0] = tokens - 1.0
+            return 0.0
+        bucket[0] = tokens
+        return (1.0 - tokens) / self.rate
+
+
+def too_many_requests(wait: float) -> TooManyRequests:
+    retry_after = str(max(1, math.ceil(wait)))
+    return TooManyRequests(
+        "Trop de requêtes ; réessayez plus tard.", headers={"retry-after": retry_after}
+    )
+
+
+class IpRateLimitMiddleware:
+    """Per client IP, before any authentication work is done."""
+
+    def __init__(self, app: ASGIApp, buckets: TokenBuckets | None) -> None:
+        self.app = app
+        self.buckets = buckets
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.buckets is not None:
+            client = scope.get("client")
+            wait = self.buckets.take(client[0] if client else "?")
+            if wait:
+                exc = too_many_requests(wait)
+                response = problem_response(
+                    exc.status, exc.title, exc.detail, slug=exc.slug, headers=exc.headers
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over the route's limit: by Content-Length up front, else while read."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > limit:
+                    response = problem_response(
+                        413,
+                        PayloadTooLarge.title,
+                        f"Le contenu dépasse la taille maximale ({limit} octets).",
+                        slug=PayloadTooLarge.slug,
+                    )
+                    await response(scope, receive, send)
+                    return
+                break
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(
+                        f"Le contenu dépasse la taille maximale ({limit} octets)."
+                    )
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+)
+_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+class SecurityHeadersMiddleware:
+    """Adds the headers a service did not set itself (never duplicates them)."""
+
+    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
+        self.app = app
+        self.headers = _SECURITY_HEADERS + ((_HSTS,) if hsts else ())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Swagger UI (/docs) loads its scripts and styles: no strict CSP there.
+        extra = () if scope["path"].startswith("/docs") else (_API_CSP,)
+        wanted = self.headers + extra
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in wanted if h[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def cors_options(origins: list[str]) -> dict[str, object]:
+    return {
+        "allow_origins": origins,
+        "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        "allow_headers": [
+            "authorization",
+            "content-type",
+            "if-match",
+            "if-none-match",
+            "idempotency-key",
+            "x-request-id",
+            "range",
+        ],
+        "expose_headers": [
+            "etag",
+            "location",
+            "retry-after",
+            "x-request-id",
+            "content-disposition",
+            "content-range",
+            "accept-ranges",
+        ],
+        "allow_credentials": False,
+        "max_age": 600,
+    }
+
+
+__all__ = [
+    "BodySizeLimitMiddleware",
+    "CORSMiddleware",
+    "IpRateLimitMiddleware",
+    "SecurityHeadersMiddleware",
+    "TokenBuckets",
+    "cors_options",
+    "too_many_requests",
+]

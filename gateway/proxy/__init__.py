@@ -1,0 +1,1 @@
+"""The public API: routing table, streaming proxy, merged OpenAPI."""

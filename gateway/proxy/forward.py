@@ -1,0 +1,206 @@
+"""The streaming reverse proxy: one pooled httpx client per service.
+
+Bodies stream both ways chunk by chunk (memory stays flat whatever the size). The
+inbound `Authorization` is replaced by the internal token; hop-by-hop headers and
+anything a client could use to pose as someone or something else (`x-coop-*`,
+`x-forwarded-*`, `forwarded`, `x-real-ip`, cookies) are dropped; `X-Request-ID`
+is propagated and `X-Forwarded-For/Proto/Host` are set by the gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from kernel.errors import DomainError, ServiceUnavailable
+
+_log = logging.getLogger("coop.gateway.proxy")
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# Never forwarded from the client: identity and routing facts are the gateway's to state.
+_STRIPPED_INBOUND = HOP_BY_HOP | {
+    b"host",
+    b"authorization",
+    b"cookie",
+    b"forwarded",
+    b"x-real-ip",
+    b"x-request-id",
+    b"expect",
+}
+_STRIPPED_PREFIXES = (b"x-coop-", b"x-forwarded-", b"x-internal-")
+# Never returned to the client.
+_STRIPPED_OUTBOUND = HOP_BY_HOP | {b"server", b"date", b"set-cookie"}
+
+
+class GatewayTimeout(DomainError):
+    status = 504
+    slug = "gateway-timeout"
+    title = "Service trop lent"
+
+
+class BadGateway(DomainError):
+    status = 502
+    slug = "bad-gateway"
+    title = "Réponse invalide d'un service"
+
+
+class ClientDisconnected(Exception):
+    """The client went away while its request body was being forwarded."""
+
+
+def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return tokens
+
+
+def upstream_headers(
+    scope: Scope, internal_token: str, request_id: str
+) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """The headers sent to the service, and whether the request has a body."""
+    inbound: list[tuple[bytes, bytes]] = scope["headers"]
+    named_hop = _connection_tokens(inbound)
+    out: list[tuple[bytes, bytes]] = []
+    host = b""
+    has_body = False
+    for name, value in inbound:
+        if name == b"host":
+            host = value
+        if name == b"content-length":
+            has_body = value != b"0"
+        elif name == b"transfer-encoding":
+            has_body = True
+        if name in _STRIPPED_INBOUND or name in named_hop or name.startswith(_STRIPPED_PREFIXES):
+            continue
+        out.append((name, value))
+    client = scope.get("client")
+    out.append((b"authorization", b"Bearer " + internal_token.encode("ascii")))
+    out.append((b"x-request-id", request_id.encode("latin-1")))
+    if client:
+        out.append((b"x-forwarded-for", client[0].encode("latin-1")))
+    out.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
+    if host:
+        out.append((b"x-forwarded-host", host))
+    return out, has_body
+
+
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+def build_client(
+    *,
+    connect: float,
+    read: float,
+    write: float,
+    pool: float,
+    max_connections: int,
+    max_keepalive: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=connect, read=read, write=write, pool=pool),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_keepalive
+        ),
+        follow_redirects=False,
+        trust_env=False,  # never route service traffic through an environment proxy
+        transport=transport,
+    )
+    # httpx adds its own defaults (Accept-Encoding: gzip...): the client's own headers
+    # must reach the service unchanged, nothing more.
+    for name in ("accept", "accept-encoding", "user-agent", "connection"):
+        client.headers.pop(name, None)
+    return client
+
+
+class Proxy:
+    def __init__(self, clients: Mapping[str, httpx.AsyncClient], base_urls: Mapping[str, str]):
+        self._clients = clients
+        self._bases = {name: url.rstrip("/") for name, url in base_urls.items()}
+
+    async def forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        service: str,
+        internal_token: str,
+        request_id: str,
+    ) -> None:
+        client = self._clients.get(service)
+        if client is None:
+            raise ServiceUnavailable(f"Le service {service} n'est pas configuré.")
+        headers, has_body = upstream_headers(scope, internal_token, request_id)
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+        url = self._bases[service] + raw_path.decode("latin-1")
+        if scope.get("query_string"):
+            url += "?" + scope["query_string"].decode("latin-1")
+        request = client.build_request(
+            scope["method"],
+            url,
+            headers=headers,
+            content=_request_body(receive) if has_body else None,
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except ClientDisconnected:
+            return  # nobody left to answer
+        except httpx.TimeoutException as exc:
+            _log.warning("service timeout", extra={"fields": {"service": service}})
+            if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+                raise ServiceUnavailable(f"Le service {service} ne répond pas.") from exc
+            raise GatewayTimeout(f"Le service {service} a mis trop de temps à répondre.") from exc
+        except httpx.ConnectError as exc:
+            _log.warning("service unreachable", extra={"fields": {"service": service}})
+            raise ServiceUnavailable(f"Le service {service} est injoignable.") from exc
+        except httpx.TransportError as exc:
+            _log.warning("service transport error", extra={"fields": {"service": service}})
+            raise BadGateway(f"Le service {service} a interrompu la réponse.") from exc
+        try:
+            raw_headers = response.headers.raw
+            named_hop = _connection_tokens(raw_headers)
+            out = [
+                (lowered, value)
+                for name, value in raw_headers
+                if (lowered := name.lower()) not in _STRIPPED_OUTBOUND and lowered not in named_hop
+            ]
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": out}
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except httpx.TransportError:
+            # Headers are gone already: all we can do is cut the connection, so the
+            # client sees a truncated response rather than a falsely complete one.
+            _log.warning("service stream interrupted", extra={"fields": {"service": service}})
+            raise
+        finally:
+            await response.aclose()

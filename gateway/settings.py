@@ -1,0 +1,100 @@
+"""Settings of the gateway (env prefix ``COOP_GATEWAY_``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from kernel.settings import CommonSettings
+
+MIB = 1024 * 1024
+
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class GatewaySettings(CommonSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="COOP_GATEWAY_")
+    app_name: ClassVar[str] = "gateway"
+
+    port: int = 8000
+
+    # OIDC resource server. The default issuer is the development identity provider
+    # (gateway.devidp); production points at Keycloak's realm.
+    oidc_issuer: str = "http://127.0.0.1:8009"
+    # None: <issuer>/.well-known/openid-configuration.
+    oidc_discovery_url: str | None = None
+    # The API identifier access tokens must carry in `aud`.
+    oidc_audience: str = "coop-api"
+    # Accepted signature algorithms: never taken from the token itself.
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    oidc_leeway_seconds: int = Field(default=30, ge=0, le=120)
+    # JWKS cache lifetime when the issuer sends no Cache-Control max-age.
+    jwks_default_max_age_seconds: int = Field(default=300, ge=1)
+    jwks_max_max_age_seconds: int = Field(default=3600, ge=1)
+    # An unknown `kid` refreshes the JWKS at most once per cooldown.
+    jwks_refresh_cooldown_seconds: float = Field(default=30.0, ge=0)
+    oidc_http_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Verified access tokens are remembered (until their `exp`) to skip re-verification.
+    token_cache_size: int = Field(default=10_000, ge=0)
+
+    # Where each service listens (the routing table names these).
+    service_urls: dict[str, str] = Field(
+        default_factory=lambda: {
+            "conventions": "http://127.0.0.1:8001",
+            "actions": "http://127.0.0.1:8002",
+            "documents": "http://127.0.0.1:8003",
+        }
+    )
+    proxy_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Time allowed between two bytes read from a service (a slow service gives 504).
+    proxy_read_timeout_seconds: float = Field(default=30.0, gt=0)
+    proxy_write_timeout_seconds: float = Field(default=30.0, gt=0)
+    proxy_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    proxy_max_connections: int = Field(default=200, ge=1)
+    proxy_max_keepalive: int = Field(default=100, ge=1)
+
+    # Request size limits: the documents routes allow the documents service's file size
+    # plus room for the multipart envelope.
+    max_body_bytes: int = Field(default=2 * MIB, ge=1024)
+    documents_max_body_bytes: int = Field(default=200 * MIB + 64 * 1024, ge=1024)
+
+    # Rate limiting (in-memory token buckets, per gateway process).
+    rate_limit_enabled: bool = True
+    # Per authenticated principal.
+    rate_limit_per_second: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    # Per client IP, before authentication.
+    ip_rate_limit_per_second: float = Field(default=200.0, gt=0)
+    ip_rate_limit_burst: int = Field(default=1000, ge=1)
+
+    # CORS: exact origins allowed to call the API from a browser (none by default).
+    cors_origins: list[str] = Field(default_factory=list)
+    # Sends Strict-Transport-Security (the gateway sits behind TLS in production).
+    hsts: bool = False
+
+    # How long the merged OpenAPI document is kept before the services are asked again.
+    openapi_cache_seconds: float = Field(default=300.0, ge=0)
+
+    @property
+    def discovery_url(self) -> str:
+        if self.oidc_discovery_url:
+            return self.oidc_discovery_url
+        return self.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        issuer = urlsplit(self.oidc_issuer)
+        if issuer.scheme != "https":
+            problems.append("the OIDC issuer is not https (development identity provider?)")
+        if issuer.hostname in _LOOPBACK_HOSTS:
+            problems.append("the OIDC issuer is a loopback address (development identity provider)")
+        if any(
+            alg.upper().startswith("HS") or alg.lower() == "none" for alg in self.oidc_algorithms
+        ):
+            problems.append("symmetric or 'none' algorithms are allowed for access tokens")
+        if "*" in self.cors_origins:
+            problems.append("CORS allows every origin")
+        return problems
