@@ -63,8 +63,8 @@ APPS: dict[str, AppSpec] = {
             name="gateway",
             factory="gateway.app:create_app",
             settings="gateway.settings:GatewaySettings",
-            # "gateway" once migrations/gateway/ (habilitations) lands.
-            migrations=None,
+            # Habilitations (persons, clients, grants, invitations, access requests).
+            migrations="gateway",
             default_port=8000,
         ),
     )

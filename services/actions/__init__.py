@@ -1,0 +1,1 @@
+"""The actions service: plan d'actions, suivis trimestriels, indicateurs, bilans."""

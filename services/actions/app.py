@@ -1,0 +1,63 @@
+"""The actions service app: plan d'actions, suivis trimestriels, indicateurs, bilans."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from kernel.app import create_service_app
+from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
+from services.actions.dependencies import ActionsContext
+from services.actions.endpoints import router as plan_router
+from services.actions.endpoints_bilans import router as bilans_router
+from services.actions.endpoints_suivis import router as suivis_router
+from services.actions.models import convention_ref
+from services.actions.settings import ActionsSettings
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).astimezone().date()
+
+
+def create_app(
+    settings: ActionsSettings | None = None,
+    *,
+    conventions_transport: httpx.AsyncBaseTransport | None = None,
+    today: Callable[[], dt.date] | None = None,
+) -> FastAPI:
+    """`conventions_transport` lets tests run the conventions app in-process;
+    `today` fixes the date the rules (lateness, campaigns) use."""
+    settings = settings or ActionsSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(
+            transport=conventions_transport, timeout=httpx.Timeout(5.0)
+        ) as http:
+            client = ConventionRefClient(http, app.state.internal_signer, settings.conventions_url)
+            replica = ConventionRefReplica(convention_ref, client, app.state.sessionmaker)
+            app.state.actions = ActionsContext(
+                settings=settings, replica=replica, today=today or _today
+            )
+            async with replica.running(settings.conventions_sync_seconds):
+                yield
+
+    return create_service_app(
+        settings,
+        title="Coopération — actions",
+        description="Plan d'actions des CTG, suivis trimestriels, indicateurs et bilans.",
+        routers=[plan_router, suivis_router, bilans_router],
+        extra_lifespan=lifespan,
+        openapi_tags=[
+            {"name": "axes"},
+            {"name": "actions"},
+            {"name": "indicateurs"},
+            {"name": "suivis"},
+            {"name": "campagnes"},
+            {"name": "bilans"},
+        ],
+    )

@@ -1,0 +1,370 @@
+"""Routes of the plan d'actions: axes, actions (fiches-action), indicateurs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from kernel.database import DbSession
+from kernel.etag import etag_for
+from kernel.internal_token import CurrentPrincipal
+from kernel.pagination import Pagination
+from services.actions import repository as repo
+from services.actions import service
+from services.actions.dependencies import Created, Ctx, idempotent
+from services.actions.models import Action, Axe, Indicateur
+from services.actions.rules import PERIODE_VALEUR_RE, StatutAction
+from services.actions.schemas import (
+    ActionDetail,
+    ActionIn,
+    ActionPatch,
+    ActionSummary,
+    AxeIn,
+    AxeOut,
+    AxePatch,
+    IndicateurIn,
+    IndicateurOut,
+    IndicateurPatch,
+    Ordre,
+    Supprime,
+    SyncPage,
+    ValeurIn,
+)
+
+router = APIRouter(prefix="/api/v1")
+T = TypeVar("T")
+
+UpdatedSince = Annotated[
+    str | None,
+    Query(
+        max_length=512,
+        description="Jeton de synchronisation (sync_token d'une réponse précédente) : "
+        "seuls les éléments modifiés depuis, et les suppressions, sont renvoyés.",
+    ),
+]
+
+
+def sync_page(listing: repo.Listing, item: Callable[[Any], T]) -> SyncPage[T]:
+    return SyncPage[T](
+        items=[item(r) for r in listing.rows],
+        next_cursor=listing.next_cursor,
+        deleted=[Supprime(id=i, kind=k) for i, k in listing.deleted],
+        sync_token=listing.sync_token,
+    )
+
+
+def with_etag(response: Response, resource_id: uuid.UUID, version: int) -> None:
+    response.headers["ETag"] = etag_for(resource_id, version)
+
+
+def created(body: Any, resource_id: uuid.UUID, version: int, location: str) -> Created:
+    return Created(
+        body=body, headers={"ETag": etag_for(resource_id, version), "Location": location}
+    )
+
+
+# --- axes ------------------------------------------------------------------------------
+
+
+@router.get("/conventions/{convention_id}/axes", tags=["axes"])
+async def list_axes(
+    convention_id: uuid.UUID,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    page: Pagination,
+    updated_since: UpdatedSince = None,
+) -> SyncPage[AxeOut]:
+    """The axes of a convention, in their order."""
+    await ctx.readable(session, convention_id, principal)
+    listing = await repo.listing(
+        session,
+        repo.axes_query(convention_id),
+        seq_col=Axe.seq,
+        order_cols=(Axe.position, Axe.id),
+        key=lambda r: (r[0].position, r[0].id),
+        limit=page.limit,
+        cursor=page.cursor,
+        since=updated_since,
+        tombstones=(repo.Tombstone.convention_id == convention_id) & (repo.Tombstone.kind == "axe"),
+    )
+    return sync_page(listing, lambda r: service.axe_out(r[0]))
+
+
+@router.post(
+    "/conventions/{convention_id}/axes",
+    tags=["axes"],
+    status_code=201,
+    response_model=AxeOut,
+    responses={
+        201: {"description": "Axe créé (avertissement si le titre ne commence pas par un verbe)"}
+    },
+)
+async def create_axe(
+    convention_id: uuid.UUID,
+    data: AxeIn,
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    async def run() -> Created:
+        axe = await service.create_axe(ctx, session, principal, convention_id, data)
+        return created(service.axe_out(axe), axe.id, axe.version, f"/api/v1/axes/{axe.id}")
+
+    return await idempotent(request, session, principal, run)
+
+
+@router.post("/conventions/{convention_id}/axes/ordre", tags=["axes"])
+async def reorder_axes(
+    convention_id: uuid.UUID, data: Ordre, ctx: Ctx, session: DbSession, principal: CurrentPrincipal
+) -> list[AxeOut]:
+    """Give the complete list of the convention's axes in their new order."""
+    axes = await service.reorder_axes(ctx, session, principal, convention_id, data)
+    return [service.axe_out(a) for a in axes]
+
+
+@router.get("/axes/{axe_id}", tags=["axes"])
+async def get_axe(
+    axe_id: uuid.UUID, response: Response, session: DbSession, principal: CurrentPrincipal
+) -> AxeOut:
+    axe, _ = await service.load_axe(session, principal, axe_id)
+    with_etag(response, axe.id, axe.version)
+    return service.axe_out(axe)
+
+
+@router.patch("/axes/{axe_id}", tags=["axes"])
+async def update_axe(
+    axe_id: uuid.UUID,
+    data: AxePatch,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> AxeOut:
+    axe = await service.update_axe(session, principal, request, axe_id, data)
+    with_etag(response, axe.id, axe.version)
+    return service.axe_out(axe)
+
+
+@router.delete("/axes/{axe_id}", tags=["axes"], status_code=204)
+async def delete_axe(
+    axe_id: uuid.UUID, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> Response:
+    await service.delete_axe(session, principal, request, axe_id)
+    return Response(status_code=204)
+
+
+@router.post("/axes/{axe_id}/actions/ordre", tags=["actions"])
+async def reorder_actions(
+    axe_id: uuid.UUID, data: Ordre, session: DbSession, principal: CurrentPrincipal, ctx: Ctx
+) -> list[ActionSummary]:
+    """Give the complete list of the axe's actions (sous-actions included) in their new order."""
+    actions = await service.reorder_actions(session, principal, axe_id, data)
+    today = ctx.today()
+    return [service.action_summary(a, today) for a in actions]
+
+
+# --- actions ---------------------------------------------------------------------------
+
+
+@router.get("/conventions/{convention_id}/actions", tags=["actions"])
+async def list_actions(
+    convention_id: uuid.UUID,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    page: Pagination,
+    updated_since: UpdatedSince = None,
+    axe_id: uuid.UUID | None = None,
+    statut: StatutAction | None = None,
+    porteur_id: uuid.UUID | None = None,
+    en_retard: bool | None = None,
+) -> SyncPage[ActionSummary]:
+    """Compact list of the convention's actions, by axe then position."""
+    await ctx.readable(session, convention_id, principal)
+    today = ctx.today()
+    listing = await repo.listing(
+        session,
+        repo.actions_query(
+            convention_id,
+            axe_id=axe_id,
+            statut=statut.value if statut else None,
+            porteur_id=porteur_id,
+            en_retard=en_retard,
+            today=today,
+        ),
+        seq_col=Action.seq,
+        order_cols=repo.ACTION_ORDER,
+        key=lambda r: (r[1], r[0].position, r[0].id),
+        limit=page.limit,
+        cursor=page.cursor,
+        since=updated_since,
+        tombstones=(repo.Tombstone.convention_id == convention_id)
+        & (repo.Tombstone.kind == "action"),
+    )
+    return sync_page(listing, lambda r: service.action_summary(r[0], today))
+
+
+@router.post(
+    "/conventions/{convention_id}/actions",
+    tags=["actions"],
+    status_code=201,
+    response_model=ActionDetail,
+)
+async def create_action(
+    convention_id: uuid.UUID,
+    data: ActionIn,
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    async def run() -> Created:
+        action = await service.create_action(ctx, session, principal, convention_id, data)
+        body = service.action_detail(action, [], ctx.today())
+        return created(body, action.id, action.version, f"/api/v1/actions/{action.id}")
+
+    return await idempotent(request, session, principal, run)
+
+
+@router.get("/actions/{action_id}", tags=["actions"])
+async def get_action(
+    action_id: uuid.UUID,
+    response: Response,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> ActionDetail:
+    """The complete fiche-action, with its sous-actions."""
+    action, _ = await service.load_action(session, principal, action_id)
+    children = await repo.sous_actions(session, action.id)
+    with_etag(response, action.id, action.version)
+    return service.action_detail(action, children, ctx.today())
+
+
+@router.patch("/actions/{action_id}", tags=["actions"])
+async def update_action(
+    action_id: uuid.UUID,
+    data: ActionPatch,
+    request: Request,
+    response: Response,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> ActionDetail:
+    action = await service.update_action(ctx, session, principal, request, action_id, data)
+    children = await repo.sous_actions(session, action.id)
+    with_etag(response, action.id, action.version)
+    return service.action_detail(action, children, ctx.today())
+
+
+@router.delete("/actions/{action_id}", tags=["actions"], status_code=204)
+async def delete_action(
+    action_id: uuid.UUID, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> Response:
+    await service.delete_action(session, principal, request, action_id)
+    return Response(status_code=204)
+
+
+# --- indicateurs -----------------------------------------------------------------------
+
+
+@router.get("/actions/{action_id}/indicateurs", tags=["indicateurs"])
+async def list_indicateurs(
+    action_id: uuid.UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    page: Pagination,
+    updated_since: UpdatedSince = None,
+) -> SyncPage[IndicateurOut]:
+    action, _ = await service.load_action(session, principal, action_id)
+    listing = await repo.listing(
+        session,
+        repo.indicateurs_query(action.id),
+        seq_col=Indicateur.seq,
+        order_cols=(Indicateur.created_at, Indicateur.id),
+        key=lambda r: (r[0].created_at, r[0].id),
+        limit=page.limit,
+        cursor=page.cursor,
+        since=updated_since,
+        tombstones=(repo.Tombstone.parent_id == action.id) & (repo.Tombstone.kind == "indicateur"),
+    )
+    valeurs = await repo.valeurs_of(session, [r[0].id for r in listing.rows])
+    return sync_page(listing, lambda r: service.indicateur_out(r[0], valeurs[r[0].id]))
+
+
+@router.post(
+    "/actions/{action_id}/indicateurs",
+    tags=["indicateurs"],
+    status_code=201,
+    response_model=IndicateurOut,
+)
+async def create_indicateur(
+    action_id: uuid.UUID,
+    data: IndicateurIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    async def run() -> Created:
+        ind = await service.create_indicateur(session, principal, action_id, data)
+        return created(
+            service.indicateur_out(ind, []), ind.id, ind.version, f"/api/v1/indicateurs/{ind.id}"
+        )
+
+    return await idempotent(request, session, principal, run)
+
+
+async def _indicateur_response(
+    session: DbSession, response: Response, ind: Indicateur
+) -> IndicateurOut:
+    valeurs = await repo.valeurs_of(session, [ind.id])
+    with_etag(response, ind.id, ind.version)
+    return service.indicateur_out(ind, valeurs[ind.id])
+
+
+@router.get("/indicateurs/{indicateur_id}", tags=["indicateurs"])
+async def get_indicateur(
+    indicateur_id: uuid.UUID, response: Response, session: DbSession, principal: CurrentPrincipal
+) -> IndicateurOut:
+    ind, _, _ = await service.load_indicateur(session, principal, indicateur_id)
+    return await _indicateur_response(session, response, ind)
+
+
+@router.patch("/indicateurs/{indicateur_id}", tags=["indicateurs"])
+async def update_indicateur(
+    indicateur_id: uuid.UUID,
+    data: IndicateurPatch,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> IndicateurOut:
+    ind = await service.update_indicateur(session, principal, request, indicateur_id, data)
+    return await _indicateur_response(session, response, ind)
+
+
+@router.put("/indicateurs/{indicateur_id}/valeurs/{periode}", tags=["indicateurs"])
+async def put_valeur(
+    indicateur_id: uuid.UUID,
+    periode: Annotated[str, Path(pattern=PERIODE_VALEUR_RE)],
+    data: ValeurIn,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> IndicateurOut:
+    """Record the value of a quarter (``2026-T1``) or a year (``2026``)."""
+    ind = await service.put_valeur(session, principal, indicateur_id, periode, data)
+    return await _indicateur_response(session, response, ind)
+
+
+@router.delete("/indicateurs/{indicateur_id}", tags=["indicateurs"], status_code=204)
+async def delete_indicateur(
+    indicateur_id: uuid.UUID, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> Response:
+    await service.delete_indicateur(session, principal, request, indicateur_id)
+    return Response(status_code=204)

@@ -1,0 +1,152 @@
+"""Routes of the bilans (point d'étape annuel, intermédiaire, final)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from kernel.database import DbSession
+from kernel.internal_token import CurrentPrincipal
+from kernel.pagination import Pagination
+from services.actions import repository as repo
+from services.actions import repository_suivis as srepo
+from services.actions import service_bilans
+from services.actions.dependencies import Created, Ctx, idempotent
+from services.actions.endpoints import UpdatedSince, created, sync_page, with_etag
+from services.actions.models import Bilan
+from services.actions.schemas import (
+    Adoption,
+    BilanDetail,
+    BilanIn,
+    BilanPatch,
+    BilanSummary,
+    Input,
+    SyncPage,
+)
+
+router = APIRouter(prefix="/api/v1")
+
+
+class AccordIn(Input):
+    collectivite_id: uuid.UUID | None = None
+
+
+@router.get("/conventions/{convention_id}/bilans", tags=["bilans"])
+async def list_bilans(
+    convention_id: uuid.UUID,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    page: Pagination,
+    updated_since: UpdatedSince = None,
+) -> SyncPage[BilanSummary]:
+    await ctx.readable(session, convention_id, principal)
+    listing = await repo.listing(
+        session,
+        srepo.bilans_query(convention_id),
+        seq_col=Bilan.seq,
+        order_cols=(Bilan.periode_debut, Bilan.id),
+        key=lambda r: (r[0].periode_debut, r[0].id),
+        limit=page.limit,
+        cursor=page.cursor,
+        since=updated_since,
+        tombstones=(repo.Tombstone.convention_id == convention_id)
+        & (repo.Tombstone.kind == "bilan"),
+    )
+    return sync_page(listing, lambda r: BilanSummary.model_validate(r[0]))
+
+
+@router.post(
+    "/conventions/{convention_id}/bilans",
+    tags=["bilans"],
+    status_code=201,
+    response_model=BilanDetail,
+)
+async def create_bilan(
+    convention_id: uuid.UUID,
+    data: BilanIn,
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    async def run() -> Created:
+        bilan = await service_bilans.create_bilan(ctx, session, principal, convention_id, data)
+        convention = await ctx.readable(session, convention_id, principal)
+        body = await service_bilans.bilan_detail(session, bilan, convention)
+        return created(body, bilan.id, bilan.version, f"/api/v1/bilans/{bilan.id}")
+
+    return await idempotent(request, session, principal, run)
+
+
+async def _detail(
+    session: DbSession, response: Response, bilan: Bilan, convention: object
+) -> BilanDetail:
+    with_etag(response, bilan.id, bilan.version)
+    return await service_bilans.bilan_detail(session, bilan, convention)  # type: ignore[arg-type]
+
+
+@router.get("/bilans/{bilan_id}", tags=["bilans"])
+async def get_bilan(
+    bilan_id: uuid.UUID, response: Response, session: DbSession, principal: CurrentPrincipal
+) -> BilanDetail:
+    bilan, convention = await service_bilans.load_bilan(session, principal, bilan_id)
+    return await _detail(session, response, bilan, convention)
+
+
+@router.patch("/bilans/{bilan_id}", tags=["bilans"])
+async def update_bilan(
+    bilan_id: uuid.UUID,
+    data: BilanPatch,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> BilanDetail:
+    bilan, convention = await service_bilans.update_bilan(
+        session, principal, request, bilan_id, data
+    )
+    return await _detail(session, response, bilan, convention)
+
+
+@router.post("/bilans/{bilan_id}/adoption", tags=["bilans"])
+async def adopter(
+    bilan_id: uuid.UUID,
+    data: Adoption,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> BilanDetail:
+    """Adopted by the COPIL: freezes the snapshot (Caf agents only)."""
+    bilan, convention = await service_bilans.adopter(session, principal, request, bilan_id, data)
+    return await _detail(session, response, bilan, convention)
+
+
+@router.post("/bilans/{bilan_id}/accords-cdsf", tags=["bilans"])
+async def accorder(
+    bilan_id: uuid.UUID,
+    data: AccordIn,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> BilanDetail:
+    """A collectivité concerned records its agreement to send the petite-enfance part."""
+    bilan, convention = await service_bilans.accorder(
+        session, principal, bilan_id, data.collectivite_id
+    )
+    return await _detail(session, response, bilan, convention)
+
+
+@router.post("/bilans/{bilan_id}/transmission-cdsf", tags=["bilans"])
+async def transmettre(
+    bilan_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> BilanDetail:
+    """Mark the petite-enfance part transmissible to the CDSF (every agreement needed)."""
+    bilan, convention = await service_bilans.transmettre(session, principal, request, bilan_id)
+    return await _detail(session, response, bilan, convention)

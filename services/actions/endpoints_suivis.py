@@ -1,0 +1,269 @@
+"""Routes of the quarterly follow-up: suivis, campaigns, "my work"."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
+
+from kernel.database import DbSession
+from kernel.internal_token import CurrentPrincipal
+from kernel.pagination import Page, Pagination
+from services.actions import repository as repo
+from services.actions import repository_suivis as srepo
+from services.actions import service, service_suivis
+from services.actions.dependencies import Created, Ctx, idempotent
+from services.actions.endpoints import UpdatedSince, created, sync_page, with_etag
+from services.actions.models import Suivi
+from services.actions.rules import PERIODE_TRIMESTRE_RE
+from services.actions.schemas import (
+    ARenseigner,
+    CampagneConventionOut,
+    CampagneIn,
+    CampagneVue,
+    Commentaire,
+    CommentaireOptionnel,
+    Correction,
+    EvenementOut,
+    SuiviDetail,
+    SuiviIn,
+    SuiviPatch,
+    SuiviSummary,
+    SyncPage,
+)
+
+router = APIRouter(prefix="/api/v1")
+Periode = Annotated[str, Path(pattern=PERIODE_TRIMESTRE_RE, description="Trimestre, ex. 2026-T1")]
+
+
+def _detail(response: Response, suivi: Suivi) -> SuiviDetail:
+    with_etag(response, suivi.id, suivi.version)
+    return SuiviDetail.model_validate(suivi, from_attributes=True)
+
+
+@router.get("/actions/{action_id}/suivis", tags=["suivis"])
+async def list_suivis(
+    action_id: uuid.UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    page: Pagination,
+    updated_since: UpdatedSince = None,
+) -> SyncPage[SuiviSummary]:
+    action, _ = await service.load_action(session, principal, action_id)
+    listing = await repo.listing(
+        session,
+        srepo.suivis_query(action.id),
+        seq_col=Suivi.seq,
+        order_cols=(Suivi.periode, Suivi.id),
+        key=lambda r: (r[0].periode, r[0].id),
+        limit=page.limit,
+        cursor=page.cursor,
+        since=updated_since,
+        tombstones=(repo.Tombstone.parent_id == action.id) & (repo.Tombstone.kind == "suivi"),
+    )
+    return sync_page(listing, lambda r: SuiviSummary.model_validate(r[0]))
+
+
+@router.post(
+    "/actions/{action_id}/suivis", tags=["suivis"], status_code=201, response_model=SuiviDetail
+)
+async def create_suivi(
+    action_id: uuid.UUID,
+    data: SuiviIn,
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    """Open the suivi of a quarter (brouillon)."""
+
+    async def run() -> Created:
+        suivi = await service_suivis.create_suivi(ctx, session, principal, action_id, data)
+        body = SuiviDetail.model_validate(suivi, from_attributes=True)
+        return created(
+            body, suivi.id, suivi.version, f"/api/v1/actions/{action_id}/suivis/{suivi.periode}"
+        )
+
+    return await idempotent(request, session, principal, run)
+
+
+@router.get("/actions/{action_id}/suivis/{periode}", tags=["suivis"])
+async def get_suivi(
+    action_id: uuid.UUID,
+    periode: Periode,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> SuiviDetail:
+    suivi, _, _ = await service_suivis.load_suivi(session, principal, action_id, periode)
+    return _detail(response, suivi)
+
+
+@router.patch("/actions/{action_id}/suivis/{periode}", tags=["suivis"])
+async def update_suivi(
+    action_id: uuid.UUID,
+    periode: Periode,
+    data: SuiviPatch,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> SuiviDetail:
+    """Change a brouillon or à compléter suivi (If-Match required)."""
+    suivi = await service_suivis.update_suivi(session, principal, request, action_id, periode, data)
+    return _detail(response, suivi)
+
+
+@router.post("/actions/{action_id}/suivis/{periode}/soumission", tags=["suivis"])
+async def soumettre(
+    action_id: uuid.UUID,
+    periode: Periode,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> SuiviDetail:
+    suivi = await service_suivis.soumettre(session, principal, request, action_id, periode)
+    return _detail(response, suivi)
+
+
+@router.post("/actions/{action_id}/suivis/{periode}/validation", tags=["suivis"])
+async def valider(
+    action_id: uuid.UUID,
+    periode: Periode,
+    data: CommentaireOptionnel,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> SuiviDetail:
+    """Caf agents only."""
+    suivi = await service_suivis.valider(
+        session, principal, request, action_id, periode, data.commentaire
+    )
+    return _detail(response, suivi)
+
+
+@router.post("/actions/{action_id}/suivis/{periode}/renvoi", tags=["suivis"])
+async def renvoyer(
+    action_id: uuid.UUID,
+    periode: Periode,
+    data: Commentaire,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> SuiviDetail:
+    """Send back « à compléter » with a comment (Caf agents only)."""
+    suivi = await service_suivis.renvoyer(
+        session, principal, request, action_id, periode, data.commentaire
+    )
+    return _detail(response, suivi)
+
+
+@router.post("/actions/{action_id}/suivis/{periode}/correction", tags=["suivis"])
+async def corriger(
+    action_id: uuid.UUID,
+    periode: Periode,
+    data: Correction,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> SuiviDetail:
+    """A new revision of a validated suivi, with its reason; it is validated again."""
+    suivi = await service_suivis.corriger(session, principal, request, action_id, periode, data)
+    return _detail(response, suivi)
+
+
+@router.get("/actions/{action_id}/suivis/{periode}/historique", tags=["suivis"])
+async def historique(
+    action_id: uuid.UUID, periode: Periode, session: DbSession, principal: CurrentPrincipal
+) -> list[EvenementOut]:
+    """Every revision and transition, oldest first, with the content it produced."""
+    events = await service_suivis.historique(session, principal, action_id, periode)
+    return [EvenementOut.model_validate(e) for e in events]
+
+
+# --- campaigns -------------------------------------------------------------------------
+
+
+class CampagneResume(BaseModel):
+    periode: str
+    date_limite: dt.date
+    echue: bool
+
+
+@router.get("/conventions/{convention_id}/campagnes", tags=["campagnes"])
+async def list_campagnes(
+    convention_id: uuid.UUID, ctx: Ctx, session: DbSession, principal: CurrentPrincipal
+) -> list[CampagneResume]:
+    """Every quarter the convention is in force, with its due date."""
+    rows = await service_suivis.list_campagnes(ctx, session, principal, convention_id)
+    return [CampagneResume.model_validate(r) for r in rows]
+
+
+@router.get("/conventions/{convention_id}/campagnes/{periode}", tags=["campagnes"])
+async def campagne_convention(
+    convention_id: uuid.UUID,
+    periode: Periode,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> CampagneConventionOut:
+    """Counts per state, missing suivis, late ones and alerts to the COPIL."""
+    return await service_suivis.campagne_convention(ctx, session, principal, convention_id, periode)
+
+
+@router.put("/conventions/{convention_id}/campagnes/{periode}", tags=["campagnes"])
+async def set_campagne(
+    convention_id: uuid.UUID,
+    periode: Periode,
+    data: CampagneIn,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> CampagneResume:
+    """Set the due date of a campaign (default: 15 days after the quarter ends)."""
+    due = await service_suivis.set_campagne(
+        ctx, session, principal, convention_id, periode, data.date_limite
+    )
+    return CampagneResume(periode=periode, date_limite=due, echue=due < ctx.today())
+
+
+@router.get("/campagnes/{periode}", tags=["campagnes"])
+async def campagne_vue(
+    periode: Periode,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    page: Pagination,
+    caf_id: uuid.UUID | None = None,
+) -> CampagneVue:
+    """Per convention of the caller's scope; national readers get aggregates per Caf."""
+    return await service_suivis.campagne_vue(
+        ctx, session, principal, periode, caf_id=caf_id, limit=page.limit, cursor=page.cursor
+    )
+
+
+class ARenseignerPage(Page[ARenseigner]):
+    periode: str
+
+
+@router.get("/moi/actions-a-renseigner", tags=["suivis"])
+async def actions_a_renseigner(
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    page: Pagination,
+    periode: Annotated[str | None, Query(pattern=PERIODE_TRIMESTRE_RE)] = None,
+) -> ARenseignerPage:
+    """Actions you may update whose suivi of the current campaign is missing, in
+    brouillon or à compléter, across all your conventions."""
+    items, nxt, current = await service_suivis.actions_a_renseigner(
+        ctx, session, principal, periode, limit=page.limit, cursor=page.cursor
+    )
+    return ARenseignerPage(items=items, next_cursor=nxt, periode=current)

@@ -1,0 +1,280 @@
+"""SQLAlchemy models of the actions schema.
+
+Every mutable row carries ``version`` (ETag) and ``seq`` (the schema-wide change
+sequence behind delta sync); deletions leave a row in ``tombstones``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from kernel.convention_ref import convention_ref_table
+from kernel.database import make_metadata
+
+SCHEMA = "actions"
+
+
+class Base(DeclarativeBase):
+    # Same as kernel.database.declarative_base, spelled out so type checkers see a class.
+    metadata = make_metadata(SCHEMA)
+
+
+metadata = Base.metadata
+
+convention_ref = convention_ref_table(metadata)
+
+# One sequence for the whole schema: a client's sync token is a position in it.
+change_seq = Sequence("change_seq", schema=SCHEMA, metadata=metadata)
+
+
+def _seq_column() -> Mapped[int]:
+    return mapped_column(
+        BigInteger, nullable=False, index=True, server_default=change_seq.next_value()
+    )
+
+
+def _now_column() -> Mapped[dt.datetime]:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class Axe(Base):
+    __tablename__ = "axes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    titre: Mapped[str] = mapped_column(String(300), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    seq: Mapped[int] = _seq_column()
+    created_at: Mapped[dt.datetime] = _now_column()
+    updated_at: Mapped[dt.datetime] = _now_column()
+
+
+class Action(Base):
+    __tablename__ = "actions"
+    __table_args__ = (
+        Index(None, "porteur_ids", postgresql_using="gin"),
+        Index(None, "axe_id", "position"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    axe_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("axes.id"), nullable=False)
+    # One level only: a sous-action's parent has no parent itself (checked in the service).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("actions.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    titre: Mapped[str] = mapped_column(String(300), nullable=False)
+    thematique: Mapped[str | None] = mapped_column(String(80))
+    date_debut: Mapped[dt.date | None] = mapped_column(Date)
+    date_echeance: Mapped[dt.date | None] = mapped_column(Date)
+    priorite: Mapped[str | None] = mapped_column(String(20))
+    statut: Mapped[str] = mapped_column(String(20), nullable=False)
+    porteur_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), nullable=False)
+    referent: Mapped[str | None] = mapped_column(String(200))
+    # The fiche-action (labels in rules.FICHE_LABELS).
+    diagnostic_initial: Mapped[str | None] = mapped_column(Text)
+    public_cible: Mapped[str | None] = mapped_column(Text)
+    objectifs_operationnels: Mapped[str | None] = mapped_column(Text)
+    modalites_mise_en_oeuvre: Mapped[str | None] = mapped_column(Text)
+    echeances_realisation: Mapped[str | None] = mapped_column(Text)
+    services_mobilises: Mapped[str | None] = mapped_column(Text)
+    resultats_attendus: Mapped[str | None] = mapped_column(Text)
+    partenaires_sollicites: Mapped[str | None] = mapped_column(Text)
+    indicateurs_evaluation: Mapped[str | None] = mapped_column(Text)
+    specificites_ao: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    seq: Mapped[int] = _seq_column()
+    created_at: Mapped[dt.datetime] = _now_column()
+    updated_at: Mapped[dt.datetime] = _now_column()
+
+    axe: Mapped[Axe] = relationship(lazy="raise")
+
+
+class Indicateur(Base):
+    __tablename__ = "indicateurs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    action_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("actions.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    libelle: Mapped[str] = mapped_column(String(300), nullable=False)
+    nature: Mapped[str] = mapped_column(String(40), nullable=False)
+    unite: Mapped[str] = mapped_column(String(20), nullable=False)
+    valeur_reference: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    date_reference: Mapped[dt.date | None] = mapped_column(Date)
+    # {"2026": "120", ...}: target per year of the convention.
+    cibles: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    seq: Mapped[int] = _seq_column()
+    created_at: Mapped[dt.datetime] = _now_column()
+    updated_at: Mapped[dt.datetime] = _now_column()
+
+
+class ValeurIndicateur(Base):
+    __tablename__ = "valeurs_indicateurs"
+    __table_args__ = (UniqueConstraint("indicateur_id", "periode"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    indicateur_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("indicateurs.id", ondelete="CASCADE"), nullable=False
+    )
+    # "2026-T1" (quarter) or "2026" (year).
+    periode: Mapped[str] = mapped_column(String(8), nullable=False)
+    valeur: Mapped[Decimal] = mapped_column(Numeric(14, 2), nullable=False)
+    commentaire: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(300))
+    auteur: Mapped[str] = mapped_column(String(200), nullable=False)
+    updated_at: Mapped[dt.datetime] = _now_column()
+
+
+class Campagne(Base):
+    """Only stored when a due date differs from the default (quarter end + delay)."""
+
+    __tablename__ = "campagnes"
+    __table_args__ = (UniqueConstraint("convention_id", "periode"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    periode: Mapped[str] = mapped_column(String(7), nullable=False)
+    date_limite: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    updated_at: Mapped[dt.datetime] = _now_column()
+
+
+class Suivi(Base):
+    __tablename__ = "suivis"
+    __table_args__ = (
+        UniqueConstraint("action_id", "periode"),
+        Index(None, "convention_id", "periode"),
+        CheckConstraint("avancement BETWEEN 0 AND 100", name="avancement"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    action_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("actions.id", ondelete="CASCADE"), nullable=False
+    )
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    periode: Mapped[str] = mapped_column(String(7), nullable=False)
+    etat: Mapped[str] = mapped_column(String(20), nullable=False)
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    statut_action: Mapped[str] = mapped_column(String(20), nullable=False)
+    avancement: Mapped[int | None] = mapped_column(Integer)
+    realisations: Mapped[str | None] = mapped_column(Text)
+    difficultes: Mapped[str | None] = mapped_column(Text)
+    alerte: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    alerte_message: Mapped[str | None] = mapped_column(Text)
+    # [{"indicateur_id": ..., "valeur": "12", "commentaire": ..., "source": ...}]
+    valeurs: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
+    commentaire_validation: Mapped[str | None] = mapped_column(Text)
+    auteur: Mapped[str] = mapped_column(String(200), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    seq: Mapped[int] = _seq_column()
+    created_at: Mapped[dt.datetime] = _now_column()
+    updated_at: Mapped[dt.datetime] = _now_column()
+
+
+class SuiviEvenement(Base):
+    """Every revision and transition of a suivi, with the content as it then stood."""
+
+    __tablename__ = "suivi_evenements"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    suivi_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("suivis.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    revision: Mapped[int] = mapped_column(Integer, nullable=False)
+    evenement: Mapped[str] = mapped_column(String(30), nullable=False)
+    etat_avant: Mapped[str | None] = mapped_column(String(20))
+    etat_apres: Mapped[str] = mapped_column(String(20), nullable=False)
+    commentaire: Mapped[str | None] = mapped_column(Text)
+    auteur: Mapped[str] = mapped_column(String(200), nullable=False)
+    contenu: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    at: Mapped[dt.datetime] = _now_column()
+
+
+class Bilan(Base):
+    __tablename__ = "bilans"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    type: Mapped[str] = mapped_column(String(40), nullable=False)
+    periode_debut: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    periode_fin: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    etat: Mapped[str] = mapped_column(String(20), nullable=False)
+    # {"<axe id>": "synthèse…"}
+    syntheses: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    date_adoption: Mapped[dt.date | None] = mapped_column(Date)
+    # Frozen at adoption: actions' statuts and indicator values as they then stood.
+    instantane: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    petite_enfance_transmissible: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    seq: Mapped[int] = _seq_column()
+    created_at: Mapped[dt.datetime] = _now_column()
+    updated_at: Mapped[dt.datetime] = _now_column()
+
+
+class AccordCdsf(Base):
+    """A collectivité's express agreement to send the petite-enfance part to the CDSF."""
+
+    __tablename__ = "accords_cdsf"
+
+    bilan_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bilans.id", ondelete="CASCADE"), primary_key=True
+    )
+    collectivite_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    par: Mapped[str] = mapped_column(String(200), nullable=False)
+    at: Mapped[dt.datetime] = _now_column()
+
+
+class Tombstone(Base):
+    """What delta sync reports as deleted."""
+
+    __tablename__ = "tombstones"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    # The parent the object was listed under (axe for actions, action for indicators).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    seq: Mapped[int] = _seq_column()
+    deleted_at: Mapped[dt.datetime] = _now_column()
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+
+    principal: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    body: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[dt.datetime] = _now_column()

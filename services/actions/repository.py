@@ -1,0 +1,443 @@
+"""Every SQL statement of the plan d'actions (scope, axes, actions, indicateurs, sync)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import ARRAY, ColumnElement, Select, Uuid, delete, func, literal, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.convention_ref import ConventionRef, readable_clause, row_to_ref
+from kernel.errors import BadRequest
+from kernel.pagination import after_keyset, decode_cursor, encode_cursor
+from kernel.principal import Principal
+from services.actions.models import (
+    Action,
+    Axe,
+    IdempotencyRecord,
+    Indicateur,
+    Suivi,
+    ValeurIndicateur,
+    change_seq,
+    convention_ref,
+)
+from services.actions.models import Tombstone as Tombstone
+from services.actions.rules import STATUTS_CLOS, EtatSuivi
+
+M = TypeVar("M")
+ref = convention_ref
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- scope -----------------------------------------------------------------------------
+
+
+async def readable_ref(
+    session: AsyncSession, convention_id: uuid.UUID, principal: Principal
+) -> ConventionRef | None:
+    row = (
+        await session.execute(
+            select(ref).where(ref.c.id == convention_id, readable_clause(ref, principal))
+        )
+    ).one_or_none()
+    return row_to_ref(row) if row is not None else None
+
+
+async def ref_by_id(session: AsyncSession, convention_id: uuid.UUID) -> ConventionRef | None:
+    row = (await session.execute(select(ref).where(ref.c.id == convention_id))).one_or_none()
+    return row_to_ref(row) if row is not None else None
+
+
+def _ref_from(row: Any, offset: int) -> ConventionRef:
+    names = [c.name for c in ref.c]
+    return ConventionRef.model_validate(dict(zip(names, row[offset:], strict=True)))
+
+
+async def scoped(
+    session: AsyncSession,
+    model: type[M],
+    object_id: uuid.UUID,
+    principal: Principal,
+    *,
+    for_update: bool = False,
+) -> tuple[M, ConventionRef] | None:
+    """The object and its convention, only if the principal may read that convention."""
+    convention_col = model.convention_id  # type: ignore[attr-defined]
+    stmt = (
+        select(model, *ref.c)
+        .join(ref, ref.c.id == convention_col)
+        .where(model.id == object_id, readable_clause(ref, principal))  # type: ignore[attr-defined]
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=model)
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        return None
+    return row[0], _ref_from(row, 1)
+
+
+# --- change sequence and delta sync --------------------------------------------------
+
+
+async def next_seq(session: AsyncSession) -> int:
+    return int((await session.execute(select(change_seq.next_value()))).scalar_one())
+
+
+async def current_seq(session: AsyncSession) -> int:
+    row = (
+        await session.execute(text("SELECT last_value, is_called FROM actions.change_seq"))
+    ).one()
+    return int(row[0]) if row[1] else 0
+
+
+async def touch(session: AsyncSession, obj: Any) -> None:
+    """A change: new version (ETag), new place in the change sequence (delta sync)."""
+    obj.version = obj.version + 1
+    obj.seq = await next_seq(session)
+    obj.updated_at = utcnow()
+
+
+async def bury(
+    session: AsyncSession,
+    kind: str,
+    ids: Sequence[uuid.UUID],
+    convention_id: uuid.UUID,
+    parent_id: uuid.UUID | None,
+) -> None:
+    if not ids:
+        return
+    await session.execute(
+        insert(Tombstone)
+        .values(
+            [
+                {"id": i, "kind": kind, "convention_id": convention_id, "parent_id": parent_id}
+                for i in ids
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+def decode_token(token: str) -> int:
+    (value,) = decode_cursor(token, 1)
+    if not isinstance(value, int) or value < 0:
+        raise BadRequest("Jeton de synchronisation invalide.")
+    return value
+
+
+def encode_token(seq: int) -> str:
+    return encode_cursor([seq])
+
+
+@dataclass
+class Listing:
+    rows: list[Any]
+    next_cursor: str | None
+    deleted: list[tuple[uuid.UUID, str]]
+    sync_token: str
+
+
+async def listing(
+    session: AsyncSession,
+    stmt: Any,
+    *,
+    seq_col: Any,
+    order_cols: Sequence[Any],
+    key: Any,
+    limit: int,
+    cursor: str | None,
+    since: str | None,
+    tombstones: ColumnElement[bool],
+) -> Listing:
+    """A keyset page, or (``since``) the changes after a sync token plus tombstones."""
+    if since is None:
+        after = after_keyset(order_cols, cursor)
+        if after is not None:
+            stmt = stmt.where(after)
+        token = encode_token(await current_seq(session))
+        rows = list((await session.execute(stmt.order_by(*order_cols).limit(limit + 1))).all())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = encode_cursor(key(rows[-1])) if more and rows else None
+        return Listing(rows, nxt, [], token)
+    lower = decode_token(cursor) if cursor else decode_token(since)
+    token_now = await current_seq(session)
+    rows = list(
+        (
+            await session.execute(stmt.where(seq_col > lower).order_by(seq_col).limit(limit + 1))
+        ).all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    tomb_q = select(Tombstone.id, Tombstone.kind).where(tombstones, Tombstone.seq > lower)
+    upto: int | None = None
+    if more:
+        upto = int(rows[-1][0].seq)
+        tomb_q = tomb_q.where(Tombstone.seq <= upto)
+    deleted = [(r[0], r[1]) for r in (await session.execute(tomb_q.order_by(Tombstone.seq))).all()]
+    if upto is not None:
+        return Listing(rows, encode_token(upto), deleted, encode_token(upto))
+    return Listing(rows, None, deleted, encode_token(max(token_now, lower)))
+
+
+# --- axes ------------------------------------------------------------------------------
+
+
+def axes_query(convention_id: uuid.UUID) -> Select[Any]:
+    return select(Axe).where(Axe.convention_id == convention_id)
+
+
+async def next_axe_position(session: AsyncSession, convention_id: uuid.UUID) -> int:
+    value = (
+        await session.execute(
+            select(func.coalesce(func.max(Axe.position), 0)).where(
+                Axe.convention_id == convention_id
+            )
+        )
+    ).scalar_one()
+    return int(value) + 1
+
+
+async def axes_for_update(session: AsyncSession, convention_id: uuid.UUID) -> list[Axe]:
+    stmt = (
+        select(Axe)
+        .where(Axe.convention_id == convention_id)
+        .order_by(Axe.position)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def axe_in_convention(
+    session: AsyncSession, axe_id: uuid.UUID, convention_id: uuid.UUID
+) -> Axe | None:
+    return (
+        await session.execute(
+            select(Axe).where(Axe.id == axe_id, Axe.convention_id == convention_id)
+        )
+    ).scalar_one_or_none()
+
+
+async def count_actions_in_axe(session: AsyncSession, axe_id: uuid.UUID) -> int:
+    return int(
+        (await session.execute(select(func.count()).where(Action.axe_id == axe_id))).scalar_one()
+    )
+
+
+# --- actions ---------------------------------------------------------------------------
+
+
+def actions_query(
+    convention_id: uuid.UUID,
+    *,
+    axe_id: uuid.UUID | None,
+    statut: str | None,
+    porteur_id: uuid.UUID | None,
+    en_retard: bool | None,
+    today: dt.date,
+) -> Select[Action, int]:
+    stmt = (
+        select(Action, Axe.position.label("axe_position"))
+        .join(Axe, Axe.id == Action.axe_id)
+        .where(Action.convention_id == convention_id)
+    )
+    if axe_id is not None:
+        stmt = stmt.where(Action.axe_id == axe_id)
+    if statut is not None:
+        stmt = stmt.where(Action.statut == statut)
+    if porteur_id is not None:
+        stmt = stmt.where(Action.porteur_ids.bool_op("@>")(literal([porteur_id], ARRAY(Uuid))))
+    if en_retard is not None:
+        late = (Action.date_echeance < today) & Action.statut.not_in(
+            [s.value for s in STATUTS_CLOS]
+        )
+        stmt = stmt.where(late if en_retard else ~late | Action.date_echeance.is_(None))
+    return stmt
+
+
+ACTION_ORDER = (Axe.position, Action.position, Action.id)
+
+
+async def next_action_position(session: AsyncSession, axe_id: uuid.UUID) -> int:
+    value = (
+        await session.execute(
+            select(func.coalesce(func.max(Action.position), 0)).where(Action.axe_id == axe_id)
+        )
+    ).scalar_one()
+    return int(value) + 1
+
+
+async def actions_of_axe_for_update(session: AsyncSession, axe_id: uuid.UUID) -> list[Action]:
+    stmt = select(Action).where(Action.axe_id == axe_id).order_by(Action.position).with_for_update()
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def action_in_convention(
+    session: AsyncSession, action_id: uuid.UUID, convention_id: uuid.UUID
+) -> Action | None:
+    return (
+        await session.execute(
+            select(Action).where(Action.id == action_id, Action.convention_id == convention_id)
+        )
+    ).scalar_one_or_none()
+
+
+async def sous_actions(session: AsyncSession, parent_id: uuid.UUID) -> list[Action]:
+    stmt = select(Action).where(Action.parent_id == parent_id).order_by(Action.position, Action.id)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def children_ids(session: AsyncSession, parent_id: uuid.UUID) -> list[uuid.UUID]:
+    stmt = select(Action.id).where(Action.parent_id == parent_id)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def suivis_not_draft(session: AsyncSession, action_id: uuid.UUID) -> int:
+    stmt = select(func.count()).where(
+        Suivi.action_id == action_id, Suivi.etat != EtatSuivi.brouillon.value
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def delete_action(session: AsyncSession, action: Action) -> None:
+    indicateur_ids = list(
+        (
+            await session.execute(select(Indicateur.id).where(Indicateur.action_id == action.id))
+        ).scalars()
+    )
+    suivi_ids = list(
+        (await session.execute(select(Suivi.id).where(Suivi.action_id == action.id))).scalars()
+    )
+    await bury(session, "indicateur", indicateur_ids, action.convention_id, action.id)
+    await bury(session, "suivi", suivi_ids, action.convention_id, action.id)
+    await bury(session, "action", [action.id], action.convention_id, action.axe_id)
+    await session.execute(delete(Action).where(Action.id == action.id))
+
+
+async def delete_axe(session: AsyncSession, axe: Axe) -> None:
+    await bury(session, "axe", [axe.id], axe.convention_id, None)
+    await session.execute(delete(Axe).where(Axe.id == axe.id))
+
+
+# --- indicateurs -----------------------------------------------------------------------
+
+
+def indicateurs_query(action_id: uuid.UUID) -> Select[Any]:
+    return select(Indicateur).where(Indicateur.action_id == action_id)
+
+
+async def valeurs_of(
+    session: AsyncSession, indicateur_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ValeurIndicateur]]:
+    out: dict[uuid.UUID, list[ValeurIndicateur]] = {i: [] for i in indicateur_ids}
+    if not indicateur_ids:
+        return out
+    stmt = (
+        select(ValeurIndicateur)
+        .where(ValeurIndicateur.indicateur_id.in_(indicateur_ids))
+        .order_by(ValeurIndicateur.periode)
+    )
+    for v in (await session.execute(stmt)).scalars():
+        out[v.indicateur_id].append(v)
+    return out
+
+
+async def indicateurs_of_action(session: AsyncSession, action_id: uuid.UUID) -> list[Indicateur]:
+    stmt = indicateurs_query(action_id).order_by(Indicateur.created_at, Indicateur.id)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def upsert_valeur(
+    session: AsyncSession,
+    indicateur_id: uuid.UUID,
+    periode: str,
+    valeur: Any,
+    commentaire: str | None,
+    source: str | None,
+    auteur: str,
+) -> None:
+    stmt = insert(ValeurIndicateur).values(
+        id=uuid.uuid4(),
+        indicateur_id=indicateur_id,
+        periode=periode,
+        valeur=valeur,
+        commentaire=commentaire,
+        source=source,
+        auteur=auteur,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ValeurIndicateur.indicateur_id, ValeurIndicateur.periode],
+        set_={
+            "valeur": stmt.excluded.valeur,
+            "commentaire": stmt.excluded.commentaire,
+            "source": stmt.excluded.source,
+            "auteur": stmt.excluded.auteur,
+            "updated_at": func.now(),
+        },
+    )
+    await session.execute(stmt)
+
+
+async def bump_indicateurs(session: AsyncSession, ids: Sequence[uuid.UUID]) -> None:
+    """A new value changes the indicator as delta sync sees it."""
+    for indicateur in (
+        await session.execute(select(Indicateur).where(Indicateur.id.in_(ids)))
+    ).scalars():
+        await touch(session, indicateur)
+
+
+async def delete_indicateur(session: AsyncSession, indicateur: Indicateur) -> None:
+    await bury(
+        session, "indicateur", [indicateur.id], indicateur.convention_id, indicateur.action_id
+    )
+    await session.execute(delete(Indicateur).where(Indicateur.id == indicateur.id))
+
+
+# --- idempotency -----------------------------------------------------------------------
+
+
+async def idempotency_record(
+    session: AsyncSession, principal: str, key: str
+) -> IdempotencyRecord | None:
+    return (
+        await session.execute(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def store_idempotency(
+    session: AsyncSession,
+    *,
+    principal: str,
+    key: str,
+    request_hash: str,
+    status_code: int,
+    body: Any,
+    headers: dict[str, str],
+) -> bool:
+    """False when a concurrent request with the same key got there first."""
+    result = await session.execute(
+        insert(IdempotencyRecord)
+        .values(
+            principal=principal,
+            key=key,
+            request_hash=request_hash,
+            status_code=status_code,
+            body=body,
+            headers=headers,
+        )
+        .on_conflict_do_nothing()
+        .returning(IdempotencyRecord.key)
+    )
+    return result.scalar_one_or_none() is not None

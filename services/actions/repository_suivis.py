@@ -1,0 +1,349 @@
+"""Every SQL statement of the follow-up: suivis, campaigns, "my work", bilans."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Uuid
+
+from kernel.convention_ref import readable_clause
+from kernel.pagination import after_keyset
+from kernel.principal import Principal
+from services.actions.models import (
+    AccordCdsf,
+    Action,
+    Axe,
+    Bilan,
+    Campagne,
+    Indicateur,
+    Suivi,
+    SuiviEvenement,
+    ValeurIndicateur,
+    convention_ref,
+)
+from services.actions.rules import EtatSuivi, StatutAction, Trimestre
+
+ref = convention_ref
+A_FAIRE = (EtatSuivi.brouillon.value, EtatSuivi.a_completer.value)
+
+
+# --- suivis ----------------------------------------------------------------------------
+
+
+async def suivi_of(
+    session: AsyncSession, action_id: uuid.UUID, periode: str, *, for_update: bool = False
+) -> Suivi | None:
+    stmt = select(Suivi).where(Suivi.action_id == action_id, Suivi.periode == periode)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def suivis_query(action_id: uuid.UUID) -> Select[Any]:
+    return select(Suivi).where(Suivi.action_id == action_id)
+
+
+async def evenements(session: AsyncSession, suivi_id: uuid.UUID) -> list[SuiviEvenement]:
+    stmt = (
+        select(SuiviEvenement)
+        .where(SuiviEvenement.suivi_id == suivi_id)
+        .order_by(SuiviEvenement.id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def indicateur_ids_of(session: AsyncSession, action_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    rows = await session.execute(
+        select(Indicateur.id, Indicateur.unite).where(Indicateur.action_id == action_id)
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+# --- campaigns -------------------------------------------------------------------------
+
+
+async def campagne(
+    session: AsyncSession, convention_id: uuid.UUID, periode: str
+) -> Campagne | None:
+    stmt = select(Campagne).where(
+        Campagne.convention_id == convention_id, Campagne.periode == periode
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def campagnes_of(session: AsyncSession, convention_id: uuid.UUID) -> dict[str, dt.date]:
+    rows = await session.execute(
+        select(Campagne.periode, Campagne.date_limite).where(
+            Campagne.convention_id == convention_id
+        )
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def campaign_rows(session: AsyncSession, convention_id: uuid.UUID, periode: str) -> list[Any]:
+    """Each action due a suivi this quarter, with its suivi (if any)."""
+    stmt = (
+        select(
+            Action.id,
+            Action.titre,
+            Suivi.etat,
+            Suivi.alerte,
+            Suivi.alerte_message,
+        )
+        .join(Axe, Axe.id == Action.axe_id)
+        .outerjoin(Suivi, and_(Suivi.action_id == Action.id, Suivi.periode == periode))
+        .where(
+            Action.convention_id == convention_id,
+            Action.statut != StatutAction.abandonnee.value,
+        )
+        .order_by(Axe.position, Action.position, Action.id)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+def _active_during(t: Trimestre) -> Any:
+    fin = func.least(
+        ref.c.date_fin,
+        func.coalesce(ref.c.date_effet_resiliation - literal(1), ref.c.date_fin),
+    )
+    return and_(
+        ref.c.statut != "en préparation",
+        ref.c.date_debut <= t.fin,
+        fin >= t.debut,
+    )
+
+
+def _per_convention(
+    principal: Principal, t: Trimestre, default_due: dt.date, today: dt.date
+) -> Any:
+    due = func.coalesce(Campagne.date_limite, default_due)
+    late = and_(
+        Action.id.is_not(None),
+        or_(Suivi.id.is_(None), Suivi.etat.in_(A_FAIRE)),
+        due < today,
+    )
+    return (
+        select(
+            ref.c.id.label("convention_id"),
+            ref.c.titre,
+            ref.c.caf_id,
+            due.label("date_limite"),
+            func.count(Action.id).label("actions"),
+            func.count(Suivi.id).filter(Suivi.etat == EtatSuivi.brouillon.value).label("brouillon"),
+            func.count(Suivi.id).filter(Suivi.etat == EtatSuivi.soumis.value).label("soumis"),
+            func.count(Suivi.id).filter(Suivi.etat == EtatSuivi.valide.value).label("valide"),
+            func.count(Suivi.id)
+            .filter(Suivi.etat == EtatSuivi.a_completer.value)
+            .label("a_completer"),
+            func.count(Action.id).filter(Suivi.id.is_(None)).label("manquant"),
+            func.count(Action.id).filter(late).label("en_retard"),
+            func.count(Suivi.id).filter(Suivi.alerte.is_(True)).label("alertes"),
+        )
+        .select_from(ref)
+        .outerjoin(
+            Action,
+            and_(
+                Action.convention_id == ref.c.id,
+                Action.statut != StatutAction.abandonnee.value,
+            ),
+        )
+        .outerjoin(Suivi, and_(Suivi.action_id == Action.id, Suivi.periode == str(t)))
+        .outerjoin(Campagne, and_(Campagne.convention_id == ref.c.id, Campagne.periode == str(t)))
+        .where(readable_clause(ref, principal), _active_during(t))
+        .group_by(ref.c.id, ref.c.titre, ref.c.caf_id, Campagne.date_limite)
+    )
+
+
+COUNTERS = (
+    "actions",
+    "brouillon",
+    "soumis",
+    "valide",
+    "a_completer",
+    "manquant",
+    "en_retard",
+    "alertes",
+)
+
+
+async def campaign_by_convention(
+    session: AsyncSession,
+    principal: Principal,
+    t: Trimestre,
+    default_due: dt.date,
+    today: dt.date,
+    *,
+    caf_id: uuid.UUID | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], Any]:
+    sub = _per_convention(principal, t, default_due, today)
+    if caf_id is not None:
+        sub = sub.where(ref.c.caf_id == caf_id)
+    sub_q = sub.subquery()
+    total = (
+        await session.execute(select(*[func.coalesce(func.sum(sub_q.c[c]), 0) for c in COUNTERS]))
+    ).one()
+    stmt = select(sub_q)
+    after = after_keyset([sub_q.c.convention_id], cursor)
+    if after is not None:
+        stmt = stmt.where(after)
+    rows = list(
+        (await session.execute(stmt.order_by(sub_q.c.convention_id).limit(limit + 1))).all()
+    )
+    return rows, total
+
+
+async def campaign_by_caf(
+    session: AsyncSession,
+    principal: Principal,
+    t: Trimestre,
+    default_due: dt.date,
+    today: dt.date,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], Any]:
+    sub_q = _per_convention(principal, t, default_due, today).subquery()
+    total = (
+        await session.execute(select(*[func.coalesce(func.sum(sub_q.c[c]), 0) for c in COUNTERS]))
+    ).one()
+    stmt = select(
+        sub_q.c.caf_id,
+        func.count().label("conventions"),
+        *[func.sum(sub_q.c[c]).label(c) for c in COUNTERS],
+    ).group_by(sub_q.c.caf_id)
+    after = after_keyset([sub_q.c.caf_id], cursor)
+    if after is not None:
+        stmt = stmt.having(after)
+    rows = list((await session.execute(stmt.order_by(sub_q.c.caf_id).limit(limit + 1))).all())
+    return rows, total
+
+
+async def a_renseigner(
+    session: AsyncSession,
+    principal: Principal,
+    t: Trimestre,
+    default_due: dt.date,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> list[Any]:
+    """Actions the principal may update whose suivi for `t` is missing or still to do."""
+    conditions = []
+    cafs = principal.caf_write_ids()
+    if cafs:
+        conditions.append(ref.c.caf_id.in_(cafs))
+    colls = principal.collectivite_write_ids()
+    if colls:
+        conditions.append(Action.porteur_ids.bool_op("&&")(literal(sorted(colls), ARRAY(Uuid))))
+    if not conditions:
+        return []
+    stmt = (
+        select(
+            Action.id,
+            Action.convention_id,
+            Action.titre,
+            Suivi.etat,
+            func.coalesce(Campagne.date_limite, default_due).label("date_limite"),
+        )
+        .join(ref, ref.c.id == Action.convention_id)
+        .outerjoin(Suivi, and_(Suivi.action_id == Action.id, Suivi.periode == str(t)))
+        .outerjoin(
+            Campagne,
+            and_(Campagne.convention_id == Action.convention_id, Campagne.periode == str(t)),
+        )
+        .where(
+            or_(*conditions),
+            _active_during(t),
+            Action.statut.not_in([StatutAction.abandonnee.value, StatutAction.realisee.value]),
+            or_(Suivi.id.is_(None), Suivi.etat.in_(A_FAIRE)),
+        )
+    )
+    after = after_keyset([Action.convention_id.expression, Action.id.expression], cursor)
+    if after is not None:
+        stmt = stmt.where(after)
+    stmt = stmt.order_by(Action.convention_id, Action.id).limit(limit + 1)
+    return list((await session.execute(stmt)).all())
+
+
+# --- bilans ----------------------------------------------------------------------------
+
+
+def bilans_query(convention_id: uuid.UUID) -> Select[Any]:
+    return select(Bilan).where(Bilan.convention_id == convention_id)
+
+
+async def axe_ids(session: AsyncSession, convention_id: uuid.UUID) -> set[uuid.UUID]:
+    rows = await session.execute(select(Axe.id).where(Axe.convention_id == convention_id))
+    return set(rows.scalars())
+
+
+async def accords(session: AsyncSession, bilan_id: uuid.UUID) -> list[AccordCdsf]:
+    stmt = select(AccordCdsf).where(AccordCdsf.bilan_id == bilan_id).order_by(AccordCdsf.at)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def petite_enfance_porteurs(
+    session: AsyncSession, convention_id: uuid.UUID
+) -> set[uuid.UUID]:
+    stmt = select(func.unnest(Action.porteur_ids)).where(
+        Action.convention_id == convention_id,
+        func.lower(Action.thematique) == "petite enfance",
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def snapshot_rows(
+    session: AsyncSession, convention_id: uuid.UUID
+) -> tuple[list[Action], list[Indicateur], dict[uuid.UUID, list[ValeurIndicateur]]]:
+    actions = list(
+        (
+            await session.execute(
+                select(Action)
+                .join(Axe, Axe.id == Action.axe_id)
+                .where(Action.convention_id == convention_id)
+                .order_by(Axe.position, Action.position, Action.id)
+            )
+        ).scalars()
+    )
+    indicateurs = list(
+        (
+            await session.execute(
+                select(Indicateur)
+                .where(Indicateur.convention_id == convention_id)
+                .order_by(Indicateur.action_id, Indicateur.created_at, Indicateur.id)
+            )
+        ).scalars()
+    )
+    valeurs: dict[uuid.UUID, list[ValeurIndicateur]] = {i.id: [] for i in indicateurs}
+    if indicateurs:
+        for v in (
+            await session.execute(
+                select(ValeurIndicateur)
+                .where(ValeurIndicateur.indicateur_id.in_(list(valeurs)))
+                .order_by(ValeurIndicateur.periode)
+            )
+        ).scalars():
+            valeurs[v.indicateur_id].append(v)
+    return actions, indicateurs, valeurs
+
+
+async def derniers_suivis(
+    session: AsyncSession, action_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    if not action_ids:
+        return {}
+    stmt = (
+        select(Suivi.action_id, Suivi.periode, Suivi.etat, Suivi.avancement)
+        .where(Suivi.action_id.in_(action_ids), Suivi.etat == EtatSuivi.valide.value)
+        .ext(distinct_on(Suivi.action_id))
+        .order_by(Suivi.action_id, Suivi.periode.desc())
+    )
+    return {r[0]: r for r in (await session.execute(stmt)).all()}

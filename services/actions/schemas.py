@@ -1,0 +1,454 @@
+"""The API's pydantic models: compact list items, complete details, inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from services.actions.rules import (
+    PERIODE_TRIMESTRE_RE,
+    PERIODE_VALEUR_RE,
+    EtatBilan,
+    EtatSuivi,
+    EvenementSuivi,
+    NatureIndicateur,
+    Priorite,
+    StatutAction,
+    TypeBilan,
+    Unite,
+)
+
+T = TypeVar("T")
+
+Titre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Texte = Annotated[str, StringConstraints(max_length=20_000)]
+Court = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
+PeriodeTrimestre = Annotated[str, StringConstraints(pattern=PERIODE_TRIMESTRE_RE)]
+PeriodeValeur = Annotated[str, StringConstraints(pattern=PERIODE_VALEUR_RE)]
+Nombre = Annotated[Decimal, Field(max_digits=14, decimal_places=2, allow_inf_nan=False)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- delta sync ------------------------------------------------------------------------
+
+
+class Supprime(BaseModel):
+    id: uuid.UUID
+    kind: str
+
+
+class SyncPage(BaseModel, Generic[T]):
+    """A page of a list. With ``updated_since``: changed items, then ``deleted``."""
+
+    items: list[T]
+    next_cursor: str | None = None
+    deleted: list[Supprime] = Field(default_factory=list)
+    # Pass it back as ``updated_since`` to get what changed after this page.
+    sync_token: str
+
+
+# --- axes ------------------------------------------------------------------------------
+
+
+class AxeIn(Input):
+    titre: Titre
+    description: Texte | None = None
+
+
+class AxePatch(Input):
+    titre: Titre | None = None
+    description: Texte | None = None
+
+
+class AxeOut(Output):
+    id: uuid.UUID
+    convention_id: uuid.UUID
+    titre: str
+    description: str | None
+    position: int
+    version: int
+    avertissements: list[str] = Field(default_factory=list)
+
+
+class Ordre(Input):
+    """The complete list of ids in their new order."""
+
+    ids: list[uuid.UUID] = Field(min_length=1, max_length=500)
+
+
+# --- actions ---------------------------------------------------------------------------
+
+
+class FicheFields(Input):
+    diagnostic_initial: Texte | None = None
+    public_cible: Texte | None = None
+    objectifs_operationnels: Texte | None = None
+    modalites_mise_en_oeuvre: Texte | None = None
+    echeances_realisation: Texte | None = None
+    services_mobilises: Texte | None = None
+    resultats_attendus: Texte | None = None
+    partenaires_sollicites: Texte | None = None
+    indicateurs_evaluation: Texte | None = None
+    specificites_ao: Texte | None = None
+
+
+class _Dates(BaseModel):
+    date_debut: dt.date | None = None
+    date_echeance: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Dates:
+        if self.date_debut and self.date_echeance and self.date_echeance < self.date_debut:
+            raise ValueError("La date d'échéance précède la date de début.")
+        return self
+
+
+class ActionIn(FicheFields, _Dates):
+    axe_id: uuid.UUID
+    parent_id: uuid.UUID | None = None
+    titre: Titre
+    thematique: Court | None = None
+    priorite: Priorite | None = None
+    statut: StatutAction = StatutAction.a_venir
+    porteur_ids: list[uuid.UUID] = Field(min_length=1, max_length=50)
+    referent: Court | None = None
+
+
+class ActionPatch(FicheFields, _Dates):
+    """Only the fields sent change. ``axe_id`` moves the action to the end of that axe."""
+
+    axe_id: uuid.UUID | None = None
+    titre: Titre | None = None
+    thematique: Court | None = None
+    priorite: Priorite | None = None
+    statut: StatutAction | None = None
+    porteur_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=50)
+    referent: Court | None = None
+
+
+class ActionSummary(Output):
+    id: uuid.UUID
+    convention_id: uuid.UUID
+    axe_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    position: int
+    titre: str
+    statut: StatutAction
+    en_retard: bool
+    date_echeance: dt.date | None
+    porteur_ids: list[uuid.UUID]
+    version: int
+
+
+class ChampFiche(BaseModel):
+    champ: str
+    libelle: str
+    valeur: str | None
+
+
+class ActionDetail(ActionSummary):
+    thematique: str | None
+    date_debut: dt.date | None
+    priorite: Priorite | None
+    referent: str | None
+    diagnostic_initial: str | None
+    public_cible: str | None
+    objectifs_operationnels: str | None
+    modalites_mise_en_oeuvre: str | None
+    echeances_realisation: str | None
+    services_mobilises: str | None
+    resultats_attendus: str | None
+    partenaires_sollicites: str | None
+    indicateurs_evaluation: str | None
+    specificites_ao: str | None
+    # The same fiche fields with the model convention's exact labels, for display.
+    fiche: list[ChampFiche] = Field(default_factory=list)
+    sous_actions: list[ActionSummary] = Field(default_factory=list)
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+# --- indicateurs -----------------------------------------------------------------------
+
+
+class IndicateurIn(Input):
+    libelle: Titre
+    nature: NatureIndicateur
+    unite: Unite
+    valeur_reference: Nombre | None = None
+    date_reference: dt.date | None = None
+    # Target per year of the convention: {"2026": 120}.
+    cibles: dict[Annotated[str, StringConstraints(pattern=r"^\d{4}$")], Nombre] = Field(
+        default_factory=dict
+    )
+
+
+class IndicateurPatch(Input):
+    libelle: Titre | None = None
+    nature: NatureIndicateur | None = None
+    unite: Unite | None = None
+    valeur_reference: Nombre | None = None
+    date_reference: dt.date | None = None
+    cibles: dict[Annotated[str, StringConstraints(pattern=r"^\d{4}$")], Nombre] | None = None
+
+
+class ValeurIn(Input):
+    valeur: Nombre
+    commentaire: Texte | None = None
+    source: Court | None = None
+
+
+class ValeurOut(Output):
+    periode: str
+    valeur: Decimal
+    commentaire: str | None
+    source: str | None
+    auteur: str
+    updated_at: dt.datetime
+
+
+class IndicateurOut(Output):
+    id: uuid.UUID
+    action_id: uuid.UUID
+    libelle: str
+    nature: NatureIndicateur
+    unite: Unite
+    valeur_reference: Decimal | None
+    date_reference: dt.date | None
+    cibles: dict[str, Decimal]
+    version: int
+    valeurs: list[ValeurOut] = Field(default_factory=list)
+
+
+# --- suivis ----------------------------------------------------------------------------
+
+
+class ValeurSuiviIn(Input):
+    indicateur_id: uuid.UUID
+    valeur: Nombre
+    commentaire: Texte | None = None
+    source: Court | None = None
+
+
+class SuiviContenu(Input):
+    statut_action: StatutAction
+    avancement: Annotated[int, Field(ge=0, le=100)] | None = None
+    realisations: Texte | None = None
+    difficultes: Texte | None = None
+    alerte: bool = False
+    alerte_message: Texte | None = None
+    valeurs: list[ValeurSuiviIn] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _alerte_a_un_message(self) -> SuiviContenu:
+        if self.alerte and not (self.alerte_message or "").strip():
+            raise ValueError("Une alerte au COPIL doit porter un message.")
+        return self
+
+
+class SuiviIn(SuiviContenu):
+    periode: PeriodeTrimestre
+
+
+class SuiviPatch(Input):
+    statut_action: StatutAction | None = None
+    avancement: Annotated[int, Field(ge=0, le=100)] | None = None
+    realisations: Texte | None = None
+    difficultes: Texte | None = None
+    alerte: bool | None = None
+    alerte_message: Texte | None = None
+    valeurs: list[ValeurSuiviIn] | None = Field(default=None, max_length=100)
+
+
+class Commentaire(Input):
+    commentaire: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)
+    ]
+
+
+class CommentaireOptionnel(Input):
+    commentaire: Annotated[str, StringConstraints(max_length=5000)] | None = None
+
+
+class Correction(SuiviPatch):
+    """A new revision of a validated suivi: what changes, and why."""
+
+    motif: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+
+
+class SuiviSummary(Output):
+    id: uuid.UUID
+    action_id: uuid.UUID
+    periode: str
+    etat: EtatSuivi
+    revision: int
+    statut_action: StatutAction
+    avancement: int | None
+    alerte: bool
+    version: int
+    updated_at: dt.datetime
+
+
+class ValeurSuiviOut(BaseModel):
+    indicateur_id: uuid.UUID
+    valeur: Decimal
+    commentaire: str | None = None
+    source: str | None = None
+
+
+class SuiviDetail(SuiviSummary):
+    convention_id: uuid.UUID
+    realisations: str | None
+    difficultes: str | None
+    alerte_message: str | None
+    valeurs: list[ValeurSuiviOut]
+    commentaire_validation: str | None
+    auteur: str
+    created_at: dt.datetime
+
+
+class EvenementOut(Output):
+    revision: int
+    evenement: EvenementSuivi
+    etat_avant: EtatSuivi | None
+    etat_apres: EtatSuivi
+    commentaire: str | None
+    auteur: str
+    contenu: dict[str, object]
+    at: dt.datetime
+
+
+# --- campagnes -------------------------------------------------------------------------
+
+
+class CampagneIn(Input):
+    date_limite: dt.date
+
+
+class Compteurs(BaseModel):
+    actions: int = 0
+    brouillon: int = 0
+    soumis: int = 0
+    valide: int = Field(default=0, serialization_alias="validé")
+    a_completer: int = Field(default=0, serialization_alias="à compléter")
+    manquant: int = 0
+    en_retard: int = 0
+    alertes: int = 0
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class ActionRef(BaseModel):
+    action_id: uuid.UUID
+    titre: str
+
+
+class AlerteOut(ActionRef):
+    message: str | None
+    etat: EtatSuivi
+
+
+class CampagneConventionOut(BaseModel):
+    convention_id: uuid.UUID
+    periode: str
+    date_limite: dt.date
+    echue: bool
+    compteurs: Compteurs
+    manquants: list[ActionRef]
+    en_retard: list[ActionRef]
+    alertes: list[AlerteOut]
+
+
+class CampagneLigne(BaseModel):
+    convention_id: uuid.UUID
+    titre: str
+    caf_id: uuid.UUID
+    date_limite: dt.date
+    compteurs: Compteurs
+
+
+class CampagneCafLigne(BaseModel):
+    caf_id: uuid.UUID
+    conventions: int
+    compteurs: Compteurs
+
+
+class CampagneVue(BaseModel):
+    """Per convention for Caf and collectivité readers; per Caf (aggregates) for national."""
+
+    periode: str
+    total: Compteurs
+    conventions: list[CampagneLigne] | None = None
+    cafs: list[CampagneCafLigne] | None = None
+    next_cursor: str | None = None
+
+
+class ARenseigner(BaseModel):
+    action_id: uuid.UUID
+    convention_id: uuid.UUID
+    titre: str
+    periode: str
+    etat_suivi: EtatSuivi | None
+    date_limite: dt.date
+
+
+# --- bilans ----------------------------------------------------------------------------
+
+
+class BilanIn(Input):
+    type: TypeBilan
+    periode_debut: dt.date
+    periode_fin: dt.date
+    syntheses: dict[uuid.UUID, Texte] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BilanIn:
+        if self.periode_fin < self.periode_debut:
+            raise ValueError("La fin de la période précède son début.")
+        return self
+
+
+class BilanPatch(Input):
+    periode_debut: dt.date | None = None
+    periode_fin: dt.date | None = None
+    syntheses: dict[uuid.UUID, Texte] | None = None
+
+
+class Adoption(Input):
+    date_adoption: dt.date
+
+
+class AccordOut(BaseModel):
+    collectivite_id: uuid.UUID
+    par: str
+    at: dt.datetime
+
+
+class BilanSummary(Output):
+    id: uuid.UUID
+    convention_id: uuid.UUID
+    type: TypeBilan
+    periode_debut: dt.date
+    periode_fin: dt.date
+    etat: EtatBilan
+    date_adoption: dt.date | None
+    petite_enfance_transmissible: bool
+    version: int
+
+
+class BilanDetail(BilanSummary):
+    syntheses: dict[str, str]
+    instantane: dict[str, object] | None
+    accords: list[AccordOut] = Field(default_factory=list)
+    collectivites_concernees: list[uuid.UUID] = Field(default_factory=list)

@@ -1,0 +1,543 @@
+"""Domain rules of the plan d'actions: axes, actions (fiches-action), indicateurs.
+
+Rights: read = whoever may read the convention (scope in SQL, 404 outside it);
+write = Caf agents of the convention's Caf, or contributeurs/referents of a porteur
+collectivité for the actions it carries (403 when readable but not writable).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.convention_ref import ConventionRef
+from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
+from kernel.etag import etag_for, require_if_match
+from kernel.principal import Principal
+from services.actions import repository as repo
+from services.actions.dependencies import ActionsContext
+from services.actions.models import Action, Axe, Indicateur
+from services.actions.rules import (
+    AVERTISSEMENT_VERBE,
+    FICHE_LABELS,
+    Unite,
+    annee_de_periode,
+    en_retard,
+    fin_effective,
+    probleme_valeur,
+    titre_commence_par_un_verbe,
+)
+from services.actions.schemas import (
+    ActionDetail,
+    ActionIn,
+    ActionPatch,
+    ActionSummary,
+    AxeIn,
+    AxeOut,
+    AxePatch,
+    ChampFiche,
+    IndicateurIn,
+    IndicateurOut,
+    IndicateurPatch,
+    Ordre,
+    ValeurIn,
+    ValeurOut,
+)
+
+# --- rights ----------------------------------------------------------------------------
+
+
+def is_caf_agent(principal: Principal, convention: ConventionRef) -> bool:
+    return convention.caf_id in principal.caf_write_ids()
+
+
+def may_write_action(
+    principal: Principal, convention: ConventionRef, porteur_ids: Iterable[uuid.UUID]
+) -> bool:
+    return is_caf_agent(principal, convention) or bool(
+        set(porteur_ids) & principal.collectivite_write_ids()
+    )
+
+
+def require_caf_agent(principal: Principal, convention: ConventionRef, what: str) -> None:
+    if not is_caf_agent(principal, convention):
+        raise Forbidden(f"Seul un agent de la Caf de la convention peut {what}.")
+
+
+def require_action_writer(principal: Principal, convention: ConventionRef, action: Action) -> None:
+    if not may_write_action(principal, convention, action.porteur_ids):
+        raise Forbidden(
+            "Seuls les agents de la Caf et les collectivités porteuses de l'action "
+            "peuvent la modifier."
+        )
+
+
+def require_new_work(ctx: ActionsContext, convention: ConventionRef) -> None:
+    """Résiliée or échue: no new actions, suivis or bilans."""
+    today = ctx.today()
+    if not convention.accepts_new_work(today):
+        etat = convention.etat(today).value
+        raise Conflict(
+            f"La convention est {etat} : elle n'accepte plus de nouvelles actions ni de suivis.",
+            extra={"code": "convention-close", "etat_convention": etat},
+        )
+
+
+async def writable_convention(
+    ctx: ActionsContext, session: AsyncSession, principal: Principal, convention_id: uuid.UUID
+) -> ConventionRef:
+    """Fresh state from the conventions service, then scope (404), then state (409)."""
+    await ctx.readable(session, convention_id, principal)
+    convention = await ctx.fresh_ref(session, convention_id)
+    if await repo.readable_ref(session, convention_id, principal) is None:
+        raise NotFound("Convention introuvable.")
+    return convention
+
+
+# --- views -----------------------------------------------------------------------------
+
+
+def axe_out(axe: Axe) -> AxeOut:
+    out = AxeOut.model_validate(axe)
+    if not titre_commence_par_un_verbe(axe.titre):
+        out.avertissements = [AVERTISSEMENT_VERBE]
+    return out
+
+
+def action_summary(action: Action, today: dt.date) -> ActionSummary:
+    return ActionSummary(
+        id=action.id,
+        convention_id=action.convention_id,
+        axe_id=action.axe_id,
+        parent_id=action.parent_id,
+        position=action.position,
+        titre=action.titre,
+        statut=action.statut,
+        en_retard=en_retard(action.statut, action.date_echeance, today),
+        date_echeance=action.date_echeance,
+        porteur_ids=list(action.porteur_ids),
+        version=action.version,
+    )
+
+
+def action_detail(action: Action, children: list[Action], today: dt.date) -> ActionDetail:
+    summary = action_summary(action, today)
+    fiche = [
+        ChampFiche(champ=name, libelle=label, valeur=getattr(action, name))
+        for name, label in FICHE_LABELS.items()
+    ]
+    return ActionDetail(
+        **summary.model_dump(),
+        thematique=action.thematique,
+        date_debut=action.date_debut,
+        priorite=action.priorite,
+        referent=action.referent,
+        **{name: getattr(action, name) for name in FICHE_LABELS},
+        fiche=fiche,
+        sous_actions=[action_summary(c, today) for c in children],
+        created_at=action.created_at,
+        updated_at=action.updated_at,
+    )
+
+
+def indicateur_out(indicateur: Indicateur, valeurs: list[Any]) -> IndicateurOut:
+    out = IndicateurOut.model_validate(indicateur)
+    out.valeurs = [ValeurOut.model_validate(v) for v in valeurs]
+    return out
+
+
+# --- axes ------------------------------------------------------------------------------
+
+
+async def create_axe(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    data: AxeIn,
+) -> Axe:
+    convention = await writable_convention(ctx, session, principal, convention_id)
+    require_caf_agent(principal, convention, "structurer le plan d'actions")
+    require_new_work(ctx, convention)
+    axe = Axe(
+        id=uuid.uuid4(),
+        convention_id=convention_id,
+        titre=data.titre,
+        description=data.description,
+        position=await repo.next_axe_position(session, convention_id),
+        version=1,
+    )
+    session.add(axe)
+    await session.flush()
+    return axe
+
+
+async def load_axe(
+    session: AsyncSession, principal: Principal, axe_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[Axe, ConventionRef]:
+    found = await repo.scoped(session, Axe, axe_id, principal, for_update=for_update)
+    if found is None:
+        raise NotFound("Axe introuvable.")
+    return found
+
+
+async def update_axe(
+    session: AsyncSession, principal: Principal, request: Request, axe_id: uuid.UUID, data: AxePatch
+) -> Axe:
+    axe, convention = await load_axe(session, principal, axe_id, for_update=True)
+    require_caf_agent(principal, convention, "modifier un axe")
+    require_if_match(request, etag_for(axe.id, axe.version))
+    for name in data.model_fields_set:
+        value = getattr(data, name)
+        if name == "titre" and value is None:
+            raise InvalidPayload("Le titre ne peut pas être vide.", errors=[{"field": "titre"}])
+        setattr(axe, name, value)
+    await repo.touch(session, axe)
+    await session.flush()
+    return axe
+
+
+async def delete_axe(
+    session: AsyncSession, principal: Principal, request: Request, axe_id: uuid.UUID
+) -> None:
+    axe, convention = await load_axe(session, principal, axe_id, for_update=True)
+    require_caf_agent(principal, convention, "supprimer un axe")
+    require_if_match(request, etag_for(axe.id, axe.version))
+    if await repo.count_actions_in_axe(session, axe.id):
+        raise Conflict("L'axe contient des actions : déplacez-les ou supprimez-les d'abord.")
+    await repo.delete_axe(session, axe)
+
+
+def _check_order(current: list[uuid.UUID], wanted: list[uuid.UUID], what: str) -> None:
+    if len(set(wanted)) != len(wanted) or set(wanted) != set(current):
+        raise Conflict(
+            f"L'ordre doit citer chacun des {what} exactement une fois "
+            "(la liste a peut-être changé depuis votre lecture).",
+            extra={"attendus": [str(i) for i in current]},
+        )
+
+
+async def reorder_axes(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    ordre: Ordre,
+) -> list[Axe]:
+    convention = await ctx.readable(session, convention_id, principal)
+    require_caf_agent(principal, convention, "réordonner les axes")
+    axes = await repo.axes_for_update(session, convention_id)
+    _check_order([a.id for a in axes], ordre.ids, "axes")
+    by_id = {a.id: a for a in axes}
+    for position, axe_id in enumerate(ordre.ids, start=1):
+        axe = by_id[axe_id]
+        if axe.position != position:
+            axe.position = position
+            await repo.touch(session, axe)
+    await session.flush()
+    return [by_id[i] for i in ordre.ids]
+
+
+async def reorder_actions(
+    session: AsyncSession, principal: Principal, axe_id: uuid.UUID, ordre: Ordre
+) -> list[Action]:
+    axe, convention = await load_axe(session, principal, axe_id)
+    require_caf_agent(principal, convention, "réordonner les actions")
+    actions = await repo.actions_of_axe_for_update(session, axe.id)
+    _check_order([a.id for a in actions], ordre.ids, "actions de l'axe")
+    by_id = {a.id: a for a in actions}
+    for position, action_id in enumerate(ordre.ids, start=1):
+        action = by_id[action_id]
+        if action.position != position:
+            action.position = position
+            await repo.touch(session, action)
+    await session.flush()
+    return [by_id[i] for i in ordre.ids]
+
+
+# --- actions ---------------------------------------------------------------------------
+
+
+def _check_porteurs(convention: ConventionRef, porteur_ids: list[uuid.UUID]) -> None:
+    signataires = set(convention.signataire_ids) - {convention.caf_id}
+    strangers = [p for p in porteur_ids if p not in signataires]
+    if strangers:
+        raise InvalidPayload(
+            "Les porteurs d'une action sont des collectivités signataires de la convention.",
+            errors=[
+                {"field": "porteur_ids", "message": f"{p} ne signe pas la convention."}
+                for p in strangers
+            ],
+        )
+
+
+async def create_action(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    data: ActionIn,
+) -> Action:
+    convention = await writable_convention(ctx, session, principal, convention_id)
+    if not may_write_action(principal, convention, data.porteur_ids):
+        raise Forbidden(
+            "Seuls les agents de la Caf, ou une collectivité porteuse de l'action, "
+            "peuvent créer une action."
+        )
+    require_new_work(ctx, convention)
+    _check_porteurs(convention, data.porteur_ids)
+    axe = await repo.axe_in_convention(session, data.axe_id, convention_id)
+    if axe is None:
+        raise InvalidPayload("Axe inconnu dans cette convention.", errors=[{"field": "axe_id"}])
+    if data.parent_id is not None:
+        parent = await repo.action_in_convention(session, data.parent_id, convention_id)
+        if parent is None:
+            raise InvalidPayload(
+                "Action parente inconnue dans cette convention.", errors=[{"field": "parent_id"}]
+            )
+        if parent.parent_id is not None:
+            raise Conflict("Une sous-action ne peut pas avoir elle-même de sous-actions.")
+        if parent.axe_id != axe.id:
+            raise Conflict("Une sous-action est dans le même axe que son action.")
+    values = data.model_dump(exclude={"axe_id", "parent_id", "porteur_ids"})
+    action = Action(
+        id=uuid.uuid4(),
+        convention_id=convention_id,
+        axe_id=axe.id,
+        parent_id=data.parent_id,
+        porteur_ids=list(dict.fromkeys(data.porteur_ids)),
+        position=await repo.next_action_position(session, axe.id),
+        version=1,
+        **{k: (v.value if hasattr(v, "value") else v) for k, v in values.items()},
+    )
+    session.add(action)
+    await session.flush()
+    return action
+
+
+async def load_action(
+    session: AsyncSession, principal: Principal, action_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[Action, ConventionRef]:
+    found = await repo.scoped(session, Action, action_id, principal, for_update=for_update)
+    if found is None:
+        raise NotFound("Action introuvable.")
+    return found
+
+
+async def update_action(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    action_id: uuid.UUID,
+    data: ActionPatch,
+) -> Action:
+    action, convention = await load_action(session, principal, action_id, for_update=True)
+    require_action_writer(principal, convention, action)
+    require_if_match(request, etag_for(action.id, action.version))
+    changes = {name: getattr(data, name) for name in data.model_fields_set}
+    for required in ("titre", "statut", "porteur_ids", "axe_id"):
+        if required in changes and changes[required] is None:
+            raise InvalidPayload(
+                f"« {required} » ne peut pas être vide.", errors=[{"field": required}]
+            )
+    if "porteur_ids" in changes:
+        _check_porteurs(convention, changes["porteur_ids"])
+        # A collectivité may not hand over an action it would no longer carry.
+        if not may_write_action(principal, convention, changes["porteur_ids"]):
+            raise Forbidden("Vous ne pouvez pas retirer votre collectivité des porteurs.")
+        changes["porteur_ids"] = list(dict.fromkeys(changes["porteur_ids"]))
+    if "axe_id" in changes and changes["axe_id"] != action.axe_id:
+        require_caf_agent(principal, convention, "déplacer une action vers un autre axe")
+        target = await repo.axe_in_convention(session, changes["axe_id"], action.convention_id)
+        if target is None:
+            raise InvalidPayload("Axe inconnu dans cette convention.", errors=[{"field": "axe_id"}])
+        if action.parent_id is not None:
+            raise Conflict("Une sous-action suit son action : déplacez l'action parente.")
+        position = await repo.next_action_position(session, target.id)
+        action.position = position
+        for child in await repo.sous_actions(session, action.id):
+            position += 1
+            child.axe_id = target.id
+            child.position = position
+            await repo.touch(session, child)
+    start = changes.get("date_debut", action.date_debut)
+    end = changes.get("date_echeance", action.date_echeance)
+    if start and end and end < start:
+        raise InvalidPayload(
+            "La date d'échéance précède la date de début.", errors=[{"field": "date_echeance"}]
+        )
+    for name, value in changes.items():
+        setattr(action, name, value.value if hasattr(value, "value") else value)
+    await repo.touch(session, action)
+    await session.flush()
+    return action
+
+
+async def delete_action(
+    session: AsyncSession, principal: Principal, request: Request, action_id: uuid.UUID
+) -> None:
+    action, convention = await load_action(session, principal, action_id, for_update=True)
+    require_caf_agent(principal, convention, "supprimer une action")
+    require_if_match(request, etag_for(action.id, action.version))
+    if await repo.children_ids(session, action.id):
+        raise Conflict("L'action a des sous-actions : supprimez-les d'abord.")
+    if await repo.suivis_not_draft(session, action.id):
+        raise Conflict(
+            "L'action a des suivis soumis ou validés : passez-la « abandonnée » plutôt que "
+            "de la supprimer."
+        )
+    await repo.delete_action(session, action)
+
+
+# --- indicateurs -----------------------------------------------------------------------
+
+
+def _check_indicateur(
+    convention: ConventionRef,
+    unite: Unite,
+    valeur_reference: Any,
+    cibles: dict[str, Any],
+) -> None:
+    errors: list[dict[str, str]] = []
+    if valeur_reference is not None and (p := probleme_valeur(unite, valeur_reference)):
+        errors.append({"field": "valeur_reference", "message": p})
+    first = convention.date_debut.year
+    last = fin_effective(convention.date_fin, convention.date_effet_resiliation).year
+    for year, value in sorted(cibles.items()):
+        if not first <= int(year) <= last:
+            errors.append(
+                {
+                    "field": f"cibles.{year}",
+                    "message": f"{year} n'est pas une année de la convention ({first}-{last}).",
+                }
+            )
+        elif p := probleme_valeur(unite, value):
+            errors.append({"field": f"cibles.{year}", "message": p})
+    if errors:
+        raise InvalidPayload("Indicateur invalide : " + errors[0]["message"], errors=errors)
+
+
+async def create_indicateur(
+    session: AsyncSession, principal: Principal, action_id: uuid.UUID, data: IndicateurIn
+) -> Indicateur:
+    action, convention = await load_action(session, principal, action_id)
+    require_action_writer(principal, convention, action)
+    _check_indicateur(convention, data.unite, data.valeur_reference, data.cibles)
+    indicateur = Indicateur(
+        id=uuid.uuid4(),
+        action_id=action.id,
+        convention_id=action.convention_id,
+        libelle=data.libelle,
+        nature=data.nature.value,
+        unite=data.unite.value,
+        valeur_reference=data.valeur_reference,
+        date_reference=data.date_reference,
+        cibles={k: str(v) for k, v in data.cibles.items()},
+        version=1,
+    )
+    session.add(indicateur)
+    await session.flush()
+    return indicateur
+
+
+async def load_indicateur(
+    session: AsyncSession,
+    principal: Principal,
+    indicateur_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> tuple[Indicateur, Action, ConventionRef]:
+    found = await repo.scoped(session, Indicateur, indicateur_id, principal, for_update=for_update)
+    if found is None:
+        raise NotFound("Indicateur introuvable.")
+    indicateur, convention = found
+    action, _ = await load_action(session, principal, indicateur.action_id)
+    return indicateur, action, convention
+
+
+async def update_indicateur(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    indicateur_id: uuid.UUID,
+    data: IndicateurPatch,
+) -> Indicateur:
+    indicateur, action, convention = await load_indicateur(
+        session, principal, indicateur_id, for_update=True
+    )
+    require_action_writer(principal, convention, action)
+    require_if_match(request, etag_for(indicateur.id, indicateur.version))
+    changes = {name: getattr(data, name) for name in data.model_fields_set}
+    for required in ("libelle", "nature", "unite", "cibles"):
+        if required in changes and changes[required] is None:
+            raise InvalidPayload(
+                f"« {required} » ne peut pas être vide.", errors=[{"field": required}]
+            )
+    unite = Unite(changes.get("unite", indicateur.unite))
+    reference = changes.get("valeur_reference", indicateur.valeur_reference)
+    cibles = changes.get("cibles", indicateur.cibles)
+    from decimal import Decimal
+
+    _check_indicateur(convention, unite, reference, {k: Decimal(str(v)) for k, v in cibles.items()})
+    for name, value in changes.items():
+        if name == "cibles":
+            value = {k: str(v) for k, v in value.items()}
+        setattr(indicateur, name, value.value if hasattr(value, "value") else value)
+    await repo.touch(session, indicateur)
+    await session.flush()
+    return indicateur
+
+
+def check_periode_valeur(convention: ConventionRef, periode: str) -> None:
+    first = convention.date_debut.year
+    last = fin_effective(convention.date_fin, convention.date_effet_resiliation).year
+    if not first <= annee_de_periode(periode) <= last:
+        raise InvalidPayload(
+            f"La période {periode} est hors de la convention ({first}-{last}).",
+            errors=[{"field": "periode", "message": "hors de la convention"}],
+        )
+
+
+async def put_valeur(
+    session: AsyncSession,
+    principal: Principal,
+    indicateur_id: uuid.UUID,
+    periode: str,
+    data: ValeurIn,
+) -> Indicateur:
+    indicateur, action, convention = await load_indicateur(
+        session, principal, indicateur_id, for_update=True
+    )
+    require_action_writer(principal, convention, action)
+    check_periode_valeur(convention, periode)
+    if p := probleme_valeur(Unite(indicateur.unite), data.valeur):
+        raise InvalidPayload(p, errors=[{"field": "valeur", "message": p}])
+    await repo.upsert_valeur(
+        session,
+        indicateur.id,
+        periode,
+        data.valeur,
+        data.commentaire,
+        data.source,
+        principal.subject,
+    )
+    await repo.touch(session, indicateur)
+    await session.flush()
+    return indicateur
+
+
+async def delete_indicateur(
+    session: AsyncSession, principal: Principal, request: Request, indicateur_id: uuid.UUID
+) -> None:
+    indicateur, action, convention = await load_indicateur(
+        session, principal, indicateur_id, for_update=True
+    )
+    require_action_writer(principal, convention, action)
+    require_if_match(request, etag_for(indicateur.id, indicateur.version))
+    await repo.delete_indicateur(session, indicateur)

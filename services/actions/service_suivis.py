@@ -1,0 +1,594 @@
+"""Quarterly follow-up: suivis and their workflow, campaigns, "my work".
+
+Workflow: brouillon → soumis (a writer of the action) → validé | à compléter (Caf
+agent) → soumis again. A validated suivi never changes: a correction opens a new
+revision (with its reason) that goes through the workflow again. Every creation,
+change and transition is kept in ``suivi_evenements`` with the content it produced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.convention_ref import ConventionRef
+from kernel.errors import Conflict, InvalidPayload, NotFound
+from kernel.etag import etag_for, require_if_match
+from kernel.pagination import encode_cursor
+from kernel.principal import Principal
+from services.actions import repository as repo
+from services.actions import repository_suivis as srepo
+from services.actions.dependencies import ActionsContext
+from services.actions.models import Campagne, Suivi, SuiviEvenement
+from services.actions.rules import (
+    EtatSuivi,
+    EvenementSuivi,
+    Trimestre,
+    Unite,
+    fin_effective,
+    probleme_valeur,
+    trimestres_actifs,
+)
+from services.actions.schemas import (
+    ActionRef,
+    AlerteOut,
+    ARenseigner,
+    CampagneCafLigne,
+    CampagneConventionOut,
+    CampagneLigne,
+    CampagneVue,
+    Compteurs,
+    Correction,
+    SuiviIn,
+    SuiviPatch,
+    ValeurSuiviIn,
+)
+from services.actions.service import (
+    load_action,
+    require_action_writer,
+    require_caf_agent,
+    require_new_work,
+)
+
+CONTENU = (
+    "statut_action",
+    "avancement",
+    "realisations",
+    "difficultes",
+    "alerte",
+    "alerte_message",
+    "valeurs",
+)
+
+
+def contenu(suivi: Suivi) -> dict[str, Any]:
+    return {name: getattr(suivi, name) for name in CONTENU}
+
+
+def _event(
+    suivi: Suivi,
+    evenement: EvenementSuivi,
+    principal: Principal,
+    avant: str | None,
+    commentaire: str | None = None,
+) -> SuiviEvenement:
+    return SuiviEvenement(
+        suivi_id=suivi.id,
+        revision=suivi.revision,
+        evenement=evenement.value,
+        etat_avant=avant,
+        etat_apres=suivi.etat,
+        commentaire=commentaire,
+        auteur=principal.subject,
+        contenu=contenu(suivi),
+    )
+
+
+def trimestre_de_convention(convention: ConventionRef, periode: str) -> Trimestre:
+    """The quarter if the convention is in force during it; 409 otherwise."""
+    t = Trimestre.parse(periode)
+    fin = fin_effective(convention.date_fin, convention.date_effet_resiliation)
+    if t not in trimestres_actifs(convention.date_debut, fin):
+        raise Conflict(
+            f"Aucune campagne {periode} pour cette convention : elle court du "
+            f"{convention.date_debut:%d/%m/%Y} au {fin:%d/%m/%Y}.",
+            extra={"code": "periode-hors-convention"},
+        )
+    return t
+
+
+async def _valeurs(
+    session: AsyncSession, action_id: uuid.UUID, valeurs: list[ValeurSuiviIn]
+) -> list[dict[str, Any]]:
+    unites = await srepo.indicateur_ids_of(session, action_id)
+    errors: list[dict[str, str]] = []
+    seen: set[uuid.UUID] = set()
+    for i, v in enumerate(valeurs):
+        if v.indicateur_id not in unites:
+            errors.append(
+                {
+                    "field": f"valeurs.{i}.indicateur_id",
+                    "message": "Indicateur inconnu pour cette action.",
+                }
+            )
+        elif v.indicateur_id in seen:
+            errors.append(
+                {"field": f"valeurs.{i}.indicateur_id", "message": "Indicateur cité deux fois."}
+            )
+        elif p := probleme_valeur(Unite(unites[v.indicateur_id]), v.valeur):
+            errors.append({"field": f"valeurs.{i}.valeur", "message": p})
+        seen.add(v.indicateur_id)
+    if errors:
+        raise InvalidPayload(
+            "Valeurs d'indicateurs invalides : " + errors[0]["message"], errors=errors
+        )
+    return [v.model_dump(mode="json") for v in valeurs]
+
+
+def _apply(suivi: Suivi, changes: dict[str, Any]) -> None:
+    for name, value in changes.items():
+        setattr(suivi, name, value.value if hasattr(value, "value") else value)
+    if suivi.alerte and not (suivi.alerte_message or "").strip():
+        raise InvalidPayload(
+            "Une alerte au COPIL doit porter un message.", errors=[{"field": "alerte_message"}]
+        )
+    if not suivi.alerte:
+        suivi.alerte_message = None
+
+
+async def create_suivi(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    action_id: uuid.UUID,
+    data: SuiviIn,
+) -> Suivi:
+    action, _ = await load_action(session, principal, action_id)
+    convention = await ctx.fresh_ref(session, action.convention_id)
+    require_action_writer(principal, convention, action)
+    require_new_work(ctx, convention)
+    trimestre_de_convention(convention, data.periode)
+    if await srepo.suivi_of(session, action.id, data.periode) is not None:
+        raise Conflict(f"Le suivi {data.periode} de cette action existe déjà : modifiez-le.")
+    valeurs = await _valeurs(session, action.id, data.valeurs)
+    suivi = Suivi(
+        id=uuid.uuid4(),
+        action_id=action.id,
+        convention_id=action.convention_id,
+        periode=data.periode,
+        etat=EtatSuivi.brouillon.value,
+        revision=1,
+        auteur=principal.subject,
+        version=1,
+    )
+    _apply(suivi, {**data.model_dump(exclude={"periode", "valeurs"}), "valeurs": valeurs})
+    session.add(suivi)
+    await session.flush()
+    session.add(_event(suivi, EvenementSuivi.creation, principal, None))
+    await session.flush()
+    return suivi
+
+
+async def load_suivi(
+    session: AsyncSession,
+    principal: Principal,
+    action_id: uuid.UUID,
+    periode: str,
+    *,
+    for_update: bool = False,
+) -> tuple[Suivi, Any, ConventionRef]:
+    action, convention = await load_action(session, principal, action_id)
+    suivi = await srepo.suivi_of(session, action.id, periode, for_update=for_update)
+    if suivi is None:
+        raise NotFound(f"Pas de suivi {periode} pour cette action.")
+    return suivi, action, convention
+
+
+async def _changes(session: AsyncSession, suivi: Suivi, data: SuiviPatch) -> dict[str, Any]:
+    changes = {name: getattr(data, name) for name in data.model_fields_set if name != "motif"}
+    for required in ("statut_action", "alerte", "valeurs"):
+        if required in changes and changes[required] is None:
+            raise InvalidPayload(
+                f"« {required} » ne peut pas être vide.", errors=[{"field": required}]
+            )
+    if "valeurs" in changes:
+        changes["valeurs"] = await _valeurs(session, suivi.action_id, data.valeurs or [])
+    return changes
+
+
+async def update_suivi(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    action_id: uuid.UUID,
+    periode: str,
+    data: SuiviPatch,
+) -> Suivi:
+    suivi, action, convention = await load_suivi(
+        session, principal, action_id, periode, for_update=True
+    )
+    require_action_writer(principal, convention, action)
+    require_if_match(request, etag_for(suivi.id, suivi.version))
+    if suivi.etat == EtatSuivi.valide:
+        raise Conflict(
+            "Un suivi validé ne change plus : demandez une correction (nouvelle révision motivée).",
+            extra={"code": "suivi-valide"},
+        )
+    if suivi.etat == EtatSuivi.soumis:
+        raise Conflict("Le suivi est soumis : il attend la validation de la Caf.")
+    _apply(suivi, await _changes(session, suivi, data))
+    suivi.auteur = principal.subject
+    await repo.touch(session, suivi)
+    session.add(_event(suivi, EvenementSuivi.modification, principal, suivi.etat))
+    await session.flush()
+    return suivi
+
+
+async def _transition(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    action_id: uuid.UUID,
+    periode: str,
+    *,
+    allowed_from: tuple[EtatSuivi, ...],
+    to: EtatSuivi,
+    evenement: EvenementSuivi,
+    caf_only: bool,
+    commentaire: str | None = None,
+) -> Suivi:
+    suivi, action, convention = await load_suivi(
+        session, principal, action_id, periode, for_update=True
+    )
+    if caf_only:
+        require_caf_agent(principal, convention, "valider ou renvoyer un suivi")
+    else:
+        require_action_writer(principal, convention, action)
+    require_if_match(request, etag_for(suivi.id, suivi.version))
+    if suivi.etat not in allowed_from:
+        raise Conflict(
+            f"Transition impossible : le suivi est « {suivi.etat} » "
+            f"(attendu : {', '.join(e.value for e in allowed_from)}).",
+            extra={"code": "transition-refusee", "etat": suivi.etat},
+        )
+    before = suivi.etat
+    suivi.etat = to.value
+    if to in (EtatSuivi.valide, EtatSuivi.a_completer):
+        suivi.commentaire_validation = commentaire
+    await repo.touch(session, suivi)
+    session.add(_event(suivi, evenement, principal, before, commentaire))
+    if to is EtatSuivi.valide:
+        # Validated values become the indicators' values of the period.
+        for v in suivi.valeurs:
+            await repo.upsert_valeur(
+                session,
+                uuid.UUID(v["indicateur_id"]),
+                suivi.periode,
+                v["valeur"],
+                v.get("commentaire"),
+                v.get("source"),
+                suivi.auteur,
+            )
+        await repo.bump_indicateurs(session, [uuid.UUID(v["indicateur_id"]) for v in suivi.valeurs])
+    await session.flush()
+    return suivi
+
+
+async def soumettre(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    action_id: uuid.UUID,
+    periode: str,
+) -> Suivi:
+    return await _transition(
+        session,
+        principal,
+        request,
+        action_id,
+        periode,
+        allowed_from=(EtatSuivi.brouillon, EtatSuivi.a_completer),
+        to=EtatSuivi.soumis,
+        evenement=EvenementSuivi.soumission,
+        caf_only=False,
+    )
+
+
+async def valider(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    action_id: uuid.UUID,
+    periode: str,
+    commentaire: str | None,
+) -> Suivi:
+    return await _transition(
+        session,
+        principal,
+        request,
+        action_id,
+        periode,
+        allowed_from=(EtatSuivi.soumis,),
+        to=EtatSuivi.valide,
+        evenement=EvenementSuivi.validation,
+        caf_only=True,
+        commentaire=commentaire,
+    )
+
+
+async def renvoyer(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    action_id: uuid.UUID,
+    periode: str,
+    commentaire: str,
+) -> Suivi:
+    return await _transition(
+        session,
+        principal,
+        request,
+        action_id,
+        periode,
+        allowed_from=(EtatSuivi.soumis,),
+        to=EtatSuivi.a_completer,
+        evenement=EvenementSuivi.renvoi,
+        caf_only=True,
+        commentaire=commentaire,
+    )
+
+
+async def corriger(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    action_id: uuid.UUID,
+    periode: str,
+    data: Correction,
+) -> Suivi:
+    suivi, action, convention = await load_suivi(
+        session, principal, action_id, periode, for_update=True
+    )
+    require_action_writer(principal, convention, action)
+    require_if_match(request, etag_for(suivi.id, suivi.version))
+    if suivi.etat != EtatSuivi.valide:
+        raise Conflict("Seul un suivi validé se corrige ; celui-ci se modifie directement.")
+    changes = await _changes(session, suivi, data)
+    suivi.revision += 1
+    suivi.etat = EtatSuivi.brouillon.value
+    suivi.commentaire_validation = None
+    suivi.auteur = principal.subject
+    _apply(suivi, changes)
+    await repo.touch(session, suivi)
+    session.add(
+        _event(suivi, EvenementSuivi.correction, principal, EtatSuivi.valide.value, data.motif)
+    )
+    await session.flush()
+    return suivi
+
+
+async def historique(
+    session: AsyncSession, principal: Principal, action_id: uuid.UUID, periode: str
+) -> list[SuiviEvenement]:
+    suivi, _, _ = await load_suivi(session, principal, action_id, periode)
+    return await srepo.evenements(session, suivi.id)
+
+
+# --- campaigns -------------------------------------------------------------------------
+
+
+async def due_date(
+    ctx: ActionsContext, session: AsyncSession, convention_id: uuid.UUID, t: Trimestre
+) -> dt.date:
+    stored = await srepo.campagne(session, convention_id, str(t))
+    if stored is not None:
+        return stored.date_limite
+    return t.echeance_par_defaut(ctx.settings.campagne_delai_jours)
+
+
+async def list_campagnes(
+    ctx: ActionsContext, session: AsyncSession, principal: Principal, convention_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    convention = await ctx.readable(session, convention_id, principal)
+    stored = await srepo.campagnes_of(session, convention_id)
+    today = ctx.today()
+    fin = fin_effective(convention.date_fin, convention.date_effet_resiliation)
+    out = []
+    for t in trimestres_actifs(convention.date_debut, fin):
+        due = stored.get(str(t), t.echeance_par_defaut(ctx.settings.campagne_delai_jours))
+        out.append({"periode": str(t), "date_limite": due, "echue": due < today})
+    return out
+
+
+async def set_campagne(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    periode: str,
+    date_limite: dt.date,
+) -> dt.date:
+    convention = await ctx.readable(session, convention_id, principal)
+    require_caf_agent(principal, convention, "fixer l'échéance d'une campagne")
+    t = trimestre_de_convention(convention, periode)
+    if date_limite <= t.debut:
+        raise InvalidPayload(
+            "L'échéance d'une campagne suit le début du trimestre.",
+            errors=[{"field": "date_limite"}],
+        )
+    stored = await srepo.campagne(session, convention_id, str(t))
+    if stored is None:
+        session.add(
+            Campagne(
+                id=uuid.uuid4(),
+                convention_id=convention_id,
+                periode=str(t),
+                date_limite=date_limite,
+                version=1,
+            )
+        )
+    else:
+        stored.date_limite = date_limite
+        stored.version += 1
+    await session.flush()
+    return date_limite
+
+
+async def campagne_convention(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    periode: str,
+) -> CampagneConventionOut:
+    convention = await ctx.readable(session, convention_id, principal)
+    t = Trimestre.parse(periode)
+    fin = fin_effective(convention.date_fin, convention.date_effet_resiliation)
+    if t not in trimestres_actifs(convention.date_debut, fin):
+        raise NotFound(f"Aucune campagne {periode} : la convention ne court pas ce trimestre.")
+    due = await due_date(ctx, session, convention_id, t)
+    today = ctx.today()
+    echue = due < today
+    compteurs = Compteurs()
+    manquants: list[ActionRef] = []
+    late: list[ActionRef] = []
+    alertes: list[AlerteOut] = []
+    for action_id, titre, etat, alerte, message in await srepo.campaign_rows(
+        session, convention_id, str(t)
+    ):
+        compteurs.actions += 1
+        ref_ = ActionRef(action_id=action_id, titre=titre)
+        if etat is None:
+            compteurs.manquant += 1
+            manquants.append(ref_)
+        else:
+            key = {
+                "brouillon": "brouillon",
+                "soumis": "soumis",
+                "validé": "valide",
+                "à compléter": "a_completer",
+            }[etat]
+            setattr(compteurs, key, getattr(compteurs, key) + 1)
+            if alerte:
+                compteurs.alertes += 1
+                alertes.append(
+                    AlerteOut(action_id=action_id, titre=titre, message=message, etat=etat)
+                )
+        if echue and (etat is None or etat in srepo.A_FAIRE):
+            compteurs.en_retard += 1
+            late.append(ref_)
+    return CampagneConventionOut(
+        convention_id=convention_id,
+        periode=str(t),
+        date_limite=due,
+        echue=echue,
+        compteurs=compteurs,
+        manquants=manquants,
+        en_retard=late,
+        alertes=alertes,
+    )
+
+
+def _compteurs(row: Any) -> Compteurs:
+    return Compteurs(**{c: int(getattr(row, c) or 0) for c in srepo.COUNTERS})
+
+
+def _total(row: Any) -> Compteurs:
+    return Compteurs(**{c: int(v or 0) for c, v in zip(srepo.COUNTERS, row, strict=True)})
+
+
+async def campagne_vue(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    periode: str,
+    *,
+    caf_id: uuid.UUID | None,
+    limit: int,
+    cursor: str | None,
+) -> CampagneVue:
+    t = Trimestre.parse(periode)
+    default_due = t.echeance_par_defaut(ctx.settings.campagne_delai_jours)
+    today = ctx.today()
+    if principal.is_national and caf_id is None:
+        rows, total = await srepo.campaign_by_caf(
+            session, principal, t, default_due, today, limit=limit, cursor=cursor
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return CampagneVue(
+            periode=str(t),
+            total=_total(total),
+            cafs=[
+                CampagneCafLigne(
+                    caf_id=r.caf_id, conventions=r.conventions, compteurs=_compteurs(r)
+                )
+                for r in rows
+            ],
+            next_cursor=encode_cursor([rows[-1].caf_id]) if more and rows else None,
+        )
+    rows, total = await srepo.campaign_by_convention(
+        session, principal, t, default_due, today, caf_id=caf_id, limit=limit, cursor=cursor
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return CampagneVue(
+        periode=str(t),
+        total=_total(total),
+        conventions=[
+            CampagneLigne(
+                convention_id=r.convention_id,
+                titre=r.titre,
+                caf_id=r.caf_id,
+                date_limite=r.date_limite,
+                compteurs=_compteurs(r),
+            )
+            for r in rows
+        ],
+        next_cursor=encode_cursor([rows[-1].convention_id]) if more and rows else None,
+    )
+
+
+async def actions_a_renseigner(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    periode: str | None,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[ARenseigner], str | None, str]:
+    from services.actions.rules import campagne_courante
+
+    t = (
+        Trimestre.parse(periode)
+        if periode
+        else campagne_courante(ctx.today(), ctx.settings.campagne_delai_jours)
+    )
+    rows = await srepo.a_renseigner(
+        session,
+        principal,
+        t,
+        t.echeance_par_defaut(ctx.settings.campagne_delai_jours),
+        limit=limit,
+        cursor=cursor,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        ARenseigner(
+            action_id=r[0],
+            convention_id=r[1],
+            titre=r[2],
+            periode=str(t),
+            etat_suivi=r[3],
+            date_limite=r[4],
+        )
+        for r in rows
+    ]
+    nxt = encode_cursor([rows[-1][1], rows[-1][0]]) if more and rows else None
+    return items, nxt, str(t)

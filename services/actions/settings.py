@@ -1,0 +1,22 @@
+"""Settings of the actions service (env prefix ``COOP_ACTIONS_``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from kernel.settings import CommonSettings
+
+
+class ActionsSettings(CommonSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="COOP_ACTIONS_")
+    app_name: ClassVar[str] = "actions"
+
+    port: int = 8002
+    # Where the conventions service's internal feed lives, and how often it is polled.
+    conventions_url: str = "http://127.0.0.1:8001"
+    conventions_sync_seconds: float = Field(default=2.0, gt=0)
+    # Default due date of a quarterly campaign: this many days after the quarter ends.
+    campagne_delai_jours: int = Field(default=15, ge=0, le=120)

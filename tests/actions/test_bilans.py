@@ -1,0 +1,142 @@
+"""Bilans: syntheses per axe, frozen snapshot at adoption, CDSF agreements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kernel.principal import OrganisationKind, Role
+from tests.actions.conftest import COLLECTIVITE_Z, CONV_A, Api
+from tests.support.personas import (
+    CAF_A_AGENT,
+    COLLECTIVITE_X,
+    X_CONTRIBUTEUR,
+    X_LECTEUR,
+    X_REFERENT,
+    person,
+)
+
+Z_REFERENT = person("z-referent", (COLLECTIVITE_Z, OrganisationKind.collectivite, Role.referent))
+
+
+async def _plan(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    axe = await api.axe(CAF_A_AGENT, CONV_A, "Répondre aux besoins d'accueil")
+    action = await api.action(
+        CAF_A_AGENT,
+        CONV_A,
+        axe["id"],
+        thematique="petite enfance",
+        porteur_ids=[str(COLLECTIVITE_X), str(COLLECTIVITE_Z)],
+        statut="en cours",
+    )
+    ind = (
+        await api.post(
+            CAF_A_AGENT,
+            f"/api/v1/actions/{action['id']}/indicateurs",
+            json={"libelle": "Places", "nature": "réalisation", "unite": "places"},
+        )
+    ).json()
+    await api.put(CAF_A_AGENT, f"/api/v1/indicateurs/{ind['id']}/valeurs/2025", json={"valeur": 40})
+    return axe, action, ind
+
+
+async def test_adoption_freezes_a_snapshot(api: Api) -> None:
+    axe, action, ind = await _plan(api)
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        json={
+            "type": "bilan intermédiaire",
+            "periode_debut": "2025-01-01",
+            "periode_fin": "2026-12-31",
+            "syntheses": {axe["id"]: "Deux micro-crèches ouvertes."},
+        },
+    )
+    assert r.status_code == 201, r.text
+    bilan = r.json()
+    assert bilan["etat"] == "brouillon"
+    assert bilan["instantane"] is None
+    assert (
+        await api.post(
+            X_CONTRIBUTEUR,
+            f"/api/v1/bilans/{bilan['id']}/adoption",
+            json={"date_adoption": "2026-04-02"},
+            headers={"if-match": r.headers["etag"]},
+        )
+    ).status_code == 403
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/bilans/{bilan['id']}/adoption",
+        json={"date_adoption": "2026-04-02"},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    adopted = r.json()
+    snap = adopted["instantane"]
+    assert snap["actions"][0]["statut"] == "en cours"
+    assert snap["indicateurs"][0]["valeurs"] == {"2025": "40.00"}
+    # Later changes do not touch the adopted bilan.
+    etag = (await api.get(CAF_A_AGENT, f"/api/v1/actions/{action['id']}")).headers["etag"]
+    await api.patch(
+        CAF_A_AGENT,
+        f"/api/v1/actions/{action['id']}",
+        json={"statut": "réalisée"},
+        headers={"if-match": etag},
+    )
+    await api.put(CAF_A_AGENT, f"/api/v1/indicateurs/{ind['id']}/valeurs/2025", json={"valeur": 55})
+    again = (await api.get(X_LECTEUR, f"/api/v1/bilans/{bilan['id']}")).json()
+    assert again["instantane"] == snap
+    r = await api.patch(
+        CAF_A_AGENT,
+        f"/api/v1/bilans/{bilan['id']}",
+        json={"syntheses": {axe["id"]: "Réécrit"}},
+        headers={"if-match": f'"{bilan["id"]}.{again["version"]}"'},
+    )
+    assert r.status_code == 409
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/bilans/{bilan['id']}/adoption",
+        json={"date_adoption": "2026-05-02"},
+        headers={"if-match": f'"{bilan["id"]}.{again["version"]}"'},
+    )
+    assert r.status_code == 409
+
+
+async def test_cdsf_transmission_needs_every_agreement(api: Api) -> None:
+    await _plan(api)
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        json={
+            "type": "point d'étape annuel",
+            "periode_debut": "2025-01-01",
+            "periode_fin": "2025-12-31",
+        },
+    )
+    bilan = r.json()
+    assert set(bilan["collectivites_concernees"]) == {str(COLLECTIVITE_X), str(COLLECTIVITE_Z)}
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/bilans/{bilan['id']}/adoption",
+        json={"date_adoption": "2026-02-01"},
+        headers={"if-match": r.headers["etag"]},
+    )
+    path = f"/api/v1/bilans/{bilan['id']}"
+
+    async def transmit() -> Any:
+        etag = (await api.get(CAF_A_AGENT, path)).headers["etag"]
+        return await api.post(CAF_A_AGENT, f"{path}/transmission-cdsf", headers={"if-match": etag})
+
+    r = await transmit()
+    assert r.status_code == 409
+    assert set(r.json()["manquants"]) == {str(COLLECTIVITE_X), str(COLLECTIVITE_Z)}
+    assert (await api.post(X_LECTEUR, f"{path}/accords-cdsf", json={})).status_code == 403
+    r = await api.post(X_REFERENT, f"{path}/accords-cdsf", json={})
+    assert r.status_code == 200
+    assert [a["collectivite_id"] for a in r.json()["accords"]] == [str(COLLECTIVITE_X)]
+    assert r.json()["accords"][0]["par"] == X_REFERENT.subject
+    r = await transmit()
+    assert r.json()["manquants"] == [str(COLLECTIVITE_Z)]
+    assert (await api.post(Z_REFERENT, f"{path}/accords-cdsf", json={})).status_code == 200
+    r = await transmit()
+    assert r.status_code == 200
+    assert r.json()["petite_enfance_transmissible"] is True

@@ -1,0 +1,198 @@
+"""Campaign views on a data set with every state, the national aggregates, "my work"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.actions.conftest import COLLECTIVITE_Z, CONV_A, CONV_B, CONV_RESILIEE, Api
+from tests.support.personas import (
+    CAF_A,
+    CAF_A_AGENT,
+    CAF_A_LECTEUR,
+    CAF_B,
+    CAF_B_AGENT,
+    NATIONAL,
+    NOBODY,
+    X_CONTRIBUTEUR,
+    X_LECTEUR,
+    Y_CONTRIBUTEUR,
+)
+
+BODY = {"statut_action": "en cours", "avancement": 10}
+
+
+async def suivi(api: Api, action: dict[str, Any], periode: str, *steps: str, **extra: Any) -> None:
+    base = f"/api/v1/actions/{action['id']}/suivis"
+    r = await api.post(CAF_A_AGENT, base, json={**BODY, "periode": periode, **extra})
+    assert r.status_code == 201, r.text
+    for step in steps:
+        body = {"commentaire": "À préciser"} if step == "renvoi" else {}
+        r = await api.post(
+            CAF_A_AGENT,
+            f"{base}/{periode}/{step}",
+            json=body,
+            headers={"if-match": r.headers["etag"]},
+        )
+        assert r.status_code == 200, r.text
+
+
+async def dataset(api: Api) -> dict[str, dict[str, Any]]:
+    axe = await api.axe(CAF_A_AGENT, CONV_A, "Répondre aux besoins d'accueil")
+    acts = {
+        name: await api.action(CAF_A_AGENT, CONV_A, axe["id"], titre=name)
+        for name in ("manquant", "brouillon", "soumis", "valide", "a_completer")
+    }
+    acts["abandonnee"] = await api.action(
+        CAF_A_AGENT, CONV_A, axe["id"], titre="abandonnee", statut="abandonnée"
+    )
+    acts["z"] = await api.action(
+        CAF_A_AGENT, CONV_A, axe["id"], titre="z", porteur_ids=[str(COLLECTIVITE_Z)]
+    )
+    await suivi(api, acts["brouillon"], "2025-T4")
+    await suivi(api, acts["soumis"], "2025-T4", "soumission")
+    await suivi(api, acts["valide"], "2025-T4", "soumission", "validation")
+    await suivi(
+        api,
+        acts["a_completer"],
+        "2025-T4",
+        "soumission",
+        "renvoi",
+        alerte=True,
+        alerte_message="Locaux indisponibles",
+    )
+    await suivi(api, acts["z"], "2025-T4", "soumission", "validation")
+    axe_b = await api.axe(CAF_B_AGENT, CONV_B, "Soutenir les parents")
+    await api.action(
+        CAF_B_AGENT, CONV_B, axe_b["id"], titre="valence", porteur_ids=[str(stable_y())]
+    )
+    return acts
+
+
+def stable_y() -> Any:
+    from tests.support.personas import COLLECTIVITE_Y
+
+    return COLLECTIVITE_Y
+
+
+async def test_convention_campaign_counts_every_state(api: Api) -> None:
+    acts = await dataset(api)
+    r = await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_A}/campagnes/2025-T4")
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert view["date_limite"] == "2026-01-15"
+    assert view["echue"] is True
+    assert view["compteurs"] == {
+        "actions": 6,  # the abandoned one is due nothing
+        "brouillon": 1,
+        "soumis": 1,
+        "validé": 2,
+        "à compléter": 1,
+        "manquant": 1,
+        "en_retard": 3,  # missing, brouillon and à compléter after the due date
+        "alertes": 1,
+    }
+    assert [a["titre"] for a in view["manquants"]] == ["manquant"]
+    assert {a["titre"] for a in view["en_retard"]} == {"manquant", "brouillon", "a_completer"}
+    assert view["alertes"] == [
+        {
+            "action_id": acts["a_completer"]["id"],
+            "titre": "a_completer",
+            "message": "Locaux indisponibles",
+            "etat": "à compléter",
+        }
+    ]
+    # A later due date: nothing is late any more.
+    r = await api.put(
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/campagnes/2025-T4",
+        json={"date_limite": "2026-05-01"},
+    )
+    assert r.status_code == 200
+    assert (
+        await api.put(
+            X_CONTRIBUTEUR,
+            f"/api/v1/conventions/{CONV_A}/campagnes/2025-T4",
+            json={"date_limite": "2026-05-01"},
+        )
+    ).status_code == 403
+    view = (await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_A}/campagnes/2025-T4")).json()
+    assert view["compteurs"]["en_retard"] == 0
+    assert view["date_limite"] == "2026-05-01"
+
+
+async def test_campaigns_exist_only_while_the_convention_runs(api: Api) -> None:
+    r = await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_A}/campagnes")
+    periodes = [c["periode"] for c in r.json()]
+    assert periodes[0] == "2025-T1"
+    assert periodes[-1] == "2029-T4"
+    assert len(periodes) == 20
+    r = await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_RESILIEE}/campagnes")
+    assert [c["periode"] for c in r.json()][-1] == "2026-T1"  # résiliée from 2026-03-01
+    r = await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_A}/campagnes/2024-T4")
+    assert r.status_code == 404
+    r = await api.put(
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/campagnes/2030-T1",
+        json={"date_limite": "2030-04-15"},
+    )
+    assert r.status_code == 409
+
+
+async def test_caf_and_national_views(api: Api) -> None:
+    await dataset(api)
+    r = await api.get(CAF_A_LECTEUR, "/api/v1/campagnes/2025-T4")
+    view = r.json()
+    assert view["cafs"] is None
+    rows = {c["convention_id"]: c for c in view["conventions"]}
+    assert set(rows) == {str(CONV_A), str(CONV_RESILIEE)}  # the échue one had ended
+    assert rows[str(CONV_A)]["compteurs"]["manquant"] == 1
+    assert rows[str(CONV_A)]["compteurs"]["en_retard"] == 3
+    assert view["total"]["actions"] == 6
+    # Keyset pages.
+    first = (await api.get(CAF_A_LECTEUR, "/api/v1/campagnes/2025-T4?limit=1")).json()
+    second = (
+        await api.get(
+            CAF_A_LECTEUR, f"/api/v1/campagnes/2025-T4?limit=1&cursor={first['next_cursor']}"
+        )
+    ).json()
+    assert len(first["conventions"]) == len(second["conventions"]) == 1
+    assert first["conventions"][0]["convention_id"] != second["conventions"][0]["convention_id"]
+    assert second["next_cursor"] is None
+    # National readers: aggregates per Caf, no convention or action detail.
+    national = (await api.get(NATIONAL, "/api/v1/campagnes/2025-T4")).json()
+    assert national["conventions"] is None
+    per_caf = {c["caf_id"]: c for c in national["cafs"]}
+    assert set(per_caf) == {str(CAF_A), str(CAF_B)}
+    assert per_caf[str(CAF_A)]["conventions"] == 2
+    assert per_caf[str(CAF_B)]["compteurs"]["manquant"] == 1
+    assert national["total"]["actions"] == 7
+    # Others see only their own conventions.
+    other = (await api.get(Y_CONTRIBUTEUR, "/api/v1/campagnes/2025-T4")).json()
+    assert [c["convention_id"] for c in other["conventions"]] == [str(CONV_B)]
+    assert (await api.get(NOBODY, "/api/v1/campagnes/2025-T4")).json()["conventions"] == []
+    r = await api.get(CAF_B_AGENT, f"/api/v1/conventions/{CONV_A}/campagnes/2025-T4")
+    assert r.status_code == 404
+
+
+async def test_my_work_lists_missing_and_to_complete_suivis(api: Api) -> None:
+    axe = await api.axe(CAF_A_AGENT, CONV_A, "Soutenir les parents")
+    todo = await api.action(CAF_A_AGENT, CONV_A, axe["id"], titre="à faire")
+    sent_back = await api.action(CAF_A_AGENT, CONV_A, axe["id"], titre="renvoyé")
+    done = await api.action(CAF_A_AGENT, CONV_A, axe["id"], titre="soumis")
+    await api.action(
+        CAF_A_AGENT, CONV_A, axe["id"], titre="de Z", porteur_ids=[str(COLLECTIVITE_Z)]
+    )
+    await api.action(CAF_A_AGENT, CONV_A, axe["id"], titre="finie", statut="réalisée")
+    await suivi(api, sent_back, "2026-T1", "soumission", "renvoi")
+    await suivi(api, done, "2026-T1", "soumission")
+    r = await api.get(X_CONTRIBUTEUR, "/api/v1/moi/actions-a-renseigner")
+    body = r.json()
+    assert body["periode"] == "2026-T1"  # 10 April: the first quarter is due on the 15th
+    got = {i["titre"]: i["etat_suivi"] for i in body["items"]}
+    assert got == {"à faire": None, "renvoyé": "à compléter"}
+    assert all(i["date_limite"] == "2026-04-15" for i in body["items"])
+    # The Caf agent sees every action of its Caf's conventions; a reader has nothing to do.
+    agent = (await api.get(CAF_A_AGENT, "/api/v1/moi/actions-a-renseigner")).json()
+    assert {i["titre"] for i in agent["items"]} == {"à faire", "renvoyé", "de Z"}
+    assert (await api.get(X_LECTEUR, "/api/v1/moi/actions-a-renseigner")).json()["items"] == []
+    assert todo["id"] in {i["action_id"] for i in agent["items"]}

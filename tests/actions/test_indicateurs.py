@@ -1,0 +1,101 @@
+"""Indicators: kinds, units, baseline, targets per year, values per quarter or year."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.actions.models import Indicateur, ValeurIndicateur
+from tests.actions.conftest import CONV_A, Api
+from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR, Y_CONTRIBUTEUR
+
+
+async def _action(api: Api) -> dict[str, Any]:
+    axe = await api.axe(CAF_A_AGENT, CONV_A, "Répondre aux besoins d'accueil")
+    return await api.action(CAF_A_AGENT, CONV_A, axe["id"])
+
+
+async def test_indicator_with_baseline_targets_and_values(api: Api) -> None:
+    action = await _action(api)
+    r = await api.post(
+        X_CONTRIBUTEUR,
+        f"/api/v1/actions/{action['id']}/indicateurs",
+        json={
+            "libelle": "Places EAJE PSU",
+            "nature": "réalisation",
+            "unite": "places",
+            "valeur_reference": 40,
+            "date_reference": "2024-12-31",
+            "cibles": {"2026": 50, "2027": 60},
+        },
+    )
+    assert r.status_code == 201, r.text
+    ind = r.json()
+    assert ind["nature"] == "réalisation"
+    assert {k: float(v) for k, v in ind["cibles"].items()} == {"2026": 50.0, "2027": 60.0}
+    assert float(ind["valeur_reference"]) == 40.0
+    for periode, valeur in (("2026-T1", 44), ("2025", 42)):
+        r = await api.put(
+            X_CONTRIBUTEUR,
+            f"/api/v1/indicateurs/{ind['id']}/valeurs/{periode}",
+            json={"valeur": valeur, "commentaire": "Ouverture micro-crèche", "source": "Caf"},
+        )
+        assert r.status_code == 200, r.text
+    got = (await api.get(X_LECTEUR, f"/api/v1/indicateurs/{ind['id']}")).json()
+    assert [(v["periode"], float(v["valeur"])) for v in got["valeurs"]] == [
+        ("2025", 42.0),
+        ("2026-T1", 44.0),
+    ]
+    assert got["valeurs"][1]["source"] == "Caf"
+    r = await api.put(
+        Y_CONTRIBUTEUR, f"/api/v1/indicateurs/{ind['id']}/valeurs/2026-T2", json={"valeur": 1}
+    )
+    assert r.status_code == 404
+
+
+async def test_invalid_numbers_are_clear_errors_and_nothing_is_written(
+    api: Api, db_engine: AsyncEngine
+) -> None:
+    action = await _action(api)
+    path = f"/api/v1/actions/{action['id']}/indicateurs"
+    cases = [
+        ({"unite": "%", "valeur_reference": 130}, "valeur_reference", "entre 0 et 100"),
+        ({"unite": "places", "cibles": {"2026": 12.5}}, "cibles.2026", "entière"),
+        ({"unite": "nombre", "cibles": {"2031": 3}}, "cibles.2031", "année de la convention"),
+        ({"unite": "ETP", "valeur_reference": -1}, "valeur_reference", "négative"),
+    ]
+    for extra, field, words in cases:
+        body = {"libelle": "x", "nature": "changement territorial", **extra}
+        r = await api.post(CAF_A_AGENT, path, json=body)
+        assert r.status_code == 422, (extra, r.text)
+        problem = r.json()
+        assert problem["errors"][0]["field"] == field
+        assert words in problem["errors"][0]["message"]
+    r = await api.post(CAF_A_AGENT, path, json={"libelle": "x", "nature": "impact", "unite": "kg"})
+    assert r.status_code == 422
+    assert {e["field"] for e in r.json()["errors"]} == {"nature", "unite"}
+    async with db_engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(Indicateur))).scalar_one() == 0
+
+
+async def test_value_outside_the_convention_or_badly_written(
+    api: Api, db_engine: AsyncEngine
+) -> None:
+    action = await _action(api)
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/actions/{action['id']}/indicateurs",
+        json={"libelle": "Taux", "nature": "changement territorial", "unite": "%"},
+    )
+    ind = r.json()
+    base = f"/api/v1/indicateurs/{ind['id']}/valeurs"
+    assert (await api.put(CAF_A_AGENT, f"{base}/2031-T1", json={"valeur": 3})).status_code == 422
+    assert (await api.put(CAF_A_AGENT, f"{base}/2026-T5", json={"valeur": 3})).status_code == 422
+    assert (await api.put(CAF_A_AGENT, f"{base}/2026", json={"valeur": 101})).status_code == 422
+    r = await api.put(CAF_A_AGENT, f"{base}/2026", json={"valeur": "beaucoup"})
+    assert r.status_code == 422
+    async with db_engine.connect() as conn:
+        n = (await conn.execute(select(func.count()).select_from(ValeurIndicateur))).scalar_one()
+    assert n == 0

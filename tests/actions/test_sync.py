@@ -1,0 +1,75 @@
+"""Delta sync: an offline client catches up with changes and deletions."""
+
+from __future__ import annotations
+
+from tests.actions.conftest import CONV_A, Api
+from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR
+
+
+async def test_changes_and_tombstones_since_a_token(api: Api) -> None:
+    axe = await api.axe(CAF_A_AGENT, CONV_A, "Agir")
+    keep = await api.action(CAF_A_AGENT, CONV_A, axe["id"], titre="garde")
+    gone = await api.action(CAF_A_AGENT, CONV_A, axe["id"], titre="supprimée")
+    untouched = await api.action(CAF_A_AGENT, CONV_A, axe["id"], titre="inchangée")
+    path = f"/api/v1/conventions/{CONV_A}/actions"
+    full = (await api.get(X_LECTEUR, path)).json()
+    assert [a["titre"] for a in full["items"]] == ["garde", "supprimée", "inchangée"]
+    token = full["sync_token"]
+    # Nothing changed: nothing returned.
+    quiet = (await api.get(X_LECTEUR, path, params={"updated_since": token})).json()
+    assert quiet["items"] == []
+    assert quiet["deleted"] == []
+    # A change, a deletion, a creation.
+    r = await api.patch(
+        X_CONTRIBUTEUR,
+        f"/api/v1/actions/{keep['id']}",
+        json={"statut": "en cours"},
+        headers={"if-match": f'"{keep["id"]}.1"'},
+    )
+    assert r.status_code == 200
+    r = await api.delete(
+        CAF_A_AGENT, f"/api/v1/actions/{gone['id']}", headers={"if-match": f'"{gone["id"]}.1"'}
+    )
+    assert r.status_code == 204
+    new = await api.action(CAF_A_AGENT, CONV_A, axe["id"], titre="nouvelle")
+    delta = (await api.get(X_LECTEUR, path, params={"updated_since": token})).json()
+    assert [a["id"] for a in delta["items"]] == [keep["id"], new["id"]]
+    assert delta["items"][0]["statut"] == "en cours"
+    assert delta["deleted"] == [{"id": gone["id"], "kind": "action"}]
+    assert untouched["id"] not in {a["id"] for a in delta["items"]}
+    # The next token starts after all of this.
+    again = (await api.get(X_LECTEUR, path, params={"updated_since": delta["sync_token"]})).json()
+    assert again["items"] == []
+    assert again["deleted"] == []
+
+
+async def test_delta_pages_follow_the_change_order(api: Api) -> None:
+    axe = await api.axe(CAF_A_AGENT, CONV_A, "Agir")
+    path = f"/api/v1/conventions/{CONV_A}/axes"
+    token = (await api.get(X_LECTEUR, path)).json()["sync_token"]
+    for titre in ("Favoriser", "Renforcer", "Soutenir"):
+        await api.axe(CAF_A_AGENT, CONV_A, titre)
+    r = await api.delete(
+        CAF_A_AGENT, f"/api/v1/axes/{axe['id']}", headers={"if-match": f'"{axe["id"]}.1"'}
+    )
+    assert r.status_code == 204
+    seen: list[str] = []
+    deleted: list[str] = []
+    params = {"updated_since": token, "limit": "2"}
+    while True:
+        page = (await api.get(X_LECTEUR, path, params=params)).json()
+        seen += [a["titre"] for a in page["items"]]
+        deleted += [d["id"] for d in page["deleted"]]
+        if not page["next_cursor"]:
+            break
+        params = {"updated_since": token, "limit": "2", "cursor": page["next_cursor"]}
+    assert seen == ["Favoriser", "Renforcer", "Soutenir"]
+    assert deleted == [axe["id"]]
+
+
+async def test_a_bad_sync_token_is_a_clear_error(api: Api) -> None:
+    r = await api.get(
+        X_LECTEUR, f"/api/v1/conventions/{CONV_A}/axes", params={"updated_since": "pas-un-jeton"}
+    )
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
