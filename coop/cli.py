@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -22,6 +23,9 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+app.add_typer(importlib.import_module("coop.cli_documents").app, name="documents")
+app.add_typer(importlib.import_module("coop.cli_gateway").token_app, name="token")
+app.add_typer(importlib.import_module("coop.cli_gateway").idp_app, name="idp")
 
 DATA_DIR_DEFAULT = ".coop/pgdata"
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from kernel.database import DbSession
-from kernel.errors import Conflict, NotFound
+from kernel.errors import BadRequest, Conflict, NotFound
 from kernel.etag import etag_for, require_if_match
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
@@ -76,11 +78,20 @@ _VERSION_DOC: dict[str, Any] = {
 }
 
 
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect as exc:
+        # Nobody is left to answer; the upload's cleanup runs on the way out.
+        raise BadRequest("Transfert interrompu par le client.") from exc
+
+
 def _upload_request(request: Request) -> UploadRequest:
     return UploadRequest(
         content_type=request.headers.get("content-type"),
         content_length=request.headers.get("content-length"),
-        body=request.stream(),
+        body=_body(request),
     )
 
 

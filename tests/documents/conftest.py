@@ -242,6 +242,7 @@ def documents_app(
         transport = httpx.ASGITransport(app=reference_feed(conventions))
         app = create_app(settings, conventions_transport=transport)
         async with running(app) as client:
+            client.app = app  # type: ignore[attr-defined]  # for raw ASGI calls in tests
             yield client
 
     return make

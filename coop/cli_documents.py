@@ -1,0 +1,112 @@
+"""`coop documents ...`: the bin, the antivirus backlog and orphan content."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kernel.database import create_engine, create_sessionmaker
+from services.documents import service
+from services.documents.app import make_scanner, open_storage
+from services.documents.settings import DocumentsSettings
+from services.documents.storage import Storage
+
+app = typer.Typer(
+    name="documents",
+    help="Documents : purge de la corbeille, nouvelle analyse antivirus, nettoyage.",
+    no_args_is_help=True,
+)
+console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _database_url(settings: DocumentsSettings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    from coop.cli import database_url  # the embedded database of `make run`
+
+    return database_url()
+
+
+def _run(
+    settings: DocumentsSettings,
+    work: Callable[[async_sessionmaker[AsyncSession], Storage], Awaitable[T]],
+) -> T:
+    url = _database_url(settings)
+
+    async def main() -> T:
+        engine = create_engine(url, pool_size=2, application_name="coop-documents-cli")
+        storage = await open_storage(settings)
+        try:
+            return await work(create_sessionmaker(engine), storage)
+        finally:
+            await storage.close()
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def purge(
+    retention_days: Annotated[
+        int | None, typer.Option(help="Durée en corbeille avant purge (défaut : réglage)")
+    ] = None,
+) -> None:
+    """Delete documents in the bin past retention, then content nothing refers to."""
+    settings = DocumentsSettings()
+    days = settings.bin_retention_days if retention_days is None else retention_days
+    report = _run(settings, lambda sm, st: service.purge(sm, st, days))
+    console.print(
+        f"[green]✓[/] {report.documents} document(s) purgé(s), "
+        f"{report.contenus} contenu(s) supprimé(s)"
+    )
+
+
+@app.command()
+def rescan() -> None:
+    """Scan again the versions left `en_analyse` (clamd was unreachable)."""
+    settings = DocumentsSettings()
+    scanner = make_scanner(settings)
+    if scanner is None:
+        console.print("[red]L'antivirus est désactivé : rien à analyser.[/]")
+        raise typer.Exit(code=1)
+
+    async def work(sm: async_sessionmaker[AsyncSession], st: Storage) -> dict[str, int]:
+        total = {"disponible": 0, "rejeté": 0, "en_analyse": 0}
+        while True:
+            counts = await service.rescan(sm, st, scanner)
+            for key, value in counts.items():
+                total[key] += value
+            # Stop when a batch made no progress (empty, or clamd still down).
+            if counts["disponible"] + counts["rejeté"] == 0:
+                return total
+
+    total = _run(settings, work)
+    console.print(
+        f"[green]✓[/] disponibles : {total['disponible']}, rejetées : {total['rejeté']}, "
+        f"toujours en analyse : {total['en_analyse']}"
+    )
+    if total["en_analyse"]:
+        raise typer.Exit(code=2)
+
+
+@app.command()
+def cleanup(
+    older_than: Annotated[
+        int | None,
+        typer.Option(help="Âge minimal en secondes des orphelins (défaut : réglage)"),
+    ] = None,
+) -> None:
+    """Remove temporary uploads and stored content no document refers to (crash, disconnect)."""
+    settings = DocumentsSettings()
+    grace = settings.orphan_grace_seconds if older_than is None else older_than
+    counts = _run(settings, lambda sm, st: service.cleanup_orphans(sm, st, grace))
+    console.print(
+        f"[green]✓[/] {counts['temporaires']} temporaire(s), "
+        f"{counts['contenus_orphelins']} contenu(s) orphelin(s) supprimé(s)"
+    )

@@ -1,0 +1,136 @@
+"""Who may read, upload, delete and restore: scope per persona."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.documents.conftest import CONVENTION_A, CONVENTION_B, CONVENTION_RESILIEE
+from tests.documents.helpers import h, new_version, ok, upload
+from tests.documents.samples import pdf
+from tests.support.personas import (
+    CAF_A_ADMIN,
+    CAF_A_AGENT,
+    CAF_A_LECTEUR,
+    CAF_B_AGENT,
+    NATIONAL,
+    NOBODY,
+    X_CONTRIBUTEUR,
+    X_LECTEUR,
+    X_PARTNER_CLIENT,
+    X_REFERENT,
+    Y_CONTRIBUTEUR,
+)
+
+
+async def test_upload_rights_per_persona(client: httpx.AsyncClient) -> None:
+    allowed = [CAF_A_AGENT, CAF_A_ADMIN, X_CONTRIBUTEUR, X_REFERENT, X_PARTNER_CLIENT]
+    for principal in allowed:
+        resp = await upload(client, principal, CONVENTION_A, "ok.pdf", pdf(principal.subject))
+        assert resp.status_code == 201, (principal.subject, resp.text)
+    # Readers of the convention: readable, not writable.
+    for principal in (X_LECTEUR, CAF_A_LECTEUR, NATIONAL):
+        resp = await upload(client, principal, CONVENTION_A, "no.pdf", pdf())
+        assert resp.status_code == 403, principal.subject
+    # Outside the scope: the convention does not exist for them.
+    for principal in (CAF_B_AGENT, Y_CONTRIBUTEUR, NOBODY):
+        resp = await upload(client, principal, CONVENTION_A, "no.pdf", pdf())
+        assert resp.status_code == 404, principal.subject
+        assert resp.headers["content-type"] == "application/problem+json"
+
+
+async def test_read_scope_per_persona(client: httpx.AsyncClient) -> None:
+    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "a.pdf", pdf()), 201)
+    other = ok(await upload(client, Y_CONTRIBUTEUR, CONVENTION_B, "b.pdf", pdf("b")), 201)
+    paths = [
+        f"/api/v1/documents/{doc['id']}",
+        f"/api/v1/documents/{doc['id']}/contenu",
+        f"/api/v1/documents/{doc['id']}/versions",
+        f"/api/v1/documents/{doc['id']}/versions/1/contenu",
+    ]
+    for principal in (X_LECTEUR, CAF_A_LECTEUR, CAF_A_AGENT, NATIONAL, X_PARTNER_CLIENT):
+        for path in paths:
+            assert (await client.get(path, headers=h(principal))).status_code == 200, path
+    for principal in (CAF_B_AGENT, Y_CONTRIBUTEUR, NOBODY):
+        for path in paths:
+            assert (await client.get(path, headers=h(principal))).status_code == 404, path
+
+    def ids(resp: httpx.Response) -> set[str]:
+        return {d["id"] for d in ok(resp)["items"]}
+
+    assert ids(await client.get("/api/v1/documents", headers=h(X_LECTEUR))) == {doc["id"]}
+    assert ids(await client.get("/api/v1/documents", headers=h(CAF_B_AGENT))) == {other["id"]}
+    assert ids(await client.get("/api/v1/documents", headers=h(NATIONAL))) == {
+        doc["id"],
+        other["id"],
+    }
+    assert ids(await client.get("/api/v1/documents", headers=h(NOBODY))) == set()
+    hidden = await client.get(f"/api/v1/conventions/{CONVENTION_B}/documents", headers=h(X_LECTEUR))
+    assert hidden.status_code == 404
+    # No identity, no access.
+    assert (await client.get(f"/api/v1/documents/{doc['id']}")).status_code == 401
+
+
+async def test_a_new_version_needs_upload_rights(client: httpx.AsyncClient) -> None:
+    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "a.pdf", pdf()), 201)
+    assert (await new_version(client, X_LECTEUR, doc["id"], "a.pdf", pdf("2"))).status_code == 403
+    assert (await new_version(client, CAF_B_AGENT, doc["id"], "a.pdf", pdf("2"))).status_code == 404
+    assert (await new_version(client, CAF_A_AGENT, doc["id"], "a.pdf", pdf("2"))).status_code == 201
+
+
+async def test_a_convention_that_ended_accepts_no_document(
+    client: httpx.AsyncClient, conventions: dict[object, object]
+) -> None:
+    resp = await upload(client, CAF_A_AGENT, CONVENTION_RESILIEE, "a.pdf", pdf())
+    assert resp.status_code == 409
+    assert "résiliée" in resp.json()["detail"]
+
+
+async def test_upload_sees_a_resiliation_made_seconds_ago(
+    client: httpx.AsyncClient, conventions: dict[object, object]
+) -> None:
+    """The replica still says signée; the upload refreshes it from the conventions service."""
+    import datetime as dt
+
+    from kernel.convention_ref import ConventionRef, StatutConvention
+
+    ok(await upload(client, CAF_A_AGENT, CONVENTION_A, "a.pdf", pdf()), 201)
+    ref = conventions[CONVENTION_A]
+    assert isinstance(ref, ConventionRef)
+    conventions[CONVENTION_A] = ref.model_copy(
+        update={
+            "statut": StatutConvention.resiliee,
+            "date_effet_resiliation": dt.datetime.now(dt.UTC).date(),
+            "seq": 10,
+        }
+    )
+    resp = await upload(client, CAF_A_AGENT, CONVENTION_A, "b.pdf", pdf("b"))
+    assert resp.status_code == 409
+    listed = ok(await client.get("/api/v1/documents", headers=h(CAF_A_AGENT)))
+    assert len(listed["items"]) == 1
+
+
+async def test_bin_and_restore_rights(client: httpx.AsyncClient) -> None:
+    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "a.pdf", pdf()), 201)
+    url = f"/api/v1/documents/{doc['id']}"
+    assert (await client.delete(url, headers=h(X_LECTEUR))).status_code == 403
+    assert (await client.delete(url, headers=h(CAF_A_LECTEUR))).status_code == 403
+    assert (await client.delete(url, headers=h(CAF_B_AGENT))).status_code == 404
+    # Another member of the uploader's organisation may delete it.
+    assert (await client.delete(url, headers=h(X_REFERENT))).status_code == 204
+
+    assert (await client.get(f"{url}/contenu", headers=h(X_LECTEUR))).status_code == 404
+    live = ok(await client.get("/api/v1/documents", headers=h(X_LECTEUR)))
+    assert live["items"] == []
+    binned = ok(await client.get("/api/v1/documents?corbeille=true", headers=h(X_LECTEUR)))
+    assert [d["id"] for d in binned["items"]] == [doc["id"]]
+    assert binned["items"][0]["restaurable_jusqu_au"] is not None
+
+    restore = f"{url}/restauration"
+    assert (await client.post(restore, headers=h(X_LECTEUR))).status_code == 403
+    assert (await client.post(restore, headers=h(Y_CONTRIBUTEUR))).status_code == 404
+    restored = await client.post(restore, headers=h(CAF_A_AGENT))
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["supprime_le"] is None
+    assert (await client.get(f"{url}/contenu", headers=h(X_LECTEUR))).status_code == 200
+    # Not in the bin any more: nothing to restore.
+    assert (await client.post(restore, headers=h(CAF_A_AGENT))).status_code == 404
