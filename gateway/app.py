@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -84,6 +85,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # One line per proxied request is the access log's job, not httpx's.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         oidc_client = httpx.AsyncClient(
             timeout=settings.oidc_http_timeout_seconds, trust_env=False, transport=oidc_transport
         )

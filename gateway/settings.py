@@ -78,6 +78,18 @@ class GatewaySettings(CommonSettings):
     # How long the merged OpenAPI document is kept before the services are asked again.
     openapi_cache_seconds: float = Field(default=300.0, ge=0)
 
+    # Habilitations (gateway.habilitations). The convention replica tells which
+    # collectivités sign which Caf's conventions; None: service_urls["conventions"].
+    conventions_url: str | None = None
+    conventions_sync_seconds: float = Field(default=2.0, gt=0)
+    # Resolved grants are cached per caller; a change in this process invalidates at
+    # once, other gateway instances see it within this TTL.
+    grant_cache_seconds: float = Field(default=15.0, ge=0, le=300)
+    grant_default_days: int = Field(default=365, ge=1, le=3 * 366)
+    invitation_default_days: int = Field(default=7, ge=1, le=30)
+    # How often grants past their end are marked "expirée" (history written).
+    grant_expiry_sweep_seconds: float = Field(default=300.0, gt=0)
+
     @property
     def discovery_url(self) -> str:
         if self.oidc_discovery_url:

@@ -44,7 +44,8 @@ _STRIPPED_INBOUND = HOP_BY_HOP | {
 }
 _STRIPPED_PREFIXES = (b"x-coop-", b"x-forwarded-", b"x-internal-")
 # Never returned to the client.
-_STRIPPED_OUTBOUND = HOP_BY_HOP | {b"server", b"date", b"set-cookie"}
+# (The gateway sets its own X-Request-ID, the same one it sent to the service.)
+_STRIPPED_OUTBOUND = HOP_BY_HOP | {b"server", b"date", b"set-cookie", b"x-request-id"}
 
 
 class GatewayTimeout(DomainError):

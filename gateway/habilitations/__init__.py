@@ -1,0 +1,1 @@
+"""Habilitations: who may use Coopération, on which organisation, with which role."""

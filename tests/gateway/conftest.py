@@ -1,0 +1,88 @@
+"""Fixtures of the gateway tests: a dev IdP and echo services in process, the gateway."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from gateway.app import create_app
+from gateway.devidp.keys import KeyStore
+from gateway.settings import GatewaySettings
+from tests.gateway.echo_service import create_echo_service
+from tests.gateway.support import (
+    IDP_ISSUER,
+    NO_DATABASE,
+    CountingTransport,
+    StaticGrantResolver,
+    running_idp,
+)
+from tests.support.apps import running
+
+SERVICES = ("conventions", "actions", "documents")
+
+
+class GatewayRig:
+    """The gateway in process, with a real dev IdP and real echo services behind it."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        app: FastAPI,
+        store: KeyStore,
+        idp_transport: CountingTransport,
+        resolver: StaticGrantResolver,
+    ) -> None:
+        self.client = client
+        self.app = app
+        self.store = store
+        self.idp_transport = idp_transport
+        self.resolver = resolver
+
+
+def gateway_settings(**overrides: Any) -> GatewaySettings:
+    values: dict[str, Any] = {
+        "database_url": NO_DATABASE,
+        "oidc_issuer": IDP_ISSUER,
+        "service_urls": {name: f"http://{name}.test" for name in SERVICES},
+    }
+    values.update(overrides)
+    return GatewaySettings(**values)
+
+
+RigFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path) -> RigFactory:
+    @asynccontextmanager
+    async def factory(**overrides: Any) -> AsyncIterator[GatewayRig]:
+        async with AsyncExitStack() as stack:
+            idp_app, idp_transport = await stack.enter_async_context(running_idp(tmp_path))
+            transports: dict[str, httpx.AsyncBaseTransport] = {}
+            for name in SERVICES:
+                service = create_echo_service(name, NO_DATABASE)
+                await stack.enter_async_context(service.router.lifespan_context(service))
+                transports[name] = httpx.ASGITransport(app=service)
+            resolver = StaticGrantResolver()
+            app = create_app(
+                gateway_settings(**overrides),
+                grant_resolver=resolver,
+                oidc_transport=idp_transport,
+                service_transports=transports,
+            )
+            client = await stack.enter_async_context(running(app))
+            yield GatewayRig(client, app, idp_app.state.key_store, idp_transport, resolver)
+
+    return factory
+
+
+@pytest.fixture
+async def rig(make_rig: RigFactory) -> AsyncIterator[GatewayRig]:
+    async with make_rig() as r:
+        yield r
