@@ -67,6 +67,20 @@ def _router() -> APIRouter:
         await asyncio.sleep(seconds)
         return {"status": "enfin"}
 
+    @router.api_route(
+        "/api/v1/{rest:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    async def anything(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        body = await request.body()
+        return {
+            "service": request.app.state.settings.app_name,
+            "path": request.url.path,
+            "method": request.method,
+            "bytes": len(body),
+        }
+
     @router.get("/internal/v1/secret")
     async def internal(service: CallingService) -> dict[str, str]:
         return {"secret": "internal"}

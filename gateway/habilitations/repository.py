@@ -1,0 +1,408 @@
+"""Every SQL statement of the habilitations (gateway schema)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Uuid,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
+
+from gateway.habilitations.models import (
+    Client,
+    DemandeAcces,
+    Habilitation,
+    HabilitationEvent,
+    Invitation,
+    Outbox,
+    Person,
+    StatutDemande,
+    StatutHabilitation,
+    convention_ref,
+)
+from kernel.pagination import after_keyset
+
+CURRENT = (StatutHabilitation.active.value, StatutHabilitation.suspendue.value)
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """What a caller may see, as SQL-ready sets (see service.Authority)."""
+
+    national: bool
+    holder_id: uuid.UUID | None
+    # Organisations whose habilitations the caller sees directly (its Cafs, the
+    # collectivités it is referent of).
+    orgs: frozenset[uuid.UUID]
+    # Cafs whose conventions' collectivités the caller sees.
+    cafs: frozenset[uuid.UUID]
+
+
+def _uuid_array(ids: Iterable[uuid.UUID]) -> Any:
+    return literal(sorted(ids), ARRAY(Uuid))
+
+
+async def cafs_of_collectivites(
+    session: AsyncSession, organisation_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """For each organisation, the Cafs of the conventions it signs (not as their Caf)."""
+    ids = sorted(set(organisation_ids))
+    if not ids:
+        return {}
+    org = func.unnest(convention_ref.c.signataire_ids).label("org")
+    inner = (
+        select(org, convention_ref.c.caf_id)
+        .where(convention_ref.c.signataire_ids.overlap(_uuid_array(ids)))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(inner.c.org, inner.c.caf_id)
+        .where(inner.c.org == func.any(_uuid_array(ids)))
+        .where(inner.c.org != inner.c.caf_id)
+        .distinct()
+    )
+    out: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for org_id, caf_id in rows:
+        out.setdefault(org_id, set()).add(caf_id)
+    return out
+
+
+def _visible(org_col: Any, holder_clause: ColumnElement[bool], vis: Visibility) -> Any:
+    if vis.national:
+        return true()
+    conditions: list[ColumnElement[bool]] = [holder_clause]
+    if vis.orgs:
+        conditions.append(org_col == func.any(_uuid_array(vis.orgs)))
+    if vis.cafs:
+        org = func.unnest(convention_ref.c.signataire_ids)
+        signed = select(org).where(convention_ref.c.caf_id == func.any(_uuid_array(vis.cafs)))
+        conditions.append(org_col.in_(signed.scalar_subquery()))
+    return or_(*conditions)
+
+
+# --- persons and clients -------------------------------------------------------------
+
+
+async def person_by_id(session: AsyncSession, person_id: uuid.UUID) -> Person | None:
+    return await session.get(Person, person_id)
+
+
+async def person_by_identity(session: AsyncSession, issuer: str, subject: str) -> Person | None:
+    return (
+        await session.execute(
+            select(Person).where(Person.issuer == issuer, Person.subject == subject)
+        )
+    ).scalar_one_or_none()
+
+
+async def add(session: AsyncSession, *objects: object) -> None:
+    session.add_all(objects)
+    await session.flush()
+
+
+async def client_by_client_id(session: AsyncSession, client_id: str) -> Client | None:
+    return (
+        await session.execute(select(Client).where(Client.client_id == client_id))
+    ).scalar_one_or_none()
+
+
+async def client_by_id(session: AsyncSession, id_: uuid.UUID) -> Client | None:
+    return await session.get(Client, id_)
+
+
+async def list_clients(
+    session: AsyncSession, vis: Visibility, limit: int, cursor: str | None
+) -> Sequence[Client]:
+    stmt = select(Client).where(
+        _visible(Client.organisation_id, false(), vis)
+        if vis.holder_id is None
+        else _visible(Client.organisation_id, Client.id == vis.holder_id, vis)
+    )
+    after = after_keyset([Client.client_id], cursor)
+    if after is not None:
+        stmt = stmt.where(after)
+    return (await session.execute(stmt.order_by(Client.client_id).limit(limit + 1))).scalars().all()
+
+
+# --- grants -------------------------------------------------------------------------
+
+
+GrantRow = Row[Any]
+
+
+def _grant_select() -> Select[Any]:
+    return select(
+        Habilitation,
+        Person.name.label("person_name"),
+        Person.email.label("person_email"),
+        Client.client_id.label("client_client_id"),
+        Client.nom.label("client_nom"),
+    ).select_from(
+        Habilitation.__table__.outerjoin(Person, Person.id == Habilitation.person_id).outerjoin(
+            Client, Client.id == Habilitation.client_id
+        )
+    )
+
+
+def _holder_clause(vis: Visibility) -> ColumnElement[bool]:
+    if vis.holder_id is None:
+        return false()
+    return or_(Habilitation.person_id == vis.holder_id, Habilitation.client_id == vis.holder_id)
+
+
+async def grant_row(session: AsyncSession, grant_id: uuid.UUID) -> GrantRow | None:
+    return (await session.execute(_grant_select().where(Habilitation.id == grant_id))).one_or_none()
+
+
+async def grant_for_update(session: AsyncSession, grant_id: uuid.UUID) -> Habilitation | None:
+    return (
+        await session.execute(
+            select(Habilitation).where(Habilitation.id == grant_id).with_for_update()
+        )
+    ).scalar_one_or_none()
+
+
+async def list_grants(
+    session: AsyncSession,
+    vis: Visibility,
+    *,
+    limit: int,
+    cursor: str | None,
+    organisation_id: uuid.UUID | None = None,
+    statuts: Sequence[str] | None = None,
+    expiring_before: dt.datetime | None = None,
+    holder_id: uuid.UUID | None = None,
+) -> Sequence[GrantRow]:
+    stmt = _grant_select().where(_visible(Habilitation.organisation_id, _holder_clause(vis), vis))
+    if organisation_id is not None:
+        stmt = stmt.where(Habilitation.organisation_id == organisation_id)
+    if statuts:
+        stmt = stmt.where(Habilitation.status.in_(statuts))
+    if expiring_before is not None:
+        stmt = stmt.where(Habilitation.valid_until < expiring_before)
+    if holder_id is not None:
+        stmt = stmt.where(
+            or_(Habilitation.person_id == holder_id, Habilitation.client_id == holder_id)
+        )
+    after = after_keyset([Habilitation.valid_until, Habilitation.id], cursor)
+    if after is not None:
+        stmt = stmt.where(after)
+    stmt = stmt.order_by(Habilitation.valid_until, Habilitation.id).limit(limit + 1)
+    return (await session.execute(stmt)).all()
+
+
+async def holder_grants(session: AsyncSession, holder_id: uuid.UUID) -> Sequence[GrantRow]:
+    """The caller's own grants that still matter (active or suspended)."""
+    stmt = (
+        _grant_select()
+        .where(or_(Habilitation.person_id == holder_id, Habilitation.client_id == holder_id))
+        .where(Habilitation.status.in_(CURRENT))
+        .order_by(Habilitation.valid_until, Habilitation.id)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def current_grant_of(
+    session: AsyncSession,
+    organisation_id: uuid.UUID,
+    *,
+    person_id: uuid.UUID | None = None,
+    client_id: uuid.UUID | None = None,
+) -> Habilitation | None:
+    holder = (
+        Habilitation.person_id == person_id
+        if person_id is not None
+        else Habilitation.client_id == client_id
+    )
+    return (
+        await session.execute(
+            select(Habilitation)
+            .where(holder, Habilitation.organisation_id == organisation_id)
+            .where(Habilitation.status.in_(CURRENT))
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+
+
+async def count_expiring(
+    session: AsyncSession, vis: Visibility, before: dt.datetime, exclude_holder: uuid.UUID | None
+) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(Habilitation)
+        .where(_visible(Habilitation.organisation_id, false(), vis))
+        .where(Habilitation.status.in_(CURRENT), Habilitation.valid_until < before)
+    )
+    if exclude_holder is not None:
+        stmt = stmt.where(
+            func.coalesce(Habilitation.person_id, Habilitation.client_id) != exclude_holder
+        )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def due_for_expiry(session: AsyncSession) -> Sequence[Habilitation]:
+    """Grants past their end still marked current (locked, skipped if busy)."""
+    stmt = (
+        select(Habilitation)
+        .where(Habilitation.status.in_(CURRENT), Habilitation.valid_until <= func.now())
+        .order_by(Habilitation.valid_until)
+        .limit(1000)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def db_now(session: AsyncSession) -> dt.datetime:
+    value: dt.datetime = (await session.execute(select(func.now()))).scalar_one()
+    return value
+
+
+# --- history ------------------------------------------------------------------------
+
+
+async def events_of(
+    session: AsyncSession, grant_id: uuid.UUID, limit: int, cursor: str | None
+) -> Sequence[HabilitationEvent]:
+    stmt = select(HabilitationEvent).where(HabilitationEvent.grant_id == grant_id)
+    after = after_keyset([HabilitationEvent.id], cursor)
+    if after is not None:
+        stmt = stmt.where(after)
+    stmt = stmt.order_by(HabilitationEvent.id).limit(limit + 1)
+    return (await session.execute(stmt)).scalars().all()
+
+
+# --- invitations ----------------------------------------------------------------------
+
+
+async def invitation_by_token_hash(session: AsyncSession, token_hash: str) -> Invitation | None:
+    return (
+        await session.execute(
+            select(Invitation).where(Invitation.token_hash == token_hash).with_for_update()
+        )
+    ).scalar_one_or_none()
+
+
+async def invitation_by_id(session: AsyncSession, id_: uuid.UUID) -> Invitation | None:
+    return await session.get(Invitation, id_)
+
+
+async def list_invitations(
+    session: AsyncSession,
+    vis: Visibility,
+    limit: int,
+    cursor: str | None,
+    organisation_id: uuid.UUID | None,
+) -> Sequence[Invitation]:
+    stmt = select(Invitation).where(_visible(Invitation.organisation_id, false(), vis))
+    if organisation_id is not None:
+        stmt = stmt.where(Invitation.organisation_id == organisation_id)
+    after = after_keyset([Invitation.created_at, Invitation.id], cursor)
+    if after is not None:
+        stmt = stmt.where(after)
+    stmt = stmt.order_by(Invitation.created_at, Invitation.id).limit(limit + 1)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def add_outbox(
+    session: AsyncSession, kind: str, recipient: str, payload: dict[str, Any]
+) -> None:
+    session.add(Outbox(kind=kind, recipient=recipient, payload=payload))
+    await session.flush()
+
+
+# --- access requests -----------------------------------------------------------------
+
+
+async def demande_for_update(session: AsyncSession, id_: uuid.UUID) -> DemandeAcces | None:
+    return (
+        await session.execute(select(DemandeAcces).where(DemandeAcces.id == id_).with_for_update())
+    ).scalar_one_or_none()
+
+
+async def pending_demande(
+    session: AsyncSession, person_id: uuid.UUID, organisation_id: uuid.UUID
+) -> DemandeAcces | None:
+    return (
+        await session.execute(
+            select(DemandeAcces).where(
+                DemandeAcces.person_id == person_id,
+                DemandeAcces.organisation_id == organisation_id,
+                DemandeAcces.status == StatutDemande.en_attente.value,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+def _demande_visible(vis: Visibility) -> Any:
+    mine = false() if vis.holder_id is None else DemandeAcces.person_id == vis.holder_id
+    return _visible(DemandeAcces.organisation_id, mine, vis)
+
+
+async def demande_row(session: AsyncSession, id_: uuid.UUID, vis: Visibility) -> Row[Any] | None:
+    stmt = (
+        select(DemandeAcces, Person.name.label("person_name"), Person.email.label("person_email"))
+        .join(Person, Person.id == DemandeAcces.person_id)
+        .where(DemandeAcces.id == id_)
+        .where(_demande_visible(vis))
+    )
+    return (await session.execute(stmt)).one_or_none()
+
+
+async def list_demandes(
+    session: AsyncSession,
+    vis: Visibility,
+    limit: int,
+    cursor: str | None,
+    statut: str | None,
+    organisation_id: uuid.UUID | None,
+) -> Sequence[Row[Any]]:
+    stmt = (
+        select(DemandeAcces, Person.name.label("person_name"), Person.email.label("person_email"))
+        .join(Person, Person.id == DemandeAcces.person_id)
+        .where(_demande_visible(vis))
+    )
+    if statut is not None:
+        stmt = stmt.where(DemandeAcces.status == statut)
+    if organisation_id is not None:
+        stmt = stmt.where(DemandeAcces.organisation_id == organisation_id)
+    after = after_keyset([DemandeAcces.created_at, DemandeAcces.id], cursor)
+    if after is not None:
+        stmt = stmt.where(after)
+    stmt = stmt.order_by(DemandeAcces.created_at, DemandeAcces.id).limit(limit + 1)
+    return (await session.execute(stmt)).all()
+
+
+async def count_pending_demandes(session: AsyncSession, vis: Visibility) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(DemandeAcces)
+        .where(_visible(DemandeAcces.organisation_id, false(), vis))
+        .where(DemandeAcces.status == StatutDemande.en_attente.value)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def is_signatory_collectivite(session: AsyncSession, organisation_id: uuid.UUID) -> bool:
+    """Does the organisation sign a convention the replica knows (not as its Caf)?"""
+    stmt = select(
+        select(convention_ref.c.id)
+        .where(convention_ref.c.signataire_ids.overlap(_uuid_array([organisation_id])))
+        .where(convention_ref.c.caf_id != organisation_id)
+        .exists()
+    )
+    return bool((await session.execute(stmt)).scalar_one())

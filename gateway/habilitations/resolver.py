@@ -1,0 +1,184 @@
+"""From a verified caller identity to the kernel `Principal` with its current grants.
+
+One SQL statement per cache miss: for a person, an upsert of the person row (first
+time seen, last seen, e-mail and name from the token) joined to their grants; for a
+machine client, its registration joined to its grants. Only grants that are `active`
+and inside their validity period count.
+
+Caching: per caller, in memory, for `ttl_seconds` at most and never past the next
+validity boundary of one of the caller's grants. A grant change made by this
+process invalidates the holder's entry at once (and again after the commit, so a
+request racing the transaction cannot keep the old grants). Several gateway
+instances: each sees another's changes within the TTL; to make that immediate,
+publish the holder id with PostgreSQL ``NOTIFY`` after the commit and call
+`invalidate` from a ``LISTEN`` task (not needed by a single instance).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import and_, event, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.habilitations.models import Client, Habilitation, Person, StatutHabilitation
+from gateway.identity import CallerIdentity
+from kernel.errors import Forbidden
+from kernel.principal import Grant, OrganisationKind, Principal, PrincipalKind, Role
+
+_MAX_ENTRIES = 100_000
+
+
+@dataclass(frozen=True)
+class _Entry:
+    principal: Principal | None  # None: an unregistered machine client
+    holder_id: uuid.UUID | None
+    expires_at: float
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class DbGrantResolver:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        ttl_seconds: float = 15.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._now = now
+        self._cache: dict[tuple[str, str, str], _Entry] = {}
+        # Bumped by every invalidation: a load that started before it is not cached.
+        self._generation = 0
+        # Observability (and tests): how many database round trips were made.
+        self.loads = 0
+
+    # -- invalidation ----------------------------------------------------------------
+
+    def invalidate(self, holder_id: uuid.UUID | None = None) -> None:
+        """Forget one holder's grants (person or client local id), or everyone's."""
+        self._generation += 1
+        if holder_id is None:
+            self._cache.clear()
+            return
+        for key in [k for k, e in self._cache.items() if e.holder_id == holder_id]:
+            del self._cache[key]
+
+    def invalidate_after_commit(self, session: AsyncSession, holder_id: uuid.UUID) -> None:
+        """Invalidate now and once more when `session` commits the change."""
+        self.invalidate(holder_id)
+        event.listen(
+            session.sync_session, "after_commit", lambda _s: self.invalidate(holder_id), once=True
+        )
+
+    # -- resolution --------------------------------------------------------------------
+
+    async def principal_for(self, identity: CallerIdentity) -> Principal:
+        key = (identity.kind.value, identity.issuer, identity.subject)
+        entry = self._cache.get(key)
+        if entry is None or entry.expires_at <= self._clock():
+            generation = self._generation
+            entry = await self._load(identity)
+            if self.ttl_seconds > 0 and generation == self._generation:
+                if len(self._cache) >= _MAX_ENTRIES:
+                    self._cache.clear()
+                self._cache[key] = entry
+        if entry.principal is None:
+            raise Forbidden("Ce client n'est pas enregistré auprès de Coopération.")
+        return entry.principal
+
+    async def _load(self, identity: CallerIdentity) -> _Entry:
+        self.loads += 1
+        g = Habilitation.__table__.c
+        usable = and_(g.status == StatutHabilitation.active.value, g.valid_until > func.now())
+        async with self._sessionmaker() as session:
+            if identity.kind is PrincipalKind.client:
+                c = Client.__table__.c
+                stmt = (
+                    select(c.id, g.organisation_id, g.organisation_kind, g.role)
+                    .add_columns(g.valid_from, g.valid_until, func.now().label("db_now"))
+                    .select_from(
+                        Client.__table__.outerjoin(
+                            Habilitation.__table__, and_(g.client_id == c.id, usable)
+                        )
+                    )
+                    .where(c.client_id == identity.subject)
+                )
+                rows = (await session.execute(stmt)).all()
+            else:
+                p = Person.__table__.c
+                upsert = insert(Person.__table__).values(
+                    id=uuid.uuid4(),
+                    issuer=identity.issuer,
+                    subject=identity.subject,
+                    email=identity.email,
+                    name=identity.name,
+                )
+                person = upsert.on_conflict_do_update(
+                    index_elements=[p.issuer, p.subject],
+                    set_={
+                        "last_seen_at": func.now(),
+                        "email": func.coalesce(upsert.excluded.email, p.email),
+                        "name": func.coalesce(upsert.excluded.name, p.name),
+                    },
+                ).returning(p.id)
+                holder = person.cte("holder")
+                stmt = select(
+                    holder.c.id,
+                    g.organisation_id,
+                    g.organisation_kind,
+                    g.role,
+                    g.valid_from,
+                    g.valid_until,
+                    func.now().label("db_now"),
+                ).select_from(
+                    holder.outerjoin(
+                        Habilitation.__table__, and_(g.person_id == holder.c.id, usable)
+                    )
+                )
+                rows = (await session.execute(stmt)).all()
+                await session.commit()
+        if not rows:
+            return _Entry(None, None, self._clock() + self.ttl_seconds)
+        holder_id: uuid.UUID = rows[0].id
+        db_now: dt.datetime = rows[0].db_now
+        grants: list[Grant] = []
+        next_boundary: dt.datetime | None = None
+        for row in rows:
+            if row.organisation_id is None:
+                continue
+            if row.valid_from > db_now:  # granted for later: counts from valid_from
+                boundary = row.valid_from
+            else:
+                boundary = row.valid_until
+                grants.append(
+                    Grant(
+                        organisation_id=row.organisation_id,
+                        organisation_kind=OrganisationKind(row.organisation_kind),
+                        role=Role(row.role),
+                    )
+                )
+            next_boundary = boundary if next_boundary is None else min(next_boundary, boundary)
+        lifetime = self.ttl_seconds
+        if next_boundary is not None:
+            lifetime = min(lifetime, max(0.0, (next_boundary - db_now).total_seconds()))
+        grants.sort(key=lambda gr: (str(gr.organisation_id), gr.role.value))
+        principal = Principal(
+            subject=str(holder_id),
+            kind=PrincipalKind.client
+            if identity.kind is PrincipalKind.client
+            else PrincipalKind.person,
+            grants=tuple(grants),
+        )
+        return _Entry(principal, holder_id, self._clock() + lifetime)
