@@ -142,7 +142,7 @@ async def update_bilan(
     return bilan, convention
 
 
-async def _snapshot(session: AsyncSession, convention_id: uuid.UUID, at: dt.date) -> dict[str, Any]:
+async def snapshot(session: AsyncSession, convention_id: uuid.UUID, at: dt.date) -> dict[str, Any]:
     actions, indicateurs, valeurs = await srepo.snapshot_rows(session, convention_id)
     derniers = await srepo.derniers_suivis(session, [a.id for a in actions])
     return {
@@ -195,7 +195,7 @@ async def adopter(
     _not_adopted(bilan)
     bilan.etat = EtatBilan.adopte.value
     bilan.date_adoption = data.date_adoption
-    bilan.instantane = await _snapshot(session, bilan.convention_id, data.date_adoption)
+    bilan.instantane = await snapshot(session, bilan.convention_id, data.date_adoption)
     await repo.touch(session, bilan)
     await session.flush()
     return bilan, convention
