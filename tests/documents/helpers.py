@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -58,3 +59,8 @@ async def new_version(
 def ok(resp: httpx.Response, status: int = 200) -> Any:
     assert resp.status_code == status, resp.text
     return resp.json()
+
+
+def files_under(root: Path) -> list[Path]:
+    """Every file left in a storage directory (blobs, temporaries)."""
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []

@@ -59,9 +59,9 @@ _OOXML_MAIN = {
 }
 
 
-def ooxml(kind: str = "docx") -> bytes:
+def ooxml_types(kind: str) -> str:
     part, mime = _OOXML_MAIN[kind]
-    types = (
+    return (
         '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
         'content-types"><Override PartName="/'
         + part
@@ -69,6 +69,11 @@ def ooxml(kind: str = "docx") -> bytes:
         + mime
         + '"/></Types>'
     )
+
+
+def ooxml(kind: str = "docx") -> bytes:
+    part, _ = _OOXML_MAIN[kind]
+    types = ooxml_types(kind)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("[Content_Types].xml", types)

@@ -14,7 +14,7 @@ from services.documents.antivirus import ClamdClient, parse_address, parse_reply
 from services.documents.models import Contenu
 from services.documents.storage import FilesystemStorage
 from tests.documents.conftest import CONVENTION_A, AppFactory
-from tests.documents.helpers import h, new_version, ok, upload
+from tests.documents.helpers import files_under, h, new_version, ok, upload
 from tests.documents.samples import EICAR, pdf
 from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR
 
@@ -47,7 +47,7 @@ async def test_eicar_is_rejected_and_never_stored(
     assert listed["items"] == []
     async with db_engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Contenu))).scalar_one() == 0
-    assert [p for p in storage_root.rglob("*") if p.is_file()] == []
+    assert files_under(storage_root) == []
 
 
 async def test_infected_new_version_keeps_the_clean_one_readable(
@@ -85,7 +85,7 @@ async def test_clamd_down_keeps_en_analyse_until_rescan(
         assert (await c.get(f"{url}/versions/1/contenu", headers=h(CAF_A_AGENT))).status_code == 404
         assert (await c.get(url, headers=h(X_LECTEUR))).status_code == 404
         # The content itself is durably stored, waiting for the scan.
-        assert len([p for p in (storage_root / "blobs").rglob("*") if p.is_file()]) == 1
+        assert len(files_under(storage_root / "blobs")) == 1
 
     sessionmaker = create_sessionmaker(db_engine)
     storage = FilesystemStorage(storage_root)
@@ -121,7 +121,7 @@ async def test_rescan_rejects_what_arrived_while_clamd_was_down(
         assert version["statut"] == "rejeté"
         assert version["signature"].startswith("Eicar-Test-Signature")
     # The infected content is gone from storage.
-    assert [p for p in storage_root.rglob("*") if p.is_file()] == []
+    assert files_under(storage_root) == []
 
 
 def test_clamd_protocol_details() -> None:

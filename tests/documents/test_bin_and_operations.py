@@ -43,7 +43,8 @@ async def test_purge_removes_binned_documents_then_unreferenced_content(
     sessionmaker = create_sessionmaker(db_engine)
     storage = FilesystemStorage(storage_root)
 
-    assert (await client.delete(f"/api/v1/documents/{a['id']}", headers=h(CAF_A_AGENT))).status_code == 204
+    deleted = await client.delete(f"/api/v1/documents/{a['id']}", headers=h(CAF_A_AGENT))
+    assert deleted.status_code == 204
     # Within retention: nothing purged.
     report = await service.purge(sessionmaker, storage, retention_days=30)
     assert (report.documents, report.contenus) == (0, 0)
@@ -56,7 +57,8 @@ async def test_purge_removes_binned_documents_then_unreferenced_content(
     got = await client.get(f"/api/v1/documents/{b['id']}/contenu", headers=h(X_CONTRIBUTEUR))
     assert got.content == shared
 
-    assert (await client.delete(f"/api/v1/documents/{b['id']}", headers=h(CAF_A_AGENT))).status_code == 204
+    deleted = await client.delete(f"/api/v1/documents/{b['id']}", headers=h(CAF_A_AGENT))
+    assert deleted.status_code == 204
     report = await service.purge(sessionmaker, storage, retention_days=30, at=later)
     assert (report.documents, report.contenus) == (1, 1)
     assert await count(db_engine, Contenu) == 0
@@ -73,7 +75,8 @@ async def test_restore_is_refused_after_retention(
         await conn.execute(
             update(Document).values(supprime_le=dt.datetime.now(dt.UTC) - dt.timedelta(days=31))
         )
-    resp = await client.post(f"/api/v1/documents/{doc['id']}/restauration", headers=h(X_CONTRIBUTEUR))
+    url = f"/api/v1/documents/{doc['id']}/restauration"
+    resp = await client.post(url, headers=h(X_CONTRIBUTEUR))
     assert resp.status_code == 409
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.documents.models import Contenu, Document, Version
 from tests.documents.conftest import CONVENTION_A, AppFactory
-from tests.documents.helpers import h, ok, upload
+from tests.documents.helpers import files_under, h, ok, upload
 from tests.documents.samples import multipart, odf, pdf, plain_zip, png, streamed_multipart
 from tests.support.personas import X_CONTRIBUTEUR
 
@@ -22,7 +21,7 @@ async def assert_nothing_stored(db_engine: AsyncEngine, storage_root: Path) -> N
         for table in (Document, Version, Contenu):
             count = (await conn.execute(select(func.count()).select_from(table))).scalar_one()
             assert count == 0, table.__tablename__
-    leftovers = [p for p in storage_root.rglob("*") if p.is_file()] if storage_root.exists() else []
+    leftovers = files_under(storage_root)
     assert leftovers == []
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.documents.models import Contenu, Document, Version
 from tests.documents.conftest import CONVENTION_A
-from tests.documents.helpers import h, new_version, ok, upload
+from tests.documents.helpers import files_under, h, new_version, ok, upload
 from tests.documents.samples import csv, jpeg, odf, ooxml, pdf, png
 from tests.support.personas import CAF_A, CAF_A_AGENT, COLLECTIVITE_X, X_CONTRIBUTEUR, X_LECTEUR
 
@@ -124,7 +124,7 @@ async def test_identical_content_is_stored_once(
     async with db_engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Contenu))).scalar_one() == 1
         assert (await conn.execute(select(func.count()).select_from(Version))).scalar_one() == 2
-    blobs = [p for p in (storage_root / "blobs").rglob("*") if p.is_file()]
+    blobs = files_under(storage_root / "blobs")
     assert len(blobs) == 1
     assert blobs[0].read_bytes() == data
 

@@ -1,0 +1,223 @@
+"""The service as a real uvicorn process: memory stays flat for a 200 MiB file, and a
+client that disconnects mid-upload leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kernel.convention_ref import ConventionRef
+from services.documents.models import Document, Version
+from tests.documents.conftest import CONVENTION_A, reference_feed
+from tests.documents.helpers import files_under, h
+from tests.documents.samples import filler_stream, pdf, streamed_multipart
+from tests.support.personas import X_CONTRIBUTEUR
+
+MIB = 1024 * 1024
+BIG = 200 * MIB
+
+
+def _listening_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # a free port, never the suite's defaults
+    sock.listen(64)
+    return sock
+
+
+@pytest.fixture
+def conventions_server(conventions: dict[Any, ConventionRef]) -> Iterator[str]:
+    """The conventions reference feed over real HTTP, in a thread of the test process."""
+    sock = _listening_socket()
+    server = uvicorn.Server(
+        uvicorn.Config(reference_feed(conventions), log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def _kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"{field} absent")
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
+        self.proc = proc
+        self.url = url
+
+
+@pytest.fixture
+def served(
+    database_url: str, storage_root: Path, conventions_server: str, replica_seeded: None
+) -> Iterator[Served]:
+    sock = _listening_socket()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "COOP_DOCUMENTS_STORAGE_ROOT": str(storage_root),
+        "COOP_DOCUMENTS_ANTIVIRUS": "false",
+        "COOP_DOCUMENTS_MAX_FILE_BYTES": str(BIG + MIB),
+        "COOP_DOCUMENTS_CONVENTIONS_URL": conventions_server,
+        "COOP_DOCUMENTS_DB_POOL_SIZE": "2",
+        "COOP_DOCUMENTS_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "services.documents.app:create_app",
+            "--fd",
+            str(sock.fileno()),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        pass_fds=[sock.fileno()],
+    )
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        for _ in range(300):  # readiness wait
+            if proc.poll() is not None:
+                pytest.fail(f"uvicorn exited with {proc.returncode}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            threading.Event().wait(0.1)
+        else:
+            pytest.fail("uvicorn did not start")
+        yield Served(proc, url)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        sock.close()
+
+
+FIELDS = [("convention_id", str(CONVENTION_A)), ("type", "Autre"), ("titre", "Gros fichier")]
+
+
+async def _upload_stream(client: httpx.AsyncClient, size: int) -> httpx.Response:
+    body, total, content_type = streamed_multipart(FIELDS, "gros.pdf", pdf(), size)
+    return await client.post(
+        "/api/v1/documents",
+        content=body,
+        headers=h(X_CONTRIBUTEUR, **{"content-type": content_type, "content-length": str(total)}),
+    )
+
+
+async def test_200_mib_round_trip_keeps_server_memory_flat(served: Served) -> None:
+    expected = hashlib.sha256()
+    for piece in filler_stream(pdf(), BIG):
+        expected.update(piece)
+    async with httpx.AsyncClient(base_url=served.url, timeout=120) as client:
+        # Warm-up: imports, pools and first-request allocations are not the file's cost.
+        warm = await _upload_stream(client, 2 * MIB)
+        assert warm.status_code == 201, warm.text
+        async with client.stream(
+            "GET", f"/api/v1/documents/{warm.json()['id']}/contenu", headers=h(X_CONTRIBUTEUR)
+        ) as resp:
+            async for _ in resp.aiter_bytes():
+                pass
+        baseline_kib = _kib(served.proc.pid, "VmRSS")
+
+        created = await _upload_stream(client, BIG)
+        assert created.status_code == 201, created.text
+        version = created.json()["derniere_version"]
+        assert version["taille"] == BIG
+        assert version["sha256"] == expected.hexdigest()
+
+        got = hashlib.sha256()
+        received = 0
+        async with client.stream(
+            "GET", f"/api/v1/documents/{created.json()['id']}/contenu", headers=h(X_CONTRIBUTEUR)
+        ) as resp:
+            assert resp.status_code == 200
+            async for chunk in resp.aiter_raw():
+                got.update(chunk)
+                received += len(chunk)
+        assert received == BIG
+        assert got.hexdigest() == expected.hexdigest()
+
+    peak_kib = _kib(served.proc.pid, "VmHWM")
+    growth_mib = (peak_kib - baseline_kib) / 1024
+    print(
+        f"\n[documents] 200 MiB round trip: server RSS baseline {baseline_kib / 1024:.1f} MiB, "
+        f"peak {peak_kib / 1024:.1f} MiB, growth {growth_mib:.1f} MiB"
+    )
+    assert growth_mib < 64, f"server memory grew by {growth_mib:.1f} MiB for a 200 MiB file"
+
+
+async def test_disconnect_mid_upload_leaves_nothing(
+    served: Served, db_engine: AsyncEngine, storage_root: Path
+) -> None:
+    body, total, content_type = streamed_multipart(FIELDS, "coupe.pdf", pdf(), 20 * MIB)
+    host, port = served.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = [
+        "POST /api/v1/documents HTTP/1.1",
+        f"Host: {host}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {total}",
+        *(f"{k}: {v}" for k, v in h(X_CONTRIBUTEUR).items()),
+        "",
+        "",
+    ]
+    writer.write("\r\n".join(head).encode())
+    sent = 0
+    async for piece in body:
+        writer.write(piece)
+        await writer.drain()
+        sent += len(piece)
+        if sent > 5 * MIB:
+            break
+    # Wait until the server has started writing the upload, then vanish.
+    for _ in range(300):
+        if files_under(storage_root / "tmp"):
+            break
+        await asyncio.sleep(0.05)
+    assert files_under(storage_root / "tmp"), "the upload never started"
+    writer.transport.abort()
+    await asyncio.sleep(0)
+    for _ in range(300):  # the server notices the disconnect and cleans up
+        if not files_under(storage_root):
+            break
+        await asyncio.sleep(0.05)
+    assert files_under(storage_root) == []
+    async with db_engine.connect() as conn:
+        for model in (Document, Version):
+            assert (await conn.execute(select(func.count()).select_from(model))).scalar_one() == 0
+    # The server is still healthy.
+    async with httpx.AsyncClient(base_url=served.url) as client:
+        assert (await client.get("/healthz")).status_code == 200
+    del reader
