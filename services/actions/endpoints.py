@@ -113,7 +113,12 @@ async def create_axe(
 ) -> Response:
     async def run() -> Created:
         axe = await service.create_axe(ctx, session, principal, convention_id, data)
-        return created(service.axe_out(axe), axe.id, axe.version, f"/api/v1/axes/{axe.id}")
+        return created(
+            service.axe_out(axe),
+            axe.id,
+            axe.version,
+            f"/api/v1/conventions/{convention_id}/axes/{axe.id}",
+        )
 
     return await idempotent(request, session, principal, run)
 
@@ -127,17 +132,22 @@ async def reorder_axes(
     return [service.axe_out(a) for a in axes]
 
 
-@router.get("/axes/{axe_id}", tags=["axes"])
+@router.get("/conventions/{convention_id}/axes/{axe_id}", tags=["axes"])
 async def get_axe(
-    axe_id: uuid.UUID, response: Response, session: DbSession, principal: CurrentPrincipal
+    convention_id: uuid.UUID,
+    axe_id: uuid.UUID,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
 ) -> AxeOut:
-    axe, _ = await service.load_axe(session, principal, axe_id)
+    axe, _ = await service.load_axe(session, principal, convention_id, axe_id)
     with_etag(response, axe.id, axe.version)
     return service.axe_out(axe)
 
 
-@router.patch("/axes/{axe_id}", tags=["axes"])
+@router.patch("/conventions/{convention_id}/axes/{axe_id}", tags=["axes"])
 async def update_axe(
+    convention_id: uuid.UUID,
     axe_id: uuid.UUID,
     data: AxePatch,
     request: Request,
@@ -145,25 +155,34 @@ async def update_axe(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> AxeOut:
-    axe = await service.update_axe(session, principal, request, axe_id, data)
+    axe = await service.update_axe(session, principal, request, convention_id, axe_id, data)
     with_etag(response, axe.id, axe.version)
     return service.axe_out(axe)
 
 
-@router.delete("/axes/{axe_id}", tags=["axes"], status_code=204)
+@router.delete("/conventions/{convention_id}/axes/{axe_id}", tags=["axes"], status_code=204)
 async def delete_axe(
-    axe_id: uuid.UUID, request: Request, session: DbSession, principal: CurrentPrincipal
+    convention_id: uuid.UUID,
+    axe_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
 ) -> Response:
-    await service.delete_axe(session, principal, request, axe_id)
+    await service.delete_axe(session, principal, request, convention_id, axe_id)
     return Response(status_code=204)
 
 
-@router.post("/axes/{axe_id}/actions/ordre", tags=["actions"])
+@router.post("/conventions/{convention_id}/axes/{axe_id}/actions/ordre", tags=["actions"])
 async def reorder_actions(
-    axe_id: uuid.UUID, data: Ordre, session: DbSession, principal: CurrentPrincipal, ctx: Ctx
+    convention_id: uuid.UUID,
+    axe_id: uuid.UUID,
+    data: Ordre,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> list[ActionSummary]:
     """Give the complete list of the axe's actions (sous-actions included) in their new order."""
-    actions = await service.reorder_actions(session, principal, axe_id, data)
+    actions = await service.reorder_actions(session, principal, convention_id, axe_id, data)
     today = ctx.today()
     return [service.action_summary(a, today) for a in actions]
 
@@ -313,7 +332,10 @@ async def create_indicateur(
     async def run() -> Created:
         ind = await service.create_indicateur(session, principal, action_id, data)
         return created(
-            service.indicateur_out(ind, []), ind.id, ind.version, f"/api/v1/indicateurs/{ind.id}"
+            service.indicateur_out(ind, []),
+            ind.id,
+            ind.version,
+            f"/api/v1/actions/{action_id}/indicateurs/{ind.id}",
         )
 
     return await idempotent(request, session, principal, run)
@@ -327,16 +349,21 @@ async def _indicateur_response(
     return service.indicateur_out(ind, valeurs[ind.id])
 
 
-@router.get("/indicateurs/{indicateur_id}", tags=["indicateurs"])
+@router.get("/actions/{action_id}/indicateurs/{indicateur_id}", tags=["indicateurs"])
 async def get_indicateur(
-    indicateur_id: uuid.UUID, response: Response, session: DbSession, principal: CurrentPrincipal
+    action_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
 ) -> IndicateurOut:
-    ind, _, _ = await service.load_indicateur(session, principal, indicateur_id)
+    ind, _, _ = await service.load_indicateur(session, principal, action_id, indicateur_id)
     return await _indicateur_response(session, response, ind)
 
 
-@router.patch("/indicateurs/{indicateur_id}", tags=["indicateurs"])
+@router.patch("/actions/{action_id}/indicateurs/{indicateur_id}", tags=["indicateurs"])
 async def update_indicateur(
+    action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     data: IndicateurPatch,
     request: Request,
@@ -344,12 +371,17 @@ async def update_indicateur(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> IndicateurOut:
-    ind = await service.update_indicateur(session, principal, request, indicateur_id, data)
+    ind = await service.update_indicateur(
+        session, principal, request, action_id, indicateur_id, data
+    )
     return await _indicateur_response(session, response, ind)
 
 
-@router.put("/indicateurs/{indicateur_id}/valeurs/{periode}", tags=["indicateurs"])
+@router.put(
+    "/actions/{action_id}/indicateurs/{indicateur_id}/valeurs/{periode}", tags=["indicateurs"]
+)
 async def put_valeur(
+    action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     periode: Annotated[str, Path(pattern=PERIODE_VALEUR_RE)],
     data: ValeurIn,
@@ -358,13 +390,19 @@ async def put_valeur(
     principal: CurrentPrincipal,
 ) -> IndicateurOut:
     """Record the value of a quarter (``2026-T1``) or a year (``2026``)."""
-    ind = await service.put_valeur(session, principal, indicateur_id, periode, data)
+    ind = await service.put_valeur(session, principal, action_id, indicateur_id, periode, data)
     return await _indicateur_response(session, response, ind)
 
 
-@router.delete("/indicateurs/{indicateur_id}", tags=["indicateurs"], status_code=204)
+@router.delete(
+    "/actions/{action_id}/indicateurs/{indicateur_id}", tags=["indicateurs"], status_code=204
+)
 async def delete_indicateur(
-    indicateur_id: uuid.UUID, request: Request, session: DbSession, principal: CurrentPrincipal
+    action_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
 ) -> Response:
-    await service.delete_indicateur(session, principal, request, indicateur_id)
+    await service.delete_indicateur(session, principal, request, action_id, indicateur_id)
     return Response(status_code=204)

@@ -178,18 +178,28 @@ async def create_axe(
 
 
 async def load_axe(
-    session: AsyncSession, principal: Principal, axe_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    axe_id: uuid.UUID,
+    *,
+    for_update: bool = False,
 ) -> tuple[Axe, ConventionRef]:
     found = await repo.scoped(session, Axe, axe_id, principal, for_update=for_update)
-    if found is None:
+    if found is None or found[0].convention_id != convention_id:
         raise NotFound("Axe introuvable.")
     return found
 
 
 async def update_axe(
-    session: AsyncSession, principal: Principal, request: Request, axe_id: uuid.UUID, data: AxePatch
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    convention_id: uuid.UUID,
+    axe_id: uuid.UUID,
+    data: AxePatch,
 ) -> Axe:
-    axe, convention = await load_axe(session, principal, axe_id, for_update=True)
+    axe, convention = await load_axe(session, principal, convention_id, axe_id, for_update=True)
     require_caf_agent(principal, convention, "modifier un axe")
     require_if_match(request, etag_for(axe.id, axe.version))
     for name in data.model_fields_set:
@@ -203,9 +213,13 @@ async def update_axe(
 
 
 async def delete_axe(
-    session: AsyncSession, principal: Principal, request: Request, axe_id: uuid.UUID
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    convention_id: uuid.UUID,
+    axe_id: uuid.UUID,
 ) -> None:
-    axe, convention = await load_axe(session, principal, axe_id, for_update=True)
+    axe, convention = await load_axe(session, principal, convention_id, axe_id, for_update=True)
     require_caf_agent(principal, convention, "supprimer un axe")
     require_if_match(request, etag_for(axe.id, axe.version))
     if await repo.count_actions_in_axe(session, axe.id):
@@ -244,9 +258,13 @@ async def reorder_axes(
 
 
 async def reorder_actions(
-    session: AsyncSession, principal: Principal, axe_id: uuid.UUID, ordre: Ordre
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    axe_id: uuid.UUID,
+    ordre: Ordre,
 ) -> list[Action]:
-    axe, convention = await load_axe(session, principal, axe_id)
+    axe, convention = await load_axe(session, principal, convention_id, axe_id)
     require_caf_agent(principal, convention, "réordonner les actions")
     actions = await repo.actions_of_axe_for_update(session, axe.id)
     _check_order([a.id for a in actions], ordre.ids, "actions de l'axe")
@@ -449,12 +467,13 @@ async def create_indicateur(
 async def load_indicateur(
     session: AsyncSession,
     principal: Principal,
+    action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     *,
     for_update: bool = False,
 ) -> tuple[Indicateur, Action, ConventionRef]:
     found = await repo.scoped(session, Indicateur, indicateur_id, principal, for_update=for_update)
-    if found is None:
+    if found is None or found[0].action_id != action_id:
         raise NotFound("Indicateur introuvable.")
     indicateur, convention = found
     action, _ = await load_action(session, principal, indicateur.action_id)
@@ -465,11 +484,12 @@ async def update_indicateur(
     session: AsyncSession,
     principal: Principal,
     request: Request,
+    action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     data: IndicateurPatch,
 ) -> Indicateur:
     indicateur, action, convention = await load_indicateur(
-        session, principal, indicateur_id, for_update=True
+        session, principal, action_id, indicateur_id, for_update=True
     )
     require_action_writer(principal, convention, action)
     require_if_match(request, etag_for(indicateur.id, indicateur.version))
@@ -507,12 +527,13 @@ def check_periode_valeur(convention: ConventionRef, periode: str) -> None:
 async def put_valeur(
     session: AsyncSession,
     principal: Principal,
+    action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     periode: str,
     data: ValeurIn,
 ) -> Indicateur:
     indicateur, action, convention = await load_indicateur(
-        session, principal, indicateur_id, for_update=True
+        session, principal, action_id, indicateur_id, for_update=True
     )
     require_action_writer(principal, convention, action)
     check_periode_valeur(convention, periode)
@@ -533,10 +554,14 @@ async def put_valeur(
 
 
 async def delete_indicateur(
-    session: AsyncSession, principal: Principal, request: Request, indicateur_id: uuid.UUID
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    action_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
 ) -> None:
     indicateur, action, convention = await load_indicateur(
-        session, principal, indicateur_id, for_update=True
+        session, principal, action_id, indicateur_id, for_update=True
     )
     require_action_writer(principal, convention, action)
     require_if_match(request, etag_for(indicateur.id, indicateur.version))

@@ -35,7 +35,11 @@ async def _plan(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any
             json={"libelle": "Places", "nature": "réalisation", "unite": "places"},
         )
     ).json()
-    await api.put(CAF_A_AGENT, f"/api/v1/indicateurs/{ind['id']}/valeurs/2025", json={"valeur": 40})
+    await api.put(
+        CAF_A_AGENT,
+        f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs/2025",
+        json={"valeur": 40},
+    )
     return axe, action, ind
 
 
@@ -82,7 +86,11 @@ async def test_adoption_freezes_a_snapshot(api: Api) -> None:
         json={"statut": "réalisée"},
         headers={"if-match": etag},
     )
-    await api.put(CAF_A_AGENT, f"/api/v1/indicateurs/{ind['id']}/valeurs/2025", json={"valeur": 55})
+    await api.put(
+        CAF_A_AGENT,
+        f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs/2025",
+        json={"valeur": 55},
+    )
     again = (await api.get(X_LECTEUR, f"/api/v1/bilans/{bilan['id']}")).json()
     assert again["instantane"] == snap
     r = await api.patch(

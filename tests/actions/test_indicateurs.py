@@ -39,18 +39,22 @@ async def test_indicator_with_baseline_targets_and_values(api: Api) -> None:
     for periode, valeur in (("2026-T1", 44), ("2025", 42)):
         r = await api.put(
             X_CONTRIBUTEUR,
-            f"/api/v1/indicateurs/{ind['id']}/valeurs/{periode}",
+            f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs/{periode}",
             json={"valeur": valeur, "commentaire": "Ouverture micro-crèche", "source": "Caf"},
         )
         assert r.status_code == 200, r.text
-    got = (await api.get(X_LECTEUR, f"/api/v1/indicateurs/{ind['id']}")).json()
+    got = (
+        await api.get(X_LECTEUR, f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}")
+    ).json()
     assert [(v["periode"], float(v["valeur"])) for v in got["valeurs"]] == [
         ("2025", 42.0),
         ("2026-T1", 44.0),
     ]
     assert got["valeurs"][1]["source"] == "Caf"
     r = await api.put(
-        Y_CONTRIBUTEUR, f"/api/v1/indicateurs/{ind['id']}/valeurs/2026-T2", json={"valeur": 1}
+        Y_CONTRIBUTEUR,
+        f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs/2026-T2",
+        json={"valeur": 1},
     )
     assert r.status_code == 404
 
@@ -90,7 +94,7 @@ async def test_value_outside_the_convention_or_badly_written(
         json={"libelle": "Taux", "nature": "changement territorial", "unite": "%"},
     )
     ind = r.json()
-    base = f"/api/v1/indicateurs/{ind['id']}/valeurs"
+    base = f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs"
     assert (await api.put(CAF_A_AGENT, f"{base}/2031-T1", json={"valeur": 3})).status_code == 422
     assert (await api.put(CAF_A_AGENT, f"{base}/2026-T5", json={"valeur": 3})).status_code == 422
     assert (await api.put(CAF_A_AGENT, f"{base}/2026", json={"valeur": 101})).status_code == 422

@@ -226,7 +226,9 @@ async def test_if_match_is_required_and_checked(api: Api) -> None:
     assert r.status_code == 412
     assert r.headers["etag"] == f'"{action["id"]}.1"'
     assert (await api.get(CAF_A_AGENT, path)).json()["titre"] == "Créer un RPE"
-    r = await api.patch(CAF_A_AGENT, f"/api/v1/axes/{axe['id']}", json={"titre": "Agir"})
+    r = await api.patch(
+        CAF_A_AGENT, f"/api/v1/conventions/{CONV_A}/axes/{axe['id']}", json={"titre": "Agir"}
+    )
     assert r.status_code == 428
 
 
@@ -250,7 +252,7 @@ async def test_reorder_axes_and_actions_and_move_between_axes(api: Api) -> None:
     sub = await api.action(CAF_A_AGENT, CONV_A, a1["id"], titre="Y.1", parent_id=y["id"])
     r = await api.post(
         CAF_A_AGENT,
-        f"/api/v1/axes/{a1['id']}/actions/ordre",
+        f"/api/v1/conventions/{CONV_A}/axes/{a1['id']}/actions/ordre",
         json={"ids": [y["id"], sub["id"], x["id"]]},
     )
     assert [a["titre"] for a in r.json()] == ["Y", "Y.1", "X"]
@@ -328,7 +330,9 @@ async def test_delete_refuses_non_empty_axes(api: Api) -> None:
     axe = await api.axe(CAF_A_AGENT, CONV_A, "Agir")
     action = await api.action(CAF_A_AGENT, CONV_A, axe["id"])
     r = await api.delete(
-        CAF_A_AGENT, f"/api/v1/axes/{axe['id']}", headers={"if-match": f'"{axe["id"]}.1"'}
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/axes/{axe['id']}",
+        headers={"if-match": f'"{axe["id"]}.1"'},
     )
     assert r.status_code == 409
     r = await api.delete(
@@ -342,7 +346,11 @@ async def test_delete_refuses_non_empty_axes(api: Api) -> None:
     )
     assert r.status_code == 204
     r = await api.delete(
-        CAF_A_AGENT, f"/api/v1/axes/{axe['id']}", headers={"if-match": f'"{axe["id"]}.1"'}
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/axes/{axe['id']}",
+        headers={"if-match": f'"{axe["id"]}.1"'},
     )
     assert r.status_code == 204
-    assert (await api.get(CAF_A_AGENT, f"/api/v1/axes/{axe['id']}")).status_code == 404
+    assert (
+        await api.get(CAF_A_AGENT, f"/api/v1/conventions/{CONV_A}/axes/{axe['id']}")
+    ).status_code == 404

@@ -63,11 +63,11 @@ async def test_read_scope_per_persona(api: Api) -> None:
     ).json()
     paths = [
         f"/api/v1/conventions/{CONV_A}/axes",
-        f"/api/v1/axes/{axe['id']}",
+        f"/api/v1/conventions/{CONV_A}/axes/{axe['id']}",
         f"/api/v1/conventions/{CONV_A}/actions",
         f"/api/v1/actions/{action['id']}",
         f"/api/v1/actions/{action['id']}/indicateurs",
-        f"/api/v1/indicateurs/{ind['id']}",
+        f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}",
         f"/api/v1/actions/{action['id']}/suivis",
         f"/api/v1/actions/{action['id']}/suivis/2026-T1",
         f"/api/v1/actions/{action['id']}/suivis/2026-T1/historique",

@@ -86,7 +86,9 @@ async def test_full_workflow_with_history(api: Api) -> None:
     # → validé: the values become the indicator's values of the quarter
     r = await api.post(CAF_A_AGENT, f"{base}/2026-T1/validation", json={}, headers=etag(r))
     assert r.json()["etat"] == "validé"
-    got = (await api.get(X_LECTEUR, f"/api/v1/indicateurs/{ind['id']}")).json()
+    got = (
+        await api.get(X_LECTEUR, f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}")
+    ).json()
     assert [(v["periode"], float(v["valeur"])) for v in got["valeurs"]] == [("2026-T1", 14.0)]
     history = (await api.get(X_LECTEUR, f"{base}/2026-T1/historique")).json()
     assert [(e["evenement"], e["etat_apres"]) for e in history] == [

@@ -50,7 +50,9 @@ async def test_delta_pages_follow_the_change_order(api: Api) -> None:
     for titre in ("Favoriser", "Renforcer", "Soutenir"):
         await api.axe(CAF_A_AGENT, CONV_A, titre)
     r = await api.delete(
-        CAF_A_AGENT, f"/api/v1/axes/{axe['id']}", headers={"if-match": f'"{axe["id"]}.1"'}
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/axes/{axe['id']}",
+        headers={"if-match": f'"{axe["id"]}.1"'},
     )
     assert r.status_code == 204
     seen: list[str] = []
