@@ -24,6 +24,9 @@ def steps() -> list[tuple[str, DemoStep]]:
     from coop.demo_actions import demo_step as actions_step
 
     found.append(("actions", actions_step))
+    from coop.demo_documents import demo_step as documents_step
+
+    found.append(("documents", documents_step))
     return found
 
 
