@@ -354,3 +354,26 @@ async def test_delete_refuses_non_empty_axes(api: Api) -> None:
     assert (
         await api.get(CAF_A_AGENT, f"/api/v1/conventions/{CONV_A}/axes/{axe['id']}")
     ).status_code == 404
+
+
+async def test_action_list_pages_by_keyset_in_plan_order(api: Api) -> None:
+    first_axe = await api.axe(CAF_A_AGENT, CONV_A, "Répondre aux besoins")
+    second_axe = await api.axe(CAF_A_AGENT, CONV_A, "Renforcer l'accès")
+    for i in range(3):
+        await api.action(CAF_A_AGENT, CONV_A, second_axe["id"], titre=f"B{i}")
+        await api.action(CAF_A_AGENT, CONV_A, first_axe["id"], titre=f"A{i}")
+    titles: list[str] = []
+    params: dict[str, str] = {"limit": "4"}
+    pages = 0
+    while True:
+        page = (
+            await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_A}/actions", params=params)
+        ).json()
+        pages += 1
+        titles += [a["titre"] for a in page["items"]]
+        if not page["next_cursor"]:
+            break
+        params = {"limit": "4", "cursor": page["next_cursor"]}
+    assert pages == 2
+    assert titles == ["A0", "A1", "A2", "B0", "B1", "B2"]
+    assert "diagnostic_initial" not in page["items"][0]  # lists stay compact
