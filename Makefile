@@ -18,8 +18,10 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Development runs without clamd: the documents service says "antivirus: désactivé" in its
+# responses (production refuses this). With clamd: make run COOP_DOCUMENTS_ANTIVIRUS=true
 run: $(STAMP)
-	$(BIN)/coop run
+	COOP_DOCUMENTS_ANTIVIRUS=$${COOP_DOCUMENTS_ANTIVIRUS:-false} $(BIN)/coop run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
