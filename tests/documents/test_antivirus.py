@@ -131,3 +131,14 @@ def test_clamd_protocol_details() -> None:
     assert parse_reply(b"stream: OK\0").clean
     found = parse_reply(b"stream: Win.Test.EICAR_HDB-1 FOUND\0")
     assert (found.clean, found.signature) == (False, "Win.Test.EICAR_HDB-1")
+
+
+async def test_a_multi_megabyte_file_is_streamed_to_clamd(
+    scanned_client: httpx.AsyncClient,
+) -> None:
+    """Many INSTREAM chunks (the file is larger than clamd's chunk size many times)."""
+    data = pdf("gros", padding=3 * 1024 * 1024)
+    doc = ok(await upload(scanned_client, X_CONTRIBUTEUR, CONVENTION_A, "gros.pdf", data), 201)
+    assert doc["derniere_version"]["statut"] == "disponible"
+    got = await scanned_client.get(f"/api/v1/documents/{doc['id']}/contenu", headers=h(X_LECTEUR))
+    assert got.content == data
