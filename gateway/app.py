@@ -124,6 +124,8 @@ def create_app(
             app.state.internal_signer, settings.internal_token_ttl_seconds
         )
         transports = service_transports or {}
+        # Also read by the habilitations' convention replica (tests run services in process).
+        app.state.service_transports = transports
         clients = {
             name: build_client(
                 connect=settings.proxy_connect_timeout_seconds,
