@@ -78,16 +78,6 @@ class GatewaySettings(CommonSettings):
     # How long the merged OpenAPI document is kept before the services are asked again.
     openapi_cache_seconds: float = Field(default=300.0, ge=0)
 
-    # Habilitations (gateway.habilitations).
-    # None: service_urls["conventions"] (the convention replica's feed).
-    conventions_url: str | None = None
-    conventions_sync_seconds: float = Field(default=2.0, gt=0)
-    # Grants are cached per caller at most this long (changes made here apply at once).
-    grant_cache_seconds: float = Field(default=15.0, ge=0)
-    grant_default_days: int = Field(default=365, ge=1)
-    grant_expiry_sweep_seconds: float = Field(default=60.0, gt=0)
-    invitation_default_days: int = Field(default=7, ge=1)
-
     # Habilitations (gateway.habilitations). The convention replica tells which
     # collectivités sign which Caf's conventions; None: service_urls["conventions"].
     conventions_url: str | None = None
