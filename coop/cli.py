@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
-import subprocess
-import sys
-import time
 from typing import Annotated
 
 import typer
@@ -26,6 +22,7 @@ console = Console(stderr=True)
 app.add_typer(importlib.import_module("coop.cli_documents").app, name="documents")
 app.add_typer(importlib.import_module("coop.cli_gateway").token_app, name="token")
 app.add_typer(importlib.import_module("coop.cli_gateway").idp_app, name="idp")
+importlib.import_module("coop.cli_ops").register(app)
 
 DATA_DIR_DEFAULT = ".coop/pgdata"
 
@@ -40,7 +37,7 @@ def database_url() -> str:
         return start_embedded(data_dir)
 
 
-@app.command()
+@app.command(help="Applique les migrations de chaque service (chacun son schéma).")
 def migrate() -> None:
     """Apply every service's migrations (each service owns its schema)."""
     from kernel.migrations import upgrade
@@ -51,7 +48,7 @@ def migrate() -> None:
         console.print(f"[green]✓[/] migrations {tree} à jour")
 
 
-@app.command()
+@app.command(help="Sert une application avec uvicorn (base : DATABASE_URL ou embarquée).")
 def serve(
     name: Annotated[str, typer.Argument(help=f"Application : {', '.join(APPS)}")],
     port: Annotated[int | None, typer.Option(help="Port (défaut : celui de l'application)")] = None,
@@ -75,7 +72,9 @@ def serve(
     )
 
 
-@app.command("demo-data")
+@app.command(
+    "demo-data", help="Charge les données de démonstration (idempotent : rejouer ne change rien)."
+)
 def demo_data() -> None:
     """Load the demo data set (idempotent: a second run changes nothing)."""
     from coop.demo import load_demo
@@ -83,40 +82,29 @@ def demo_data() -> None:
     load_demo(database_url(), console)
 
 
-@app.command()
-def run() -> None:
+@app.command(
+    help="Toute la suite en local : PostgreSQL embarqué, migrations, démo, chaque "
+    "application dans son processus, clamd s'il est installé. Ctrl-C arrête tout."
+)
+def run(
+    demo: Annotated[bool, typer.Option(help="Charger les données de démonstration")] = True,
+) -> None:
     """The whole suite on embedded defaults: database, migrations, demo data, every app."""
-    url = database_url()
-    os.environ["DATABASE_URL"] = url
-    migrate()
-    demo_data()
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-    for spec in APPS.values():
-        cmd = [sys.executable, "-m", "coop.cli", "serve", spec.name]
-        procs.append((spec.name, subprocess.Popen(cmd, env=os.environ.copy())))  # noqa: S603
-        console.print(f"[green]▶[/] {spec.name} : http://127.0.0.1:{_port(spec.name)}")
-    console.print("Ctrl-C pour tout arrêter.")
+    from coop.run_suite import run_suite
+
+    embedded = not os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = database_url()
     try:
-        while all(p.poll() is None for _, p in procs):
-            time.sleep(0.5)
-        for name, p in procs:
-            if p.poll() is not None:
-                console.print(f"[red]{name} s'est arrêté (code {p.returncode}).[/]")
-    except KeyboardInterrupt:
-        console.print("Arrêt…")
+        migrate()
+        if demo:
+            demo_data()
+        run_suite(console)
     finally:
-        for _, p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for _, p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        if embedded:
+            from kernel.embedded_db import stop_embedded
 
-
-def _port(name: str) -> int:
-    return int(APPS[name].settings_class()().port)
+            with console.status("Arrêt de PostgreSQL embarqué…"):
+                stop_embedded(os.environ.get("COOP_EMBEDDED_DATA_DIR", DATA_DIR_DEFAULT))
 
 
 def main() -> None:

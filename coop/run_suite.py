@@ -1,0 +1,162 @@
+"""`coop run`: every registered app as its own process on loopback, until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from coop.apps import APPS, AppSpec
+from coop.supervisor import (
+    Child,
+    StartupError,
+    clamd_binary,
+    clamd_ping,
+    port_in_use,
+    prepare_clamd,
+    spawn,
+    stop_all,
+    wait_ready,
+)
+
+BASE = Path(".coop")
+
+
+def app_port(spec: AppSpec) -> int:
+    return int(spec.settings_class()().port)
+
+
+def probe_path(spec: AppSpec) -> str:
+    # Apps with a database answer /readyz once it is reachable; the IdP has none.
+    return "/readyz" if spec.migrations else "/healthz"
+
+
+def coop_command() -> str:
+    """How to call `coop` from here (the venv's script, relative when possible)."""
+    script = Path(sys.executable).parent / "coop"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script) if script.exists() else "coop"
+
+
+def start_clamd(env: dict[str, str], console: Console) -> Child | None:
+    """A clamd of our own for the documents service, or scanning visibly disabled."""
+    if "documents" not in APPS:
+        return None
+    if "COOP_DOCUMENTS_CLAMD_ADDRESS" in env or "COOP_DOCUMENTS_ANTIVIRUS" in env:
+        return None  # the operator chose: their clamd, or scanning off
+    binary = clamd_binary()
+    if binary is None:
+        env["COOP_DOCUMENTS_ANTIVIRUS"] = "false"
+        console.print(
+            "[yellow]![/] clamd absent : analyse antivirus [bold]désactivée[/] "
+            "(les documents l'indiquent : « antivirus : désactivé »). "
+            "Installez le paquet clamav-daemon pour l'activer."
+        )
+        return None
+    max_bytes = int(APPS["documents"].settings_class()().max_file_bytes)
+    setup = prepare_clamd(BASE, max_bytes)
+    if setup.socket.exists() and not clamd_ping(setup.socket):
+        setup.socket.unlink()  # left by a clamd that did not stop cleanly
+    child = spawn("clamd", [binary, "-c", str(setup.config)], env, BASE / "logs" / "clamd.log")
+    with console.status("Démarrage de clamd (chargement des signatures)…"):
+        wait_ready(child, str(setup.socket), timeout=300, check=lambda: clamd_ping(setup.socket))
+    env["COOP_DOCUMENTS_CLAMD_ADDRESS"] = str(setup.socket)
+    env["COOP_DOCUMENTS_ANTIVIRUS"] = "true"
+    if setup.full_database:
+        console.print(f"[green]✓[/] clamd : {setup.socket} (signatures de {setup.database})")
+    else:
+        console.print(
+            f"[green]✓[/] clamd : {setup.socket} — [yellow]signature de test EICAR seulement[/] "
+            "(installez les bases ClamAV avec freshclam pour une vraie analyse)"
+        )
+    return child
+
+
+class _Stop(Exception):
+    pass
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> Any:
+    raise _Stop
+
+
+def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
+    """Start clamd (if any) and every app, print how to use them, stop all on Ctrl-C."""
+    env = os.environ.copy()
+    busy = [f"{s.name} ({app_port(s)})" for s in APPS.values() if port_in_use(app_port(s))]
+    if busy:
+        console.print(
+            f"[red]Ports déjà utilisés : {', '.join(busy)}.[/] Un autre `coop run` tourne-t-il ?"
+        )
+        raise typer.Exit(1)
+    children: list[Child] = []
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    exit_code = 0
+    try:
+        clamd = start_clamd(env, console)
+        if clamd is not None:
+            children.append(clamd)
+        for spec in APPS.values():
+            argv = [sys.executable, "-m", "coop.cli", "serve", spec.name]
+            children.append(spawn(spec.name, argv, env, BASE / "logs" / f"{spec.name}.log"))
+        apps = [c for c in children if c.name in APPS]
+        with console.status("Démarrage des applications…") as status:
+            for child in apps:
+                spec = APPS[child.name]
+                status.update(f"Attente de {spec.name}…")
+                url = f"http://127.0.0.1:{app_port(spec)}{probe_path(spec)}"
+                wait_ready(child, url, timeout=ready_timeout)
+                console.print(f"[green]✓[/] {spec.name} : http://127.0.0.1:{app_port(spec)}")
+        _print_ready()
+        while all(c.process.poll() is None for c in children):
+            time.sleep(0.5)
+        for child in children:
+            if child.process.poll() is not None:
+                code = child.process.returncode
+                console.print(f"[red]{child.name} s'est arrêté (code {code}).[/]")
+                console.print(child.log_tail())
+        exit_code = 1
+    except StartupError as exc:
+        console.print(f"[red]{exc}[/]")
+        exit_code = 1
+    except (KeyboardInterrupt, _Stop):
+        console.print("Arrêt…")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        # Ctrl-C again while stopping must not leave children behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            stop_all(children)
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    if exit_code:
+        raise typer.Exit(exit_code)
+
+
+def _print_ready() -> None:
+    gateway = APPS.get("gateway")
+    base = f"http://127.0.0.1:{app_port(gateway)}" if gateway else "http://127.0.0.1:8000"
+    coop = coop_command()
+    lines = [
+        "",
+        "Coopération est prête.",
+        f"  API (passerelle)   : {base}/api/v1/",
+        f"  Documentation      : {base}/docs",
+        f"  Jeton d'accès      : {coop} token --as caf-agent",
+        "  Essai              : "
+        f"TOKEN=$({coop} token --as caf-agent) && "
+        f'curl -H "Authorization: Bearer $TOKEN" {base}/api/v1/conventions',
+        f"  Journaux           : {BASE / 'logs'}/",
+        "Ctrl-C pour tout arrêter (les données restent dans .coop/ pour le prochain `make run`).",
+        "",
+    ]
+    typer.echo("\n".join(lines))
