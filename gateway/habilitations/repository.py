@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Uuid,
     false,
     func,
@@ -21,7 +20,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Select
 
 from gateway.habilitations.models import (
     Client,
@@ -53,8 +51,36 @@ class Visibility:
     cafs: frozenset[uuid.UUID]
 
 
+def _cols(*attributes: Any) -> list[ColumnElement[Any]]:
+    return [a.expression for a in attributes]
+
+
 def _uuid_array(ids: Iterable[uuid.UUID]) -> Any:
     return literal(sorted(ids), ARRAY(Uuid))
+
+
+async def collectivites_of_cafs(
+    session: AsyncSession, cafs: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """Each organisation signing a convention of one of `cafs` (not as its Caf), with them."""
+    ids = sorted(set(cafs))
+    if not ids:
+        return {}
+    inner = (
+        select(
+            func.unnest(convention_ref.c.signataire_ids).label("org"),
+            convention_ref.c.caf_id,
+        )
+        .where(convention_ref.c.caf_id == func.any(_uuid_array(ids)))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(inner.c.org, inner.c.caf_id).where(inner.c.org != inner.c.caf_id).distinct()
+    )
+    out: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for org_id, caf_id in rows:
+        out.setdefault(org_id, set()).add(caf_id)
+    return out
 
 
 async def cafs_of_collectivites(
@@ -133,7 +159,7 @@ async def list_clients(
         if vis.holder_id is None
         else _visible(Client.organisation_id, Client.id == vis.holder_id, vis)
     )
-    after = after_keyset([Client.client_id], cursor)
+    after = after_keyset(_cols(Client.client_id), cursor)
     if after is not None:
         stmt = stmt.where(after)
     return (await session.execute(stmt.order_by(Client.client_id).limit(limit + 1))).scalars().all()
@@ -142,10 +168,10 @@ async def list_clients(
 # --- grants -------------------------------------------------------------------------
 
 
-GrantRow = Row[Any]
+GrantRow = Any  # Row(Habilitation, person_name, person_email, client_*)
 
 
-def _grant_select() -> Select[Any]:
+def _grant_select() -> Any:
     return select(
         Habilitation,
         Person.name.label("person_name"),
@@ -199,7 +225,7 @@ async def list_grants(
         stmt = stmt.where(
             or_(Habilitation.person_id == holder_id, Habilitation.client_id == holder_id)
         )
-    after = after_keyset([Habilitation.valid_until, Habilitation.id], cursor)
+    after = after_keyset(_cols(Habilitation.valid_until, Habilitation.id), cursor)
     if after is not None:
         stmt = stmt.where(after)
     stmt = stmt.order_by(Habilitation.valid_until, Habilitation.id).limit(limit + 1)
@@ -279,7 +305,7 @@ async def events_of(
     session: AsyncSession, grant_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Sequence[HabilitationEvent]:
     stmt = select(HabilitationEvent).where(HabilitationEvent.grant_id == grant_id)
-    after = after_keyset([HabilitationEvent.id], cursor)
+    after = after_keyset(_cols(HabilitationEvent.id), cursor)
     if after is not None:
         stmt = stmt.where(after)
     stmt = stmt.order_by(HabilitationEvent.id).limit(limit + 1)
@@ -311,7 +337,7 @@ async def list_invitations(
     stmt = select(Invitation).where(_visible(Invitation.organisation_id, false(), vis))
     if organisation_id is not None:
         stmt = stmt.where(Invitation.organisation_id == organisation_id)
-    after = after_keyset([Invitation.created_at, Invitation.id], cursor)
+    after = after_keyset(_cols(Invitation.created_at, Invitation.id), cursor)
     if after is not None:
         stmt = stmt.where(after)
     stmt = stmt.order_by(Invitation.created_at, Invitation.id).limit(limit + 1)
@@ -353,7 +379,7 @@ def _demande_visible(vis: Visibility) -> Any:
     return _visible(DemandeAcces.organisation_id, mine, vis)
 
 
-async def demande_row(session: AsyncSession, id_: uuid.UUID, vis: Visibility) -> Row[Any] | None:
+async def demande_row(session: AsyncSession, id_: uuid.UUID, vis: Visibility) -> Any:
     stmt = (
         select(DemandeAcces, Person.name.label("person_name"), Person.email.label("person_email"))
         .join(Person, Person.id == DemandeAcces.person_id)
@@ -370,7 +396,7 @@ async def list_demandes(
     cursor: str | None,
     statut: str | None,
     organisation_id: uuid.UUID | None,
-) -> Sequence[Row[Any]]:
+) -> Sequence[Any]:
     stmt = (
         select(DemandeAcces, Person.name.label("person_name"), Person.email.label("person_email"))
         .join(Person, Person.id == DemandeAcces.person_id)
@@ -380,7 +406,7 @@ async def list_demandes(
         stmt = stmt.where(DemandeAcces.status == statut)
     if organisation_id is not None:
         stmt = stmt.where(DemandeAcces.organisation_id == organisation_id)
-    after = after_keyset([DemandeAcces.created_at, DemandeAcces.id], cursor)
+    after = after_keyset(_cols(DemandeAcces.created_at, DemandeAcces.id), cursor)
     if after is not None:
         stmt = stmt.where(after)
     stmt = stmt.order_by(DemandeAcces.created_at, DemandeAcces.id).limit(limit + 1)

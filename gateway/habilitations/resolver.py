@@ -75,8 +75,8 @@ class DbGrantResolver:
         for key in [k for k, e in self._cache.items() if e.holder_id == holder_id]:
             del self._cache[key]
 
-    def invalidate_after_commit(self, session: AsyncSession, holder_id: uuid.UUID) -> None:
-        """Invalidate now and once more when `session` commits the change."""
+    def invalidate_after_commit(self, session: AsyncSession, holder_id: uuid.UUID | None) -> None:
+        """Invalidate now and once more when `session` commits the change (None: all)."""
         self.invalidate(holder_id)
         event.listen(
             session.sync_session, "after_commit", lambda _s: self.invalidate(holder_id), once=True
@@ -118,7 +118,7 @@ class DbGrantResolver:
                 rows = (await session.execute(stmt)).all()
             else:
                 p = Person.__table__.c
-                upsert = insert(Person.__table__).values(
+                upsert = insert(Person).values(
                     id=uuid.uuid4(),
                     issuer=identity.issuer,
                     subject=identity.subject,

@@ -1,0 +1,105 @@
+"""The habilitations' context (built in the lifespan) and per-request dependencies.
+
+The router carries its own lifespan (merged by FastAPI into the gateway's): it runs
+after the gateway's, so the database and the grant resolver already exist. It keeps
+the convention replica caught up and marks expired grants in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.auth.dependencies import current_principal
+from gateway.habilitations import service
+from gateway.habilitations.models import convention_ref
+from gateway.habilitations.resolver import DbGrantResolver
+from gateway.settings import GatewaySettings
+from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
+from kernel.database import DbSession
+from kernel.principal import Principal
+
+_log = logging.getLogger("coop.gateway.habilitations")
+
+
+@dataclass
+class HabilitationsContext:
+    settings: GatewaySettings
+    replica: ConventionRefReplica
+    # None when the gateway runs with another resolver (tests of the auth layer).
+    resolver: DbGrantResolver | None
+
+
+def conventions_url(settings: GatewaySettings) -> str:
+    return settings.conventions_url or settings.service_urls.get(
+        "conventions", "http://127.0.0.1:8001"
+    )
+
+
+async def sweep_expired(
+    sessionmaker: async_sessionmaker[AsyncSession], resolver: DbGrantResolver | None
+) -> int:
+    async with sessionmaker() as session:
+        count = await service.expire_due(session, resolver)
+        await session.commit()
+    return count
+
+
+@asynccontextmanager
+async def habilitations_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: GatewaySettings = app.state.settings
+    resolver = getattr(app.state, "grant_resolver", None)
+    db_resolver = resolver if isinstance(resolver, DbGrantResolver) else None
+    if db_resolver is not None:
+        db_resolver.ttl_seconds = settings.grant_cache_seconds
+    # Tests may run the conventions app in-process (same mapping as the proxy's).
+    transports: dict[str, Any] = getattr(app.state, "service_transports", None) or {}
+    async with httpx.AsyncClient(
+        transport=transports.get("conventions"), timeout=httpx.Timeout(5.0), trust_env=False
+    ) as http:
+        client = ConventionRefClient(http, app.state.internal_signer, conventions_url(settings))
+        replica = ConventionRefReplica(convention_ref, client, app.state.sessionmaker)
+        app.state.habilitations = HabilitationsContext(settings, replica, db_resolver)
+
+        async def sweeper() -> None:
+            while True:
+                try:
+                    await sweep_expired(app.state.sessionmaker, db_resolver)
+                except Exception as exc:  # the next round retries
+                    _log.warning("grant expiry sweep failed", extra={"fields": {"error": str(exc)}})
+                await asyncio.sleep(settings.grant_expiry_sweep_seconds)
+
+        task = asyncio.create_task(sweeper(), name="grant-expiry-sweep")
+        try:
+            async with replica.running(settings.conventions_sync_seconds):
+                yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _context(request: Request) -> HabilitationsContext:
+    ctx: HabilitationsContext = request.app.state.habilitations
+    return ctx
+
+
+Ctx = Annotated[HabilitationsContext, Depends(_context)]
+
+
+async def _authority(
+    session: DbSession, principal: Annotated[Principal, Depends(current_principal)]
+) -> service.Authority:
+    return await service.authority_for(session, principal)
+
+
+Auth = Annotated[service.Authority, Depends(_authority)]

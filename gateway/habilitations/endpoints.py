@@ -1,0 +1,586 @@
+"""Routes of the habilitations: /moi, grants, invitations, access requests, clients."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from gateway.auth.dependencies import CurrentIdentity
+from gateway.habilitations import repository as repo
+from gateway.habilitations import service
+from gateway.habilitations.dependencies import Auth, Ctx, habilitations_lifespan
+from gateway.habilitations.models import (
+    Client,
+    DemandeAcces,
+    EvenementHabilitation,
+    HabilitationEvent,
+    Invitation,
+    StatutDemande,
+    StatutHabilitation,
+)
+from gateway.habilitations.schemas import (
+    Acceptation,
+    Attribuable,
+    ClientCree,
+    ClientIn,
+    ClientOut,
+    DemandeIn,
+    DemandeOut,
+    EvenementOut,
+    HabilitationIn,
+    HabilitationOut,
+    InvitationCreee,
+    InvitationIn,
+    InvitationOut,
+    Moi,
+    MonHabilitation,
+    Motif,
+    MotifOptionnel,
+    Renouvellement,
+    Titulaire,
+)
+from kernel.database import DbSession
+from kernel.errors import Forbidden, NotFound
+from kernel.etag import etag_for, require_if_match
+from kernel.pagination import Page, Pagination, make_page
+from kernel.principal import OrganisationKind, PrincipalKind, Role
+
+router = APIRouter(prefix="/api/v1", lifespan=habilitations_lifespan)
+TAGS: list[str | Any] = ["habilitations"]
+
+
+def _grant_out(row: Any, now: dt.datetime) -> HabilitationOut:
+    g = row.Habilitation
+    if g.person_id is not None:
+        holder = Titulaire(
+            type="personne", id=g.person_id, nom=row.person_name, email=row.person_email
+        )
+    else:
+        holder = Titulaire(
+            type="client", id=g.client_id, nom=row.client_nom, client_id=row.client_client_id
+        )
+    return HabilitationOut(
+        id=g.id,
+        titulaire=holder,
+        organisation_id=g.organisation_id,
+        organisation_type=OrganisationKind(g.organisation_kind),
+        role=Role(g.role),
+        statut=service.effective_status(g, now).value,
+        valide_du=g.valid_from,
+        valide_jusqu_au=g.valid_until,
+        accordee_par=g.granted_by,
+        accordee_le=g.granted_at,
+        version=g.version,
+    )
+
+
+def _invitation_out(i: Invitation) -> InvitationOut:
+    return InvitationOut(
+        id=i.id,
+        email=i.email,
+        organisation_id=i.organisation_id,
+        organisation_type=OrganisationKind(i.organisation_kind),
+        role=Role(i.role),
+        statut=i.status,
+        expire_le=i.expires_at,
+        creee_par=i.created_by,
+        creee_le=i.created_at,
+        acceptee_par=i.accepted_by,
+        habilitation_id=i.grant_id,
+    )
+
+
+def _demande_out(d: DemandeAcces, name: str | None, email: str | None) -> DemandeOut:
+    return DemandeOut(
+        id=d.id,
+        personne_id=d.person_id,
+        personne_nom=name,
+        personne_email=email,
+        organisation_id=d.organisation_id,
+        role=Role(d.role),
+        message=d.message,
+        statut=d.status,
+        creee_le=d.created_at,
+        decidee_par=d.decided_by,
+        decidee_le=d.decided_at,
+        motif=d.reason,
+        habilitation_id=d.grant_id,
+        version=d.version,
+    )
+
+
+def _client_out(c: Client) -> ClientOut:
+    return ClientOut(
+        id=c.id,
+        client_id=c.client_id,
+        nom=c.nom,
+        organisation_id=c.organisation_id,
+        organisation_type=OrganisationKind(c.organisation_kind),
+        role=Role(c.role),
+        enregistre_par=c.registered_by,
+        enregistre_le=c.registered_at,
+    )
+
+
+async def _grant_response(
+    session: DbSession, response: Response, grant_id: uuid.UUID
+) -> HabilitationOut:
+    await session.flush()
+    row = await repo.grant_row(session, grant_id)
+    assert row is not None
+    out = _grant_out(row, await repo.db_now(session))
+    response.headers["ETag"] = etag_for(out.id, out.version)
+    return out
+
+
+# --- moi ----------------------------------------------------------------------------------
+
+
+@router.get("/moi", tags=["moi"], summary="Qui je suis, mes habilitations, ce que je peux faire")
+async def moi(identity: CurrentIdentity, auth: Auth, session: DbSession) -> Moi:
+    now = await repo.db_now(session)
+    holder = auth.holder_id
+    rows = await repo.holder_grants(session, holder) if holder is not None else []
+    mine = [
+        MonHabilitation(
+            **_grant_out(r, now).model_dump(),
+            capacites=list(service.CAPABILITIES[Role(r.Habilitation.role)])
+            if r.Habilitation.status == StatutHabilitation.active.value
+            else [],
+        )
+        for r in rows
+    ]
+    manager_vis = auth.manager_visibility()
+    return Moi(
+        id=holder,
+        type="client" if identity.kind is PrincipalKind.client else "personne",
+        emetteur=identity.issuer,
+        sujet=identity.subject,
+        email=identity.email,
+        nom=identity.name,
+        habilitations=mine,
+        peut_attribuer=[
+            Attribuable(organisation_id=o, organisation_type=k, roles=sorted(roles))
+            for o, k, roles in service.manageable(auth)
+        ],
+        habilitations_expirant_bientot=await repo.count_expiring(
+            session, manager_vis, now + service.EXPIRING_SOON, holder
+        ),
+        demandes_a_traiter=await repo.count_pending_demandes(session, manager_vis),
+    )
+
+
+# --- grants -------------------------------------------------------------------------------
+
+
+@router.get("/habilitations", tags=TAGS, summary="Habilitations visibles (par fin de validité)")
+async def list_grants(
+    auth: Auth,
+    session: DbSession,
+    page: Pagination,
+    organisation_id: uuid.UUID | None = None,
+    statut: Annotated[list[StatutHabilitation] | None, Query()] = None,
+    expirant_avant: Annotated[
+        dt.datetime | None,
+        Query(description="Habilitations courantes expirant avant cette date (à renouveler)."),
+    ] = None,
+) -> Page[HabilitationOut]:
+    statuts = [s.value for s in statut] if statut else None
+    if expirant_avant is not None and statuts is None:
+        statuts = list(repo.CURRENT)
+    rows = await repo.list_grants(
+        session,
+        auth.visibility(),
+        limit=page.limit,
+        cursor=page.cursor,
+        organisation_id=organisation_id,
+        statuts=statuts,
+        expiring_before=expirant_avant,
+    )
+    now = await repo.db_now(session)
+    return make_page(
+        rows,
+        page.limit,
+        key=lambda r: (r.Habilitation.valid_until, r.Habilitation.id),
+        item=lambda r: _grant_out(r, now),
+    )
+
+
+@router.post("/habilitations", tags=TAGS, status_code=201, summary="Accorder une habilitation")
+async def grant(
+    body: HabilitationIn, auth: Auth, ctx: Ctx, session: DbSession, response: Response
+) -> HabilitationOut:
+    kind = auth.kind_of(body.organisation_id, body.role)
+    auth.require_manage(body.organisation_id, kind, body.role)
+    if body.personne_id == auth.holder_id:
+        raise Forbidden("Vous ne pouvez pas vous attribuer une habilitation.")
+    if await repo.person_by_id(session, body.personne_id) is None:
+        raise NotFound("Personne inconnue (elle doit s'être connectée une fois).")
+    created = await service.create_grant(
+        session,
+        organisation_id=body.organisation_id,
+        kind=kind,
+        role=body.role,
+        actor=service.actor_of(auth),
+        person_id=body.personne_id,
+        valid_until=body.valide_jusqu_au,
+        default_days=ctx.settings.grant_default_days,
+        reason=body.motif,
+        resolver=ctx.resolver,
+    )
+    response.headers["Location"] = f"/api/v1/habilitations/{created.id}"
+    return await _grant_response(session, response, created.id)
+
+
+@router.get("/habilitations/{grant_id}", tags=TAGS)
+async def get_grant(
+    grant_id: uuid.UUID, auth: Auth, session: DbSession, response: Response
+) -> HabilitationOut:
+    row = await repo.grant_row(session, grant_id)
+    if row is None or not _visible_row(auth, row):
+        raise NotFound("Habilitation introuvable.")
+    out = _grant_out(row, await repo.db_now(session))
+    response.headers["ETag"] = etag_for(out.id, out.version)
+    return out
+
+
+def _visible_row(auth: service.Authority, row: Any) -> bool:
+    g = row.Habilitation
+    if auth.holder_id is not None and auth.holder_id in (g.person_id, g.client_id):
+        return True
+    return auth.sees(g.organisation_id, OrganisationKind(g.organisation_kind))
+
+
+@router.get("/habilitations/{grant_id}/historique", tags=TAGS, summary="Historique (append-only)")
+async def grant_history(
+    grant_id: uuid.UUID, auth: Auth, session: DbSession, page: Pagination
+) -> Page[EvenementOut]:
+    row = await repo.grant_row(session, grant_id)
+    if row is None or not _visible_row(auth, row):
+        raise NotFound("Habilitation introuvable.")
+    events = await repo.events_of(session, grant_id, page.limit, page.cursor)
+
+    def item(e: HabilitationEvent) -> EvenementOut:
+        return EvenementOut(
+            id=e.id,
+            evenement=e.event,
+            par=e.actor_id,
+            par_libelle=e.actor_label,
+            motif=e.reason,
+            role=Role(e.role),
+            valide_jusqu_au=e.valid_until,
+            le=e.at,
+        )
+
+    return make_page(events, page.limit, key=lambda e: (e.id,), item=item)
+
+
+async def _locked_for_change(
+    request: Request, session: DbSession, auth: service.Authority, grant_id: uuid.UUID
+) -> Any:
+    grant = await service.managed_grant(session, auth, grant_id)
+    require_if_match(request, etag_for(grant.id, grant.version))
+    return grant
+
+
+@router.post("/habilitations/{grant_id}/renouvellement", tags=TAGS, summary="Renouveler")
+async def renew_grant(
+    grant_id: uuid.UUID,
+    body: Renouvellement,
+    request: Request,
+    auth: Auth,
+    ctx: Ctx,
+    session: DbSession,
+    response: Response,
+) -> HabilitationOut:
+    grant = await _locked_for_change(request, session, auth, grant_id)
+    await service.renew(
+        session,
+        grant,
+        service.actor_of(auth),
+        valid_until=body.valide_jusqu_au,
+        default_days=ctx.settings.grant_default_days,
+        reason=body.motif,
+        resolver=ctx.resolver,
+    )
+    return await _grant_response(session, response, grant_id)
+
+
+async def _status_change(
+    grant_id: uuid.UUID,
+    event: EvenementHabilitation,
+    reason: str | None,
+    request: Request,
+    auth: service.Authority,
+    ctx: Any,
+    session: DbSession,
+    response: Response,
+) -> HabilitationOut:
+    grant = await _locked_for_change(request, session, auth, grant_id)
+    await service.change_status(session, grant, service.actor_of(auth), event, reason, ctx.resolver)
+    return await _grant_response(session, response, grant_id)
+
+
+@router.post("/habilitations/{grant_id}/suspension", tags=TAGS, summary="Suspendre")
+async def suspend_grant(
+    grant_id: uuid.UUID,
+    body: Motif,
+    request: Request,
+    auth: Auth,
+    ctx: Ctx,
+    session: DbSession,
+    response: Response,
+) -> HabilitationOut:
+    return await _status_change(
+        grant_id,
+        EvenementHabilitation.suspendue,
+        body.motif,
+        request,
+        auth,
+        ctx,
+        session,
+        response,
+    )
+
+
+@router.post("/habilitations/{grant_id}/reactivation", tags=TAGS, summary="Réactiver")
+async def reactivate_grant(
+    grant_id: uuid.UUID,
+    body: MotifOptionnel,
+    request: Request,
+    auth: Auth,
+    ctx: Ctx,
+    session: DbSession,
+    response: Response,
+) -> HabilitationOut:
+    return await _status_change(
+        grant_id,
+        EvenementHabilitation.reactivee,
+        body.motif,
+        request,
+        auth,
+        ctx,
+        session,
+        response,
+    )
+
+
+@router.post("/habilitations/{grant_id}/revocation", tags=TAGS, summary="Révoquer")
+async def revoke_grant(
+    grant_id: uuid.UUID,
+    body: Motif,
+    request: Request,
+    auth: Auth,
+    ctx: Ctx,
+    session: DbSession,
+    response: Response,
+) -> HabilitationOut:
+    return await _status_change(
+        grant_id,
+        EvenementHabilitation.revoquee,
+        body.motif,
+        request,
+        auth,
+        ctx,
+        session,
+        response,
+    )
+
+
+# --- invitations ------------------------------------------------------------------------
+
+
+@router.post("/invitations", tags=["invitations"], status_code=201, summary="Inviter par e-mail")
+async def create_invitation(
+    body: InvitationIn, auth: Auth, ctx: Ctx, session: DbSession, response: Response
+) -> InvitationCreee:
+    created = await service.invite(
+        session,
+        auth,
+        email=body.email,
+        organisation_id=body.organisation_id,
+        role=body.role,
+        days=body.expire_dans_jours or ctx.settings.invitation_default_days,
+    )
+    await session.flush()
+    await session.refresh(created.invitation)
+    response.headers["Location"] = f"/api/v1/invitations/{created.invitation.id}"
+    return InvitationCreee(**_invitation_out(created.invitation).model_dump(), jeton=created.token)
+
+
+@router.get("/invitations", tags=["invitations"])
+async def list_invitations(
+    auth: Auth, session: DbSession, page: Pagination, organisation_id: uuid.UUID | None = None
+) -> Page[InvitationOut]:
+    items = await repo.list_invitations(
+        session, auth.manager_visibility(), page.limit, page.cursor, organisation_id
+    )
+    return make_page(items, page.limit, key=lambda i: (i.created_at, i.id), item=_invitation_out)
+
+
+@router.post(
+    "/invitations/acceptation",
+    tags=["invitations"],
+    status_code=201,
+    summary="Accepter une invitation (l'e-mail du jeton d'accès doit correspondre)",
+)
+async def accept_invitation(
+    body: Acceptation,
+    identity: CurrentIdentity,
+    auth: Auth,
+    ctx: Ctx,
+    session: DbSession,
+    response: Response,
+) -> HabilitationOut:
+    created = await service.accept_invitation(
+        session,
+        auth,
+        token=body.jeton,
+        email=identity.email,
+        default_days=ctx.settings.grant_default_days,
+        resolver=ctx.resolver,
+    )
+    response.headers["Location"] = f"/api/v1/habilitations/{created.id}"
+    return await _grant_response(session, response, created.id)
+
+
+@router.post("/invitations/{invitation_id}/annulation", tags=["invitations"])
+async def cancel_invitation(
+    invitation_id: uuid.UUID, auth: Auth, session: DbSession
+) -> InvitationOut:
+    return _invitation_out(await service.cancel_invitation(session, auth, invitation_id))
+
+
+# --- access requests ---------------------------------------------------------------------
+
+
+@router.post("/demandes-acces", tags=["demandes d'accès"], status_code=201)
+async def create_demande(
+    body: DemandeIn,
+    auth: Auth,
+    session: DbSession,
+    identity: CurrentIdentity,
+    response: Response,
+) -> DemandeOut:
+    demande = await service.request_access(
+        session, auth, organisation_id=body.organisation_id, role=body.role, message=body.message
+    )
+    await session.refresh(demande)
+    response.headers["ETag"] = etag_for(demande.id, demande.version)
+    response.headers["Location"] = f"/api/v1/demandes-acces/{demande.id}"
+    return _demande_out(demande, identity.name, identity.email)
+
+
+@router.get("/demandes-acces", tags=["demandes d'accès"])
+async def list_demandes(
+    auth: Auth,
+    session: DbSession,
+    page: Pagination,
+    statut: StatutDemande | None = None,
+    organisation_id: uuid.UUID | None = None,
+) -> Page[DemandeOut]:
+    rows = await repo.list_demandes(
+        session,
+        auth.visibility(),
+        page.limit,
+        page.cursor,
+        statut.value if statut else None,
+        organisation_id,
+    )
+    return make_page(
+        rows,
+        page.limit,
+        key=lambda r: (r.DemandeAcces.created_at, r.DemandeAcces.id),
+        item=lambda r: _demande_out(r.DemandeAcces, r.person_name, r.person_email),
+    )
+
+
+@router.get("/demandes-acces/{demande_id}", tags=["demandes d'accès"])
+async def get_demande(
+    demande_id: uuid.UUID, auth: Auth, session: DbSession, response: Response
+) -> DemandeOut:
+    row = await repo.demande_row(session, demande_id, auth.visibility())
+    if row is None:
+        raise NotFound("Demande introuvable.")
+    response.headers["ETag"] = etag_for(row.DemandeAcces.id, row.DemandeAcces.version)
+    return _demande_out(row.DemandeAcces, row.person_name, row.person_email)
+
+
+@router.post("/demandes-acces/{demande_id}/approbation", tags=["demandes d'accès"])
+async def approve_demande(
+    demande_id: uuid.UUID,
+    body: MotifOptionnel,
+    request: Request,
+    auth: Auth,
+    ctx: Ctx,
+    session: DbSession,
+    response: Response,
+) -> HabilitationOut:
+    demande = await service.decidable_demande(session, auth, demande_id)
+    require_if_match(request, etag_for(demande.id, demande.version))
+    created = await service.approve(
+        session,
+        auth,
+        demande,
+        reason=body.motif,
+        default_days=ctx.settings.grant_default_days,
+        resolver=ctx.resolver,
+    )
+    response.headers["Location"] = f"/api/v1/habilitations/{created.id}"
+    return await _grant_response(session, response, created.id)
+
+
+@router.post("/demandes-acces/{demande_id}/refus", tags=["demandes d'accès"])
+async def refuse_demande(
+    demande_id: uuid.UUID,
+    body: Motif,
+    request: Request,
+    auth: Auth,
+    session: DbSession,
+    response: Response,
+) -> DemandeOut:
+    demande = await service.decidable_demande(session, auth, demande_id)
+    require_if_match(request, etag_for(demande.id, demande.version))
+    await service.refuse(session, auth, demande, reason=body.motif)
+    row = await repo.demande_row(session, demande_id, auth.visibility())
+    assert row is not None
+    response.headers["ETag"] = etag_for(demande.id, demande.version)
+    return _demande_out(row.DemandeAcces, row.person_name, row.person_email)
+
+
+# --- machine clients ------------------------------------------------------------------------
+
+
+@router.post("/clients", tags=["clients machine"], status_code=201)
+async def register_client(
+    body: ClientIn, auth: Auth, ctx: Ctx, session: DbSession, response: Response
+) -> ClientCree:
+    kind = auth.kind_of(body.organisation_id, body.role)
+    client, created = await service.register_client(
+        session,
+        client_id=body.client_id,
+        nom=body.nom,
+        organisation_id=body.organisation_id,
+        kind=kind,
+        role=body.role,
+        actor=service.actor_of(auth),
+        default_days=ctx.settings.grant_default_days,
+        auth=auth,
+        resolver=ctx.resolver,
+    )
+    await session.refresh(client)
+    grant_out = await _grant_response(session, response, created.id)
+    response.headers["Location"] = f"/api/v1/clients/{client.id}"
+    return ClientCree(**_client_out(client).model_dump(), habilitation=grant_out)
+
+
+@router.get("/clients", tags=["clients machine"])
+async def list_clients(auth: Auth, session: DbSession, page: Pagination) -> Page[ClientOut]:
+    items = await repo.list_clients(session, auth.visibility(), page.limit, page.cursor)
+    return make_page(items, page.limit, key=lambda c: (c.client_id,), item=_client_out)
+
+
+__all__ = ["StatutDemande", "router"]

@@ -1,0 +1,200 @@
+"""The gateway with its real habilitations (database grants) and the real actions
+service behind it, a real dev IdP in process; conventions known through the replicas."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from gateway.app import create_app
+from gateway.devidp.keys import KeyStore
+from gateway.habilitations import service
+from gateway.habilitations.models import Person
+from gateway.habilitations.models import convention_ref as gateway_refs
+from gateway.habilitations.resolver import DbGrantResolver
+from gateway.settings import GatewaySettings
+from kernel.convention_ref import ConventionRef, StatutConvention, upsert_refs
+from kernel.database import create_sessionmaker
+from kernel.principal import OrganisationKind, Role
+from services.actions.app import create_app as create_actions_app
+from services.actions.models import convention_ref as actions_refs
+from services.actions.settings import ActionsSettings
+from tests.gateway.support import IDP_ISSUER, claims, running_idp, sign
+from tests.support.apps import running
+from tests.support.personas import CAF_A, CAF_B, COLLECTIVITE_X, COLLECTIVITE_Y, stable_id
+
+# Nothing listens there: the replicas are fed by the tests, never by the network.
+UNREACHABLE = "http://127.0.0.1:9"
+CONVENTION_A = stable_id("convention-a")  # Caf A with collectivité X
+CONVENTION_B = stable_id("convention-b")  # Caf B with collectivité Y
+
+
+def refs() -> list[ConventionRef]:
+    today = dt.datetime.now(dt.UTC).date()
+    return [
+        ConventionRef(
+            id=CONVENTION_A,
+            caf_id=CAF_A,
+            titre="CTG de X",
+            echelon="commune",
+            statut=StatutConvention.signee,
+            date_debut=today - dt.timedelta(days=100),
+            date_fin=today + dt.timedelta(days=900),
+            signataire_ids=(CAF_A, COLLECTIVITE_X),
+            seq=1,
+        ),
+        ConventionRef(
+            id=CONVENTION_B,
+            caf_id=CAF_B,
+            titre="CTG de Y",
+            echelon="commune",
+            statut=StatutConvention.signee,
+            date_debut=today - dt.timedelta(days=100),
+            date_fin=today + dt.timedelta(days=900),
+            signataire_ids=(CAF_B, COLLECTIVITE_Y),
+            seq=2,
+        ),
+    ]
+
+
+class HabRig:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        store: KeyStore,
+        resolver: DbGrantResolver,
+        sessionmaker: async_sessionmaker[Any],
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.resolver = resolver
+        self.sessionmaker = sessionmaker
+
+    def token(self, name: str, *, email: str | None = None, client: bool = False) -> str:
+        if client:
+            return sign(self.store, claims(f"service-account-{name}", client_id=name, email=None))
+        return sign(
+            self.store,
+            claims(self.subject(name), email=email or f"{name}@test.invalid", name=name.title()),
+        )
+
+    def headers(self, name: str, **kwargs: Any) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token(name, **kwargs)}"}
+
+    @staticmethod
+    def subject(name: str) -> str:
+        return f"sub-{name}"
+
+    async def person_id(self, name: str) -> uuid.UUID:
+        """The gateway-local id of a person (created as if they had logged in)."""
+        async with self.sessionmaker() as session:
+            from gateway.habilitations import repository as repo
+
+            person = await repo.person_by_identity(session, IDP_ISSUER, self.subject(name))
+            if person is None:
+                person = Person(
+                    id=uuid.uuid4(),
+                    issuer=IDP_ISSUER,
+                    subject=self.subject(name),
+                    email=f"{name}@test.invalid",
+                    name=name.title(),
+                )
+                session.add(person)
+                await session.commit()
+            return person.id
+
+    async def grant(
+        self,
+        name: str,
+        organisation: uuid.UUID,
+        kind: OrganisationKind,
+        role: Role,
+        *,
+        valid_until: dt.datetime | None = None,
+    ) -> uuid.UUID:
+        """A grant written as the CLI would (no rights check)."""
+        person_id = await self.person_id(name)
+        async with self.sessionmaker() as session:
+            created = await service.create_grant(
+                session,
+                organisation_id=organisation,
+                kind=kind,
+                role=role,
+                actor=service.Actor(None, service.CLI_ACTOR),
+                person_id=person_id,
+                valid_until=valid_until,
+                resolver=self.resolver,
+            )
+            await session.commit()
+            return created.id
+
+    async def client_grant(
+        self, client_id: str, organisation: uuid.UUID, kind: OrganisationKind, role: Role
+    ) -> uuid.UUID:
+        async with self.sessionmaker() as session:
+            _, created = await service.register_client(
+                session,
+                client_id=client_id,
+                nom=client_id,
+                organisation_id=organisation,
+                kind=kind,
+                role=role,
+                actor=service.Actor(None, service.CLI_ACTOR),
+                default_days=365,
+                resolver=self.resolver,
+            )
+            await session.commit()
+            return created.id
+
+
+async def seed_refs(engine: AsyncEngine) -> None:
+    sessionmaker = create_sessionmaker(engine)
+    async with sessionmaker() as session:
+        await upsert_refs(session, gateway_refs, refs())
+        await upsert_refs(session, actions_refs, refs())
+        await session.commit()
+
+
+@asynccontextmanager
+async def habilitations_rig(
+    tmp_path: Path, database_url: str, db_engine: AsyncEngine, **overrides: Any
+) -> AsyncIterator[HabRig]:
+    await seed_refs(db_engine)
+    async with AsyncExitStack() as stack:
+        idp_app, idp_transport = await stack.enter_async_context(running_idp(tmp_path))
+        actions = create_actions_app(
+            ActionsSettings(database_url=database_url, conventions_url=UNREACHABLE)
+        )
+        await stack.enter_async_context(actions.router.lifespan_context(actions))
+        transports: dict[str, httpx.AsyncBaseTransport] = {
+            "actions": httpx.ASGITransport(app=actions)
+        }
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "oidc_issuer": IDP_ISSUER,
+            "service_urls": {
+                "conventions": UNREACHABLE,
+                "actions": "http://actions.test",
+                "documents": UNREACHABLE,
+            },
+            "rate_limit_enabled": False,
+            "grant_expiry_sweep_seconds": 3600,
+        }
+        values.update(overrides)
+        app = create_app(
+            GatewaySettings(**values), oidc_transport=idp_transport, service_transports=transports
+        )
+        client = await stack.enter_async_context(running(app))
+        yield HabRig(
+            client,
+            idp_app.state.key_store,
+            app.state.grant_resolver,
+            app.state.sessionmaker,
+        )
