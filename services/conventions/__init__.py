@@ -1,0 +1,1 @@
+"""The conventions service: organisations, conventions, signataires and their lifecycle."""

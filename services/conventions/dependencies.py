@@ -1,0 +1,19 @@
+"""FastAPI dependencies of the conventions service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.conventions.settings import ConventionsSettings
+
+
+def today(request: Request) -> dt.date:
+    """The date rules are evaluated at (fixed in tests through the settings)."""
+    settings: ConventionsSettings = request.app.state.settings
+    return settings.current_date()
+
+
+Today = Annotated[dt.date, Depends(today)]

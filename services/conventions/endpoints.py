@@ -1,0 +1,188 @@
+"""Routes of conventions and their signataires (``/api/v1/conventions``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from kernel.database import DbSession
+from kernel.etag import etag_for, require_if_match
+from kernel.internal_token import CurrentPrincipal
+from kernel.pagination import Page, Pagination, make_page
+from services.conventions import repository as repo
+from services.conventions import service
+from services.conventions.dependencies import Today
+from services.conventions.models import Convention
+from services.conventions.schemas import (
+    ConventionCreate,
+    ConventionOut,
+    ConventionPatch,
+    ConventionSummary,
+    EvenementOut,
+    SignataireIn,
+    SignataireOut,
+    SignatairePatch,
+)
+
+router = APIRouter(prefix="/api/v1/conventions", tags=["conventions"])
+
+
+def convention_etag(convention: Convention) -> str:
+    return etag_for(convention.id, convention.version)
+
+
+def check_if_match_when_sent(request: Request, convention: Convention) -> None:
+    """Transitions accept an optional If-Match; when sent, it must be current."""
+    if request.headers.get("if-match") is not None:
+        require_if_match(request, convention_etag(convention))
+
+
+async def respond(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    convention: Convention,
+    today: Today,
+    response: Response,
+) -> ConventionOut:
+    response.headers["ETag"] = convention_etag(convention)
+    return await service.representation(session, principal, convention, today)
+
+
+@router.get("", response_model=Page[ConventionSummary])
+async def list_conventions(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    page: Pagination,
+    today: Today,
+    caf_id: uuid.UUID | None = None,
+    organisation_id: Annotated[
+        uuid.UUID | None, Query(description="Conventions signées par cette organisation")
+    ] = None,
+    statut: Annotated[str | None, Query(max_length=40)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+) -> Page[ConventionSummary]:
+    rows = await repo.list_conventions(
+        session,
+        principal,
+        caf_id=caf_id,
+        organisation_id=organisation_id,
+        statut=statut,
+        q=q,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+    items = await service.summaries(session, principal, rows[: page.limit], today)
+    by_id = {i.id: i for i in items}
+    return make_page(rows, page.limit, lambda c: (c.titre, c.id), lambda c: by_id[c.id])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_convention(
+    data: ConventionCreate,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+) -> ConventionOut:
+    convention = await service.create_convention(session, principal, data, today)
+    response.headers["Location"] = f"/api/v1/conventions/{convention.id}"
+    return await respond(session, principal, convention, today, response)
+
+
+@router.get("/{convention_id}")
+async def get_convention(
+    convention_id: uuid.UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+) -> ConventionOut:
+    convention = await service.load_readable(session, principal, convention_id)
+    return await respond(session, principal, convention, today, response)
+
+
+@router.patch("/{convention_id}")
+async def patch_convention(
+    convention_id: uuid.UUID,
+    data: ConventionPatch,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+) -> ConventionOut:
+    convention = await service.load_writable(session, principal, convention_id)
+    require_if_match(request, convention_etag(convention))
+    await service.patch_convention(session, principal, convention, data)
+    return await respond(session, principal, convention, today, response)
+
+
+@router.get("/{convention_id}/signataires")
+async def list_signataires(
+    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+) -> list[SignataireOut]:
+    await service.load_readable(session, principal, convention_id)
+    sigs = (await repo.signataires_of(session, [convention_id]))[convention_id]
+    return [service.signataire_out(s, o) for s, o in sigs]
+
+
+@router.post("/{convention_id}/signataires", status_code=status.HTTP_201_CREATED)
+async def add_signataire(
+    convention_id: uuid.UUID,
+    data: SignataireIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+) -> ConventionOut:
+    convention = await service.load_writable(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    await service.add_signataire(session, principal, convention, data)
+    return await respond(session, principal, convention, today, response)
+
+
+@router.patch("/{convention_id}/signataires/{organisation_id}")
+async def patch_signataire(
+    convention_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+    data: SignatairePatch,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+) -> ConventionOut:
+    convention = await service.load_writable(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    await service.patch_signataire(session, principal, convention, organisation_id, data)
+    return await respond(session, principal, convention, today, response)
+
+
+@router.delete("/{convention_id}/signataires/{organisation_id}")
+async def remove_signataire(
+    convention_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+) -> ConventionOut:
+    convention = await service.load_writable(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    await service.remove_signataire(session, principal, convention, organisation_id)
+    return await respond(session, principal, convention, today, response)
+
+
+@router.get("/{convention_id}/historique", response_model=Page[EvenementOut])
+async def historique(
+    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal, page: Pagination
+) -> Page[EvenementOut]:
+    await service.load_readable(session, principal, convention_id)
+    rows = await repo.events_of(session, convention_id, page.cursor, page.limit)
+    return make_page(
+        rows, page.limit, lambda e: (e.id,), lambda e: EvenementOut.model_validate(e.__dict__)
+    )

@@ -1,0 +1,94 @@
+"""Internal routes (``/internal/v1``): the convention reference feed and organisations for
+the other apps (service tokens), and the access list of a principal (gateway tokens)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from kernel.convention_ref import ConventionRef, ReferencesPage, row_to_ref
+from kernel.database import DbSession
+from kernel.errors import InvalidPayload, NotFound
+from kernel.internal_token import CallingService, CurrentPrincipal
+from kernel.pagination import Page, Pagination, make_page
+from services.conventions import repository as repo
+from services.conventions.schemas import AccesItem, OrganisationOut
+from services.conventions.service_organisations import organisation_out
+
+router = APIRouter(prefix="/internal/v1", tags=["interne"])
+
+MAX_IDS = 500
+
+
+@router.get("/conventions/references")
+async def references(
+    session: DbSession,
+    _service: CallingService,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> ReferencesPage:
+    """Every convention changed after `after`, ordered by change sequence number."""
+    rows = await repo.references_after(session, after, limit)
+    return ReferencesPage(items=[row_to_ref(r) for r in rows])
+
+
+@router.get("/conventions/{convention_id}/reference")
+async def reference(
+    convention_id: uuid.UUID, session: DbSession, _service: CallingService
+) -> ConventionRef:
+    row = await repo.reference(session, convention_id)
+    if row is None:
+        raise NotFound("Convention introuvable.")
+    return row_to_ref(row)
+
+
+@router.get("/organisations")
+async def organisations(
+    session: DbSession,
+    _service: CallingService,
+    ids: Annotated[str, Query(min_length=1, max_length=MAX_IDS * 37)],
+) -> list[OrganisationOut]:
+    try:
+        wanted = [uuid.UUID(part) for part in ids.split(",") if part.strip()]
+    except ValueError as exc:
+        raise InvalidPayload(
+            "Identifiants invalides.", errors=[{"field": "ids", "location": "query"}]
+        ) from exc
+    if len(wanted) > MAX_IDS:
+        raise InvalidPayload(f"Au plus {MAX_IDS} identifiants.", errors=[{"field": "ids"}])
+    found = await repo.get_organisations(session, wanted)
+    return [organisation_out(found[i]) for i in dict.fromkeys(wanted) if i in found]
+
+
+@router.get("/organisations/{organisation_id}")
+async def organisation(
+    organisation_id: uuid.UUID, session: DbSession, _service: CallingService
+) -> OrganisationOut:
+    org = await repo.get_organisation(session, organisation_id)
+    if org is None:
+        raise NotFound("Organisation introuvable.")
+    return organisation_out(org)
+
+
+@router.get("/acces", response_model=Page[AccesItem])
+async def acces(
+    session: DbSession, principal: CurrentPrincipal, page: Pagination
+) -> Page[AccesItem]:
+    """The conventions the calling principal may see, and its right on each:
+    `écriture` (Caf agent of the convention), `contribution` (write role on a signatory
+    collectivité: actions it carries, suivis, documents), else `lecture`."""
+    rows = await repo.accessible(session, principal, page.cursor, page.limit)
+
+    def item(row: object) -> AccesItem:
+        droit = (
+            "écriture"
+            if getattr(row, "ecriture", False)
+            else "contribution"
+            if getattr(row, "contribution", False)
+            else "lecture"
+        )
+        return AccesItem(convention_id=getattr(row, "id"), droit=droit)  # noqa: B009
+
+    return make_page(rows, page.limit, lambda r: (r.id,), item)

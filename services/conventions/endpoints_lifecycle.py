@@ -1,0 +1,179 @@
+"""Lifecycle routes: signature, avenants and versions, résiliation, renouvellement,
+Annexe 2 équipements and the "vaut schéma d'AO" check."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response, status
+
+from kernel.database import DbSession
+from kernel.errors import NotFound
+from kernel.internal_token import CurrentPrincipal
+from services.conventions import repository as repo
+from services.conventions import service, service_lifecycle
+from services.conventions.dependencies import Today
+from services.conventions.endpoints import check_if_match_when_sent, respond
+from services.conventions.schemas import (
+    AvenantIn,
+    AvenantOut,
+    ConventionOut,
+    EquipementIn,
+    EquipementOut,
+    RenouvellementIn,
+    ResiliationIn,
+    SchemaAOOut,
+    SignatureIn,
+    VersionOut,
+    VersionSummary,
+)
+
+router = APIRouter(prefix="/api/v1/conventions", tags=["cycle de vie"])
+
+
+@router.post("/{convention_id}/signature")
+async def sign(
+    convention_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+    data: SignatureIn | None = None,
+) -> ConventionOut:
+    convention = await service.load_writable(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    await service.sign(session, principal, convention, today, data.motif if data else None)
+    return await respond(session, principal, convention, today, response)
+
+
+@router.get("/{convention_id}/avenants")
+async def list_avenants(
+    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+) -> list[AvenantOut]:
+    await service.load_readable(session, principal, convention_id)
+    return [
+        AvenantOut.model_validate(a, from_attributes=True)
+        for a in await repo.avenants_of(session, convention_id)
+    ]
+
+
+@router.post("/{convention_id}/avenants", status_code=status.HTTP_201_CREATED)
+async def add_avenant(
+    convention_id: uuid.UUID,
+    data: AvenantIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+) -> AvenantOut:
+    convention = await service.load_writable(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    avenant = await service_lifecycle.add_avenant(session, principal, convention, data, today)
+    response.headers["ETag"] = f'"{convention.id}.{convention.version}"'
+    return AvenantOut.model_validate(avenant, from_attributes=True)
+
+
+@router.get("/{convention_id}/versions")
+async def list_versions(
+    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+) -> list[VersionSummary]:
+    await service.load_readable(session, principal, convention_id)
+    return [
+        VersionSummary(numero=r.numero, avenant_id=r.avenant_id, cree_le=r.cree_le)
+        for r in await repo.versions_of(session, convention_id)
+    ]
+
+
+@router.get("/{convention_id}/versions/{numero}")
+async def get_version(
+    convention_id: uuid.UUID, numero: int, session: DbSession, principal: CurrentPrincipal
+) -> VersionOut:
+    await service.load_readable(session, principal, convention_id)
+    version = await repo.get_version(session, convention_id, numero)
+    if version is None:
+        raise NotFound("Version introuvable.")
+    return VersionOut.model_validate(version, from_attributes=True)
+
+
+@router.post("/{convention_id}/resiliation")
+async def resilier(
+    convention_id: uuid.UUID,
+    data: ResiliationIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+) -> ConventionOut:
+    convention = await service.load_writable(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    await service_lifecycle.resilier(session, principal, convention, data, today)
+    return await respond(session, principal, convention, today, response)
+
+
+@router.post("/{convention_id}/renouvellement", status_code=status.HTTP_201_CREATED)
+async def renouveler(
+    convention_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+    data: RenouvellementIn | None = None,
+) -> ConventionOut:
+    convention = await service.load_writable(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    new = await service_lifecycle.renouveler(
+        session, principal, convention, data or RenouvellementIn()
+    )
+    response.headers["Location"] = f"/api/v1/conventions/{new.id}"
+    return await respond(session, principal, new, today, response)
+
+
+@router.get("/{convention_id}/equipements")
+async def list_equipements(
+    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+) -> list[EquipementOut]:
+    await service.load_readable(session, principal, convention_id)
+    return [
+        EquipementOut.model_validate(e, from_attributes=True)
+        for e in await repo.equipements_of(session, convention_id)
+    ]
+
+
+@router.post("/{convention_id}/equipements", status_code=status.HTTP_201_CREATED)
+async def add_equipement(
+    convention_id: uuid.UUID,
+    data: EquipementIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> EquipementOut:
+    convention = await service.load_writable(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    equipement = await service_lifecycle.add_equipement(session, principal, convention, data)
+    return EquipementOut.model_validate(equipement, from_attributes=True)
+
+
+@router.delete("/{convention_id}/equipements/{equipement_id}", status_code=204)
+async def remove_equipement(
+    convention_id: uuid.UUID,
+    equipement_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    convention = await service.load_writable(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    await service_lifecycle.remove_equipement(session, principal, convention, equipement_id)
+    return Response(status_code=204)
+
+
+@router.get("/{convention_id}/schema-ao")
+async def schema_ao(
+    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal, today: Today
+) -> SchemaAOOut:
+    convention = await service.load_readable(session, principal, convention_id)
+    return await service_lifecycle.schema_ao(session, convention, today)

@@ -1,0 +1,66 @@
+"""Routes of the organisations registry (``/api/v1/organisations``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from kernel.database import DbSession
+from kernel.errors import NotFound
+from kernel.etag import etag_for
+from kernel.internal_token import CurrentPrincipal
+from kernel.pagination import Page, Pagination, make_page
+from services.conventions import repository as repo
+from services.conventions.models import TypeOrganisation
+from services.conventions.schemas import OrganisationIn, OrganisationOut
+from services.conventions.service_organisations import create_organisation, organisation_out
+
+router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"])
+
+
+@router.get("", response_model=Page[OrganisationOut])
+async def search(
+    session: DbSession,
+    principal: CurrentPrincipal,
+    page: Pagination,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Nom (partiel) ou code")
+    ] = None,
+    type: Annotated[TypeOrganisation | None, Query()] = None,
+    departement: Annotated[str | None, Query(max_length=3)] = None,
+    epci_id: Annotated[uuid.UUID | None, Query(description="Communes membres de cet EPCI")] = None,
+) -> Page[OrganisationOut]:
+    # The registry is reference data: every authenticated principal may read it.
+    rows = await repo.search_organisations(
+        session,
+        q=q,
+        type_=type.value if type else None,
+        departement=departement,
+        epci_id=epci_id,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
+    return make_page(rows, page.limit, lambda o: (o.nom, o.id), organisation_out)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create(
+    data: OrganisationIn, session: DbSession, principal: CurrentPrincipal, response: Response
+) -> OrganisationOut:
+    org = await create_organisation(session, principal, data)
+    response.headers["Location"] = f"/api/v1/organisations/{org.id}"
+    response.headers["ETag"] = etag_for(org.id, org.version)
+    return organisation_out(org)
+
+
+@router.get("/{organisation_id}")
+async def get(
+    organisation_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal, response: Response
+) -> OrganisationOut:
+    org = await repo.get_organisation(session, organisation_id)
+    if org is None:
+        raise NotFound("Organisation introuvable.")
+    response.headers["ETag"] = etag_for(org.id, org.version)
+    return organisation_out(org)

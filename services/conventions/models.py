@@ -1,0 +1,289 @@
+"""Tables of the ``conventions`` schema, and the enums of DOMAIN.md (exact French labels)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from kernel.database import make_metadata
+
+SCHEMA = "conventions"
+
+
+class Base(DeclarativeBase):
+    # Same as kernel.database.declarative_base, spelled out so type checkers see a class.
+    metadata = make_metadata(SCHEMA)
+
+
+# Global change sequence of the internal feed: bumped on every change to a convention
+# or its signataires (kernel.convention_ref).
+convention_seq = Sequence("convention_seq", metadata=Base.metadata)
+
+
+class TypeOrganisation(StrEnum):
+    caf = "Caf"
+    commune = "Commune"
+    epci = "EPCI"
+    conseil_departemental = "Conseil départemental"
+    msa = "MSA"
+    prefet = "Préfet"
+    cnam = "Cnam"
+    ars = "ARS"
+    conseil_regional = "Conseil régional"
+    autre = "Autre"
+    # The Cnaf (national referents' organisation); never a signatory.
+    national = "National"
+
+
+COLLECTIVITE_TYPES = frozenset(
+    {TypeOrganisation.commune, TypeOrganisation.epci, TypeOrganisation.conseil_departemental}
+)
+
+
+class TitulaireCompetence(StrEnum):
+    """Who exercises an AO competence for a commune."""
+
+    commune = "commune"
+    epci = "EPCI"
+
+
+class Echelon(StrEnum):
+    commune = "commune"
+    intercommunal = "intercommunal"
+    departemental = "départemental"
+
+
+class Thematique(StrEnum):
+    petite_enfance = "petite enfance"
+    enfance = "enfance"
+    jeunesse = "jeunesse"
+    parentalite = "parentalité"
+    acces_aux_droits = "accès aux droits et aux services"
+    inclusion_numerique = "inclusion numérique"
+    animation_vie_sociale = "animation de la vie sociale"
+    logement = "logement"
+    handicap = "handicap"
+    accompagnement_social = "accompagnement social"
+    lutte_pauvrete = "lutte contre la pauvreté"
+    sante = "santé"
+    vieillissement = "vieillissement"
+    transition_ecologique = "transition écologique"
+
+
+THEMATIQUES_SOCLE = (
+    Thematique.petite_enfance,
+    Thematique.enfance,
+    Thematique.jeunesse,
+    Thematique.parentalite,
+)
+
+
+class PresidenceCopil(StrEnum):
+    alternee = "alternée"
+    copilotage = "copilotage"
+    caf = "Caf"
+
+
+class ModeResiliation(StrEnum):
+    """The three modes of art. 12 of the model convention."""
+
+    avec_mise_en_demeure = "avec mise en demeure"  # one month after the registered letter
+    sans_mise_en_demeure = "sans mise en demeure"  # by the Caf, immediate
+    consentement_mutuel = "consentement mutuel"  # six months' notice
+
+
+class TypeEquipement(StrEnum):
+    """Annexe 2 structure types."""
+
+    eaje_psu = "EAJE PSU"
+    micro_creche_paje = "EAJE Micro-crèche Paje"
+    mam = "Maisons d'assistants maternels"
+    accueil_domicile = "Services d'accueil au domicile des parents"
+    rpe = "RPE"
+    passerelles = "Structures mettant en place des dispositifs passerelles"
+    laep = "LAEP"
+    maison_1000_jours = "Maison des 1000 premiers jours / Maison des parents"
+    soutien_parentalite = "Actions de soutien à la parentalité"
+    alsh = "Alsh périscolaire / Alsh extrascolaire"
+    accueils_jeunes = "Accueils de jeunes"
+    clas = "CLAS"
+    centres_sociaux = "Centres sociaux / Espace de vie sociale"
+    autres = "Autres"
+
+
+class Organisation(Base):
+    __tablename__ = "organisation"
+    __table_args__ = (
+        Index(None, "nom", "id"),
+        Index(None, "code_insee", unique=True, postgresql_where="code_insee IS NOT NULL"),
+        Index(None, "code_caf", unique=True, postgresql_where="code_caf IS NOT NULL"),
+        Index(None, "siren"),
+        Index(None, "epci_id"),
+        CheckConstraint("population IS NULL OR population >= 0", name="population_positive"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    type: Mapped[str] = mapped_column(String(40))
+    nom: Mapped[str] = mapped_column(String(200))
+    departement: Mapped[str | None] = mapped_column(String(3))
+    code_caf: Mapped[str | None] = mapped_column(String(10))
+    code_insee: Mapped[str | None] = mapped_column(String(5))
+    siren: Mapped[str | None] = mapped_column(String(9))
+    population: Mapped[int | None] = mapped_column(Integer)
+    # A commune's EPCI (its membership), used for the AO competences.
+    epci_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organisation.id"))
+    # Who holds each AO competence of a commune (TitulaireCompetence); NULL elsewhere.
+    ao_recenser: Mapped[str | None] = mapped_column(String(10))
+    ao_informer: Mapped[str | None] = mapped_column(String(10))
+    ao_planifier: Mapped[str | None] = mapped_column(String(10))
+    ao_qualite: Mapped[str | None] = mapped_column(String(10))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Convention(Base):
+    __tablename__ = "convention"
+    __table_args__ = (
+        Index(None, "caf_id", "titre", "id"),
+        Index(None, "seq", unique=True),
+        Index(None, "precedente_id", unique=True),
+        CheckConstraint("date_debut <= date_fin", name="dates_ordonnees"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    caf_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisation.id"))
+    echelon: Mapped[str] = mapped_column(String(40))
+    titre: Mapped[str] = mapped_column(String(300))
+    date_debut: Mapped[dt.date] = mapped_column(Date)
+    date_fin: Mapped[dt.date] = mapped_column(Date)
+    thematiques: Mapped[list[str]] = mapped_column(ARRAY(String(80)))
+    objectifs_partages: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    copil_presidence: Mapped[str | None] = mapped_column(String(40))
+    copil_secretariat: Mapped[str | None] = mapped_column(String(300))
+    copil_reunions_par_an: Mapped[int | None] = mapped_column(Integer)
+    copil_commissions: Mapped[list[str]] = mapped_column(ARRAY(String(200)))
+    statut: Mapped[str] = mapped_column(String(40))
+    date_signature: Mapped[dt.date | None] = mapped_column(Date)
+    resiliation_mode: Mapped[str | None] = mapped_column(String(40))
+    resiliation_date_notification: Mapped[dt.date | None] = mapped_column(Date)
+    resiliation_motif: Mapped[str | None] = mapped_column(Text)
+    date_effet_resiliation: Mapped[dt.date | None] = mapped_column(Date)
+    # Renouvellement: the convention this one renews.
+    precedente_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("convention.id"))
+    # Version of the text: 1 at signature time, +1 per avenant.
+    numero_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Optimistic concurrency (ETag), bumped on every change.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    modifie_le: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Signataire(Base):
+    __tablename__ = "signataire"
+    __table_args__ = (
+        UniqueConstraint("convention_id", "organisation_id"),
+        Index(None, "organisation_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    convention_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("convention.id", ondelete="CASCADE")
+    )
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisation.id"))
+    representant: Mapped[str | None] = mapped_column(String(200))
+    deliberation_reference: Mapped[str | None] = mapped_column(String(100))
+    deliberation_date: Mapped[dt.date | None] = mapped_column(Date)
+    date_signature: Mapped[dt.date | None] = mapped_column(Date)
+    # Set when the signatory joined through an avenant.
+    avenant_numero: Mapped[int | None] = mapped_column(Integer)
+    ordre: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Equipement(Base):
+    """Annexe 2: équipements and services supported, one list per signatory."""
+
+    __tablename__ = "equipement"
+    __table_args__ = (Index(None, "convention_id", "organisation_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    convention_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("convention.id", ondelete="CASCADE")
+    )
+    organisation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisation.id"))
+    type: Mapped[str] = mapped_column(String(80))
+    nom: Mapped[str] = mapped_column(String(200))
+    adresse: Mapped[str | None] = mapped_column(String(300))
+    cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Avenant(Base):
+    __tablename__ = "avenant"
+    __table_args__ = (UniqueConstraint("convention_id", "numero"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    convention_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("convention.id", ondelete="CASCADE")
+    )
+    numero: Mapped[int] = mapped_column(Integer)
+    date_avenant: Mapped[dt.date] = mapped_column(Date)
+    objet: Mapped[str] = mapped_column(Text)
+    articles_modifies: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
+    signataires_concernes: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
+    # What the avenant changed, as applied (dates, added signatories, thématiques...).
+    modifications: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    auteur: Mapped[str] = mapped_column(String(200))
+    cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ConventionVersion(Base):
+    """Every version of the convention's text: the signed one, then one per avenant."""
+
+    __tablename__ = "convention_version"
+
+    convention_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("convention.id", ondelete="CASCADE"), primary_key=True
+    )
+    numero: Mapped[int] = mapped_column(Integer, primary_key=True)
+    avenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("avenant.id"))
+    contenu: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Evenement(Base):
+    """Lifecycle history: who did what, when and why."""
+
+    __tablename__ = "evenement"
+    __table_args__ = (Index(None, "convention_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    convention_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("convention.id", ondelete="CASCADE")
+    )
+    transition: Mapped[str] = mapped_column(String(40))
+    auteur: Mapped[str] = mapped_column(String(200))
+    le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    motif: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -1,0 +1,418 @@
+"""Every SQL statement of the conventions service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Uuid,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.pagination import after_keyset as _after_keyset
+from kernel.principal import Principal
+from services.conventions.models import (
+    Avenant,
+    Convention,
+    ConventionVersion,
+    Equipement,
+    Evenement,
+    Organisation,
+    Signataire,
+    convention_seq,
+)
+
+# Serialises the allocation of feed sequence numbers with the commit that publishes
+# them, so that a consumer reading `after=<seq>` never skips a later-committed lower seq.
+_FEED_LOCK_KEY = 0x636F6E76  # "conv"
+
+
+def after_keyset(columns: Sequence[Any], cursor: str | None) -> ColumnElement[bool] | None:
+    # ORM attributes are column expressions; the kernel helper is typed for Core columns.
+    return _after_keyset(columns, cursor)
+
+
+# --- organisations -----------------------------------------------------------------------
+
+
+async def get_organisation(session: AsyncSession, org_id: uuid.UUID) -> Organisation | None:
+    return await session.get(Organisation, org_id)
+
+
+async def get_organisations(
+    session: AsyncSession, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Organisation]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(Organisation).where(Organisation.id.in_(wanted)))
+    return {o.id: o for o in rows}
+
+
+async def search_organisations(
+    session: AsyncSession,
+    *,
+    q: str | None,
+    type_: str | None,
+    departement: str | None,
+    epci_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Organisation]:
+    stmt = select(Organisation)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            or_(
+                Organisation.nom.ilike(pattern, escape="\\"),
+                Organisation.code_insee == q,
+                Organisation.siren == q,
+                Organisation.code_caf == q,
+            )
+        )
+    if type_:
+        stmt = stmt.where(Organisation.type == type_)
+    if departement:
+        stmt = stmt.where(Organisation.departement == departement)
+    if epci_id:
+        stmt = stmt.where(Organisation.epci_id == epci_id)
+    resume = after_keyset([Organisation.nom, Organisation.id], cursor)
+    if resume is not None:
+        stmt = stmt.where(resume)
+    stmt = stmt.order_by(Organisation.nom, Organisation.id).limit(limit + 1)
+    return (await session.scalars(stmt)).all()
+
+
+async def find_organisation_by_codes(
+    session: AsyncSession,
+    *,
+    code_insee: str | None,
+    code_caf: str | None,
+    exclude_id: uuid.UUID | None = None,
+) -> Organisation | None:
+    conditions: list[ColumnElement[bool]] = []
+    if code_insee:
+        conditions.append(Organisation.code_insee == code_insee)
+    if code_caf:
+        conditions.append(Organisation.code_caf == code_caf)
+    if not conditions:
+        return None
+    stmt = select(Organisation).where(or_(*conditions))
+    if exclude_id is not None:
+        stmt = stmt.where(Organisation.id != exclude_id)
+    return (await session.scalars(stmt.limit(1))).first()
+
+
+async def insert_organisations(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], *, skip_existing: bool
+) -> int:
+    """Insert organisations; with `skip_existing`, ids already present are left alone."""
+    if not rows:
+        return 0
+    stmt = insert(Organisation).values(list(rows))
+    if skip_existing:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[Organisation.id])
+    result = await session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def existing_codes(
+    session: AsyncSession, codes_insee: Iterable[str], codes_caf: Iterable[str]
+) -> tuple[set[str], set[str]]:
+    insee = list(set(codes_insee))
+    caf = list(set(codes_caf))
+    found_insee: set[str] = set()
+    found_caf: set[str] = set()
+    if insee:
+        stmt = select(Organisation.code_insee).where(Organisation.code_insee.in_(insee))
+        found_insee = {c for c in (await session.scalars(stmt)).all() if c}
+    if caf:
+        stmt = select(Organisation.code_caf).where(Organisation.code_caf.in_(caf))
+        found_caf = {c for c in (await session.scalars(stmt)).all() if c}
+    return found_insee, found_caf
+
+
+async def epcis_by_siren(session: AsyncSession, sirens: Iterable[str]) -> dict[str, uuid.UUID]:
+    wanted = list(set(sirens))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Organisation.siren, Organisation.id).where(
+            Organisation.siren.in_(wanted), Organisation.type == "EPCI"
+        )
+    )
+    return {str(siren): oid for siren, oid in rows.all()}
+
+
+async def member_communes(
+    session: AsyncSession, epci_ids: Iterable[uuid.UUID]
+) -> Sequence[Organisation]:
+    wanted = list(set(epci_ids))
+    if not wanted:
+        return []
+    stmt = select(Organisation).where(Organisation.epci_id.in_(wanted)).order_by(Organisation.nom)
+    return (await session.scalars(stmt)).all()
+
+
+# --- scope -------------------------------------------------------------------------------
+
+
+def readable(principal: Principal) -> ColumnElement[bool]:
+    """Conventions the principal may read, in SQL (same rule as kernel.readable_clause)."""
+    if principal.is_national:
+        return true()
+    conditions: list[ColumnElement[bool]] = []
+    cafs = principal.caf_ids()
+    if cafs:
+        conditions.append(Convention.caf_id.in_(cafs))
+    collectivites = principal.collectivite_ids()
+    if collectivites:
+        conditions.append(
+            exists().where(
+                Signataire.convention_id == Convention.id,
+                Signataire.organisation_id.in_(collectivites),
+            )
+        )
+    return or_(*conditions) if conditions else false()
+
+
+async def get_convention(
+    session: AsyncSession,
+    convention_id: uuid.UUID,
+    principal: Principal | None,
+    *,
+    for_update: bool = False,
+) -> Convention | None:
+    """One convention, if the principal may read it (None principal: no scope)."""
+    stmt = select(Convention).where(Convention.id == convention_id)
+    if principal is not None:
+        stmt = stmt.where(readable(principal))
+    if for_update:
+        # Writes on one convention are serialised: the ETag check cannot race.
+        stmt = stmt.with_for_update(of=Convention)
+    return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
+
+
+async def list_conventions(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    caf_id: uuid.UUID | None,
+    organisation_id: uuid.UUID | None,
+    statut: str | None,
+    q: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Sequence[Convention]:
+    stmt = select(Convention).where(readable(principal))
+    if caf_id:
+        stmt = stmt.where(Convention.caf_id == caf_id)
+    if organisation_id:
+        stmt = stmt.where(
+            exists().where(
+                Signataire.convention_id == Convention.id,
+                Signataire.organisation_id == organisation_id,
+            )
+        )
+    if statut:
+        stmt = stmt.where(Convention.statut == statut)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(Convention.titre.ilike(pattern, escape="\\"))
+    resume = after_keyset([Convention.titre, Convention.id], cursor)
+    if resume is not None:
+        stmt = stmt.where(resume)
+    stmt = stmt.order_by(Convention.titre, Convention.id).limit(limit + 1)
+    return (await session.scalars(stmt)).all()
+
+
+async def successors(
+    session: AsyncSession, convention_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    wanted = list(set(convention_ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Convention.precedente_id, Convention.id).where(Convention.precedente_id.in_(wanted))
+    )
+    return {prev: cid for prev, cid in rows.all() if prev is not None}
+
+
+async def add(session: AsyncSession, *objects: object) -> None:
+    session.add_all(objects)
+    await session.flush()
+
+
+async def touch(session: AsyncSession, convention: Convention) -> None:
+    """Record a change: new ETag version and a new feed sequence number."""
+    await session.execute(select(func.pg_advisory_xact_lock(_FEED_LOCK_KEY)))
+    convention.seq = int((await session.execute(select(convention_seq.next_value()))).scalar_one())
+    convention.version = (convention.version or 0) + 1
+    convention.modifie_le = func.now()
+    await session.flush()
+    await session.refresh(convention, ["modifie_le"])
+
+
+async def next_seq(session: AsyncSession) -> int:
+    await session.execute(select(func.pg_advisory_xact_lock(_FEED_LOCK_KEY)))
+    return int((await session.execute(select(convention_seq.next_value()))).scalar_one())
+
+
+# --- signataires -------------------------------------------------------------------------
+
+
+async def signataires_of(
+    session: AsyncSession, convention_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[Signataire, Organisation]]]:
+    wanted = list(set(convention_ids))
+    out: dict[uuid.UUID, list[tuple[Signataire, Organisation]]] = {c: [] for c in wanted}
+    if not wanted:
+        return out
+    rows = await session.execute(
+        select(Signataire, Organisation)
+        .join(Organisation, Organisation.id == Signataire.organisation_id)
+        .where(Signataire.convention_id.in_(wanted))
+        .order_by(Signataire.convention_id, Signataire.ordre, Organisation.nom)
+    )
+    for sig, org in rows.all():
+        out[sig.convention_id].append((sig, org))
+    return out
+
+
+async def get_signataire(
+    session: AsyncSession, convention_id: uuid.UUID, organisation_id: uuid.UUID
+) -> Signataire | None:
+    return (
+        await session.scalars(
+            select(Signataire).where(
+                Signataire.convention_id == convention_id,
+                Signataire.organisation_id == organisation_id,
+            )
+        )
+    ).first()
+
+
+async def delete(session: AsyncSession, obj: object) -> None:
+    await session.delete(obj)
+    await session.flush()
+
+
+# --- équipements, avenants, versions, history --------------------------------------------
+
+
+async def equipements_of(session: AsyncSession, convention_id: uuid.UUID) -> Sequence[Equipement]:
+    stmt = (
+        select(Equipement)
+        .where(Equipement.convention_id == convention_id)
+        .order_by(Equipement.organisation_id, Equipement.type, Equipement.nom, Equipement.id)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def get_equipement(
+    session: AsyncSession, convention_id: uuid.UUID, equipement_id: uuid.UUID
+) -> Equipement | None:
+    stmt = select(Equipement).where(
+        Equipement.id == equipement_id, Equipement.convention_id == convention_id
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def avenants_of(session: AsyncSession, convention_id: uuid.UUID) -> Sequence[Avenant]:
+    stmt = select(Avenant).where(Avenant.convention_id == convention_id).order_by(Avenant.numero)
+    return (await session.scalars(stmt)).all()
+
+
+async def versions_of(session: AsyncSession, convention_id: uuid.UUID) -> Sequence[Any]:
+    stmt = (
+        select(ConventionVersion.numero, ConventionVersion.avenant_id, ConventionVersion.cree_le)
+        .where(ConventionVersion.convention_id == convention_id)
+        .order_by(ConventionVersion.numero)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def get_version(
+    session: AsyncSession, convention_id: uuid.UUID, numero: int
+) -> ConventionVersion | None:
+    return await session.get(ConventionVersion, (convention_id, numero))
+
+
+async def events_of(
+    session: AsyncSession, convention_id: uuid.UUID, cursor: str | None, limit: int
+) -> Sequence[Evenement]:
+    stmt = select(Evenement).where(Evenement.convention_id == convention_id)
+    resume = after_keyset([Evenement.id], cursor)
+    if resume is not None:
+        stmt = stmt.where(resume)
+    return (await session.scalars(stmt.order_by(Evenement.id).limit(limit + 1))).all()
+
+
+# --- internal feed -----------------------------------------------------------------------
+
+
+def _reference_select() -> Select[Any]:
+    signataire_ids = (
+        select(func.coalesce(func.array_agg(Signataire.organisation_id), literal([], ARRAY(Uuid))))
+        .where(Signataire.convention_id == Convention.id)
+        .scalar_subquery()
+    )
+    return select(
+        Convention.id,
+        Convention.caf_id,
+        Convention.titre,
+        Convention.echelon,
+        Convention.statut,
+        Convention.date_debut,
+        Convention.date_fin,
+        Convention.date_effet_resiliation,
+        signataire_ids.label("signataire_ids"),
+        Convention.seq,
+    )
+
+
+async def references_after(session: AsyncSession, after: int, limit: int) -> Sequence[Any]:
+    stmt = _reference_select().where(Convention.seq > after).order_by(Convention.seq).limit(limit)
+    rows: Sequence[Any] = (await session.execute(stmt)).all()
+    return rows
+
+
+async def reference(session: AsyncSession, convention_id: uuid.UUID) -> Any:
+    stmt = _reference_select().where(Convention.id == convention_id)
+    return (await session.execute(stmt)).first()
+
+
+async def accessible(
+    session: AsyncSession, principal: Principal, cursor: str | None, limit: int
+) -> Sequence[Any]:
+    """Conventions the principal may read, with what decides its right on each."""
+    writes = principal.caf_write_ids()
+    contributes = principal.collectivite_write_ids()
+    caf_writer: ColumnElement[bool] = Convention.caf_id.in_(writes) if writes else false()
+    contributor: ColumnElement[bool] = (
+        exists().where(
+            Signataire.convention_id == Convention.id,
+            Signataire.organisation_id.in_(contributes),
+        )
+        if contributes
+        else false()
+    )
+    stmt = select(
+        Convention.id, caf_writer.label("ecriture"), contributor.label("contribution")
+    ).where(readable(principal))
+    resume = after_keyset([Convention.id], cursor)
+    if resume is not None:
+        stmt = stmt.where(resume)
+    return (await session.execute(stmt.order_by(Convention.id).limit(limit + 1))).all()

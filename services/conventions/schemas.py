@@ -1,0 +1,278 @@
+"""Pydantic models of the conventions API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.conventions.models import (
+    Echelon,
+    ModeResiliation,
+    PresidenceCopil,
+    Thematique,
+    TitulaireCompetence,
+    TypeEquipement,
+    TypeOrganisation,
+)
+
+Nom = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Titre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Texte = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Court = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+CodeInsee = Annotated[str, StringConstraints(pattern=r"^(\d[0-9AB]\d{3})$")]
+Siren = Annotated[str, StringConstraints(pattern=r"^\d{9}$")]
+Departement = Annotated[str, StringConstraints(pattern=r"^(\d{2,3}|2[AB])$")]
+CodeCaf = Annotated[str, StringConstraints(pattern=r"^\d{2,10}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- organisations ---------------------------------------------------------------------
+
+
+class CompetencesAO(Strict):
+    """Who holds each of the four AO competences of a commune."""
+
+    recenser_les_besoins: TitulaireCompetence = TitulaireCompetence.commune
+    informer_et_accompagner: TitulaireCompetence = TitulaireCompetence.commune
+    planifier: TitulaireCompetence = TitulaireCompetence.commune
+    soutenir_la_qualite: TitulaireCompetence = TitulaireCompetence.commune
+
+
+class OrganisationIn(Strict):
+    type: TypeOrganisation
+    nom: Nom
+    departement: Departement | None = None
+    code_caf: CodeCaf | None = None
+    code_insee: CodeInsee | None = None
+    siren: Siren | None = None
+    population: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    epci_id: uuid.UUID | None = None
+    competences_ao: CompetencesAO | None = None
+
+
+class OrganisationOut(BaseModel):
+    id: uuid.UUID
+    type: TypeOrganisation
+    nom: str
+    departement: str | None
+    code_caf: str | None
+    code_insee: str | None
+    siren: str | None
+    population: int | None
+    epci_id: uuid.UUID | None
+    competences_ao: CompetencesAO | None
+
+
+# --- conventions -----------------------------------------------------------------------
+
+
+class Copil(Strict):
+    presidence: PresidenceCopil | None = None
+    secretariat: Annotated[str, StringConstraints(max_length=300)] | None = None
+    reunions_par_an: Annotated[int, Field(ge=1, le=12)] | None = None
+    commissions: Annotated[list[Nom], Field(max_length=30)] = []
+
+
+class SignataireIn(Strict):
+    organisation_id: uuid.UUID
+    representant: Nom | None = None
+    deliberation_reference: Court | None = None
+    deliberation_date: dt.date | None = None
+    date_signature: dt.date | None = None
+
+
+class SignatairePatch(Strict):
+    representant: Nom | None = None
+    deliberation_reference: Court | None = None
+    deliberation_date: dt.date | None = None
+    date_signature: dt.date | None = None
+
+
+class SignataireOut(BaseModel):
+    organisation_id: uuid.UUID
+    type: TypeOrganisation
+    nom: str
+    code_insee: str | None
+    siren: str | None
+    population: int | None
+    representant: str | None
+    deliberation_reference: str | None
+    deliberation_date: dt.date | None
+    date_signature: dt.date | None
+    avenant_numero: int | None
+
+
+Thematiques = Annotated[list[Thematique], Field(max_length=len(Thematique))]
+Objectifs = Annotated[list[Texte], Field(max_length=50)]
+
+
+class ConventionCreate(Strict):
+    caf_id: uuid.UUID
+    echelon: Echelon
+    titre: Titre
+    date_debut: dt.date
+    date_fin: dt.date
+    thematiques: Thematiques = []
+    objectifs_partages: Objectifs = []
+    copil: Copil = Copil()
+    signataires: Annotated[list[SignataireIn], Field(max_length=200)] = []
+
+
+class ConventionPatch(Strict):
+    """Changes to a convention in préparation (a signed one changes by avenant)."""
+
+    echelon: Echelon | None = None
+    titre: Titre | None = None
+    date_debut: dt.date | None = None
+    date_fin: dt.date | None = None
+    thematiques: Thematiques | None = None
+    objectifs_partages: Objectifs | None = None
+    copil: Copil | None = None
+
+
+class Resiliation(BaseModel):
+    mode: ModeResiliation
+    date_notification: dt.date
+    motif: str | None
+    date_effet: dt.date
+
+
+class ConventionOut(BaseModel):
+    id: uuid.UUID
+    caf_id: uuid.UUID
+    echelon: Echelon
+    titre: str
+    date_debut: dt.date
+    date_fin: dt.date
+    thematiques: list[Thematique]
+    objectifs_partages: list[str]
+    copil: Copil
+    statut: str
+    # Derived from status and dates (kernel.convention_ref.etat_convention), never stored.
+    etat: str
+    date_signature: dt.date | None
+    resiliation: Resiliation | None
+    precedente_id: uuid.UUID | None
+    suivante_id: uuid.UUID | None
+    numero_version: int
+    signataires: list[SignataireOut]
+    transitions_disponibles: list[str]
+    cree_le: dt.datetime
+    modifie_le: dt.datetime
+
+
+class ConventionSummary(BaseModel):
+    id: uuid.UUID
+    caf_id: uuid.UUID
+    echelon: Echelon
+    titre: str
+    date_debut: dt.date
+    date_fin: dt.date
+    statut: str
+    etat: str
+    transitions_disponibles: list[str]
+
+
+class SignatureIn(Strict):
+    motif: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ResiliationIn(Strict):
+    mode: ModeResiliation
+    # Date of the registered letter (mise en demeure), of the notice, or of the decision.
+    date_notification: dt.date | None = None
+    motif: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class RenouvellementIn(Strict):
+    titre: Titre | None = None
+    date_debut: dt.date | None = None
+    date_fin: dt.date | None = None
+
+
+class AvenantIn(Strict):
+    date_avenant: dt.date
+    objet: Texte
+    articles_modifies: Annotated[list[Court], Field(max_length=50)] = []
+    signataires_concernes: Annotated[list[uuid.UUID], Field(max_length=200)] = []
+    # What it changes (each optional).
+    nouvelle_date_fin: dt.date | None = None
+    prolongation_un_an: bool = False
+    nouvelle_date_debut: dt.date | None = None
+    ajout_signataires: Annotated[list[SignataireIn], Field(max_length=50)] = []
+    thematiques: Thematiques | None = None
+    objectifs_partages: Objectifs | None = None
+
+
+class AvenantOut(BaseModel):
+    id: uuid.UUID
+    numero: int
+    date_avenant: dt.date
+    objet: str
+    articles_modifies: list[str]
+    signataires_concernes: list[uuid.UUID]
+    modifications: dict[str, Any]
+    auteur: str
+    cree_le: dt.datetime
+
+
+class VersionSummary(BaseModel):
+    numero: int
+    avenant_id: uuid.UUID | None
+    cree_le: dt.datetime
+
+
+class VersionOut(VersionSummary):
+    contenu: dict[str, Any]
+
+
+class EquipementIn(Strict):
+    organisation_id: uuid.UUID
+    type: TypeEquipement
+    nom: Nom
+    adresse: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+
+
+class EquipementOut(BaseModel):
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    type: TypeEquipement
+    nom: str
+    adresse: str | None
+
+
+class EvenementOut(BaseModel):
+    id: int
+    transition: str
+    auteur: str
+    le: dt.datetime
+    motif: str | None
+    details: dict[str, Any]
+
+
+class SchemaAOCommune(BaseModel):
+    organisation_id: uuid.UUID
+    nom: str
+    population: int | None
+    titulaire_planification: TitulaireCompetence
+    titulaire_id: uuid.UUID | None
+    vaut_schema: bool
+    raisons: list[str]
+
+
+class SchemaAOOut(BaseModel):
+    convention_id: uuid.UUID
+    # True when every signatory AO above 10 000 inhabitants is covered (and one at least).
+    vaut_schema_ao: bool
+    communes: list[SchemaAOCommune]
+
+
+class AccesItem(BaseModel):
+    convention_id: uuid.UUID
+    droit: str  # "lecture" | "écriture"

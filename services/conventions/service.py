@@ -1,0 +1,609 @@
+"""Domain rules of conventions: scope, dates, lifecycle transitions and their history."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.convention_ref import StatutConvention, etat_convention
+from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
+from kernel.principal import Principal
+from services.conventions import repository as repo
+from services.conventions.models import (
+    THEMATIQUES_SOCLE,
+    Convention,
+    ConventionVersion,
+    Evenement,
+    Organisation,
+    Signataire,
+    TypeOrganisation,
+)
+from services.conventions.schemas import (
+    ConventionCreate,
+    ConventionOut,
+    ConventionPatch,
+    ConventionSummary,
+    Copil,
+    Resiliation,
+    SignataireIn,
+    SignataireOut,
+    SignatairePatch,
+)
+
+SigRows = list[tuple[Signataire, Organisation]]
+
+
+class Transition:
+    """Names of the transitions listed in `transitions_disponibles`."""
+
+    modifier = "modifier"
+    gerer_signataires = "gérer les signataires"
+    gerer_equipements = "gérer les équipements"
+    signer = "signer"
+    avenant = "avenant"
+    resilier = "résilier"
+    renouveler = "renouveler"
+
+
+# --- small date helpers ------------------------------------------------------------------
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def max_date_fin(date_debut: dt.date, extra_years: int = 0) -> dt.date:
+    """End date limit: 31 December of N+4 (N = start year), + one year after a prolongation."""
+    return dt.date(date_debut.year + 4 + extra_years, 12, 31)
+
+
+def dates_problems(
+    date_debut: dt.date, date_fin: dt.date, *, extra_years: int = 0
+) -> list[dict[str, Any]]:
+    problems: list[dict[str, Any]] = []
+    if date_debut > date_fin:
+        problems.append(
+            {
+                "pointer": "/date_fin",
+                "field": "date_fin",
+                "code": "dates_inversees",
+                "message": "La date de fin précède la date de début.",
+            }
+        )
+    limit = max_date_fin(date_debut, extra_years)
+    if date_fin > limit:
+        problems.append(
+            {
+                "pointer": "/date_fin",
+                "field": "date_fin",
+                "code": "duree_maximale",
+                "message": f"La date de fin ne peut dépasser le {limit.isoformat()} "
+                "(31 décembre de l'année N+4).",
+            }
+        )
+    return problems
+
+
+def check_dates(date_debut: dt.date, date_fin: dt.date, *, extra_years: int = 0) -> None:
+    problems = dates_problems(date_debut, date_fin, extra_years=extra_years)
+    if problems:
+        raise InvalidPayload("Dates de la convention invalides.", errors=problems)
+
+
+# --- scope and rights --------------------------------------------------------------------
+
+
+def can_write(principal: Principal, convention: Convention) -> bool:
+    """Conventions are created and changed by the agents of their Caf only."""
+    return convention.caf_id in principal.caf_write_ids()
+
+
+async def load_readable(
+    session: AsyncSession, principal: Principal, convention_id: uuid.UUID
+) -> Convention:
+    convention = await repo.get_convention(session, convention_id, principal)
+    if convention is None:
+        raise NotFound("Convention introuvable.")
+    return convention
+
+
+async def load_writable(
+    session: AsyncSession, principal: Principal, convention_id: uuid.UUID
+) -> Convention:
+    """404 outside the read scope, 403 when readable only; locked for the transaction."""
+    convention = await repo.get_convention(session, convention_id, principal, for_update=True)
+    if convention is None:
+        raise NotFound("Convention introuvable.")
+    if not can_write(principal, convention):
+        raise Forbidden("Seuls les agents de la Caf de la convention peuvent la modifier.")
+    return convention
+
+
+def etat(convention: Convention, today: dt.date) -> str:
+    return etat_convention(
+        StatutConvention(convention.statut),
+        convention.date_debut,
+        convention.date_fin,
+        convention.date_effet_resiliation,
+        today,
+    ).value
+
+
+def signature_problems(
+    convention: Convention, signataires: SigRows, today: dt.date
+) -> list[dict[str, Any]]:
+    """Why the convention cannot be signed right now (empty: it can)."""
+    problems: list[dict[str, Any]] = []
+    if not any(org.type != TypeOrganisation.caf for _, org in signataires):
+        problems.append(
+            {"code": "signataire_manquant", "message": "Aucune collectivité signataire."}
+        )
+    for sig, org in signataires:
+        if sig.date_signature is None:
+            problems.append(
+                {
+                    "code": "signature_manquante",
+                    "organisation_id": str(org.id),
+                    "message": f"Date de signature manquante pour {org.nom}.",
+                }
+            )
+        elif sig.date_signature > today:
+            problems.append(
+                {
+                    "code": "signature_future",
+                    "organisation_id": str(org.id),
+                    "message": f"La date de signature de {org.nom} est dans le futur.",
+                }
+            )
+    missing = [t.value for t in THEMATIQUES_SOCLE if t.value not in convention.thematiques]
+    if missing:
+        problems.append(
+            {
+                "code": "socle_thematiques",
+                "message": "Thématiques du socle manquantes : " + ", ".join(missing) + ".",
+            }
+        )
+    for problem in dates_problems(convention.date_debut, convention.date_fin):
+        problems.append({"code": problem["code"], "message": problem["message"]})
+    return problems
+
+
+def transitions(
+    principal: Principal,
+    convention: Convention,
+    signataires: SigRows,
+    today: dt.date,
+    has_successor: bool,
+) -> list[str]:
+    """What the caller may do right now on this convention."""
+    if not can_write(principal, convention):
+        return []
+    statut = convention.statut
+    if statut == StatutConvention.en_preparation:
+        out = [Transition.modifier, Transition.gerer_signataires, Transition.gerer_equipements]
+        if not signature_problems(convention, signataires, today):
+            out.append(Transition.signer)
+        return out
+    if statut == StatutConvention.signee:
+        out = []
+        if today <= convention.date_fin:
+            out += [Transition.avenant, Transition.resilier]
+        if not has_successor:
+            out.append(Transition.renouveler)
+        return out
+    return []
+
+
+def signataire_out(sig: Signataire, org: Organisation) -> SignataireOut:
+    return SignataireOut(
+        organisation_id=org.id,
+        type=TypeOrganisation(org.type),
+        nom=org.nom,
+        code_insee=org.code_insee,
+        siren=org.siren,
+        population=org.population,
+        representant=sig.representant,
+        deliberation_reference=sig.deliberation_reference,
+        deliberation_date=sig.deliberation_date,
+        date_signature=sig.date_signature,
+        avenant_numero=sig.avenant_numero,
+    )
+
+
+def copil_of(convention: Convention) -> Copil:
+    return Copil.model_validate(
+        {
+            "presidence": convention.copil_presidence,
+            "secretariat": convention.copil_secretariat,
+            "reunions_par_an": convention.copil_reunions_par_an,
+            "commissions": list(convention.copil_commissions or []),
+        }
+    )
+
+
+def resiliation_of(convention: Convention) -> Resiliation | None:
+    if convention.resiliation_mode is None:
+        return None
+    assert convention.resiliation_date_notification is not None
+    assert convention.date_effet_resiliation is not None
+    return Resiliation.model_validate(
+        {
+            "mode": convention.resiliation_mode,
+            "date_notification": convention.resiliation_date_notification,
+            "motif": convention.resiliation_motif,
+            "date_effet": convention.date_effet_resiliation,
+        }
+    )
+
+
+def convention_out(
+    principal: Principal,
+    convention: Convention,
+    signataires: SigRows,
+    successor: uuid.UUID | None,
+    today: dt.date,
+) -> ConventionOut:
+    return ConventionOut.model_validate(
+        {
+            "id": convention.id,
+            "caf_id": convention.caf_id,
+            "echelon": convention.echelon,
+            "titre": convention.titre,
+            "date_debut": convention.date_debut,
+            "date_fin": convention.date_fin,
+            "thematiques": convention.thematiques,
+            "objectifs_partages": convention.objectifs_partages,
+            "copil": copil_of(convention),
+            "statut": convention.statut,
+            "etat": etat(convention, today),
+            "date_signature": convention.date_signature,
+            "resiliation": resiliation_of(convention),
+            "precedente_id": convention.precedente_id,
+            "suivante_id": successor,
+            "numero_version": convention.numero_version,
+            "signataires": [signataire_out(s, o) for s, o in signataires],
+            "transitions_disponibles": transitions(
+                principal, convention, signataires, today, successor is not None
+            ),
+            "cree_le": convention.cree_le,
+            "modifie_le": convention.modifie_le,
+        }
+    )
+
+
+async def representation(
+    session: AsyncSession, principal: Principal, convention: Convention, today: dt.date
+) -> ConventionOut:
+    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
+    successor = (await repo.successors(session, [convention.id])).get(convention.id)
+    return convention_out(principal, convention, sigs, successor, today)
+
+
+async def summaries(
+    session: AsyncSession,
+    principal: Principal,
+    conventions: Sequence[Convention],
+    today: dt.date,
+) -> list[ConventionSummary]:
+    ids = [c.id for c in conventions]
+    sigs = await repo.signataires_of(session, ids)
+    succ = await repo.successors(session, ids)
+    return [
+        ConventionSummary(
+            id=c.id,
+            caf_id=c.caf_id,
+            echelon=c.echelon,
+            titre=c.titre,
+            date_debut=c.date_debut,
+            date_fin=c.date_fin,
+            statut=c.statut,
+            etat=etat(c, today),
+            transitions_disponibles=transitions(principal, c, sigs[c.id], today, c.id in succ),
+        )
+        for c in conventions
+    ]
+
+
+async def record(
+    session: AsyncSession,
+    convention: Convention,
+    transition: str,
+    principal: Principal,
+    *,
+    motif: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Every change is recorded: who, when (now), what and why; and bumps the feed."""
+    await repo.touch(session, convention)
+    await repo.add(
+        session,
+        Evenement(
+            convention_id=convention.id,
+            transition=transition,
+            auteur=principal.subject,
+            motif=motif,
+            details=details or {},
+        ),
+    )
+
+
+# --- signatories -------------------------------------------------------------------------
+
+
+async def signatory_organisations(
+    session: AsyncSession, wanted: Sequence[SignataireIn], pointer: str
+) -> dict[uuid.UUID, Organisation]:
+    orgs = await repo.get_organisations(session, [s.organisation_id for s in wanted])
+    errors = []
+    seen: set[uuid.UUID] = set()
+    for i, s in enumerate(wanted):
+        org = orgs.get(s.organisation_id)
+        if org is None or org.type == TypeOrganisation.national:
+            errors.append(
+                {
+                    "pointer": f"{pointer}/{i}/organisation_id",
+                    "field": "organisation_id",
+                    "code": "organisation_inconnue",
+                    "message": "Organisation inconnue du répertoire.",
+                }
+            )
+        elif s.organisation_id in seen:
+            errors.append(
+                {
+                    "pointer": f"{pointer}/{i}/organisation_id",
+                    "field": "organisation_id",
+                    "code": "doublon",
+                    "message": "Signataire en double.",
+                }
+            )
+        seen.add(s.organisation_id)
+    if errors:
+        raise InvalidPayload("Signataires invalides.", errors=errors)
+    return orgs
+
+
+def new_signataire(convention_id: uuid.UUID, s: SignataireIn, ordre: int) -> Signataire:
+    return Signataire(
+        convention_id=convention_id,
+        organisation_id=s.organisation_id,
+        representant=s.representant,
+        deliberation_reference=s.deliberation_reference,
+        deliberation_date=s.deliberation_date,
+        date_signature=s.date_signature,
+        ordre=ordre,
+    )
+
+
+# --- create and change -------------------------------------------------------------------
+
+
+async def create_convention(
+    session: AsyncSession, principal: Principal, data: ConventionCreate, today: dt.date
+) -> Convention:
+    if data.caf_id not in principal.caf_write_ids():
+        raise Forbidden("Seuls les agents de la Caf créent ses conventions.")
+    check_dates(data.date_debut, data.date_fin)
+    caf = await repo.get_organisation(session, data.caf_id)
+    if caf is None or caf.type != TypeOrganisation.caf:
+        raise InvalidPayload(
+            "La Caf de la convention est inconnue du répertoire.",
+            errors=[{"pointer": "/caf_id", "field": "caf_id", "code": "caf_inconnue"}],
+        )
+    await signatory_organisations(session, data.signataires, "/signataires")
+    convention = Convention(
+        id=uuid.uuid4(),
+        caf_id=data.caf_id,
+        echelon=data.echelon.value,
+        titre=data.titre,
+        date_debut=data.date_debut,
+        date_fin=data.date_fin,
+        thematiques=[t.value for t in dict.fromkeys(data.thematiques)],
+        objectifs_partages=list(data.objectifs_partages),
+        copil_presidence=data.copil.presidence.value if data.copil.presidence else None,
+        copil_secretariat=data.copil.secretariat,
+        copil_reunions_par_an=data.copil.reunions_par_an,
+        copil_commissions=list(data.copil.commissions),
+        statut=StatutConvention.en_preparation.value,
+        numero_version=1,
+        version=0,
+        seq=await repo.next_seq(session),
+    )
+    await repo.add(session, convention)
+    # The Caf is always a signatory (first).
+    wanted = [s for s in data.signataires if s.organisation_id != data.caf_id]
+    caf_in = next((s for s in data.signataires if s.organisation_id == data.caf_id), None)
+    rows = [new_signataire(convention.id, caf_in or SignataireIn(organisation_id=data.caf_id), 0)]
+    rows += [new_signataire(convention.id, s, i + 1) for i, s in enumerate(wanted)]
+    await repo.add(session, *rows)
+    await record(
+        session,
+        convention,
+        "création",
+        principal,
+        details={"signataires": [str(r.organisation_id) for r in rows]},
+    )
+    return convention
+
+
+def require_preparation(convention: Convention) -> None:
+    if convention.statut != StatutConvention.en_preparation:
+        raise Conflict(
+            "La convention est signée : toute modification passe par un avenant."
+            if convention.statut == StatutConvention.signee
+            else "La convention est résiliée : elle ne peut plus être modifiée."
+        )
+
+
+async def patch_convention(
+    session: AsyncSession, principal: Principal, convention: Convention, data: ConventionPatch
+) -> Convention:
+    require_preparation(convention)
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    for key in ("echelon", "titre", "date_debut", "date_fin", "thematiques", "copil"):
+        if key in changes and changes[key] is None:
+            raise InvalidPayload(
+                f"Le champ {key} ne peut pas être vidé.",
+                errors=[{"pointer": f"/{key}", "field": key, "code": "null"}],
+            )
+    debut = data.date_debut or convention.date_debut
+    fin = data.date_fin or convention.date_fin
+    check_dates(debut, fin)
+    convention.date_debut, convention.date_fin = debut, fin
+    if data.echelon is not None:
+        convention.echelon = data.echelon.value
+    if data.titre is not None:
+        convention.titre = data.titre
+    if data.thematiques is not None:
+        convention.thematiques = [t.value for t in dict.fromkeys(data.thematiques)]
+    if "objectifs_partages" in changes:
+        convention.objectifs_partages = list(data.objectifs_partages or [])
+    if data.copil is not None:
+        convention.copil_presidence = data.copil.presidence.value if data.copil.presidence else None
+        convention.copil_secretariat = data.copil.secretariat
+        convention.copil_reunions_par_an = data.copil.reunions_par_an
+        convention.copil_commissions = list(data.copil.commissions)
+    await record(session, convention, "modification", principal, details={"champs": changes})
+    return convention
+
+
+async def add_signataire(
+    session: AsyncSession, principal: Principal, convention: Convention, data: SignataireIn
+) -> None:
+    require_preparation(convention)
+    await signatory_organisations(session, [data], "")
+    if await repo.get_signataire(session, convention.id, data.organisation_id) is not None:
+        raise Conflict("Cette organisation est déjà signataire de la convention.")
+    count = len((await repo.signataires_of(session, [convention.id]))[convention.id])
+    await repo.add(session, new_signataire(convention.id, data, count))
+    await record(
+        session,
+        convention,
+        "ajout de signataire",
+        principal,
+        details={"organisation_id": str(data.organisation_id)},
+    )
+
+
+async def patch_signataire(
+    session: AsyncSession,
+    principal: Principal,
+    convention: Convention,
+    organisation_id: uuid.UUID,
+    data: SignatairePatch,
+) -> None:
+    require_preparation(convention)
+    sig = await repo.get_signataire(session, convention.id, organisation_id)
+    if sig is None:
+        raise NotFound("Signataire introuvable.")
+    changes = data.model_dump(exclude_unset=True)
+    for key, value in changes.items():
+        setattr(sig, key, value)
+    await record(
+        session,
+        convention,
+        "modification de signataire",
+        principal,
+        details={
+            "organisation_id": str(organisation_id),
+            "champs": data.model_dump(exclude_unset=True, mode="json"),
+        },
+    )
+
+
+async def remove_signataire(
+    session: AsyncSession, principal: Principal, convention: Convention, organisation_id: uuid.UUID
+) -> None:
+    require_preparation(convention)
+    if organisation_id == convention.caf_id:
+        raise Conflict("La Caf est toujours signataire de sa convention.")
+    sig = await repo.get_signataire(session, convention.id, organisation_id)
+    if sig is None:
+        raise NotFound("Signataire introuvable.")
+    await repo.delete(session, sig)
+    await record(
+        session,
+        convention,
+        "retrait de signataire",
+        principal,
+        details={"organisation_id": str(organisation_id)},
+    )
+
+
+# --- versions ----------------------------------------------------------------------------
+
+
+async def snapshot(session: AsyncSession, convention: Convention) -> dict[str, Any]:
+    """The text of the convention as it stands (for its version history)."""
+    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
+    equipements = await repo.equipements_of(session, convention.id)
+    return {
+        "titre": convention.titre,
+        "echelon": convention.echelon,
+        "date_debut": convention.date_debut.isoformat(),
+        "date_fin": convention.date_fin.isoformat(),
+        "thematiques": list(convention.thematiques),
+        "objectifs_partages": list(convention.objectifs_partages),
+        "copil": copil_of(convention).model_dump(mode="json"),
+        "signataires": [signataire_out(s, o).model_dump(mode="json") for s, o in sigs],
+        "equipements": [
+            {
+                "organisation_id": str(e.organisation_id),
+                "type": e.type,
+                "nom": e.nom,
+                "adresse": e.adresse,
+            }
+            for e in equipements
+        ],
+    }
+
+
+async def save_version(
+    session: AsyncSession, convention: Convention, avenant_id: uuid.UUID | None
+) -> None:
+    await repo.add(
+        session,
+        ConventionVersion(
+            convention_id=convention.id,
+            numero=convention.numero_version,
+            avenant_id=avenant_id,
+            contenu=await snapshot(session, convention),
+        ),
+    )
+
+
+# --- signature ---------------------------------------------------------------------------
+
+
+async def sign(
+    session: AsyncSession,
+    principal: Principal,
+    convention: Convention,
+    today: dt.date,
+    motif: str | None,
+) -> None:
+    require_preparation(convention)
+    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
+    problems = signature_problems(convention, sigs, today)
+    if problems:
+        raise Conflict(
+            "La convention ne peut pas encore être signée.", extra={"manquants": problems}
+        )
+    convention.statut = StatutConvention.signee.value
+    convention.date_signature = max(s.date_signature for s, _ in sigs if s.date_signature)
+    convention.numero_version = 1
+    await record(
+        session,
+        convention,
+        "signature",
+        principal,
+        motif=motif,
+        details={"date_signature": convention.date_signature.isoformat()},
+    )
+    await save_version(session, convention, None)
