@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel.app import create_service_app
 from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
@@ -23,6 +24,26 @@ from services.documents.storage import FilesystemStorage, Storage
 from services.documents.storage_s3 import S3Storage
 
 _log = logging.getLogger("coop.documents")
+ANTIVIRUS_HEADER = (b"x-coop-antivirus", "désactivé".encode("latin-1"))
+
+
+class AntivirusDisabledHeader:
+    """Every response (downloads and problems included) says the scan is off."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), ANTIVIRUS_HEADER]
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
 
 
 async def open_storage(settings: DocumentsSettings) -> Storage:
@@ -94,7 +115,7 @@ def create_app(
             await http.aclose()
             await storage.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="Coopération — documents",
         description=(
@@ -105,3 +126,6 @@ def create_app(
         extra_lifespan=lifespan,
         openapi_tags=[{"name": "documents", "description": "Documents et versions"}],
     )
+    if not settings.antivirus:
+        app.add_middleware(AntivirusDisabledHeader)
+    return app

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from kernel.convention_ref import ConventionRefReplica
 from services.documents.antivirus import ClamdClient
+from services.documents.schemas import Antivirus
 from services.documents.settings import DocumentsSettings
 from services.documents.storage import Storage
 
@@ -19,5 +20,5 @@ class DocumentsContext:
     replica: ConventionRefReplica
 
     @property
-    def antivirus(self) -> str:
+    def antivirus(self) -> Antivirus:
         return "actif" if self.scanner is not None else "désactivé"

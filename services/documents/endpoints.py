@@ -156,7 +156,7 @@ async def _page(
     return DocumentPage(
         items=[service.document_out(d, latest.get(d.id), ctx) for d in documents],
         next_cursor=next_cursor,
-        antivirus="actif" if ctx.scanner is not None else "désactivé",
+        antivirus=ctx.antivirus,
     )
 
 
@@ -248,7 +248,7 @@ async def list_versions(
     versions = await repo.versions_of(session, principal, document_id)
     return VersionList(
         items=[service.version_out(v, ctx.antivirus) for v in versions],
-        antivirus="actif" if ctx.scanner is not None else "désactivé",
+        antivirus=ctx.antivirus,
     )
 
 

@@ -16,7 +16,7 @@ from services.documents import repository as repo
 from services.documents.antivirus import ClamdClient, ScanUnavailable
 from services.documents.context import DocumentsContext
 from services.documents.models import Document, StatutAnalyse, Version
-from services.documents.schemas import DocumentOut, DocumentPatch, VersionOut
+from services.documents.schemas import Antivirus, DocumentOut, DocumentPatch, VersionOut
 from services.documents.storage import Storage, sha_of_blob_key
 
 _log = logging.getLogger("coop.documents")
@@ -75,7 +75,7 @@ def check_upload(ref: ConventionRef | None, principal: Principal, today: dt.date
 # --- reading -----------------------------------------------------------------------------
 
 
-def version_out(version: Version, antivirus: str) -> VersionOut:
+def version_out(version: Version, antivirus: Antivirus) -> VersionOut:
     return VersionOut(
         numero=version.numero,
         libelle=version.libelle,
@@ -89,7 +89,7 @@ def version_out(version: Version, antivirus: str) -> VersionOut:
         organisation_id=version.organisation_id,
         depose_le=version.depose_le,
         analyse_le=version.analyse_le,
-        antivirus="actif" if antivirus == "actif" else "désactivé",
+        antivirus=antivirus,
     )
 
 

@@ -27,6 +27,7 @@ async def test_clean_pdf_becomes_available(scanned_client: httpx.AsyncClient) ->
     assert doc["derniere_version"]["analyse_le"] is not None
     got = await scanned_client.get(f"/api/v1/documents/{doc['id']}/contenu", headers=h(X_LECTEUR))
     assert got.content == data
+    assert "x-coop-antivirus" not in got.headers
 
 
 async def test_eicar_is_rejected_and_never_stored(

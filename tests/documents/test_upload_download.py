@@ -38,6 +38,7 @@ async def test_upload_then_download_gives_back_the_same_bytes(client: httpx.Asyn
     assert resp.content == data
     assert resp.headers["content-type"] == "application/pdf"
     assert resp.headers["x-content-type-options"] == "nosniff"
+    assert resp.headers["x-coop-antivirus"] == "désactivé"
     assert resp.headers["etag"] == f'"{version["sha256"]}"'
     assert resp.headers["content-disposition"] == (
         "attachment; filename=\"convention.pdf\"; filename*=UTF-8''convention.pdf"
