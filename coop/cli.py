@@ -22,6 +22,14 @@ console = Console(stderr=True)
 app.add_typer(importlib.import_module("coop.cli_documents").app, name="documents")
 app.add_typer(importlib.import_module("coop.cli_gateway").token_app, name="token")
 app.add_typer(importlib.import_module("coop.cli_gateway").idp_app, name="idp")
+app.add_typer(importlib.import_module("coop.cli_gateway_habilitations").clients_app, name="clients")
+app.add_typer(
+    importlib.import_module("coop.cli_gateway_habilitations").grants_app, name="habilitations"
+)
+app.add_typer(importlib.import_module("coop.cli_bench").app, name="bench")
+app.command("import-organisations")(
+    importlib.import_module("coop.cli_conventions").import_organisations
+)
 importlib.import_module("coop.cli_ops").register(app)
 
 DATA_DIR_DEFAULT = ".coop/pgdata"

@@ -27,6 +27,9 @@ def steps() -> list[tuple[str, DemoStep]]:
     from coop.demo_documents import demo_step as documents_step
 
     found.append(("documents", documents_step))
+    from coop.demo_gateway import demo_step as gateway_step
+
+    found.append(("gateway", gateway_step))
     return found
 
 
