@@ -1,0 +1,178 @@
+"""The load driver: bounded (requests and seconds), interleaved, loopback only.
+
+For each endpoint, its variants (gateway, direct service, baseline, raw) are measured
+side by side:
+
+- c=1 (latency): one request per variant in turn, round-robin, so the three see the
+  same machine state request by request.
+- c=32 (throughput): short slices, each variant in turn for a slice with 32 workers,
+  repeated; a variant's requests/s is its requests over its own time in slices.
+
+Every bound is on both the request count and the wall time; the first reached stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from coop.bench.http import Connection, Response
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes = b""
+    expect: frozenset[int] = frozenset({200})
+
+
+@dataclass
+class Variant:
+    name: str  # gateway | direct | baseline | raw
+    base_url: str
+    # i-th request of this variant (targets rotate with i).
+    request: Callable[[int], RequestSpec]
+
+
+@dataclass
+class Endpoint:
+    key: str
+    label: str
+    kind: str  # read | write | transfer
+    variants: list[Variant]
+    # c=32 is skipped for writes that would pile up rows, and transfers run at c=8.
+    concurrency: tuple[int, ...] = (1, 32)
+    notes: str = ""
+
+
+@dataclass
+class Samples:
+    latencies: list[float] = field(default_factory=list)
+    busy_seconds: float = 0.0
+    errors: int = 0
+    bytes: int = 0
+    first_error: str | None = None
+
+    def record(self, spec: RequestSpec, resp: Response | None, elapsed: float, exc: str) -> None:
+        if resp is not None and resp.status in spec.expect:
+            self.latencies.append(elapsed)
+            self.bytes += resp.size + len(spec.body)
+            return
+        self.errors += 1
+        if self.first_error is None:
+            if resp is not None:
+                self.first_error = f"{spec.method} {spec.path} -> {resp.status} {resp.body[:300]!r}"
+            else:
+                self.first_error = f"{spec.method} {spec.path} -> {exc}"
+
+    def summary(self) -> dict[str, Any]:
+        arr = np.array(self.latencies) * 1000.0
+        ok = len(self.latencies)
+        out: dict[str, Any] = {"requests": ok, "errors": self.errors}
+        if ok:
+            p50, p95, p99 = np.percentile(arr, [50, 95, 99])
+            out.update(
+                p50_ms=round(float(p50), 3),
+                p95_ms=round(float(p95), 3),
+                p99_ms=round(float(p99), 3),
+                mean_ms=round(float(arr.mean()), 3),
+            )
+        if self.busy_seconds > 0:
+            out["rps"] = round(ok / self.busy_seconds, 1)
+            if self.bytes:
+                out["mb_per_s"] = round(self.bytes / self.busy_seconds / 1e6, 1)
+        if self.first_error:
+            out["first_error"] = self.first_error
+        return out
+
+
+async def _one(conn: Connection, spec: RequestSpec, samples: Samples, keep_body: bool) -> None:
+    start = time.perf_counter()
+    resp: Response | None = None
+    exc = ""
+    try:
+        resp = await conn.request(
+            spec.method, spec.path, spec.headers, spec.body, keep_body=keep_body
+        )
+    except Exception as error:  # recorded as an error of this variant, the run goes on
+        exc = repr(error)
+        await conn.close()
+    samples.record(spec, resp, time.perf_counter() - start, exc)
+
+
+async def latency_run(
+    endpoint: Endpoint, max_requests: int, max_seconds: float, warmup: int = 3
+) -> dict[str, Samples]:
+    """c=1: variants round-robin, request by request."""
+    conns = {v.name: Connection(v.base_url) for v in endpoint.variants}
+    samples = {v.name: Samples() for v in endpoint.variants}
+    keep = endpoint.kind != "transfer"
+    try:
+        for i in range(warmup):
+            for v in endpoint.variants:
+                await _one(conns[v.name], v.request(i), Samples(), keep)
+        deadline = time.monotonic() + max_seconds
+        i = warmup
+        while i - warmup < max_requests and time.monotonic() < deadline:
+            for v in endpoint.variants:
+                s = samples[v.name]
+                start = time.perf_counter()
+                await _one(conns[v.name], v.request(i), s, keep)
+                s.busy_seconds += time.perf_counter() - start
+            i += 1
+    finally:
+        for c in conns.values():
+            await c.close()
+    return samples
+
+
+async def throughput_run(
+    endpoint: Endpoint,
+    concurrency: int,
+    max_requests: int,
+    max_seconds: float,
+    slices: int = 4,
+) -> dict[str, Samples]:
+    """c=N: each variant in turn for a slice with N workers, `slices` rounds."""
+    samples = {v.name: Samples() for v in endpoint.variants}
+    conns = {
+        v.name: [Connection(v.base_url) for _ in range(concurrency)] for v in endpoint.variants
+    }
+    keep = endpoint.kind != "transfer"
+    per_slice_requests = max(concurrency, max_requests // slices)
+    per_slice_seconds = max_seconds / slices / max(1, len(endpoint.variants))
+    counter = 0
+    try:
+        # Warm every connection once (connect, first-request costs) outside the clock.
+        for v in endpoint.variants:
+            await asyncio.gather(
+                *(_one(c, v.request(k), Samples(), keep) for k, c in enumerate(conns[v.name]))
+            )
+        for _ in range(slices):
+            for v in endpoint.variants:
+                s = samples[v.name]
+                issued = 0
+                deadline = time.monotonic() + per_slice_seconds
+
+                async def worker(conn: Connection, v: Variant = v, s: Samples = s) -> None:
+                    nonlocal issued, counter
+                    while issued < per_slice_requests and time.monotonic() < deadline:
+                        issued += 1
+                        counter += 1
+                        await _one(conn, v.request(counter), s, keep)
+
+                start = time.perf_counter()
+                await asyncio.gather(*(worker(c) for c in conns[v.name]))
+                s.busy_seconds += time.perf_counter() - start
+    finally:
+        for cs in conns.values():
+            for c in cs:
+                await c.close()
+    return samples

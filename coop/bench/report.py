@@ -1,0 +1,275 @@
+"""Targets, and the report: latest.md, latest.json and latest.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def _get(entry: dict[str, Any], level: str, variant: str, field: str) -> float | None:
+    value = entry.get(level, {}).get(variant, {}).get(field)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _target(
+    name: str, value: float | None, threshold: str, ok: bool | None, detail: str
+) -> dict[str, Any]:
+    return {
+        "target": name,
+        "value": None if value is None else round(value, 3),
+        "threshold": threshold,
+        "met": ok,
+        "detail": detail,
+    }
+
+
+def _worst(pairs: list[tuple[str, float]], lowest: bool = True) -> tuple[str, float] | None:
+    if not pairs:
+        return None
+    return min(pairs, key=lambda x: x[1]) if lowest else max(pairs, key=lambda x: x[1])
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    eps: dict[str, dict[str, Any]] = results.get("endpoints", {})
+    reads = {k: e for k, e in eps.items() if e["kind"] == "read"}
+    transfers = {k: e for k, e in eps.items() if e["kind"] == "transfer"}
+    out = []
+
+    ratios = []
+    for k, e in reads.items():
+        g, d = _get(e, "c32", "gateway", "rps"), _get(e, "c32", "direct", "rps")
+        if g and d:
+            ratios.append((k, g / d))
+    w = _worst(ratios)
+    out.append(
+        _target(
+            "Passerelle ≥ 0,90 × débit direct (c=32)",
+            w[1] if w else None,
+            "≥ 0.90",
+            None if w is None else w[1] >= 0.90,
+            f"pire : {w[0]}" if w else "passerelle non mesurée",
+        )
+    )
+
+    added = []
+    for k, e in {**reads, **{k: e for k, e in eps.items() if e["kind"] == "write"}}.items():
+        g, d = _get(e, "c1", "gateway", "p50_ms"), _get(e, "c1", "direct", "p50_ms")
+        if g is not None and d is not None:
+            added.append((k, g - d))
+    w = _worst(added, lowest=False)
+    out.append(
+        _target(
+            "Passerelle ajoute ≤ 0,5 ms au p50 (c=1)",
+            w[1] if w else None,
+            "≤ 0.5 ms",
+            None if w is None else w[1] <= 0.5,
+            f"pire : {w[0]}" if w else "passerelle non mesurée",
+        )
+    )
+
+    ratios = []
+    for k, e in reads.items():
+        d, b = _get(e, "c32", "direct", "rps"), _get(e, "c32", "baseline", "rps")
+        if d and b:
+            ratios.append((k, d / b))
+    w = _worst(ratios)
+    out.append(
+        _target(
+            "Service ≥ 0,35 × débit de référence (c=32)",
+            w[1] if w else None,
+            "≥ 0.35",
+            None if w is None else w[1] >= 0.35,
+            f"pire : {w[0]}" if w else "non mesuré",
+        )
+    )
+
+    first, deep = eps.get("pagination_premiere"), eps.get("pagination_profonde")
+    ratio = None
+    if first and deep:
+        f, dp = _get(first, "c1", "direct", "p50_ms"), _get(deep, "c1", "direct", "p50_ms")
+        if f and dp:
+            ratio = dp / f
+    out.append(
+        _target(
+            "Page la plus profonde p50 ≤ 1,5 × première page",
+            ratio,
+            "≤ 1.5",
+            None if ratio is None else ratio <= 1.5,
+            "documents, service direct, c=1",
+        )
+    )
+
+    ratios = []
+    for k, e in transfers.items():
+        g, d = _get(e, "c8", "gateway", "mb_per_s"), _get(e, "c8", "direct", "mb_per_s")
+        if g and d:
+            ratios.append((k, g / d))
+    w = _worst(ratios)
+    out.append(
+        _target(
+            "Documents via passerelle ≥ 0,80 × Mo/s direct (c=8)",
+            w[1] if w else None,
+            "≥ 0.80",
+            None if w is None else w[1] >= 0.80,
+            f"pire : {w[0]}" if w else "passerelle non mesurée",
+        )
+    )
+
+    growth = [
+        (k, float(e["gateway_rss"]["growth_mib"]))
+        for k, e in transfers.items()
+        if "gateway_rss" in e
+    ]
+    w = _worst(growth, lowest=False)
+    out.append(
+        _target(
+            "Croissance RSS passerelle ≤ 64 Mio (8 transferts de 5 Mio)",
+            w[1] if w else None,
+            "≤ 64 MiB",
+            None if w is None else w[1] <= 64,
+            f"pire : {w[0]}" if w else "passerelle non mesurée",
+        )
+    )
+
+    rts = results.get("round_trips", {})
+    extra = []
+    for k in reads:
+        rt = rts.get(k)
+        if rt:
+            extra.append((k, float(rt["round_trips"]) - float(rt["statements"])))
+    w = _worst(extra, lowest=False)
+    out.append(
+        _target(
+            "Un aller-retour base par requête SQL (lectures)",
+            w[1] if w else None,
+            "0 aller-retour en plus",
+            None if w is None else w[1] <= 0,
+            (
+                f"pire : {w[0]} ({rts[w[0]]['round_trips']} allers-retours pour "
+                f"{rts[w[0]]['statements']} requêtes)"
+            )
+            if w
+            else "non mesuré",
+        )
+    )
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.2f}".replace(",", " ")
+    return str(v)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        f"# Coopération — benchmark ({results['scale']})",
+        "",
+        f"Machine : {results['machine']['cpus']} CPU, Python {results['machine']['python']}. "
+        f"Bornes : {results['bounds']['requests']} requêtes et {results['bounds']['seconds']} s "
+        "par point de mesure. Durée totale : "
+        f"{results.get('seconds', '?')} s.",
+        "",
+        "| point d'accès | variante | c=1 p50 | p95 | p99 | c=32/8 req/s | p50 | p95 | p99 | Mo/s | erreurs | allers-retours |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rts = results.get("round_trips", {})
+    for key, e in results.get("endpoints", {}).items():
+        levels = [lvl for lvl in e if lvl.startswith("c") and lvl != "c1"]
+        hi = levels[0] if levels else None
+        for variant, s1 in e.get("c1", {}).items():
+            sh = e.get(hi, {}).get(variant, {}) if hi else {}
+            rt = rts.get(key) if variant == "direct" else None
+            rt_text = f"{rt['round_trips']} ({rt['statements']} SQL)" if rt else ""
+            errors = s1.get("errors", 0) + sh.get("errors", 0)
+            lines.append(
+                f"| {e['label']} | {variant} | {_fmt(s1.get('p50_ms'))} | {_fmt(s1.get('p95_ms'))} | "
+                f"{_fmt(s1.get('p99_ms'))} | {_fmt(sh.get('rps'))} | {_fmt(sh.get('p50_ms'))} | "
+                f"{_fmt(sh.get('p95_ms'))} | {_fmt(sh.get('p99_ms'))} | "
+                f"{_fmt(sh.get('mb_per_s') or s1.get('mb_per_s') if e['kind'] == 'transfer' else None)} | "
+                f"{errors} | {rt_text} |"
+            )
+    lines += [
+        "",
+        "Latences en ms. Allers-retours : par requête HTTP, mesurés sur le fil (ReadyForQuery).",
+        "",
+    ]
+    lines += ["| objectif | valeur | seuil | atteint | détail |", "|---|---|---|---|---|"]
+    for t in results.get("targets", []):
+        met = {True: "✅ atteint", False: "❌ non atteint", None: "– non mesuré"}[t["met"]]
+        lines.append(
+            f"| {t['target']} | {_fmt(t['value'])} | {t['threshold']} | {met} | {t['detail']} |"
+        )
+    if results.get("client"):
+        c = results["client"]
+        lines += [
+            "",
+            f"Client de charge (c=32, /ping) : httpx {c.get('httpx_rps')} req/s, client brut {c.get('raw_rps')} req/s.",
+        ]
+    for key, e in results.get("endpoints", {}).items():
+        if "gateway_rss" in e:
+            r = e["gateway_rss"]
+            lines.append(
+                f"RSS passerelle pendant « {e['label']} » (c=8) : {r['start_mib']} → {r['peak_mib']} Mio."
+            )
+    if results.get("missing"):
+        lines += ["", f"Non mesurés (code absent) : {', '.join(results['missing'])}."]
+    first_errors = [
+        f"- {e['label']} / {variant} : {s['first_error']}"
+        for e in results.get("endpoints", {}).values()
+        for lvl, by_variant in e.items()
+        if lvl.startswith("c") and isinstance(by_variant, dict)
+        for variant, s in by_variant.items()
+        if isinstance(s, dict) and s.get("first_error")
+    ]
+    if first_errors or results.get("capture_errors"):
+        lines += ["", "Erreurs :"]
+        lines += sorted(set(first_errors))
+        lines += [f"- capture {k} : {v}" for k, v in results.get("capture_errors", {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    eps = list(results.get("endpoints", {}).values())
+    variants = ["gateway", "direct", "baseline", "raw"]
+    colours = {"gateway": "#1f77b4", "direct": "#2ca02c", "baseline": "#7f7f7f", "raw": "#9467bd"}
+    fig, ax = plt.subplots(figsize=(12, 0.6 * max(4, len(eps) * 2)))
+    y = 0.0
+    ticks, labels = [], []
+    for e in eps:
+        for v in variants:
+            s = e.get("c1", {}).get(v)
+            if not s or "p50_ms" not in s:
+                continue
+            ax.plot([s["p50_ms"], s["p99_ms"]], [y, y], color=colours[v], linewidth=2)
+            ax.scatter([s["p50_ms"]], [y], color=colours[v], marker="o", zorder=3)
+            ax.scatter([s["p95_ms"]], [y], color=colours[v], marker="|", s=120, zorder=3)
+            ax.scatter([s["p99_ms"]], [y], color=colours[v], marker="x", zorder=3)
+            ticks.append(y)
+            labels.append(f"{e['label'][:40]} · {v}")
+            y += 1
+        y += 0.6
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("latence à c=1 (ms, échelle log) : ● p50, | p95, × p99")
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict[str, Any], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "latest.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    (out_dir / "latest.md").write_text(markdown(results))
+    plot(results, out_dir / "latest.png")

@@ -1,0 +1,403 @@
+"""`coop bench run`: database, data set, real processes, the load, the report."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import psutil
+from rich.console import Console
+
+from coop.bench import report, stack
+from coop.bench.baseline import plain_dsn
+from coop.bench.capture import CaptureResult, capture_app
+from coop.bench.dataset import Plan, last_quarters, personas, plan
+from coop.bench.driver import Endpoint, RequestSpec, Variant, latency_run, throughput_run
+from coop.bench.generate import dataset_info, generate
+from coop.bench.http import Connection
+from coop.bench.pgproxy import RoundTripCounter, proxied_url, upstream_address
+from coop.bench.scenarios import InternalTokens, Op, Persona, bench_personas, operations, spec_for
+from coop.apps import APPS
+
+BLOB_SIZE = 5 * 1024 * 1024
+CAPTURE_OFFSET = 10_000  # write targets used by the capture, apart from the load's
+
+
+def run(
+    scale: str, requests: int, seconds: float, seed: int, out_dir: Path, console: Console
+) -> dict[str, Any]:
+    # Alembic runs its own event loop: migrate before entering ours.
+    url, embedded = stack.ensure_database(scale)
+    try:
+        trees = stack.migrate(url)
+    except BaseException:
+        if embedded:
+            stack.stop_database()
+        raise
+    console.print(f"[green]✓[/] base prête, migrations : {', '.join(trees)}")
+    return asyncio.run(_run(url, embedded, scale, requests, seconds, seed, out_dir, console))
+
+
+async def _ensure_data(url: str, scale: str, seed: int, console: Console) -> dict[str, Any]:
+    today = dt.datetime.now(dt.UTC).date()
+    info = await dataset_info(url)
+    if (
+        info is None
+        or info.get("scale") != scale
+        or info.get("seed") != seed
+        or last_quarters(dt.date.fromisoformat(info["today"])) != last_quarters(today)
+    ):
+        console.print(f"Génération du jeu de données « {scale} »…")
+        info = await generate(url, scale, seed, console, today)
+        console.print(f"[green]✓[/] jeu de données généré en {info['seconds']} s")
+    return info
+
+
+async def _reset_writes(url: str, p: Plan, caf_id: Any) -> None:
+    """The bench Caf's suivis of this quarter back to brouillon (a run submits them)."""
+    conn = await asyncpg.connect(plain_dsn(url))
+    try:
+        if await conn.fetchval("SELECT to_regclass('actions.suivis')"):
+            await conn.execute(
+                "UPDATE actions.suivis s SET etat = 'brouillon' FROM actions.convention_ref r "
+                "WHERE r.id = s.convention_id AND r.caf_id = $1 AND s.periode = $2 "
+                "AND s.etat <> 'brouillon'",
+                caf_id,
+                p.current_periode,
+            )
+    finally:
+        await conn.close()
+
+
+def _access_tokens(idp_url: str, people: dict[str, Persona]) -> dict[str, str]:
+    from gateway.devidp.keys import KeyStore, access_token_claims, person_claims
+
+    store = KeyStore(stack.WORK_DIR / "idp")
+    out = {}
+    for key, persona in people.items():
+        claims = access_token_claims(
+            issuer=idp_url,
+            audience="coop-api",
+            ttl_seconds=4 * 3600,
+            subject_claims=person_claims(
+                persona.principal.subject, f"{key}@bench.invalid", key, f"bench-{key}"
+            ),
+        )
+        out[key] = f"Bearer {store.sign(claims)}"
+    return out
+
+
+async def _client_overhead(base_url: str, seconds: float) -> dict[str, Any]:
+    """httpx vs the raw client against the baseline's trivial endpoint, c=32."""
+    out: dict[str, Any] = {}
+    async with httpx.AsyncClient(
+        base_url=base_url, limits=httpx.Limits(max_connections=32), trust_env=False
+    ) as client:
+        n, deadline = 0, time.monotonic() + seconds
+        start = time.perf_counter()
+
+        async def hx() -> None:
+            nonlocal n
+            while time.monotonic() < deadline:
+                await client.get("/ping")
+                n += 1
+
+        await asyncio.gather(*(hx() for _ in range(32)))
+        out["httpx_rps"] = round(n / (time.perf_counter() - start), 1)
+    conns = [Connection(base_url) for _ in range(32)]
+    n, deadline = 0, time.monotonic() + seconds
+    start = time.perf_counter()
+
+    async def raw(c: Connection) -> None:
+        nonlocal n
+        while time.monotonic() < deadline:
+            await c.request("GET", "/ping")
+            n += 1
+
+    await asyncio.gather(*(raw(c) for c in conns))
+    out["raw_rps"] = round(n / (time.perf_counter() - start), 1)
+    for c in conns:
+        await c.close()
+    return out
+
+
+async def _walk_deepest(base: str, auth: str, path: str) -> tuple[str | None, int]:
+    """The cursor of the last page of a list (walked with the largest pages)."""
+    cursor, last, pages = None, None, 0
+    async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=30) as client:
+        while True:
+            params = {"limit": "200", **({"cursor": cursor} if cursor else {})}
+            resp = await client.get(path, params=params, headers={"authorization": auth})
+            if resp.status_code != 200:
+                return last, pages
+            pages += 1
+            nxt = resp.json().get("next_cursor")
+            if not nxt:
+                return last, pages
+            last = cursor = nxt
+
+
+async def _upload_one(base: str, op: Op, auth: str) -> str | None:
+    spec = spec_for(op, 0, auth)
+    async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=60) as client:
+        resp = await client.post(spec.path, content=spec.body, headers=spec.headers)
+    if resp.status_code != 201:
+        return None
+    return str(resp.json()["id"])
+
+
+class RssSampler:
+    """Peak RSS of one process, sampled every 10 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self._proc = psutil.Process(pid)
+        self.start_rss = self._proc.memory_info().rss
+        self.peak = self.start_rss
+        self._task: asyncio.Task[None] | None = None
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self._proc.memory_info().rss)
+            await asyncio.sleep(0.01)
+
+    def __enter__(self) -> RssSampler:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task:
+            self._task.cancel()
+
+
+async def _run(
+    url: str,
+    embedded: bool,
+    scale: str,
+    requests: int,
+    seconds: float,
+    seed: int,
+    out_dir: Path,
+    console: Console,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    info = await _ensure_data(url, scale, seed, console)
+    p = plan(scale, seed, dt.date.fromisoformat(info["today"]))
+    ps = personas(p)
+    people = bench_personas(ps)
+    await _reset_writes(url, p, ps.caf_id)
+    services = [s for s in stack.service_names() if s in {"conventions", "actions", "documents"}]
+    st = stack.Stack(url)
+    results: dict[str, Any] = {
+        "scale": scale,
+        "seed": seed,
+        "dataset": {k: v for k, v in info.items() if k != "personas"},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "bounds": {"requests": requests, "seconds": seconds},
+        "endpoints": {},
+        "missing": [],
+    }
+    try:
+        conv_url = None
+        if "conventions" in services:
+            conv_url = st.start(
+                "conventions", APPS["conventions"].factory, stack.service_env("conventions", None)
+            ).url
+        for name in services:
+            if name != "conventions":
+                st.start(name, APPS[name].factory, stack.service_env(name, conv_url))
+        gateway_up = stack.available("gateway.app") and stack.available("gateway.devidp.app")
+        idp_url = ""
+        if gateway_up:
+            idp_port = stack.free_port()
+            idp = st.start(
+                "idp", "gateway.devidp.app:create_app", stack.idp_env(idp_port), idp_port
+            )
+            idp_url = idp.url
+            st.start(
+                "gateway",
+                "gateway.app:create_app",
+                stack.gateway_env({s: st.procs[s].url for s in services}, idp_url, conv_url),
+            )
+        st.wait_ready()
+        console.print(
+            "[green]✓[/] processus prêts : "
+            + ", ".join(f"{n} :{pr.port}" for n, pr in st.procs.items())
+        )
+        tokens = InternalTokens()
+        blob = (bytes(range(256)) * (BLOB_SIZE // 256 + 1))[:BLOB_SIZE]
+        blob_path = (stack.WORK_DIR / "blob.bin").resolve()
+        blob_path.write_bytes(blob)
+
+        def direct_auth(op: Op) -> str:
+            return tokens.header(people[op.persona], op.service)
+
+        # Targets that need a first request: the deepest cursor, a document to download.
+        deep_cursor = None
+        uploaded = None
+        base_ops = operations(p, ps, set(services), blob, None, None)
+        by_key = {op.key: op for op in base_ops}
+        if "documents" in services:
+            doc_url = st.procs["documents"].url
+            deep_cursor, pages = await _walk_deepest(
+                doc_url, tokens.header(people["national"], "documents"), "/api/v1/documents"
+            )
+            results["deep_pagination_pages_walked"] = pages
+            uploaded = await _upload_one(
+                doc_url, by_key["document_upload"], direct_auth(by_key["document_upload"])
+            )
+        ops = operations(p, ps, set(services), blob, deep_cursor, uploaded)
+
+        # Round trips and captured SQL, in-process through the counting relay.
+        counter = RoundTripCounter(upstream_address(url))
+        await counter.start()
+        captured: dict[str, Any] = {}
+        round_trips: dict[str, Any] = {}
+        capture_errors: dict[str, str] = {}
+        try:
+            for name in services:
+                mine = [op for op in ops if op.service == name and op.kind != "transfer"]
+                specs: dict[str, list[RequestSpec]] = {}
+                for op in mine:
+                    count = 20 if op.fresh_targets else 12
+                    specs[op.key] = [
+                        spec_for(op, CAPTURE_OFFSET + k if op.fresh_targets else k, direct_auth(op))
+                        for k in range(count)
+                    ]
+                res: CaptureResult = await capture_app(
+                    APPS[name].factory,
+                    name,
+                    stack.service_env(name, conv_url),
+                    counter,
+                    proxied_url(url, counter.port),
+                    specs,
+                )
+                captured.update(res.statements)
+                round_trips.update(res.round_trips)
+                capture_errors.update(res.errors)
+        finally:
+            await counter.stop()
+        results["round_trips"] = round_trips
+        if capture_errors:
+            results["capture_errors"] = capture_errors
+        queries_path = (stack.WORK_DIR / "baseline-queries.json").resolve()
+        queries_path.write_bytes(orjson.dumps(captured))
+        baseline = st.start(
+            "baseline",
+            "coop.bench.baseline:create_app",
+            {
+                "COOP_BENCH_BASELINE_DSN": url,
+                "COOP_BENCH_BASELINE_QUERIES": str(queries_path),
+                "COOP_BENCH_RAW_FILE": str(blob_path),
+            },
+        )
+        st.wait_ready()
+        results["client"] = await _client_overhead(baseline.url, min(2.0, seconds / 4))
+        console.print(f"Client HTTP (c=32, /ping) : {results['client']}")
+
+        access = _access_tokens(idp_url, people) if gateway_up else {}
+        for op in ops:
+            endpoint = _endpoint(op, st, access, tokens, people, captured, gateway_up)
+            console.print(f"▶ {op.label}")
+            entry: dict[str, Any] = {
+                "op": op.key,
+                "label": op.label,
+                "service": op.service,
+                "kind": op.kind,
+            }
+            lat = await latency_run(endpoint, requests, seconds)
+            entry["c1"] = {k: s.summary() for k, s in lat.items()}
+            for c in op.concurrency:
+                if c == 1:
+                    continue
+                sampler = None
+                if op.kind == "transfer" and "gateway" in st.procs:
+                    sampler = RssSampler(st.procs["gateway"].pid)
+                if sampler:
+                    with sampler:
+                        thr = await throughput_run(endpoint, c, requests, seconds)
+                    entry["gateway_rss"] = {
+                        "start_mib": round(sampler.start_rss / 2**20, 1),
+                        "peak_mib": round(sampler.peak / 2**20, 1),
+                        "growth_mib": round((sampler.peak - sampler.start_rss) / 2**20, 1),
+                    }
+                else:
+                    thr = await throughput_run(endpoint, c, requests, seconds)
+                entry[f"c{c}"] = {k: s.summary() for k, s in thr.items()}
+            results["endpoints"][op.key] = entry
+        results["missing"] = sorted({"conventions", "actions", "documents"} - set(services)) + (
+            [] if gateway_up else ["gateway"]
+        )
+    finally:
+        st.stop()
+        if embedded:
+            stack.stop_database()
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["targets"] = report.targets(results)
+    report.write(results, out_dir)
+    return results
+
+
+def _endpoint(
+    op: Op,
+    st: stack.Stack,
+    access: dict[str, str],
+    tokens: InternalTokens,
+    people: dict[str, Persona],
+    captured: dict[str, Any],
+    gateway_up: bool,
+) -> Endpoint:
+    n_variants = 3
+
+    # Writes: each variant gets its own targets (i*3 + k), never the same suivi twice.
+    def index(i: int, k: int) -> int:
+        return i * n_variants + k if op.fresh_targets else i
+
+    variants: list[Variant] = []
+    if gateway_up and "gateway" in st.procs:
+        variants.append(
+            Variant(
+                "gateway",
+                st.procs["gateway"].url,
+                lambda i: spec_for(op, index(i, 0), access[op.persona]),
+            )
+        )
+    variants.append(
+        Variant(
+            "direct",
+            st.procs[op.service].url,
+            lambda i: spec_for(op, index(i, 1), tokens.header(people[op.persona], op.service)),
+        )
+    )
+    base = st.procs["baseline"].url
+    if op.kind == "transfer":
+        if op.method == "POST":
+            variants.append(
+                Variant(
+                    "raw",
+                    base,
+                    lambda i: RequestSpec(
+                        "POST", "/raw/upload", {}, spec_for(op, i, "").body, frozenset({201})
+                    ),
+                )
+            )
+        else:
+            variants.append(Variant("raw", base, lambda i: RequestSpec("GET", "/raw/blob", {})))
+    elif op.key in captured and captured[op.key]:
+        variants.append(
+            Variant(
+                "baseline",
+                base,
+                lambda i: RequestSpec(op.method, f"/q/{op.key}?t={i}", {}, b"", frozenset({200})),
+            )
+        )
+    return Endpoint(op.key, op.label, op.kind, variants, op.concurrency)

@@ -1,0 +1,65 @@
+"""`coop bench`: the national data set and the side-by-side load benchmark."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+
+from coop.bench.dataset import SCALES
+
+app = typer.Typer(
+    name="bench", help="Jeu de données national et benchmark de charge.", no_args_is_help=True
+)
+console = Console(stderr=True)
+
+ScaleOpt = Annotated[str, typer.Option(help=f"Échelle : {', '.join(SCALES)}")]
+SeedOpt = Annotated[int, typer.Option(help="Graine du générateur (jeu déterministe)")]
+
+
+def _check_scale(scale: str) -> None:
+    if scale not in SCALES:
+        raise typer.BadParameter(f"échelle inconnue : {scale} (connues : {', '.join(SCALES)})")
+
+
+@app.command()
+def generate(scale: ScaleOpt = "national", seed: SeedOpt = 2024) -> None:
+    """Load the data set (bulk COPY into the services' own tables)."""
+    import asyncio
+
+    from coop.bench import stack
+    from coop.bench.generate import generate as gen
+
+    _check_scale(scale)
+    url, embedded = stack.ensure_database(scale)
+    stack.migrate(url)
+    info = asyncio.run(gen(url, scale, seed, console))
+    console.print(f"[green]✓[/] {sum(info['rows'].values()):,} lignes en {info['seconds']} s")
+    if info["skipped"]:
+        console.print(f"Schémas non générés (code absent) : {', '.join(info['skipped'])}")
+
+
+@app.command()
+def run(
+    scale: ScaleOpt = "national",
+    seed: SeedOpt = 2024,
+    requests: Annotated[
+        int, typer.Option(help="Requêtes max par variante et point de mesure")
+    ] = 400,
+    seconds: Annotated[float, typer.Option(help="Secondes max par point de mesure")] = 8.0,
+    out: Annotated[Path, typer.Option(help="Dossier des résultats")] = Path("benchmarks/results"),
+) -> None:
+    """Start every app for real, run the mix side by side, write latest.md/json/png."""
+    from coop.bench.report import markdown
+    from coop.bench.runner import run as run_bench
+
+    _check_scale(scale)
+    results = run_bench(scale, requests, seconds, seed, out, console)
+    Console().print(Markdown(markdown(results)))
+    sys.stdout.write(
+        f"\nRésultats : {out / 'latest.md'}, {out / 'latest.json'}, {out / 'latest.png'}\n"
+    )
