@@ -1,0 +1,81 @@
+"""`coop import-organisations FILE.csv`: bulk load of the organisations registry.
+
+Every row is validated first; any bad row is reported with its line number and
+nothing is loaded (all or nothing, one transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from kernel.database import create_engine, create_sessionmaker
+from services.conventions.service_organisations import (
+    CSV_COLUMNS,
+    ImportReport,
+    load_import,
+    parse_csv,
+    validate_import,
+)
+
+console = Console(stderr=True)
+
+
+async def import_file(database_url: str, text: str, console: Console) -> ImportReport:
+    """Validate then (if every row is good) load; returns the report."""
+    rows, header_errors = parse_csv(text)
+    if header_errors:
+        return ImportReport(errors=header_errors)
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("Vérification des lignes", total=len(rows))
+                report = await validate_import(session, rows)
+                progress.update(task, completed=len(rows))
+                if not report.ok:
+                    return report
+                task = progress.add_task("Chargement", total=len(report.rows))
+                loaded = await load_import(session, report)
+                await session.commit()
+                progress.update(task, completed=loaded)
+            return report
+    finally:
+        await engine.dispose()
+
+
+def import_organisations(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Fichier CSV")
+    ],
+) -> None:
+    """Import organisations from a CSV file (UTF-8, ',' or ';').
+
+    Columns: type, nom, then as needed departement, code_caf, code_insee, siren,
+    population, epci_siren (a commune's EPCI), ao_recenser, ao_informer, ao_planifier,
+    ao_qualite (commune | EPCI).
+    """
+    from coop.cli import database_url
+
+    url = os.environ.get("DATABASE_URL") or database_url()
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        console.print("[red]Le fichier doit être encodé en UTF-8.[/]")
+        raise typer.Exit(1) from exc
+    report = asyncio.run(import_file(url, text, console))
+    if not report.ok:
+        table = Table("ligne", "erreur", title="Lignes refusées : rien n'a été chargé")
+        for line, message in report.errors:
+            table.add_row(str(line), message)
+        console.print(table)
+        console.print(f"Colonnes acceptées : {', '.join(CSV_COLUMNS)}")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/] {len(report.rows)} organisations importées")

@@ -1,0 +1,226 @@
+"""Lifecycle: creation, dates rule, changes with ETag, signature, history."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conventions.helpers import create, h, payload, sign_all, table_counts
+from tests.support.personas import CAF_A, COLLECTIVITE_X, COLLECTIVITE_Y
+
+
+async def test_create_lists_the_caf_first_and_the_transitions_of_a_draft(
+    client: httpx.AsyncClient,
+) -> None:
+    body = await create(client)
+    assert body["statut"] == "en préparation"
+    assert body["etat"] == "en préparation"
+    assert [s["organisation_id"] for s in body["signataires"]] == [str(CAF_A), str(COLLECTIVITE_X)]
+    assert body["copil"]["presidence"] == "alternée"
+    # Not signable yet: nobody has signed.
+    assert body["transitions_disponibles"] == [
+        "modifier",
+        "gérer les signataires",
+        "gérer les équipements",
+    ]
+    resp = await client.get(f"/api/v1/conventions/{body['id']}", headers=h())
+    assert resp.headers["etag"] == f'"{body["id"]}.1"'
+
+
+async def test_the_caf_is_added_as_signatory_when_omitted(client: httpx.AsyncClient) -> None:
+    body = await create(client, signataires=[{"organisation_id": str(COLLECTIVITE_X)}])
+    assert [s["organisation_id"] for s in body["signataires"]] == [str(CAF_A), str(COLLECTIVITE_X)]
+
+
+async def test_dates_rule_end_at_most_31_december_of_n_plus_4(
+    client: httpx.AsyncClient, db_engine: AsyncEngine
+) -> None:
+    ok = await create(client, date_debut="2025-03-01", date_fin="2029-12-31")
+    assert ok["date_fin"] == "2029-12-31"
+    before = await table_counts(db_engine)
+    too_long = await client.post(
+        "/api/v1/conventions",
+        json=payload(date_debut="2025-03-01", date_fin="2030-01-01"),
+        headers=h(),
+    )
+    assert too_long.status_code == 422
+    assert too_long.headers["content-type"] == "application/problem+json"
+    assert too_long.json()["errors"][0]["code"] == "duree_maximale"
+    reversed_ = await client.post(
+        "/api/v1/conventions",
+        json=payload(date_debut="2026-01-01", date_fin="2025-12-31"),
+        headers=h(),
+    )
+    assert reversed_.status_code == 422
+    assert reversed_.json()["errors"][0]["code"] == "dates_inversees"
+    assert await table_counts(db_engine) == before
+
+
+async def test_patch_requires_if_match_and_refuses_a_stale_etag(
+    client: httpx.AsyncClient, db_engine: AsyncEngine
+) -> None:
+    body = await create(client)
+    url = f"/api/v1/conventions/{body['id']}"
+    etag = (await client.get(url, headers=h())).headers["etag"]
+    missing = await client.patch(url, json={"titre": "Nouveau"}, headers=h())
+    assert missing.status_code == 428
+    first = await client.patch(url, json={"titre": "Premier"}, headers=h(**{"If-Match": etag}))
+    assert first.status_code == 200, first.text
+    assert first.json()["titre"] == "Premier"
+    assert first.headers["etag"] != etag
+    stale = await client.patch(url, json={"titre": "Second"}, headers=h(**{"If-Match": etag}))
+    assert stale.status_code == 412
+    assert stale.headers["etag"] == first.headers["etag"]
+    assert (await client.get(url, headers=h())).json()["titre"] == "Premier"
+
+
+async def test_concurrent_patches_with_the_same_etag_one_wins(client: httpx.AsyncClient) -> None:
+    body = await create(client)
+    url = f"/api/v1/conventions/{body['id']}"
+    etag = (await client.get(url, headers=h())).headers["etag"]
+    results = await asyncio.gather(
+        *(
+            client.patch(url, json={"titre": f"Version {i}"}, headers=h(**{"If-Match": etag}))
+            for i in range(4)
+        )
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200, 412, 412, 412]
+    winner = next(r for r in results if r.status_code == 200).json()["titre"]
+    assert (await client.get(url, headers=h())).json()["titre"] == winner
+
+
+async def test_patch_dates_follow_the_dates_rule(client: httpx.AsyncClient) -> None:
+    body = await create(client)
+    url = f"/api/v1/conventions/{body['id']}"
+    etag = (await client.get(url, headers=h())).headers["etag"]
+    resp = await client.patch(url, json={"date_fin": "2031-01-01"}, headers=h(**{"If-Match": etag}))
+    assert resp.status_code == 422
+    assert (await client.get(url, headers=h())).json()["date_fin"] == "2029-12-31"
+
+
+async def test_signature_requires_every_signature_date(client: httpx.AsyncClient) -> None:
+    body = await create(client)
+    cid = body["id"]
+    await sign_all(client, cid, [CAF_A], "2024-12-20")
+    refused = await client.post(f"/api/v1/conventions/{cid}/signature", headers=h())
+    assert refused.status_code == 409
+    missing = refused.json()["manquants"]
+    assert [m["code"] for m in missing] == ["signature_manquante"]
+    assert missing[0]["organisation_id"] == str(COLLECTIVITE_X)
+    await sign_all(client, cid, [COLLECTIVITE_X], "2024-12-22")
+    draft = (await client.get(f"/api/v1/conventions/{cid}", headers=h())).json()
+    assert "signer" in draft["transitions_disponibles"]
+    signed = await client.post(f"/api/v1/conventions/{cid}/signature", headers=h())
+    assert signed.status_code == 200, signed.text
+    out = signed.json()
+    assert out["statut"] == "signée"
+    assert out["etat"] == "active"  # 2025-01-01 .. 2029-12-31 around 2026-11-24
+    assert out["date_signature"] == "2024-12-22"
+    assert out["transitions_disponibles"] == ["avenant", "résilier", "renouveler"]
+
+
+async def test_signature_requires_the_socle_thematiques(client: httpx.AsyncClient) -> None:
+    body = await create(client, thematiques=["petite enfance", "enfance", "logement"])
+    cid = body["id"]
+    await sign_all(client, cid, [CAF_A, COLLECTIVITE_X], "2024-12-20")
+    refused = await client.post(f"/api/v1/conventions/{cid}/signature", headers=h())
+    assert refused.status_code == 409
+    (problem,) = refused.json()["manquants"]
+    assert problem["code"] == "socle_thematiques"
+    assert "jeunesse" in problem["message"]
+    assert "parentalité" in problem["message"]
+    got = (await client.get(f"/api/v1/conventions/{cid}", headers=h())).json()
+    assert got["statut"] == "en préparation"
+
+
+async def test_signature_requires_a_collectivite_and_past_signature_dates(
+    client: httpx.AsyncClient,
+) -> None:
+    alone = await create(client, signataires=[{"organisation_id": str(CAF_A)}])
+    await sign_all(client, alone["id"], [CAF_A], "2024-12-20")
+    refused = await client.post(f"/api/v1/conventions/{alone['id']}/signature", headers=h())
+    assert [m["code"] for m in refused.json()["manquants"]] == ["signataire_manquant"]
+    future = await create(client)
+    await sign_all(client, future["id"], [CAF_A, COLLECTIVITE_X], "2026-12-01")
+    refused = await client.post(f"/api/v1/conventions/{future['id']}/signature", headers=h())
+    assert refused.status_code == 409
+    assert {m["code"] for m in refused.json()["manquants"]} == {"signature_future"}
+
+
+async def test_a_signed_convention_changes_only_by_avenant(client: httpx.AsyncClient) -> None:
+    body = await create(client)
+    cid = body["id"]
+    await sign_all(client, cid, [CAF_A, COLLECTIVITE_X], "2024-12-20")
+    signed = await client.post(f"/api/v1/conventions/{cid}/signature", headers=h())
+    etag = signed.headers["etag"]
+    url = f"/api/v1/conventions/{cid}"
+    patch = await client.patch(url, json={"titre": "Autre"}, headers=h(**{"If-Match": etag}))
+    assert patch.status_code == 409
+    assert "avenant" in patch.json()["detail"]
+    add = await client.post(
+        f"{url}/signataires", json={"organisation_id": str(COLLECTIVITE_Y)}, headers=h()
+    )
+    assert add.status_code == 409
+    again = await client.post(f"{url}/signature", headers=h())
+    assert again.status_code == 409
+
+
+async def test_signatories_are_managed_while_in_preparation(client: httpx.AsyncClient) -> None:
+    body = await create(client, signataires=[])
+    url = f"/api/v1/conventions/{body['id']}/signataires"
+    added = await client.post(
+        url, json={"organisation_id": str(COLLECTIVITE_X), "representant": "Maire"}, headers=h()
+    )
+    assert added.status_code == 201
+    assert len(added.json()["signataires"]) == 2
+    dup = await client.post(url, json={"organisation_id": str(COLLECTIVITE_X)}, headers=h())
+    assert dup.status_code == 409
+    caf = await client.delete(f"{url}/{CAF_A}", headers=h())
+    assert caf.status_code == 409
+    removed = await client.delete(f"{url}/{COLLECTIVITE_X}", headers=h())
+    assert removed.status_code == 200
+    assert [s["organisation_id"] for s in removed.json()["signataires"]] == [str(CAF_A)]
+    listed = await client.get(url, headers=h())
+    assert [s["organisation_id"] for s in listed.json()] == [str(CAF_A)]
+
+
+async def test_history_records_who_when_what_why(client: httpx.AsyncClient) -> None:
+    from tests.support.personas import CAF_A_AGENT
+
+    body = await create(client)
+    cid = body["id"]
+    await sign_all(client, cid, [CAF_A, COLLECTIVITE_X], "2024-12-20")
+    await client.post(
+        f"/api/v1/conventions/{cid}/signature", json={"motif": "COPIL du 20/12"}, headers=h()
+    )
+    events = (await client.get(f"/api/v1/conventions/{cid}/historique", headers=h())).json()
+    kinds = [e["transition"] for e in events["items"]]
+    assert kinds == [
+        "création",
+        "modification de signataire",
+        "modification de signataire",
+        "signature",
+    ]
+    last = events["items"][-1]
+    assert last["auteur"] == CAF_A_AGENT.subject
+    assert last["motif"] == "COPIL du 20/12"
+    assert last["details"]["date_signature"] == "2024-12-20"
+    assert last["le"]
+
+
+async def test_listing_is_keyset_paginated(client: httpx.AsyncClient) -> None:
+    for i in range(5):
+        await create(client, titre=f"CTG {i}")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/api/v1/conventions", params=params, headers=h())).json()
+        seen += [c["titre"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"CTG {i}" for i in range(5)]
