@@ -140,7 +140,7 @@ def create_app(
         }
         app.state.proxy = Proxy(clients, settings.service_urls)
         app.state.openapi_merger = OpenApiMerger(
-            clients,
+            {name: pool.client for name, pool in clients.items()},
             settings.service_urls,
             table,
             app.openapi,
@@ -151,8 +151,8 @@ def create_app(
         try:
             yield
         finally:
-            for client in clients.values():
-                await client.aclose()
+            for pool in clients.values():
+                await pool.client.aclose()
             await oidc_client.aclose()
 
     app = create_service_app(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 
 import httpx
 from starlette.types import Receive, Scope, Send
@@ -114,6 +115,17 @@ async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
+@dataclass(frozen=True)
+class ServiceClient:
+    """One service's connection pool: `client` for ordinary calls (OpenAPI), `transport`
+    (the same pool) driven directly by the proxy, skipping the client-level work
+    (cookies, redirects, auth, default headers) a reverse proxy does not want."""
+
+    client: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport
+    timeout: dict[str, float | None]
+
+
 def build_client(
     *,
     connect: float,
@@ -123,25 +135,24 @@ def build_client(
     max_connections: int,
     max_keepalive: int,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> httpx.AsyncClient:
+) -> ServiceClient:
+    timeout = httpx.Timeout(connect=connect, read=read, write=write, pool=pool)
+    if transport is None:
+        transport = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_keepalive
+            ),
+            trust_env=False,  # never route service traffic through an environment proxy
+            retries=0,
+        )
     client = httpx.AsyncClient(
-        timeout=httpx.Timeout(connect=connect, read=read, write=write, pool=pool),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_keepalive
-        ),
-        follow_redirects=False,
-        trust_env=False,  # never route service traffic through an environment proxy
-        transport=transport,
+        timeout=timeout, follow_redirects=False, trust_env=False, transport=transport
     )
-    # httpx adds its own defaults (Accept-Encoding: gzip...): the client's own headers
-    # must reach the service unchanged, nothing more.
-    for name in ("accept", "accept-encoding", "user-agent", "connection"):
-        client.headers.pop(name, None)
-    return client
+    return ServiceClient(client, transport, timeout.as_dict())
 
 
 class Proxy:
-    def __init__(self, clients: Mapping[str, httpx.AsyncClient], base_urls: Mapping[str, str]):
+    def __init__(self, clients: Mapping[str, ServiceClient], base_urls: Mapping[str, str]):
         self._clients = clients
         self._bases = {name: url.rstrip("/") for name, url in base_urls.items()}
 
@@ -155,22 +166,23 @@ class Proxy:
         internal_token: str,
         request_id: str,
     ) -> None:
-        client = self._clients.get(service)
-        if client is None:
+        pool = self._clients.get(service)
+        if pool is None:
             raise ServiceUnavailable(f"Le service {service} n'est pas configuré.")
         headers, has_body = upstream_headers(scope, internal_token, request_id)
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         url = self._bases[service] + raw_path.decode("latin-1")
         if scope.get("query_string"):
             url += "?" + scope["query_string"].decode("latin-1")
-        request = client.build_request(
+        request = httpx.Request(
             scope["method"],
             url,
             headers=headers,
             content=_request_body(receive) if has_body else None,
+            extensions={"timeout": pool.timeout},
         )
         try:
-            response = await client.send(request, stream=True)
+            response = await pool.transport.handle_async_request(request)
         except ClientDisconnected:
             return  # nobody left to answer
         except httpx.TimeoutException as exc:
