@@ -7,8 +7,6 @@ first, the gateway's own routes (habilitations, /moi, OpenAPI, /docs) after it.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -23,6 +21,8 @@ from starlette.responses import HTMLResponse, JSONResponse
 from gateway.auth.gatekeeper import Gatekeeper, InternalTokens
 from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import AccessTokenVerifier
+from gateway.habilitations.endpoints import router as habilitations_router
+from gateway.habilitations.resolver import DbGrantResolver
 from gateway.identity import GrantResolver
 from gateway.limits import (
     BodySizeLimitMiddleware,
@@ -56,18 +56,8 @@ async def swagger_ui() -> HTMLResponse:
     return get_swagger_ui_html(openapi_url=OPENAPI_PATH, title="Coopération — API publique")
 
 
-def _habilitations_routers() -> list[APIRouter]:
-    # The habilitations package lands separately (same app, another engineer).
-    if importlib.util.find_spec("gateway.habilitations.endpoints") is None:
-        return []
-    module = importlib.import_module("gateway.habilitations.endpoints")
-    return [module.router]
-
-
 def _db_grant_resolver(app: FastAPI, settings: GatewaySettings) -> GrantResolver:
-    module = importlib.import_module("gateway.habilitations.resolver")
-    resolver: GrantResolver = module.DbGrantResolver(app.state.sessionmaker)
-    return resolver
+    return DbGrantResolver(app.state.sessionmaker, settings.grant_cache_seconds)
 
 
 def create_app(
@@ -159,7 +149,7 @@ def create_app(
         settings,
         title="Coopération — passerelle",
         description="Authentification, habilitations et API publique unique.",
-        routers=[docs_router, *_habilitations_routers()],
+        routers=[docs_router, habilitations_router],
         extra_lifespan=lifespan,
         version=VERSION,
     )
