@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from kernel.database import DbSession
+from kernel.etag import etag_for
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Page, Pagination
 from services.actions import repository as repo
@@ -117,66 +119,105 @@ async def update_suivi(
     return _detail(response, suivi)
 
 
-@router.post("/actions/{action_id}/suivis/{periode}/soumission", tags=["suivis"])
+async def _transition(
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    change: Callable[[], Awaitable[Suivi]],
+) -> Response:
+    """A workflow POST: If-Match checked by the service, Idempotency-Key honoured here
+    (a retried submission returns the first result instead of a 412)."""
+
+    async def run() -> Created:
+        suivi = await change()
+        body = SuiviDetail.model_validate(suivi, from_attributes=True)
+        return Created(
+            body=body, status_code=200, headers={"ETag": etag_for(suivi.id, suivi.version)}
+        )
+
+    return await idempotent(request, session, principal, run)
+
+
+@router.post(
+    "/actions/{action_id}/suivis/{periode}/soumission", tags=["suivis"], response_model=SuiviDetail
+)
 async def soumettre(
     action_id: uuid.UUID,
     periode: Periode,
     request: Request,
-    response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> SuiviDetail:
-    suivi = await service_suivis.soumettre(session, principal, request, action_id, periode)
-    return _detail(response, suivi)
+) -> Response:
+    return await _transition(
+        request,
+        session,
+        principal,
+        lambda: service_suivis.soumettre(session, principal, request, action_id, periode),
+    )
 
 
-@router.post("/actions/{action_id}/suivis/{periode}/validation", tags=["suivis"])
+@router.post(
+    "/actions/{action_id}/suivis/{periode}/validation", tags=["suivis"], response_model=SuiviDetail
+)
 async def valider(
     action_id: uuid.UUID,
     periode: Periode,
     data: CommentaireOptionnel,
     request: Request,
-    response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> SuiviDetail:
+) -> Response:
     """Caf agents only."""
-    suivi = await service_suivis.valider(
-        session, principal, request, action_id, periode, data.commentaire
+    return await _transition(
+        request,
+        session,
+        principal,
+        lambda: service_suivis.valider(
+            session, principal, request, action_id, periode, data.commentaire
+        ),
     )
-    return _detail(response, suivi)
 
 
-@router.post("/actions/{action_id}/suivis/{periode}/renvoi", tags=["suivis"])
+@router.post(
+    "/actions/{action_id}/suivis/{periode}/renvoi", tags=["suivis"], response_model=SuiviDetail
+)
 async def renvoyer(
     action_id: uuid.UUID,
     periode: Periode,
     data: Commentaire,
     request: Request,
-    response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> SuiviDetail:
+) -> Response:
     """Send back « à compléter » with a comment (Caf agents only)."""
-    suivi = await service_suivis.renvoyer(
-        session, principal, request, action_id, periode, data.commentaire
+    return await _transition(
+        request,
+        session,
+        principal,
+        lambda: service_suivis.renvoyer(
+            session, principal, request, action_id, periode, data.commentaire
+        ),
     )
-    return _detail(response, suivi)
 
 
-@router.post("/actions/{action_id}/suivis/{periode}/correction", tags=["suivis"])
+@router.post(
+    "/actions/{action_id}/suivis/{periode}/correction", tags=["suivis"], response_model=SuiviDetail
+)
 async def corriger(
     action_id: uuid.UUID,
     periode: Periode,
     data: Correction,
     request: Request,
-    response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> SuiviDetail:
+) -> Response:
     """A new revision of a validated suivi, with its reason; it is validated again."""
-    suivi = await service_suivis.corriger(session, principal, request, action_id, periode, data)
-    return _detail(response, suivi)
+    return await _transition(
+        request,
+        session,
+        principal,
+        lambda: service_suivis.corriger(session, principal, request, action_id, periode, data),
+    )
 
 
 @router.get("/actions/{action_id}/suivis/{periode}/historique", tags=["suivis"])

@@ -231,3 +231,21 @@ async def test_no_new_suivi_on_a_resiliee_convention(api: Api, db_engine: AsyncE
     assert r.status_code == 409
     assert r.json()["etat_convention"] == "résiliée"
     assert (await api.get(X_LECTEUR, f"/api/v1/actions/{action_id}")).status_code == 200
+
+
+async def test_a_retried_submission_returns_the_first_result(api: Api) -> None:
+    action, _ = await _setup(api)
+    base = f"/api/v1/actions/{action['id']}/suivis"
+    r = await api.post(X_CONTRIBUTEUR, base, json=SUIVI)
+    headers = {**etag(r), "idempotency-key": "soumission-1"}
+    first = await api.post(X_CONTRIBUTEUR, f"{base}/2026-T1/soumission", headers=headers)
+    # The phone lost the answer and retries with the same (now stale) If-Match.
+    again = await api.post(X_CONTRIBUTEUR, f"{base}/2026-T1/soumission", headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    history = (await api.get(X_LECTEUR, f"{base}/2026-T1/historique")).json()
+    assert [e["evenement"] for e in history] == ["création", "soumission"]
+    # Without the key, the stale If-Match is refused.
+    r = await api.post(X_CONTRIBUTEUR, f"{base}/2026-T1/soumission", headers=etag(r))
+    assert r.status_code == 412
