@@ -1,0 +1,61 @@
+"""`coop --help`: every command is listed with its help, and works without a database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import typer
+from typer.main import get_command
+
+from coop.cli import app
+
+
+def _commands() -> dict[str, str]:
+    group = get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    ctx = typer.Context(group)
+    return {
+        name: (group.get_command(ctx, name).get_short_help_str(limit=200) or "")  # type: ignore[union-attr]
+        for name in group.list_commands(ctx)
+    }
+
+
+def test_every_command_has_help_text() -> None:
+    commands = _commands()
+    for expected in ("run", "migrate", "serve", "demo-data", "token", "healthcheck", "keys"):
+        assert expected in commands
+    missing = sorted(name for name, text in commands.items() if len(text.strip()) < 10)
+    assert missing == [], f"commands without help text: {missing}"
+
+
+def test_help_lists_every_command_with_its_help() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "coop.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "TERM": "dumb"},
+    )
+    lines = result.stdout.splitlines()
+    for name, text in _commands().items():
+        # Rich wraps long help: the command's line starts with its name and its help.
+        line = next((ln for ln in lines if ln.strip("│ ").startswith(name + " ")), None)
+        assert line is not None, f"`coop --help` does not list {name}"
+        assert text.split()[0] in line, f"`coop --help` shows no help for {name}"
+
+
+def test_sub_commands_have_help_text() -> None:
+    group = get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    ctx = typer.Context(group)
+    bare: list[str] = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, typer.core.TyperGroup):
+            sub_ctx = typer.Context(command, parent=ctx)
+            for sub in command.list_commands(sub_ctx):
+                found = command.get_command(sub_ctx, sub)
+                if found is None or len((found.get_short_help_str(200) or "").strip()) < 10:
+                    bare.append(f"{name} {sub}")
+    assert bare == [], f"sub-commands without help text: {bare}"
