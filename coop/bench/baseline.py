@@ -73,12 +73,6 @@ def plain_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    raise TypeError(type(value).__name__)
-
-
 Statement = tuple[str, list[Any]]
 
 
@@ -123,7 +117,7 @@ def create_app() -> Starlette:
                 async with conn.transaction():
                     for sql, params in statements:
                         rows = await conn.fetch(sql, *params)
-        body = orjson.dumps({"items": [dict(r) for r in rows]}, default=_default)
+        body = orjson.dumps({"items": [dict(r) for r in rows]}, default=str)
         return Response(body, media_type="application/json")
 
     async def ping(request: Request) -> Response:

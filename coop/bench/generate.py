@@ -29,6 +29,8 @@ from coop.bench.dataset import AXES, Plan, bench_id, personas, plan
 from coop.bench.stack import available
 
 MARKER_TABLE = "public.coop_bench_dataset"
+# Bumped when the generator changes: a data set from an older one is generated again.
+GENERATOR_VERSION = 3
 SCHEMAS = ("conventions", "actions", "documents", "gateway")
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 
@@ -319,9 +321,140 @@ async def load_documents(loader: Loader, p: Plan, rng: random.Random) -> None:
     await loader.copy(ver_t, versions)
 
 
+async def load_conventions(loader: Loader, p: Plan, rng: random.Random) -> None:
+    m = "services.conventions.models"
+    org_t, conv_t = _table(m, "conventions.organisation"), _table(m, "conventions.convention")
+    sig_t = _table(m, "conventions.signataire")
+    orgs = []
+    for o in p.organisations.values():
+        orgs.append(
+            {
+                "id": o.id,
+                "type": "National" if o.type == "Cnaf" else o.type,
+                "nom": o.nom,
+                "departement": None,
+                "code_caf": o.code if o.type == "Caf" else None,
+                "code_insee": o.code if o.type == "Commune" else None,
+                "siren": o.code if o.type == "EPCI" else None,
+                "population": o.population,
+                "epci_id": None,
+                "version": 1,
+            }
+        )
+    convs, sigs = [], []
+    for seq, c in enumerate(p.conventions, start=1):
+        signed = c.statut == "signée"
+        convs.append(
+            {
+                "id": c.id,
+                "caf_id": c.caf.id,
+                "echelon": c.echelon,
+                "titre": c.titre,
+                "date_debut": c.date_debut,
+                "date_fin": c.date_fin,
+                "thematiques": c.thematiques,
+                "objectifs_partages": ["Renforcer l'offre d'accueil", "Soutenir les familles"],
+                "copil_presidence": "copilotage",
+                "copil_secretariat": None,
+                "copil_reunions_par_an": 2,
+                "copil_commissions": [],
+                "statut": c.statut,
+                "date_signature": c.date_debut if signed else None,
+                "resiliation_mode": None,
+                "resiliation_date_notification": None,
+                "resiliation_motif": None,
+                "date_effet_resiliation": None,
+                "precedente_id": None,
+                "numero_version": 1,
+                "version": 1,
+                "seq": seq,
+            }
+        )
+        for k, org_id in enumerate(c.signataire_ids):
+            sigs.append(
+                {
+                    "id": bench_id(f"signataire:{c.index}:{k}"),
+                    "convention_id": c.id,
+                    "organisation_id": org_id,
+                    "representant": "Le maire" if k else "Le directeur",
+                    "deliberation_reference": None,
+                    "deliberation_date": None,
+                    "date_signature": c.date_debut if signed else None,
+                    "avenant_numero": None,
+                    "ordre": k,
+                }
+            )
+    await loader.copy(org_t, orgs)
+    await loader.copy(conv_t, convs)
+    await loader.copy(sig_t, sigs)
+    await loader.conn.execute(
+        "SELECT setval('conventions.convention_seq', $1)", len(p.conventions) + 1
+    )
+
+
+BENCH_ISSUER = "http://bench-idp.invalid"  # rewritten to the run's identity provider URL
+
+
+async def load_gateway(loader: Loader, p: Plan, rng: random.Random) -> None:
+    from coop.bench.dataset import SCALES
+
+    m = "gateway.habilitations.models"
+    persons_t, grants_t = _table(m, "gateway.persons"), _table(m, "gateway.grants")
+    ps = personas(p)
+    since = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    until = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    people: list[tuple[str, uuid.UUID, str, str]] = [
+        (ps.contributeur_subject, ps.contributeur_org, "collectivite", "contributeur"),
+        (ps.caf_agent_subject, ps.caf_id, "caf", "agent"),
+        (ps.national_subject, ps.national_org, "national", "lecteur_national"),
+    ]
+    collectivites = [c.collectivites[0].id for c in p.conventions]
+    for k in range(SCALES[p.scale_name].persons):
+        if k % 10 == 0:
+            people.append(
+                (str(bench_id(f"person:agent:{k}")), rng.choice(p.cafs).id, "caf", "agent")
+            )
+        else:
+            role = rng.choice(("contributeur", "lecteur", "referent"))
+            people.append(
+                (str(bench_id(f"person:{k}")), rng.choice(collectivites), "collectivite", role)
+            )
+    persons, grants = [], []
+    for k, (subject, org, kind, role) in enumerate(people):
+        person_id = bench_id(f"gateway-person:{subject}")
+        persons.append(
+            {
+                "id": person_id,
+                "issuer": BENCH_ISSUER,
+                "subject": subject,
+                "email": None,
+                "name": f"Personne {k}",
+            }
+        )
+        grants.append(
+            {
+                "id": bench_id(f"grant:{subject}"),
+                "person_id": person_id,
+                "client_id": None,
+                "organisation_id": org,
+                "organisation_kind": kind,
+                "role": role,
+                "valid_from": since,
+                "valid_until": until,
+                "status": "active",
+                "granted_by": None,
+                "version": 1,
+            }
+        )
+    await loader.copy(persons_t, persons)
+    await loader.copy(grants_t, grants)
+
+
 # Loaders of the schemas whose code may still be on its way: (module to find, loader).
 ExtraLoader = Callable[[Loader, Plan, random.Random], Awaitable[None]]
-EXTRA_LOADERS: list[tuple[str, str, ExtraLoader]] = []
+EXTRA_LOADERS: list[tuple[str, str, ExtraLoader]] = [
+    ("gateway", "gateway.habilitations.models", load_gateway),
+]
 
 
 async def generate(
@@ -348,6 +481,10 @@ async def generate(
                 for schema in SCHEMAS:
                     if f"{schema}.convention_ref" in tables:
                         await loader.copy(_table_for_replica(schema), replica_rows(p))
+                if "conventions.convention" in tables and available("services.conventions.models"):
+                    await load_conventions(loader, p, rng)
+                else:
+                    skipped.append("conventions")
                 if "actions.suivis" in tables and available("services.actions.models"):
                     await load_actions(loader, p, rng)
                 else:
@@ -367,6 +504,7 @@ async def generate(
                 info = {
                     "scale": scale,
                     "seed": seed,
+                    "generator": GENERATOR_VERSION,
                     "today": today.isoformat(),
                     "rows": loader.counts,
                     "skipped": skipped,

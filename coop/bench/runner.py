@@ -22,14 +22,21 @@ from coop.bench.baseline import plain_dsn
 from coop.bench.capture import CaptureResult, capture_app
 from coop.bench.dataset import Plan, last_quarters, personas, plan
 from coop.bench.driver import Endpoint, RequestSpec, Variant, latency_run, throughput_run
-from coop.bench.generate import dataset_info, generate
+from coop.bench.generate import GENERATOR_VERSION, dataset_info, generate
 from coop.bench.http import Connection
 from coop.bench.pgproxy import RoundTripCounter, proxied_url, upstream_address
-from coop.bench.scenarios import InternalTokens, Op, Persona, bench_personas, operations, spec_for
+from coop.bench.scenarios import (
+    CAPTURE_OFFSET,
+    InternalTokens,
+    Op,
+    Persona,
+    bench_personas,
+    operations,
+    spec_for,
+)
 from coop.apps import APPS
 
 BLOB_SIZE = 5 * 1024 * 1024
-CAPTURE_OFFSET = 10_000  # write targets used by the capture, apart from the load's
 
 
 def run(
@@ -54,6 +61,7 @@ async def _ensure_data(url: str, scale: str, seed: int, console: Console) -> dic
         info is None
         or info.get("scale") != scale
         or info.get("seed") != seed
+        or info.get("generator") != GENERATOR_VERSION
         or last_quarters(dt.date.fromisoformat(info["today"])) != last_quarters(today)
     ):
         console.print(f"Génération du jeu de données « {scale} »…")
@@ -74,6 +82,16 @@ async def _reset_writes(url: str, p: Plan, caf_id: Any) -> None:
                 caf_id,
                 p.current_periode,
             )
+    finally:
+        await conn.close()
+
+
+async def _bench_issuer(url: str, issuer: str) -> None:
+    """The bench persons are known to the gateway under this run's identity provider."""
+    conn = await asyncpg.connect(plain_dsn(url))
+    try:
+        if await conn.fetchval("SELECT to_regclass('gateway.persons')"):
+            await conn.execute("UPDATE gateway.persons SET issuer = $1", issuer)
     finally:
         await conn.close()
 
@@ -131,11 +149,20 @@ async def _client_overhead(base_url: str, seconds: float) -> dict[str, Any]:
 
 
 async def _walk_deepest(base: str, auth: str, path: str) -> tuple[str | None, int]:
-    """The cursor of the last page of a list (walked with the largest pages)."""
+    """The cursor of the last page of a list (walked with the largest pages; a list
+    shorter than one such page, as in the tiny data set, is walked with small ones)."""
+    for limit in ("200", "10"):
+        cursor, pages = await _walk(base, auth, path, limit)
+        if cursor:
+            return cursor, pages
+    return None, 0
+
+
+async def _walk(base: str, auth: str, path: str, limit: str) -> tuple[str | None, int]:
     cursor, last, pages = None, None, 0
     async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=30) as client:
         while True:
-            params = {"limit": "200", **({"cursor": cursor} if cursor else {})}
+            params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
             resp = await client.get(path, params=params, headers={"authorization": auth})
             if resp.status_code != 200:
                 return last, pages
@@ -219,6 +246,7 @@ async def _run(
         idp_url = ""
         if gateway_up:
             idp_port = stack.free_port()
+            await _bench_issuer(url, f"http://127.0.0.1:{idp_port}")
             idp = st.start(
                 "idp", "gateway.devidp.app:create_app", stack.idp_env(idp_port), idp_port
             )
@@ -234,7 +262,9 @@ async def _run(
             + ", ".join(f"{n} :{pr.port}" for n, pr in st.procs.items())
         )
         tokens = InternalTokens()
-        blob = (bytes(range(256)) * (BLOB_SIZE // 256 + 1))[:BLOB_SIZE]
+        # A PDF as the documents service sniffs it (magic bytes), 5 MiB in all.
+        filler = b"0 0 obj << /Length 0 >> stream\n" * (BLOB_SIZE // 32 + 1)
+        blob = (b"%PDF-1.4\n" + filler)[: BLOB_SIZE - 6] + b"\n%%EOF"
         blob_path = (stack.WORK_DIR / "blob.bin").resolve()
         blob_path.write_bytes(blob)
 
@@ -314,7 +344,11 @@ async def _run(
                 "service": op.service,
                 "kind": op.kind,
             }
-            lat = await latency_run(endpoint, requests, seconds)
+            n = requests
+            if op.max_calls is not None:
+                # Each call consumes a target: 3 variants, 3 warm-up rounds.
+                n = max(1, min(requests, op.max_calls // len(endpoint.variants) - 3))
+            lat = await latency_run(endpoint, n, seconds)
             entry["c1"] = {k: s.summary() for k, s in lat.items()}
             for c in op.concurrency:
                 if c == 1:

@@ -81,8 +81,14 @@ class Op:
     body: Callable[[int], tuple[bytes, dict[str, str]]] | None = None
     expect: frozenset[int] = frozenset({200})
     concurrency: tuple[int, ...] = (1, 32)
-    # Consecutive calls must not reuse a target (writes).
+    # Consecutive calls must not reuse a target (writes): at most this many calls.
     fresh_targets: bool = False
+    max_calls: int | None = None
+
+
+# Write targets reserved at the end of the list for the capture (indexes from this offset).
+CAPTURE_OFFSET = 100_000
+CAPTURE_RESERVED = 20
 
 
 def multipart(fields: dict[str, str], filename: str, content: bytes) -> tuple[bytes, str]:
@@ -118,6 +124,13 @@ def operations(
     write_targets = [
         bench_id(f"action:{c.index}:{a}") for c in caf_convs.values() for a in range(c.n_actions)
     ]
+    load_targets = max(1, len(write_targets) - CAPTURE_RESERVED)
+
+    def write_target(i: int) -> uuid.UUID:
+        if i >= CAPTURE_OFFSET:
+            return write_targets[-1 - (i - CAPTURE_OFFSET) % CAPTURE_RESERVED]
+        return write_targets[i % load_targets]
+
     ops: list[Op] = []
     if "actions" in services:
         ops += [

@@ -1,0 +1,59 @@
+"""`make bench` end to end on the tiny data set: real processes, every endpoint measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXPECTED = {
+    "moi_a_renseigner",
+    "plan_actions",
+    "campagne_caf",
+    "agregats_nationaux",
+    "soumission_suivi",
+    "mes_conventions",
+    "convention_detail",
+    "pagination_premiere",
+    "pagination_profonde",
+    "document_upload",
+    "document_download",
+}
+
+
+def test_bench_runs_end_to_end_on_the_tiny_data_set(database_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    env = {**os.environ, "DATABASE_URL": database_url}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coop.cli",
+            "bench",
+            "run",
+            "--scale",
+            "tiny",
+            "--requests",
+            "20",
+            "--seconds",
+            "5",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    results = json.loads((out / "latest.json").read_text())
+    assert set(results["endpoints"]) == EXPECTED, results.get("missing")
+    for key, entry in results["endpoints"].items():
+        variants = set(entry["c1"])
+        assert {"gateway", "direct"} <= variants, key
+        assert variants & {"baseline", "raw"}, key
+    assert {t["target"] for t in results["targets"]}, "every target is evaluated"
+    assert (out / "latest.md").read_text().count("|") > 20
+    assert (out / "latest.png").stat().st_size > 0
