@@ -35,7 +35,7 @@ def generate(scale: ScaleOpt = "national", seed: SeedOpt = 2024) -> None:
     from coop.bench.generate import generate as gen
 
     _check_scale(scale)
-    url, embedded = stack.ensure_database(scale)
+    url, _embedded = stack.ensure_database(scale)
     stack.migrate(url)
     info = asyncio.run(gen(url, scale, seed, console))
     console.print(f"[green]✓[/] {sum(info['rows'].values()):,} lignes en {info['seconds']} s")

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -89,6 +89,7 @@ def create_app() -> Starlette:
     queries = load_queries(os.environ["COOP_BENCH_BASELINE_QUERIES"])
     raw_file = os.environ.get("COOP_BENCH_RAW_FILE", "")
     state: dict[str, Any] = {}
+    raw_size = os.path.getsize(raw_file) if raw_file else 0
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -129,7 +130,7 @@ def create_app() -> Starlette:
                 while data := handle.read(CHUNK):
                     yield data
 
-        size = str(os.path.getsize(raw_file))
+        size = str(raw_size)
         return StreamingResponse(
             chunks(), media_type="application/octet-stream", headers={"content-length": size}
         )

@@ -161,7 +161,9 @@ async def throughput_run(
                 issued = 0
                 deadline = time.monotonic() + per_slice_seconds
 
-                async def worker(conn: Connection, v: Variant = v, s: Samples = s) -> None:
+                async def worker(
+                    conn: Connection, v: Variant = v, s: Samples = s, deadline: float = deadline
+                ) -> None:
                     nonlocal issued, counter
                     while issued < per_slice_requests and time.monotonic() < deadline:
                         issued += 1

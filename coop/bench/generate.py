@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -169,7 +169,7 @@ async def load_actions(loader: Loader, p: Plan, rng: random.Random) -> None:
                         porteurs_pool, min(len(porteurs_pool), rng.randint(1, 2))
                     ),
                     "referent": "Chargé de coopération",
-                    "diagnostic_initial": "Diagnostic partagé : besoins identifiés sur le territoire.",
+                    "diagnostic_initial": "Diagnostic partagé : besoins identifiés sur le territoire.",  # noqa: E501
                     "public_cible": "Familles du territoire",
                     "objectifs_operationnels": "Développer l'offre et informer les familles.",
                     "modalites_mise_en_oeuvre": None,
@@ -499,7 +499,7 @@ async def generate(
                     else:
                         skipped.append(schema)
                 await conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (at timestamptz DEFAULT now(), info jsonb)"
+                    f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (at timestamptz DEFAULT now(), info jsonb)"  # noqa: E501
                 )
                 info = {
                     "scale": scale,

@@ -174,7 +174,7 @@ def markdown(results: dict[str, Any]) -> str:
         "par point de mesure. Durée totale : "
         f"{results.get('seconds', '?')} s.",
         "",
-        "| point d'accès | variante | c=1 p50 | p95 | p99 | c=32/8 req/s | p50 | p95 | p99 | Mo/s | erreurs | allers-retours |",
+        "| point d'accès | variante | c=1 p50 | p95 | p99 | c=32/8 req/s | p50 | p95 | p99 | Mo/s | erreurs | allers-retours |",  # noqa: E501
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rts = results.get("round_trips", {})
@@ -187,10 +187,10 @@ def markdown(results: dict[str, Any]) -> str:
             rt_text = f"{rt['round_trips']} ({rt['statements']} SQL)" if rt else ""
             errors = s1.get("errors", 0) + sh.get("errors", 0)
             lines.append(
-                f"| {e['label']} | {variant} | {_fmt(s1.get('p50_ms'))} | {_fmt(s1.get('p95_ms'))} | "
+                f"| {e['label']} | {variant} | {_fmt(s1.get('p50_ms'))} | {_fmt(s1.get('p95_ms'))} | "  # noqa: E501
                 f"{_fmt(s1.get('p99_ms'))} | {_fmt(sh.get('rps'))} | {_fmt(sh.get('p50_ms'))} | "
                 f"{_fmt(sh.get('p95_ms'))} | {_fmt(sh.get('p99_ms'))} | "
-                f"{_fmt(sh.get('mb_per_s') or s1.get('mb_per_s') if e['kind'] == 'transfer' else None)} | "
+                f"{_fmt(sh.get('mb_per_s') or s1.get('mb_per_s') if e['kind'] == 'transfer' else None)} | "  # noqa: E501
                 f"{errors} | {rt_text} |"
             )
     lines += [
@@ -208,13 +208,13 @@ def markdown(results: dict[str, Any]) -> str:
         c = results["client"]
         lines += [
             "",
-            f"Client de charge (c=32, /ping) : httpx {c.get('httpx_rps')} req/s, client brut {c.get('raw_rps')} req/s.",
+            f"Client de charge (c=32, /ping) : httpx {c.get('httpx_rps')} req/s, client brut {c.get('raw_rps')} req/s.",  # noqa: E501
         ]
-    for key, e in results.get("endpoints", {}).items():
+    for e in results.get("endpoints", {}).values():
         if "gateway_rss" in e:
             r = e["gateway_rss"]
             lines.append(
-                f"RSS passerelle pendant « {e['label']} » (c=8) : {r['start_mib']} → {r['peak_mib']} Mio."
+                f"RSS passerelle pendant « {e['label']} » (c=8) : {r['start_mib']} → {r['peak_mib']} Mio."  # noqa: E501
             )
     if results.get("missing"):
         lines += ["", f"Non mesurés (code absent) : {', '.join(results['missing'])}."]

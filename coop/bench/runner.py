@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import orjson
-import psutil
+import psutil  # type: ignore[import-untyped]
 from rich.console import Console
 
+from coop.apps import APPS
 from coop.bench import report, stack
 from coop.bench.baseline import plain_dsn
 from coop.bench.capture import CaptureResult, capture_app
@@ -34,7 +35,6 @@ from coop.bench.scenarios import (
     operations,
     spec_for,
 )
-from coop.apps import APPS
 
 BLOB_SIZE = 5 * 1024 * 1024
 
@@ -426,7 +426,7 @@ def _endpoint(
             )
         else:
             variants.append(Variant("raw", base, lambda i: RequestSpec("GET", "/raw/blob", {})))
-    elif op.key in captured and captured[op.key]:
+    elif captured.get(op.key):
         variants.append(
             Variant(
                 "baseline",

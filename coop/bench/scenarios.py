@@ -96,7 +96,7 @@ def multipart(fields: dict[str, str], filename: str, content: bytes) -> tuple[by
     parts = []
     for name, value in fields.items():
         parts.append(
-            f'--{boundary}\r\ncontent-disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            f'--{boundary}\r\ncontent-disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()  # noqa: E501
         )
     parts.append(
         (
@@ -172,13 +172,12 @@ def operations(
                 "actions",
                 "caf_agent",
                 "POST",
-                lambda i: (
-                    f"/api/v1/actions/{write_targets[i % len(write_targets)]}/suivis/{periode}/soumission"
-                ),
+                lambda i: f"/api/v1/actions/{write_target(i)}/suivis/{periode}/soumission",
                 kind="write",
                 body=lambda i: (b"", {"if-match": "*"}),
                 concurrency=(1,),
                 fresh_targets=True,
+                max_calls=load_targets,
             ),
         ]
     if "conventions" in services:
