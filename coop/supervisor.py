@@ -169,15 +169,17 @@ class ClamdSetup:
     full_database: bool
 
 
-def prepare_clamd(base: Path, max_file_bytes: int) -> ClamdSetup:
+def prepare_clamd(
+    base: Path, max_file_bytes: int, system_database: Path = SYSTEM_CLAMAV_DB
+) -> ClamdSetup:
     """Write the clamd config of `coop run` under `base` (.coop/clamav, socket in .coop/)."""
     work = (base / "clamav").resolve()
     work.mkdir(parents=True, exist_ok=True)
     sock = (base / "clamd.sock").resolve()
     if len(str(sock)) > 100:  # AF_UNIX paths are limited to ~108 bytes
         sock = Path(f"/tmp/coop-clamd-{os.getuid()}.sock")  # noqa: S108 (per-user name)
-    full = _has_signatures(SYSTEM_CLAMAV_DB)
-    database = SYSTEM_CLAMAV_DB if full else work / "db"
+    full = _has_signatures(system_database)
+    database = system_database if full else work / "db"
     if not full:
         database.mkdir(exist_ok=True)
         (database / "eicar.hdb").write_text(f"{EICAR_MD5}:{EICAR_SIZE}:Eicar-Test-Signature\n")

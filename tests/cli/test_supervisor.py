@@ -124,7 +124,9 @@ def test_coop_run_clamd_answers_and_detects_the_test_signature(
     binary = clamd_binary()
     if binary is None:
         pytest.skip("clamd absent: `coop run` then disables scanning (tested by the README run)")
-    setup = prepare_clamd(tmp_path, max_file_bytes=1024 * 1024)
+    # The EICAR-only database (what `coop run` uses without the real ones): fast to load.
+    setup = prepare_clamd(tmp_path, max_file_bytes=1024 * 1024, system_database=tmp_path / "none")
+    assert not setup.full_database
     child = spawn("clamd", [binary, "-c", str(setup.config)], {}, tmp_path / "clamd.log")
     children.append(child)
     wait_ready(child, str(setup.socket), timeout=300, check=lambda: clamd_ping(setup.socket))
