@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from joserfc import jws, jwt
 from joserfc.jwk import KeySet
+from typer.testing import CliRunner
 
+from coop import cli
 from coop.demo_ids import demo_id
 from gateway.devidp.app import create_app
+from gateway.devidp.keys import KeyStore
 from gateway.devidp.personas import PERSONAS
 from gateway.devidp.settings import DevIdpSettings
 from kernel.settings import Environment, ProductionConfigError
@@ -127,37 +127,23 @@ def test_refused_in_production(tmp_path: Path) -> None:
         create_app(forced)
 
 
-def test_coop_token_prints_a_token_the_idp_publishes_keys_for(tmp_path: Path) -> None:
-    env = {**os.environ, "COOP_IDP_KEY_DIR": str(tmp_path), "COOP_IDP_ISSUER": IDP_ISSUER}
-    result = subprocess.run(
-        [sys.executable, "-m", "coop.cli", "token", "--as", "collectivite-referent"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def test_coop_token_prints_a_token_the_idp_publishes_keys_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COOP_IDP_KEY_DIR", str(tmp_path))
+    monkeypatch.setenv("COOP_IDP_ISSUER", IDP_ISSUER)
+    runner = CliRunner()
+    result = runner.invoke(cli.app, ["token", "--as", "collectivite-referent"])
+    assert result.exit_code == 0, result.output
     token = result.stdout.strip()
-    settings = DevIdpSettings(key_dir=str(tmp_path), issuer=IDP_ISSUER)
-    from gateway.devidp.keys import KeyStore
-
-    keys = KeySet.import_key_set(KeyStore(settings.key_dir).public_jwks())
+    keys = KeySet.import_key_set(KeyStore(str(tmp_path)).public_jwks())
     claims = jwt.decode(token, keys, algorithms=["RS256"]).claims
     assert claims["sub"] == str(demo_id("person:collectivite-referent"))
     assert claims["iss"] == IDP_ISSUER
-    refused = subprocess.run(
-        [sys.executable, "-m", "coop.cli", "token", "--as", "inconnu"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert refused.returncode != 0
-    production = subprocess.run(
-        [sys.executable, "-m", "coop.cli", "token", "--as", "caf-agent"],
-        env={**env, "COOP_ENVIRONMENT": "production"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert production.returncode != 0
+    client = runner.invoke(cli.app, ["token", "--client", "partenaire"])
+    assert jwt.decode(client.stdout.strip(), keys).claims["client_id"] == "partenaire"
+    assert runner.invoke(cli.app, ["token", "--as", "inconnu"]).exit_code != 0
+    monkeypatch.setenv("COOP_ENVIRONMENT", "production")
+    production = runner.invoke(cli.app, ["token", "--as", "caf-agent"])
+    assert production.exit_code != 0
     assert production.stdout == ""
