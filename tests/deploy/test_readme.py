@@ -97,3 +97,15 @@ def test_each_tour_call_reaches_a_real_endpoint(method: str, path: str) -> None:
     found = [p for p in paths if _matches(p, path)]
     assert found, f"{method} {path}: no such path in the {owner} API"
     assert any(method.lower() in paths[p] for p in found), f"{method} {path} not allowed"
+
+
+def test_tour_personas_exist() -> None:
+    from gateway.devidp.personas import CLIENTS, PERSONAS
+
+    used = set(re.findall(r"coop token --as ([a-z-]+)", README_TEXT))
+    assert used
+    assert used <= set(PERSONAS)
+    listed = re.search(r"demo persona \((.*?)\)", README_TEXT, flags=re.DOTALL)
+    assert listed is not None
+    assert set(re.findall(r"`([a-z-]+)`", listed.group(1))) == set(PERSONAS)
+    assert f"--client {'|'.join(CLIENTS)}" in README_TEXT
