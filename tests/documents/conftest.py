@@ -1,152 +1,64 @@
-"""Fixtures of the documents tests: a real clamd, conventions known to the service,
-and the app built on a temporary filesystem storage."""
+"""Fixtures of the documents tests: a real clamd, the real conventions service
+(in-process), and the app built on a temporary filesystem storage."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import os
-import secrets
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Header, HTTPException
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from fastapi import FastAPI
 
-from coop.apps import migration_trees
-from kernel import dev_keys
-from kernel.convention_ref import ConventionRef, StatutConvention, upsert_refs
-from kernel.internal_token import InternalTokenVerifier
-from kernel.migrations import MIGRATIONS_ROOT, upgrade
 from services.documents.antivirus import ClamdClient
 from services.documents.app import create_app
-from services.documents.models import convention_ref
 from services.documents.settings import DocumentsSettings
-from tests.conftest import _admin, _server_url
 from tests.documents.samples import EICAR
 from tests.support.apps import running
-from tests.support.personas import CAF_A, CAF_B, COLLECTIVITE_X, COLLECTIVITE_Y, stable_id
+from tests.support.conventions import (
+    conventions_app,
+    make_convention,
+    resilier,
+    seed_organisations,
+)
+from tests.support.personas import CAF_B, COLLECTIVITE_Y
+
+# --- conventions: the real conventions service, in-process ------------------------------
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """As tests/conftest.py, migrating only the trees present in the working tree (apps
-    built concurrently may be registered before their migrations land)."""
-    server = _server_url()
-    name = f"coop_test_{os.getpid()}_{secrets.token_hex(3)}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    for tree in migration_trees():
-        if (MIGRATIONS_ROOT / tree / "env.py").is_file():
-            upgrade(tree, url)
-    os.environ["DATABASE_URL"] = url
-    try:
-        yield url
-    finally:
-        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+@dataclass(frozen=True)
+class Convs:
+    """Conventions created through the conventions service for one test."""
+
+    a: uuid.UUID  # Caf A, signed by collectivité X
+    b: uuid.UUID  # Caf B, signed by collectivité Y
+    resiliee: uuid.UUID  # Caf A + X, résiliée today
+    service: httpx.AsyncClient  # the conventions service's public API
+    app: FastAPI
 
 
-# --- conventions -------------------------------------------------------------------------
-
-CONVENTION_A = stable_id("documents:convention-a")  # Caf A, signed by collectivité X
-CONVENTION_B = stable_id("documents:convention-b")  # Caf B, signed by collectivité Y
-CONVENTION_RESILIEE = stable_id("documents:convention-resiliee")  # Caf A + X, résiliée
-
-TODAY = dt.datetime.now(dt.UTC).date()
-
-
-def _refs() -> dict[Any, ConventionRef]:
-    start = dt.date(TODAY.year - 1, 1, 1)
-    end = dt.date(TODAY.year + 3, 12, 31)
-    return {
-        ref.id: ref
-        for ref in (
-            ConventionRef(
-                id=CONVENTION_A,
-                caf_id=CAF_A,
-                titre="CTG de X",
-                echelon="commune",
-                statut=StatutConvention.signee,
-                date_debut=start,
-                date_fin=end,
-                signataire_ids=(CAF_A, COLLECTIVITE_X),
-                seq=1,
-            ),
-            ConventionRef(
-                id=CONVENTION_B,
-                caf_id=CAF_B,
-                titre="CTG de Y",
-                echelon="commune",
-                statut=StatutConvention.signee,
-                date_debut=start,
-                date_fin=end,
-                signataire_ids=(CAF_B, COLLECTIVITE_Y),
-                seq=2,
-            ),
-            ConventionRef(
-                id=CONVENTION_RESILIEE,
-                caf_id=CAF_A,
-                titre="CTG résiliée de X",
-                echelon="commune",
-                statut=StatutConvention.resiliee,
-                date_debut=start,
-                date_fin=end,
-                date_effet_resiliation=TODAY - dt.timedelta(days=1),
-                signataire_ids=(CAF_A, COLLECTIVITE_X),
-                seq=3,
-            ),
+@pytest.fixture
+async def convs(database_url: str) -> AsyncIterator[Convs]:
+    await seed_organisations(database_url)
+    app = conventions_app(database_url)
+    async with running(app) as service:
+        a = await make_convention(service, titre="CTG de X")
+        b = await make_convention(
+            service, caf_id=CAF_B, signataire_ids=(COLLECTIVITE_Y,), titre="CTG de Y"
         )
-    }
-
-
-def reference_feed(refs: dict[Any, ConventionRef]) -> FastAPI:
-    """The conventions service's internal reference contract (kernel.convention_ref),
-    served from a dict: used until tests/support/conventions.py provides the real app."""
-    feed = FastAPI()
-    verifier = InternalTokenVerifier("conventions", dev_keys.all_public_jwks())
-
-    def check(authorization: str) -> None:
-        principal = verifier.verify(authorization.removeprefix("Bearer "))
-        if not principal.is_service:
-            raise HTTPException(403)
-
-    @feed.get("/internal/v1/conventions/references")
-    async def references(after: int = 0, limit: int = 500, authorization: str = Header()) -> Any:
-        check(authorization)
-        items = sorted((r for r in refs.values() if r.seq > after), key=lambda r: r.seq)
-        return {"items": [r.model_dump(mode="json") for r in items[:limit]]}
-
-    @feed.get("/internal/v1/conventions/{convention_id}/reference")
-    async def reference(convention_id: str, authorization: str = Header()) -> Any:
-        check(authorization)
-        for ref in refs.values():
-            if str(ref.id) == convention_id:
-                return ref.model_dump(mode="json")
-        raise HTTPException(404)
-
-    return feed
-
-
-@pytest.fixture
-def conventions() -> dict[Any, ConventionRef]:
-    """Conventions as the conventions service knows them (tests may change them)."""
-    return _refs()
-
-
-@pytest.fixture
-async def replica_seeded(db_engine: AsyncEngine, conventions: dict[Any, ConventionRef]) -> None:
-    async with AsyncSession(db_engine) as session:
-        await upsert_refs(session, convention_ref, conventions.values())
-        await session.commit()
+        resiliee = await make_convention(service, titre="CTG résiliée de X")
+        await resilier(service, resiliee)
+        yield Convs(a=a, b=b, resiliee=resiliee, service=service, app=app)
 
 
 # --- clamd -------------------------------------------------------------------------------
@@ -224,8 +136,7 @@ AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 def documents_app(
     database_url: str,
     storage_root: Path,
-    conventions: dict[Any, ConventionRef],
-    replica_seeded: None,
+    convs: Convs,
 ) -> AppFactory:
     """``async with documents_app(**settings) as client``: the app in-process."""
 
@@ -239,7 +150,7 @@ def documents_app(
         }
         values.update(overrides)
         settings = DocumentsSettings(**values)
-        transport = httpx.ASGITransport(app=reference_feed(conventions))
+        transport = httpx.ASGITransport(app=convs.app)
         app = create_app(settings, conventions_transport=transport)
         async with running(app) as client:
             client.app = app  # type: ignore[attr-defined]  # for raw ASGI calls in tests

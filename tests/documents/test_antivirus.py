@@ -13,15 +13,15 @@ from services.documents import service
 from services.documents.antivirus import ClamdClient, parse_address, parse_reply
 from services.documents.models import Contenu
 from services.documents.storage import FilesystemStorage
-from tests.documents.conftest import CONVENTION_A, AppFactory
+from tests.documents.conftest import AppFactory, Convs
 from tests.documents.helpers import files_under, h, new_version, ok, upload
 from tests.documents.samples import EICAR, pdf
 from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR
 
 
-async def test_clean_pdf_becomes_available(scanned_client: httpx.AsyncClient) -> None:
+async def test_clean_pdf_becomes_available(convs: Convs, scanned_client: httpx.AsyncClient) -> None:
     data = pdf("propre")
-    doc = ok(await upload(scanned_client, X_CONTRIBUTEUR, CONVENTION_A, "ok.pdf", data), 201)
+    doc = ok(await upload(scanned_client, X_CONTRIBUTEUR, convs.a, "ok.pdf", data), 201)
     assert doc["antivirus"] == "actif"
     assert doc["derniere_version"]["statut"] == "disponible"
     assert doc["derniere_version"]["analyse_le"] is not None
@@ -31,9 +31,9 @@ async def test_clean_pdf_becomes_available(scanned_client: httpx.AsyncClient) ->
 
 
 async def test_eicar_is_rejected_and_never_stored(
-    scanned_client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
+    convs: Convs, scanned_client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
 ) -> None:
-    resp = await upload(scanned_client, X_CONTRIBUTEUR, CONVENTION_A, "notes.txt", EICAR)
+    resp = await upload(scanned_client, X_CONTRIBUTEUR, convs.a, "notes.txt", EICAR)
     doc = ok(resp, 201)
     version = doc["derniere_version"]
     # The uploader sees why.
@@ -52,11 +52,10 @@ async def test_eicar_is_rejected_and_never_stored(
 
 
 async def test_infected_new_version_keeps_the_clean_one_readable(
+    convs: Convs,
     scanned_client: httpx.AsyncClient,
 ) -> None:
-    doc = ok(
-        await upload(scanned_client, X_CONTRIBUTEUR, CONVENTION_A, "a.txt", b"v1 propre\n"), 201
-    )
+    doc = ok(await upload(scanned_client, X_CONTRIBUTEUR, convs.a, "a.txt", b"v1 propre\n"), 201)
     bad = ok(await new_version(scanned_client, X_CONTRIBUTEUR, doc["id"], "a.txt", EICAR), 201)
     assert bad["statut"] == "rejeté"
     url = f"/api/v1/documents/{doc['id']}"
@@ -69,6 +68,7 @@ async def test_infected_new_version_keeps_the_clean_one_readable(
 
 
 async def test_clamd_down_keeps_en_analyse_until_rescan(
+    convs: Convs,
     documents_app: AppFactory,
     clamd_socket: str,
     tmp_path: Path,
@@ -78,7 +78,7 @@ async def test_clamd_down_keeps_en_analyse_until_rescan(
 ) -> None:
     data = pdf("attente")
     async with documents_app(antivirus=True, clamd_address=str(tmp_path / "absent.sock")) as c:
-        doc = ok(await upload(c, X_CONTRIBUTEUR, CONVENTION_A, "a.pdf", data), 201)
+        doc = ok(await upload(c, X_CONTRIBUTEUR, convs.a, "a.pdf", data), 201)
         assert doc["derniere_version"]["statut"] == "en_analyse"
         url = f"/api/v1/documents/{doc['id']}"
         # Fail closed: never downloadable unscanned, invisible to others.
@@ -102,6 +102,7 @@ async def test_clamd_down_keeps_en_analyse_until_rescan(
 
 
 async def test_rescan_rejects_what_arrived_while_clamd_was_down(
+    convs: Convs,
     documents_app: AppFactory,
     clamd_socket: str,
     tmp_path: Path,
@@ -109,7 +110,7 @@ async def test_rescan_rejects_what_arrived_while_clamd_was_down(
     storage_root: Path,
 ) -> None:
     async with documents_app(antivirus=True, clamd_address=str(tmp_path / "absent.sock")) as c:
-        doc = ok(await upload(c, X_CONTRIBUTEUR, CONVENTION_A, "a.txt", EICAR), 201)
+        doc = ok(await upload(c, X_CONTRIBUTEUR, convs.a, "a.txt", EICAR), 201)
         assert doc["derniere_version"]["statut"] == "en_analyse"
     counts = await service.rescan(
         create_sessionmaker(db_engine), FilesystemStorage(storage_root), ClamdClient(clamd_socket)
@@ -135,11 +136,12 @@ def test_clamd_protocol_details() -> None:
 
 
 async def test_a_multi_megabyte_file_is_streamed_to_clamd(
+    convs: Convs,
     scanned_client: httpx.AsyncClient,
 ) -> None:
     """Many INSTREAM chunks (the file is larger than clamd's chunk size many times)."""
     data = pdf("gros", padding=3 * 1024 * 1024)
-    doc = ok(await upload(scanned_client, X_CONTRIBUTEUR, CONVENTION_A, "gros.pdf", data), 201)
+    doc = ok(await upload(scanned_client, X_CONTRIBUTEUR, convs.a, "gros.pdf", data), 201)
     assert doc["derniere_version"]["statut"] == "disponible"
     got = await scanned_client.get(f"/api/v1/documents/{doc['id']}/contenu", headers=h(X_LECTEUR))
     assert got.content == data

@@ -18,7 +18,7 @@ from kernel.database import create_sessionmaker
 from services.documents import service
 from services.documents.models import Contenu, Document, Version
 from services.documents.storage import FilesystemStorage
-from tests.documents.conftest import CONVENTION_A
+from tests.documents.conftest import Convs
 from tests.documents.helpers import h, ok, upload
 from tests.documents.samples import pdf
 from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR
@@ -35,11 +35,11 @@ def blob_files(root: Path) -> list[Path]:
 
 
 async def test_purge_removes_binned_documents_then_unreferenced_content(
-    client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
+    convs: Convs, client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
 ) -> None:
     shared = pdf("partagé")
-    a = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "a.pdf", shared, titre="A"), 201)
-    b = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "b.pdf", shared, titre="B"), 201)
+    a = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "a.pdf", shared, titre="A"), 201)
+    b = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "b.pdf", shared, titre="B"), 201)
     sessionmaker = create_sessionmaker(db_engine)
     storage = FilesystemStorage(storage_root)
 
@@ -67,9 +67,9 @@ async def test_purge_removes_binned_documents_then_unreferenced_content(
 
 
 async def test_restore_is_refused_after_retention(
-    client: httpx.AsyncClient, db_engine: AsyncEngine
+    convs: Convs, client: httpx.AsyncClient, db_engine: AsyncEngine
 ) -> None:
-    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "a.pdf", pdf()), 201)
+    doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "a.pdf", pdf()), 201)
     await client.delete(f"/api/v1/documents/{doc['id']}", headers=h(X_CONTRIBUTEUR))
     async with db_engine.begin() as conn:
         await conn.execute(
@@ -81,10 +81,10 @@ async def test_restore_is_refused_after_retention(
 
 
 async def test_cleanup_removes_orphans_and_keeps_referenced_content(
-    client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
+    convs: Convs, client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
 ) -> None:
     data = pdf("gardé")
-    ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "a.pdf", data), 201)
+    ok(await upload(client, X_CONTRIBUTEUR, convs.a, "a.pdf", data), 201)
     kept = blob_files(storage_root)
     assert len(kept) == 1
     # What a crash leaves: a temporary upload, and content published without its row.

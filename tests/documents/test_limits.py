@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.documents.models import Contenu, Document, Version
-from tests.documents.conftest import CONVENTION_A, AppFactory
+from tests.documents.conftest import AppFactory, Convs
 from tests.documents.helpers import files_under, h, ok, upload
 from tests.documents.samples import multipart, odf, pdf, plain_zip, png, streamed_multipart
 from tests.support.personas import X_CONTRIBUTEUR
@@ -26,12 +25,12 @@ async def assert_nothing_stored(db_engine: AsyncEngine, storage_root: Path) -> N
 
 
 async def test_too_large_while_streaming_is_413_and_stores_nothing(
-    documents_app: AppFactory, db_engine: AsyncEngine, storage_root: Path
+    convs: Convs, documents_app: AppFactory, db_engine: AsyncEngine, storage_root: Path
 ) -> None:
     async with documents_app(max_file_bytes=100_000) as client:
         # No Content-Length: the limit is enforced on the bytes as they arrive.
         body, _total, content_type = streamed_multipart(
-            [("convention_id", str(CONVENTION_A)), ("type", "Autre"), ("titre", "Gros")],
+            [("convention_id", str(convs.a)), ("type", "Autre"), ("titre", "Gros")],
             "gros.pdf",
             pdf(),
             300_000,
@@ -46,47 +45,42 @@ async def test_too_large_while_streaming_is_413_and_stores_nothing(
         assert resp.headers["content-type"] == "application/problem+json"
         assert resp.json()["type"] == "urn:coop:problem:payload-too-large"
         # A declared length over the limit is refused before reading anything.
-        declared = await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "g.pdf", pdf(padding=200_000))
+        declared = await upload(client, X_CONTRIBUTEUR, convs.a, "g.pdf", pdf(padding=200_000))
         assert declared.status_code == 413
         # At the limit exactly is fine.
         exact = pdf(padding=100_000 - len(pdf()))
         assert len(exact) == 100_000
-        ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "ok.pdf", exact), 201)
+        ok(await upload(client, X_CONTRIBUTEUR, convs.a, "ok.pdf", exact), 201)
     async with db_engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Version))).scalar_one() == 1
 
 
-@pytest.mark.parametrize(
-    ("filename", "data", "why"),
-    [
-        ("rapport.pdf", b"MZ\x90\x00" + b"\x00" * 200, "executable named .pdf"),
-        ("rapport.pdf", png(), "PNG named .pdf"),
-        ("tableau.csv", pdf(), "PDF named .csv"),
-        ("archive.odt", plain_zip(), "plain ZIP named .odt"),
-        ("texte.odt", odf("spreadsheet"), "ODS named .odt"),
-        ("page.txt", b"caf\xe9 en latin-1 \xff\xfe", "not UTF-8"),
-        ("script.txt", b"echo \x1b[31m", "control characters"),
-        ("rapport.exe", pdf(), "PDF named .exe"),
-        ("page.html", b"<html><script>alert(1)</script></html>", "HTML is not accepted"),
-    ],
-)
+SPOOFED = [
+    ("rapport.pdf", b"MZ\x90\x00" + b"\x00" * 200, "executable named .pdf"),
+    ("rapport.pdf", png(), "PNG named .pdf"),
+    ("tableau.csv", pdf(), "PDF named .csv"),
+    ("archive.odt", plain_zip(), "plain ZIP named .odt"),
+    ("texte.odt", odf("spreadsheet"), "ODS named .odt"),
+    ("page.txt", b"caf\xe9 en latin-1 \xff\xfe", "not UTF-8"),
+    ("script.txt", b"echo \x1b[31m", "control characters"),
+    ("rapport.exe", pdf(), "PDF named .exe"),
+    ("page.html", b"<html><script>alert(1)</script></html>", "HTML is not accepted"),
+]
+
+
 async def test_spoofed_or_unknown_types_are_415(
-    client: httpx.AsyncClient,
-    db_engine: AsyncEngine,
-    storage_root: Path,
-    filename: str,
-    data: bytes,
-    why: str,
+    convs: Convs, client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
 ) -> None:
-    resp = await upload(client, X_CONTRIBUTEUR, CONVENTION_A, filename, data)
-    assert resp.status_code == 415, why
-    assert resp.json()["type"] == "urn:coop:problem:unsupported-media-type"
+    for filename, data, why in SPOOFED:
+        resp = await upload(client, X_CONTRIBUTEUR, convs.a, filename, data)
+        assert resp.status_code == 415, why
+        assert resp.json()["type"] == "urn:coop:problem:unsupported-media-type"
     await assert_nothing_stored(db_engine, storage_root)
 
 
-async def test_declared_type_is_ignored(client: httpx.AsyncClient) -> None:
+async def test_declared_type_is_ignored(convs: Convs, client: httpx.AsyncClient) -> None:
     body, content_type = multipart(
-        [("convention_id", str(CONVENTION_A)), ("type", "Autre"), ("titre", "T")],
+        [("convention_id", str(convs.a)), ("type", "Autre"), ("titre", "T")],
         ("vrai.pdf", pdf()),
         file_content_type="text/html",
     )
@@ -98,27 +92,27 @@ async def test_declared_type_is_ignored(client: httpx.AsyncClient) -> None:
     assert ok(resp, 201)["derniere_version"]["type_contenu"] == "application/pdf"
 
 
-@pytest.mark.parametrize(
-    ("raw", "kept"),
-    [
-        ("../../etc/rapport.pdf", "rapport.pdf"),
-        ("C:\\Users\\agent\\bilan final.pdf", "bilan final.pdf"),
-        ("facture\u202efdp.exe.pdf", "facturefdp.exe.pdf"),
-        ("compte\x00rendu\x07.pdf", "compterendu.pdf"),
-        ("délibération n°12 — été.pdf", "délibération n°12 — été.pdf"),
-    ],
-)
-async def test_file_names_are_sanitised(client: httpx.AsyncClient, raw: str, kept: str) -> None:
-    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, raw, pdf()), 201)
-    assert doc["derniere_version"]["nom_fichier"] == kept
-    got = await client.get(f"/api/v1/documents/{doc['id']}/contenu", headers=h(X_CONTRIBUTEUR))
-    disposition = got.headers["content-disposition"]
-    assert disposition.startswith('attachment; filename="')
-    assert "/" not in disposition.split("filename*=")[0]
+NAMES = [
+    ("../../etc/rapport.pdf", "rapport.pdf"),
+    ("C:\\Users\\agent\\bilan final.pdf", "bilan final.pdf"),
+    ("facture\u202efdp.exe.pdf", "facturefdp.exe.pdf"),
+    ("compte\x00rendu\x07.pdf", "compterendu.pdf"),
+    ("délibération n°12 — été.pdf", "délibération n°12 — été.pdf"),
+]
 
 
-async def test_unicode_name_in_content_disposition(client: httpx.AsyncClient) -> None:
-    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "délibération été.pdf", pdf()), 201)
+async def test_file_names_are_sanitised(convs: Convs, client: httpx.AsyncClient) -> None:
+    for raw, kept in NAMES:
+        doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, raw, pdf(raw)), 201)
+        assert doc["derniere_version"]["nom_fichier"] == kept, raw
+        got = await client.get(f"/api/v1/documents/{doc['id']}/contenu", headers=h(X_CONTRIBUTEUR))
+        disposition = got.headers["content-disposition"]
+        assert disposition.startswith('attachment; filename="')
+        assert "/" not in disposition.split("filename*=")[0]
+
+
+async def test_unicode_name_in_content_disposition(convs: Convs, client: httpx.AsyncClient) -> None:
+    doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "délibération été.pdf", pdf()), 201)
     got = await client.get(f"/api/v1/documents/{doc['id']}/contenu", headers=h(X_CONTRIBUTEUR))
     assert got.headers["content-disposition"] == (
         'attachment; filename="deliberation ete.pdf"; '
@@ -127,19 +121,19 @@ async def test_unicode_name_in_content_disposition(client: httpx.AsyncClient) ->
 
 
 async def test_names_with_nothing_left_are_refused(
-    client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
+    convs: Convs, client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
 ) -> None:
     for raw in ("..", "\u202e\u202d", "dossier/"):
-        resp = await upload(client, X_CONTRIBUTEUR, CONVENTION_A, raw, pdf())
+        resp = await upload(client, X_CONTRIBUTEUR, convs.a, raw, pdf())
         assert resp.status_code == 422, raw
     await assert_nothing_stored(db_engine, storage_root)
 
 
 async def test_multipart_limits(
-    documents_app: AppFactory, db_engine: AsyncEngine, storage_root: Path
+    convs: Convs, documents_app: AppFactory, db_engine: AsyncEngine, storage_root: Path
 ) -> None:
     async with documents_app() as client:
-        base = [("convention_id", str(CONVENTION_A)), ("type", "Autre"), ("titre", "T")]
+        base = [("convention_id", str(convs.a)), ("type", "Autre"), ("titre", "T")]
 
         async def post(fields: list[tuple[str, str]], file: tuple[str, bytes] | None) -> int:
             body, ct = multipart(fields, file)
@@ -158,7 +152,7 @@ async def test_multipart_limits(
         assert await post([*base[:2], ("titre", "T")], ("vide.pdf", b"")) == 400
         assert (
             await post(
-                [("convention_id", str(CONVENTION_A)), ("type", "Inconnu"), ("titre", "T")],
+                [("convention_id", str(convs.a)), ("type", "Inconnu"), ("titre", "T")],
                 ("a.pdf", pdf()),
             )
             == 422
@@ -191,12 +185,12 @@ async def test_multipart_limits(
 
 
 async def test_client_gone_mid_upload_leaves_nothing(
-    client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
+    convs: Convs, client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
 ) -> None:
     """Half the body arrives, then the server is told the client disconnected (ASGI
     ``http.disconnect``): no row, no temporary file, no published content."""
     body, total, content_type = streamed_multipart(
-        [("convention_id", str(CONVENTION_A)), ("type", "Autre"), ("titre", "Coupé")],
+        [("convention_id", str(convs.a)), ("type", "Autre"), ("titre", "Coupé")],
         "coupe.pdf",
         pdf(),
         2_000_000,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from tests.documents.conftest import CONVENTION_A, CONVENTION_B, CONVENTION_RESILIEE
+from tests.documents.conftest import Convs
 from tests.documents.helpers import h, new_version, ok, upload
 from tests.documents.samples import pdf
+from tests.support.conventions import resilier
 from tests.support.personas import (
     CAF_A_ADMIN,
     CAF_A_AGENT,
@@ -22,25 +23,25 @@ from tests.support.personas import (
 )
 
 
-async def test_upload_rights_per_persona(client: httpx.AsyncClient) -> None:
+async def test_upload_rights_per_persona(convs: Convs, client: httpx.AsyncClient) -> None:
     allowed = [CAF_A_AGENT, CAF_A_ADMIN, X_CONTRIBUTEUR, X_REFERENT, X_PARTNER_CLIENT]
     for principal in allowed:
-        resp = await upload(client, principal, CONVENTION_A, "ok.pdf", pdf(principal.subject))
+        resp = await upload(client, principal, convs.a, "ok.pdf", pdf(principal.subject))
         assert resp.status_code == 201, (principal.subject, resp.text)
     # Readers of the convention: readable, not writable.
     for principal in (X_LECTEUR, CAF_A_LECTEUR, NATIONAL):
-        resp = await upload(client, principal, CONVENTION_A, "no.pdf", pdf())
+        resp = await upload(client, principal, convs.a, "no.pdf", pdf())
         assert resp.status_code == 403, principal.subject
     # Outside the scope: the convention does not exist for them.
     for principal in (CAF_B_AGENT, Y_CONTRIBUTEUR, NOBODY):
-        resp = await upload(client, principal, CONVENTION_A, "no.pdf", pdf())
+        resp = await upload(client, principal, convs.a, "no.pdf", pdf())
         assert resp.status_code == 404, principal.subject
         assert resp.headers["content-type"] == "application/problem+json"
 
 
-async def test_read_scope_per_persona(client: httpx.AsyncClient) -> None:
-    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "a.pdf", pdf()), 201)
-    other = ok(await upload(client, Y_CONTRIBUTEUR, CONVENTION_B, "b.pdf", pdf("b")), 201)
+async def test_read_scope_per_persona(convs: Convs, client: httpx.AsyncClient) -> None:
+    doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "a.pdf", pdf()), 201)
+    other = ok(await upload(client, Y_CONTRIBUTEUR, convs.b, "b.pdf", pdf("b")), 201)
     paths = [
         f"/api/v1/documents/{doc['id']}",
         f"/api/v1/documents/{doc['id']}/contenu",
@@ -64,53 +65,41 @@ async def test_read_scope_per_persona(client: httpx.AsyncClient) -> None:
         other["id"],
     }
     assert ids(await client.get("/api/v1/documents", headers=h(NOBODY))) == set()
-    hidden = await client.get(f"/api/v1/conventions/{CONVENTION_B}/documents", headers=h(X_LECTEUR))
+    hidden = await client.get(f"/api/v1/conventions/{convs.b}/documents", headers=h(X_LECTEUR))
     assert hidden.status_code == 404
     # No identity, no access.
     assert (await client.get(f"/api/v1/documents/{doc['id']}")).status_code == 401
 
 
-async def test_a_new_version_needs_upload_rights(client: httpx.AsyncClient) -> None:
-    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "a.pdf", pdf()), 201)
+async def test_a_new_version_needs_upload_rights(convs: Convs, client: httpx.AsyncClient) -> None:
+    doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "a.pdf", pdf()), 201)
     assert (await new_version(client, X_LECTEUR, doc["id"], "a.pdf", pdf("2"))).status_code == 403
     assert (await new_version(client, CAF_B_AGENT, doc["id"], "a.pdf", pdf("2"))).status_code == 404
     assert (await new_version(client, CAF_A_AGENT, doc["id"], "a.pdf", pdf("2"))).status_code == 201
 
 
 async def test_a_convention_that_ended_accepts_no_document(
-    client: httpx.AsyncClient, conventions: dict[object, object]
+    convs: Convs, client: httpx.AsyncClient
 ) -> None:
-    resp = await upload(client, CAF_A_AGENT, CONVENTION_RESILIEE, "a.pdf", pdf())
+    resp = await upload(client, CAF_A_AGENT, convs.resiliee, "a.pdf", pdf())
     assert resp.status_code == 409
     assert "résiliée" in resp.json()["detail"]
 
 
 async def test_upload_sees_a_resiliation_made_seconds_ago(
-    client: httpx.AsyncClient, conventions: dict[object, object]
+    convs: Convs, client: httpx.AsyncClient
 ) -> None:
     """The replica still says signée; the upload refreshes it from the conventions service."""
-    import datetime as dt
-
-    from kernel.convention_ref import ConventionRef, StatutConvention
-
-    ok(await upload(client, CAF_A_AGENT, CONVENTION_A, "a.pdf", pdf()), 201)
-    ref = conventions[CONVENTION_A]
-    assert isinstance(ref, ConventionRef)
-    conventions[CONVENTION_A] = ref.model_copy(
-        update={
-            "statut": StatutConvention.resiliee,
-            "date_effet_resiliation": dt.datetime.now(dt.UTC).date(),
-            "seq": 10,
-        }
-    )
-    resp = await upload(client, CAF_A_AGENT, CONVENTION_A, "b.pdf", pdf("b"))
+    ok(await upload(client, CAF_A_AGENT, convs.a, "a.pdf", pdf()), 201)
+    await resilier(convs.service, convs.a)
+    resp = await upload(client, CAF_A_AGENT, convs.a, "b.pdf", pdf("b"))
     assert resp.status_code == 409
     listed = ok(await client.get("/api/v1/documents", headers=h(CAF_A_AGENT)))
     assert len(listed["items"]) == 1
 
 
-async def test_bin_and_restore_rights(client: httpx.AsyncClient) -> None:
-    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "a.pdf", pdf()), 201)
+async def test_bin_and_restore_rights(convs: Convs, client: httpx.AsyncClient) -> None:
+    doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "a.pdf", pdf()), 201)
     url = f"/api/v1/documents/{doc['id']}"
     assert (await client.delete(url, headers=h(X_LECTEUR))).status_code == 403
     assert (await client.delete(url, headers=h(CAF_A_LECTEUR))).status_code == 403

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,11 +21,10 @@ import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kernel.convention_ref import ConventionRef
 from services.documents.models import Document, Version
-from tests.documents.conftest import CONVENTION_A, reference_feed
 from tests.documents.helpers import files_under, h
 from tests.documents.samples import filler_stream, pdf, streamed_multipart
+from tests.support.conventions import conventions_app, make_convention, seed_organisations
 from tests.support.personas import X_CONTRIBUTEUR
 
 MIB = 1024 * 1024
@@ -39,21 +39,32 @@ def _listening_socket() -> socket.socket:
     return sock
 
 
-@pytest.fixture
-def conventions_server(conventions: dict[Any, ConventionRef]) -> Iterator[str]:
-    """The conventions reference feed over real HTTP, in a thread of the test process."""
+@pytest.fixture(scope="module")
+def conventions_server(database_url: str) -> Iterator[str]:
+    """The real conventions service over HTTP, in a thread of the test process."""
     sock = _listening_socket()
     server = uvicorn.Server(
-        uvicorn.Config(reference_feed(conventions), log_level="warning", lifespan="off")
+        uvicorn.Config(conventions_app(database_url), log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
+        for _ in range(300):  # readiness wait
+            if server.started:
+                break
+            threading.Event().wait(0.05)
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+@pytest.fixture
+async def convention_id(conventions_server: str, database_url: str) -> uuid.UUID:
+    await seed_organisations(database_url)  # again: tables are emptied after each test
+    async with httpx.AsyncClient(base_url=conventions_server) as client:
+        return await make_convention(client)
 
 
 def _kib(pid: int, field: str) -> int:
@@ -69,15 +80,21 @@ class Served:
         self.url = url
 
 
-@pytest.fixture
-def served(
-    database_url: str, storage_root: Path, conventions_server: str, replica_seeded: None
-) -> Iterator[Served]:
+@pytest.fixture(scope="module")
+def server_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("served-storage")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)  # hundreds of MiB: not kept for later runs
+
+
+@pytest.fixture(scope="module")
+def served(database_url: str, server_storage: Path, conventions_server: str) -> Iterator[Served]:
+    """One uvicorn process for the module (starting one costs seconds)."""
     sock = _listening_socket()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "COOP_DOCUMENTS_STORAGE_ROOT": str(storage_root),
+        "COOP_DOCUMENTS_STORAGE_ROOT": str(server_storage),
         "COOP_DOCUMENTS_ANTIVIRUS": "false",
         "COOP_DOCUMENTS_MAX_FILE_BYTES": str(BIG + MIB),
         "COOP_DOCUMENTS_CONVENTIONS_URL": conventions_server,
@@ -124,11 +141,14 @@ def served(
         sock.close()
 
 
-FIELDS = [("convention_id", str(CONVENTION_A)), ("type", "Autre"), ("titre", "Gros fichier")]
+def fields(convention_id: uuid.UUID) -> list[tuple[str, str]]:
+    return [("convention_id", str(convention_id)), ("type", "Autre"), ("titre", "Gros fichier")]
 
 
-async def _upload_stream(client: httpx.AsyncClient, size: int) -> httpx.Response:
-    body, total, content_type = streamed_multipart(FIELDS, "gros.pdf", pdf(), size)
+async def _upload_stream(
+    client: httpx.AsyncClient, convention_id: uuid.UUID, size: int
+) -> httpx.Response:
+    body, total, content_type = streamed_multipart(fields(convention_id), "gros.pdf", pdf(), size)
     return await client.post(
         "/api/v1/documents",
         content=body,
@@ -136,13 +156,15 @@ async def _upload_stream(client: httpx.AsyncClient, size: int) -> httpx.Response
     )
 
 
-async def test_200_mib_round_trip_keeps_server_memory_flat(served: Served) -> None:
+async def test_200_mib_round_trip_keeps_server_memory_flat(
+    served: Served, convention_id: uuid.UUID
+) -> None:
     expected = hashlib.sha256()
     for piece in filler_stream(pdf(), BIG):
         expected.update(piece)
     async with httpx.AsyncClient(base_url=served.url, timeout=120) as client:
         # Warm-up: imports, pools and first-request allocations are not the file's cost.
-        warm = await _upload_stream(client, 2 * MIB)
+        warm = await _upload_stream(client, convention_id, 2 * MIB)
         assert warm.status_code == 201, warm.text
         async with client.stream(
             "GET", f"/api/v1/documents/{warm.json()['id']}/contenu", headers=h(X_CONTRIBUTEUR)
@@ -151,7 +173,7 @@ async def test_200_mib_round_trip_keeps_server_memory_flat(served: Served) -> No
                 pass
         baseline_kib = _kib(served.proc.pid, "VmRSS")
 
-        created = await _upload_stream(client, BIG)
+        created = await _upload_stream(client, convention_id, BIG)
         assert created.status_code == 201, created.text
         version = created.json()["derniere_version"]
         assert version["taille"] == BIG
@@ -179,11 +201,15 @@ async def test_200_mib_round_trip_keeps_server_memory_flat(served: Served) -> No
 
 
 async def test_disconnect_mid_upload_leaves_nothing(
-    served: Served, db_engine: AsyncEngine, storage_root: Path
+    served: Served, convention_id: uuid.UUID, db_engine: AsyncEngine, server_storage: Path
 ) -> None:
-    body, total, content_type = streamed_multipart(FIELDS, "coupe.pdf", pdf(), 20 * MIB)
+    blobs_before = files_under(server_storage / "blobs")
+    tmp = server_storage / "tmp"
+    body, total, content_type = streamed_multipart(
+        fields(convention_id), "coupe.pdf", pdf(), 20 * MIB
+    )
     host, port = served.url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    _, writer = await asyncio.open_connection(host, int(port))
     head = [
         "POST /api/v1/documents HTTP/1.1",
         f"Host: {host}",
@@ -193,31 +219,33 @@ async def test_disconnect_mid_upload_leaves_nothing(
         "",
         "",
     ]
-    writer.write("\r\n".join(head).encode())
-    sent = 0
-    async for piece in body:
-        writer.write(piece)
-        await writer.drain()
-        sent += len(piece)
-        if sent > 5 * MIB:
-            break
-    # Wait until the server has started writing the upload, then vanish.
-    for _ in range(300):
-        if files_under(storage_root / "tmp"):
-            break
-        await asyncio.sleep(0.05)
-    assert files_under(storage_root / "tmp"), "the upload never started"
-    writer.transport.abort()
+    try:
+        writer.write("\r\n".join(head).encode())
+        sent = 0
+        async for piece in body:
+            writer.write(piece)
+            await writer.drain()
+            sent += len(piece)
+            if sent > 5 * MIB:
+                break
+        # Wait until the server has started writing the upload, then vanish.
+        for _ in range(300):
+            if files_under(tmp):
+                break
+            await asyncio.sleep(0.05)
+        assert files_under(tmp), "the upload never started"
+    finally:
+        writer.transport.abort()
     await asyncio.sleep(0)
     for _ in range(300):  # the server notices the disconnect and cleans up
-        if not files_under(storage_root):
+        if not files_under(tmp):
             break
         await asyncio.sleep(0.05)
-    assert files_under(storage_root) == []
+    assert files_under(tmp) == []
+    assert files_under(server_storage / "blobs") == blobs_before
     async with db_engine.connect() as conn:
         for model in (Document, Version):
             assert (await conn.execute(select(func.count()).select_from(model))).scalar_one() == 0
     # The server is still healthy.
     async with httpx.AsyncClient(base_url=served.url) as client:
         assert (await client.get("/healthz")).status_code == 200
-    del reader

@@ -13,7 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from services.documents.storage import blob_key
 from services.documents.storage_s3 import PART_SIZE, S3Storage
-from tests.documents.conftest import CONVENTION_A, AppFactory
+from tests.documents.conftest import AppFactory, Convs
 from tests.documents.helpers import h, new_version, ok, upload
 from tests.documents.samples import pdf
 from tests.support.personas import X_CONTRIBUTEUR, X_LECTEUR
@@ -83,7 +83,7 @@ async def test_aborted_and_abandoned_uploads_leave_nothing(s3: S3Storage) -> Non
 
 
 async def test_documents_on_s3_end_to_end(
-    documents_app: AppFactory, s3_endpoint: str, s3: S3Storage
+    convs: Convs, documents_app: AppFactory, s3_endpoint: str, s3: S3Storage
 ) -> None:
     settings = {
         "storage_backend": "s3",
@@ -94,7 +94,7 @@ async def test_documents_on_s3_end_to_end(
     }
     v1, v2 = pdf("s3 v1", padding=20_000), pdf("s3 v2")
     async with documents_app(**settings) as client:
-        doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "s3.pdf", v1), 201)
+        doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "s3.pdf", v1), 201)
         ok(await new_version(client, X_CONTRIBUTEUR, doc["id"], "s3.pdf", v2), 201)
         url = f"/api/v1/documents/{doc['id']}"
         assert (await client.get(f"{url}/contenu", headers=h(X_LECTEUR))).content == v2

@@ -10,17 +10,19 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.documents.models import Contenu, Document, Version
-from tests.documents.conftest import CONVENTION_A
+from tests.documents.conftest import Convs
 from tests.documents.helpers import files_under, h, new_version, ok, upload
 from tests.documents.samples import csv, jpeg, odf, ooxml, pdf, png
 from tests.support.personas import CAF_A, CAF_A_AGENT, COLLECTIVITE_X, X_CONTRIBUTEUR, X_LECTEUR
 
 
-async def test_upload_then_download_gives_back_the_same_bytes(client: httpx.AsyncClient) -> None:
+async def test_upload_then_download_gives_back_the_same_bytes(
+    convs: Convs, client: httpx.AsyncClient
+) -> None:
     data = pdf("Convention signée", padding=5000)
     created = ok(
         await upload(
-            client, X_CONTRIBUTEUR, CONVENTION_A, "convention.pdf", data, type="Convention signée"
+            client, X_CONTRIBUTEUR, convs.a, "convention.pdf", data, type="Convention signée"
         ),
         201,
     )
@@ -46,6 +48,7 @@ async def test_upload_then_download_gives_back_the_same_bytes(client: httpx.Asyn
 
 
 async def test_every_accepted_type_is_recognised_by_its_content(
+    convs: Convs,
     client: httpx.AsyncClient,
 ) -> None:
     cases = [
@@ -74,7 +77,7 @@ async def test_every_accepted_type_is_recognised_by_its_content(
         ("k.txt", "Ordre du jour du COPIL : bilan à mi-parcours.\n".encode(), "text/plain"),
     ]
     for filename, data, expected in cases:
-        created = ok(await upload(client, CAF_A_AGENT, CONVENTION_A, filename, data), 201)
+        created = ok(await upload(client, CAF_A_AGENT, convs.a, filename, data), 201)
         assert created["derniere_version"]["type_contenu"] == expected, filename
         resp = await client.get(
             f"/api/v1/documents/{created['id']}/contenu", headers=h(CAF_A_AGENT)
@@ -83,9 +86,11 @@ async def test_every_accepted_type_is_recognised_by_its_content(
         assert resp.headers["content-type"].split(";")[0] == expected
 
 
-async def test_versions_keep_previous_content_downloadable(client: httpx.AsyncClient) -> None:
+async def test_versions_keep_previous_content_downloadable(
+    convs: Convs, client: httpx.AsyncClient
+) -> None:
     v1, v2 = pdf("version 1"), pdf("version 2")
-    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "diag.pdf", v1), 201)
+    doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "diag.pdf", v1), 201)
     version = ok(
         await new_version(client, CAF_A_AGENT, doc["id"], "diag-v2.pdf", v2, libelle="Après COPIL"),
         201,
@@ -110,11 +115,11 @@ async def test_versions_keep_previous_content_downloadable(client: httpx.AsyncCl
 
 
 async def test_identical_content_is_stored_once(
-    client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
+    convs: Convs, client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
 ) -> None:
     data = pdf("même contenu")
-    a = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "a.pdf", data, titre="A"), 201)
-    b = ok(await upload(client, CAF_A_AGENT, CONVENTION_A, "b.pdf", data, titre="B"), 201)
+    a = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "a.pdf", data, titre="A"), 201)
+    b = ok(await upload(client, CAF_A_AGENT, convs.a, "b.pdf", data, titre="B"), 201)
     assert a["id"] != b["id"]
     # Users see two documents with their own names...
     for doc, name in ((a, "a.pdf"), (b, "b.pdf")):
@@ -130,9 +135,9 @@ async def test_identical_content_is_stored_once(
     assert blobs[0].read_bytes() == data
 
 
-async def test_range_requests(client: httpx.AsyncClient) -> None:
+async def test_range_requests(convs: Convs, client: httpx.AsyncClient) -> None:
     data = bytes(pdf("plages", padding=1000))
-    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "r.pdf", data), 201)
+    doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "r.pdf", data), 201)
     url = f"/api/v1/documents/{doc['id']}/contenu"
 
     part = await client.get(url, headers=h(X_LECTEUR, range="bytes=10-19"))
@@ -164,8 +169,10 @@ async def test_range_requests(client: httpx.AsyncClient) -> None:
     assert multi.content == data
 
 
-async def test_metadata_update_requires_current_etag(client: httpx.AsyncClient) -> None:
-    doc = ok(await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "m.pdf", pdf()), 201)
+async def test_metadata_update_requires_current_etag(
+    convs: Convs, client: httpx.AsyncClient
+) -> None:
+    doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "m.pdf", pdf()), 201)
     url = f"/api/v1/documents/{doc['id']}"
     got = await client.get(url, headers=h(X_CONTRIBUTEUR))
     assert got.status_code == 200, got.text
@@ -195,14 +202,14 @@ async def test_metadata_update_requires_current_etag(client: httpx.AsyncClient) 
 
 
 async def test_list_filters_and_keyset_pagination(
-    client: httpx.AsyncClient, db_engine: AsyncEngine
+    convs: Convs, client: httpx.AsyncClient, db_engine: AsyncEngine
 ) -> None:
     action = "6b0a39a4-3f53-4c1e-9a53-0e2d1f0b7a11"
     ok(
         await upload(
             client,
             X_CONTRIBUTEUR,
-            CONVENTION_A,
+            convs.a,
             "1.pdf",
             pdf("1"),
             titre="Bilan 2025",
@@ -212,13 +219,11 @@ async def test_list_filters_and_keyset_pagination(
         201,
     )
     ok(
-        await upload(client, X_CONTRIBUTEUR, CONVENTION_A, "2.pdf", pdf("2"), titre="COPIL juin"),
+        await upload(client, X_CONTRIBUTEUR, convs.a, "2.pdf", pdf("2"), titre="COPIL juin"),
         201,
     )
     ok(
-        await upload(
-            client, X_CONTRIBUTEUR, CONVENTION_A, "3.pdf", pdf("3"), titre="COPIL décembre"
-        ),
+        await upload(client, X_CONTRIBUTEUR, convs.a, "3.pdf", pdf("3"), titre="COPIL décembre"),
         201,
     )
 
@@ -246,9 +251,7 @@ async def test_list_filters_and_keyset_pagination(
             break
     assert seen == ["COPIL décembre", "COPIL juin", "Bilan 2025"]  # newest first
 
-    conv = ok(
-        await client.get(f"/api/v1/conventions/{CONVENTION_A}/documents", headers=h(X_LECTEUR))
-    )
+    conv = ok(await client.get(f"/api/v1/conventions/{convs.a}/documents", headers=h(X_LECTEUR)))
     assert len(conv["items"]) == 3
     async with db_engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Document))).scalar_one() == 3
