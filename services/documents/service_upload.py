@@ -49,8 +49,6 @@ from services.documents.upload import (
 
 M = TypeVar("M", bound=BaseModel)
 FILE_FIELD = "fichier"
-# Room for the form fields and multipart framing around the file.
-ENVELOPE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -100,8 +98,12 @@ async def _receive(
     document_id: uuid.UUID | None,
 ) -> _Received:
     settings = ctx.settings
+    # Room for every allowed field and part header around the file, plus framing.
+    envelope = settings.multipart_max_parts * (
+        settings.multipart_max_field_bytes + settings.multipart_max_header_bytes + 512
+    )
     declared = request.content_length
-    if declared and declared.isdigit() and int(declared) > settings.max_file_bytes + ENVELOPE_BYTES:
+    if declared and declared.isdigit() and int(declared) > settings.max_file_bytes + envelope:
         raise PayloadTooLarge(
             "Le fichier dépasse la taille maximale "
             f"({settings.max_file_bytes // (1024 * 1024)} Mio)."

@@ -255,3 +255,11 @@ async def test_list_filters_and_keyset_pagination(
     assert len(conv["items"]) == 3
     async with db_engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(Document))).scalar_one() == 3
+
+
+async def test_openapi_documents_the_multipart_upload(client: httpx.AsyncClient) -> None:
+    spec = ok(await client.get("/openapi.json"))
+    body = spec["paths"]["/api/v1/documents"]["post"]["requestBody"]["content"]
+    schema = body["multipart/form-data"]["schema"]
+    assert schema["properties"]["fichier"]["format"] == "binary"
+    assert "Convention signée" in schema["properties"]["type"]["enum"]
