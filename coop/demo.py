@@ -21,6 +21,9 @@ DemoStep = Callable[[AsyncSession], Awaitable[str]]
 def steps() -> list[tuple[str, DemoStep]]:
     # Imported here: each step imports its app's models.
     found: list[tuple[str, DemoStep]] = []
+    from coop.demo_conventions import demo_step as conventions_step
+
+    found.append(("conventions", conventions_step))
     from coop.demo_actions import demo_step as actions_step
 
     found.append(("actions", actions_step))

@@ -123,7 +123,7 @@ async def insert_organisations(
         return 0
     stmt = insert(Organisation).values(list(rows))
     if skip_existing:
-        stmt = stmt.on_conflict_do_nothing(index_elements=[Organisation.id])
+        stmt = stmt.on_conflict_do_nothing()
     result = await session.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)
 

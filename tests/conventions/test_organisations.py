@@ -139,7 +139,7 @@ async def test_create_organisation_rules(client: httpx.AsyncClient, db_engine: A
         assert resp.status_code == status, (body, resp.text)
     assert await table_counts(db_engine) == before
     got = await client.get(f"/api/v1/organisations/{CAF_A}", headers=h())
-    assert got.json()["code_caf"] == "381"
+    assert got.json()["code_caf"] == "9901"
 
 
 async def test_csv_import_loads_a_good_file(

@@ -38,8 +38,8 @@ AUDIENCE = "conventions"
 SOCLE = ["petite enfance", "enfance", "jeunesse", "parentalité"]
 
 PERSONA_ORGANISATIONS: tuple[dict[str, Any], ...] = (
-    {"id": CAF_A, "type": "Caf", "nom": "Caf A (test)", "departement": "38", "code_caf": "381"},
-    {"id": CAF_B, "type": "Caf", "nom": "Caf B (test)", "departement": "26", "code_caf": "261"},
+    {"id": CAF_A, "type": "Caf", "nom": "Caf A (test)", "departement": "38", "code_caf": "9901"},
+    {"id": CAF_B, "type": "Caf", "nom": "Caf B (test)", "departement": "26", "code_caf": "9902"},
     {
         "id": COLLECTIVITE_X,
         "type": "Commune",

@@ -1,0 +1,381 @@
+"""Demo data of the conventions service (Isère and Drôme, around November 2026).
+
+Caf Isère: Voiron (commune-level, co-signed by the CD Isère), the Grésivaudan
+(intercommunal: the EPCI and three member communes, MSA joined by avenant), Vienne
+2022-2026 being renewed into Vienne 2027 (en préparation). Caf Drôme: Valence.
+Idempotent: organisations and conventions already present are left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coop import demo_ids as ids
+from services.conventions import repository as repo
+from services.conventions.models import (
+    Avenant,
+    Convention,
+    Equipement,
+    Evenement,
+    Signataire,
+)
+from services.conventions.service import save_version
+
+AUTEUR = "demo"
+SOCLE = ["petite enfance", "enfance", "jeunesse", "parentalité"]
+ALL_COMMUNE = dict.fromkeys(("ao_recenser", "ao_informer", "ao_planifier", "ao_qualite"), "commune")
+
+
+def _org(oid: uuid.UUID, type_: str, nom: str, **values: Any) -> dict[str, Any]:
+    base: dict[str, Any] = dict.fromkeys(
+        (
+            "departement",
+            "code_caf",
+            "code_insee",
+            "siren",
+            "population",
+            "epci_id",
+            "ao_recenser",
+            "ao_informer",
+            "ao_planifier",
+            "ao_qualite",
+        )
+    )
+    return {**base, "id": oid, "type": type_, "nom": nom, "version": 1, **values}
+
+
+ORGANISATIONS = [
+    _org(ids.CNAF, "National", "Cnaf"),
+    _org(ids.CAF_ISERE, "Caf", "Caf de l'Isère", departement="38", code_caf="381"),
+    _org(ids.CAF_DROME, "Caf", "Caf de la Drôme", departement="26", code_caf="261"),
+    _org(
+        ids.GRESIVAUDAN,
+        "EPCI",
+        "Communauté de communes Le Grésivaudan",
+        departement="38",
+        siren="200018166",
+    ),
+    _org(
+        ids.VOIRON,
+        "Commune",
+        "Voiron",
+        departement="38",
+        code_insee="38563",
+        siren="213805639",
+        population=20_300,
+        **ALL_COMMUNE,
+    ),
+    _org(
+        ids.CROLLES,
+        "Commune",
+        "Crolles",
+        departement="38",
+        code_insee="38140",
+        population=8_600,
+        epci_id=ids.GRESIVAUDAN,
+        ao_recenser="commune",
+        ao_informer="commune",
+        ao_planifier="EPCI",
+        ao_qualite="EPCI",
+    ),
+    _org(
+        ids.PONTCHARRA,
+        "Commune",
+        "Pontcharra",
+        departement="38",
+        code_insee="38314",
+        population=7_600,
+        epci_id=ids.GRESIVAUDAN,
+        ao_recenser="commune",
+        ao_informer="commune",
+        ao_planifier="EPCI",
+        ao_qualite="EPCI",
+    ),
+    _org(
+        ids.LE_TOUVET,
+        "Commune",
+        "Le Touvet",
+        departement="38",
+        code_insee="38511",
+        population=3_300,
+        epci_id=ids.GRESIVAUDAN,
+        ao_recenser="commune",
+        ao_informer="commune",
+        ao_planifier="EPCI",
+        ao_qualite="EPCI",
+    ),
+    _org(
+        ids.VIENNE,
+        "Commune",
+        "Vienne",
+        departement="38",
+        code_insee="38544",
+        population=30_000,
+        **ALL_COMMUNE,
+    ),
+    _org(
+        ids.VALENCE,
+        "Commune",
+        "Valence",
+        departement="26",
+        code_insee="26362",
+        population=64_700,
+        **ALL_COMMUNE,
+    ),
+    _org(ids.CD_ISERE, "Conseil départemental", "Département de l'Isère", departement="38"),
+    _org(ids.MSA_ALPES, "MSA", "MSA Alpes du Nord", departement="73"),
+]
+
+
+async def _convention(
+    session: AsyncSession,
+    cid: uuid.UUID,
+    *,
+    caf: uuid.UUID,
+    titre: str,
+    echelon: str,
+    debut: dt.date,
+    fin: dt.date,
+    signataires: list[tuple[uuid.UUID, str]],
+    signee_le: dt.date | None,
+    thematiques: list[str],
+    equipements: list[tuple[uuid.UUID, str, str, str]] = (),  # type: ignore[assignment]
+    precedente: uuid.UUID | None = None,
+) -> Convention:
+    conv = Convention(
+        id=cid,
+        caf_id=caf,
+        echelon=echelon,
+        titre=titre,
+        date_debut=debut,
+        date_fin=fin,
+        thematiques=thematiques,
+        objectifs_partages=[
+            "Répondre aux besoins d'accueil diversifiés des jeunes enfants",
+            "Soutenir les parents dans leur rôle éducatif",
+        ],
+        copil_presidence="alternée",
+        copil_secretariat="Caf",
+        copil_reunions_par_an=2,
+        copil_commissions=["Petite enfance", "Jeunesse"],
+        statut="signée" if signee_le else "en préparation",
+        date_signature=signee_le,
+        precedente_id=precedente,
+        numero_version=1,
+        version=1,
+        seq=await repo.next_seq(session),
+    )
+    session.add(conv)
+    await session.flush()
+    session.add_all(
+        Signataire(
+            convention_id=cid,
+            organisation_id=org,
+            representant=rep,
+            deliberation_reference=f"DEL-{debut.year - 1}-{i + 1:02d}" if i else None,
+            deliberation_date=(signee_le - dt.timedelta(days=20)) if signee_le and i else None,
+            date_signature=signee_le,
+            ordre=i,
+        )
+        for i, (org, rep) in enumerate(signataires)
+    )
+    session.add_all(
+        Equipement(convention_id=cid, organisation_id=org, type=t, nom=nom, adresse=adresse)
+        for org, t, nom, adresse in equipements
+    )
+    session.add(Evenement(convention_id=cid, transition="création", auteur=AUTEUR, details={}))
+    if signee_le:
+        session.add(
+            Evenement(
+                convention_id=cid,
+                transition="signature",
+                auteur=AUTEUR,
+                details={"date_signature": signee_le.isoformat()},
+            )
+        )
+    await session.flush()
+    if signee_le:
+        await save_version(session, conv, None)
+    return conv
+
+
+async def demo_step(session: AsyncSession) -> str:
+    added_orgs = await repo.insert_organisations(session, ORGANISATIONS, skip_existing=True)
+    existing = set(
+        (
+            await session.scalars(
+                select(Convention.id).where(
+                    Convention.id.in_(
+                        [
+                            ids.CONVENTION_VOIRON,
+                            ids.CONVENTION_GRESIVAUDAN,
+                            ids.CONVENTION_VIENNE_2022,
+                            ids.CONVENTION_VIENNE_2027,
+                            ids.CONVENTION_VALENCE,
+                        ]
+                    )
+                )
+            )
+        ).all()
+    )
+    created = 0
+    if ids.CONVENTION_VOIRON not in existing:
+        await _convention(
+            session,
+            ids.CONVENTION_VOIRON,
+            caf=ids.CAF_ISERE,
+            titre="CTG de Voiron 2025-2029",
+            echelon="commune",
+            debut=dt.date(2025, 1, 1),
+            fin=dt.date(2029, 12, 31),
+            signataires=[
+                (ids.CAF_ISERE, "Directrice de la Caf de l'Isère"),
+                (ids.VOIRON, "Maire de Voiron"),
+                (ids.CD_ISERE, "Président du Département de l'Isère"),
+            ],
+            signee_le=dt.date(2024, 12, 18),
+            thematiques=[*SOCLE, "accès aux droits et aux services", "animation de la vie sociale"],
+            equipements=[
+                (
+                    ids.VOIRON,
+                    "RPE",
+                    "Relais petite enfance de Voiron",
+                    "2 place Stalingrad, Voiron",
+                ),
+                (
+                    ids.VOIRON,
+                    "EAJE PSU",
+                    "Multi-accueil Les Lutins",
+                    "12 rue de la Brunerie, Voiron",
+                ),
+                (
+                    ids.VOIRON,
+                    "Centres sociaux / Espace de vie sociale",
+                    "Centre social Charles Béraudier",
+                    None,
+                ),
+            ],
+        )
+        created += 1
+    if ids.CONVENTION_GRESIVAUDAN not in existing:
+        conv = await _convention(
+            session,
+            ids.CONVENTION_GRESIVAUDAN,
+            caf=ids.CAF_ISERE,
+            titre="CTG du Grésivaudan 2024-2028",
+            echelon="intercommunal",
+            debut=dt.date(2024, 1, 1),
+            fin=dt.date(2028, 12, 31),
+            signataires=[
+                (ids.CAF_ISERE, "Directrice de la Caf de l'Isère"),
+                (ids.GRESIVAUDAN, "Président de la communauté de communes"),
+                (ids.CROLLES, "Maire de Crolles"),
+                (ids.PONTCHARRA, "Maire de Pontcharra"),
+                (ids.LE_TOUVET, "Maire du Touvet"),
+            ],
+            signee_le=dt.date(2023, 12, 15),
+            thematiques=[*SOCLE, "logement", "inclusion numérique"],
+            equipements=[
+                (ids.GRESIVAUDAN, "RPE", "RPE intercommunal du Grésivaudan", "Crolles"),
+                (ids.CROLLES, "EAJE PSU", "Crèche Les Coccinelles", "Crolles"),
+                (ids.PONTCHARRA, "Accueils de jeunes", "Espace jeunes de Pontcharra", None),
+            ],
+        )
+        # Avenant n°1: the MSA joins the convention.
+        session.add(
+            Signataire(
+                convention_id=conv.id,
+                organisation_id=ids.MSA_ALPES,
+                representant="Directeur de la MSA Alpes du Nord",
+                date_signature=dt.date(2025, 6, 12),
+                avenant_numero=1,
+                ordre=5,
+            )
+        )
+        avenant = Avenant(
+            id=ids.demo_id("avenant:gresivaudan-1"),
+            convention_id=conv.id,
+            numero=1,
+            date_avenant=dt.date(2025, 6, 12),
+            objet="Entrée de la MSA Alpes du Nord dans la convention",
+            articles_modifies=["Article 2", "Article 4"],
+            signataires_concernes=[ids.CAF_ISERE, ids.GRESIVAUDAN, ids.MSA_ALPES],
+            modifications={"ajout_signataires": [str(ids.MSA_ALPES)]},
+            auteur=AUTEUR,
+        )
+        session.add(avenant)
+        session.add(
+            Evenement(
+                convention_id=conv.id,
+                transition="avenant",
+                auteur=AUTEUR,
+                motif=avenant.objet,
+                details={"numero": 1},
+            )
+        )
+        conv.numero_version = 2
+        await session.flush()
+        await save_version(session, conv, avenant.id)
+        created += 1
+    if ids.CONVENTION_VIENNE_2022 not in existing:
+        await _convention(
+            session,
+            ids.CONVENTION_VIENNE_2022,
+            caf=ids.CAF_ISERE,
+            titre="CTG de Vienne 2022-2026",
+            echelon="commune",
+            debut=dt.date(2022, 1, 1),
+            fin=dt.date(2026, 12, 31),
+            signataires=[
+                (ids.CAF_ISERE, "Directeur de la Caf de l'Isère"),
+                (ids.VIENNE, "Maire de Vienne"),
+                (ids.MSA_ALPES, "Directeur de la MSA Alpes du Nord"),
+            ],
+            signee_le=dt.date(2021, 12, 14),
+            thematiques=[*SOCLE, "accès aux droits et aux services"],
+            equipements=[(ids.VIENNE, "RPE", "RPE de Vienne", "Vienne")],
+        )
+        created += 1
+    if ids.CONVENTION_VIENNE_2027 not in existing:
+        await _convention(
+            session,
+            ids.CONVENTION_VIENNE_2027,
+            caf=ids.CAF_ISERE,
+            titre="CTG de Vienne 2027-2031",
+            echelon="commune",
+            debut=dt.date(2027, 1, 1),
+            fin=dt.date(2031, 12, 31),
+            signataires=[
+                (ids.CAF_ISERE, "Directrice de la Caf de l'Isère"),
+                (ids.VIENNE, "Maire de Vienne"),
+                (ids.MSA_ALPES, "Directeur de la MSA Alpes du Nord"),
+            ],
+            signee_le=None,
+            thematiques=[*SOCLE, "accès aux droits et aux services", "handicap"],
+            precedente=ids.CONVENTION_VIENNE_2022,
+        )
+        created += 1
+    if ids.CONVENTION_VALENCE not in existing:
+        await _convention(
+            session,
+            ids.CONVENTION_VALENCE,
+            caf=ids.CAF_DROME,
+            titre="CTG de Valence 2025-2029",
+            echelon="commune",
+            debut=dt.date(2025, 1, 1),
+            fin=dt.date(2029, 12, 31),
+            signataires=[
+                (ids.CAF_DROME, "Directeur de la Caf de la Drôme"),
+                (ids.VALENCE, "Maire de Valence"),
+            ],
+            signee_le=dt.date(2025, 2, 3),
+            thematiques=[*SOCLE, "animation de la vie sociale", "lutte contre la pauvreté"],
+            equipements=[(ids.VALENCE, "RPE", "RPE de Valence", "Valence")],
+        )
+        created += 1
+    return f"{added_orgs} organisations, {created} conventions ajoutées"
