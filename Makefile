@@ -18,10 +18,8 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# Development runs without clamd: the documents service says "antivirus: désactivé" in its
-# responses (production refuses this). With clamd: make run COOP_DOCUMENTS_ANTIVIRUS=true
 run: $(STAMP)
-	COOP_DOCUMENTS_ANTIVIRUS=$${COOP_DOCUMENTS_ANTIVIRUS:-false} $(BIN)/coop run
+	$(BIN)/coop run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
