@@ -22,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.auth.dependencies import current_principal
 from gateway.habilitations import service
 from gateway.habilitations.models import convention_ref
+from gateway.habilitations.notify import invalidate_on_grant_change
 from gateway.habilitations.resolver import DbGrantResolver
 from gateway.settings import GatewaySettings
 from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
 from kernel.database import DbSession
+from kernel.errors import ServiceUnavailable
 from kernel.principal import Principal
 
 _log = logging.getLogger("coop.gateway.habilitations")
@@ -80,7 +82,14 @@ async def habilitations_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         task = asyncio.create_task(sweeper(), name="grant-expiry-sweep")
         try:
-            async with replica.running(settings.conventions_sync_seconds):
+            async with contextlib.AsyncExitStack() as running:
+                await running.enter_async_context(
+                    replica.running(settings.conventions_sync_seconds)
+                )
+                if db_resolver is not None:
+                    await running.enter_async_context(
+                        invalidate_on_grant_change(app.state.engine, db_resolver.invalidate)
+                    )
                 yield
         finally:
             task.cancel()
@@ -97,8 +106,16 @@ Ctx = Annotated[HabilitationsContext, Depends(_context)]
 
 
 async def _authority(
-    session: DbSession, principal: Annotated[Principal, Depends(current_principal)]
+    session: DbSession, principal: Annotated[Principal, Depends(current_principal)], ctx: Ctx
 ) -> service.Authority:
+    if principal.caf_write_ids():
+        # A Caf agent often invites a collectivité's referent right after signing: catch
+        # the replica up first (one feed call) so the new signatory is known. If the
+        # conventions service is down, decide on the replica as it is.
+        try:
+            await ctx.replica.sync_once()
+        except ServiceUnavailable:
+            _log.warning("convention replica catch-up failed; deciding on the replica as is")
     return await service.authority_for(session, principal)
 
 

@@ -1,0 +1,104 @@
+"""The whole suite as real processes on free loopback ports, wired to each other.
+
+Used where the suite must run for real but beside anything else on the machine:
+the end-to-end tests and the benchmark. (`coop run` uses the default ports.)
+Each app is `coop serve <app>` in its own process, started and stopped by
+`coop.supervisor`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from coop.apps import APPS, AppSpec
+from coop.supervisor import Child, spawn, stop_all, wait_ready
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    """The suite on `database_url`, its files (document storage, IdP keys, logs) in `work_dir`."""
+
+    database_url: str
+    work_dir: Path
+    # A clamd socket for the documents service; None disables scanning (visibly).
+    clamd_address: str | None = None
+    rate_limit: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    children: list[Child] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.work_dir = self.work_dir.resolve()
+        for name in APPS:
+            self.ports.setdefault(name, free_port())
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def env_for(self, spec: AppSpec) -> dict[str, str]:
+        prefix = spec.env_prefix
+        env = {
+            "DATABASE_URL": self.database_url,
+            "PYTHONUNBUFFERED": "1",
+            prefix + "HOST": "127.0.0.1",
+            prefix + "PORT": str(self.ports[spec.name]),
+        }
+        if spec.name in ("actions", "documents", "gateway") and "conventions" in APPS:
+            env[prefix + "CONVENTIONS_URL"] = self.url("conventions")
+        if spec.name == "documents":
+            env[prefix + "STORAGE_ROOT"] = str(self.work_dir / "documents")
+            if self.clamd_address:
+                env[prefix + "CLAMD_ADDRESS"] = self.clamd_address
+                env[prefix + "ANTIVIRUS"] = "true"
+            else:
+                env[prefix + "ANTIVIRUS"] = "false"
+        if spec.name == "idp":
+            env[prefix + "KEY_DIR"] = str(self.work_dir / "idp")
+            env[prefix + "ISSUER"] = self.url("idp")
+        if spec.name == "gateway":
+            services = {
+                n: self.url(n) for n in ("conventions", "actions", "documents") if n in APPS
+            }
+            env[prefix + "SERVICE_URLS"] = json.dumps(services)
+            if "idp" in APPS:
+                env[prefix + "OIDC_ISSUER"] = self.url("idp")
+            env[prefix + "RATE_LIMIT_ENABLED"] = "true" if self.rate_limit else "false"
+        return env
+
+    def start(self, base_env: dict[str, str], *, timeout: float = 90.0) -> None:
+        """Start every app (registry order), then wait until each answers its probe."""
+        logs = self.work_dir / "logs"
+        for spec in APPS.values():
+            env = {**base_env, **self.env_for(spec), **self.extra_env}
+            argv = [sys.executable, "-m", "coop.cli", "serve", spec.name]
+            self.children.append(spawn(spec.name, argv, env, logs / f"{spec.name}.log"))
+        for child in self.children:
+            spec = APPS[child.name]
+            probe = "/readyz" if spec.migrations else "/healthz"
+            wait_ready(child, self.url(spec.name) + probe, timeout=timeout)
+
+    def stop(self) -> None:
+        stop_all(self.children, sigint_timeout=10.0, sigterm_timeout=5.0)
+        self.children.clear()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
