@@ -168,6 +168,10 @@ async def test_range_requests(convs: Convs, client: httpx.AsyncClient) -> None:
     assert multi.status_code == 200
     assert multi.content == data
 
+    cached = await client.get(url, headers=h(X_LECTEUR, **{"if-none-match": part.headers["etag"]}))
+    assert cached.status_code == 304
+    assert cached.content == b""
+
 
 async def test_metadata_update_requires_current_etag(
     convs: Convs, client: httpx.AsyncClient
