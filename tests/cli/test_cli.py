@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import typer
 from typer.main import get_command
 
 from coop.cli import app
+from coop.supervisor import spawn, stop_all, wait_ready
 
 
 def _commands() -> dict[str, str]:
@@ -59,3 +63,39 @@ def test_sub_commands_have_help_text() -> None:
                 if found is None or len((found.get_short_help_str(200) or "").strip()) < 10:
                     bare.append(f"{name} {sub}")
     assert bare == [], f"sub-commands without help text: {bare}"
+
+
+def test_healthcheck_says_whether_the_app_answers(tmp_path: Path) -> None:
+    """The container health probe: 0 while the app serves, 1 once it is gone."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "COOP_IDP_PORT": str(port),
+        "COOP_IDP_KEY_DIR": str(tmp_path / "idp"),
+        # Never used by the identity provider; set so no embedded database is started.
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+    }
+    probe = [sys.executable, "-m", "coop.cli", "healthcheck", "idp"]
+    child = spawn("idp", [sys.executable, "-m", "coop.cli", "serve", "idp"], env, tmp_path / "log")
+    try:
+        wait_ready(child, f"http://127.0.0.1:{port}/healthz", timeout=60)
+        up = subprocess.run(probe, env=env, capture_output=True, text=True, check=False)
+        assert up.returncode == 0, up.stderr
+    finally:
+        stop_all([child])
+    down = subprocess.run(probe, env=env, capture_output=True, text=True, check=False)
+    assert down.returncode == 1
+    assert "injoignable" in down.stderr
+
+
+def test_healthcheck_refuses_an_unknown_app() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "coop.cli", "healthcheck", "nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "application inconnue" in result.stderr
