@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -144,7 +145,7 @@ async def _convention(
     signataires: list[tuple[uuid.UUID, str]],
     signee_le: dt.date | None,
     thematiques: list[str],
-    equipements: list[tuple[uuid.UUID, str, str, str]] = (),  # type: ignore[assignment]
+    equipements: Sequence[tuple[uuid.UUID, str, str, str | None]] = (),
     precedente: uuid.UUID | None = None,
 ) -> Convention:
     conv = Convention(

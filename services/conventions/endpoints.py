@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from kernel.convention_ref import StatutConvention
 from kernel.database import DbSession
 from kernel.etag import etag_for, require_if_match
 from kernel.internal_token import CurrentPrincipal
@@ -60,7 +61,7 @@ async def list_conventions(
     organisation_id: Annotated[
         uuid.UUID | None, Query(description="Conventions signées par cette organisation")
     ] = None,
-    statut: Annotated[str | None, Query(max_length=40)] = None,
+    statut: StatutConvention | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> Page[ConventionSummary]:
     rows = await repo.list_conventions(
@@ -68,7 +69,7 @@ async def list_conventions(
         principal,
         caf_id=caf_id,
         organisation_id=organisation_id,
-        statut=statut,
+        statut=statut.value if statut else None,
         q=q,
         cursor=page.cursor,
         limit=page.limit,

@@ -68,6 +68,12 @@ async def add_avenant(
     today: dt.date,
 ) -> Avenant:
     require_running(convention, today, "Avenant impossible")
+    if data.date_avenant > today:
+        # An avenant is recorded once signed.
+        raise InvalidPayload(
+            "La date de l'avenant ne peut pas être dans le futur.",
+            errors=[{"pointer": "/date_avenant", "field": "date_avenant"}],
+        )
     previous = await repo.avenants_of(session, convention.id)
     modifications: dict[str, Any] = {}
     debut, fin = convention.date_debut, convention.date_fin

@@ -87,6 +87,11 @@ async def test_bad_input_everywhere(client: httpx.AsyncClient, db_engine: AsyncE
                 "nouvelle_date_fin": "2030-06-30",
             },
         ),
+        (
+            "POST",
+            f"{s}/avenants",
+            {"date_avenant": "2027-01-01", "objet": "x", "articles_modifies": ["A1"]},
+        ),
         # résiliation
         ("POST", f"{s}/resiliation", {"mode": "à l'amiable", "motif": "x"}),
         ("POST", f"{s}/resiliation", {"mode": "sans mise en demeure"}),
@@ -103,6 +108,7 @@ async def test_bad_input_everywhere(client: httpx.AsyncClient, db_engine: AsyncE
         ("GET", "/api/v1/conventions/pas-un-uuid", None),
         ("GET", "/api/v1/conventions?limit=0", None),
         ("GET", "/api/v1/conventions?limit=abc", None),
+        ("GET", "/api/v1/conventions?statut=brouillon", None),
         ("GET", f"{s}/versions/premiere", None),
         ("GET", "/api/v1/organisations?type=Mairie", None),
         ("GET", "/api/v1/organisations?q=" + "x" * 200, None),
