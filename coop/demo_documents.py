@@ -3,8 +3,8 @@
 Small generated files of several types (PDF, ODT, ODS, CSV) stored in the filesystem
 backend (``COOP_DOCUMENTS_STORAGE_ROOT``, default ``.coop/documents``), one with two
 versions, one attached to the Grésivaudan's bilan intermédiaire of the actions demo.
-The convention replica is filled consistently with the conventions demo (seq 0: the
-real feed overrides it).
+The convention replica is filled consistently with coop/demo_conventions.py (seq 0:
+the real feed overrides it).
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.demo_ids import (
     CAF_ISERE,
+    CD_ISERE,
     CONVENTION_GRESIVAUDAN,
     CONVENTION_VOIRON,
     CROLLES,
     GRESIVAUDAN,
     LE_TOUVET,
+    MSA_ALPES,
     PONTCHARRA,
     VOIRON,
     demo_id,
@@ -46,18 +48,19 @@ REFS = [
         statut=StatutConvention.signee,
         date_debut=dt.date(2025, 1, 1),
         date_fin=dt.date(2029, 12, 31),
-        signataire_ids=(CAF_ISERE, VOIRON),
+        signataire_ids=(CAF_ISERE, VOIRON, CD_ISERE),
         seq=0,
     ),
     ConventionRef(
         id=CONVENTION_GRESIVAUDAN,
         caf_id=CAF_ISERE,
-        titre="CTG de la communauté de communes Le Grésivaudan 2024-2028",
+        titre="CTG du Grésivaudan 2024-2028",
         echelon="intercommunal",
         statut=StatutConvention.signee,
         date_debut=dt.date(2024, 1, 1),
         date_fin=dt.date(2028, 12, 31),
-        signataire_ids=(CAF_ISERE, GRESIVAUDAN, CROLLES, PONTCHARRA, LE_TOUVET),
+        # MSA Alpes du Nord joined by avenant n°1.
+        signataire_ids=(CAF_ISERE, GRESIVAUDAN, CROLLES, PONTCHARRA, LE_TOUVET, MSA_ALPES),
         seq=0,
     ),
 ]
@@ -266,6 +269,25 @@ DOCUMENTS = [
                         "Le conseil communautaire approuve la CTG 2024-2028"
                         " et autorise sa signature."
                     ],
+                ),
+            )
+        ],
+    ),
+    DemoDocument(
+        "gresivaudan-avenant-1",
+        CONVENTION_GRESIVAUDAN,
+        TypeDocument.avenant,
+        "Avenant n°1 : entrée de la MSA Alpes du Nord",
+        CAF_AGENT,
+        CAF_ISERE,
+        _at("2025-06-16"),
+        [
+            DemoFile(
+                "avenant-1-MSA.pdf",
+                PDF,
+                pdf(
+                    "Avenant n° 1 à la CTG du Grésivaudan",
+                    ["Signé le 12 juin 2025 : la MSA Alpes du Nord rejoint la convention."],
                 ),
             )
         ],
