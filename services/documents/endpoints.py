@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from kernel.database import DbSession
-from kernel.errors import BadRequest, Conflict, NotFound
+from kernel.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from kernel.etag import etag_for, require_if_match
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
@@ -31,6 +32,7 @@ from services.documents.schemas import (
 from services.documents.service_upload import UploadRequest, upload
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
+_log = logging.getLogger("coop.documents")
 
 _MULTIPART_DOC: dict[str, Any] = {
     "requestBody": {
@@ -334,6 +336,11 @@ async def _download(
             else "Version en cours d'analyse antivirus."
         )
         raise Conflict(detail, extra={"statut": version.statut})
+    if not await ctx.storage.exists(key):
+        # A row without its content is a storage fault, not the client's: say so before
+        # streaming (a failure mid-stream would look like a truncated file).
+        _log.error("content missing", extra={"fields": {"key": key, "version": str(version.id)}})
+        raise ServiceUnavailable("Le contenu de ce document est momentanément indisponible.")
     etag = f'"{version.sha256}"'
     headers = {
         "ETag": etag,

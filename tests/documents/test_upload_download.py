@@ -267,3 +267,14 @@ async def test_openapi_documents_the_multipart_upload(client: httpx.AsyncClient)
     schema = body["multipart/form-data"]["schema"]
     assert schema["properties"]["fichier"]["format"] == "binary"
     assert "Convention signée" in schema["properties"]["type"]["enum"]
+
+
+async def test_missing_content_is_a_503_problem_not_a_truncated_file(
+    convs: Convs, client: httpx.AsyncClient, storage_root: Path
+) -> None:
+    doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "a.pdf", pdf()), 201)
+    for blob in files_under(storage_root / "blobs"):
+        blob.unlink()
+    resp = await client.get(f"/api/v1/documents/{doc['id']}/contenu", headers=h(X_LECTEUR))
+    assert resp.status_code == 503
+    assert resp.headers["content-type"] == "application/problem+json"
