@@ -5,17 +5,21 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from kernel.database import DbSession
 from kernel.errors import NotFound
-from kernel.etag import etag_for
+from kernel.etag import etag_for, require_if_match
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Page, Pagination, make_page
 from services.conventions import repository as repo
 from services.conventions.models import TypeOrganisation
-from services.conventions.schemas import OrganisationIn, OrganisationOut
-from services.conventions.service_organisations import create_organisation, organisation_out
+from services.conventions.schemas import OrganisationIn, OrganisationOut, OrganisationPatch
+from services.conventions.service_organisations import (
+    create_organisation,
+    organisation_out,
+    patch_organisation,
+)
 
 router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"])
 
@@ -62,5 +66,23 @@ async def get(
     org = await repo.get_organisation(session, organisation_id)
     if org is None:
         raise NotFound("Organisation introuvable.")
+    response.headers["ETag"] = etag_for(org.id, org.version)
+    return organisation_out(org)
+
+
+@router.patch("/{organisation_id}")
+async def patch(
+    organisation_id: uuid.UUID,
+    data: OrganisationPatch,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    response: Response,
+) -> OrganisationOut:
+    org = await repo.get_organisation(session, organisation_id, for_update=True)
+    if org is None:
+        raise NotFound("Organisation introuvable.")
+    require_if_match(request, etag_for(org.id, org.version))
+    org = await patch_organisation(session, principal, org, data)
     response.headers["ETag"] = etag_for(org.id, org.version)
     return organisation_out(org)

@@ -47,8 +47,10 @@ def after_keyset(columns: Sequence[Any], cursor: str | None) -> ColumnElement[bo
 # --- organisations -----------------------------------------------------------------------
 
 
-async def get_organisation(session: AsyncSession, org_id: uuid.UUID) -> Organisation | None:
-    return await session.get(Organisation, org_id)
+async def get_organisation(
+    session: AsyncSession, org_id: uuid.UUID, *, for_update: bool = False
+) -> Organisation | None:
+    return await session.get(Organisation, org_id, with_for_update=for_update)
 
 
 async def get_organisations(

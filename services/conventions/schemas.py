@@ -56,6 +56,19 @@ class OrganisationIn(Strict):
     competences_ao: CompetencesAO | None = None
 
 
+class OrganisationPatch(Strict):
+    """Changes to an organisation (its type never changes)."""
+
+    nom: Nom | None = None
+    departement: Departement | None = None
+    code_caf: CodeCaf | None = None
+    code_insee: CodeInsee | None = None
+    siren: Siren | None = None
+    population: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    epci_id: uuid.UUID | None = None
+    competences_ao: CompetencesAO | None = None
+
+
 class OrganisationOut(BaseModel):
     id: uuid.UUID
     type: TypeOrganisation

@@ -16,7 +16,12 @@ from kernel.errors import Conflict, Forbidden, InvalidPayload
 from kernel.principal import Principal
 from services.conventions import repository as repo
 from services.conventions.models import Organisation, TitulaireCompetence, TypeOrganisation
-from services.conventions.schemas import CompetencesAO, OrganisationIn, OrganisationOut
+from services.conventions.schemas import (
+    CompetencesAO,
+    OrganisationIn,
+    OrganisationOut,
+    OrganisationPatch,
+)
 
 CSV_COLUMNS = (
     "type",
@@ -143,6 +148,33 @@ async def create_organisation(
     )
     org = await repo.get_organisation(session, org_id)
     assert org is not None
+    return org
+
+
+async def patch_organisation(
+    session: AsyncSession, principal: Principal, org: Organisation, data: OrganisationPatch
+) -> Organisation:
+    if not principal.caf_write_ids():
+        raise Forbidden("Seuls les agents d'une Caf enrichissent le répertoire.")
+    current = organisation_out(org).model_dump(exclude={"id"})
+    merged = OrganisationIn.model_validate({**current, **data.model_dump(exclude_unset=True)})
+    epci_known: bool | None = None
+    if merged.epci_id is not None:
+        epci = await repo.get_organisation(session, merged.epci_id)
+        epci_known = epci is not None and epci.type == TypeOrganisation.epci
+    problems = type_problems(merged, epci_known)
+    if problems:
+        raise InvalidPayload("Organisation invalide.", errors=problems)
+    if await repo.find_organisation_by_codes(
+        session, code_insee=merged.code_insee, code_caf=merged.code_caf, exclude_id=org.id
+    ):
+        raise Conflict("Une organisation porte déjà ce code.")
+    row = organisation_row(merged, org.id, merged.epci_id)
+    for key, value in row.items():
+        if key not in ("id", "version"):
+            setattr(org, key, value)
+    org.version += 1
+    await session.flush()
     return org
 
 

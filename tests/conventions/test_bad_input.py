@@ -118,6 +118,9 @@ async def test_bad_input_everywhere(client: httpx.AsyncClient, db_engine: AsyncE
         ("POST", "/api/v1/organisations", {"type": "Commune", "nom": "x", "population": -1}),
         ("POST", "/api/v1/organisations", {"type": "EPCI", "nom": LONG, "siren": "200000003"}),
         ("POST", "/api/v1/organisations", {"nom": "x"}),
+        ("PATCH", f"/api/v1/organisations/{x}", {"type": "EPCI"}),
+        ("PATCH", f"/api/v1/organisations/{x}", {"population": "beaucoup"}),
+        ("PATCH", f"/api/v1/organisations/{x}", {"competences_ao": {"planifier": "région"}}),
     ]
     before = await table_counts(db_engine)
     for method, url, body in cases:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.cli_conventions import import_file
 from tests.conventions.helpers import h, table_counts
-from tests.support.personas import CAF_A, CAF_A_LECTEUR, NATIONAL, X_LECTEUR
+from tests.support.personas import CAF_A, CAF_A_LECTEUR, COLLECTIVITE_X, NATIONAL, X_LECTEUR
 
 HEADER = (
     "type,nom,departement,code_caf,code_insee,siren,population,epci_siren,"
@@ -194,3 +194,31 @@ async def test_csv_import_refuses_unknown_columns(database_url: str) -> None:
         database_url, "type,nom,couleur\nMSA,MSA,bleu\n", Console(file=io.StringIO())
     )
     assert report.errors == [(1, "colonnes inconnues : couleur")]
+
+
+async def test_patch_organisation_with_etag(client: httpx.AsyncClient) -> None:
+    url = f"/api/v1/organisations/{COLLECTIVITE_X}"
+    etag = (await client.get(url, headers=h())).headers["etag"]
+    assert (await client.patch(url, json={"population": 13000}, headers=h())).status_code == 428
+    ok = await client.patch(
+        url,
+        json={"population": 13000, "competences_ao": {"planifier": "commune"}},
+        headers=h(**{"If-Match": etag}),
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["population"] == 13000
+    stale = await client.patch(url, json={"nom": "Autre"}, headers=h(**{"If-Match": etag}))
+    assert stale.status_code == 412
+    current = ok.headers["etag"]
+    reader = await client.patch(
+        url, json={"nom": "Autre"}, headers=h(NATIONAL, **{"If-Match": current})
+    )
+    assert reader.status_code == 403
+    orphan = await client.patch(
+        url,
+        json={"competences_ao": {"planifier": "EPCI"}},
+        headers=h(**{"If-Match": current}),
+    )
+    assert orphan.status_code == 422
+    got = (await client.get(url, headers=h())).json()
+    assert (got["nom"], got["population"]) == ("Collectivité X (test)", 13000)
