@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy import text
 from starlette.responses import Response
 
-from kernel.database import create_engine, create_sessionmaker
+from kernel.database import create_engine, create_read_sessionmaker, create_sessionmaker
 from kernel.embedded_db import start_embedded
 from kernel.errors import ServiceUnavailable, install_problem_handlers
 from kernel.internal_token import InternalTokenSigner, InternalTokenVerifier
@@ -49,6 +49,7 @@ def create_service_app(
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.read_sessionmaker = create_read_sessionmaker(engine)
         app.state.internal_verifier = InternalTokenVerifier(
             settings.app_name, settings.internal_trusted_keys
         )

@@ -66,8 +66,29 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for safe requests: autocommit, so a read is one round trip per query.
+
+    Without it every GET pays a BEGIN and a COMMIT around its statements. Same pool.
+    A read request that writes anyway (a replica catching up, a first-seen stamp)
+    commits each statement on its own: only idempotent writes belong in GETs.
+    """
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"),
+        expire_on_commit=False,
+        autoflush=False,
+    )
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    state = request.app.state
+    read_only = request.method in _SAFE_METHODS and hasattr(state, "read_sessionmaker")
+    sessionmaker: async_sessionmaker[AsyncSession] = (
+        state.read_sessionmaker if read_only else state.sessionmaker
+    )
     async with sessionmaker() as session:
         yield session
         if session.in_transaction():

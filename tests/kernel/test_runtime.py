@@ -91,3 +91,14 @@ async def test_commit_happens_before_the_response_and_errors_write_nothing(
     async with db_engine.connect() as conn:
         values = (await conn.execute(text("SELECT value FROM public.kernel_probe"))).scalars().all()
     assert values == ["kept"]
+
+
+async def test_reads_run_without_a_wrapping_transaction_writes_in_one(
+    client: httpx.AsyncClient,
+) -> None:
+    # A GET is one round trip per query: no BEGIN/COMMIT around it, so each statement
+    # is its own transaction. A POST keeps every statement in one transaction.
+    read = (await client.get("/transactions")).json()
+    assert read[0] != read[1]
+    write = (await client.post("/transactions")).json()
+    assert write[0] == write[1]

@@ -83,6 +83,23 @@ async def write_probe(
     return {"id": str(uuid.uuid4())}
 
 
+async def _two_transaction_ids(session: DbSession) -> list[int]:
+    return [
+        (await session.execute(text("SELECT txid_current()"))).scalar_one(),
+        (await session.execute(text("SELECT txid_current()"))).scalar_one(),
+    ]
+
+
+@router.get("/transactions")
+async def read_transactions(session: DbSession) -> list[int]:
+    return await _two_transaction_ids(session)
+
+
+@router.post("/transactions")
+async def write_transactions(session: DbSession) -> list[int]:
+    return await _two_transaction_ids(session)
+
+
 def create_toy_app(**overrides: object) -> object:
     settings = ToySettings(**overrides)  # type: ignore[arg-type]
     return create_service_app(settings, title="toy", description="kernel tests", routers=[router])
