@@ -185,5 +185,8 @@ async def historique(
     await service.load_readable(session, principal, convention_id)
     rows = await repo.events_of(session, convention_id, page.cursor, page.limit)
     return make_page(
-        rows, page.limit, lambda e: (e.id,), lambda e: EvenementOut.model_validate(e.__dict__)
+        rows,
+        page.limit,
+        lambda e: (e.id,),
+        lambda e: EvenementOut.model_validate(e, from_attributes=True),
     )

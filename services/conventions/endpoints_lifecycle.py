@@ -13,7 +13,7 @@ from kernel.internal_token import CurrentPrincipal
 from services.conventions import repository as repo
 from services.conventions import service, service_lifecycle
 from services.conventions.dependencies import Today
-from services.conventions.endpoints import check_if_match_when_sent, respond
+from services.conventions.endpoints import check_if_match_when_sent, convention_etag, respond
 from services.conventions.schemas import (
     AvenantIn,
     AvenantOut,
@@ -71,7 +71,7 @@ async def add_avenant(
     convention = await service.load_writable(session, principal, convention_id)
     check_if_match_when_sent(request, convention)
     avenant = await service_lifecycle.add_avenant(session, principal, convention, data, today)
-    response.headers["ETag"] = f'"{convention.id}.{convention.version}"'
+    response.headers["ETag"] = convention_etag(convention)
     return AvenantOut.model_validate(avenant, from_attributes=True)
 
 
