@@ -72,12 +72,28 @@ _TABLES_SQL = """
 """
 
 
+_NON_EMPTY_SQL: dict[str, str] = {}
+
+
 async def _truncate_all(url: str) -> None:
+    """Empty the tables the test wrote to: find them in one query, truncate only them.
+
+    (Truncating every table of every app after each test cost more than the tests.)
+    """
     conn = await asyncpg.connect(_dsn(url))
     try:
-        tables = [row[0] for row in await conn.fetch(_TABLES_SQL)]
-        if tables:
-            await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        if url not in _NON_EMPTY_SQL:
+            tables = [row[0] for row in await conn.fetch(_TABLES_SQL)]
+            _NON_EMPTY_SQL[url] = " UNION ALL ".join(
+                # Names come from pg_tables, already quoted by quote_ident.
+                f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM {t})"  # noqa: S608
+                for t in tables
+            )
+        if not _NON_EMPTY_SQL[url]:
+            return
+        written = [row[0] for row in await conn.fetch(_NON_EMPTY_SQL[url])]
+        if written:
+            await conn.execute(f"TRUNCATE {', '.join(written)} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
 
