@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -52,8 +53,10 @@ change_seq = Sequence("change_seq", schema=SCHEMA, metadata=metadata)
 
 
 def _seq_column() -> Mapped[int]:
+    # next_change_seq() = nextval under a lock held until commit (migration 0002):
+    # numbers become visible in the order they were given, so sync tokens never skip one.
     return mapped_column(
-        BigInteger, nullable=False, index=True, server_default=change_seq.next_value()
+        BigInteger, nullable=False, index=True, server_default=text("actions.next_change_seq()")
     )
 
 

@@ -23,7 +23,6 @@ from services.actions.models import (
     Indicateur,
     Suivi,
     ValeurIndicateur,
-    change_seq,
     convention_ref,
 )
 from services.actions.models import Tombstone as Tombstone
@@ -88,12 +87,20 @@ async def scoped(
 
 
 async def next_seq(session: AsyncSession) -> int:
-    return int((await session.execute(select(change_seq.next_value()))).scalar_one())
+    # Under the writers' lock, held until commit (see migration 0002).
+    return int((await session.execute(text("SELECT actions.next_change_seq()"))).scalar_one())
 
 
 async def current_seq(session: AsyncSession) -> int:
+    """The highest number every change up to which is committed: waits for in-flight writers."""
     row = (
-        await session.execute(text("SELECT last_value, is_called FROM actions.change_seq"))
+        await session.execute(
+            text(
+                "SELECT last_value, is_called FROM actions.change_seq, "
+                "LATERAL (SELECT pg_advisory_xact_lock_shared("
+                "hashtext('coop.actions.change_seq'))) AS committed_writers"
+            )
+        )
     ).one()
     return int(row[0]) if row[1] else 0
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
+from sqlalchemy import text
+
+from kernel.database import create_engine, create_read_sessionmaker
+from services.actions.repository import current_seq
 from tests.actions.conftest import CONV_A, Api
+from tests.conftest import _dsn
 from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR
 
 
@@ -75,3 +83,33 @@ async def test_a_bad_sync_token_is_a_clear_error(api: Api) -> None:
     )
     assert r.status_code == 400
     assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_sync_token_never_passes_an_uncommitted_change(database_url: str) -> None:
+    """A writer holding a change number it has not committed yet holds back every token:
+    otherwise a client syncing from that token would never receive the change."""
+    writer = await asyncpg.connect(_dsn(database_url))
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        tx = writer.transaction()
+        await tx.start()
+        pending = await writer.fetchval("SELECT actions.next_change_seq()")
+        async with create_read_sessionmaker(engine)() as session:
+            reader_pid = await session.scalar(text("SELECT pg_backend_pid()"))
+            token = asyncio.create_task(current_seq(session))
+            # Wait (bounded) until the reader is seen blocked on the writers' lock.
+            for _ in range(500):
+                waiting = await writer.fetchval(
+                    "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+                    reader_pid,
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.01)
+            assert waiting, "the token was read past an uncommitted change"
+            assert not token.done()
+            await tx.commit()
+            assert await token >= pending
+    finally:
+        await writer.close()
+        await engine.dispose()
