@@ -182,8 +182,15 @@ def invite_and_accept(
     assert (accepted["organisation_id"], accepted["role"]) == (organisation, role)
 
 
-def test_a_ctg_from_signature_to_validated_suivis(stack: Stack, tmp_path: Path) -> None:
-    gateway = httpx.Client(base_url=stack.url("gateway"), timeout=30)
+@pytest.fixture
+def gateway(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url("gateway"), timeout=30) as client:
+        yield client
+
+
+def test_a_ctg_from_signature_to_validated_suivis(
+    stack: Stack, gateway: httpx.Client, tmp_path: Path
+) -> None:
     users = {name: User(gateway, persona_token(stack, name)) for name in PERSONAS}
     agent, national = users["caf-agent"], users["national"]
     referent, contributeur = users["collectivite-referent"], users["collectivite-contributeur"]
