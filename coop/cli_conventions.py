@@ -56,7 +56,7 @@ def import_organisations(
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Fichier CSV")
     ],
 ) -> None:
-    """Import organisations from a CSV file (UTF-8, ',' or ';').
+    """Importe des organisations depuis un fichier CSV (UTF-8, séparateur ',' ou ';').
 
     Columns: type, nom, then as needed departement, code_caf, code_insee, siren,
     population, epci_siren (a commune's EPCI), ao_recenser, ao_informer, ao_planifier,

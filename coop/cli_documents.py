@@ -57,7 +57,7 @@ def purge(
         int | None, typer.Option(help="Durée en corbeille avant purge (défaut : réglage)")
     ] = None,
 ) -> None:
-    """Delete documents in the bin past retention, then content nothing refers to."""
+    """Vide la corbeille au-delà de la rétention, puis le contenu que plus rien ne référence."""
     settings = DocumentsSettings()
     days = settings.bin_retention_days if retention_days is None else retention_days
     report = _run(settings, lambda sm, st: service.purge(sm, st, days))
@@ -69,7 +69,7 @@ def purge(
 
 @app.command()
 def rescan() -> None:
-    """Scan again the versions left `en_analyse` (clamd was unreachable)."""
+    """Analyse à nouveau les versions restées `en_analyse` (clamd injoignable)."""
     settings = DocumentsSettings()
     scanner = make_scanner(settings)
     if scanner is None:
@@ -102,7 +102,7 @@ def cleanup(
         typer.Option(help="Âge minimal en secondes des orphelins (défaut : réglage)"),
     ] = None,
 ) -> None:
-    """Remove temporary uploads and stored content no document refers to (crash, disconnect)."""
+    """Supprime les envois temporaires et le contenu orphelin (plantage, déconnexion)."""
     settings = DocumentsSettings()
     grace = settings.orphan_grace_seconds if older_than is None else older_than
     counts = _run(settings, lambda sm, st: service.cleanup_orphans(sm, st, grace))

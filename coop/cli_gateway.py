@@ -62,6 +62,6 @@ def token(
 
 @idp_app.command("rotate-keys")
 def rotate_keys() -> None:
-    """New signing key; the previous one stays published until the next rotation."""
+    """Nouvelle clé de signature ; la précédente reste publiée jusqu'à la rotation suivante."""
     kid = KeyStore(DevIdpSettings().key_dir).rotate()
     typer.echo(f"nouvelle clé : {kid}")

@@ -47,7 +47,7 @@ def add_client(
     role: Annotated[Role, typer.Option(help="Rôle du client")],
     nom: Annotated[str, typer.Option(help="Nom lisible")] = "",
 ) -> None:
-    """Register a machine client bound to one organisation, with its role."""
+    """Enregistre un client machine rattaché à une organisation, avec son rôle."""
     from gateway.habilitations import service
 
     async def do(session: AsyncSession) -> str:
@@ -75,7 +75,7 @@ def grant_person(
     role: Annotated[Role, typer.Option(help="Rôle")],
     email: Annotated[str | None, typer.Option(help="E-mail (affichage)")] = None,
 ) -> None:
-    """Grant a role to a person (the only way to grant lecteur_national)."""
+    """Accorde un rôle à une personne (seul moyen d'accorder lecteur_national)."""
     from gateway.habilitations import repository as repo
     from gateway.habilitations import service
     from gateway.habilitations.models import Person
