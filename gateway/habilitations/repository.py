@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Uuid,
+    and_,
     false,
     func,
     literal,
@@ -18,7 +19,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.habilitations.models import (
@@ -432,3 +433,60 @@ async def is_signatory_collectivite(session: AsyncSession, organisation_id: uuid
         .exists()
     )
     return bool((await session.execute(stmt)).scalar_one())
+
+
+def _usable_grant() -> ColumnElement[bool]:
+    """Grants that count for access: active and inside their validity period."""
+    g = Habilitation.__table__.c
+    return and_(g.status == StatutHabilitation.active.value, g.valid_until > func.now())
+
+
+async def client_grant_rows(session: AsyncSession, client_id: str) -> Sequence[Any]:
+    """A machine client's usable grants (one row with null grant columns if it has none;
+    no row if it is not registered), with the database's clock."""
+    g = Habilitation.__table__.c
+    c = Client.__table__.c
+    stmt = (
+        select(c.id, g.organisation_id, g.organisation_kind, g.role)
+        .add_columns(g.valid_from, g.valid_until, func.now().label("db_now"))
+        .select_from(
+            Client.__table__.outerjoin(
+                Habilitation.__table__, and_(g.client_id == c.id, _usable_grant())
+            )
+        )
+        .where(c.client_id == client_id)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def upsert_person_grant_rows(
+    session: AsyncSession, issuer: str, subject: str, email: str | None, name: str | None
+) -> Sequence[Any]:
+    """Record the person as seen (created the first time) and return their usable grants
+    in the same statement (one row with null grant columns if they have none)."""
+    g = Habilitation.__table__.c
+    p = Person.__table__.c
+    upsert = insert(Person).values(
+        id=uuid.uuid4(), issuer=issuer, subject=subject, email=email, name=name
+    )
+    person = upsert.on_conflict_do_update(
+        index_elements=[p.issuer, p.subject],
+        set_={
+            "last_seen_at": func.now(),
+            "email": func.coalesce(upsert.excluded.email, p.email),
+            "name": func.coalesce(upsert.excluded.name, p.name),
+        },
+    ).returning(p.id)
+    holder = person.cte("holder")
+    stmt = select(
+        holder.c.id,
+        g.organisation_id,
+        g.organisation_kind,
+        g.role,
+        g.valid_from,
+        g.valid_until,
+        func.now().label("db_now"),
+    ).select_from(
+        holder.outerjoin(Habilitation.__table__, and_(g.person_id == holder.c.id, _usable_grant()))
+    )
+    return (await session.execute(stmt)).all()

@@ -22,11 +22,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, event, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.habilitations.models import Client, Habilitation, Person, StatutHabilitation
+from gateway.habilitations import repository
 from gateway.identity import CallerIdentity
 from kernel.errors import Forbidden
 from kernel.principal import Grant, OrganisationKind, Principal, PrincipalKind, Role
@@ -100,54 +99,13 @@ class DbGrantResolver:
 
     async def _load(self, identity: CallerIdentity) -> _Entry:
         self.loads += 1
-        g = Habilitation.__table__.c
-        usable = and_(g.status == StatutHabilitation.active.value, g.valid_until > func.now())
         async with self._sessionmaker() as session:
             if identity.kind is PrincipalKind.client:
-                c = Client.__table__.c
-                stmt = (
-                    select(c.id, g.organisation_id, g.organisation_kind, g.role)
-                    .add_columns(g.valid_from, g.valid_until, func.now().label("db_now"))
-                    .select_from(
-                        Client.__table__.outerjoin(
-                            Habilitation.__table__, and_(g.client_id == c.id, usable)
-                        )
-                    )
-                    .where(c.client_id == identity.subject)
-                )
-                rows = (await session.execute(stmt)).all()
+                rows = await repository.client_grant_rows(session, identity.subject)
             else:
-                p = Person.__table__.c
-                upsert = insert(Person).values(
-                    id=uuid.uuid4(),
-                    issuer=identity.issuer,
-                    subject=identity.subject,
-                    email=identity.email,
-                    name=identity.name,
+                rows = await repository.upsert_person_grant_rows(
+                    session, identity.issuer, identity.subject, identity.email, identity.name
                 )
-                person = upsert.on_conflict_do_update(
-                    index_elements=[p.issuer, p.subject],
-                    set_={
-                        "last_seen_at": func.now(),
-                        "email": func.coalesce(upsert.excluded.email, p.email),
-                        "name": func.coalesce(upsert.excluded.name, p.name),
-                    },
-                ).returning(p.id)
-                holder = person.cte("holder")
-                stmt = select(
-                    holder.c.id,
-                    g.organisation_id,
-                    g.organisation_kind,
-                    g.role,
-                    g.valid_from,
-                    g.valid_until,
-                    func.now().label("db_now"),
-                ).select_from(
-                    holder.outerjoin(
-                        Habilitation.__table__, and_(g.person_id == holder.c.id, usable)
-                    )
-                )
-                rows = (await session.execute(stmt)).all()
                 await session.commit()
         if not rows:
             return _Entry(None, None, self._clock() + self.ttl_seconds)
