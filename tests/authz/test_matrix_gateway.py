@@ -1,73 +1,37 @@
 """The authorization matrix: personas × every public route × objects inside and outside
 their scope → expected status, through the gateway in process (real grants, real IdP).
 
-`ROWS` holds one row per route; the guard test lists the public routes (the gateway's
-own, and the services' routes the routing table sends them) and fails when one has no
-row. Service routes still to be written into the matrix are listed in PENDING, by name,
-so that the gap is visible rather than silent.
+This file holds the gateway's own routes (habilitations, invitations, access requests,
+machine clients); test_matrix_<service>.py hold the services' routes and test_guard.py
+fails when any public route of the four apps has no row.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
-from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.habilitations.endpoints import router as habilitations_router
 from kernel.principal import OrganisationKind, Role
-from tests.gateway.habilitations.rig import HabRig, habilitations_rig
-from tests.support.personas import CAF_A, CAF_B, CNAF, COLLECTIVITE_X, COLLECTIVITE_Y
+from tests.authz.world import PERSONAS, Row, Side, World, _all, run_rows
+from tests.support.personas import COLLECTIVITE_X, COLLECTIVITE_Y
 
-CAF = OrganisationKind.caf
 COLL = OrganisationKind.collectivite
 
-# persona -> grants (None: anonymous)
-PERSONAS: dict[str, tuple[uuid.UUID, OrganisationKind, Role] | None] = {
-    "caf_a_agent": (CAF_A, CAF, Role.agent),
-    "caf_a_lecteur": (CAF_A, CAF, Role.lecteur),
-    "caf_b_agent": (CAF_B, CAF, Role.agent),
-    "x_referent": (COLLECTIVITE_X, COLL, Role.referent),
-    "x_contributeur": (COLLECTIVITE_X, COLL, Role.contributeur),
-    "x_lecteur": (COLLECTIVITE_X, COLL, Role.lecteur),
-    "y_contributeur": (COLLECTIVITE_Y, COLL, Role.contributeur),
-    "national": (CNAF, OrganisationKind.national, Role.lecteur_national),
-    "partner_x": (COLLECTIVITE_X, COLL, Role.contributeur),  # machine client
-    "anonymous": None,
-}
+
+async def _target_grant(w: World, org: uuid.UUID, role: Role = Role.lecteur) -> uuid.UUID:
+    return await w.hab.grant(f"target-{uuid.uuid4().hex[:8]}", org, COLL, role)
 
 
-@dataclass
-class World:
-    hab: HabRig
-
-    def headers(self, persona: str) -> dict[str, str]:
-        if persona == "anonymous":
-            return {}
-        return self.hab.headers(persona, client=persona == "partner_x")
-
-    async def target_grant(self, org: uuid.UUID, role: Role = Role.lecteur) -> uuid.UUID:
-        return await self.hab.grant(f"target-{uuid.uuid4().hex[:8]}", org, COLL, role)
-
-    async def etag(self, grant_id: uuid.UUID) -> str:
-        resp = await self.hab.client.get(
-            f"/api/v1/habilitations/{grant_id}", headers=self.headers("national")
-        )
-        return resp.headers["etag"]
+async def _grant_etag(w: World, grant_id: uuid.UUID) -> str:
+    resp = await w.hab.client.get(
+        f"/api/v1/habilitations/{grant_id}", headers=w.headers("national")
+    )
+    return resp.headers["etag"]
 
 
-Call = Callable[[World, str, uuid.UUID], Awaitable[int]]
-
-
-def _all(default: int, **overrides: int) -> dict[str, int]:
-    out = {p: default for p in PERSONAS}
-    out["anonymous"] = 401
-    out.update(overrides)
-    return out
+OrgCall = Callable[[World, str, uuid.UUID], Awaitable[int]]
 
 
 # Who sees a grant on X (inside scope) / on Y (outside scope for Caf A and X personas).
@@ -78,34 +42,34 @@ MANAGES_Y = _all(404, caf_b_agent=200, national=403, y_contributeur=403)
 
 
 async def _get_grant(w: World, who: str, org: uuid.UUID) -> int:
-    gid = await w.target_grant(org)
+    gid = await _target_grant(w, org)
     return (
         await w.hab.client.get(f"/api/v1/habilitations/{gid}", headers=w.headers(who))
     ).status_code
 
 
 async def _history(w: World, who: str, org: uuid.UUID) -> int:
-    gid = await w.target_grant(org)
+    gid = await _target_grant(w, org)
     path = f"/api/v1/habilitations/{gid}/historique"
     return (await w.hab.client.get(path, headers=w.headers(who))).status_code
 
 
-def _change(action: str, body: dict[str, str], suspend_first: bool = False) -> Call:
+def _change(action: str, body: dict[str, str], suspend_first: bool = False) -> OrgCall:
     async def call(w: World, who: str, org: uuid.UUID) -> int:
-        gid = await w.target_grant(org)
+        gid = await _target_grant(w, org)
         if suspend_first:
             await w.hab.client.post(
                 f"/api/v1/habilitations/{gid}/suspension",
                 json={"motif": "préparation"},
                 headers={
                     **w.headers("caf_b_agent" if org == COLLECTIVITE_Y else "caf_a_agent"),
-                    "if-match": await w.etag(gid),
+                    "if-match": await _grant_etag(w, gid),
                 },
             )
         resp = await w.hab.client.post(
             f"/api/v1/habilitations/{gid}/{action}",
             json=body,
-            headers={**w.headers(who), "if-match": await w.etag(gid)},
+            headers={**w.headers(who), "if-match": await _grant_etag(w, gid)},
         )
         return resp.status_code
 
@@ -139,7 +103,7 @@ async def _invite(w: World, who: str, org: uuid.UUID) -> int:
     return resp.status_code
 
 
-ROWS: dict[tuple[str, str], list[tuple[str, Call, uuid.UUID, dict[str, int]]]] = {
+ORG_ROWS: dict[tuple[str, str], list[tuple[str, OrgCall, uuid.UUID, dict[str, int]]]] = {
     ("GET", "/api/v1/moi"): [("self", _moi, COLLECTIVITE_X, _all(200))],
     ("GET", "/api/v1/habilitations"): [("visible list", _list, COLLECTIVITE_X, _all(200))],
     ("POST", "/api/v1/habilitations"): [
@@ -186,55 +150,164 @@ ROWS: dict[tuple[str, str], list[tuple[str, Call, uuid.UUID, dict[str, int]]]] =
     ],
 }
 
-# Public routes whose rows are still to be written (see the module docstring).
-PENDING: set[tuple[str, str]] = {
-    ("GET", "/api/v1/invitations"),
-    ("POST", "/api/v1/invitations/acceptation"),
-    ("POST", "/api/v1/invitations/{invitation_id}/annulation"),
-    ("POST", "/api/v1/demandes-acces"),
-    ("GET", "/api/v1/demandes-acces"),
-    ("GET", "/api/v1/demandes-acces/{demande_id}"),
-    ("POST", "/api/v1/demandes-acces/{demande_id}/approbation"),
-    ("POST", "/api/v1/demandes-acces/{demande_id}/refus"),
-    ("POST", "/api/v1/clients"),
-    ("GET", "/api/v1/clients"),
+
+async def _invitation(
+    w: World, org: uuid.UUID, email: str = "invite@test.invalid"
+) -> dict[str, str]:
+    manager = "caf_b_agent" if org == COLLECTIVITE_Y else "caf_a_agent"
+    resp = await w.hab.client.post(
+        "/api/v1/invitations",
+        json={"email": email, "organisation_id": str(org), "role": "lecteur"},
+        headers=w.headers(manager),
+    )
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
+async def _list_invitations(w: World, who: str, org: uuid.UUID) -> int:
+    return (await w.hab.client.get("/api/v1/invitations", headers=w.headers(who))).status_code
+
+
+async def _accept_other(w: World, who: str, org: uuid.UUID) -> int:
+    """An invitation addressed to someone else's e-mail: nobody else may take it."""
+    jeton = (await _invitation(w, org, "quelquun@test.invalid"))["jeton"]
+    resp = await w.hab.client.post(
+        "/api/v1/invitations/acceptation", json={"jeton": jeton}, headers=w.headers(who)
+    )
+    return resp.status_code
+
+
+async def _cancel(w: World, who: str, org: uuid.UUID) -> int:
+    inv = (await _invitation(w, org))["id"]
+    path = f"/api/v1/invitations/{inv}/annulation"
+    return (await w.hab.client.post(path, headers=w.headers(who))).status_code
+
+
+async def _request_access(w: World, who: str, org: uuid.UUID) -> int:
+    resp = await w.hab.client.post(
+        "/api/v1/demandes-acces",
+        json={"organisation_id": str(org), "role": "lecteur"},
+        headers=w.headers(who),
+    )
+    return resp.status_code
+
+
+async def _demande(w: World, org: uuid.UUID) -> str:
+    name = f"asker-{uuid.uuid4().hex[:8]}"
+    resp = await w.hab.client.post(
+        "/api/v1/demandes-acces",
+        json={"organisation_id": str(org), "role": "lecteur"},
+        headers=w.hab.headers(name),
+    )
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
+
+
+async def _list_demandes(w: World, who: str, org: uuid.UUID) -> int:
+    return (await w.hab.client.get("/api/v1/demandes-acces", headers=w.headers(who))).status_code
+
+
+async def _get_demande(w: World, who: str, org: uuid.UUID) -> int:
+    path = f"/api/v1/demandes-acces/{await _demande(w, org)}"
+    return (await w.hab.client.get(path, headers=w.headers(who))).status_code
+
+
+def _decide(step: str, body: dict[str, str]) -> OrgCall:
+    async def call(w: World, who: str, org: uuid.UUID) -> int:
+        path = f"/api/v1/demandes-acces/{await _demande(w, org)}"
+        seen = await w.hab.client.get(path, headers=w.headers("national"))
+        headers = {**w.headers(who), "if-match": seen.headers["etag"]}
+        return (await w.hab.client.post(f"{path}/{step}", json=body, headers=headers)).status_code
+
+    return call
+
+
+async def _register_client(w: World, who: str, org: uuid.UUID) -> int:
+    body = {
+        "client_id": f"systeme-{uuid.uuid4().hex[:8]}",
+        "nom": "Système partenaire",
+        "organisation_id": str(org),
+        "role": "contributeur",
+    }
+    return (
+        await w.hab.client.post("/api/v1/clients", json=body, headers=w.headers(who))
+    ).status_code
+
+
+async def _list_clients(w: World, who: str, org: uuid.UUID) -> int:
+    return (await w.hab.client.get("/api/v1/clients", headers=w.headers(who))).status_code
+
+
+EVERYONE = _all(200)
+ORG_ROWS.update(
+    {
+        ("GET", "/api/v1/invitations"): [
+            ("visible list", _list_invitations, COLLECTIVITE_X, EVERYONE)
+        ],
+        ("POST", "/api/v1/invitations/acceptation"): [
+            # Never revealed to another person; machine clients accept nothing.
+            ("someone else's", _accept_other, COLLECTIVITE_X, _all(404, partner_x=403))
+        ],
+        ("POST", "/api/v1/invitations/{invitation_id}/annulation"): [
+            ("lecteur on X", _cancel, COLLECTIVITE_X, MANAGES_X),
+            ("lecteur on Y", _cancel, COLLECTIVITE_Y, MANAGES_Y),
+        ],
+        ("POST", "/api/v1/demandes-acces"): [
+            # Already habilitated on X: 409; machine clients do not ask.
+            (
+                "lecteur on X",
+                _request_access,
+                COLLECTIVITE_X,
+                _all(201, x_referent=409, x_contributeur=409, x_lecteur=409, partner_x=403),
+            )
+        ],
+        ("GET", "/api/v1/demandes-acces"): [
+            ("visible list", _list_demandes, COLLECTIVITE_X, EVERYONE)
+        ],
+        ("GET", "/api/v1/demandes-acces/{demande_id}"): [
+            ("on X", _get_demande, COLLECTIVITE_X, SEES_X),
+            ("on Y", _get_demande, COLLECTIVITE_Y, SEES_Y),
+        ],
+        ("POST", "/api/v1/demandes-acces/{demande_id}/approbation"): [
+            ("on X", _decide("approbation", {}), COLLECTIVITE_X, MANAGES_X),
+            ("on Y", _decide("approbation", {}), COLLECTIVITE_Y, MANAGES_Y),
+        ],
+        ("POST", "/api/v1/demandes-acces/{demande_id}/refus"): [
+            ("on X", _decide("refus", {"motif": "m"}), COLLECTIVITE_X, MANAGES_X),
+            ("on Y", _decide("refus", {"motif": "m"}), COLLECTIVITE_Y, MANAGES_Y),
+        ],
+        ("POST", "/api/v1/clients"): [
+            (
+                "contributeur on X",
+                _register_client,
+                COLLECTIVITE_X,
+                # A Caf administrateur's task (no persona has it); X unknown to Caf B's side.
+                _all(403, caf_b_agent=404, y_contributeur=404),
+            )
+        ],
+        ("GET", "/api/v1/clients"): [("visible list", _list_clients, COLLECTIVITE_X, EVERYONE)],
+    }
+)
+
+
+def _on_side(call: OrgCall, org: uuid.UUID) -> Callable[[World, str, Side, bool], Awaitable[int]]:
+    async def run(w: World, who: str, side: Side, ok: bool) -> int:
+        return await call(w, who, org)
+
+    return run
+
+
+# The gateway's routes in the matrix's shape (side A's world holds the calls' state).
+ROWS: dict[tuple[str, str], list[Row]] = {
+    route: [(label, "A", _on_side(call, org), expected) for label, call, org, expected in rows]
+    for route, rows in ORG_ROWS.items()
 }
-
-
-def gateway_routes() -> set[tuple[str, str]]:
-    found: set[tuple[str, str]] = set()
-    for route in habilitations_router.routes:
-        if isinstance(route, APIRoute):
-            for method in route.methods:
-                found.add((method, route.path))
-    return found
-
-
-def test_every_gateway_route_has_a_row() -> None:
-    missing = gateway_routes() - set(ROWS) - PENDING
-    assert missing == set(), f"routes without a row in the matrix: {sorted(missing)}"
-    assert set(ROWS) <= gateway_routes(), "rows for routes that no longer exist"
-
-
-@pytest.fixture
-async def world(tmp_path: Path, database_url: str, db_engine: AsyncEngine) -> AsyncIterator[World]:
-    async with habilitations_rig(tmp_path, database_url, db_engine) as hab:
-        for persona, grant in PERSONAS.items():
-            if grant is None:
-                continue
-            if persona == "partner_x":
-                await hab.client_grant(persona, *grant)
-            else:
-                await hab.grant(persona, *grant)
-        yield World(hab)
 
 
 @pytest.mark.parametrize("route", sorted(ROWS), ids=lambda r: f"{r[0]} {r[1]}")
 async def test_matrix(world: World, route: tuple[str, str]) -> None:
-    failures = []
-    for label, call, org, expected in ROWS[route]:
-        for persona, status in expected.items():
-            got = await call(world, persona, org)
-            if got != status:
-                failures.append(f"{label} / {persona}: expected {status}, got {got}")
-    assert failures == []
+    failures = await run_rows(world, ROWS[route])
+    assert not failures, "\n".join(failures)
+
+
+__all__ = ["PERSONAS"]

@@ -1,0 +1,285 @@
+"""Authorization matrix of the actions service's public routes, through the gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.authz.world import (
+    PERIODE,
+    Call,
+    Row,
+    Side,
+    World,
+    both,
+    everyone,
+    porteur_writes,
+    run_rows,
+)
+
+C = "/api/v1/conventions"
+A = "/api/v1/actions"
+
+
+def get(template: str) -> Call:
+    async def call(w: World, who: str, side: Side, ok: bool) -> int:
+        path = template.format(
+            c=side.convention,
+            axe=side.axe,
+            a=side.action,
+            i=side.indicateur,
+            b=side.bilan,
+            p=PERIODE,
+        )
+        return await w.call(who, "GET", path)
+
+    return call
+
+
+def write(
+    method: str, template: str, body: dict[str, Any] | None = None, etag: bool = False
+) -> Call:
+    """A non-destructive write on the side's shared objects (same values again)."""
+
+    async def call(w: World, who: str, side: Side, ok: bool) -> int:
+        path = template.format(
+            c=side.convention,
+            axe=side.axe,
+            a=side.action,
+            i=side.indicateur,
+            b=side.bilan,
+            p=PERIODE,
+        )
+        if_match = await w.etag("actions", path) if etag else None
+        return await w.call(who, method, path, json=body, if_match=if_match)
+
+    return call
+
+
+async def _create_axe(w: World, who: str, side: Side, ok: bool) -> int:
+    return await w.call(who, "POST", f"{C}/{side.convention}/axes", json={"titre": "Soutenir"})
+
+
+async def _axes_ordre(w: World, who: str, side: Side, ok: bool) -> int:
+    listed = await w.direct("actions", side.agent, "GET", f"{C}/{side.convention}/axes")
+    ids = [a["id"] for a in listed.json()["items"]]
+    return await w.call(who, "POST", f"{C}/{side.convention}/axes/ordre", json={"ids": ids})
+
+
+async def _delete_axe(w: World, who: str, side: Side, ok: bool) -> int:
+    axe = await w.new_axe(side) if ok else side.axe
+    path = f"{C}/{side.convention}/axes/{axe}"
+    return await w.call(who, "DELETE", path, if_match=await w.etag("actions", path))
+
+
+async def _actions_ordre(w: World, who: str, side: Side, ok: bool) -> int:
+    axe = await w.new_axe(side)
+    ids = [await w.new_action(side, axe), await w.new_action(side, axe)]
+    path = f"{C}/{side.convention}/axes/{axe}/actions/ordre"
+    return await w.call(who, "POST", path, json={"ids": ids[::-1]})
+
+
+async def _create_action(w: World, who: str, side: Side, ok: bool) -> int:
+    body = {"axe_id": side.axe, "titre": "Ouvrir un LAEP", "porteur_ids": [str(side.coll)]}
+    return await w.call(who, "POST", f"{C}/{side.convention}/actions", json=body)
+
+
+async def _delete_action(w: World, who: str, side: Side, ok: bool) -> int:
+    action = await w.new_action(side) if ok else side.action
+    path = f"{A}/{action}"
+    return await w.call(who, "DELETE", path, if_match=await w.etag("actions", path))
+
+
+async def _create_indicateur(w: World, who: str, side: Side, ok: bool) -> int:
+    body = {"libelle": "Familles accueillies", "nature": "réalisation", "unite": "familles"}
+    return await w.call(who, "POST", f"{A}/{side.action}/indicateurs", json=body)
+
+
+async def _delete_indicateur(w: World, who: str, side: Side, ok: bool) -> int:
+    ind = await w.new_indicateur(side) if ok else side.indicateur
+    path = f"{A}/{side.action}/indicateurs/{ind}"
+    return await w.call(who, "DELETE", path, if_match=await w.etag("actions", path))
+
+
+async def _create_suivi(w: World, who: str, side: Side, ok: bool) -> int:
+    action = await w.new_action(side) if ok else side.action
+    body = {"periode": PERIODE, "statut_action": "en cours"}
+    return await w.call(who, "POST", f"{A}/{action}/suivis", json=body)
+
+
+def _transition(step: str, state: str, body: dict[str, Any]) -> Call:
+    async def call(w: World, who: str, side: Side, ok: bool) -> int:
+        action = await w.new_suivi(side, state)
+        path = f"{A}/{action}/suivis/{PERIODE}"
+        etag = await w.etag("actions", path)
+        return await w.call(who, "POST", f"{path}/{step}", json=body, if_match=etag)
+
+    return call
+
+
+async def _create_bilan(w: World, who: str, side: Side, ok: bool) -> int:
+    body = {
+        "type": "point d'étape annuel",
+        "periode_debut": "2025-01-01",
+        "periode_fin": "2025-12-31",
+    }
+    return await w.call(who, "POST", f"{C}/{side.convention}/bilans", json=body)
+
+
+async def _adopt(w: World, who: str, side: Side, ok: bool) -> int:
+    bilan = await w.new_bilan(side) if ok else side.bilan
+    path = f"/api/v1/bilans/{bilan}"
+    body = {"date_adoption": "2026-11-01"}
+    return await w.call(
+        who, "POST", f"{path}/adoption", json=body, if_match=await w.etag("actions", path)
+    )
+
+
+async def _accord(w: World, who: str, side: Side, ok: bool) -> int:
+    bilan = await w.new_bilan(side, adopted=True)
+    body = {"collectivite_id": str(side.coll)}
+    return await w.call(who, "POST", f"/api/v1/bilans/{bilan}/accords-cdsf", json=body)
+
+
+async def _transmission(w: World, who: str, side: Side, ok: bool) -> int:
+    bilan = await w.new_bilan(side, adopted=True)
+    await w.direct(
+        "actions",
+        side.contributeur,
+        "POST",
+        f"/api/v1/bilans/{bilan}/accords-cdsf",
+        json={"collectivite_id": str(side.coll)},
+    )
+    path = f"/api/v1/bilans/{bilan}"
+    etag = await w.etag("actions", path)
+    return await w.call(who, "POST", f"{path}/transmission-cdsf", json={}, if_match=etag)
+
+
+async def _campagne_vue(w: World, who: str, side: Side, ok: bool) -> int:
+    return await w.call(who, "GET", f"/api/v1/campagnes/{PERIODE}")
+
+
+async def _a_renseigner(w: World, who: str, side: Side, ok: bool) -> int:
+    return await w.call(who, "GET", "/api/v1/moi/actions-a-renseigner")
+
+
+AXE = "{c}".join((f"{C}/", "/axes/{axe}"))
+ACTION = f"{A}/{{a}}"
+IND = f"{A}/{{a}}/indicateurs/{{i}}"
+SUIVI = f"{A}/{{a}}/suivis/{{p}}"
+BILAN = "/api/v1/bilans/{b}"
+
+ROWS: dict[tuple[str, str], list[Row]] = {
+    ("GET", "/api/v1/conventions/{convention_id}/axes"): both(
+        "axes", get(f"{C}/{{c}}/axes"), "reads"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/axes"): both(
+        "create", _create_axe, "caf_writes", 201
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/axes/ordre"): both(
+        "order", _axes_ordre, "caf_writes"
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/axes/{axe_id}"): both("axe", get(AXE), "reads"),
+    ("PATCH", "/api/v1/conventions/{convention_id}/axes/{axe_id}"): both(
+        "axe", write("PATCH", AXE, {"description": "Axe de la matrice"}, etag=True), "caf_writes"
+    ),
+    ("DELETE", "/api/v1/conventions/{convention_id}/axes/{axe_id}"): both(
+        "axe", _delete_axe, "caf_writes", 204
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/axes/{axe_id}/actions/ordre"): both(
+        "order", _actions_ordre, "caf_writes"
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/actions"): both(
+        "actions", get(f"{C}/{{c}}/actions"), "reads"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/actions"): both(
+        "create", _create_action, "porteur_writes", 201
+    ),
+    ("GET", "/api/v1/actions/{action_id}"): both("action", get(ACTION), "reads"),
+    ("PATCH", "/api/v1/actions/{action_id}"): both(
+        "fiche",
+        write("PATCH", ACTION, {"referent": "Chargée de coopération"}, etag=True),
+        "porteur_writes",
+    ),
+    ("DELETE", "/api/v1/actions/{action_id}"): both("action", _delete_action, "caf_writes", 204),
+    ("GET", "/api/v1/actions/{action_id}/indicateurs"): both(
+        "indicateurs", get(f"{ACTION}/indicateurs"), "reads"
+    ),
+    ("POST", "/api/v1/actions/{action_id}/indicateurs"): both(
+        "create", _create_indicateur, "porteur_writes", 201
+    ),
+    ("GET", "/api/v1/actions/{action_id}/indicateurs/{indicateur_id}"): both(
+        "indicateur", get(IND), "reads"
+    ),
+    ("PATCH", "/api/v1/actions/{action_id}/indicateurs/{indicateur_id}"): both(
+        "indicateur", write("PATCH", IND, {"unite": "places"}, etag=True), "porteur_writes"
+    ),
+    ("PUT", "/api/v1/actions/{action_id}/indicateurs/{indicateur_id}/valeurs/{periode}"): both(
+        "valeur", write("PUT", f"{IND}/valeurs/{{p}}", {"valeur": 3}), "porteur_writes"
+    ),
+    ("DELETE", "/api/v1/actions/{action_id}/indicateurs/{indicateur_id}"): both(
+        "indicateur", _delete_indicateur, "porteur_writes", 204
+    ),
+    ("GET", "/api/v1/actions/{action_id}/suivis"): both("suivis", get(f"{ACTION}/suivis"), "reads"),
+    ("POST", "/api/v1/actions/{action_id}/suivis"): both(
+        "create", _create_suivi, "porteur_writes", 201
+    ),
+    ("GET", "/api/v1/actions/{action_id}/suivis/{periode}"): both("suivi", get(SUIVI), "reads"),
+    ("PATCH", "/api/v1/actions/{action_id}/suivis/{periode}"): both(
+        "brouillon", write("PATCH", SUIVI, {"avancement": 40}, etag=True), "porteur_writes"
+    ),
+    ("POST", "/api/v1/actions/{action_id}/suivis/{periode}/soumission"): both(
+        "brouillon", _transition("soumission", "brouillon", {}), "porteur_writes"
+    ),
+    ("POST", "/api/v1/actions/{action_id}/suivis/{periode}/validation"): both(
+        "soumis", _transition("validation", "soumis", {}), "caf_writes"
+    ),
+    ("POST", "/api/v1/actions/{action_id}/suivis/{periode}/renvoi"): both(
+        "soumis", _transition("renvoi", "soumis", {"commentaire": "Préciser"}), "caf_writes"
+    ),
+    ("POST", "/api/v1/actions/{action_id}/suivis/{periode}/correction"): both(
+        "validé", _transition("correction", "validé", {"motif": "Erreur"}), "porteur_writes"
+    ),
+    ("GET", "/api/v1/actions/{action_id}/suivis/{periode}/historique"): both(
+        "historique", get(f"{SUIVI}/historique"), "reads"
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/campagnes"): both(
+        "campagnes", get(f"{C}/{{c}}/campagnes"), "reads"
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/campagnes/{periode}"): both(
+        "campagne", get(f"{C}/{{c}}/campagnes/{{p}}"), "reads"
+    ),
+    ("PUT", "/api/v1/conventions/{convention_id}/campagnes/{periode}"): both(
+        "échéance",
+        write("PUT", f"{C}/{{c}}/campagnes/{{p}}", {"date_limite": "2026-10-31"}),
+        "caf_writes",
+    ),
+    ("GET", "/api/v1/campagnes/{periode}"): [("my scope", "A", _campagne_vue, everyone())],
+    ("GET", "/api/v1/moi/actions-a-renseigner"): [("mine", "A", _a_renseigner, everyone())],
+    ("GET", "/api/v1/conventions/{convention_id}/bilans"): both(
+        "bilans", get(f"{C}/{{c}}/bilans"), "reads"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/bilans"): both(
+        "create", _create_bilan, "caf_writes", 201
+    ),
+    ("GET", "/api/v1/bilans/{bilan_id}"): both("bilan", get(BILAN), "reads"),
+    ("PATCH", "/api/v1/bilans/{bilan_id}"): both(
+        "brouillon", write("PATCH", BILAN, {"periode_fin": "2029-12-31"}, etag=True), "caf_writes"
+    ),
+    ("POST", "/api/v1/bilans/{bilan_id}/adoption"): both("adopt", _adopt, "caf_writes"),
+    # Each collectivité records its own agreement: not even the Caf's agents for it.
+    ("POST", "/api/v1/bilans/{bilan_id}/accords-cdsf"): [
+        ("accord A", "A", _accord, {**porteur_writes("A"), "caf_a_agent": 403}),
+        ("accord B", "B", _accord, {**porteur_writes("B"), "caf_b_agent": 403}),
+    ],
+    ("POST", "/api/v1/bilans/{bilan_id}/transmission-cdsf"): both(
+        "transmit", _transmission, "caf_writes"
+    ),
+}
+
+
+@pytest.mark.parametrize("route", sorted(ROWS), ids=lambda r: f"{r[0]} {r[1]}")
+async def test_matrix(world: World, route: tuple[str, str]) -> None:
+    failures = await run_rows(world, ROWS[route])
+    assert not failures, "\n".join(failures)

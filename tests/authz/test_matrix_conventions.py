@@ -1,0 +1,187 @@
+"""Authorization matrix of the conventions service's public routes, through the gateway."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.authz.world import Call, Row, Side, World, _all, both, everyone, run_rows
+from tests.support.personas import COLLECTIVITE_X
+
+C = "/api/v1/conventions"
+
+
+def get(suffix: str) -> Call:
+    async def call(w: World, who: str, side: Side, ok: bool) -> int:
+        path = suffix.format(c=side.convention, p=side.preparation, coll=side.coll)
+        return await w.call(who, "GET", f"{C}/{path}".rstrip("/"))
+
+    return call
+
+
+async def _list(w: World, who: str, side: Side, ok: bool) -> int:
+    return await w.call(who, "GET", C)
+
+
+async def _create(w: World, who: str, side: Side, ok: bool) -> int:
+    body = {
+        "caf_id": str(side.caf),
+        "echelon": "commune",
+        "titre": "CTG créée par la matrice",
+        "date_debut": "2025-01-01",
+        "date_fin": "2029-12-31",
+        "thematiques": ["petite enfance", "enfance", "jeunesse", "parentalité"],
+        "signataires": [{"organisation_id": str(side.caf)}],
+    }
+    return await w.call(who, "POST", C, json=body)
+
+
+async def _patch(w: World, who: str, side: Side, ok: bool) -> int:
+    path = f"{C}/{side.preparation}"
+    etag = await w.etag("conventions", path)
+    return await w.call(who, "PATCH", path, json={"titre": "CTG en préparation"}, if_match=etag)
+
+
+async def _add_signataire(w: World, who: str, side: Side, ok: bool) -> int:
+    cid = await w.new_convention(side, signee=False, with_coll=False) if ok else side.preparation
+    body = {"organisation_id": str(side.coll), "representant": "Maire"}
+    return await w.call(who, "POST", f"{C}/{cid}/signataires", json=body)
+
+
+async def _patch_signataire(w: World, who: str, side: Side, ok: bool) -> int:
+    path = f"{C}/{side.preparation}/signataires/{side.coll}"
+    return await w.call(who, "PATCH", path, json={"representant": "Maire"})
+
+
+async def _remove_signataire(w: World, who: str, side: Side, ok: bool) -> int:
+    cid = await w.new_convention(side, signee=False) if ok else side.preparation
+    return await w.call(who, "DELETE", f"{C}/{cid}/signataires/{side.coll}")
+
+
+async def _sign(w: World, who: str, side: Side, ok: bool) -> int:
+    cid = await w.new_convention(side, signee=False) if ok else side.preparation
+    return await w.call(who, "POST", f"{C}/{cid}/signature")
+
+
+async def _avenant(w: World, who: str, side: Side, ok: bool) -> int:
+    body = {"date_avenant": "2026-06-01", "objet": "Annexe 2", "articles_modifies": ["Annexe 2"]}
+    return await w.call(who, "POST", f"{C}/{side.convention}/avenants", json=body)
+
+
+async def _resilier(w: World, who: str, side: Side, ok: bool) -> int:
+    cid = await w.new_convention(side) if ok else side.convention
+    body = {"mode": "sans mise en demeure", "motif": "Matrice"}
+    return await w.call(who, "POST", f"{C}/{cid}/resiliation", json=body)
+
+
+async def _renouveler(w: World, who: str, side: Side, ok: bool) -> int:
+    cid = await w.new_convention(side) if ok else side.convention
+    return await w.call(who, "POST", f"{C}/{cid}/renouvellement")
+
+
+async def _add_equipement(w: World, who: str, side: Side, ok: bool) -> int:
+    body = {"organisation_id": str(side.caf), "type": "RPE", "nom": "RPE de la matrice"}
+    return await w.call(who, "POST", f"{C}/{side.preparation}/equipements", json=body)
+
+
+async def _remove_equipement(w: World, who: str, side: Side, ok: bool) -> int:
+    equipement = await w.new_equipement(side) if ok else side.equipement
+    return await w.call(who, "DELETE", f"{C}/{side.preparation}/equipements/{equipement}")
+
+
+async def _organisations(w: World, who: str, side: Side, ok: bool) -> int:
+    return await w.call(who, "GET", "/api/v1/organisations")
+
+
+async def _organisation(w: World, who: str, side: Side, ok: bool) -> int:
+    return await w.call(who, "GET", f"/api/v1/organisations/{side.coll}")
+
+
+async def _create_organisation(w: World, who: str, side: Side, ok: bool) -> int:
+    body = {"type": "Autre", "nom": f"Association {who}"}
+    return await w.call(who, "POST", "/api/v1/organisations", json=body)
+
+
+async def _patch_organisation(w: World, who: str, side: Side, ok: bool) -> int:
+    path = f"/api/v1/organisations/{COLLECTIVITE_X}"
+    etag = await w.etag("conventions", path)
+    return await w.call(who, "PATCH", path, json={"population": 12000}, if_match=etag)
+
+
+DIRECTORY_WRITE = _all(403, caf_a_agent=201, caf_b_agent=201)
+
+ROWS: dict[tuple[str, str], list[Row]] = {
+    ("GET", "/api/v1/organisations"): [("directory", "A", _organisations, everyone())],
+    ("POST", "/api/v1/organisations"): [("directory", "A", _create_organisation, DIRECTORY_WRITE)],
+    ("GET", "/api/v1/organisations/{organisation_id}"): [
+        ("collectivité X", "A", _organisation, everyone()),
+        ("collectivité Y", "B", _organisation, everyone()),
+    ],
+    ("PATCH", "/api/v1/organisations/{organisation_id}"): [
+        (
+            "collectivité X",
+            "A",
+            _patch_organisation,
+            {**DIRECTORY_WRITE, "caf_a_agent": 200, "caf_b_agent": 200},
+        )
+    ],
+    ("GET", "/api/v1/conventions"): [("list", "A", _list, everyone())],
+    # Nothing exists yet to hide: another Caf's agent is refused with 403.
+    ("POST", "/api/v1/conventions"): [
+        ("for Caf A", "A", _create, _all(403, caf_a_agent=201)),
+        ("for Caf B", "B", _create, _all(403, caf_b_agent=201)),
+    ],
+    ("GET", "/api/v1/conventions/{convention_id}"): both("get", get("{c}"), "reads"),
+    ("PATCH", "/api/v1/conventions/{convention_id}"): both("patch", _patch, "caf_writes"),
+    ("GET", "/api/v1/conventions/{convention_id}/signataires"): both(
+        "signataires", get("{c}/signataires"), "reads"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/signataires"): both(
+        "add", _add_signataire, "caf_writes", 201
+    ),
+    ("PATCH", "/api/v1/conventions/{convention_id}/signataires/{organisation_id}"): both(
+        "patch", _patch_signataire, "caf_writes"
+    ),
+    ("DELETE", "/api/v1/conventions/{convention_id}/signataires/{organisation_id}"): both(
+        "remove", _remove_signataire, "caf_writes"
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/historique"): both(
+        "historique", get("{c}/historique"), "reads"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/signature"): both("sign", _sign, "caf_writes"),
+    ("GET", "/api/v1/conventions/{convention_id}/avenants"): both(
+        "avenants", get("{c}/avenants"), "reads"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/avenants"): both(
+        "avenant", _avenant, "caf_writes", 201
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/versions"): both(
+        "versions", get("{c}/versions"), "reads"
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/versions/{numero}"): both(
+        "version 1", get("{c}/versions/1"), "reads"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/resiliation"): both(
+        "résilier", _resilier, "caf_writes"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/renouvellement"): both(
+        "renouveler", _renouveler, "caf_writes", 201
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/equipements"): both(
+        "equipements", get("{c}/equipements"), "reads"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/equipements"): both(
+        "add", _add_equipement, "caf_writes", 201
+    ),
+    ("DELETE", "/api/v1/conventions/{convention_id}/equipements/{equipement_id}"): both(
+        "remove", _remove_equipement, "caf_writes", 204
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/schema-ao"): both(
+        "schéma AO", get("{c}/schema-ao"), "reads"
+    ),
+}
+
+
+@pytest.mark.parametrize("route", sorted(ROWS), ids=lambda r: f"{r[0]} {r[1]}")
+async def test_matrix(world: World, route: tuple[str, str]) -> None:
+    failures = await run_rows(world, ROWS[route])
+    assert not failures, "\n".join(failures)

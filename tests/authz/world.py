@@ -1,0 +1,454 @@
+"""The world of the authorization matrix, built once per module.
+
+The gateway (real habilitations in its schema, real access tokens signed by the dev
+IdP's key store) in front of the three services, all in process. Two sides:
+
+- side A: Caf A with collectivité X (conventions signed by both);
+- side B: Caf B with collectivité Y.
+
+Each side holds a signed convention with an axe, an action carried by the side's
+collectivité, an indicator, a suivi, a bilan and a document, plus a convention still
+en préparation (for the writes only allowed before signature). Matrix requests go
+through the gateway; the setup of fresh objects goes straight to the services with
+internal tokens (faster, and not what is under test).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.app import create_app as create_gateway
+from gateway.settings import GatewaySettings
+from kernel.principal import OrganisationKind, Principal, Role
+from services.actions.app import create_app as create_actions
+from services.actions.settings import ActionsSettings
+from services.documents.app import create_app as create_documents
+from services.documents.settings import DocumentsSettings
+from tests.conftest import _truncate_all
+from tests.gateway.habilitations.rig import HabRig
+from tests.gateway.support import IDP_ISSUER, running_idp
+from tests.support.apps import running
+from tests.support.conventions import SOCLE, conventions_app, seed_organisations
+from tests.support.personas import (
+    CAF,
+    CAF_A,
+    CAF_B,
+    CNAF,
+    COLL,
+    COLLECTIVITE_X,
+    COLLECTIVITE_Y,
+    auth_headers,
+    person,
+)
+
+# persona -> grant (None: anonymous). partner_x is a machine client.
+PERSONAS: dict[str, tuple[uuid.UUID, OrganisationKind, Role] | None] = {
+    "caf_a_agent": (CAF_A, CAF, Role.agent),
+    "caf_a_lecteur": (CAF_A, CAF, Role.lecteur),
+    "caf_b_agent": (CAF_B, CAF, Role.agent),
+    "x_referent": (COLLECTIVITE_X, COLL, Role.referent),
+    "x_contributeur": (COLLECTIVITE_X, COLL, Role.contributeur),
+    "x_lecteur": (COLLECTIVITE_X, COLL, Role.lecteur),
+    "y_contributeur": (COLLECTIVITE_Y, COLL, Role.contributeur),
+    "national": (CNAF, OrganisationKind.national, Role.lecteur_national),
+    "partner_x": (COLLECTIVITE_X, COLL, Role.contributeur),
+    "anonymous": None,
+}
+
+# A quarter the signed conventions cover, already over (its suivis may be entered).
+PERIODE = "2026-T3"
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+Expected = dict[str, int]
+NIL = uuid.UUID(int=0)  # filled by World.populate
+
+
+def _all(default: int, **overrides: int) -> Expected:
+    out = dict.fromkeys(PERSONAS, default)
+    out["anonymous"] = 401
+    out.update(overrides)
+    return out
+
+
+def everyone(status: int = 200) -> Expected:
+    """Any authenticated caller (a directory, a list filtered to the caller's scope)."""
+    return _all(status)
+
+
+# Who may read / write what on a side (the matrix's vocabulary).
+def reads(side: str, status: int = 200) -> Expected:
+    if side == "A":
+        return _all(
+            404,
+            caf_a_agent=status,
+            caf_a_lecteur=status,
+            x_referent=status,
+            x_contributeur=status,
+            x_lecteur=status,
+            national=status,
+            partner_x=status,
+        )
+    return _all(404, caf_b_agent=status, y_contributeur=status, national=status)
+
+
+def caf_writes(side: str, status: int = 200) -> Expected:
+    """Only the agents of the convention's Caf; the other readers get 403."""
+    out = {p: (403 if s == 200 else s) for p, s in reads(side).items()}
+    out["caf_a_agent" if side == "A" else "caf_b_agent"] = status
+    return out
+
+
+def porteur_writes(side: str, status: int = 200) -> Expected:
+    """The Caf's agents and the write roles of the collectivité carrying the action."""
+    out = caf_writes(side, status)
+    writers = ("x_referent", "x_contributeur", "partner_x") if side == "A" else ("y_contributeur",)
+    out.update(dict.fromkeys(writers, status))
+    return out
+
+
+RULES: dict[str, Callable[[str, int], Expected]] = {
+    "reads": reads,
+    "caf_writes": caf_writes,
+    "porteur_writes": porteur_writes,
+}
+
+
+@dataclass
+class Side:
+    name: str
+    caf: uuid.UUID
+    coll: uuid.UUID
+    convention: uuid.UUID = NIL  # signed, running
+    preparation: uuid.UUID = NIL  # en préparation
+    equipement: str = ""  # on `preparation`
+    axe: str = ""
+    action: str = ""
+    indicateur: str = ""
+    bilan: str = ""
+    document: str = ""
+
+    @property
+    def agent(self) -> Principal:
+        return person(f"setup-agent-{self.name}", (self.caf, CAF, Role.agent))
+
+    @property
+    def contributeur(self) -> Principal:
+        return person(f"setup-contrib-{self.name}", (self.coll, COLL, Role.contributeur))
+
+
+@dataclass
+class World:
+    gateway: httpx.AsyncClient
+    conventions: httpx.AsyncClient  # direct, for setup
+    actions: httpx.AsyncClient
+    documents: httpx.AsyncClient
+    hab: HabRig
+    sides: dict[str, Side]
+    _tokens: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
+
+    def headers(self, persona: str) -> dict[str, str]:
+        if persona == "anonymous":
+            return {}
+        cached = self._tokens.get(persona)
+        if cached is None or cached[0] < time.monotonic():
+            # Access tokens live 300 s: sign again well before.
+            headers = self.hab.headers(persona, client=persona == "partner_x")
+            cached = (time.monotonic() + 120, headers)
+            self._tokens[persona] = cached
+        return cached[1]
+
+    async def call(
+        self, persona: str, method: str, path: str, *, if_match: str | None = None, **kw: Any
+    ) -> int:
+        """One request through the gateway as `persona`; its status."""
+        headers = {**self.headers(persona), **kw.pop("headers", {})}
+        if if_match is not None:
+            headers["if-match"] = if_match
+        resp = await self.gateway.request(method, path, headers=headers, **kw)
+        return resp.status_code
+
+    # -- setup, straight to the services ---------------------------------------------------
+
+    @staticmethod
+    def _ok(resp: httpx.Response) -> httpx.Response:
+        if resp.status_code >= 400:
+            raise AssertionError(
+                f"setup {resp.request.method} {resp.request.url}: {resp.status_code} {resp.text}"
+            )
+        return resp
+
+    async def direct(
+        self,
+        service: str,
+        who: Principal,
+        method: str,
+        path: str,
+        *,
+        if_match: str | None = None,
+        **kw: Any,
+    ) -> httpx.Response:
+        client = getattr(self, service)
+        headers = {**auth_headers(who, service), **kw.pop("headers", {})}
+        if if_match is not None:
+            headers["if-match"] = if_match
+        return self._ok(await client.request(method, path, headers=headers, **kw))
+
+    async def etag(self, service: str, path: str) -> str:
+        """The current ETag of a resource (read as the national reader)."""
+        national = person(
+            "setup-national", (CNAF, OrganisationKind.national, Role.lecteur_national)
+        )
+        resp = await self.direct(service, national, "GET", path)
+        return resp.headers["etag"]
+
+    async def new_convention(
+        self, side: Side, *, signee: bool = True, with_coll: bool = True, dates: bool = True
+    ) -> uuid.UUID:
+        signature = "2025-01-01" if dates else None
+        orgs = (side.caf, side.coll) if with_coll else (side.caf,)
+        body = {
+            "caf_id": str(side.caf),
+            "echelon": "commune",
+            "titre": f"CTG {side.name} {uuid.uuid4().hex[:6]}",
+            "date_debut": "2025-01-01",
+            "date_fin": "2029-12-31",
+            "thematiques": SOCLE,
+            "signataires": [
+                {"organisation_id": str(o), "representant": "Rep", "date_signature": signature}
+                for o in orgs
+            ],
+        }
+        created = await self.direct(
+            "conventions", side.agent, "POST", "/api/v1/conventions", json=body
+        )
+        cid = uuid.UUID(created.json()["id"])
+        if signee:
+            await self.direct(
+                "conventions", side.agent, "POST", f"/api/v1/conventions/{cid}/signature"
+            )
+        return cid
+
+    async def new_axe(self, side: Side, convention: uuid.UUID | None = None) -> str:
+        cid = convention or side.convention
+        resp = await self.direct(
+            "actions",
+            side.agent,
+            "POST",
+            f"/api/v1/conventions/{cid}/axes",
+            json={"titre": f"Agir {uuid.uuid4().hex[:6]}"},
+        )
+        return str(resp.json()["id"])
+
+    async def new_action(self, side: Side, axe: str | None = None) -> str:
+        resp = await self.direct(
+            "actions",
+            side.agent,
+            "POST",
+            f"/api/v1/conventions/{side.convention}/actions",
+            json={
+                "axe_id": axe or side.axe,
+                "titre": "Créer un RPE",
+                "porteur_ids": [str(side.coll)],
+            },
+        )
+        return str(resp.json()["id"])
+
+    async def new_indicateur(self, side: Side, action: str | None = None) -> str:
+        resp = await self.direct(
+            "actions",
+            side.agent,
+            "POST",
+            f"/api/v1/actions/{action or side.action}/indicateurs",
+            json={"libelle": "Places créées", "nature": "réalisation", "unite": "places"},
+        )
+        return str(resp.json()["id"])
+
+    async def new_suivi(self, side: Side, state: str = "brouillon") -> str:
+        """A fresh action with a suivi of PERIODE in `state`; returns the action id."""
+        action = await self.new_action(side)
+        base = f"/api/v1/actions/{action}/suivis"
+        await self.direct(
+            "actions",
+            side.contributeur,
+            "POST",
+            base,
+            json={"periode": PERIODE, "statut_action": "en cours"},
+        )
+        path = f"{base}/{PERIODE}"
+        steps = {"brouillon": [], "soumis": ["soumission"], "validé": ["soumission", "validation"]}
+        for step in steps[state]:
+            who = side.agent if step == "validation" else side.contributeur
+            await self.direct(
+                "actions",
+                who,
+                "POST",
+                f"{path}/{step}",
+                json={},
+                if_match=await self.etag("actions", path),
+            )
+        return action
+
+    async def new_bilan(self, side: Side, *, adopted: bool = False) -> str:
+        resp = await self.direct(
+            "actions",
+            side.agent,
+            "POST",
+            f"/api/v1/conventions/{side.convention}/bilans",
+            json={
+                "type": "bilan final",
+                "periode_debut": "2025-01-01",
+                "periode_fin": "2029-12-31",
+            },
+        )
+        bilan = str(resp.json()["id"])
+        if adopted:
+            path = f"/api/v1/bilans/{bilan}"
+            await self.direct(
+                "actions",
+                side.agent,
+                "POST",
+                f"{path}/adoption",
+                json={"date_adoption": "2026-11-01"},
+                if_match=await self.etag("actions", path),
+            )
+        return bilan
+
+    async def new_document(self, side: Side) -> str:
+        resp = await self.direct(
+            "documents",
+            side.contributeur,
+            "POST",
+            "/api/v1/documents",
+            data={"convention_id": str(side.convention), "type": "Autre", "titre": "Compte rendu"},
+            files={"fichier": ("cr.pdf", PDF, "application/pdf")},
+        )
+        return str(resp.json()["id"])
+
+    async def new_equipement(self, side: Side) -> str:
+        resp = await self.direct(
+            "conventions",
+            side.agent,
+            "POST",
+            f"/api/v1/conventions/{side.preparation}/equipements",
+            json={"organisation_id": str(side.caf), "type": "RPE", "nom": "RPE"},
+        )
+        return str(resp.json()["id"])
+
+    async def populate(self, side: Side) -> None:
+        side.convention = await self.new_convention(side)
+        side.preparation = await self.new_convention(side, signee=False)
+        side.equipement = await self.new_equipement(side)
+        side.axe = await self.new_axe(side)
+        side.action = await self.new_suivi(side)
+        side.indicateur = await self.new_indicateur(side)
+        side.bilan = await self.new_bilan(side)
+        side.document = await self.new_document(side)
+
+
+# A matrix call: (world, persona, side, ok) -> status; `ok` says the persona is expected
+# to succeed, so the call gives it a fresh object to consume when the write destroys one.
+Call = Callable[[World, str, Side, bool], Awaitable[int]]
+# (label, side name, call, expected status per persona)
+Row = tuple[str, str, Call, Expected]
+
+
+def both(label: str, call: Call, rule: str, status: int = 200) -> list[Row]:
+    """The same call on side A's object and on side B's."""
+    return [(f"{label} {name}", name, call, RULES[rule](name, status)) for name in ("A", "B")]
+
+
+async def run_rows(world: World, rows: list[Row]) -> list[str]:
+    failures = []
+    for label, side_name, call, expected in rows:
+        side = world.sides[side_name]
+        for persona, status in expected.items():
+            got = await call(world, persona, side, status < 300)
+            if got != status:
+                failures.append(f"{label} / {persona}: expected {status}, got {got}")
+    return failures
+
+
+@asynccontextmanager
+async def build_world(
+    tmp_path: Path, database_url: str, db_engine: AsyncEngine
+) -> AsyncIterator[World]:
+    await seed_organisations(database_url)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(_truncate_all, database_url)
+        idp_app, idp_transport = await stack.enter_async_context(running_idp(tmp_path / "idp"))
+        conv_app = conventions_app(database_url)
+        conventions = await stack.enter_async_context(running(conv_app))
+        conv_transport = httpx.ASGITransport(app=conv_app)
+        act_app = create_actions(
+            ActionsSettings(database_url=database_url, conventions_sync_seconds=3600),
+            conventions_transport=conv_transport,
+        )
+        actions = await stack.enter_async_context(running(act_app))
+        doc_app = create_documents(
+            DocumentsSettings(
+                database_url=database_url,
+                storage_root=str(tmp_path / "storage"),
+                antivirus=False,
+                conventions_sync_seconds=3600,
+            ),
+            conventions_transport=conv_transport,
+        )
+        documents = await stack.enter_async_context(running(doc_app))
+        transports: dict[str, httpx.AsyncBaseTransport] = {
+            "conventions": conv_transport,
+            "actions": httpx.ASGITransport(app=act_app),
+            "documents": httpx.ASGITransport(app=doc_app),
+        }
+        settings = GatewaySettings(
+            database_url=database_url,
+            oidc_issuer=IDP_ISSUER,
+            service_urls={
+                "conventions": "http://conventions.test",
+                "actions": "http://actions.test",
+                "documents": "http://documents.test",
+            },
+            rate_limit_enabled=False,
+            grant_expiry_sweep_seconds=3600,
+            conventions_sync_seconds=3600,
+        )
+        gw_app = create_gateway(
+            settings, oidc_transport=idp_transport, service_transports=transports
+        )
+        gateway = await stack.enter_async_context(running(gw_app))
+        hab = HabRig(
+            gateway,
+            idp_app.state.key_store,
+            gw_app.state.grant_resolver,
+            gw_app.state.sessionmaker,
+        )
+        for persona, grant in PERSONAS.items():
+            if grant is None:
+                continue
+            if persona == "partner_x":
+                await hab.client_grant(persona, *grant)
+            else:
+                await hab.grant(persona, *grant)
+        world = World(
+            gateway,
+            conventions,
+            actions,
+            documents,
+            hab,
+            {"A": Side("A", CAF_A, COLLECTIVITE_X), "B": Side("B", CAF_B, COLLECTIVITE_Y)},
+        )
+        for side in world.sides.values():
+            await world.populate(side)
+        yield world
+
+
+__all__ = ["PDF", "PERIODE", "dt"]
