@@ -125,12 +125,41 @@ def organisation_row(
     }
 
 
+def departement_of(data: OrganisationIn | dict[str, Any]) -> str | None:
+    """The département an organisation belongs to: stated, or read from its INSEE code."""
+    values = data if isinstance(data, dict) else data.model_dump()
+    if values.get("departement"):
+        return str(values["departement"])
+    insee = values.get("code_insee")
+    if insee:
+        return str(insee)[:3] if str(insee).startswith("97") else str(insee)[:2]
+    return None
+
+
+async def require_registry_writer(
+    session: AsyncSession, principal: Principal, departements: set[str | None]
+) -> None:
+    """One Caf per département: its agents write the registry of that département only, so
+    another Caf cannot change the population or AO competences behind a convention."""
+    cafs = await repo.get_organisations(session, principal.caf_write_ids())
+    own = {caf.departement for caf in cafs.values() if caf.departement}
+    if not own:
+        raise Forbidden("Seuls les agents d'une Caf enrichissent le répertoire.")
+    if None in departements or not departements <= own:
+        raise Forbidden(
+            "Une Caf n'enrichit que le répertoire de son département "
+            f"({', '.join(sorted(own))}) ; indiquez le département de l'organisation."
+        )
+
+
 async def create_organisation(
     session: AsyncSession, principal: Principal, data: OrganisationIn
 ) -> Organisation:
-    """Caf agents maintain the registry (national referents only read)."""
-    if not principal.caf_write_ids():
-        raise Forbidden("Seuls les agents d'une Caf enrichissent le répertoire.")
+    """Caf agents maintain the registry of their département (national referents only read)."""
+    if data.type in (TypeOrganisation.caf, TypeOrganisation.national):
+        raise Forbidden(
+            "Les Caf et la Cnaf viennent du référentiel national (coop import-organisations)."
+        )
     epci_known: bool | None = None
     if data.epci_id is not None:
         epci = await repo.get_organisation(session, data.epci_id)
@@ -138,6 +167,7 @@ async def create_organisation(
     problems = type_problems(data, epci_known)
     if problems:
         raise InvalidPayload("Organisation invalide.", errors=problems)
+    await require_registry_writer(session, principal, {departement_of(data)})
     if await repo.find_organisation_by_codes(
         session, code_insee=data.code_insee, code_caf=data.code_caf
     ):
@@ -154,10 +184,13 @@ async def create_organisation(
 async def patch_organisation(
     session: AsyncSession, principal: Principal, org: Organisation, data: OrganisationPatch
 ) -> Organisation:
-    if not principal.caf_write_ids():
-        raise Forbidden("Seuls les agents d'une Caf enrichissent le répertoire.")
     current = organisation_out(org).model_dump(exclude={"id"})
     merged = OrganisationIn.model_validate({**current, **data.model_dump(exclude_unset=True)})
+    if org.type in (TypeOrganisation.caf, TypeOrganisation.national):
+        raise Forbidden("Les Caf et la Cnaf se modifient par le référentiel national.")
+    await require_registry_writer(
+        session, principal, {departement_of(current), departement_of(merged)}
+    )
     epci_known: bool | None = None
     if merged.epci_id is not None:
         epci = await repo.get_organisation(session, merged.epci_id)

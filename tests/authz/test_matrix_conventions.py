@@ -97,7 +97,7 @@ async def _organisation(w: World, who: str, side: Side, ok: bool) -> int:
 
 
 async def _create_organisation(w: World, who: str, side: Side, ok: bool) -> int:
-    body = {"type": "Autre", "nom": f"Association {who}"}
+    body = {"type": "Autre", "nom": f"Association {who}", "departement": "38"}
     return await w.call(who, "POST", "/api/v1/organisations", json=body)
 
 
@@ -107,7 +107,8 @@ async def _patch_organisation(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "PATCH", path, json={"population": 12000}, if_match=etag)
 
 
-DIRECTORY_WRITE = _all(403, caf_a_agent=201, caf_b_agent=201)
+# One Caf per département: only Caf A's agents write Isère's registry (X is in Isère).
+DIRECTORY_WRITE = _all(403, caf_a_agent=201)
 
 ROWS: dict[tuple[str, str], list[Row]] = {
     ("GET", "/api/v1/organisations"): [("directory", "A", _organisations, everyone())],
@@ -121,7 +122,7 @@ ROWS: dict[tuple[str, str], list[Row]] = {
             "collectivité X",
             "A",
             _patch_organisation,
-            {**DIRECTORY_WRITE, "caf_a_agent": 200, "caf_b_agent": 200},
+            {**DIRECTORY_WRITE, "caf_a_agent": 200},
         )
     ],
     ("GET", "/api/v1/conventions"): [("list", "A", _list, everyone())],

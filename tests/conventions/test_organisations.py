@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.cli_conventions import import_file
 from tests.conventions.helpers import h, table_counts
-from tests.support.personas import CAF_A, CAF_A_LECTEUR, COLLECTIVITE_X, NATIONAL, X_LECTEUR
+from tests.support.personas import (
+    CAF_A,
+    CAF_A_LECTEUR,
+    CAF_B_AGENT,
+    COLLECTIVITE_X,
+    NATIONAL,
+    X_LECTEUR,
+)
 
 HEADER = (
     "type,nom,departement,code_caf,code_insee,siren,population,epci_siren,"
@@ -132,7 +139,16 @@ async def test_create_organisation_rules(client: httpx.AsyncClient, db_engine: A
         # Readers do not write the registry.
         ({"type": "MSA", "nom": "MSA"}, h(CAF_A_LECTEUR), 403),
         ({"type": "MSA", "nom": "MSA"}, h(NATIONAL), 403),
-        ({"type": "Caf", "nom": "Caf sans code"}, h(), 422),
+        # Cafs come from the national registry (import), not from the API.
+        ({"type": "Caf", "nom": "Caf sans code"}, h(), 403),
+        # One Caf per département: Caf B's agent does not write Isère's registry...
+        (
+            {"type": "Commune", "nom": "Intruse", "code_insee": "38502", "population": 1},
+            h(CAF_B_AGENT),
+            403,
+        ),
+        # ...and an organisation must say where it is.
+        ({"type": "MSA", "nom": "MSA sans département"}, h(), 403),
     ]
     for body, headers, status in refused:
         resp = await client.post("/api/v1/organisations", json=body, headers=headers)
@@ -220,5 +236,10 @@ async def test_patch_organisation_with_etag(client: httpx.AsyncClient) -> None:
         headers=h(**{"If-Match": current}),
     )
     assert orphan.status_code == 422
+    other_caf = await client.patch(
+        url, json={"population": 1}, headers=h(CAF_B_AGENT, **{"If-Match": current})
+    )
+    assert other_caf.status_code == 403
+    assert "département" in other_caf.json()["detail"]
     got = (await client.get(url, headers=h())).json()
     assert (got["nom"], got["population"]) == ("Collectivité X (test)", 13000)
