@@ -75,7 +75,7 @@ _TABLES_SQL = """
 _NON_EMPTY_SQL: dict[str, str] = {}
 
 
-async def _truncate_all(url: str) -> None:
+async def truncate_written_tables(url: str) -> None:
     """Empty the tables the test wrote to: find them in one query, truncate only them.
 
     (Truncating every table of every app after each test cost more than the tests.)
@@ -109,4 +109,4 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     url: str = request.getfixturevalue("database_url")
     yield
-    asyncio.run(_truncate_all(url))
+    asyncio.run(truncate_written_tables(url))

@@ -34,7 +34,7 @@ from services.actions.app import create_app as create_actions
 from services.actions.settings import ActionsSettings
 from services.documents.app import create_app as create_documents
 from services.documents.settings import DocumentsSettings
-from tests.conftest import _truncate_all
+from tests.conftest import truncate_written_tables
 from tests.gateway.habilitations.rig import HabRig
 from tests.gateway.support import IDP_ISSUER, running_idp
 from tests.support.apps import running
@@ -384,7 +384,7 @@ async def build_world(
 ) -> AsyncIterator[World]:
     await seed_organisations(database_url)
     async with AsyncExitStack() as stack:
-        stack.push_async_callback(_truncate_all, database_url)
+        stack.push_async_callback(truncate_written_tables, database_url)
         idp_app, idp_transport = await stack.enter_async_context(running_idp(tmp_path / "idp"))
         conv_app = conventions_app(database_url)
         conventions = await stack.enter_async_context(running(conv_app))
