@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -79,13 +80,37 @@ class InternalTokenSigner:
 
 
 class InternalTokenVerifier:
-    """Verifies internal tokens addressed to one app."""
+    """Verifies internal tokens addressed to one app.
 
-    def __init__(self, audience: str, trusted_public_jwks: Mapping[str, str]) -> None:
+    A token is reused for many requests (the gateway caches what it mints), and an
+    ES256 verification costs more CPU than a whole simple read: a verified token is
+    remembered by its exact string until it expires (bounded LRU).
+    """
+
+    def __init__(
+        self, audience: str, trusted_public_jwks: Mapping[str, str], cache_size: int = 4096
+    ) -> None:
         self.audience = audience
         self._keys = {iss: _import_key(jwk) for iss, jwk in trusted_public_jwks.items()}
+        self._cache_size = cache_size
+        # token -> (principal, expiry as checked by _verify)
+        self._verified: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
 
     def verify(self, token: str) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None:
+            if hit[1] >= int(time.time()) - LEEWAY_SECONDS:
+                self._verified.move_to_end(token)
+                return hit[0]
+            del self._verified[token]
+        principal, exp = self._verify(token)
+        if self._cache_size > 0:
+            self._verified[token] = (principal, exp)
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, int]:
         try:
             header = jws.extract_compact(token.encode()).headers()  # unverified: picks the key
         except (JoseError, ValueError) as exc:
@@ -115,7 +140,7 @@ class InternalTokenVerifier:
         if iat > now + LEEWAY_SECONDS or exp - iat > MAX_TTL_SECONDS:
             raise Unauthorized("Durée de vie du jeton interne refusée.")
         try:
-            return Principal(
+            principal = Principal(
                 subject=str(claims["sub"]),
                 kind=PrincipalKind(claims["kind"]),
                 grants=tuple(
@@ -125,6 +150,7 @@ class InternalTokenVerifier:
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise Unauthorized("Contenu du jeton interne invalide.") from exc
+        return principal, exp
 
 
 def _bearer(request: Request) -> str:

@@ -37,7 +37,7 @@ class PageParams(BaseModel):
     cursor: str | None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"Nombre d'éléments (max {MAX_LIMIT})")
     ] = DEFAULT_LIMIT,

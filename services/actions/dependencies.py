@@ -66,7 +66,7 @@ class ActionsContext:
         raise NotFound("Convention introuvable.")
 
 
-def get_context(request: Request) -> ActionsContext:
+async def get_context(request: Request) -> ActionsContext:
     ctx: ActionsContext = request.app.state.actions
     return ctx
 

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from services.conventions.settings import ConventionsSettings
 
 
-def today(request: Request) -> dt.date:
+async def today(request: Request) -> dt.date:
     """The date rules are evaluated at (fixed in tests through the settings)."""
     settings: ConventionsSettings = request.app.state.settings
     return settings.current_date()

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from services.documents.context import DocumentsContext
 
 
-def documents_context(request: Request) -> DocumentsContext:
+async def documents_context(request: Request) -> DocumentsContext:
     ctx: DocumentsContext = request.app.state.documents
     return ctx
 

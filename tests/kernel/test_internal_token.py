@@ -17,6 +17,7 @@ from kernel import dev_keys
 from kernel.errors import Unauthorized
 from kernel.internal_token import (
     INTERNAL_TOKEN_TYP,
+    LEEWAY_SECONDS,
     InternalTokenSigner,
     InternalTokenVerifier,
 )
@@ -105,6 +106,30 @@ def test_tampered_payload_breaks_the_signature() -> None:
     claims["grants"][0]["role"] = "referent"
     with pytest.raises(Unauthorized, match="Signature"):
         verifier.verify(f"{head}.{_b64(claims)}.{sig}")
+
+
+def test_tampering_with_an_already_verified_token_is_still_refused() -> None:
+    # Verified tokens are remembered by their exact string: a variant is verified anew.
+    token = internal_token(X_CONTRIBUTEUR, "conventions")
+    assert verifier.verify(token) == X_CONTRIBUTEUR
+    assert verifier.verify(token) == X_CONTRIBUTEUR
+    head, payload, sig = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["grants"][0]["role"] = "referent"
+    with pytest.raises(Unauthorized, match="Signature"):
+        verifier.verify(f"{head}.{_b64(claims)}.{sig}")
+
+
+def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    fresh = InternalTokenVerifier("conventions", dev_keys.all_public_jwks(), cache_size=1)
+    # Accepted only within the leeway: expired within two seconds.
+    exp = int(time.time()) - LEEWAY_SECONDS + 1
+    token = forge(HEADER, good_claims(iat=exp - 30, exp=exp))
+    assert fresh.verify(token).subject == "someone"
+    while int(time.time()) - LEEWAY_SECONDS <= exp:
+        time.sleep(0.05)
+    with pytest.raises(Unauthorized, match="expiré"):
+        fresh.verify(token)
 
 
 def test_signer_refuses_lifetimes_over_a_minute() -> None:
