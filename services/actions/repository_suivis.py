@@ -172,6 +172,25 @@ COUNTERS = (
 )
 
 
+def _with_totals(per: Any, page: Any) -> Select[Any]:
+    """Totals over every row of `per` next to one page of it, in a single statement.
+
+    `per` is a CTE referenced twice, so PostgreSQL computes it once (the aggregation
+    over every action and suivi is the whole cost); the LEFT JOIN keeps the totals
+    row when the page is empty.
+    """
+    totals = select(
+        *[func.coalesce(func.sum(per.c[c]), 0).label(f"total_{c}") for c in COUNTERS]
+    ).subquery("totals")
+    page_q = page.subquery("page")
+    return select(totals, page_q).select_from(totals.outerjoin(page_q, literal(True)))
+
+
+def _split_totals(result: Sequence[Any], key: str) -> tuple[list[Any], tuple[Any, ...]]:
+    total = tuple(result[0][: len(COUNTERS)]) if result else (0,) * len(COUNTERS)
+    return [r for r in result if getattr(r, key) is not None], total
+
+
 async def campaign_by_convention(
     session: AsyncSession,
     principal: Principal,
@@ -186,18 +205,15 @@ async def campaign_by_convention(
     sub = _per_convention(principal, t, default_due, today)
     if caf_id is not None:
         sub = sub.where(ref.c.caf_id == caf_id)
-    sub_q = sub.subquery()
-    total = (
-        await session.execute(select(*[func.coalesce(func.sum(sub_q.c[c]), 0) for c in COUNTERS]))
-    ).one()
-    stmt = select(sub_q)
-    after = after_keyset([sub_q.c.convention_id], cursor)
+    per = sub.cte("per")
+    page = select(per)
+    after = after_keyset([per.c.convention_id], cursor)
     if after is not None:
-        stmt = stmt.where(after)
-    rows = list(
-        (await session.execute(stmt.order_by(sub_q.c.convention_id).limit(limit + 1))).all()
-    )
-    return rows, total
+        page = page.where(after)
+    page = page.order_by(per.c.convention_id).limit(limit + 1)
+    stmt = _with_totals(per, page)
+    result = (await session.execute(stmt.order_by(stmt.selected_columns.convention_id))).all()
+    return _split_totals(result, "convention_id")
 
 
 async def campaign_by_caf(
@@ -210,20 +226,19 @@ async def campaign_by_caf(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Any], Any]:
-    sub_q = _per_convention(principal, t, default_due, today).subquery()
-    total = (
-        await session.execute(select(*[func.coalesce(func.sum(sub_q.c[c]), 0) for c in COUNTERS]))
-    ).one()
-    stmt = select(
-        sub_q.c.caf_id,
+    per = _per_convention(principal, t, default_due, today).cte("per")
+    page = select(
+        per.c.caf_id,
         func.count().label("conventions"),
-        *[func.sum(sub_q.c[c]).label(c) for c in COUNTERS],
-    ).group_by(sub_q.c.caf_id)
-    after = after_keyset([sub_q.c.caf_id], cursor)
+        *[func.sum(per.c[c]).label(c) for c in COUNTERS],
+    ).group_by(per.c.caf_id)
+    after = after_keyset([per.c.caf_id], cursor)
     if after is not None:
-        stmt = stmt.having(after)
-    rows = list((await session.execute(stmt.order_by(sub_q.c.caf_id).limit(limit + 1))).all())
-    return rows, total
+        page = page.having(after)
+    page = page.order_by(per.c.caf_id).limit(limit + 1)
+    stmt = _with_totals(per, page)
+    result = (await session.execute(stmt.order_by(stmt.selected_columns.caf_id))).all()
+    return _split_totals(result, "caf_id")
 
 
 async def a_renseigner(

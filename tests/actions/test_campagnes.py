@@ -158,6 +158,8 @@ async def test_caf_and_national_views(api: Api) -> None:
     assert len(first["conventions"]) == len(second["conventions"]) == 1
     assert first["conventions"][0]["convention_id"] != second["conventions"][0]["convention_id"]
     assert second["next_cursor"] is None
+    # Totals cover the whole view, whichever page carries them.
+    assert first["total"] == second["total"] == view["total"]
     # National readers: aggregates per Caf, no convention or action detail.
     national = (await api.get(NATIONAL, "/api/v1/campagnes/2025-T4")).json()
     assert national["conventions"] is None
@@ -166,6 +168,13 @@ async def test_caf_and_national_views(api: Api) -> None:
     assert per_caf[str(CAF_A)]["conventions"] == 2
     assert per_caf[str(CAF_B)]["compteurs"]["manquant"] == 1
     assert national["total"]["actions"] == 7
+    page1 = (await api.get(NATIONAL, "/api/v1/campagnes/2025-T4?limit=1")).json()
+    page2 = (
+        await api.get(NATIONAL, f"/api/v1/campagnes/2025-T4?limit=1&cursor={page1['next_cursor']}")
+    ).json()
+    assert [c["caf_id"] for c in page1["cafs"] + page2["cafs"]] == sorted(per_caf)
+    assert page2["next_cursor"] is None
+    assert page1["total"] == page2["total"] == national["total"]
     # Others see only their own conventions.
     other = (await api.get(Y_CONTRIBUTEUR, "/api/v1/campagnes/2025-T4")).json()
     assert [c["convention_id"] for c in other["conventions"]] == [str(CONV_B)]
