@@ -173,7 +173,8 @@ def create_app(
         else None
     )
     # Inside the request-id middleware (so refusals are logged), outside the router.
-    app.user_middleware.append(Middleware(IpRateLimitMiddleware, buckets=ip_buckets))
+    if ip_buckets is not None:  # no pass-through layer on every request when disabled
+        app.user_middleware.append(Middleware(IpRateLimitMiddleware, buckets=ip_buckets))
     app.user_middleware.append(Middleware(BodySizeLimitMiddleware, limit_for=body_limit))
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     if settings.cors_origins:

@@ -88,6 +88,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > limit:
@@ -99,7 +100,14 @@ class BodySizeLimitMiddleware:
                     )
                     await response(scope, receive, send)
                     return
-                break
+                # The server frames the body by this length: it cannot grow past it.
+                await self.app(scope, receive, send)
+                return
+            if name == b"transfer-encoding":
+                chunked = True
+        if not chunked:  # neither length nor chunks: HTTP/1.1 has no body to count
+            await self.app(scope, receive, send)
+            return
         received = 0
 
         async def limited_receive() -> Message:
