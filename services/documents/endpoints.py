@@ -154,9 +154,8 @@ async def _page(
     cursor: str | None,
 ) -> DocumentPage:
     documents, next_cursor = await repo.list_documents(session, principal, filters, limit, cursor)
-    latest = await repo.latest_versions(session, principal, [d.id for d in documents])
     return DocumentPage(
-        items=[service.document_out(d, latest.get(d.id), ctx) for d in documents],
+        items=[service.document_out(d, latest, ctx) for d, latest in documents],
         next_cursor=next_cursor,
         antivirus=ctx.antivirus,
     )

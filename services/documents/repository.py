@@ -6,6 +6,8 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -117,8 +120,9 @@ async def list_documents(
     filters: DocumentFilters,
     limit: int,
     cursor: str | None,
-) -> tuple[list[Document], str | None]:
-    """Newest first, keyset on (depose_le, id) descending."""
+) -> tuple[list[tuple[Any, Any]], str | None]:
+    """Newest first, keyset on (depose_le, id) descending; each with its latest version
+    (or None). Read-only rows with the attributes of Document and Version."""
     stmt = (
         select(Document)
         .join(convention_ref, convention_ref.c.id == Document.convention_id)
@@ -142,10 +146,38 @@ async def list_documents(
         last_time, last_id = decode_cursor(cursor, 2)
         stmt = stmt.where(tuple_(Document.depose_le, Document.id) < tuple_(last_time, last_id))
     stmt = stmt.order_by(Document.depose_le.desc(), Document.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(stmt)).scalars().all())
+    # The newest version each caller may see, joined to the page of documents (a LATERAL
+    # over the page only): one statement and one round trip instead of two. Core rows,
+    # not ORM instances: building 100 instances cost more CPU than the whole query.
+    docs = stmt.subquery("docs")
+    latest = (
+        select(Version.__table__)
+        .where(Version.document_id == docs.c.id, _visible_version(principal))
+        .order_by(Version.numero.desc())
+        .limit(1)
+        .lateral("latest")
+    )
+    names = [c.name for c in latest.c]
+    paired = (
+        select(*docs.c, *[c.label(f"version_{c.name}") for c in latest.c])
+        .select_from(docs)
+        .outerjoin(latest, true())
+        .order_by(docs.c.depose_le.desc(), docs.c.id.desc())
+    )
+    width = len(docs.c)
+    rows: list[tuple[Any, Any]] = [
+        (
+            r,
+            None
+            if r[width] is None
+            else SimpleNamespace(**dict(zip(names, r[width:], strict=True))),
+        )
+        for r in (await session.execute(paired)).all()
+    ]
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor([rows[-1].depose_le, rows[-1].id]) if more and rows else None
+    last = rows[-1][0] if rows else None
+    next_cursor = encode_cursor([last.depose_le, last.id]) if more and last else None
     return rows, next_cursor
 
 
