@@ -233,6 +233,9 @@ async def _run(
         "endpoints": {},
         "missing": [],
     }
+    # Seconds since the start at the end of each phase (where a run spends its time).
+    phases: dict[str, float] = {}
+    results["phases"] = phases
     try:
         conv_url = None
         if "conventions" in services:
@@ -257,6 +260,7 @@ async def _run(
                 stack.gateway_env({s: st.procs[s].url for s in services}, idp_url, conv_url),
             )
         st.wait_ready()
+        phases["processes"] = round(time.perf_counter() - started, 1)
         console.print(
             "[green]✓[/] processus prêts : "
             + ", ".join(f"{n} :{pr.port}" for n, pr in st.procs.items())
@@ -287,6 +291,7 @@ async def _run(
             )
         ops = operations(p, ps, set(services), blob, deep_cursor, uploaded)
 
+        phases["first_requests"] = round(time.perf_counter() - started, 1)
         # Round trips and captured SQL, in-process through the counting relay.
         counter = RoundTripCounter(upstream_address(url))
         await counter.start()
@@ -316,6 +321,7 @@ async def _run(
                 capture_errors.update(res.errors)
         finally:
             await counter.stop()
+        phases["capture"] = round(time.perf_counter() - started, 1)
         results["round_trips"] = round_trips
         if capture_errors:
             results["capture_errors"] = capture_errors
@@ -334,6 +340,7 @@ async def _run(
         results["client"] = await _client_overhead(baseline.url, min(2.0, seconds / 4))
         console.print(f"Client HTTP (c=32, /ping) : {results['client']}")
 
+        phases["baseline"] = round(time.perf_counter() - started, 1)
         access = _access_tokens(idp_url, people) if gateway_up else {}
         for op in ops:
             endpoint = _endpoint(op, st, access, tokens, people, captured, gateway_up)
@@ -368,6 +375,7 @@ async def _run(
                     thr = await throughput_run(endpoint, c, requests, seconds)
                 entry[f"c{c}"] = {k: s.summary() for k, s in thr.items()}
             results["endpoints"][op.key] = entry
+            phases[op.key] = round(time.perf_counter() - started, 1)
         results["missing"] = sorted({"conventions", "actions", "documents"} - set(services)) + (
             [] if gateway_up else ["gateway"]
         )

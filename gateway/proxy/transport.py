@@ -23,8 +23,8 @@ from types import TracebackType
 import httptools
 import httpx
 
-_READ_SIZE = 64 * 1024
-_STREAM_LIMIT = 256 * 1024  # the reader pauses the socket above ~2x this
+_READ_SIZE = 256 * 1024  # fewer, larger ASGI sends for big downloads
+_STREAM_LIMIT = 512 * 1024  # the reader pauses the socket above ~2x this
 _NO_BODY_STATUS = frozenset({204, 304})
 
 
