@@ -45,6 +45,8 @@ def create_service_app(
         engine = create_engine(
             resolve_database_url(settings),
             pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
             application_name=f"coop-{settings.app_name}",
         )
         app.state.engine = engine

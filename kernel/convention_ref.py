@@ -23,6 +23,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from enum import StrEnum
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +37,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    any_,
     false,
     func,
     literal,
@@ -150,6 +152,12 @@ def row_to_ref(row: object) -> ConventionRef:
     return ConventionRef.model_validate(row, from_attributes=True)
 
 
+def uuid_array(ids: Iterable[uuid.UUID]) -> Any:
+    """One array parameter: the statement's text (and its prepared plan) does not vary
+    with the number of ids, as an expanding IN list would."""
+    return literal(sorted(ids), ARRAY(Uuid))
+
+
 def readable_clause(table: Table, principal: Principal) -> ColumnElement[bool]:
     """Conventions the principal may read: national all, Caf roles their Caf's,
     collectivité roles the conventions their organisation signs."""
@@ -158,12 +166,10 @@ def readable_clause(table: Table, principal: Principal) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = []
     cafs = principal.caf_ids()
     if cafs:
-        conditions.append(table.c.caf_id.in_(cafs))
+        conditions.append(table.c.caf_id == any_(uuid_array(cafs)))
     collectivites = principal.collectivite_ids()
     if collectivites:
-        conditions.append(
-            table.c.signataire_ids.overlap(literal(sorted(collectivites), ARRAY(Uuid)))
-        )
+        conditions.append(table.c.signataire_ids.overlap(uuid_array(collectivites)))
     return or_(*conditions) if conditions else false()
 
 

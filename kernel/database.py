@@ -51,11 +51,20 @@ def asyncpg_url(url: str) -> str:
     return url
 
 
-def create_engine(url: str, *, pool_size: int = 10, application_name: str = "coop") -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    pool_timeout: float = 30.0,
+    application_name: str = "coop",
+) -> AsyncEngine:
+    """An engine; ``max_overflow`` defaults to ``pool_size`` (tools and tests burst)."""
     return create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_timeout=pool_timeout,
         pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": application_name}},
     )

@@ -46,6 +46,11 @@ class CommonSettings(BaseSettings):
     database_url: str | None = None
     embedded_data_dir: str = ".coop/pgdata"
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Connections opened above the pool are closed as soon as they are returned: under
+    # a sustained peak that is a PostgreSQL connection (and backend) per request.
+    # Requests wait for a pooled connection instead (db_pool_timeout_seconds).
+    db_max_overflow: int = Field(default=0, ge=0, le=200)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     log_level: str = "INFO"
 
     # Internal identity: this app's signing key (private JWK, JSON) and the public keys

@@ -76,7 +76,7 @@ async def list_conventions(
     )
     items = await service.summaries(session, principal, rows[: page.limit], today)
     by_id = {i.id: i for i in items}
-    return make_page(rows, page.limit, lambda c: (c.titre, c.id), lambda c: by_id[c.id])
+    return make_page(rows, page.limit, lambda r: (r[0].titre, r[0].id), lambda r: by_id[r[0].id])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -100,8 +100,11 @@ async def get_convention(
     today: Today,
     response: Response,
 ) -> ConventionOut:
-    convention = await service.load_readable(session, principal, convention_id)
-    return await respond(session, principal, convention, today, response)
+    convention, out = await service.readable_representation(
+        session, principal, convention_id, today
+    )
+    response.headers["ETag"] = convention_etag(convention)
+    return out
 
 
 @router.patch("/{convention_id}")

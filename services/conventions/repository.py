@@ -10,6 +10,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Uuid,
+    any_,
     exists,
     false,
     func,
@@ -20,7 +21,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from kernel.convention_ref import uuid_array
 from kernel.pagination import after_keyset as _after_keyset
 from kernel.principal import Principal
 from services.conventions.models import (
@@ -37,6 +40,11 @@ from services.conventions.models import (
 # Serialises the allocation of feed sequence numbers with the commit that publishes
 # them, so that a consumer reading `after=<seq>` never skips a later-committed lower seq.
 _FEED_LOCK_KEY = 0x636F6E76  # "conv"
+
+# Built once: an alias costs a proxy per column, too much to pay on every request.
+# The scope test's own signatories (callers join Signataire themselves) and a renewal.
+_SIGNED = aliased(Signataire, name="signed")
+_SUIVANTE = aliased(Convention, name="suivante")
 
 
 def after_keyset(columns: Sequence[Any], cursor: str | None) -> ColumnElement[bool] | None:
@@ -178,16 +186,26 @@ def readable(principal: Principal) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = []
     cafs = principal.caf_ids()
     if cafs:
-        conditions.append(Convention.caf_id.in_(cafs))
+        conditions.append(Convention.caf_id == any_(uuid_array(cafs)))
     collectivites = principal.collectivite_ids()
     if collectivites:
         conditions.append(
             exists().where(
-                Signataire.convention_id == Convention.id,
-                Signataire.organisation_id.in_(collectivites),
+                _SIGNED.convention_id == Convention.id,
+                _SIGNED.organisation_id == any_(uuid_array(collectivites)),
             )
         )
     return or_(*conditions) if conditions else false()
+
+
+def _successor_id() -> Any:
+    """The renewal of the outer convention, if any (one at most: renouveler checks it)."""
+    return (
+        select(_SUIVANTE.id)
+        .where(_SUIVANTE.precedente_id == Convention.id)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 async def get_convention(
@@ -207,6 +225,24 @@ async def get_convention(
     return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
 
 
+async def get_convention_detail(
+    session: AsyncSession, convention_id: uuid.UUID, principal: Principal
+) -> tuple[Convention, list[tuple[Signataire, Organisation]], uuid.UUID | None] | None:
+    """A readable convention with its signatories and its renewal: one statement."""
+    stmt = (
+        select(Convention, Signataire, Organisation, _successor_id())
+        .outerjoin(Signataire, Signataire.convention_id == Convention.id)
+        .outerjoin(Organisation, Organisation.id == Signataire.organisation_id)
+        .where(Convention.id == convention_id, readable(principal))
+        .order_by(Signataire.ordre, Organisation.nom)
+    )
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return None
+    signataires = [(sig, org) for _, sig, org, _ in rows if sig is not None]
+    return rows[0][0], signataires, rows[0][3]
+
+
 async def list_conventions(
     session: AsyncSession,
     principal: Principal,
@@ -217,8 +253,10 @@ async def list_conventions(
     q: str | None,
     cursor: str | None,
     limit: int,
-) -> Sequence[Convention]:
-    stmt = select(Convention).where(readable(principal))
+) -> list[tuple[Convention, bool]]:
+    """A page of readable conventions, each with whether it has been renewed."""
+    renewed = exists().where(_SUIVANTE.precedente_id == Convention.id)
+    stmt = select(Convention, renewed).where(readable(principal))
     if caf_id:
         stmt = stmt.where(Convention.caf_id == caf_id)
     if organisation_id:
@@ -237,7 +275,7 @@ async def list_conventions(
     if resume is not None:
         stmt = stmt.where(resume)
     stmt = stmt.order_by(Convention.titre, Convention.id).limit(limit + 1)
-    return (await session.scalars(stmt)).all()
+    return [(c, bool(r)) for c, r in (await session.execute(stmt)).all()]
 
 
 async def successors(

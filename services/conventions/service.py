@@ -105,6 +105,17 @@ def can_write(principal: Principal, convention: Convention) -> bool:
     return convention.caf_id in principal.caf_write_ids()
 
 
+async def readable_representation(
+    session: AsyncSession, principal: Principal, convention_id: uuid.UUID, today: dt.date
+) -> tuple[Convention, ConventionOut]:
+    """A convention as the caller sees it (404 outside its scope), in one statement."""
+    found = await repo.get_convention_detail(session, convention_id, principal)
+    if found is None:
+        raise NotFound("Convention introuvable.")
+    convention, sigs, successor = found
+    return convention, convention_out(principal, convention, sigs, successor, today)
+
+
 async def load_readable(
     session: AsyncSession, principal: Principal, convention_id: uuid.UUID
 ) -> Convention:
@@ -289,12 +300,17 @@ async def representation(
 async def summaries(
     session: AsyncSession,
     principal: Principal,
-    conventions: Sequence[Convention],
+    conventions: Sequence[tuple[Convention, bool]],
     today: dt.date,
 ) -> list[ConventionSummary]:
-    ids = [c.id for c in conventions]
-    sigs = await repo.signataires_of(session, ids)
-    succ = await repo.successors(session, ids)
+    """Summaries of a page (each convention with whether it has been renewed)."""
+    # Only a draft the caller may sign needs its signatories (to offer `signer`).
+    drafts = [
+        c.id
+        for c, _ in conventions
+        if c.statut == StatutConvention.en_preparation and can_write(principal, c)
+    ]
+    sigs = await repo.signataires_of(session, drafts) if drafts else {}
     return [
         ConventionSummary(
             id=c.id,
@@ -305,9 +321,9 @@ async def summaries(
             date_fin=c.date_fin,
             statut=c.statut,
             etat=etat(c, today),
-            transitions_disponibles=transitions(principal, c, sigs[c.id], today, c.id in succ),
+            transitions_disponibles=transitions(principal, c, sigs.get(c.id, []), today, renewed),
         )
-        for c in conventions
+        for c, renewed in conventions
     ]
 
 
