@@ -68,8 +68,19 @@ def purge(
 
 
 @app.command()
-def rescan() -> None:
-    """Analyse à nouveau les versions restées `en_analyse` (clamd injoignable)."""
+def rescan(
+    retry_unanalysable: Annotated[
+        bool,
+        typer.Option(
+            "--retry-unanalysable",
+            help=(
+                "Remet d'abord en analyse les versions rejetées pour « Analyse impossible » "
+                "(par exemple après avoir relevé StreamMaxLength de clamd)"
+            ),
+        ),
+    ] = False,
+) -> None:
+    """Analyse à nouveau les versions `en_analyse` (clamd injoignable ou en erreur)."""
     settings = DocumentsSettings()
     scanner = make_scanner(settings)
     if scanner is None:
@@ -77,14 +88,10 @@ def rescan() -> None:
         raise typer.Exit(code=1)
 
     async def work(sm: async_sessionmaker[AsyncSession], st: Storage) -> dict[str, int]:
-        total = {"disponible": 0, "rejeté": 0, "en_analyse": 0}
-        while True:
-            counts = await service.rescan(sm, st, scanner)
-            for key, value in counts.items():
-                total[key] += value
-            # Stop when a batch made no progress (empty, or clamd still down).
-            if counts["disponible"] + counts["rejeté"] == 0:
-                return total
+        if retry_unanalysable:
+            requeued = await service.requeue_unanalysable(sm)
+            console.print(f"{requeued} version(s) remise(s) en analyse")
+        return await service.rescan(sm, st, scanner, max_errors=settings.scan_max_errors)
 
     total = _run(settings, work)
     console.print(

@@ -67,7 +67,7 @@ def make_scanner(settings: DocumentsSettings) -> ClamdClient | None:
 
 @asynccontextmanager
 async def _rescanning(ctx: DocumentsContext, app: FastAPI) -> AsyncIterator[None]:
-    """Versions left `en_analyse` while clamd was down are retried in the background."""
+    """Versions left `en_analyse` (clamd down, error reply) are retried in the background."""
     scanner = ctx.scanner
     if scanner is None:
         yield
@@ -77,7 +77,12 @@ async def _rescanning(ctx: DocumentsContext, app: FastAPI) -> AsyncIterator[None
         while True:
             await asyncio.sleep(ctx.settings.rescan_seconds)
             try:
-                await service.rescan(app.state.sessionmaker, ctx.storage, scanner)
+                await service.rescan(
+                    app.state.sessionmaker,
+                    ctx.storage,
+                    scanner,
+                    max_errors=ctx.settings.scan_max_errors,
+                )
             except Exception as exc:  # next round retries
                 _log.warning("rescan failed", extra={"fields": {"error": str(exc)}})
 

@@ -330,11 +330,11 @@ async def _download(
     version, key = found
     if version.statut != StatutAnalyse.disponible.value or key is None:
         detail = (
-            f"Version rejetée par l'antivirus ({version.signature})."
+            f"Version rejetée. {version.motif or ''}".strip()
             if version.statut == StatutAnalyse.rejete.value
             else "Version en cours d'analyse antivirus."
         )
-        raise Conflict(detail, extra={"statut": version.statut})
+        raise Conflict(detail, extra={"statut": version.statut, "motif": version.motif})
     if not await ctx.storage.exists(key):
         # A row without its content is a storage fault, not the client's: say so before
         # streaming (a failure mid-stream would look like a truncated file).

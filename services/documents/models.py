@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -123,6 +124,11 @@ class Version(Base):
     contenu_sha256: Mapped[str | None] = mapped_column(ForeignKey(Contenu.sha256))
     statut: Mapped[str] = mapped_column(String(20))
     signature: Mapped[str | None] = mapped_column(String(300))
+    # Why the version is not downloadable, in French for the uploader: the signature
+    # found, or clamd's error reply (content kept: `rescan --retry-unanalysable`).
+    motif: Mapped[str | None] = mapped_column(String(400))
+    # clamd error replies so far; at `scan_max_errors` the version is rejected.
+    echecs_analyse: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     analyse_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     depose_par: Mapped[str] = mapped_column(String(200))
     organisation_id: Mapped[uuid.UUID] = mapped_column(Uuid)

@@ -247,16 +247,42 @@ async def lock_document(session: AsyncSession, document_id: uuid.UUID) -> None:
     await session.execute(select(Document.id).where(Document.id == document_id).with_for_update())
 
 
-async def pending_versions(session: AsyncSession, limit: int) -> list[tuple[Version, str]]:
+async def pending_versions(
+    session: AsyncSession, limit: int, after: tuple[dt.datetime, uuid.UUID] | None = None
+) -> list[tuple[Version, str]]:
+    """Versions waiting for a verdict, oldest first, after the keyset `after`; locked, and
+    those another rescan holds are skipped."""
     stmt = (
         select(Version, Contenu.cle)
         .join(Contenu, Contenu.sha256 == Version.contenu_sha256)
         .where(Version.statut == StatutAnalyse.en_analyse.value)
-        .order_by(Version.depose_le)
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(Version.depose_le, Version.id) > tuple_(*after))
+    stmt = (
+        stmt.order_by(Version.depose_le, Version.id)
         .limit(limit)
         .with_for_update(of=Version, skip_locked=True)
     )
     return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+async def requeue_unanalysable(session: AsyncSession) -> int:
+    """Rejected versions clamd could not analyse (no signature, content kept) go back to
+    `en_analyse` with their error count reset. Infected ones have no content: untouched."""
+    result = await session.execute(
+        update(Version)
+        .where(
+            Version.statut == StatutAnalyse.rejete.value,
+            Version.signature.is_(None),
+            Version.contenu_sha256.is_not(None),
+        )
+        .values(
+            statut=StatutAnalyse.en_analyse.value, echecs_analyse=0, motif=None, analyse_le=None
+        )
+        .returning(Version.id)
+    )
+    return len(result.all())
 
 
 async def mark_document_available(session: AsyncSession, document_id: uuid.UUID) -> None:

@@ -56,6 +56,17 @@ class VersionOut(BaseModel):
     signature: str | None = Field(
         default=None, description="Signature trouvée par l'antivirus (statut rejeté)"
     )
+    motif: str | None = Field(
+        default=None,
+        description=(
+            "Pourquoi la version n'est pas téléchargeable : menace détectée, ou analyse "
+            "impossible (réponse d'erreur de l'antivirus, nouvel essai tant que le statut "
+            "est en_analyse)"
+        ),
+    )
+    echecs_analyse: int = Field(
+        default=0, description="Réponses d'erreur de l'antivirus reçues pour cette version"
+    )
     depose_par: str
     organisation_id: uuid.UUID
     depose_le: dt.datetime

@@ -13,7 +13,7 @@ from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, Forbidden, NotFound
 from kernel.principal import Principal
 from services.documents import repository as repo
-from services.documents.antivirus import ClamdClient, ScanUnavailable
+from services.documents.antivirus import ClamdClient, ScanError, ScanUnavailable, Verdict
 from services.documents.context import DocumentsContext
 from services.documents.models import Document, StatutAnalyse, Version
 from services.documents.schemas import Antivirus, DocumentOut, DocumentPatch, VersionOut
@@ -85,6 +85,8 @@ def version_out(version: Version, antivirus: Antivirus) -> VersionOut:
         sha256=version.sha256,
         statut=StatutAnalyse(version.statut),
         signature=version.signature,
+        motif=version.motif,
+        echecs_analyse=version.echecs_analyse or 0,
         depose_par=version.depose_par,
         organisation_id=version.organisation_id,
         depose_le=version.depose_le,
@@ -225,45 +227,108 @@ async def purge(
     return PurgeReport(documents=documents, contenus=len(keys))
 
 
+# --- the antivirus verdicts ------------------------------------------------------------
+
+
+def apply_verdict(version: Version, verdict: Verdict) -> None:
+    """clamd's OK or FOUND. A rejected version's content is dropped by the caller."""
+    version.analyse_le = now()
+    if verdict.clean:
+        version.statut = StatutAnalyse.disponible.value
+        version.motif = None
+    else:
+        version.statut = StatutAnalyse.rejete.value
+        version.signature = verdict.signature
+        version.motif = f"Menace détectée par l'antivirus : {verdict.signature}"
+
+
+def record_scan_error(version: Version, message: str, max_errors: int) -> None:
+    """clamd answered with an error (it cannot analyse this content as configured).
+
+    Fail closed and say so: the reason is kept on the version; below `max_errors` it stays
+    `en_analyse` (retried), then it is `rejeté` (never downloadable). Unlike an infected
+    version its content is kept, so that an operator who fixed clamd (raised its
+    StreamMaxLength...) can queue it again: `coop documents rescan --retry-unanalysable`.
+    """
+    version.echecs_analyse = (version.echecs_analyse or 0) + 1
+    if version.echecs_analyse >= max_errors:
+        version.statut = StatutAnalyse.rejete.value
+        version.analyse_le = now()
+        version.motif = f"Analyse impossible : {message}"
+    else:
+        version.statut = StatutAnalyse.en_analyse.value
+        version.motif = (
+            f"Analyse antivirus en échec ({version.echecs_analyse} sur {max_errors}, "
+            f"nouvel essai prévu) : {message}"
+        )
+
+
 async def rescan(
     sessionmaker: async_sessionmaker[AsyncSession],
     storage: Storage,
     scanner: ClamdClient,
+    *,
+    max_errors: int,
     batch: int = 20,
 ) -> dict[str, int]:
-    """Scan again the versions left `en_analyse` (clamd was unreachable). Fail closed."""
+    """Scan again every version left `en_analyse`, oldest first, in batches. Fail closed.
+
+    clamd unreachable stops the round (the rest waits for the next one); an error reply
+    counts against that version only, so a file clamd cannot analyse does not hold up
+    the ones behind it.
+    """
     counts = {"disponible": 0, "rejeté": 0, "en_analyse": 0}
-    infected: list[str] = []
-    async with sessionmaker() as session:
-        for version, key in await repo.pending_versions(session, batch):
-            try:
-                verdict = await scanner.scan(storage.read(key))
-            except ScanUnavailable as exc:
-                _log.warning("rescan: clamd unavailable", extra={"fields": {"error": str(exc)}})
-                counts["en_analyse"] += 1
-                continue
-            version.analyse_le = now()
-            if verdict.clean:
-                version.statut = StatutAnalyse.disponible.value
-                counts["disponible"] += 1
-                await session.flush()
-                await repo.mark_document_available(session, version.document_id)
-            else:
-                version.statut = StatutAnalyse.rejete.value
-                version.signature = verdict.signature
-                sha = version.contenu_sha256
-                version.contenu_sha256 = None
-                counts["rejeté"] += 1
-                await session.flush()
-                if sha is not None:
-                    dropped = await repo.drop_contenu_if_unreferenced(session, sha)
-                    if dropped:
-                        infected.append(dropped)
-        await session.commit()
-    # Infected content is not kept: removed once no row points to it any more.
-    for key in infected:
-        await storage.delete(key)
+    after: tuple[dt.datetime, uuid.UUID] | None = None
+    unreachable = False
+    while not unreachable:
+        infected: list[str] = []
+        async with sessionmaker() as session:
+            rows = await repo.pending_versions(session, batch, after)
+            for version, key in rows:
+                after = (version.depose_le, version.id)
+                try:
+                    verdict = await scanner.scan(storage.read(key))
+                except ScanUnavailable as exc:
+                    _log.warning("rescan: clamd unavailable", extra={"fields": {"error": str(exc)}})
+                    counts["en_analyse"] += 1
+                    unreachable = True
+                    break
+                except ScanError as exc:
+                    _log.warning(
+                        "rescan: clamd error",
+                        extra={"fields": {"error": exc.message, "version": str(version.id)}},
+                    )
+                    record_scan_error(version, exc.message, max_errors)
+                    counts[version.statut] += 1
+                    continue
+                apply_verdict(version, verdict)
+                counts[version.statut] += 1
+                if verdict.clean:
+                    await session.flush()
+                    await repo.mark_document_available(session, version.document_id)
+                else:
+                    sha = version.contenu_sha256
+                    version.contenu_sha256 = None
+                    await session.flush()
+                    if sha is not None:
+                        dropped = await repo.drop_contenu_if_unreferenced(session, sha)
+                        if dropped:
+                            infected.append(dropped)
+            await session.commit()
+        # Infected content is not kept: removed once no row points to it any more.
+        for key in infected:
+            await storage.delete(key)
+        if len(rows) < batch:
+            break
     return counts
+
+
+async def requeue_unanalysable(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """Put the versions rejected because clamd could not analyse them back in the queue."""
+    async with sessionmaker() as session:
+        count = await repo.requeue_unanalysable(session)
+        await session.commit()
+    return count
 
 
 async def cleanup_orphans(

@@ -32,9 +32,11 @@ from services.documents.context import DocumentsContext
 from services.documents.models import Document, StatutAnalyse, Version
 from services.documents.schemas import DocumentFields, VersionFields
 from services.documents.service import (
+    apply_verdict,
     check_upload,
     load_document,
     now,
+    record_scan_error,
     uploader_organisation,
 )
 from services.documents.sniffing import sanitize_filename
@@ -195,7 +197,8 @@ async def _authorise(
 
 
 async def _publish(ctx: DocumentsContext, session: AsyncSession, ingested: Ingested) -> str:
-    """Durable content: published under its hash, verdict applied. Returns the status."""
+    """Durable content: published under its hash, verdict applied. Returns the status
+    before any clamd error is counted (`record_scan_error`)."""
     verdict = ingested.verdict
     if verdict is not None and not verdict.clean:
         await ingested.upload.abort()  # infected content is never kept
@@ -204,7 +207,8 @@ async def _publish(ctx: DocumentsContext, session: AsyncSession, ingested: Inges
     await repo.ensure_contenu(session, ingested.sha256, ingested.size, key)
     if ctx.scanner is None or (verdict is not None and verdict.clean):
         return StatutAnalyse.disponible.value
-    return StatutAnalyse.en_analyse.value  # clamd unreachable: fail closed, rescan later
+    # clamd unreachable or in error: fail closed, stored and scanned again later.
+    return StatutAnalyse.en_analyse.value
 
 
 async def upload(
@@ -251,7 +255,6 @@ async def upload(
     except BaseException:
         await ingested.upload.abort()
         raise
-    verdict = ingested.verdict
     version = Version(
         id=uuid.uuid4(),
         document_id=document.id,
@@ -263,12 +266,16 @@ async def upload(
         sha256=ingested.sha256,
         contenu_sha256=None if statut == StatutAnalyse.rejete.value else ingested.sha256,
         statut=statut,
-        signature=verdict.signature if verdict is not None else None,
-        analyse_le=now() if verdict is not None else None,
+        echecs_analyse=0,
         depose_par=principal.subject,
         organisation_id=uploader_organisation(ref, principal),
         depose_le=now(),
     )
+    if ingested.verdict is not None:
+        apply_verdict(version, ingested.verdict)
+    elif ingested.scan_error is not None:
+        # The uploader learns at once that clamd could not analyse the file.
+        record_scan_error(version, ingested.scan_error, ctx.settings.scan_max_errors)
     session.add(version)
     if statut == StatutAnalyse.disponible.value:
         document.version_disponible = version.numero

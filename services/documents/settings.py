@@ -43,6 +43,9 @@ class DocumentsSettings(CommonSettings):
     antivirus: bool = True
     # How often versions left `en_analyse` (clamd was down) are scanned again.
     rescan_seconds: float = Field(default=60.0, gt=0)
+    # clamd error replies (it answered but could not analyse the file, e.g. above its
+    # StreamMaxLength) a version gets before it is rejected as unanalysable.
+    scan_max_errors: int = Field(default=3, ge=1)
 
     max_file_bytes: int = Field(default=50 * MIB, ge=1)
     bin_retention_days: int = Field(default=30, ge=0)

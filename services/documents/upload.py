@@ -15,7 +15,13 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from kernel.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from services.documents.antivirus import ClamdClient, InstreamSession, ScanUnavailable, Verdict
+from services.documents.antivirus import (
+    ClamdClient,
+    InstreamSession,
+    ScanError,
+    ScanUnavailable,
+    Verdict,
+)
 from services.documents.sniffing import (
     HEAD_BYTES,
     TEXT_CANDIDATE,
@@ -158,8 +164,10 @@ class Ingested:
     sha256: str
     size: int
     content_type: str
-    # None: no verdict (clamd unreachable, or antivirus disabled).
+    # None: no verdict (clamd unreachable or in error, or antivirus disabled).
     verdict: Verdict | None
+    # clamd's error reply when it answered but could not analyse the content.
+    scan_error: str | None = None
 
 
 class Ingest:
@@ -176,6 +184,7 @@ class Ingest:
         self._text = TextChecker()
         self._upload: TempUpload | None = None
         self._scan: InstreamSession | None = None
+        self._scan_error: str | None = None
 
     async def start(self) -> None:
         self._upload = await self._storage.start_upload()
@@ -212,6 +221,9 @@ class Ingest:
                 await self._scan.send(data)
             except ScanUnavailable:
                 self._scan = None
+            except ScanError as exc:  # e.g. the file is above clamd's StreamMaxLength
+                self._scan_error = exc.message
+                self._scan = None
 
     async def finish(self, filename: str) -> Ingested:
         assert self._upload is not None
@@ -232,12 +244,21 @@ class Ingest:
                 verdict = await self._scan.finish()
             except ScanUnavailable:
                 verdict = None
+            except ScanError as exc:
+                self._scan_error = exc.message
             self._scan = None
-        return Ingested(self._upload, self._hash.hexdigest(), self._size, content_type, verdict)
+        return Ingested(
+            self._upload,
+            self._hash.hexdigest(),
+            self._size,
+            content_type,
+            verdict,
+            self._scan_error,
+        )
 
     async def abort(self) -> None:
         if self._scan is not None:
-            await self._scan.close()
+            self._scan.close()
             self._scan = None
         if self._upload is not None:
             await self._upload.abort()

@@ -7,11 +7,12 @@ import asyncio
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,9 +71,16 @@ def _clamd_binary() -> str | None:
     )
 
 
-@pytest.fixture(scope="session")
-def clamd_socket() -> Iterator[str]:
-    """A clamd of our own on a temporary socket, with only the EICAR test signature."""
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _clamd(stream_max_length: str, tcp: bool = False) -> Iterator[tuple[str, str | None]]:
+    """A clamd of our own on a temporary socket (and a local TCP port when `tcp`), with
+    only the EICAR test signature; yields its addresses (socket path, host:port)."""
     binary = _clamd_binary()
     if binary is None:
         message = "clamd introuvable : installez le paquet Debian clamav-daemon (.ci/run le fait)."
@@ -83,32 +91,36 @@ def clamd_socket() -> Iterator[str]:
     (work / "db").mkdir()
     md5 = hashlib.md5(EICAR, usedforsecurity=False).hexdigest()
     (work / "db" / "test.hdb").write_text(f"{md5}:{len(EICAR)}:Eicar-Test-Signature\n")
-    socket = work / "clamd.sock"
+    sock = work / "clamd.sock"
+    port = _free_tcp_port() if tcp else None
     conf = work / "clamd.conf"
     conf.write_text(
         "Foreground yes\n"
-        f"LocalSocket {socket}\n"
-        f"DatabaseDirectory {work / 'db'}\n"
+        f"LocalSocket {sock}\n"
+        + (f"TCPSocket {port}\nTCPAddr 127.0.0.1\n" if port else "")
+        + f"DatabaseDirectory {work / 'db'}\n"
         f"TemporaryDirectory {work}\n"
         f"LogFile {work / 'clamd.log'}\n"
-        "StreamMaxLength 100M\n"
+        f"StreamMaxLength {stream_max_length}\n"
         "MaxThreads 4\n"
     )
     proc = subprocess.Popen(
         [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    client = ClamdClient(str(socket), timeout=5)
+    clients = [ClamdClient(str(sock), timeout=5)]
+    if port:
+        clients.append(ClamdClient(f"127.0.0.1:{port}", timeout=5))
     try:
         for _ in range(600):  # readiness wait (not an assertion on time)
             if proc.poll() is not None:
                 err = proc.stderr.read().decode() if proc.stderr else ""
                 pytest.fail(f"clamd s'est arrêté au démarrage : {err}")
-            if socket.exists() and asyncio.run(client.ping()):
+            if sock.exists() and all(asyncio.run(c.ping()) for c in clients):
                 break
             asyncio.run(asyncio.sleep(0.1))
         else:
             pytest.fail("clamd ne répond pas")
-        yield str(socket)
+        yield str(sock), (f"127.0.0.1:{port}" if port else None)
     finally:
         proc.terminate()
         try:
@@ -119,6 +131,31 @@ def clamd_socket() -> Iterator[str]:
         if proc.stderr:
             proc.stderr.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def clamd_socket() -> Iterator[str]:
+    """clamd accepting streams well above the test files (100 MiB)."""
+    with _clamd("100M") as (path, _):
+        yield path
+
+
+SMALL_STREAM_MAX = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SmallClamd:
+    unix: str
+    tcp: str
+
+
+@pytest.fixture(scope="session")
+def small_clamd() -> Iterator[SmallClamd]:
+    """clamd whose StreamMaxLength (1 MiB) is below our maximum upload size: it answers
+    ``INSTREAM size limit exceeded. ERROR`` to bigger files (on its socket and TCP port)."""
+    with _clamd("1M", tcp=True) as (path, tcp):
+        assert tcp is not None
+        yield SmallClamd(unix=path, tcp=tcp)
 
 
 # --- the app -----------------------------------------------------------------------------

@@ -1,19 +1,32 @@
-"""A real clamd: EICAR rejected, clean content available, clamd down fails closed."""
+"""A real clamd: EICAR rejected, clean content available, clamd down fails closed, and
+an error reply (file above clamd's StreamMaxLength) is retried a bounded number of times
+then rejected with its reason."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
+from coop.cli import app as coop_cli
 from kernel.database import create_sessionmaker
 from services.documents import service
-from services.documents.antivirus import ClamdClient, parse_address, parse_reply
+from services.documents.antivirus import (
+    ClamdClient,
+    ScanError,
+    ScanUnavailable,
+    parse_address,
+    parse_reply,
+)
 from services.documents.models import Contenu
 from services.documents.storage import FilesystemStorage
-from tests.documents.conftest import AppFactory, Convs
+from tests.documents.conftest import SMALL_STREAM_MAX, AppFactory, Convs, SmallClamd
 from tests.documents.helpers import files_under, h, new_version, ok, upload
 from tests.documents.samples import EICAR, pdf
 from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR
@@ -80,6 +93,9 @@ async def test_clamd_down_keeps_en_analyse_until_rescan(
     async with documents_app(antivirus=True, clamd_address=str(tmp_path / "absent.sock")) as c:
         doc = ok(await upload(c, X_CONTRIBUTEUR, convs.a, "a.pdf", data), 201)
         assert doc["derniere_version"]["statut"] == "en_analyse"
+        # Unreachable is transient: nothing is counted against the file.
+        assert doc["derniere_version"]["echecs_analyse"] == 0
+        assert doc["derniere_version"]["motif"] is None
         url = f"/api/v1/documents/{doc['id']}"
         # Fail closed: never downloadable unscanned, invisible to others.
         assert (await c.get(f"{url}/contenu", headers=h(X_CONTRIBUTEUR))).status_code == 409
@@ -90,9 +106,11 @@ async def test_clamd_down_keeps_en_analyse_until_rescan(
 
     sessionmaker = create_sessionmaker(db_engine)
     storage = FilesystemStorage(storage_root)
-    still_down = await service.rescan(sessionmaker, storage, ClamdClient(str(tmp_path / "x.sock")))
-    assert still_down == {"disponible": 0, "rejeté": 0, "en_analyse": 1}
-    counts = await service.rescan(sessionmaker, storage, ClamdClient(clamd_socket))
+    down = ClamdClient(str(tmp_path / "x.sock"))
+    for _ in range(4):  # however often: never rejected for clamd being down
+        still_down = await service.rescan(sessionmaker, storage, down, max_errors=3)
+        assert still_down == {"disponible": 0, "rejeté": 0, "en_analyse": 1}
+    counts = await service.rescan(sessionmaker, storage, ClamdClient(clamd_socket), max_errors=3)
     assert counts == {"disponible": 1, "rejeté": 0, "en_analyse": 0}
 
     async with documents_app(antivirus=True, clamd_address=clamd_socket) as c:
@@ -113,7 +131,10 @@ async def test_rescan_rejects_what_arrived_while_clamd_was_down(
         doc = ok(await upload(c, X_CONTRIBUTEUR, convs.a, "a.txt", EICAR), 201)
         assert doc["derniere_version"]["statut"] == "en_analyse"
     counts = await service.rescan(
-        create_sessionmaker(db_engine), FilesystemStorage(storage_root), ClamdClient(clamd_socket)
+        create_sessionmaker(db_engine),
+        FilesystemStorage(storage_root),
+        ClamdClient(clamd_socket),
+        max_errors=3,
     )
     assert counts["rejeté"] == 1
     async with documents_app(antivirus=True, clamd_address=clamd_socket) as c:
@@ -133,6 +154,141 @@ def test_clamd_protocol_details() -> None:
     assert parse_reply(b"stream: OK\0").clean
     found = parse_reply(b"stream: Win.Test.EICAR_HDB-1 FOUND\0")
     assert (found.clean, found.signature) == (False, "Win.Test.EICAR_HDB-1")
+    with pytest.raises(ScanError, match=r"^INSTREAM size limit exceeded\. ERROR$"):
+        parse_reply(b"INSTREAM size limit exceeded. ERROR\0")
+
+
+async def test_a_connection_closed_without_an_answer_is_transient(tmp_path: Path) -> None:
+    """A peer that hangs up mid-stream (clamd killed, connection reset) gave no verdict
+    and no error: `ScanUnavailable`, which leaves the version `en_analyse`."""
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(64)
+        writer.close()
+
+    path = tmp_path / "muet.sock"
+    server = await asyncio.start_unix_server(hang_up, str(path))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(64):
+            yield b"x" * 65536
+
+    try:
+        with pytest.raises(ScanUnavailable):
+            await ClamdClient(str(path), timeout=5).scan(chunks())
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+async def test_clamd_error_reply_is_retried_then_rejected_with_its_reason(
+    transport: str,
+    convs: Convs,
+    documents_app: AppFactory,
+    small_clamd: SmallClamd,
+    db_engine: AsyncEngine,
+    storage_root: Path,
+) -> None:
+    """clamd answers "INSTREAM size limit exceeded. ERROR" to a file above its
+    StreamMaxLength (below our maximum upload size here): the version stays `en_analyse`
+    with the reason, is retried, and after `scan_max_errors` replies is `rejeté` with
+    "Analyse impossible : ..." and never downloadable."""
+    address = small_clamd.unix if transport == "unix" else small_clamd.tcp
+    big = pdf("trop gros pour ce clamd", padding=2 * SMALL_STREAM_MAX)
+    async with documents_app(antivirus=True, clamd_address=address, scan_max_errors=3) as c:
+        # The same clamd analyses smaller files: the error is about this file only.
+        small = ok(await upload(c, X_CONTRIBUTEUR, convs.a, "petit.pdf", pdf("petit")), 201)
+        assert small["derniere_version"]["statut"] == "disponible"
+        doc = ok(await upload(c, X_CONTRIBUTEUR, convs.a, "gros.pdf", big, titre="Gros"), 201)
+        version = doc["derniere_version"]
+        assert version["statut"] == "en_analyse"
+        assert version["echecs_analyse"] == 1
+        assert "INSTREAM size limit exceeded. ERROR" in version["motif"]
+        url = f"/api/v1/documents/{doc['id']}"
+        assert (await c.get(f"{url}/contenu", headers=h(X_CONTRIBUTEUR))).status_code == 409
+        assert (await c.get(url, headers=h(X_LECTEUR))).status_code == 404
+
+    sessionmaker = create_sessionmaker(db_engine)
+    storage = FilesystemStorage(storage_root)
+    scanner = ClamdClient(address, timeout=5)
+    second = await service.rescan(sessionmaker, storage, scanner, max_errors=3)
+    assert second == {"disponible": 0, "rejeté": 0, "en_analyse": 1}
+    third = await service.rescan(sessionmaker, storage, scanner, max_errors=3)
+    assert third == {"disponible": 0, "rejeté": 1, "en_analyse": 0}
+    # Terminal: no longer retried.
+    after = await service.rescan(sessionmaker, storage, scanner, max_errors=3)
+    assert after == {"disponible": 0, "rejeté": 0, "en_analyse": 0}
+
+    async with documents_app(antivirus=True, clamd_address=address) as c:
+        version = ok(await c.get(f"{url}/versions/1", headers=h(X_CONTRIBUTEUR)))
+        assert version["statut"] == "rejeté"
+        assert version["signature"] is None
+        assert version["motif"] == "Analyse impossible : INSTREAM size limit exceeded. ERROR"
+        assert version["echecs_analyse"] == 3
+        assert version["analyse_le"] is not None
+        assert (await c.get(f"{url}/contenu", headers=h(X_CONTRIBUTEUR))).status_code == 409
+        refused = await c.get(f"{url}/versions/1/contenu", headers=h(X_CONTRIBUTEUR))
+        assert refused.status_code == 409
+        assert refused.json()["detail"] == (
+            "Version rejetée. Analyse impossible : INSTREAM size limit exceeded. ERROR"
+        )
+        assert (await c.get(f"{url}/versions/1/contenu", headers=h(CAF_A_AGENT))).status_code == 404
+        assert (await c.get(url, headers=h(X_LECTEUR))).status_code == 404
+    # Unlike infected content, it is kept: an operator may queue it again.
+    assert len(files_under(storage_root / "blobs")) == 2
+
+
+async def test_operator_requeues_unanalysable_versions_once_clamd_is_fixed(
+    convs: Convs,
+    documents_app: AppFactory,
+    small_clamd: SmallClamd,
+    clamd_socket: str,
+    database_url: str,
+    storage_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    big = pdf("analysable plus tard", padding=2 * SMALL_STREAM_MAX)
+    async with documents_app(
+        antivirus=True, clamd_address=small_clamd.unix, scan_max_errors=1
+    ) as c:
+        doc = ok(await upload(c, X_CONTRIBUTEUR, convs.a, "gros.pdf", big, titre="Gros"), 201)
+        # One error reply allowed: rejected at once, and the uploader is told why.
+        assert doc["derniere_version"]["statut"] == "rejeté"
+        assert doc["derniere_version"]["motif"].startswith("Analyse impossible : INSTREAM")
+        infected = ok(await upload(c, X_CONTRIBUTEUR, convs.a, "v.txt", EICAR, titre="V"), 201)
+        assert infected["derniere_version"]["statut"] == "rejeté"
+
+    # The operator raised StreamMaxLength (here: the clamd that accepts 100 MiB).
+    monkeypatch.setenv("COOP_DOCUMENTS_DATABASE_URL", database_url)
+    monkeypatch.setenv("COOP_DOCUMENTS_STORAGE_ROOT", str(storage_root))
+    monkeypatch.setenv("COOP_DOCUMENTS_ANTIVIRUS", "true")
+    monkeypatch.setenv("COOP_DOCUMENTS_CLAMD_ADDRESS", clamd_socket)
+    runner = CliRunner()
+    # The command runs its own event loop: in a thread, off the tests' loop.
+    plain = await asyncio.to_thread(runner.invoke, coop_cli, ["documents", "rescan"])
+    assert plain.exit_code == 0, plain.output
+    assert "disponibles : 0" in plain.output  # rejected versions are not retried on their own
+    again = await asyncio.to_thread(
+        runner.invoke, coop_cli, ["documents", "rescan", "--retry-unanalysable"]
+    )
+    assert again.exit_code == 0, again.output
+    assert "1 version(s) remise(s) en analyse" in again.output
+    assert "disponibles : 1" in again.output
+
+    async with documents_app(antivirus=True, clamd_address=clamd_socket) as c:
+        url = f"/api/v1/documents/{doc['id']}"
+        got = await c.get(f"{url}/contenu", headers=h(X_LECTEUR))
+        assert got.status_code == 200
+        assert got.content == big
+        version = ok(await c.get(f"{url}/versions/1", headers=h(X_LECTEUR)))
+        assert (version["statut"], version["motif"]) == ("disponible", None)
+        # The infected one is not requeued (its content is gone anyway).
+        other = f"/api/v1/documents/{infected['id']}/versions/1"
+        kept = ok(await c.get(other, headers=h(X_CONTRIBUTEUR)))
+        assert kept["statut"] == "rejeté"
+        assert kept["signature"].startswith("Eicar-Test-Signature")
+        assert kept["motif"] == f"Menace détectée par l'antivirus : {kept['signature']}"
 
 
 async def test_a_multi_megabyte_file_is_streamed_to_clamd(
