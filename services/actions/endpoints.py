@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from kernel.database import DbSession
+from kernel.errors import NotFound
 from kernel.etag import etag_for
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
@@ -32,6 +33,7 @@ from services.actions.schemas import (
     Supprime,
     SyncPage,
     ValeurIn,
+    ValeurOut,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -377,21 +379,59 @@ async def update_indicateur(
     return await _indicateur_response(session, response, ind)
 
 
-@router.put(
+PeriodeValeur = Annotated[
+    str, Path(pattern=PERIODE_VALEUR_RE, description="Trimestre (2026-T1) ou année (2026)")
+]
+
+
+@router.get(
     "/actions/{action_id}/indicateurs/{indicateur_id}/valeurs/{periode}", tags=["indicateurs"]
+)
+async def get_valeur(
+    action_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    periode: PeriodeValeur,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> ValeurOut:
+    """The value of a period, with the ETag a PUT replacing it must send."""
+    ind, _, _ = await service.load_indicateur(session, principal, action_id, indicateur_id)
+    valeur = await repo.valeur_of(session, ind.id, periode)
+    if valeur is None:
+        raise NotFound(f"Pas de valeur {periode} pour cet indicateur.")
+    with_etag(response, valeur.id, valeur.version)
+    return ValeurOut.model_validate(valeur)
+
+
+@router.put(
+    "/actions/{action_id}/indicateurs/{indicateur_id}/valeurs/{periode}",
+    tags=["indicateurs"],
+    responses={201: {"description": "Valeur créée", "model": ValeurOut}},
 )
 async def put_valeur(
     action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
-    periode: Annotated[str, Path(pattern=PERIODE_VALEUR_RE)],
+    periode: PeriodeValeur,
     data: ValeurIn,
+    request: Request,
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> IndicateurOut:
-    """Record the value of a quarter (``2026-T1``) or a year (``2026``)."""
-    ind = await service.put_valeur(session, principal, action_id, indicateur_id, periode, data)
-    return await _indicateur_response(session, response, ind)
+) -> ValeurOut:
+    """Record the value of a quarter (``2026-T1``) or a year (``2026``).
+
+    Replacing a value needs ``If-Match`` with its ETag (428 without, 412 stale);
+    creating one needs nothing, or ``If-None-Match: *`` (412 if it exists): 201.
+    """
+    valeur, created_now = await service.put_valeur(
+        session, principal, request, action_id, indicateur_id, periode, data
+    )
+    with_etag(response, valeur.id, valeur.version)
+    if created_now:
+        response.status_code = 201
+        response.headers["Location"] = request.url.path
+    return ValeurOut.model_validate(valeur)
 
 
 @router.delete(

@@ -251,28 +251,51 @@ async def list_campagnes(
 async def campagne_convention(
     convention_id: uuid.UUID,
     periode: Periode,
+    response: Response,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> CampagneConventionOut:
-    """Counts per state, missing suivis, late ones and alerts to the COPIL."""
-    return await service_suivis.campagne_convention(ctx, session, principal, convention_id, periode)
+    """Counts per state, missing suivis, late ones and alerts to the COPIL.
+
+    ``ETag``: the campaign's settings (its due date) once set, for the PUT that changes
+    them; none while the default due date applies."""
+    out, stored = await service_suivis.campagne_convention(
+        ctx, session, principal, convention_id, periode
+    )
+    if stored is not None:
+        with_etag(response, stored.id, stored.version)
+    return out
 
 
-@router.put("/conventions/{convention_id}/campagnes/{periode}", tags=["campagnes"])
+@router.put(
+    "/conventions/{convention_id}/campagnes/{periode}",
+    tags=["campagnes"],
+    responses={201: {"description": "Échéance fixée", "model": CampagneResume}},
+)
 async def set_campagne(
     convention_id: uuid.UUID,
     periode: Periode,
     data: CampagneIn,
+    request: Request,
+    response: Response,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> CampagneResume:
-    """Set the due date of a campaign (default: 15 days after the quarter ends)."""
-    due = await service_suivis.set_campagne(
-        ctx, session, principal, convention_id, periode, data.date_limite
+    """Set the due date of a campaign (default: 15 days after the quarter ends).
+
+    Changing a due date already set needs ``If-Match`` with the ETag of the campaign
+    (428 without, 412 stale); setting the first one needs nothing, or
+    ``If-None-Match: *`` (412 if one is set): 201."""
+    campagne, created_now = await service_suivis.set_campagne(
+        ctx, session, principal, request, convention_id, periode, data.date_limite
     )
-    return CampagneResume(periode=periode, date_limite=due, echue=due < ctx.today())
+    with_etag(response, campagne.id, campagne.version)
+    if created_now:
+        response.status_code = 201
+    due = campagne.date_limite
+    return CampagneResume(periode=campagne.periode, date_limite=due, echue=due < ctx.today())
 
 
 @router.get("/campagnes/{periode}", tags=["campagnes"])

@@ -153,6 +153,10 @@ class ValeurIndicateur(Base):
     commentaire: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(300))
     auteur: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Its own ETag: a PUT replaces a value only with If-Match (migration 0003).
+    version: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=1, server_default=text("1")
+    )
     updated_at: Mapped[dt.datetime] = _now_column()
 
 

@@ -362,6 +362,46 @@ async def indicateurs_of_action(session: AsyncSession, action_id: uuid.UUID) -> 
     return list((await session.execute(stmt)).scalars().all())
 
 
+async def valeur_of(
+    session: AsyncSession, indicateur_id: uuid.UUID, periode: str, *, for_update: bool = False
+) -> ValeurIndicateur | None:
+    stmt = select(ValeurIndicateur).where(
+        ValeurIndicateur.indicateur_id == indicateur_id, ValeurIndicateur.periode == periode
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_valeur(
+    session: AsyncSession,
+    indicateur_id: uuid.UUID,
+    periode: str,
+    *,
+    valeur: Any,
+    commentaire: str | None,
+    source: str | None,
+    auteur: str,
+) -> ValeurIndicateur | None:
+    """The new value, or None when the period already has one."""
+    stmt = (
+        insert(ValeurIndicateur)
+        .values(
+            id=uuid.uuid4(),
+            indicateur_id=indicateur_id,
+            periode=periode,
+            valeur=valeur,
+            commentaire=commentaire,
+            source=source,
+            auteur=auteur,
+            version=1,
+        )
+        .on_conflict_do_nothing()
+        .returning(ValeurIndicateur)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
 async def upsert_valeur(
     session: AsyncSession,
     indicateur_id: uuid.UUID,
@@ -371,6 +411,7 @@ async def upsert_valeur(
     source: str | None,
     auteur: str,
 ) -> None:
+    """A validated suivi's value: created, or replaced as a new version (stale ETags)."""
     stmt = insert(ValeurIndicateur).values(
         id=uuid.uuid4(),
         indicateur_id=indicateur_id,
@@ -379,6 +420,7 @@ async def upsert_valeur(
         commentaire=commentaire,
         source=source,
         auteur=auteur,
+        version=1,
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=[ValeurIndicateur.indicateur_id, ValeurIndicateur.periode],
@@ -387,6 +429,7 @@ async def upsert_valeur(
             "commentaire": stmt.excluded.commentaire,
             "source": stmt.excluded.source,
             "auteur": stmt.excluded.auteur,
+            "version": ValeurIndicateur.version + 1,
             "updated_at": func.now(),
         },
     )
@@ -394,10 +437,12 @@ async def upsert_valeur(
 
 
 async def bump_indicateurs(session: AsyncSession, ids: Sequence[uuid.UUID]) -> None:
-    """A new value changes the indicator as delta sync sees it."""
-    for indicateur in (
-        await session.execute(select(Indicateur).where(Indicateur.id.in_(ids)))
-    ).scalars():
+    """A new value changes the indicator as delta sync sees it. Locks the indicators
+    (in id order) like a PUT of a value does, so the two never interleave."""
+    stmt = (
+        select(Indicateur).where(Indicateur.id.in_(ids)).order_by(Indicateur.id).with_for_update()
+    )
+    for indicateur in (await session.execute(stmt)).scalars():
         await touch(session, indicateur)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
@@ -69,12 +69,33 @@ async def indicateur_ids_of(session: AsyncSession, action_id: uuid.UUID) -> dict
 
 
 async def campagne(
-    session: AsyncSession, convention_id: uuid.UUID, periode: str
+    session: AsyncSession, convention_id: uuid.UUID, periode: str, *, for_update: bool = False
 ) -> Campagne | None:
     stmt = select(Campagne).where(
         Campagne.convention_id == convention_id, Campagne.periode == periode
     )
+    if for_update:
+        stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_campagne(
+    session: AsyncSession, convention_id: uuid.UUID, periode: str, date_limite: dt.date
+) -> Campagne | None:
+    """The new campaign settings, or None when a concurrent PUT created them first."""
+    stmt = (
+        insert(Campagne)
+        .values(
+            id=uuid.uuid4(),
+            convention_id=convention_id,
+            periode=periode,
+            date_limite=date_limite,
+            version=1,
+        )
+        .on_conflict_do_nothing()
+        .returning(Campagne)
+    )
+    return (await session.scalars(stmt)).one_or_none()
 
 
 async def campagnes_of(session: AsyncSession, convention_id: uuid.UUID) -> dict[str, dt.date]:

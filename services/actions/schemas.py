@@ -210,7 +210,10 @@ class ValeurIn(Input):
 
 
 class ValeurOut(Output):
+    # ETag of the value: "<id>.<version>" (a PUT replacing it sends it in If-Match).
+    id: uuid.UUID
     periode: str
+    version: int
     valeur: Decimal
     commentaire: str | None
     source: str | None

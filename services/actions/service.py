@@ -16,12 +16,12 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
-from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
+from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound, PreconditionFailed
 from kernel.etag import etag_for, require_if_match
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions.dependencies import ActionsContext
-from services.actions.models import Action, Axe, Indicateur
+from services.actions.models import Action, Axe, Indicateur, ValeurIndicateur
 from services.actions.rules import (
     AVERTISSEMENT_VERBE,
     FICHE_LABELS,
@@ -97,6 +97,30 @@ async def writable_convention(
     if await repo.readable_ref(session, convention_id, principal) is None:
         raise NotFound("Convention introuvable.")
     return convention
+
+
+def require_put_preconditions(request: Request, current_etag: str | None) -> None:
+    """PUT of a resource that may not exist yet (``current_etag`` None).
+
+    Replacing needs ``If-Match`` like any update (428 without, 412 stale). Creating needs
+    nothing, or ``If-None-Match: *`` to be sure not to replace a value someone else
+    created meanwhile (412 when it exists); ``If-Match`` on a missing resource is 412.
+    """
+    if current_etag is None:
+        if request.headers.get("if-match") is not None:
+            raise PreconditionFailed(
+                "La ressource n'existe pas (ou plus) : rechargez-la puis recommencez."
+            )
+        return
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = [t.strip() for t in if_none_match.split(",")]
+        if "*" in tags or current_etag in [t[2:] if t.startswith("W/") else t for t in tags]:
+            raise PreconditionFailed(
+                "La ressource existe déjà : relisez-la, puis remplacez-la avec l'en-tête If-Match.",
+                headers={"ETag": current_etag},
+            )
+    require_if_match(request, current_etag)
 
 
 # --- views -----------------------------------------------------------------------------
@@ -527,30 +551,54 @@ def check_periode_valeur(convention: ConventionRef, periode: str) -> None:
 async def put_valeur(
     session: AsyncSession,
     principal: Principal,
+    request: Request,
     action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     periode: str,
     data: ValeurIn,
-) -> Indicateur:
+) -> tuple[ValeurIndicateur, bool]:
+    """Create or replace the value of a period; True when it was created."""
     indicateur, action, convention = await load_indicateur(
         session, principal, action_id, indicateur_id, for_update=True
     )
     require_action_writer(principal, convention, action)
     check_periode_valeur(convention, periode)
+    # The indicator's row lock serialises the PUTs of its values.
+    existing = await repo.valeur_of(session, indicateur.id, periode, for_update=True)
+    require_put_preconditions(
+        request, etag_for(existing.id, existing.version) if existing is not None else None
+    )
     if p := probleme_valeur(Unite(indicateur.unite), data.valeur):
         raise InvalidPayload(p, errors=[{"field": "valeur", "message": p}])
-    await repo.upsert_valeur(
-        session,
-        indicateur.id,
-        periode,
-        data.valeur,
-        data.commentaire,
-        data.source,
-        principal.subject,
-    )
+    if existing is None:
+        valeur = await repo.insert_valeur(
+            session,
+            indicateur.id,
+            periode,
+            valeur=data.valeur,
+            commentaire=data.commentaire,
+            source=data.source,
+            auteur=principal.subject,
+        )
+        if valeur is None:
+            # Cannot happen while every writer of values locks the indicator first
+            # (validation does too); refuse rather than overwrite if one day it does.
+            raise PreconditionFailed(
+                "La valeur de cette période vient d'être enregistrée : rechargez-la puis "
+                "recommencez."
+            )
+    else:
+        valeur = existing
+        valeur.valeur = data.valeur
+        valeur.commentaire = data.commentaire
+        valeur.source = data.source
+        valeur.auteur = principal.subject
+        valeur.version += 1
+        valeur.updated_at = repo.utcnow()
+    # The indicator lists its values: delta sync must see it changed.
     await repo.touch(session, indicateur)
     await session.flush()
-    return indicateur
+    return valeur, existing is None
 
 
 async def delete_indicateur(

@@ -16,7 +16,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
-from kernel.errors import Conflict, InvalidPayload, NotFound
+from kernel.errors import Conflict, InvalidPayload, NotFound, PreconditionFailed
 from kernel.etag import etag_for, require_if_match
 from kernel.pagination import encode_cursor
 from kernel.principal import Principal
@@ -52,6 +52,7 @@ from services.actions.service import (
     require_action_writer,
     require_caf_agent,
     require_new_work,
+    require_put_preconditions,
 )
 
 CONTENU = (
@@ -262,7 +263,9 @@ async def _transition(
     await repo.touch(session, suivi)
     session.add(_event(suivi, evenement, principal, before, commentaire))
     if to is EtatSuivi.valide:
-        # Validated values become the indicators' values of the period.
+        # Validated values become the indicators' values of the period (indicators
+        # locked first, as a PUT of a value does).
+        await repo.bump_indicateurs(session, [uuid.UUID(v["indicateur_id"]) for v in suivi.valeurs])
         for v in suivi.valeurs:
             await repo.upsert_valeur(
                 session,
@@ -273,7 +276,6 @@ async def _transition(
                 v.get("source"),
                 suivi.auteur,
             )
-        await repo.bump_indicateurs(session, [uuid.UUID(v["indicateur_id"]) for v in suivi.valeurs])
     await session.flush()
     return suivi
 
@@ -383,11 +385,12 @@ async def historique(
 
 async def due_date(
     ctx: ActionsContext, session: AsyncSession, convention_id: uuid.UUID, t: Trimestre
-) -> dt.date:
+) -> tuple[dt.date, Campagne | None]:
+    """The campaign's due date, and its stored settings when it has some."""
     stored = await srepo.campagne(session, convention_id, str(t))
     if stored is not None:
-        return stored.date_limite
-    return t.echeance_par_defaut(ctx.settings.campagne_delai_jours)
+        return stored.date_limite, stored
+    return t.echeance_par_defaut(ctx.settings.campagne_delai_jours), None
 
 
 async def list_campagnes(
@@ -408,34 +411,37 @@ async def set_campagne(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
+    request: Request,
     convention_id: uuid.UUID,
     periode: str,
     date_limite: dt.date,
-) -> dt.date:
+) -> tuple[Campagne, bool]:
+    """Create or replace a campaign's settings (its due date); True when created."""
     convention = await ctx.readable(session, convention_id, principal)
     require_caf_agent(principal, convention, "fixer l'échéance d'une campagne")
     t = trimestre_de_convention(convention, periode)
+    stored = await srepo.campagne(session, convention_id, str(t), for_update=True)
+    require_put_preconditions(
+        request, etag_for(stored.id, stored.version) if stored is not None else None
+    )
     if date_limite <= t.debut:
         raise InvalidPayload(
             "L'échéance d'une campagne suit le début du trimestre.",
             errors=[{"field": "date_limite"}],
         )
-    stored = await srepo.campagne(session, convention_id, str(t))
     if stored is None:
-        session.add(
-            Campagne(
-                id=uuid.uuid4(),
-                convention_id=convention_id,
-                periode=str(t),
-                date_limite=date_limite,
-                version=1,
+        created = await srepo.insert_campagne(session, convention_id, str(t), date_limite)
+        if created is None:
+            raise PreconditionFailed(
+                "L'échéance de cette campagne vient d'être fixée par ailleurs : rechargez-la "
+                "puis recommencez."
             )
-        )
-    else:
-        stored.date_limite = date_limite
-        stored.version += 1
+        return created, True
+    stored.date_limite = date_limite
+    stored.version += 1
+    stored.updated_at = repo.utcnow()
     await session.flush()
-    return date_limite
+    return stored, False
 
 
 async def campagne_convention(
@@ -444,13 +450,14 @@ async def campagne_convention(
     principal: Principal,
     convention_id: uuid.UUID,
     periode: str,
-) -> CampagneConventionOut:
+) -> tuple[CampagneConventionOut, Campagne | None]:
+    """The campaign view, and the campaign's stored settings (its ETag) if any."""
     convention = await ctx.readable(session, convention_id, principal)
     t = Trimestre.parse(periode)
     fin = fin_effective(convention.date_fin, convention.date_effet_resiliation)
     if t not in trimestres_actifs(convention.date_debut, fin):
         raise NotFound(f"Aucune campagne {periode} : la convention ne court pas ce trimestre.")
-    due = await due_date(ctx, session, convention_id, t)
+    due, stored = await due_date(ctx, session, convention_id, t)
     today = ctx.today()
     echue = due < today
     compteurs = Compteurs()
@@ -481,7 +488,7 @@ async def campagne_convention(
         if echue and (etat is None or etat in srepo.A_FAIRE):
             compteurs.en_retard += 1
             late.append(ref_)
-    return CampagneConventionOut(
+    out = CampagneConventionOut(
         convention_id=convention_id,
         periode=str(t),
         date_limite=due,
@@ -491,6 +498,7 @@ async def campagne_convention(
         en_retard=late,
         alertes=alertes,
     )
+    return out, stored
 
 
 def _compteurs(row: Any) -> Compteurs:

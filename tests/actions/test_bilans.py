@@ -35,11 +35,12 @@ async def _plan(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any
             json={"libelle": "Places", "nature": "réalisation", "unite": "places"},
         )
     ).json()
-    await api.put(
+    r = await api.put(
         CAF_A_AGENT,
         f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs/2025",
         json={"valeur": 40},
     )
+    assert r.status_code == 201, r.text
     return axe, action, ind
 
 
@@ -86,11 +87,14 @@ async def test_adoption_freezes_a_snapshot(api: Api) -> None:
         json={"statut": "réalisée"},
         headers={"if-match": etag},
     )
-    await api.put(
+    valeur = f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs/2025"
+    r = await api.put(
         CAF_A_AGENT,
-        f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs/2025",
+        valeur,
         json={"valeur": 55},
+        headers={"if-match": (await api.get(CAF_A_AGENT, valeur)).headers["etag"]},
     )
+    assert r.status_code == 200, r.text
     again = (await api.get(X_LECTEUR, f"/api/v1/bilans/{bilan['id']}")).json()
     assert again["instantane"] == snap
     r = await api.patch(

@@ -102,17 +102,21 @@ async def test_convention_campaign_counts_every_state(api: Api) -> None:
         }
     ]
     # A later due date: nothing is late any more.
+    assert "etag" not in r.headers  # the default due date applies: nothing set yet
     r = await api.put(
         CAF_A_AGENT,
         f"/api/v1/conventions/{CONV_A}/campagnes/2025-T4",
         json={"date_limite": "2026-05-01"},
     )
-    assert r.status_code == 200
+    assert r.status_code == 201, r.text
+    assert r.json() == {"periode": "2025-T4", "date_limite": "2026-05-01", "echue": False}
+    assert "etag" in r.headers
     assert (
         await api.put(
             X_CONTRIBUTEUR,
             f"/api/v1/conventions/{CONV_A}/campagnes/2025-T4",
             json={"date_limite": "2026-05-01"},
+            headers={"if-match": r.headers["etag"]},
         )
     ).status_code == 403
     view = (await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_A}/campagnes/2025-T4")).json()
@@ -136,6 +140,49 @@ async def test_campaigns_exist_only_while_the_convention_runs(api: Api) -> None:
         json={"date_limite": "2030-04-15"},
     )
     assert r.status_code == 409
+
+
+async def test_changing_a_due_date_needs_the_etag_read(api: Api) -> None:
+    path = f"/api/v1/conventions/{CONV_A}/campagnes/2026-T2"
+    r = await api.put(
+        CAF_A_AGENT, path, json={"date_limite": "2026-07-31"}, headers={"if-none-match": "*"}
+    )
+    assert r.status_code == 201, r.text
+    first = r.headers["etag"]
+    read = await api.get(X_LECTEUR, path)
+    assert read.headers["etag"] == first
+    assert read.json()["date_limite"] == "2026-07-31"
+    # Set already: If-None-Match: * refuses, no If-Match is 428.
+    r = await api.put(
+        CAF_A_AGENT, path, json={"date_limite": "2026-08-15"}, headers={"if-none-match": "*"}
+    )
+    assert r.status_code == 412
+    r = await api.put(CAF_A_AGENT, path, json={"date_limite": "2026-08-15"})
+    assert r.status_code == 428
+    r = await api.put(
+        CAF_A_AGENT, path, json={"date_limite": "2026-08-15"}, headers={"if-match": first}
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["etag"] != first
+    # Another agent's copy read before that change is stale: refused, nothing changes.
+    r = await api.put(
+        CAF_A_AGENT, path, json={"date_limite": "2026-09-30"}, headers={"if-match": first}
+    )
+    assert r.status_code == 412
+    assert r.json()["detail"].startswith("La ressource a été modifiée")
+    view = await api.get(X_LECTEUR, path)
+    assert view.json()["date_limite"] == "2026-08-15"
+    listed = (await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_A}/campagnes")).json()
+    assert {c["periode"]: c["date_limite"] for c in listed}["2026-T2"] == "2026-08-15"
+    # A bad date is refused after the precondition, and writes nothing.
+    r = await api.put(
+        CAF_A_AGENT,
+        path,
+        json={"date_limite": "2026-01-01"},
+        headers={"if-match": view.headers["etag"]},
+    )
+    assert r.status_code == 422
+    assert (await api.get(X_LECTEUR, path)).headers["etag"] == view.headers["etag"]
 
 
 async def test_caf_and_national_views(api: Api) -> None:

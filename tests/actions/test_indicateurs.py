@@ -42,7 +42,7 @@ async def test_indicator_with_baseline_targets_and_values(api: Api) -> None:
             f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs/{periode}",
             json={"valeur": valeur, "commentaire": "Ouverture micro-crèche", "source": "Caf"},
         )
-        assert r.status_code == 200, r.text
+        assert r.status_code == 201, r.text
     got = (
         await api.get(X_LECTEUR, f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}")
     ).json()
@@ -103,3 +103,60 @@ async def test_value_outside_the_convention_or_badly_written(
     async with db_engine.connect() as conn:
         n = (await conn.execute(select(func.count()).select_from(ValeurIndicateur))).scalar_one()
     assert n == 0
+
+
+async def test_replacing_a_value_needs_the_etag_read(api: Api, db_engine: AsyncEngine) -> None:
+    action = await _action(api)
+    ind = (
+        await api.post(
+            X_CONTRIBUTEUR,
+            f"/api/v1/actions/{action['id']}/indicateurs",
+            json={"libelle": "Places", "nature": "réalisation", "unite": "places"},
+        )
+    ).json()
+    path = f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs/2026-T1"
+    assert (await api.get(X_LECTEUR, path)).status_code == 404
+    # Creating: no header needed, or If-None-Match: * to be sure not to replace.
+    r = await api.put(X_CONTRIBUTEUR, path, json={"valeur": 44}, headers={"if-none-match": "*"})
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == path
+    created = r.json()
+    assert created["version"] == 1
+    assert r.headers["etag"] == f'"{created["id"]}.1"'
+    # The value read (alone, or in the indicator) carries the same ETag.
+    read = await api.get(X_LECTEUR, path)
+    assert read.headers["etag"] == r.headers["etag"]
+    listed = (await api.get(X_LECTEUR, f"/api/v1/actions/{action['id']}/indicateurs")).json()
+    v = listed["items"][0]["valeurs"][0]
+    assert f'"{v["id"]}.{v["version"]}"' == r.headers["etag"]
+    # Replacing: If-None-Match: * says "only if new" (412), no If-Match is 428.
+    r = await api.put(X_CONTRIBUTEUR, path, json={"valeur": 45}, headers={"if-none-match": "*"})
+    assert r.status_code == 412
+    assert r.headers["etag"] == read.headers["etag"]
+    r = await api.put(X_CONTRIBUTEUR, path, json={"valeur": 45})
+    assert r.status_code == 428
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "If-Match" in r.json()["detail"]
+    r = await api.put(
+        CAF_A_AGENT, path, json={"valeur": 46}, headers={"if-match": read.headers["etag"]}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 2
+    assert float(r.json()["valeur"]) == 46.0
+    assert r.headers["etag"] == f'"{created["id"]}.2"'
+    # The contributeur's copy is stale now: refused, the agent's value stays.
+    r = await api.put(
+        X_CONTRIBUTEUR, path, json={"valeur": 45}, headers={"if-match": read.headers["etag"]}
+    )
+    assert r.status_code == 412
+    assert r.headers["etag"] == f'"{created["id"]}.2"'
+    async with db_engine.connect() as conn:
+        stored = (await conn.execute(select(ValeurIndicateur.valeur))).scalars().all()
+    assert [float(x) for x in stored] == [46.0]
+    # If-Match on a period without a value: nothing to replace.
+    other = path.replace("2026-T1", "2026-T2")
+    r = await api.put(
+        X_CONTRIBUTEUR, other, json={"valeur": 1}, headers={"if-match": read.headers["etag"]}
+    )
+    assert r.status_code == 412
+    assert (await api.get(X_LECTEUR, other)).status_code == 404

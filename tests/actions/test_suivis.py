@@ -249,3 +249,26 @@ async def test_a_retried_submission_returns_the_first_result(api: Api) -> None:
     # Without the key, the stale If-Match is refused.
     r = await api.post(X_CONTRIBUTEUR, f"{base}/2026-T1/soumission", headers=etag(r))
     assert r.status_code == 412
+
+
+async def test_validation_replaces_a_value_so_older_etags_are_stale(api: Api) -> None:
+    action, ind = await _setup(api)
+    valeur = f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs/2026-T1"
+    r = await api.put(X_CONTRIBUTEUR, valeur, json={"valeur": 10})
+    assert r.status_code == 201, r.text
+    read_before = r.headers["etag"]
+    base = f"/api/v1/actions/{action['id']}/suivis"
+    body = {**SUIVI, "valeurs": [{"indicateur_id": ind["id"], "valeur": 14, "source": "CCAS"}]}
+    r = await api.post(X_CONTRIBUTEUR, base, json=body)
+    r = await api.post(X_CONTRIBUTEUR, f"{base}/2026-T1/soumission", headers=etag(r))
+    r = await api.post(CAF_A_AGENT, f"{base}/2026-T1/validation", json={}, headers=etag(r))
+    assert r.json()["etat"] == "validé"
+    published = await api.get(X_LECTEUR, valeur)
+    assert float(published.json()["valeur"]) == 14.0
+    assert published.headers["etag"] != read_before
+    # An offline copy from before the validation cannot overwrite the validated value.
+    r = await api.put(
+        X_CONTRIBUTEUR, valeur, json={"valeur": 11}, headers={"if-match": read_before}
+    )
+    assert r.status_code == 412
+    assert float((await api.get(X_LECTEUR, valeur)).json()["valeur"]) == 14.0

@@ -102,6 +102,24 @@ async def _delete_indicateur(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "DELETE", path, if_match=await w.etag("actions", path))
 
 
+async def _put_valeur(w: World, who: str, side: Side, ok: bool) -> int:
+    # A new value on a fresh indicator (the side's own already has one).
+    ind = await w.new_indicateur(side) if ok else side.indicateur
+    path = f"{A}/{side.action}/indicateurs/{ind}/valeurs/{PERIODE}"
+    return await w.call(who, "PUT", path, json={"valeur": 3}, headers={"if-none-match": "*"})
+
+
+async def _set_echeance(w: World, who: str, side: Side, ok: bool) -> int:
+    """Change a due date already set, with the ETag read (set it first if needed)."""
+    path = f"{C}/{side.convention}/campagnes/{PERIODE}"
+    body = {"date_limite": "2026-10-31"}
+    etag = await w.etag_if_any("actions", path)
+    if etag is None:
+        created = await w.direct("actions", side.agent, "PUT", path, json=body)
+        etag = created.headers["etag"]
+    return await w.call(who, "PUT", path, json=body, if_match=etag)
+
+
 async def _create_suivi(w: World, who: str, side: Side, ok: bool) -> int:
     action = await w.new_action(side) if ok else side.action
     body = {"periode": PERIODE, "statut_action": "en cours"}
@@ -215,8 +233,11 @@ ROWS: dict[tuple[str, str], list[Row]] = {
     ("PATCH", "/api/v1/actions/{action_id}/indicateurs/{indicateur_id}"): both(
         "indicateur", write("PATCH", IND, {"unite": "places"}, etag=True), "porteur_writes"
     ),
+    ("GET", "/api/v1/actions/{action_id}/indicateurs/{indicateur_id}/valeurs/{periode}"): both(
+        "valeur", get(f"{IND}/valeurs/{{p}}"), "reads"
+    ),
     ("PUT", "/api/v1/actions/{action_id}/indicateurs/{indicateur_id}/valeurs/{periode}"): both(
-        "valeur", write("PUT", f"{IND}/valeurs/{{p}}", {"valeur": 3}), "porteur_writes"
+        "valeur", _put_valeur, "porteur_writes", 201
     ),
     ("DELETE", "/api/v1/actions/{action_id}/indicateurs/{indicateur_id}"): both(
         "indicateur", _delete_indicateur, "porteur_writes", 204
@@ -251,9 +272,7 @@ ROWS: dict[tuple[str, str], list[Row]] = {
         "campagne", get(f"{C}/{{c}}/campagnes/{{p}}"), "reads"
     ),
     ("PUT", "/api/v1/conventions/{convention_id}/campagnes/{periode}"): both(
-        "échéance",
-        write("PUT", f"{C}/{{c}}/campagnes/{{p}}", {"date_limite": "2026-10-31"}),
-        "caf_writes",
+        "échéance", _set_echeance, "caf_writes"
     ),
     ("GET", "/api/v1/campagnes/{periode}"): [("my scope", "A", _campagne_vue, everyone())],
     ("GET", "/api/v1/moi/actions-a-renseigner"): [("mine", "A", _a_renseigner, everyone())],

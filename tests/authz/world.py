@@ -211,6 +211,14 @@ class World:
         resp = await self.direct(service, national, "GET", path)
         return resp.headers["etag"]
 
+    async def etag_if_any(self, service: str, path: str) -> str | None:
+        """The ETag a resource's read carries, if it carries one."""
+        national = person(
+            "setup-national", (CNAF, OrganisationKind.national, Role.lecteur_national)
+        )
+        resp = await self.direct(service, national, "GET", path)
+        return resp.headers.get("etag")
+
     async def new_convention(
         self, side: Side, *, signee: bool = True, with_coll: bool = True, dates: bool = True
     ) -> uuid.UUID:
@@ -351,6 +359,13 @@ class World:
         side.axe = await self.new_axe(side)
         side.action = await self.new_suivi(side)
         side.indicateur = await self.new_indicateur(side)
+        await self.direct(
+            "actions",
+            side.agent,
+            "PUT",
+            f"/api/v1/actions/{side.action}/indicateurs/{side.indicateur}/valeurs/{PERIODE}",
+            json={"valeur": 2},
+        )
         side.bilan = await self.new_bilan(side)
         side.document = await self.new_document(side)
 

@@ -280,6 +280,24 @@ def test_a_ctg_from_signature_to_validated_suivis(
             headers={"if-match": created.headers["etag"]},
         )
 
+    # From the app, the contributeur records the places opened this quarter, then
+    # corrects the figure: a replacement sends the ETag it read, a stale copy gets 412.
+    indicateur = contributeur.post(
+        f"/api/v1/actions/{actions[0]}/indicateurs",
+        201,
+        json={"libelle": "Places créées", "nature": "réalisation", "unite": "places"},
+    ).json()["id"]
+    valeur = f"/api/v1/actions/{actions[0]}/indicateurs/{indicateur}/valeurs/{QUARTER}"
+    first = contributeur.call(
+        "PUT", valeur, 201, json={"valeur": 10}, headers={"if-none-match": "*"}
+    )
+    contributeur.call("PUT", valeur, 428, json={"valeur": 12})
+    read = contributeur.call("GET", valeur).headers["etag"]
+    assert read == first.headers["etag"]
+    contributeur.call("PUT", valeur, 200, json={"valeur": 12}, headers={"if-match": read})
+    contributeur.call("PUT", valeur, 412, json={"valeur": 13}, headers={"if-match": read})
+    assert float(contributeur.get(valeur)["valeur"]) == 12.0
+
     # …and shares the COPIL minutes with the Caf.
     pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
     uploaded = contributeur.post(
