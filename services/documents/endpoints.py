@@ -15,7 +15,7 @@ from kernel.database import DbSession
 from kernel.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from kernel.etag import etag_for, require_if_match
 from kernel.internal_token import CurrentPrincipal
-from kernel.pagination import Pagination
+from kernel.pagination import Pagination, make_page
 from services.documents import repository as repo
 from services.documents import service
 from services.documents.dependencies import Context
@@ -26,8 +26,8 @@ from services.documents.schemas import (
     DocumentOut,
     DocumentPage,
     DocumentPatch,
-    VersionList,
     VersionOut,
+    VersionPage,
 )
 from services.documents.service_upload import UploadRequest, upload
 
@@ -241,16 +241,24 @@ async def restore_document(
     return await service.describe(session, ctx, principal, document)
 
 
-@router.get("/documents/{document_id}/versions", response_model=VersionList)
+@router.get(
+    "/documents/{document_id}/versions",
+    response_model=VersionPage,
+    summary="Versions d'un document (la plus récente d'abord)",
+)
 async def list_versions(
-    document_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal, ctx: Context
-) -> VersionList:
+    document_id: uuid.UUID,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    ctx: Context,
+    page: Pagination,
+) -> VersionPage:
     await service.load_document(session, principal, document_id)
-    versions = await repo.versions_of(session, principal, document_id)
-    return VersionList(
-        items=[service.version_out(v, ctx.antivirus) for v in versions],
-        antivirus=ctx.antivirus,
+    rows = await repo.versions_page(session, principal, document_id, page.limit, page.cursor)
+    listed = make_page(
+        rows, page.limit, lambda v: (v.numero,), lambda v: service.version_out(v, ctx.antivirus)
     )
+    return VersionPage(items=listed.items, next_cursor=listed.next_cursor, antivirus=ctx.antivirus)
 
 
 @router.post(

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef, readable_clause, row_to_ref
+from kernel.errors import BadRequest
 from kernel.pagination import decode_cursor, encode_cursor
 from kernel.principal import Principal
 from services.documents.models import (
@@ -196,14 +197,22 @@ async def latest_versions(
     return {v.document_id: v for v in (await session.execute(stmt)).scalars()}
 
 
-async def versions_of(
-    session: AsyncSession, principal: Principal, document_id: uuid.UUID
+async def versions_page(
+    session: AsyncSession,
+    principal: Principal,
+    document_id: uuid.UUID,
+    limit: int,
+    cursor: str | None,
 ) -> list[Version]:
-    stmt = (
-        select(Version)
-        .where(Version.document_id == document_id, _visible_version(principal))
-        .order_by(Version.numero)
-    )
+    """The versions the caller may see, newest first, keyset on `numero` descending;
+    ``limit + 1`` rows (the extra one only says there is a next page)."""
+    stmt = select(Version).where(Version.document_id == document_id, _visible_version(principal))
+    if cursor is not None:
+        (last,) = decode_cursor(cursor, 1)
+        if not isinstance(last, int) or isinstance(last, bool):
+            raise BadRequest("Curseur de pagination invalide.")
+        stmt = stmt.where(Version.numero < last)
+    stmt = stmt.order_by(Version.numero.desc()).limit(limit + 1)
     return list((await session.execute(stmt)).scalars())
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kernel.pagination import Page
 from services.documents.models import StatutAnalyse, TypeDocument
 
 Antivirus = Literal["actif", "désactivé"]
@@ -98,6 +99,7 @@ class DocumentPage(BaseModel):
     antivirus: Antivirus
 
 
-class VersionList(BaseModel):
-    items: list[VersionOut]
+class VersionPage(Page[VersionOut]):
+    """Newest first; ``next_cursor`` set while older versions remain."""
+
     antivirus: Antivirus

@@ -77,7 +77,7 @@ async def test_infected_new_version_keeps_the_clean_one_readable(
     versions = ok(await scanned_client.get(f"{url}/versions", headers=h(X_LECTEUR)))
     assert [v["numero"] for v in versions["items"]] == [1]  # the rejected one is the uploader's
     own = ok(await scanned_client.get(f"{url}/versions", headers=h(X_CONTRIBUTEUR)))
-    assert [v["statut"] for v in own["items"]] == ["disponible", "rejeté"]
+    assert [v["statut"] for v in own["items"]] == ["rejeté", "disponible"]  # newest first
 
 
 async def test_clamd_down_keeps_en_analyse_until_rescan(

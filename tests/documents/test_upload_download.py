@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.pagination import encode_cursor
 from services.documents.models import Contenu, Document, Version
 from tests.documents.conftest import Convs
 from tests.documents.helpers import files_under, h, new_version, ok, upload
@@ -100,7 +101,8 @@ async def test_versions_keep_previous_content_downloadable(
     assert version["organisation_id"] == str(CAF_A)
 
     listed = ok(await client.get(f"/api/v1/documents/{doc['id']}/versions", headers=h(X_LECTEUR)))
-    assert [v["numero"] for v in listed["items"]] == [1, 2]
+    assert [v["numero"] for v in listed["items"]] == [2, 1]  # newest first
+    assert listed["next_cursor"] is None
     latest = await client.get(f"/api/v1/documents/{doc['id']}/contenu", headers=h(X_LECTEUR))
     assert latest.content == v2
     first = await client.get(
@@ -112,6 +114,35 @@ async def test_versions_keep_previous_content_downloadable(
         f"/api/v1/documents/{doc['id']}/versions/3/contenu", headers=h(X_LECTEUR)
     )
     assert missing.status_code == 404
+
+
+async def test_versions_are_listed_newest_first_in_keyset_pages(
+    convs: Convs, client: httpx.AsyncClient
+) -> None:
+    doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "cr.pdf", pdf("v1")), 201)
+    for n in range(2, 6):
+        ok(await new_version(client, X_CONTRIBUTEUR, doc["id"], "cr.pdf", pdf(f"v{n}")), 201)
+    url = f"/api/v1/documents/{doc['id']}/versions"
+    seen: list[list[int]] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+        page = ok(await client.get(url, params=params, headers=h(X_LECTEUR)))
+        assert page["antivirus"] == "désactivé"
+        seen.append([v["numero"] for v in page["items"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [[5, 4], [3, 2], [1]]
+    # Default page: everything, same order; the limit is capped like every list.
+    whole = ok(await client.get(url, headers=h(X_LECTEUR)))
+    assert [v["numero"] for v in whole["items"]] == [5, 4, 3, 2, 1]
+    too_many = await client.get(url, params={"limit": "201"}, headers=h(X_LECTEUR))
+    assert too_many.status_code == 422
+    for bad in ("pas-un-curseur", encode_cursor(["trois"]), encode_cursor([1, 2])):
+        refused = await client.get(url, params={"cursor": bad}, headers=h(X_LECTEUR))
+        assert refused.status_code == 400, bad
+        assert refused.headers["content-type"] == "application/problem+json"
 
 
 async def test_identical_content_is_stored_once(
