@@ -125,13 +125,27 @@ async def create_axe(
     return await idempotent(request, session, principal, run)
 
 
-@router.post("/conventions/{convention_id}/axes/ordre", tags=["axes"])
+def reordered(body: list[Any]) -> Created:
+    # A new order is no single resource: no ETag; a replay returns the first answer.
+    return Created(body=body, status_code=200)
+
+
+@router.post("/conventions/{convention_id}/axes/ordre", tags=["axes"], response_model=list[AxeOut])
 async def reorder_axes(
-    convention_id: uuid.UUID, data: Ordre, ctx: Ctx, session: DbSession, principal: CurrentPrincipal
-) -> list[AxeOut]:
+    convention_id: uuid.UUID,
+    data: Ordre,
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
     """Give the complete list of the convention's axes in their new order."""
-    axes = await service.reorder_axes(ctx, session, principal, convention_id, data)
-    return [service.axe_out(a) for a in axes]
+
+    async def run() -> Created:
+        axes = await service.reorder_axes(ctx, session, principal, convention_id, data)
+        return reordered([service.axe_out(a) for a in axes])
+
+    return await idempotent(request, session, principal, run)
 
 
 @router.get("/conventions/{convention_id}/axes/{axe_id}", tags=["axes"])
@@ -174,19 +188,28 @@ async def delete_axe(
     return Response(status_code=204)
 
 
-@router.post("/conventions/{convention_id}/axes/{axe_id}/actions/ordre", tags=["actions"])
+@router.post(
+    "/conventions/{convention_id}/axes/{axe_id}/actions/ordre",
+    tags=["actions"],
+    response_model=list[ActionSummary],
+)
 async def reorder_actions(
     convention_id: uuid.UUID,
     axe_id: uuid.UUID,
     data: Ordre,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Ctx,
-) -> list[ActionSummary]:
+) -> Response:
     """Give the complete list of the axe's actions (sous-actions included) in their new order."""
-    actions = await service.reorder_actions(session, principal, convention_id, axe_id, data)
-    today = ctx.today()
-    return [service.action_summary(a, today) for a in actions]
+
+    async def run() -> Created:
+        actions = await service.reorder_actions(session, principal, convention_id, axe_id, data)
+        today = ctx.today()
+        return reordered([service.action_summary(a, today) for a in actions])
+
+    return await idempotent(request, session, principal, run)
 
 
 # --- actions ---------------------------------------------------------------------------

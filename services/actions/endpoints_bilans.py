@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request, Response
 
+from kernel.convention_ref import ConventionRef
 from kernel.database import DbSession
+from kernel.etag import etag_for
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
 from services.actions import repository as repo
@@ -110,43 +113,70 @@ async def update_bilan(
     return await _detail(session, response, bilan, convention)
 
 
-@router.post("/bilans/{bilan_id}/adoption", tags=["bilans"])
+async def _bilan_post(
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    change: Callable[[], Awaitable[tuple[Bilan, ConventionRef]]],
+) -> Response:
+    """A bilan POST that changes it, honouring Idempotency-Key: a retried adoption,
+    agreement or transmission returns its first answer (not a 412, not a new snapshot)."""
+
+    async def run() -> Created:
+        bilan, convention = await change()
+        body = await service_bilans.bilan_detail(session, bilan, convention)
+        return Created(
+            body=body, status_code=200, headers={"ETag": etag_for(bilan.id, bilan.version)}
+        )
+
+    return await idempotent(request, session, principal, run)
+
+
+@router.post("/bilans/{bilan_id}/adoption", tags=["bilans"], response_model=BilanDetail)
 async def adopter(
     bilan_id: uuid.UUID,
     data: Adoption,
     request: Request,
-    response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> BilanDetail:
+) -> Response:
     """Adopted by the COPIL: freezes the snapshot (Caf agents only)."""
-    bilan, convention = await service_bilans.adopter(session, principal, request, bilan_id, data)
-    return await _detail(session, response, bilan, convention)
+    return await _bilan_post(
+        request,
+        session,
+        principal,
+        lambda: service_bilans.adopter(session, principal, request, bilan_id, data),
+    )
 
 
-@router.post("/bilans/{bilan_id}/accords-cdsf", tags=["bilans"])
+@router.post("/bilans/{bilan_id}/accords-cdsf", tags=["bilans"], response_model=BilanDetail)
 async def accorder(
     bilan_id: uuid.UUID,
     data: AccordIn,
-    response: Response,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> BilanDetail:
+) -> Response:
     """A collectivité concerned records its agreement to send the petite-enfance part."""
-    bilan, convention = await service_bilans.accorder(
-        session, principal, bilan_id, data.collectivite_id
+    return await _bilan_post(
+        request,
+        session,
+        principal,
+        lambda: service_bilans.accorder(session, principal, bilan_id, data.collectivite_id),
     )
-    return await _detail(session, response, bilan, convention)
 
 
-@router.post("/bilans/{bilan_id}/transmission-cdsf", tags=["bilans"])
+@router.post("/bilans/{bilan_id}/transmission-cdsf", tags=["bilans"], response_model=BilanDetail)
 async def transmettre(
     bilan_id: uuid.UUID,
     request: Request,
-    response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> BilanDetail:
+) -> Response:
     """Mark the petite-enfance part transmissible to the CDSF (every agreement needed)."""
-    bilan, convention = await service_bilans.transmettre(session, principal, request, bilan_id)
-    return await _detail(session, response, bilan, convention)
+    return await _bilan_post(
+        request,
+        session,
+        principal,
+        lambda: service_bilans.transmettre(session, principal, request, bilan_id),
+    )

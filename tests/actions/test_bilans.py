@@ -152,3 +152,73 @@ async def test_cdsf_transmission_needs_every_agreement(api: Api) -> None:
     r = await transmit()
     assert r.status_code == 200
     assert r.json()["petite_enfance_transmissible"] is True
+
+
+async def test_retried_bilan_posts_replay_their_first_answer(api: Api) -> None:
+    _, action, _ = await _plan(api)
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        json={"type": "bilan final", "periode_debut": "2025-01-01", "periode_fin": "2029-12-31"},
+    )
+    path = f"/api/v1/bilans/{r.json()['id']}"
+    read = {"if-match": r.headers["etag"]}
+    adopt = {"idempotency-key": "adoption-1", **read}
+    first = await api.post(
+        CAF_A_AGENT, f"{path}/adoption", json={"date_adoption": "2026-04-02"}, headers=adopt
+    )
+    assert first.status_code == 200, first.text
+    # The answer was lost; the action changes before the app retries with its old ETag.
+    etag = (await api.get(CAF_A_AGENT, f"/api/v1/actions/{action['id']}")).headers["etag"]
+    await api.patch(
+        CAF_A_AGENT,
+        f"/api/v1/actions/{action['id']}",
+        json={"statut": "réalisée"},
+        headers={"if-match": etag},
+    )
+    again = await api.post(
+        CAF_A_AGENT, f"{path}/adoption", json={"date_adoption": "2026-04-02"}, headers=adopt
+    )
+    assert again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.json() == first.json()
+    assert again.json()["instantane"]["actions"][0]["statut"] == "en cours"
+    assert (await api.get(X_LECTEUR, path)).headers["etag"] == first.headers["etag"]
+    other = await api.post(
+        CAF_A_AGENT, f"{path}/adoption", json={"date_adoption": "2026-05-02"}, headers=adopt
+    )
+    assert other.status_code == 409
+    assert other.json()["code"] == "idempotency-key-reused"
+
+    # Agreements: a retry records nothing twice; the key is not for another body.
+    accord = {"idempotency-key": "accord-x"}
+    first = await api.post(X_REFERENT, f"{path}/accords-cdsf", json={}, headers=accord)
+    assert first.status_code == 200, first.text
+    again = await api.post(X_REFERENT, f"{path}/accords-cdsf", json={}, headers=accord)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    other = await api.post(
+        X_REFERENT,
+        f"{path}/accords-cdsf",
+        json={"collectivite_id": str(COLLECTIVITE_X)},
+        headers=accord,
+    )
+    assert other.status_code == 409
+    await api.post(Z_REFERENT, f"{path}/accords-cdsf", json={})
+    bilan = (await api.get(X_LECTEUR, path)).json()
+    assert sorted(a["collectivite_id"] for a in bilan["accords"]) == sorted(
+        [str(COLLECTIVITE_X), str(COLLECTIVITE_Z)]
+    )
+
+    # The transmission: a retry with the ETag read before gets the first answer, not 412.
+    send = {
+        "idempotency-key": "cdsf-1",
+        "if-match": (await api.get(X_LECTEUR, path)).headers["etag"],
+    }
+    first = await api.post(CAF_A_AGENT, f"{path}/transmission-cdsf", headers=send)
+    assert first.status_code == 200, first.text
+    again = await api.post(CAF_A_AGENT, f"{path}/transmission-cdsf", headers=send)
+    assert again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["petite_enfance_transmissible"] is True

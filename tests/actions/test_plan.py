@@ -326,6 +326,48 @@ async def test_idempotency_key_replays_the_first_result(api: Api, db_engine: Asy
     assert await count(db_engine, Axe) == 2
 
 
+async def test_a_retried_reorder_replays_its_first_answer(api: Api) -> None:
+    a1 = await api.axe(CAF_A_AGENT, CONV_A, "Répondre aux besoins")
+    a2 = await api.axe(CAF_A_AGENT, CONV_A, "Renforcer l'accès")
+    path = f"/api/v1/conventions/{CONV_A}/axes/ordre"
+    key = {"idempotency-key": "ordre-axes-1"}
+    first = await api.post(CAF_A_AGENT, path, json={"ids": [a2["id"], a1["id"]]}, headers=key)
+    assert first.status_code == 200, first.text
+
+    async def order() -> list[str]:
+        listed = await api.get(CAF_A_AGENT, f"/api/v1/conventions/{CONV_A}/axes")
+        return [a["id"] for a in listed.json()["items"]]
+
+    # The same key for another order: refused, nothing moves.
+    other = await api.post(CAF_A_AGENT, path, json={"ids": [a1["id"], a2["id"]]}, headers=key)
+    assert other.status_code == 409
+    assert other.json()["code"] == "idempotency-key-reused"
+    assert await order() == [a2["id"], a1["id"]]
+    # Meanwhile a colleague puts them back; the app's retry must not undo that.
+    await api.post(CAF_A_AGENT, path, json={"ids": [a1["id"], a2["id"]]})
+    again = await api.post(CAF_A_AGENT, path, json={"ids": [a2["id"], a1["id"]]}, headers=key)
+    assert again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert await order() == [a1["id"], a2["id"]]
+    # The actions of an axe alike.
+    x = await api.action(CAF_A_AGENT, CONV_A, a1["id"], titre="X")
+    y = await api.action(CAF_A_AGENT, CONV_A, a1["id"], titre="Y")
+    path = f"/api/v1/conventions/{CONV_A}/axes/{a1['id']}/actions/ordre"
+    key = {"idempotency-key": "ordre-actions-1"}
+    first = await api.post(CAF_A_AGENT, path, json={"ids": [y["id"], x["id"]]}, headers=key)
+    assert [a["titre"] for a in first.json()] == ["Y", "X"]
+    again = await api.post(CAF_A_AGENT, path, json={"ids": [y["id"], x["id"]]}, headers=key)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    other = await api.post(CAF_A_AGENT, path, json={"ids": [x["id"], y["id"]]}, headers=key)
+    assert other.status_code == 409
+    listed = (
+        await api.get(CAF_A_AGENT, f"/api/v1/conventions/{CONV_A}/actions?axe_id={a1['id']}")
+    ).json()["items"]
+    assert [a["titre"] for a in listed] == ["Y", "X"]
+
+
 async def test_delete_refuses_non_empty_axes(api: Api) -> None:
     axe = await api.axe(CAF_A_AGENT, CONV_A, "Agir")
     action = await api.action(CAF_A_AGENT, CONV_A, axe["id"])
