@@ -318,14 +318,28 @@ async def purge_bin(session: AsyncSession, deleted_before: dt.datetime) -> int:
     return len(result.all())
 
 
-async def delete_unreferenced_contenus(session: AsyncSession) -> list[str]:
-    """Content rows no version points to any more; returns their storage keys."""
-    result = await session.execute(
-        delete(Contenu)
-        .where(~exists().where(Version.contenu_sha256 == Contenu.sha256))
-        .returning(Contenu.cle)
+# Namespace of the per-content advisory locks (two-key form: apart from one-key locks).
+_CONTENU_LOCK = "coop.documents.contenu"
+
+
+async def lock_contenu(session: AsyncSession, sha256: str) -> None:
+    """Serialise, per SHA-256, attaching a version to stored content (upload) and deleting
+    that content (purge, rescan, cleanup). Transaction-level: released at commit or
+    rollback, so it cannot leak with a pooled connection."""
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtext(_CONTENU_LOCK), func.hashtext(sha256)))
     )
-    return [row[0] for row in result.all()]
+
+
+async def unreferenced_contenus(session: AsyncSession) -> list[str]:
+    """SHA-256 of the content rows no version points to (candidates only: re-checked
+    under the content's lock before anything is deleted)."""
+    result = await session.execute(
+        select(Contenu.sha256)
+        .where(~exists().where(Version.contenu_sha256 == Contenu.sha256))
+        .order_by(Contenu.sha256)
+    )
+    return list(result.scalars())
 
 
 async def known_contenus(session: AsyncSession, shas: Sequence[str]) -> set[str]:

@@ -212,19 +212,44 @@ async def purge(
     retention_days: int,
     at: dt.datetime | None = None,
 ) -> PurgeReport:
-    """Drop documents in the bin past retention, then content nothing refers to any more.
-
-    Rows go first (committed), files after: a crash in between leaves unreferenced files,
-    which `cleanup_orphans` removes; never a row pointing to missing content.
-    """
+    """Drop documents in the bin past retention, then content nothing refers to any more
+    (each under its lock, see `delete_contenu_if_unreferenced`)."""
     deadline = (at or now()) - dt.timedelta(days=retention_days)
     async with sessionmaker() as session:
         documents = await repo.purge_bin(session, deadline)
-        keys = await repo.delete_unreferenced_contenus(session)
         await session.commit()
-    for key in keys:
-        await storage.delete(key)
-    return PurgeReport(documents=documents, contenus=len(keys))
+    async with sessionmaker() as session:
+        candidates = await repo.unreferenced_contenus(session)
+    removed = 0
+    for sha in candidates:
+        removed += await delete_contenu_if_unreferenced(sessionmaker, storage, sha)
+    return PurgeReport(documents=documents, contenus=removed)
+
+
+async def delete_contenu_if_unreferenced(
+    sessionmaker: async_sessionmaker[AsyncSession], storage: Storage, sha256: str
+) -> bool:
+    """Delete stored content (row and blob) if no version refers to it. True if deleted.
+
+    Deduplication makes this racy without a guard: an upload of identical bytes may
+    attach a new version to this very content while it is being deleted. Both sides
+    take the content's advisory lock (`repo.lock_contenu`; the upload before it
+    publishes its blob and attaches its version, see `service_upload._publish`), and
+    "no version refers to it" is checked by a statement run inside the lock (a fresh
+    snapshot), and the blob is deleted before the lock is released. So either the
+    upload committed first and the content is kept, or the deletion finishes first and
+    the upload publishes its blob again and re-creates the row.
+
+    Should the commit fail after the blob is gone, the row stays, still unreferenced:
+    an upload re-publishes the blob, the next purge deletes both.
+    """
+    async with sessionmaker() as session:
+        await repo.lock_contenu(session, sha256)
+        key = await repo.drop_contenu_if_unreferenced(session, sha256)
+        if key is not None:
+            await storage.delete(key)
+        await session.commit()
+    return key is not None
 
 
 # --- the antivirus verdicts ------------------------------------------------------------
@@ -281,7 +306,7 @@ async def rescan(
     after: tuple[dt.datetime, uuid.UUID] | None = None
     unreachable = False
     while not unreachable:
-        infected: list[str] = []
+        infected: list[str] = []  # SHA-256 of content found infected
         async with sessionmaker() as session:
             rows = await repo.pending_versions(session, batch, after)
             for version, key in rows:
@@ -306,18 +331,13 @@ async def rescan(
                 if verdict.clean:
                     await session.flush()
                     await repo.mark_document_available(session, version.document_id)
-                else:
-                    sha = version.contenu_sha256
+                elif version.contenu_sha256 is not None:
+                    infected.append(version.contenu_sha256)
                     version.contenu_sha256 = None
-                    await session.flush()
-                    if sha is not None:
-                        dropped = await repo.drop_contenu_if_unreferenced(session, sha)
-                        if dropped:
-                            infected.append(dropped)
             await session.commit()
-        # Infected content is not kept: removed once no row points to it any more.
-        for key in infected:
-            await storage.delete(key)
+        # Infected content is not kept: removed once no version points to it any more.
+        for sha in infected:
+            await delete_contenu_if_unreferenced(sessionmaker, storage, sha)
         if len(rows) < batch:
             break
     return counts
@@ -345,14 +365,28 @@ async def cleanup_orphans(
         sha = sha_of_blob_key(key)
         if modified < before:
             candidates[sha or key] = key
-    removed = 0
+    unknown: list[str] = []
     async with sessionmaker() as session:
         shas = list(candidates)
         for start in range(0, len(shas), 500):
             chunk = shas[start : start + 500]
             known = await repo.known_contenus(session, chunk)
-            for sha in chunk:
-                if sha not in known:
-                    await storage.delete(candidates[sha])
-                    removed += 1
+            unknown += [sha for sha in chunk if sha not in known]
+    removed = 0
+    for sha in unknown:
+        removed += await _delete_orphan_blob(sessionmaker, storage, sha, candidates[sha])
     return {"temporaires": temporaries, "contenus_orphelins": removed}
+
+
+async def _delete_orphan_blob(
+    sessionmaker: async_sessionmaker[AsyncSession], storage: Storage, sha256: str, key: str
+) -> bool:
+    """A blob without its row, deleted under the content's lock after checking again: an
+    upload of the same bytes may be publishing it and creating the row right now."""
+    async with sessionmaker() as session:
+        await repo.lock_contenu(session, sha256)
+        if await repo.known_contenus(session, [sha256]):
+            return False
+        await storage.delete(key)
+        await session.commit()
+    return True

@@ -8,7 +8,8 @@ Order of events (see docs/architecture.md, "Documents service"):
 2. the file streams to a temporary upload while it is hashed, sniffed, size-checked
    and fed to clamd (`upload.Ingest`);
 3. at the end the upload is made durable, then published under its hash (clean or not
-   scanned yet) or dropped (infected);
+   scanned yet; under the content's advisory lock, against a concurrent purge of the
+   same bytes) or dropped (infected);
 4. the rows are written in the request's transaction. Until it commits nothing is
    visible; a failure at any step removes the temporary, and a crash leaves only
    what `coop documents cleanup` removes.
@@ -203,6 +204,11 @@ async def _publish(ctx: DocumentsContext, session: AsyncSession, ingested: Inges
     if verdict is not None and not verdict.clean:
         await ingested.upload.abort()  # infected content is never kept
         return StatutAnalyse.rejete.value
+    # Identical bytes may be stored already, and a purge may be deleting them right now:
+    # hold the content's lock (until this transaction ends) from before the blob is
+    # published until the version referring to it is committed. See
+    # `service.delete_contenu_if_unreferenced`.
+    await repo.lock_contenu(session, ingested.sha256)
     key = await ctx.storage.publish(ingested.upload, ingested.sha256)
     await repo.ensure_contenu(session, ingested.sha256, ingested.size, key)
     if ctx.scanner is None or (verdict is not None and verdict.clean):

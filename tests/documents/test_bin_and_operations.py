@@ -1,15 +1,19 @@
-"""The bin (retention, purge) and the operator commands (purge, cleanup, rescan)."""
+"""The bin (retention, purge) and the operator commands (purge, cleanup, rescan); a
+purge racing an upload of the same bytes never deletes content just reused."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import os
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
@@ -17,11 +21,11 @@ from coop.cli import app as coop_cli
 from kernel.database import create_sessionmaker
 from services.documents import service
 from services.documents.models import Contenu, Document, Version
-from services.documents.storage import FilesystemStorage
+from services.documents.storage import FilesystemStorage, TempUpload
 from tests.documents.conftest import Convs
 from tests.documents.helpers import h, ok, upload
 from tests.documents.samples import pdf
-from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR
+from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR
 
 
 async def count(engine: AsyncEngine, model: type) -> int:
@@ -64,6 +68,122 @@ async def test_purge_removes_binned_documents_then_unreferenced_content(
     assert await count(db_engine, Contenu) == 0
     assert await count(db_engine, Version) == 0
     assert blob_files(storage_root) == []
+
+
+# --- purge racing an upload of identical content ------------------------------------------
+
+
+class GatedStorage(FilesystemStorage):
+    """The real filesystem storage, held at the first call of one method until the test
+    lets it go: how the tests order two concurrent operations (no timing involved)."""
+
+    def __init__(self, root: Path, method: str) -> None:
+        super().__init__(root)
+        self.method = method
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def _gate(self, method: str) -> None:
+        if method == self.method and not self.entered.is_set():
+            self.entered.set()
+            await self.release.wait()
+
+    async def publish(self, upload: TempUpload, sha256: str) -> str:
+        await self._gate("publish")
+        return await super().publish(upload, sha256)
+
+    async def delete(self, key: str) -> None:
+        await self._gate("delete")
+        await super().delete(key)
+
+
+async def blocked_on_lock_or_done(engine: AsyncEngine, task: Awaitable[object]) -> None:
+    """Return once `task` has finished or a session waits for a lock (the content's
+    advisory lock, in the code under test).
+
+    The ordering condition is observed in PostgreSQL itself (pg_locks); the short pauses
+    only hand the event loop to the task between two looks.
+    """
+    assert isinstance(task, asyncio.Task)
+    query = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+    for _ in range(10_000):
+        if task.done():
+            return
+        async with engine.connect() as conn:
+            if (await conn.execute(query)).scalar_one():
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError("ni attente de verrou ni fin de la tâche")
+
+
+async def binned_content(client: httpx.AsyncClient, convs: Convs, data: bytes) -> None:
+    """A document whose content is `data`, in the bin: after purge, `data` is unreferenced."""
+    doc = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "ancien.pdf", data, titre="Ancien"), 201)
+    deleted = await client.delete(f"/api/v1/documents/{doc['id']}", headers=h(CAF_A_AGENT))
+    assert deleted.status_code == 204
+
+
+LATER = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
+
+
+async def test_purge_holding_the_content_lets_a_reupload_of_it_publish_afterwards(
+    convs: Convs, client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
+) -> None:
+    """The purge has deleted the content's row and is about to delete its blob when the
+    same bytes are uploaded again: the upload waits for the purge, then stores them anew."""
+    data = pdf("repris")
+    await binned_content(client, convs, data)
+    purge_storage = GatedStorage(storage_root, "delete")
+    sessionmaker = create_sessionmaker(db_engine)
+    purging = asyncio.create_task(service.purge(sessionmaker, purge_storage, 30, at=LATER))
+    await purge_storage.entered.wait()  # row deleted (uncommitted), blob next, lock held
+
+    uploading = asyncio.create_task(
+        upload(client, X_CONTRIBUTEUR, convs.a, "nouveau.pdf", data, titre="Nouveau")
+    )
+    await blocked_on_lock_or_done(db_engine, uploading)
+    purge_storage.release.set()
+    report = await purging
+    doc = ok(await uploading, 201)
+
+    assert (report.documents, report.contenus) == (1, 1)  # the old copy was purged...
+    got = await client.get(f"/api/v1/documents/{doc['id']}/contenu", headers=h(X_LECTEUR))
+    assert got.status_code == 200  # ...and the new upload stored the bytes again
+    assert got.content == data
+    assert await count(db_engine, Contenu) == 1
+    assert [p.read_bytes() for p in blob_files(storage_root)] == [data]
+
+
+async def test_upload_reusing_content_keeps_it_from_a_concurrent_purge(
+    convs: Convs, client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
+) -> None:
+    """The upload attaches a new version to the stored content while a purge finds that
+    content unreferenced: the purge waits, checks again and keeps it."""
+    data = pdf("réutilisé")
+    await binned_content(client, convs, data)
+    app_storage = GatedStorage(storage_root, "publish")
+    app = client.app  # type: ignore[attr-defined]
+    app.state.documents = dataclasses.replace(app.state.documents, storage=app_storage)
+    uploading = asyncio.create_task(
+        upload(client, X_CONTRIBUTEUR, convs.a, "nouveau.pdf", data, titre="Nouveau")
+    )
+    await app_storage.entered.wait()  # lock held, blob and version next, not committed
+
+    sessionmaker = create_sessionmaker(db_engine)
+    storage = FilesystemStorage(storage_root)
+    purging = asyncio.create_task(service.purge(sessionmaker, storage, 30, at=LATER))
+    await blocked_on_lock_or_done(db_engine, purging)
+    app_storage.release.set()
+    doc = ok(await uploading, 201)
+    report = await purging
+
+    # The old document went; the content it shared with the new upload stayed.
+    assert (report.documents, report.contenus) == (1, 0)
+    got = await client.get(f"/api/v1/documents/{doc['id']}/contenu", headers=h(X_LECTEUR))
+    assert got.status_code == 200
+    assert got.content == data
+    assert await count(db_engine, Contenu) == 1
+    assert [p.read_bytes() for p in blob_files(storage_root)] == [data]
 
 
 async def test_restore_is_refused_after_retention(
