@@ -113,6 +113,15 @@ async def update_bilan(
     return await _detail(session, response, bilan, convention)
 
 
+@router.delete("/bilans/{bilan_id}", tags=["bilans"], status_code=204)
+async def delete_bilan(
+    bilan_id: uuid.UUID, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> Response:
+    """Delete a bilan still in brouillon (Caf agents, If-Match); an adopted one: 409."""
+    await service_bilans.delete_bilan(session, principal, request, bilan_id)
+    return Response(status_code=204)
+
+
 async def _bilan_post(
     request: Request,
     session: DbSession,

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy import Select, and_, delete, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
@@ -27,6 +27,7 @@ from services.actions.models import (
     ValeurIndicateur,
     convention_ref,
 )
+from services.actions.repository import bury
 from services.actions.rules import EtatSuivi, StatutAction, Trimestre
 
 ref = convention_ref
@@ -314,6 +315,12 @@ async def a_renseigner(
 
 def bilans_query(convention_id: uuid.UUID) -> Select[Any]:
     return select(Bilan).where(Bilan.convention_id == convention_id)
+
+
+async def delete_bilan(session: AsyncSession, bilan: Bilan) -> None:
+    """Its CDSF agreements go with it (cascade); delta sync reports a tombstone."""
+    await bury(session, "bilan", [bilan.id], bilan.convention_id, None)
+    await session.execute(delete(Bilan).where(Bilan.id == bilan.id))
 
 
 async def axe_ids(session: AsyncSession, convention_id: uuid.UUID) -> set[uuid.UUID]:

@@ -142,6 +142,21 @@ async def update_bilan(
     return bilan, convention
 
 
+async def delete_bilan(
+    session: AsyncSession, principal: Principal, request: Request, bilan_id: uuid.UUID
+) -> None:
+    """A draft written by mistake may go; an adopted bilan is the COPIL's record and stays."""
+    bilan, convention = await load_bilan(session, principal, bilan_id, for_update=True)
+    require_caf_agent(principal, convention, "supprimer un bilan")
+    require_if_match(request, etag_for(bilan.id, bilan.version))
+    if bilan.etat == EtatBilan.adopte:
+        raise Conflict(
+            "Un bilan adopté est figé : il ne peut plus être supprimé.",
+            extra={"code": "bilan-adopte"},
+        )
+    await srepo.delete_bilan(session, bilan)
+
+
 async def snapshot(session: AsyncSession, convention_id: uuid.UUID, at: dt.date) -> dict[str, Any]:
     actions, indicateurs, valeurs = await srepo.snapshot_rows(session, convention_id)
     derniers = await srepo.derniers_suivis(session, [a.id for a in actions])

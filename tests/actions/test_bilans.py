@@ -8,6 +8,7 @@ from kernel.principal import OrganisationKind, Role
 from tests.actions.conftest import COLLECTIVITE_Z, CONV_A, Api
 from tests.support.personas import (
     CAF_A_AGENT,
+    CAF_B_AGENT,
     COLLECTIVITE_X,
     X_CONTRIBUTEUR,
     X_LECTEUR,
@@ -222,3 +223,46 @@ async def test_retried_bilan_posts_replay_their_first_answer(api: Api) -> None:
     assert again.status_code == 200
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json()["petite_enfance_transmissible"] is True
+
+
+async def test_a_draft_bilan_can_be_deleted_an_adopted_one_cannot(api: Api) -> None:
+    listing = f"/api/v1/conventions/{CONV_A}/bilans"
+    body = {
+        "type": "point d'étape annuel",
+        "periode_debut": "2025-01-01",
+        "periode_fin": "2025-12-31",
+    }
+    draft = await api.post(CAF_A_AGENT, listing, json=body)
+    kept = await api.post(CAF_A_AGENT, listing, json=body)
+    token = (await api.get(X_LECTEUR, listing)).json()["sync_token"]
+    path = f"/api/v1/bilans/{draft.json()['id']}"
+    etag = {"if-match": draft.headers["etag"]}
+    # A collectivité reads it but may not delete it; another Caf does not see it.
+    assert (await api.delete(X_CONTRIBUTEUR, path, headers=etag)).status_code == 403
+    assert (await api.delete(CAF_B_AGENT, path, headers=etag)).status_code == 404
+    assert (await api.delete(CAF_A_AGENT, path)).status_code == 428
+    # A collectivité recorded its agreement since it was read: stale.
+    assert (await api.post(X_REFERENT, f"{path}/accords-cdsf", json={})).status_code == 200
+    assert (await api.delete(CAF_A_AGENT, path, headers=etag)).status_code == 412
+    fresh = (await api.get(CAF_A_AGENT, path)).headers["etag"]
+    r = await api.delete(CAF_A_AGENT, path, headers={"if-match": fresh})
+    assert r.status_code == 204  # its agreements go with it
+    assert (await api.get(X_LECTEUR, path)).status_code == 404
+    # Delta sync tells offline clients it is gone.
+    delta = (await api.get(X_LECTEUR, listing, params={"updated_since": token})).json()
+    assert delta["items"] == []
+    assert delta["deleted"] == [{"id": draft.json()["id"], "kind": "bilan"}]
+    # Once adopted by the COPIL, it stays.
+    path = f"/api/v1/bilans/{kept.json()['id']}"
+    adopted = await api.post(
+        CAF_A_AGENT,
+        f"{path}/adoption",
+        json={"date_adoption": "2026-02-01"},
+        headers={"if-match": kept.headers["etag"]},
+    )
+    r = await api.delete(CAF_A_AGENT, path, headers={"if-match": adopted.headers["etag"]})
+    assert r.status_code == 409
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "Un bilan adopté est figé : il ne peut plus être supprimé."
+    assert r.json()["code"] == "bilan-adopte"
+    assert (await api.get(X_LECTEUR, path)).json()["etat"] == "adopté"

@@ -145,6 +145,12 @@ async def _create_bilan(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "POST", f"{C}/{side.convention}/bilans", json=body)
 
 
+async def _delete_bilan(w: World, who: str, side: Side, ok: bool) -> int:
+    bilan = await w.new_bilan(side) if ok else side.bilan
+    path = f"/api/v1/bilans/{bilan}"
+    return await w.call(who, "DELETE", path, if_match=await w.etag("actions", path))
+
+
 async def _adopt(w: World, who: str, side: Side, ok: bool) -> int:
     bilan = await w.new_bilan(side) if ok else side.bilan
     path = f"/api/v1/bilans/{bilan}"
@@ -286,6 +292,7 @@ ROWS: dict[tuple[str, str], list[Row]] = {
     ("PATCH", "/api/v1/bilans/{bilan_id}"): both(
         "brouillon", write("PATCH", BILAN, {"periode_fin": "2029-12-31"}, etag=True), "caf_writes"
     ),
+    ("DELETE", "/api/v1/bilans/{bilan_id}"): both("brouillon", _delete_bilan, "caf_writes", 204),
     ("POST", "/api/v1/bilans/{bilan_id}/adoption"): both("adopt", _adopt, "caf_writes"),
     # Each collectivité records its own agreement: not even the Caf's agents for it.
     ("POST", "/api/v1/bilans/{bilan_id}/accords-cdsf"): [
