@@ -22,6 +22,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -38,9 +39,9 @@ from sqlalchemy import (
     Table,
     Uuid,
     any_,
+    bindparam,
     false,
     func,
-    literal,
     or_,
     select,
     true,
@@ -152,25 +153,60 @@ def row_to_ref(row: object) -> ConventionRef:
     return ConventionRef.model_validate(row, from_attributes=True)
 
 
-def uuid_array(ids: Iterable[uuid.UUID]) -> Any:
-    """One array parameter: the statement's text (and its prepared plan) does not vary
-    with the number of ids, as an expanding IN list would."""
-    return literal(sorted(ids), ARRAY(Uuid))
+@dataclass(frozen=True)
+class ScopeShape:
+    """What a principal's read scope is made of, without its values: statements built
+    for a shape are reused (cached) for every principal of that shape, the Caf and
+    collectivité ids travelling as the bind parameters of `scope_params`."""
+
+    national: bool
+    cafs: bool
+    collectivites: bool
+
+    @classmethod
+    def of(cls, principal: Principal) -> ScopeShape:
+        if principal.is_national:
+            return cls(True, False, False)
+        return cls(False, bool(principal.caf_ids()), bool(principal.collectivite_ids()))
+
+
+def scope_params(principal: Principal) -> dict[str, list[uuid.UUID]]:
+    return {
+        "scope_cafs": sorted(principal.caf_ids()),
+        "scope_collectivites": sorted(principal.collectivite_ids()),
+    }
+
+
+def scope_param(name: str, values: dict[str, list[uuid.UUID]] | None) -> Any:
+    """The bind parameter ``name`` of a scope: its value given now (`values`), or at
+    execution (a statement built once for a shape)."""
+    if values is None:
+        return bindparam(name, type_=ARRAY(Uuid))
+    return bindparam(name, values[name], type_=ARRAY(Uuid))
+
+
+def readable_shape_clause(
+    table: Table, shape: ScopeShape, values: dict[str, list[uuid.UUID]] | None = None
+) -> ColumnElement[bool]:
+    """Conventions the principal may read: national all, Caf roles their Caf's,
+    collectivité roles the conventions their organisation signs (values: `scope_params`,
+    now or at execution). One array parameter each: the statement's text (and its
+    prepared plan) does not vary with the number of ids, as an expanding IN list would."""
+    if shape.national:
+        return true()
+    conditions: list[ColumnElement[bool]] = []
+    if shape.cafs:
+        conditions.append(table.c.caf_id == any_(scope_param("scope_cafs", values)))
+    if shape.collectivites:
+        conditions.append(
+            table.c.signataire_ids.overlap(scope_param("scope_collectivites", values))
+        )
+    return or_(*conditions) if conditions else false()
 
 
 def readable_clause(table: Table, principal: Principal) -> ColumnElement[bool]:
-    """Conventions the principal may read: national all, Caf roles their Caf's,
-    collectivité roles the conventions their organisation signs."""
-    if principal.is_national:
-        return true()
-    conditions: list[ColumnElement[bool]] = []
-    cafs = principal.caf_ids()
-    if cafs:
-        conditions.append(table.c.caf_id == any_(uuid_array(cafs)))
-    collectivites = principal.collectivite_ids()
-    if collectivites:
-        conditions.append(table.c.signataire_ids.overlap(uuid_array(collectivites)))
-    return or_(*conditions) if conditions else false()
+    """`readable_shape_clause` with the principal's values bound in."""
+    return readable_shape_clause(table, ScopeShape.of(principal), scope_params(principal))
 
 
 async def upsert_refs(session: AsyncSession, table: Table, refs: Iterable[ConventionRef]) -> int:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import orjson
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, tuple_
+from sqlalchemy import ColumnElement, bindparam, tuple_
 from sqlalchemy.sql.elements import ColumnElement as _ColumnElement
 
 from kernel.errors import BadRequest
@@ -98,6 +98,18 @@ def after_keyset(
         return None
     values = decode_cursor(cursor, len(columns))
     return tuple_(*columns) > tuple_(*values)
+
+
+def after_keyset_params(columns: Sequence[_ColumnElement[Any]]) -> ColumnElement[bool]:
+    """`after_keyset` for a statement built once and reused (cached): the cursor's values
+    travel as the bind parameters ``after_0``… of `keyset_params`."""
+    return tuple_(*columns) > tuple_(
+        *[bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(columns)]
+    )
+
+
+def keyset_params(cursor: str, arity: int) -> dict[str, Any]:
+    return {f"after_{i}": v for i, v in enumerate(decode_cursor(cursor, arity))}
 
 
 def make_page(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Select,
     Uuid,
     any_,
+    bindparam,
     exists,
     false,
     func,
@@ -23,8 +25,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from kernel.convention_ref import uuid_array
+from kernel.convention_ref import ScopeShape, scope_param, scope_params
 from kernel.pagination import after_keyset as _after_keyset
+from kernel.pagination import after_keyset_params, keyset_params
 from kernel.principal import Principal
 from services.conventions.models import (
     Avenant,
@@ -50,6 +53,11 @@ _SUIVANTE = aliased(Convention, name="suivante")
 def after_keyset(columns: Sequence[Any], cursor: str | None) -> ColumnElement[bool] | None:
     # ORM attributes are column expressions; the kernel helper is typed for Core columns.
     return _after_keyset(columns, cursor)
+
+
+def _contains_pattern(text: str) -> str:
+    """An ILIKE pattern (escape character ``\\``) matching ``text`` anywhere, literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 # --- organisations -----------------------------------------------------------------------
@@ -83,7 +91,7 @@ async def search_organisations(
 ) -> Sequence[Organisation]:
     stmt = select(Organisation)
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = _contains_pattern(q)
         stmt = stmt.where(
             or_(
                 Organisation.nom.ilike(pattern, escape="\\"),
@@ -179,23 +187,29 @@ async def member_communes(
 # --- scope -------------------------------------------------------------------------------
 
 
-def readable(principal: Principal) -> ColumnElement[bool]:
-    """Conventions the principal may read, in SQL (same rule as kernel.readable_clause)."""
-    if principal.is_national:
+def _readable_shape(
+    shape: ScopeShape, values: dict[str, list[uuid.UUID]] | None = None
+) -> ColumnElement[bool]:
+    """Conventions a principal of this shape may read (same rule as
+    kernel.convention_ref.readable_shape_clause); values: `scope_params`."""
+    if shape.national:
         return true()
     conditions: list[ColumnElement[bool]] = []
-    cafs = principal.caf_ids()
-    if cafs:
-        conditions.append(Convention.caf_id == any_(uuid_array(cafs)))
-    collectivites = principal.collectivite_ids()
-    if collectivites:
+    if shape.cafs:
+        conditions.append(Convention.caf_id == any_(scope_param("scope_cafs", values)))
+    if shape.collectivites:
         conditions.append(
             exists().where(
                 _SIGNED.convention_id == Convention.id,
-                _SIGNED.organisation_id == any_(uuid_array(collectivites)),
+                _SIGNED.organisation_id == any_(scope_param("scope_collectivites", values)),
             )
         )
     return or_(*conditions) if conditions else false()
+
+
+def readable(principal: Principal) -> ColumnElement[bool]:
+    """Conventions the principal may read, in SQL, its values bound in."""
+    return _readable_shape(ScopeShape.of(principal), scope_params(principal))
 
 
 def _successor_id() -> Any:
@@ -225,22 +239,58 @@ async def get_convention(
     return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
 
 
+@functools.lru_cache(maxsize=8)
+def _detail_statement(shape: ScopeShape) -> Select[Any]:
+    # Built once per scope shape: building it cost more CPU than running it.
+    return (
+        select(Convention, Signataire, Organisation, _successor_id())
+        .outerjoin(Signataire, Signataire.convention_id == Convention.id)
+        .outerjoin(Organisation, Organisation.id == Signataire.organisation_id)
+        .where(Convention.id == bindparam("convention_id"), _readable_shape(shape))
+        .order_by(Signataire.ordre, Organisation.nom)
+    )
+
+
 async def get_convention_detail(
     session: AsyncSession, convention_id: uuid.UUID, principal: Principal
 ) -> tuple[Convention, list[tuple[Signataire, Organisation]], uuid.UUID | None] | None:
     """A readable convention with its signatories and its renewal: one statement."""
-    stmt = (
-        select(Convention, Signataire, Organisation, _successor_id())
-        .outerjoin(Signataire, Signataire.convention_id == Convention.id)
-        .outerjoin(Organisation, Organisation.id == Signataire.organisation_id)
-        .where(Convention.id == convention_id, readable(principal))
-        .order_by(Signataire.ordre, Organisation.nom)
-    )
-    rows = (await session.execute(stmt)).all()
+    stmt = _detail_statement(ScopeShape.of(principal))
+    params = {"convention_id": convention_id, **scope_params(principal)}
+    rows = (await session.execute(stmt, params)).all()
     if not rows:
         return None
     signataires = [(sig, org) for _, sig, org, _ in rows if sig is not None]
     return rows[0][0], signataires, rows[0][3]
+
+
+_LIST_KEYSET: list[Any] = [Convention.titre, Convention.id]
+
+
+@functools.lru_cache(maxsize=256)
+def _list_statement(
+    shape: ScopeShape, caf: bool, organisation: bool, statut: bool, q: bool, resume: bool
+) -> Select[Convention, bool]:
+    # Built once per shape of request (scope, filters used, first page or not), the
+    # values as bind parameters: building the statement cost more CPU than running it.
+    renewed = exists().where(_SUIVANTE.precedente_id == Convention.id)
+    stmt = select(Convention, renewed).where(_readable_shape(shape))
+    if caf:
+        stmt = stmt.where(Convention.caf_id == bindparam("caf_id"))
+    if organisation:
+        stmt = stmt.where(
+            exists().where(
+                Signataire.convention_id == Convention.id,
+                Signataire.organisation_id == bindparam("organisation_id"),
+            )
+        )
+    if statut:
+        stmt = stmt.where(Convention.statut == bindparam("statut"))
+    if q:
+        stmt = stmt.where(Convention.titre.ilike(bindparam("pattern"), escape="\\"))
+    if resume:
+        stmt = stmt.where(after_keyset_params(_LIST_KEYSET))
+    return stmt.order_by(*_LIST_KEYSET).limit(bindparam("limit"))
 
 
 async def list_conventions(
@@ -255,27 +305,26 @@ async def list_conventions(
     limit: int,
 ) -> list[tuple[Convention, bool]]:
     """A page of readable conventions, each with whether it has been renewed."""
-    renewed = exists().where(_SUIVANTE.precedente_id == Convention.id)
-    stmt = select(Convention, renewed).where(readable(principal))
-    if caf_id:
-        stmt = stmt.where(Convention.caf_id == caf_id)
-    if organisation_id:
-        stmt = stmt.where(
-            exists().where(
-                Signataire.convention_id == Convention.id,
-                Signataire.organisation_id == organisation_id,
-            )
-        )
-    if statut:
-        stmt = stmt.where(Convention.statut == statut)
+    params: dict[str, Any] = {
+        "caf_id": caf_id,
+        "organisation_id": organisation_id,
+        "statut": statut,
+        "limit": limit + 1,
+        **scope_params(principal),
+    }
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(Convention.titre.ilike(pattern, escape="\\"))
-    resume = after_keyset([Convention.titre, Convention.id], cursor)
-    if resume is not None:
-        stmt = stmt.where(resume)
-    stmt = stmt.order_by(Convention.titre, Convention.id).limit(limit + 1)
-    return [(c, bool(r)) for c, r in (await session.execute(stmt)).all()]
+        params["pattern"] = _contains_pattern(q)
+    if cursor is not None:
+        params.update(keyset_params(cursor, 2))
+    stmt = _list_statement(
+        ScopeShape.of(principal),
+        caf_id is not None,
+        organisation_id is not None,
+        statut is not None,
+        bool(q),
+        cursor is not None,
+    )
+    return [(c, bool(r)) for c, r in (await session.execute(stmt, params)).all()]
 
 
 async def successors(

@@ -7,8 +7,19 @@ import asyncio
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.principal import Principal
 from tests.conventions.helpers import create, h, payload, sign_all, table_counts
-from tests.support.personas import CAF_A, COLLECTIVITE_X, COLLECTIVITE_Y
+from tests.support.personas import (
+    CAF_A,
+    CAF_A_AGENT,
+    CAF_B,
+    CAF_B_AGENT,
+    COLLECTIVITE_X,
+    COLLECTIVITE_Y,
+    NATIONAL,
+    X_CONTRIBUTEUR,
+    Y_CONTRIBUTEUR,
+)
 
 
 async def test_create_lists_the_caf_first_and_the_transitions_of_a_draft(
@@ -224,3 +235,40 @@ async def test_listing_is_keyset_paginated(client: httpx.AsyncClient) -> None:
         if cursor is None:
             break
     assert seen == [f"CTG {i}" for i in range(5)]
+
+
+async def test_listing_filters_and_scopes_combine(client: httpx.AsyncClient) -> None:
+    """Each filter narrows the caller's own scope; a collectivité sees only what it signs."""
+    await create(client, titre="CTG Voiron 100%_net")
+    with_y = await create(
+        client,
+        titre="CTG Vienne",
+        signataires=[{"organisation_id": str(COLLECTIVITE_Y)}],
+    )
+    await sign_all(client, with_y["id"], [CAF_A, COLLECTIVITE_Y], "2024-12-20")
+    signed = await client.post(f"/api/v1/conventions/{with_y['id']}/signature", headers=h())
+    assert signed.status_code == 200, signed.text
+
+    async def titles(principal: Principal = CAF_A_AGENT, **params: str) -> list[str]:
+        resp = await client.get("/api/v1/conventions", params=params, headers=h(principal))
+        assert resp.status_code == 200, resp.text
+        return [c["titre"] for c in resp.json()["items"]]
+
+    assert await titles() == ["CTG Vienne", "CTG Voiron 100%_net"]
+    assert await titles(organisation_id=str(COLLECTIVITE_Y)) == ["CTG Vienne"]
+    assert await titles(statut="signée") == ["CTG Vienne"]
+    assert await titles(statut="en préparation") == ["CTG Voiron 100%_net"]
+    # The text is matched literally: % and _ are not wildcards.
+    assert await titles(q="100%_") == ["CTG Voiron 100%_net"]
+    assert await titles(q="0%x") == []
+    assert await titles(caf_id=str(CAF_B)) == []
+    assert await titles(X_CONTRIBUTEUR) == ["CTG Voiron 100%_net"]
+    assert await titles(Y_CONTRIBUTEUR, statut="signée") == ["CTG Vienne"]
+    assert await titles(CAF_B_AGENT) == []
+    assert await titles(NATIONAL, caf_id=str(CAF_A), q="vienne") == ["CTG Vienne"]
+    # Only the drafts the caller may sign carry their signatories' checks.
+    drafts = (await client.get("/api/v1/conventions", headers=h())).json()["items"]
+    assert drafts[1]["transitions_disponibles"][:1] == ["modifier"]
+    assert drafts[0]["transitions_disponibles"] == ["avenant", "résilier", "renouveler"]
+    x_view = (await client.get("/api/v1/conventions", headers=h(X_CONTRIBUTEUR))).json()
+    assert x_view["items"][0]["transitions_disponibles"] == []
