@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +12,12 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
+    Select,
+    String,
+    Uuid,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -24,7 +30,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.convention_ref import ConventionRef, readable_clause, row_to_ref
+from kernel.convention_ref import (
+    ConventionRef,
+    ScopeShape,
+    readable_clause,
+    readable_shape_clause,
+    row_to_ref,
+    scope_params,
+)
 from kernel.errors import BadRequest
 from kernel.pagination import decode_cursor, encode_cursor
 from kernel.principal import Principal
@@ -38,18 +51,23 @@ from services.documents.models import (
 )
 
 
-def _visible_document(principal: Principal) -> ColumnElement[bool]:
+def _document_visibility(scope: ColumnElement[bool], subject: Any) -> ColumnElement[bool]:
     """Readable convention, and content scanned clean (or the caller uploaded it)."""
     return and_(
-        readable_clause(convention_ref, principal),
-        or_(Document.version_disponible.is_not(None), Document.depose_par == principal.subject),
+        scope, or_(Document.version_disponible.is_not(None), Document.depose_par == subject)
     )
+
+
+def _version_visibility(subject: Any) -> ColumnElement[bool]:
+    return or_(Version.statut == StatutAnalyse.disponible.value, Version.depose_par == subject)
+
+
+def _visible_document(principal: Principal) -> ColumnElement[bool]:
+    return _document_visibility(readable_clause(convention_ref, principal), principal.subject)
 
 
 def _visible_version(principal: Principal) -> ColumnElement[bool]:
-    return or_(
-        Version.statut == StatutAnalyse.disponible.value, Version.depose_par == principal.subject
-    )
+    return _version_visibility(principal.subject)
 
 
 async def readable_convention(
@@ -115,6 +133,57 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+@functools.lru_cache(maxsize=512)
+def _page_statement(
+    scope: ScopeShape, corbeille: bool, filters: frozenset[str], resume: bool
+) -> tuple[Select[Any], int, list[str]]:
+    """The page statement for one shape of request (scope, bin or not, which filters,
+    first page or not), built once: building it (a subquery and a LATERAL, their column
+    collections) cost more CPU than running it. Values are bind parameters."""
+    subject = bindparam("subject", type_=String)
+    stmt = (
+        select(Document)
+        .join(convention_ref, convention_ref.c.id == Document.convention_id)
+        .where(_document_visibility(readable_shape_clause(convention_ref, scope), subject))
+    )
+    if corbeille:
+        stmt = stmt.where(Document.supprime_le.is_not(None))
+    else:
+        stmt = stmt.where(Document.supprime_le.is_(None))
+    for name in sorted(filters):
+        if name == "texte":
+            stmt = stmt.where(Document.titre.ilike(bindparam("texte"), escape="\\"))
+        else:
+            stmt = stmt.where(getattr(Document, name) == bindparam(name))
+    if resume:
+        stmt = stmt.where(
+            tuple_(Document.depose_le, Document.id)
+            < tuple_(
+                bindparam("after_0", type_=DateTime(timezone=True)),
+                bindparam("after_1", type_=Uuid),
+            )
+        )
+    stmt = stmt.order_by(Document.depose_le.desc(), Document.id.desc()).limit(bindparam("limit"))
+    # The newest version each caller may see, joined to the page of documents (a LATERAL
+    # over the page only): one statement and one round trip instead of two. Core rows,
+    # not ORM instances: building 100 instances cost more CPU than the whole query.
+    docs = stmt.subquery("docs")
+    latest = (
+        select(Version.__table__)
+        .where(Version.document_id == docs.c.id, _version_visibility(subject))
+        .order_by(Version.numero.desc())
+        .limit(1)
+        .lateral("latest")
+    )
+    paired = (
+        select(*docs.c, *[c.label(f"version_{c.name}") for c in latest.c])
+        .select_from(docs)
+        .outerjoin(latest, true())
+        .order_by(docs.c.depose_le.desc(), docs.c.id.desc())
+    )
+    return paired, len(docs.c), [c.name for c in latest.c]
+
+
 async def list_documents(
     session: AsyncSession,
     principal: Principal,
@@ -124,48 +193,28 @@ async def list_documents(
 ) -> tuple[list[tuple[Any, Any]], str | None]:
     """Newest first, keyset on (depose_le, id) descending; each with its latest version
     (or None). Read-only rows with the attributes of Document and Version."""
-    stmt = (
-        select(Document)
-        .join(convention_ref, convention_ref.c.id == Document.convention_id)
-        .where(_visible_document(principal))
-    )
-    if filters.corbeille:
-        stmt = stmt.where(Document.supprime_le.is_not(None))
-    else:
-        stmt = stmt.where(Document.supprime_le.is_(None))
+    params: dict[str, Any] = {
+        "subject": principal.subject,
+        "limit": limit + 1,
+        **scope_params(principal),
+    }
     if filters.convention_id is not None:
-        stmt = stmt.where(Document.convention_id == filters.convention_id)
+        params["convention_id"] = filters.convention_id
     if filters.action_id is not None:
-        stmt = stmt.where(Document.action_id == filters.action_id)
+        params["action_id"] = filters.action_id
     if filters.bilan_id is not None:
-        stmt = stmt.where(Document.bilan_id == filters.bilan_id)
+        params["bilan_id"] = filters.bilan_id
     if filters.type is not None:
-        stmt = stmt.where(Document.type == filters.type.value)
+        params["type"] = filters.type.value
     if filters.texte:
-        stmt = stmt.where(Document.titre.ilike(f"%{_escape_like(filters.texte)}%", escape="\\"))
+        params["texte"] = f"%{_escape_like(filters.texte)}%"
     if cursor is not None:
         last_time, last_id = decode_cursor(cursor, 2)
-        stmt = stmt.where(tuple_(Document.depose_le, Document.id) < tuple_(last_time, last_id))
-    stmt = stmt.order_by(Document.depose_le.desc(), Document.id.desc()).limit(limit + 1)
-    # The newest version each caller may see, joined to the page of documents (a LATERAL
-    # over the page only): one statement and one round trip instead of two. Core rows,
-    # not ORM instances: building 100 instances cost more CPU than the whole query.
-    docs = stmt.subquery("docs")
-    latest = (
-        select(Version.__table__)
-        .where(Version.document_id == docs.c.id, _visible_version(principal))
-        .order_by(Version.numero.desc())
-        .limit(1)
-        .lateral("latest")
+        params["after_0"], params["after_1"] = last_time, last_id
+    used = frozenset(params) & {"convention_id", "action_id", "bilan_id", "type", "texte"}
+    paired, width, names = _page_statement(
+        ScopeShape.of(principal), filters.corbeille, used, cursor is not None
     )
-    names = [c.name for c in latest.c]
-    paired = (
-        select(*docs.c, *[c.label(f"version_{c.name}") for c in latest.c])
-        .select_from(docs)
-        .outerjoin(latest, true())
-        .order_by(docs.c.depose_le.desc(), docs.c.id.desc())
-    )
-    width = len(docs.c)
     rows: list[tuple[Any, Any]] = [
         (
             r,
@@ -173,7 +222,7 @@ async def list_documents(
             if r[width] is None
             else SimpleNamespace(**dict(zip(names, r[width:], strict=True))),
         )
-        for r in (await session.execute(paired)).all()
+        for r in (await session.execute(paired, params)).all()
     ]
     more = len(rows) > limit
     rows = rows[:limit]

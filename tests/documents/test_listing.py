@@ -1,0 +1,58 @@
+"""The documents list: each filter narrows the caller's own scope, pages resume."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from kernel.principal import Principal
+from tests.documents.conftest import Convs
+from tests.documents.helpers import h, ok, upload
+from tests.documents.samples import pdf
+from tests.support.personas import CAF_A_AGENT, CAF_B_AGENT, NATIONAL, X_LECTEUR, Y_CONTRIBUTEUR
+
+
+async def titles(client: httpx.AsyncClient, principal: Principal, **params: str) -> list[str]:
+    """Every title the caller gets, walking the pages two by two."""
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = {"limit": "2", **params, **({"cursor": cursor} if cursor else {})}
+        page = ok(await client.get("/api/v1/documents", params=query, headers=h(principal)))
+        seen += [d["titre"] for d in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+async def test_filters_combine_with_the_scope(convs: Convs, client: httpx.AsyncClient) -> None:
+    uploads = [
+        (CAF_A_AGENT, convs.a, "Compte rendu de COPIL", "COPIL de juin"),
+        (CAF_A_AGENT, convs.a, "Délibération", "Délibération 100%_validée"),
+        (CAF_A_AGENT, convs.a, "Compte rendu de COPIL", "COPIL de décembre"),
+        (CAF_B_AGENT, convs.b, "Compte rendu de COPIL", "COPIL de Y"),
+    ]
+    for principal, convention, type_, titre in uploads:
+        resp = await upload(
+            client, principal, convention, "f.pdf", pdf(titre), type=type_, titre=titre
+        )
+        assert resp.status_code == 201, resp.text
+
+    newest_first = ["COPIL de décembre", "Délibération 100%_validée", "COPIL de juin"]
+    assert await titles(client, CAF_A_AGENT) == newest_first
+    assert await titles(client, X_LECTEUR) == newest_first
+    assert await titles(client, Y_CONTRIBUTEUR) == ["COPIL de Y"]
+    assert await titles(client, NATIONAL) == ["COPIL de Y", *newest_first]
+    assert await titles(client, NATIONAL, convention_id=str(convs.a)) == newest_first
+    assert await titles(client, CAF_B_AGENT, convention_id=str(convs.a)) == []
+    assert await titles(client, CAF_A_AGENT, type="Délibération") == ["Délibération 100%_validée"]
+    # Text in the title, matched literally (% and _ are not wildcards), any case.
+    assert await titles(client, CAF_A_AGENT, q="copil de") == [
+        "COPIL de décembre",
+        "COPIL de juin",
+    ]
+    assert await titles(client, NATIONAL, q="100%_") == ["Délibération 100%_validée"]
+    assert await titles(client, NATIONAL, q="0%v") == []
+    assert await titles(client, NATIONAL, action_id=str(uuid.uuid4())) == []
+    assert await titles(client, CAF_A_AGENT, corbeille="true") == []
