@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, literal, or_, select
+from sqlalchemy import (
+    Date,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
 from kernel.convention_ref import readable_clause
-from kernel.pagination import after_keyset
+from kernel.pagination import after_keyset, after_keyset_params, keyset_params
 from kernel.principal import Principal
 from services.actions.models import (
     AccordCdsf,
@@ -129,15 +142,19 @@ async def campaign_rows(session: AsyncSession, convention_id: uuid.UUID, periode
     return list((await session.execute(stmt)).all())
 
 
-def _active_during(t: Trimestre) -> Any:
+def _active_during(t: Trimestre | None) -> Any:
+    """Conventions in force during the quarter ``t`` (None: the bind parameters
+    ``t_debut`` and ``t_fin``, for a statement built once)."""
+    debut: Any = bindparam("t_debut", type_=Date) if t is None else t.debut
+    fin_t: Any = bindparam("t_fin", type_=Date) if t is None else t.fin
     fin = func.least(
         ref.c.date_fin,
         func.coalesce(ref.c.date_effet_resiliation - literal(1), ref.c.date_fin),
     )
     return and_(
         ref.c.statut != "en préparation",
-        ref.c.date_debut <= t.fin,
-        fin >= t.debut,
+        ref.c.date_debut <= fin_t,
+        fin >= debut,
     )
 
 
@@ -263,6 +280,50 @@ async def campaign_by_caf(
     return _split_totals(result, "caf_id")
 
 
+@functools.lru_cache(maxsize=16)
+def _a_renseigner_statement(
+    cafs: bool, colls: bool, resume: bool
+) -> Select[uuid.UUID, uuid.UUID, str, str, dt.date]:
+    # Built once per shape (which write scopes, first page or not), values as bind
+    # parameters: building it cost more CPU than running it (the mobile app's hot path).
+    conditions = []
+    if cafs:
+        conditions.append(ref.c.caf_id == any_(bindparam("scope_cafs", type_=ARRAY(Uuid))))
+    if colls:
+        conditions.append(
+            Action.porteur_ids.bool_op("&&")(bindparam("scope_collectivites", type_=ARRAY(Uuid)))
+        )
+    periode = bindparam("periode", type_=String)
+    stmt = (
+        select(
+            Action.id,
+            Action.convention_id,
+            Action.titre,
+            Suivi.etat,
+            func.coalesce(Campagne.date_limite, bindparam("default_due", type_=Date)).label(
+                "date_limite"
+            ),
+        )
+        .join(ref, ref.c.id == Action.convention_id)
+        .outerjoin(Suivi, and_(Suivi.action_id == Action.id, Suivi.periode == periode))
+        .outerjoin(
+            Campagne,
+            and_(Campagne.convention_id == Action.convention_id, Campagne.periode == periode),
+        )
+        .where(
+            or_(*conditions),
+            _active_during(None),
+            Action.statut.not_in([StatutAction.abandonnee.value, StatutAction.realisee.value]),
+            or_(Suivi.id.is_(None), Suivi.etat.in_(A_FAIRE)),
+        )
+    )
+    if resume:
+        stmt = stmt.where(
+            after_keyset_params([Action.convention_id.expression, Action.id.expression])
+        )
+    return stmt.order_by(Action.convention_id, Action.id).limit(bindparam("limit"))
+
+
 async def a_renseigner(
     session: AsyncSession,
     principal: Principal,
@@ -273,41 +334,23 @@ async def a_renseigner(
     cursor: str | None,
 ) -> list[Any]:
     """Actions the principal may update whose suivi for `t` is missing or still to do."""
-    conditions = []
-    cafs = principal.caf_write_ids()
-    if cafs:
-        conditions.append(ref.c.caf_id.in_(cafs))
-    colls = principal.collectivite_write_ids()
-    if colls:
-        conditions.append(Action.porteur_ids.bool_op("&&")(literal(sorted(colls), ARRAY(Uuid))))
-    if not conditions:
+    cafs = sorted(principal.caf_write_ids())
+    colls = sorted(principal.collectivite_write_ids())
+    if not cafs and not colls:
         return []
-    stmt = (
-        select(
-            Action.id,
-            Action.convention_id,
-            Action.titre,
-            Suivi.etat,
-            func.coalesce(Campagne.date_limite, default_due).label("date_limite"),
-        )
-        .join(ref, ref.c.id == Action.convention_id)
-        .outerjoin(Suivi, and_(Suivi.action_id == Action.id, Suivi.periode == str(t)))
-        .outerjoin(
-            Campagne,
-            and_(Campagne.convention_id == Action.convention_id, Campagne.periode == str(t)),
-        )
-        .where(
-            or_(*conditions),
-            _active_during(t),
-            Action.statut.not_in([StatutAction.abandonnee.value, StatutAction.realisee.value]),
-            or_(Suivi.id.is_(None), Suivi.etat.in_(A_FAIRE)),
-        )
-    )
-    after = after_keyset([Action.convention_id.expression, Action.id.expression], cursor)
-    if after is not None:
-        stmt = stmt.where(after)
-    stmt = stmt.order_by(Action.convention_id, Action.id).limit(limit + 1)
-    return list((await session.execute(stmt)).all())
+    params: dict[str, Any] = {
+        "scope_cafs": cafs,
+        "scope_collectivites": colls,
+        "periode": str(t),
+        "default_due": default_due,
+        "t_debut": t.debut,
+        "t_fin": t.fin,
+        "limit": limit + 1,
+    }
+    if cursor is not None:
+        params.update(keyset_params(cursor, 2))
+    stmt = _a_renseigner_statement(bool(cafs), bool(colls), cursor is not None)
+    return list((await session.execute(stmt, params)).all())
 
 
 # --- bilans ----------------------------------------------------------------------------

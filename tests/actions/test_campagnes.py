@@ -252,3 +252,15 @@ async def test_my_work_lists_missing_and_to_complete_suivis(api: Api) -> None:
     assert {i["titre"] for i in agent["items"]} == {"à faire", "renvoyé", "de Z"}
     assert (await api.get(X_LECTEUR, "/api/v1/moi/actions-a-renseigner")).json()["items"] == []
     assert todo["id"] in {i["action_id"] for i in agent["items"]}
+    # The same list one by one: each page resumes after the last one, none repeated.
+    walked: list[str] = []
+    cursor = None
+    while True:
+        query = "?limit=1" + (f"&cursor={cursor}" if cursor else "")
+        page = (await api.get(CAF_A_AGENT, "/api/v1/moi/actions-a-renseigner" + query)).json()
+        walked += [i["titre"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(walked) == sorted(i["titre"] for i in agent["items"])
+    assert len(walked) == 3
