@@ -33,27 +33,46 @@ def _worst(pairs: list[tuple[str, float]], lowest: bool = True) -> tuple[str, fl
     return min(pairs, key=lambda x: x[1]) if lowest else max(pairs, key=lambda x: x[1])
 
 
+def _ratio_target(
+    name: str,
+    entries: dict[str, dict[str, Any]],
+    level: str,
+    field: str,
+    variants: tuple[str, str],
+    minimum: float,
+    unmeasured: str,
+) -> dict[str, Any]:
+    """The lowest `variants[0] / variants[1]` ratio of `field` at `level`, at least `minimum`."""
+    ratios = []
+    for k, e in entries.items():
+        a, b = _get(e, level, variants[0], field), _get(e, level, variants[1], field)
+        if a and b:
+            ratios.append((k, a / b))
+    w = _worst(ratios)
+    return _target(
+        name,
+        w[1] if w else None,
+        f"≥ {minimum:.2f}",
+        None if w is None else w[1] >= minimum,
+        f"pire : {w[0]}" if w else unmeasured,
+    )
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     eps: dict[str, dict[str, Any]] = results.get("endpoints", {})
     reads = {k: e for k, e in eps.items() if e["kind"] == "read"}
     transfers = {k: e for k, e in eps.items() if e["kind"] == "transfer"}
-    out = []
-
-    ratios = []
-    for k, e in reads.items():
-        g, d = _get(e, "c32", "gateway", "rps"), _get(e, "c32", "direct", "rps")
-        if g and d:
-            ratios.append((k, g / d))
-    w = _worst(ratios)
-    out.append(
-        _target(
+    out = [
+        _ratio_target(
             "Passerelle ≥ 0,90 × débit direct (c=32)",
-            w[1] if w else None,
-            "≥ 0.90",
-            None if w is None else w[1] >= 0.90,
-            f"pire : {w[0]}" if w else "passerelle non mesurée",
+            reads,
+            "c32",
+            "rps",
+            ("gateway", "direct"),
+            0.90,
+            "passerelle non mesurée",
         )
-    )
+    ]
 
     added, too_slow = [], []
     for k, e in {**reads, **{k: e for k, e in eps.items() if e["kind"] == "write"}}.items():
@@ -83,19 +102,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     )
 
-    ratios = []
-    for k, e in reads.items():
-        d, b = _get(e, "c32", "direct", "rps"), _get(e, "c32", "baseline", "rps")
-        if d and b:
-            ratios.append((k, d / b))
-    w = _worst(ratios)
     out.append(
-        _target(
+        _ratio_target(
             "Service ≥ 0,35 × débit de référence (c=32)",
-            w[1] if w else None,
-            "≥ 0.35",
-            None if w is None else w[1] >= 0.35,
-            f"pire : {w[0]}" if w else "non mesuré",
+            reads,
+            "c32",
+            "rps",
+            ("direct", "baseline"),
+            0.35,
+            "non mesuré",
         )
     )
 
@@ -115,19 +130,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     )
 
-    ratios = []
-    for k, e in transfers.items():
-        g, d = _get(e, "c8", "gateway", "mb_per_s"), _get(e, "c8", "direct", "mb_per_s")
-        if g and d:
-            ratios.append((k, g / d))
-    w = _worst(ratios)
     out.append(
-        _target(
+        _ratio_target(
             "Documents via passerelle ≥ 0,80 × Mo/s direct (c=8)",
-            w[1] if w else None,
-            "≥ 0.80",
-            None if w is None else w[1] >= 0.80,
-            f"pire : {w[0]}" if w else "passerelle non mesurée",
+            transfers,
+            "c8",
+            "mb_per_s",
+            ("gateway", "direct"),
+            0.80,
+            "passerelle non mesurée",
         )
     )
 
