@@ -96,15 +96,9 @@ class Connection:
         chunks: list[bytes] = []
         size = 0
         if "content-length" in resp_headers:
-            remaining = int(resp_headers["content-length"])
-            while remaining:
-                data = await reader.read(min(remaining, _CHUNK))
-                if not data:
-                    raise asyncio.IncompleteReadError(b"", remaining)
-                remaining -= len(data)
-                size += len(data)
-                if keep_body:
-                    chunks.append(data)
+            size = await _read_exactly(
+                reader, int(resp_headers["content-length"]), chunks, keep_body
+            )
         elif resp_headers.get("transfer-encoding", "").lower() == "chunked":
             while True:
                 line_b = await reader.readuntil(b"\r\n")
@@ -112,18 +106,25 @@ class Connection:
                 if length == 0:
                     await reader.readuntil(b"\r\n")
                     break
-                remaining = length
-                while remaining:
-                    data = await reader.read(min(remaining, _CHUNK))
-                    if not data:
-                        raise asyncio.IncompleteReadError(b"", remaining)
-                    remaining -= len(data)
-                    size += len(data)
-                    if keep_body:
-                        chunks.append(data)
+                size += await _read_exactly(reader, length, chunks, keep_body)
                 await reader.readexactly(2)
         elif status not in (204, 304) and method != "HEAD":
             raise HttpError("response without length framing")
         if resp_headers.get("connection", "").lower() == "close":
             await self.close()
         return Response(status, resp_headers, b"".join(chunks), size)
+
+
+async def _read_exactly(
+    reader: asyncio.StreamReader, length: int, chunks: list[bytes], keep: bool
+) -> int:
+    """Read `length` body bytes in chunks (kept in `chunks` only when `keep`)."""
+    remaining = length
+    while remaining:
+        data = await reader.read(min(remaining, _CHUNK))
+        if not data:
+            raise asyncio.IncompleteReadError(b"", remaining)
+        remaining -= len(data)
+        if keep:
+            chunks.append(data)
+    return length
