@@ -129,6 +129,15 @@ class DocumentFilters:
     corbeille: bool = False
 
 
+def _resume_after(cursor: str, *types: type) -> list[Any]:
+    """The cursor's sort key, each value of its column's type: a forged cursor is a 400,
+    not a value the database refuses (a 500)."""
+    values = decode_cursor(cursor, len(types))
+    if any(type(v) is not t for v, t in zip(values, types, strict=True)):
+        raise BadRequest("Curseur de pagination invalide.")
+    return values
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -209,8 +218,7 @@ async def list_documents(
     if filters.texte:
         params["texte"] = f"%{_escape_like(filters.texte)}%"
     if cursor is not None:
-        last_time, last_id = decode_cursor(cursor, 2)
-        params["after_0"], params["after_1"] = last_time, last_id
+        params["after_0"], params["after_1"] = _resume_after(cursor, dt.datetime, uuid.UUID)
     used = frozenset(params) & {"convention_id", "action_id", "bilan_id", "type", "texte"}
     paired, width, names = _page_statement(
         ScopeShape.of(principal), filters.corbeille, used, cursor is not None
@@ -257,9 +265,7 @@ async def versions_page(
     ``limit + 1`` rows (the extra one only says there is a next page)."""
     stmt = select(Version).where(Version.document_id == document_id, _visible_version(principal))
     if cursor is not None:
-        (last,) = decode_cursor(cursor, 1)
-        if not isinstance(last, int) or isinstance(last, bool):
-            raise BadRequest("Curseur de pagination invalide.")
+        (last,) = _resume_after(cursor, int)
         stmt = stmt.where(Version.numero < last)
     stmt = stmt.order_by(Version.numero.desc()).limit(limit + 1)
     return list((await session.execute(stmt)).scalars())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import httpx
 
+from kernel.pagination import encode_cursor
 from kernel.principal import Principal
 from tests.documents.conftest import Convs
 from tests.documents.helpers import h, ok, upload
@@ -56,3 +58,20 @@ async def test_filters_combine_with_the_scope(convs: Convs, client: httpx.AsyncC
     assert await titles(client, NATIONAL, q="0%v") == []
     assert await titles(client, NATIONAL, action_id=str(uuid.uuid4())) == []
     assert await titles(client, CAF_A_AGENT, corbeille="true") == []
+
+
+async def test_a_forged_cursor_is_a_400_problem(convs: Convs, client: httpx.AsyncClient) -> None:
+    ok(await upload(client, CAF_A_AGENT, convs.a, "f.pdf", pdf()), 201)
+    forged = [
+        "pas-un-curseur",
+        encode_cursor(["hier", "un"]),
+        encode_cursor([dt.datetime.now(dt.UTC)]),
+        encode_cursor([1, uuid.uuid4()]),
+        encode_cursor([dt.datetime.now(dt.UTC), "pas-un-uuid"]),
+    ]
+    for url in ("/api/v1/documents", f"/api/v1/conventions/{convs.a}/documents"):
+        for cursor in forged:
+            resp = await client.get(url, params={"cursor": cursor}, headers=h(CAF_A_AGENT))
+            assert resp.status_code == 400, (url, cursor, resp.text)
+            assert resp.headers["content-type"] == "application/problem+json"
+            assert resp.json()["detail"] == "Curseur de pagination invalide."
