@@ -153,12 +153,14 @@ async def _page(
     limit: int,
     cursor: str | None,
 ) -> DocumentPage:
-    documents, next_cursor = await repo.list_documents(session, principal, filters, limit, cursor)
-    return DocumentPage(
-        items=[service.document_out(d, latest, ctx) for d, latest in documents],
-        next_cursor=next_cursor,
-        antivirus=ctx.antivirus,
+    rows = await repo.list_documents(session, principal, filters, limit, cursor)
+    listed = make_page(
+        rows,
+        limit,
+        lambda row: (row[0].depose_le, row[0].id),
+        lambda row: service.document_out(row[0], row[1], ctx),
     )
+    return DocumentPage(items=listed.items, next_cursor=listed.next_cursor, antivirus=ctx.antivirus)
 
 
 @router.get(

@@ -39,7 +39,7 @@ from kernel.convention_ref import (
     scope_params,
 )
 from kernel.errors import BadRequest
-from kernel.pagination import decode_cursor, encode_cursor
+from kernel.pagination import decode_cursor
 from kernel.principal import Principal
 from services.documents.models import (
     Contenu,
@@ -199,9 +199,10 @@ async def list_documents(
     filters: DocumentFilters,
     limit: int,
     cursor: str | None,
-) -> tuple[list[tuple[Any, Any]], str | None]:
+) -> list[tuple[Any, Any]]:
     """Newest first, keyset on (depose_le, id) descending; each with its latest version
-    (or None). Read-only rows with the attributes of Document and Version."""
+    (or None). Read-only rows with the attributes of Document and Version; ``limit + 1``
+    of them (the extra one only says there is a next page)."""
     params: dict[str, Any] = {
         "subject": principal.subject,
         "limit": limit + 1,
@@ -223,7 +224,7 @@ async def list_documents(
     paired, width, names = _page_statement(
         ScopeShape.of(principal), filters.corbeille, used, cursor is not None
     )
-    rows: list[tuple[Any, Any]] = [
+    return [
         (
             r,
             None
@@ -232,11 +233,6 @@ async def list_documents(
         )
         for r in (await session.execute(paired, params)).all()
     ]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1][0] if rows else None
-    next_cursor = encode_cursor([last.depose_le, last.id]) if more and last else None
-    return rows, next_cursor
 
 
 async def latest_versions(
