@@ -27,7 +27,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import (
@@ -52,38 +52,20 @@ from services.documents.models import (
 
 
 def _document_visibility(scope: ColumnElement[bool], subject: Any) -> ColumnElement[bool]:
-    """Readable convention, and content scanned clean (or the caller uploaded it)."""
+    """Readable convention, and content scanned clean (or the caller uploaded it).
+    `subject`: the caller's, or a bind parameter in a statement built once (the list)."""
     return and_(
         scope, or_(Document.version_disponible.is_not(None), Document.depose_par == subject)
     )
 
 
 def _version_visibility(subject: Any) -> ColumnElement[bool]:
+    """Scanned clean, or the caller's own upload (`subject` as above)."""
     return or_(Version.statut == StatutAnalyse.disponible.value, Version.depose_par == subject)
 
 
-def _visible_document(principal: Principal) -> ColumnElement[bool]:
-    return _document_visibility(readable_clause(convention_ref, principal), principal.subject)
-
-
-def _visible_version(principal: Principal) -> ColumnElement[bool]:
-    return _version_visibility(principal.subject)
-
-
-async def readable_convention(
-    session: AsyncSession, principal: Principal, convention_id: uuid.UUID
-) -> ConventionRef | None:
-    row = (
-        await session.execute(
-            select(convention_ref).where(
-                convention_ref.c.id == convention_id, readable_clause(convention_ref, principal)
-            )
-        )
-    ).one_or_none()
-    return None if row is None else row_to_ref(row)
-
-
 async def convention_of(session: AsyncSession, convention_id: uuid.UUID) -> ConventionRef | None:
+    """The replica's row; the caller checks the scope (`service.may_read`)."""
     row = (
         await session.execute(select(convention_ref).where(convention_ref.c.id == convention_id))
     ).one_or_none()
@@ -105,7 +87,10 @@ async def get_document(
     stmt = (
         select(Document, *convention_ref.c)
         .join(convention_ref, convention_ref.c.id == Document.convention_id)
-        .where(Document.id == document_id, _visible_document(principal))
+        .where(
+            Document.id == document_id,
+            _document_visibility(readable_clause(convention_ref, principal), principal.subject),
+        )
     )
     if deleted is True:
         stmt = stmt.where(Document.supprime_le.is_not(None))
@@ -235,19 +220,17 @@ async def list_documents(
     ]
 
 
-async def latest_versions(
-    session: AsyncSession, principal: Principal, document_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Version]:
-    """The newest version each caller may see, for many documents in one query."""
-    if not document_ids:
-        return {}
+async def latest_version(
+    session: AsyncSession, principal: Principal, document_id: uuid.UUID
+) -> Version | None:
+    """The newest version of the document the caller may see."""
     stmt = (
         select(Version)
-        .where(Version.document_id.in_(document_ids), _visible_version(principal))
-        .ext(distinct_on(Version.document_id))
-        .order_by(Version.document_id, Version.numero.desc())
+        .where(Version.document_id == document_id, _version_visibility(principal.subject))
+        .order_by(Version.numero.desc())
+        .limit(1)
     )
-    return {v.document_id: v for v in (await session.execute(stmt)).scalars()}
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def versions_page(
@@ -259,7 +242,9 @@ async def versions_page(
 ) -> list[Version]:
     """The versions the caller may see, newest first, keyset on `numero` descending;
     ``limit + 1`` rows (the extra one only says there is a next page)."""
-    stmt = select(Version).where(Version.document_id == document_id, _visible_version(principal))
+    stmt = select(Version).where(
+        Version.document_id == document_id, _version_visibility(principal.subject)
+    )
     if cursor is not None:
         (last,) = _resume_after(cursor, int)
         stmt = stmt.where(Version.numero < last)
@@ -274,7 +259,7 @@ async def version_with_key(
     stmt = (
         select(Version, Contenu.cle)
         .outerjoin(Contenu, Contenu.sha256 == Version.contenu_sha256)
-        .where(Version.document_id == document_id, _visible_version(principal))
+        .where(Version.document_id == document_id, _version_visibility(principal.subject))
     )
     if numero is None:
         stmt = stmt.where(Version.statut == StatutAnalyse.disponible.value).order_by(

@@ -139,8 +139,7 @@ async def load_document(
 async def describe(
     session: AsyncSession, ctx: DocumentsContext, principal: Principal, document: Document
 ) -> DocumentOut:
-    latest = (await repo.latest_versions(session, principal, [document.id])).get(document.id)
-    return document_out(document, latest, ctx)
+    return document_out(document, await repo.latest_version(session, principal, document.id), ctx)
 
 
 # --- changes -----------------------------------------------------------------------------

@@ -230,9 +230,7 @@ async def upload(
         # The state may have changed during the transfer: record it, check it again.
         await upsert_refs(session, ctx.replica.table, [received.ref])
         ref = check_upload(
-            await repo.readable_convention(session, principal, received.ref.id),
-            principal,
-            now().date(),
+            await repo.convention_of(session, received.ref.id), principal, now().date()
         )
         if document_id is not None:
             await repo.lock_document(session, document_id)
