@@ -20,7 +20,7 @@ from services.documents import repository as repo
 from services.documents import service
 from services.documents.dependencies import Context
 from services.documents.download import content_disposition, parse_range
-from services.documents.models import StatutAnalyse, TypeDocument
+from services.documents.models import Document, StatutAnalyse, TypeDocument
 from services.documents.repository import DocumentFilters
 from services.documents.schemas import (
     DocumentOut,
@@ -97,8 +97,8 @@ def _upload_request(request: Request) -> UploadRequest:
     )
 
 
-def _etag(doc_id: uuid.UUID, revision: int) -> str:
-    return etag_for(doc_id, revision)
+def _etag(document: Document) -> str:
+    return etag_for(document.id, document.revision)
 
 
 @router.post(
@@ -117,7 +117,7 @@ async def create_document(
 ) -> DocumentOut:
     document, version = await upload(ctx, session, principal, _upload_request(request))
     response.headers["Location"] = f"/api/v1/documents/{document.id}"
-    response.headers["ETag"] = _etag(document.id, document.revision)
+    response.headers["ETag"] = _etag(document)
     return service.document_out(document, version, ctx)
 
 
@@ -193,7 +193,7 @@ async def get_document(
     ctx: Context,
 ) -> DocumentOut:
     document, _ = await service.load_document(session, principal, document_id, deleted=None)
-    response.headers["ETag"] = _etag(document.id, document.revision)
+    response.headers["ETag"] = _etag(document)
     return await service.describe(session, ctx, principal, document)
 
 
@@ -208,9 +208,9 @@ async def patch_document(
     ctx: Context,
 ) -> DocumentOut:
     document, ref = await service.load_document(session, principal, document_id, for_update=True)
-    require_if_match(request, _etag(document.id, document.revision))
+    require_if_match(request, _etag(document))
     await service.update_metadata(session, document, ref, principal, patch)
-    response.headers["ETag"] = _etag(document.id, document.revision)
+    response.headers["ETag"] = _etag(document)
     return await service.describe(session, ctx, principal, document)
 
 
@@ -239,7 +239,7 @@ async def restore_document(
         session, principal, document_id, deleted=True, for_update=True
     )
     await service.restore(session, ctx, document, ref, principal)
-    response.headers["ETag"] = _etag(document.id, document.revision)
+    response.headers["ETag"] = _etag(document)
     return await service.describe(session, ctx, principal, document)
 
 
