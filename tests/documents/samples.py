@@ -142,12 +142,7 @@ def streamed_multipart(
 
     async def body() -> AsyncIterator[bytes]:
         yield bytes(prefix)
-        yield head
-        remaining = size - len(head)
-        block = bytes(range(256)) * (chunk // 256)
-        while remaining > 0:
-            piece = block[: min(chunk, remaining)]
-            remaining -= len(piece)
+        for piece in filler_stream(head, size, chunk):
             yield piece
         yield suffix
 
@@ -155,7 +150,8 @@ def streamed_multipart(
 
 
 def filler_stream(head: bytes, size: int, chunk: int = 1024 * 1024) -> Iterable[bytes]:
-    """The same bytes as `streamed_multipart`'s file, to hash the expected content."""
+    """`head` then filler bytes, `size` in all: the file of `streamed_multipart`, also
+    used to hash the expected content."""
     yield head
     remaining = size - len(head)
     block = bytes(range(256)) * (chunk // 256)
