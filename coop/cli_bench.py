@@ -39,8 +39,6 @@ def generate(scale: ScaleOpt = "national", seed: SeedOpt = 2024) -> None:
     stack.migrate(url)
     info = asyncio.run(gen(url, scale, seed, console))
     console.print(f"[green]✓[/] {sum(info['rows'].values()):,} lignes en {info['seconds']} s")
-    if info["skipped"]:
-        console.print(f"Schémas non générés (code absent) : {', '.join(info['skipped'])}")
 
 
 @app.command()

@@ -2,14 +2,12 @@
 
 Rows are built from the services' own SQLAlchemy tables (column names, types and
 constraints of their models) and loaded with PostgreSQL COPY through asyncpg
-(`copy_records_to_table`), the fastest way in; every schema whose code is present is
-filled (a service still being written is skipped and reported). The convention
-replicas (`<schema>.convention_ref`) are filled consistently with the conventions.
+(`copy_records_to_table`), the fastest way in. The convention replicas
+(`<schema>.convention_ref`) are filled consistently with the conventions.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import importlib
 import random
@@ -25,8 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coop.bench.baseline import plain_dsn
-from coop.bench.dataset import AXES, Plan, bench_id, personas, plan
-from coop.bench.stack import available
+from coop.bench.dataset import AXES, SCALES, Plan, bench_id, personas, plan
 
 MARKER_TABLE = "public.coop_bench_dataset"
 # Bumped when the generator changes: a data set from an older one is generated again.
@@ -260,8 +257,6 @@ async def load_actions(loader: Loader, p: Plan, rng: random.Random) -> None:
 async def load_documents(loader: Loader, p: Plan, rng: random.Random) -> None:
     m = "services.documents.models"
     doc_t, ver_t = _table(m, "documents.document"), _table(m, "documents.version")
-    from coop.bench.dataset import SCALES
-
     per = SCALES[p.scale_name].documents_per_convention
     types = (
         "Compte rendu de COPIL",
@@ -396,8 +391,6 @@ BENCH_ISSUER = "http://bench-idp.invalid"  # rewritten to the run's identity pro
 
 
 async def load_gateway(loader: Loader, p: Plan, rng: random.Random) -> None:
-    from coop.bench.dataset import SCALES
-
     m = "gateway.habilitations.models"
     persons_t, grants_t = _table(m, "gateway.persons"), _table(m, "gateway.grants")
     ps = personas(p)
@@ -450,11 +443,13 @@ async def load_gateway(loader: Loader, p: Plan, rng: random.Random) -> None:
     await loader.copy(grants_t, grants)
 
 
-# Loaders of the schemas whose code may still be on its way: (module to find, loader).
-ExtraLoader = Callable[[Loader, Plan, random.Random], Awaitable[None]]
-EXTRA_LOADERS: list[tuple[str, str, ExtraLoader]] = [
-    ("gateway", "gateway.habilitations.models", load_gateway),
-]
+# In this order: the one random generator is drawn from in turn (the data set's seed).
+LOADERS: tuple[Callable[[Loader, Plan, random.Random], Awaitable[None]], ...] = (
+    load_conventions,
+    load_actions,
+    load_documents,
+    load_gateway,
+)
 
 
 async def generate(
@@ -465,7 +460,6 @@ async def generate(
     p = plan(scale, seed, today)
     rng = random.Random(seed + 1)
     conn = await asyncpg.connect(plain_dsn(url))
-    skipped: list[str] = []
     try:
         tables = await _existing_tables(conn)
         with Progress(
@@ -481,23 +475,8 @@ async def generate(
                 for schema in SCHEMAS:
                     if f"{schema}.convention_ref" in tables:
                         await loader.copy(_table_for_replica(schema), replica_rows(p))
-                if "conventions.convention" in tables and available("services.conventions.models"):
-                    await load_conventions(loader, p, rng)
-                else:
-                    skipped.append("conventions")
-                if "actions.suivis" in tables and available("services.actions.models"):
-                    await load_actions(loader, p, rng)
-                else:
-                    skipped.append("actions")
-                if "documents.document" in tables and available("services.documents.models"):
-                    await load_documents(loader, p, rng)
-                else:
-                    skipped.append("documents")
-                for schema, module, extra in EXTRA_LOADERS:
-                    if available(module) and any(t.startswith(schema + ".") for t in tables):
-                        await extra(loader, p, rng)
-                    else:
-                        skipped.append(schema)
+                for load in LOADERS:
+                    await load(loader, p, rng)
                 await conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (at timestamptz DEFAULT now(), info jsonb)"  # noqa: E501
                 )
@@ -507,7 +486,6 @@ async def generate(
                     "generator": GENERATOR_VERSION,
                     "today": today.isoformat(),
                     "rows": loader.counts,
-                    "skipped": skipped,
                     "seconds": round(time.perf_counter() - started, 1),
                 }
                 await conn.execute(
@@ -528,11 +506,3 @@ def _table_for_replica(schema: str) -> Any:
     from kernel.convention_ref import convention_ref_table
 
     return convention_ref_table(MetaData(schema=schema))
-
-
-def run_generate(url: str, scale: str, seed: int, console: Console) -> dict[str, Any]:
-    return asyncio.run(generate(url, scale, seed, console))
-
-
-def new_uuid() -> uuid.UUID:
-    return uuid.uuid4()

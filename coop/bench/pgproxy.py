@@ -57,9 +57,6 @@ class RoundTripCounter:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
-    def snapshot(self) -> dict[str, int]:
-        return dict(self.round_trips)
-
     async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if isinstance(self._upstream, str):
             return await asyncio.open_unix_connection(self._upstream)

@@ -241,8 +241,6 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"RSS passerelle pendant « {e['label']} » (c=8) : {r['start_mib']} → {r['peak_mib']} Mio."  # noqa: E501
             )
-    if results.get("missing"):
-        lines += ["", f"Non mesurés (code absent) : {', '.join(results['missing'])}."]
     first_errors = [
         f"- {e['label']} / {variant} : {s['first_error']}"
         for e in results.get("endpoints", {}).values()

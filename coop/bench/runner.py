@@ -37,6 +37,9 @@ from coop.bench.scenarios import (
 )
 
 BLOB_SIZE = 5 * 1024 * 1024
+# The services measured, in the registry's order (the identity provider and the gateway
+# are started after them).
+SERVICES = ("conventions", "documents", "actions")
 
 
 def run(
@@ -222,7 +225,6 @@ async def _run(
     ps = personas(p)
     people = bench_personas(ps)
     await _reset_writes(url, p, ps.caf_id)
-    services = [s for s in stack.service_names() if s in {"conventions", "actions", "documents"}]
     st = stack.Stack(url)
     results: dict[str, Any] = {
         "scale": scale,
@@ -231,34 +233,26 @@ async def _run(
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "bounds": {"requests": requests, "seconds": seconds},
         "endpoints": {},
-        "missing": [],
     }
     # Seconds since the start at the end of each phase (where a run spends its time).
     phases: dict[str, float] = {}
     results["phases"] = phases
     try:
-        conv_url = None
-        if "conventions" in services:
-            conv_url = st.start(
-                "conventions", APPS["conventions"].factory, stack.service_env("conventions", None)
-            ).url
-        for name in services:
-            if name != "conventions":
-                st.start(name, APPS[name].factory, stack.service_env(name, conv_url))
-        gateway_up = stack.available("gateway.app") and stack.available("gateway.devidp.app")
-        idp_url = ""
-        if gateway_up:
-            idp_port = stack.free_port()
-            await _bench_issuer(url, f"http://127.0.0.1:{idp_port}")
-            idp = st.start(
-                "idp", "gateway.devidp.app:create_app", stack.idp_env(idp_port), idp_port
-            )
-            idp_url = idp.url
-            st.start(
-                "gateway",
-                "gateway.app:create_app",
-                stack.gateway_env({s: st.procs[s].url for s in services}, idp_url, conv_url),
-            )
+        conv_url = st.start(
+            "conventions", APPS["conventions"].factory, stack.service_env("conventions", None)
+        ).url
+        for name in SERVICES[1:]:
+            st.start(name, APPS[name].factory, stack.service_env(name, conv_url))
+        idp_port = stack.free_port()
+        await _bench_issuer(url, f"http://127.0.0.1:{idp_port}")
+        idp_url = st.start(
+            "idp", "gateway.devidp.app:create_app", stack.idp_env(idp_port), idp_port
+        ).url
+        st.start(
+            "gateway",
+            "gateway.app:create_app",
+            stack.gateway_env({s: st.procs[s].url for s in SERVICES}, idp_url, conv_url),
+        )
         st.wait_ready()
         phases["processes"] = round(time.perf_counter() - started, 1)
         console.print(
@@ -276,20 +270,16 @@ async def _run(
             return tokens.header(people[op.persona], op.service)
 
         # Targets that need a first request: the deepest cursor, a document to download.
-        deep_cursor = None
-        uploaded = None
-        base_ops = operations(p, ps, set(services), blob, None, None)
-        by_key = {op.key: op for op in base_ops}
-        if "documents" in services:
-            doc_url = st.procs["documents"].url
-            deep_cursor, pages = await _walk_deepest(
-                doc_url, tokens.header(people["national"], "documents"), "/api/v1/documents"
-            )
-            results["deep_pagination_pages_walked"] = pages
-            uploaded = await _upload_one(
-                doc_url, by_key["document_upload"], direct_auth(by_key["document_upload"])
-            )
-        ops = operations(p, ps, set(services), blob, deep_cursor, uploaded)
+        upload = next(
+            op for op in operations(p, ps, blob, None, None) if op.key == "document_upload"
+        )
+        doc_url = st.procs["documents"].url
+        deep_cursor, pages = await _walk_deepest(
+            doc_url, tokens.header(people["national"], "documents"), "/api/v1/documents"
+        )
+        results["deep_pagination_pages_walked"] = pages
+        uploaded = await _upload_one(doc_url, upload, direct_auth(upload))
+        ops = operations(p, ps, blob, deep_cursor, uploaded)
 
         phases["first_requests"] = round(time.perf_counter() - started, 1)
         # Round trips and captured SQL, in-process through the counting relay.
@@ -299,7 +289,7 @@ async def _run(
         round_trips: dict[str, Any] = {}
         capture_errors: dict[str, str] = {}
         try:
-            for name in services:
+            for name in SERVICES:
                 mine = [op for op in ops if op.service == name and op.kind != "transfer"]
                 specs: dict[str, list[RequestSpec]] = {}
                 for op in mine:
@@ -341,9 +331,9 @@ async def _run(
         console.print(f"Client HTTP (c=32, /ping) : {results['client']}")
 
         phases["baseline"] = round(time.perf_counter() - started, 1)
-        access = _access_tokens(idp_url, people) if gateway_up else {}
+        access = _access_tokens(idp_url, people)
         for op in ops:
-            endpoint = _endpoint(op, st, access, tokens, people, captured, gateway_up)
+            endpoint = _endpoint(op, st, access, tokens, people, captured)
             console.print(f"▶ {op.label}")
             entry: dict[str, Any] = {
                 "op": op.key,
@@ -360,10 +350,8 @@ async def _run(
             for c in op.concurrency:
                 if c == 1:
                     continue
-                sampler = None
-                if op.kind == "transfer" and "gateway" in st.procs:
+                if op.kind == "transfer":
                     sampler = RssSampler(st.procs["gateway"].pid)
-                if sampler:
                     with sampler:
                         thr = await throughput_run(endpoint, c, requests, seconds)
                     entry["gateway_rss"] = {
@@ -376,9 +364,6 @@ async def _run(
                 entry[f"c{c}"] = {k: s.summary() for k, s in thr.items()}
             results["endpoints"][op.key] = entry
             phases[op.key] = round(time.perf_counter() - started, 1)
-        results["missing"] = sorted({"conventions", "actions", "documents"} - set(services)) + (
-            [] if gateway_up else ["gateway"]
-        )
     finally:
         st.stop()
         if embedded:
@@ -396,7 +381,6 @@ def _endpoint(
     tokens: InternalTokens,
     people: dict[str, Persona],
     captured: dict[str, Any],
-    gateway_up: bool,
 ) -> Endpoint:
     n_variants = 3
 
@@ -404,22 +388,18 @@ def _endpoint(
     def index(i: int, k: int) -> int:
         return i * n_variants + k if op.fresh_targets else i
 
-    variants: list[Variant] = []
-    if gateway_up and "gateway" in st.procs:
-        variants.append(
-            Variant(
-                "gateway",
-                st.procs["gateway"].url,
-                lambda i: spec_for(op, index(i, 0), access[op.persona]),
-            )
-        )
-    variants.append(
+    variants = [
+        Variant(
+            "gateway",
+            st.procs["gateway"].url,
+            lambda i: spec_for(op, index(i, 0), access[op.persona]),
+        ),
         Variant(
             "direct",
             st.procs[op.service].url,
             lambda i: spec_for(op, index(i, 1), tokens.header(people[op.persona], op.service)),
-        )
-    )
+        ),
+    ]
     base = st.procs["baseline"].url
     if op.kind == "transfer":
         if op.method == "POST":

@@ -6,7 +6,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from coop.bench.dataset import Personas, Plan, bench_id
 from coop.bench.driver import RequestSpec
@@ -112,7 +111,6 @@ def multipart(fields: dict[str, str], filename: str, content: bytes) -> tuple[by
 def operations(
     p: Plan,
     ps: Personas,
-    services: set[str],
     blob: bytes,
     deep_cursor: str | None,
     uploaded_document: str | None,
@@ -131,133 +129,125 @@ def operations(
             return write_targets[-1 - (i - CAPTURE_OFFSET) % CAPTURE_RESERVED]
         return write_targets[i % load_targets]
 
-    ops: list[Op] = []
-    if "actions" in services:
-        ops += [
-            Op(
-                "moi_a_renseigner",
-                "Mobile : mes actions à renseigner ce trimestre",
-                "actions",
-                "contributeur",
-                "GET",
-                lambda i: "/api/v1/moi/actions-a-renseigner?limit=50",
-            ),
-            Op(
-                "plan_actions",
-                "Ouvrir une convention : son plan d'actions",
-                "actions",
-                "contributeur",
-                "GET",
-                lambda i: f"/api/v1/conventions/{mine[i % len(mine)]}/actions?limit=200",
-            ),
-            Op(
-                "campagne_caf",
-                "Vue campagne de la Caf",
-                "actions",
-                "caf_agent",
-                "GET",
-                lambda i: f"/api/v1/campagnes/{periode}?limit=50",
-            ),
-            Op(
-                "agregats_nationaux",
-                "Agrégats nationaux (campagne)",
-                "actions",
-                "national",
-                "GET",
-                lambda i: f"/api/v1/campagnes/{periode}?limit=200",
-            ),
-            Op(
-                "soumission_suivi",
-                "Soumettre un suivi",
-                "actions",
-                "caf_agent",
-                "POST",
-                lambda i: f"/api/v1/actions/{write_target(i)}/suivis/{periode}/soumission",
-                kind="write",
-                body=lambda i: (b"", {"if-match": "*"}),
-                concurrency=(1,),
-                fresh_targets=True,
-                max_calls=load_targets,
-            ),
-        ]
-    if "conventions" in services:
-        ops += [
-            Op(
-                "mes_conventions",
-                "Lister mes conventions",
-                "conventions",
-                "contributeur",
-                "GET",
-                lambda i: "/api/v1/conventions?limit=50",
-            ),
-            Op(
-                "convention_detail",
-                "Ouvrir une convention : sa fiche",
-                "conventions",
-                "contributeur",
-                "GET",
-                lambda i: f"/api/v1/conventions/{mine[i % len(mine)]}",
-            ),
-        ]
-    if "documents" in services:
+    ops = [
+        Op(
+            "moi_a_renseigner",
+            "Mobile : mes actions à renseigner ce trimestre",
+            "actions",
+            "contributeur",
+            "GET",
+            lambda i: "/api/v1/moi/actions-a-renseigner?limit=50",
+        ),
+        Op(
+            "plan_actions",
+            "Ouvrir une convention : son plan d'actions",
+            "actions",
+            "contributeur",
+            "GET",
+            lambda i: f"/api/v1/conventions/{mine[i % len(mine)]}/actions?limit=200",
+        ),
+        Op(
+            "campagne_caf",
+            "Vue campagne de la Caf",
+            "actions",
+            "caf_agent",
+            "GET",
+            lambda i: f"/api/v1/campagnes/{periode}?limit=50",
+        ),
+        Op(
+            "agregats_nationaux",
+            "Agrégats nationaux (campagne)",
+            "actions",
+            "national",
+            "GET",
+            lambda i: f"/api/v1/campagnes/{periode}?limit=200",
+        ),
+        Op(
+            "soumission_suivi",
+            "Soumettre un suivi",
+            "actions",
+            "caf_agent",
+            "POST",
+            lambda i: f"/api/v1/actions/{write_target(i)}/suivis/{periode}/soumission",
+            kind="write",
+            body=lambda i: (b"", {"if-match": "*"}),
+            concurrency=(1,),
+            fresh_targets=True,
+            max_calls=load_targets,
+        ),
+        Op(
+            "mes_conventions",
+            "Lister mes conventions",
+            "conventions",
+            "contributeur",
+            "GET",
+            lambda i: "/api/v1/conventions?limit=50",
+        ),
+        Op(
+            "convention_detail",
+            "Ouvrir une convention : sa fiche",
+            "conventions",
+            "contributeur",
+            "GET",
+            lambda i: f"/api/v1/conventions/{mine[i % len(mine)]}",
+        ),
+        Op(
+            "pagination_premiere",
+            "Documents (national) : première page",
+            "documents",
+            "national",
+            "GET",
+            lambda i: "/api/v1/documents?limit=50",
+        ),
+    ]
+    if deep_cursor:
         ops.append(
             Op(
-                "pagination_premiere",
-                "Documents (national) : première page",
+                "pagination_profonde",
+                "Documents (national) : page la plus profonde",
                 "documents",
                 "national",
                 "GET",
-                lambda i: "/api/v1/documents?limit=50",
+                lambda i: f"/api/v1/documents?limit=50&cursor={deep_cursor}",
             )
         )
-        if deep_cursor:
-            ops.append(
-                Op(
-                    "pagination_profonde",
-                    "Documents (national) : page la plus profonde",
-                    "documents",
-                    "national",
-                    "GET",
-                    lambda i: f"/api/v1/documents?limit=50&cursor={deep_cursor}",
-                )
-            )
-        target_conv = mine[0]
+    target_conv = mine[0]
 
-        def upload_body(i: int) -> tuple[bytes, dict[str, str]]:
-            body, ctype = multipart(
-                {"convention_id": str(target_conv), "type": "Autre", "titre": f"Bench {i}"},
-                "bench.pdf",
-                blob,
-            )
-            return body, {"content-type": ctype}
+    def upload_body(i: int) -> tuple[bytes, dict[str, str]]:
+        body, ctype = multipart(
+            {"convention_id": str(target_conv), "type": "Autre", "titre": f"Bench {i}"},
+            "bench.pdf",
+            blob,
+        )
+        return body, {"content-type": ctype}
 
+    ops.append(
+        Op(
+            "document_upload",
+            "Déposer un document de 5 Mio",
+            "documents",
+            "contributeur",
+            "POST",
+            lambda i: "/api/v1/documents",
+            kind="transfer",
+            body=upload_body,
+            expect=frozenset({201}),
+            concurrency=(1, 8),
+        )
+    )
+    if uploaded_document:
         ops.append(
             Op(
-                "document_upload",
-                "Déposer un document de 5 Mio",
+                "document_download",
+                "Télécharger un document de 5 Mio",
                 "documents",
                 "contributeur",
-                "POST",
-                lambda i: "/api/v1/documents",
+                "GET",
+                lambda i: f"/api/v1/documents/{uploaded_document}/contenu",
                 kind="transfer",
-                body=upload_body,
-                expect=frozenset({201}),
                 concurrency=(1, 8),
             )
         )
-        if uploaded_document:
-            ops.append(
-                Op(
-                    "document_download",
-                    "Télécharger un document de 5 Mio",
-                    "documents",
-                    "contributeur",
-                    "GET",
-                    lambda i: f"/api/v1/documents/{uploaded_document}/contenu",
-                    kind="transfer",
-                    concurrency=(1, 8),
-                )
-            )
     return ops
 
 
@@ -268,14 +258,3 @@ def spec_for(op: Op, i: int, auth: str, extra_headers: dict[str, str] | None = N
         body, more = op.body(i)
         headers.update(more)
     return RequestSpec(op.method, op.path(i), headers, body, op.expect)
-
-
-def describe(op: Op) -> dict[str, Any]:
-    return {
-        "label": op.label,
-        "service": op.service,
-        "persona": op.persona,
-        "method": op.method,
-        "path": op.path(0).split("?")[0],
-        "kind": op.kind,
-    }

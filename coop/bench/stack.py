@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -18,30 +17,10 @@ import httpx
 
 from coop.apps import APPS, migration_trees
 from kernel.embedded_db import start_embedded, stop_embedded
-from kernel.migrations import MIGRATIONS_ROOT, upgrade
+from kernel.migrations import upgrade
 
 BENCH_DATA_DIR = ".coop/bench-pgdata"
 WORK_DIR = Path(".coop/bench")
-
-
-def available(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def service_names() -> list[str]:
-    """Registered services whose code is present (colleagues may still be writing one)."""
-    return [name for name, spec in APPS.items() if available(spec.factory.split(":")[0])]
-
-
-def all_migration_trees() -> list[str]:
-    trees = list(migration_trees())
-    # The gateway's habilitations tree, when it exists and is not registered yet.
-    if "gateway" not in trees and (MIGRATIONS_ROOT / "gateway" / "env.py").exists():
-        trees.append("gateway")
-    return trees
 
 
 def ensure_database(scale: str) -> tuple[str, bool]:
@@ -62,7 +41,7 @@ def stop_database() -> None:
 
 
 def migrate(url: str) -> list[str]:
-    trees = all_migration_trees()
+    trees = migration_trees()
     for tree in trees:
         upgrade(tree, url)
     return trees
