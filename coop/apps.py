@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,15 @@ class AppSpec:
     @property
     def env_prefix(self) -> str:
         return f"COOP_{self.name.upper()}_"
+
+    @property
+    def probe_path(self) -> str:
+        # Apps with a database answer /readyz once it is reachable; the IdP has none.
+        return "/readyz" if self.migrations else "/healthz"
+
+    def serve_argv(self) -> list[str]:
+        """`coop serve <app>` with this interpreter: how `coop run` and tests start it."""
+        return [sys.executable, "-m", "coop.cli", "serve", self.name]
 
     def settings_class(self) -> Any:
         module, _, attr = self.settings.partition(":")

@@ -33,11 +33,6 @@ def app_port(spec: AppSpec) -> int:
     return int(spec.settings_class()().port)
 
 
-def probe_path(spec: AppSpec) -> str:
-    # Apps with a database answer /readyz once it is reachable; the IdP has none.
-    return "/readyz" if spec.migrations else "/healthz"
-
-
 def coop_command() -> str:
     """How to call `coop` from here (the venv's script, relative when possible)."""
     script = Path(sys.executable).parent / "coop"
@@ -106,14 +101,14 @@ def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
         if clamd is not None:
             children.append(clamd)
         for spec in APPS.values():
-            argv = [sys.executable, "-m", "coop.cli", "serve", spec.name]
-            children.append(spawn(spec.name, argv, env, BASE / "logs" / f"{spec.name}.log"))
+            log = BASE / "logs" / f"{spec.name}.log"
+            children.append(spawn(spec.name, spec.serve_argv(), env, log))
         apps = [c for c in children if c.name in APPS]
         with console.status("Démarrage des applications…") as status:
             for child in apps:
                 spec = APPS[child.name]
                 status.update(f"Attente de {spec.name}…")
-                url = f"http://127.0.0.1:{app_port(spec)}{probe_path(spec)}"
+                url = f"http://127.0.0.1:{app_port(spec)}{spec.probe_path}"
                 wait_ready(child, url, timeout=ready_timeout)
                 console.print(f"[green]✓[/] {spec.name} : http://127.0.0.1:{app_port(spec)}")
         _print_ready()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -81,12 +80,11 @@ class Stack:
         logs = self.work_dir / "logs"
         for spec in APPS.values():
             env = {**base_env, **self.env_for(spec), **self.extra_env}
-            argv = [sys.executable, "-m", "coop.cli", "serve", spec.name]
-            self.children.append(spawn(spec.name, argv, env, logs / f"{spec.name}.log"))
+            self.children.append(
+                spawn(spec.name, spec.serve_argv(), env, logs / f"{spec.name}.log")
+            )
         for child in self.children:
-            spec = APPS[child.name]
-            probe = "/readyz" if spec.migrations else "/healthz"
-            wait_ready(child, self.url(spec.name) + probe, timeout=timeout)
+            wait_ready(child, self.url(child.name) + APPS[child.name].probe_path, timeout=timeout)
 
     def stop(self) -> None:
         stop_all(self.children, sigint_timeout=10.0, sigterm_timeout=5.0)

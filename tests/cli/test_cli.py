@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from typer.main import get_command
 
+from coop.apps import APPS
 from coop.cli import app
 from coop.supervisor import spawn, stop_all, wait_ready
 
@@ -78,7 +79,7 @@ def test_healthcheck_says_whether_the_app_answers(tmp_path: Path) -> None:
         "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
     }
     probe = [sys.executable, "-m", "coop.cli", "healthcheck", "idp"]
-    child = spawn("idp", [sys.executable, "-m", "coop.cli", "serve", "idp"], env, tmp_path / "log")
+    child = spawn("idp", APPS["idp"].serve_argv(), env, tmp_path / "log")
     try:
         wait_ready(child, f"http://127.0.0.1:{port}/healthz", timeout=60)
         up = subprocess.run(probe, env=env, capture_output=True, text=True, check=False)
