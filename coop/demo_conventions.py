@@ -25,7 +25,7 @@ from services.conventions.models import (
     Evenement,
     Signataire,
 )
-from services.conventions.service import save_version
+from services.conventions.service_lifecycle import save_version
 
 AUTEUR = "demo"
 SOCLE = ["petite enfance", "enfance", "jeunesse", "parentalité"]

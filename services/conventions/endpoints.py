@@ -13,7 +13,7 @@ from kernel.etag import etag_for, require_if_match
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Page, Pagination, make_page
 from services.conventions import repository as repo
-from services.conventions import service
+from services.conventions import service, service_views
 from services.conventions.dependencies import Today
 from services.conventions.models import Convention
 from services.conventions.schemas import (
@@ -48,7 +48,7 @@ async def respond(
     response: Response,
 ) -> ConventionOut:
     response.headers["ETag"] = convention_etag(convention)
-    return await service.representation(session, principal, convention, today)
+    return await service_views.representation(session, principal, convention, today)
 
 
 @router.get("", response_model=Page[ConventionSummary])
@@ -74,7 +74,7 @@ async def list_conventions(
         cursor=page.cursor,
         limit=page.limit,
     )
-    items = await service.summaries(session, principal, rows[: page.limit], today)
+    items = await service_views.summaries(session, principal, rows[: page.limit], today)
     by_id = {i.id: i for i in items}
     return make_page(rows, page.limit, lambda r: (r[0].titre, r[0].id), lambda r: by_id[r[0].id])
 
@@ -100,7 +100,7 @@ async def get_convention(
     today: Today,
     response: Response,
 ) -> ConventionOut:
-    convention, out = await service.readable_representation(
+    convention, out = await service_views.readable_representation(
         session, principal, convention_id, today
     )
     response.headers["ETag"] = convention_etag(convention)
@@ -129,7 +129,7 @@ async def list_signataires(
 ) -> list[SignataireOut]:
     await service.load_readable(session, principal, convention_id)
     sigs = (await repo.signataires_of(session, [convention_id]))[convention_id]
-    return [service.signataire_out(s, o) for s, o in sigs]
+    return [service_views.signataire_out(s, o) for s, o in sigs]
 
 
 @router.post("/{convention_id}/signataires", status_code=status.HTTP_201_CREATED)

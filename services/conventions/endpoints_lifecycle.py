@@ -43,7 +43,9 @@ async def sign(
 ) -> ConventionOut:
     convention = await service.load_writable(session, principal, convention_id)
     check_if_match_when_sent(request, convention)
-    await service.sign(session, principal, convention, today, data.motif if data else None)
+    await service_lifecycle.sign(
+        session, principal, convention, today, data.motif if data else None
+    )
     return await respond(session, principal, convention, today, response)
 
 

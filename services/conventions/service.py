@@ -1,4 +1,6 @@
-"""Domain rules of conventions: scope, dates, lifecycle transitions and their history."""
+"""Domain rules of conventions: scope and write right, the dates rule, what signing
+requires, creation and changes while in préparation, signatories, and the history every
+change records. Representations: service_views; signature and after: service_lifecycle."""
 
 from __future__ import annotations
 
@@ -10,14 +12,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.convention_ref import StatutConvention, etat_convention
+from kernel.convention_ref import StatutConvention
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.principal import Principal
 from services.conventions import repository as repo
 from services.conventions.models import (
     THEMATIQUES_SOCLE,
     Convention,
-    ConventionVersion,
     Evenement,
     Organisation,
     Signataire,
@@ -25,29 +26,12 @@ from services.conventions.models import (
 )
 from services.conventions.schemas import (
     ConventionCreate,
-    ConventionOut,
     ConventionPatch,
-    ConventionSummary,
-    Copil,
-    Resiliation,
     SignataireIn,
-    SignataireOut,
     SignatairePatch,
 )
 
 SigRows = list[tuple[Signataire, Organisation]]
-
-
-class Transition:
-    """Names of the transitions listed in `transitions_disponibles`."""
-
-    modifier = "modifier"
-    gerer_signataires = "gérer les signataires"
-    gerer_equipements = "gérer les équipements"
-    signer = "signer"
-    avenant = "avenant"
-    resilier = "résilier"
-    renouveler = "renouveler"
 
 
 # --- small date helpers ------------------------------------------------------------------
@@ -105,17 +89,6 @@ def can_write(principal: Principal, convention: Convention) -> bool:
     return convention.caf_id in principal.caf_write_ids()
 
 
-async def readable_representation(
-    session: AsyncSession, principal: Principal, convention_id: uuid.UUID, today: dt.date
-) -> tuple[Convention, ConventionOut]:
-    """A convention as the caller sees it (404 outside its scope), in one statement."""
-    found = await repo.get_convention_detail(session, convention_id, principal)
-    if found is None:
-        raise NotFound("Convention introuvable.")
-    convention, sigs, successor = found
-    return convention, convention_out(principal, convention, sigs, successor, today)
-
-
 async def load_readable(
     session: AsyncSession, principal: Principal, convention_id: uuid.UUID
 ) -> Convention:
@@ -137,14 +110,7 @@ async def load_writable(
     return convention
 
 
-def etat(convention: Convention, today: dt.date) -> str:
-    return etat_convention(
-        StatutConvention(convention.statut),
-        convention.date_debut,
-        convention.date_fin,
-        convention.date_effet_resiliation,
-        today,
-    ).value
+# --- signature rule ----------------------------------------------------------------------
 
 
 def signature_problems(
@@ -186,145 +152,7 @@ def signature_problems(
     return problems
 
 
-def transitions(
-    principal: Principal,
-    convention: Convention,
-    signataires: SigRows,
-    today: dt.date,
-    has_successor: bool,
-) -> list[str]:
-    """What the caller may do right now on this convention."""
-    if not can_write(principal, convention):
-        return []
-    statut = convention.statut
-    if statut == StatutConvention.en_preparation:
-        out = [Transition.modifier, Transition.gerer_signataires, Transition.gerer_equipements]
-        if not signature_problems(convention, signataires, today):
-            out.append(Transition.signer)
-        return out
-    if statut == StatutConvention.signee:
-        out = []
-        if today <= convention.date_fin:
-            out += [Transition.avenant, Transition.resilier]
-        if not has_successor:
-            out.append(Transition.renouveler)
-        return out
-    return []
-
-
-def signataire_out(sig: Signataire, org: Organisation) -> SignataireOut:
-    return SignataireOut(
-        organisation_id=org.id,
-        type=TypeOrganisation(org.type),
-        nom=org.nom,
-        code_insee=org.code_insee,
-        siren=org.siren,
-        population=org.population,
-        representant=sig.representant,
-        deliberation_reference=sig.deliberation_reference,
-        deliberation_date=sig.deliberation_date,
-        date_signature=sig.date_signature,
-        avenant_numero=sig.avenant_numero,
-    )
-
-
-def copil_of(convention: Convention) -> Copil:
-    return Copil.model_validate(
-        {
-            "presidence": convention.copil_presidence,
-            "secretariat": convention.copil_secretariat,
-            "reunions_par_an": convention.copil_reunions_par_an,
-            "commissions": list(convention.copil_commissions or []),
-        }
-    )
-
-
-def resiliation_of(convention: Convention) -> Resiliation | None:
-    if convention.resiliation_mode is None:
-        return None
-    assert convention.resiliation_date_notification is not None
-    assert convention.date_effet_resiliation is not None
-    return Resiliation.model_validate(
-        {
-            "mode": convention.resiliation_mode,
-            "date_notification": convention.resiliation_date_notification,
-            "motif": convention.resiliation_motif,
-            "date_effet": convention.date_effet_resiliation,
-        }
-    )
-
-
-def convention_out(
-    principal: Principal,
-    convention: Convention,
-    signataires: SigRows,
-    successor: uuid.UUID | None,
-    today: dt.date,
-) -> ConventionOut:
-    return ConventionOut.model_validate(
-        {
-            "id": convention.id,
-            "caf_id": convention.caf_id,
-            "echelon": convention.echelon,
-            "titre": convention.titre,
-            "date_debut": convention.date_debut,
-            "date_fin": convention.date_fin,
-            "thematiques": convention.thematiques,
-            "objectifs_partages": convention.objectifs_partages,
-            "copil": copil_of(convention),
-            "statut": convention.statut,
-            "etat": etat(convention, today),
-            "date_signature": convention.date_signature,
-            "resiliation": resiliation_of(convention),
-            "precedente_id": convention.precedente_id,
-            "suivante_id": successor,
-            "numero_version": convention.numero_version,
-            "signataires": [signataire_out(s, o) for s, o in signataires],
-            "transitions_disponibles": transitions(
-                principal, convention, signataires, today, successor is not None
-            ),
-            "cree_le": convention.cree_le,
-            "modifie_le": convention.modifie_le,
-        }
-    )
-
-
-async def representation(
-    session: AsyncSession, principal: Principal, convention: Convention, today: dt.date
-) -> ConventionOut:
-    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
-    successor = (await repo.successors(session, [convention.id])).get(convention.id)
-    return convention_out(principal, convention, sigs, successor, today)
-
-
-async def summaries(
-    session: AsyncSession,
-    principal: Principal,
-    conventions: Sequence[tuple[Convention, bool]],
-    today: dt.date,
-) -> list[ConventionSummary]:
-    """Summaries of a page (each convention with whether it has been renewed)."""
-    # Only a draft the caller may sign needs its signatories (to offer `signer`).
-    drafts = [
-        c.id
-        for c, _ in conventions
-        if c.statut == StatutConvention.en_preparation and can_write(principal, c)
-    ]
-    sigs = await repo.signataires_of(session, drafts) if drafts else {}
-    return [
-        ConventionSummary(
-            id=c.id,
-            caf_id=c.caf_id,
-            echelon=c.echelon,
-            titre=c.titre,
-            date_debut=c.date_debut,
-            date_fin=c.date_fin,
-            statut=c.statut,
-            etat=etat(c, today),
-            transitions_disponibles=transitions(principal, c, sigs.get(c.id, []), today, renewed),
-        )
-        for c, renewed in conventions
-    ]
+# --- history -----------------------------------------------------------------------------
 
 
 async def record(
@@ -550,76 +378,3 @@ async def remove_signataire(
         principal,
         details={"organisation_id": str(organisation_id)},
     )
-
-
-# --- versions ----------------------------------------------------------------------------
-
-
-async def snapshot(session: AsyncSession, convention: Convention) -> dict[str, Any]:
-    """The text of the convention as it stands (for its version history)."""
-    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
-    equipements = await repo.equipements_of(session, convention.id)
-    return {
-        "titre": convention.titre,
-        "echelon": convention.echelon,
-        "date_debut": convention.date_debut.isoformat(),
-        "date_fin": convention.date_fin.isoformat(),
-        "thematiques": list(convention.thematiques),
-        "objectifs_partages": list(convention.objectifs_partages),
-        "copil": copil_of(convention).model_dump(mode="json"),
-        "signataires": [signataire_out(s, o).model_dump(mode="json") for s, o in sigs],
-        "equipements": [
-            {
-                "organisation_id": str(e.organisation_id),
-                "type": e.type,
-                "nom": e.nom,
-                "adresse": e.adresse,
-            }
-            for e in equipements
-        ],
-    }
-
-
-async def save_version(
-    session: AsyncSession, convention: Convention, avenant_id: uuid.UUID | None
-) -> None:
-    await repo.add(
-        session,
-        ConventionVersion(
-            convention_id=convention.id,
-            numero=convention.numero_version,
-            avenant_id=avenant_id,
-            contenu=await snapshot(session, convention),
-        ),
-    )
-
-
-# --- signature ---------------------------------------------------------------------------
-
-
-async def sign(
-    session: AsyncSession,
-    principal: Principal,
-    convention: Convention,
-    today: dt.date,
-    motif: str | None,
-) -> None:
-    require_preparation(convention)
-    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
-    problems = signature_problems(convention, sigs, today)
-    if problems:
-        raise Conflict(
-            "La convention ne peut pas encore être signée.", extra={"manquants": problems}
-        )
-    convention.statut = StatutConvention.signee.value
-    convention.date_signature = max(s.date_signature for s, _ in sigs if s.date_signature)
-    convention.numero_version = 1
-    await record(
-        session,
-        convention,
-        "signature",
-        principal,
-        motif=motif,
-        details={"date_signature": convention.date_signature.isoformat()},
-    )
-    await save_version(session, convention, None)

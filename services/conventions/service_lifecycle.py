@@ -1,4 +1,5 @@
-"""After signature: avenants, résiliation, renouvellement; Annexe 2 and the AO check."""
+"""Signature and after: versions, avenants, résiliation, renouvellement; Annexe 2 and the
+AO check."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from services.conventions.models import (
     THEMATIQUES_SOCLE,
     Avenant,
     Convention,
+    ConventionVersion,
     Equipement,
     ModeResiliation,
     Signataire,
@@ -39,9 +41,10 @@ from services.conventions.service import (
     new_signataire,
     record,
     require_preparation,
-    save_version,
     signatory_organisations,
+    signature_problems,
 )
+from services.conventions.service_views import snapshot
 
 AO_SEUIL_SCHEMA = 10_000
 RPE_OBLIGATOIRE_DEPUIS = dt.date(2026, 1, 1)
@@ -55,6 +58,51 @@ def require_running(convention: Convention, today: dt.date, what: str) -> None:
         raise Conflict(f"{what} : la convention est résiliée.")
     if today > convention.date_fin:
         raise Conflict(f"{what} : la convention est échue.")
+
+
+# --- signature and versions --------------------------------------------------------------
+
+
+async def save_version(
+    session: AsyncSession, convention: Convention, avenant_id: uuid.UUID | None
+) -> None:
+    await repo.add(
+        session,
+        ConventionVersion(
+            convention_id=convention.id,
+            numero=convention.numero_version,
+            avenant_id=avenant_id,
+            contenu=await snapshot(session, convention),
+        ),
+    )
+
+
+async def sign(
+    session: AsyncSession,
+    principal: Principal,
+    convention: Convention,
+    today: dt.date,
+    motif: str | None,
+) -> None:
+    require_preparation(convention)
+    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
+    problems = signature_problems(convention, sigs, today)
+    if problems:
+        raise Conflict(
+            "La convention ne peut pas encore être signée.", extra={"manquants": problems}
+        )
+    convention.statut = StatutConvention.signee.value
+    convention.date_signature = max(s.date_signature for s, _ in sigs if s.date_signature)
+    convention.numero_version = 1
+    await record(
+        session,
+        convention,
+        "signature",
+        principal,
+        motif=motif,
+        details={"date_signature": convention.date_signature.isoformat()},
+    )
+    await save_version(session, convention, None)
 
 
 # --- avenants ----------------------------------------------------------------------------
