@@ -228,3 +228,52 @@ async def test_client_gone_mid_upload_leaves_nothing(
     app = client.app  # type: ignore[attr-defined]
     await app(scope, receive, send)
     await assert_nothing_stored(db_engine, storage_root)
+
+
+async def test_malformed_parts_are_400_problems_and_store_nothing(
+    convs: Convs, client: httpx.AsyncClient, db_engine: AsyncEngine, storage_root: Path
+) -> None:
+    """Part headers are bounded (2 KiB by default), the file part must carry a file name,
+    fields must be UTF-8."""
+    boundary = "coop-test-boundary-7d91"
+
+    def part(name: str, value: bytes, more: str = "") -> bytes:
+        disposition = f'Content-Disposition: form-data; name="{name}"{more}'
+        return f"--{boundary}\r\n{disposition}\r\n\r\n".encode() + value + b"\r\n"
+
+    fields = part("convention_id", str(convs.a).encode()) + part("type", b"Autre")
+    file = part("fichier", pdf(), '; filename="a.pdf"')
+    end = f"--{boundary}--\r\n".encode()
+    cases = [
+        (
+            fields + part("titre", b"T", "\r\nX-Bourrage: " + "x" * 3000) + file + end,
+            "En-têtes de partie trop longs.",
+        ),
+        (
+            fields + part("titre", b"T") + part("fichier", pdf()) + end,
+            "La partie « fichier » doit porter un nom de fichier.",
+        ),
+        (
+            fields + part("titre", b"caf\xe9") + file + end,
+            "Le champ « titre » n'est pas en UTF-8.",
+        ),
+    ]
+    for body, detail in cases:
+        resp = await client.post(
+            "/api/v1/documents",
+            content=body,
+            headers=h(
+                X_CONTRIBUTEUR, **{"content-type": f"multipart/form-data; boundary={boundary}"}
+            ),
+        )
+        assert resp.status_code == 400, (detail, resp.text)
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert resp.json()["detail"] == detail
+    no_boundary = await client.post(
+        "/api/v1/documents",
+        content=fields,
+        headers=h(X_CONTRIBUTEUR, **{"content-type": "multipart/form-data"}),
+    )
+    assert no_boundary.status_code == 400
+    assert no_boundary.json()["detail"] == "Corps multipart sans délimiteur (boundary) valide."
+    await assert_nothing_stored(db_engine, storage_root)
