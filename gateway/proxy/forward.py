@@ -10,8 +10,9 @@ is propagated and `X-Forwarded-For/Proto/Host` are set by the gateway.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import httpx
 from starlette.types import Receive, Scope, Send
@@ -76,20 +77,22 @@ def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
 
 def upstream_headers(
     scope: Scope, internal_token: str, request_id: str
-) -> tuple[list[tuple[bytes, bytes]], bool]:
-    """The headers sent to the service, and whether the request has a body."""
+) -> tuple[list[tuple[bytes, bytes]], bool, bool]:
+    """The headers sent to the service, whether the request has a body, and whether
+    that body has no Content-Length (it goes on chunked)."""
     inbound: list[tuple[bytes, bytes]] = scope["headers"]
     named_hop = _connection_tokens(inbound)
     out: list[tuple[bytes, bytes]] = []
     host = b""
-    has_body = False
+    length: bytes | None = None
+    chunked = False
     for name, value in inbound:
         if name == b"host":
             host = value
         if name == b"content-length":
-            has_body = value != b"0"
+            length = value
         elif name == b"transfer-encoding":
-            has_body = True
+            chunked = True
         if name in _STRIPPED_INBOUND or name in named_hop or name.startswith(_STRIPPED_PREFIXES):
             continue
         out.append((name, value))
@@ -101,7 +104,9 @@ def upstream_headers(
     out.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
     if host:
         out.append((b"x-forwarded-host", host))
-    return out, has_body
+    if length is not None:  # a length frames the body, whatever else was said
+        return out, length != b"0", False
+    return out, chunked, chunked
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
@@ -185,69 +190,43 @@ def _response_headers(raw_headers: list[tuple[bytes, bytes]]) -> list[tuple[byte
     ]
 
 
+class _Upstream(NamedTuple):
+    """A service's response, whichever transport carried it."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: AsyncIterator[bytes]
+    aclose: Callable[[], Awaitable[None]]
+
+
+async def _relay(send: Send, upstream: _Upstream, service: str) -> None:
+    """The service's response to the client, chunk by chunk; the connection goes back to
+    its pool (or is closed) whatever happens."""
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": upstream.status,
+                "headers": _response_headers(upstream.headers),
+            }
+        )
+        async for chunk in upstream.body:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except httpx.TransportError:
+        # Headers are gone already: all we can do is cut the connection, so the
+        # client sees a truncated response rather than a falsely complete one.
+        _log.warning("service stream interrupted", extra={"fields": {"service": service}})
+        raise
+    finally:
+        await upstream.aclose()
+
+
 class Proxy:
     def __init__(self, clients: Mapping[str, ServiceClient], base_urls: Mapping[str, str]):
         self._clients = clients
         self._bases = {name: url.rstrip("/") for name, url in base_urls.items()}
         self._origins = {name: _origin(url) for name, url in base_urls.items()}
-
-    async def _forward_fast(
-        self,
-        pool: ServiceClient,
-        origin: _Origin,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        headers: list[tuple[bytes, bytes]],
-        has_body: bool,
-        raw_path: bytes,
-        query: bytes,
-        service: str,
-    ) -> None:
-        """The same exchange without building httpx requests and responses (half the
-        gateway's CPU per request went there)."""
-        transport = pool.transport
-        assert isinstance(transport, FastTransport)
-        target = origin.prefix + raw_path
-        if query:
-            target += b"?" + query
-        headers.append((b"host", origin.host_header))
-        body: bytes | AsyncIterator[bytes] = b""
-        if has_body:
-            body = _request_body(receive)
-            if not any(name == b"content-length" for name, _ in headers):
-                headers.append((b"transfer-encoding", b"chunked"))
-        try:
-            response = await transport.exchange(
-                origin.host,
-                origin.port,
-                scope["method"].encode("ascii"),
-                target,
-                headers,
-                body,
-                pool.timeout,
-            )
-        except ClientDisconnected:
-            return  # nobody left to answer
-        except httpx.TransportError as exc:
-            raise _mapped(exc, service) from exc
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status,
-                    "headers": _response_headers(response.headers),
-                }
-            )
-            async for chunk in response:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except httpx.TransportError:
-            # Headers are gone already: cut the connection (see below).
-            _log.warning("service stream interrupted", extra={"fields": {"service": service}})
-            raise
-        finally:
-            await response.aclose()
 
     async def forward(
         self,
@@ -262,46 +241,51 @@ class Proxy:
         pool = self._clients.get(service)
         if pool is None:
             raise ServiceUnavailable(f"Le service {service} n'est pas configuré.")
-        headers, has_body = upstream_headers(scope, internal_token, request_id)
+        headers, has_body, chunked = upstream_headers(scope, internal_token, request_id)
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         query: bytes = scope.get("query_string") or b""
-        origin = self._origins[service]
-        if isinstance(pool.transport, FastTransport):
-            await self._forward_fast(
-                pool, origin, scope, receive, send, headers, has_body, raw_path, query, service
-            )
-            return
-        url = self._bases[service] + raw_path.decode("latin-1")
-        if query:
-            url += "?" + query.decode("latin-1")
-        request = httpx.Request(
-            scope["method"],
-            url,
-            headers=headers,
-            content=_request_body(receive) if has_body else None,
-            extensions={"timeout": pool.timeout},
-        )
+        body = _request_body(receive) if has_body else None
         try:
-            response = await pool.transport.handle_async_request(request)
+            if isinstance(pool.transport, FastTransport):
+                # No httpx Request/Response to build (half the gateway's CPU per request
+                # went there): the transport takes the raw request line and headers.
+                origin = self._origins[service]
+                target = origin.prefix + raw_path
+                if query:
+                    target += b"?" + query
+                headers.append((b"host", origin.host_header))
+                if chunked:
+                    headers.append((b"transfer-encoding", b"chunked"))
+                fast = await pool.transport.exchange(
+                    origin.host,
+                    origin.port,
+                    scope["method"].encode("ascii"),
+                    target,
+                    headers,
+                    b"" if body is None else body,
+                    pool.timeout,
+                )
+                upstream = _Upstream(fast.status, fast.headers, aiter(fast), fast.aclose)
+            else:
+                url = self._bases[service] + raw_path.decode("latin-1")
+                if query:
+                    url += "?" + query.decode("latin-1")
+                request = httpx.Request(
+                    scope["method"],
+                    url,
+                    headers=headers,
+                    content=body,
+                    extensions={"timeout": pool.timeout},
+                )
+                response = await pool.transport.handle_async_request(request)
+                upstream = _Upstream(
+                    response.status_code,
+                    response.headers.raw,
+                    response.aiter_raw(),
+                    response.aclose,
+                )
         except ClientDisconnected:
             return  # nobody left to answer
         except httpx.TransportError as exc:
             raise _mapped(exc, service) from exc
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": _response_headers(response.headers.raw),
-                }
-            )
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except httpx.TransportError:
-            # Headers are gone already: all we can do is cut the connection, so the
-            # client sees a truncated response rather than a falsely complete one.
-            _log.warning("service stream interrupted", extra={"fields": {"service": service}})
-            raise
-        finally:
-            await response.aclose()
+        await _relay(send, upstream, service)

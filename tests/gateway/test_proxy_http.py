@@ -102,6 +102,25 @@ async def test_slow_service_is_504_not_a_hang(suite: Suite) -> None:
     assert response.headers["content-type"] == "application/problem+json"
 
 
+async def test_a_body_of_unknown_length_reaches_the_service_whole(suite: Suite) -> None:
+    """No Content-Length from the client: the gateway sends the body on chunked."""
+    digest = hashlib.sha256()
+
+    async def body() -> AsyncIterator[bytes]:
+        for i in range(40):
+            chunk = bytes([i]) * 10_000
+            digest.update(chunk)
+            yield chunk
+
+    async with httpx.AsyncClient(base_url=suite.gateway.url) as client:
+        response = await client.post(
+            "/api/v1/documents", headers=suite.token("collectivite-contributeur"), content=body()
+        )
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert response.status_code == 200, response.text
+    assert response.json() == {"bytes": 400_000, "sha256": digest.hexdigest()}
+
+
 class PeakRss:
     """Samples a process's resident memory while a transfer runs."""
 
