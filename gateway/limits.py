@@ -140,15 +140,15 @@ class SecurityHeadersMiddleware:
 
     def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
-        self.headers = _SECURITY_HEADERS + ((_HSTS,) if hsts else ())
+        self.docs_headers = _SECURITY_HEADERS + ((_HSTS,) if hsts else ())
+        self.api_headers = (*self.docs_headers, _API_CSP)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         # Swagger UI (/docs) loads its scripts and styles: no strict CSP there.
-        extra = () if scope["path"].startswith("/docs") else (_API_CSP,)
-        wanted = self.headers + extra
+        wanted = self.docs_headers if scope["path"].startswith("/docs") else self.api_headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

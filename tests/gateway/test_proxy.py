@@ -143,6 +143,26 @@ async def test_security_headers(rig: GatewayRig) -> None:
     assert download.headers.get_list("x-content-type-options") == ["nosniff"]
 
 
+async def test_hsts_when_configured_and_no_strict_csp_on_swagger_ui(
+    make_rig: RigFactory,
+) -> None:
+    async with make_rig(hsts=True) as hsts_rig:
+        api = await hsts_rig.client.get("/api/v1/conventions", headers=token(hsts_rig))
+        docs = await hsts_rig.client.get("/docs")
+    assert api.headers["strict-transport-security"].startswith("max-age=")
+    assert "default-src 'none'" in api.headers["content-security-policy"]
+    # Swagger UI loads its scripts and styles: the API's CSP would break it.
+    assert docs.status_code == 200
+    assert "content-security-policy" not in docs.headers
+    assert docs.headers["strict-transport-security"].startswith("max-age=")
+    assert docs.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_no_hsts_by_default(rig: GatewayRig) -> None:
+    response = await rig.client.get("/api/v1/conventions", headers=token(rig))
+    assert "strict-transport-security" not in response.headers
+
+
 async def test_cors_for_configured_origins_only(make_rig: RigFactory) -> None:
     async with make_rig(cors_origins=["https://app.coop.example"]) as rig:
         preflight = await rig.client.options(
