@@ -18,11 +18,13 @@ import orjson
 from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, bindparam, tuple_
-from sqlalchemy.sql.elements import ColumnElement as _ColumnElement
+from sqlalchemy.orm import QueryableAttribute
 
 from kernel.errors import BadRequest
 
 T = TypeVar("T")
+# A sort-key column: a Core column or an ORM attribute (``Convention.titre``).
+KeyColumn = ColumnElement[Any] | QueryableAttribute[Any]
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
@@ -90,21 +92,24 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
         raise BadRequest("Curseur de pagination invalide.") from exc
 
 
-def after_keyset(
-    columns: Sequence[_ColumnElement[Any]], cursor: str | None
-) -> ColumnElement[bool] | None:
+def _expressions(columns: Sequence[KeyColumn]) -> list[ColumnElement[Any]]:
+    return [c.expression if isinstance(c, QueryableAttribute) else c for c in columns]
+
+
+def after_keyset(columns: Sequence[KeyColumn], cursor: str | None) -> ColumnElement[bool] | None:
     """The WHERE clause that resumes after `cursor` for an ascending sort on `columns`."""
     if cursor is None:
         return None
     values = decode_cursor(cursor, len(columns))
-    return tuple_(*columns) > tuple_(*values)
+    return tuple_(*_expressions(columns)) > tuple_(*values)
 
 
-def after_keyset_params(columns: Sequence[_ColumnElement[Any]]) -> ColumnElement[bool]:
+def after_keyset_params(columns: Sequence[KeyColumn]) -> ColumnElement[bool]:
     """`after_keyset` for a statement built once and reused (cached): the cursor's values
     travel as the bind parameters ``after_0``… of `keyset_params`."""
-    return tuple_(*columns) > tuple_(
-        *[bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(columns)]
+    keys = _expressions(columns)
+    return tuple_(*keys) > tuple_(
+        *[bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(keys)]
     )
 
 

@@ -26,8 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from kernel.convention_ref import ScopeShape, scope_param, scope_params
-from kernel.pagination import after_keyset as _after_keyset
-from kernel.pagination import after_keyset_params, keyset_params
+from kernel.pagination import KeyColumn, after_keyset, after_keyset_params, keyset_params
 from kernel.principal import Principal
 from services.conventions.models import (
     Avenant,
@@ -48,11 +47,6 @@ _FEED_LOCK_KEY = 0x636F6E76  # "conv"
 # The scope test's own signatories (callers join Signataire themselves) and a renewal.
 _SIGNED = aliased(Signataire, name="signed")
 _SUIVANTE = aliased(Convention, name="suivante")
-
-
-def after_keyset(columns: Sequence[Any], cursor: str | None) -> ColumnElement[bool] | None:
-    # ORM attributes are column expressions; the kernel helper is typed for Core columns.
-    return _after_keyset(columns, cursor)
 
 
 def _contains_pattern(text: str) -> str:
@@ -264,7 +258,7 @@ async def get_convention_detail(
     return rows[0][0], signataires, rows[0][3]
 
 
-_LIST_KEYSET: list[Any] = [Convention.titre, Convention.id]
+_LIST_KEYSET: list[KeyColumn] = [Convention.titre, Convention.id]
 
 
 @functools.lru_cache(maxsize=256)
