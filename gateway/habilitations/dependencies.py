@@ -61,8 +61,6 @@ async def habilitations_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
     resolver = getattr(app.state, "grant_resolver", None)
     db_resolver = resolver if isinstance(resolver, DbGrantResolver) else None
-    if db_resolver is not None:
-        db_resolver.ttl_seconds = settings.grant_cache_seconds
     # Tests may run the conventions app in-process (same mapping as the proxy's).
     transports: dict[str, Any] = getattr(app.state, "service_transports", None) or {}
     async with httpx.AsyncClient(

@@ -11,11 +11,17 @@ from fastapi import APIRouter, Query, Request, Response
 from gateway.auth.dependencies import CurrentIdentity
 from gateway.habilitations import repository as repo
 from gateway.habilitations import service
-from gateway.habilitations.dependencies import Auth, Ctx, habilitations_lifespan
+from gateway.habilitations.dependencies import (
+    Auth,
+    Ctx,
+    HabilitationsContext,
+    habilitations_lifespan,
+)
 from gateway.habilitations.models import (
     Client,
     DemandeAcces,
     EvenementHabilitation,
+    Habilitation,
     HabilitationEvent,
     Invitation,
     StatutDemande,
@@ -280,7 +286,7 @@ async def grant_history(
 
 async def _locked_for_change(
     request: Request, session: DbSession, auth: service.Authority, grant_id: uuid.UUID
-) -> Any:
+) -> Habilitation:
     grant = await service.managed_grant(session, auth, grant_id)
     require_if_match(request, etag_for(grant.id, grant.version))
     return grant
@@ -315,7 +321,7 @@ async def _status_change(
     reason: str | None,
     request: Request,
     auth: service.Authority,
-    ctx: Any,
+    ctx: HabilitationsContext,
     session: DbSession,
     response: Response,
 ) -> HabilitationOut:

@@ -84,31 +84,6 @@ async def collectivites_of_cafs(
     return out
 
 
-async def cafs_of_collectivites(
-    session: AsyncSession, organisation_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, set[uuid.UUID]]:
-    """For each organisation, the Cafs of the conventions it signs (not as their Caf)."""
-    ids = sorted(set(organisation_ids))
-    if not ids:
-        return {}
-    org = func.unnest(convention_ref.c.signataire_ids).label("org")
-    inner = (
-        select(org, convention_ref.c.caf_id)
-        .where(convention_ref.c.signataire_ids.overlap(_uuid_array(ids)))
-        .subquery()
-    )
-    rows = await session.execute(
-        select(inner.c.org, inner.c.caf_id)
-        .where(inner.c.org == func.any(_uuid_array(ids)))
-        .where(inner.c.org != inner.c.caf_id)
-        .distinct()
-    )
-    out: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for org_id, caf_id in rows:
-        out.setdefault(org_id, set()).add(caf_id)
-    return out
-
-
 def _visible(org_col: Any, holder_clause: ColumnElement[bool], vis: Visibility) -> Any:
     if vis.national:
         return true()
@@ -146,10 +121,6 @@ async def client_by_client_id(session: AsyncSession, client_id: str) -> Client |
     return (
         await session.execute(select(Client).where(Client.client_id == client_id))
     ).scalar_one_or_none()
-
-
-async def client_by_id(session: AsyncSession, id_: uuid.UUID) -> Client | None:
-    return await session.get(Client, id_)
 
 
 async def list_clients(
@@ -213,7 +184,6 @@ async def list_grants(
     organisation_id: uuid.UUID | None = None,
     statuts: Sequence[str] | None = None,
     expiring_before: dt.datetime | None = None,
-    holder_id: uuid.UUID | None = None,
 ) -> Sequence[GrantRow]:
     stmt = _grant_select().where(_visible(Habilitation.organisation_id, _holder_clause(vis), vis))
     if organisation_id is not None:
@@ -222,10 +192,6 @@ async def list_grants(
         stmt = stmt.where(Habilitation.status.in_(statuts))
     if expiring_before is not None:
         stmt = stmt.where(Habilitation.valid_until < expiring_before)
-    if holder_id is not None:
-        stmt = stmt.where(
-            or_(Habilitation.person_id == holder_id, Habilitation.client_id == holder_id)
-        )
     after = after_keyset(_cols(Habilitation.valid_until, Habilitation.id), cursor)
     if after is not None:
         stmt = stmt.where(after)

@@ -8,10 +8,9 @@ and inside their validity period count.
 Caching: per caller, in memory, for `ttl_seconds` at most and never past the next
 validity boundary of one of the caller's grants. A grant change made by this
 process invalidates the holder's entry at once (and again after the commit, so a
-request racing the transaction cannot keep the old grants). Several gateway
-instances: each sees another's changes within the TTL; to make that immediate,
-publish the holder id with PostgreSQL ``NOTIFY`` after the commit and call
-`invalidate` from a ``LISTEN`` task (not needed by a single instance).
+request racing the transaction cannot keep the old grants). Changes made elsewhere
+(another gateway instance, the CLI) reach `invalidate` through PostgreSQL
+LISTEN/NOTIFY (`notify.py`); the TTL is the last resort.
 """
 
 from __future__ import annotations
@@ -40,10 +39,6 @@ class _Entry:
     expires_at: float
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class DbGrantResolver:
     def __init__(
         self,
@@ -51,12 +46,10 @@ class DbGrantResolver:
         ttl_seconds: float = 15.0,
         *,
         clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], dt.datetime] = _utcnow,
     ) -> None:
         self._sessionmaker = sessionmaker
         self.ttl_seconds = ttl_seconds
         self._clock = clock
-        self._now = now
         self._cache: dict[tuple[str, str, str], _Entry] = {}
         # Bumped by every invalidation: a load that started before it is not cached.
         self._generation = 0
