@@ -88,6 +88,7 @@ async def test_clamd_down_keeps_en_analyse_until_rescan(
     database_url: str,
     db_engine: AsyncEngine,
     storage_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = pdf("attente")
     async with documents_app(antivirus=True, clamd_address=str(tmp_path / "absent.sock")) as c:
@@ -110,11 +111,42 @@ async def test_clamd_down_keeps_en_analyse_until_rescan(
     for _ in range(4):  # however often: never rejected for clamd being down
         still_down = await service.rescan(sessionmaker, storage, down, max_errors=3)
         assert still_down == {"disponible": 0, "rejeté": 0, "en_analyse": 1}
+    # The operator's command says so and exits 2: something is still waiting.
+    monkeypatch.setenv("COOP_DOCUMENTS_DATABASE_URL", database_url)
+    monkeypatch.setenv("COOP_DOCUMENTS_STORAGE_ROOT", str(storage_root))
+    monkeypatch.setenv("COOP_DOCUMENTS_ANTIVIRUS", "true")
+    monkeypatch.setenv("COOP_DOCUMENTS_CLAMD_ADDRESS", str(tmp_path / "x.sock"))
+    waiting = await asyncio.to_thread(CliRunner().invoke, coop_cli, ["documents", "rescan"])
+    assert waiting.exit_code == 2, waiting.output
+    assert "toujours en analyse : 1" in waiting.output
     counts = await service.rescan(sessionmaker, storage, ClamdClient(clamd_socket), max_errors=3)
     assert counts == {"disponible": 1, "rejeté": 0, "en_analyse": 0}
 
     async with documents_app(antivirus=True, clamd_address=clamd_socket) as c:
         got = await c.get(f"/api/v1/documents/{doc['id']}/contenu", headers=h(X_LECTEUR))
+        assert got.status_code == 200
+        assert got.content == data
+
+
+async def test_the_app_scans_again_in_the_background_once_clamd_answers(
+    convs: Convs, documents_app: AppFactory, clamd_socket: str, tmp_path: Path
+) -> None:
+    """Nobody runs `coop documents rescan`: the service retries what waits by itself."""
+    data = pdf("analysé plus tard")
+    address = tmp_path / "clamd.sock"  # nothing listens there yet: clamd is down
+    async with documents_app(antivirus=True, clamd_address=str(address), rescan_seconds=0.05) as c:
+        doc = ok(await upload(c, X_CONTRIBUTEUR, convs.a, "a.pdf", data), 201)
+        assert doc["derniere_version"]["statut"] == "en_analyse"
+        address.symlink_to(clamd_socket)  # clamd is back
+        url = f"/api/v1/documents/{doc['id']}"
+        statut = "en_analyse"
+        for _ in range(600):  # wait for a background round (not an assertion on time)
+            statut = ok(await c.get(f"{url}/versions/1", headers=h(X_CONTRIBUTEUR)))["statut"]
+            if statut != "en_analyse":
+                break
+            await asyncio.sleep(0.05)
+        assert statut == "disponible"
+        got = await c.get(f"{url}/contenu", headers=h(X_LECTEUR))
         assert got.status_code == 200
         assert got.content == data
 
