@@ -338,19 +338,18 @@ async def add(session: AsyncSession, *objects: object) -> None:
     await session.flush()
 
 
+async def next_seq(session: AsyncSession) -> int:
+    await session.execute(select(func.pg_advisory_xact_lock(_FEED_LOCK_KEY)))
+    return int((await session.execute(select(convention_seq.next_value()))).scalar_one())
+
+
 async def touch(session: AsyncSession, convention: Convention) -> None:
     """Record a change: new ETag version and a new feed sequence number."""
-    await session.execute(select(func.pg_advisory_xact_lock(_FEED_LOCK_KEY)))
-    convention.seq = int((await session.execute(select(convention_seq.next_value()))).scalar_one())
+    convention.seq = await next_seq(session)
     convention.version = (convention.version or 0) + 1
     convention.modifie_le = func.now()
     await session.flush()
     await session.refresh(convention, ["modifie_le"])
-
-
-async def next_seq(session: AsyncSession) -> int:
-    await session.execute(select(func.pg_advisory_xact_lock(_FEED_LOCK_KEY)))
-    return int((await session.execute(select(convention_seq.next_value()))).scalar_one())
 
 
 # --- signataires -------------------------------------------------------------------------
