@@ -23,7 +23,13 @@ from tests.support.conventions import (
     resilier,
     seed_organisations,
 )
-from tests.support.personas import CAF_A_AGENT, CAF_B_AGENT, X_CONTRIBUTEUR, X_LECTEUR
+from tests.support.personas import (
+    CAF_A_AGENT,
+    CAF_B_AGENT,
+    NATIONAL,
+    X_CONTRIBUTEUR,
+    X_LECTEUR,
+)
 
 
 @pytest.fixture
@@ -84,7 +90,10 @@ async def test_unknown_convention_is_404(
     both: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
     _, documents = both
-    resp = await upload(
-        documents, CAF_A_AGENT, "0b7e6a8e-2c1d-4f5a-9e3b-000000000000", "a.pdf", pdf()
-    )
+    unknown = "0b7e6a8e-2c1d-4f5a-9e3b-000000000000"
+    resp = await upload(documents, CAF_A_AGENT, unknown, "a.pdf", pdf())
     assert resp.status_code == 404
+    listed = await documents.get(f"/api/v1/conventions/{unknown}/documents", headers=h(NATIONAL))
+    assert listed.status_code == 404
+    assert listed.headers["content-type"] == "application/problem+json"
+    assert listed.json()["detail"] == "Convention introuvable."
