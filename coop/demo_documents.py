@@ -1,8 +1,9 @@
 """Demo data of the documents service: the documents of Voiron's and the Grésivaudan's CTG.
 
-Small generated files of several types (PDF, ODT, ODS, CSV) stored in the filesystem
-backend (``COOP_DOCUMENTS_STORAGE_ROOT``, default ``.coop/documents``), one with two
-versions, one attached to the Grésivaudan's bilan intermédiaire of the actions demo.
+Small generated files of several types (PDF, ODT, ODS, CSV) stored in the configured
+backend (the service's own settings: by default the filesystem under
+``COOP_DOCUMENTS_STORAGE_ROOT``, ``.coop/documents``), one with two versions, one
+attached to the Grésivaudan's bilan intermédiaire of the actions demo.
 The convention replica is filled consistently with coop/demo_conventions.py (seq 0:
 the real feed overrides it).
 """
@@ -34,10 +35,11 @@ from coop.demo_ids import (
 )
 from kernel.convention_ref import ConventionRef, StatutConvention, upsert_refs
 from services.documents import repository as repo
+from services.documents.app import open_storage
 from services.documents.models import Document, StatutAnalyse, TypeDocument, Version, convention_ref
 from services.documents.settings import DocumentsSettings
 from services.documents.sniffing import CSV, ODS, ODT, PDF
-from services.documents.storage import FilesystemStorage
+from services.documents.storage import Storage
 
 REFS = [
     ConventionRef(
@@ -341,7 +343,7 @@ DOCUMENTS = [
 ]
 
 
-async def _store(storage: FilesystemStorage, data: bytes) -> tuple[str, str]:
+async def _store(storage: Storage, data: bytes) -> tuple[str, str]:
     sha = hashlib.sha256(data).hexdigest()
     upload = await storage.start_upload()
     try:
@@ -358,7 +360,15 @@ async def demo_step(session: AsyncSession) -> str:
     marker = demo_id("documents:" + DOCUMENTS[0].key)
     if (await session.execute(select(Document.id).where(Document.id == marker))).first():
         return "déjà chargées"
-    storage = FilesystemStorage(DocumentsSettings().storage_root)
+    storage = await open_storage(DocumentsSettings())
+    try:
+        versions = await _load(session, storage)
+    finally:
+        await storage.close()
+    return f"{len(DOCUMENTS)} documents, {versions} versions"
+
+
+async def _load(session: AsyncSession, storage: Storage) -> int:
     versions = 0
     for spec in DOCUMENTS:
         document = Document(
@@ -401,4 +411,4 @@ async def demo_step(session: AsyncSession) -> str:
             )
             versions += 1
     await session.flush()
-    return f"{len(DOCUMENTS)} documents, {versions} versions"
+    return versions
