@@ -33,21 +33,7 @@ ALL_COMMUNE = dict.fromkeys(("ao_recenser", "ao_informer", "ao_planifier", "ao_q
 
 
 def _org(oid: uuid.UUID, type_: str, nom: str, **values: Any) -> dict[str, Any]:
-    base: dict[str, Any] = dict.fromkeys(
-        (
-            "departement",
-            "code_caf",
-            "code_insee",
-            "siren",
-            "population",
-            "epci_id",
-            "ao_recenser",
-            "ao_informer",
-            "ao_planifier",
-            "ao_qualite",
-        )
-    )
-    return {**base, "id": oid, "type": type_, "nom": nom, "version": 1, **values}
+    return {"id": oid, "type": type_, "nom": nom, **values}
 
 
 ORGANISATIONS = [

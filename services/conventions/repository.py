@@ -16,6 +16,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    inspect,
     literal,
     or_,
     select,
@@ -127,13 +128,21 @@ async def find_organisation_by_codes(
     return (await session.scalars(stmt.limit(1))).first()
 
 
+# What a row may leave out: the columns an organisation may not have, and its version.
+_ORGANISATION_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(c.name for c in inspect(Organisation).columns if c.nullable),
+    "version": 1,
+}
+
+
 async def insert_organisations(
     session: AsyncSession, rows: Sequence[dict[str, Any]], *, skip_existing: bool
 ) -> int:
-    """Insert organisations; with `skip_existing`, ids already present are left alone."""
+    """Insert organisations (columns left out: NULL, version 1); with `skip_existing`,
+    ids already present are left alone."""
     if not rows:
         return 0
-    stmt = insert(Organisation).values(list(rows))
+    stmt = insert(Organisation).values([{**_ORGANISATION_DEFAULTS, **row} for row in rows])
     if skip_existing:
         stmt = stmt.on_conflict_do_nothing()
     result = await session.execute(stmt)

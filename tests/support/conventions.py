@@ -68,30 +68,12 @@ PERSONA_ORGANISATIONS: tuple[dict[str, Any], ...] = (
 )
 
 
-def _row(values: dict[str, Any]) -> dict[str, Any]:
-    base: dict[str, Any] = dict.fromkeys(
-        (
-            "departement",
-            "code_caf",
-            "code_insee",
-            "siren",
-            "population",
-            "epci_id",
-            "ao_recenser",
-            "ao_informer",
-            "ao_planifier",
-            "ao_qualite",
-        )
-    )
-    return {**base, "version": 1, **values}
-
-
 async def seed_organisations(database_url: str, extra: Iterable[dict[str, Any]] = ()) -> None:
     """Insert the persona organisations (and `extra` rows) unless already there."""
     engine = create_engine(database_url, pool_size=1)
     try:
         async with create_sessionmaker(engine)() as session:
-            rows = [_row(o) for o in (*PERSONA_ORGANISATIONS, *extra)]
+            rows = [*PERSONA_ORGANISATIONS, *extra]
             await repository.insert_organisations(session, rows, skip_existing=True)
             await session.commit()
     finally:
