@@ -101,6 +101,17 @@ def type_problems(data: OrganisationIn, epci_known: bool | None) -> list[dict[st
     return problems
 
 
+async def check_type_rules(session: AsyncSession, data: OrganisationIn) -> None:
+    """422 unless `data` follows the rules of its type (its EPCI a known EPCI)."""
+    epci_known: bool | None = None
+    if data.epci_id is not None:
+        epci = await repo.get_organisation(session, data.epci_id)
+        epci_known = epci is not None and epci.type == TypeOrganisation.epci
+    problems = type_problems(data, epci_known)
+    if problems:
+        raise InvalidPayload("Organisation invalide.", errors=problems)
+
+
 def organisation_row(
     data: OrganisationIn, org_id: uuid.UUID, epci_id: uuid.UUID | None
 ) -> dict[str, Any]:
@@ -160,13 +171,7 @@ async def create_organisation(
         raise Forbidden(
             "Les Caf et la Cnaf viennent du référentiel national (coop import-organisations)."
         )
-    epci_known: bool | None = None
-    if data.epci_id is not None:
-        epci = await repo.get_organisation(session, data.epci_id)
-        epci_known = epci is not None and epci.type == TypeOrganisation.epci
-    problems = type_problems(data, epci_known)
-    if problems:
-        raise InvalidPayload("Organisation invalide.", errors=problems)
+    await check_type_rules(session, data)
     await require_registry_writer(session, principal, {departement_of(data)})
     if await repo.find_organisation_by_codes(
         session, code_insee=data.code_insee, code_caf=data.code_caf
@@ -191,13 +196,7 @@ async def patch_organisation(
     await require_registry_writer(
         session, principal, {departement_of(current), departement_of(merged)}
     )
-    epci_known: bool | None = None
-    if merged.epci_id is not None:
-        epci = await repo.get_organisation(session, merged.epci_id)
-        epci_known = epci is not None and epci.type == TypeOrganisation.epci
-    problems = type_problems(merged, epci_known)
-    if problems:
-        raise InvalidPayload("Organisation invalide.", errors=problems)
+    await check_type_rules(session, merged)
     if await repo.find_organisation_by_codes(
         session, code_insee=merged.code_insee, code_caf=merged.code_caf, exclude_id=org.id
     ):
