@@ -189,10 +189,25 @@ async def create_organisation(
 async def patch_organisation(
     session: AsyncSession, principal: Principal, org: Organisation, data: OrganisationPatch
 ) -> Organisation:
-    current = organisation_out(org).model_dump(exclude={"id"})
-    merged = OrganisationIn.model_validate({**current, **data.model_dump(exclude_unset=True)})
     if org.type in (TypeOrganisation.caf, TypeOrganisation.national):
         raise Forbidden("Les Caf et la Cnaf se modifient par le référentiel national.")
+    current = organisation_out(org).model_dump(exclude={"id"})
+    try:
+        merged = OrganisationIn.model_validate({**current, **data.model_dump(exclude_unset=True)})
+    except ValidationError as exc:
+        # A field the organisation must keep, emptied (``"nom": null``).
+        raise InvalidPayload(
+            "Organisation invalide.",
+            errors=[
+                {
+                    "pointer": "/" + "/".join(str(p) for p in err["loc"]),
+                    "field": ".".join(str(p) for p in err["loc"]),
+                    "code": err["type"],
+                    "message": err["msg"],
+                }
+                for err in exc.errors()
+            ],
+        ) from exc
     await require_registry_writer(
         session, principal, {departement_of(current), departement_of(merged)}
     )

@@ -241,5 +241,10 @@ async def test_patch_organisation_with_etag(client: httpx.AsyncClient) -> None:
     )
     assert other_caf.status_code == 403
     assert "département" in other_caf.json()["detail"]
+    # A name cannot be emptied: a 422 naming the field, not a crash.
+    emptied = await client.patch(url, json={"nom": None}, headers=h(**{"If-Match": current}))
+    assert emptied.status_code == 422, emptied.text
+    assert emptied.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in emptied.json()["errors"]] == ["nom"]
     got = (await client.get(url, headers=h())).json()
     assert (got["nom"], got["population"]) == ("Collectivité X (test)", 13000)
