@@ -73,12 +73,6 @@ class Conflict(DomainError):
     title = "Conflit avec l'état de la ressource"
 
 
-class Gone(DomainError):
-    status = 410
-    slug = "gone"
-    title = "Ressource supprimée"
-
-
 class PreconditionFailed(DomainError):
     status = 412
     slug = "precondition-failed"

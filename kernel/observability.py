@@ -21,7 +21,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -155,7 +154,3 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
-
-
-def request_id(request: Request) -> str:
-    return str(request.scope.get("state", {}).get("request_id") or "")
