@@ -7,7 +7,6 @@ nothing is loaded (all or nothing, one transaction).
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -64,7 +63,7 @@ def import_organisations(
     """
     from coop.cli import database_url
 
-    url = os.environ.get("DATABASE_URL") or database_url()
+    url = database_url()
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
