@@ -58,7 +58,7 @@ router = APIRouter(prefix="/api/v1", lifespan=habilitations_lifespan)
 TAGS: list[str | Any] = ["habilitations"]
 
 
-def _grant_out(row: Any, now: dt.datetime) -> HabilitationOut:
+def _grant_out(row: repo.GrantRow) -> HabilitationOut:
     g = row.Habilitation
     if g.person_id is not None:
         holder = Titulaire(
@@ -74,7 +74,7 @@ def _grant_out(row: Any, now: dt.datetime) -> HabilitationOut:
         organisation_id=g.organisation_id,
         organisation_type=OrganisationKind(g.organisation_kind),
         role=Role(g.role),
-        statut=service.effective_status(g, now).value,
+        statut=service.effective_status(g, row.db_now).value,
         valide_du=g.valid_from,
         valide_jusqu_au=g.valid_until,
         accordee_par=g.granted_by,
@@ -137,7 +137,7 @@ async def _grant_response(
     await session.flush()
     row = await repo.grant_row(session, grant_id)
     assert row is not None
-    out = _grant_out(row, await repo.db_now(session))
+    out = _grant_out(row)
     response.headers["ETag"] = etag_for(out.id, out.version)
     return out
 
@@ -147,12 +147,11 @@ async def _grant_response(
 
 @router.get("/moi", tags=["moi"], summary="Qui je suis, mes habilitations, ce que je peux faire")
 async def moi(identity: CurrentIdentity, auth: Auth, session: DbSession) -> Moi:
-    now = await repo.db_now(session)
     holder = auth.holder_id
     rows = await repo.holder_grants(session, holder) if holder is not None else []
     mine = [
         MonHabilitation(
-            **_grant_out(r, now).model_dump(),
+            **_grant_out(r).model_dump(),
             capacites=list(service.CAPABILITIES[Role(r.Habilitation.role)])
             if r.Habilitation.status == StatutHabilitation.active.value
             else [],
@@ -173,7 +172,7 @@ async def moi(identity: CurrentIdentity, auth: Auth, session: DbSession) -> Moi:
             for o, k, roles in service.manageable(auth)
         ],
         habilitations_expirant_bientot=await repo.count_expiring(
-            session, manager_vis, now + service.EXPIRING_SOON, holder
+            session, manager_vis, service.EXPIRING_SOON, holder
         ),
         demandes_a_traiter=await repo.count_pending_demandes(session, manager_vis),
     )
@@ -206,12 +205,11 @@ async def list_grants(
         statuts=statuts,
         expiring_before=expirant_avant,
     )
-    now = await repo.db_now(session)
     return make_page(
         rows,
         page.limit,
         key=lambda r: (r.Habilitation.valid_until, r.Habilitation.id),
-        item=lambda r: _grant_out(r, now),
+        item=_grant_out,
     )
 
 
@@ -248,7 +246,7 @@ async def get_grant(
     row = await repo.grant_row(session, grant_id)
     if row is None or not _visible_row(auth, row):
         raise NotFound("Habilitation introuvable.")
-    out = _grant_out(row, await repo.db_now(session))
+    out = _grant_out(row)
     response.headers["ETag"] = etag_for(out.id, out.version)
     return out
 

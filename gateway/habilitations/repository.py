@@ -140,16 +140,19 @@ async def list_clients(
 # --- grants -------------------------------------------------------------------------
 
 
-GrantRow = Any  # Row(Habilitation, person_name, person_email, client_*)
+GrantRow = Any  # Row(Habilitation, person_name, person_email, client_*, db_now)
 
 
 def _grant_select() -> Any:
+    # The database's clock comes with the rows: a grant's effective status (expired?)
+    # is read against it without another round trip.
     return select(
         Habilitation,
         Person.name.label("person_name"),
         Person.email.label("person_email"),
         Client.client_id.label("client_client_id"),
         Client.nom.label("client_nom"),
+        func.now().label("db_now"),
     ).select_from(
         Habilitation.__table__.outerjoin(Person, Person.id == Habilitation.person_id).outerjoin(
             Client, Client.id == Habilitation.client_id
@@ -233,13 +236,17 @@ async def current_grant_of(
 
 
 async def count_expiring(
-    session: AsyncSession, vis: Visibility, before: dt.datetime, exclude_holder: uuid.UUID | None
+    session: AsyncSession,
+    vis: Visibility,
+    within: dt.timedelta,
+    exclude_holder: uuid.UUID | None,
 ) -> int:
+    """Current grants the caller manages that end within `within` from now."""
     stmt = (
         select(func.count())
         .select_from(Habilitation)
         .where(_visible(Habilitation.organisation_id, false(), vis))
-        .where(Habilitation.status.in_(CURRENT), Habilitation.valid_until < before)
+        .where(Habilitation.status.in_(CURRENT), Habilitation.valid_until < func.now() + within)
     )
     if exclude_holder is not None:
         stmt = stmt.where(

@@ -548,26 +548,33 @@ async def approve(
         reason=reason or f"demande d'accès {demande.id} approuvée",
         resolver=resolver,
     )
-    demande.status = StatutDemande.approuvee.value
-    demande.decided_by = auth.holder_id
-    demande.decided_at = await repo.db_now(session)
-    demande.reason = reason
     demande.grant_id = grant.id
-    demande.version += 1
-    await session.flush()
+    # The grant starts now (this transaction's clock): the decision is of that instant.
+    await _decide(session, auth, demande, StatutDemande.approuvee, reason, grant.valid_from)
     return grant
 
 
 async def refuse(
     session: AsyncSession, auth: Authority, demande: DemandeAcces, *, reason: str
 ) -> DemandeAcces:
-    demande.status = StatutDemande.refusee.value
+    await _decide(session, auth, demande, StatutDemande.refusee, reason, await repo.db_now(session))
+    return demande
+
+
+async def _decide(
+    session: AsyncSession,
+    auth: Authority,
+    demande: DemandeAcces,
+    status: StatutDemande,
+    reason: str | None,
+    at: dt.datetime,
+) -> None:
+    demande.status = status.value
     demande.decided_by = auth.holder_id
-    demande.decided_at = await repo.db_now(session)
+    demande.decided_at = at
     demande.reason = reason
     demande.version += 1
     await session.flush()
-    return demande
 
 
 # --- machine clients ----------------------------------------------------------------------

@@ -252,6 +252,31 @@ async def test_suspension_and_expiry(hab: HabRig, db_engine: AsyncEngine) -> Non
     assert (await hab.client.get(PLAN_A, headers=hab.headers("reader"))).status_code == 200
 
 
+async def test_a_grant_past_its_end_reads_expired_before_the_sweep(
+    hab: HabRig, db_engine: AsyncEngine
+) -> None:
+    await hab.grant("agent", CAF_A, CAF, Role.agent)
+    grant_id = await hab.grant("reader", COLLECTIVITE_X, COLL, Role.lecteur)
+    async with db_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE gateway.grants SET valid_from = now() - interval '2 days', "
+                "valid_until = now() - interval '1 s' WHERE id = :id"
+            ),
+            {"id": grant_id},
+        )
+    # Still stored as active (no sweep yet): it reads and acts as expired all the same.
+    path = f"/api/v1/habilitations/{grant_id}"
+    assert (await hab.client.get(path, headers=hab.headers("agent"))).json()["statut"] == "expirée"
+    listed = await hab.client.get(
+        "/api/v1/habilitations",
+        params={"organisation_id": str(COLLECTIVITE_X)},
+        headers=hab.headers("agent"),
+    )
+    assert [g["statut"] for g in listed.json()["items"]] == ["expirée"]
+    assert (await hab.client.get(PLAN_A, headers=hab.headers("reader"))).status_code == 404
+
+
 async def test_expiring_grants_are_listed_for_those_who_renew_them(hab: HabRig) -> None:
     await hab.grant("referent", COLLECTIVITE_X, COLL, Role.referent)
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
