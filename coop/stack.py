@@ -2,8 +2,8 @@
 
 Used where the suite must run for real but beside anything else on the machine:
 the end-to-end tests and the benchmark. (`coop run` uses the default ports.)
-Each app is `coop serve <app>` in its own process, started and stopped by
-`coop.supervisor`.
+Each app is `coop serve <app>` in its own process (the benchmark overrides `command`),
+started and stopped by `coop.supervisor`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ class Stack:
     # A clamd socket for the documents service; None disables scanning (visibly).
     clamd_address: str | None = None
     rate_limit: bool = True
-    extra_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
 
@@ -53,7 +52,7 @@ class Stack:
             prefix + "HOST": "127.0.0.1",
             prefix + "PORT": str(self.ports[spec.name]),
         }
-        if spec.name in ("actions", "documents", "gateway") and "conventions" in APPS:
+        if spec.name in ("actions", "documents", "gateway"):
             env[prefix + "CONVENTIONS_URL"] = self.url("conventions")
         if spec.name == "documents":
             env[prefix + "STORAGE_ROOT"] = str(self.work_dir / "documents")
@@ -66,25 +65,30 @@ class Stack:
             env[prefix + "KEY_DIR"] = str(self.work_dir / "idp")
             env[prefix + "ISSUER"] = self.url("idp")
         if spec.name == "gateway":
-            services = {
-                n: self.url(n) for n in ("conventions", "actions", "documents") if n in APPS
-            }
+            services = {n: self.url(n) for n in ("conventions", "actions", "documents")}
             env[prefix + "SERVICE_URLS"] = json.dumps(services)
-            if "idp" in APPS:
-                env[prefix + "OIDC_ISSUER"] = self.url("idp")
+            env[prefix + "OIDC_ISSUER"] = self.url("idp")
             env[prefix + "RATE_LIMIT_ENABLED"] = "true" if self.rate_limit else "false"
         return env
 
+    def command(self, spec: AppSpec) -> list[str]:
+        return spec.serve_argv()
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        """One more child of this stack, its output in `work_dir/logs/<name>.log`."""
+        child = spawn(name, argv, env, self.work_dir / "logs" / f"{name}.log")
+        self.children.append(child)
+        return child
+
     def start(self, base_env: dict[str, str], *, timeout: float = 90.0) -> None:
         """Start every app (registry order), then wait until each answers its probe."""
-        logs = self.work_dir / "logs"
         for spec in APPS.values():
-            env = {**base_env, **self.env_for(spec), **self.extra_env}
-            self.children.append(
-                spawn(spec.name, spec.serve_argv(), env, logs / f"{spec.name}.log")
-            )
+            self.spawn(spec.name, self.command(spec), {**base_env, **self.env_for(spec)})
         for child in self.children:
             wait_ready(child, self.url(child.name) + APPS[child.name].probe_path, timeout=timeout)
+
+    def pid(self, name: str) -> int:
+        return next(c.process.pid for c in self.children if c.name == name)
 
     def stop(self) -> None:
         stop_all(self.children, sigint_timeout=10.0, sigterm_timeout=5.0)

@@ -37,8 +37,7 @@ from coop.bench.scenarios import (
 )
 
 BLOB_SIZE = 5 * 1024 * 1024
-# The services measured, in the registry's order (the identity provider and the gateway
-# are started after them).
+# The services measured (each also run in-process for the round trips and the SQL).
 SERVICES = ("conventions", "documents", "actions")
 
 
@@ -99,14 +98,15 @@ async def _bench_issuer(url: str, issuer: str) -> None:
         await conn.close()
 
 
-def _access_tokens(idp_url: str, people: dict[str, Persona]) -> dict[str, str]:
+def _access_tokens(st: stack.BenchStack, people: dict[str, Persona]) -> dict[str, str]:
+    """Access tokens signed with the key store of the stack's identity provider."""
     from gateway.devidp.keys import KeyStore, access_token_claims, person_claims
 
-    store = KeyStore(stack.WORK_DIR / "idp")
+    store = KeyStore(st.work_dir / "idp")
     out = {}
     for key, persona in people.items():
         claims = access_token_claims(
-            issuer=idp_url,
+            issuer=st.url("idp"),
             audience="coop-api",
             ttl_seconds=4 * 3600,
             subject_claims=person_claims(
@@ -225,7 +225,7 @@ async def _run(
     ps = personas(p)
     people = bench_personas(ps)
     await _reset_writes(url, p, ps.caf_id)
-    st = stack.Stack(url)
+    st = stack.BenchStack(url)
     results: dict[str, Any] = {
         "scale": scale,
         "seed": seed,
@@ -238,32 +238,17 @@ async def _run(
     phases: dict[str, float] = {}
     results["phases"] = phases
     try:
-        conv_url = st.start(
-            "conventions", APPS["conventions"].factory, stack.service_env("conventions", None)
-        ).url
-        for name in SERVICES[1:]:
-            st.start(name, APPS[name].factory, stack.service_env(name, conv_url))
-        idp_port = stack.free_port()
-        await _bench_issuer(url, f"http://127.0.0.1:{idp_port}")
-        idp_url = st.start(
-            "idp", "gateway.devidp.app:create_app", stack.idp_env(idp_port), idp_port
-        ).url
-        st.start(
-            "gateway",
-            "gateway.app:create_app",
-            stack.gateway_env({s: st.procs[s].url for s in SERVICES}, idp_url, conv_url),
-        )
-        st.wait_ready()
+        await _bench_issuer(url, st.url("idp"))
+        st.start(dict(os.environ), timeout=60.0)
         phases["processes"] = round(time.perf_counter() - started, 1)
         console.print(
-            "[green]✓[/] processus prêts : "
-            + ", ".join(f"{n} :{pr.port}" for n, pr in st.procs.items())
+            "[green]✓[/] processus prêts : " + ", ".join(f"{n} :{p}" for n, p in st.ports.items())
         )
         tokens = InternalTokens()
         # A PDF as the documents service sniffs it (magic bytes), 5 MiB in all.
         filler = b"0 0 obj << /Length 0 >> stream\n" * (BLOB_SIZE // 32 + 1)
         blob = (b"%PDF-1.4\n" + filler)[: BLOB_SIZE - 6] + b"\n%%EOF"
-        blob_path = (stack.WORK_DIR / "blob.bin").resolve()
+        blob_path = st.work_dir / "blob.bin"
         blob_path.write_bytes(blob)
 
         def direct_auth(op: Op) -> str:
@@ -273,7 +258,7 @@ async def _run(
         upload = next(
             op for op in operations(p, ps, blob, None, None) if op.key == "document_upload"
         )
-        doc_url = st.procs["documents"].url
+        doc_url = st.url("documents")
         deep_cursor, pages = await _walk_deepest(
             doc_url, tokens.header(people["national"], "documents"), "/api/v1/documents"
         )
@@ -301,7 +286,7 @@ async def _run(
                 res: CaptureResult = await capture_app(
                     APPS[name].factory,
                     name,
-                    stack.service_env(name, conv_url),
+                    st.env_for(APPS[name]),
                     counter,
                     proxied_url(url, counter.port),
                     specs,
@@ -315,23 +300,20 @@ async def _run(
         results["round_trips"] = round_trips
         if capture_errors:
             results["capture_errors"] = capture_errors
-        queries_path = (stack.WORK_DIR / "baseline-queries.json").resolve()
+        queries_path = st.work_dir / "baseline-queries.json"
         queries_path.write_bytes(orjson.dumps(captured))
-        baseline = st.start(
-            "baseline",
-            "coop.bench.baseline:create_app",
+        baseline_url = st.start_baseline(
             {
                 "COOP_BENCH_BASELINE_DSN": url,
                 "COOP_BENCH_BASELINE_QUERIES": str(queries_path),
                 "COOP_BENCH_RAW_FILE": str(blob_path),
-            },
+            }
         )
-        st.wait_ready()
-        results["client"] = await _client_overhead(baseline.url, min(2.0, seconds / 4))
+        results["client"] = await _client_overhead(baseline_url, min(2.0, seconds / 4))
         console.print(f"Client HTTP (c=32, /ping) : {results['client']}")
 
         phases["baseline"] = round(time.perf_counter() - started, 1)
-        access = _access_tokens(idp_url, people)
+        access = _access_tokens(st, people)
         for op in ops:
             endpoint = _endpoint(op, st, access, tokens, people, captured)
             console.print(f"▶ {op.label}")
@@ -351,7 +333,7 @@ async def _run(
                 if c == 1:
                     continue
                 if op.kind == "transfer":
-                    sampler = RssSampler(st.procs["gateway"].pid)
+                    sampler = RssSampler(st.pid("gateway"))
                     with sampler:
                         thr = await throughput_run(endpoint, c, requests, seconds)
                     entry["gateway_rss"] = {
@@ -376,7 +358,7 @@ async def _run(
 
 def _endpoint(
     op: Op,
-    st: stack.Stack,
+    st: stack.BenchStack,
     access: dict[str, str],
     tokens: InternalTokens,
     people: dict[str, Persona],
@@ -391,16 +373,16 @@ def _endpoint(
     variants = [
         Variant(
             "gateway",
-            st.procs["gateway"].url,
+            st.url("gateway"),
             lambda i: spec_for(op, index(i, 0), access[op.persona]),
         ),
         Variant(
             "direct",
-            st.procs[op.service].url,
+            st.url(op.service),
             lambda i: spec_for(op, index(i, 1), tokens.header(people[op.persona], op.service)),
         ),
     ]
-    base = st.procs["baseline"].url
+    base = st.url("baseline")
     if op.kind == "transfer":
         if op.method == "POST":
             variants.append(
