@@ -216,6 +216,11 @@ async def test_resiliee_cannot_be_renewed(client: httpx.AsyncClient) -> None:
     )
     resp = await client.post(f"/api/v1/conventions/{cid}/renouvellement", headers=h())
     assert resp.status_code == 409
+    url = f"/api/v1/conventions/{cid}"
+    etag = (await client.get(url, headers=h())).headers["etag"]
+    patch = await client.patch(url, json={"titre": "Autre"}, headers=h(**{"If-Match": etag}))
+    assert patch.status_code == 409
+    assert "résiliée" in patch.json()["detail"]
 
 
 async def test_annexe_2_equipements_per_signatory(client: httpx.AsyncClient) -> None:

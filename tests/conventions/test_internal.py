@@ -130,6 +130,13 @@ async def test_internal_organisations(client: httpx.AsyncClient) -> None:
         "/internal/v1/organisations", params={"ids": "pas-un-uuid"}, headers=service_headers()
     )
     assert bad.status_code == 422
+    # At most 500 ids (in their short hex form they fit the query length limit).
+    too_many = ",".join(uuid.uuid4().hex for _ in range(501))
+    over = await client.get(
+        "/internal/v1/organisations", params={"ids": too_many}, headers=service_headers()
+    )
+    assert over.status_code == 422
+    assert over.json()["detail"] == "Au plus 500 identifiants."
     missing = await client.get(
         f"/internal/v1/organisations/{uuid.uuid4()}", headers=service_headers()
     )

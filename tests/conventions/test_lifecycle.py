@@ -272,3 +272,56 @@ async def test_listing_filters_and_scopes_combine(client: httpx.AsyncClient) -> 
     assert drafts[0]["transitions_disponibles"] == ["avenant", "résilier", "renouveler"]
     x_view = (await client.get("/api/v1/conventions", headers=h(X_CONTRIBUTEUR))).json()
     assert x_view["items"][0]["transitions_disponibles"] == []
+
+
+async def test_transitions_refuse_a_stale_if_match_when_one_is_sent(
+    client: httpx.AsyncClient, db_engine: AsyncEngine
+) -> None:
+    body = await create(client)
+    url = f"/api/v1/conventions/{body['id']}"
+    stale = (await client.get(url, headers=h())).headers["etag"]
+    await sign_all(client, body["id"], [CAF_A], "2024-12-20")
+    current = (await client.get(url, headers=h())).headers["etag"]
+    before = await table_counts(db_engine)
+    attempts = [
+        ("POST", f"{url}/signataires", {"organisation_id": str(COLLECTIVITE_Y)}),
+        ("PATCH", f"{url}/signataires/{COLLECTIVITE_X}", {"representant": "Adjoint"}),
+        ("DELETE", f"{url}/signataires/{COLLECTIVITE_X}", None),
+        ("POST", f"{url}/equipements", {"organisation_id": str(CAF_A), "type": "RPE", "nom": "R"}),
+        ("POST", f"{url}/signature", None),
+    ]
+    for method, path, json in attempts:
+        resp = await client.request(method, path, json=json, headers=h(**{"If-Match": stale}))
+        assert resp.status_code == 412, (method, path, resp.text)
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert resp.headers["etag"] == current
+    assert await table_counts(db_engine) == before
+    got = (await client.get(url, headers=h())).json()
+    assert [s["representant"] for s in got["signataires"]] == ["Directrice", "Maire"]
+    # The current ETag is accepted.
+    added = await client.post(
+        f"{url}/signataires",
+        json={"organisation_id": str(COLLECTIVITE_Y)},
+        headers=h(**{"If-Match": current}),
+    )
+    assert added.status_code == 201, added.text
+
+
+async def test_unknown_signatory_or_equipement_is_404(
+    client: httpx.AsyncClient, db_engine: AsyncEngine
+) -> None:
+    body = await create(client)
+    url = f"/api/v1/conventions/{body['id']}"
+    before = await table_counts(db_engine)
+    not_signatory = f"{url}/signataires/{COLLECTIVITE_Y}"
+    patched = await client.patch(not_signatory, json={"representant": "Maire"}, headers=h())
+    assert patched.status_code == 404
+    assert patched.json()["detail"] == "Signataire introuvable."
+    removed = await client.delete(not_signatory, headers=h())
+    assert removed.status_code == 404
+    equipement = await client.delete(
+        f"{url}/equipements/00000000-0000-0000-0000-000000000001", headers=h()
+    )
+    assert equipement.status_code == 404
+    assert equipement.json()["detail"] == "Équipement introuvable."
+    assert await table_counts(db_engine) == before
