@@ -78,13 +78,9 @@ def grant_person(
     """Accorde un rôle à une personne (seul moyen d'accorder lecteur_national)."""
     from gateway.habilitations import repository as repo
     from gateway.habilitations import service
-    from gateway.habilitations.models import Person
 
     async def do(session: AsyncSession) -> str:
-        person = await repo.person_by_identity(session, issuer, sub)
-        if person is None:
-            person = Person(id=uuid.uuid4(), issuer=issuer, subject=sub, email=email)
-            await repo.add(session, person)
+        person = await repo.get_or_add_person(session, issuer, sub, email=email)
         grant = await service.create_grant(
             session,
             organisation_id=organisation,

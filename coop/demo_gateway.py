@@ -14,7 +14,6 @@ from coop import demo_ids
 from gateway.devidp.settings import DevIdpSettings
 from gateway.habilitations import repository as repo
 from gateway.habilitations import service
-from gateway.habilitations.models import Person
 from kernel.principal import OrganisationKind, Role
 
 CAF = OrganisationKind.caf
@@ -46,17 +45,14 @@ async def demo_step(session: AsyncSession) -> str:
     issuer = dev_issuer()
     added = 0
     for name, org, kind, role in PERSON_GRANTS:
-        subject = str(demo_ids.demo_id(f"person:{name}"))
-        person = await repo.person_by_identity(session, issuer, subject)
-        if person is None:
-            person = Person(
-                id=demo_ids.demo_id(f"gateway-person:{name}"),
-                issuer=issuer,
-                subject=subject,
-                email=f"{name}@demo.coop.invalid",
-                name=name,
-            )
-            await repo.add(session, person)
+        person = await repo.get_or_add_person(
+            session,
+            issuer,
+            str(demo_ids.demo_id(f"person:{name}")),
+            email=f"{name}@demo.coop.invalid",
+            name=name,
+            id_=demo_ids.demo_id(f"gateway-person:{name}"),
+        )
         if await repo.current_grant_of(session, org, person_id=person.id) is None:
             await service.create_grant(
                 session,

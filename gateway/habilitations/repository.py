@@ -112,6 +112,26 @@ async def person_by_identity(session: AsyncSession, issuer: str, subject: str) -
     ).scalar_one_or_none()
 
 
+async def get_or_add_person(
+    session: AsyncSession,
+    issuer: str,
+    subject: str,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    id_: uuid.UUID | None = None,
+) -> Person:
+    """The person (issuer, subject), recorded now if the gateway never saw them (the CLI
+    and the demo grant roles before the first login)."""
+    person = await person_by_identity(session, issuer, subject)
+    if person is None:
+        person = Person(
+            id=id_ or uuid.uuid4(), issuer=issuer, subject=subject, email=email, name=name
+        )
+        await add(session, person)
+    return person
+
+
 async def add(session: AsyncSession, *objects: object) -> None:
     session.add_all(objects)
     await session.flush()

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from gateway.app import create_app
 from gateway.devidp.keys import KeyStore
+from gateway.habilitations import repository as repo
 from gateway.habilitations import service
-from gateway.habilitations.models import Person
 from gateway.habilitations.models import convention_ref as gateway_refs
 from gateway.habilitations.resolver import DbGrantResolver
 from gateway.settings import GatewaySettings
@@ -95,19 +95,14 @@ class HabRig:
     async def person_id(self, name: str) -> uuid.UUID:
         """The gateway-local id of a person (created as if they had logged in)."""
         async with self.sessionmaker() as session:
-            from gateway.habilitations import repository as repo
-
-            person = await repo.person_by_identity(session, IDP_ISSUER, self.subject(name))
-            if person is None:
-                person = Person(
-                    id=uuid.uuid4(),
-                    issuer=IDP_ISSUER,
-                    subject=self.subject(name),
-                    email=f"{name}@test.invalid",
-                    name=name.title(),
-                )
-                session.add(person)
-                await session.commit()
+            person = await repo.get_or_add_person(
+                session,
+                IDP_ISSUER,
+                self.subject(name),
+                email=f"{name}@test.invalid",
+                name=name.title(),
+            )
+            await session.commit()
             return person.id
 
     async def grant(
