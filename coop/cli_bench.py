@@ -35,9 +35,13 @@ def generate(scale: ScaleOpt = "national", seed: SeedOpt = 2024) -> None:
     from coop.bench.generate import generate as gen
 
     _check_scale(scale)
-    url, _embedded = stack.ensure_database(scale)
-    stack.migrate(url)
-    info = asyncio.run(gen(url, scale, seed, console))
+    url, embedded = stack.ensure_database(scale)
+    try:
+        stack.migrate(url)
+        info = asyncio.run(gen(url, scale, seed, console))
+    finally:
+        if embedded:
+            stack.stop_database()
     console.print(f"[green]✓[/] {sum(info['rows'].values()):,} lignes en {info['seconds']} s")
 
 

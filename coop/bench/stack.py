@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from coop.apps import AppSpec, migration_trees
+from coop.run_suite import stop_embedded_server
 from coop.stack import Stack, free_port
 from coop.supervisor import wait_ready
-from kernel.embedded_db import start_embedded, stop_embedded
+from kernel.embedded_db import start_embedded
 from kernel.migrations import upgrade
 
 BENCH_DATA_DIR = ".coop/bench-pgdata"
@@ -18,7 +19,7 @@ WORK_DIR = Path(".coop/bench")
 BASELINE_FACTORY = "coop.bench.baseline:create_app"
 
 
-def ensure_database(scale: str) -> tuple[str, bool]:
+def ensure_database(scale: str, data_dir: str = BENCH_DATA_DIR) -> tuple[str, bool]:
     """(URL, embedded?): DATABASE_URL, else the bench's own embedded server and database.
 
     The embedded server lives in .coop/bench-pgdata, never `make run`'s data dir; each
@@ -27,12 +28,13 @@ def ensure_database(scale: str) -> tuple[str, bool]:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url, False
-    return start_embedded(BENCH_DATA_DIR, database=f"coop_bench_{scale}"), True
+    return start_embedded(data_dir, database=f"coop_bench_{scale}"), True
 
 
-def stop_database() -> None:
+def stop_database(data_dir: str = BENCH_DATA_DIR) -> None:
+    """Stop the embedded server `ensure_database` started (as `coop run` stops its own)."""
     with contextlib.suppress(Exception):
-        stop_embedded(BENCH_DATA_DIR)
+        stop_embedded_server(data_dir)
 
 
 def migrate(url: str) -> list[str]:
