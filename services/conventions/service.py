@@ -322,10 +322,10 @@ async def add_signataire(
 ) -> None:
     require_preparation(convention)
     await signatory_organisations(session, [data], "")
-    if await repo.get_signataire(session, convention.id, data.organisation_id) is not None:
+    current = (await repo.signataires_of(session, [convention.id]))[convention.id]
+    if any(sig.organisation_id == data.organisation_id for sig, _ in current):
         raise Conflict("Cette organisation est déjà signataire de la convention.")
-    count = len((await repo.signataires_of(session, [convention.id]))[convention.id])
-    await repo.add(session, new_signataire(convention.id, data, count))
+    await repo.add(session, new_signataire(convention.id, data, len(current)))
     await record(
         session,
         convention,
