@@ -7,15 +7,17 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.database import DbSession
 from kernel.errors import NotFound
 from kernel.etag import etag_for
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
+from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import service
-from services.actions.dependencies import Created, Ctx, idempotent
+from services.actions.dependencies import ActionsContext, Created, Ctx, idempotent
 from services.actions.models import Action, Axe, Indicateur
 from services.actions.rules import PERIODE_VALEUR_RE, StatutAction
 from services.actions.schemas import (
@@ -61,6 +63,25 @@ def sync_page(listing: repo.Listing, item: Callable[[Any], T]) -> SyncPage[T]:
     )
 
 
+def in_convention(
+    ctx: ActionsContext, session: AsyncSession, principal: Principal, convention_id: uuid.UUID
+) -> repo.Parent:
+    """A list under a convention: 404 outside the caller's scope; a convention the
+    replica does not hold yet is fetched first (created seconds ago)."""
+    return repo.convention_parent(
+        convention_id, principal, lambda: ctx.readable(session, convention_id, principal)
+    )
+
+
+def under_action(principal: Principal, action_id: uuid.UUID) -> repo.Parent:
+    """A list under an action: 404 outside the caller's scope."""
+
+    async def not_found() -> None:
+        raise NotFound("Action introuvable.")
+
+    return repo.action_parent(action_id, principal, not_found)
+
+
 def with_etag(response: Response, resource_id: uuid.UUID, version: int) -> None:
     response.headers["ETag"] = etag_for(resource_id, version)
 
@@ -84,7 +105,6 @@ async def list_axes(
     updated_since: UpdatedSince = None,
 ) -> SyncPage[AxeOut]:
     """The axes of a convention, in their order."""
-    await ctx.readable(session, convention_id, principal)
     listing = await repo.listing(
         session,
         repo.axes_query(convention_id),
@@ -94,7 +114,8 @@ async def list_axes(
         limit=page.limit,
         cursor=page.cursor,
         since=updated_since,
-        tombstones=(repo.Tombstone.convention_id == convention_id) & (repo.Tombstone.kind == "axe"),
+        kind="axe",
+        parent=in_convention(ctx, session, principal, convention_id),
     )
     return sync_page(listing, lambda r: service.axe_out(r[0]))
 
@@ -232,7 +253,6 @@ async def list_actions(
     en_retard: bool | None = None,
 ) -> SyncPage[ActionSummary]:
     """Compact list of the convention's actions, by axe then position."""
-    await ctx.readable(session, convention_id, principal)
     today = ctx.today()
     listing = await repo.listing(
         session,
@@ -250,8 +270,8 @@ async def list_actions(
         limit=page.limit,
         cursor=page.cursor,
         since=updated_since,
-        tombstones=(repo.Tombstone.convention_id == convention_id)
-        & (repo.Tombstone.kind == "action"),
+        kind="action",
+        parent=in_convention(ctx, session, principal, convention_id),
     )
     return sync_page(listing, lambda r: service.action_summary(r[0], today))
 
@@ -328,17 +348,17 @@ async def list_indicateurs(
     page: Pagination,
     updated_since: UpdatedSince = None,
 ) -> SyncPage[IndicateurOut]:
-    action, _ = await service.load_action(session, principal, action_id)
     listing = await repo.listing(
         session,
-        repo.indicateurs_query(action.id),
+        repo.indicateurs_query(action_id),
         seq_col=Indicateur.seq,
         order_cols=(Indicateur.created_at, Indicateur.id),
         key=lambda r: (r[0].created_at, r[0].id),
         limit=page.limit,
         cursor=page.cursor,
         since=updated_since,
-        tombstones=(repo.Tombstone.parent_id == action.id) & (repo.Tombstone.kind == "indicateur"),
+        kind="indicateur",
+        parent=under_action(principal, action_id),
     )
     valeurs = await repo.valeurs_of(session, [r[0].id for r in listing.rows])
     return sync_page(listing, lambda r: service.indicateur_out(r[0], valeurs[r[0].id]))

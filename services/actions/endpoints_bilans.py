@@ -16,7 +16,13 @@ from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
 from services.actions import service_bilans
 from services.actions.dependencies import Created, Ctx, idempotent
-from services.actions.endpoints import UpdatedSince, created, sync_page, with_etag
+from services.actions.endpoints import (
+    UpdatedSince,
+    created,
+    in_convention,
+    sync_page,
+    with_etag,
+)
 from services.actions.models import Bilan
 from services.actions.schemas import (
     Adoption,
@@ -44,7 +50,6 @@ async def list_bilans(
     page: Pagination,
     updated_since: UpdatedSince = None,
 ) -> SyncPage[BilanSummary]:
-    await ctx.readable(session, convention_id, principal)
     listing = await repo.listing(
         session,
         srepo.bilans_query(convention_id),
@@ -54,8 +59,8 @@ async def list_bilans(
         limit=page.limit,
         cursor=page.cursor,
         since=updated_since,
-        tombstones=(repo.Tombstone.convention_id == convention_id)
-        & (repo.Tombstone.kind == "bilan"),
+        kind="bilan",
+        parent=in_convention(ctx, session, principal, convention_id),
     )
     return sync_page(listing, lambda r: BilanSummary.model_validate(r[0]))
 

@@ -16,9 +16,15 @@ from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Page, Pagination
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
-from services.actions import service, service_suivis
+from services.actions import service_suivis
 from services.actions.dependencies import Created, Ctx, idempotent
-from services.actions.endpoints import UpdatedSince, created, sync_page, with_etag
+from services.actions.endpoints import (
+    UpdatedSince,
+    created,
+    sync_page,
+    under_action,
+    with_etag,
+)
 from services.actions.models import Suivi
 from services.actions.rules import PERIODE_TRIMESTRE_RE
 from services.actions.schemas import (
@@ -54,17 +60,17 @@ async def list_suivis(
     page: Pagination,
     updated_since: UpdatedSince = None,
 ) -> SyncPage[SuiviSummary]:
-    action, _ = await service.load_action(session, principal, action_id)
     listing = await repo.listing(
         session,
-        srepo.suivis_query(action.id),
+        srepo.suivis_query(action_id),
         seq_col=Suivi.seq,
         order_cols=(Suivi.periode, Suivi.id),
         key=lambda r: (r[0].periode, r[0].id),
         limit=page.limit,
         cursor=page.cursor,
         since=updated_since,
-        tombstones=(repo.Tombstone.parent_id == action.id) & (repo.Tombstone.kind == "suivi"),
+        kind="suivi",
+        parent=under_action(principal, action_id),
     )
     return sync_page(listing, lambda r: SuiviSummary.model_validate(r[0]))
 

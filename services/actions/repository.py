@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, ColumnElement, Select, Uuid, delete, func, literal, select, text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Select,
+    Uuid,
+    column,
+    delete,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,18 +107,27 @@ async def next_seq(session: AsyncSession) -> int:
     return int((await session.execute(text("SELECT actions.next_change_seq()"))).scalar_one())
 
 
+# The sequence read as a table, behind the writers' lock taken shared: the token is
+# read after every writer holding a number has committed (see migration 0002).
+_change_seq = table(
+    "change_seq", column("last_value", BigInteger), column("is_called", Boolean), schema="actions"
+)
+_committed_writers = select(
+    func.pg_advisory_xact_lock_shared(func.hashtext(literal_column("'coop.actions.change_seq'")))
+).lateral("committed_writers")
+
+
+async def _sync_point(session: AsyncSession, visible: ColumnElement[bool]) -> tuple[int, bool]:
+    stmt = select(_change_seq.c.last_value, _change_seq.c.is_called, visible).select_from(
+        _change_seq.join(_committed_writers, true())
+    )
+    last_value, is_called, seen = (await session.execute(stmt)).one()
+    return (int(last_value) if is_called else 0), bool(seen)
+
+
 async def current_seq(session: AsyncSession) -> int:
     """The highest number every change up to which is committed: waits for in-flight writers."""
-    row = (
-        await session.execute(
-            text(
-                "SELECT last_value, is_called FROM actions.change_seq, "
-                "LATERAL (SELECT pg_advisory_xact_lock_shared("
-                "hashtext('coop.actions.change_seq'))) AS committed_writers"
-            )
-        )
-    ).one()
-    return int(row[0]) if row[1] else 0
+    return (await _sync_point(session, true()))[0]
 
 
 async def touch(session: AsyncSession, obj: Any) -> None:
@@ -152,6 +177,41 @@ class Listing:
     sync_token: str
 
 
+@dataclass(frozen=True)
+class Parent:
+    """What a list hangs under (a convention, an action), for one caller."""
+
+    # The caller may read it: checked in the round trip that reads the sync token.
+    visible: ColumnElement[bool]
+    # The deletions listed under it.
+    tombstones: ColumnElement[bool]
+    # Runs when it is not visible: raises 404, or fetches it and lets the list go on.
+    hidden: Callable[[], Awaitable[object]]
+
+
+def convention_parent(
+    convention_id: uuid.UUID, principal: Principal, hidden: Callable[[], Awaitable[object]]
+) -> Parent:
+    return Parent(
+        select(ref.c.id).where(ref.c.id == convention_id, readable_clause(ref, principal)).exists(),
+        Tombstone.convention_id == convention_id,
+        hidden,
+    )
+
+
+def action_parent(
+    action_id: uuid.UUID, principal: Principal, hidden: Callable[[], Awaitable[object]]
+) -> Parent:
+    return Parent(
+        select(Action.id)
+        .join(ref, ref.c.id == Action.convention_id)
+        .where(Action.id == action_id, readable_clause(ref, principal))
+        .exists(),
+        Tombstone.parent_id == action_id,
+        hidden,
+    )
+
+
 async def listing(
     session: AsyncSession,
     stmt: Any,
@@ -162,21 +222,23 @@ async def listing(
     limit: int,
     cursor: str | None,
     since: str | None,
-    tombstones: ColumnElement[bool],
+    kind: str,
+    parent: Parent,
 ) -> Listing:
     """A keyset page, or (``since``) the changes after a sync token plus tombstones."""
+    token_now, visible = await _sync_point(session, parent.visible)
+    if not visible:
+        await parent.hidden()
     if since is None:
         after = after_keyset(order_cols, cursor)
         if after is not None:
             stmt = stmt.where(after)
-        token = encode_token(await current_seq(session))
         rows = list((await session.execute(stmt.order_by(*order_cols).limit(limit + 1))).all())
         more = len(rows) > limit
         rows = rows[:limit]
         nxt = encode_cursor(key(rows[-1])) if more and rows else None
-        return Listing(rows, nxt, [], token)
+        return Listing(rows, nxt, [], encode_token(token_now))
     lower = decode_token(cursor) if cursor else decode_token(since)
-    token_now = await current_seq(session)
     rows = list(
         (
             await session.execute(stmt.where(seq_col > lower).order_by(seq_col).limit(limit + 1))
@@ -184,7 +246,9 @@ async def listing(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    tomb_q = select(Tombstone.id, Tombstone.kind).where(tombstones, Tombstone.seq > lower)
+    tomb_q = select(Tombstone.id, Tombstone.kind).where(
+        parent.tombstones, Tombstone.kind == kind, Tombstone.seq > lower
+    )
     upto: int | None = None
     if more:
         upto = int(rows[-1][0].seq)

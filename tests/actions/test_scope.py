@@ -93,6 +93,34 @@ async def test_read_scope_per_persona(api: Api) -> None:
     assert [a["id"] for a in listed["items"]] == [action["id"]]
 
 
+async def test_delta_sync_reveals_nothing_outside_the_scope(api: Api) -> None:
+    """A sync token is no key: changes and deletions of a list stay 404 to outsiders."""
+    axe = await api.axe(CAF_A_AGENT, CONV_A, "Agir")
+    action = (await api.action(CAF_A_AGENT, CONV_A, axe["id"]))["id"]
+    lists = [
+        f"/api/v1/conventions/{CONV_A}/axes",
+        f"/api/v1/conventions/{CONV_A}/actions",
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        f"/api/v1/actions/{action}/indicateurs",
+        f"/api/v1/actions/{action}/suivis",
+    ]
+    tokens = {path: (await api.get(X_LECTEUR, path)).json()["sync_token"] for path in lists}
+    gone = await api.axe(CAF_A_AGENT, CONV_A, "Supprimer")
+    path = f"/api/v1/conventions/{CONV_A}/axes/{gone['id']}"
+    etag = (await api.get(CAF_A_AGENT, path)).headers["etag"]
+    assert (await api.delete(CAF_A_AGENT, path, headers={"if-match": etag})).status_code == 204
+    for path, token in tokens.items():
+        r = await api.get(X_LECTEUR, path, params={"updated_since": token})
+        assert r.status_code == 200, (path, r.text)
+        for who in OUTSIDERS:
+            r = await api.get(who, path, params={"updated_since": token})
+            assert r.status_code == 404, (path, who.subject)
+            assert r.headers["content-type"] == "application/problem+json"
+    axes = f"/api/v1/conventions/{CONV_A}/axes"
+    delta = (await api.get(X_LECTEUR, axes, params={"updated_since": tokens[axes]})).json()
+    assert {"id": gone["id"], "kind": "axe"} in delta["deleted"]
+
+
 async def test_national_readers_never_write(api: Api) -> None:
     axe = await api.axe(CAF_A_AGENT, CONV_A, "Agir")
     r = await api.post(
