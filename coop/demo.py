@@ -20,20 +20,17 @@ DemoStep = Callable[[AsyncSession], Awaitable[str]]
 
 def steps() -> list[tuple[str, DemoStep]]:
     # Imported here: each step imports its app's models.
-    found: list[tuple[str, DemoStep]] = []
-    from coop.demo_conventions import demo_step as conventions_step
-
-    found.append(("conventions", conventions_step))
     from coop.demo_actions import demo_step as actions_step
-
-    found.append(("actions", actions_step))
+    from coop.demo_conventions import demo_step as conventions_step
     from coop.demo_documents import demo_step as documents_step
-
-    found.append(("documents", documents_step))
     from coop.demo_gateway import demo_step as gateway_step
 
-    found.append(("gateway", gateway_step))
-    return found
+    return [
+        ("conventions", conventions_step),
+        ("actions", actions_step),
+        ("documents", documents_step),
+        ("gateway", gateway_step),
+    ]
 
 
 def load_demo(database_url: str, console: Console) -> None:

@@ -44,8 +44,6 @@ def coop_command() -> str:
 
 def start_clamd(env: dict[str, str], console: Console) -> Child | None:
     """A clamd of our own for the documents service, or scanning visibly disabled."""
-    if "documents" not in APPS:
-        return None
     if "COOP_DOCUMENTS_CLAMD_ADDRESS" in env or "COOP_DOCUMENTS_ANTIVIRUS" in env:
         return None  # the operator chose: their clamd, or scanning off
     binary = clamd_binary()
@@ -154,8 +152,7 @@ def stop_embedded_server(data_dir: str) -> None:
 
 
 def _print_ready() -> None:
-    gateway = APPS.get("gateway")
-    base = f"http://127.0.0.1:{app_port(gateway)}" if gateway else "http://127.0.0.1:8000"
+    base = f"http://127.0.0.1:{app_port(APPS['gateway'])}"
     coop = coop_command()
     lines = [
         "",
