@@ -172,12 +172,9 @@ async def add_avenant(
         dup = [str(s.organisation_id) for s in added if s.organisation_id in current_ids]
         if dup:
             raise Conflict("Organisation déjà signataire : " + ", ".join(dup))
-    concerned = list(dict.fromkeys(data.signataires_concernes)) or sorted(
-        current_ids | {s.organisation_id for s in added}
-    )
-    unknown = [
-        str(o) for o in concerned if o not in current_ids | {s.organisation_id for s in added}
-    ]
+    parties = current_ids | {s.organisation_id for s in added}
+    concerned = list(dict.fromkeys(data.signataires_concernes)) or sorted(parties)
+    unknown = [str(o) for o in concerned if o not in parties]
     if unknown:
         raise InvalidPayload(
             "Signataires concernés inconnus de la convention.",
