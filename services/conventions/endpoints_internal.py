@@ -4,7 +4,7 @@ the other apps (service tokens), and the access list of a principal (gateway tok
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -81,14 +81,8 @@ async def acces(
     collectivité: actions it carries, suivis, documents), else `lecture`."""
     rows = await repo.accessible(session, principal, page.cursor, page.limit)
 
-    def item(row: object) -> AccesItem:
-        droit = (
-            "écriture"
-            if getattr(row, "ecriture", False)
-            else "contribution"
-            if getattr(row, "contribution", False)
-            else "lecture"
-        )
-        return AccesItem(convention_id=getattr(row, "id"), droit=droit)  # noqa: B009
+    def item(row: Any) -> AccesItem:
+        droit = "écriture" if row.ecriture else "contribution" if row.contribution else "lecture"
+        return AccesItem(convention_id=row.id, droit=droit)
 
     return make_page(rows, page.limit, lambda r: (r.id,), item)

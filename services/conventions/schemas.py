@@ -288,4 +288,4 @@ class SchemaAOOut(BaseModel):
 
 class AccesItem(BaseModel):
     convention_id: uuid.UUID
-    droit: str  # "lecture" | "écriture"
+    droit: str  # "lecture" | "contribution" | "écriture"
