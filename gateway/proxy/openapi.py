@@ -9,7 +9,6 @@ name (and every `$ref` of that service rewritten accordingly).
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ _REF_PREFIX = "#/components/"
 
 
 def _rewrite_refs(node: Any, renames: Mapping[str, str]) -> Any:
+    """A copy of `node` (new dicts and lists all the way down) with `$ref`s renamed."""
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
@@ -90,7 +90,7 @@ def merge_documents(
                     continue
             elif table.service_for(path) != source:
                 continue
-            merged["paths"][path] = _rewrite_refs(copy.deepcopy(item), renames)
+            merged["paths"][path] = _rewrite_refs(item, renames)
         for tag in document.get("tags", []) or []:
             if isinstance(tag, dict) and tag.get("name") not in seen_tags:
                 seen_tags.add(str(tag.get("name")))
