@@ -145,13 +145,10 @@ class Authority:
 
 
 async def authority_for(session: AsyncSession, principal: Principal) -> Authority:
-    auth = Authority(principal)
     cafs = principal.caf_ids()
-    if cafs and not principal.is_national:
-        auth.caf_collectivites = await repo.collectivites_of_cafs(session, cafs)
-    elif principal.is_national:
-        auth.caf_collectivites = {}
-    return auth
+    if not cafs or principal.is_national:
+        return Authority(principal)
+    return Authority(principal, await repo.collectivites_of_cafs(session, cafs))
 
 
 def actor_of(auth: Authority) -> Actor:
