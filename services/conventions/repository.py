@@ -225,21 +225,29 @@ def _successor_id() -> Any:
     )
 
 
-async def get_convention(
-    session: AsyncSession,
-    convention_id: uuid.UUID,
-    principal: Principal | None,
-    *,
-    for_update: bool = False,
-) -> Convention | None:
-    """One convention, if the principal may read it (None principal: no scope)."""
-    stmt = select(Convention).where(Convention.id == convention_id)
-    if principal is not None:
-        stmt = stmt.where(readable(principal))
+@functools.lru_cache(maxsize=8)
+def _convention_statement(shape: ScopeShape, for_update: bool) -> Select[Convention]:
+    # Built once per scope shape: every write and sub-resource read starts with it.
+    stmt = select(Convention).where(
+        Convention.id == bindparam("convention_id"), _readable_shape(shape)
+    )
     if for_update:
         # Writes on one convention are serialised: the ETag check cannot race.
         stmt = stmt.with_for_update(of=Convention)
-    return (await session.scalars(stmt.execution_options(populate_existing=True))).first()
+    return stmt.execution_options(populate_existing=True)
+
+
+async def get_convention(
+    session: AsyncSession,
+    convention_id: uuid.UUID,
+    principal: Principal,
+    *,
+    for_update: bool = False,
+) -> Convention | None:
+    """One convention, if the principal may read it."""
+    stmt = _convention_statement(ScopeShape.of(principal), for_update)
+    params = {"convention_id": convention_id, **scope_params(principal)}
+    return (await session.scalars(stmt, params)).first()
 
 
 @functools.lru_cache(maxsize=8)
