@@ -62,3 +62,18 @@ async def test_stale_and_missing_if_match(client: httpx.AsyncClient) -> None:
     assert stale.headers["etag"] == '"thing.2"'
     ok = await client.put("/versioned/2", headers={"if-match": '"thing.2"'})
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "if_match", ["*", 'W/"thing.2"', '"thing.1", "thing.2"', '"thing.0", W/"thing.2"']
+)
+async def test_if_match_accepts_any_weak_or_listed_current_etag(
+    client: httpx.AsyncClient, if_match: str
+) -> None:
+    ok = await client.put("/versioned/2", headers={"if-match": if_match})
+    assert ok.status_code == 200, ok.text
+
+
+async def test_if_match_list_without_the_current_etag_is_stale(client: httpx.AsyncClient) -> None:
+    stale = await client.put("/versioned/2", headers={"if-match": '"thing.0", W/"thing.1"'})
+    assert_problem(stale, 412)
