@@ -15,7 +15,6 @@ internal tokens (faster, and not what is under test).
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -205,11 +204,9 @@ class World:
 
     async def etag(self, service: str, path: str) -> str:
         """The current ETag of a resource (read as the national reader)."""
-        national = person(
-            "setup-national", (CNAF, OrganisationKind.national, Role.lecteur_national)
-        )
-        resp = await self.direct(service, national, "GET", path)
-        return resp.headers["etag"]
+        etag = await self.etag_if_any(service, path)
+        assert etag is not None, f"{path} carries no ETag"
+        return etag
 
     async def etag_if_any(self, service: str, path: str) -> str | None:
         """The ETag a resource's read carries, if it carries one."""
@@ -464,6 +461,3 @@ async def build_world(
         for side in world.sides.values():
             await world.populate(side)
         yield world
-
-
-__all__ = ["PDF", "PERIODE", "dt"]
