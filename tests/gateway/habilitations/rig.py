@@ -36,31 +36,28 @@ CONVENTION_A = stable_id("convention-a")  # Caf A with collectivité X
 CONVENTION_B = stable_id("convention-b")  # Caf B with collectivité Y
 
 
-def refs() -> list[ConventionRef]:
+def _signed(
+    id_: uuid.UUID, caf: uuid.UUID, collectivite: uuid.UUID, titre: str, seq: int
+) -> ConventionRef:
+    """A convention signed 100 days ago by the Caf and one collectivité."""
     today = dt.datetime.now(dt.UTC).date()
+    return ConventionRef(
+        id=id_,
+        caf_id=caf,
+        titre=titre,
+        echelon="commune",
+        statut=StatutConvention.signee,
+        date_debut=today - dt.timedelta(days=100),
+        date_fin=today + dt.timedelta(days=900),
+        signataire_ids=(caf, collectivite),
+        seq=seq,
+    )
+
+
+def refs() -> list[ConventionRef]:
     return [
-        ConventionRef(
-            id=CONVENTION_A,
-            caf_id=CAF_A,
-            titre="CTG de X",
-            echelon="commune",
-            statut=StatutConvention.signee,
-            date_debut=today - dt.timedelta(days=100),
-            date_fin=today + dt.timedelta(days=900),
-            signataire_ids=(CAF_A, COLLECTIVITE_X),
-            seq=1,
-        ),
-        ConventionRef(
-            id=CONVENTION_B,
-            caf_id=CAF_B,
-            titre="CTG de Y",
-            echelon="commune",
-            statut=StatutConvention.signee,
-            date_debut=today - dt.timedelta(days=100),
-            date_fin=today + dt.timedelta(days=900),
-            signataire_ids=(CAF_B, COLLECTIVITE_Y),
-            seq=2,
-        ),
+        _signed(CONVENTION_A, CAF_A, COLLECTIVITE_X, "CTG de X", 1),
+        _signed(CONVENTION_B, CAF_B, COLLECTIVITE_Y, "CTG de Y", 2),
     ]
 
 
