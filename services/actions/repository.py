@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef, readable_clause, row_to_ref
 from kernel.errors import BadRequest
-from kernel.pagination import after_keyset, decode_cursor, encode_cursor
+from kernel.pagination import PageParams, after_keyset, decode_cursor, encode_cursor
 from kernel.principal import Principal
 from services.actions.models import (
     Action,
@@ -214,44 +214,42 @@ def action_parent(
 
 async def listing(
     session: AsyncSession,
-    stmt: Any,
+    stmt: Select[*tuple[Any, ...]],
     *,
     seq_col: Any,
     order_cols: Sequence[Any],
-    key: Any,
-    limit: int,
-    cursor: str | None,
+    page: PageParams,
     since: str | None,
     kind: str,
     parent: Parent,
 ) -> Listing:
-    """A keyset page, or (``since``) the changes after a sync token plus tombstones."""
+    """A keyset page on `order_cols`, or (``since``) the changes after a sync token plus
+    the tombstones of `kind` under `parent`. The sort key (cursor) of a row is read from
+    the order columns, added at the end of each row."""
     token_now, visible = await _sync_point(session, parent.visible)
     if not visible:
         await parent.hidden()
     if since is None:
-        after = after_keyset(order_cols, cursor)
+        after = after_keyset(order_cols, page.cursor)
         if after is not None:
             stmt = stmt.where(after)
-        rows = list((await session.execute(stmt.order_by(*order_cols).limit(limit + 1))).all())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        nxt = encode_cursor(key(rows[-1])) if more and rows else None
+        stmt = stmt.add_columns(*order_cols).order_by(*order_cols).limit(page.limit + 1)
+        rows = list((await session.execute(stmt)).all())
+        more = len(rows) > page.limit
+        rows = rows[: page.limit]
+        nxt = encode_cursor(rows[-1][-len(order_cols) :]) if more and rows else None
         return Listing(rows, nxt, [], encode_token(token_now))
-    lower = decode_token(cursor) if cursor else decode_token(since)
-    rows = list(
-        (
-            await session.execute(stmt.where(seq_col > lower).order_by(seq_col).limit(limit + 1))
-        ).all()
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    lower = decode_token(page.cursor or since)
+    stmt = stmt.add_columns(seq_col).where(seq_col > lower).order_by(seq_col)
+    rows = list((await session.execute(stmt.limit(page.limit + 1))).all())
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
     tomb_q = select(Tombstone.id, Tombstone.kind).where(
         parent.tombstones, Tombstone.kind == kind, Tombstone.seq > lower
     )
     upto: int | None = None
     if more:
-        upto = int(rows[-1][0].seq)
+        upto = int(rows[-1][-1])
         tomb_q = tomb_q.where(Tombstone.seq <= upto)
     deleted = [(r[0], r[1]) for r in (await session.execute(tomb_q.order_by(Tombstone.seq))).all()]
     if upto is not None:
@@ -314,9 +312,9 @@ def actions_query(
     porteur_id: uuid.UUID | None,
     en_retard: bool | None,
     today: dt.date,
-) -> Select[Action, int]:
+) -> Select[Action]:
     stmt = (
-        select(Action, Axe.position.label("axe_position"))
+        select(Action)
         .join(Axe, Axe.id == Action.axe_id)
         .where(Action.convention_id == convention_id)
     )
