@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
+from rich.console import Console
 from typer.main import get_command
+from typer.testing import CliRunner
 
 from coop.apps import APPS
 from coop.cli import app
+from coop.run_suite import run_suite
 from coop.supervisor import spawn, stop_all, wait_ready
 
 
@@ -100,3 +105,34 @@ def test_healthcheck_refuses_an_unknown_app() -> None:
     )
     assert result.returncode == 2
     assert "application inconnue" in result.stderr
+
+
+def test_serve_refuses_an_unknown_app() -> None:
+    result = CliRunner().invoke(app, ["serve", "nope"])
+    assert result.exit_code == 2
+    assert "application inconnue : nope" in result.output
+
+
+@pytest.mark.parametrize("command", ["run", "generate"])
+def test_bench_refuses_an_unknown_scale_before_touching_a_database(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unreachable on purpose: the scale is checked before any connection.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    result = CliRunner().invoke(app, ["bench", command, "--scale", "galactique"])
+    assert result.exit_code == 2
+    assert "échelle inconnue : galactique" in result.output
+
+
+def test_coop_run_refuses_to_start_beside_a_busy_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another `coop run` (or anything) on an app's port: nothing is started, the port is named."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("COOP_IDP_PORT", str(port))
+        out = io.StringIO()
+        with pytest.raises(typer.Exit) as raised:
+            run_suite(Console(file=out, width=200))
+    assert raised.value.exit_code == 1
+    assert f"idp ({port})" in out.getvalue()
