@@ -1,0 +1,64 @@
+"""A service that answers badly, through the whole gateway (real transport, real socket).
+
+Before the response started: a problem the client can read (502). After: the gateway
+gives up the response rather than end it as if it were complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from tests.gateway.conftest import gateway_settings
+from tests.gateway.support import StaticGrantResolver, bearer, claims, running_idp, sign
+from tests.gateway.upstream import Handler, Upstream, read_request
+
+
+@asynccontextmanager
+async def gateway_before(
+    tmp_path: Path, handler: Handler
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+    """The gateway whose conventions service is `handler`, a client and a valid token."""
+    async with running_idp(tmp_path) as (idp, idp_transport), Upstream(handler) as up:
+        settings = gateway_settings(service_urls={"conventions": up.url}, rate_limit_enabled=False)
+        app = create_app(
+            settings, grant_resolver=StaticGrantResolver(), oidc_transport=idp_transport
+        )
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+                yield client, bearer(sign(idp.state.key_store, claims("p-1")))
+
+
+async def test_an_invalid_reply_is_a_502_problem(tmp_path: Path) -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"this is not HTTP\r\n\r\n")
+        await writer.drain()
+
+    async with gateway_before(tmp_path, garbage) as (client, token):
+        response = await client.get("/api/v1/conventions", headers=token)
+    assert response.status_code == 502
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "Le service conventions a interrompu la réponse."
+
+
+async def test_a_reply_cut_after_its_headers_is_never_passed_on_as_complete(
+    tmp_path: Path,
+) -> None:
+    async def truncated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly a part")
+        await writer.drain()
+
+    async with gateway_before(tmp_path, truncated) as (client, token):
+        # The status line is gone already: the gateway raises so the server cuts the
+        # client's connection (in process, the error reaches the client as is).
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get("/api/v1/conventions", headers=token)
