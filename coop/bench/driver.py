@@ -47,9 +47,6 @@ class Endpoint:
     label: str
     kind: str  # read | write | transfer
     variants: list[Variant]
-    # c=32 is skipped for writes that would pile up rows, and transfers run at c=8.
-    concurrency: tuple[int, ...] = (1, 32)
-    notes: str = ""
 
 
 @dataclass

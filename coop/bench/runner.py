@@ -404,4 +404,4 @@ def _endpoint(
                 lambda i: RequestSpec(op.method, f"/q/{op.key}?t={i}", {}, b"", frozenset({200})),
             )
         )
-    return Endpoint(op.key, op.label, op.kind, variants, op.concurrency)
+    return Endpoint(op.key, op.label, op.kind, variants)

@@ -79,6 +79,7 @@ class Op:
     kind: str = "read"
     body: Callable[[int], tuple[bytes, dict[str, str]]] | None = None
     expect: frozenset[int] = frozenset({200})
+    # c=32 is skipped for writes that would pile up rows, and transfers run at c=8.
     concurrency: tuple[int, ...] = (1, 32)
     # Consecutive calls must not reuse a target (writes): at most this many calls.
     fresh_targets: bool = False

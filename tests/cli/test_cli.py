@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from coop.apps import APPS
 from coop.cli import app
 from coop.run_suite import run_suite
+from coop.stack import free_port
 from coop.supervisor import spawn, stop_all, wait_ready
 
 
@@ -73,9 +74,7 @@ def test_sub_commands_have_help_text() -> None:
 
 def test_healthcheck_says_whether_the_app_answers(tmp_path: Path) -> None:
     """The container health probe: 0 while the app serves, 1 once it is gone."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
         "COOP_IDP_PORT": str(port),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from coop.stack import free_port
 from coop.supervisor import (
     Child,
     StartupError,
@@ -32,12 +33,6 @@ CHILD = textwrap.dedent(
         time.sleep(0.05)
     """
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -83,7 +78,7 @@ def test_children_do_not_receive_the_terminal_ctrl_c(tmp_path: Path, children: l
 
 
 def test_wait_ready_returns_once_the_app_answers(tmp_path: Path, children: list[Child]) -> None:
-    port = _free_port()
+    port = free_port()
     server = spawn(
         "web",
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
@@ -100,7 +95,7 @@ def test_wait_ready_reports_a_crash_with_the_end_of_the_log(tmp_path: Path) -> N
     code = "import sys; print('settings refused: no database'); sys.exit(3)"
     child = spawn("broken", [sys.executable, "-c", code], {}, log_path=log)
     with pytest.raises(StartupError) as raised:
-        wait_ready(child, f"http://127.0.0.1:{_free_port()}/readyz", timeout=30)
+        wait_ready(child, f"http://127.0.0.1:{free_port()}/readyz", timeout=30)
     assert "broken" in str(raised.value)
     assert "code 3" in str(raised.value)
     assert "settings refused: no database" in str(raised.value)
