@@ -269,7 +269,7 @@ async def list_actions(
         kind="action",
         parent=in_convention(ctx, session, principal, convention_id),
     )
-    return sync_page(listing, lambda r: service.action_summary(r[0], today))
+    return sync_page(listing, lambda r: service.action_summary(r, today))
 
 
 @router.post(

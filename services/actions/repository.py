@@ -304,6 +304,20 @@ async def count_actions_in_axe(session: AsyncSession, axe_id: uuid.UUID) -> int:
 # --- actions ---------------------------------------------------------------------------
 
 
+ACTION_SUMMARY = (
+    Action.id,
+    Action.convention_id,
+    Action.axe_id,
+    Action.parent_id,
+    Action.position,
+    Action.titre,
+    Action.statut,
+    Action.date_echeance,
+    Action.porteur_ids,
+    Action.version,
+)
+
+
 def actions_query(
     convention_id: uuid.UUID,
     *,
@@ -312,9 +326,11 @@ def actions_query(
     porteur_id: uuid.UUID | None,
     en_retard: bool | None,
     today: dt.date,
-) -> Select[Action]:
+) -> Select[*tuple[Any, ...]]:
+    """The compact list's columns only (Core rows): a page of ORM objects would load,
+    and build objects of, every field of every fiche."""
     stmt = (
-        select(Action)
+        select(*ACTION_SUMMARY)
         .join(Axe, Axe.id == Action.axe_id)
         .where(Action.convention_id == convention_id)
     )

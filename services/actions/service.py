@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Request
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
@@ -133,7 +134,8 @@ def axe_out(axe: Axe) -> AxeOut:
     return out
 
 
-def action_summary(action: Action, today: dt.date) -> ActionSummary:
+def action_summary(action: Action | Row[Any], today: dt.date) -> ActionSummary:
+    """From an action, or a row of its summary columns (`repository.ACTION_SUMMARY`)."""
     return ActionSummary(
         id=action.id,
         convention_id=action.convention_id,
