@@ -30,7 +30,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-POOL_SIZE = 10
+from kernel.settings import CommonSettings
+
+# The services' pool size (kernel settings default): the same number of connections.
+POOL_SIZE: int = CommonSettings.model_fields["db_pool_size"].default
 CHUNK = 64 * 1024
 
 
