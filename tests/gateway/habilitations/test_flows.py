@@ -3,7 +3,9 @@ real actions service behind it (access = reading a convention's plan through it)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.habilitations.dependencies import sweep_expired
 from gateway.habilitations.models import metadata
 from kernel.principal import OrganisationKind, Role
-from tests.gateway.habilitations.rig import CONVENTION_A, HabRig
+from tests.gateway.habilitations.rig import CONVENTION_A, HabRig, habilitations_rig
 from tests.support.migrations import schema_differences
 from tests.support.personas import CAF_A, CAF_B, CNAF, COLLECTIVITE_X, COLLECTIVITE_Y
 
@@ -206,6 +208,28 @@ async def test_revocation_removes_access_on_the_next_request(hab: HabRig) -> Non
         path + "/reactivation", json={}, headers={**hab.headers("referent"), "if-match": etag}
     )
     assert stale.status_code == 412
+
+
+async def test_a_change_made_elsewhere_is_seen_without_waiting_for_the_cache(
+    tmp_path: Path, database_url: str, db_engine: AsyncEngine
+) -> None:
+    """Another gateway instance or the operator's CLI revokes: the NOTIFY at commit drops
+    this gateway's cached grants (the cache alone would keep them for 5 minutes)."""
+    async with habilitations_rig(tmp_path, database_url, db_engine, grant_cache_seconds=300) as rig:
+        grant_id = await rig.grant("reader", COLLECTIVITE_X, COLL, Role.lecteur)
+        assert (await rig.client.get(PLAN_A, headers=rig.headers("reader"))).status_code == 200
+        async with db_engine.begin() as conn:  # not through this gateway
+            await conn.execute(
+                text("UPDATE gateway.grants SET status = 'révoquée' WHERE id = :id"),
+                {"id": grant_id},
+            )
+        # The notification is asynchronous: ask again until it has arrived (or give up).
+        for _ in range(600):
+            status = (await rig.client.get(PLAN_A, headers=rig.headers("reader"))).status_code
+            if status == 404:
+                break
+            await asyncio.sleep(0.05)
+        assert status == 404
 
 
 async def test_suspension_and_expiry(hab: HabRig, db_engine: AsyncEngine) -> None:
