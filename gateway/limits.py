@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable
 
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kernel.errors import PayloadTooLarge, TooManyRequests, problem_response
+from kernel.errors import DomainError, PayloadTooLarge, TooManyRequests, problem_response
 
 _MAX_KEYS = 100_000
 
@@ -48,6 +49,11 @@ class TokenBuckets:
         return (1.0 - tokens) / self.rate
 
 
+def _problem(exc: DomainError) -> Response:
+    """A refusal made before the router (outside the app's exception handlers)."""
+    return problem_response(exc.status, exc.title, exc.detail, slug=exc.slug, headers=exc.headers)
+
+
 def too_many_requests(wait: float) -> TooManyRequests:
     retry_after = str(max(1, math.ceil(wait)))
     return TooManyRequests(
@@ -67,13 +73,13 @@ class IpRateLimitMiddleware:
             client = scope.get("client")
             wait = self.buckets.take(client[0] if client else "?")
             if wait:
-                exc = too_many_requests(wait)
-                response = problem_response(
-                    exc.status, exc.title, exc.detail, slug=exc.slug, headers=exc.headers
-                )
-                await response(scope, receive, send)
+                await _problem(too_many_requests(wait))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Le contenu dépasse la taille maximale ({limit} octets).")
 
 
 class BodySizeLimitMiddleware:
@@ -92,13 +98,7 @@ class BodySizeLimitMiddleware:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > limit:
-                    response = problem_response(
-                        413,
-                        PayloadTooLarge.title,
-                        f"Le contenu dépasse la taille maximale ({limit} octets).",
-                        slug=PayloadTooLarge.slug,
-                    )
-                    await response(scope, receive, send)
+                    await _problem(_too_large(limit))(scope, receive, send)
                     return
                 # The server frames the body by this length: it cannot grow past it.
                 await self.app(scope, receive, send)
@@ -116,9 +116,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise PayloadTooLarge(
-                        f"Le contenu dépasse la taille maximale ({limit} octets)."
-                    )
+                    raise _too_large(limit)
             return message
 
         await self.app(scope, limited_receive, send)

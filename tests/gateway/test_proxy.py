@@ -229,10 +229,13 @@ async def test_body_size_limits(make_rig: RigFactory) -> None:
         )
         assert declared.status_code == 413
         assert declared.headers["content-type"] == "application/problem+json"
+        too_large = "Le contenu dépasse la taille maximale (4096 octets)."
+        assert declared.json()["detail"] == too_large
         chunked = await rig.client.post(
             "/api/v1/conventions/x/y", headers=token(rig), content=_chunks(8192)
         )
         assert chunked.status_code == 413
+        assert chunked.json()["detail"] == too_large
         document = await rig.client.post(
             "/api/v1/documents", headers=token(rig), content=_chunks(60 * 1024)
         )
