@@ -92,8 +92,11 @@ def require_new_work(ctx: ActionsContext, convention: ConventionRef) -> None:
 async def writable_convention(
     ctx: ActionsContext, session: AsyncSession, principal: Principal, convention_id: uuid.UUID
 ) -> ConventionRef:
-    """Fresh state from the conventions service, then scope (404), then state (409)."""
-    await ctx.readable(session, convention_id, principal)
+    """Fresh state from the conventions service, then scope (404), then state (409).
+
+    Scope is checked once, on the fresh state: a check before the refresh would cost a
+    query (and, for a convention the replica lacks, a second fetch) to reach the same
+    404."""
     convention = await ctx.fresh_ref(session, convention_id)
     if await repo.readable_ref(session, convention_id, principal) is None:
         raise NotFound("Convention introuvable.")
