@@ -78,8 +78,9 @@ async def create_bilan(
     principal: CurrentPrincipal,
 ) -> Response:
     async def run() -> Created:
-        bilan = await service_bilans.create_bilan(ctx, session, principal, convention_id, data)
-        convention = await ctx.readable(session, convention_id, principal)
+        bilan, convention = await service_bilans.create_bilan(
+            ctx, session, principal, convention_id, data
+        )
         body = await service_bilans.bilan_detail(session, bilan, convention)
         return created(body, bilan.id, bilan.version, f"/api/v1/bilans/{bilan.id}")
 
@@ -87,10 +88,10 @@ async def create_bilan(
 
 
 async def _detail(
-    session: DbSession, response: Response, bilan: Bilan, convention: object
+    session: DbSession, response: Response, bilan: Bilan, convention: ConventionRef
 ) -> BilanDetail:
     with_etag(response, bilan.id, bilan.version)
-    return await service_bilans.bilan_detail(session, bilan, convention)  # type: ignore[arg-type]
+    return await service_bilans.bilan_detail(session, bilan, convention)
 
 
 @router.get("/bilans/{bilan_id}", tags=["bilans"])

@@ -46,7 +46,7 @@ async def create_bilan(
     principal: Principal,
     convention_id: uuid.UUID,
     data: BilanIn,
-) -> Bilan:
+) -> tuple[Bilan, ConventionRef]:
     convention = await writable_convention(ctx, session, principal, convention_id)
     require_caf_agent(principal, convention, "rédiger un bilan")
     require_new_work(ctx, convention)
@@ -63,7 +63,7 @@ async def create_bilan(
     )
     session.add(bilan)
     await session.flush()
-    return bilan
+    return bilan, convention
 
 
 async def load_bilan(
