@@ -109,10 +109,10 @@ def run(
         run_suite(console)
     finally:
         if embedded:
-            from coop.run_suite import stop_embedded_server
+            from kernel.embedded_db import stop_embedded
 
             with console.status("Arrêt de PostgreSQL embarqué…"):
-                stop_embedded_server(os.environ.get("COOP_EMBEDDED_DATA_DIR", DATA_DIR_DEFAULT))
+                stop_embedded(os.environ.get("COOP_EMBEDDED_DATA_DIR", DATA_DIR_DEFAULT))
 
 
 def main() -> None:

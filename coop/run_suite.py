@@ -135,22 +135,6 @@ def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
         raise typer.Exit(exit_code)
 
 
-def stop_embedded_server(data_dir: str) -> None:
-    """Stop the embedded PostgreSQL this process started (its data stays for next time).
-
-    kernel.embedded_db.stop_embedded only drops a handle: in the process that started the
-    server (cleanup_mode=None) it leaves the server running, so ask pg_ctl directly.
-    """
-    import contextlib
-    import subprocess
-
-    import pgserver  # type: ignore[attr-defined,unused-ignore]  # development only
-
-    server = pgserver.get_server(Path(data_dir).resolve(), cleanup_mode=None)
-    with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
-        pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
-
-
 def _print_ready() -> None:
     base = f"http://127.0.0.1:{app_port(APPS['gateway'])}"
     coop = coop_command()

@@ -48,7 +48,16 @@ def socket_url(uri: str, database: str) -> str:
 
 
 def stop_embedded(data_dir: str) -> None:
+    """Stop the embedded server of `data_dir` (its data stays for next time).
+
+    Through pg_ctl: a pgserver handle's cleanup() does nothing in the process that
+    started the server (``cleanup_mode=None`` in `start_embedded`)."""
+    import contextlib
+    import subprocess
+
     _ensure_runtime_dir()
     import pgserver  # type: ignore[attr-defined,unused-ignore]
 
-    pgserver.get_server(Path(data_dir).resolve(), cleanup_mode="stop").cleanup()
+    server = pgserver.get_server(Path(data_dir).resolve(), cleanup_mode=None)
+    with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+        pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)

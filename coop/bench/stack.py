@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 from coop.apps import AppSpec, migration_trees
-from coop.run_suite import stop_embedded_server
 from coop.stack import Stack, free_port
 from coop.supervisor import wait_ready
-from kernel.embedded_db import start_embedded
+from kernel.embedded_db import start_embedded, stop_embedded
 from kernel.migrations import upgrade
 
 BENCH_DATA_DIR = ".coop/bench-pgdata"
@@ -34,7 +33,7 @@ def ensure_database(scale: str, data_dir: str = BENCH_DATA_DIR) -> tuple[str, bo
 def stop_database(data_dir: str = BENCH_DATA_DIR) -> None:
     """Stop the embedded server `ensure_database` started (as `coop run` stops its own)."""
     with contextlib.suppress(Exception):
-        stop_embedded_server(data_dir)
+        stop_embedded(data_dir)
 
 
 def migrate(url: str) -> list[str]:
