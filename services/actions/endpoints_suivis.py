@@ -156,7 +156,9 @@ async def soumettre(
         request,
         session,
         principal,
-        lambda: service_suivis.soumettre(session, principal, request, action_id, periode),
+        lambda: service_suivis.transition(
+            session, principal, request, action_id, periode, service_suivis.SOUMISSION
+        ),
     )
 
 
@@ -176,8 +178,14 @@ async def valider(
         request,
         session,
         principal,
-        lambda: service_suivis.valider(
-            session, principal, request, action_id, periode, data.commentaire
+        lambda: service_suivis.transition(
+            session,
+            principal,
+            request,
+            action_id,
+            periode,
+            service_suivis.VALIDATION,
+            data.commentaire,
         ),
     )
 
@@ -198,8 +206,8 @@ async def renvoyer(
         request,
         session,
         principal,
-        lambda: service_suivis.renvoyer(
-            session, principal, request, action_id, periode, data.commentaire
+        lambda: service_suivis.transition(
+            session, principal, request, action_id, periode, service_suivis.RENVOI, data.commentaire
         ),
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -229,40 +230,57 @@ async def update_suivi(
     return suivi
 
 
-async def _transition(
+@dataclass(frozen=True)
+class Step:
+    """A workflow transition: the states it leaves, the state it reaches, its event."""
+
+    allowed_from: tuple[EtatSuivi, ...]
+    to: EtatSuivi
+    evenement: EvenementSuivi
+    # Validation and send-back are the Caf's; any writer of the action submits.
+    caf_only: bool
+
+
+SOUMISSION = Step(
+    (EtatSuivi.brouillon, EtatSuivi.a_completer),
+    EtatSuivi.soumis,
+    EvenementSuivi.soumission,
+    caf_only=False,
+)
+VALIDATION = Step((EtatSuivi.soumis,), EtatSuivi.valide, EvenementSuivi.validation, caf_only=True)
+RENVOI = Step((EtatSuivi.soumis,), EtatSuivi.a_completer, EvenementSuivi.renvoi, caf_only=True)
+
+
+async def transition(
     session: AsyncSession,
     principal: Principal,
     request: Request,
     action_id: uuid.UUID,
     periode: str,
-    *,
-    allowed_from: tuple[EtatSuivi, ...],
-    to: EtatSuivi,
-    evenement: EvenementSuivi,
-    caf_only: bool,
+    step: Step,
     commentaire: str | None = None,
 ) -> Suivi:
     suivi, action, convention = await load_suivi(
         session, principal, action_id, periode, for_update=True
     )
-    if caf_only:
+    if step.caf_only:
         require_caf_agent(principal, convention, "valider ou renvoyer un suivi")
     else:
         require_action_writer(principal, convention, action)
     require_if_match(request, etag_for(suivi.id, suivi.version))
-    if suivi.etat not in allowed_from:
+    if suivi.etat not in step.allowed_from:
         raise Conflict(
             f"Transition impossible : le suivi est « {suivi.etat} » "
-            f"(attendu : {', '.join(e.value for e in allowed_from)}).",
+            f"(attendu : {', '.join(e.value for e in step.allowed_from)}).",
             extra={"code": "transition-refusee", "etat": suivi.etat},
         )
     before = suivi.etat
-    suivi.etat = to.value
-    if to in (EtatSuivi.valide, EtatSuivi.a_completer):
+    suivi.etat = step.to.value
+    if step.to in (EtatSuivi.valide, EtatSuivi.a_completer):
         suivi.commentaire_validation = commentaire
     await repo.touch(session, suivi)
-    session.add(_event(suivi, evenement, principal, before, commentaire))
-    if to is EtatSuivi.valide:
+    session.add(_event(suivi, step.evenement, principal, before, commentaire))
+    if step.to is EtatSuivi.valide:
         # Validated values become the indicators' values of the period (indicators
         # locked first, as a PUT of a value does).
         await repo.bump_indicateurs(session, [uuid.UUID(v["indicateur_id"]) for v in suivi.valeurs])
@@ -278,70 +296,6 @@ async def _transition(
             )
     await session.flush()
     return suivi
-
-
-async def soumettre(
-    session: AsyncSession,
-    principal: Principal,
-    request: Request,
-    action_id: uuid.UUID,
-    periode: str,
-) -> Suivi:
-    return await _transition(
-        session,
-        principal,
-        request,
-        action_id,
-        periode,
-        allowed_from=(EtatSuivi.brouillon, EtatSuivi.a_completer),
-        to=EtatSuivi.soumis,
-        evenement=EvenementSuivi.soumission,
-        caf_only=False,
-    )
-
-
-async def valider(
-    session: AsyncSession,
-    principal: Principal,
-    request: Request,
-    action_id: uuid.UUID,
-    periode: str,
-    commentaire: str | None,
-) -> Suivi:
-    return await _transition(
-        session,
-        principal,
-        request,
-        action_id,
-        periode,
-        allowed_from=(EtatSuivi.soumis,),
-        to=EtatSuivi.valide,
-        evenement=EvenementSuivi.validation,
-        caf_only=True,
-        commentaire=commentaire,
-    )
-
-
-async def renvoyer(
-    session: AsyncSession,
-    principal: Principal,
-    request: Request,
-    action_id: uuid.UUID,
-    periode: str,
-    commentaire: str,
-) -> Suivi:
-    return await _transition(
-        session,
-        principal,
-        request,
-        action_id,
-        periode,
-        allowed_from=(EtatSuivi.soumis,),
-        to=EtatSuivi.a_completer,
-        evenement=EvenementSuivi.renvoi,
-        caf_only=True,
-        commentaire=commentaire,
-    )
 
 
 async def corriger(

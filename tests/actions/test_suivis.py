@@ -122,6 +122,7 @@ async def test_validated_suivi_is_immutable_and_corrected_by_a_new_revision(api:
             CAF_A_AGENT, f"{base}/{transition}", json={"commentaire": "x"}, headers=etag(validated)
         )
         assert r.status_code == 409, transition
+        assert (r.json()["code"], r.json()["etat"]) == ("transition-refusee", "validé")
     # A correction needs a reason, opens revision 2 and goes through the workflow again.
     r = await api.post(
         X_CONTRIBUTEUR, f"{base}/correction", json={"avancement": 60}, headers=etag(validated)
@@ -193,6 +194,12 @@ async def test_refusals(api: Api, db_engine: AsyncEngine) -> None:
     assert (
         await api.post(CAF_A_AGENT, f"{base}/2026-T1/validation", json={}, headers=etag(r))
     ).status_code == 409
+    # a brouillon is changed directly, not corrected
+    r = await api.post(
+        X_CONTRIBUTEUR, f"{base}/2026-T1/correction", json={"motif": "Erreur"}, headers=etag(r)
+    )
+    assert r.status_code == 409
+    assert r.headers["content-type"] == "application/problem+json"
 
 
 async def test_no_new_suivi_on_a_resiliee_convention(api: Api, db_engine: AsyncEngine) -> None:
