@@ -20,8 +20,7 @@ import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -49,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kernel.background import periodic
 from kernel.errors import NotFound, ServiceUnavailable
 from kernel.internal_token import InternalTokenSigner
 from kernel.principal import Principal
@@ -312,24 +312,7 @@ class ConventionRefReplica:
             return row_to_ref(row)
         return await self.refresh(session, convention_id)
 
-    @asynccontextmanager
-    async def running(self, interval_seconds: float) -> AsyncIterator[None]:
-        """Keep the replica caught up in the background while the app runs."""
-
-        async def loop() -> None:
-            while True:
-                try:
-                    await self.sync_once()
-                except Exception as exc:  # the next round retries; requests fall back to refresh
-                    _log.warning(
-                        "convention_ref sync failed", extra={"fields": {"error": str(exc)}}
-                    )
-                await asyncio.sleep(interval_seconds)
-
-        task = asyncio.create_task(loop(), name="convention-ref-sync")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def running(self, interval_seconds: float) -> contextlib.AbstractAsyncContextManager[None]:
+        """Keep the replica caught up in the background while the app runs (a failed
+        round is retried at the next one; requests fall back to refresh meanwhile)."""
+        return periodic("convention-ref-sync", interval_seconds, self.sync_once, _log)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +11,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel.app import create_service_app
+from kernel.background import periodic
 from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
 from services.documents import service
 from services.documents.antivirus import ClamdClient
@@ -73,26 +72,15 @@ async def _rescanning(ctx: DocumentsContext, app: FastAPI) -> AsyncIterator[None
         yield
         return
 
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(ctx.settings.rescan_seconds)
-            try:
-                await service.rescan(
-                    app.state.sessionmaker,
-                    ctx.storage,
-                    scanner,
-                    max_errors=ctx.settings.scan_max_errors,
-                )
-            except Exception as exc:  # next round retries
-                _log.warning("rescan failed", extra={"fields": {"error": str(exc)}})
+    async def rescan_once() -> None:
+        await service.rescan(
+            app.state.sessionmaker, ctx.storage, scanner, max_errors=ctx.settings.scan_max_errors
+        )
 
-    task = asyncio.create_task(loop(), name="documents-rescan")
-    try:
+    async with periodic(
+        "documents-rescan", ctx.settings.rescan_seconds, rescan_once, _log, delay_first=True
+    ):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def create_app(
