@@ -339,7 +339,7 @@ async def actions_a_renseigner(
 ) -> ARenseignerPage:
     """Actions you may update whose suivi of the current campaign is missing, in
     brouillon or à compléter, across all your conventions."""
-    items, nxt, current = await service_suivis.actions_a_renseigner(
+    found, current = await service_suivis.actions_a_renseigner(
         ctx, session, principal, periode, limit=page.limit, cursor=page.cursor
     )
-    return ARenseignerPage(items=items, next_cursor=nxt, periode=current)
+    return ARenseignerPage(items=found.items, next_cursor=found.next_cursor, periode=current)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, InvalidPayload, NotFound, PreconditionFailed
 from kernel.etag import etag_for, require_if_match
-from kernel.pagination import encode_cursor
+from kernel.pagination import Page, make_page
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
@@ -30,6 +30,7 @@ from services.actions.rules import (
     EvenementSuivi,
     Trimestre,
     Unite,
+    campagne_courante,
     fin_effective,
     probleme_valeur,
     trimestres_actifs,
@@ -480,38 +481,40 @@ async def campagne_vue(
         rows, total = await srepo.campaign_by_caf(
             session, principal, t, default_due, today, limit=limit, cursor=cursor
         )
-        more = len(rows) > limit
-        rows = rows[:limit]
+        per_caf = make_page(
+            rows,
+            limit,
+            key=lambda r: [r.caf_id],
+            item=lambda r: CampagneCafLigne(
+                caf_id=r.caf_id, conventions=r.conventions, compteurs=_compteurs(r)
+            ),
+        )
         return CampagneVue(
             periode=str(t),
             total=_total(total),
-            cafs=[
-                CampagneCafLigne(
-                    caf_id=r.caf_id, conventions=r.conventions, compteurs=_compteurs(r)
-                )
-                for r in rows
-            ],
-            next_cursor=encode_cursor([rows[-1].caf_id]) if more and rows else None,
+            cafs=per_caf.items,
+            next_cursor=per_caf.next_cursor,
         )
     rows, total = await srepo.campaign_by_convention(
         session, principal, t, default_due, today, caf_id=caf_id, limit=limit, cursor=cursor
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    per_convention = make_page(
+        rows,
+        limit,
+        key=lambda r: [r.convention_id],
+        item=lambda r: CampagneLigne(
+            convention_id=r.convention_id,
+            titre=r.titre,
+            caf_id=r.caf_id,
+            date_limite=r.date_limite,
+            compteurs=_compteurs(r),
+        ),
+    )
     return CampagneVue(
         periode=str(t),
         total=_total(total),
-        conventions=[
-            CampagneLigne(
-                convention_id=r.convention_id,
-                titre=r.titre,
-                caf_id=r.caf_id,
-                date_limite=r.date_limite,
-                compteurs=_compteurs(r),
-            )
-            for r in rows
-        ],
-        next_cursor=encode_cursor([rows[-1].convention_id]) if more and rows else None,
+        conventions=per_convention.items,
+        next_cursor=per_convention.next_cursor,
     )
 
 
@@ -523,34 +526,24 @@ async def actions_a_renseigner(
     *,
     limit: int,
     cursor: str | None,
-) -> tuple[list[ARenseigner], str | None, str]:
-    from services.actions.rules import campagne_courante
-
-    t = (
-        Trimestre.parse(periode)
-        if periode
-        else campagne_courante(ctx.today(), ctx.settings.campagne_delai_jours)
-    )
+) -> tuple[Page[ARenseigner], str]:
+    """A page of the caller's actions to fill in, and the campaign (quarter) meant."""
+    delai = ctx.settings.campagne_delai_jours
+    t = Trimestre.parse(periode) if periode else campagne_courante(ctx.today(), delai)
     rows = await srepo.a_renseigner(
-        session,
-        principal,
-        t,
-        t.echeance_par_defaut(ctx.settings.campagne_delai_jours),
-        limit=limit,
-        cursor=cursor,
+        session, principal, t, t.echeance_par_defaut(delai), limit=limit, cursor=cursor
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [
-        ARenseigner(
-            action_id=r[0],
-            convention_id=r[1],
-            titre=r[2],
+    page = make_page(
+        rows,
+        limit,
+        key=lambda r: (r.convention_id, r.id),
+        item=lambda r: ARenseigner(
+            action_id=r.id,
+            convention_id=r.convention_id,
+            titre=r.titre,
             periode=str(t),
-            etat_suivi=r[3],
-            date_limite=r[4],
-        )
-        for r in rows
-    ]
-    nxt = encode_cursor([rows[-1][1], rows[-1][0]]) if more and rows else None
-    return items, nxt, str(t)
+            etat_suivi=r.etat,
+            date_limite=r.date_limite,
+        ),
+    )
+    return page, str(t)
