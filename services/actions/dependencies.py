@@ -119,7 +119,7 @@ async def idempotent(
             {**previous.headers, "idempotent-replayed": "true"},
         )
     created = await run()
-    body = orjson.loads(orjson.dumps(jsonable_encoder(created.body)))
+    body = jsonable_encoder(created.body)
     stored = await repo.store_idempotency(
         session,
         principal=principal.subject,

@@ -435,11 +435,6 @@ async def valeurs_of(
     return out
 
 
-async def indicateurs_of_action(session: AsyncSession, action_id: uuid.UUID) -> list[Indicateur]:
-    stmt = indicateurs_query(action_id).order_by(Indicateur.created_at, Indicateur.id)
-    return list((await session.execute(stmt)).scalars().all())
-
-
 async def valeur_of(
     session: AsyncSession, indicateur_id: uuid.UUID, periode: str, *, for_update: bool = False
 ) -> ValeurIndicateur | None:

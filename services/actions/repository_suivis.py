@@ -41,7 +41,7 @@ from services.actions.models import (
     convention_ref,
 )
 from services.actions.repository import bury
-from services.actions.rules import EtatSuivi, StatutAction, Trimestre
+from services.actions.rules import THEMATIQUE_PETITE_ENFANCE, EtatSuivi, StatutAction, Trimestre
 
 ref = convention_ref
 A_FAIRE = (EtatSuivi.brouillon.value, EtatSuivi.a_completer.value)
@@ -381,7 +381,7 @@ async def petite_enfance_porteurs(
 ) -> set[uuid.UUID]:
     stmt = select(func.unnest(Action.porteur_ids)).where(
         Action.convention_id == convention_id,
-        func.lower(Action.thematique) == "petite enfance",
+        func.lower(Action.thematique) == THEMATIQUE_PETITE_ENFANCE,
     )
     return set((await session.execute(stmt)).scalars())
 

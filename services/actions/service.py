@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
@@ -531,8 +532,6 @@ async def update_indicateur(
     unite = Unite(changes.get("unite", indicateur.unite))
     reference = changes.get("valeur_reference", indicateur.valeur_reference)
     cibles = changes.get("cibles", indicateur.cibles)
-    from decimal import Decimal
-
     _check_indicateur(convention, unite, reference, {k: Decimal(str(v)) for k, v in cibles.items()})
     for name, value in changes.items():
         if name == "cibles":

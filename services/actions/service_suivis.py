@@ -428,12 +428,7 @@ async def campagne_convention(
             compteurs.manquant += 1
             manquants.append(ref_)
         else:
-            key = {
-                "brouillon": "brouillon",
-                "soumis": "soumis",
-                "validé": "valide",
-                "à compléter": "a_completer",
-            }[etat]
+            key = EtatSuivi(etat).name  # the counter of that state
             setattr(compteurs, key, getattr(compteurs, key) + 1)
             if alerte:
                 compteurs.alertes += 1
