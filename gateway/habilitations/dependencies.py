@@ -7,7 +7,6 @@ the convention replica caught up and marks expired grants in the background.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ from gateway.habilitations.models import convention_ref
 from gateway.habilitations.notify import invalidate_on_grant_change
 from gateway.habilitations.resolver import DbGrantResolver
 from gateway.settings import GatewaySettings
+from kernel.background import periodic
 from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
 from kernel.database import DbSession
 from kernel.errors import ServiceUnavailable
@@ -70,29 +70,21 @@ async def habilitations_lifespan(app: FastAPI) -> AsyncIterator[None]:
         replica = ConventionRefReplica(convention_ref, client, app.state.sessionmaker)
         app.state.habilitations = HabilitationsContext(settings, replica, db_resolver)
 
-        async def sweeper() -> None:
-            while True:
-                try:
-                    await sweep_expired(app.state.sessionmaker, db_resolver)
-                except Exception as exc:  # the next round retries
-                    _log.warning("grant expiry sweep failed", extra={"fields": {"error": str(exc)}})
-                await asyncio.sleep(settings.grant_expiry_sweep_seconds)
+        async def sweep_once() -> None:
+            await sweep_expired(app.state.sessionmaker, db_resolver)
 
-        task = asyncio.create_task(sweeper(), name="grant-expiry-sweep")
-        try:
-            async with contextlib.AsyncExitStack() as running:
-                await running.enter_async_context(
-                    replica.running(settings.conventions_sync_seconds)
+        async with contextlib.AsyncExitStack() as running:
+            await running.enter_async_context(
+                periodic(
+                    "grant-expiry-sweep", settings.grant_expiry_sweep_seconds, sweep_once, _log
                 )
-                if db_resolver is not None:
-                    await running.enter_async_context(
-                        invalidate_on_grant_change(app.state.engine, db_resolver.invalidate)
-                    )
-                yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            )
+            await running.enter_async_context(replica.running(settings.conventions_sync_seconds))
+            if db_resolver is not None:
+                await running.enter_async_context(
+                    invalidate_on_grant_change(app.state.engine, db_resolver.invalidate)
+                )
+            yield
 
 
 def _context(request: Request) -> HabilitationsContext:

@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.background import background
+
 CHANNEL = "coop_habilitations"
 _log = logging.getLogger("coop.gateway.habilitations")
 
@@ -52,13 +54,8 @@ async def invalidate_on_grant_change(
             invalidate_all()
             await asyncio.sleep(retry_seconds)
 
-    task = asyncio.create_task(listen_forever(), name="grant-notifications")
-    # Start serving once listening (or after a short wait if the database is slow).
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(listening.wait(), timeout=5.0)
-    try:
+    async with background(listen_forever(), "grant-notifications"):
+        # Start serving once listening (or after a short wait if the database is slow).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(listening.wait(), timeout=5.0)
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
