@@ -15,7 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kernel.errors import DomainError, PayloadTooLarge, TooManyRequests, problem_response
+from kernel.errors import DomainError, PayloadTooLarge, TooManyRequests, domain_error_response
 
 _MAX_KEYS = 100_000
 
@@ -49,9 +49,9 @@ class TokenBuckets:
         return (1.0 - tokens) / self.rate
 
 
-def _problem(exc: DomainError) -> Response:
+def _problem(exc: DomainError, scope: Scope) -> Response:
     """A refusal made before the router (outside the app's exception handlers)."""
-    return problem_response(exc.status, exc.title, exc.detail, slug=exc.slug, headers=exc.headers)
+    return domain_error_response(exc, scope["path"])
 
 
 def too_many_requests(wait: float) -> TooManyRequests:
@@ -73,7 +73,7 @@ class IpRateLimitMiddleware:
             client = scope.get("client")
             wait = self.buckets.take(client[0] if client else "?")
             if wait:
-                await _problem(too_many_requests(wait))(scope, receive, send)
+                await _problem(too_many_requests(wait), scope)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -98,7 +98,7 @@ class BodySizeLimitMiddleware:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > limit:
-                    await _problem(_too_large(limit))(scope, receive, send)
+                    await _problem(_too_large(limit), scope)(scope, receive, send)
                     return
                 # The server frames the body by this length: it cannot grow past it.
                 await self.app(scope, receive, send)

@@ -148,6 +148,21 @@ def problem_response(
     )
 
 
+def domain_error_response(exc: DomainError, path: str) -> Response:
+    """The problem+json answer to a domain error raised at `path`: the app's handler, and
+    middleware that refuses before the router, render it the same way."""
+    return problem_response(
+        exc.status,
+        exc.title,
+        exc.detail,
+        slug=exc.slug,
+        instance=path,
+        errors=exc.errors,
+        headers=exc.headers,
+        extra=exc.extra,
+    )
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
@@ -180,16 +195,7 @@ _HTTP_TITLES = {
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
-        return problem_response(
-            exc.status,
-            exc.title,
-            exc.detail,
-            slug=exc.slug,
-            instance=request.url.path,
-            errors=exc.errors,
-            headers=exc.headers,
-            extra=exc.extra,
-        )
+        return domain_error_response(exc, request.url.path)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -208,6 +208,8 @@ async def test_rate_limit_per_ip_before_authentication(make_rig: RigFactory) -> 
         limited = await rig.client.get("/api/v1/conventions", headers=token(rig))
         assert limited.status_code == 429
         assert "retry-after" in limited.headers
+        # Refused before the router, rendered like every other problem.
+        assert limited.json()["instance"] == "/api/v1/conventions"
 
 
 async def _chunks(total: int, size: int = 1024) -> AsyncIterator[bytes]:
@@ -231,6 +233,7 @@ async def test_body_size_limits(make_rig: RigFactory) -> None:
         assert declared.headers["content-type"] == "application/problem+json"
         too_large = "Le contenu dépasse la taille maximale (4096 octets)."
         assert declared.json()["detail"] == too_large
+        assert declared.json()["instance"] == "/api/v1/conventions/x/y"
         chunked = await rig.client.post(
             "/api/v1/conventions/x/y", headers=token(rig), content=_chunks(8192)
         )
