@@ -99,6 +99,33 @@ async def scoped(
     return row[0], _ref_from(row, 1)
 
 
+async def scoped_indicateur(
+    session: AsyncSession,
+    action_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    principal: Principal,
+    *,
+    for_update: bool = False,
+) -> tuple[Indicateur, Action, ConventionRef] | None:
+    """`scoped` for an indicator of the given action, with that action (its porteurs)."""
+    stmt = (
+        select(Indicateur, Action, *ref.c)
+        .join(Action, Action.id == Indicateur.action_id)
+        .join(ref, ref.c.id == Indicateur.convention_id)
+        .where(
+            Indicateur.id == indicateur_id,
+            Indicateur.action_id == action_id,
+            readable_clause(ref, principal),
+        )
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=Indicateur)
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        return None
+    return row[0], row[1], _ref_from(row, 2)
+
+
 # --- change sequence and delta sync --------------------------------------------------
 
 

@@ -502,12 +502,12 @@ async def load_indicateur(
     *,
     for_update: bool = False,
 ) -> tuple[Indicateur, Action, ConventionRef]:
-    found = await repo.scoped(session, Indicateur, indicateur_id, principal, for_update=for_update)
-    if found is None or found[0].action_id != action_id:
+    found = await repo.scoped_indicateur(
+        session, action_id, indicateur_id, principal, for_update=for_update
+    )
+    if found is None:
         raise NotFound("Indicateur introuvable.")
-    indicateur, convention = found
-    action, _ = await load_action(session, principal, indicateur.action_id)
-    return indicateur, action, convention
+    return found
 
 
 async def update_indicateur(

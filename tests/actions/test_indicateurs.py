@@ -57,6 +57,14 @@ async def test_indicator_with_baseline_targets_and_values(api: Api) -> None:
         json={"valeur": 1},
     )
     assert r.status_code == 404
+    # An indicator is found only under its own action.
+    other = await api.action(CAF_A_AGENT, CONV_A, action["axe_id"], titre="Autre action")
+    wrong = f"/api/v1/actions/{other['id']}/indicateurs/{ind['id']}"
+    assert (await api.get(X_LECTEUR, wrong)).status_code == 404
+    assert (await api.get(X_LECTEUR, f"{wrong}/valeurs/2025")).status_code == 404
+    r = await api.put(X_CONTRIBUTEUR, f"{wrong}/valeurs/2026-T2", json={"valeur": 1})
+    assert r.status_code == 404
+    assert r.json()["detail"] == "Indicateur introuvable."
 
 
 async def test_invalid_numbers_are_clear_errors_and_nothing_is_written(
