@@ -99,6 +99,14 @@ class ConventionRef(BaseModel):
             self.statut, self.date_debut, self.date_fin, self.date_effet_resiliation, today
         )
 
+    def readable_by(self, principal: Principal) -> bool:
+        """`readable_clause`'s rule, for a convention in hand."""
+        return (
+            principal.is_national
+            or self.caf_id in principal.caf_ids()
+            or not principal.collectivite_ids().isdisjoint(self.signataire_ids)
+        )
+
     def accepts_new_work(self, today: dt.date) -> bool:
         """Actions, suivis and documents may only be added while this holds."""
         return self.etat(today) in {

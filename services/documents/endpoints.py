@@ -178,7 +178,7 @@ async def convention_documents(
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DocumentPage:
     ref = await ctx.replica.get(session, convention_id)
-    if not service.may_read(ref, principal):
+    if not ref.readable_by(principal):
         raise NotFound("Convention introuvable.")
     filters = DocumentFilters(convention_id=convention_id, type=type, texte=q)
     return await _page(session, principal, ctx, filters, page.limit, page.cursor)

@@ -29,15 +29,6 @@ def now() -> dt.datetime:
 # --- rights ------------------------------------------------------------------------------
 
 
-def may_read(ref: ConventionRef, principal: Principal) -> bool:
-    """Same rule as kernel.convention_ref.readable_clause, for a convention in hand."""
-    return (
-        principal.is_national
-        or ref.caf_id in principal.caf_ids()
-        or bool(set(ref.signataire_ids) & principal.collectivite_ids())
-    )
-
-
 def may_upload(ref: ConventionRef, principal: Principal) -> bool:
     """Caf agents of the convention's Caf, contributeurs/referents of a signatory."""
     return ref.caf_id in principal.caf_write_ids() or bool(
@@ -58,7 +49,7 @@ def may_manage(document: Document, ref: ConventionRef, principal: Principal) -> 
 
 
 def check_upload(ref: ConventionRef | None, principal: Principal, today: dt.date) -> ConventionRef:
-    if ref is None or not may_read(ref, principal):
+    if ref is None or not ref.readable_by(principal):
         raise NotFound("Convention introuvable.")
     if not may_upload(ref, principal):
         raise Forbidden(

@@ -98,7 +98,7 @@ async def test_upserts_only_move_forward(
         (NOBODY, set()),
     ],
 )
-async def test_readable_clause_scopes_by_caf_signature_or_national(
+async def test_readable_clause_and_readable_by_scope_by_caf_signature_or_national(
     replica: tuple[Table, async_sessionmaker[AsyncSession]], principal: Principal, visible: set[str]
 ) -> None:
     table, sessions = replica
@@ -114,6 +114,8 @@ async def test_readable_clause_scopes_by_caf_signature_or_national(
             await session.execute(select(table.c.titre).where(readable_clause(table, principal)))
         ).scalars()
         assert set(titles) == visible
+    # The same rule for a convention in hand (no query).
+    assert {name for name, r in refs.items() if r.readable_by(principal)} == visible
 
 
 @pytest.mark.parametrize(
