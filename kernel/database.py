@@ -43,6 +43,12 @@ def declarative_base(schema: str) -> type[DeclarativeBase]:
     return Base
 
 
+def contains_pattern(text: str) -> str:
+    """An ILIKE pattern matching ``text`` anywhere, literally (``%`` and ``_`` are not
+    wildcards); use it with ``escape="\\"``."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def asyncpg_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs (as operators write them) for asyncpg."""
     for prefix in ("postgresql://", "postgres://"):

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from kernel.convention_ref import ScopeShape, scope_param, scope_params
+from kernel.database import contains_pattern
 from kernel.pagination import KeyColumn, after_keyset, after_keyset_params, keyset_params
 from kernel.principal import Principal
 from services.conventions.models import (
@@ -48,11 +49,6 @@ _FEED_LOCK_KEY = 0x636F6E76  # "conv"
 # The scope test's own signatories (callers join Signataire themselves) and a renewal.
 _SIGNED = aliased(Signataire, name="signed")
 _SUIVANTE = aliased(Convention, name="suivante")
-
-
-def _contains_pattern(text: str) -> str:
-    """An ILIKE pattern (escape character ``\\``) matching ``text`` anywhere, literally."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 # --- organisations -----------------------------------------------------------------------
@@ -86,7 +82,7 @@ async def search_organisations(
 ) -> Sequence[Organisation]:
     stmt = select(Organisation)
     if q:
-        pattern = _contains_pattern(q)
+        pattern = contains_pattern(q)
         stmt = stmt.where(
             or_(
                 Organisation.nom.ilike(pattern, escape="\\"),
@@ -324,7 +320,7 @@ async def list_conventions(
         **scope_params(principal),
     }
     if q:
-        params["pattern"] = _contains_pattern(q)
+        params["pattern"] = contains_pattern(q)
     if cursor is not None:
         params.update(keyset_params(cursor, 2))
     stmt = _list_statement(

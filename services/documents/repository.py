@@ -38,6 +38,7 @@ from kernel.convention_ref import (
     row_to_ref,
     scope_params,
 )
+from kernel.database import contains_pattern
 from kernel.errors import BadRequest
 from kernel.pagination import decode_cursor
 from kernel.principal import Principal
@@ -65,7 +66,7 @@ def _version_visibility(subject: Any) -> ColumnElement[bool]:
 
 
 async def convention_of(session: AsyncSession, convention_id: uuid.UUID) -> ConventionRef | None:
-    """The replica's row; the caller checks the scope (`service.may_read`)."""
+    """The replica's row; the caller checks the scope (`ConventionRef.readable_by`)."""
     row = (
         await session.execute(select(convention_ref).where(convention_ref.c.id == convention_id))
     ).one_or_none()
@@ -121,10 +122,6 @@ def _resume_after(cursor: str, *types: type) -> list[Any]:
     if any(type(v) is not t for v, t in zip(values, types, strict=True)):
         raise BadRequest("Curseur de pagination invalide.")
     return values
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @functools.lru_cache(maxsize=512)
@@ -202,7 +199,7 @@ async def list_documents(
     if filters.type is not None:
         params["type"] = filters.type.value
     if filters.texte:
-        params["texte"] = f"%{_escape_like(filters.texte)}%"
+        params["texte"] = contains_pattern(filters.texte)
     if cursor is not None:
         params["after_0"], params["after_1"] = _resume_after(cursor, dt.datetime, uuid.UUID)
     used = frozenset(params) & {"convention_id", "action_id", "bilan_id", "type", "texte"}
