@@ -126,6 +126,18 @@ async def scoped_indicateur(
     return row[0], row[1], _ref_from(row, 2)
 
 
+async def insert_new(session: AsyncSession, model: type[M], **values: Any) -> M | None:
+    """A new row (version 1) of a PUT that creates, or None when its unique key was
+    taken meanwhile by a concurrent twin (the caller answers 412)."""
+    stmt = (
+        insert(model)
+        .values(id=uuid.uuid4(), version=1, **values)
+        .on_conflict_do_nothing()
+        .returning(model)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
 # --- change sequence and delta sync --------------------------------------------------
 
 
@@ -471,35 +483,6 @@ async def valeur_of(
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def insert_valeur(
-    session: AsyncSession,
-    indicateur_id: uuid.UUID,
-    periode: str,
-    *,
-    valeur: Any,
-    commentaire: str | None,
-    source: str | None,
-    auteur: str,
-) -> ValeurIndicateur | None:
-    """The new value, or None when the period already has one."""
-    stmt = (
-        insert(ValeurIndicateur)
-        .values(
-            id=uuid.uuid4(),
-            indicateur_id=indicateur_id,
-            periode=periode,
-            valeur=valeur,
-            commentaire=commentaire,
-            source=source,
-            auteur=auteur,
-            version=1,
-        )
-        .on_conflict_do_nothing()
-        .returning(ValeurIndicateur)
-    )
-    return (await session.scalars(stmt)).one_or_none()
 
 
 async def upsert_valeur(

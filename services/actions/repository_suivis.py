@@ -21,7 +21,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
@@ -91,25 +91,6 @@ async def campagne(
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def insert_campagne(
-    session: AsyncSession, convention_id: uuid.UUID, periode: str, date_limite: dt.date
-) -> Campagne | None:
-    """The new campaign settings, or None when a concurrent PUT created them first."""
-    stmt = (
-        insert(Campagne)
-        .values(
-            id=uuid.uuid4(),
-            convention_id=convention_id,
-            periode=periode,
-            date_limite=date_limite,
-            version=1,
-        )
-        .on_conflict_do_nothing()
-        .returning(Campagne)
-    )
-    return (await session.scalars(stmt)).one_or_none()
 
 
 async def campagnes_of(session: AsyncSession, convention_id: uuid.UUID) -> dict[str, dt.date]:

@@ -575,10 +575,11 @@ async def put_valeur(
     if p := probleme_valeur(Unite(indicateur.unite), data.valeur):
         raise InvalidPayload(p, errors=[{"field": "valeur", "message": p}])
     if existing is None:
-        valeur = await repo.insert_valeur(
+        valeur = await repo.insert_new(
             session,
-            indicateur.id,
-            periode,
+            ValeurIndicateur,
+            indicateur_id=indicateur.id,
+            periode=periode,
             valeur=data.valeur,
             commentaire=data.commentaire,
             source=data.source,

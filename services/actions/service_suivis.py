@@ -385,7 +385,9 @@ async def set_campagne(
             errors=[{"field": "date_limite"}],
         )
     if stored is None:
-        created = await srepo.insert_campagne(session, convention_id, str(t), date_limite)
+        created = await repo.insert_new(
+            session, Campagne, convention_id=convention_id, periode=str(t), date_limite=date_limite
+        )
         if created is None:
             raise PreconditionFailed(
                 "L'échéance de cette campagne vient d'être fixée par ailleurs : rechargez-la "
