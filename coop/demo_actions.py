@@ -325,7 +325,6 @@ async def _plan(session: AsyncSession, ref: ConventionRef, today: dt.date) -> in
                 partenaires_sollicites="PMI, CCAS, associations de parents",
                 version=1,
             )
-            actions.append((action, None))
             indicateur = None
             if ind is not None:
                 libelle, nature, unite, reference, cible = ind
@@ -342,7 +341,7 @@ async def _plan(session: AsyncSession, ref: ConventionRef, today: dt.date) -> in
                     cibles={str(y): str(cible) for y in years},
                     version=1,
                 )
-            actions[-1] = (action, indicateur)
+            actions.append((action, indicateur))
     await session.flush()
     session.add_all([a for a, _ in actions])
     await session.flush()
