@@ -22,17 +22,16 @@ C = "/api/v1/conventions"
 A = "/api/v1/actions"
 
 
+def _path(template: str, side: Side) -> str:
+    """A path template filled with the side's shared objects."""
+    return template.format(
+        c=side.convention, axe=side.axe, a=side.action, i=side.indicateur, b=side.bilan, p=PERIODE
+    )
+
+
 def get(template: str) -> Call:
     async def call(w: World, who: str, side: Side, ok: bool) -> int:
-        path = template.format(
-            c=side.convention,
-            axe=side.axe,
-            a=side.action,
-            i=side.indicateur,
-            b=side.bilan,
-            p=PERIODE,
-        )
-        return await w.call(who, "GET", path)
+        return await w.call(who, "GET", _path(template, side))
 
     return call
 
@@ -43,14 +42,7 @@ def write(
     """A non-destructive write on the side's shared objects (same values again)."""
 
     async def call(w: World, who: str, side: Side, ok: bool) -> int:
-        path = template.format(
-            c=side.convention,
-            axe=side.axe,
-            a=side.action,
-            i=side.indicateur,
-            b=side.bilan,
-            p=PERIODE,
-        )
+        path = _path(template, side)
         if_match = await w.etag("actions", path) if etag else None
         return await w.call(who, method, path, json=body, if_match=if_match)
 
