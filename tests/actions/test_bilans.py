@@ -266,3 +266,36 @@ async def test_a_draft_bilan_can_be_deleted_an_adopted_one_cannot(api: Api) -> N
     assert r.json()["detail"] == "Un bilan adopté est figé : il ne peut plus être supprimé."
     assert r.json()["code"] == "bilan-adopte"
     assert (await api.get(X_LECTEUR, path)).json()["etat"] == "adopté"
+
+
+async def test_cdsf_agreement_and_transmission_refusals(api: Api) -> None:
+    """Only the collectivités concerned agree (carriers of the petite-enfance actions);
+    only an adopted bilan is transmitted."""
+    axe = await api.axe(CAF_A_AGENT, CONV_A, "Répondre aux besoins d'accueil")
+    await api.action(CAF_A_AGENT, CONV_A, axe["id"], thematique="Petite enfance")
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        json={"type": "bilan final", "periode_debut": "2025-01-01", "periode_fin": "2029-12-31"},
+    )
+    bilan = r.json()
+    assert bilan["collectivites_concernees"] == [str(COLLECTIVITE_X)]
+    path = f"/api/v1/bilans/{bilan['id']}"
+    r = await api.post(
+        CAF_A_AGENT, f"{path}/transmission-cdsf", headers={"if-match": r.headers["etag"]}
+    )
+    assert r.status_code == 409
+    assert r.headers["content-type"] == "application/problem+json"
+    # Z signs the convention but carries no petite-enfance action.
+    r = await api.post(
+        Z_REFERENT, f"{path}/accords-cdsf", json={"collectivite_id": str(COLLECTIVITE_Z)}
+    )
+    assert r.status_code == 409
+    r = await api.post(Z_REFERENT, f"{path}/accords-cdsf", json={})
+    assert r.status_code == 403
+    # Nobody records an agreement for another collectivité.
+    r = await api.post(
+        X_REFERENT, f"{path}/accords-cdsf", json={"collectivite_id": str(COLLECTIVITE_Z)}
+    )
+    assert r.status_code == 403
+    assert (await api.get(X_LECTEUR, path)).json()["accords"] == []

@@ -326,6 +326,23 @@ async def test_idempotency_key_replays_the_first_result(api: Api, db_engine: Asy
     assert await count(db_engine, Axe) == 2
 
 
+async def test_an_idempotency_key_too_long_is_refused_and_nothing_written(
+    api: Api, db_engine: AsyncEngine
+) -> None:
+    path = f"/api/v1/conventions/{CONV_A}/axes"
+    r = await api.post(
+        CAF_A_AGENT, path, json={"titre": "Agir"}, headers={"idempotency-key": "k" * 201}
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "Idempotency-Key" in r.json()["detail"]
+    assert await count(db_engine, Axe) == 0
+    r = await api.post(
+        CAF_A_AGENT, path, json={"titre": "Agir"}, headers={"idempotency-key": "k" * 200}
+    )
+    assert r.status_code == 201
+
+
 async def test_a_retried_reorder_replays_its_first_answer(api: Api) -> None:
     a1 = await api.axe(CAF_A_AGENT, CONV_A, "Répondre aux besoins")
     a2 = await api.axe(CAF_A_AGENT, CONV_A, "Renforcer l'accès")
