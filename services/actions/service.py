@@ -95,11 +95,11 @@ async def writable_convention(
 ) -> ConventionRef:
     """Fresh state from the conventions service, then scope (404), then state (409).
 
-    Scope is checked once, on the fresh state: a check before the refresh would cost a
-    query (and, for a convention the replica lacks, a second fetch) to reach the same
-    404."""
+    Scope is checked once, on the fresh state in hand: a check before the refresh would
+    cost a query (and, for a convention the replica lacks, a second fetch) to reach the
+    same 404."""
     convention = await ctx.fresh_ref(session, convention_id)
-    if await repo.readable_ref(session, convention_id, principal) is None:
+    if not convention.readable_by(principal):
         raise NotFound("Convention introuvable.")
     return convention
 
