@@ -81,26 +81,43 @@ def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
+def decode_cursor(cursor: str, types: Sequence[type]) -> list[Any]:
+    """The sort key in a cursor, one value of each of `types` (``object``: any): a forged
+    cursor is a 400, never a value the database refuses (a 500)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = orjson.loads(raw)
-        if not isinstance(values, list) or len(values) != arity:
+        if not isinstance(values, list) or len(values) != len(types):
             raise ValueError("arity")
-        return [_revive(v) for v in values]
+        revived = [_revive(v) for v in values]
     except (ValueError, binascii.Error, orjson.JSONDecodeError, TypeError) as exc:
         raise BadRequest("Curseur de pagination invalide.") from exc
+    if any(t is not object and type(v) is not t for v, t in zip(revived, types, strict=True)):
+        raise BadRequest("Curseur de pagination invalide.")
+    return revived
 
 
 def _expressions(columns: Sequence[KeyColumn]) -> list[ColumnElement[Any]]:
     return [c.expression if isinstance(c, QueryableAttribute) else c for c in columns]
 
 
+def _python_type(column: ColumnElement[Any]) -> type:
+    try:
+        return column.type.python_type
+    except NotImplementedError:  # a type SQLAlchemy cannot map: accept what comes
+        return object
+
+
+def key_types(columns: Sequence[KeyColumn]) -> list[type]:
+    """The Python type of each sort-key column (what a cursor of theirs must hold)."""
+    return [_python_type(c) for c in _expressions(columns)]
+
+
 def after_keyset(columns: Sequence[KeyColumn], cursor: str | None) -> ColumnElement[bool] | None:
     """The WHERE clause that resumes after `cursor` for an ascending sort on `columns`."""
     if cursor is None:
         return None
-    values = decode_cursor(cursor, len(columns))
+    values = decode_cursor(cursor, key_types(columns))
     return tuple_(*_expressions(columns)) > tuple_(*values)
 
 
@@ -113,8 +130,10 @@ def after_keyset_params(columns: Sequence[KeyColumn]) -> ColumnElement[bool]:
     )
 
 
-def keyset_params(cursor: str, arity: int) -> dict[str, Any]:
-    return {f"after_{i}": v for i, v in enumerate(decode_cursor(cursor, arity))}
+def keyset_params(cursor: str, columns: Sequence[KeyColumn]) -> dict[str, Any]:
+    """The bind parameters of `after_keyset_params(columns)` for `cursor`."""
+    values = decode_cursor(cursor, key_types(columns))
+    return {f"after_{i}": v for i, v in enumerate(values)}
 
 
 def make_page(

@@ -52,10 +52,6 @@ class Visibility:
     cafs: frozenset[uuid.UUID]
 
 
-def _cols(*attributes: Any) -> list[ColumnElement[Any]]:
-    return [a.expression for a in attributes]
-
-
 def _uuid_array(ids: Iterable[uuid.UUID]) -> Any:
     return literal(sorted(ids), ARRAY(Uuid))
 
@@ -151,7 +147,7 @@ async def list_clients(
         if vis.holder_id is None
         else _visible(Client.organisation_id, Client.id == vis.holder_id, vis)
     )
-    after = after_keyset(_cols(Client.client_id), cursor)
+    after = after_keyset([Client.client_id], cursor)
     if after is not None:
         stmt = stmt.where(after)
     return (await session.execute(stmt.order_by(Client.client_id).limit(limit + 1))).scalars().all()
@@ -215,7 +211,7 @@ async def list_grants(
         stmt = stmt.where(Habilitation.status.in_(statuts))
     if expiring_before is not None:
         stmt = stmt.where(Habilitation.valid_until < expiring_before)
-    after = after_keyset(_cols(Habilitation.valid_until, Habilitation.id), cursor)
+    after = after_keyset([Habilitation.valid_until, Habilitation.id], cursor)
     if after is not None:
         stmt = stmt.where(after)
     stmt = stmt.order_by(Habilitation.valid_until, Habilitation.id).limit(limit + 1)
@@ -299,7 +295,7 @@ async def events_of(
     session: AsyncSession, grant_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Sequence[HabilitationEvent]:
     stmt = select(HabilitationEvent).where(HabilitationEvent.grant_id == grant_id)
-    after = after_keyset(_cols(HabilitationEvent.id), cursor)
+    after = after_keyset([HabilitationEvent.id], cursor)
     if after is not None:
         stmt = stmt.where(after)
     stmt = stmt.order_by(HabilitationEvent.id).limit(limit + 1)
@@ -331,7 +327,7 @@ async def list_invitations(
     stmt = select(Invitation).where(_visible(Invitation.organisation_id, false(), vis))
     if organisation_id is not None:
         stmt = stmt.where(Invitation.organisation_id == organisation_id)
-    after = after_keyset(_cols(Invitation.created_at, Invitation.id), cursor)
+    after = after_keyset([Invitation.created_at, Invitation.id], cursor)
     if after is not None:
         stmt = stmt.where(after)
     stmt = stmt.order_by(Invitation.created_at, Invitation.id).limit(limit + 1)
@@ -400,7 +396,7 @@ async def list_demandes(
         stmt = stmt.where(DemandeAcces.status == statut)
     if organisation_id is not None:
         stmt = stmt.where(DemandeAcces.organisation_id == organisation_id)
-    after = after_keyset(_cols(DemandeAcces.created_at, DemandeAcces.id), cursor)
+    after = after_keyset([DemandeAcces.created_at, DemandeAcces.id], cursor)
     if after is not None:
         stmt = stmt.where(after)
     stmt = stmt.order_by(DemandeAcces.created_at, DemandeAcces.id).limit(limit + 1)

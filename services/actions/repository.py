@@ -198,10 +198,13 @@ async def bury(
 
 
 def decode_token(token: str) -> int:
-    (value,) = decode_cursor(token, 1)
-    if not isinstance(value, int) or value < 0:
+    try:
+        (value,) = decode_cursor(token, [int])
+    except BadRequest:
+        value = -1
+    if value < 0:
         raise BadRequest("Jeton de synchronisation invalide.")
-    return value
+    return int(value)
 
 
 def encode_token(seq: int) -> str:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
 from kernel.convention_ref import readable_clause
-from kernel.pagination import after_keyset, after_keyset_params, keyset_params
+from kernel.pagination import KeyColumn, after_keyset, after_keyset_params, keyset_params
 from kernel.principal import Principal
 from services.actions.models import (
     AccordCdsf,
@@ -261,6 +261,9 @@ async def campaign_by_caf(
     return _split_totals(result, "caf_id")
 
 
+_A_RENSEIGNER_KEYSET: list[KeyColumn] = [Action.convention_id, Action.id]
+
+
 @functools.lru_cache(maxsize=16)
 def _a_renseigner_statement(
     cafs: bool, colls: bool, resume: bool
@@ -299,9 +302,7 @@ def _a_renseigner_statement(
         )
     )
     if resume:
-        stmt = stmt.where(
-            after_keyset_params([Action.convention_id.expression, Action.id.expression])
-        )
+        stmt = stmt.where(after_keyset_params(_A_RENSEIGNER_KEYSET))
     return stmt.order_by(Action.convention_id, Action.id).limit(bindparam("limit"))
 
 
@@ -329,7 +330,7 @@ async def a_renseigner(
         "limit": limit + 1,
     }
     if cursor is not None:
-        params.update(keyset_params(cursor, 2))
+        params.update(keyset_params(cursor, _A_RENSEIGNER_KEYSET))
     stmt = _a_renseigner_statement(bool(cafs), bool(colls), cursor is not None)
     return list((await session.execute(stmt, params)).all())
 

@@ -322,7 +322,7 @@ async def list_conventions(
     if q:
         params["pattern"] = contains_pattern(q)
     if cursor is not None:
-        params.update(keyset_params(cursor, 2))
+        params.update(keyset_params(cursor, _LIST_KEYSET))
     stmt = _list_statement(
         ScopeShape.of(principal),
         caf_id is not None,

@@ -325,3 +325,18 @@ async def test_unknown_signatory_or_equipement_is_404(
     assert equipement.status_code == 404
     assert equipement.json()["detail"] == "Équipement introuvable."
     assert await table_counts(db_engine) == before
+
+
+async def test_a_forged_cursor_is_a_400_problem(client: httpx.AsyncClient) -> None:
+    """Right number of values, wrong types: refused before any SQL, never a 500."""
+    import base64
+
+    forged = base64.urlsafe_b64encode(b'[1, {"u": "pas-un-uuid"}]').decode().rstrip("=")
+    wrong_types = base64.urlsafe_b64encode(b"[1, 2]").decode().rstrip("=")
+    for cursor in (forged, wrong_types):
+        resp = await client.get("/api/v1/conventions", params={"cursor": cursor}, headers=h())
+        assert resp.status_code == 400, resp.text
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert resp.json()["detail"] == "Curseur de pagination invalide."
+    events = await client.get("/api/v1/organisations", params={"cursor": wrong_types}, headers=h())
+    assert events.status_code == 400, events.text

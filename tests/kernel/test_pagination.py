@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from kernel.errors import BadRequest
-from kernel.pagination import decode_cursor, encode_cursor
+from kernel.pagination import decode_cursor, encode_cursor, key_types
 from tests.kernel.toy_app import create_toy_app
 from tests.support.apps import running
 
@@ -23,13 +23,43 @@ def test_cursor_round_trips_typed_sort_keys() -> None:
         7,
         "x",
     ]
-    assert decode_cursor(encode_cursor(key), len(key)) == key
+    types = [dt.datetime, uuid.UUID, dt.date, int, str]
+    assert decode_cursor(encode_cursor(key), types) == key
 
 
-@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", encode_cursor([1, 2])])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "%%%",
+        "bm90IGpzb24",
+        encode_cursor([1, 2]),  # arity
+        encode_cursor(["7"]),  # a string where the key is an integer
+        encode_cursor([True]),  # a boolean is not an integer key
+        encode_cursor([dt.datetime(2026, 1, 1, tzinfo=dt.UTC)]),  # nor a date-time
+    ],
+)
 def test_bad_cursor_is_a_400(cursor: str) -> None:
     with pytest.raises(BadRequest):
-        decode_cursor(cursor, 1)
+        decode_cursor(cursor, [int])
+
+
+def test_key_types_come_from_the_sort_columns() -> None:
+    from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Uuid
+
+    table = Table(
+        "t",
+        MetaData(),
+        Column("n", Integer),
+        Column("s", String),
+        Column("u", Uuid),
+        Column("d", DateTime(timezone=True)),
+    )
+    assert key_types([table.c.n, table.c.s, table.c.u, table.c.d]) == [
+        int,
+        str,
+        uuid.UUID,
+        dt.datetime,
+    ]
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ async def internal_ping(service: CallingService) -> dict[str, str]:
 
 @router.get("/numbers")
 async def numbers(page: Pagination) -> Page[int]:
-    start = decode_cursor(page.cursor, 1)[0] if page.cursor else 0
+    start = decode_cursor(page.cursor, [int])[0] if page.cursor else 0
     rows = list(range(start + 1, min(start + page.limit + 1, 120) + 1))
     return make_page(rows, page.limit, key=lambda n: (n,), item=lambda n: n)
 
