@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound, PreconditionFailed
-from kernel.etag import etag_for, require_if_match
+from kernel.etag import etag_for, header_matches, require_if_match
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions.dependencies import ActionsContext
@@ -117,14 +117,11 @@ def require_put_preconditions(request: Request, current_etag: str | None) -> Non
                 "La ressource n'existe pas (ou plus) : rechargez-la puis recommencez."
             )
         return
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = [t.strip() for t in if_none_match.split(",")]
-        if "*" in tags or current_etag in [t[2:] if t.startswith("W/") else t for t in tags]:
-            raise PreconditionFailed(
-                "La ressource existe déjà : relisez-la, puis remplacez-la avec l'en-tête If-Match.",
-                headers={"ETag": current_etag},
-            )
+    if header_matches(request.headers.get("if-none-match"), current_etag):
+        raise PreconditionFailed(
+            "La ressource existe déjà : relisez-la, puis remplacez-la avec l'en-tête If-Match.",
+            headers={"ETag": current_etag},
+        )
     require_if_match(request, current_etag)
 
 

@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect
 
 from kernel.database import DbSession
 from kernel.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
-from kernel.etag import etag_for, require_if_match
+from kernel.etag import etag_for, header_matches, require_if_match
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination, make_page
 from services.documents import repository as repo
@@ -359,7 +359,7 @@ async def _download(
         "Cache-Control": "private, no-cache",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+    if header_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     byte_range = parse_range(request.headers.get("range"), version.taille)
     if_range = request.headers.get("if-range")

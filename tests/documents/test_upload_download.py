@@ -202,6 +202,12 @@ async def test_range_requests(convs: Convs, client: httpx.AsyncClient) -> None:
     cached = await client.get(url, headers=h(X_LECTEUR, **{"if-none-match": part.headers["etag"]}))
     assert cached.status_code == 304
     assert cached.content == b""
+    # If-None-Match compares weakly and may list tags or say "*" (RFC 9110).
+    for listed in (f'"autre", W/{part.headers["etag"]}', "*"):
+        also_cached = await client.get(url, headers=h(X_LECTEUR, **{"if-none-match": listed}))
+        assert also_cached.status_code == 304, listed
+    changed = await client.get(url, headers=h(X_LECTEUR, **{"if-none-match": '"autre"'}))
+    assert changed.status_code == 200
 
 
 async def test_metadata_update_requires_current_etag(
