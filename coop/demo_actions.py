@@ -17,17 +17,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.demo_ids import (
-    CAF_ISERE,
     CONVENTION_GRESIVAUDAN,
     CONVENTION_VOIRON,
     CROLLES,
     GRESIVAUDAN,
     LE_TOUVET,
     PONTCHARRA,
+    REPLICA_REFS,
     VOIRON,
     demo_id,
 )
-from kernel.convention_ref import ConventionRef, StatutConvention, upsert_refs
+from kernel.convention_ref import ConventionRef, upsert_refs
 from services.actions.models import (
     Action,
     Axe,
@@ -43,30 +43,6 @@ from services.actions.service_bilans import snapshot
 
 AGENT = "demo:caf-isere-agent"
 
-REFS = [
-    ConventionRef(
-        id=CONVENTION_VOIRON,
-        caf_id=CAF_ISERE,
-        titre="CTG de Voiron 2025-2029",
-        echelon="commune",
-        statut=StatutConvention.signee,
-        date_debut=dt.date(2025, 1, 1),
-        date_fin=dt.date(2029, 12, 31),
-        signataire_ids=(CAF_ISERE, VOIRON),
-        seq=0,
-    ),
-    ConventionRef(
-        id=CONVENTION_GRESIVAUDAN,
-        caf_id=CAF_ISERE,
-        titre="CTG de la communauté de communes Le Grésivaudan 2024-2028",
-        echelon="intercommunal",
-        statut=StatutConvention.signee,
-        date_debut=dt.date(2024, 1, 1),
-        date_fin=dt.date(2028, 12, 31),
-        signataire_ids=(CAF_ISERE, GRESIVAUDAN, CROLLES, PONTCHARRA, LE_TOUVET),
-        seq=0,
-    ),
-]
 
 # (axe title, [(action title, thématique, porteurs, statut, indicator (libellé, nature, unité,
 #  reference, cible par an))])
@@ -367,16 +343,16 @@ async def _plan(session: AsyncSession, ref: ConventionRef, today: dt.date) -> in
 
 
 async def demo_step(session: AsyncSession) -> str:
-    await upsert_refs(session, convention_ref, REFS)
+    await upsert_refs(session, convention_ref, REPLICA_REFS)
     marker = demo_id(f"actions:axe:{CONVENTION_VOIRON}:1")
     if (await session.execute(select(Axe.id).where(Axe.id == marker))).first() is not None:
         return "déjà chargées"
     today = dt.datetime.now(dt.UTC).date()
     count = 0
-    for ref in REFS:
+    for ref in REPLICA_REFS:
         count += await _plan(session, ref, today)
     bilan_id = demo_id("actions:bilan:gresivaudan-intermediaire")
-    gres = REFS[1]
+    gres = REPLICA_REFS[1]
     syntheses = {
         str(demo_id(f"actions:axe:{gres.id}:{i}")): texte
         for i, texte in (

@@ -22,18 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.demo_ids import (
     CAF_ISERE,
-    CD_ISERE,
     CONVENTION_GRESIVAUDAN,
     CONVENTION_VOIRON,
-    CROLLES,
     GRESIVAUDAN,
-    LE_TOUVET,
-    MSA_ALPES,
-    PONTCHARRA,
+    REPLICA_REFS,
     VOIRON,
     demo_id,
 )
-from kernel.convention_ref import ConventionRef, StatutConvention, upsert_refs
+from kernel.convention_ref import upsert_refs
 from services.documents import repository as repo
 from services.documents.app import open_storage
 from services.documents.models import Document, StatutAnalyse, TypeDocument, Version, convention_ref
@@ -41,31 +37,6 @@ from services.documents.settings import DocumentsSettings
 from services.documents.sniffing import CSV, ODS, ODT, PDF
 from services.documents.storage import Storage
 
-REFS = [
-    ConventionRef(
-        id=CONVENTION_VOIRON,
-        caf_id=CAF_ISERE,
-        titre="CTG de Voiron 2025-2029",
-        echelon="commune",
-        statut=StatutConvention.signee,
-        date_debut=dt.date(2025, 1, 1),
-        date_fin=dt.date(2029, 12, 31),
-        signataire_ids=(CAF_ISERE, VOIRON, CD_ISERE),
-        seq=0,
-    ),
-    ConventionRef(
-        id=CONVENTION_GRESIVAUDAN,
-        caf_id=CAF_ISERE,
-        titre="CTG du Grésivaudan 2024-2028",
-        echelon="intercommunal",
-        statut=StatutConvention.signee,
-        date_debut=dt.date(2024, 1, 1),
-        date_fin=dt.date(2028, 12, 31),
-        # MSA Alpes du Nord joined by avenant n°1.
-        signataire_ids=(CAF_ISERE, GRESIVAUDAN, CROLLES, PONTCHARRA, LE_TOUVET, MSA_ALPES),
-        seq=0,
-    ),
-]
 # The bilan intermédiaire of the actions demo (a plain id: no call to the actions service).
 BILAN_GRESIVAUDAN = demo_id("actions:bilan:gresivaudan-intermediaire")
 CAF_AGENT = "demo:caf-isere-agent"
@@ -356,7 +327,7 @@ async def _store(storage: Storage, data: bytes) -> tuple[str, str]:
 
 
 async def demo_step(session: AsyncSession) -> str:
-    await upsert_refs(session, convention_ref, REFS)
+    await upsert_refs(session, convention_ref, REPLICA_REFS)
     marker = demo_id("documents:" + DOCUMENTS[0].key)
     if (await session.execute(select(Document.id).where(Document.id == marker))).first():
         return "déjà chargées"

@@ -7,8 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from coop import demo_ids as ids
 from coop.demo_conventions import demo_step
+from kernel.convention_ref import ConventionRef
 from kernel.principal import OrganisationKind, Role
 from tests.conventions.helpers import h, table_counts
+from tests.conventions.test_internal import service_headers
 from tests.support.personas import person
 
 
@@ -44,3 +46,23 @@ async def test_demo_step_is_idempotent(client: httpx.AsyncClient, db_engine: Asy
         await client.get(f"/api/v1/conventions/{ids.CONVENTION_VOIRON}/schema-ao", headers=h(agent))
     ).json()
     assert voiron["vaut_schema_ao"] is True
+
+
+async def test_the_other_demos_replica_rows_match_the_conventions_demo(
+    client: httpx.AsyncClient, db_engine: AsyncEngine
+) -> None:
+    """actions and documents load these rows before the feed runs: they must say what
+    the conventions service says (signatories included), or scope would differ."""
+    async with AsyncSession(db_engine) as session:
+        await demo_step(session)
+        await session.commit()
+    for expected in ids.REPLICA_REFS:
+        resp = await client.get(
+            f"/internal/v1/conventions/{expected.id}/reference", headers=service_headers()
+        )
+        assert resp.status_code == 200, resp.text
+        served = ConventionRef.model_validate(resp.json())
+        assert set(served.signataire_ids) == set(expected.signataire_ids), expected.titre
+        assert served.model_dump(exclude={"seq", "signataire_ids"}) == expected.model_dump(
+            exclude={"seq", "signataire_ids"}
+        )

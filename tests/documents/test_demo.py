@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from coop.demo_conventions import demo_step as conventions_demo_step
-from coop.demo_documents import DOCUMENTS, REFS, demo_step
+from coop.demo_documents import DOCUMENTS, demo_step
+from coop.demo_ids import REPLICA_REFS
 from kernel import dev_keys
 from kernel.convention_ref import ConventionRef
 from kernel.internal_token import InternalTokenSigner
@@ -52,7 +53,7 @@ async def test_demo_replica_matches_the_conventions_demo(
     signer = InternalTokenSigner("documents", dev_keys.private_jwk("documents"))
     headers = {"authorization": f"Bearer {signer.mint_service('conventions')}"}
     async with running(conventions_app(database_url)) as service:
-        for ref in REFS:
+        for ref in REPLICA_REFS:
             resp = await service.get(
                 f"/internal/v1/conventions/{ref.id}/reference", headers=headers
             )
