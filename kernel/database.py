@@ -7,11 +7,13 @@ response is sent. Services only ever ``flush``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
+from sqlalchemy import ClauseElement, MetaData
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.compiler import SQLCompiler
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -113,3 +116,79 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the commit runs when the endpoint returns, before the response
 # is sent, so a failed commit is reported to the client instead of being lost.
 DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+# --- compiled reads --------------------------------------------------------------------
+
+_ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]
+
+
+class CompiledQuery:
+    """A statement compiled once for asyncpg and run straight on the session's connection.
+
+    For the hottest reads (a page of a list, a detail): SQLAlchemy's work per execution
+    (cache key, execution context, ORM rows) cost more CPU than PostgreSQL took to answer.
+    Build it once per statement shape (as the lru-cached statement builders do), every
+    per-request value a named ``bindparam``; rows come back as asyncpg Records (column
+    label -> value in asyncpg's types: JSON decoded, enums as their text).
+
+    Runs in read (autocommit) sessions only: there is no transaction of SQLAlchemy's to
+    join. Refuses expanding ``IN`` lists (use ``= ANY(array)``) and ids written into the
+    statement as literals (they would be baked into every later execution).
+    """
+
+    __slots__ = ("_slots", "sql")
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=_ASYNCPG))
+        self.sql = str(compiled)
+        slots: list[tuple[str, Any, bool, Callable[[Any], Any] | None]] = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            if bind.expanding or bind.literal_execute:
+                raise ValueError(f"{name}: liste IN dépliée, utiliser = ANY(tableau)")
+            if not bind.required and _holds_id(bind.value):
+                raise ValueError(f"{name}: identifiant écrit dans la requête, utiliser bindparam")
+            processor = bind.type.dialect_impl(_ASYNCPG).bind_processor(_ASYNCPG)
+            slots.append((name, bind.value, bind.required, processor))
+        self._slots = tuple(slots)
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments, from named values (missing required: KeyError)."""
+        out = []
+        for name, default, required, processor in self._slots:
+            value = params[name] if required or name in params else default
+            if processor is not None and value is not None:
+                value = processor(value)
+            out.append(value)
+        return out
+
+    async def fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+        driver, arguments = await self._prepare(session, params)
+        return list(await driver.fetch(self.sql, *arguments))
+
+    async def fetchrow(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
+        driver, arguments = await self._prepare(session, params)
+        return await driver.fetchrow(self.sql, *arguments)
+
+    async def _prepare(
+        self, session: AsyncSession, params: Mapping[str, Any]
+    ) -> tuple[Any, list[Any]]:
+        connection = (await session.connection()).sync_connection
+        if connection is None or (
+            connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+        ):
+            raise RuntimeError("CompiledQuery runs in read (autocommit) sessions only")
+        arguments = self.arguments(params)
+        if connection.dispatch.before_cursor_execute:
+            # Statement listeners (SQL capture, tracing) see these too; no cursor, no context.
+            connection.dispatch.before_cursor_execute(
+                connection, None, self.sql, tuple(arguments), None, False
+            )
+        return connection.connection.driver_connection, arguments
+
+
+def _holds_id(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return any(_holds_id(v) for v in value)
+    return isinstance(value, uuid.UUID)

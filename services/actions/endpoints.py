@@ -13,12 +13,13 @@ from kernel.database import DbSession
 from kernel.errors import NotFound
 from kernel.etag import etag_for
 from kernel.internal_token import CurrentPrincipal
+from kernel.json_response import json_response
 from kernel.pagination import Pagination
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import service
 from services.actions.dependencies import ActionsContext, Created, Ctx, idempotent
-from services.actions.models import Action, Axe, Indicateur
+from services.actions.models import Indicateur
 from services.actions.rules import PERIODE_VALEUR_RE, StatutAction
 from services.actions.schemas import (
     ActionDetail,
@@ -51,10 +52,11 @@ UpdatedSince = Annotated[
 ]
 
 
-def sync_page(listing: repo.Listing, item: Callable[[Any], T]) -> SyncPage[T]:
+def sync_page(listing: repo.Listing, item: Callable[[Any], Any]) -> SyncPage[Any]:
     # The generic origin, not SyncPage[T]: with a TypeVar other than SyncPage's own, that
     # is a new class, weakly cached, so rebuilt after each garbage collection (~2 ms a
-    # request). FastAPI validates the page against the route's SyncPage[Item] anyway.
+    # request). FastAPI validates the page against the route's SyncPage[Item], items
+    # given as dicts included (in one pass, in pydantic's core).
     return SyncPage(
         items=[item(r) for r in listing.rows],
         next_cursor=listing.next_cursor,
@@ -63,13 +65,28 @@ def sync_page(listing: repo.Listing, item: Callable[[Any], T]) -> SyncPage[T]:
     )
 
 
+def sync_page_json(listing: repo.Listing, item: Callable[[Any], dict[str, Any]]) -> Response:
+    """`sync_page` written straight to JSON (the hottest lists: see kernel.json_response)."""
+    return json_response(
+        {
+            "items": [item(r) for r in listing.rows],
+            "next_cursor": listing.next_cursor,
+            "deleted": [{"id": i, "kind": k} for i, k in listing.deleted],
+            "sync_token": listing.sync_token,
+        }
+    )
+
+
 def in_convention(
     ctx: ActionsContext, session: AsyncSession, principal: Principal, convention_id: uuid.UUID
 ) -> repo.Parent:
     """A list under a convention: 404 outside the caller's scope; a convention the
     replica does not hold yet is fetched first (created seconds ago)."""
-    return repo.convention_parent(
-        convention_id, principal, lambda: ctx.readable(session, convention_id, principal)
+    return repo.Parent(
+        "convention",
+        convention_id,
+        principal,
+        lambda: ctx.readable(session, convention_id, principal),
     )
 
 
@@ -79,7 +96,7 @@ def under_action(principal: Principal, action_id: uuid.UUID) -> repo.Parent:
     async def not_found() -> None:
         raise NotFound("Action introuvable.")
 
-    return repo.action_parent(action_id, principal, not_found)
+    return repo.Parent("action", action_id, principal, not_found)
 
 
 def with_etag(response: Response, resource_id: uuid.UUID, version: int) -> None:
@@ -107,15 +124,12 @@ async def list_axes(
     """The axes of a convention, in their order."""
     listing = await repo.listing(
         session,
-        repo.axes_query(convention_id),
-        seq_col=Axe.seq,
-        order_cols=(Axe.position, Axe.id),
+        repo.axes_list(),
         page=page,
         since=updated_since,
-        kind="axe",
         parent=in_convention(ctx, session, principal, convention_id),
     )
-    return sync_page(listing, lambda r: service.axe_out(r[0]))
+    return sync_page(listing, lambda r: service.axe_out(dict(r)))
 
 
 @router.post(
@@ -237,7 +251,11 @@ async def reorder_actions(
 # --- actions ---------------------------------------------------------------------------
 
 
-@router.get("/conventions/{convention_id}/actions", tags=["actions"])
+@router.get(
+    "/conventions/{convention_id}/actions",
+    tags=["actions"],
+    response_model=SyncPage[ActionSummary],
+)
 async def list_actions(
     convention_id: uuid.UUID,
     ctx: Ctx,
@@ -249,27 +267,23 @@ async def list_actions(
     statut: StatutAction | None = None,
     porteur_id: uuid.UUID | None = None,
     en_retard: bool | None = None,
-) -> SyncPage[ActionSummary]:
+) -> Response:
     """Compact list of the convention's actions, by axe then position."""
     today = ctx.today()
     listing = await repo.listing(
         session,
-        repo.actions_query(
-            convention_id,
+        repo.actions_list(
             axe_id=axe_id,
             statut=statut.value if statut else None,
             porteur_id=porteur_id,
             en_retard=en_retard,
             today=today,
         ),
-        seq_col=Action.seq,
-        order_cols=repo.ACTION_ORDER,
         page=page,
         since=updated_since,
-        kind="action",
         parent=in_convention(ctx, session, principal, convention_id),
     )
-    return sync_page(listing, lambda r: service.action_summary(r, today))
+    return sync_page_json(listing, lambda r: service.action_summary_item(r, today))
 
 
 @router.post(
@@ -346,16 +360,13 @@ async def list_indicateurs(
 ) -> SyncPage[IndicateurOut]:
     listing = await repo.listing(
         session,
-        repo.indicateurs_query(action_id),
-        seq_col=Indicateur.seq,
-        order_cols=(Indicateur.created_at, Indicateur.id),
+        repo.indicateurs_list(),
         page=page,
         since=updated_since,
-        kind="indicateur",
         parent=under_action(principal, action_id),
     )
-    valeurs = await repo.valeurs_of(session, [r[0].id for r in listing.rows])
-    return sync_page(listing, lambda r: service.indicateur_out(r[0], valeurs[r[0].id]))
+    valeurs = await repo.valeurs_of(session, [r["id"] for r in listing.rows])
+    return sync_page(listing, lambda r: service.indicateur_out(dict(r), valeurs[r["id"]]))
 
 
 @router.post(

@@ -52,15 +52,12 @@ async def list_bilans(
 ) -> SyncPage[BilanSummary]:
     listing = await repo.listing(
         session,
-        srepo.bilans_query(convention_id),
-        seq_col=Bilan.seq,
-        order_cols=(Bilan.periode_debut, Bilan.id),
+        srepo.bilans_list(),
         page=page,
         since=updated_since,
-        kind="bilan",
         parent=in_convention(ctx, session, principal, convention_id),
     )
-    return sync_page(listing, lambda r: BilanSummary.model_validate(r[0]))
+    return sync_page(listing, dict)
 
 
 @router.post(

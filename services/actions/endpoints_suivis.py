@@ -62,15 +62,12 @@ async def list_suivis(
 ) -> SyncPage[SuiviSummary]:
     listing = await repo.listing(
         session,
-        srepo.suivis_query(action_id),
-        seq_col=Suivi.seq,
-        order_cols=(Suivi.periode, Suivi.id),
+        srepo.suivis_list(),
         page=page,
         since=updated_since,
-        kind="suivi",
         parent=under_action(principal, action_id),
     )
-    return sync_page(listing, lambda r: SuiviSummary.model_validate(r[0]))
+    return sync_page(listing, dict)
 
 
 @router.post(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     ARRAY,
@@ -14,7 +15,10 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Select,
+    String,
     Uuid,
+    all_,
+    bindparam,
     column,
     delete,
     func,
@@ -28,9 +32,23 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.convention_ref import ConventionRef, readable_clause, row_to_ref
+from kernel.convention_ref import (
+    ConventionRef,
+    ScopeShape,
+    readable_clause,
+    readable_shape_clause,
+    row_to_ref,
+    scope_params,
+)
+from kernel.database import CompiledQuery
 from kernel.errors import BadRequest
-from kernel.pagination import PageParams, after_keyset, decode_cursor, encode_cursor
+from kernel.pagination import (
+    PageParams,
+    after_keyset_params,
+    decode_cursor,
+    encode_cursor,
+    keyset_params,
+)
 from kernel.principal import Principal
 from services.actions.models import (
     Action,
@@ -156,17 +174,16 @@ _committed_writers = select(
 ).lateral("committed_writers")
 
 
-async def _sync_point(session: AsyncSession, visible: ColumnElement[bool]) -> tuple[int, bool]:
-    stmt = select(_change_seq.c.last_value, _change_seq.c.is_called, visible).select_from(
+def _sync_point_statement(visible: ColumnElement[bool]) -> Select[Any]:
+    return select(_change_seq.c.last_value, _change_seq.c.is_called, visible).select_from(
         _change_seq.join(_committed_writers, true())
     )
-    last_value, is_called, seen = (await session.execute(stmt)).one()
-    return (int(last_value) if is_called else 0), bool(seen)
 
 
 async def current_seq(session: AsyncSession) -> int:
     """The highest number every change up to which is committed: waits for in-flight writers."""
-    return (await _sync_point(session, true()))[0]
+    last_value, is_called, _ = (await session.execute(_sync_point_statement(true()))).one()
+    return int(last_value) if is_called else 0
 
 
 async def touch(session: AsyncSession, obj: Any) -> None:
@@ -213,87 +230,129 @@ def encode_token(seq: int) -> str:
 
 @dataclass
 class Listing:
+    # asyncpg Records: the list's columns, then its sort key (or its change number).
     rows: list[Any]
     next_cursor: str | None
     deleted: list[tuple[uuid.UUID, str]]
     sync_token: str
 
 
+ParentKind = Literal["convention", "action"]
+
+
 @dataclass(frozen=True)
 class Parent:
     """What a list hangs under (a convention, an action), for one caller."""
 
-    # The caller may read it: checked in the round trip that reads the sync token.
-    visible: ColumnElement[bool]
-    # The deletions listed under it.
-    tombstones: ColumnElement[bool]
-    # Runs when it is not visible: raises 404, or fetches it and lets the list go on.
+    kind: ParentKind
+    id: uuid.UUID
+    principal: Principal
+    # Runs when the caller may not see it: raises 404, or fetches it and lets the list go on.
     hidden: Callable[[], Awaitable[object]]
 
 
-def convention_parent(
-    convention_id: uuid.UUID, principal: Principal, hidden: Callable[[], Awaitable[object]]
-) -> Parent:
-    return Parent(
-        select(ref.c.id).where(ref.c.id == convention_id, readable_clause(ref, principal)).exists(),
-        Tombstone.convention_id == convention_id,
-        hidden,
-    )
+@dataclass(frozen=True)
+class ListQuery:
+    """A list under its parent. `build` returns its statement with every value a bind
+    parameter (the parent's is ``parent_id``); its pages are built and compiled once per
+    `shape` (the list and which of its filters are used) and `params` bound at each call."""
+
+    shape: tuple[Hashable, ...]
+    build: Callable[[], Select[Any]]
+    params: dict[str, Any]
+    seq_col: Any
+    order_cols: tuple[Any, ...]
+    kind: str
 
 
-def action_parent(
-    action_id: uuid.UUID, principal: Principal, hidden: Callable[[], Awaitable[object]]
-) -> Parent:
-    return Parent(
+def _parent_visible(kind: ParentKind, shape: ScopeShape) -> ColumnElement[bool]:
+    if kind == "convention":
+        return (
+            select(ref.c.id)
+            .where(ref.c.id == bindparam("parent_id"), readable_shape_clause(ref, shape))
+            .exists()
+        )
+    return (
         select(Action.id)
         .join(ref, ref.c.id == Action.convention_id)
-        .where(Action.id == action_id, readable_clause(ref, principal))
-        .exists(),
-        Tombstone.parent_id == action_id,
-        hidden,
+        .where(Action.id == bindparam("parent_id"), readable_shape_clause(ref, shape))
+        .exists()
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _sync_point_query(kind: ParentKind, shape: ScopeShape) -> CompiledQuery:
+    # The caller's right to see the parent rides in the round trip that reads the token.
+    return CompiledQuery(_sync_point_statement(_parent_visible(kind, shape)))
+
+
+# Pages of every list shape seen (a few dozen at most: lists x filters used x modes).
+_page_queries: dict[tuple[Hashable, ...], CompiledQuery] = {}
+
+
+def _page_query(query: ListQuery, mode: str) -> CompiledQuery:
+    key = (*query.shape, mode)
+    compiled = _page_queries.get(key)
+    if compiled is None:
+        stmt = query.build()
+        if mode == "since":
+            stmt = stmt.add_columns(query.seq_col).where(query.seq_col > bindparam("lower"))
+            stmt = stmt.order_by(query.seq_col)
+        else:
+            if mode == "resume":
+                stmt = stmt.where(after_keyset_params(query.order_cols))
+            stmt = stmt.add_columns(*query.order_cols).order_by(*query.order_cols)
+        compiled = _page_queries[key] = CompiledQuery(stmt.limit(bindparam("limit")))
+    return compiled
+
+
+@functools.lru_cache(maxsize=8)
+def _tombstones_query(kind: ParentKind, bounded: bool) -> CompiledQuery:
+    under = Tombstone.convention_id if kind == "convention" else Tombstone.parent_id
+    stmt = select(Tombstone.id, Tombstone.kind).where(
+        under == bindparam("parent_id"),
+        Tombstone.kind == bindparam("kind"),
+        Tombstone.seq > bindparam("lower"),
+    )
+    if bounded:
+        stmt = stmt.where(Tombstone.seq <= bindparam("upto"))
+    return CompiledQuery(stmt.order_by(Tombstone.seq))
 
 
 async def listing(
-    session: AsyncSession,
-    stmt: Select[*tuple[Any, ...]],
-    *,
-    seq_col: Any,
-    order_cols: Sequence[Any],
-    page: PageParams,
-    since: str | None,
-    kind: str,
-    parent: Parent,
+    session: AsyncSession, query: ListQuery, *, page: PageParams, since: str | None, parent: Parent
 ) -> Listing:
-    """A keyset page on `order_cols`, or (``since``) the changes after a sync token plus
-    the tombstones of `kind` under `parent`. The sort key (cursor) of a row is read from
-    the order columns, added at the end of each row."""
-    token_now, visible = await _sync_point(session, parent.visible)
+    """A keyset page on the list's order columns, or (``since``) the changes after a sync
+    token plus the tombstones of its kind under `parent`. Each row ends with its sort key
+    (the cursor), or its change number."""
+    principal = parent.principal
+    scope = {"parent_id": parent.id, **scope_params(principal)}
+    last_value, is_called, visible = await _sync_point_query(
+        parent.kind, ScopeShape.of(principal)
+    ).fetchrow(session, scope)
+    token_now = int(last_value) if is_called else 0
     if not visible:
         await parent.hidden()
+    params = {**query.params, "parent_id": parent.id, "limit": page.limit + 1}
     if since is None:
-        after = after_keyset(order_cols, page.cursor)
-        if after is not None:
-            stmt = stmt.where(after)
-        stmt = stmt.add_columns(*order_cols).order_by(*order_cols).limit(page.limit + 1)
-        rows = list((await session.execute(stmt)).all())
+        if page.cursor is not None:
+            params.update(keyset_params(page.cursor, query.order_cols))
+        mode = "first" if page.cursor is None else "resume"
+        rows = await _page_query(query, mode).fetch(session, params)
         more = len(rows) > page.limit
         rows = rows[: page.limit]
-        nxt = encode_cursor(rows[-1][-len(order_cols) :]) if more and rows else None
+        n_keys = len(query.order_cols)
+        nxt = encode_cursor(list(rows[-1])[-n_keys:]) if more and rows else None
         return Listing(rows, nxt, [], encode_token(token_now))
     lower = decode_token(page.cursor or since)
-    stmt = stmt.add_columns(seq_col).where(seq_col > lower).order_by(seq_col)
-    rows = list((await session.execute(stmt.limit(page.limit + 1))).all())
+    rows = await _page_query(query, "since").fetch(session, {**params, "lower": lower})
     more = len(rows) > page.limit
     rows = rows[: page.limit]
-    tomb_q = select(Tombstone.id, Tombstone.kind).where(
-        parent.tombstones, Tombstone.kind == kind, Tombstone.seq > lower
+    upto = int(rows[-1][-1]) if more else None
+    tombstones = await _tombstones_query(parent.kind, upto is not None).fetch(
+        session, {"parent_id": parent.id, "kind": query.kind, "lower": lower, "upto": upto}
     )
-    upto: int | None = None
-    if more:
-        upto = int(rows[-1][-1])
-        tomb_q = tomb_q.where(Tombstone.seq <= upto)
-    deleted = [(r[0], r[1]) for r in (await session.execute(tomb_q.order_by(Tombstone.seq))).all()]
+    deleted = [(r[0], r[1]) for r in tombstones]
     if upto is not None:
         return Listing(rows, encode_token(upto), deleted, encode_token(upto))
     return Listing(rows, None, deleted, encode_token(max(token_now, lower)))
@@ -302,8 +361,12 @@ async def listing(
 # --- axes ------------------------------------------------------------------------------
 
 
-def axes_query(convention_id: uuid.UUID) -> Select[Any]:
-    return select(Axe).where(Axe.convention_id == convention_id)
+def _axes_statement() -> Select[Any]:
+    return select(Axe).where(Axe.convention_id == bindparam("parent_id"))
+
+
+def axes_list() -> ListQuery:
+    return ListQuery(("axes",), _axes_statement, {}, Axe.seq, (Axe.position, Axe.id), "axe")
 
 
 async def next_axe_position(session: AsyncSession, convention_id: uuid.UUID) -> int:
@@ -358,36 +421,52 @@ ACTION_SUMMARY = (
     Action.porteur_ids,
     Action.version,
 )
+ACTION_SUMMARY_KEYS = tuple(c.key for c in ACTION_SUMMARY)
 
 
-def actions_query(
-    convention_id: uuid.UUID,
+def _actions_statement(
+    axe: bool, statut: bool, porteur: bool, en_retard: bool | None
+) -> Select[*tuple[Any, ...]]:
+    """The compact list's columns only: a page of ORM objects would load, and build
+    objects of, every field of every fiche."""
+    stmt = (
+        select(*ACTION_SUMMARY)
+        .join(Axe, Axe.id == Action.axe_id)
+        .where(Action.convention_id == bindparam("parent_id"))
+    )
+    if axe:
+        stmt = stmt.where(Action.axe_id == bindparam("axe_id"))
+    if statut:
+        stmt = stmt.where(Action.statut == bindparam("statut"))
+    if porteur:
+        stmt = stmt.where(
+            Action.porteur_ids.bool_op("@>")(bindparam("porteur_ids", type_=ARRAY(Uuid)))
+        )
+    if en_retard is not None:
+        clos = literal([s.value for s in STATUTS_CLOS], ARRAY(String))
+        late = (Action.date_echeance < bindparam("today")) & (Action.statut != all_(clos))
+        stmt = stmt.where(late if en_retard else ~late | Action.date_echeance.is_(None))
+    return stmt
+
+
+def actions_list(
     *,
     axe_id: uuid.UUID | None,
     statut: str | None,
     porteur_id: uuid.UUID | None,
     en_retard: bool | None,
     today: dt.date,
-) -> Select[*tuple[Any, ...]]:
-    """The compact list's columns only (Core rows): a page of ORM objects would load,
-    and build objects of, every field of every fiche."""
-    stmt = (
-        select(*ACTION_SUMMARY)
-        .join(Axe, Axe.id == Action.axe_id)
-        .where(Action.convention_id == convention_id)
+) -> ListQuery:
+    """A convention's actions, filtered (each row: `ACTION_SUMMARY`, then the sort key)."""
+    filters = (axe_id is not None, statut is not None, porteur_id is not None, en_retard)
+    return ListQuery(
+        ("actions", *filters),
+        functools.partial(_actions_statement, *filters),
+        {"axe_id": axe_id, "statut": statut, "porteur_ids": [porteur_id], "today": today},
+        Action.seq,
+        ACTION_ORDER,
+        "action",
     )
-    if axe_id is not None:
-        stmt = stmt.where(Action.axe_id == axe_id)
-    if statut is not None:
-        stmt = stmt.where(Action.statut == statut)
-    if porteur_id is not None:
-        stmt = stmt.where(Action.porteur_ids.bool_op("@>")(literal([porteur_id], ARRAY(Uuid))))
-    if en_retard is not None:
-        late = (Action.date_echeance < today) & Action.statut.not_in(
-            [s.value for s in STATUTS_CLOS]
-        )
-        stmt = stmt.where(late if en_retard else ~late | Action.date_echeance.is_(None))
-    return stmt
 
 
 ACTION_ORDER = (Axe.position, Action.position, Action.id)
@@ -457,8 +536,15 @@ async def delete_axe(session: AsyncSession, axe: Axe) -> None:
 # --- indicateurs -----------------------------------------------------------------------
 
 
-def indicateurs_query(action_id: uuid.UUID) -> Select[Any]:
-    return select(Indicateur).where(Indicateur.action_id == action_id)
+def _indicateurs_statement() -> Select[Any]:
+    return select(Indicateur).where(Indicateur.action_id == bindparam("parent_id"))
+
+
+def indicateurs_list() -> ListQuery:
+    order = (Indicateur.created_at, Indicateur.id)
+    return ListQuery(
+        ("indicateurs",), _indicateurs_statement, {}, Indicateur.seq, order, "indicateur"
+    )
 
 
 async def valeurs_of(

@@ -40,7 +40,7 @@ from services.actions.models import (
     ValeurIndicateur,
     convention_ref,
 )
-from services.actions.repository import bury
+from services.actions.repository import ListQuery, bury
 from services.actions.rules import THEMATIQUE_PETITE_ENFANCE, EtatSuivi, StatutAction, Trimestre
 
 ref = convention_ref
@@ -59,8 +59,14 @@ async def suivi_of(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def suivis_query(action_id: uuid.UUID) -> Select[Any]:
-    return select(Suivi).where(Suivi.action_id == action_id)
+def _suivis_statement() -> Select[Any]:
+    return select(Suivi).where(Suivi.action_id == bindparam("parent_id"))
+
+
+def suivis_list() -> ListQuery:
+    return ListQuery(
+        ("suivis",), _suivis_statement, {}, Suivi.seq, (Suivi.periode, Suivi.id), "suivi"
+    )
 
 
 async def evenements(session: AsyncSession, suivi_id: uuid.UUID) -> list[SuiviEvenement]:
@@ -338,8 +344,13 @@ async def a_renseigner(
 # --- bilans ----------------------------------------------------------------------------
 
 
-def bilans_query(convention_id: uuid.UUID) -> Select[Any]:
-    return select(Bilan).where(Bilan.convention_id == convention_id)
+def _bilans_statement() -> Select[Any]:
+    return select(Bilan).where(Bilan.convention_id == bindparam("parent_id"))
+
+
+def bilans_list() -> ListQuery:
+    order = (Bilan.periode_debut, Bilan.id)
+    return ListQuery(("bilans",), _bilans_statement, {}, Bilan.seq, order, "bilan")
 
 
 async def delete_bilan(session: AsyncSession, bilan: Bilan) -> None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
@@ -128,15 +127,23 @@ def require_put_preconditions(request: Request, current_etag: str | None) -> Non
 # --- views -----------------------------------------------------------------------------
 
 
-def axe_out(axe: Axe) -> AxeOut:
+def axe_out(axe: Axe | Mapping[str, Any]) -> AxeOut:
+    """From an axe, or a row of its columns."""
     out = AxeOut.model_validate(axe)
-    if not titre_commence_par_un_verbe(axe.titre):
+    if not titre_commence_par_un_verbe(out.titre):
         out.avertissements = [AVERTISSEMENT_VERBE]
     return out
 
 
-def action_summary(action: Action | Row[Any], today: dt.date) -> ActionSummary:
-    """From an action, or a row of its summary columns (`repository.ACTION_SUMMARY`)."""
+def action_summary_item(row: Sequence[Any], today: dt.date) -> dict[str, Any]:
+    """An ActionSummary as a plain dict, from a row starting with the columns of
+    `repository.ACTION_SUMMARY` (the sort key that follows is left out)."""
+    item = dict(zip(repo.ACTION_SUMMARY_KEYS, row, strict=False))
+    item["en_retard"] = en_retard(item["statut"], item["date_echeance"], today)
+    return item
+
+
+def action_summary(action: Action, today: dt.date) -> ActionSummary:
     return ActionSummary(
         id=action.id,
         convention_id=action.convention_id,
@@ -172,7 +179,7 @@ def action_detail(action: Action, children: list[Action], today: dt.date) -> Act
     )
 
 
-def indicateur_out(indicateur: Indicateur, valeurs: list[Any]) -> IndicateurOut:
+def indicateur_out(indicateur: Indicateur | Mapping[str, Any], valeurs: list[Any]) -> IndicateurOut:
     out = IndicateurOut.model_validate(indicateur)
     out.valeurs = [ValeurOut.model_validate(v) for v in valeurs]
     return out

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.actions.models import Action, Axe
 from services.actions.rules import FICHE_LABELS
+from services.actions.schemas import ActionSummary, SyncPage
 from tests.actions.conftest import (
     COLLECTIVITE_Z,
     CONV_A,
@@ -15,6 +16,7 @@ from tests.actions.conftest import (
     CONV_RESILIEE,
     Api,
 )
+from tests.support.contract import assert_reads_back
 from tests.support.personas import (
     CAF_A_AGENT,
     CAF_A_LECTEUR,
@@ -436,3 +438,54 @@ async def test_action_list_pages_by_keyset_in_plan_order(api: Api) -> None:
     assert pages == 2
     assert titles == ["A0", "A1", "A2", "B0", "B1", "B2"]
     assert "diagnostic_initial" not in page["items"][0]  # lists stay compact
+
+
+async def test_every_action_list_filter_alone_and_combined(api: Api) -> None:
+    """The compiled list statements (one per set of filters used) against the plain rule."""
+    first = await api.axe(CAF_A_AGENT, CONV_A, "Répondre aux besoins")
+    second = await api.axe(CAF_A_AGENT, CONV_A, "Renforcer l'accès")
+    made = [
+        await api.action(CAF_A_AGENT, CONV_A, first["id"], date_echeance="2026-01-31"),
+        await api.action(
+            CAF_A_AGENT,
+            CONV_A,
+            first["id"],
+            statut="réalisée",
+            date_echeance="2026-01-31",
+            porteur_ids=[str(COLLECTIVITE_X), str(COLLECTIVITE_Z)],
+        ),
+        await api.action(CAF_A_AGENT, CONV_A, second["id"], statut="en cours"),
+        await api.action(
+            CAF_A_AGENT,
+            CONV_A,
+            second["id"],
+            statut="en cours",
+            date_echeance="2026-01-31",
+            porteur_ids=[str(COLLECTIVITE_Z)],
+        ),
+    ]
+    filters: dict[str, list[str]] = {
+        "axe_id": [second["id"]],
+        "statut": ["en cours", "réalisée"],
+        "porteur_id": [str(COLLECTIVITE_Z)],
+        "en_retard": ["true", "false"],
+    }
+
+    def expected(params: dict[str, str]) -> set[str]:
+        return {
+            a["id"]
+            for a in made
+            if a["axe_id"] == params.get("axe_id", a["axe_id"])
+            and a["statut"] == params.get("statut", a["statut"])
+            and params.get("porteur_id", a["porteur_ids"][0]) in a["porteur_ids"]
+            and str(a["en_retard"]).lower() == params.get("en_retard", str(a["en_retard"]).lower())
+        }
+
+    combos: list[dict[str, str]] = [{}]
+    for name, values in filters.items():
+        combos += [{**c, name: v} for c in combos for v in values]
+    for params in combos:
+        r = await api.get(CAF_A_LECTEUR, f"/api/v1/conventions/{CONV_A}/actions", params=params)
+        assert r.status_code == 200, params
+        assert_reads_back(r.content, SyncPage[ActionSummary])
+        assert {a["id"] for a in r.json()["items"]} == expected(params), params

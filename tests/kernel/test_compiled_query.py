@@ -1,0 +1,119 @@
+"""kernel.database.CompiledQuery: the hot reads' statements, compiled once, on asyncpg."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    any_,
+    bindparam,
+    event,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kernel.database import CompiledQuery, create_read_sessionmaker, create_sessionmaker
+
+metadata = MetaData()
+things = Table(
+    "compiled_query_things",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("owner_id", Uuid, nullable=False),
+    Column("label", String(20), nullable=False),
+    Column("rank", Integer, nullable=False),
+)
+OWNER_A, OWNER_B = uuid.uuid4(), uuid.uuid4()
+
+
+@pytest.fixture
+async def rows(db_engine: AsyncEngine) -> Any:
+    async with db_engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        await conn.execute(
+            things.insert(),
+            [
+                {"id": uuid.uuid4(), "owner_id": OWNER_A, "label": "a1", "rank": 1},
+                {"id": uuid.uuid4(), "owner_id": OWNER_A, "label": "a2", "rank": 2},
+                {"id": uuid.uuid4(), "owner_id": OWNER_B, "label": "b1", "rank": 1},
+            ],
+        )
+    yield
+    async with db_engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+
+
+def _owned() -> CompiledQuery:
+    stmt = (
+        select(things.c.label, things.c.rank)
+        .where(things.c.owner_id == any_(bindparam("owners", type_=ARRAY(Uuid))))
+        .where(things.c.label != "hidden")  # a constant: compiled in, not a parameter
+        .order_by(things.c.label)
+        .limit(bindparam("limit"))
+    )
+    return CompiledQuery(stmt)
+
+
+async def test_one_compiled_statement_serves_every_call_with_its_own_values(
+    db_engine: AsyncEngine, rows: None
+) -> None:
+    query = _owned()
+    async with create_read_sessionmaker(db_engine)() as session:
+        a = await query.fetch(session, {"owners": [OWNER_A], "limit": 10})
+        both = await query.fetch(session, {"owners": [OWNER_A, OWNER_B], "limit": 2})
+        none = await query.fetchrow(session, {"owners": [uuid.uuid4()], "limit": 1})
+    assert [(r["label"], r["rank"]) for r in a] == [("a1", 1), ("a2", 2)]
+    assert [r["label"] for r in both] == ["a1", "a2"]
+    assert none is None
+
+
+async def test_statement_listeners_see_the_compiled_reads(
+    db_engine: AsyncEngine, rows: None
+) -> None:
+    seen: list[tuple[str, tuple[Any, ...]]] = []
+
+    def hook(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        seen.append((statement, params))
+
+    query = _owned()
+    event.listen(db_engine.sync_engine, "before_cursor_execute", hook)
+    try:
+        async with create_read_sessionmaker(db_engine)() as session:
+            await query.fetch(session, {"owners": [OWNER_B], "limit": 5})
+    finally:
+        event.remove(db_engine.sync_engine, "before_cursor_execute", hook)
+    assert seen == [(query.sql, ([OWNER_B], "hidden", 5))]
+
+
+async def test_refused_outside_read_sessions(db_engine: AsyncEngine, rows: None) -> None:
+    # A write request's session has a transaction of SQLAlchemy's it could not join.
+    async with create_sessionmaker(db_engine)() as session:
+        with pytest.raises(RuntimeError, match="autocommit"):
+            await _owned().fetch(session, {"owners": [OWNER_A], "limit": 1})
+
+
+def test_refuses_statements_that_would_run_wrong() -> None:
+    with pytest.raises(ValueError, match="ANY"):
+        CompiledQuery(select(things.c.id).where(things.c.label.in_(["a", "b"])))
+    # An id written into the statement would be baked into every later call.
+    with pytest.raises(ValueError, match="bindparam"):
+        CompiledQuery(select(things.c.id).where(things.c.owner_id == OWNER_A))
+    with pytest.raises(KeyError):
+        _owned().arguments({"limit": 1})
+
+
+def test_bind_processors_apply() -> None:
+    # As SQLAlchemy would bind them: a JSON value travels as its text.
+    doc = bindparam("doc", type_=JSONB)
+    query = CompiledQuery(select(things.c.id).where(things.c.label == doc["k"].astext))
+    assert query.arguments({"doc": {"k": "é"}})[0] in ('{"k": "é"}', '{"k": "\\u00e9"}')
