@@ -11,7 +11,8 @@ from kernel.convention_ref import StatutConvention
 from kernel.database import DbSession
 from kernel.etag import etag_for, require_if_match
 from kernel.internal_token import CurrentPrincipal
-from kernel.pagination import Page, Pagination, make_page
+from kernel.json_response import json_response
+from kernel.pagination import Page, Pagination, encode_cursor, make_page
 from services.conventions import repository as repo
 from services.conventions import service, service_views
 from services.conventions.dependencies import Today
@@ -63,7 +64,8 @@ async def list_conventions(
     ] = None,
     statut: StatutConvention | None = None,
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-) -> Page[ConventionSummary]:
+) -> Response:
+    """A Page[ConventionSummary] written straight to JSON (see kernel.json_response)."""
     rows = await repo.list_conventions(
         session,
         principal,
@@ -75,8 +77,9 @@ async def list_conventions(
         limit=page.limit,
     )
     items = await service_views.summaries(session, principal, rows[: page.limit], today)
-    by_id = {i.id: i for i in items}
-    return make_page(rows, page.limit, lambda r: (r[0].titre, r[0].id), lambda r: by_id[r[0].id])
+    last = rows[page.limit - 1][0] if len(rows) > page.limit else None
+    cursor = None if last is None else encode_cursor([last.titre, last.id])
+    return json_response({"items": items, "next_cursor": cursor})
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -17,7 +17,6 @@ from services.conventions import repository as repo
 from services.conventions.models import Convention, Organisation, Signataire, TypeOrganisation
 from services.conventions.schemas import (
     ConventionOut,
-    ConventionSummary,
     Copil,
     Resiliation,
     SignataireOut,
@@ -161,10 +160,11 @@ async def representation(
 async def summaries(
     session: AsyncSession,
     principal: Principal,
-    conventions: Sequence[tuple[Convention, bool]],
+    conventions: Sequence[tuple[Any, bool]],
     today: dt.date,
-) -> list[ConventionSummary]:
-    """Summaries of a page (each convention with whether it has been renewed)."""
+) -> list[dict[str, Any]]:
+    """ConventionSummary items as plain dicts, of a page of conventions (each with
+    whether it has been renewed)."""
     # Only a draft the caller may sign needs its signatories (to offer `signer`).
     drafts = [
         c.id
@@ -173,17 +173,19 @@ async def summaries(
     ]
     sigs = await repo.signataires_of(session, drafts) if drafts else {}
     return [
-        ConventionSummary(
-            id=c.id,
-            caf_id=c.caf_id,
-            echelon=c.echelon,
-            titre=c.titre,
-            date_debut=c.date_debut,
-            date_fin=c.date_fin,
-            statut=c.statut,
-            etat=etat(c, today),
-            transitions_disponibles=transitions(principal, c, sigs.get(c.id, []), today, renewed),
-        )
+        {
+            "id": c.id,
+            "caf_id": c.caf_id,
+            "echelon": c.echelon,
+            "titre": c.titre,
+            "date_debut": c.date_debut,
+            "date_fin": c.date_fin,
+            "statut": c.statut,
+            "etat": etat(c, today),
+            "transitions_disponibles": transitions(
+                principal, c, sigs.get(c.id, []), today, renewed
+            ),
+        }
         for c, renewed in conventions
     ]
 

@@ -15,7 +15,8 @@ from kernel.database import DbSession
 from kernel.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from kernel.etag import etag_for, header_matches, require_if_match
 from kernel.internal_token import CurrentPrincipal
-from kernel.pagination import Pagination, make_page
+from kernel.json_response import json_response
+from kernel.pagination import Pagination, encode_cursor, make_page
 from services.documents import repository as repo
 from services.documents import service
 from services.documents.dependencies import Context
@@ -133,7 +134,7 @@ async def list_documents(
     type: TypeDocument | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Texte dans le titre")] = None,
     corbeille: Annotated[bool, Query(description="Documents dans la corbeille")] = False,
-) -> DocumentPage:
+) -> Response:
     filters = DocumentFilters(
         convention_id=convention_id,
         action_id=action_id,
@@ -152,15 +153,18 @@ async def _page(
     filters: DocumentFilters,
     limit: int,
     cursor: str | None,
-) -> DocumentPage:
+) -> Response:
+    """A DocumentPage written straight to JSON (plain rows: see kernel.json_response)."""
     rows = await repo.list_documents(session, principal, filters, limit, cursor)
-    listed = make_page(
-        rows,
-        limit,
-        lambda row: (row[0].depose_le, row[0].id),
-        lambda row: service.document_out(row[0], row[1], ctx),
+    items = [service.document_fields(doc, latest, ctx) for doc, latest in rows[:limit]]
+    last = rows[limit - 1][0] if len(rows) > limit else None
+    return json_response(
+        {
+            "items": items,
+            "next_cursor": None if last is None else encode_cursor([last.depose_le, last.id]),
+            "antivirus": ctx.antivirus,
+        }
     )
-    return DocumentPage(items=listed.items, next_cursor=listed.next_cursor, antivirus=ctx.antivirus)
 
 
 @router.get(
@@ -176,7 +180,7 @@ async def convention_documents(
     page: Pagination,
     type: TypeDocument | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-) -> DocumentPage:
+) -> Response:
     ref = await ctx.replica.get(session, convention_id)
     if not ref.readable_by(principal):
         raise NotFound("Convention introuvable.")

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     DateTime,
-    Select,
     String,
     Uuid,
     and_,
@@ -38,7 +37,7 @@ from kernel.convention_ref import (
     row_to_ref,
     scope_params,
 )
-from kernel.database import contains_pattern
+from kernel.database import CompiledQuery, contains_pattern
 from kernel.pagination import decode_cursor
 from kernel.principal import Principal
 from services.documents.models import (
@@ -117,7 +116,7 @@ class DocumentFilters:
 @functools.lru_cache(maxsize=512)
 def _page_statement(
     scope: ScopeShape, corbeille: bool, filters: frozenset[str], resume: bool
-) -> tuple[Select[Any], int, list[str]]:
+) -> tuple[CompiledQuery, list[str], list[str]]:
     """The page statement for one shape of request (scope, bin or not, which filters,
     first page or not), built once: building it (a subquery and a LATERAL, their column
     collections) cost more CPU than running it. Values are bind parameters."""
@@ -162,7 +161,7 @@ def _page_statement(
         .outerjoin(latest, true())
         .order_by(docs.c.depose_le.desc(), docs.c.id.desc())
     )
-    return paired, len(docs.c), [c.name for c in latest.c]
+    return CompiledQuery(paired), [c.name for c in docs.c], [c.name for c in latest.c]
 
 
 async def list_documents(
@@ -193,17 +192,18 @@ async def list_documents(
     if cursor is not None:
         params["after_0"], params["after_1"] = decode_cursor(cursor, [dt.datetime, uuid.UUID])
     used = frozenset(params) & {"convention_id", "action_id", "bilan_id", "type", "texte"}
-    paired, width, names = _page_statement(
+    query, doc_names, version_names = _page_statement(
         ScopeShape.of(principal), filters.corbeille, used, cursor is not None
     )
+    width = len(doc_names)
     return [
         (
-            r,
+            SimpleNamespace(**dict(zip(doc_names, r[:width], strict=True))),
             None
             if r[width] is None
-            else SimpleNamespace(**dict(zip(names, r[width:], strict=True))),
+            else SimpleNamespace(**dict(zip(version_names, r[width:], strict=True))),
         )
-        for r in (await session.execute(paired, params)).all()
+        for r in await query.fetch(session, params)
     ]
 
 

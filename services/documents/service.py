@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -66,49 +67,59 @@ def check_upload(ref: ConventionRef | None, principal: Principal, today: dt.date
 # --- reading -----------------------------------------------------------------------------
 
 
+def version_fields(version: Version, antivirus: Antivirus) -> dict[str, Any]:
+    """A VersionOut as a plain dict (of a version, or a row with its attributes)."""
+    return {
+        "numero": version.numero,
+        "libelle": version.libelle,
+        "nom_fichier": version.nom_fichier,
+        "taille": version.taille,
+        "type_contenu": version.type_contenu,
+        "sha256": version.sha256,
+        "statut": StatutAnalyse(version.statut),
+        "signature": version.signature,
+        "motif": version.motif,
+        "echecs_analyse": version.echecs_analyse or 0,
+        "depose_par": version.depose_par,
+        "organisation_id": version.organisation_id,
+        "depose_le": version.depose_le,
+        "analyse_le": version.analyse_le,
+        "antivirus": antivirus,
+    }
+
+
 def version_out(version: Version, antivirus: Antivirus) -> VersionOut:
-    return VersionOut(
-        numero=version.numero,
-        libelle=version.libelle,
-        nom_fichier=version.nom_fichier,
-        taille=version.taille,
-        type_contenu=version.type_contenu,
-        sha256=version.sha256,
-        statut=StatutAnalyse(version.statut),
-        signature=version.signature,
-        motif=version.motif,
-        echecs_analyse=version.echecs_analyse or 0,
-        depose_par=version.depose_par,
-        organisation_id=version.organisation_id,
-        depose_le=version.depose_le,
-        analyse_le=version.analyse_le,
-        antivirus=antivirus,
-    )
+    return VersionOut.model_validate(version_fields(version, antivirus))
 
 
-def document_out(document: Document, latest: Version | None, ctx: DocumentsContext) -> DocumentOut:
+def document_fields(
+    document: Document, latest: Version | None, ctx: DocumentsContext
+) -> dict[str, Any]:
+    """A DocumentOut as a plain dict (of a document, or a row with its attributes)."""
     restorable = None
     if document.supprime_le is not None:
         restorable = document.supprime_le + dt.timedelta(days=ctx.settings.bin_retention_days)
-    return DocumentOut.model_validate(
-        {
-            "id": document.id,
-            "convention_id": document.convention_id,
-            "action_id": document.action_id,
-            "bilan_id": document.bilan_id,
-            "type": document.type,
-            "titre": document.titre,
-            "description": document.description,
-            "depose_par": document.depose_par,
-            "organisation_id": document.organisation_id,
-            "depose_le": document.depose_le,
-            "modifie_le": document.modifie_le,
-            "supprime_le": document.supprime_le,
-            "restaurable_jusqu_au": restorable,
-            "derniere_version": None if latest is None else version_out(latest, ctx.antivirus),
-            "antivirus": ctx.antivirus,
-        }
-    )
+    return {
+        "id": document.id,
+        "convention_id": document.convention_id,
+        "action_id": document.action_id,
+        "bilan_id": document.bilan_id,
+        "type": document.type,
+        "titre": document.titre,
+        "description": document.description,
+        "depose_par": document.depose_par,
+        "organisation_id": document.organisation_id,
+        "depose_le": document.depose_le,
+        "modifie_le": document.modifie_le,
+        "supprime_le": document.supprime_le,
+        "restaurable_jusqu_au": restorable,
+        "derniere_version": None if latest is None else version_fields(latest, ctx.antivirus),
+        "antivirus": ctx.antivirus,
+    }
+
+
+def document_out(document: Document, latest: Version | None, ctx: DocumentsContext) -> DocumentOut:
+    return DocumentOut.model_validate(document_fields(document, latest, ctx))
 
 
 async def load_document(

@@ -7,8 +7,11 @@ import asyncio
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.pagination import Page
 from kernel.principal import Principal
+from services.conventions.schemas import ConventionSummary
 from tests.conventions.helpers import create, h, payload, sign_all, table_counts
+from tests.support.contract import assert_reads_back
 from tests.support.personas import (
     CAF_A,
     CAF_A_AGENT,
@@ -252,6 +255,7 @@ async def test_listing_filters_and_scopes_combine(client: httpx.AsyncClient) -> 
     async def titles(principal: Principal = CAF_A_AGENT, **params: str) -> list[str]:
         resp = await client.get("/api/v1/conventions", params=params, headers=h(principal))
         assert resp.status_code == 200, resp.text
+        assert_reads_back(resp.content, Page[ConventionSummary])
         return [c["titre"] for c in resp.json()["items"]]
 
     assert await titles() == ["CTG Vienne", "CTG Voiron 100%_net"]

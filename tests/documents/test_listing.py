@@ -9,9 +9,11 @@ import httpx
 
 from kernel.pagination import encode_cursor
 from kernel.principal import Principal
+from services.documents.schemas import DocumentPage
 from tests.documents.conftest import Convs
 from tests.documents.helpers import h, ok, upload
 from tests.documents.samples import pdf
+from tests.support.contract import assert_reads_back
 from tests.support.personas import CAF_A_AGENT, CAF_B_AGENT, NATIONAL, X_LECTEUR, Y_CONTRIBUTEUR
 
 
@@ -21,7 +23,9 @@ async def titles(client: httpx.AsyncClient, principal: Principal, **params: str)
     cursor = None
     while True:
         query = {"limit": "2", **params, **({"cursor": cursor} if cursor else {})}
-        page = ok(await client.get("/api/v1/documents", params=query, headers=h(principal)))
+        resp = await client.get("/api/v1/documents", params=query, headers=h(principal))
+        page = ok(resp)
+        assert_reads_back(resp.content, DocumentPage)
         seen += [d["titre"] for d in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:

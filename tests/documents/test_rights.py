@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import httpx
 
+from services.documents.schemas import DocumentPage
 from tests.documents.conftest import Convs
 from tests.documents.helpers import h, new_version, ok, upload
 from tests.documents.samples import pdf
+from tests.support.contract import assert_reads_back
 from tests.support.conventions import resilier
 from tests.support.personas import (
     CAF_A_ADMIN,
@@ -110,7 +112,9 @@ async def test_bin_and_restore_rights(convs: Convs, client: httpx.AsyncClient) -
     assert (await client.get(f"{url}/contenu", headers=h(X_LECTEUR))).status_code == 404
     live = ok(await client.get("/api/v1/documents", headers=h(X_LECTEUR)))
     assert live["items"] == []
-    binned = ok(await client.get("/api/v1/documents?corbeille=true", headers=h(X_LECTEUR)))
+    binned_resp = await client.get("/api/v1/documents?corbeille=true", headers=h(X_LECTEUR))
+    assert_reads_back(binned_resp.content, DocumentPage)
+    binned = ok(binned_resp)
     assert [d["id"] for d in binned["items"]] == [doc["id"]]
     assert binned["items"][0]["restaurable_jusqu_au"] is not None
 
