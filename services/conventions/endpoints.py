@@ -95,19 +95,18 @@ async def create_convention(
     return await respond(session, principal, convention, today, response)
 
 
-@router.get("/{convention_id}")
+@router.get("/{convention_id}", response_model=ConventionOut)
 async def get_convention(
     convention_id: uuid.UUID,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
-    response: Response,
-) -> ConventionOut:
+) -> Response:
+    """A ConventionOut written straight to JSON (see kernel.json_response)."""
     convention, out = await service_views.readable_representation(
         session, principal, convention_id, today
     )
-    response.headers["ETag"] = convention_etag(convention)
-    return out
+    return json_response(out, headers={"ETag": etag_for(convention.id, convention.version)})
 
 
 @router.patch("/{convention_id}")

@@ -247,29 +247,49 @@ async def get_convention(
     return (await session.scalars(stmt, params)).first()
 
 
+def _attribute_columns(model: Any) -> tuple[list[str], list[Any]]:
+    attrs = model.__mapper__.column_attrs
+    return [a.key for a in attrs], [a.columns[0] for a in attrs]
+
+
 @functools.lru_cache(maxsize=8)
-def _detail_statement(shape: ScopeShape) -> Select[Any]:
-    # Built once per scope shape: building it cost more CPU than running it.
-    return (
-        select(Convention, Signataire, Organisation, _successor_id())
+def _detail_query(shape: ScopeShape) -> tuple[CompiledQuery, list[list[str]]]:
+    # Built and compiled once per scope shape: a convention, its signatories and their
+    # organisations, and its renewal, as plain columns (no ORM instances to build).
+    conv, sig, org = (_attribute_columns(m) for m in (Convention, Signataire, Organisation))
+    stmt = (
+        select(*conv[1], *sig[1], *org[1], _successor_id())
+        .select_from(Convention)
         .outerjoin(Signataire, Signataire.convention_id == Convention.id)
         .outerjoin(Organisation, Organisation.id == Signataire.organisation_id)
         .where(Convention.id == bindparam("convention_id"), _readable_shape(shape))
         .order_by(Signataire.ordre, Organisation.nom)
     )
+    return CompiledQuery(stmt), [conv[0], sig[0], org[0]]
 
 
 async def get_convention_detail(
     session: AsyncSession, convention_id: uuid.UUID, principal: Principal
-) -> tuple[Convention, list[tuple[Signataire, Organisation]], uuid.UUID | None] | None:
-    """A readable convention with its signatories and its renewal: one statement."""
-    stmt = _detail_statement(ScopeShape.of(principal))
+) -> tuple[Any, list[tuple[Any, Any]], uuid.UUID | None] | None:
+    """A readable convention with its signatories and its renewal: one statement. Read-only
+    rows with the attributes of Convention, (Signataire, Organisation) and the renewal's id."""
+    query, (conv_keys, sig_keys, org_keys) = _detail_query(ScopeShape.of(principal))
     params = {"convention_id": convention_id, **scope_params(principal)}
-    rows = (await session.execute(stmt, params)).all()
+    rows = await query.fetch(session, params)
     if not rows:
         return None
-    signataires = [(sig, org) for _, sig, org, _ in rows if sig is not None]
-    return rows[0][0], signataires, rows[0][3]
+    a, b = len(conv_keys), len(conv_keys) + len(sig_keys)
+    org_id = b + org_keys.index("id")
+    signataires = [
+        (
+            SimpleNamespace(**dict(zip(sig_keys, r[a:b], strict=True))),
+            SimpleNamespace(**dict(zip(org_keys, r[b:-1], strict=True))),
+        )
+        for r in rows
+        if r[org_id] is not None  # outer join: no signatory yet
+    ]
+    first = rows[0]
+    return SimpleNamespace(**dict(zip(conv_keys, first[:a], strict=True))), signataires, first[-1]
 
 
 _LIST_KEYSET: list[KeyColumn] = [Convention.titre, Convention.id]

@@ -18,7 +18,6 @@ from services.conventions.models import Convention, Organisation, Signataire, Ty
 from services.conventions.schemas import (
     ConventionOut,
     Copil,
-    Resiliation,
     SignataireOut,
 )
 from services.conventions.service import SigRows, can_write, signature_problems
@@ -72,46 +71,85 @@ def transitions(
     return []
 
 
+def signataire_fields(sig: Signataire, org: Organisation) -> dict[str, Any]:
+    """A SignataireOut as a plain dict (of ORM objects, or rows with their attributes)."""
+    return {
+        "organisation_id": org.id,
+        "type": TypeOrganisation(org.type),
+        "nom": org.nom,
+        "code_insee": org.code_insee,
+        "siren": org.siren,
+        "population": org.population,
+        "representant": sig.representant,
+        "deliberation_reference": sig.deliberation_reference,
+        "deliberation_date": sig.deliberation_date,
+        "date_signature": sig.date_signature,
+        "avenant_numero": sig.avenant_numero,
+    }
+
+
 def signataire_out(sig: Signataire, org: Organisation) -> SignataireOut:
-    return SignataireOut(
-        organisation_id=org.id,
-        type=TypeOrganisation(org.type),
-        nom=org.nom,
-        code_insee=org.code_insee,
-        siren=org.siren,
-        population=org.population,
-        representant=sig.representant,
-        deliberation_reference=sig.deliberation_reference,
-        deliberation_date=sig.deliberation_date,
-        date_signature=sig.date_signature,
-        avenant_numero=sig.avenant_numero,
-    )
+    return SignataireOut.model_validate(signataire_fields(sig, org))
+
+
+def copil_fields(convention: Convention) -> dict[str, Any]:
+    return {
+        "presidence": convention.copil_presidence,
+        "secretariat": convention.copil_secretariat,
+        "reunions_par_an": convention.copil_reunions_par_an,
+        "commissions": list(convention.copil_commissions or []),
+    }
 
 
 def copil_of(convention: Convention) -> Copil:
-    return Copil.model_validate(
-        {
-            "presidence": convention.copil_presidence,
-            "secretariat": convention.copil_secretariat,
-            "reunions_par_an": convention.copil_reunions_par_an,
-            "commissions": list(convention.copil_commissions or []),
-        }
-    )
+    return Copil.model_validate(copil_fields(convention))
 
 
-def resiliation_of(convention: Convention) -> Resiliation | None:
+def resiliation_fields(convention: Convention) -> dict[str, Any] | None:
     if convention.resiliation_mode is None:
         return None
     assert convention.resiliation_date_notification is not None
     assert convention.date_effet_resiliation is not None
-    return Resiliation.model_validate(
-        {
-            "mode": convention.resiliation_mode,
-            "date_notification": convention.resiliation_date_notification,
-            "motif": convention.resiliation_motif,
-            "date_effet": convention.date_effet_resiliation,
-        }
-    )
+    return {
+        "mode": convention.resiliation_mode,
+        "date_notification": convention.resiliation_date_notification,
+        "motif": convention.resiliation_motif,
+        "date_effet": convention.date_effet_resiliation,
+    }
+
+
+def convention_fields(
+    principal: Principal,
+    convention: Convention,
+    signataires: SigRows,
+    successor: uuid.UUID | None,
+    today: dt.date,
+) -> dict[str, Any]:
+    """A ConventionOut as a plain dict (of ORM objects, or rows with their attributes)."""
+    return {
+        "id": convention.id,
+        "caf_id": convention.caf_id,
+        "echelon": convention.echelon,
+        "titre": convention.titre,
+        "date_debut": convention.date_debut,
+        "date_fin": convention.date_fin,
+        "thematiques": convention.thematiques,
+        "objectifs_partages": convention.objectifs_partages,
+        "copil": copil_fields(convention),
+        "statut": convention.statut,
+        "etat": etat(convention, today),
+        "date_signature": convention.date_signature,
+        "resiliation": resiliation_fields(convention),
+        "precedente_id": convention.precedente_id,
+        "suivante_id": successor,
+        "numero_version": convention.numero_version,
+        "signataires": [signataire_fields(s, o) for s, o in signataires],
+        "transitions_disponibles": transitions(
+            principal, convention, signataires, today, successor is not None
+        ),
+        "cree_le": convention.cree_le,
+        "modifie_le": convention.modifie_le,
+    }
 
 
 def convention_out(
@@ -122,30 +160,7 @@ def convention_out(
     today: dt.date,
 ) -> ConventionOut:
     return ConventionOut.model_validate(
-        {
-            "id": convention.id,
-            "caf_id": convention.caf_id,
-            "echelon": convention.echelon,
-            "titre": convention.titre,
-            "date_debut": convention.date_debut,
-            "date_fin": convention.date_fin,
-            "thematiques": convention.thematiques,
-            "objectifs_partages": convention.objectifs_partages,
-            "copil": copil_of(convention),
-            "statut": convention.statut,
-            "etat": etat(convention, today),
-            "date_signature": convention.date_signature,
-            "resiliation": resiliation_of(convention),
-            "precedente_id": convention.precedente_id,
-            "suivante_id": successor,
-            "numero_version": convention.numero_version,
-            "signataires": [signataire_out(s, o) for s, o in signataires],
-            "transitions_disponibles": transitions(
-                principal, convention, signataires, today, successor is not None
-            ),
-            "cree_le": convention.cree_le,
-            "modifie_le": convention.modifie_le,
-        }
+        convention_fields(principal, convention, signataires, successor, today)
     )
 
 
@@ -192,13 +207,14 @@ async def summaries(
 
 async def readable_representation(
     session: AsyncSession, principal: Principal, convention_id: uuid.UUID, today: dt.date
-) -> tuple[Convention, ConventionOut]:
-    """A convention as the caller sees it (404 outside its scope), in one statement."""
+) -> tuple[Any, dict[str, Any]]:
+    """A convention as the caller sees it (404 outside its scope), in one statement: a
+    read-only row with its attributes, and its ConventionOut as a plain dict."""
     found = await repo.get_convention_detail(session, convention_id, principal)
     if found is None:
         raise NotFound("Convention introuvable.")
     convention, sigs, successor = found
-    return convention, convention_out(principal, convention, sigs, successor, today)
+    return convention, convention_fields(principal, convention, sigs, successor, today)
 
 
 async def snapshot(session: AsyncSession, convention: Convention) -> dict[str, Any]:

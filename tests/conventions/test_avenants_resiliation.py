@@ -9,7 +9,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.conventions.schemas import ConventionOut
 from tests.conventions.helpers import create, h, table_counts
+from tests.support.contract import assert_reads_back
 from tests.support.conventions import make_convention
 from tests.support.personas import CAF_A, COLLECTIVITE_X, COLLECTIVITE_Y
 
@@ -135,6 +137,10 @@ async def test_the_three_resiliation_modes(
     assert body["etat"] == etat
     # Once recorded, nothing else may happen to it.
     assert body["transitions_disponibles"] == []
+    # The detail (written from plain rows) says exactly what the transition answered.
+    detail = await client.get(f"/api/v1/conventions/{cid}", headers=h())
+    assert_reads_back(detail.content, ConventionOut)
+    assert detail.json() == body
     again = await client.post(
         f"/api/v1/conventions/{cid}/resiliation",
         json={"mode": mode, "motif": "Encore"},
@@ -198,6 +204,9 @@ async def test_renouvellement_links_and_carries_signatories(client: httpx.AsyncC
     assert [s["organisation_id"] for s in new["signataires"]] == [str(CAF_A), str(COLLECTIVITE_X)]
     assert all(s["date_signature"] is None for s in new["signataires"])
     assert new["thematiques"] == ["petite enfance", "enfance", "jeunesse", "parentalité"]
+    detail = await client.get(f"/api/v1/conventions/{new['id']}", headers=h())
+    assert_reads_back(detail.content, ConventionOut)
+    assert detail.json() == new
     previous = (await client.get(f"/api/v1/conventions/{old}", headers=h())).json()
     assert previous["suivante_id"] == new["id"]
     assert "renouveler" not in previous["transitions_disponibles"]
