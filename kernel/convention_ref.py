@@ -245,13 +245,17 @@ class ConventionRefClient:
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._signer.mint_service(CONVENTIONS_AUDIENCE)}"}
 
+    async def _get(self, url: str, params: dict[str, int] | None = None) -> httpx.Response:
+        try:
+            return await self._http.get(url, params=params, headers=self._headers())
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            # A pooled keep-alive connection the service closed as it was being reused
+            # (its idle timeout): the GET is safe to send again, once, on a fresh one.
+            return await self._http.get(url, params=params, headers=self._headers())
+
     async def changes_after(self, seq: int, limit: int = 500) -> list[ConventionRef]:
         try:
-            resp = await self._http.get(
-                self._base + REFERENCES_PATH,
-                params={"after": seq, "limit": limit},
-                headers=self._headers(),
-            )
+            resp = await self._get(self._base + REFERENCES_PATH, {"after": seq, "limit": limit})
             resp.raise_for_status()
         except httpx.HTTPError as exc:
             raise ServiceUnavailable("Service des conventions injoignable.") from exc
@@ -259,9 +263,8 @@ class ConventionRefClient:
 
     async def fetch(self, convention_id: uuid.UUID) -> ConventionRef | None:
         try:
-            resp = await self._http.get(
-                f"{self._base}/internal/v1/conventions/{convention_id}/reference",
-                headers=self._headers(),
+            resp = await self._get(
+                f"{self._base}/internal/v1/conventions/{convention_id}/reference"
             )
         except httpx.HTTPError as exc:
             raise ServiceUnavailable("Service des conventions injoignable.") from exc

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from sqlalchemy import MetaData, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from kernel import dev_keys
 from kernel.convention_ref import (
     ConventionRef,
+    ConventionRefClient,
     EtatConvention,
     StatutConvention,
     convention_ref_table,
@@ -19,6 +23,7 @@ from kernel.convention_ref import (
     row_to_ref,
     upsert_refs,
 )
+from kernel.internal_token import InternalTokenSigner
 from kernel.principal import Principal
 from tests.support.personas import (
     CAF_A,
@@ -157,3 +162,45 @@ def test_state_is_derived_from_status_and_dates(
     convention = ref(CAF_A, (), 1, statut=statut, date_effet_resiliation=resiliation)
     assert convention.etat(today) is etat
     assert convention.accepts_new_work(today) is accepts
+
+
+async def test_a_keep_alive_connection_closed_by_the_service_is_retried_once() -> None:
+    """A real loopback server that drops the first connection without answering (as a
+    service closing an idle keep-alive connection at the moment it is reused)."""
+    ref = ConventionRef(
+        id=uuid.uuid4(),
+        caf_id=uuid.uuid4(),
+        titre="CTG de Voiron",
+        echelon="commune",
+        statut=StatutConvention.signee,
+        date_debut=dt.date(2025, 1, 1),
+        date_fin=dt.date(2029, 12, 31),
+        seq=1,
+    )
+    body = ref.model_dump_json().encode()
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        if connections > 1:
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                + f"content-length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    signer = InternalTokenSigner("documents", dev_keys.private_jwk("documents"), 60)
+    try:
+        async with httpx.AsyncClient() as http:
+            client = ConventionRefClient(http, signer, f"http://127.0.0.1:{port}")
+            assert await client.fetch(ref.id) == ref
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert connections == 2
