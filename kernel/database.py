@@ -8,7 +8,8 @@ response is sent. Services only ever ``flush``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
@@ -186,6 +187,20 @@ class CompiledQuery:
                 connection, None, self.sql, tuple(arguments), None, False
             )
         return connection.connection.driver_connection, arguments
+
+
+def attribute_rows(row: Sequence[Any], *groups: Sequence[str]) -> list[Any]:
+    """Consecutive slices of a compiled query's row as read-only rows with attributes, one
+    per list of names (what the rules written for ORM objects read); a slice all NULL
+    (the missing side of an outer join) is None. Columns after the groups are left out."""
+    out: list[Any] = []
+    start = 0
+    for names in groups:
+        values = row[start : start + len(names)]
+        start += len(names)
+        absent = all(v is None for v in values)
+        out.append(None if absent else SimpleNamespace(**dict(zip(names, values, strict=True))))
+    return out
 
 
 def _holds_id(value: Any) -> bool:

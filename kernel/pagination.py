@@ -23,6 +23,7 @@ from sqlalchemy.orm import QueryableAttribute
 from kernel.errors import BadRequest
 
 T = TypeVar("T")
+R = TypeVar("R")
 # A sort-key column: a Core column or an ORM attribute (``Convention.titre``).
 KeyColumn = ColumnElement[Any] | QueryableAttribute[Any]
 DEFAULT_LIMIT = 50
@@ -136,13 +137,19 @@ def keyset_params(cursor: str, columns: Sequence[KeyColumn]) -> dict[str, Any]:
     return {f"after_{i}": v for i, v in enumerate(values)}
 
 
+def keyset_page(
+    rows: Sequence[R], limit: int, key: Callable[[R], Sequence[Any]]
+) -> tuple[Sequence[R], str | None]:
+    """The rows to show of ``limit + 1`` fetched (the extra one only says there is more),
+    and the cursor of the next page (the sort key of the last row shown), if any."""
+    kept = rows[:limit]
+    more = len(rows) > limit
+    return kept, encode_cursor(key(kept[-1])) if more and kept else None
+
+
 def make_page(
     rows: Sequence[Any], limit: int, key: Callable[[Any], Sequence[Any]], item: Callable[[Any], T]
 ) -> Page[T]:
-    """Build a page from ``limit + 1`` fetched rows: the extra row only says there is more."""
-    more = len(rows) > limit
-    kept = rows[:limit]
-    return Page[T](
-        items=[item(r) for r in kept],
-        next_cursor=encode_cursor(key(kept[-1])) if more and kept else None,
-    )
+    """Build a page from ``limit + 1`` fetched rows (`keyset_page`)."""
+    kept, next_cursor = keyset_page(rows, limit, key)
+    return Page[T](items=[item(r) for r in kept], next_cursor=next_cursor)

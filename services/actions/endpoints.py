@@ -33,7 +33,6 @@ from services.actions.schemas import (
     IndicateurOut,
     IndicateurPatch,
     Ordre,
-    Supprime,
     SyncPage,
     ValeurIn,
     ValeurOut,
@@ -52,29 +51,27 @@ UpdatedSince = Annotated[
 ]
 
 
+def sync_page_content(listing: repo.Listing, item: Callable[[Any], Any]) -> dict[str, Any]:
+    """A SyncPage as a plain dict."""
+    return {
+        "items": [item(r) for r in listing.rows],
+        "next_cursor": listing.next_cursor,
+        "deleted": [{"id": i, "kind": k} for i, k in listing.deleted],
+        "sync_token": listing.sync_token,
+    }
+
+
 def sync_page(listing: repo.Listing, item: Callable[[Any], Any]) -> SyncPage[Any]:
     # The generic origin, not SyncPage[T]: with a TypeVar other than SyncPage's own, that
     # is a new class, weakly cached, so rebuilt after each garbage collection (~2 ms a
     # request). FastAPI validates the page against the route's SyncPage[Item], items
     # given as dicts included (in one pass, in pydantic's core).
-    return SyncPage(
-        items=[item(r) for r in listing.rows],
-        next_cursor=listing.next_cursor,
-        deleted=[Supprime(id=i, kind=k) for i, k in listing.deleted],
-        sync_token=listing.sync_token,
-    )
+    return SyncPage.model_validate(sync_page_content(listing, item))
 
 
 def sync_page_json(listing: repo.Listing, item: Callable[[Any], dict[str, Any]]) -> Response:
     """`sync_page` written straight to JSON (the hottest lists: see kernel.json_response)."""
-    return json_response(
-        {
-            "items": [item(r) for r in listing.rows],
-            "next_cursor": listing.next_cursor,
-            "deleted": [{"id": i, "kind": k} for i, k in listing.deleted],
-            "sync_token": listing.sync_token,
-        }
-    )
+    return json_response(sync_page_content(listing, item))
 
 
 def in_convention(

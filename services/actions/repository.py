@@ -47,6 +47,7 @@ from kernel.pagination import (
     after_keyset_params,
     decode_cursor,
     encode_cursor,
+    keyset_page,
     keyset_params,
 )
 from kernel.principal import Principal
@@ -262,7 +263,8 @@ class ListQuery:
     params: dict[str, Any]
     seq_col: Any
     order_cols: tuple[Any, ...]
-    kind: str
+    # What its deletions are recorded as (delta sync's tombstones).
+    tombstone_kind: str
 
 
 def _parent_visible(kind: ParentKind, shape: ScopeShape) -> ColumnElement[bool]:
@@ -338,19 +340,18 @@ async def listing(
         if page.cursor is not None:
             params.update(keyset_params(page.cursor, query.order_cols))
         mode = "first" if page.cursor is None else "resume"
-        rows = await _page_query(query, mode).fetch(session, params)
-        more = len(rows) > page.limit
-        rows = rows[: page.limit]
+        fetched = await _page_query(query, mode).fetch(session, params)
         n_keys = len(query.order_cols)
-        nxt = encode_cursor(list(rows[-1])[-n_keys:]) if more and rows else None
-        return Listing(rows, nxt, [], encode_token(token_now))
+        kept, nxt = keyset_page(fetched, page.limit, lambda r: list(r)[-n_keys:])
+        return Listing(list(kept), nxt, [], encode_token(token_now))
     lower = decode_token(page.cursor or since)
     rows = await _page_query(query, "since").fetch(session, {**params, "lower": lower})
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     upto = int(rows[-1][-1]) if more else None
     tombstones = await _tombstones_query(parent.kind, upto is not None).fetch(
-        session, {"parent_id": parent.id, "kind": query.kind, "lower": lower, "upto": upto}
+        session,
+        {"parent_id": parent.id, "kind": query.tombstone_kind, "lower": lower, "upto": upto},
     )
     deleted = [(r[0], r[1]) for r in tombstones]
     if upto is not None:

@@ -12,7 +12,7 @@ from kernel.database import DbSession
 from kernel.etag import etag_for, require_if_match
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
-from kernel.pagination import Page, Pagination, encode_cursor, make_page
+from kernel.pagination import Page, Pagination, keyset_page, make_page
 from services.conventions import repository as repo
 from services.conventions import service, service_views
 from services.conventions.dependencies import Today
@@ -76,10 +76,9 @@ async def list_conventions(
         cursor=page.cursor,
         limit=page.limit,
     )
-    items = await service_views.summaries(session, principal, rows[: page.limit], today)
-    last = rows[page.limit - 1][0] if len(rows) > page.limit else None
-    cursor = None if last is None else encode_cursor([last.titre, last.id])
-    return json_response({"items": items, "next_cursor": cursor})
+    kept, next_cursor = keyset_page(rows, page.limit, lambda r: (r[0].titre, r[0].id))
+    items = await service_views.summaries(session, principal, kept, today)
+    return json_response({"items": items, "next_cursor": next_cursor})
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

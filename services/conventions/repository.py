@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Iterable, Sequence
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -28,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from kernel.convention_ref import ScopeShape, scope_param, scope_params
-from kernel.database import CompiledQuery, contains_pattern
+from kernel.database import CompiledQuery, attribute_rows, contains_pattern
 from kernel.pagination import KeyColumn, after_keyset, after_keyset_params, keyset_params
 from kernel.principal import Principal
 from services.conventions.models import (
@@ -278,18 +277,14 @@ async def get_convention_detail(
     rows = await query.fetch(session, params)
     if not rows:
         return None
-    a, b = len(conv_keys), len(conv_keys) + len(sig_keys)
-    org_id = b + org_keys.index("id")
     signataires = [
-        (
-            SimpleNamespace(**dict(zip(sig_keys, r[a:b], strict=True))),
-            SimpleNamespace(**dict(zip(org_keys, r[b:-1], strict=True))),
-        )
-        for r in rows
-        if r[org_id] is not None  # outer join: no signatory yet
+        (sig, org)
+        for sig, org in (attribute_rows(r[len(conv_keys) :], sig_keys, org_keys) for r in rows)
+        if org is not None  # outer join: no signatory yet
     ]
     first = rows[0]
-    return SimpleNamespace(**dict(zip(conv_keys, first[:a], strict=True))), signataires, first[-1]
+    (convention,) = attribute_rows(first, conv_keys)
+    return convention, signataires, first[-1]
 
 
 _LIST_KEYSET: list[KeyColumn] = [Convention.titre, Convention.id]
@@ -370,7 +365,7 @@ async def list_conventions(
         cursor is not None,
     )
     return [
-        (SimpleNamespace(**dict(zip(LISTED_KEYS, r, strict=False))), bool(r["renouvelee"]))
+        (attribute_rows(r, LISTED_KEYS)[0], bool(r["renouvelee"]))
         for r in await stmt.fetch(session, params)
     ]
 

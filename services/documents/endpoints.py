@@ -16,7 +16,7 @@ from kernel.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from kernel.etag import etag_for, header_matches, require_if_match
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
-from kernel.pagination import Pagination, encode_cursor, make_page
+from kernel.pagination import Pagination, keyset_page, make_page
 from services.documents import repository as repo
 from services.documents import service
 from services.documents.dependencies import Context
@@ -156,12 +156,11 @@ async def _page(
 ) -> Response:
     """A DocumentPage written straight to JSON (plain rows: see kernel.json_response)."""
     rows = await repo.list_documents(session, principal, filters, limit, cursor)
-    items = [service.document_fields(doc, latest, ctx) for doc, latest in rows[:limit]]
-    last = rows[limit - 1][0] if len(rows) > limit else None
+    kept, next_cursor = keyset_page(rows, limit, lambda r: (r[0].depose_le, r[0].id))
     return json_response(
         {
-            "items": items,
-            "next_cursor": None if last is None else encode_cursor([last.depose_le, last.id]),
+            "items": [service.document_fields(doc, latest, ctx) for doc, latest in kept],
+            "next_cursor": next_cursor,
             "antivirus": ctx.antivirus,
         }
     )

@@ -7,7 +7,6 @@ import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -37,7 +36,7 @@ from kernel.convention_ref import (
     row_to_ref,
     scope_params,
 )
-from kernel.database import CompiledQuery, contains_pattern
+from kernel.database import CompiledQuery, attribute_rows, contains_pattern
 from kernel.pagination import decode_cursor
 from kernel.principal import Principal
 from services.documents.models import (
@@ -195,16 +194,9 @@ async def list_documents(
     query, doc_names, version_names = _page_statement(
         ScopeShape.of(principal), filters.corbeille, used, cursor is not None
     )
-    width = len(doc_names)
-    return [
-        (
-            SimpleNamespace(**dict(zip(doc_names, r[:width], strict=True))),
-            None
-            if r[width] is None
-            else SimpleNamespace(**dict(zip(version_names, r[width:], strict=True))),
-        )
-        for r in await query.fetch(session, params)
-    ]
+    rows = await query.fetch(session, params)
+    # The version is None when the caller may see none of them (outer join).
+    return [(d, v) for d, v in (attribute_rows(r, doc_names, version_names) for r in rows)]
 
 
 async def latest_version(

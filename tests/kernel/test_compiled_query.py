@@ -22,7 +22,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kernel.database import CompiledQuery, create_read_sessionmaker, create_sessionmaker
+from kernel.database import (
+    CompiledQuery,
+    attribute_rows,
+    create_read_sessionmaker,
+    create_sessionmaker,
+)
 
 metadata = MetaData()
 things = Table(
@@ -117,3 +122,12 @@ def test_bind_processors_apply() -> None:
     doc = bindparam("doc", type_=JSONB)
     query = CompiledQuery(select(things.c.id).where(things.c.label == doc["k"].astext))
     assert query.arguments({"doc": {"k": "é"}})[0] in ('{"k": "é"}', '{"k": "\\u00e9"}')
+
+
+def test_attribute_rows_split_a_row_and_tell_a_missing_outer_join_side() -> None:
+    row = ("conv-1", "Voiron", None, None, "extra")
+    convention, signataire = attribute_rows(row, ["id", "titre"], ["nom", "role"])
+    assert (convention.id, convention.titre) == ("conv-1", "Voiron")
+    assert signataire is None  # all NULL: the outer join found nothing
+    (partly,) = attribute_rows((None, "x"), ["a", "b"])
+    assert (partly.a, partly.b) == (None, "x")  # one NULL column is still a row
