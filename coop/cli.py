@@ -64,6 +64,8 @@ def serve(
     """Serve one app with uvicorn (database: DATABASE_URL or embedded)."""
     import uvicorn
 
+    from kernel.server import HttpProtocol
+
     spec = APPS.get(name)
     if spec is None:
         raise typer.BadParameter(f"application inconnue : {name} (connues : {', '.join(APPS)})")
@@ -77,6 +79,7 @@ def serve(
         log_config=None,
         access_log=False,
         proxy_headers=False,
+        http=HttpProtocol,
     )
 
 

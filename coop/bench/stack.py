@@ -16,6 +16,8 @@ from kernel.migrations import upgrade
 BENCH_DATA_DIR = ".coop/bench-pgdata"
 WORK_DIR = Path(".coop/bench")
 BASELINE_FACTORY = "coop.bench.baseline:create_app"
+# Every app, the baseline included, served as `coop serve` serves it.
+SERVER_PROTOCOL = "kernel.server:HttpProtocol"
 
 
 def ensure_database(scale: str, data_dir: str = BENCH_DATA_DIR) -> tuple[str, bool]:
@@ -58,6 +60,9 @@ def uvicorn_argv(factory: str, port: int) -> list[str]:
         "--log-level",
         "warning",
         "--no-access-log",
+        "--no-proxy-headers",
+        "--http",
+        SERVER_PROTOCOL,
     ]
 
 

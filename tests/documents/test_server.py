@@ -113,6 +113,8 @@ def served(database_url: str, server_storage: Path, conventions_server: str) -> 
             "--log-level",
             "warning",
             "--no-access-log",
+            "--http",
+            "kernel.server:HttpProtocol",  # as `coop serve` runs it
         ],
         env=env,
         pass_fds=[sock.fileno()],

@@ -48,6 +48,9 @@ class Server:
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                # The protocol `coop serve` runs (responses coalesced into one send).
+                "--http",
+                "kernel.server:HttpProtocol",
             ],
             env={**clean, **env},
             stdout=subprocess.DEVNULL,
