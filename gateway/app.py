@@ -1,12 +1,15 @@
 """The gateway app: the one public door of Coopération.
 
-Request path (outermost first): CORS, security headers, request id + access log,
-per-IP rate limit, body size limit, then the router: the proxy route (routing table)
-first, the gateway's own routes (habilitations, /moi, OpenAPI, /docs) after it.
+Request path (outermost first): a path of the routing table takes the proxy lane
+(gateway.proxy.lane), anything else the framework's stack; both run the app's one
+middleware list: CORS, security headers, request id + access log, per-IP rate limit,
+body size limit. Then the proxy endpoint, or the router with the gateway's own routes
+(habilitations, /moi, OpenAPI, /docs).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -33,8 +36,8 @@ from gateway.limits import (
     cors_options,
 )
 from gateway.proxy.forward import Proxy, build_client
+from gateway.proxy.lane import GatewayApp
 from gateway.proxy.openapi import OpenApiMerger
-from gateway.proxy.route import ProxyRoute
 from gateway.proxy.routing import DOCUMENTS, RoutingTable
 from gateway.settings import GatewaySettings
 from kernel.app import create_service_app
@@ -152,6 +155,7 @@ def create_app(
         routers=[docs_router, habilitations_router],
         extra_lifespan=lifespan,
         version=VERSION,
+        app_class=functools.partial(GatewayApp, routing_table=table),
     )
     # The kernel's /docs shows one app's schema; the gateway's shows the whole public API.
     app.router.routes[:] = [
@@ -160,7 +164,6 @@ def create_app(
         if getattr(r, "path", None) not in ("/docs", "/docs/oauth2-redirect")
         or getattr(r, "endpoint", None) is swagger_ui
     ]
-    app.router.routes.insert(0, ProxyRoute(table))
 
     def body_limit(path: str) -> int:
         if table.service_for(path) == DOCUMENTS:

@@ -1,7 +1,7 @@
 """Rate limits, request size limits, CORS and security headers of the gateway.
 
 Rate limiting is an in-memory token bucket per gateway process: per client IP before
-authentication (middleware), per principal after it (gateway.proxy.route and the
+authentication (middleware), per principal after it (gateway.proxy.lane and the
 gateway's own routes). Several gateway replicas each apply their own budget.
 """
 

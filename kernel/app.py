@@ -36,8 +36,10 @@ def create_service_app(
     extra_lifespan: ExtraLifespan | None = None,
     version: str = "1.0.0",
     openapi_tags: list[dict[str, Any]] | None = None,
+    app_class: Callable[..., FastAPI] = FastAPI,
 ) -> FastAPI:
-    """Build an app. Resources are created in the lifespan, never at import."""
+    """Build an app. Resources are created in the lifespan, never at import.
+    `app_class` builds the app from FastAPI's arguments (a FastAPI subclass)."""
     settings.check()
 
     @asynccontextmanager
@@ -71,7 +73,7 @@ def create_service_app(
         finally:
             await engine.dispose()
 
-    app = FastAPI(
+    app = app_class(
         title=title,
         description=description,
         version=version,
@@ -80,6 +82,9 @@ def create_service_app(
         docs_url="/docs" if not settings.is_production else None,
         redoc_url=None,
         openapi_tags=openapi_tags,
+        # Our own JSON logs and Prometheus metrics observe every request; FastAPI's
+        # OpenTelemetry bridge would only look for a provider on each one.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     metrics = Metrics(settings.app_name)

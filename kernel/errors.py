@@ -163,6 +163,18 @@ def domain_error_response(exc: DomainError, path: str) -> Response:
     )
 
 
+def unexpected_error_response(exc: Exception, path: str) -> Response:
+    """A bug's answer: logged with its traceback, a 500 problem that tells nothing of it."""
+    _log.exception("unhandled error", exc_info=exc)
+    return problem_response(
+        500,
+        "Erreur interne",
+        "Une erreur inattendue est survenue ; elle a été journalisée.",
+        slug="internal",
+        instance=path,
+    )
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
@@ -225,14 +237,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        _log.exception("unhandled error", exc_info=exc)
-        return problem_response(
-            500,
-            "Erreur interne",
-            "Une erreur inattendue est survenue ; elle a été journalisée.",
-            slug="internal",
-            instance=request.url.path,
-        )
+        return unexpected_error_response(exc, request.url.path)
 
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -6,10 +6,10 @@ A pure ASGI middleware (no BaseHTTPMiddleware) so streamed bodies pass untouched
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from contextvars import ContextVar
 from typing import Any
 
@@ -61,6 +61,11 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ign
 
 
 def configure_logging(level: str = "INFO") -> None:
+    # JsonFormatter writes no thread or process: a record need not look them up (the
+    # logging HOWTO's "Optimization" settings; os.getpid() was a system call a line).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = _StderrHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -117,7 +122,10 @@ class RequestContextMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        if incoming and _REQUEST_ID_RE.match(incoming):
+            request_id = incoming
+        else:
+            request_id = os.urandom(16).hex()  # a uuid4's randomness, without the UUID object
         token = request_id_var.set(request_id)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id

@@ -1,6 +1,6 @@
 """Per request: who is calling (verified token), within budget, with which grants.
 
-Used by the proxy route and, through gateway.auth.dependencies, by the gateway's own
+Used by the proxy lane and, through gateway.auth.dependencies, by the gateway's own
 routes. Results are kept in the ASGI scope so a request is authenticated once.
 """
 

@@ -30,6 +30,11 @@ _LOW_WATER = 128 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
 
 
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class _Parser:
     """httptools callbacks: status and headers, then body chunks as they arrive."""
 
@@ -142,15 +147,19 @@ class _Connection(asyncio.Protocol):
 
     async def wait(self, within: float | None) -> None:
         """Until more bytes, EOF or an error; ReadTimeout after `within` seconds."""
-        self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        # A bare timer, not asyncio.timeout(): this runs once or more per proxied request.
+        timer = None if within is None else loop.call_later(within, _expire, waiter)
         try:
-            async with asyncio.timeout(within):
-                await self._waiter
+            await waiter
         except TimeoutError as exc:
             self.close()
             raise httpx.ReadTimeout("le service n'a pas répondu à temps") from exc
         finally:
             self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
     def write(self, data: bytes) -> None:
         if self.closed or self.transport is None:

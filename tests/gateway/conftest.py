@@ -61,7 +61,14 @@ RigFactory = Callable[..., Any]
 @pytest.fixture
 def make_rig(tmp_path: Path) -> RigFactory:
     @asynccontextmanager
-    async def factory(**overrides: Any) -> AsyncIterator[GatewayRig]:
+    async def factory(
+        *,
+        resolver: Any = None,
+        prepare: Callable[[FastAPI], None] | None = None,
+        **overrides: Any,
+    ) -> AsyncIterator[GatewayRig]:
+        """`overrides` are settings; `resolver` replaces the test resolver; `prepare`
+        sees the app before it starts."""
         async with AsyncExitStack() as stack:
             idp_app, idp_transport = await stack.enter_async_context(running_idp(tmp_path))
             transports: dict[str, httpx.AsyncBaseTransport] = {}
@@ -69,13 +76,15 @@ def make_rig(tmp_path: Path) -> RigFactory:
                 service = create_echo_service(name, NO_DATABASE)
                 await stack.enter_async_context(service.router.lifespan_context(service))
                 transports[name] = httpx.ASGITransport(app=service)
-            resolver = StaticGrantResolver()
+            resolver = resolver or StaticGrantResolver()
             app = create_app(
                 gateway_settings(**overrides),
                 grant_resolver=resolver,
                 oidc_transport=idp_transport,
                 service_transports=transports,
             )
+            if prepare is not None:
+                prepare(app)
             client = await stack.enter_async_context(running(app))
             yield GatewayRig(client, app, idp_app.state.key_store, idp_transport, resolver)
 

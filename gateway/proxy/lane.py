@@ -1,0 +1,102 @@
+"""The proxied requests' own short path through the gateway.
+
+A path of the routing table needs the gateway's middleware (CORS, security headers,
+request id with access log and metrics, IP rate limit, body size limit), then
+authentication, the internal token and the stream to the service. It needs nothing
+of the framework's own layers (server-error and exception middleware, dependency
+exit stacks, the router's scan), which cost the gateway as much CPU per proxied
+request as everything it must do (profiled under load: the gateway's CPU per request
+fell from 0.28 ms to 0.15 ms without them, see docs/architecture.md).
+
+`GatewayApp` therefore builds two stacks from the app's one middleware list: the
+framework's, for the gateway's own routes, and the proxy lane's, the same middleware
+around `ProxyEndpoint`. A middleware added to the app applies to both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.auth.gatekeeper import Gatekeeper, InternalTokens
+from gateway.proxy.forward import Proxy
+from gateway.proxy.routing import RoutingTable, Target
+from kernel.errors import DomainError, domain_error_response, unexpected_error_response
+
+TARGET_SCOPE_KEY = "coop.target"
+
+
+class ProxyEndpoint:
+    """Authenticates the caller and forwards; a refusal or a failure before the response
+    started is answered as problem+json, like the app's exception handlers answer."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        state = scope["app"].state
+        gatekeeper: Gatekeeper = state.gatekeeper
+        tokens: InternalTokens = state.internal_tokens
+        proxy: Proxy = state.proxy
+        target: Target = scope[TARGET_SCOPE_KEY]
+        try:
+            principal = await gatekeeper.principal(scope)
+            await proxy.forward(
+                scope,
+                receive,
+                send_tracked,
+                service=target.service,
+                internal_token=tokens.token_for(principal, target.service),
+                request_id=str(scope.get("state", {}).get("request_id", "")),
+            )
+            return
+        except DomainError as exc:
+            if started:
+                raise
+            response = domain_error_response(exc, scope["path"])
+        except Exception as exc:
+            if started:
+                raise  # the server cuts the connection: a truncated answer, never a false one
+            response = unexpected_error_response(exc, scope["path"])
+        await response(scope, receive, send)
+
+
+class ProxyLane:
+    """Routing-table paths to the proxy lane, everything else to the framework."""
+
+    def __init__(self, framework: ASGIApp, lane: ASGIApp, table: RoutingTable) -> None:
+        self.framework = framework
+        self.lane = lane
+        self.table = table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            target = self.table.match(scope["path"])
+            if target is not None:
+                # "route" gives the access log and metrics the template, never the raw path.
+                scope["route"] = target
+                scope[TARGET_SCOPE_KEY] = target
+                await self.lane(scope, receive, send)
+                return
+        await self.framework(scope, receive, send)
+
+
+class GatewayApp(FastAPI):
+    """FastAPI, with the routing table's paths on the proxy lane."""
+
+    def __init__(self, *, routing_table: RoutingTable, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.routing_table = routing_table
+
+    def build_middleware_stack(self) -> ASGIApp:
+        framework = super().build_middleware_stack()
+        lane: ASGIApp = ProxyEndpoint()
+        for cls, args, kwargs in reversed(self.user_middleware):
+            lane = cls(lane, *args, **kwargs)
+        return ProxyLane(framework, lane, self.routing_table)
