@@ -51,7 +51,7 @@ def run(
     seed: SeedOpt = 2024,
     requests: Annotated[
         int, typer.Option(help="Requêtes max par variante et point de mesure")
-    ] = 400,
+    ] = 1000,
     seconds: Annotated[float, typer.Option(help="Secondes max par point de mesure")] = 8.0,
     out: Annotated[Path, typer.Option(help="Dossier des résultats")] = Path("benchmarks/results"),
 ) -> None:

@@ -5,8 +5,17 @@ side by side:
 
 - c=1 (latency): one request per variant in turn, round-robin, so the three see the
   same machine state request by request.
-- c=32 (throughput): short slices, each variant in turn for a slice with 32 workers,
-  repeated; a variant's requests/s is its requests over its own time in slices.
+- c=32 (throughput): slices, each variant in turn for a slice with 32 workers,
+  repeated; a variant's requests/s is what completed while its slices were issuing
+  requests, over that time. A slice's tail (the last requests draining once issuing
+  stops, with ever fewer workers busy) is timed for latency but not counted as
+  throughput: it measured how unevenly 32 workers finish, not the server (what
+  wrk-style tools do with in-flight requests at the deadline). A slice shorter than
+  its requests take (fewer than two answers per worker before issuing stopped, the
+  national aggregates) has no steady state: its rate is over the whole slice.
+
+Each round starts with the next variant in turn: none is always the first to touch a
+target (cold caches) or always the one following another variant's work.
 
 Every bound is on both the request count and the wall time; the first reached stops.
 """
@@ -52,10 +61,23 @@ class Endpoint:
 @dataclass
 class Samples:
     latencies: list[float] = field(default_factory=list)
-    busy_seconds: float = 0.0
     errors: int = 0
     bytes: int = 0
     first_error: str | None = None
+    # What the rates are computed over: the measured windows, their requests and bytes.
+    window_seconds: float = 0.0
+    window_requests: int = 0
+    window_bytes: int = 0
+
+    def mark(self) -> tuple[float, int, int]:
+        """Now, and how many answers and bytes so far: a window's start or end."""
+        return time.perf_counter(), len(self.latencies), self.bytes
+
+    def count_window(self, start: tuple[float, int, int], end: tuple[float, int, int]) -> None:
+        """Counts in the rates what completed between two marks."""
+        self.window_seconds += end[0] - start[0]
+        self.window_requests += end[1] - start[1]
+        self.window_bytes += end[2] - start[2]
 
     def record(self, spec: RequestSpec, resp: Response | None, elapsed: float, exc: str) -> None:
         if resp is not None and resp.status in spec.expect:
@@ -81,13 +103,19 @@ class Samples:
                 p99_ms=round(float(p99), 3),
                 mean_ms=round(float(arr.mean()), 3),
             )
-        if self.busy_seconds > 0:
-            out["rps"] = round(ok / self.busy_seconds, 1)
-            if self.bytes:
-                out["mb_per_s"] = round(self.bytes / self.busy_seconds / 1e6, 1)
+        if self.window_seconds > 0:
+            out["rps"] = round(self.window_requests / self.window_seconds, 1)
+            if self.window_bytes:
+                out["mb_per_s"] = round(self.window_bytes / self.window_seconds / 1e6, 1)
         if self.first_error:
             out["first_error"] = self.first_error
         return out
+
+
+def _in_turn(variants: list[Variant], round_: int) -> list[Variant]:
+    """The variants, starting with the `round_`-th (modulo their number)."""
+    k = round_ % len(variants)
+    return variants[k:] + variants[:k]
 
 
 async def _one(conn: Connection, spec: RequestSpec, samples: Samples, keep_body: bool) -> None:
@@ -118,11 +146,11 @@ async def latency_run(
         deadline = time.monotonic() + max_seconds
         i = warmup
         while i - warmup < max_requests and time.monotonic() < deadline:
-            for v in endpoint.variants:
+            for v in _in_turn(endpoint.variants, i):
                 s = samples[v.name]
-                start = time.perf_counter()
+                start = s.mark()
                 await _one(conns[v.name], v.request(i), s, keep)
-                s.busy_seconds += time.perf_counter() - start
+                s.count_window(start, s.mark())
             i += 1
     finally:
         for c in conns.values():
@@ -152,24 +180,34 @@ async def throughput_run(
             await asyncio.gather(
                 *(_one(c, v.request(k), Samples(), keep) for k, c in enumerate(conns[v.name]))
             )
-        for _ in range(slices):
-            for v in endpoint.variants:
+        for r in range(slices):
+            for v in _in_turn(endpoint.variants, r):
                 s = samples[v.name]
                 issued = 0
                 deadline = time.monotonic() + per_slice_seconds
+                start = s.mark()
+                issuing_stopped: list[tuple[float, int, int]] = []
 
                 async def worker(
-                    conn: Connection, v: Variant = v, s: Samples = s, deadline: float = deadline
+                    conn: Connection,
+                    v: Variant = v,
+                    s: Samples = s,
+                    deadline: float = deadline,
+                    stopped: list[tuple[float, int, int]] = issuing_stopped,
                 ) -> None:
                     nonlocal issued, counter
                     while issued < per_slice_requests and time.monotonic() < deadline:
                         issued += 1
                         counter += 1
                         await _one(conn, v.request(counter), s, keep)
+                    if not stopped:  # the first worker done: issuing has stopped
+                        stopped.append(s.mark())
 
-                start = time.perf_counter()
                 await asyncio.gather(*(worker(c) for c in conns[v.name]))
-                s.busy_seconds += time.perf_counter() - start
+                window_end = issuing_stopped[0]
+                if window_end[1] - start[1] < 2 * concurrency:
+                    window_end = s.mark()  # no steady state (module doc): the whole slice
+                s.count_window(start, window_end)
     finally:
         for cs in conns.values():
             for c in cs:

@@ -1,0 +1,96 @@
+"""The load driver's accounting, against a real loopback server (no timings asserted)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from coop.bench.driver import (
+    Endpoint,
+    RequestSpec,
+    Samples,
+    Variant,
+    _in_turn,
+    latency_run,
+    throughput_run,
+)
+from tests.support.served import served
+
+SEEN: Counter[str] = Counter()
+ORDER: list[str] = []
+
+
+async def answer(request: Request) -> Response:
+    variant = request.path_params["variant"]
+    SEEN[variant] += 1
+    ORDER.append(variant)
+    await asyncio.sleep(0)
+    return Response(b"x" * 100)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    SEEN.clear()
+    ORDER.clear()
+    async with served(Starlette(routes=[Route("/{variant}", answer)])) as url:
+        yield url
+
+
+def endpoint(base: str) -> Endpoint:
+    def variant(name: str) -> Variant:
+        return Variant(name, base, lambda i: RequestSpec("GET", f"/{name}", {}))
+
+    return Endpoint("e", "e", "read", [variant("a"), variant("b"), variant("c")])
+
+
+def test_each_round_starts_with_the_next_variant() -> None:
+    variants = endpoint("http://unused").variants
+    firsts = [_in_turn(variants, r)[0].name for r in range(6)]
+    assert firsts == ["a", "b", "c", "a", "b", "c"]
+    assert all(len(set(v.name for v in _in_turn(variants, r))) == 3 for r in range(3))
+
+
+def test_rates_are_over_the_counted_window() -> None:
+    samples = Samples(latencies=[0.01] * 10, bytes=3_000_000)
+    samples.count_window((5.0, 4, 1_000_000), (7.0, 10, 3_000_000))
+    summary = samples.summary()
+    assert summary["requests"] == 10  # every answer is in the latency figures
+    assert summary["rps"] == 3.0  # 6 answers in the 2-second window
+    assert summary["mb_per_s"] == 1.0  # 2 MB in the window
+
+
+async def test_latency_rounds_rotate_and_every_request_counts(server: str) -> None:
+    samples = await latency_run(endpoint(server), max_requests=6, max_seconds=60, warmup=0)
+    assert ORDER[:9] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    for name in "abc":
+        assert samples[name].window_requests == 6
+        assert len(samples[name].latencies) == 6
+
+
+async def test_throughput_counts_what_completed_while_requests_were_issued(server: str) -> None:
+    concurrency, slices, bound = 8, 3, 120
+    samples = await throughput_run(endpoint(server), concurrency, bound, 60, slices=slices)
+    for name in "abc":
+        s = samples[name]
+        warm = concurrency  # one warm-up request per connection, outside the figures
+        assert SEEN[name] == warm + len(s.latencies) + s.errors
+        assert s.errors == 0
+        assert len(s.latencies) == bound  # the bound, split between the slices
+        # A slice's drain (at most concurrency - 1 answers) is timed, not counted.
+        assert bound - slices * (concurrency - 1) <= s.window_requests < bound
+        assert s.summary()["rps"] > 0
+
+
+async def test_a_slice_without_steady_state_counts_all_its_answers(server: str) -> None:
+    # One request per worker and slice: nothing to tell a drain from.
+    concurrency, slices = 8, 2
+    samples = await throughput_run(endpoint(server), concurrency, 8, 60, slices=slices)
+    for name in "abc":
+        assert samples[name].window_requests == len(samples[name].latencies) == 16
