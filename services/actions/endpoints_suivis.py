@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from kernel.database import DbSession
 from kernel.etag import etag_for
 from kernel.internal_token import CurrentPrincipal
+from kernel.json_response import json_response
 from kernel.pagination import Page, Pagination
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
@@ -307,7 +308,7 @@ async def set_campagne(
     return CampagneResume(periode=campagne.periode, date_limite=due, echue=due < ctx.today())
 
 
-@router.get("/campagnes/{periode}", tags=["campagnes"])
+@router.get("/campagnes/{periode}", tags=["campagnes"], response_model=CampagneVue)
 async def campagne_vue(
     periode: Periode,
     ctx: Ctx,
@@ -315,11 +316,12 @@ async def campagne_vue(
     principal: CurrentPrincipal,
     page: Pagination,
     caf_id: uuid.UUID | None = None,
-) -> CampagneVue:
+) -> Response:
     """Per convention of the caller's scope; national readers get aggregates per Caf."""
-    return await service_suivis.campagne_vue(
+    view = await service_suivis.campagne_vue(
         ctx, session, principal, periode, caf_id=caf_id, limit=page.limit, cursor=page.cursor
     )
+    return json_response(view)
 
 
 class ARenseignerPage(Page[ARenseigner]):

@@ -21,12 +21,13 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
+from sqlalchemy.dialects.postgresql import ARRAY, array, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
-from kernel.convention_ref import readable_clause
-from kernel.pagination import KeyColumn, after_keyset, after_keyset_params, keyset_params
+from kernel.convention_ref import ScopeShape, readable_shape_clause, scope_params
+from kernel.database import CompiledQuery
+from kernel.pagination import KeyColumn, after_keyset_params, keyset_params
 from kernel.principal import Principal
 from services.actions.models import (
     AccordCdsf,
@@ -129,11 +130,11 @@ async def campaign_rows(session: AsyncSession, convention_id: uuid.UUID, periode
     return list((await session.execute(stmt)).all())
 
 
-def _active_during(t: Trimestre | None) -> Any:
-    """Conventions in force during the quarter ``t`` (None: the bind parameters
-    ``t_debut`` and ``t_fin``, for a statement built once)."""
-    debut: Any = bindparam("t_debut", type_=Date) if t is None else t.debut
-    fin_t: Any = bindparam("t_fin", type_=Date) if t is None else t.fin
+def _active_during() -> Any:
+    """Conventions in force during the quarter of the bind parameters ``t_debut`` and
+    ``t_fin``."""
+    debut = bindparam("t_debut", type_=Date)
+    fin_t = bindparam("t_fin", type_=Date)
     fin = func.least(
         ref.c.date_fin,
         func.coalesce(ref.c.date_effet_resiliation - literal(1), ref.c.date_fin),
@@ -145,14 +146,15 @@ def _active_during(t: Trimestre | None) -> Any:
     )
 
 
-def _per_convention(
-    principal: Principal, t: Trimestre, default_due: dt.date, today: dt.date
-) -> Any:
-    due = func.coalesce(Campagne.date_limite, default_due)
+def _per_convention(shape: ScopeShape) -> Any:
+    """Counters per convention of a scope for one quarter. Values as bind parameters
+    (``periode``, ``default_due``, ``today``, ``t_debut``, ``t_fin`` and the scope's)."""
+    periode = bindparam("periode", type_=String)
+    due = func.coalesce(Campagne.date_limite, bindparam("default_due", type_=Date))
     late = and_(
         Action.id.is_not(None),
-        or_(Suivi.id.is_(None), Suivi.etat.in_(A_FAIRE)),
-        due < today,
+        or_(Suivi.id.is_(None), Suivi.etat == any_(array(A_FAIRE))),
+        due < bindparam("today", type_=Date),
     )
     return (
         select(
@@ -179,9 +181,9 @@ def _per_convention(
                 Action.statut != StatutAction.abandonnee.value,
             ),
         )
-        .outerjoin(Suivi, and_(Suivi.action_id == Action.id, Suivi.periode == str(t)))
-        .outerjoin(Campagne, and_(Campagne.convention_id == ref.c.id, Campagne.periode == str(t)))
-        .where(readable_clause(ref, principal), _active_during(t))
+        .outerjoin(Suivi, and_(Suivi.action_id == Action.id, Suivi.periode == periode))
+        .outerjoin(Campagne, and_(Campagne.convention_id == ref.c.id, Campagne.periode == periode))
+        .where(readable_shape_clause(ref, shape), _active_during())
         .group_by(ref.c.id, ref.c.titre, ref.c.caf_id, Campagne.date_limite)
     )
 
@@ -212,59 +214,64 @@ def _with_totals(per: Any, page: Any) -> Select[Any]:
     return select(totals, page_q).select_from(totals.outerjoin(page_q, literal(True)))
 
 
-def _split_totals(result: Sequence[Any], key: str) -> tuple[list[Any], tuple[Any, ...]]:
-    total = tuple(result[0][: len(COUNTERS)]) if result else (0,) * len(COUNTERS)
-    return [r for r in result if getattr(r, key) is not None], total
+@functools.lru_cache(maxsize=32)
+def _campaign_query(shape: ScopeShape, by_caf: bool, one_caf: bool, resume: bool) -> CompiledQuery:
+    # Built and compiled once per shape: building this statement cost the service more
+    # CPU than PostgreSQL took to run it (the Caf's campaign view at each quarter's end).
+    sub = _per_convention(shape)
+    if one_caf:
+        sub = sub.where(ref.c.caf_id == bindparam("caf_id", type_=Uuid))
+    per = sub.cte("per")
+    if by_caf:
+        key = per.c.caf_id
+        page = select(
+            key, func.count().label("conventions"), *[func.sum(per.c[c]).label(c) for c in COUNTERS]
+        ).group_by(key)
+        if resume:
+            page = page.having(after_keyset_params([key]))
+    else:
+        key = per.c.convention_id
+        page = select(per)
+        if resume:
+            page = page.where(after_keyset_params([key]))
+    stmt = _with_totals(per, page.order_by(key).limit(bindparam("limit")))
+    return CompiledQuery(stmt.order_by(stmt.selected_columns[key.name]))
 
 
-async def campaign_by_convention(
+async def campaign_view(
     session: AsyncSession,
     principal: Principal,
     t: Trimestre,
     default_due: dt.date,
     today: dt.date,
     *,
+    by_caf: bool,
     caf_id: uuid.UUID | None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[Any], Any]:
-    sub = _per_convention(principal, t, default_due, today)
-    if caf_id is not None:
-        sub = sub.where(ref.c.caf_id == caf_id)
-    per = sub.cte("per")
-    page = select(per)
-    after = after_keyset([per.c.convention_id], cursor)
-    if after is not None:
-        page = page.where(after)
-    page = page.order_by(per.c.convention_id).limit(limit + 1)
-    stmt = _with_totals(per, page)
-    result = (await session.execute(stmt.order_by(stmt.selected_columns.convention_id))).all()
-    return _split_totals(result, "convention_id")
-
-
-async def campaign_by_caf(
-    session: AsyncSession,
-    principal: Principal,
-    t: Trimestre,
-    default_due: dt.date,
-    today: dt.date,
-    *,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[Any], Any]:
-    per = _per_convention(principal, t, default_due, today).cte("per")
-    page = select(
-        per.c.caf_id,
-        func.count().label("conventions"),
-        *[func.sum(per.c[c]).label(c) for c in COUNTERS],
-    ).group_by(per.c.caf_id)
-    after = after_keyset([per.c.caf_id], cursor)
-    if after is not None:
-        page = page.having(after)
-    page = page.order_by(per.c.caf_id).limit(limit + 1)
-    stmt = _with_totals(per, page)
-    result = (await session.execute(stmt.order_by(stmt.selected_columns.caf_id))).all()
-    return _split_totals(result, "caf_id")
+) -> tuple[list[Any], tuple[Any, ...]]:
+    """One keyset page of the campaign per convention (or per Caf: `by_caf`) of the
+    principal's scope, at most `limit + 1` rows, and the totals over the whole scope
+    (``total_<counter>`` columns, repeated on each row)."""
+    params: dict[str, Any] = {
+        **scope_params(principal),
+        "periode": str(t),
+        "default_due": default_due,
+        "today": today,
+        "t_debut": t.debut,
+        "t_fin": t.fin,
+        "caf_id": caf_id,
+        "limit": limit + 1,
+    }
+    key = "caf_id" if by_caf else "convention_id"
+    if cursor is not None:
+        params.update(keyset_params(cursor, [ref.c.caf_id if by_caf else ref.c.id]))
+    query = _campaign_query(
+        ScopeShape.of(principal), by_caf, caf_id is not None, cursor is not None
+    )
+    result = await query.fetch(session, params)
+    total = tuple(result[0][: len(COUNTERS)]) if result else (0,) * len(COUNTERS)
+    return [r for r in result if r[key] is not None], total
 
 
 _A_RENSEIGNER_KEYSET: list[KeyColumn] = [Action.convention_id, Action.id]
@@ -302,7 +309,7 @@ def _a_renseigner_statement(
         )
         .where(
             or_(*conditions),
-            _active_during(None),
+            _active_during(),
             Action.statut.not_in([StatutAction.abandonnee.value, StatutAction.realisee.value]),
             or_(Suivi.id.is_(None), Suivi.etat.in_(A_FAIRE)),
         )

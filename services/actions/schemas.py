@@ -343,8 +343,9 @@ class Compteurs(BaseModel):
     actions: int = 0
     brouillon: int = 0
     soumis: int = 0
-    valide: int = Field(default=0, serialization_alias="validé")
-    a_completer: int = Field(default=0, serialization_alias="à compléter")
+    # The API's labels both ways: a client reading a view back gets the same counts.
+    valide: int = Field(default=0, alias="validé")
+    a_completer: int = Field(default=0, alias="à compléter")
     manquant: int = 0
     en_retard: int = 0
     alertes: int = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, InvalidPayload, NotFound, PreconditionFailed
 from kernel.etag import etag_for, require_if_match
-from kernel.pagination import Page, make_page
+from kernel.pagination import Page, keyset_page, make_page
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
@@ -39,10 +40,7 @@ from services.actions.schemas import (
     ActionRef,
     AlerteOut,
     ARenseigner,
-    CampagneCafLigne,
     CampagneConventionOut,
-    CampagneLigne,
-    CampagneVue,
     Compteurs,
     Correction,
     SuiviIn,
@@ -461,6 +459,16 @@ def _total(row: Any) -> Compteurs:
     return Compteurs(**{c: int(v or 0) for c, v in zip(srepo.COUNTERS, row, strict=True)})
 
 
+# Counter names as the API writes them (Compteurs' serialization aliases).
+_COUNTER_KEYS = tuple(
+    (name, Compteurs.model_fields[name].serialization_alias or name) for name in srepo.COUNTERS
+)
+
+
+def _compteurs_json(values: Sequence[Any]) -> dict[str, int]:
+    return {key: int(v or 0) for (_, key), v in zip(_COUNTER_KEYS, values, strict=True)}
+
+
 async def campagne_vue(
     ctx: ActionsContext,
     session: AsyncSession,
@@ -470,49 +478,52 @@ async def campagne_vue(
     caf_id: uuid.UUID | None,
     limit: int,
     cursor: str | None,
-) -> CampagneVue:
+) -> dict[str, Any]:
+    """The `CampagneVue` as plain JSON values (written by kernel.json_response): per
+    convention of the caller's scope, or per Caf for national readers."""
     t = Trimestre.parse(periode)
-    default_due = t.echeance_par_defaut(ctx.settings.campagne_delai_jours)
-    today = ctx.today()
-    if principal.is_national and caf_id is None:
-        rows, total = await srepo.campaign_by_caf(
-            session, principal, t, default_due, today, limit=limit, cursor=cursor
-        )
-        per_caf = make_page(
-            rows,
-            limit,
-            key=lambda r: [r.caf_id],
-            item=lambda r: CampagneCafLigne(
-                caf_id=r.caf_id, conventions=r.conventions, compteurs=_compteurs(r)
-            ),
-        )
-        return CampagneVue(
-            periode=str(t),
-            total=_total(total),
-            cafs=per_caf.items,
-            next_cursor=per_caf.next_cursor,
-        )
-    rows, total = await srepo.campaign_by_convention(
-        session, principal, t, default_due, today, caf_id=caf_id, limit=limit, cursor=cursor
+    by_caf = principal.is_national and caf_id is None
+    rows, total = await srepo.campaign_view(
+        session,
+        principal,
+        t,
+        t.echeance_par_defaut(ctx.settings.campagne_delai_jours),
+        ctx.today(),
+        by_caf=by_caf,
+        caf_id=caf_id,
+        limit=limit,
+        cursor=cursor,
     )
-    per_convention = make_page(
-        rows,
-        limit,
-        key=lambda r: [r.convention_id],
-        item=lambda r: CampagneLigne(
-            convention_id=r.convention_id,
-            titre=r.titre,
-            caf_id=r.caf_id,
-            date_limite=r.date_limite,
-            compteurs=_compteurs(r),
-        ),
-    )
-    return CampagneVue(
-        periode=str(t),
-        total=_total(total),
-        conventions=per_convention.items,
-        next_cursor=per_convention.next_cursor,
-    )
+    key = "caf_id" if by_caf else "convention_id"
+    kept, next_cursor = keyset_page(rows, limit, lambda r: [r[key]])
+    lines: list[dict[str, Any]]
+    if by_caf:
+        lines = [
+            {
+                "caf_id": r["caf_id"],
+                "conventions": r["conventions"],
+                "compteurs": _compteurs_json([r[name] for name, _ in _COUNTER_KEYS]),
+            }
+            for r in kept
+        ]
+    else:
+        lines = [
+            {
+                "convention_id": r["convention_id"],
+                "titre": r["titre"],
+                "caf_id": r["caf_id"],
+                "date_limite": r["date_limite"],
+                "compteurs": _compteurs_json([r[name] for name, _ in _COUNTER_KEYS]),
+            }
+            for r in kept
+        ]
+    return {
+        "periode": str(t),
+        "total": _compteurs_json(total),
+        "conventions": None if by_caf else lines,
+        "cafs": lines if by_caf else None,
+        "next_cursor": next_cursor,
+    }
 
 
 async def actions_a_renseigner(

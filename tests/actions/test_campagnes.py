@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.actions.schemas import CampagneVue
 from tests.actions.conftest import COLLECTIVITE_Z, CONV_A, CONV_B, CONV_RESILIEE, Api
+from tests.support.contract import assert_reads_back
 from tests.support.personas import (
     CAF_A,
     CAF_A_AGENT,
@@ -185,47 +187,63 @@ async def test_changing_a_due_date_needs_the_etag_read(api: Api) -> None:
     assert (await api.get(X_LECTEUR, path)).headers["etag"] == view.headers["etag"]
 
 
+async def campaign(api: Api, who: Any, path: str) -> dict[str, Any]:
+    """A campaign view, checked against its documented model (it is written as JSON
+    straight from the rows)."""
+    r = await api.get(who, path)
+    assert r.status_code == 200, r.text
+    assert_reads_back(r.content, CampagneVue)
+    body: dict[str, Any] = r.json()
+    return body
+
+
 async def test_caf_and_national_views(api: Api) -> None:
     await dataset(api)
-    r = await api.get(CAF_A_LECTEUR, "/api/v1/campagnes/2025-T4")
-    view = r.json()
+    view = await campaign(api, CAF_A_LECTEUR, "/api/v1/campagnes/2025-T4")
     assert view["cafs"] is None
     rows = {c["convention_id"]: c for c in view["conventions"]}
     assert set(rows) == {str(CONV_A), str(CONV_RESILIEE)}  # the échue one had ended
     assert rows[str(CONV_A)]["compteurs"]["manquant"] == 1
     assert rows[str(CONV_A)]["compteurs"]["en_retard"] == 3
+    assert set(view["total"]) >= {"validé", "à compléter"}  # the API's labels
     assert view["total"]["actions"] == 6
     # Keyset pages.
-    first = (await api.get(CAF_A_LECTEUR, "/api/v1/campagnes/2025-T4?limit=1")).json()
-    second = (
-        await api.get(
-            CAF_A_LECTEUR, f"/api/v1/campagnes/2025-T4?limit=1&cursor={first['next_cursor']}"
-        )
-    ).json()
+    first = await campaign(api, CAF_A_LECTEUR, "/api/v1/campagnes/2025-T4?limit=1")
+    second = await campaign(
+        api, CAF_A_LECTEUR, f"/api/v1/campagnes/2025-T4?limit=1&cursor={first['next_cursor']}"
+    )
     assert len(first["conventions"]) == len(second["conventions"]) == 1
     assert first["conventions"][0]["convention_id"] != second["conventions"][0]["convention_id"]
     assert second["next_cursor"] is None
     # Totals cover the whole view, whichever page carries them.
     assert first["total"] == second["total"] == view["total"]
+    # One Caf's view, asked for by its id.
+    one_caf = await campaign(api, CAF_A_LECTEUR, f"/api/v1/campagnes/2025-T4?caf_id={CAF_A}")
+    assert one_caf["conventions"] == view["conventions"]
     # National readers: aggregates per Caf, no convention or action detail.
-    national = (await api.get(NATIONAL, "/api/v1/campagnes/2025-T4")).json()
+    national = await campaign(api, NATIONAL, "/api/v1/campagnes/2025-T4")
     assert national["conventions"] is None
     per_caf = {c["caf_id"]: c for c in national["cafs"]}
     assert set(per_caf) == {str(CAF_A), str(CAF_B)}
     assert per_caf[str(CAF_A)]["conventions"] == 2
     assert per_caf[str(CAF_B)]["compteurs"]["manquant"] == 1
     assert national["total"]["actions"] == 7
-    page1 = (await api.get(NATIONAL, "/api/v1/campagnes/2025-T4?limit=1")).json()
-    page2 = (
-        await api.get(NATIONAL, f"/api/v1/campagnes/2025-T4?limit=1&cursor={page1['next_cursor']}")
-    ).json()
+    page1 = await campaign(api, NATIONAL, "/api/v1/campagnes/2025-T4?limit=1")
+    page2 = await campaign(
+        api, NATIONAL, f"/api/v1/campagnes/2025-T4?limit=1&cursor={page1['next_cursor']}"
+    )
     assert [c["caf_id"] for c in page1["cafs"] + page2["cafs"]] == sorted(per_caf)
     assert page2["next_cursor"] is None
     assert page1["total"] == page2["total"] == national["total"]
+    national_b = await campaign(api, NATIONAL, f"/api/v1/campagnes/2025-T4?caf_id={CAF_B}")
+    assert national_b["cafs"] is None
+    assert national_b["total"] == per_caf[str(CAF_B)]["compteurs"]
     # Others see only their own conventions.
-    other = (await api.get(Y_CONTRIBUTEUR, "/api/v1/campagnes/2025-T4")).json()
+    other = await campaign(api, Y_CONTRIBUTEUR, "/api/v1/campagnes/2025-T4")
     assert [c["convention_id"] for c in other["conventions"]] == [str(CONV_B)]
-    assert (await api.get(NOBODY, "/api/v1/campagnes/2025-T4")).json()["conventions"] == []
+    nobody = await campaign(api, NOBODY, "/api/v1/campagnes/2025-T4")
+    assert nobody["conventions"] == []
+    assert set(nobody["total"].values()) == {0}
     r = await api.get(CAF_B_AGENT, f"/api/v1/conventions/{CONV_A}/campagnes/2025-T4")
     assert r.status_code == 404
 
