@@ -75,11 +75,19 @@ def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
     return tokens
 
 
+class Framing(NamedTuple):
+    """How the request's body travels: none, `length` bytes, or chunked."""
+
+    has_body: bool
+    chunked: bool
+    length: int | None
+
+
 def upstream_headers(
     scope: Scope, internal_token: str, request_id: str
-) -> tuple[list[tuple[bytes, bytes]], bool, bool]:
-    """The headers sent to the service, whether the request has a body, and whether
-    that body has no Content-Length (it goes on chunked)."""
+) -> tuple[list[tuple[bytes, bytes]], Framing]:
+    """The headers sent to the service, and the body's framing (chunked when it has no
+    Content-Length)."""
     inbound: list[tuple[bytes, bytes]] = scope["headers"]
     named_hop = _connection_tokens(inbound)
     out: list[tuple[bytes, bytes]] = []
@@ -105,8 +113,21 @@ def upstream_headers(
     if host:
         out.append((b"x-forwarded-host", host))
     if length is not None:  # a length frames the body, whatever else was said
-        return out, length != b"0", False
-    return out, chunked, chunked
+        # Digits only: the server's parser and BodySizeLimitMiddleware refused the rest.
+        size = int(length)
+        return out, Framing(size > 0, False, size)
+    return out, Framing(chunked, chunked, None)
+
+
+# A body this small (by its Content-Length) is read whole before it is sent: it leaves
+# with the head in one write, and can be sent again if a kept-alive connection the
+# service had just closed is picked (a streamed body cannot).
+SMALL_BODY = 64 * 1024
+
+
+async def _whole_body(receive: Receive) -> bytes:
+    parts = [chunk async for chunk in _request_body(receive)]
+    return b"".join(parts)
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
@@ -241,11 +262,16 @@ class Proxy:
         pool = self._clients.get(service)
         if pool is None:
             raise ServiceUnavailable(f"Le service {service} n'est pas configuré.")
-        headers, has_body, chunked = upstream_headers(scope, internal_token, request_id)
+        headers, framing = upstream_headers(scope, internal_token, request_id)
+        chunked = framing.chunked
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         query: bytes = scope.get("query_string") or b""
-        body = _request_body(receive) if has_body else None
+        body: bytes | AsyncIterator[bytes] | None = None
         try:
+            if framing.length is not None and 0 < framing.length <= SMALL_BODY:
+                body = await _whole_body(receive)
+            elif framing.has_body:
+                body = _request_body(receive)
             if isinstance(pool.transport, FastTransport):
                 # No httpx Request/Response to build (half the gateway's CPU per request
                 # went there): the transport takes the raw request line and headers.

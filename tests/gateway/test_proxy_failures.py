@@ -62,3 +62,37 @@ async def test_a_reply_cut_after_its_headers_is_never_passed_on_as_complete(
         # client's connection (in process, the error reaches the client as is).
         with pytest.raises(httpx.RemoteProtocolError):
             await client.get("/api/v1/conventions", headers=token)
+
+
+async def test_a_small_body_is_sent_again_when_the_kept_alive_connection_was_closed(
+    tmp_path: Path,
+) -> None:
+    connections = 0
+
+    async def closes_after_one_answer(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        # The first connection answers once, then closes on the next request unanswered
+        # (the service closed it for idleness just as the gateway reused it).
+        nonlocal connections
+        connections += 1
+        first_connection = connections == 1
+        while True:
+            head, body = await read_request(reader)
+            if not head:
+                return
+            if first_connection and b"second" in body:
+                return
+            payload = b"echo:" + body
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(payload), payload)
+            )
+            await writer.drain()
+
+    async with gateway_before(tmp_path, closes_after_one_answer) as (client, token):
+        first = await client.post("/api/v1/conventions", headers=token, content=b"first")
+        second = await client.post("/api/v1/conventions", headers=token, content=b"second")
+    assert first.content == b"echo:first"
+    assert second.status_code == 200
+    assert second.content == b"echo:second"
+    assert connections == 2
