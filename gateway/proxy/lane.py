@@ -6,7 +6,7 @@ authentication, the internal token and the stream to the service. It needs nothi
 of the framework's own layers (server-error and exception middleware, dependency
 exit stacks, the router's scan), which cost the gateway as much CPU per proxied
 request as everything it must do (profiled under load: the gateway's CPU per request
-fell from 0.28 ms to 0.15 ms without them, see docs/architecture.md).
+fell from 0.28 ms to 0.17 ms without them, see docs/architecture.md).
 
 `GatewayApp` therefore builds two stacks from the app's one middleware list: the
 framework's, for the gateway's own routes, and the proxy lane's, the same middleware
