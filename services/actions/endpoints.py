@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,7 +39,6 @@ from services.actions.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1")
-T = TypeVar("T")
 
 UpdatedSince = Annotated[
     str | None,
@@ -121,7 +120,7 @@ async def list_axes(
     """The axes of a convention, in their order."""
     listing = await repo.listing(
         session,
-        repo.axes_list(),
+        repo.AXES_LIST,
         page=page,
         since=updated_since,
         parent=in_convention(ctx, session, principal, convention_id),
@@ -357,7 +356,7 @@ async def list_indicateurs(
 ) -> SyncPage[IndicateurOut]:
     listing = await repo.listing(
         session,
-        repo.indicateurs_list(),
+        repo.INDICATEURS_LIST,
         page=page,
         since=updated_since,
         parent=under_action(principal, action_id),

@@ -52,7 +52,7 @@ async def list_bilans(
 ) -> SyncPage[BilanSummary]:
     listing = await repo.listing(
         session,
-        srepo.bilans_list(),
+        srepo.BILANS_LIST,
         page=page,
         since=updated_since,
         parent=in_convention(ctx, session, principal, convention_id),

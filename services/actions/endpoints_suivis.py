@@ -63,7 +63,7 @@ async def list_suivis(
 ) -> SyncPage[SuiviSummary]:
     listing = await repo.listing(
         session,
-        srepo.suivis_list(),
+        srepo.SUIVIS_LIST,
         page=page,
         since=updated_since,
         parent=under_action(principal, action_id),

@@ -181,12 +181,6 @@ def _sync_point_statement(visible: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-async def current_seq(session: AsyncSession) -> int:
-    """The highest number every change up to which is committed: waits for in-flight writers."""
-    last_value, is_called, _ = (await session.execute(_sync_point_statement(true()))).one()
-    return int(last_value) if is_called else 0
-
-
 async def touch(session: AsyncSession, obj: Any) -> None:
     """A change: new version (ETag), new place in the change sequence (delta sync)."""
     obj.version = obj.version + 1
@@ -219,7 +213,7 @@ def decode_token(token: str) -> int:
     try:
         (value,) = decode_cursor(token, [int])
     except BadRequest:
-        value = -1
+        raise BadRequest("Jeton de synchronisation invalide.") from None
     if value < 0:
         raise BadRequest("Jeton de synchronisation invalide.")
     return int(value)
@@ -288,6 +282,16 @@ def _sync_point_query(kind: ParentKind, shape: ScopeShape) -> CompiledQuery:
     return CompiledQuery(_sync_point_statement(_parent_visible(kind, shape)))
 
 
+async def sync_point(session: AsyncSession, parent: Parent) -> tuple[int, bool]:
+    """The highest change number every change up to which is committed (waits for the
+    writers in flight), and whether the caller may see `parent`: one round trip."""
+    principal = parent.principal
+    last_value, is_called, visible = await _sync_point_query(
+        parent.kind, ScopeShape.of(principal)
+    ).fetchrow(session, {"parent_id": parent.id, **scope_params(principal)})
+    return (int(last_value) if is_called else 0), bool(visible)
+
+
 # Pages of every list shape seen (a few dozen at most: lists x filters used x modes).
 _page_queries: dict[tuple[Hashable, ...], CompiledQuery] = {}
 
@@ -327,12 +331,7 @@ async def listing(
     """A keyset page on the list's order columns, or (``since``) the changes after a sync
     token plus the tombstones of its kind under `parent`. Each row ends with its sort key
     (the cursor), or its change number."""
-    principal = parent.principal
-    scope = {"parent_id": parent.id, **scope_params(principal)}
-    last_value, is_called, visible = await _sync_point_query(
-        parent.kind, ScopeShape.of(principal)
-    ).fetchrow(session, scope)
-    token_now = int(last_value) if is_called else 0
+    token_now, visible = await sync_point(session, parent)
     if not visible:
         await parent.hidden()
     params = {**query.params, "parent_id": parent.id, "limit": page.limit + 1}
@@ -366,8 +365,7 @@ def _axes_statement() -> Select[Any]:
     return select(Axe).where(Axe.convention_id == bindparam("parent_id"))
 
 
-def axes_list() -> ListQuery:
-    return ListQuery(("axes",), _axes_statement, {}, Axe.seq, (Axe.position, Axe.id), "axe")
+AXES_LIST = ListQuery(("axes",), _axes_statement, {}, Axe.seq, (Axe.position, Axe.id), "axe")
 
 
 async def next_axe_position(session: AsyncSession, convention_id: uuid.UUID) -> int:
@@ -541,11 +539,14 @@ def _indicateurs_statement() -> Select[Any]:
     return select(Indicateur).where(Indicateur.action_id == bindparam("parent_id"))
 
 
-def indicateurs_list() -> ListQuery:
-    order = (Indicateur.created_at, Indicateur.id)
-    return ListQuery(
-        ("indicateurs",), _indicateurs_statement, {}, Indicateur.seq, order, "indicateur"
-    )
+INDICATEURS_LIST = ListQuery(
+    ("indicateurs",),
+    _indicateurs_statement,
+    {},
+    Indicateur.seq,
+    (Indicateur.created_at, Indicateur.id),
+    "indicateur",
+)
 
 
 async def valeurs_of(

@@ -64,10 +64,9 @@ def _suivis_statement() -> Select[Any]:
     return select(Suivi).where(Suivi.action_id == bindparam("parent_id"))
 
 
-def suivis_list() -> ListQuery:
-    return ListQuery(
-        ("suivis",), _suivis_statement, {}, Suivi.seq, (Suivi.periode, Suivi.id), "suivi"
-    )
+SUIVIS_LIST = ListQuery(
+    ("suivis",), _suivis_statement, {}, Suivi.seq, (Suivi.periode, Suivi.id), "suivi"
+)
 
 
 async def evenements(session: AsyncSession, suivi_id: uuid.UUID) -> list[SuiviEvenement]:
@@ -355,9 +354,9 @@ def _bilans_statement() -> Select[Any]:
     return select(Bilan).where(Bilan.convention_id == bindparam("parent_id"))
 
 
-def bilans_list() -> ListQuery:
-    order = (Bilan.periode_debut, Bilan.id)
-    return ListQuery(("bilans",), _bilans_statement, {}, Bilan.seq, order, "bilan")
+BILANS_LIST = ListQuery(
+    ("bilans",), _bilans_statement, {}, Bilan.seq, (Bilan.periode_debut, Bilan.id), "bilan"
+)
 
 
 async def delete_bilan(session: AsyncSession, bilan: Bilan) -> None:

@@ -451,14 +451,6 @@ async def campagne_convention(
     return out, stored
 
 
-def _compteurs(row: Any) -> Compteurs:
-    return Compteurs(**{c: int(getattr(row, c) or 0) for c in srepo.COUNTERS})
-
-
-def _total(row: Any) -> Compteurs:
-    return Compteurs(**{c: int(v or 0) for c, v in zip(srepo.COUNTERS, row, strict=True)})
-
-
 # Counter names as the API writes them (Compteurs' serialization aliases).
 _COUNTER_KEYS = tuple(
     (name, Compteurs.model_fields[name].serialization_alias or name) for name in srepo.COUNTERS
@@ -496,27 +488,16 @@ async def campagne_vue(
     )
     key = "caf_id" if by_caf else "convention_id"
     kept, next_cursor = keyset_page(rows, limit, lambda r: [r[key]])
-    lines: list[dict[str, Any]]
-    if by_caf:
-        lines = [
-            {
-                "caf_id": r["caf_id"],
-                "conventions": r["conventions"],
-                "compteurs": _compteurs_json([r[name] for name, _ in _COUNTER_KEYS]),
-            }
-            for r in kept
-        ]
-    else:
-        lines = [
-            {
-                "convention_id": r["convention_id"],
-                "titre": r["titre"],
-                "caf_id": r["caf_id"],
-                "date_limite": r["date_limite"],
-                "compteurs": _compteurs_json([r[name] for name, _ in _COUNTER_KEYS]),
-            }
-            for r in kept
-        ]
+    columns = (
+        ("caf_id", "conventions") if by_caf else ("convention_id", "titre", "caf_id", "date_limite")
+    )
+    lines = [
+        {
+            **{c: r[c] for c in columns},
+            "compteurs": _compteurs_json([r[name] for name, _ in _COUNTER_KEYS]),
+        }
+        for r in kept
+    ]
     return {
         "periode": str(t),
         "total": _compteurs_json(total),

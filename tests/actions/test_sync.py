@@ -8,7 +8,8 @@ import asyncpg
 from sqlalchemy import text
 
 from kernel.database import create_engine, create_read_sessionmaker
-from services.actions.repository import current_seq
+from kernel.pagination import encode_cursor
+from services.actions.repository import Parent, sync_point
 from tests.actions.conftest import CONV_A, Api
 from tests.conftest import _dsn
 from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR
@@ -78,11 +79,18 @@ async def test_delta_pages_follow_the_change_order(api: Api) -> None:
 
 
 async def test_a_bad_sync_token_is_a_clear_error(api: Api) -> None:
-    r = await api.get(
-        X_LECTEUR, f"/api/v1/conventions/{CONV_A}/axes", params={"updated_since": "pas-un-jeton"}
-    )
-    assert r.status_code == 400
-    assert r.headers["content-type"] == "application/problem+json"
+    # Garbage, and a well-formed token of a change number that cannot exist.
+    for token in ("pas-un-jeton", encode_cursor([-1])):
+        r = await api.get(
+            X_LECTEUR, f"/api/v1/conventions/{CONV_A}/axes", params={"updated_since": token}
+        )
+        assert r.status_code == 400
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["detail"] == "Jeton de synchronisation invalide."
+
+
+async def _visible_to_the_agent() -> None:
+    raise AssertionError("CONV_A is the agent's Caf's convention")
 
 
 async def test_a_sync_token_never_passes_an_uncommitted_change(database_url: str) -> None:
@@ -96,7 +104,9 @@ async def test_a_sync_token_never_passes_an_uncommitted_change(database_url: str
         pending = await writer.fetchval("SELECT actions.next_change_seq()")
         async with create_read_sessionmaker(engine)() as session:
             reader_pid = await session.scalar(text("SELECT pg_backend_pid()"))
-            token = asyncio.create_task(current_seq(session))
+            # The very round trip every list request starts with.
+            parent = Parent("convention", CONV_A, CAF_A_AGENT, _visible_to_the_agent)
+            token = asyncio.create_task(sync_point(session, parent))
             # Wait (bounded) until the reader is seen blocked on the writers' lock.
             for _ in range(500):
                 waiting = await writer.fetchval(
@@ -109,7 +119,8 @@ async def test_a_sync_token_never_passes_an_uncommitted_change(database_url: str
             assert waiting, "the token was read past an uncommitted change"
             assert not token.done()
             await tx.commit()
-            assert await token >= pending
+            token_now, _visible = await token
+            assert token_now >= pending
     finally:
         await writer.close()
         await engine.dispose()
