@@ -56,14 +56,13 @@ class ProxyEndpoint:
                 request_id=str(scope.get("state", {}).get("request_id", "")),
             )
             return
-        except DomainError as exc:
-            if started:
-                raise
-            response = domain_error_response(exc, scope["path"])
         except Exception as exc:
             if started:
                 raise  # the server cuts the connection: a truncated answer, never a false one
-            response = unexpected_error_response(exc, scope["path"])
+            if isinstance(exc, DomainError):
+                response = domain_error_response(exc, scope["path"])
+            else:
+                response = unexpected_error_response(exc, scope["path"])
         await response(scope, receive, send)
 
 
