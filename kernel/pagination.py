@@ -114,21 +114,33 @@ def key_types(columns: Sequence[KeyColumn]) -> list[type]:
     return [_python_type(c) for c in _expressions(columns)]
 
 
-def after_keyset(columns: Sequence[KeyColumn], cursor: str | None) -> ColumnElement[bool] | None:
-    """The WHERE clause that resumes after `cursor` for an ascending sort on `columns`."""
+def _after(
+    keys: Sequence[ColumnElement[Any]], values: Sequence[Any], descending: bool
+) -> ColumnElement[bool]:
+    if descending:
+        return tuple_(*keys) < tuple_(*values)
+    return tuple_(*keys) > tuple_(*values)
+
+
+def after_keyset(
+    columns: Sequence[KeyColumn], cursor: str | None, *, descending: bool = False
+) -> ColumnElement[bool] | None:
+    """The WHERE clause that resumes after `cursor` for a sort on `columns` (all ascending,
+    or all `descending`)."""
     if cursor is None:
         return None
     values = decode_cursor(cursor, key_types(columns))
-    return tuple_(*_expressions(columns)) > tuple_(*values)
+    return _after(_expressions(columns), values, descending)
 
 
-def after_keyset_params(columns: Sequence[KeyColumn]) -> ColumnElement[bool]:
+def after_keyset_params(
+    columns: Sequence[KeyColumn], *, descending: bool = False
+) -> ColumnElement[bool]:
     """`after_keyset` for a statement built once and reused (cached): the cursor's values
     travel as the bind parameters ``after_0``… of `keyset_params`."""
     keys = _expressions(columns)
-    return tuple_(*keys) > tuple_(
-        *[bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(keys)]
-    )
+    binds = [bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(keys)]
+    return _after(keys, binds, descending)
 
 
 def keyset_params(cursor: str, columns: Sequence[KeyColumn]) -> dict[str, Any]:

@@ -11,9 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    DateTime,
     String,
-    Uuid,
     and_,
     bindparam,
     delete,
@@ -37,7 +35,7 @@ from kernel.convention_ref import (
     scope_params,
 )
 from kernel.database import CompiledQuery, attribute_rows, contains_pattern
-from kernel.pagination import decode_cursor
+from kernel.pagination import KeyColumn, after_keyset, after_keyset_params, keyset_params
 from kernel.principal import Principal
 from services.documents.models import (
     Contenu,
@@ -112,6 +110,10 @@ class DocumentFilters:
     corbeille: bool = False
 
 
+# Newest first: the documents page's sort key, its cursor's content.
+_DOCUMENT_KEYSET: list[KeyColumn] = [Document.depose_le, Document.id]
+
+
 @functools.lru_cache(maxsize=512)
 def _page_statement(
     scope: ScopeShape, corbeille: bool, filters: frozenset[str], resume: bool
@@ -135,13 +137,7 @@ def _page_statement(
         else:
             stmt = stmt.where(getattr(Document, name) == bindparam(name))
     if resume:
-        stmt = stmt.where(
-            tuple_(Document.depose_le, Document.id)
-            < tuple_(
-                bindparam("after_0", type_=DateTime(timezone=True)),
-                bindparam("after_1", type_=Uuid),
-            )
-        )
+        stmt = stmt.where(after_keyset_params(_DOCUMENT_KEYSET, descending=True))
     stmt = stmt.order_by(Document.depose_le.desc(), Document.id.desc()).limit(bindparam("limit"))
     # The newest version each caller may see, joined to the page of documents (a LATERAL
     # over the page only): one statement and one round trip instead of two. Core rows,
@@ -189,7 +185,7 @@ async def list_documents(
     if filters.texte:
         params["texte"] = contains_pattern(filters.texte)
     if cursor is not None:
-        params["after_0"], params["after_1"] = decode_cursor(cursor, [dt.datetime, uuid.UUID])
+        params.update(keyset_params(cursor, _DOCUMENT_KEYSET))
     used = frozenset(params) & {"convention_id", "action_id", "bilan_id", "type", "texte"}
     query, doc_names, version_names = _page_statement(
         ScopeShape.of(principal), filters.corbeille, used, cursor is not None
@@ -224,9 +220,9 @@ async def versions_page(
     stmt = select(Version).where(
         Version.document_id == document_id, _version_visibility(principal.subject)
     )
-    if cursor is not None:
-        (last,) = decode_cursor(cursor, [int])
-        stmt = stmt.where(Version.numero < last)
+    resume = after_keyset([Version.numero], cursor, descending=True)
+    if resume is not None:
+        stmt = stmt.where(resume)
     stmt = stmt.order_by(Version.numero.desc()).limit(limit + 1)
     return list((await session.execute(stmt)).scalars())
 

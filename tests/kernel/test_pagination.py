@@ -10,7 +10,13 @@ import httpx
 import pytest
 
 from kernel.errors import BadRequest
-from kernel.pagination import decode_cursor, encode_cursor, key_types
+from kernel.pagination import (
+    after_keyset,
+    after_keyset_params,
+    decode_cursor,
+    encode_cursor,
+    key_types,
+)
 from tests.kernel.toy_app import create_toy_app
 from tests.support.apps import running
 
@@ -60,6 +66,21 @@ def test_key_types_come_from_the_sort_columns() -> None:
         uuid.UUID,
         dt.datetime,
     ]
+
+
+def test_a_descending_sort_resumes_below_the_cursor() -> None:
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    n = Table("t", MetaData(), Column("n", Integer)).c.n
+    cursor = encode_cursor([7])
+    ascending = after_keyset([n], cursor)
+    descending = after_keyset([n], cursor, descending=True)
+    assert ascending is not None
+    assert descending is not None
+    assert " > " in str(ascending)
+    assert " < " in str(descending)
+    assert " < " in str(after_keyset_params([n], descending=True))
+    assert " > " in str(after_keyset_params([n]))
 
 
 @pytest.fixture
