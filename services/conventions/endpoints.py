@@ -105,7 +105,7 @@ async def get_convention(
     convention, out = await service_views.readable_representation(
         session, principal, convention_id, today
     )
-    return json_response(out, headers={"ETag": etag_for(convention.id, convention.version)})
+    return json_response(out, headers={"ETag": convention_etag(convention)})
 
 
 @router.patch("/{convention_id}")

@@ -212,6 +212,20 @@ async def test_csv_import_refuses_unknown_columns(database_url: str) -> None:
     assert report.errors == [(1, "colonnes inconnues : couleur")]
 
 
+async def test_cafs_and_the_cnaf_are_changed_by_the_national_registry_only(
+    client: httpx.AsyncClient,
+) -> None:
+    url = f"/api/v1/organisations/{CAF_A}"
+    etag = (await client.get(url, headers=h())).headers["etag"]
+    # Refused before the change is even read: a valid one, and one that would be a 422.
+    for change in ({"population": 1}, {"nom": None}):
+        r = await client.patch(url, json=change, headers=h(**{"If-Match": etag}))
+        assert r.status_code == 403
+        assert r.json()["detail"] == "Les Caf et la Cnaf se modifient par le référentiel national."
+    unchanged = await client.get(url, headers=h())
+    assert unchanged.headers["etag"] == etag
+
+
 async def test_patch_organisation_with_etag(client: httpx.AsyncClient) -> None:
     url = f"/api/v1/organisations/{COLLECTIVITE_X}"
     etag = (await client.get(url, headers=h())).headers["etag"]
