@@ -12,10 +12,9 @@ import time
 from collections.abc import Callable
 
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kernel.errors import DomainError, PayloadTooLarge, TooManyRequests, domain_error_response
+from kernel.errors import PayloadTooLarge, TooManyRequests, domain_error_response
 
 _MAX_KEYS = 100_000
 
@@ -49,11 +48,6 @@ class TokenBuckets:
         return (1.0 - tokens) / self.rate
 
 
-def _problem(exc: DomainError, scope: Scope) -> Response:
-    """A refusal made before the router (outside the app's exception handlers)."""
-    return domain_error_response(exc, scope["path"])
-
-
 def too_many_requests(wait: float) -> TooManyRequests:
     retry_after = str(max(1, math.ceil(wait)))
     return TooManyRequests(
@@ -64,16 +58,17 @@ def too_many_requests(wait: float) -> TooManyRequests:
 class IpRateLimitMiddleware:
     """Per client IP, before any authentication work is done."""
 
-    def __init__(self, app: ASGIApp, buckets: TokenBuckets | None) -> None:
+    def __init__(self, app: ASGIApp, buckets: TokenBuckets) -> None:
         self.app = app
         self.buckets = buckets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.buckets is not None:
+        if scope["type"] == "http":
             client = scope.get("client")
             wait = self.buckets.take(client[0] if client else "?")
             if wait:
-                await _problem(too_many_requests(wait), scope)(scope, receive, send)
+                refusal = domain_error_response(too_many_requests(wait), scope["path"])
+                await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -98,7 +93,8 @@ class BodySizeLimitMiddleware:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > limit:
-                    await _problem(_too_large(limit), scope)(scope, receive, send)
+                    refusal = domain_error_response(_too_large(limit), scope["path"])
+                    await refusal(scope, receive, send)
                     return
                 # The server frames the body by this length: it cannot grow past it.
                 await self.app(scope, receive, send)

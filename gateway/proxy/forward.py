@@ -76,11 +76,14 @@ def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
 
 
 class Framing(NamedTuple):
-    """How the request's body travels: none, `length` bytes, or chunked."""
+    """How the request's body travels: `length` bytes (0: none), or chunked."""
 
-    has_body: bool
     chunked: bool
     length: int | None
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.length)
 
 
 def upstream_headers(
@@ -114,9 +117,8 @@ def upstream_headers(
         out.append((b"x-forwarded-host", host))
     if length is not None:  # a length frames the body, whatever else was said
         # Digits only: the server's parser and BodySizeLimitMiddleware refused the rest.
-        size = int(length)
-        return out, Framing(size > 0, False, size)
-    return out, Framing(chunked, chunked, None)
+        return out, Framing(False, int(length))
+    return out, Framing(chunked, None)
 
 
 # A body this small (by its Content-Length) is read whole before it is sent: it leaves
@@ -211,7 +213,7 @@ def _response_headers(raw_headers: list[tuple[bytes, bytes]]) -> list[tuple[byte
     ]
 
 
-class _Upstream(NamedTuple):
+class Upstream(NamedTuple):
     """A service's response, whichever transport carried it."""
 
     status: int
@@ -220,7 +222,7 @@ class _Upstream(NamedTuple):
     aclose: Callable[[], Awaitable[None]]
 
 
-async def _relay(send: Send, upstream: _Upstream, service: str) -> None:
+async def relay(send: Send, upstream: Upstream, service: str) -> None:
     """The service's response to the client, chunk by chunk; the connection goes back to
     its pool (or is closed) whatever happens."""
     try:
@@ -249,21 +251,16 @@ class Proxy:
         self._bases = {name: url.rstrip("/") for name, url in base_urls.items()}
         self._origins = {name: _origin(url) for name, url in base_urls.items()}
 
-    async def forward(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        *,
-        service: str,
-        internal_token: str,
-        request_id: str,
-    ) -> None:
+    async def open(
+        self, scope: Scope, receive: Receive, *, service: str, internal_token: str, request_id: str
+    ) -> Upstream | None:
+        """The request sent to `service` and its response started: its status and headers,
+        the body still to stream (`relay`). Failures so far are DomainErrors (nothing has
+        been answered yet); None when the client left while its body was forwarded."""
         pool = self._clients.get(service)
         if pool is None:
             raise ServiceUnavailable(f"Le service {service} n'est pas configuré.")
         headers, framing = upstream_headers(scope, internal_token, request_id)
-        chunked = framing.chunked
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         query: bytes = scope.get("query_string") or b""
         body: bytes | AsyncIterator[bytes] | None = None
@@ -280,7 +277,7 @@ class Proxy:
                 if query:
                     target += b"?" + query
                 headers.append((b"host", origin.host_header))
-                if chunked:
+                if framing.chunked:
                     headers.append((b"transfer-encoding", b"chunked"))
                 fast = await pool.transport.exchange(
                     origin.host,
@@ -291,7 +288,7 @@ class Proxy:
                     b"" if body is None else body,
                     pool.timeout,
                 )
-                upstream = _Upstream(fast.status, fast.headers, aiter(fast), fast.aclose)
+                upstream = Upstream(fast.status, fast.headers, aiter(fast), fast.aclose)
             else:
                 url = self._bases[service] + raw_path.decode("latin-1")
                 if query:
@@ -304,14 +301,14 @@ class Proxy:
                     extensions={"timeout": pool.timeout},
                 )
                 response = await pool.transport.handle_async_request(request)
-                upstream = _Upstream(
+                upstream = Upstream(
                     response.status_code,
                     response.headers.raw,
                     response.aiter_raw(),
                     response.aclose,
                 )
         except ClientDisconnected:
-            return  # nobody left to answer
+            return None  # nobody left to answer
         except httpx.TransportError as exc:
             raise _mapped(exc, service) from exc
-        await _relay(send, upstream, service)
+        return upstream

@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth.gatekeeper import Gatekeeper, InternalTokens
-from gateway.proxy.forward import Proxy
+from gateway.proxy.forward import Proxy, relay
 from gateway.proxy.routing import RoutingTable, Target
 from kernel.errors import DomainError, domain_error_response, unexpected_error_response
 
@@ -30,16 +30,11 @@ TARGET_SCOPE_KEY = "coop.target"
 
 class ProxyEndpoint:
     """Authenticates the caller and forwards; a refusal or a failure before the response
-    started is answered as problem+json, like the app's exception handlers answer."""
+    started is answered as problem+json, like the app's exception handlers answer. Once
+    the service's response has started, a failure cuts the connection (the server's
+    doing): a truncated answer, never a falsely complete one."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
         state = scope["app"].state
         gatekeeper: Gatekeeper = state.gatekeeper
         tokens: InternalTokens = state.internal_tokens
@@ -47,23 +42,21 @@ class ProxyEndpoint:
         target: Target = scope[TARGET_SCOPE_KEY]
         try:
             principal = await gatekeeper.principal(scope)
-            await proxy.forward(
+            upstream = await proxy.open(
                 scope,
                 receive,
-                send_tracked,
                 service=target.service,
                 internal_token=tokens.token_for(principal, target.service),
                 request_id=str(scope.get("state", {}).get("request_id", "")),
             )
+        except DomainError as exc:
+            await domain_error_response(exc, scope["path"])(scope, receive, send)
             return
         except Exception as exc:
-            if started:
-                raise  # the server cuts the connection: a truncated answer, never a false one
-            if isinstance(exc, DomainError):
-                response = domain_error_response(exc, scope["path"])
-            else:
-                response = unexpected_error_response(exc, scope["path"])
-        await response(scope, receive, send)
+            await unexpected_error_response(exc, scope["path"])(scope, receive, send)
+            return
+        if upstream is not None:
+            await relay(send, upstream, target.service)
 
 
 class ProxyLane:

@@ -35,6 +35,19 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(TimeoutError())
 
 
+async def _settled(waiter: asyncio.Future[None], within: float | None) -> None:
+    """Await `waiter`; TimeoutError after `within` seconds. A bare timer, not
+    asyncio.timeout(): this runs once or more per proxied request."""
+    timer = (
+        None if within is None else asyncio.get_running_loop().call_later(within, _expire, waiter)
+    )
+    try:
+        await waiter
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
 class _Parser:
     """httptools callbacks: status and headers, then body chunks as they arrive."""
 
@@ -147,19 +160,14 @@ class _Connection(asyncio.Protocol):
 
     async def wait(self, within: float | None) -> None:
         """Until more bytes, EOF or an error; ReadTimeout after `within` seconds."""
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        # A bare timer, not asyncio.timeout(): this runs once or more per proxied request.
-        timer = None if within is None else loop.call_later(within, _expire, waiter)
+        self._waiter = asyncio.get_running_loop().create_future()
         try:
-            await waiter
+            await _settled(self._waiter, within)
         except TimeoutError as exc:
             self.close()
             raise httpx.ReadTimeout("le service n'a pas répondu à temps") from exc
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
 
     def write(self, data: bytes) -> None:
         if self.closed or self.transport is None:
@@ -173,8 +181,7 @@ class _Connection(asyncio.Protocol):
             return
         self._drain_waiter = asyncio.get_running_loop().create_future()
         try:
-            async with asyncio.timeout(within):
-                await self._drain_waiter
+            await _settled(self._drain_waiter, within)
         except TimeoutError as exc:
             raise httpx.WriteTimeout("le service ne lit pas la requête à temps") from exc
         finally:

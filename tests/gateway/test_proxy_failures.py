@@ -22,7 +22,7 @@ from tests.gateway.upstream import Handler, Upstream, read_request
 
 @asynccontextmanager
 async def gateway_before(
-    tmp_path: Path, handler: Handler
+    tmp_path: Path, handler: Handler | None
 ) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
     """The gateway whose conventions service is `handler`, a client and a valid token."""
     async with running_idp(tmp_path) as (idp, idp_transport), Upstream(handler) as up:
@@ -96,3 +96,11 @@ async def test_a_small_body_is_sent_again_when_the_kept_alive_connection_was_clo
     assert second.status_code == 200
     assert second.content == b"echo:second"
     assert connections == 2
+
+
+async def test_a_service_without_an_address_is_a_503_problem(tmp_path: Path) -> None:
+    async with gateway_before(tmp_path, None) as (client, token):  # only conventions is set
+        response = await client.get("/api/v1/documents", headers=token)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "Le service documents n'est pas configuré."
