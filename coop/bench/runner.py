@@ -304,7 +304,6 @@ async def _run(
         queries_path.write_bytes(orjson.dumps(captured))
         baseline_url = st.start_baseline(
             {
-                "COOP_BENCH_BASELINE_DSN": url,
                 "COOP_BENCH_BASELINE_QUERIES": str(queries_path),
                 "COOP_BENCH_RAW_FILE": str(blob_path),
             }

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from coop.apps import AppSpec, migration_trees
+from coop.apps import migration_trees
 from coop.stack import Stack, free_port
 from coop.supervisor import wait_ready
 from kernel.embedded_db import start_embedded, stop_embedded
@@ -16,7 +16,7 @@ from kernel.migrations import upgrade
 BENCH_DATA_DIR = ".coop/bench-pgdata"
 WORK_DIR = Path(".coop/bench")
 BASELINE_FACTORY = "coop.bench.baseline:create_app"
-# Every app, the baseline included, served as `coop serve` serves it.
+# Served as `coop serve` serves the apps (which the bench starts with `coop serve`).
 SERVER_PROTOCOL = "kernel.server:HttpProtocol"
 
 
@@ -45,13 +45,13 @@ def migrate(url: str) -> list[str]:
     return trees
 
 
-def uvicorn_argv(factory: str, port: int) -> list[str]:
-    """The app served by uvicorn itself, warnings only and no access log."""
+def baseline_argv(port: int) -> list[str]:
+    """The baseline under uvicorn, with the server options of `coop serve`."""
     return [
         sys.executable,
         "-m",
         "uvicorn",
-        factory,
+        BASELINE_FACTORY,
         "--factory",
         "--host",
         "127.0.0.1",
@@ -67,23 +67,26 @@ def uvicorn_argv(factory: str, port: int) -> list[str]:
 
 
 class BenchStack(Stack):
-    """The suite wired as `coop.stack` wires it (antivirus and rate limits off: clamd and
-    the limiter are not what is measured), each app under uvicorn directly, plus the
+    """The suite wired and started as `coop run` does (`coop serve` per app; antivirus
+    and rate limits off: clamd and the limiter are not what is measured), plus the
     baseline app."""
 
     def __init__(self, database_url: str) -> None:
         super().__init__(database_url=database_url, work_dir=WORK_DIR, rate_limit=False)
 
-    def command(self, spec: AppSpec) -> list[str]:
-        return uvicorn_argv(spec.factory, self.ports[spec.name])
-
     def start_baseline(self, env: dict[str, str], *, timeout: float = 60.0) -> str:
-        """Start the baseline app (`coop.bench.baseline`); its URL once it answers."""
+        """Start the baseline app (`coop.bench.baseline`) on the stack's database; its URL
+        once it answers."""
         self.ports["baseline"] = free_port()
         child = self.spawn(
             "baseline",
-            uvicorn_argv(BASELINE_FACTORY, self.ports["baseline"]),
-            {**os.environ, "DATABASE_URL": self.database_url, "PYTHONUNBUFFERED": "1", **env},
+            baseline_argv(self.ports["baseline"]),
+            {
+                **os.environ,
+                "COOP_BENCH_BASELINE_DSN": self.database_url,
+                "PYTHONUNBUFFERED": "1",
+                **env,
+            },
         )
         wait_ready(child, self.url("baseline") + "/healthz", timeout=timeout)
         return self.url("baseline")
