@@ -11,7 +11,12 @@ from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy import text
 from starlette.responses import Response
 
-from kernel.database import create_engine, create_read_sessionmaker, create_sessionmaker
+from kernel.database import (
+    ReadPool,
+    create_engine,
+    create_read_sessionmaker,
+    create_sessionmaker,
+)
 from kernel.embedded_db import start_embedded
 from kernel.errors import ServiceUnavailable, install_problem_handlers
 from kernel.internal_token import InternalTokenSigner, InternalTokenVerifier
@@ -45,16 +50,25 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
+        database_url = resolve_database_url(settings)
+        application_name = f"coop-{settings.app_name}"
         engine = create_engine(
-            resolve_database_url(settings),
+            database_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_seconds,
-            application_name=f"coop-{settings.app_name}",
+            application_name=application_name,
+        )
+        read_pool = await ReadPool.open(
+            database_url,
+            engine,
+            size=settings.db_read_pool_size,
+            acquire_timeout=settings.db_pool_timeout_seconds,
+            application_name=application_name,
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.read_sessionmaker = create_read_sessionmaker(engine)
+        app.state.read_sessionmaker = create_read_sessionmaker(engine, read_pool)
         app.state.internal_verifier = InternalTokenVerifier(
             settings.app_name, settings.internal_trusted_keys
         )
@@ -71,6 +85,7 @@ def create_service_app(
                 async with extra_lifespan(app):
                     yield
         finally:
+            await read_pool.close()
             await engine.dispose()
 
     app = app_class(

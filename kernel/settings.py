@@ -51,6 +51,8 @@ class CommonSettings(BaseSettings):
     # Requests wait for a pooled connection instead (db_pool_timeout_seconds).
     db_max_overflow: int = Field(default=0, ge=0, le=200)
     db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Compiled reads' own connections (kernel.database.ReadPool), opened on demand.
+    db_read_pool_size: int = Field(default=10, ge=1, le=200)
     log_level: str = "INFO"
 
     # Internal identity: this app's signing key (private JWK, JSON) and the public keys

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.apps import migration_trees
-from kernel.database import asyncpg_url, create_engine
+from kernel.database import asyncpg_dsn, asyncpg_url, create_engine
 from kernel.embedded_db import start_embedded
 from kernel.migrations import upgrade
 
@@ -30,12 +30,8 @@ def _server_url() -> str:
     return start_embedded(".coop/test-pgdata", database="postgres")
 
 
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await conn.execute(sql)
     finally:
@@ -80,7 +76,7 @@ async def truncate_written_tables(url: str) -> None:
 
     (Truncating every table of every app after each test cost more than the tests.)
     """
-    conn = await asyncpg.connect(_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         if url not in _NON_EMPTY_SQL:
             tables = [row[0] for row in await conn.fetch(_TABLES_SQL)]

@@ -30,10 +30,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from kernel.database import asyncpg_dsn
 from kernel.settings import CommonSettings
 
-# The services' pool size (kernel settings default): the same number of connections.
-POOL_SIZE: int = CommonSettings.model_fields["db_pool_size"].default
+# The pool compiled reads run on in the services (kernel.database.ReadPool), same size.
+POOL_SIZE: int = CommonSettings.model_fields["db_read_pool_size"].default
 CHUNK = 64 * 1024
 
 
@@ -72,10 +73,6 @@ def revive(value: Any) -> Any:
     return value
 
 
-def plain_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 Statement = tuple[str, list[Any]]
 
 
@@ -96,7 +93,7 @@ def create_app() -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(plain_dsn(dsn), min_size=POOL_SIZE, max_size=POOL_SIZE)
+        pool = await asyncpg.create_pool(asyncpg_dsn(dsn), min_size=POOL_SIZE, max_size=POOL_SIZE)
         state["pool"] = pool
         try:
             yield

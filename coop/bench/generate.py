@@ -22,8 +22,8 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from coop.bench.baseline import plain_dsn
 from coop.bench.dataset import AXES, SCALES, Plan, bench_id, personas, plan
+from kernel.database import asyncpg_dsn
 
 MARKER_TABLE = "public.coop_bench_dataset"
 # Bumped when the generator changes: a data set from an older one is generated again.
@@ -37,7 +37,7 @@ def _today() -> dt.date:
 
 
 async def dataset_info(url: str) -> dict[str, Any] | None:
-    conn = await asyncpg.connect(plain_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         exists = await conn.fetchval("SELECT to_regclass($1)", MARKER_TABLE)
         if not exists:
@@ -459,7 +459,7 @@ async def generate(
     today = today or _today()
     p = plan(scale, seed, today)
     rng = random.Random(seed + 1)
-    conn = await asyncpg.connect(plain_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         tables = await _existing_tables(conn)
         with Progress(

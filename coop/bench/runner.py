@@ -19,7 +19,6 @@ from rich.console import Console
 
 from coop.apps import APPS
 from coop.bench import report, stack
-from coop.bench.baseline import plain_dsn
 from coop.bench.capture import CaptureResult, capture_app
 from coop.bench.dataset import Plan, last_quarters, personas, plan
 from coop.bench.driver import Endpoint, RequestSpec, Variant, latency_run, throughput_run
@@ -35,6 +34,7 @@ from coop.bench.scenarios import (
     operations,
     spec_for,
 )
+from kernel.database import asyncpg_dsn
 
 BLOB_SIZE = 5 * 1024 * 1024
 # The services measured (each also run in-process for the round trips and the SQL).
@@ -74,7 +74,7 @@ async def _ensure_data(url: str, scale: str, seed: int, console: Console) -> dic
 
 async def _reset_writes(url: str, p: Plan, caf_id: Any) -> None:
     """The bench Caf's suivis of this quarter back to brouillon (a run submits them)."""
-    conn = await asyncpg.connect(plain_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         if await conn.fetchval("SELECT to_regclass('actions.suivis')"):
             await conn.execute(
@@ -90,7 +90,7 @@ async def _reset_writes(url: str, p: Plan, caf_id: Any) -> None:
 
 async def _bench_issuer(url: str, issuer: str) -> None:
     """The bench persons are known to the gateway under this run's identity provider."""
-    conn = await asyncpg.connect(plain_dsn(url))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         if await conn.fetchval("SELECT to_regclass('gateway.persons')"):
             await conn.execute("UPDATE gateway.persons SET issuer = $1", issuer)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-from sqlalchemy import text
 
-from kernel.database import create_engine, create_read_sessionmaker
+from kernel.database import ReadPool, asyncpg_dsn, create_engine, create_read_sessionmaker
 from kernel.pagination import encode_cursor
 from services.actions.repository import Parent, sync_point
 from tests.actions.conftest import CONV_A, Api
-from tests.conftest import _dsn
 from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR
 
 
@@ -96,14 +94,15 @@ async def _visible_to_the_agent() -> None:
 async def test_a_sync_token_never_passes_an_uncommitted_change(database_url: str) -> None:
     """A writer holding a change number it has not committed yet holds back every token:
     otherwise a client syncing from that token would never receive the change."""
-    writer = await asyncpg.connect(_dsn(database_url))
+    writer = await asyncpg.connect(asyncpg_dsn(database_url))
     engine = create_engine(database_url, pool_size=1)
+    read_pool = await ReadPool.open(database_url, engine, size=1)
     try:
         tx = writer.transaction()
         await tx.start()
         pending = await writer.fetchval("SELECT actions.next_change_seq()")
-        async with create_read_sessionmaker(engine)() as session:
-            reader_pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        async with create_read_sessionmaker(engine, read_pool)() as session:
+            reader_pid = (await session.read_connection()).get_server_pid()
             # The very round trip every list request starts with.
             parent = Parent("convention", CONV_A, CAF_A_AGENT, _visible_to_the_agent)
             token = asyncio.create_task(sync_point(session, parent))
@@ -123,4 +122,5 @@ async def test_a_sync_token_never_passes_an_uncommitted_change(database_url: str
             assert token_now >= pending
     finally:
         await writer.close()
+        await read_pool.close()
         await engine.dispose()

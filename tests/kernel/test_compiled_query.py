@@ -24,10 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.database import (
     CompiledQuery,
+    ReadPool,
+    asyncpg_dsn,
     attribute_rows,
     create_read_sessionmaker,
     create_sessionmaker,
 )
+from kernel.errors import ServiceUnavailable
 
 metadata = MetaData()
 things = Table(
@@ -37,6 +40,7 @@ things = Table(
     Column("owner_id", Uuid, nullable=False),
     Column("label", String(20), nullable=False),
     Column("rank", Integer, nullable=False),
+    Column("extra", JSONB, nullable=True),
 )
 OWNER_A, OWNER_B = uuid.uuid4(), uuid.uuid4()
 
@@ -58,6 +62,13 @@ async def rows(db_engine: AsyncEngine) -> Any:
         await conn.run_sync(metadata.drop_all)
 
 
+@pytest.fixture
+async def read_pool(database_url: str, db_engine: AsyncEngine) -> Any:
+    pool = await ReadPool.open(database_url, db_engine, size=1, acquire_timeout=0.2)
+    yield pool
+    await pool.close()
+
+
 def _owned() -> CompiledQuery:
     stmt = (
         select(things.c.label, things.c.rank)
@@ -70,10 +81,10 @@ def _owned() -> CompiledQuery:
 
 
 async def test_one_compiled_statement_serves_every_call_with_its_own_values(
-    db_engine: AsyncEngine, rows: None
+    db_engine: AsyncEngine, read_pool: ReadPool, rows: None
 ) -> None:
     query = _owned()
-    async with create_read_sessionmaker(db_engine)() as session:
+    async with create_read_sessionmaker(db_engine, read_pool)() as session:
         a = await query.fetch(session, {"owners": [OWNER_A], "limit": 10})
         both = await query.fetch(session, {"owners": [OWNER_A, OWNER_B], "limit": 2})
         none = await query.fetchrow(session, {"owners": [uuid.uuid4()], "limit": 1})
@@ -83,7 +94,7 @@ async def test_one_compiled_statement_serves_every_call_with_its_own_values(
 
 
 async def test_statement_listeners_see_the_compiled_reads(
-    db_engine: AsyncEngine, rows: None
+    db_engine: AsyncEngine, read_pool: ReadPool, rows: None
 ) -> None:
     seen: list[tuple[str, tuple[Any, ...]]] = []
 
@@ -93,7 +104,7 @@ async def test_statement_listeners_see_the_compiled_reads(
     query = _owned()
     event.listen(db_engine.sync_engine, "before_cursor_execute", hook)
     try:
-        async with create_read_sessionmaker(db_engine)() as session:
+        async with create_read_sessionmaker(db_engine, read_pool)() as session:
             await query.fetch(session, {"owners": [OWNER_B], "limit": 5})
     finally:
         event.remove(db_engine.sync_engine, "before_cursor_execute", hook)
@@ -103,8 +114,40 @@ async def test_statement_listeners_see_the_compiled_reads(
 async def test_refused_outside_read_sessions(db_engine: AsyncEngine, rows: None) -> None:
     # A write request's session has a transaction of SQLAlchemy's it could not join.
     async with create_sessionmaker(db_engine)() as session:
-        with pytest.raises(RuntimeError, match="autocommit"):
+        with pytest.raises(RuntimeError, match="read sessions"):
             await _owned().fetch(session, {"owners": [OWNER_A], "limit": 1})
+
+
+async def test_a_read_session_borrows_one_connection_and_gives_it_back_on_close(
+    db_engine: AsyncEngine, read_pool: ReadPool, rows: None
+) -> None:
+    query = _owned()
+    params = {"owners": [OWNER_A], "limit": 1}
+    reads = create_read_sessionmaker(db_engine, read_pool)
+    async with reads() as first:
+        await query.fetch(first, params)
+        await query.fetch(first, params)  # same connection: the pool of one is not asked again
+        async with reads() as second:
+            # The only connection is lent out: a clear 503 once the wait is over.
+            with pytest.raises(ServiceUnavailable) as refused:
+                await query.fetch(second, params)
+            assert refused.value.status == 503
+            assert refused.value.headers["Retry-After"] == "1"
+    async with reads() as third:  # given back when `first` closed
+        assert [r["label"] for r in await query.fetch(third, params)] == ["a1"]
+
+
+async def test_json_columns_come_back_decoded(
+    db_engine: AsyncEngine, read_pool: ReadPool, rows: None
+) -> None:
+    async with db_engine.begin() as conn:
+        await conn.execute(things.update().values(extra={"k": ["é", 1]}))
+    query = CompiledQuery(
+        select(things.c.extra).where(things.c.extra["k"][1].astext == bindparam("n"))
+    )
+    async with create_read_sessionmaker(db_engine, read_pool)() as session:
+        found = await query.fetch(session, {"n": "1"})
+    assert [r["extra"] for r in found] == [{"k": ["é", 1]}] * 3
 
 
 def test_refuses_statements_that_would_run_wrong() -> None:
@@ -131,3 +174,14 @@ def test_attribute_rows_split_a_row_and_tell_a_missing_outer_join_side() -> None
     assert signataire is None  # all NULL: the outer join found nothing
     (partly,) = attribute_rows((None, "x"), ["a", "b"])
     assert (partly.a, partly.b) == (None, "x")  # one NULL column is still a row
+
+
+def test_the_read_pool_reads_the_url_the_engine_reads() -> None:
+    assert (
+        asyncpg_dsn("postgresql+asyncpg://u:p%40ss@h:5433/db?ssl=disable")
+        == "postgresql://u:p%40ss@h:5433/db?sslmode=disable"
+    )
+    assert (
+        asyncpg_dsn("postgresql+asyncpg://pg@/db?host=/run/pg")
+        == "postgresql://pg@/db?host=%2Frun%2Fpg"  # asyncpg decodes it
+    )
