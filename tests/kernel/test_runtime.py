@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -102,3 +103,51 @@ async def test_reads_run_without_a_wrapping_transaction_writes_in_one(
     assert read[0] != read[1]
     write = (await client.post("/transactions")).json()
     assert write[0] == write[1]
+
+
+class _CountingStream:
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_log_lines_of_one_loop_step_leave_in_one_write_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kernel.observability import _StderrHandler
+
+    stream = _CountingStream()
+    monkeypatch.setattr("sys.stderr", stream)
+    handler = _StderrHandler()
+    log = logging.getLogger("coop.test.batched")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("one")
+        log.warning("two")
+        assert stream.writes == []  # still in the step that logged them
+        await asyncio.sleep(0)
+        assert stream.writes == ["one\ntwo\n"]
+        log.warning("three")
+        handler.flush()  # at shutdown, logging flushes its handlers: nothing is lost
+        assert stream.writes == ["one\ntwo\n", "three\n"]
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+
+
+def test_log_lines_outside_an_event_loop_are_written_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kernel.observability import _StderrHandler
+
+    stream = _CountingStream()
+    monkeypatch.setattr("sys.stderr", stream)
+    handler = _StderrHandler()
+    handler.handle(logging.makeLogRecord({"msg": "migrations done", "levelno": 20}))
+    assert stream.writes == ["migrations done\n"]
