@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from kernel.errors import ServiceUnavailable
+from kernel.errors import database_saturated
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -147,10 +147,7 @@ class ReadPool:
         try:
             return await self._pool.acquire(timeout=self._acquire_timeout)
         except TimeoutError as exc:
-            raise ServiceUnavailable(
-                "Base de données saturée : réessayez dans un instant.",
-                headers={"Retry-After": "1"},
-            ) from exc
+            raise database_saturated() from exc
 
     async def release(self, connection: Any) -> None:
         await self._pool.release(connection)

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -115,6 +116,13 @@ class ServiceUnavailable(DomainError):
     status = 503
     slug = "service-unavailable"
     title = "Service indisponible"
+
+
+def database_saturated() -> ServiceUnavailable:
+    """No pooled database connection came free in time: a 503 the client may retry."""
+    return ServiceUnavailable(
+        "Base de données saturée : réessayez dans un instant.", headers={"Retry-After": "1"}
+    )
 
 
 def problem_response(
@@ -236,10 +244,15 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    async def on_pool_timeout(request: Request, exc: Exception) -> Response:
+        _log.warning("database pool exhausted", extra={"fields": {"path": request.url.path}})
+        return domain_error_response(database_saturated(), request.url.path)
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         return unexpected_error_response(exc, request.url.path)
 
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(PoolTimeoutError, on_pool_timeout)
     app.add_exception_handler(Exception, on_unexpected)

@@ -151,3 +151,20 @@ def test_log_lines_outside_an_event_loop_are_written_at_once(
     handler = _StderrHandler()
     handler.handle(logging.makeLogRecord({"msg": "migrations done", "levelno": 20}))
     assert stream.writes == ["migrations done\n"]
+
+
+async def test_no_free_connection_in_time_is_a_503_the_client_may_retry(
+    database_url: str,
+) -> None:
+    app = create_toy_app(database_url=database_url, db_pool_size=1, db_pool_timeout_seconds=0.1)
+    async with running(app) as c:  # type: ignore[arg-type]
+        holder = asyncio.create_task(c.post("/slow"))  # keeps the only connection 0.5 s
+        await asyncio.sleep(0.15)
+        waiting = await c.post("/probe", json={"value": "never-written"})
+        assert (await holder).status_code == 200
+        written = await c.get("/transactions")  # the pool serves again once it is free
+    assert waiting.status_code == 503
+    assert waiting.headers["content-type"] == "application/problem+json"
+    assert waiting.headers["retry-after"] == "1"
+    assert "saturée" in waiting.json()["detail"]
+    assert written.status_code == 200

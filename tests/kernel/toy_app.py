@@ -90,6 +90,12 @@ async def _two_transaction_ids(session: DbSession) -> list[int]:
     ]
 
 
+@router.post("/slow")
+async def slow_write(session: DbSession) -> dict[str, str]:
+    await session.execute(text("SELECT pg_sleep(0.5)"))
+    return {"ok": "yes"}
+
+
 @router.get("/transactions")
 async def read_transactions(session: DbSession) -> list[int]:
     return await _two_transaction_ids(session)
