@@ -53,17 +53,13 @@ class ActionsContext:
     async def readable(
         self, session: AsyncSession, convention_id: uuid.UUID, principal: Principal
     ) -> ConventionRef:
-        """The convention if the principal may read it (404 otherwise); unknown ids are
-        fetched from the conventions service first (created seconds ago)."""
-        found = await repo.readable_ref(session, convention_id, principal)
-        if found is not None:
-            return found
-        if await repo.ref_by_id(session, convention_id) is None:
-            await self.replica.refresh(session, convention_id)
-            found = await repo.readable_ref(session, convention_id, principal)
-            if found is not None:
-                return found
-        raise NotFound("Convention introuvable.")
+        """The convention if the principal may read it (404 otherwise, as for an unknown
+        id); an id the replica does not know yet is fetched from the conventions service
+        first (created seconds ago)."""
+        convention = await self.replica.get(session, convention_id)
+        if not convention.readable_by(principal):
+            raise NotFound("Convention introuvable.")
+        return convention
 
 
 async def get_context(request: Request) -> ActionsContext:

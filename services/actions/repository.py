@@ -74,17 +74,6 @@ def utcnow() -> dt.datetime:
 # --- scope -----------------------------------------------------------------------------
 
 
-async def readable_ref(
-    session: AsyncSession, convention_id: uuid.UUID, principal: Principal
-) -> ConventionRef | None:
-    row = (
-        await session.execute(
-            select(ref).where(ref.c.id == convention_id, readable_clause(ref, principal))
-        )
-    ).one_or_none()
-    return row_to_ref(row) if row is not None else None
-
-
 async def ref_by_id(session: AsyncSession, convention_id: uuid.UUID) -> ConventionRef | None:
     row = (await session.execute(select(ref).where(ref.c.id == convention_id))).one_or_none()
     return row_to_ref(row) if row is not None else None
