@@ -22,10 +22,13 @@ from coop.supervisor import (
     wait_ready,
 )
 
-# A child that reports "ready" once its handlers are installed, then sleeps.
+# A child that reports "ready" once its handlers are installed, then sleeps. It stops on
+# Ctrl-C as the apps do (uvicorn installs its own handler), even when started from a
+# background job, whose children inherit SIGINT ignored (POSIX shells).
 CHILD = textwrap.dedent(
     """
     import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for name in sys.argv[2:]:
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     open(sys.argv[1], "w").write("ready")
