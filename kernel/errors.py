@@ -171,8 +171,16 @@ def domain_error_response(exc: DomainError, path: str) -> Response:
     )
 
 
-def unexpected_error_response(exc: Exception, path: str) -> Response:
-    """A bug's answer: logged with its traceback, a 500 problem that tells nothing of it."""
+def exception_response(exc: Exception, path: str) -> Response:
+    """The answer to an exception raised while serving `path`, wherever it is caught (the
+    app's handlers, the gateway's proxy lane): a domain error's problem; 503 with
+    Retry-After when no pooled database connection came free in time; otherwise a bug's
+    500, logged with its traceback, that tells nothing of it."""
+    if isinstance(exc, DomainError):
+        return domain_error_response(exc, path)
+    if isinstance(exc, PoolTimeoutError):
+        _log.warning("database pool exhausted", extra={"fields": {"path": path}})
+        return domain_error_response(database_saturated(), path)
     _log.exception("unhandled error", exc_info=exc)
     return problem_response(
         500,
@@ -213,9 +221,8 @@ _HTTP_TITLES = {
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    async def on_domain_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, DomainError)
-        return domain_error_response(exc, request.url.path)
+    async def on_exception(request: Request, exc: Exception) -> Response:
+        return exception_response(exc, request.url.path)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -244,15 +251,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    async def on_pool_timeout(request: Request, exc: Exception) -> Response:
-        _log.warning("database pool exhausted", extra={"fields": {"path": request.url.path}})
-        return domain_error_response(database_saturated(), request.url.path)
-
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        return unexpected_error_response(exc, request.url.path)
-
-    app.add_exception_handler(DomainError, on_domain_error)
+    app.add_exception_handler(DomainError, on_exception)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(PoolTimeoutError, on_pool_timeout)
-    app.add_exception_handler(Exception, on_unexpected)
+    app.add_exception_handler(PoolTimeoutError, on_exception)
+    app.add_exception_handler(Exception, on_exception)

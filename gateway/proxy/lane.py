@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.auth.gatekeeper import Gatekeeper, InternalTokens
 from gateway.proxy.forward import Proxy, relay
 from gateway.proxy.routing import RoutingTable, Target
-from kernel.errors import DomainError, domain_error_response, unexpected_error_response
+from kernel.errors import exception_response
 
 TARGET_SCOPE_KEY = "coop.target"
 
@@ -49,11 +49,8 @@ class ProxyEndpoint:
                 internal_token=tokens.token_for(principal, target.service),
                 request_id=str(scope.get("state", {}).get("request_id", "")),
             )
-        except DomainError as exc:
-            await domain_error_response(exc, scope["path"])(scope, receive, send)
-            return
         except Exception as exc:
-            await unexpected_error_response(exc, scope["path"])(scope, receive, send)
+            await exception_response(exc, scope["path"])(scope, receive, send)
             return
         if upstream is not None:
             await relay(send, upstream, target.service)

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.identity import CallerIdentity
@@ -97,3 +98,22 @@ async def test_the_apps_middleware_runs_on_both_paths_and_a_bug_is_a_logged_500_
     errors = [r for r in caplog.records if r.name == "coop.errors"]
     assert len(errors) == 1
     assert errors[0].exc_info is not None
+
+
+class ExhaustedPoolResolver:
+    """A grant resolver whose database pool had no connection free in time (what
+    SQLAlchemy's QueuePool raises; the real pool is exercised in tests/kernel)."""
+
+    async def principal_for(self, identity: CallerIdentity) -> Principal:
+        raise PoolTimeoutError("QueuePool limit of size 1 overflow 0 reached")
+
+
+async def test_an_exhausted_database_pool_on_the_lane_is_a_503_as_on_the_framework(
+    make_rig: RigFactory,
+) -> None:
+    async with make_rig(resolver=ExhaustedPoolResolver()) as rig:
+        waiting = await rig.client.get("/api/v1/conventions", headers=token(rig))
+    assert waiting.status_code == 503
+    assert waiting.headers["content-type"] == "application/problem+json"
+    assert waiting.headers["retry-after"] == "1"
+    assert waiting.json()["instance"] == "/api/v1/conventions"
