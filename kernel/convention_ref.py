@@ -323,6 +323,16 @@ class ConventionRefReplica:
             return row_to_ref(row)
         return await self.refresh(session, convention_id)
 
+    async def readable(
+        self, session: AsyncSession, convention_id: uuid.UUID, principal: Principal
+    ) -> ConventionRef:
+        """The convention if `principal` may read it; 404 otherwise, as for an id the
+        conventions service does not know (`get`: fetched first on a miss)."""
+        convention = await self.get(session, convention_id)
+        if not convention.readable_by(principal):
+            raise NotFound("Convention introuvable.")
+        return convention
+
     def running(self, interval_seconds: float) -> contextlib.AbstractAsyncContextManager[None]:
         """Keep the replica caught up in the background while the app runs (a failed
         round is retried at the next one; requests fall back to refresh meanwhile)."""

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from kernel.convention_ref import ConventionRef, ConventionRefReplica
-from kernel.errors import Conflict, InvalidPayload, NotFound, ServiceUnavailable
+from kernel.errors import Conflict, InvalidPayload, ServiceUnavailable
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions.settings import ActionsSettings
@@ -49,17 +49,6 @@ class ActionsContext:
                 extra={"fields": {"convention": str(convention_id)}},
             )
             return known
-
-    async def readable(
-        self, session: AsyncSession, convention_id: uuid.UUID, principal: Principal
-    ) -> ConventionRef:
-        """The convention if the principal may read it (404 otherwise, as for an unknown
-        id); an id the replica does not know yet is fetched from the conventions service
-        first (created seconds ago)."""
-        convention = await self.replica.get(session, convention_id)
-        if not convention.readable_by(principal):
-            raise NotFound("Convention introuvable.")
-        return convention
 
 
 async def get_context(request: Request) -> ActionsContext:

@@ -82,7 +82,7 @@ def in_convention(
         "convention",
         convention_id,
         principal,
-        lambda: ctx.readable(session, convention_id, principal),
+        lambda: ctx.replica.readable(session, convention_id, principal),
     )
 
 

@@ -277,7 +277,7 @@ async def reorder_axes(
     convention_id: uuid.UUID,
     ordre: Ordre,
 ) -> list[Axe]:
-    convention = await ctx.readable(session, convention_id, principal)
+    convention = await ctx.replica.readable(session, convention_id, principal)
     require_caf_agent(principal, convention, "réordonner les axes")
     axes = await repo.axes_for_update(session, convention_id)
     _check_order([a.id for a in axes], ordre.ids, "axes")

@@ -349,7 +349,7 @@ async def due_date(
 async def list_campagnes(
     ctx: ActionsContext, session: AsyncSession, principal: Principal, convention_id: uuid.UUID
 ) -> list[dict[str, Any]]:
-    convention = await ctx.readable(session, convention_id, principal)
+    convention = await ctx.replica.readable(session, convention_id, principal)
     stored = await srepo.campagnes_of(session, convention_id)
     today = ctx.today()
     fin = fin_effective(convention.date_fin, convention.date_effet_resiliation)
@@ -370,7 +370,7 @@ async def set_campagne(
     date_limite: dt.date,
 ) -> tuple[Campagne, bool]:
     """Create or replace a campaign's settings (its due date); True when created."""
-    convention = await ctx.readable(session, convention_id, principal)
+    convention = await ctx.replica.readable(session, convention_id, principal)
     require_caf_agent(principal, convention, "fixer l'échéance d'une campagne")
     t = trimestre_de_convention(convention, periode)
     stored = await srepo.campagne(session, convention_id, str(t), for_update=True)
@@ -407,7 +407,7 @@ async def campagne_convention(
     periode: str,
 ) -> tuple[CampagneConventionOut, Campagne | None]:
     """The campaign view, and the campaign's stored settings (its ETag) if any."""
-    convention = await ctx.readable(session, convention_id, principal)
+    convention = await ctx.replica.readable(session, convention_id, principal)
     t = Trimestre.parse(periode)
     fin = fin_effective(convention.date_fin, convention.date_effet_resiliation)
     if t not in trimestres_actifs(convention.date_debut, fin):

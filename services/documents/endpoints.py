@@ -180,9 +180,7 @@ async def convention_documents(
     type: TypeDocument | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    ref = await ctx.replica.get(session, convention_id)
-    if not ref.readable_by(principal):
-        raise NotFound("Convention introuvable.")
+    await ctx.replica.readable(session, convention_id, principal)  # 404 outside the scope
     filters = DocumentFilters(convention_id=convention_id, type=type, texte=q)
     return await _page(session, principal, ctx, filters, page.limit, page.cursor)
 

@@ -16,6 +16,7 @@ from kernel import dev_keys
 from kernel.convention_ref import (
     ConventionRef,
     ConventionRefClient,
+    ConventionRefReplica,
     EtatConvention,
     StatutConvention,
     convention_ref_table,
@@ -23,6 +24,7 @@ from kernel.convention_ref import (
     row_to_ref,
     upsert_refs,
 )
+from kernel.errors import NotFound
 from kernel.internal_token import InternalTokenSigner
 from kernel.principal import Principal
 from tests.support.personas import (
@@ -204,3 +206,20 @@ async def test_a_keep_alive_connection_closed_by_the_service_is_retried_once() -
         server.close()
         await server.wait_closed()
     assert connections == 2
+
+
+async def test_the_replica_answers_404_for_a_convention_out_of_scope(
+    replica: tuple[Table, async_sessionmaker[AsyncSession]],
+) -> None:
+    table, sessions = replica
+    held = ref(CAF_A, (COLLECTIVITE_X,), seq=1)
+    signer = InternalTokenSigner("documents", dev_keys.private_jwk("documents"), 60)
+    async with sessions() as session, httpx.AsyncClient() as http:
+        await upsert_refs(session, table, [held])
+        # A held row is answered from the replica: the (unreachable) service is not asked.
+        client = ConventionRefClient(http, signer, "http://127.0.0.1:9")
+        conventions = ConventionRefReplica(table, client, sessions)
+        assert await conventions.readable(session, held.id, CAF_A_AGENT) == held
+        assert await conventions.readable(session, held.id, X_LECTEUR) == held
+        with pytest.raises(NotFound):
+            await conventions.readable(session, held.id, CAF_B_AGENT)
