@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, Request
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +17,7 @@ from starlette.responses import Response
 
 from kernel.convention_ref import ConventionRef, ConventionRefReplica
 from kernel.errors import Conflict, InvalidPayload, ServiceUnavailable
+from kernel.json_response import json_response
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions.settings import ActionsSettings
@@ -71,10 +71,6 @@ class Created:
 MAX_KEY_LENGTH = 200
 
 
-def json_response(body: Any, status_code: int, headers: dict[str, str]) -> Response:
-    return Response(orjson.dumps(body), status_code, headers=headers, media_type="application/json")
-
-
 async def idempotent(
     request: Request,
     session: AsyncSession,
@@ -85,7 +81,9 @@ async def idempotent(
     key = request.headers.get("idempotency-key")
     if key is None:
         created = await run()
-        return json_response(jsonable_encoder(created.body), created.status_code, created.headers)
+        return json_response(
+            jsonable_encoder(created.body), status_code=created.status_code, headers=created.headers
+        )
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidPayload(f"Idempotency-Key : 1 à {MAX_KEY_LENGTH} caractères.")
     digest = hashlib.sha256(
@@ -100,8 +98,8 @@ async def idempotent(
             )
         return json_response(
             previous.body,
-            previous.status_code,
-            {**previous.headers, "idempotent-replayed": "true"},
+            status_code=previous.status_code,
+            headers={**previous.headers, "idempotent-replayed": "true"},
         )
     created = await run()
     body = jsonable_encoder(created.body)
@@ -117,4 +115,4 @@ async def idempotent(
     if not stored:
         # A concurrent twin won the race: roll this one back rather than create twice.
         raise Conflict("Une requête avec la même clé d'idempotence est en cours ; réessayez.")
-    return json_response(body, created.status_code, created.headers)
+    return json_response(body, status_code=created.status_code, headers=created.headers)
