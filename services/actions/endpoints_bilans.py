@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
@@ -41,7 +42,11 @@ class AccordIn(Input):
     collectivite_id: uuid.UUID | None = None
 
 
-@router.get("/conventions/{convention_id}/bilans", tags=["bilans"])
+@router.get(
+    "/conventions/{convention_id}/bilans",
+    tags=["bilans"],
+    response_model=SyncPage[BilanSummary],
+)
 async def list_bilans(
     convention_id: uuid.UUID,
     ctx: Ctx,
@@ -49,7 +54,7 @@ async def list_bilans(
     principal: CurrentPrincipal,
     page: Pagination,
     updated_since: UpdatedSince = None,
-) -> SyncPage[BilanSummary]:
+) -> dict[str, Any]:
     listing = await repo.listing(
         session,
         srepo.BILANS_LIST,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
@@ -53,14 +53,14 @@ def _detail(response: Response, suivi: Suivi) -> SuiviDetail:
     return SuiviDetail.model_validate(suivi, from_attributes=True)
 
 
-@router.get("/actions/{action_id}/suivis", tags=["suivis"])
+@router.get("/actions/{action_id}/suivis", tags=["suivis"], response_model=SyncPage[SuiviSummary])
 async def list_suivis(
     action_id: uuid.UUID,
     session: DbSession,
     principal: CurrentPrincipal,
     page: Pagination,
     updated_since: UpdatedSince = None,
-) -> SyncPage[SuiviSummary]:
+) -> dict[str, Any]:
     listing = await repo.listing(
         session,
         srepo.SUIVIS_LIST,
