@@ -184,36 +184,35 @@ class ReadSession(AsyncSession):
     """A safe request's session: autocommit, and the connection its compiled reads run on
     (borrowed on the first one, given back when the session closes)."""
 
-    def __init__(self, *args: Any, read_pool: ReadPool | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, read_pool: ReadPool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.read_pool = read_pool
         self._read_connection: Any = None
 
     async def read_connection(self) -> Any:
         if self._read_connection is None:
-            if self.read_pool is None:
-                raise RuntimeError("CompiledQuery: pas de ReadPool pour cette session")
             self._read_connection = await self.read_pool.acquire()
         return self._read_connection
 
     async def close(self) -> None:
         connection, self._read_connection = self._read_connection, None
         try:
-            if connection is not None and self.read_pool is not None:
+            if connection is not None:
                 await self.read_pool.release(connection)
         finally:
             await super().close()
 
 
 def create_read_sessionmaker(
-    engine: AsyncEngine, read_pool: ReadPool | None = None
+    engine: AsyncEngine, read_pool: ReadPool
 ) -> async_sessionmaker[ReadSession]:
     """Sessions for safe requests: autocommit, so a read is one round trip per query.
 
-    Without it every GET pays a BEGIN and a COMMIT around its statements. Same pool.
+    Without it every GET pays a BEGIN and a COMMIT around its statements. ORM statements
+    use the engine's pool.
     A read request that writes anyway (a replica catching up, a first-seen stamp)
     commits each statement on its own: only idempotent writes belong in GETs.
-    Compiled reads run on `read_pool` (required to run them).
+    Compiled reads run on `read_pool`.
     """
     return async_sessionmaker(
         engine.execution_options(isolation_level="AUTOCOMMIT"),
@@ -305,7 +304,6 @@ class CompiledQuery:
             raise RuntimeError("CompiledQuery runs in read sessions only (safe requests)")
         connection = await session.read_connection()
         arguments = self.arguments(params)
-        assert session.read_pool is not None
         session.read_pool.report(self.sql, arguments)
         return connection, arguments
 

@@ -192,7 +192,7 @@ async def list_documents(
     )
     rows = await query.fetch(session, params)
     # The version is None when the caller may see none of them (outer join).
-    return [(d, v) for d, v in (attribute_rows(r, doc_names, version_names) for r in rows)]
+    return [tuple(attribute_rows(r, doc_names, version_names)) for r in rows]
 
 
 async def latest_version(
