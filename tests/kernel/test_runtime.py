@@ -168,3 +168,24 @@ async def test_no_free_connection_in_time_is_a_503_the_client_may_retry(
     assert waiting.headers["retry-after"] == "1"
     assert "saturée" in waiting.json()["detail"]
     assert written.status_code == 200
+
+
+class _BrokenStream(_CountingStream):
+    def write(self, text: str) -> None:
+        raise OSError("disk full")
+
+
+def test_a_log_line_that_cannot_be_written_never_breaks_the_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kernel.observability import _StderrHandler
+
+    monkeypatch.setattr("sys.stderr", _BrokenStream())
+    handler = _StderrHandler()
+    handler.handle(logging.makeLogRecord({"msg": "outside a loop: written at once"}))
+
+    async def in_a_loop() -> None:
+        handler.handle(logging.makeLogRecord({"msg": "held for the loop step"}))
+        handler.flush()  # what the step's end (or shutdown) runs: the failure stays inside
+
+    asyncio.run(in_a_loop())
