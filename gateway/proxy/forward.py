@@ -214,12 +214,18 @@ def _response_headers(raw_headers: list[tuple[bytes, bytes]]) -> list[tuple[byte
 
 
 class Upstream(NamedTuple):
-    """A service's response, whichever transport carried it."""
+    """A service's response, whichever transport carried it. `complete()` says, between
+    two chunks, whether the body has been read to its end (False when unknown)."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
     body: AsyncIterator[bytes]
     aclose: Callable[[], Awaitable[None]]
+    complete: Callable[[], bool]
+
+
+def _unknown() -> bool:
+    return False
 
 
 async def relay(send: Send, upstream: Upstream, service: str) -> None:
@@ -233,9 +239,14 @@ async def relay(send: Send, upstream: Upstream, service: str) -> None:
                 "headers": _response_headers(upstream.headers),
             }
         )
+        ended = False
         async for chunk in upstream.body:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # The last chunk ends the response itself: no empty message through every
+            # middleware and the server after it (most answers are one chunk).
+            ended = upstream.complete()
+            await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
+        if not ended:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
     except httpx.TransportError:
         # Headers are gone already: all we can do is cut the connection, so the
         # client sees a truncated response rather than a falsely complete one.
@@ -288,7 +299,9 @@ class Proxy:
                     b"" if body is None else body,
                     pool.timeout,
                 )
-                upstream = Upstream(fast.status, fast.headers, aiter(fast), fast.aclose)
+                upstream = Upstream(
+                    fast.status, fast.headers, aiter(fast), fast.aclose, fast.complete
+                )
             else:
                 url = self._bases[service] + raw_path.decode("latin-1")
                 if query:
@@ -306,6 +319,7 @@ class Proxy:
                     response.headers.raw,
                     response.aiter_raw(),
                     response.aclose,
+                    _unknown,
                 )
         except ClientDisconnected:
             return None  # nobody left to answer

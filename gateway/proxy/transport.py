@@ -38,9 +38,8 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 async def _settled(waiter: asyncio.Future[None], within: float | None) -> None:
     """Await `waiter`; TimeoutError after `within` seconds. A bare timer, not
     asyncio.timeout(): this runs once or more per proxied request."""
-    timer = (
-        None if within is None else asyncio.get_running_loop().call_later(within, _expire, waiter)
-    )
+    # (The waiter's loop, not get_running_loop(): on 3.11 that is a getpid() system call.)
+    timer = None if within is None else waiter.get_loop().call_later(within, _expire, waiter)
     try:
         await waiter
     finally:
@@ -81,6 +80,8 @@ class _Connection(asyncio.Protocol):
     to copy through); the body chunks wait in the parser's deque for the consumer."""
 
     def __init__(self) -> None:
+        # Built by the loop's create_connection: its loop, asked once per connection.
+        self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser: _Parser | None = None
         self.closed = False
@@ -160,7 +161,7 @@ class _Connection(asyncio.Protocol):
 
     async def wait(self, within: float | None) -> None:
         """Until more bytes, EOF or an error; ReadTimeout after `within` seconds."""
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self._loop.create_future()
         try:
             await _settled(self._waiter, within)
         except TimeoutError as exc:
@@ -179,7 +180,7 @@ class _Connection(asyncio.Protocol):
             raise _StaleConnection
         if not self._write_paused:
             return
-        self._drain_waiter = asyncio.get_running_loop().create_future()
+        self._drain_waiter = self._loop.create_future()
         try:
             await _settled(self._drain_waiter, within)
         except TimeoutError as exc:
@@ -218,6 +219,10 @@ class RawResponse(httpx.AsyncByteStream):
         self._until_eof = until_eof
         self._keep_alive = keep_alive
         self._released = False
+
+    def complete(self) -> bool:
+        """Every byte of the body has been handed out."""
+        return self._parser.complete and not self._parser.body
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         p, conn = self._parser, self._conn

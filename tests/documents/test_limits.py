@@ -12,6 +12,7 @@ from services.documents.models import Contenu, Document, Version
 from tests.documents.conftest import AppFactory, Convs
 from tests.documents.helpers import files_under, h, ok, upload
 from tests.documents.samples import multipart, odf, pdf, plain_zip, png, streamed_multipart
+from tests.support.asgi import http_scope
 from tests.support.personas import X_CONTRIBUTEUR
 
 
@@ -210,21 +211,7 @@ async def test_client_gone_mid_upload_leaves_nothing(
         sent.append(message)
 
     headers = h(X_CONTRIBUTEUR, **{"content-type": content_type, "content-length": str(total)})
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/v1/documents",
-        "raw_path": b"/api/v1/documents",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    scope = http_scope("POST", "/api/v1/documents", headers)
     app = client.app  # type: ignore[attr-defined]
     await app(scope, receive, send)
     await assert_nothing_stored(db_engine, storage_root)

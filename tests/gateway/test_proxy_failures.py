@@ -14,10 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.app import create_app
-from tests.gateway.conftest import gateway_settings
-from tests.gateway.support import StaticGrantResolver, bearer, claims, running_idp, sign
-from tests.gateway.upstream import Handler, Upstream, read_request
+from tests.gateway.upstream import Handler, answering, gateway_over, read_request
 
 
 @asynccontextmanager
@@ -25,23 +22,14 @@ async def gateway_before(
     tmp_path: Path, handler: Handler | None
 ) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
     """The gateway whose conventions service is `handler`, a client and a valid token."""
-    async with running_idp(tmp_path) as (idp, idp_transport), Upstream(handler) as up:
-        settings = gateway_settings(service_urls={"conventions": up.url}, rate_limit_enabled=False)
-        app = create_app(
-            settings, grant_resolver=StaticGrantResolver(), oidc_transport=idp_transport
-        )
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-                yield client, bearer(sign(idp.state.key_store, claims("p-1")))
+    async with gateway_over(tmp_path, handler) as (app, token):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            yield client, token
 
 
 async def test_an_invalid_reply_is_a_502_problem(tmp_path: Path) -> None:
-    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"this is not HTTP\r\n\r\n")
-        await writer.drain()
-
+    garbage = answering(b"this is not HTTP\r\n\r\n")
     async with gateway_before(tmp_path, garbage) as (client, token):
         response = await client.get("/api/v1/conventions", headers=token)
     assert response.status_code == 502
@@ -52,11 +40,7 @@ async def test_an_invalid_reply_is_a_502_problem(tmp_path: Path) -> None:
 async def test_a_reply_cut_after_its_headers_is_never_passed_on_as_complete(
     tmp_path: Path,
 ) -> None:
-    async def truncated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly a part")
-        await writer.drain()
-
+    truncated = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly a part")
     async with gateway_before(tmp_path, truncated) as (client, token):
         # The status line is gone already: the gateway raises so the server cuts the
         # client's connection (in process, the error reaches the client as is).

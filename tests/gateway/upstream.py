@@ -1,9 +1,18 @@
-"""A minimal HTTP/1.1 server on loopback, scripted per test (the proxy's transport tests)."""
+"""A minimal HTTP/1.1 server on loopback, scripted per test (the proxy's transport tests),
+and the gateway in front of it."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from gateway.app import create_app
+from tests.gateway.conftest import gateway_settings
+from tests.gateway.support import StaticGrantResolver, bearer, claims, running_idp, sign
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -73,3 +82,33 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
                 break
             body += chunk[:-2]
     return head, body
+
+
+def answering(*parts: bytes, pause: float = 0.05) -> Handler:
+    """A service that reads one request and writes `parts` as they are, `pause`
+    seconds apart (each part its own segment)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        for i, part in enumerate(parts):
+            if i:
+                await asyncio.sleep(pause)
+            writer.write(part)
+            await writer.drain()
+
+    return handler
+
+
+@asynccontextmanager
+async def gateway_over(
+    tmp_path: Path, handler: Handler | None
+) -> AsyncIterator[tuple[FastAPI, dict[str, str]]]:
+    """The gateway app (lifespan running) whose conventions service is `handler`, and
+    the headers of a caller with a valid token."""
+    async with running_idp(tmp_path) as (idp, idp_transport), Upstream(handler) as up:
+        settings = gateway_settings(service_urls={"conventions": up.url}, rate_limit_enabled=False)
+        app = create_app(
+            settings, grant_resolver=StaticGrantResolver(), oidc_transport=idp_transport
+        )
+        async with app.router.lifespan_context(app):
+            yield app, bearer(sign(idp.state.key_store, claims("p-1")))
