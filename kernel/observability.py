@@ -136,6 +136,21 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.app_name = app_name
+        # labels() validates and locks on every call; a route's children never change.
+        # (Bounded: route templates, the parser's methods and statuses are finite sets.)
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        counted = self._counted.get((method, route, status))
+        if counted is None:
+            counted = self.requests.labels(self.app_name, method, route, str(status))
+            self._counted[(method, route, status)] = counted
+        timed = self._timed.get((method, route))
+        if timed is None:
+            timed = self._timed[(method, route)] = self.latency.labels(self.app_name, method, route)
+        counted.inc()
+        timed.observe(seconds)
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
@@ -189,8 +204,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             route = _route_template(scope)
             method = scope["method"]
-            self.metrics.requests.labels(self.metrics.app_name, method, route, str(status)).inc()
-            self.metrics.latency.labels(self.metrics.app_name, method, route).observe(elapsed)
+            self.metrics.observe(method, route, status, elapsed)
             _access_log.info(
                 "request",
                 extra={

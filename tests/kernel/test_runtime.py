@@ -52,13 +52,18 @@ async def test_one_json_access_line_with_template_and_no_token(
 
 
 async def test_metrics_by_route_template(client: httpx.AsyncClient) -> None:
-    await client.get("/numbers", params={"limit": 3})
+    for _ in range(3):
+        await client.get("/numbers", params={"limit": 3})
+    await client.get("/numbers", params={"limit": "many"})
     await client.get("/nowhere/at/all")
     body = (await client.get("/metrics")).text
-    assert 'route="/numbers"' in body
+    by_route = 'app="conventions",method="GET",route="/numbers"'
+    # Every request counted under its status, each one timed.
+    assert f'coop_http_requests_total{{{by_route},status="200"}} 3.0' in body
+    assert f'coop_http_requests_total{{{by_route},status="422"}} 1.0' in body
+    assert f"coop_http_request_duration_seconds_count{{{by_route}}} 4.0" in body
     assert 'route="<unmatched>"' in body
     assert "/nowhere/at/all" not in body
-    assert "coop_http_request_duration_seconds_bucket" in body
 
 
 async def test_readiness_reflects_the_database(database_url: str) -> None:
