@@ -18,6 +18,10 @@ Each round starts with the next variant in turn: none is always the first to tou
 target (cold caches) or always the one following another variant's work.
 
 Every bound is on both the request count and the wall time; the first reached stops.
+
+A point is one run, so its spread is reported beside it: each c=N round's rate, and the
+p50 of each quarter of the c=1 requests (in order). A reader sees whether a verdict on a
+ratio sits inside the run-to-run noise of this machine.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from typing import Any
 import numpy as np
 
 from coop.bench.http import Connection, Response
+
+# Fewer answers than this per quarter make its p50 a few samples' luck: no quarters then.
+QUARTER_MIN = 10
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,8 @@ class Samples:
     window_seconds: float = 0.0
     window_requests: int = 0
     window_bytes: int = 0
+    # Each c=N round's own rate (requests/s over its counted window).
+    round_rates: list[float] = field(default_factory=list)
 
     def mark(self) -> tuple[float, int, int]:
         """Now, and how many answers and bytes so far: a window's start or end."""
@@ -78,6 +87,12 @@ class Samples:
         self.window_seconds += end[0] - start[0]
         self.window_requests += end[1] - start[1]
         self.window_bytes += end[2] - start[2]
+
+    def count_round(self, start: tuple[float, int, int], end: tuple[float, int, int]) -> None:
+        """A c=N round's window: counted in the rates, and its own rate kept."""
+        self.count_window(start, end)
+        if end[0] > start[0]:
+            self.round_rates.append((end[1] - start[1]) / (end[0] - start[0]))
 
     def record(self, spec: RequestSpec, resp: Response | None, elapsed: float, exc: str) -> None:
         if resp is not None and resp.status in spec.expect:
@@ -103,10 +118,16 @@ class Samples:
                 p99_ms=round(float(p99), 3),
                 mean_ms=round(float(arr.mean()), 3),
             )
+            if ok >= 4 * QUARTER_MIN:
+                out["p50_quarters_ms"] = [
+                    round(float(np.percentile(part, 50)), 3) for part in np.array_split(arr, 4)
+                ]
         if self.window_seconds > 0:
             out["rps"] = round(self.window_requests / self.window_seconds, 1)
             if self.window_bytes:
                 out["mb_per_s"] = round(self.window_bytes / self.window_seconds / 1e6, 1)
+        if self.round_rates:
+            out["rps_rounds"] = [round(r, 1) for r in self.round_rates]
         if self.first_error:
             out["first_error"] = self.first_error
         return out
@@ -207,7 +228,7 @@ async def throughput_run(
                 window_end = issuing_stopped[0]
                 if window_end[1] - start[1] < 2 * concurrency:
                     window_end = s.mark()  # no steady state (module doc): the whole slice
-                s.count_window(start, window_end)
+                s.count_round(start, window_end)
     finally:
         for cs in conns.values():
             for c in cs:

@@ -16,15 +16,46 @@ def _get(entry: dict[str, Any], level: str, variant: str, field: str) -> float |
 
 
 def _target(
-    name: str, value: float | None, threshold: str, ok: bool | None, detail: str
+    name: str,
+    value: float | None,
+    threshold: str,
+    ok: bool | None,
+    detail: str,
+    spread: tuple[float, float] | None = None,
+    limit: float | None = None,
 ) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "target": name,
         "value": None if value is None else round(value, 3),
         "threshold": threshold,
         "met": ok,
         "detail": detail,
     }
+    if spread is not None:
+        out["spread"] = [round(spread[0], 3), round(spread[1], 3)]
+        # The parts disagree about the verdict: it rests on this run's noise.
+        out["noise_decides"] = spread[0] < limit <= spread[1] if limit is not None else False
+    return out
+
+
+def _pairwise(
+    entry: dict[str, Any], level: str, variants: tuple[str, str], field: str, ratio: bool
+) -> tuple[float, float] | None:
+    """The lowest and highest of `variants[0]` against `variants[1]` (a ratio, or a
+    difference) part by part: c=N rounds (`rps_rounds`) or c=1 quarters
+    (`p50_quarters_ms`), the parts of a run measured side by side."""
+    a = entry.get(level, {}).get(variants[0], {}).get(field)
+    b = entry.get(level, {}).get(variants[1], {}).get(field)
+    if not a or not b or len(a) != len(b):
+        return None
+    parts = [x / y if ratio else x - y for x, y in zip(a, b, strict=True) if not ratio or y]
+    return (min(parts), max(parts)) if parts else None
+
+
+def _spread_text(spread: tuple[float, float] | None, what: str, unit: str = "") -> str:
+    if spread is None:
+        return ""
+    return f" ; {what} : {spread[0]:.2f}{unit} à {spread[1]:.2f}{unit}"
 
 
 def _worst(pairs: list[tuple[str, float]], lowest: bool = True) -> tuple[str, float] | None:
@@ -49,12 +80,16 @@ def _ratio_target(
         if a and b:
             ratios.append((k, a / b))
     w = _worst(ratios)
+    spread = None if w is None else _pairwise(entries[w[0]], level, variants, "rps_rounds", True)
+    detail = f"pire : {w[0]}{_spread_text(spread, 'selon le tour')}" if w else unmeasured
     return _target(
         name,
         w[1] if w else None,
         f"≥ {minimum:.2f}",
         None if w is None else w[1] >= minimum,
-        f"pire : {w[0]}" if w else unmeasured,
+        detail,
+        spread,
+        minimum,
     )
 
 
@@ -86,7 +121,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             added.append((k, g - d))
     w = _worst(added, lowest=False)
-    detail = f"pire : {w[0]}" if w else "passerelle non mesurée"
+    spread = (
+        None
+        if w is None
+        else _pairwise(eps[w[0]], "c1", ("gateway", "direct"), "p50_quarters_ms", False)
+    )
+    detail = (
+        f"pire : {w[0]}{_spread_text(spread, 'par quart des requêtes', ' ms')}"
+        if w
+        else "passerelle non mesurée"
+    )
     if too_slow:
         detail += (
             f" ; hors calcul (direct p50 > {ADDED_LATENCY_MAX_DIRECT_MS:g} ms) : "
@@ -99,6 +143,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "≤ 0.5 ms",
             None if w is None else w[1] <= 0.5,
             detail,
+            spread,
+            0.5,
         )
     )
 
@@ -226,6 +272,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["| objectif | valeur | seuil | atteint | détail |", "|---|---|---|---|---|"]
     for t in results.get("targets", []):
         met = {True: "✅ atteint", False: "❌ non atteint", None: "– non mesuré"}[t["met"]]
+        if t.get("noise_decides"):
+            met += " (les parties du point ne s'accordent pas)"
         lines.append(
             f"| {t['target']} | {_fmt(t['value'])} | {t['threshold']} | {met} | {t['detail']} |"
         )

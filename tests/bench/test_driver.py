@@ -64,6 +64,18 @@ def test_rates_are_over_the_counted_window() -> None:
     assert summary["requests"] == 10  # every answer is in the latency figures
     assert summary["rps"] == 3.0  # 6 answers in the 2-second window
     assert summary["mb_per_s"] == 1.0  # 2 MB in the window
+    assert "rps_rounds" not in summary
+    assert "p50_quarters_ms" not in summary
+
+
+def test_spread_parts_each_round_rate_and_each_quarter_p50() -> None:
+    samples = Samples(latencies=[0.001] * 10 + [0.002] * 10 + [0.003] * 10 + [0.004] * 10)
+    samples.count_round((0.0, 0, 0), (2.0, 10, 0))
+    samples.count_round((5.0, 10, 0), (6.0, 40, 0))
+    summary = samples.summary()
+    assert summary["rps_rounds"] == [5.0, 30.0]
+    assert summary["rps"] == round(40 / 3, 1)  # the rate stays the pooled one
+    assert summary["p50_quarters_ms"] == [1.0, 2.0, 3.0, 4.0]
 
 
 async def test_latency_rounds_rotate_and_every_request_counts(server: str) -> None:
@@ -86,6 +98,7 @@ async def test_throughput_counts_what_completed_while_requests_were_issued(serve
         # A slice's drain (at most concurrency - 1 answers) is timed, not counted.
         assert bound - slices * (concurrency - 1) <= s.window_requests < bound
         assert s.summary()["rps"] > 0
+        assert len(s.summary()["rps_rounds"]) == slices  # one rate per round
 
 
 async def test_a_slice_without_steady_state_counts_all_its_answers(server: str) -> None:
