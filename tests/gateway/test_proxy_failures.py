@@ -1,7 +1,9 @@
 """A service that answers badly, through the whole gateway (real transport, real socket).
 
-Before the response started: a problem the client can read (502). After: the gateway
-gives up the response rather than end it as if it were complete.
+Before the response started: a problem the client can read (502, 504). After: the
+gateway gives up the response rather than end it as if it were complete. A client who
+leaves mid-upload leaves nothing behind: the service's connection is closed, its pool
+slot given back.
 """
 
 from __future__ import annotations
@@ -10,19 +12,23 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.gateway.upstream import Handler, answering, gateway_over, read_request
+from tests.support.asgi import http_scope
+
+MIB = 1024 * 1024
 
 
 @asynccontextmanager
 async def gateway_before(
-    tmp_path: Path, handler: Handler | None
+    tmp_path: Path, handler: Handler | None, **overrides: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
     """The gateway whose conventions service is `handler`, a client and a valid token."""
-    async with gateway_over(tmp_path, handler) as (app, token):
+    async with gateway_over(tmp_path, handler, **overrides) as (app, token):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
             yield client, token
@@ -88,3 +94,76 @@ async def test_a_service_without_an_address_is_a_503_problem(tmp_path: Path) -> 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"] == "Le service documents n'est pas configuré."
+
+
+async def test_a_service_that_stops_reading_an_upload_is_a_504_problem(tmp_path: Path) -> None:
+    stop_reading = asyncio.Event()
+
+    async def reads_the_head_only(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await stop_reading.wait()  # the body fills the socket buffers, then waits
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(64):  # 64 MiB: more than loopback's buffers hold
+            yield b"x" * MIB
+
+    async with gateway_before(
+        tmp_path,
+        reads_the_head_only,
+        proxy_write_timeout_seconds=0.3,
+        max_body_bytes=128 * MIB,
+    ) as (client, token):
+        headers = {**token, "content-length": str(64 * MIB)}
+        response = await client.post("/api/v1/conventions", headers=headers, content=body())
+        stop_reading.set()
+    assert response.status_code == 504
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "Le service conventions a mis trop de temps à répondre."
+
+
+async def test_a_client_leaving_mid_upload_frees_the_service_connection(
+    tmp_path: Path,
+) -> None:
+    first_closed = asyncio.Event()
+    connections = 0
+
+    async def service(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        if connections == 1:
+            await reader.readuntil(b"\r\n\r\n")
+            while await reader.read(65536):  # the part of the body that came, then EOF
+                pass
+            first_closed.set()
+            return
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+
+    # One connection to the service at most: the next request needs the slot back.
+    async with gateway_over(tmp_path, service, proxy_max_connections=1) as (app, token):
+        messages: list[dict[str, Any]] = [
+            {"type": "http.request", "body": b"x" * 65536, "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        headers = {**token, "content-length": str(MIB)}
+        await app(http_scope("POST", "/api/v1/conventions", headers, app=app), receive, send)
+        assert sent == []  # nobody is left to answer
+        await asyncio.wait_for(first_closed.wait(), 5)
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            after = await client.get("/api/v1/conventions", headers=token)
+    assert after.status_code == 200
+    assert after.content == b"ok"
+    assert connections == 2

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -101,12 +102,14 @@ def answering(*parts: bytes, pause: float = 0.05) -> Handler:
 
 @asynccontextmanager
 async def gateway_over(
-    tmp_path: Path, handler: Handler | None
+    tmp_path: Path, handler: Handler | None, **overrides: Any
 ) -> AsyncIterator[tuple[FastAPI, dict[str, str]]]:
     """The gateway app (lifespan running) whose conventions service is `handler`, and
-    the headers of a caller with a valid token."""
+    the headers of a caller with a valid token. `overrides` are gateway settings."""
     async with running_idp(tmp_path) as (idp, idp_transport), Upstream(handler) as up:
-        settings = gateway_settings(service_urls={"conventions": up.url}, rate_limit_enabled=False)
+        settings = gateway_settings(
+            service_urls={"conventions": up.url}, rate_limit_enabled=False, **overrides
+        )
         app = create_app(
             settings, grant_resolver=StaticGrantResolver(), oidc_transport=idp_transport
         )
