@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import uuid
 from typing import Any
 
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.actions.models import Campagne
 from services.actions.schemas import CampagneVue
 from tests.actions.conftest import COLLECTIVITE_Z, CONV_A, CONV_B, CONV_RESILIEE, Api
 from tests.support.contract import assert_reads_back
@@ -282,3 +289,45 @@ async def test_my_work_lists_missing_and_to_complete_suivis(api: Api) -> None:
             break
     assert sorted(walked) == sorted(i["titre"] for i in agent["items"])
     assert len(walked) == 3
+
+
+async def test_a_first_due_date_set_meanwhile_by_a_twin_request_is_a_412(
+    api: Api, db_engine: AsyncEngine
+) -> None:
+    """Two agents set a campaign's first due date at once: the one whose row lands
+    second is told to reload (412), and writes nothing."""
+    path = f"/api/v1/conventions/{CONV_A}/campagnes/2026-T3"
+    async with db_engine.connect() as twin:
+        # The twin has inserted its row and not committed yet.
+        await twin.execute(
+            insert(Campagne).values(
+                id=uuid.uuid4(),
+                convention_id=CONV_A,
+                periode="2026-T3",
+                date_limite=dt.date(2026, 10, 31),
+                version=1,
+            )
+        )
+        request = asyncio.create_task(
+            api.put(CAF_A_AGENT, path, json={"date_limite": "2026-11-15"})
+        )
+        # The request saw no campaign, and its insert now waits on the twin's row.
+        for _ in range(500):
+            async with db_engine.connect() as probe:
+                waiting = await probe.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+            if waiting or request.done():
+                break
+            await asyncio.sleep(0.01)
+        assert waiting == 1, "the request should be waiting on the twin's row"
+        await twin.commit()
+    r = await request
+    assert r.status_code == 412
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "vient d'être fixée par ailleurs" in r.json()["detail"]
+    view = await api.get(X_LECTEUR, path)
+    assert view.json()["date_limite"] == "2026-10-31"  # the twin's, untouched
