@@ -125,6 +125,21 @@ def database_saturated() -> ServiceUnavailable:
     )
 
 
+def field_error(entry: Mapping[str, Any], detail: str) -> dict[str, Any]:
+    """One entry of a problem's `errors`, in the one shape clients read whoever raised
+    it: `field` (dotted path), `location` (body, query, path, header), `pointer` (JSON
+    pointer into the body), `message` (the problem's detail when none was given), `code`
+    (machine-readable); null when unknown. Other keys are kept."""
+    return {
+        **entry,
+        "pointer": entry.get("pointer"),
+        "location": entry.get("location"),
+        "field": entry.get("field"),
+        "message": entry.get("message") or detail,
+        "code": entry.get("code"),
+    }
+
+
 def problem_response(
     status: int,
     title: str,
@@ -145,7 +160,7 @@ def problem_response(
     if instance:
         body["instance"] = instance
     if errors:
-        body["errors"] = list(errors)
+        body["errors"] = [field_error(entry, detail) for entry in errors]
     if extra:
         body.update(extra)
     return Response(

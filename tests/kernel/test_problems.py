@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
+import orjson
 import pytest
 
+from kernel.errors import InvalidPayload, domain_error_response
 from tests.kernel.toy_app import create_toy_app
 from tests.support.apps import running
 
@@ -31,7 +33,16 @@ def assert_problem(resp: httpx.Response, status: int) -> dict[str, object]:
 async def test_domain_error_carries_its_status_and_field_errors(client: httpx.AsyncClient) -> None:
     body = assert_problem(await client.get("/conflict"), 409)
     assert body["detail"] == "Transition refusée."
-    assert body["errors"] == [{"field": "statut", "message": "non signée"}]
+    # Every entry has the same keys, whoever raised it (null when not known).
+    assert body["errors"] == [
+        {
+            "pointer": None,
+            "location": None,
+            "field": "statut",
+            "message": "non signée",
+            "code": None,
+        }
+    ]
     assert body["instance"] == "/conflict"
     assert_problem(await client.get("/missing"), 404)
 
@@ -43,6 +54,9 @@ async def test_malformed_payload_is_422_with_each_field_named(client: httpx.Asyn
     assert fields == {"nom", "quantite"}
     pointers = {e["pointer"] for e in body["errors"]}  # type: ignore[attr-defined]
     assert pointers == {"/nom", "/quantite"}
+    for entry in body["errors"]:  # type: ignore[attr-defined]
+        assert set(entry) == {"pointer", "location", "field", "message", "code"}
+        assert entry["location"] == "body"
 
 
 async def test_unknown_path_and_wrong_method_are_problems(client: httpx.AsyncClient) -> None:
@@ -77,3 +91,12 @@ async def test_if_match_accepts_any_weak_or_listed_current_etag(
 async def test_if_match_list_without_the_current_etag_is_stale(client: httpx.AsyncClient) -> None:
     stale = await client.put("/versioned/2", headers={"if-match": '"thing.0", W/"thing.1"'})
     assert_problem(stale, 412)
+
+
+def test_a_field_named_without_a_message_carries_the_problems_detail() -> None:
+    resp = domain_error_response(
+        InvalidPayload("Le titre ne peut pas être vide.", errors=[{"field": "titre"}]), "/x"
+    )
+    entry = orjson.loads(resp.body)["errors"][0]
+    assert entry["field"] == "titre"
+    assert entry["message"] == "Le titre ne peut pas être vide."
