@@ -27,6 +27,7 @@ from services.conventions.schemas import (
     SignataireOut,
     SignatairePatch,
 )
+from services.conventions.service import SigRows
 
 router = APIRouter(prefix="/api/v1/conventions", tags=["conventions"])
 
@@ -47,9 +48,10 @@ async def respond(
     convention: Convention,
     today: Today,
     response: Response,
+    sigs: SigRows | None = None,
 ) -> ConventionOut:
     response.headers["ETag"] = convention_etag(convention)
-    return await service_views.representation(session, principal, convention, today)
+    return await service_views.representation(session, principal, convention, today, sigs)
 
 
 @router.get("", response_model=Page[ConventionSummary])

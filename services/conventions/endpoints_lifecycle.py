@@ -43,10 +43,10 @@ async def sign(
 ) -> ConventionOut:
     convention = await service.load_writable(session, principal, convention_id)
     check_if_match_when_sent(request, convention)
-    await service_lifecycle.sign(
+    sigs = await service_lifecycle.sign(
         session, principal, convention, today, data.motif if data else None
     )
-    return await respond(session, principal, convention, today, response)
+    return await respond(session, principal, convention, today, response, sigs)
 
 
 @router.get("/{convention_id}/avenants")

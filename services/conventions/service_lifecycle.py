@@ -35,6 +35,7 @@ from services.conventions.schemas import (
     SignataireIn,
 )
 from services.conventions.service import (
+    SigRows,
     add_months,
     check_dates,
     max_date_fin,
@@ -64,7 +65,10 @@ def require_running(convention: Convention, today: dt.date, what: str) -> None:
 
 
 async def save_version(
-    session: AsyncSession, convention: Convention, avenant_id: uuid.UUID | None
+    session: AsyncSession,
+    convention: Convention,
+    avenant_id: uuid.UUID | None,
+    sigs: SigRows | None = None,
 ) -> None:
     await repo.add(
         session,
@@ -72,7 +76,7 @@ async def save_version(
             convention_id=convention.id,
             numero=convention.numero_version,
             avenant_id=avenant_id,
-            contenu=await snapshot(session, convention),
+            contenu=await snapshot(session, convention, sigs),
         ),
     )
 
@@ -83,7 +87,8 @@ async def sign(
     convention: Convention,
     today: dt.date,
     motif: str | None,
-) -> None:
+) -> SigRows:
+    """Sign; the signatories read for it (signing does not change them)."""
     require_preparation(convention)
     sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
     problems = signature_problems(convention, sigs, today)
@@ -102,7 +107,8 @@ async def sign(
         motif=motif,
         details={"date_signature": convention.date_signature.isoformat()},
     )
-    await save_version(session, convention, None)
+    await save_version(session, convention, None, sigs)
+    return sigs
 
 
 # --- avenants ----------------------------------------------------------------------------

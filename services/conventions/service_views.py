@@ -165,9 +165,15 @@ def convention_out(
 
 
 async def representation(
-    session: AsyncSession, principal: Principal, convention: Convention, today: dt.date
+    session: AsyncSession,
+    principal: Principal,
+    convention: Convention,
+    today: dt.date,
+    sigs: SigRows | None = None,
 ) -> ConventionOut:
-    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
+    """`sigs`: the signatories when the caller has just read them (not read again)."""
+    if sigs is None:
+        sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
     successor = (await repo.successors(session, [convention.id])).get(convention.id)
     return convention_out(principal, convention, sigs, successor, today)
 
@@ -217,9 +223,13 @@ async def readable_representation(
     return convention, convention_fields(principal, convention, sigs, successor, today)
 
 
-async def snapshot(session: AsyncSession, convention: Convention) -> dict[str, Any]:
-    """The text of the convention as it stands (for its version history)."""
-    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
+async def snapshot(
+    session: AsyncSession, convention: Convention, sigs: SigRows | None = None
+) -> dict[str, Any]:
+    """The text of the convention as it stands (for its version history); `sigs` as in
+    `representation`."""
+    if sigs is None:
+        sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
     equipements = await repo.equipements_of(session, convention.id)
     return {
         "titre": convention.titre,

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.pagination import Page
 from kernel.principal import Principal
 from services.conventions.schemas import ConventionSummary
+from tests.conventions.conftest import TODAY
 from tests.conventions.helpers import create, h, payload, sign_all, table_counts
+from tests.support.apps import running
 from tests.support.contract import assert_reads_back
+from tests.support.conventions import conventions_app, seed_organisations
 from tests.support.personas import (
     CAF_A,
     CAF_A_AGENT,
@@ -344,3 +348,31 @@ async def test_a_forged_cursor_is_a_400_problem(client: httpx.AsyncClient) -> No
         assert resp.json()["detail"] == "Curseur de pagination invalide."
     events = await client.get("/api/v1/organisations", params={"cursor": wrong_types}, headers=h())
     assert events.status_code == 400, events.text
+
+
+async def test_signing_reads_the_signatories_once_for_the_rule_the_version_and_the_answer(
+    database_url: str,
+) -> None:
+    await seed_organisations(database_url)
+    app = conventions_app(database_url, today=TODAY)
+    async with running(app) as client:
+        cid = (await create(client))["id"]
+        await sign_all(client, cid, [CAF_A, COLLECTIVITE_X], "2024-12-20")
+        statements: list[str] = []
+
+        def seen(_c: object, _cur: object, statement: str, *_rest: object) -> None:
+            statements.append(statement)
+
+        engine = app.state.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            signed = await client.post(f"/api/v1/conventions/{cid}/signature", headers=h())
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert signed.status_code == 200, signed.text
+        version = (await client.get(f"/api/v1/conventions/{cid}/versions/1", headers=h())).json()
+    reads = [s for s in statements if "FROM conventions.signataire" in s]
+    assert len(reads) == 1, reads
+    # The one read serves all three: the answer and the version both list them.
+    assert len(signed.json()["signataires"]) == 2
+    assert len(version["contenu"]["signataires"]) == 2
