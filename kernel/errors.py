@@ -11,9 +11,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -140,6 +142,18 @@ def field_error(entry: Mapping[str, Any], detail: str) -> dict[str, Any]:
     }
 
 
+# PostgreSQL refusing one more connection: too many (for the server or the role), or
+# starting up / shutting down. The request did nothing; it may be retried.
+_REFUSED_CONNECTION_SQLSTATES = frozenset({"53300", "57P03"})
+
+
+def refused_by_database(exc: BaseException) -> bool:
+    """The database would not open a connection (raised by asyncpg, or by SQLAlchemy
+    around asyncpg's error)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(orig, "sqlstate", None) in _REFUSED_CONNECTION_SQLSTATES
+
+
 def problem_response(
     status: int,
     title: str,
@@ -189,12 +203,18 @@ def domain_error_response(exc: DomainError, path: str) -> Response:
 def exception_response(exc: Exception, path: str) -> Response:
     """The answer to an exception raised while serving `path`, wherever it is caught (the
     app's handlers, the gateway's proxy lane): a domain error's problem; 503 with
-    Retry-After when no pooled database connection came free in time; otherwise a bug's
-    500, logged with its traceback, that tells nothing of it."""
+    Retry-After when no pooled database connection came free in time or PostgreSQL
+    refused a new one; otherwise a bug's 500, logged with its traceback, that tells
+    nothing of it."""
     if isinstance(exc, DomainError):
         return domain_error_response(exc, path)
     if isinstance(exc, PoolTimeoutError):
         _log.warning("database pool exhausted", extra={"fields": {"path": path}})
+        return domain_error_response(database_saturated(), path)
+    if refused_by_database(exc):
+        _log.warning(
+            "database refused a connection", extra={"fields": {"path": path, "error": str(exc)}}
+        )
         return domain_error_response(database_saturated(), path)
     _log.exception("unhandled error", exc_info=exc)
     return problem_response(
@@ -270,4 +290,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(PoolTimeoutError, on_exception)
+    # Database errors answered here, not re-raised to the server by the catch-all's
+    # middleware: a refused connection is a 503 (exception_response), the others a 500.
+    app.add_exception_handler(DBAPIError, on_exception)
+    app.add_exception_handler(asyncpg.PostgresError, on_exception)
     app.add_exception_handler(Exception, on_exception)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kernel.errors import refused_by_database
 from tests.kernel.toy_app import create_toy_app
 from tests.support.apps import running
 from tests.support.personas import CAF_A_AGENT, internal_token
@@ -194,3 +197,29 @@ def test_a_log_line_that_cannot_be_written_never_breaks_the_request(
         handler.flush()  # what the step's end (or shutdown) runs: the failure stays inside
 
     asyncio.run(in_a_loop())
+
+
+async def test_a_database_refusing_connections_is_a_503_the_client_may_retry(
+    database_url: str, db_engine: AsyncEngine
+) -> None:
+    """PostgreSQL at its connection limit (here the role's: SQLSTATE 53300, as for "too
+    many clients already") is a retryable 503, not an internal error."""
+    role = f"coop_full_{secrets.token_hex(3)}"
+    async with db_engine.connect() as conn:
+        await conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'x' CONNECTION LIMIT 0"))
+        await conn.commit()
+    try:
+        url = make_url(database_url).set(username=role, password="x")
+        app = create_toy_app(database_url=url.render_as_string(hide_password=False))
+        async with running(app) as c:  # type: ignore[arg-type]
+            refused = await c.post("/probe", json={"value": "never-written"})
+    finally:
+        async with db_engine.connect() as conn:
+            await conn.execute(text(f"DROP ROLE {role}"))
+            await conn.commit()
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["retry-after"] == "1"
+    # The compiled reads' pool meets asyncpg's own exception: the same answer.
+    assert refused_by_database(asyncpg.TooManyConnectionsError("too many clients already"))
+    assert not refused_by_database(asyncpg.UniqueViolationError("duplicate key"))
