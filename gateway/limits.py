@@ -136,6 +136,7 @@ class SecurityHeadersMiddleware:
         self.app = app
         self.docs_headers = _SECURITY_HEADERS + ((_HSTS,) if hsts else ())
         self.api_headers = (*self.docs_headers, _API_CSP)
+        self.names = frozenset(name for name, _ in self.api_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -148,7 +149,10 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in wanted if h[0] not in present)
+                if present.isdisjoint(self.names):  # as nearly always: all of them
+                    headers += wanted
+                else:
+                    headers.extend(h for h in wanted if h[0] not in present)
                 message["headers"] = headers
             await send(message)
 

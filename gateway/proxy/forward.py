@@ -67,12 +67,10 @@ class ClientDisconnected(Exception):
     """The client went away while its request body was being forwarded."""
 
 
-def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
-    tokens: set[bytes] = set()
-    for name, value in headers:
-        if name == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b","))
-    return tokens
+def _named_hop(connection: list[bytes]) -> set[bytes]:
+    """The headers a Connection header names as hop-by-hop, beyond the standard ones."""
+    tokens = {t.strip().lower() for value in connection for t in value.split(b",")}
+    return tokens - HOP_BY_HOP
 
 
 class Framing(NamedTuple):
@@ -91,22 +89,27 @@ def upstream_headers(
 ) -> tuple[list[tuple[bytes, bytes]], Framing]:
     """The headers sent to the service, and the body's framing (chunked when it has no
     Content-Length)."""
-    inbound: list[tuple[bytes, bytes]] = scope["headers"]
-    named_hop = _connection_tokens(inbound)
     out: list[tuple[bytes, bytes]] = []
     host = b""
     length: bytes | None = None
     chunked = False
-    for name, value in inbound:
-        if name == b"host":
-            host = value
+    connection: list[bytes] = []
+    for name, value in scope["headers"]:
+        if name in _STRIPPED_INBOUND:
+            if name == b"host":
+                host = value
+            elif name == b"connection":
+                connection.append(value)
+            elif name == b"transfer-encoding":
+                chunked = True
+            continue
         if name == b"content-length":
             length = value
-        elif name == b"transfer-encoding":
-            chunked = True
-        if name in _STRIPPED_INBOUND or name in named_hop or name.startswith(_STRIPPED_PREFIXES):
+        elif name.startswith(_STRIPPED_PREFIXES):
             continue
         out.append((name, value))
+    if connection and (named := _named_hop(connection)):
+        out = [header for header in out if header[0] not in named]
     client = scope.get("client")
     out.append((b"authorization", b"Bearer " + internal_token.encode("ascii")))
     out.append((b"x-request-id", request_id.encode("latin-1")))
@@ -204,18 +207,26 @@ def _origin(base_url: str) -> _Origin:
     return _Origin(url.host, port, netloc.encode("ascii"), url.raw_path.rstrip(b"/"))
 
 
-def _response_headers(raw_headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    named_hop = _connection_tokens(raw_headers) if raw_headers else set()
-    return [
-        (lowered, value)
-        for name, value in raw_headers
-        if (lowered := name.lower()) not in _STRIPPED_OUTBOUND and lowered not in named_hop
-    ]
+def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """What the client gets of the service's headers (names lowercased): one pass, a
+    second only when a Connection header named headers of its own."""
+    out: list[tuple[bytes, bytes]] = []
+    connection: list[bytes] = []
+    for name, value in headers:
+        if name in _STRIPPED_OUTBOUND:
+            if name == b"connection":
+                connection.append(value)
+            continue
+        out.append((name, value))
+    if connection and (named := _named_hop(connection)):
+        out = [header for header in out if header[0] not in named]
+    return out
 
 
 class Upstream(NamedTuple):
-    """A service's response, whichever transport carried it. `complete()` says, between
-    two chunks, whether the body has been read to its end (False when unknown)."""
+    """A service's response, whichever transport carried it (header names lowercased).
+    `complete()` says, between two chunks, whether the body has been read to its end
+    (False when unknown)."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
@@ -298,6 +309,7 @@ class Proxy:
                     headers,
                     b"" if body is None else body,
                     pool.timeout,
+                    chunked=framing.chunked,
                 )
                 upstream = Upstream(
                     fast.status, fast.headers, aiter(fast), fast.aclose, fast.complete
@@ -316,7 +328,7 @@ class Proxy:
                 response = await pool.transport.handle_async_request(request)
                 upstream = Upstream(
                     response.status_code,
-                    response.headers.raw,
+                    [(name.lower(), value) for name, value in response.headers.raw],
                     response.aiter_raw(),
                     response.aclose,
                     _unknown,

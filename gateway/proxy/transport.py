@@ -50,10 +50,22 @@ async def _settled(waiter: asyncio.Future[None], within: float | None) -> None:
 class _Parser:
     """httptools callbacks: status and headers, then body chunks as they arrive."""
 
-    __slots__ = ("body", "buffered", "complete", "got_bytes", "headers", "headers_done", "parser")
+    __slots__ = (
+        "body",
+        "buffered",
+        "complete",
+        "connection",
+        "framed",
+        "got_bytes",
+        "headers",
+        "headers_done",
+        "parser",
+    )
 
     def __init__(self) -> None:
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: list[tuple[bytes, bytes]] = []  # names lowercased
+        self.connection: list[bytes] = []  # the Connection header's values
+        self.framed = False  # a Content-Length or Transfer-Encoding was given
         self.body: deque[bytes] = deque()
         self.buffered = 0
         self.headers_done = False
@@ -62,7 +74,14 @@ class _Parser:
         self.parser = httptools.HttpResponseParser(self)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # What the response's framing and keep-alive depend on is noted here, once per
+        # header, rather than found again by every reader of the list.
+        name = name.lower()
         self.headers.append((name, value))
+        if name == b"connection":
+            self.connection.append(value)
+        elif name == b"content-length" or name == b"transfer-encoding":
+            self.framed = True
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
@@ -197,8 +216,8 @@ def _timeouts(request: httpx.Request) -> Mapping[str, float | None]:
 
 
 class RawResponse(httpx.AsyncByteStream):
-    """Status, raw headers, and the body as an async iterator (aclose() returns the
-    connection to the pool once the body is complete, else closes it)."""
+    """Status, headers (names lowercased), and the body as an async iterator (aclose()
+    returns the connection to the pool once the body is complete, else closes it)."""
 
     def __init__(
         self,
@@ -338,6 +357,10 @@ class FastTransport(httpx.AsyncBaseTransport):
         else:
             assert isinstance(stream, httpx.AsyncByteStream), "async requests only"
             body = stream
+        chunked = any(
+            n.lower() == b"transfer-encoding" and v.lower() == b"chunked"
+            for n, v in request.headers.raw
+        )
         raw = await self.exchange(
             url.host,
             url.port or 80,
@@ -346,6 +369,7 @@ class FastTransport(httpx.AsyncBaseTransport):
             request.headers.raw,
             body,
             _timeouts(request),
+            chunked=chunked,
         )
         return httpx.Response(
             raw.status,
@@ -364,14 +388,17 @@ class FastTransport(httpx.AsyncBaseTransport):
         headers: list[tuple[bytes, bytes]],
         body: bytes | AsyncIterable[bytes],
         timeouts: Mapping[str, float | None],
+        *,
+        chunked: bool = False,
     ) -> RawResponse:
         """The proxy's entry point (no httpx.Request/Response to build): `headers` must
-        hold Host and the body's framing (Content-Length or Transfer-Encoding: chunked)."""
+        hold Host and the body's framing (Content-Length, or Transfer-Encoding: chunked
+        and `chunked`)."""
         if self._closed:
             raise httpx.ConnectError("transport fermé")
         await self._acquire(timeouts)
         try:
-            return await self._send(host, port, method, target, headers, body, timeouts)
+            return await self._send(host, port, method, target, headers, body, timeouts, chunked)
         except BaseException:
             if self._slots is not None:
                 self._slots.release()
@@ -386,15 +413,13 @@ class FastTransport(httpx.AsyncBaseTransport):
         headers: list[tuple[bytes, bytes]],
         body: bytes | AsyncIterable[bytes],
         timeouts: Mapping[str, float | None],
+        chunked: bool,
     ) -> RawResponse:
-        head = [method, b" ", target, b" HTTP/1.1\r\n"]
-        chunked = False
-        for name, value in headers:
-            if name.lower() == b"transfer-encoding":
-                chunked = value.lower() == b"chunked"
-            head += (name, b": ", value, b"\r\n")
-        head.append(b"\r\n")
-        head_bytes = b"".join(head)
+        head_bytes = b"%s %s HTTP/1.1\r\n%s\r\n" % (
+            method,
+            target,
+            b"".join([b"%s: %s\r\n" % header for header in headers]),
+        )
         if isinstance(body, bytes) and chunked:
             body = (b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)) if body else b"0\r\n\r\n"
         while True:
@@ -461,18 +486,13 @@ class FastTransport(httpx.AsyncBaseTransport):
         status = parser.get_status_code()
         # (llhttp's should_keep_alive() is only meaningful once the message is complete.)
         keep_alive = parser.get_http_version() == "1.1" and not any(
-            n.lower() == b"connection" and b"close" in v.lower() for n, v in p.headers
+            b"close" in v.lower() for v in p.connection
         )
         no_body = method == b"HEAD" or status in _NO_BODY_STATUS or status < 200
         if no_body:
             p.complete = True
             p.body.clear()
-        until_eof = False
-        if not p.complete and not no_body:
-            framed = any(
-                n.lower() in (b"content-length", b"transfer-encoding") for n, _ in p.headers
-            )
-            until_eof = not framed
+        until_eof = not p.complete and not no_body and not p.framed
         return RawResponse(self, conn, p, status, read_timeout, until_eof, keep_alive)
 
 
