@@ -15,6 +15,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.errors import refused_by_database
+from kernel.observability import AccessRecord, JsonFormatter
 from tests.kernel.toy_app import create_toy_app
 from tests.support.apps import running
 from tests.support.personas import CAF_A_AGENT, internal_token
@@ -223,3 +224,16 @@ async def test_a_database_refusing_connections_is_a_503_the_client_may_retry(
     # The compiled reads' pool meets asyncpg's own exception: the same answer.
     assert refused_by_database(asyncpg.TooManyConnectionsError("too many clients already"))
     assert not refused_by_database(asyncpg.UniqueViolationError("duplicate key"))
+
+
+def test_an_access_record_has_everything_a_log_record_has() -> None:
+    """Built from a template, not by LogRecord.__init__: any handler or formatter (a
+    deployment's own, pytest's) must still find every attribute it may read."""
+    record = AccessRecord({"status": 200})
+    reference = logging.LogRecord("x", logging.INFO, __file__, 1, "m", (), None)
+    assert set(vars(reference)) <= set(vars(record))
+    every = " ".join(f"%({name})s" for name in sorted(vars(reference)))
+    line = logging.Formatter(every + " %(asctime)s %(message)s").format(record)
+    assert "coop.access" in line
+    assert line.endswith(" request")
+    assert json.loads(JsonFormatter().format(record))["status"] == 200
