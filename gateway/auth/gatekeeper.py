@@ -67,6 +67,12 @@ class InternalTokens:
 
     Signing is the costly part of a proxied request; a principal's grants are part of
     the cache key, so a changed grant gets a new token on the very next request.
+
+    The resolver hands out the same `Principal` object while it caches a caller's
+    grants, so a token is first looked up by that object's identity: hashing and
+    comparing a pydantic model cost more than the rest of the lookup. An equal
+    principal in another object (reloaded grants, no resolver cache) still finds its
+    token by equality.
     """
 
     def __init__(
@@ -76,17 +82,25 @@ class InternalTokens:
         self._reuse = ttl_seconds // 2 if ttl_seconds >= 4 else 0
         self._clock = clock
         self._cache: dict[tuple[str, Principal], tuple[str, float]] = {}
+        # (audience, id) -> (the principal itself, token, reuse until): the principal is
+        # held, so its id cannot be another object's while the entry lives.
+        self._by_identity: dict[tuple[str, int], tuple[Principal, str, float]] = {}
 
     def token_for(self, principal: Principal, audience: str) -> str:
         if not self._reuse:
             return self._signer.mint(principal, audience)
-        key = (audience, principal)
         now = self._clock()
+        seen = self._by_identity.get((audience, id(principal)))
+        if seen is not None and seen[0] is principal and seen[2] > now:
+            return seen[1]
+        key = (audience, principal)
         hit = self._cache.get(key)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        token = self._signer.mint(principal, audience)
-        if len(self._cache) >= 10_000:
-            self._cache.clear()
-        self._cache[key] = (token, now + self._reuse)
-        return token
+        if hit is None or hit[1] <= now:
+            hit = (self._signer.mint(principal, audience), now + self._reuse)
+            if len(self._cache) >= 10_000:
+                self._cache.clear()
+            self._cache[key] = hit
+        if len(self._by_identity) >= 10_000:
+            self._by_identity.clear()
+        self._by_identity[(audience, id(principal))] = (principal, *hit)
+        return hit[0]
