@@ -79,6 +79,9 @@ def serve(
         log_config=None,
         access_log=False,
         proxy_headers=False,
+        # No "server: uvicorn" banner on every answer: it tells a caller nothing it
+        # needs, and an attacker which server to aim at.
+        server_header=False,
         http=HttpProtocol,
     )
 

@@ -61,6 +61,7 @@ def baseline_argv(port: int) -> list[str]:
         "warning",
         "--no-access-log",
         "--no-proxy-headers",
+        "--no-server-header",
         "--http",
         SERVER_PROTOCOL,
     ]

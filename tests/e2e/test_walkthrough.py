@@ -198,7 +198,12 @@ def test_a_ctg_from_signature_to_validated_suivis(
 
     # Before anything is granted, nobody gets in (authenticated, but no habilitation).
     assert agent.get("/api/v1/conventions")["items"] == []
-    assert gateway.get("/api/v1/conventions").status_code == 401
+    refused = gateway.get("/api/v1/conventions")
+    assert refused.status_code == 401
+    # Over the real socket: the security headers, and no server banner.
+    assert refused.headers["x-content-type-options"] == "nosniff"
+    assert "server" not in refused.headers
+    assert "server" not in agent.call("GET", "/api/v1/conventions").headers
 
     # The operator loads the registry and the first habilitations with the real CLI.
     csv_path = tmp_path / "organisations.csv"
