@@ -10,7 +10,9 @@ fell from 0.28 ms to 0.17 ms without them, see docs/architecture.md).
 
 `GatewayApp` therefore builds two stacks from the app's one middleware list: the
 framework's, for the gateway's own routes, and the proxy lane's, the same middleware
-around `ProxyEndpoint`. A middleware added to the app applies to both.
+around `ProxyEndpoint`. A middleware added to the app applies to both. The lane is
+chosen at the app's own entry, before FastAPI's and Starlette's (root path, telemetry
+hook, app in scope), which it does itself.
 """
 
 from __future__ import annotations
@@ -56,36 +58,37 @@ class ProxyEndpoint:
             await relay(send, upstream, target.service)
 
 
-class ProxyLane:
-    """Routing-table paths to the proxy lane, everything else to the framework."""
+class GatewayApp(FastAPI):
+    """FastAPI, with the routing table's paths on the proxy lane, dispatched at the app's
+    own entry: a proxied request skips FastAPI's and Starlette's entry too."""
 
-    def __init__(self, framework: ASGIApp, lane: ASGIApp, table: RoutingTable) -> None:
-        self.framework = framework
+    def __init__(self, *, routing_table: RoutingTable, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.routing_table = routing_table
+        # Built with the framework's stack, on the first request of either kind.
+        self.lane: ASGIApp = self._build_then_proxy
+
+    def build_middleware_stack(self) -> ASGIApp:
+        lane: ASGIApp = ProxyEndpoint()
+        for cls, args, kwargs in reversed(self.user_middleware):
+            lane = cls(lane, *args, **kwargs)
         self.lane = lane
-        self.table = table
+        return super().build_middleware_stack()
+
+    async def _build_then_proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.middleware_stack = self.build_middleware_stack()
+        await self.lane(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            target = self.table.match(scope["path"])
+            target = self.routing_table.match(scope["path"])
             if target is not None:
+                scope["app"] = self
+                if self.root_path:
+                    scope["root_path"] = self.root_path
                 # "route" gives the access log and metrics the template, never the raw path.
                 scope["route"] = target
                 scope[TARGET_SCOPE_KEY] = target
                 await self.lane(scope, receive, send)
                 return
-        await self.framework(scope, receive, send)
-
-
-class GatewayApp(FastAPI):
-    """FastAPI, with the routing table's paths on the proxy lane."""
-
-    def __init__(self, *, routing_table: RoutingTable, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.routing_table = routing_table
-
-    def build_middleware_stack(self) -> ASGIApp:
-        framework = super().build_middleware_stack()
-        lane: ASGIApp = ProxyEndpoint()
-        for cls, args, kwargs in reversed(self.user_middleware):
-            lane = cls(lane, *args, **kwargs)
-        return ProxyLane(framework, lane, self.routing_table)
+        await super().__call__(scope, receive, send)
