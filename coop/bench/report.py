@@ -240,7 +240,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"# Coopération — benchmark ({results['scale']})",
         "",
-        f"Machine : {results['machine']['cpus']} CPU, Python {results['machine']['python']}. "
+        f"Machine : {results['machine']['cpus']} CPU, Python {results['machine']['python']}, "
+        f"charge avant la mesure {results['machine'].get('load_before', '?')} (1 min). "
         f"Bornes : {results['bounds']['requests']} requêtes et {results['bounds']['seconds']} s "
         "par point de mesure. Durée totale : "
         f"{results.get('seconds', '?')} s.",

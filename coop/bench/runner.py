@@ -230,7 +230,13 @@ async def _run(
         "scale": scale,
         "seed": seed,
         "dataset": {k: v for k, v in info.items() if k != "personas"},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # Other work on the machine as the run starts (1-minute load average): the
+            # figures of a run on a busy machine are read with that in mind.
+            "load_before": round(os.getloadavg()[0], 2),
+        },
         "bounds": {"requests": requests, "seconds": seconds},
         "endpoints": {},
     }

@@ -55,5 +55,6 @@ def test_bench_runs_end_to_end_on_the_tiny_data_set(database_url: str, tmp_path:
         assert {"gateway", "direct"} <= variants, key
         assert variants & {"baseline", "raw"}, key
     assert {t["target"] for t in results["targets"]}, "every target is evaluated"
+    assert results["machine"]["load_before"] >= 0
     assert (out / "latest.md").read_text().count("|") > 20
     assert (out / "latest.png").stat().st_size > 0
