@@ -62,28 +62,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (défaut : celui de l'application)")] = None,
 ) -> None:
     """Serve one app with uvicorn (database: DATABASE_URL or embedded)."""
-    import uvicorn
-
-    from kernel.server import HttpProtocol
+    from kernel.server import serve as serve_app
 
     spec = APPS.get(name)
     if spec is None:
         raise typer.BadParameter(f"application inconnue : {name} (connues : {', '.join(APPS)})")
     os.environ.setdefault("DATABASE_URL", database_url())
     settings = spec.settings_class()()
-    uvicorn.run(
-        spec.factory,
-        factory=True,
-        host=settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        # No "server: uvicorn" banner on every answer: it tells a caller nothing it
-        # needs, and an attacker which server to aim at.
-        server_header=False,
-        http=HttpProtocol,
-    )
+    serve_app(spec.factory, settings.host, port or settings.port)
 
 
 @app.command(

@@ -45,6 +45,16 @@ def generate(scale: ScaleOpt = "national", seed: SeedOpt = 2024) -> None:
     console.print(f"[green]✓[/] {sum(info['rows'].values()):,} lignes en {info['seconds']} s")
 
 
+@app.command(hidden=True)
+def baseline(port: Annotated[int, typer.Option(help="Port")]) -> None:
+    """Serve the baseline app (its database and queries from the environment the bench
+    gives it), as `coop serve` serves the apps."""
+    from coop.bench.stack import BASELINE_FACTORY
+    from kernel.server import serve
+
+    serve(BASELINE_FACTORY, "127.0.0.1", port)
+
+
 @app.command()
 def run(
     scale: ScaleOpt = "national",

@@ -97,6 +97,26 @@ class CoalescingTransport(asyncio.Transport):
         return self._transport.get_write_buffer_size() + held
 
 
+def serve(factory: str, host: str, port: int) -> None:
+    """Serve the app `factory` ("module:callable") as every app of the suite is served:
+    our logging (none of uvicorn's own access log), no proxy headers trusted, no
+    "server: uvicorn" banner (it tells a caller nothing it needs, and an attacker which
+    server to aim at), each response in one send (`HttpProtocol`)."""
+    import uvicorn
+
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        http=HttpProtocol,
+    )
+
+
 class HttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol on a `CoalescingTransport`.
 

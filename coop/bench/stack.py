@@ -16,8 +16,6 @@ from kernel.migrations import upgrade
 BENCH_DATA_DIR = ".coop/bench-pgdata"
 WORK_DIR = Path(".coop/bench")
 BASELINE_FACTORY = "coop.bench.baseline:create_app"
-# Served as `coop serve` serves the apps (which the bench starts with `coop serve`).
-SERVER_PROTOCOL = "kernel.server:HttpProtocol"
 
 
 def ensure_database(scale: str, data_dir: str = BENCH_DATA_DIR) -> tuple[str, bool]:
@@ -46,25 +44,8 @@ def migrate(url: str) -> list[str]:
 
 
 def baseline_argv(port: int) -> list[str]:
-    """The baseline under uvicorn, with the server options of `coop serve`."""
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        BASELINE_FACTORY,
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--no-proxy-headers",
-        "--no-server-header",
-        "--http",
-        SERVER_PROTOCOL,
-    ]
+    """The baseline served by `kernel.server.serve`, as `coop serve` serves the apps."""
+    return [sys.executable, "-m", "coop.cli", "bench", "baseline", "--port", str(port)]
 
 
 class BenchStack(Stack):
