@@ -299,8 +299,6 @@ class Proxy:
                 if query:
                     target += b"?" + query
                 headers.append((b"host", origin.host_header))
-                if framing.chunked:
-                    headers.append((b"transfer-encoding", b"chunked"))
                 fast = await pool.transport.exchange(
                     origin.host,
                     origin.port,

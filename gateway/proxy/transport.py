@@ -357,16 +357,15 @@ class FastTransport(httpx.AsyncBaseTransport):
         else:
             assert isinstance(stream, httpx.AsyncByteStream), "async requests only"
             body = stream
-        chunked = any(
-            n.lower() == b"transfer-encoding" and v.lower() == b"chunked"
-            for n, v in request.headers.raw
-        )
+        # httpx frames a body of unknown length as chunked: the transport says so itself.
+        headers = [h for h in request.headers.raw if h[0].lower() != b"transfer-encoding"]
+        chunked = len(headers) < len(request.headers.raw)
         raw = await self.exchange(
             url.host,
             url.port or 80,
             request.method.encode("ascii"),
             url.raw_path,
-            request.headers.raw,
+            headers,
             body,
             _timeouts(request),
             chunked=chunked,
@@ -392,8 +391,8 @@ class FastTransport(httpx.AsyncBaseTransport):
         chunked: bool = False,
     ) -> RawResponse:
         """The proxy's entry point (no httpx.Request/Response to build): `headers` must
-        hold Host and the body's framing (Content-Length, or Transfer-Encoding: chunked
-        and `chunked`)."""
+        hold Host and, for a body of known length, its Content-Length; a `chunked` body
+        is sent with the Transfer-Encoding header this writes."""
         if self._closed:
             raise httpx.ConnectError("transport fermé")
         await self._acquire(timeouts)
@@ -415,10 +414,11 @@ class FastTransport(httpx.AsyncBaseTransport):
         timeouts: Mapping[str, float | None],
         chunked: bool,
     ) -> RawResponse:
-        head_bytes = b"%s %s HTTP/1.1\r\n%s\r\n" % (
+        head_bytes = b"%s %s HTTP/1.1\r\n%s%s\r\n" % (
             method,
             target,
             b"".join([b"%s: %s\r\n" % header for header in headers]),
+            b"transfer-encoding: chunked\r\n" if chunked else b"",
         )
         if isinstance(body, bytes) and chunked:
             body = (b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)) if body else b"0\r\n\r\n"
