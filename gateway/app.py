@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.middleware import Middleware
 from starlette.responses import HTMLResponse, JSONResponse
+from starlette.types import Scope
 
 from gateway.auth.gatekeeper import Gatekeeper, InternalTokens
 from gateway.auth.jwks import JwksCache
@@ -36,9 +37,9 @@ from gateway.limits import (
     cors_options,
 )
 from gateway.proxy.forward import Proxy, build_client
-from gateway.proxy.lane import GatewayApp
+from gateway.proxy.lane import TARGET_SCOPE_KEY, GatewayApp
 from gateway.proxy.openapi import OpenApiMerger
-from gateway.proxy.routing import DOCUMENTS, RoutingTable
+from gateway.proxy.routing import DOCUMENTS, RoutingTable, Target
 from gateway.settings import GatewaySettings
 from kernel.app import create_service_app
 
@@ -165,8 +166,10 @@ def create_app(
         or getattr(r, "endpoint", None) is swagger_ui
     ]
 
-    def body_limit(path: str) -> int:
-        if table.service_for(path) == DOCUMENTS:
+    def body_limit(scope: Scope) -> int:
+        # The proxy lane has matched the path already (the gateway's own routes: none).
+        target: Target | None = scope.get(TARGET_SCOPE_KEY)
+        if target is not None and target.service == DOCUMENTS:
             return settings.documents_max_body_bytes
         return settings.max_body_bytes
 

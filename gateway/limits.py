@@ -80,7 +80,7 @@ def _too_large(limit: int) -> PayloadTooLarge:
 class BodySizeLimitMiddleware:
     """Refuses bodies over the route's limit: by Content-Length up front, else while read."""
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[Scope], int]) -> None:
         self.app = app
         self.limit_for = limit_for
 
@@ -88,7 +88,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["path"])
+        limit = self.limit_for(scope)
         chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
