@@ -10,6 +10,7 @@ import logging
 import random
 import re
 import sys
+import threading
 import time
 from contextvars import ContextVar
 from typing import Any
@@ -61,6 +62,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ign
     def __init__(self) -> None:
         super().__init__()
         self._pending: list[str] = []
+        self._flush_thread = 0  # the thread whose loop will write what is pending
 
     @property
     def stream(self) -> Any:
@@ -76,12 +78,18 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ign
         except Exception:
             self.handleError(record)
             return
+        if self._pending and self._flush_thread == threading.get_ident():
+            # This thread's loop writes at its next step already; no need to ask for the
+            # loop again (on 3.11 get_running_loop() is a getpid() system call).
+            self._pending.append(line)
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self._write(line)
             return
         if not self._pending:
+            self._flush_thread = threading.get_ident()
             loop.call_soon(self.flush)
         self._pending.append(line)
 
