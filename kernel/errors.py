@@ -208,13 +208,9 @@ def exception_response(exc: Exception, path: str) -> Response:
     nothing of it."""
     if isinstance(exc, DomainError):
         return domain_error_response(exc, path)
-    if isinstance(exc, PoolTimeoutError):
-        _log.warning("database pool exhausted", extra={"fields": {"path": path}})
-        return domain_error_response(database_saturated(), path)
-    if refused_by_database(exc):
-        _log.warning(
-            "database refused a connection", extra={"fields": {"path": path, "error": str(exc)}}
-        )
+    if isinstance(exc, PoolTimeoutError) or refused_by_database(exc):
+        # No connection to be had: the pool's all lent out, or PostgreSQL takes no more.
+        _log.warning("database saturated", extra={"fields": {"path": path, "error": str(exc)}})
         return domain_error_response(database_saturated(), path)
     _log.exception("unhandled error", exc_info=exc)
     return problem_response(
