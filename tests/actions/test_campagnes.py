@@ -26,6 +26,7 @@ from tests.support.personas import (
     X_LECTEUR,
     Y_CONTRIBUTEUR,
 )
+from tests.support.problems import assert_problem
 
 BODY = {"statut_action": "en cours", "avancement": 10}
 
@@ -326,8 +327,6 @@ async def test_a_first_due_date_set_meanwhile_by_a_twin_request_is_a_412(
         assert waiting == 1, "the request should be waiting on the twin's row"
         await twin.commit()
     r = await request
-    assert r.status_code == 412
-    assert r.headers["content-type"] == "application/problem+json"
-    assert "vient d'être fixée par ailleurs" in r.json()["detail"]
+    assert "vient d'être fixée par ailleurs" in assert_problem(r, 412)["detail"]
     view = await api.get(X_LECTEUR, path)
     assert view.json()["date_limite"] == "2026-10-31"  # the twin's, untouched

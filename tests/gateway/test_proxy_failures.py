@@ -19,6 +19,7 @@ import pytest
 
 from tests.gateway.upstream import Handler, answering, gateway_over, read_request
 from tests.support.asgi import http_scope
+from tests.support.problems import assert_problem
 
 MIB = 1024 * 1024
 
@@ -38,9 +39,8 @@ async def test_an_invalid_reply_is_a_502_problem(tmp_path: Path) -> None:
     garbage = answering(b"this is not HTTP\r\n\r\n")
     async with gateway_before(tmp_path, garbage) as (client, token):
         response = await client.get("/api/v1/conventions", headers=token)
-    assert response.status_code == 502
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["detail"] == "Le service conventions a interrompu la réponse."
+    problem = assert_problem(response, 502)
+    assert problem["detail"] == "Le service conventions a interrompu la réponse."
 
 
 async def test_a_reply_cut_after_its_headers_is_never_passed_on_as_complete(
@@ -91,9 +91,8 @@ async def test_a_small_body_is_sent_again_when_the_kept_alive_connection_was_clo
 async def test_a_service_without_an_address_is_a_503_problem(tmp_path: Path) -> None:
     async with gateway_before(tmp_path, None) as (client, token):  # only conventions is set
         response = await client.get("/api/v1/documents", headers=token)
-    assert response.status_code == 503
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["detail"] == "Le service documents n'est pas configuré."
+    problem = assert_problem(response, 503)
+    assert problem["detail"] == "Le service documents n'est pas configuré."
 
 
 async def test_a_service_that_stops_reading_an_upload_is_a_504_problem(tmp_path: Path) -> None:
@@ -118,9 +117,8 @@ async def test_a_service_that_stops_reading_an_upload_is_a_504_problem(tmp_path:
         headers = {**token, "content-length": str(64 * MIB)}
         response = await client.post("/api/v1/conventions", headers=headers, content=body())
         stop_reading.set()
-    assert response.status_code == 504
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["detail"] == "Le service conventions a mis trop de temps à répondre."
+    problem = assert_problem(response, 504)
+    assert problem["detail"] == "Le service conventions a mis trop de temps à répondre."
 
 
 async def test_a_client_leaving_mid_upload_frees_the_service_connection(

@@ -11,23 +11,13 @@ import pytest
 from kernel.errors import InvalidPayload, domain_error_response
 from tests.kernel.toy_app import create_toy_app
 from tests.support.apps import running
+from tests.support.problems import assert_problem
 
 
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with running(create_toy_app(database_url=database_url)) as c:  # type: ignore[arg-type]
         yield c
-
-
-def assert_problem(resp: httpx.Response, status: int) -> dict[str, object]:
-    assert resp.status_code == status
-    assert resp.headers["content-type"] == "application/problem+json"
-    body = resp.json()
-    assert body["status"] == status
-    assert str(body["type"]).startswith("urn:coop:problem:")
-    assert body["title"]
-    assert body["detail"]
-    return body  # type: ignore[no-any-return]
 
 
 async def test_domain_error_carries_its_status_and_field_errors(client: httpx.AsyncClient) -> None:
@@ -50,11 +40,11 @@ async def test_domain_error_carries_its_status_and_field_errors(client: httpx.As
 async def test_malformed_payload_is_422_with_each_field_named(client: httpx.AsyncClient) -> None:
     resp = await client.post("/things", json={"nom": "x" * 21, "quantite": "beaucoup"})
     body = assert_problem(resp, 422)
-    fields = {e["field"] for e in body["errors"]}  # type: ignore[attr-defined]
+    fields = {e["field"] for e in body["errors"]}
     assert fields == {"nom", "quantite"}
-    pointers = {e["pointer"] for e in body["errors"]}  # type: ignore[attr-defined]
+    pointers = {e["pointer"] for e in body["errors"]}
     assert pointers == {"/nom", "/quantite"}
-    for entry in body["errors"]:  # type: ignore[attr-defined]
+    for entry in body["errors"]:
         assert set(entry) == {"pointer", "location", "field", "message", "code"}
         assert entry["location"] == "body"
 

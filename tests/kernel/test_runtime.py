@@ -19,6 +19,7 @@ from kernel.observability import AccessRecord, JsonFormatter
 from tests.kernel.toy_app import create_toy_app
 from tests.support.apps import running
 from tests.support.personas import CAF_A_AGENT, internal_token
+from tests.support.problems import assert_problem
 
 
 @pytest.fixture
@@ -172,10 +173,8 @@ async def test_no_free_connection_in_time_is_a_503_the_client_may_retry(
         waiting = await c.post("/probe", json={"value": "never-written"})
         assert (await holder).status_code == 200
         written = await c.get("/transactions")  # the pool serves again once it is free
-    assert waiting.status_code == 503
-    assert waiting.headers["content-type"] == "application/problem+json"
+    assert "saturée" in assert_problem(waiting, 503)["detail"]
     assert waiting.headers["retry-after"] == "1"
-    assert "saturée" in waiting.json()["detail"]
     assert written.status_code == 200
 
 
@@ -218,8 +217,7 @@ async def test_a_database_refusing_connections_is_a_503_the_client_may_retry(
         async with db_engine.connect() as conn:
             await conn.execute(text(f"DROP ROLE {role}"))
             await conn.commit()
-    assert refused.status_code == 503
-    assert refused.headers["content-type"] == "application/problem+json"
+    assert_problem(refused, 503)
     assert refused.headers["retry-after"] == "1"
     # The compiled reads' pool meets asyncpg's own exception: the same answer.
     assert refused_by_database(asyncpg.TooManyConnectionsError("too many clients already"))

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import httpx
 
 from kernel.principal import OrganisationKind, Role
 from tests.gateway.habilitations.rig import HabRig
 from tests.support.personas import CAF_A, COLLECTIVITE_X
+from tests.support.problems import assert_problem
 
 CAF = OrganisationKind.caf
 COLL = OrganisationKind.collectivite
-
-
-def problem(resp: httpx.Response, status: int) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = resp.json()
-    assert body["status"] == status
-    return body
 
 
 async def _change(
@@ -46,16 +38,18 @@ async def test_a_change_the_grants_state_does_not_allow_is_a_409(hab: HabRig) ->
     grant_id = await hab.grant("reader", COLLECTIVITE_X, COLL, Role.lecteur)
 
     active = await _change(hab, "agent", grant_id, "reactivation", {})
-    assert problem(active, 409)["detail"] == "Habilitation active : action impossible."
+    assert assert_problem(active, 409)["detail"] == "Habilitation active : action impossible."
 
     assert (
         await _change(hab, "agent", grant_id, "revocation", {"motif": "départ"})
     ).status_code == 200
     for action, body in [("suspension", {"motif": "x"}), ("revocation", {"motif": "x"})]:
         refused = await _change(hab, "agent", grant_id, action, body)
-        assert problem(refused, 409)["detail"] == "Habilitation révoquée : action impossible."
+        assert (
+            assert_problem(refused, 409)["detail"] == "Habilitation révoquée : action impossible."
+        )
     renewed = await _change(hab, "agent", grant_id, "renouvellement", {})
-    assert "accordez-en une nouvelle" in problem(renewed, 409)["detail"]
+    assert "accordez-en une nouvelle" in assert_problem(renewed, 409)["detail"]
     assert await _history(hab, "agent", grant_id) == ["accordée", "révoquée"]
 
 
@@ -64,7 +58,10 @@ async def test_a_renewal_into_the_past_is_a_422(hab: HabRig) -> None:
     grant_id = await hab.grant("reader", COLLECTIVITE_X, COLL, Role.lecteur)
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
     resp = await _change(hab, "agent", grant_id, "renouvellement", {"valide_jusqu_au": past})
-    assert problem(resp, 422)["detail"] == "La nouvelle fin de validité doit être dans le futur."
+    assert (
+        assert_problem(resp, 422)["detail"]
+        == "La nouvelle fin de validité doit être dans le futur."
+    )
     assert await _history(hab, "agent", grant_id) == ["accordée"]
 
 
@@ -85,17 +82,17 @@ async def test_direct_grant_refusals(hab: HabRig) -> None:
             headers=hab.headers("referent"),
         )
 
-    own = problem(await grant(referent), 403)
+    own = assert_problem(await grant(referent), 403)
     assert own["detail"] == "Vous ne pouvez pas vous attribuer une habilitation."
-    stranger = problem(await grant("7d0f3c1e-0000-4000-8000-000000000000"), 404)
+    stranger = assert_problem(await grant("7d0f3c1e-0000-4000-8000-000000000000"), 404)
     assert stranger["detail"] == "Personne inconnue (elle doit s'être connectée une fois)."
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
-    assert problem(await grant(reader, valide_jusqu_au=past), 422)["detail"] == (
+    assert assert_problem(await grant(reader, valide_jusqu_au=past), 422)["detail"] == (
         "La fin de validité doit être dans le futur."
     )
 
     assert (await grant(reader)).status_code == 201
-    twice = problem(await grant(reader), 409)
+    twice = assert_problem(await grant(reader), 409)
     assert "déjà une habilitation sur cette organisation" in twice["detail"]
     listed = await hab.client.get(
         "/api/v1/habilitations",
@@ -112,7 +109,7 @@ async def test_access_is_asked_on_a_collectivite_role_only(hab: HabRig) -> None:
         json={"organisation_id": str(COLLECTIVITE_X), "role": "agent"},
         headers=hab.headers("asker"),
     )
-    assert "lecteur, contributeur ou referent" in problem(resp, 422)["detail"]
+    assert "lecteur, contributeur ou referent" in assert_problem(resp, 422)["detail"]
     await hab.grant("referent", COLLECTIVITE_X, COLL, Role.referent)
     pending = await hab.client.get("/api/v1/demandes-acces", headers=hab.headers("referent"))
     assert pending.json()["items"] == []
@@ -134,13 +131,13 @@ async def test_a_cancelled_invitation_cannot_be_accepted(hab: HabRig) -> None:
     cancelled = await hab.client.post(cancel, headers=hab.headers("referent"))
     assert cancelled.json()["statut"] == "annulée"
     again = await hab.client.post(cancel, headers=hab.headers("referent"))
-    assert problem(again, 409)["detail"] == "Invitation déjà annulée."
+    assert assert_problem(again, 409)["detail"] == "Invitation déjà annulée."
     accepted = await hab.client.post(
         "/api/v1/invitations/acceptation",
         json={"jeton": invitation["jeton"]},
         headers=hab.headers("late", email="late@test.invalid"),
     )
-    assert problem(accepted, 409)["detail"] == "Invitation déjà annulée."
+    assert assert_problem(accepted, 409)["detail"] == "Invitation déjà annulée."
     me = (await hab.client.get("/api/v1/moi", headers=hab.headers("late"))).json()
     assert me["habilitations"] == []
 
@@ -158,7 +155,7 @@ async def test_a_client_id_is_registered_once(hab: HabRig) -> None:
     second = await hab.client.post(
         "/api/v1/clients", json={**body, "nom": "Autre"}, headers=hab.headers("admin")
     )
-    assert problem(second, 409)["detail"] == "Ce client_id est déjà enregistré."
+    assert assert_problem(second, 409)["detail"] == "Ce client_id est déjà enregistré."
     clients = (await hab.client.get("/api/v1/clients", headers=hab.headers("admin"))).json()
     assert [(c["client_id"], c["nom"]) for c in clients["items"]] == [("sig-x", "SI de X")]
 
