@@ -56,6 +56,32 @@ async def test_one_json_access_line_with_template_and_no_token(
     assert token not in json.dumps(line)
 
 
+async def test_the_access_line_obeys_its_loggers_level_and_filters(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Built without Logger.info, the access record still goes through the logger: a
+    deployment can filter it out or raise its level like any other log."""
+    access = logging.getLogger("coop.access")
+
+    def lines() -> int:
+        return len([r for r in caplog.records if r.name == "coop.access"])
+
+    with caplog.at_level(logging.INFO, logger="coop.access"):
+        dropped = logging.Filter("nothing.matches")  # a filter no record passes
+        access.addFilter(dropped)
+        try:
+            await client.get("/healthz")
+        finally:
+            access.removeFilter(dropped)
+        assert lines() == 0
+        await client.get("/healthz")
+        assert lines() == 1
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="coop.access"):
+        await client.get("/healthz")
+        assert lines() == 0
+
+
 async def test_metrics_by_route_template(client: httpx.AsyncClient) -> None:
     for _ in range(3):
         await client.get("/numbers", params={"limit": 3})
