@@ -131,7 +131,7 @@ async def list_signataires(
     convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
 ) -> list[SignataireOut]:
     await service.load_readable(session, principal, convention_id)
-    sigs = (await repo.signataires_of(session, [convention_id]))[convention_id]
+    sigs = await repo.signataires_of_convention(session, convention_id)
     return [service_views.signataire_out(s, o) for s, o in sigs]
 
 

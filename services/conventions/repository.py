@@ -422,6 +422,13 @@ async def signataires_of(
     return out
 
 
+async def signataires_of_convention(
+    session: AsyncSession, convention_id: uuid.UUID
+) -> list[tuple[Signataire, Organisation]]:
+    """One convention's signatories, in their order (`signataires_of` for one)."""
+    return (await signataires_of(session, [convention_id]))[convention_id]
+
+
 async def get_signataire(
     session: AsyncSession, convention_id: uuid.UUID, organisation_id: uuid.UUID
 ) -> Signataire | None:

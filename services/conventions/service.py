@@ -322,7 +322,7 @@ async def add_signataire(
 ) -> None:
     require_preparation(convention)
     await signatory_organisations(session, [data], "")
-    current = (await repo.signataires_of(session, [convention.id]))[convention.id]
+    current = await repo.signataires_of_convention(session, convention.id)
     if any(sig.organisation_id == data.organisation_id for sig, _ in current):
         raise Conflict("Cette organisation est déjà signataire de la convention.")
     await repo.add(session, new_signataire(convention.id, data, len(current)))

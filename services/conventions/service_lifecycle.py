@@ -90,7 +90,7 @@ async def sign(
 ) -> SigRows:
     """Sign; the signatories read for it (signing does not change them)."""
     require_preparation(convention)
-    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
+    sigs = await repo.signataires_of_convention(session, convention.id)
     problems = signature_problems(convention, sigs, today)
     if problems:
         raise Conflict(
@@ -170,7 +170,7 @@ async def add_avenant(
             "apres": list(data.objectifs_partages),
         }
         convention.objectifs_partages = list(data.objectifs_partages)
-    current = (await repo.signataires_of(session, [convention.id]))[convention.id]
+    current = await repo.signataires_of_convention(session, convention.id)
     current_ids = {s.organisation_id for s, _ in current}
     added: list[SignataireIn] = list(data.ajout_signataires)
     if added:
@@ -320,7 +320,7 @@ async def renouveler(
         seq=await repo.next_seq(session),
     )
     await repo.add(session, new)
-    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
+    sigs = await repo.signataires_of_convention(session, convention.id)
     # Signatories carried over; each signs the new convention again.
     await repo.add(
         session,
@@ -403,7 +403,7 @@ async def schema_ao(session: AsyncSession, convention: Convention, today: dt.dat
 
     It requires the signature of whoever holds the planification competence (the commune
     or its EPCI) and, from 1 January 2026, an RPE in Annexe 2."""
-    sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
+    sigs = await repo.signataires_of_convention(session, convention.id)
     signed = {s.organisation_id for s, _ in sigs if s.date_signature is not None}
     listed = {s.organisation_id for s, _ in sigs}
     communes = {o.id: o for _, o in sigs if o.type == TypeOrganisation.commune}

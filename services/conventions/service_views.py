@@ -173,7 +173,7 @@ async def representation(
 ) -> ConventionOut:
     """`sigs`: the signatories when the caller has just read them (not read again)."""
     if sigs is None:
-        sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
+        sigs = await repo.signataires_of_convention(session, convention.id)
     successor = (await repo.successors(session, [convention.id])).get(convention.id)
     return convention_out(principal, convention, sigs, successor, today)
 
@@ -229,7 +229,7 @@ async def snapshot(
     """The text of the convention as it stands (for its version history); `sigs` as in
     `representation`."""
     if sigs is None:
-        sigs = (await repo.signataires_of(session, [convention.id]))[convention.id]
+        sigs = await repo.signataires_of_convention(session, convention.id)
     equipements = await repo.equipements_of(session, convention.id)
     return {
         "titre": convention.titre,
