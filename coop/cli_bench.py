@@ -55,6 +55,24 @@ def baseline(port: Annotated[int, typer.Option(help="Port")]) -> None:
     serve(BASELINE_FACTORY, "127.0.0.1", port)
 
 
+@app.command(hidden=True)
+def relay(
+    route: Annotated[
+        list[str], typer.Option(help="PORT=SERVICE_PORT : écoute sur PORT, relaie vers le service")
+    ],
+) -> None:
+    """Serve the bare relay (`coop.bench.relay`): each port forwards to one service."""
+    from coop.bench.relay import serve
+
+    routes: dict[int, int] = {}
+    for item in route:
+        listen, sep, service = item.partition("=")
+        if not sep or not listen.isdigit() or not service.isdigit():
+            raise typer.BadParameter(f"route attendue PORT=PORT_DU_SERVICE, reçu : {item}")
+        routes[int(listen)] = int(service)
+    serve(routes)
+
+
 @app.command()
 def run(
     scale: ScaleOpt = "national",

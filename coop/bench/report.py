@@ -52,6 +52,42 @@ def _pairwise(
     return (min(parts), max(parts)) if parts else None
 
 
+def _ratio(entry: dict[str, Any], level: str, field: str, a: str, b: str) -> float | None:
+    x, y = _get(entry, level, a, field), _get(entry, level, b, field)
+    return x / y if x and y else None
+
+
+def _difference(entry: dict[str, Any], level: str, field: str, a: str, b: str) -> float | None:
+    x, y = _get(entry, level, a, field), _get(entry, level, b, field)
+    return None if x is None or y is None else x - y
+
+
+def hop_floor(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per endpoint measured with the bare relay: what the hop alone costs (relay against
+    direct) beside what the gateway costs (gateway against direct), and the gateway's own
+    share (gateway against relay). Not a target: the floor the gateway targets sit on."""
+    rows = []
+    for key, e in results.get("endpoints", {}).items():
+        if "relay" not in e.get("c1", {}):
+            continue
+        direct_p50 = _get(e, "c1", "direct", "p50_ms")
+        if direct_p50 is not None and direct_p50 > ADDED_LATENCY_MAX_DIRECT_MS:
+            e = {**e, "c1": {}}  # as in the target: a slow request's p50 spread hides 0.5 ms
+        rows.append(
+            {
+                "op": key,
+                "label": e["label"],
+                "c32_gateway_direct": _ratio(e, "c32", "rps", "gateway", "direct"),
+                "c32_relay_direct": _ratio(e, "c32", "rps", "relay", "direct"),
+                "c32_gateway_relay": _ratio(e, "c32", "rps", "gateway", "relay"),
+                "c1_gateway_added_ms": _difference(e, "c1", "p50_ms", "gateway", "direct"),
+                "c1_relay_added_ms": _difference(e, "c1", "p50_ms", "relay", "direct"),
+                "c1_gateway_beyond_relay_ms": _difference(e, "c1", "p50_ms", "gateway", "relay"),
+            }
+        )
+    return rows
+
+
 def _spread_text(spread: tuple[float, float] | None, what: str, unit: str = "") -> str:
     if spread is None:
         return ""
@@ -82,7 +118,7 @@ def _ratio_target(
     w = _worst(ratios)
     spread = None if w is None else _pairwise(entries[w[0]], level, variants, "rps_rounds", True)
     detail = f"pire : {w[0]}{_spread_text(spread, 'selon le tour')}" if w else unmeasured
-    return _target(
+    out = _target(
         name,
         w[1] if w else None,
         f"≥ {minimum:.2f}",
@@ -91,6 +127,8 @@ def _ratio_target(
         spread,
         minimum,
     )
+    out["worst"] = w[0] if w else None
+    return out
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -108,6 +146,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "passerelle non mesurée",
         )
     ]
+    if out[0]["worst"] is not None:
+        relay = _ratio(reads[out[0]["worst"]], "c32", "rps", "relay", "direct")
+        if relay is not None:
+            out[0]["detail"] += f" ; relais nu au même point : {relay:.2f}"
 
     added, too_slow = [], []
     for k, e in {**reads, **{k: e for k, e in eps.items() if e["kind"] == "write"}}.items():
@@ -131,6 +173,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         if w
         else "passerelle non mesurée"
     )
+    relay_added = None if w is None else _difference(eps[w[0]], "c1", "p50_ms", "relay", "direct")
+    if relay_added is not None:
+        detail += f" ; relais nu au même point : {relay_added:.2f} ms"
     if too_slow:
         detail += (
             f" ; hors calcul (direct p50 > {ADDED_LATENCY_MAX_DIRECT_MS:g} ms) : "
@@ -278,6 +323,24 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| {t['target']} | {_fmt(t['value'])} | {t['threshold']} | {met} | {t['detail']} |"
         )
+    floor = results.get("hop_floor") or []
+    if floor:
+        lines += [
+            "",
+            "Le saut seul : un relais nu (asyncio + httptools, même transport que la passerelle, "
+            "sans authentification, journal ni métrique) entre le client et le service.",
+            "",
+            "| point d'accès | c=32 passerelle/direct | relais/direct | passerelle/relais | "
+            "c=1 ajout passerelle (ms) | ajout relais (ms) | passerelle − relais (ms) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for row in floor:
+            lines.append(
+                f"| {row['label']} | {_fmt(row['c32_gateway_direct'])} | "
+                f"{_fmt(row['c32_relay_direct'])} | {_fmt(row['c32_gateway_relay'])} | "
+                f"{_fmt(row['c1_gateway_added_ms'])} | {_fmt(row['c1_relay_added_ms'])} | "
+                f"{_fmt(row['c1_gateway_beyond_relay_ms'])} |"
+            )
     if results.get("client"):
         c = results["client"]
         lines += [
@@ -312,8 +375,14 @@ def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     eps = list(results.get("endpoints", {}).values())
-    variants = ["gateway", "direct", "baseline", "raw"]
-    colours = {"gateway": "#1f77b4", "direct": "#2ca02c", "baseline": "#7f7f7f", "raw": "#9467bd"}
+    variants = ["gateway", "relay", "direct", "baseline", "raw"]
+    colours = {
+        "gateway": "#1f77b4",
+        "relay": "#ff7f0e",
+        "direct": "#2ca02c",
+        "baseline": "#7f7f7f",
+        "raw": "#9467bd",
+    }
     fig, ax = plt.subplots(figsize=(12, 0.6 * max(4, len(eps) * 2)))
     y = 0.0
     ticks, labels = [], []

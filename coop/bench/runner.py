@@ -314,6 +314,7 @@ async def _run(
                 "COOP_BENCH_RAW_FILE": str(blob_path),
             }
         )
+        st.start_relay(sorted({op.service for op in ops if op.kind != "transfer"}))
         results["client"] = await _client_overhead(baseline_url, min(2.0, seconds / 4))
         console.print(f"Client HTTP (c=32, /ping) : {results['client']}")
 
@@ -330,7 +331,7 @@ async def _run(
             }
             n = requests
             if op.max_calls is not None:
-                # Each call consumes a target: 3 variants, 3 warm-up rounds.
+                # A call consumes a target (at most one per variant), 3 warm-up rounds.
                 n = max(1, min(requests, op.max_calls // len(endpoint.variants) - 3))
             lat = await latency_run(endpoint, n, seconds)
             entry["c1"] = {k: s.summary() for k, s in lat.items()}
@@ -357,6 +358,7 @@ async def _run(
             stack.stop_database()
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["targets"] = report.targets(results)
+    results["hop_floor"] = report.hop_floor(results)
     report.write(results, out_dir)
     return results
 
@@ -369,6 +371,7 @@ def _endpoint(
     people: dict[str, Persona],
     captured: dict[str, Any],
 ) -> Endpoint:
+    # The variants that write: gateway, direct, relay (the baseline's writes are its own).
     n_variants = 3
 
     # Writes: each variant gets its own targets (i*3 + k), never the same suivi twice.
@@ -387,6 +390,15 @@ def _endpoint(
             lambda i: spec_for(op, index(i, 1), tokens.header(people[op.persona], op.service)),
         ),
     ]
+    if op.kind != "transfer":
+        # The hop alone (coop.bench.relay): the caller's internal token, relayed as is.
+        variants.append(
+            Variant(
+                "relay",
+                st.url(f"relay-{op.service}"),
+                lambda i: spec_for(op, index(i, 2), tokens.header(people[op.persona], op.service)),
+            )
+        )
     base = st.url("baseline")
     if op.kind == "transfer":
         if op.method == "POST":

@@ -48,10 +48,18 @@ def baseline_argv(port: int) -> list[str]:
     return [sys.executable, "-m", "coop.cli", "bench", "baseline", "--port", str(port)]
 
 
+def relay_argv(routes: dict[int, int]) -> list[str]:
+    """The bare relay (`coop.bench.relay`), one listening port per service."""
+    argv = [sys.executable, "-m", "coop.cli", "bench", "relay"]
+    for listen, service in routes.items():
+        argv += ["--route", f"{listen}={service}"]
+    return argv
+
+
 class BenchStack(Stack):
     """The suite wired and started as `coop run` does (`coop serve` per app; antivirus
     and rate limits off: clamd and the limiter are not what is measured), plus the
-    baseline app."""
+    baseline app and the bare relay."""
 
     def __init__(self, database_url: str) -> None:
         super().__init__(database_url=database_url, work_dir=WORK_DIR, rate_limit=False)
@@ -72,3 +80,14 @@ class BenchStack(Stack):
         )
         wait_ready(child, self.url("baseline") + "/healthz", timeout=timeout)
         return self.url("baseline")
+
+    def start_relay(self, services: list[str], *, timeout: float = 60.0) -> None:
+        """Start the bare relay in front of each of `services` (its URL: `relay-<name>`),
+        once every port answers (the service's own /healthz, relayed)."""
+        routes = {}
+        for name in services:
+            self.ports[f"relay-{name}"] = port = free_port()
+            routes[port] = self.ports[name]
+        child = self.spawn("relay", relay_argv(routes), {**os.environ, "PYTHONUNBUFFERED": "1"})
+        for name in services:
+            wait_ready(child, self.url(f"relay-{name}") + "/healthz", timeout=timeout)

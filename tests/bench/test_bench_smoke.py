@@ -54,6 +54,11 @@ def test_bench_runs_end_to_end_on_the_tiny_data_set(database_url: str, tmp_path:
         variants = set(entry["c1"])
         assert {"gateway", "direct"} <= variants, key
         assert variants & {"baseline", "raw"}, key
+        # Every endpoint but the transfers is also measured through the bare relay.
+        assert ("relay" in variants) == (entry["kind"] != "transfer"), key
+    assert {row["op"] for row in results["hop_floor"]} == {
+        key for key, entry in results["endpoints"].items() if entry["kind"] != "transfer"
+    }
     assert {t["target"] for t in results["targets"]}, "every target is evaluated"
     assert results["machine"]["load_before"] >= 0
     assert (out / "latest.md").read_text().count("|") > 20

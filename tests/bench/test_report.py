@@ -71,3 +71,55 @@ def test_without_parts_no_spread_is_claimed() -> None:
     assert t["met"] is True
     assert "spread" not in t
     assert "selon le tour" not in t["detail"]
+
+
+def with_relay(endpoint: dict[str, Any], rounds: list[float], quarters: list[float]) -> None:
+    endpoint["c32"]["relay"] = {"rps": sum(rounds) / len(rounds), "rps_rounds": rounds}
+    endpoint["c1"]["relay"] = {"p50_ms": sorted(quarters)[1], "p50_quarters_ms": quarters}
+
+
+def test_the_gateway_verdicts_name_the_bare_relay_at_the_same_point() -> None:
+    fiche = read_endpoint([850] * 4, [1000] * 4, [1.5] * 4, [0.8] * 4)
+    with_relay(fiche, [880] * 4, [1.2] * 4)
+    plan = read_endpoint([990] * 4, [1000] * 4, [1.0] * 4, [0.9] * 4)
+    with_relay(plan, [1000] * 4, [0.95] * 4)
+    results = {"endpoints": {"fiche": fiche, "plan": plan}}
+    throughput = target(results, "Passerelle ≥ 0,90")
+    assert throughput["worst"] == "fiche"
+    assert throughput["met"] is False  # the floor explains, it does not excuse
+    assert throughput["detail"].endswith("relais nu au même point : 0.88")
+    latency = target(results, "Passerelle ajoute")
+    assert latency["detail"].endswith("relais nu au même point : 0.40 ms")
+
+
+def test_the_hop_floor_splits_the_gateway_cost_from_the_hop() -> None:
+    fiche = read_endpoint([850] * 4, [1000] * 4, [1.5] * 4, [0.8] * 4)
+    with_relay(fiche, [880] * 4, [1.2] * 4)
+    without = read_endpoint([850] * 4, [1000] * 4, [1.5] * 4, [0.8] * 4)
+    slow = read_endpoint([1000] * 4, [1000] * 4, [380.0] * 4, [400.0] * 4)
+    with_relay(slow, [1000] * 4, [390.0] * 4)
+    results: dict[str, Any] = {
+        "endpoints": {"fiche": fiche, "sans_relais": without, "agregats": slow}
+    }
+    rows = report.hop_floor(results)
+    assert [r["op"] for r in rows] == ["fiche", "agregats"]
+    row, slow_row = rows
+    # Left out at c=1 beyond 50 ms, as the added-latency target leaves it out.
+    assert slow_row["c1_gateway_added_ms"] is None
+    assert slow_row["c1_relay_added_ms"] is None
+    assert slow_row["c32_relay_direct"] == 1.0
+    assert row["c32_gateway_direct"] == 0.85
+    assert row["c32_relay_direct"] == 0.88
+    assert abs(row["c32_gateway_relay"] - 850 / 880) < 1e-9
+    assert abs(row["c1_gateway_added_ms"] - 0.7) < 1e-9
+    assert abs(row["c1_relay_added_ms"] - 0.4) < 1e-9
+    assert abs(row["c1_gateway_beyond_relay_ms"] - 0.3) < 1e-9
+    text = report.markdown(
+        {
+            "scale": "tiny",
+            "machine": {"cpus": 2, "python": "3.11"},
+            "bounds": {"requests": 1, "seconds": 1},
+            "hop_floor": rows,
+        }
+    )
+    assert "| fiche | 0.85 | 0.88 | 0.97 | 0.70 | 0.40 | 0.30 |" in text
