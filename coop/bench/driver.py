@@ -19,6 +19,10 @@ target (cold caches) or always the one following another variant's work.
 
 Every bound is on both the request count and the wall time; the first reached stops.
 
+At c=N each variant's front process (the gateway, the relay, the service, the baseline)
+has its CPU time read around each of its slices: the CPU per request of that process
+alone, its own cost, which a rate mixes with every other process's on the shared cores.
+
 A point is one run, so its spread is reported beside it: each c=N round's rate, and the
 p50 of each quarter of the c=1 requests (in order). A reader sees whether a verdict on a
 ratio sits inside the run-to-run noise of this machine.
@@ -33,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import psutil  # type: ignore[import-untyped]
 
 from coop.bench.http import Connection, Response
 
@@ -51,10 +56,12 @@ class RequestSpec:
 
 @dataclass
 class Variant:
-    name: str  # gateway | direct | baseline | raw
+    name: str  # gateway | direct | relay | baseline | raw
     base_url: str
     # i-th request of this variant (targets rotate with i).
     request: Callable[[int], RequestSpec]
+    # The process its requests reach first: its CPU per request is measured at c=N.
+    front_pid: int | None = None
 
 
 @dataclass
@@ -77,6 +84,9 @@ class Samples:
     window_bytes: int = 0
     # Each c=N round's own rate (requests/s over its counted window).
     round_rates: list[float] = field(default_factory=list)
+    # The front process's CPU over the c=N slices, and the requests answered in them.
+    cpu_seconds: float = 0.0
+    cpu_requests: int = 0
 
     def mark(self) -> tuple[float, int, int]:
         """Now, and how many answers and bytes so far: a window's start or end."""
@@ -128,9 +138,22 @@ class Samples:
                 out["mb_per_s"] = round(self.window_bytes / self.window_seconds / 1e6, 1)
         if self.round_rates:
             out["rps_rounds"] = [round(r, 1) for r in self.round_rates]
+        if self.cpu_requests:
+            out["cpu_ms_per_request"] = round(1000.0 * self.cpu_seconds / self.cpu_requests, 3)
         if self.first_error:
             out["first_error"] = self.first_error
         return out
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """The process's CPU time so far (user + system), None without a process to read."""
+    if pid is None:
+        return None
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return float(times.user + times.system)
 
 
 def _in_turn(variants: list[Variant], round_: int) -> list[Variant]:
@@ -224,7 +247,14 @@ async def throughput_run(
                     if not stopped:  # the first worker done: issuing has stopped
                         stopped.append(s.mark())
 
+                answered = len(s.latencies) + s.errors
+                cpu_before = cpu_seconds(v.front_pid)
                 await asyncio.gather(*(worker(c) for c in conns[v.name]))
+                cpu_after = cpu_seconds(v.front_pid)
+                if cpu_before is not None and cpu_after is not None:
+                    # The whole slice, drain included: every answer in it cost CPU.
+                    s.cpu_seconds += cpu_after - cpu_before
+                    s.cpu_requests += len(s.latencies) + s.errors - answered
                 window_end = issuing_stopped[0]
                 if window_end[1] - start[1] < 2 * concurrency:
                     window_end = s.mark()  # no steady state (module doc): the whole slice

@@ -80,6 +80,8 @@ def hop_floor(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "c32_gateway_direct": _ratio(e, "c32", "rps", "gateway", "direct"),
                 "c32_relay_direct": _ratio(e, "c32", "rps", "relay", "direct"),
                 "c32_gateway_relay": _ratio(e, "c32", "rps", "gateway", "relay"),
+                "c32_gateway_cpu_ms": _get(e, "c32", "gateway", "cpu_ms_per_request"),
+                "c32_relay_cpu_ms": _get(e, "c32", "relay", "cpu_ms_per_request"),
                 "c1_gateway_added_ms": _difference(e, "c1", "p50_ms", "gateway", "direct"),
                 "c1_relay_added_ms": _difference(e, "c1", "p50_ms", "relay", "direct"),
                 "c1_gateway_beyond_relay_ms": _difference(e, "c1", "p50_ms", "gateway", "relay"),
@@ -291,8 +293,8 @@ def markdown(results: dict[str, Any]) -> str:
         "par point de mesure. Durée totale : "
         f"{results.get('seconds', '?')} s.",
         "",
-        "| point d'accès | variante | c=1 p50 | p95 | p99 | c=32/8 req/s | p50 | p95 | p99 | Mo/s | erreurs | allers-retours |",  # noqa: E501
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| point d'accès | variante | c=1 p50 | p95 | p99 | c=32/8 req/s | p50 | p95 | p99 | CPU ms/req | Mo/s | erreurs | allers-retours |",  # noqa: E501
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rts = results.get("round_trips", {})
     for key, e in results.get("endpoints", {}).items():
@@ -307,12 +309,15 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {e['label']} | {variant} | {_fmt(s1.get('p50_ms'))} | {_fmt(s1.get('p95_ms'))} | "  # noqa: E501
                 f"{_fmt(s1.get('p99_ms'))} | {_fmt(sh.get('rps'))} | {_fmt(sh.get('p50_ms'))} | "
                 f"{_fmt(sh.get('p95_ms'))} | {_fmt(sh.get('p99_ms'))} | "
+                f"{_fmt(sh.get('cpu_ms_per_request'))} | "
                 f"{_fmt(sh.get('mb_per_s') or s1.get('mb_per_s') if e['kind'] == 'transfer' else None)} | "  # noqa: E501
                 f"{errors} | {rt_text} |"
             )
     lines += [
         "",
-        "Latences en ms. Allers-retours : par requête HTTP, mesurés sur le fil (ReadyForQuery).",
+        "Latences en ms. CPU ms/req : le processus qui reçoit la requête (passerelle, relais, "
+        "service ou référence), à c=32/8. "
+        "Allers-retours : par requête HTTP, mesurés sur le fil (ReadyForQuery).",
         "",
     ]
     lines += ["| objectif | valeur | seuil | atteint | détail |", "|---|---|---|---|---|"]
@@ -331,13 +336,15 @@ def markdown(results: dict[str, Any]) -> str:
             "sans authentification, journal ni métrique) entre le client et le service.",
             "",
             "| point d'accès | c=32 passerelle/direct | relais/direct | passerelle/relais | "
+            "CPU passerelle (ms/req) | CPU relais (ms/req) | "
             "c=1 ajout passerelle (ms) | ajout relais (ms) | passerelle − relais (ms) |",
-            "|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for row in floor:
             lines.append(
                 f"| {row['label']} | {_fmt(row['c32_gateway_direct'])} | "
                 f"{_fmt(row['c32_relay_direct'])} | {_fmt(row['c32_gateway_relay'])} | "
+                f"{_fmt(row['c32_gateway_cpu_ms'])} | {_fmt(row['c32_relay_cpu_ms'])} | "
                 f"{_fmt(row['c1_gateway_added_ms'])} | {_fmt(row['c1_relay_added_ms'])} | "
                 f"{_fmt(row['c1_gateway_beyond_relay_ms'])} |"
             )

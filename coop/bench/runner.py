@@ -383,11 +383,13 @@ def _endpoint(
             "gateway",
             st.url("gateway"),
             lambda i: spec_for(op, index(i, 0), access[op.persona]),
+            st.pid("gateway"),
         ),
         Variant(
             "direct",
             st.url(op.service),
             lambda i: spec_for(op, index(i, 1), tokens.header(people[op.persona], op.service)),
+            st.pid(op.service),
         ),
     ]
     if op.kind != "transfer":
@@ -397,6 +399,7 @@ def _endpoint(
                 "relay",
                 st.url(f"relay-{op.service}"),
                 lambda i: spec_for(op, index(i, 2), tokens.header(people[op.persona], op.service)),
+                st.pid("relay"),
             )
         )
     base = st.url("baseline")
@@ -409,16 +412,22 @@ def _endpoint(
                     lambda i: RequestSpec(
                         "POST", "/raw/upload", {}, spec_for(op, i, "").body, frozenset({201})
                     ),
+                    st.pid("baseline"),
                 )
             )
         else:
-            variants.append(Variant("raw", base, lambda i: RequestSpec("GET", "/raw/blob", {})))
+            variants.append(
+                Variant(
+                    "raw", base, lambda i: RequestSpec("GET", "/raw/blob", {}), st.pid("baseline")
+                )
+            )
     elif captured.get(op.key):
         variants.append(
             Variant(
                 "baseline",
                 base,
                 lambda i: RequestSpec(op.method, f"/q/{op.key}?t={i}", {}, b"", frozenset({200})),
+                st.pid("baseline"),
             )
         )
     return Endpoint(op.key, op.label, op.kind, variants)

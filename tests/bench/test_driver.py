@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -18,6 +19,7 @@ from coop.bench.driver import (
     Samples,
     Variant,
     _in_turn,
+    cpu_seconds,
     latency_run,
     throughput_run,
 )
@@ -107,3 +109,21 @@ async def test_a_slice_without_steady_state_counts_all_its_answers(server: str) 
     samples = await throughput_run(endpoint(server), concurrency, 8, 60, slices=slices)
     for name in "abc":
         assert samples[name].window_requests == len(samples[name].latencies) == 16
+
+
+async def test_the_front_process_cpu_is_read_around_its_slices(server: str) -> None:
+    # The server runs in this very process: its CPU is this pid's.
+    measured = Variant("a", server, lambda i: RequestSpec("GET", "/a", {}), os.getpid())
+    unmeasured = Variant("b", server, lambda i: RequestSpec("GET", "/b", {}))
+    # Enough requests for CPU time, counted in clock ticks of 10 ms, to move.
+    bound = 600
+    samples = await throughput_run(
+        Endpoint("e", "e", "read", [measured, unmeasured]), 4, bound, 60, slices=2
+    )
+    a, b = samples["a"], samples["b"]
+    assert a.cpu_requests == len(a.latencies) == bound  # every answer of its slices
+    assert a.cpu_seconds > 0
+    assert a.summary()["cpu_ms_per_request"] == round(1000 * a.cpu_seconds / bound, 3)
+    assert b.cpu_requests == 0
+    assert "cpu_ms_per_request" not in b.summary()
+    assert cpu_seconds(None) is None

@@ -74,7 +74,12 @@ def test_without_parts_no_spread_is_claimed() -> None:
 
 
 def with_relay(endpoint: dict[str, Any], rounds: list[float], quarters: list[float]) -> None:
-    endpoint["c32"]["relay"] = {"rps": sum(rounds) / len(rounds), "rps_rounds": rounds}
+    endpoint["c32"]["relay"] = {
+        "rps": sum(rounds) / len(rounds),
+        "rps_rounds": rounds,
+        "cpu_ms_per_request": 0.11,
+    }
+    endpoint["c32"]["gateway"]["cpu_ms_per_request"] = 0.19
     endpoint["c1"]["relay"] = {"p50_ms": sorted(quarters)[1], "p50_quarters_ms": quarters}
 
 
@@ -122,4 +127,5 @@ def test_the_hop_floor_splits_the_gateway_cost_from_the_hop() -> None:
             "hop_floor": rows,
         }
     )
-    assert "| fiche | 0.85 | 0.88 | 0.97 | 0.70 | 0.40 | 0.30 |" in text
+    assert (row["c32_gateway_cpu_ms"], row["c32_relay_cpu_ms"]) == (0.19, 0.11)
+    assert "| fiche | 0.85 | 0.88 | 0.97 | 0.19 | 0.11 | 0.70 | 0.40 | 0.30 |" in text
