@@ -113,6 +113,10 @@ def test_the_hop_floor_splits_the_gateway_cost_from_the_hop() -> None:
     assert slow_row["c1_gateway_added_ms"] is None
     assert slow_row["c1_relay_added_ms"] is None
     assert slow_row["c32_relay_direct"] == 1.0
+    # Its CPU per request is read at 1000 req/s; at 5 the background work would weigh more.
+    assert slow_row["c32_relay_cpu_ms"] == 0.11
+    slow["c32"]["relay"]["rps"] = 5.0
+    assert report.hop_floor(results)[1]["c32_relay_cpu_ms"] is None
     assert row["c32_gateway_direct"] == 0.85
     assert row["c32_relay_direct"] == 0.88
     assert abs(row["c32_gateway_relay"] - 850 / 880) < 1e-9
