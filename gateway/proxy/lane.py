@@ -12,7 +12,8 @@ fell from 0.28 ms to 0.17 ms without them, see docs/architecture.md).
 framework's, for the gateway's own routes, and the proxy lane's, the same middleware
 around `ProxyEndpoint`. A middleware added to the app applies to both. The lane is
 chosen at the app's own entry, before FastAPI's and Starlette's (root path, telemetry
-hook, app in scope), which it does itself.
+hook, app in scope). Of those the lane needs the app in scope, which it sets itself;
+nothing on it reads a root path (the request goes to the service as received).
 """
 
 from __future__ import annotations
@@ -84,8 +85,6 @@ class GatewayApp(FastAPI):
             target = self.routing_table.match(scope["path"])
             if target is not None:
                 scope["app"] = self
-                if self.root_path:
-                    scope["root_path"] = self.root_path
                 # "route" gives the access log and metrics the template, never the raw path.
                 scope["route"] = target
                 scope[TARGET_SCOPE_KEY] = target
