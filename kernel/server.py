@@ -6,13 +6,13 @@ and reads twice. Here every write made while the event loop runs one step is hel
 leaves in a single `writev` at the end of that step, so a response whose body is ready
 (every JSON response, every proxied chunk already received) goes out in one segment.
 Order is kept and nothing waits longer than the current loop step; closing or
-half-closing the connection sends what is held first.
+half-closing the connection sends what is held first, and so does a response's end.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -124,3 +124,10 @@ class HttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))
+
+    def on_response_complete(self) -> None:
+        # A complete response leaves now, not when the loop step ends: what the app does
+        # after its last send (access log, metrics, its middleware unwinding, uvicorn's
+        # own bookkeeping) is no longer part of the client's wait.
+        cast(CoalescingTransport, self.transport).flush()
+        super().on_response_complete()

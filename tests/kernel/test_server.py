@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from kernel.server import CoalescingTransport
+from kernel.server import CoalescingTransport, HttpProtocol
 from tests.support.served import served
 
 BIG = bytes(range(256)) * (5 * 4096)  # 5 MiB, every byte value
@@ -196,3 +200,50 @@ async def test_pipelined_requests_get_their_responses_in_order(served_app: str) 
     )
     assert first < second < third
     assert received.count(b"HTTP/1.1 200 OK") == 3
+
+
+def test_a_complete_response_leaves_before_the_app_returns() -> None:
+    """What an app does after its last send (access log, metrics) runs in the same loop
+    step; the response must not wait for it. Here that work blocks the server's loop
+    until the client holds the whole response: before the response left at the end of
+    the step, the client never got it and the read timed out."""
+    released = threading.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+        )
+        await send({"type": "http.response.body", "body": b"ok"})
+        released.wait(10)  # blocks the loop on purpose: the app's after-work
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, http=HttpProtocol, lifespan="off", log_level="error"
+        )
+    )
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n")
+            received = b""
+            try:
+                while not received.endswith(b"\r\n\r\nok"):
+                    chunk = client.recv(4096)
+                    if not chunk:
+                        break
+                    received += chunk
+            finally:
+                released.set()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert received.startswith(b"HTTP/1.1 200")
+    assert received.endswith(b"\r\n\r\nok")
