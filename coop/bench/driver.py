@@ -1,9 +1,9 @@
 """The load driver: bounded (requests and seconds), interleaved, loopback only.
 
-For each endpoint, its variants (gateway, direct service, baseline, raw) are measured
-side by side:
+For each endpoint, its variants (gateway, direct service, bare relay, baseline, raw)
+are measured side by side:
 
-- c=1 (latency): one request per variant in turn, round-robin, so the three see the
+- c=1 (latency): one request per variant in turn, round-robin, so they all see the
   same machine state request by request.
 - c=32 (throughput): slices, each variant in turn for a slice with 32 workers,
   repeated; a variant's requests/s is what completed while its slices were issuing

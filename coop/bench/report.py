@@ -123,11 +123,9 @@ def _ratio_target(
     unmeasured: str,
 ) -> dict[str, Any]:
     """The lowest `variants[0] / variants[1]` ratio of `field` at `level`, at least `minimum`."""
-    ratios = []
-    for k, e in entries.items():
-        a, b = _get(e, level, variants[0], field), _get(e, level, variants[1], field)
-        if a and b:
-            ratios.append((k, a / b))
+    ratios = [
+        (k, r) for k, e in entries.items() if (r := _ratio(e, level, field, *variants)) is not None
+    ]
     w = _worst(ratios)
     spread = None if w is None else _pairwise(entries[w[0]], level, variants, "rps_rounds", True)
     detail = f"pire : {w[0]}{_spread_text(spread, 'selon le tour')}" if w else unmeasured
@@ -166,15 +164,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     added, too_slow = [], []
     for k, e in {**reads, **{k: e for k, e in eps.items() if e["kind"] == "write"}}.items():
-        g, d = _get(e, "c1", "gateway", "p50_ms"), _get(e, "c1", "direct", "p50_ms")
-        if g is None or d is None:
+        gap = _difference(e, "c1", "p50_ms", "gateway", "direct")
+        direct = _get(e, "c1", "direct", "p50_ms")
+        if gap is None or direct is None:
             continue
         # Half a millisecond is below the run-to-run spread of a slow request's p50:
         # the gateway's cost (the same whatever the endpoint) is read on the fast ones.
-        if d > ADDED_LATENCY_MAX_DIRECT_MS:
+        if direct > ADDED_LATENCY_MAX_DIRECT_MS:
             too_slow.append(k)
         else:
-            added.append((k, g - d))
+            added.append((k, gap))
     w = _worst(added, lowest=False)
     spread = (
         None
