@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +14,7 @@ from starlette.routing import Route
 
 from coop.bench.http import Connection
 from coop.bench.relay import start
+from coop.stack import free_port
 from gateway.proxy.transport import FastTransport
 from tests.support.served import served
 
@@ -33,12 +33,6 @@ async def echo(request: Request) -> Response:
         status_code=int(request.query_params.get("status", "200")),
         headers={"x-from-service": "oui"},
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _relay_to(service_port: int) -> tuple[asyncio.Server, FastTransport, str]:
@@ -104,7 +98,7 @@ async def test_answers_keep_the_order_of_pipelined_requests(relay: str) -> None:
 
 
 async def test_an_unreachable_service_is_a_502() -> None:
-    server, upstream, relay_url = await _relay_to(_free_port())
+    server, upstream, relay_url = await _relay_to(free_port())
     conn = Connection(relay_url)
     try:
         resp = await conn.request("GET", "/healthz")
@@ -123,7 +117,7 @@ async def test_each_route_reaches_its_own_service() -> None:
     one, two = Starlette(routes=[Route("/", named)]), Starlette(routes=[Route("/", named)])
     one.state.name, two.state.name = "un", "deux"
     async with served(one) as url_one, served(two) as url_two:
-        started = await start({_free_port(): _port(url_one), _free_port(): _port(url_two)})
+        started = await start({free_port(): _port(url_one), free_port(): _port(url_two)})
         try:
             answers = []
             for _ in range(2):  # the second round finds kept-alive connections idle

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,15 +11,10 @@ from collections.abc import Mapping
 import httpx
 from fastapi import FastAPI
 
+from coop.stack import free_port
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.gateway.support import StaticGrantResolver
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def gateway_from_env() -> FastAPI:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from coop.stack import free_port
 from kernel.server import CoalescingTransport, HttpProtocol
 from tests.support.served import served
 
@@ -218,9 +219,7 @@ def test_a_complete_response_leaves_before_the_app_returns() -> None:
         await send({"type": "http.response.body", "body": b"ok"})
         released.wait(10)  # blocks the loop on purpose: the app's after-work
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, http=HttpProtocol, lifespan="off", log_level="error"

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
 from starlette.types import ASGIApp
 
+from coop.stack import free_port
 from kernel.server import HttpProtocol
 
 
 @asynccontextmanager
 async def served(app: ASGIApp) -> AsyncIterator[str]:
     """The app's base URL while it is served (the protocol `coop serve` runs)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, http=HttpProtocol, lifespan="off", log_level="warning"
     )
