@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -127,3 +129,14 @@ async def test_the_front_process_cpu_is_read_around_its_slices(server: str) -> N
     assert b.cpu_requests == 0
     assert "cpu_ms_per_request" not in b.summary()
     assert cpu_seconds(None) is None
+
+
+def test_a_process_gone_has_no_cpu_to_read() -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert cpu_seconds(int(gone.stdout)) is None
+    assert cpu_seconds(os.getpid()) is not None

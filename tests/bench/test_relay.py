@@ -130,3 +130,14 @@ async def test_each_route_reaches_its_own_service() -> None:
                 server.close()
                 await pool.aclose()
     assert answers == [b"un", b"deux", b"un", b"deux"]
+
+
+async def test_a_request_it_cannot_parse_is_a_400_and_the_connection_closes(relay: str) -> None:
+    reader, writer = await asyncio.open_connection(*relay.removeprefix("http://").split(":"))
+    try:
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        answer = await reader.read()  # until the relay closes
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert answer.endswith(b"content-length: 0\r\n\r\n")
