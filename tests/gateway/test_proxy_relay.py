@@ -65,3 +65,36 @@ async def test_a_chunked_answer_whose_end_comes_later_is_ended_by_an_empty_messa
     assert b"".join(body for body, _ in messages) == b"first-last"
     assert [more for _, more in messages[:-1]] == [True] * (len(messages) - 1)
     assert messages[-1] == (b"", False)
+
+
+async def test_the_client_never_gets_the_services_own_connection_cookies_or_ids(
+    tmp_path: Path,
+) -> None:
+    service = answering(
+        b"HTTP/1.1 200 OK\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: 2\r\n"
+        b'ETag: "v1"\r\n'
+        b"Server: service-interne/1.0\r\n"
+        b"Date: Tue, 24 Nov 2026 10:00:00 GMT\r\n"
+        b"Set-Cookie: session=du-service\r\n"
+        b"X-Request-ID: id-du-service\r\n"
+        b"Connection: keep-alive, X-Hop-Secret\r\n"
+        b"Keep-Alive: timeout=5\r\n"
+        b"X-Hop-Secret: 1\r\n"
+        b"\r\n{}"
+    )
+    async with gateway_over(tmp_path, service) as (app, token):
+        sent = await messages_of(app, token)
+    headers = sent[0]["headers"]
+    names = [name for name, _ in headers]
+    # What describes the answer passes, names lowercased.
+    assert (b"etag", b'"v1"') in headers
+    assert (b"content-type", b"application/json") in headers
+    # Neither the service's connection (nor what its Connection header names), nor its
+    # cookies, banner or clock, nor its request id: the gateway states its own.
+    for name in (b"server", b"date", b"set-cookie", b"connection", b"keep-alive", b"x-hop-secret"):
+        assert name not in names, name
+    assert names.count(b"x-request-id") == 1
+    assert (b"x-request-id", b"id-du-service") not in headers
+    assert body_messages(sent) == [(b"{}", False)]
