@@ -67,10 +67,13 @@ class ClientDisconnected(Exception):
     """The client went away while its request body was being forwarded."""
 
 
-def _named_hop(connection: list[bytes]) -> set[bytes]:
-    """The headers a Connection header names as hop-by-hop, beyond the standard ones."""
-    tokens = {t.strip().lower() for value in connection for t in value.split(b",")}
-    return tokens - HOP_BY_HOP
+def _without_named_hop(
+    headers: list[tuple[bytes, bytes]], connection: list[bytes]
+) -> list[tuple[bytes, bytes]]:
+    """`headers` less those the Connection header's values (`connection`) name as
+    hop-by-hop beyond the standard ones; `headers` itself when it names none."""
+    named = {t.strip().lower() for value in connection for t in value.split(b",")} - HOP_BY_HOP
+    return [header for header in headers if header[0] not in named] if named else headers
 
 
 class Framing(NamedTuple):
@@ -108,8 +111,8 @@ def upstream_headers(
         elif name.startswith(_STRIPPED_PREFIXES):
             continue
         out.append((name, value))
-    if connection and (named := _named_hop(connection)):
-        out = [header for header in out if header[0] not in named]
+    if connection:
+        out = _without_named_hop(out, connection)
     client = scope.get("client")
     out.append((b"authorization", b"Bearer " + internal_token.encode("ascii")))
     out.append((b"x-request-id", request_id.encode("latin-1")))
@@ -218,9 +221,7 @@ def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, b
                 connection.append(value)
             continue
         out.append((name, value))
-    if connection and (named := _named_hop(connection)):
-        out = [header for header in out if header[0] not in named]
-    return out
+    return _without_named_hop(out, connection) if connection else out
 
 
 class Upstream(NamedTuple):
