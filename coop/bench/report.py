@@ -146,21 +146,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     eps: dict[str, dict[str, Any]] = results.get("endpoints", {})
     reads = {k: e for k, e in eps.items() if e["kind"] == "read"}
     transfers = {k: e for k, e in eps.items() if e["kind"] == "transfer"}
-    out = [
-        _ratio_target(
-            "Passerelle ≥ 0,90 × débit direct (c=32)",
-            reads,
-            "c32",
-            "rps",
-            ("gateway", "direct"),
-            0.90,
-            "passerelle non mesurée",
-        )
-    ]
-    if out[0]["worst"] is not None:
-        relay = _ratio(reads[out[0]["worst"]], "c32", "rps", "relay", "direct")
-        if relay is not None:
-            out[0]["detail"] += f" ; relais nu au même point : {relay:.2f}"
+    gateway_rate = _ratio_target(
+        "Passerelle ≥ 0,90 × débit direct (c=32)",
+        reads,
+        "c32",
+        "rps",
+        ("gateway", "direct"),
+        0.90,
+        "passerelle non mesurée",
+    )
+    worst = gateway_rate["worst"]
+    relay = None if worst is None else _ratio(reads[worst], "c32", "rps", "relay", "direct")
+    if relay is not None:
+        gateway_rate["detail"] += f" ; relais nu au même point : {relay:.2f}"
+    out = [gateway_rate]
 
     added, too_slow = [], []
     for k, e in {**reads, **{k: e for k, e in eps.items() if e["kind"] == "write"}}.items():
