@@ -166,7 +166,8 @@ class Metrics:
 
 _access_log = logging.getLogger("coop.access")
 _STARTED = time.time()
-# What every LogRecord carries, the same for each access line.
+# What every LogRecord carries, the same for each access line. Thread and process are
+# None, as configure_logging has every record of the app leave them (no lookup a line).
 _ACCESS_RECORD: dict[str, Any] = {
     "name": "coop.access",
     "msg": "request",
