@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel
 
 from kernel.database import DbSession
 from kernel.etag import etag_for
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
-from kernel.pagination import Page, Pagination
+from kernel.pagination import Pagination
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
 from services.actions import service_suivis
@@ -29,9 +27,10 @@ from services.actions.endpoints import (
 from services.actions.models import Suivi
 from services.actions.rules import PERIODE_TRIMESTRE_RE
 from services.actions.schemas import (
-    ARenseigner,
+    ARenseignerPage,
     CampagneConventionOut,
     CampagneIn,
+    CampagneResume,
     CampagneVue,
     Commentaire,
     CommentaireOptionnel,
@@ -242,12 +241,6 @@ async def historique(
 # --- campaigns -------------------------------------------------------------------------
 
 
-class CampagneResume(BaseModel):
-    periode: str
-    date_limite: dt.date
-    echue: bool
-
-
 @router.get("/conventions/{convention_id}/campagnes", tags=["campagnes"])
 async def list_campagnes(
     convention_id: uuid.UUID, ctx: Ctx, session: DbSession, principal: CurrentPrincipal
@@ -324,10 +317,6 @@ async def campagne_vue(
     return json_response(view)
 
 
-class ARenseignerPage(Page[ARenseigner]):
-    periode: str
-
-
 @router.get("/moi/actions-a-renseigner", tags=["suivis"])
 async def actions_a_renseigner(
     ctx: Ctx,
@@ -338,7 +327,6 @@ async def actions_a_renseigner(
 ) -> ARenseignerPage:
     """Actions you may update whose suivi of the current campaign is missing, in
     brouillon or à compléter, across all your conventions."""
-    found, current = await service_suivis.actions_a_renseigner(
+    return await service_suivis.actions_a_renseigner(
         ctx, session, principal, periode, limit=page.limit, cursor=page.cursor
     )
-    return ARenseignerPage(items=found.items, next_cursor=found.next_cursor, periode=current)

@@ -407,6 +407,20 @@ class ARenseigner(BaseModel):
     date_limite: dt.date
 
 
+class ARenseignerPage(BaseModel):
+    """A page of "my actions to fill in", with the campaign (quarter) it is about."""
+
+    items: list[ARenseigner]
+    next_cursor: str | None = None
+    periode: str
+
+
+class CampagneResume(BaseModel):
+    periode: str
+    date_limite: dt.date
+    echue: bool
+
+
 # --- bilans ----------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, InvalidPayload, NotFound, PreconditionFailed
 from kernel.etag import etag_for, require_if_match
-from kernel.pagination import Page, keyset_page, make_page
+from kernel.pagination import keyset_page
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
@@ -40,6 +40,7 @@ from services.actions.schemas import (
     ActionRef,
     AlerteOut,
     ARenseigner,
+    ARenseignerPage,
     CampagneConventionOut,
     Compteurs,
     Correction,
@@ -515,24 +516,23 @@ async def actions_a_renseigner(
     *,
     limit: int,
     cursor: str | None,
-) -> tuple[Page[ARenseigner], str]:
+) -> ARenseignerPage:
     """A page of the caller's actions to fill in, and the campaign (quarter) meant."""
     delai = ctx.settings.campagne_delai_jours
     t = Trimestre.parse(periode) if periode else campagne_courante(ctx.today(), delai)
     rows = await srepo.a_renseigner(
         session, principal, t, t.echeance_par_defaut(delai), limit=limit, cursor=cursor
     )
-    page = make_page(
-        rows,
-        limit,
-        key=lambda r: (r.convention_id, r.id),
-        item=lambda r: ARenseigner(
+    kept, next_cursor = keyset_page(rows, limit, key=lambda r: (r.convention_id, r.id))
+    items = [
+        ARenseigner(
             action_id=r.id,
             convention_id=r.convention_id,
             titre=r.titre,
             periode=str(t),
             etat_suivi=r.etat,
             date_limite=r.date_limite,
-        ),
-    )
-    return page, str(t)
+        )
+        for r in kept
+    ]
+    return ARenseignerPage(items=items, next_cursor=next_cursor, periode=str(t))
