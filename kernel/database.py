@@ -194,11 +194,15 @@ class ReadSession(AsyncSession):
             self._read_connection = await self.read_pool.acquire()
         return self._read_connection
 
-    async def close(self) -> None:
+    async def release_read_connection(self) -> None:
+        """Gives the compiled reads' connection back (asyncpg shields the release)."""
         connection, self._read_connection = self._read_connection, None
+        if connection is not None:
+            await self.read_pool.release(connection)
+
+    async def close(self) -> None:
         try:
-            if connection is not None:
-                await self.read_pool.release(connection)
+            await self.release_read_connection()
         finally:
             await super().close()
 
@@ -226,16 +230,36 @@ def create_read_sessionmaker(
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
+async def _close_session(session: AsyncSession) -> None:
+    """What leaving ``async with session`` does, without its cost when no transaction is
+    open (a committed request, or compiled reads only): the ORM side then holds no
+    connection and closing it is bookkeeping in memory, done here. SQLAlchemy's own
+    close runs in a task of its own and a greenlet (about 20 µs of CPU, two more turns
+    of the loop, a 16 KiB stack mapped and unmapped): kept for a session still in a
+    transaction, whose rollback a cancelled request must not abandon halfway."""
+    if session.in_transaction():
+        async with session:
+            return
+    try:
+        if isinstance(session, ReadSession):
+            await session.release_read_connection()
+    finally:
+        session.sync_session.close()
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     state = request.app.state
     read_only = request.method in _SAFE_METHODS and hasattr(state, "read_sessionmaker")
     sessionmaker: async_sessionmaker[AsyncSession] = (
         state.read_sessionmaker if read_only else state.sessionmaker
     )
-    async with sessionmaker() as session:
+    session = sessionmaker()
+    try:
         yield session
         if session.in_transaction():
             await session.commit()
+    finally:
+        await _close_session(session)
 
 
 # scope="function": the commit runs when the endpoint returns, before the response

@@ -141,6 +141,32 @@ async def test_reads_run_without_a_wrapping_transaction_writes_in_one(
     assert write[0] == write[1]
 
 
+@pytest.mark.usefixtures("probe_table")
+async def test_every_request_gives_its_connections_back_whatever_its_path(
+    database_url: str, db_engine: AsyncEngine
+) -> None:
+    # One connection in each pool and a short wait for it: a connection that any kind
+    # of request kept (read or write, answered or refused) makes the next one a 503.
+    app = create_toy_app(
+        database_url=database_url,
+        db_pool_size=1,
+        db_read_pool_size=1,
+        db_pool_timeout_seconds=0.2,
+    )
+    async with running(app) as c:  # type: ignore[arg-type]
+        for _ in range(3):
+            assert (await c.get("/compiled")).json() == [1]
+            assert (await c.get("/compiled", params={"fail": "true"})).status_code == 409
+            assert (await c.get("/transactions")).status_code == 200
+            assert (await c.post("/transactions")).status_code == 200
+            refused = await c.post("/probe", params={"fail": "true"}, json={"value": "no"})
+            assert refused.status_code == 409
+            assert (await c.post("/probe", json={"value": "yes"})).status_code == 200
+    async with db_engine.connect() as conn:
+        values = (await conn.execute(text("SELECT value FROM public.kernel_probe"))).scalars().all()
+    assert values == ["yes"] * 3
+
+
 class _CountingStream:
     def __init__(self) -> None:
         self.writes: list[str] = []

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import text
+from sqlalchemy import literal_column, select, text
 
 from kernel.app import create_service_app
-from kernel.database import DbSession
+from kernel.database import CompiledQuery, DbSession
 from kernel.errors import Conflict, NotFound
 from kernel.etag import etag_for, require_if_match
 from kernel.internal_token import CallingService, CurrentPrincipal
@@ -94,6 +94,18 @@ async def _two_transaction_ids(session: DbSession) -> list[int]:
 async def slow_write(session: DbSession) -> dict[str, str]:
     await session.execute(text("SELECT pg_sleep(0.5)"))
     return {"ok": "yes"}
+
+
+_ONE = CompiledQuery(select(literal_column("1").label("one")))
+
+
+@router.get("/compiled")
+async def compiled_read(session: DbSession, fail: bool = False) -> list[int]:
+    """A compiled read (on the read pool's connection), refused after it if asked."""
+    rows = await _ONE.fetch(session, {})
+    if fail:
+        raise Conflict("Refus après lecture.")
+    return [row["one"] for row in rows]
 
 
 @router.get("/transactions")
