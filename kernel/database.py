@@ -96,9 +96,33 @@ def create_engine(
     )
 
 
+class Session(AsyncSession):
+    """SQLAlchemy's async session, closed at no cost when no transaction is open.
+
+    SQLAlchemy closes in a task of its own (leaving ``async with``) and, inside it, a
+    greenlet: about 20 µs of CPU, two more turns of the loop and, on Python 3.11, a
+    16 KiB frame stack mapped and unmapped, on every request. With no transaction open
+    (committed, or never begun: compiled reads only) the session holds no connection
+    and closing it is bookkeeping in memory, done at once. A session still in a
+    transaction keeps SQLAlchemy's shielded close: a cancelled caller must not abandon
+    its rollback halfway."""
+
+    async def close(self) -> None:
+        if self.in_transaction():
+            await super().close()
+        else:
+            self.sync_session.close()
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if self.in_transaction():
+            await super().__aexit__(type_, value, traceback)
+        else:
+            await self.close()
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: the response is serialised after the commit.
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(engine, class_=Session, expire_on_commit=False, autoflush=False)
 
 
 class ReadPool:
@@ -180,7 +204,7 @@ async def _nothing_to_reset(connection: Any) -> None:
     return None
 
 
-class ReadSession(AsyncSession):
+class ReadSession(Session):
     """A safe request's session: autocommit, and the connection its compiled reads run on
     (borrowed on the first one, given back when the session closes)."""
 
@@ -194,15 +218,11 @@ class ReadSession(AsyncSession):
             self._read_connection = await self.read_pool.acquire()
         return self._read_connection
 
-    async def release_read_connection(self) -> None:
-        """Gives the compiled reads' connection back (asyncpg shields the release)."""
-        connection, self._read_connection = self._read_connection, None
-        if connection is not None:
-            await self.read_pool.release(connection)
-
     async def close(self) -> None:
+        connection, self._read_connection = self._read_connection, None
         try:
-            await self.release_read_connection()
+            if connection is not None:
+                await self.read_pool.release(connection)  # asyncpg shields the release
         finally:
             await super().close()
 
@@ -230,36 +250,16 @@ def create_read_sessionmaker(
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
-async def _close_session(session: AsyncSession) -> None:
-    """What leaving ``async with session`` does, without its cost when no transaction is
-    open (a committed request, or compiled reads only): the ORM side then holds no
-    connection and closing it is bookkeeping in memory, done here. SQLAlchemy's own
-    close runs in a task of its own and a greenlet (about 20 µs of CPU, two more turns
-    of the loop, a 16 KiB stack mapped and unmapped): kept for a session still in a
-    transaction, whose rollback a cancelled request must not abandon halfway."""
-    if session.in_transaction():
-        async with session:
-            return
-    try:
-        if isinstance(session, ReadSession):
-            await session.release_read_connection()
-    finally:
-        session.sync_session.close()
-
-
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     state = request.app.state
     read_only = request.method in _SAFE_METHODS and hasattr(state, "read_sessionmaker")
     sessionmaker: async_sessionmaker[AsyncSession] = (
         state.read_sessionmaker if read_only else state.sessionmaker
     )
-    session = sessionmaker()
-    try:
+    async with sessionmaker() as session:
         yield session
         if session.in_transaction():
             await session.commit()
-    finally:
-        await _close_session(session)
 
 
 # scope="function": the commit runs when the endpoint returns, before the response
