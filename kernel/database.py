@@ -7,6 +7,8 @@ response is sent. Services only ever ``flush``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import SimpleNamespace
@@ -27,6 +29,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from kernel.errors import database_saturated
+
+_log = logging.getLogger("coop.database")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -181,8 +185,15 @@ class ReadPool:
             # No SQLAlchemy connection, cursor or context: the listeners get None.
             self._dispatch.before_cursor_execute(None, None, sql, tuple(arguments), None, False)
 
-    async def close(self) -> None:
-        await self._pool.close()
+    async def close(self, within: float = 10.0) -> None:
+        """Closes every connection once given back, waiting `within` seconds at most: a
+        connection a request never gave back must not hang the app's stop (asyncpg's
+        own close would wait for it for ever); then they are cut."""
+        try:
+            await asyncio.wait_for(self._pool.close(), within)
+        except TimeoutError:
+            _log.warning("read connections still lent out at shutdown: closed by force")
+            self._pool.terminate()
 
 
 async def _json_codecs(connection: Any) -> None:

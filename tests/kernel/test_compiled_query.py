@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     event,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -135,6 +137,24 @@ async def test_a_read_session_borrows_one_connection_and_gives_it_back_on_close(
             assert refused.value.headers["Retry-After"] == "1"
     async with reads() as third:  # given back when `first` closed
         assert [r["label"] for r in await query.fetch(third, params)] == ["a1"]
+
+
+async def test_closing_the_pool_does_not_wait_for_ever_for_a_connection_never_given_back(
+    db_engine: AsyncEngine, read_pool: ReadPool
+) -> None:
+    kept = await read_pool.acquire()  # a request that never gave it back
+    backend = kept.get_server_pid()
+    # Bounded by the test too: a close that waits for `kept` fails here, not hangs.
+    await asyncio.wait_for(read_pool.close(within=0.1), 5.0)
+    for _ in range(50):  # the server ends the backend once it sees the socket closed
+        async with db_engine.connect() as conn:
+            alive = await conn.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": backend}
+            )
+        if not alive:
+            break
+        await asyncio.sleep(0.02)
+    assert alive == 0
 
 
 async def test_json_columns_come_back_decoded(
