@@ -123,6 +123,14 @@ def test_bench_refuses_an_unknown_scale_before_touching_a_database(
     assert "échelle inconnue : galactique" in result.output
 
 
+@pytest.mark.parametrize("route", ["8080", "8080=", "relais=8001", "8080=8001x"])
+def test_bench_relay_refuses_a_route_that_is_not_two_ports(route: str) -> None:
+    # Refused before anything listens: the command would otherwise serve for ever.
+    result = CliRunner().invoke(app, ["bench", "relay", "--route", route])
+    assert result.exit_code == 2
+    assert f"route attendue PORT=PORT_DU_SERVICE, reçu : {route}" in result.output
+
+
 def test_coop_run_refuses_to_start_beside_a_busy_port(monkeypatch: pytest.MonkeyPatch) -> None:
     """Another `coop run` (or anything) on an app's port: nothing is started, the port is named."""
     with socket.socket() as busy:
