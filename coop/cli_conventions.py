@@ -8,27 +8,30 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from kernel.database import create_engine, create_sessionmaker
-from services.conventions.service_organisations import (
-    CSV_COLUMNS,
-    ImportReport,
-    load_import,
-    parse_csv,
-    validate_import,
-)
+if TYPE_CHECKING:
+    # Imported by the commands: no app's process loads the conventions service for them.
+    from services.conventions.service_organisations import ImportReport
 
 console = Console(stderr=True)
 
 
 async def import_file(database_url: str, text: str, console: Console) -> ImportReport:
     """Validate then (if every row is good) load; returns the report."""
+    from kernel.database import create_engine, create_sessionmaker
+    from services.conventions.service_organisations import (
+        ImportReport,
+        load_import,
+        parse_csv,
+        validate_import,
+    )
+
     rows, header_errors = parse_csv(text)
     if header_errors:
         return ImportReport(errors=header_errors)
@@ -62,6 +65,7 @@ def import_organisations(
     ao_qualite (commune | EPCI).
     """
     from coop.cli import database_url
+    from services.conventions.service_organisations import CSV_COLUMNS
 
     url = database_url()
     try:

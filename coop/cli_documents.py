@@ -1,20 +1,24 @@
-"""`coop documents ...`: the bin, the antivirus backlog and orphan content."""
+"""`coop documents ...`: the bin, the antivirus backlog and orphan content.
+
+The documents service's code is imported by the commands themselves: every app's
+process is `coop serve <app>`, and none of them should load this service (nor its S3
+client) for a command it never runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kernel.database import create_engine, create_sessionmaker
-from services.documents import service
-from services.documents.app import make_scanner, open_storage
-from services.documents.settings import DocumentsSettings
-from services.documents.storage import Storage
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from services.documents.settings import DocumentsSettings
+    from services.documents.storage import Storage
 
 app = typer.Typer(
     name="documents",
@@ -37,6 +41,9 @@ def _run(
     settings: DocumentsSettings,
     work: Callable[[async_sessionmaker[AsyncSession], Storage], Awaitable[T]],
 ) -> T:
+    from kernel.database import create_engine, create_sessionmaker
+    from services.documents.app import open_storage
+
     url = _database_url(settings)
 
     async def main() -> T:
@@ -58,6 +65,9 @@ def purge(
     ] = None,
 ) -> None:
     """Vide la corbeille au-delà de la rétention, puis le contenu que plus rien ne référence."""
+    from services.documents import service
+    from services.documents.settings import DocumentsSettings
+
     settings = DocumentsSettings()
     days = settings.bin_retention_days if retention_days is None else retention_days
     report = _run(settings, lambda sm, st: service.purge(sm, st, days))
@@ -81,6 +91,10 @@ def rescan(
     ] = False,
 ) -> None:
     """Analyse à nouveau les versions `en_analyse` (clamd injoignable ou en erreur)."""
+    from services.documents import service
+    from services.documents.app import make_scanner
+    from services.documents.settings import DocumentsSettings
+
     settings = DocumentsSettings()
     scanner = make_scanner(settings)
     if scanner is None:
@@ -110,6 +124,9 @@ def cleanup(
     ] = None,
 ) -> None:
     """Supprime les envois temporaires et le contenu orphelin (plantage, déconnexion)."""
+    from services.documents import service
+    from services.documents.settings import DocumentsSettings
+
     settings = DocumentsSettings()
     grace = settings.orphan_grace_seconds if older_than is None else older_than
     counts = _run(settings, lambda sm, st: service.cleanup_orphans(sm, st, grace))

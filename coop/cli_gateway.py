@@ -11,10 +11,9 @@ from typing import Annotated
 
 import typer
 
-from gateway.devidp.endpoints import persona_subject_claims
-from gateway.devidp.keys import KeyStore, access_token_claims, client_claims
+# Names only, for the help text (plain data); the provider's code is imported by the
+# commands, so that no app's process loads it for a command it never runs.
 from gateway.devidp.personas import CLIENTS, PERSONAS
-from gateway.devidp.settings import DevIdpSettings
 
 token_app = typer.Typer(
     name="token",
@@ -36,6 +35,10 @@ def token(
     ] = None,
 ) -> None:
     """Print an access token for a demo persona (--as) or a demo machine client (--client)."""
+    from gateway.devidp.endpoints import persona_subject_claims
+    from gateway.devidp.keys import KeyStore, access_token_claims, client_claims
+    from gateway.devidp.settings import DevIdpSettings
+
     if (persona is None) == (client is None):
         raise typer.BadParameter("donnez --as PERSONA ou --client CLIENT")
     settings = DevIdpSettings()
@@ -63,5 +66,8 @@ def token(
 @idp_app.command("rotate-keys")
 def rotate_keys() -> None:
     """Nouvelle clé de signature ; la précédente reste publiée jusqu'à la rotation suivante."""
+    from gateway.devidp.keys import KeyStore
+    from gateway.devidp.settings import DevIdpSettings
+
     kid = KeyStore(DevIdpSettings().key_dir).rotate()
     typer.echo(f"nouvelle clé : {kid}")

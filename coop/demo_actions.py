@@ -23,9 +23,9 @@ from coop.demo_ids import (
     GRESIVAUDAN,
     LE_TOUVET,
     PONTCHARRA,
-    REPLICA_REFS,
     VOIRON,
     demo_id,
+    replica_refs,
 )
 from kernel.convention_ref import ConventionRef, upsert_refs
 from services.actions.models import (
@@ -343,16 +343,17 @@ async def _plan(session: AsyncSession, ref: ConventionRef, today: dt.date) -> in
 
 
 async def demo_step(session: AsyncSession) -> str:
-    await upsert_refs(session, convention_ref, REPLICA_REFS)
+    refs = replica_refs()
+    await upsert_refs(session, convention_ref, refs)
     marker = demo_id(f"actions:axe:{CONVENTION_VOIRON}:1")
     if (await session.execute(select(Axe.id).where(Axe.id == marker))).first() is not None:
         return "déjà chargées"
     today = dt.datetime.now(dt.UTC).date()
     count = 0
-    for ref in REPLICA_REFS:
+    for ref in refs:
         count += await _plan(session, ref, today)
     bilan_id = demo_id("actions:bilan:gresivaudan-intermediaire")
-    gres = REPLICA_REFS[1]
+    gres = refs[1]
     syntheses = {
         str(demo_id(f"actions:axe:{gres.id}:{i}")): texte
         for i, texte in (

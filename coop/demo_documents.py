@@ -25,9 +25,9 @@ from coop.demo_ids import (
     CONVENTION_GRESIVAUDAN,
     CONVENTION_VOIRON,
     GRESIVAUDAN,
-    REPLICA_REFS,
     VOIRON,
     demo_id,
+    replica_refs,
 )
 from kernel.convention_ref import upsert_refs
 from services.documents import repository as repo
@@ -327,7 +327,7 @@ async def _store(storage: Storage, data: bytes) -> tuple[str, str]:
 
 
 async def demo_step(session: AsyncSession) -> str:
-    await upsert_refs(session, convention_ref, REPLICA_REFS)
+    await upsert_refs(session, convention_ref, replica_refs())
     marker = demo_id("documents:" + DOCUMENTS[0].key)
     if (await session.execute(select(Document.id).where(Document.id == marker))).first():
         return "déjà chargées"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import TYPE_CHECKING
 
-from kernel.convention_ref import ConventionRef, StatutConvention
+if TYPE_CHECKING:
+    from kernel.convention_ref import ConventionRef
 
 _NS = uuid.UUID("0b7e6a8e-2c1d-4f5a-9e3b-7a1d2c3e4f50")
 
@@ -44,28 +46,33 @@ CONVENTION_VALENCE = demo_id("convention:valence-2025")
 
 # The two demo conventions as the other apps' replicas hold them (seq 0: the feed's
 # first pass replaces them), identical to what the conventions demo step creates.
-REPLICA_REFS = [
-    ConventionRef(
-        id=CONVENTION_VOIRON,
-        caf_id=CAF_ISERE,
-        titre="CTG de Voiron 2025-2029",
-        echelon="commune",
-        statut=StatutConvention.signee,
-        date_debut=dt.date(2025, 1, 1),
-        date_fin=dt.date(2029, 12, 31),
-        signataire_ids=(CAF_ISERE, VOIRON, CD_ISERE),
-        seq=0,
-    ),
-    ConventionRef(
-        id=CONVENTION_GRESIVAUDAN,
-        caf_id=CAF_ISERE,
-        titre="CTG du Grésivaudan 2024-2028",
-        echelon="intercommunal",
-        statut=StatutConvention.signee,
-        date_debut=dt.date(2024, 1, 1),
-        date_fin=dt.date(2028, 12, 31),
-        # MSA Alpes du Nord joined by avenant n°1.
-        signataire_ids=(CAF_ISERE, GRESIVAUDAN, CROLLES, PONTCHARRA, LE_TOUVET, MSA_ALPES),
-        seq=0,
-    ),
-]
+# A function: the ids above are plain data that the identity provider's personas also
+# use, and they should not pull the replica's machinery into that app's process.
+def replica_refs() -> list[ConventionRef]:
+    from kernel.convention_ref import ConventionRef, StatutConvention
+
+    return [
+        ConventionRef(
+            id=CONVENTION_VOIRON,
+            caf_id=CAF_ISERE,
+            titre="CTG de Voiron 2025-2029",
+            echelon="commune",
+            statut=StatutConvention.signee,
+            date_debut=dt.date(2025, 1, 1),
+            date_fin=dt.date(2029, 12, 31),
+            signataire_ids=(CAF_ISERE, VOIRON, CD_ISERE),
+            seq=0,
+        ),
+        ConventionRef(
+            id=CONVENTION_GRESIVAUDAN,
+            caf_id=CAF_ISERE,
+            titre="CTG du Grésivaudan 2024-2028",
+            echelon="intercommunal",
+            statut=StatutConvention.signee,
+            date_debut=dt.date(2024, 1, 1),
+            date_fin=dt.date(2028, 12, 31),
+            # MSA Alpes du Nord joined by avenant n°1.
+            signataire_ids=(CAF_ISERE, GRESIVAUDAN, CROLLES, PONTCHARRA, LE_TOUVET, MSA_ALPES),
+            seq=0,
+        ),
+    ]

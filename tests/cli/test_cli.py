@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
@@ -110,6 +111,61 @@ def test_serve_refuses_an_unknown_app() -> None:
     result = CliRunner().invoke(app, ["serve", "nope"])
     assert result.exit_code == 2
     assert "application inconnue : nope" in result.output
+
+
+# Each app's own code; the gateway's is its package less the identity provider's.
+_APP_CODE = {
+    "idp": ("gateway.devidp",),
+    "conventions": ("services.conventions",),
+    "actions": ("services.actions",),
+    "documents": ("services.documents", "aiobotocore"),  # its S3 client too
+    "gateway": ("gateway",),
+}
+# Loaded by `coop` itself: package markers, and the demo personas the help text names
+# (plain data).
+_CLI_DATA = {"gateway", "services", "gateway.devidp", "gateway.devidp.personas"}
+# What `coop serve <app>` imports before uvicorn takes over: the CLI, the app's
+# settings and its factory's module.
+_SERVE_IMPORTS = """
+import importlib, json, sys
+import coop.cli
+from coop.apps import APPS
+spec = APPS[sys.argv[1]]
+spec.settings_class()
+importlib.import_module(spec.factory.partition(":")[0])
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _other_apps_code(name: str, modules: list[str]) -> list[str]:
+    own = _APP_CODE[name]
+    others = [root for app_name, roots in _APP_CODE.items() if app_name != name for root in roots]
+
+    def under(module: str, roots: tuple[str, ...] | list[str]) -> bool:
+        return any(module == root or module.startswith(root + ".") for root in roots)
+
+    return [m for m in modules if m not in _CLI_DATA and under(m, others) and not under(m, own)]
+
+
+def test_serving_an_app_loads_no_other_apps_code() -> None:
+    """`coop serve X` is every app's process: the CLI's other commands import their
+    service's code when they run, so no app carries another's (nor its libraries)."""
+    assert set(_APP_CODE) == set(APPS)
+    children = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", _SERVE_IMPORTS, name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in APPS
+    }
+    for name, child in children.items():
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        modules: list[str] = json.loads(out)
+        assert any(m.startswith(_APP_CODE[name][0] + ".") for m in modules)
+        assert _other_apps_code(name, modules) == [], name
 
 
 @pytest.mark.parametrize("command", ["run", "generate"])

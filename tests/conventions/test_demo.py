@@ -56,7 +56,7 @@ async def test_the_other_demos_replica_rows_match_the_conventions_demo(
     async with AsyncSession(db_engine) as session:
         await demo_step(session)
         await session.commit()
-    for expected in ids.REPLICA_REFS:
+    for expected in ids.replica_refs():
         resp = await client.get(
             f"/internal/v1/conventions/{expected.id}/reference", headers=service_headers()
         )

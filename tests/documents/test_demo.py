@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from coop.demo_conventions import demo_step as conventions_demo_step
 from coop.demo_documents import DOCUMENTS, demo_step
-from coop.demo_ids import REPLICA_REFS
+from coop.demo_ids import replica_refs
 from kernel import dev_keys
 from kernel.convention_ref import ConventionRef
 from kernel.internal_token import InternalTokenSigner
@@ -53,7 +53,7 @@ async def test_demo_replica_matches_the_conventions_demo(
     signer = InternalTokenSigner("documents", dev_keys.private_jwk("documents"))
     headers = {"authorization": f"Bearer {signer.mint_service('conventions')}"}
     async with running(conventions_app(database_url)) as service:
-        for ref in REPLICA_REFS:
+        for ref in replica_refs():
             resp = await service.get(
                 f"/internal/v1/conventions/{ref.id}/reference", headers=headers
             )
