@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markdown import Markdown
 
+from coop.bench.bounds import Bounds
 from coop.bench.dataset import SCALES
 
 app = typer.Typer(
@@ -78,9 +79,20 @@ def run(
     scale: ScaleOpt = "national",
     seed: SeedOpt = 2024,
     requests: Annotated[
-        int, typer.Option(help="Requêtes max par variante et point de mesure")
-    ] = 1000,
-    seconds: Annotated[float, typer.Option(help="Secondes max par point de mesure")] = 8.0,
+        int, typer.Option(help="c=1 et transferts : requêtes max par variante et point")
+    ] = Bounds.requests,
+    seconds: Annotated[
+        float, typer.Option(help="c=1 et transferts : secondes max par point")
+    ] = Bounds.seconds,
+    load_requests: Annotated[
+        int, typer.Option(help="c=32 : requêtes max par variante et point")
+    ] = Bounds.load_requests,
+    load_seconds: Annotated[
+        float, typer.Option(help="c=32 : secondes max par point")
+    ] = Bounds.load_seconds,
+    rounds: Annotated[
+        int, typer.Option(min=1, help="c=32 : tours (chaque variante une fois par tour)")
+    ] = Bounds.rounds,
     out: Annotated[Path, typer.Option(help="Dossier des résultats")] = Path("benchmarks/results"),
 ) -> None:
     """Start every app for real, run the mix side by side, write latest.md/json/png."""
@@ -88,7 +100,8 @@ def run(
     from coop.bench.runner import run as run_bench
 
     _check_scale(scale)
-    results = run_bench(scale, requests, seconds, seed, out, console)
+    bounds = Bounds(requests, seconds, load_requests, load_seconds, rounds)
+    results = run_bench(scale, bounds, seed, out, console)
     Console().print(Markdown(markdown(results)))
     sys.stdout.write(
         f"\nRésultats : {out / 'latest.md'}, {out / 'latest.json'}, {out / 'latest.png'}\n"

@@ -208,8 +208,12 @@ async def throughput_run(
     max_requests: int,
     max_seconds: float,
     slices: int = 4,
+    min_slices: int | None = None,
 ) -> dict[str, Samples]:
-    """c=N: each variant in turn for a slice with N workers, `slices` rounds."""
+    """c=N: each variant in turn for a slice with N workers, `slices` rounds; after
+    `min_slices` of them (default: all), a round starts only while the point is within
+    `max_seconds` (a slice cannot end before its slowest answer: at c=32 an endpoint
+    answering in seconds makes each round far longer than its share)."""
     samples = {v.name: Samples() for v in endpoint.variants}
     conns = {
         v.name: [Connection(v.base_url) for _ in range(concurrency)] for v in endpoint.variants
@@ -224,7 +228,11 @@ async def throughput_run(
             await asyncio.gather(
                 *(_one(c, v.request(k), Samples(), keep) for k, c in enumerate(conns[v.name]))
             )
+        point_deadline = time.monotonic() + max_seconds
+        at_least = slices if min_slices is None else min_slices
         for r in range(slices):
+            if r >= at_least and time.monotonic() >= point_deadline:
+                break
             for v in _in_turn(endpoint.variants, r):
                 s = samples[v.name]
                 issued = 0

@@ -292,15 +292,21 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _bounds(b: dict[str, Any]) -> str:
+    return (
+        f"Bornes par variante et point de mesure : c=1 et transferts {b['requests']} requêtes "
+        f"et {b['seconds']} s ; c=32 {b['load_requests']} requêtes et {b['load_seconds']} s, "
+        f"en {b['rounds']} tours."
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"# Coopération — benchmark ({results['scale']})",
         "",
         f"Machine : {results['machine']['cpus']} CPU, Python {results['machine']['python']}, "
         f"charge avant la mesure {results['machine'].get('load_before', '?')} (1 min). "
-        f"Bornes : {results['bounds']['requests']} requêtes et {results['bounds']['seconds']} s "
-        "par point de mesure. Durée totale : "
-        f"{results.get('seconds', '?')} s.",
+        f"{_bounds(results['bounds'])} Durée totale : {results.get('seconds', '?')} s.",
         "",
         "| point d'accès | variante | c=1 p50 | p95 | p99 | c=32/8 req/s | p50 | p95 | p99 | CPU ms/req | Mo/s | erreurs | allers-retours |",  # noqa: E501
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -19,6 +20,7 @@ from rich.console import Console
 
 from coop.apps import APPS
 from coop.bench import report, stack
+from coop.bench.bounds import Bounds
 from coop.bench.capture import CaptureResult, capture_app
 from coop.bench.dataset import Plan, last_quarters, personas, plan
 from coop.bench.driver import Endpoint, RequestSpec, Variant, latency_run, throughput_run
@@ -41,9 +43,7 @@ BLOB_SIZE = 5 * 1024 * 1024
 SERVICES = ("conventions", "documents", "actions")
 
 
-def run(
-    scale: str, requests: int, seconds: float, seed: int, out_dir: Path, console: Console
-) -> dict[str, Any]:
+def run(scale: str, bounds: Bounds, seed: int, out_dir: Path, console: Console) -> dict[str, Any]:
     # Alembic runs its own event loop: migrate before entering ours.
     url, embedded = stack.ensure_database(scale)
     try:
@@ -53,7 +53,7 @@ def run(
             stack.stop_database()
         raise
     console.print(f"[green]✓[/] base prête, migrations : {', '.join(trees)}")
-    return asyncio.run(_run(url, embedded, scale, requests, seconds, seed, out_dir, console))
+    return asyncio.run(_run(url, embedded, scale, bounds, seed, out_dir, console))
 
 
 async def _ensure_data(url: str, scale: str, seed: int, console: Console) -> dict[str, Any]:
@@ -213,8 +213,7 @@ async def _run(
     url: str,
     embedded: bool,
     scale: str,
-    requests: int,
-    seconds: float,
+    bounds: Bounds,
     seed: int,
     out_dir: Path,
     console: Console,
@@ -237,7 +236,7 @@ async def _run(
             # figures of a run on a busy machine are read with that in mind.
             "load_before": round(os.getloadavg()[0], 2),
         },
-        "bounds": {"requests": requests, "seconds": seconds},
+        "bounds": dataclasses.asdict(bounds),
         "endpoints": {},
     }
     # Seconds since the start at the end of each phase (where a run spends its time).
@@ -315,7 +314,7 @@ async def _run(
             }
         )
         st.start_relay(sorted({op.service for op in ops if op.kind != "transfer"}))
-        results["client"] = await _client_overhead(baseline_url, min(2.0, seconds / 4))
+        results["client"] = await _client_overhead(baseline_url, min(2.0, bounds.seconds / 4))
         console.print(f"Client HTTP (c=32, /ping) : {results['client']}")
 
         phases["baseline"] = round(time.perf_counter() - started, 1)
@@ -329,11 +328,11 @@ async def _run(
                 "service": op.service,
                 "kind": op.kind,
             }
-            n = requests
+            n = bounds.requests
             if op.max_calls is not None:
                 # A call consumes a target (at most one per variant), 3 warm-up rounds.
-                n = max(1, min(requests, op.max_calls // len(endpoint.variants) - 3))
-            lat = await latency_run(endpoint, n, seconds)
+                n = max(1, min(n, op.max_calls // len(endpoint.variants) - 3))
+            lat = await latency_run(endpoint, n, bounds.seconds)
             entry["c1"] = {k: s.summary() for k, s in lat.items()}
             for c in op.concurrency:
                 if c == 1:
@@ -341,14 +340,21 @@ async def _run(
                 if op.kind == "transfer":
                     sampler = RssSampler(st.pid("gateway"))
                     with sampler:
-                        thr = await throughput_run(endpoint, c, requests, seconds)
+                        thr = await throughput_run(endpoint, c, bounds.requests, bounds.seconds)
                     entry["gateway_rss"] = {
                         "start_mib": round(sampler.start_rss / 2**20, 1),
                         "peak_mib": round(sampler.peak / 2**20, 1),
                         "growth_mib": round((sampler.peak - sampler.start_rss) / 2**20, 1),
                     }
                 else:
-                    thr = await throughput_run(endpoint, c, requests, seconds)
+                    thr = await throughput_run(
+                        endpoint,
+                        c,
+                        bounds.load_requests,
+                        bounds.load_seconds,
+                        bounds.rounds,
+                        min_slices=min(bounds.rounds, bounds.min_rounds),
+                    )
                 entry[f"c{c}"] = {k: s.summary() for k, s in thr.items()}
             results["endpoints"][op.key] = entry
             phases[op.key] = round(time.perf_counter() - started, 1)

@@ -39,6 +39,12 @@ def test_bench_runs_end_to_end_on_the_tiny_data_set(database_url: str, tmp_path:
             "12",
             "--seconds",
             "1",
+            "--load-requests",
+            "48",
+            "--load-seconds",
+            "1",
+            "--rounds",
+            "2",
             "--out",
             str(out),
         ],
@@ -60,10 +66,14 @@ def test_bench_runs_end_to_end_on_the_tiny_data_set(database_url: str, tmp_path:
             if level.startswith("c") and level != "c1":
                 # Each front process's CPU (a tiny run may stay within one clock tick: 0).
                 assert all(s["cpu_ms_per_request"] >= 0 for s in by_variant.values()), key
+                # The c=32 reads in the rounds asked for; the transfers in four.
+                rounds = 2 if level == "c32" else 4
+                assert all(len(s["rps_rounds"]) == rounds for s in by_variant.values()), key
     assert {row["op"] for row in results["hop_floor"]} == {
         key for key, entry in results["endpoints"].items() if entry["kind"] != "transfer"
     }
     assert {t["target"] for t in results["targets"]}, "every target is evaluated"
+    assert results["bounds"]["rounds"] == 2
     assert results["machine"]["load_before"] >= 0
     assert (out / "latest.md").read_text().count("|") > 20
     assert (out / "latest.png").stat().st_size > 0

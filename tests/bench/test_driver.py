@@ -39,17 +39,23 @@ async def answer(request: Request) -> Response:
     return Response(b"x" * 100)
 
 
+async def answer_slowly(request: Request) -> Response:
+    await asyncio.sleep(0.05)
+    return await answer(request)
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
     SEEN.clear()
     ORDER.clear()
-    async with served(Starlette(routes=[Route("/{variant}", answer)])) as url:
+    routes = [Route("/slow/{variant}", answer_slowly), Route("/{variant}", answer)]
+    async with served(Starlette(routes=routes)) as url:
         yield url
 
 
-def endpoint(base: str) -> Endpoint:
+def endpoint(base: str, prefix: str = "") -> Endpoint:
     def variant(name: str) -> Variant:
-        return Variant(name, base, lambda i: RequestSpec("GET", f"/{name}", {}))
+        return Variant(name, base, lambda i: RequestSpec("GET", f"{prefix}/{name}", {}))
 
     return Endpoint("e", "e", "read", [variant("a"), variant("b"), variant("c")])
 
@@ -103,6 +109,16 @@ async def test_throughput_counts_what_completed_while_requests_were_issued(serve
         assert bound - slices * (concurrency - 1) <= s.window_requests < bound
         assert s.summary()["rps"] > 0
         assert len(s.summary()["rps_rounds"]) == slices  # one rate per round
+
+
+async def test_rounds_past_the_minimum_start_only_within_the_point_time(server: str) -> None:
+    # Each answer takes 50 ms or more: two rounds of three variants outlast 0.3 s.
+    slow = endpoint(server, "/slow")
+    samples = await throughput_run(slow, 2, 600, 0.3, slices=6, min_slices=2)
+    assert {len(s.summary()["rps_rounds"]) for s in samples.values()} == {2}
+    # Within its time, a point runs every round.
+    samples = await throughput_run(endpoint(server), 2, 60, 60, slices=6, min_slices=2)
+    assert {len(s.summary()["rps_rounds"]) for s in samples.values()} == {6}
 
 
 async def test_a_slice_without_steady_state_counts_all_its_answers(server: str) -> None:

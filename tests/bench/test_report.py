@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from coop.bench import report
+from coop.bench.bounds import Bounds
 
 
 def read_endpoint(
@@ -40,7 +42,7 @@ def test_a_ratio_whose_rounds_disagree_says_noise_decides() -> None:
         {
             "scale": "tiny",
             "machine": {"cpus": 2, "python": "3.11"},
-            "bounds": {"requests": 1, "seconds": 1},
+            "bounds": dataclasses.asdict(Bounds(1, 1, 1, 1, 1)),
             "targets": [t],
         }
     )
@@ -127,7 +129,7 @@ def test_the_hop_floor_splits_the_gateway_cost_from_the_hop() -> None:
         {
             "scale": "tiny",
             "machine": {"cpus": 2, "python": "3.11"},
-            "bounds": {"requests": 1, "seconds": 1},
+            "bounds": dataclasses.asdict(Bounds(1, 1, 1, 1, 1)),
             "hop_floor": rows,
         }
     )
