@@ -9,6 +9,7 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from kernel.pagination import Page
 from services.actions.rules import (
     PERIODE_TRIMESTRE_RE,
     PERIODE_VALEUR_RE,
@@ -407,11 +408,9 @@ class ARenseigner(BaseModel):
     date_limite: dt.date
 
 
-class ARenseignerPage(BaseModel):
+class ARenseignerPage(Page[ARenseigner]):
     """A page of "my actions to fill in", with the campaign (quarter) it is about."""
 
-    items: list[ARenseigner]
-    next_cursor: str | None = None
     periode: str
 
 
