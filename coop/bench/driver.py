@@ -211,9 +211,9 @@ async def throughput_run(
     min_slices: int | None = None,
 ) -> dict[str, Samples]:
     """c=N: each variant in turn for a slice with N workers, `slices` rounds; after
-    `min_slices` of them (default: all), a round starts only while the point is within
-    `max_seconds` (a slice cannot end before its slowest answer: at c=32 an endpoint
-    answering in seconds makes each round far longer than its share)."""
+    `min_slices` of them (default: all of them), a round starts only while the point is
+    within `max_seconds` (a slice cannot end before its slowest answer: at c=32 an
+    endpoint answering in seconds makes each round far longer than its share)."""
     samples = {v.name: Samples() for v in endpoint.variants}
     conns = {
         v.name: [Connection(v.base_url) for _ in range(concurrency)] for v in endpoint.variants

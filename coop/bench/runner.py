@@ -353,7 +353,7 @@ async def _run(
                         bounds.load_requests,
                         bounds.load_seconds,
                         bounds.rounds,
-                        min_slices=min(bounds.rounds, bounds.min_rounds),
+                        min_slices=bounds.min_rounds,
                     )
                 entry[f"c{c}"] = {k: s.summary() for k, s in thr.items()}
             results["endpoints"][op.key] = entry
@@ -408,7 +408,7 @@ def _endpoint(
                 st.pid("relay"),
             )
         )
-    base = st.url("baseline")
+    base, base_pid = st.url("baseline"), st.pid("baseline")
     if op.kind == "transfer":
         if op.method == "POST":
             variants.append(
@@ -418,14 +418,12 @@ def _endpoint(
                     lambda i: RequestSpec(
                         "POST", "/raw/upload", {}, spec_for(op, i, "").body, frozenset({201})
                     ),
-                    st.pid("baseline"),
+                    base_pid,
                 )
             )
         else:
             variants.append(
-                Variant(
-                    "raw", base, lambda i: RequestSpec("GET", "/raw/blob", {}), st.pid("baseline")
-                )
+                Variant("raw", base, lambda i: RequestSpec("GET", "/raw/blob", {}), base_pid)
             )
     elif captured.get(op.key):
         variants.append(
@@ -433,7 +431,7 @@ def _endpoint(
                 "baseline",
                 base,
                 lambda i: RequestSpec(op.method, f"/q/{op.key}?t={i}", {}, b"", frozenset({200})),
-                st.pid("baseline"),
+                base_pid,
             )
         )
     return Endpoint(op.key, op.label, op.kind, variants)
