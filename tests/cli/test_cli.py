@@ -179,6 +179,16 @@ def test_bench_refuses_an_unknown_scale_before_touching_a_database(
     assert "échelle inconnue : galactique" in result.output
 
 
+def test_bench_refuses_zero_rounds_before_touching_a_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A c=32 point with no round would measure nothing and still print a verdict.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    result = CliRunner().invoke(app, ["bench", "run", "--scale", "tiny", "--rounds", "0"])
+    assert result.exit_code == 2
+    assert "--rounds" in result.output
+
+
 @pytest.mark.parametrize("route", ["8080", "8080=", "relais=8001", "8080=8001x"])
 def test_bench_relay_refuses_a_route_that_is_not_two_ports(route: str) -> None:
     # Refused before anything listens: the command would otherwise serve for ever.
