@@ -41,4 +41,5 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean-data:
+	if [ -x $(BIN)/coop ]; then $(BIN)/coop stop-databases; fi
 	rm -rf .coop

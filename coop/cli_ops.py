@@ -1,4 +1,4 @@
-"""Operator commands: `coop healthcheck`, `coop keys`, `coop config-doc`."""
+"""Operator commands: `coop healthcheck`, `coop keys`, `coop config-doc`, `coop stop-databases`."""
 
 from __future__ import annotations
 
@@ -89,6 +89,20 @@ def config_doc(
     print(f"{README.name} : table de configuration à jour", file=sys.stderr)
 
 
+def stop_databases(
+    data_dirs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Répertoires de données (défaut : chaque .coop/*pgdata)"),
+    ] = None,
+) -> None:
+    """Stop the embedded PostgreSQL servers still running (the tests' stays up between runs)."""
+    from kernel.embedded_db import stop_embedded
+
+    for data_dir in data_dirs or sorted(Path(".coop").glob("*pgdata")):
+        if stop_embedded(str(data_dir)):
+            typer.echo(f"{data_dir} : PostgreSQL arrêté")
+
+
 def register(app: typer.Typer) -> None:
     app.command(
         help="Sonde /healthz (ou /readyz) d'une application locale ; code 0 si elle répond."
@@ -98,3 +112,7 @@ def register(app: typer.Typer) -> None:
         "config-doc",
         help="Table de configuration (tous les réglages) ; --write met à jour README.md.",
     )(config_doc)
+    app.command(
+        "stop-databases",
+        help="Arrête les PostgreSQL embarqués encore lancés sous .coop/ (les données restent).",
+    )(stop_databases)

@@ -47,17 +47,21 @@ def socket_url(uri: str, database: str) -> str:
     return f"postgresql+asyncpg://{user}@{parsed.hostname}:{parsed.port}/{database}"
 
 
-def stop_embedded(data_dir: str) -> None:
-    """Stop the embedded server of `data_dir` (its data stays for next time).
+def stop_embedded(data_dir: str) -> bool:
+    """Stop the embedded server of `data_dir` if it runs (its data stays for next time).
 
-    Through pg_ctl: a pgserver handle's cleanup() does nothing in the process that
-    started the server (``cleanup_mode=None`` in `start_embedded`)."""
+    True when one was running. Through pg_ctl: a pgserver handle's cleanup() does nothing
+    in the process that started the server (``cleanup_mode=None`` in `start_embedded`)."""
     import contextlib
     import subprocess
 
+    path = Path(data_dir).resolve()
+    if not (path / "postmaster.pid").exists():
+        return False  # pgserver.get_server would start it, only to stop it again
     _ensure_runtime_dir()
     import pgserver  # type: ignore[attr-defined,unused-ignore]
 
-    server = pgserver.get_server(Path(data_dir).resolve(), cleanup_mode=None)
-    with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+    server = pgserver.get_server(path, cleanup_mode=None)
+    with contextlib.suppress(subprocess.CalledProcessError):  # stopped meanwhile
         pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    return True

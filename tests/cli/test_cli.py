@@ -209,3 +209,24 @@ def test_coop_run_refuses_to_start_beside_a_busy_port(monkeypatch: pytest.Monkey
             run_suite(Console(file=out, width=200))
     assert raised.value.exit_code == 1
     assert f"idp ({port})" in out.getvalue()
+
+
+def test_stop_databases_stops_a_running_embedded_server_and_starts_none(tmp_path: Path) -> None:
+    """`make clean-data` runs it first, so no server is left on a deleted directory."""
+    from kernel.embedded_db import start_embedded
+
+    running, stopped = tmp_path / "running-pgdata", tmp_path / "stopped-pgdata"
+    stopped.mkdir()
+    start_embedded(str(running))
+    assert (running / "postmaster.pid").exists(), "the embedded server is running"
+
+    first = CliRunner().invoke(app, ["stop-databases", str(running), str(stopped)])
+    assert first.exit_code == 0, first.output
+    assert not (running / "postmaster.pid").exists(), "the server is still running"
+    assert first.stdout.splitlines() == [f"{running} : PostgreSQL arrêté"]
+
+    again = CliRunner().invoke(app, ["stop-databases", str(running), str(stopped)])
+    assert again.exit_code == 0, again.output
+    assert again.stdout == ""
+    assert not (running / "postmaster.pid").exists(), "a stopped server was started again"
+    assert not (stopped / "PG_VERSION").exists(), "a server was made in an empty directory"
