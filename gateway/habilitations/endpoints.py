@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from gateway.auth.dependencies import CurrentIdentity
 from gateway.habilitations import repository as repo
-from gateway.habilitations import service
+from gateway.habilitations import service, service_requests
 from gateway.habilitations.dependencies import (
     Auth,
     Ctx,
@@ -401,7 +401,7 @@ async def revoke_grant(
 async def create_invitation(
     body: InvitationIn, auth: Auth, ctx: Ctx, session: DbSession, response: Response
 ) -> InvitationCreee:
-    created = await service.invite(
+    created = await service_requests.invite(
         session,
         auth,
         email=body.email,
@@ -439,7 +439,7 @@ async def accept_invitation(
     session: DbSession,
     response: Response,
 ) -> HabilitationOut:
-    created = await service.accept_invitation(
+    created = await service_requests.accept_invitation(
         session,
         auth,
         token=body.jeton,
@@ -455,7 +455,7 @@ async def accept_invitation(
 async def cancel_invitation(
     invitation_id: uuid.UUID, auth: Auth, session: DbSession
 ) -> InvitationOut:
-    return _invitation_out(await service.cancel_invitation(session, auth, invitation_id))
+    return _invitation_out(await service_requests.cancel_invitation(session, auth, invitation_id))
 
 
 # --- access requests ---------------------------------------------------------------------
@@ -469,7 +469,7 @@ async def create_demande(
     identity: CurrentIdentity,
     response: Response,
 ) -> DemandeOut:
-    demande = await service.request_access(
+    demande = await service_requests.request_access(
         session, auth, organisation_id=body.organisation_id, role=body.role, message=body.message
     )
     await session.refresh(demande)
@@ -523,9 +523,9 @@ async def approve_demande(
     session: DbSession,
     response: Response,
 ) -> HabilitationOut:
-    demande = await service.decidable_demande(session, auth, demande_id)
+    demande = await service_requests.decidable_demande(session, auth, demande_id)
     require_if_match(request, etag_for(demande.id, demande.version))
-    created = await service.approve(
+    created = await service_requests.approve(
         session,
         auth,
         demande,
@@ -546,9 +546,9 @@ async def refuse_demande(
     session: DbSession,
     response: Response,
 ) -> DemandeOut:
-    demande = await service.decidable_demande(session, auth, demande_id)
+    demande = await service_requests.decidable_demande(session, auth, demande_id)
     require_if_match(request, etag_for(demande.id, demande.version))
-    await service.refuse(session, auth, demande, reason=body.motif)
+    await service_requests.refuse(session, auth, demande, reason=body.motif)
     row = await repo.demande_row(session, demande_id, auth.visibility())
     assert row is not None
     response.headers["ETag"] = etag_for(demande.id, demande.version)
