@@ -17,6 +17,7 @@ from kernel.json_response import json_response
 from kernel.pagination import Pagination
 from kernel.principal import Principal
 from services.actions import repository as repo
+from services.actions import repository_sync as sync_repo
 from services.actions import service
 from services.actions.dependencies import ActionsContext, Created, Ctx, idempotent
 from services.actions.models import Indicateur
@@ -50,7 +51,7 @@ UpdatedSince = Annotated[
 ]
 
 
-def sync_page(listing: repo.Listing, item: Callable[[Any], Any]) -> dict[str, Any]:
+def sync_page(listing: sync_repo.Listing, item: Callable[[Any], Any]) -> dict[str, Any]:
     """A SyncPage as a plain dict: the route validates it once, against its
     ``response_model`` (SyncPage[Item], items given as models or dicts alike)."""
     return {
@@ -61,17 +62,17 @@ def sync_page(listing: repo.Listing, item: Callable[[Any], Any]) -> dict[str, An
     }
 
 
-def sync_page_json(listing: repo.Listing, item: Callable[[Any], dict[str, Any]]) -> Response:
+def sync_page_json(listing: sync_repo.Listing, item: Callable[[Any], dict[str, Any]]) -> Response:
     """`sync_page` written straight to JSON (the hottest lists: see kernel.json_response)."""
     return json_response(sync_page(listing, item))
 
 
 def in_convention(
     ctx: ActionsContext, session: AsyncSession, principal: Principal, convention_id: uuid.UUID
-) -> repo.Parent:
+) -> sync_repo.Parent:
     """A list under a convention: 404 outside the caller's scope; a convention the
     replica does not hold yet is fetched first (created seconds ago)."""
-    return repo.Parent(
+    return sync_repo.Parent(
         "convention",
         convention_id,
         principal,
@@ -79,13 +80,13 @@ def in_convention(
     )
 
 
-def under_action(principal: Principal, action_id: uuid.UUID) -> repo.Parent:
+def under_action(principal: Principal, action_id: uuid.UUID) -> sync_repo.Parent:
     """A list under an action: 404 outside the caller's scope."""
 
     async def not_found() -> None:
         raise NotFound("Action introuvable.")
 
-    return repo.Parent("action", action_id, principal, not_found)
+    return sync_repo.Parent("action", action_id, principal, not_found)
 
 
 def with_etag(response: Response, resource_id: uuid.UUID, version: int) -> None:
@@ -111,7 +112,7 @@ async def list_axes(
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
     """The axes of a convention, in their order."""
-    listing = await repo.listing(
+    listing = await sync_repo.listing(
         session,
         repo.AXES_LIST,
         page=page,
@@ -259,7 +260,7 @@ async def list_actions(
 ) -> Response:
     """Compact list of the convention's actions, by axe then position."""
     today = ctx.today()
-    listing = await repo.listing(
+    listing = await sync_repo.listing(
         session,
         repo.actions_list(
             axe_id=axe_id,
@@ -351,7 +352,7 @@ async def list_indicateurs(
     page: Pagination,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
-    listing = await repo.listing(
+    listing = await sync_repo.listing(
         session,
         repo.INDICATEURS_LIST,
         page=page,

@@ -13,8 +13,8 @@ from kernel.database import DbSession
 from kernel.etag import etag_for
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
-from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
+from services.actions import repository_sync as sync_repo
 from services.actions import service_bilans
 from services.actions.dependencies import Created, Ctx, idempotent
 from services.actions.endpoints import (
@@ -55,7 +55,7 @@ async def list_bilans(
     page: Pagination,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
-    listing = await repo.listing(
+    listing = await sync_repo.listing(
         session,
         srepo.BILANS_LIST,
         page=page,

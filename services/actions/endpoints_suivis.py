@@ -13,8 +13,8 @@ from kernel.etag import etag_for
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
 from kernel.pagination import Pagination
-from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
+from services.actions import repository_sync as sync_repo
 from services.actions import service_suivis
 from services.actions.dependencies import Created, Ctx, idempotent
 from services.actions.endpoints import (
@@ -60,7 +60,7 @@ async def list_suivis(
     page: Pagination,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
-    listing = await repo.listing(
+    listing = await sync_repo.listing(
         session,
         srepo.SUIVIS_LIST,
         page=page,

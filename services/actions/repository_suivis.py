@@ -41,7 +41,8 @@ from services.actions.models import (
     ValeurIndicateur,
     convention_ref,
 )
-from services.actions.repository import ListQuery, bury
+from services.actions.repository import bury
+from services.actions.repository_sync import ListQuery
 from services.actions.rules import THEMATIQUE_PETITE_ENFANCE, EtatSuivi, StatutAction, Trimestre
 
 ref = convention_ref

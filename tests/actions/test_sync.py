@@ -8,7 +8,7 @@ import asyncpg
 
 from kernel.database import ReadPool, asyncpg_dsn, create_engine, create_read_sessionmaker
 from kernel.pagination import encode_cursor
-from services.actions.repository import Parent, sync_point
+from services.actions.repository_sync import Parent, sync_point
 from tests.actions.conftest import CONV_A, Api
 from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR
 
