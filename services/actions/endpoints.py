@@ -18,7 +18,7 @@ from kernel.pagination import Pagination
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_sync as sync_repo
-from services.actions import service
+from services.actions import service, service_indicateurs
 from services.actions.dependencies import ActionsContext, Created, Ctx, idempotent
 from services.actions.models import Indicateur
 from services.actions.rules import PERIODE_VALEUR_RE, StatutAction
@@ -377,7 +377,7 @@ async def create_indicateur(
     principal: CurrentPrincipal,
 ) -> Response:
     async def run() -> Created:
-        ind = await service.create_indicateur(session, principal, action_id, data)
+        ind = await service_indicateurs.create_indicateur(session, principal, action_id, data)
         return created(
             service.indicateur_out(ind, []),
             ind.id,
@@ -404,7 +404,9 @@ async def get_indicateur(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> IndicateurOut:
-    ind, _, _ = await service.load_indicateur(session, principal, action_id, indicateur_id)
+    ind, _, _ = await service_indicateurs.load_indicateur(
+        session, principal, action_id, indicateur_id
+    )
     return await _indicateur_response(session, response, ind)
 
 
@@ -418,7 +420,7 @@ async def update_indicateur(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> IndicateurOut:
-    ind = await service.update_indicateur(
+    ind = await service_indicateurs.update_indicateur(
         session, principal, request, action_id, indicateur_id, data
     )
     return await _indicateur_response(session, response, ind)
@@ -441,7 +443,9 @@ async def get_valeur(
     principal: CurrentPrincipal,
 ) -> ValeurOut:
     """The value of a period, with the ETag a PUT replacing it must send."""
-    ind, _, _ = await service.load_indicateur(session, principal, action_id, indicateur_id)
+    ind, _, _ = await service_indicateurs.load_indicateur(
+        session, principal, action_id, indicateur_id
+    )
     valeur = await repo.valeur_of(session, ind.id, periode)
     if valeur is None:
         raise NotFound(f"Pas de valeur {periode} pour cet indicateur.")
@@ -469,7 +473,7 @@ async def put_valeur(
     Replacing a value needs ``If-Match`` with its ETag (428 without, 412 stale);
     creating one needs nothing, or ``If-None-Match: *`` (412 if it exists): 201.
     """
-    valeur, created_now = await service.put_valeur(
+    valeur, created_now = await service_indicateurs.put_valeur(
         session, principal, request, action_id, indicateur_id, periode, data
     )
     with_etag(response, valeur.id, valeur.version)
@@ -489,5 +493,7 @@ async def delete_indicateur(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
-    await service.delete_indicateur(session, principal, request, action_id, indicateur_id)
+    await service_indicateurs.delete_indicateur(
+        session, principal, request, action_id, indicateur_id
+    )
     return Response(status_code=204)
