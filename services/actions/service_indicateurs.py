@@ -28,6 +28,14 @@ from services.actions.service import (
 )
 
 
+def _years(convention: ConventionRef) -> tuple[int, int]:
+    """The convention's first and last years (a résiliation ends it early)."""
+    return (
+        convention.date_debut.year,
+        fin_effective(convention.date_fin, convention.date_effet_resiliation).year,
+    )
+
+
 def _check_indicateur(
     convention: ConventionRef,
     unite: Unite,
@@ -37,8 +45,7 @@ def _check_indicateur(
     errors: list[dict[str, str]] = []
     if valeur_reference is not None and (p := probleme_valeur(unite, valeur_reference)):
         errors.append({"field": "valeur_reference", "message": p})
-    first = convention.date_debut.year
-    last = fin_effective(convention.date_fin, convention.date_effet_resiliation).year
+    first, last = _years(convention)
     for year, value in sorted(cibles.items()):
         if not first <= int(year) <= last:
             errors.append(
@@ -125,8 +132,7 @@ async def update_indicateur(
 
 
 def check_periode_valeur(convention: ConventionRef, periode: str) -> None:
-    first = convention.date_debut.year
-    last = fin_effective(convention.date_fin, convention.date_effet_resiliation).year
+    first, last = _years(convention)
     if not first <= annee_de_periode(periode) <= last:
         raise InvalidPayload(
             f"La période {periode} est hors de la convention ({first}-{last}).",
