@@ -419,7 +419,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
             ax.scatter([s["p95_ms"]], [y], color=colours[v], marker="|", s=120, zorder=3)
             ax.scatter([s["p99_ms"]], [y], color=colours[v], marker="x", zorder=3)
             ticks.append(y)
-            labels.append(f"{e['label'][:40]} · {v}")
+            labels.append(f"{e['label']} · {v}")
             y += 1
         y += 0.6
     ax.set_yticks(ticks, labels, fontsize=7)
