@@ -213,16 +213,18 @@ def test_coop_run_refuses_to_start_beside_a_busy_port(monkeypatch: pytest.Monkey
 
 def test_stop_databases_stops_a_running_embedded_server_and_starts_none(tmp_path: Path) -> None:
     """`make clean-data` runs it first, so no server is left on a deleted directory."""
-    from kernel.embedded_db import start_embedded
+    from kernel.embedded_db import start_embedded, stop_embedded
 
     running, stopped = tmp_path / "running-pgdata", tmp_path / "stopped-pgdata"
     stopped.mkdir()
     start_embedded(str(running))
     assert (running / "postmaster.pid").exists(), "the embedded server is running"
-
-    first = CliRunner().invoke(app, ["stop-databases", str(running), str(stopped)])
-    assert first.exit_code == 0, first.output
-    assert not (running / "postmaster.pid").exists(), "the server is still running"
+    try:
+        first = CliRunner().invoke(app, ["stop-databases", str(running), str(stopped)])
+        assert first.exit_code == 0, first.output
+        assert not (running / "postmaster.pid").exists(), "the server is still running"
+    finally:
+        stop_embedded(str(running))  # no server left behind should the command fail
     assert first.stdout.splitlines() == [f"{running} : PostgreSQL arrêté"]
 
     again = CliRunner().invoke(app, ["stop-databases", str(running), str(stopped)])
