@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, InvalidPayload, NotFound, PreconditionFailed
 from kernel.etag import etag_for, require_if_match
-from kernel.pagination import keyset_page
+from kernel.pagination import keyset_page, make_page
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
@@ -523,16 +523,17 @@ async def actions_a_renseigner(
     rows = await srepo.a_renseigner(
         session, principal, t, t.echeance_par_defaut(delai), limit=limit, cursor=cursor
     )
-    kept, next_cursor = keyset_page(rows, limit, key=lambda r: (r.convention_id, r.id))
-    items = [
-        ARenseigner(
+    page = make_page(
+        rows,
+        limit,
+        key=lambda r: (r.convention_id, r.id),
+        item=lambda r: ARenseigner(
             action_id=r.id,
             convention_id=r.convention_id,
             titre=r.titre,
             periode=str(t),
             etat_suivi=r.etat,
             date_limite=r.date_limite,
-        )
-        for r in kept
-    ]
-    return ARenseignerPage(items=items, next_cursor=next_cursor, periode=str(t))
+        ),
+    )
+    return ARenseignerPage(items=page.items, next_cursor=page.next_cursor, periode=str(t))
