@@ -211,16 +211,19 @@ def test_coop_run_refuses_to_start_beside_a_busy_port(monkeypatch: pytest.Monkey
     assert f"idp ({port})" in out.getvalue()
 
 
-def test_stop_databases_stops_a_running_embedded_server_and_starts_none(tmp_path: Path) -> None:
+def test_stop_databases_stops_a_running_embedded_server_and_starts_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`make clean-data` runs it first, so no server is left on a deleted directory."""
     from kernel.embedded_db import start_embedded, stop_embedded
 
-    running, stopped = tmp_path / "running-pgdata", tmp_path / "stopped-pgdata"
-    stopped.mkdir()
+    monkeypatch.chdir(tmp_path)  # by default: every .coop/*pgdata under the directory
+    running, stopped = Path(".coop/running-pgdata"), Path(".coop/stopped-pgdata")
+    stopped.mkdir(parents=True)
     start_embedded(str(running))
     assert (running / "postmaster.pid").exists(), "the embedded server is running"
     try:
-        first = CliRunner().invoke(app, ["stop-databases", str(running), str(stopped)])
+        first = CliRunner().invoke(app, ["stop-databases"])
         assert first.exit_code == 0, first.output
         assert not (running / "postmaster.pid").exists(), "the server is still running"
     finally:
