@@ -354,12 +354,12 @@ async def demo_step(session: AsyncSession) -> str:
         count += await _plan(session, ref, today)
     bilan_id = demo_id("actions:bilan:gresivaudan-intermediaire")
     gres = refs[1]
-    syntheses = {
-        str(demo_id(f"actions:axe:{gres.id}:{i}")): texte
-        for i, texte in (
-            (1, "La MAM de Pontcharra est ouverte ; la passerelle de Crolles est en pause."),
-            (2, "Le PIJ intercommunal a accompagné 160 jeunes en 2025."),
-        )
+    sections = {
+        "avancees": "La MAM de Pontcharra est ouverte ; le PIJ intercommunal a accompagné "
+        "160 jeunes en 2025.",
+        "difficultes": "La passerelle de Crolles est en pause faute de locaux.",
+        "ajustements": "Reporter la passerelle à la rentrée 2027.",
+        "avenant_necessaire": False,
     }
     session.add(
         Bilan(
@@ -369,7 +369,7 @@ async def demo_step(session: AsyncSession) -> str:
             periode_debut=dt.date(2024, 1, 1),
             periode_fin=dt.date(2026, 6, 30),
             etat="adopté",
-            syntheses=syntheses,
+            sections=sections,
             date_adoption=dt.date(2026, 7, 3),
             instantane=await snapshot(session, gres.id, dt.date(2026, 7, 3)),
             petite_enfance_transmissible=False,

@@ -14,6 +14,7 @@ from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
 from services.actions.dependencies import ActionsContext
 from services.actions.endpoints import router as plan_router
 from services.actions.endpoints_bilans import router as bilans_router
+from services.actions.endpoints_indicateurs import router as indicateurs_router
 from services.actions.endpoints_suivis import router as suivis_router
 from services.actions.models import convention_ref
 from services.actions.settings import ActionsSettings
@@ -50,7 +51,7 @@ def create_app(
         settings,
         title="Coopération — actions",
         description="Plan d'actions des CTG, suivis trimestriels, indicateurs et bilans.",
-        routers=[plan_router, suivis_router, bilans_router],
+        routers=[plan_router, indicateurs_router, suivis_router, bilans_router],
         extra_lifespan=lifespan,
         openapi_tags=[
             {"name": "axes"},

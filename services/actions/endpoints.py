@@ -20,7 +20,7 @@ from services.actions import repository as repo
 from services.actions import repository_sync as sync_repo
 from services.actions import service, service_indicateurs
 from services.actions.dependencies import ActionsContext, Created, Ctx, idempotent
-from services.actions.models import Indicateur
+from services.actions.models import Indicateur, ValeurIndicateur
 from services.actions.rules import PERIODE_VALEUR_RE, StatutAction
 from services.actions.schemas import (
     ActionDetail,
@@ -388,8 +388,8 @@ async def create_indicateur(
     return await idempotent(request, session, principal, run)
 
 
-async def _indicateur_response(
-    session: DbSession, response: Response, ind: Indicateur
+async def indicateur_response(
+    session: AsyncSession, response: Response, ind: Indicateur
 ) -> IndicateurOut:
     valeurs = await repo.valeurs_of(session, [ind.id])
     with_etag(response, ind.id, ind.version)
@@ -407,7 +407,7 @@ async def get_indicateur(
     ind, _, _ = await service_indicateurs.load_indicateur(
         session, principal, action_id, indicateur_id
     )
-    return await _indicateur_response(session, response, ind)
+    return await indicateur_response(session, response, ind)
 
 
 @router.patch("/actions/{action_id}/indicateurs/{indicateur_id}", tags=["indicateurs"])
@@ -423,7 +423,7 @@ async def update_indicateur(
     ind = await service_indicateurs.update_indicateur(
         session, principal, request, action_id, indicateur_id, data
     )
-    return await _indicateur_response(session, response, ind)
+    return await indicateur_response(session, response, ind)
 
 
 PeriodeValeur = Annotated[
@@ -446,11 +446,7 @@ async def get_valeur(
     ind, _, _ = await service_indicateurs.load_indicateur(
         session, principal, action_id, indicateur_id
     )
-    valeur = await repo.valeur_of(session, ind.id, periode)
-    if valeur is None:
-        raise NotFound(f"Pas de valeur {periode} pour cet indicateur.")
-    with_etag(response, valeur.id, valeur.version)
-    return ValeurOut.model_validate(valeur)
+    return await valeur_of_periode(session, response, ind, periode)
 
 
 @router.put(
@@ -476,10 +472,28 @@ async def put_valeur(
     valeur, created_now = await service_indicateurs.put_valeur(
         session, principal, request, action_id, indicateur_id, periode, data
     )
+    return valeur_response(request, response, valeur, created_now)
+
+
+def valeur_response(
+    request: Request, response: Response, valeur: ValeurIndicateur, created_now: bool
+) -> ValeurOut:
+    """A PUT value's answer: 201 with its Location when it was created, its ETag."""
     with_etag(response, valeur.id, valeur.version)
     if created_now:
         response.status_code = 201
         response.headers["Location"] = request.url.path
+    return ValeurOut.model_validate(valeur)
+
+
+async def valeur_of_periode(
+    session: AsyncSession, response: Response, ind: Indicateur, periode: str
+) -> ValeurOut:
+    """The value of a period (404 when none), with the ETag a PUT replacing it must send."""
+    valeur = await repo.valeur_of(session, ind.id, periode)
+    if valeur is None:
+        raise NotFound(f"Pas de valeur {periode} pour cet indicateur.")
+    with_etag(response, valeur.id, valeur.version)
     return ValeurOut.model_validate(valeur)
 
 

@@ -16,7 +16,7 @@ from kernel.pagination import Pagination
 from services.actions import repository_suivis as srepo
 from services.actions import repository_sync as sync_repo
 from services.actions import service_bilans
-from services.actions.dependencies import Created, Ctx, idempotent
+from services.actions.dependencies import ActionsContext, Created, Ctx, idempotent
 from services.actions.endpoints import (
     UpdatedSince,
     created,
@@ -30,6 +30,7 @@ from services.actions.schemas import (
     BilanDetail,
     BilanIn,
     BilanPatch,
+    BilansAttendus,
     BilanSummary,
     Input,
     SyncPage,
@@ -62,7 +63,22 @@ async def list_bilans(
         since=updated_since,
         parent=in_convention(ctx, session, principal, convention_id),
     )
-    return sync_page(listing, dict)
+    today = ctx.today()
+    return sync_page(listing, lambda r: service_bilans.bilan_summary_item(r, today))
+
+
+@router.get(
+    "/conventions/{convention_id}/bilans/attendus",
+    tags=["bilans"],
+    response_model=BilansAttendus,
+)
+async def bilans_attendus(
+    convention_id: uuid.UUID, ctx: Ctx, session: DbSession, principal: CurrentPrincipal
+) -> BilansAttendus:
+    """Les bilans que la convention doit au COPIL (art. 9) : un point d'étape par année,
+    le bilan intermédiaire à mi-parcours, le bilan final avant la fin ; pour chacun, sa
+    date attendue, le bilan rédigé s'il existe et s'il est en retard."""
+    return await service_bilans.attendus(ctx, session, principal, convention_id)
 
 
 @router.post(
@@ -79,29 +95,40 @@ async def create_bilan(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
+    """Les agents de la Caf et les collectivités signataires (contributeurs, référents)
+    rédigent les bilans (art. 9), avec les sections de leur type."""
+
     async def run() -> Created:
         bilan, convention = await service_bilans.create_bilan(
             ctx, session, principal, convention_id, data
         )
-        body = await service_bilans.bilan_detail(session, bilan, convention)
+        body = await service_bilans.bilan_detail(session, bilan, convention, ctx.today())
         return created(body, bilan.id, bilan.version, f"/api/v1/bilans/{bilan.id}")
 
     return await idempotent(request, session, principal, run)
 
 
 async def _detail(
-    session: DbSession, response: Response, bilan: Bilan, convention: ConventionRef
+    ctx: ActionsContext,
+    session: DbSession,
+    response: Response,
+    bilan: Bilan,
+    convention: ConventionRef,
 ) -> BilanDetail:
     with_etag(response, bilan.id, bilan.version)
-    return await service_bilans.bilan_detail(session, bilan, convention)
+    return await service_bilans.bilan_detail(session, bilan, convention, ctx.today())
 
 
 @router.get("/bilans/{bilan_id}", tags=["bilans"])
 async def get_bilan(
-    bilan_id: uuid.UUID, response: Response, session: DbSession, principal: CurrentPrincipal
+    bilan_id: uuid.UUID,
+    response: Response,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
 ) -> BilanDetail:
     bilan, convention = await service_bilans.load_bilan(session, principal, bilan_id)
-    return await _detail(session, response, bilan, convention)
+    return await _detail(ctx, session, response, bilan, convention)
 
 
 @router.patch("/bilans/{bilan_id}", tags=["bilans"])
@@ -110,13 +137,16 @@ async def update_bilan(
     data: BilanPatch,
     request: Request,
     response: Response,
+    ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> BilanDetail:
+    """Les agents de la Caf et les collectivités signataires (contributeurs, référents)
+    modifient un bilan en brouillon : seuls les champs et sections envoyés changent."""
     bilan, convention = await service_bilans.update_bilan(
         session, principal, request, bilan_id, data
     )
-    return await _detail(session, response, bilan, convention)
+    return await _detail(ctx, session, response, bilan, convention)
 
 
 @router.delete("/bilans/{bilan_id}", tags=["bilans"], status_code=204)
@@ -130,6 +160,7 @@ async def delete_bilan(
 
 async def _bilan_post(
     request: Request,
+    ctx: ActionsContext,
     session: DbSession,
     principal: CurrentPrincipal,
     change: Callable[[], Awaitable[tuple[Bilan, ConventionRef]]],
@@ -139,7 +170,7 @@ async def _bilan_post(
 
     async def run() -> Created:
         bilan, convention = await change()
-        body = await service_bilans.bilan_detail(session, bilan, convention)
+        body = await service_bilans.bilan_detail(session, bilan, convention, ctx.today())
         return Created(
             body=body, status_code=200, headers={"ETag": etag_for(bilan.id, bilan.version)}
         )
@@ -152,15 +183,18 @@ async def adopter(
     bilan_id: uuid.UUID,
     data: Adoption,
     request: Request,
+    ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
-    """Adopted by the COPIL: freezes the snapshot (Caf agents only)."""
+    """Adopté par le COPIL à la date donnée : fige l'instantané. Saisi par un agent de la
+    Caf ou le référent d'une collectivité signataire."""
     return await _bilan_post(
         request,
+        ctx,
         session,
         principal,
-        lambda: service_bilans.adopter(session, principal, request, bilan_id, data),
+        lambda: service_bilans.adopter(session, principal, request, bilan_id, data, ctx.today()),
     )
 
 
@@ -169,12 +203,14 @@ async def accorder(
     bilan_id: uuid.UUID,
     data: AccordIn,
     request: Request,
+    ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
     """A collectivité concerned records its agreement to send the petite-enfance part."""
     return await _bilan_post(
         request,
+        ctx,
         session,
         principal,
         lambda: service_bilans.accorder(session, principal, bilan_id, data.collectivite_id),
@@ -185,12 +221,14 @@ async def accorder(
 async def transmettre(
     bilan_id: uuid.UUID,
     request: Request,
+    ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
     """Mark the petite-enfance part transmissible to the CDSF (every agreement needed)."""
     return await _bilan_post(
         request,
+        ctx,
         session,
         principal,
         lambda: service_bilans.transmettre(session, principal, request, bilan_id),

@@ -119,12 +119,18 @@ class Action(Base):
 
 
 class Indicateur(Base):
+    """An indicator of an action, of an axe, or of the convention as a whole (neither):
+    art. 9 evaluates "non pas par chaque dispositif … mais par les effets de l'ensemble"."""
+
     __tablename__ = "indicateurs"
+    __table_args__ = (CheckConstraint("action_id IS NULL OR axe_id IS NULL", name="rattachement"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    action_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("actions.id", ondelete="CASCADE"), nullable=False, index=True
+    action_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("actions.id", ondelete="CASCADE"), index=True
     )
+    # An axe is not deleted while it holds indicators (service check).
+    axe_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("axes.id"), index=True)
     convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
     libelle: Mapped[str] = mapped_column(String(300), nullable=False)
     nature: Mapped[str] = mapped_column(String(40), nullable=False)
@@ -234,9 +240,12 @@ class Bilan(Base):
     periode_debut: Mapped[dt.date] = mapped_column(Date, nullable=False)
     periode_fin: Mapped[dt.date] = mapped_column(Date, nullable=False)
     etat: Mapped[str] = mapped_column(String(20), nullable=False)
-    # {"<axe id>": "synthèse…"}
-    syntheses: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # The sections of its kind (rules.SECTIONS_BILAN): {"avancees": "…", ...}.
+    sections: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # The date of the COPIL that adopted it; who entered the adoption, and when.
     date_adoption: Mapped[dt.date | None] = mapped_column(Date)
+    adoption_saisie_par: Mapped[str | None] = mapped_column(String(200))
+    adoption_saisie_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Frozen at adoption: actions' statuts and indicator values as they then stood.
     instantane: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     petite_enfance_transmissible: Mapped[bool] = mapped_column(
@@ -269,7 +278,8 @@ class Tombstone(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), nullable=False)
     convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
-    # The parent the object was listed under (axe for actions, action for indicators).
+    # The parent the object was listed under (axe for actions, action for an action's
+    # indicators, the convention for its own and its axes' indicators).
     parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     seq: Mapped[int] = _seq_column()
     deleted_at: Mapped[dt.datetime] = _now_column()

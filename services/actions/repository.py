@@ -354,6 +354,34 @@ INDICATEURS_LIST = ListQuery(
 )
 
 
+def _indicateurs_convention_statement(axe: bool) -> Select[Any]:
+    stmt = select(Indicateur).where(
+        Indicateur.convention_id == bindparam("parent_id"), Indicateur.action_id.is_(None)
+    )
+    if axe:
+        stmt = stmt.where(Indicateur.axe_id == bindparam("axe_id"))
+    return stmt
+
+
+def indicateurs_convention_list(axe_id: uuid.UUID | None) -> ListQuery:
+    """The indicators of a convention as a whole and of its axes (or of one axe)."""
+    return ListQuery(
+        ("indicateurs-convention", axe_id is not None),
+        functools.partial(_indicateurs_convention_statement, axe_id is not None),
+        {"axe_id": axe_id},
+        Indicateur.seq,
+        (Indicateur.created_at, Indicateur.id),
+        "indicateur",
+        # Their tombstones hang under the convention itself, not under an action.
+        tombstones_by_parent=True,
+    )
+
+
+async def count_indicateurs_of_axe(session: AsyncSession, axe_id: uuid.UUID) -> int:
+    stmt = select(func.count()).where(Indicateur.axe_id == axe_id)
+    return int((await session.execute(stmt)).scalar_one())
+
+
 async def valeurs_of(
     session: AsyncSession, indicateur_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[ValeurIndicateur]]:
@@ -426,9 +454,9 @@ async def bump_indicateurs(session: AsyncSession, ids: Sequence[uuid.UUID]) -> N
 
 
 async def delete_indicateur(session: AsyncSession, indicateur: Indicateur) -> None:
-    await bury(
-        session, "indicateur", [indicateur.id], indicateur.convention_id, indicateur.action_id
-    )
+    # Listed under its action, or under the convention (its own and its axes').
+    parent = indicateur.action_id or indicateur.convention_id
+    await bury(session, "indicateur", [indicateur.id], indicateur.convention_id, parent)
     await session.execute(delete(Indicateur).where(Indicateur.id == indicateur.id))
 
 

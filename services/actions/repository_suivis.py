@@ -352,7 +352,17 @@ async def a_renseigner(
 
 
 def _bilans_statement() -> Select[Any]:
-    return select(Bilan).where(Bilan.convention_id == bindparam("parent_id"))
+    # The convention's dates ride along: each item's due date and lateness come from them.
+    return (
+        select(
+            Bilan,
+            ref.c.date_debut.label("convention_debut"),
+            ref.c.date_fin.label("convention_fin"),
+            ref.c.date_effet_resiliation.label("convention_resiliation"),
+        )
+        .join(ref, ref.c.id == Bilan.convention_id)
+        .where(Bilan.convention_id == bindparam("parent_id"))
+    )
 
 
 BILANS_LIST = ListQuery(
@@ -366,9 +376,14 @@ async def delete_bilan(session: AsyncSession, bilan: Bilan) -> None:
     await session.execute(delete(Bilan).where(Bilan.id == bilan.id))
 
 
-async def axe_ids(session: AsyncSession, convention_id: uuid.UUID) -> set[uuid.UUID]:
-    rows = await session.execute(select(Axe.id).where(Axe.convention_id == convention_id))
-    return set(rows.scalars())
+async def bilans_of(session: AsyncSession, convention_id: uuid.UUID) -> list[Any]:
+    """(id, type, etat, periode_fin) of a convention's bilans, oldest period first."""
+    stmt = (
+        select(Bilan.id, Bilan.type, Bilan.etat, Bilan.periode_fin)
+        .where(Bilan.convention_id == convention_id)
+        .order_by(Bilan.periode_fin, Bilan.created_at, Bilan.id)
+    )
+    return list((await session.execute(stmt)).all())
 
 
 async def accords(session: AsyncSession, bilan_id: uuid.UUID) -> list[AccordCdsf]:
@@ -404,7 +419,12 @@ async def snapshot_rows(
             await session.execute(
                 select(Indicateur)
                 .where(Indicateur.convention_id == convention_id)
-                .order_by(Indicateur.action_id, Indicateur.created_at, Indicateur.id)
+                .order_by(
+                    Indicateur.action_id.nulls_first(),
+                    Indicateur.axe_id.nulls_first(),
+                    Indicateur.created_at,
+                    Indicateur.id,
+                )
             )
         ).scalars()
     )

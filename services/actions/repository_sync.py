@@ -110,6 +110,9 @@ class ListQuery:
     order_cols: tuple[Any, ...]
     # What its deletions are recorded as (delta sync's tombstones).
     tombstone_kind: str
+    # Its tombstones are found by their parent's id even under a convention: the
+    # convention's own indicators are buried under its id, its actions' under theirs.
+    tombstones_by_parent: bool = False
 
 
 def _parent_visible(kind: ParentKind, shape: ScopeShape) -> ColumnElement[bool]:
@@ -164,8 +167,8 @@ def _page_query(query: ListQuery, mode: str) -> CompiledQuery:
 
 
 @functools.lru_cache(maxsize=8)
-def _tombstones_query(kind: ParentKind, bounded: bool) -> CompiledQuery:
-    under = Tombstone.convention_id if kind == "convention" else Tombstone.parent_id
+def _tombstones_query(by_parent: bool, bounded: bool) -> CompiledQuery:
+    under = Tombstone.parent_id if by_parent else Tombstone.convention_id
     stmt = select(Tombstone.id, Tombstone.kind).where(
         under == bindparam("parent_id"),
         Tombstone.kind == bindparam("kind"),
@@ -199,7 +202,8 @@ async def listing(
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     upto = int(rows[-1][-1]) if more else None
-    tombstones = await _tombstones_query(parent.kind, upto is not None).fetch(
+    by_parent = parent.kind != "convention" or query.tombstones_by_parent
+    tombstones = await _tombstones_query(by_parent, upto is not None).fetch(
         session,
         {"parent_id": parent.id, "kind": query.tombstone_kind, "lower": lower, "upto": upto},
     )

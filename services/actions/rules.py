@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
@@ -87,6 +89,51 @@ class TypeBilan(StrEnum):
 class EtatBilan(StrEnum):
     brouillon = "brouillon"
     adopte = "adopté"
+
+
+# The sections art. 9 of the model convention names for each kind of bilan (003):
+# "Des points d'étape annuels pour présenter l'état d'avancement du plan d'action et
+# procéder à des ajustements mineurs"; "à mi-parcours … examiner les avancées et les
+# difficultés, et de décider d'éventuels ajustements … qui pourraient nécessiter un
+# avenant"; "en fin de période pour analyser les résultats obtenus, évaluer le
+# fonctionnement de la démarche CTG et préparer le renouvellement" (plus-value: 004,
+# "Faire apparaître les plus values de la démarche"). Field name -> exact label.
+SECTIONS_BILAN: dict[TypeBilan, dict[str, str]] = {
+    TypeBilan.point_etape: {
+        "etat_avancement": "État d'avancement du plan d'action",
+        "ajustements_mineurs": "Ajustements mineurs",
+    },
+    TypeBilan.intermediaire: {
+        "avancees": "Avancées",
+        "difficultes": "Difficultés",
+        "ajustements": "Ajustements décidés",
+        "avenant_necessaire": "Un avenant à la CTG est-il nécessaire ?",
+    },
+    TypeBilan.final: {
+        "resultats": "Résultats obtenus",
+        "fonctionnement_demarche": "Fonctionnement de la démarche CTG",
+        "plus_value": "Plus-value de la démarche",
+        "preparation_renouvellement": "Préparation du renouvellement",
+    },
+}
+
+
+def sections_hors_type(type_bilan: TypeBilan, noms: Iterable[str]) -> list[tuple[str, str]]:
+    """The sections among `noms` a bilan of this kind does not have, each with why."""
+    propres = SECTIONS_BILAN[type_bilan]
+    out = []
+    for nom in noms:
+        if nom in propres:
+            continue
+        autre = next((t for t, s in SECTIONS_BILAN.items() if nom in s), None)
+        attendues = ", ".join(f"« {n} »" for n in propres)
+        debut = (
+            f"« {nom} » est une section du {autre.value}"
+            if autre
+            else f"La section « {nom} » n'existe pas"
+        )
+        out.append((nom, f"{debut} ; un {type_bilan.value} a les sections {attendues}."))
+    return out
 
 
 THEMATIQUE_PETITE_ENFANCE = "petite enfance"
@@ -200,6 +247,67 @@ def campagne_courante(today: dt.date, delai_jours: int) -> Trimestre:
 def en_retard(statut: str, date_echeance: dt.date | None, today: dt.date) -> bool:
     """Due date passed and the action is neither réalisée nor abandonnée (never stored)."""
     return date_echeance is not None and date_echeance < today and statut not in STATUTS_CLOS
+
+
+# --- bilans: when each kind is expected -----------------------------------------------
+# Art. 9 (003): "Des points d'étape annuels …", "Un échange plus approfondi … à
+# mi-parcours … bilan intermédiaire", "Un échange … en fin de période … bilan final".
+# The mid-term and final exchanges are the deeper forms of their year's COPIL: those
+# years have no separate point d'étape (one evaluation time a year).
+
+
+@dataclass(frozen=True)
+class BilanAttendu:
+    type: TypeBilan
+    # The year a point d'étape covers (None for the intermédiaire and the final).
+    annee: int | None
+    date_attendue: dt.date
+
+
+def mi_parcours(debut: dt.date, fin: dt.date) -> dt.date:
+    return debut + (fin - debut) // 2
+
+
+def date_attendue_bilan(
+    type_bilan: TypeBilan, periode_fin: dt.date, debut: dt.date, fin: dt.date
+) -> dt.date:
+    """When a bilan of this kind is due, for a convention running from `debut` to `fin`:
+    a point d'étape by the end of the year its period ends in, the intermédiaire at
+    mid-term, the final by the convention's end."""
+    if type_bilan is TypeBilan.final:
+        return fin
+    if type_bilan is TypeBilan.intermediaire:
+        return mi_parcours(debut, fin)
+    return min(dt.date(periode_fin.year, 12, 31), fin)
+
+
+def bilans_attendus(
+    debut: dt.date, fin: dt.date, date_effet_resiliation: dt.date | None
+) -> list[BilanAttendu]:
+    """Every bilan a convention owes, by due date. A résiliation stops the engagements
+    (art. 12): nothing is due from its effect on."""
+    milieu = mi_parcours(debut, fin)
+    out = [
+        BilanAttendu(TypeBilan.point_etape, year, dt.date(year, 12, 31))
+        for year in range(debut.year, fin.year + 1)
+        if year not in (milieu.year, fin.year)
+    ]
+    out.append(BilanAttendu(TypeBilan.intermediaire, None, milieu))
+    out.append(BilanAttendu(TypeBilan.final, None, fin))
+    out.sort(key=lambda b: b.date_attendue)
+    if date_effet_resiliation is not None:
+        out = [b for b in out if b.date_attendue < date_effet_resiliation]
+    return out
+
+
+def bilan_en_retard(
+    etat: str, date_attendue: dt.date, today: dt.date, date_effet_resiliation: dt.date | None
+) -> bool:
+    """Due date passed and not adopted yet (never stored), unless a résiliation took
+    effect first: then it was no longer due."""
+    if date_effet_resiliation is not None and date_attendue >= date_effet_resiliation:
+        return False
+    return etat != EtatBilan.adopte and date_attendue < today
 
 
 # --- axes: "the title starts with a verb" ------------------------------------------------

@@ -13,6 +13,7 @@ from kernel.pagination import Page
 from services.actions.rules import (
     PERIODE_TRIMESTRE_RE,
     PERIODE_VALEUR_RE,
+    SECTIONS_BILAN,
     EtatBilan,
     EtatSuivi,
     EvenementSuivi,
@@ -222,9 +223,25 @@ class ValeurOut(Output):
     updated_at: dt.datetime
 
 
+class IndicateurConventionIn(IndicateurIn):
+    axe_id: uuid.UUID | None = Field(
+        default=None,
+        description="L'axe que l'indicateur évalue ; absent : la convention dans son ensemble.",
+    )
+
+
+class IndicateurConventionPatch(IndicateurPatch):
+    """``axe_id`` rattache l'indicateur à un autre axe (null : à la convention)."""
+
+    axe_id: uuid.UUID | None = None
+
+
 class IndicateurOut(Output):
     id: uuid.UUID
-    action_id: uuid.UUID
+    convention_id: uuid.UUID
+    # One of them, or neither: an indicator of the convention as a whole.
+    action_id: uuid.UUID | None
+    axe_id: uuid.UUID | None = None
     libelle: str
     nature: NatureIndicateur
     unite: Unite
@@ -423,11 +440,54 @@ class CampagneResume(BaseModel):
 # --- bilans ----------------------------------------------------------------------------
 
 
+def _section(type_bilan: TypeBilan, name: str) -> str:
+    return f"{type_bilan.value} : {SECTIONS_BILAN[type_bilan][name]}"
+
+
+_PE, _BI, _BF = TypeBilan.point_etape, TypeBilan.intermediaire, TypeBilan.final
+
+
+class SectionsPointEtape(Input):
+    etat_avancement: Texte | None = Field(None, description=_section(_PE, "etat_avancement"))
+    ajustements_mineurs: Texte | None = Field(
+        None, description=_section(_PE, "ajustements_mineurs")
+    )
+
+
+class SectionsIntermediaire(Input):
+    avancees: Texte | None = Field(None, description=_section(_BI, "avancees"))
+    difficultes: Texte | None = Field(None, description=_section(_BI, "difficultes"))
+    ajustements: Texte | None = Field(None, description=_section(_BI, "ajustements"))
+    avenant_necessaire: bool | None = Field(None, description=_section(_BI, "avenant_necessaire"))
+
+
+class SectionsFinal(Input):
+    resultats: Texte | None = Field(None, description=_section(_BF, "resultats"))
+    fonctionnement_demarche: Texte | None = Field(
+        None, description=_section(_BF, "fonctionnement_demarche")
+    )
+    plus_value: Texte | None = Field(None, description=_section(_BF, "plus_value"))
+    preparation_renouvellement: Texte | None = Field(
+        None, description=_section(_BF, "preparation_renouvellement")
+    )
+
+
+SECTIONS_MODELS: dict[TypeBilan, type[Input]] = {
+    _PE: SectionsPointEtape,
+    _BI: SectionsIntermediaire,
+    _BF: SectionsFinal,
+}
+
+
+class SectionsIn(SectionsPointEtape, SectionsIntermediaire, SectionsFinal):
+    """Les sections envoyées : seulement celles du type du bilan (422 pour une autre)."""
+
+
 class BilanIn(Input):
     type: TypeBilan
     periode_debut: dt.date
     periode_fin: dt.date
-    syntheses: dict[uuid.UUID, Texte] = Field(default_factory=dict)
+    sections: SectionsIn = Field(default_factory=SectionsIn)
 
     @model_validator(mode="after")
     def _ordered(self) -> BilanIn:
@@ -437,13 +497,18 @@ class BilanIn(Input):
 
 
 class BilanPatch(Input):
+    """Seuls les champs envoyés changent ; dans ``sections``, seules les sections envoyées
+    (null en efface une)."""
+
     periode_debut: dt.date | None = None
     periode_fin: dt.date | None = None
-    syntheses: dict[uuid.UUID, Texte] | None = None
+    sections: SectionsIn | None = None
 
 
 class Adoption(Input):
-    date_adoption: dt.date
+    date_adoption: dt.date = Field(
+        description="Date de la réunion du COPIL qui a adopté le bilan (passée ou du jour)."
+    )
 
 
 class AccordOut(BaseModel):
@@ -459,13 +524,38 @@ class BilanSummary(Output):
     periode_debut: dt.date
     periode_fin: dt.date
     etat: EtatBilan
+    # The COPIL's date.
     date_adoption: dt.date | None
     petite_enfance_transmissible: bool
     version: int
+    # When this kind is due (computed from the convention's dates), and whether it is
+    # late: due date passed, not adopted (computed on read, never stored).
+    date_attendue: dt.date
+    en_retard: bool
 
 
 class BilanDetail(BilanSummary):
-    syntheses: dict[str, str]
+    sections: SectionsPointEtape | SectionsIntermediaire | SectionsFinal
+    adoption_saisie_par: str | None = None
+    adoption_saisie_le: dt.datetime | None = None
     instantane: dict[str, object] | None
     accords: list[AccordOut] = Field(default_factory=list)
     collectivites_concernees: list[uuid.UUID] = Field(default_factory=list)
+
+
+class BilanAttenduOut(BaseModel):
+    """Un bilan que la convention doit au COPIL (art. 9), rédigé ou non."""
+
+    type: TypeBilan
+    # The year a point d'étape annuel covers.
+    annee: int | None
+    date_attendue: dt.date
+    en_retard: bool
+    # The bilan written for it, if any (the adopted one first).
+    bilan_id: uuid.UUID | None
+    etat: EtatBilan | None
+
+
+class BilansAttendus(BaseModel):
+    convention_id: uuid.UUID
+    items: list[BilanAttenduOut]

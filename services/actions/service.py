@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound, PreconditionFailed
 from kernel.etag import etag_for, header_matches, require_if_match
-from kernel.principal import Principal
+from kernel.principal import Principal, Role
 from services.actions import repository as repo
 from services.actions.dependencies import ActionsContext
 from services.actions.models import Action, Axe, Indicateur
@@ -61,6 +61,43 @@ def may_write_action(
 def require_caf_agent(principal: Principal, convention: ConventionRef, what: str) -> None:
     if not is_caf_agent(principal, convention):
         raise Forbidden(f"Seul un agent de la Caf de la convention peut {what}.")
+
+
+def collectivites_signataires(convention: ConventionRef) -> set[uuid.UUID]:
+    return set(convention.signataire_ids) - {convention.caf_id}
+
+
+def may_conduct_evaluation(principal: Principal, convention: ConventionRef) -> bool:
+    """Art. 9 (003): "Sous la responsabilité du COPIL CTG et avec l'aide de la Caf si
+    nécessaire, les chargés de coopération ou les personnes désignées pour suivre la CTG
+    au sein de la collectivité, conduisent l'évaluation … en concevant les indicateurs de
+    suivi": Caf agents and the write roles of a signatory collectivité draft the bilans
+    and the indicators of the convention and of its axes."""
+    return is_caf_agent(principal, convention) or not principal.collectivite_write_ids().isdisjoint(
+        collectivites_signataires(convention)
+    )
+
+
+def require_evaluation_writer(principal: Principal, convention: ConventionRef, what: str) -> None:
+    if not may_conduct_evaluation(principal, convention):
+        raise Forbidden(
+            "Seuls les agents de la Caf et les collectivités signataires (contributeurs, "
+            f"référents) peuvent {what}."
+        )
+
+
+def require_bilan_adopter(principal: Principal, convention: ConventionRef) -> None:
+    """The COPIL adopts a bilan (art. 9: "Sous la responsabilité du COPIL CTG"); its
+    adoption is entered by a Caf agent or a referent of a signatory collectivité (the
+    COPIL is "composé, à parité, de représentants de la Caf et de la commune", art. 6)."""
+    referent = not principal.collectivite_ids([Role.referent]).isdisjoint(
+        collectivites_signataires(convention)
+    )
+    if not (referent or is_caf_agent(principal, convention)):
+        raise Forbidden(
+            "Seuls un agent de la Caf ou le référent d'une collectivité signataire saisissent "
+            "l'adoption d'un bilan par le COPIL."
+        )
 
 
 def require_action_writer(principal: Principal, convention: ConventionRef, action: Action) -> None:
@@ -251,6 +288,10 @@ async def delete_axe(
     require_if_match(request, etag_for(axe.id, axe.version))
     if await repo.count_actions_in_axe(session, axe.id):
         raise Conflict("L'axe contient des actions : déplacez-les ou supprimez-les d'abord.")
+    if await repo.count_indicateurs_of_axe(session, axe.id):
+        raise Conflict(
+            "L'axe porte des indicateurs : rattachez-les à la convention ou supprimez-les d'abord."
+        )
     await repo.delete_axe(session, axe)
 
 

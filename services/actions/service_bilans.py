@@ -1,6 +1,9 @@
-"""Bilans: point d'étape annuel, bilan intermédiaire, bilan final.
+"""Bilans: point d'étape annuel, bilan intermédiaire, bilan final (art. 9).
 
-Adoption (Caf agent, after the COPIL) freezes a snapshot of the actions' statuts and
+Each kind has the sections the article names (`rules.SECTIONS_BILAN`) and a due date
+from the convention's dates (`rules.bilans_attendus`); lateness is computed on read.
+Caf agents and the signatory collectivités draft them; adoption (a Caf agent or a
+signatory's referent, after the COPIL) freezes a snapshot of the actions' statuts and
 indicator values; the petite-enfance part becomes transmissible to the CDSF only once
 every collectivité concerned has recorded its express agreement (who, when).
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
@@ -22,22 +26,73 @@ from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
 from services.actions.dependencies import ActionsContext
 from services.actions.models import AccordCdsf, Bilan
-from services.actions.rules import EtatBilan, en_retard
-from services.actions.schemas import AccordOut, Adoption, BilanDetail, BilanIn, BilanPatch
-from services.actions.service import require_caf_agent, require_new_work, writable_convention
+from services.actions.rules import (
+    EtatBilan,
+    TypeBilan,
+    bilan_en_retard,
+    bilans_attendus,
+    date_attendue_bilan,
+    en_retard,
+    sections_hors_type,
+)
+from services.actions.schemas import (
+    SECTIONS_MODELS,
+    AccordOut,
+    Adoption,
+    BilanAttenduOut,
+    BilanDetail,
+    BilanIn,
+    BilanPatch,
+    BilansAttendus,
+    SectionsIn,
+)
+from services.actions.service import (
+    require_bilan_adopter,
+    require_caf_agent,
+    require_evaluation_writer,
+    require_new_work,
+    writable_convention,
+)
 
 
-async def _check_syntheses(
-    session: AsyncSession, convention_id: uuid.UUID, syntheses: dict[uuid.UUID, str]
-) -> dict[str, str]:
-    known = await srepo.axe_ids(session, convention_id)
-    unknown = [k for k in syntheses if k not in known]
-    if unknown:
+def _sections(type_bilan: TypeBilan, sent: SectionsIn) -> dict[str, Any]:
+    """The sections sent, if they all belong to the bilan's kind (422 otherwise)."""
+    foreign = sections_hors_type(type_bilan, sorted(sent.model_fields_set))
+    if foreign:
         raise InvalidPayload(
-            "Une synthèse se rattache à un axe de la convention.",
-            errors=[{"field": f"syntheses.{k}", "message": "axe inconnu"} for k in unknown],
+            foreign[0][1],
+            errors=[
+                {"field": f"sections.{name}", "pointer": f"/sections/{name}", "message": why}
+                for name, why in foreign
+            ],
         )
-    return {str(k): v for k, v in syntheses.items()}
+    return sent.model_dump(include=sent.model_fields_set)
+
+
+def _retard(
+    type_bilan: str,
+    etat: str,
+    periode_fin: dt.date,
+    convention: Mapping[str, Any] | ConventionRef,
+    today: dt.date,
+) -> dict[str, Any]:
+    """`date_attendue` and `en_retard` of a bilan of `convention` (a ref, or a row's
+    ``convention_*`` columns)."""
+    if isinstance(convention, ConventionRef):
+        debut, fin = convention.date_debut, convention.date_fin
+        resiliation = convention.date_effet_resiliation
+    else:
+        debut, fin = convention["convention_debut"], convention["convention_fin"]
+        resiliation = convention["convention_resiliation"]
+    due = date_attendue_bilan(TypeBilan(type_bilan), periode_fin, debut, fin)
+    return {"date_attendue": due, "en_retard": bilan_en_retard(etat, due, today, resiliation)}
+
+
+def bilan_summary_item(row: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
+    """A BilanSummary as a plain dict, from a row of `repository_suivis.BILANS_LIST`."""
+    item = dict(row)
+    item.update(_retard(row["type"], row["etat"], row["periode_fin"], row, today))
+    return item
 
 
 async def create_bilan(
@@ -48,7 +103,7 @@ async def create_bilan(
     data: BilanIn,
 ) -> tuple[Bilan, ConventionRef]:
     convention = await writable_convention(ctx, session, principal, convention_id)
-    require_caf_agent(principal, convention, "rédiger un bilan")
+    require_evaluation_writer(principal, convention, "rédiger un bilan")
     require_new_work(ctx, convention)
     bilan = Bilan(
         id=uuid.uuid4(),
@@ -57,7 +112,7 @@ async def create_bilan(
         periode_debut=data.periode_debut,
         periode_fin=data.periode_fin,
         etat=EtatBilan.brouillon.value,
-        syntheses=await _check_syntheses(session, convention_id, data.syntheses),
+        sections=_sections(data.type, data.sections),
         petite_enfance_transmissible=False,
         version=1,
     )
@@ -85,7 +140,7 @@ async def concernees(session: AsyncSession, convention: ConventionRef) -> list[u
 
 
 async def bilan_detail(
-    session: AsyncSession, bilan: Bilan, convention: ConventionRef
+    session: AsyncSession, bilan: Bilan, convention: ConventionRef, today: dt.date
 ) -> BilanDetail:
     accords = await srepo.accords(session, bilan.id)
     return BilanDetail(
@@ -98,11 +153,52 @@ async def bilan_detail(
         date_adoption=bilan.date_adoption,
         petite_enfance_transmissible=bilan.petite_enfance_transmissible,
         version=bilan.version,
-        syntheses=bilan.syntheses,
+        **_retard(bilan.type, bilan.etat, bilan.periode_fin, convention, today),
+        sections=SECTIONS_MODELS[TypeBilan(bilan.type)].model_validate(bilan.sections),
+        adoption_saisie_par=bilan.adoption_saisie_par,
+        adoption_saisie_le=bilan.adoption_saisie_le,
         instantane=bilan.instantane,
         accords=[AccordOut(collectivite_id=a.collectivite_id, par=a.par, at=a.at) for a in accords],
         collectivites_concernees=await concernees(session, convention),
     )
+
+
+async def attendus(
+    ctx: ActionsContext, session: AsyncSession, principal: Principal, convention_id: uuid.UUID
+) -> BilansAttendus:
+    """The bilans the convention owes, each with the one written for it (the adopted one
+    first, else the latest) and whether it is late."""
+    convention = await ctx.replica.readable(session, convention_id, principal)
+    today = ctx.today()
+    written: dict[tuple[str, int | None], Any] = {}
+    # Oldest first: a later draft replaces an earlier one, never an adopted one.
+    for row in await srepo.bilans_of(session, convention_id):
+        key = (row.type, row.periode_fin.year if row.type == TypeBilan.point_etape else None)
+        kept = written.get(key)
+        if kept is None or kept.etat != EtatBilan.adopte:
+            written[key] = row
+    items = []
+    for due in bilans_attendus(
+        convention.date_debut, convention.date_fin, convention.date_effet_resiliation
+    ):
+        bilan = written.get((due.type.value, due.annee))
+        etat = bilan.etat if bilan is not None else None
+        items.append(
+            BilanAttenduOut(
+                type=due.type,
+                annee=due.annee,
+                date_attendue=due.date_attendue,
+                en_retard=bilan_en_retard(
+                    etat or EtatBilan.brouillon,
+                    due.date_attendue,
+                    today,
+                    convention.date_effet_resiliation,
+                ),
+                bilan_id=bilan.id if bilan is not None else None,
+                etat=etat,
+            )
+        )
+    return BilansAttendus(convention_id=convention.id, items=items)
 
 
 def _not_adopted(bilan: Bilan) -> None:
@@ -118,16 +214,16 @@ async def update_bilan(
     data: BilanPatch,
 ) -> tuple[Bilan, ConventionRef]:
     bilan, convention = await load_bilan(session, principal, bilan_id, for_update=True)
-    require_caf_agent(principal, convention, "modifier un bilan")
+    require_evaluation_writer(principal, convention, "modifier un bilan")
     require_if_match(request, etag_for(bilan.id, bilan.version))
     _not_adopted(bilan)
     changes = {name: getattr(data, name) for name in data.model_fields_set}
-    if any(changes.get(k, 1) is None for k in ("periode_debut", "periode_fin", "syntheses")):
+    if any(changes.get(k, 1) is None for k in ("periode_debut", "periode_fin", "sections")):
         raise InvalidPayload("Champ obligatoire vide.")
-    if "syntheses" in changes:
-        changes["syntheses"] = {
-            **bilan.syntheses,
-            **await _check_syntheses(session, bilan.convention_id, changes["syntheses"]),
+    if "sections" in changes:
+        changes["sections"] = {
+            **bilan.sections,
+            **_sections(TypeBilan(bilan.type), changes["sections"]),
         }
     start = changes.get("periode_debut", bilan.periode_debut)
     end = changes.get("periode_fin", bilan.periode_fin)
@@ -182,7 +278,8 @@ async def snapshot(session: AsyncSession, convention_id: uuid.UUID, at: dt.date)
         "indicateurs": [
             {
                 "id": str(i.id),
-                "action_id": str(i.action_id),
+                "action_id": str(i.action_id) if i.action_id else None,
+                "axe_id": str(i.axe_id) if i.axe_id else None,
                 "libelle": i.libelle,
                 "nature": i.nature,
                 "unite": i.unite,
@@ -203,13 +300,29 @@ async def adopter(
     request: Request,
     bilan_id: uuid.UUID,
     data: Adoption,
+    today: dt.date,
 ) -> tuple[Bilan, ConventionRef]:
+    """Record that the COPIL adopted the bilan on `data.date_adoption` (a COPIL already
+    held, within or after the bilan's period): who entered it and when are kept."""
     bilan, convention = await load_bilan(session, principal, bilan_id, for_update=True)
-    require_caf_agent(principal, convention, "adopter un bilan")
+    require_bilan_adopter(principal, convention)
     require_if_match(request, etag_for(bilan.id, bilan.version))
     _not_adopted(bilan)
+    if data.date_adoption > today:
+        raise InvalidPayload(
+            "La date d'adoption est celle du COPIL qui a adopté le bilan : elle ne peut "
+            "pas être dans le futur.",
+            errors=[{"field": "date_adoption", "pointer": "/date_adoption"}],
+        )
+    if data.date_adoption < bilan.periode_debut:
+        raise InvalidPayload(
+            "Le COPIL ne peut pas adopter un bilan avant le début de la période qu'il couvre.",
+            errors=[{"field": "date_adoption", "pointer": "/date_adoption"}],
+        )
     bilan.etat = EtatBilan.adopte.value
     bilan.date_adoption = data.date_adoption
+    bilan.adoption_saisie_par = principal.subject
+    bilan.adoption_saisie_le = repo.utcnow()
     bilan.instantane = await snapshot(session, bilan.convention_id, data.date_adoption)
     await repo.touch(session, bilan)
     await session.flush()

@@ -1,7 +1,9 @@
-"""Domain rules of the indicateurs of a fiche-action and their values per period.
+"""Domain rules of the indicateurs and their values per period.
 
-Rights are the action's (`service.require_action_writer`); a target year or a value's
-period must fall within the convention's years, and a value must suit the unit.
+An indicator belongs to an action (rights: the action's, `service.require_action_writer`),
+or to an axe or the convention as a whole (rights: those who conduct the evaluation,
+`service.require_evaluation_writer`). A target year or a value's period must fall within
+the convention's years, and a value must suit the unit.
 """
 
 from __future__ import annotations
@@ -18,12 +20,20 @@ from kernel.errors import InvalidPayload, NotFound, PreconditionFailed
 from kernel.etag import etag_for, require_if_match
 from kernel.principal import Principal
 from services.actions import repository as repo
+from services.actions.dependencies import ActionsContext
 from services.actions.models import Action, Indicateur, ValeurIndicateur
 from services.actions.rules import Unite, annee_de_periode, fin_effective, probleme_valeur
-from services.actions.schemas import IndicateurIn, IndicateurPatch, ValeurIn
+from services.actions.schemas import (
+    IndicateurConventionIn,
+    IndicateurConventionPatch,
+    IndicateurIn,
+    IndicateurPatch,
+    ValeurIn,
+)
 from services.actions.service import (
     load_action,
     require_action_writer,
+    require_evaluation_writer,
     require_put_preconditions,
 )
 
@@ -60,16 +70,18 @@ def _check_indicateur(
         raise InvalidPayload("Indicateur invalide : " + errors[0]["message"], errors=errors)
 
 
-async def create_indicateur(
-    session: AsyncSession, principal: Principal, action_id: uuid.UUID, data: IndicateurIn
+def _new_indicateur(
+    convention: ConventionRef,
+    data: IndicateurIn,
+    action_id: uuid.UUID | None = None,
+    axe_id: uuid.UUID | None = None,
 ) -> Indicateur:
-    action, convention = await load_action(session, principal, action_id)
-    require_action_writer(principal, convention, action)
     _check_indicateur(convention, data.unite, data.valeur_reference, data.cibles)
-    indicateur = Indicateur(
+    return Indicateur(
         id=uuid.uuid4(),
-        action_id=action.id,
-        convention_id=action.convention_id,
+        action_id=action_id,
+        axe_id=axe_id,
+        convention_id=convention.id,
         libelle=data.libelle,
         nature=data.nature.value,
         unite=data.unite.value,
@@ -78,6 +90,14 @@ async def create_indicateur(
         cibles={k: str(v) for k, v in data.cibles.items()},
         version=1,
     )
+
+
+async def create_indicateur(
+    session: AsyncSession, principal: Principal, action_id: uuid.UUID, data: IndicateurIn
+) -> Indicateur:
+    action, convention = await load_action(session, principal, action_id)
+    require_action_writer(principal, convention, action)
+    indicateur = _new_indicateur(convention, data, action_id=action.id)
     session.add(indicateur)
     await session.flush()
     return indicateur
@@ -112,6 +132,12 @@ async def update_indicateur(
     )
     require_action_writer(principal, convention, action)
     require_if_match(request, etag_for(indicateur.id, indicateur.version))
+    return await _update(session, indicateur, convention, data)
+
+
+async def _update(
+    session: AsyncSession, indicateur: Indicateur, convention: ConventionRef, data: IndicateurPatch
+) -> Indicateur:
     changes = {name: getattr(data, name) for name in data.model_fields_set}
     for required in ("libelle", "nature", "unite", "cibles"):
         if required in changes and changes[required] is None:
@@ -154,6 +180,18 @@ async def put_valeur(
         session, principal, action_id, indicateur_id, for_update=True
     )
     require_action_writer(principal, convention, action)
+    return await _put_valeur(session, principal, request, indicateur, convention, periode, data)
+
+
+async def _put_valeur(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    indicateur: Indicateur,
+    convention: ConventionRef,
+    periode: str,
+    data: ValeurIn,
+) -> tuple[ValeurIndicateur, bool]:
     check_periode_valeur(convention, periode)
     # The indicator's row lock serialises the PUTs of its values.
     existing = await repo.valeur_of(session, indicateur.id, periode, for_update=True)
@@ -205,5 +243,108 @@ async def delete_indicateur(
         session, principal, action_id, indicateur_id, for_update=True
     )
     require_action_writer(principal, convention, action)
+    require_if_match(request, etag_for(indicateur.id, indicateur.version))
+    await repo.delete_indicateur(session, indicateur)
+
+
+# --- indicators of the convention and of its axes -------------------------------------
+
+
+async def _check_axe(
+    session: AsyncSession, convention_id: uuid.UUID, axe_id: uuid.UUID | None
+) -> None:
+    if axe_id is not None and await repo.axe_in_convention(session, axe_id, convention_id) is None:
+        raise InvalidPayload("Axe inconnu dans cette convention.", errors=[{"field": "axe_id"}])
+
+
+async def create_indicateur_convention(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    data: IndicateurConventionIn,
+) -> Indicateur:
+    """An indicator of the convention as a whole, or of one of its axes (art. 9: "non pas
+    par chaque dispositif ou action pris isolément, mais par les effets de l'ensemble")."""
+    convention = await ctx.replica.readable(session, convention_id, principal)
+    require_evaluation_writer(principal, convention, "définir les indicateurs de la convention")
+    await _check_axe(session, convention_id, data.axe_id)
+    indicateur = _new_indicateur(convention, data, axe_id=data.axe_id)
+    session.add(indicateur)
+    await session.flush()
+    return indicateur
+
+
+async def load_indicateur_convention(
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> tuple[Indicateur, ConventionRef]:
+    """An indicator of the convention or of one of its axes (an action's: 404 here)."""
+    found = await repo.scoped(session, Indicateur, indicateur_id, principal, for_update=for_update)
+    if found is None or found[0].convention_id != convention_id or found[0].action_id is not None:
+        raise NotFound("Indicateur introuvable.")
+    return found
+
+
+async def _writable_indicateur_convention(
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+) -> tuple[Indicateur, ConventionRef]:
+    indicateur, convention = await load_indicateur_convention(
+        session, principal, convention_id, indicateur_id, for_update=True
+    )
+    require_evaluation_writer(principal, convention, "modifier les indicateurs de la convention")
+    return indicateur, convention
+
+
+async def update_indicateur_convention(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    convention_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    data: IndicateurConventionPatch,
+) -> Indicateur:
+    """``axe_id`` moves it to another axe, or (null) to the convention as a whole."""
+    indicateur, convention = await _writable_indicateur_convention(
+        session, principal, convention_id, indicateur_id
+    )
+    require_if_match(request, etag_for(indicateur.id, indicateur.version))
+    if "axe_id" in data.model_fields_set:
+        await _check_axe(session, convention_id, data.axe_id)
+    return await _update(session, indicateur, convention, data)
+
+
+async def put_valeur_convention(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    convention_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    periode: str,
+    data: ValeurIn,
+) -> tuple[ValeurIndicateur, bool]:
+    indicateur, convention = await _writable_indicateur_convention(
+        session, principal, convention_id, indicateur_id
+    )
+    return await _put_valeur(session, principal, request, indicateur, convention, periode, data)
+
+
+async def delete_indicateur_convention(
+    session: AsyncSession,
+    principal: Principal,
+    request: Request,
+    convention_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+) -> None:
+    indicateur, _ = await _writable_indicateur_convention(
+        session, principal, convention_id, indicateur_id
+    )
     require_if_match(request, etag_for(indicateur.id, indicateur.version))
     await repo.delete_indicateur(session, indicateur)

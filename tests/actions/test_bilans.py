@@ -1,11 +1,16 @@
-"""Bilans: syntheses per axe, frozen snapshot at adoption, CDSF agreements."""
+"""Bilans: who drafts and adopts them, their sections per kind, when each is due,
+frozen snapshot at adoption, CDSF agreements."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from kernel.principal import OrganisationKind, Role
-from tests.actions.conftest import COLLECTIVITE_Z, CONV_A, Api
+from services.actions.models import Bilan
+from tests.actions.conftest import COLLECTIVITE_Z, CONV_A, CONV_RESILIEE, Api
 from tests.support.personas import (
     CAF_A_AGENT,
     CAF_B_AGENT,
@@ -13,6 +18,7 @@ from tests.support.personas import (
     X_CONTRIBUTEUR,
     X_LECTEUR,
     X_REFERENT,
+    Y_CONTRIBUTEUR,
     person,
 )
 
@@ -46,7 +52,7 @@ async def _plan(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any
 
 
 async def test_adoption_freezes_a_snapshot(api: Api) -> None:
-    axe, action, ind = await _plan(api)
+    _, action, ind = await _plan(api)
     r = await api.post(
         CAF_A_AGENT,
         f"/api/v1/conventions/{CONV_A}/bilans",
@@ -54,7 +60,7 @@ async def test_adoption_freezes_a_snapshot(api: Api) -> None:
             "type": "bilan intermédiaire",
             "periode_debut": "2025-01-01",
             "periode_fin": "2026-12-31",
-            "syntheses": {axe["id"]: "Deux micro-crèches ouvertes."},
+            "sections": {"avancees": "Deux micro-crèches ouvertes."},
         },
     )
     assert r.status_code == 201, r.text
@@ -101,7 +107,7 @@ async def test_adoption_freezes_a_snapshot(api: Api) -> None:
     r = await api.patch(
         CAF_A_AGENT,
         f"/api/v1/bilans/{bilan['id']}",
-        json={"syntheses": {axe["id"]: "Réécrit"}},
+        json={"sections": {"avancees": "Réécrit"}},
         headers={"if-match": f'"{bilan["id"]}.{again["version"]}"'},
     )
     assert r.status_code == 409
@@ -299,3 +305,233 @@ async def test_cdsf_agreement_and_transmission_refusals(api: Api) -> None:
     )
     assert r.status_code == 403
     assert (await api.get(X_LECTEUR, path)).json()["accords"] == []
+
+
+async def _count_bilans(db_engine: AsyncEngine) -> int:
+    async with db_engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(Bilan))).scalar_one())
+
+
+async def test_signatory_collectivites_draft_and_edit_bilans(
+    api: Api, db_engine: AsyncEngine
+) -> None:
+    """Art. 9 (003): "Sous la responsabilité du COPIL CTG et avec l'aide de la Caf si
+    nécessaire, les chargés de coopération ou les personnes désignées pour suivre la CTG
+    au sein de la collectivité, conduisent l'évaluation": a signatory collectivité's
+    contributeurs and referents draft and edit bilans, like Caf agents; its readers
+    do not; another Caf's agents and non-signatories do not see them."""
+    listing = f"/api/v1/conventions/{CONV_A}/bilans"
+    body = {
+        "type": "point d'étape annuel",
+        "periode_debut": "2025-01-01",
+        "periode_fin": "2025-12-31",
+    }
+    r = await api.post(X_LECTEUR, listing, json=body)
+    assert r.status_code == 403
+    assert "collectivités signataires" in r.json()["detail"]
+    for outsider in (CAF_B_AGENT, Y_CONTRIBUTEUR):
+        assert (await api.post(outsider, listing, json=body)).status_code == 404
+    assert await _count_bilans(db_engine) == 0
+    r = await api.post(
+        X_CONTRIBUTEUR,
+        listing,
+        json={**body, "sections": {"etat_avancement": "Le RPE a ouvert en mars."}},
+    )
+    assert r.status_code == 201, r.text
+    path = f"/api/v1/bilans/{r.json()['id']}"
+    # Z co-signs the convention: its referent completes the draft.
+    r = await api.patch(
+        Z_REFERENT,
+        path,
+        json={"sections": {"ajustements_mineurs": "Décaler l'ouverture du LAEP."}},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["sections"] == {
+        "etat_avancement": "Le RPE a ouvert en mars.",
+        "ajustements_mineurs": "Décaler l'ouverture du LAEP.",
+    }
+    r = await api.patch(
+        X_LECTEUR,
+        path,
+        json={"sections": {"ajustements_mineurs": "Non"}},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert r.status_code == 403
+    # Deleting a draft stays the Caf's (unchanged by art. 9).
+    assert (await api.delete(X_REFERENT, path, headers={"if-match": "*"})).status_code == 403
+
+
+async def test_adoption_records_the_copil_date_entered_by_a_caf_agent_or_a_referent(
+    api: Api,
+) -> None:
+    """Art. 9 (003): the evaluation is led "Sous la responsabilité du COPIL CTG", a
+    committee "composé, à parité, de représentants de la Caf et de la commune" (art. 6):
+    a Caf agent or a signatory's referent enters the adoption, dated by the COPIL (a
+    meeting already held, not before the period the bilan covers); a contributeur may
+    not."""
+    r = await api.post(
+        X_CONTRIBUTEUR,
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        json={
+            "type": "bilan intermédiaire",
+            "periode_debut": "2025-01-01",
+            "periode_fin": "2026-12-31",
+        },
+    )
+    path = f"/api/v1/bilans/{r.json()['id']}"
+    etag = {"if-match": r.headers["etag"]}
+    adoption = f"{path}/adoption"
+    r = await api.post(X_CONTRIBUTEUR, adoption, json={"date_adoption": "2026-04-02"}, headers=etag)
+    assert r.status_code == 403
+    assert "référent" in r.json()["detail"]
+    for date, why in (("2026-04-11", "futur"), ("2024-12-15", "avant le début")):
+        r = await api.post(X_REFERENT, adoption, json={"date_adoption": date}, headers=etag)
+        assert r.status_code == 422, r.text
+        assert why in r.json()["detail"]
+        assert r.json()["errors"][0]["field"] == "date_adoption"
+    assert (await api.get(X_LECTEUR, path)).json()["etat"] == "brouillon"
+    r = await api.post(X_REFERENT, adoption, json={"date_adoption": "2026-04-10"}, headers=etag)
+    assert r.status_code == 200, r.text
+    adopted = r.json()
+    assert adopted["etat"] == "adopté"
+    assert adopted["date_adoption"] == "2026-04-10"
+    assert adopted["adoption_saisie_par"] == X_REFERENT.subject
+    assert adopted["adoption_saisie_le"] is not None
+    assert adopted["instantane"]["date"] == "2026-04-10"
+
+
+async def test_each_kind_of_bilan_has_the_sections_art9_names(
+    api: Api, db_engine: AsyncEngine
+) -> None:
+    """Art. 9 (003): "Des points d'étape annuels pour présenter l'état d'avancement du
+    plan d'action et procéder à des ajustements mineurs"; at mid-term "examiner les
+    avancées et les difficultés, et de décider d'éventuels ajustements … qui pourraient
+    nécessiter un avenant"; at the end "analyser les résultats obtenus, évaluer le
+    fonctionnement de la démarche CTG et préparer le renouvellement". A section of
+    another kind is a 422 and writes nothing."""
+    listing = f"/api/v1/conventions/{CONV_A}/bilans"
+    periode = {"periode_debut": "2025-01-01", "periode_fin": "2025-12-31"}
+    r = await api.post(
+        CAF_A_AGENT,
+        listing,
+        json={"type": "point d'étape annuel", **periode, "sections": {"avancees": "x"}},
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == (
+        "« avancees » est une section du bilan intermédiaire ; un point d'étape annuel a les "
+        "sections « etat_avancement », « ajustements_mineurs »."
+    )
+    assert [e["field"] for e in r.json()["errors"]] == ["sections.avancees"]
+    assert await _count_bilans(db_engine) == 0
+
+    final = {
+        "resultats": "Couverture EAJE passée de 41 à 48 %.",
+        "fonctionnement_demarche": "COPIL tenus deux fois par an.",
+        "plus_value": "Un seul interlocuteur pour les familles.",
+        "preparation_renouvellement": "Renforcer l'axe jeunesse.",
+    }
+    r = await api.post(
+        CAF_A_AGENT, listing, json={"type": "bilan final", **periode, "sections": final}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["sections"] == final
+    r = await api.post(
+        CAF_A_AGENT,
+        listing,
+        json={"type": "bilan intermédiaire", **periode, "sections": {"avancees": "Deux MAM."}},
+    )
+    assert r.status_code == 201, r.text
+    intermediaire = r.json()
+    assert intermediaire["sections"] == {
+        "avancees": "Deux MAM.",
+        "difficultes": None,
+        "ajustements": None,
+        "avenant_necessaire": None,
+    }
+    path = f"/api/v1/bilans/{intermediaire['id']}"
+    r = await api.patch(
+        CAF_A_AGENT,
+        path,
+        json={"sections": {"plus_value": "x", "avenant_necessaire": True}},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["sections.plus_value"]
+    r = await api.patch(
+        CAF_A_AGENT,
+        path,
+        json={"sections": {"difficultes": "Locaux introuvables.", "avenant_necessaire": True}},
+        headers={"if-match": f'"{intermediaire["id"]}.{intermediaire["version"]}"'},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["sections"] == {
+        "avancees": "Deux MAM.",
+        "difficultes": "Locaux introuvables.",
+        "ajustements": None,
+        "avenant_necessaire": True,
+    }
+
+
+async def test_expected_bilans_and_their_lateness(api: Api) -> None:
+    """Art. 9 (003): "Des points d'étape annuels", a bilan intermédiaire "à mi-parcours",
+    a bilan final "en fin de période": each is due at a date computed from the
+    convention's years, and is late (computed on read, like actions) once that date has
+    passed without an adopted bilan, drafted or not. Convention A runs 2025-2029; today
+    is 2026-04-10."""
+    attendus = f"/api/v1/conventions/{CONV_A}/bilans/attendus"
+    r = await api.get(X_LECTEUR, attendus)
+    assert r.status_code == 200, r.text
+    expected = [
+        ("point d'étape annuel", 2025, "2025-12-31", True),
+        ("point d'étape annuel", 2026, "2026-12-31", False),
+        ("bilan intermédiaire", None, "2027-07-02", False),
+        ("point d'étape annuel", 2028, "2028-12-31", False),
+        ("bilan final", None, "2029-12-31", False),
+    ]
+    items = r.json()["items"]
+    assert [(i["type"], i["annee"], i["date_attendue"], i["en_retard"]) for i in items] == expected
+    assert {i["bilan_id"] for i in items} == {None}
+    for outsider in (CAF_B_AGENT, Y_CONTRIBUTEUR):
+        assert (await api.get(outsider, attendus)).status_code == 404
+
+    # The 2025 point d'étape, drafted late: still late until the COPIL adopts it.
+    r = await api.post(
+        X_CONTRIBUTEUR,
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        json={
+            "type": "point d'étape annuel",
+            "periode_debut": "2025-01-01",
+            "periode_fin": "2025-12-31",
+        },
+    )
+    bilan = r.json()
+    assert (bilan["date_attendue"], bilan["en_retard"]) == ("2025-12-31", True)
+    first = (await api.get(X_LECTEUR, attendus)).json()["items"][0]
+    assert (first["bilan_id"], first["etat"], first["en_retard"]) == (
+        bilan["id"],
+        "brouillon",
+        True,
+    )
+    listed = (await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_A}/bilans")).json()["items"]
+    assert [(b["date_attendue"], b["en_retard"]) for b in listed] == [("2025-12-31", True)]
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/bilans/{bilan['id']}/adoption",
+        json={"date_adoption": "2026-01-20"},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert r.json()["en_retard"] is False
+    first = (await api.get(X_LECTEUR, attendus)).json()["items"][0]
+    assert (first["etat"], first["en_retard"]) == ("adopté", False)
+    listed = (await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_A}/bilans")).json()["items"]
+    assert listed[0]["en_retard"] is False
+
+    # A résiliation stops the engagements (art. 12): nothing is due from its effect on
+    # (2026-03-01: neither the intermédiaire of mid-2026 nor the final).
+    r = await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_RESILIEE}/bilans/attendus")
+    assert [(i["annee"], i["date_attendue"]) for i in r.json()["items"]] == [
+        (2024, "2024-12-31"),
+        (2025, "2025-12-31"),
+    ]

@@ -1,15 +1,24 @@
-"""Indicators: kinds, units, baseline, targets per year, values per quarter or year."""
+"""Indicators of an action, an axe or the convention: kinds, units, baseline, targets
+per year, values per quarter or year."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.actions.models import Indicateur, ValeurIndicateur
-from tests.actions.conftest import CONV_A, Api
-from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR, Y_CONTRIBUTEUR
+from tests.actions.conftest import CONV_A, CONV_B, Api
+from tests.support.personas import (
+    CAF_A_AGENT,
+    CAF_B_AGENT,
+    X_CONTRIBUTEUR,
+    X_LECTEUR,
+    X_REFERENT,
+    Y_CONTRIBUTEUR,
+)
 
 
 async def _action(api: Api) -> dict[str, Any]:
@@ -168,3 +177,170 @@ async def test_replacing_a_value_needs_the_etag_read(api: Api, db_engine: AsyncE
     )
     assert r.status_code == 412
     assert (await api.get(X_LECTEUR, other)).status_code == 404
+
+
+async def test_indicators_of_the_convention_and_of_an_axe(api: Api) -> None:
+    """Art. 9 (003): the evaluation looks at change "non pas par chaque dispositif ou
+    action pris isolément, mais par les effets de l'ensemble de ces actions et
+    dispositifs sur le territoire", and renders "des réalisations" and "des changements
+    territoriaux": indicators hang on the convention or on one of its axes, with the
+    same kinds, targets and values as an action's. The collectivité's designated persons
+    conduct it "en concevant les indicateurs de suivi": a signatory's write roles define
+    them, like Caf agents; readers do not."""
+    axe = await api.axe(CAF_A_AGENT, CONV_A, "Répondre aux besoins d'accueil")
+    other_axe = await api.axe(CAF_B_AGENT, CONV_B, "Soutenir les parents")
+    base = f"/api/v1/conventions/{CONV_A}/indicateurs"
+    body = {
+        "libelle": "Taux de couverture EAJE",
+        "nature": "changement territorial",
+        "unite": "%",
+        "valeur_reference": 41,
+        "cibles": {"2029": 50},
+    }
+    assert (await api.post(X_LECTEUR, base, json=body)).status_code == 403
+    for outsider in (CAF_B_AGENT, Y_CONTRIBUTEUR):
+        assert (await api.post(outsider, base, json=body)).status_code == 404
+    for wrong in (str(uuid.uuid4()), other_axe["id"]):
+        r = await api.post(CAF_A_AGENT, base, json={**body, "axe_id": wrong})
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["field"] == "axe_id"
+    r = await api.post(CAF_A_AGENT, base, json={**body, "cibles": {"2031": 50}})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "cibles.2031"
+
+    r = await api.post(CAF_A_AGENT, base, json=body)
+    assert r.status_code == 201, r.text
+    convention_ind = r.json()
+    assert (convention_ind["action_id"], convention_ind["axe_id"]) == (None, None)
+    assert convention_ind["convention_id"] == str(CONV_A)
+    assert r.headers["location"] == f"{base}/{convention_ind['id']}"
+    r = await api.post(
+        X_CONTRIBUTEUR,
+        base,
+        json={"libelle": "Familles accompagnées", "nature": "réalisation", "unite": "familles"}
+        | {"axe_id": axe["id"]},
+    )
+    assert r.status_code == 201, r.text
+    axe_ind = r.json()
+    assert axe_ind["axe_id"] == axe["id"]
+    valeur = f"{base}/{convention_ind['id']}/valeurs/2026"
+    assert (await api.put(X_LECTEUR, valeur, json={"valeur": 43})).status_code == 403
+    r = await api.put(X_REFERENT, valeur, json={"valeur": 43})
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == valeur
+    assert (await api.get(X_LECTEUR, valeur)).headers["etag"] == r.headers["etag"]
+    assert (await api.put(X_REFERENT, f"{valeur}1", json={"valeur": 1})).status_code == 422
+
+    listed = (await api.get(X_LECTEUR, base)).json()["items"]
+    assert [(i["id"], [v["valeur"] for v in i["valeurs"]]) for i in listed] == [
+        (convention_ind["id"], ["43.00"]),
+        (axe_ind["id"], []),
+    ]
+    by_axe = (await api.get(X_LECTEUR, base, params={"axe_id": axe["id"]})).json()["items"]
+    assert [i["id"] for i in by_axe] == [axe_ind["id"]]
+    # Each is found only where it hangs.
+    action = await api.action(CAF_A_AGENT, CONV_A, axe["id"])
+    action_ind = (
+        await api.post(
+            CAF_A_AGENT,
+            f"/api/v1/actions/{action['id']}/indicateurs",
+            json={"libelle": "Places", "nature": "réalisation", "unite": "places"},
+        )
+    ).json()
+    assert (
+        await api.get(X_LECTEUR, f"/api/v1/actions/{action['id']}/indicateurs/{axe_ind['id']}")
+    ).status_code == 404
+    assert (await api.get(X_LECTEUR, f"{base}/{action_ind['id']}")).status_code == 404
+    assert [i["id"] for i in (await api.get(X_LECTEUR, base)).json()["items"]] == [
+        convention_ind["id"],
+        axe_ind["id"],
+    ]
+    r = await api.get(CAF_B_AGENT, f"{base}/{convention_ind['id']}")
+    assert r.status_code == 404
+
+    # An axe holding indicators stays; moved to the convention, it may go.
+    empty_axe = await api.axe(CAF_A_AGENT, CONV_A, "Soutenir les parents")
+    path = f"{base}/{axe_ind['id']}"
+    r = await api.patch(
+        X_CONTRIBUTEUR,
+        path,
+        json={"axe_id": empty_axe["id"]},
+        headers={"if-match": (await api.get(X_LECTEUR, path)).headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    axe_path = f"/api/v1/conventions/{CONV_A}/axes/{empty_axe['id']}"
+    r = await api.delete(
+        CAF_A_AGENT,
+        axe_path,
+        headers={"if-match": (await api.get(CAF_A_AGENT, axe_path)).headers["etag"]},
+    )
+    assert r.status_code == 409
+    assert "indicateurs" in r.json()["detail"]
+    r = await api.patch(
+        X_CONTRIBUTEUR,
+        path,
+        json={"axe_id": None},
+        headers={"if-match": (await api.get(X_LECTEUR, path)).headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["axe_id"] is None
+    r = await api.delete(
+        CAF_A_AGENT,
+        axe_path,
+        headers={"if-match": (await api.get(CAF_A_AGENT, axe_path)).headers["etag"]},
+    )
+    assert r.status_code == 204
+
+    # Deletion: by those who write them, reported to delta sync under the convention's
+    # list (not an action indicator's deletion).
+    token = (await api.get(X_LECTEUR, base)).json()["sync_token"]
+    etag = {"if-match": (await api.get(X_LECTEUR, path)).headers["etag"]}
+    assert (await api.delete(X_LECTEUR, path, headers=etag)).status_code == 403
+    assert (await api.delete(X_CONTRIBUTEUR, path, headers=etag)).status_code == 204
+    action_ind_path = f"/api/v1/actions/{action['id']}/indicateurs/{action_ind['id']}"
+    r = await api.delete(
+        CAF_A_AGENT,
+        action_ind_path,
+        headers={"if-match": (await api.get(X_LECTEUR, action_ind_path)).headers["etag"]},
+    )
+    assert r.status_code == 204
+    delta = (await api.get(X_LECTEUR, base, params={"updated_since": token})).json()
+    assert delta["items"] == []
+    assert delta["deleted"] == [{"id": axe_ind["id"], "kind": "indicateur"}]
+
+
+async def test_bilan_snapshots_include_the_convention_and_axe_indicators(api: Api) -> None:
+    """Art. 9 (003): the bilans render "les effets de l'ensemble" as well as each
+    action's: the snapshot frozen at adoption carries every indicator of the convention,
+    each with where it hangs and its values."""
+    axe = await api.axe(CAF_A_AGENT, CONV_A, "Répondre aux besoins d'accueil")
+    base = f"/api/v1/conventions/{CONV_A}/indicateurs"
+    ind = (
+        await api.post(
+            CAF_A_AGENT,
+            base,
+            json={"libelle": "Taux de couverture", "nature": "changement territorial"}
+            | {"unite": "%", "axe_id": axe["id"]},
+        )
+    ).json()
+    await api.put(CAF_A_AGENT, f"{base}/{ind['id']}/valeurs/2025", json={"valeur": 44})
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        json={
+            "type": "point d'étape annuel",
+            "periode_debut": "2025-01-01",
+            "periode_fin": "2025-12-31",
+        },
+    )
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/bilans/{r.json()['id']}/adoption",
+        json={"date_adoption": "2026-01-20"},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    (frozen,) = r.json()["instantane"]["indicateurs"]
+    assert (frozen["id"], frozen["action_id"], frozen["axe_id"]) == (ind["id"], None, axe["id"])
+    assert frozen["nature"] == "changement territorial"
+    assert frozen["valeurs"] == {"2025": "44.00"}

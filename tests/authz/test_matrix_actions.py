@@ -25,7 +25,13 @@ A = "/api/v1/actions"
 def _path(template: str, side: Side) -> str:
     """A path template filled with the side's shared objects."""
     return template.format(
-        c=side.convention, axe=side.axe, a=side.action, i=side.indicateur, b=side.bilan, p=PERIODE
+        c=side.convention,
+        axe=side.axe,
+        a=side.action,
+        i=side.indicateur,
+        ic=side.indicateur_convention,
+        b=side.bilan,
+        p=PERIODE,
     )
 
 
@@ -98,6 +104,24 @@ async def _put_valeur(w: World, who: str, side: Side, ok: bool) -> int:
     # A new value on a fresh indicator (the side's own already has one).
     ind = await w.new_indicateur(side) if ok else side.indicateur
     path = f"{A}/{side.action}/indicateurs/{ind}/valeurs/{PERIODE}"
+    return await w.call(who, "PUT", path, json={"valeur": 3}, headers={"if-none-match": "*"})
+
+
+async def _create_indicateur_convention(w: World, who: str, side: Side, ok: bool) -> int:
+    body = {"libelle": "Familles", "nature": "réalisation", "unite": "familles"}
+    body["axe_id"] = side.axe
+    return await w.call(who, "POST", f"{C}/{side.convention}/indicateurs", json=body)
+
+
+async def _delete_indicateur_convention(w: World, who: str, side: Side, ok: bool) -> int:
+    ind = await w.new_indicateur_convention(side) if ok else side.indicateur_convention
+    path = f"{C}/{side.convention}/indicateurs/{ind}"
+    return await w.call(who, "DELETE", path, if_match=await w.etag("actions", path))
+
+
+async def _put_valeur_convention(w: World, who: str, side: Side, ok: bool) -> int:
+    ind = await w.new_indicateur_convention(side) if ok else side.indicateur_convention
+    path = f"{C}/{side.convention}/indicateurs/{ind}/valeurs/{PERIODE}"
     return await w.call(who, "PUT", path, json={"valeur": 3}, headers={"if-none-match": "*"})
 
 
@@ -185,6 +209,7 @@ ACTION = f"{A}/{{a}}"
 IND = f"{A}/{{a}}/indicateurs/{{i}}"
 SUIVI = f"{A}/{{a}}/suivis/{{p}}"
 BILAN = "/api/v1/bilans/{b}"
+IND_C = f"{C}/{{c}}/indicateurs/{{ic}}"
 
 ROWS: dict[tuple[str, str], list[Row]] = {
     ("GET", "/api/v1/conventions/{convention_id}/axes"): both(
@@ -240,6 +265,29 @@ ROWS: dict[tuple[str, str], list[Row]] = {
     ("DELETE", "/api/v1/actions/{action_id}/indicateurs/{indicateur_id}"): both(
         "indicateur", _delete_indicateur, "porteur_writes", 204
     ),
+    ("GET", "/api/v1/conventions/{convention_id}/indicateurs"): both(
+        "indicateurs", get(f"{C}/{{c}}/indicateurs"), "reads"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/indicateurs"): both(
+        "create", _create_indicateur_convention, "signataire_writes", 201
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/indicateurs/{indicateur_id}"): both(
+        "indicateur", get(IND_C), "reads"
+    ),
+    ("PATCH", "/api/v1/conventions/{convention_id}/indicateurs/{indicateur_id}"): both(
+        "indicateur", write("PATCH", IND_C, {"unite": "%"}, etag=True), "signataire_writes"
+    ),
+    ("DELETE", "/api/v1/conventions/{convention_id}/indicateurs/{indicateur_id}"): both(
+        "indicateur", _delete_indicateur_convention, "signataire_writes", 204
+    ),
+    (
+        "GET",
+        "/api/v1/conventions/{convention_id}/indicateurs/{indicateur_id}/valeurs/{periode}",
+    ): both("valeur", get(f"{IND_C}/valeurs/{{p}}"), "reads"),
+    (
+        "PUT",
+        "/api/v1/conventions/{convention_id}/indicateurs/{indicateur_id}/valeurs/{periode}",
+    ): both("valeur", _put_valeur_convention, "signataire_writes", 201),
     ("GET", "/api/v1/actions/{action_id}/suivis"): both("suivis", get(f"{ACTION}/suivis"), "reads"),
     ("POST", "/api/v1/actions/{action_id}/suivis"): both(
         "create", _create_suivi, "porteur_writes", 201
@@ -277,15 +325,21 @@ ROWS: dict[tuple[str, str], list[Row]] = {
     ("GET", "/api/v1/conventions/{convention_id}/bilans"): both(
         "bilans", get(f"{C}/{{c}}/bilans"), "reads"
     ),
+    ("GET", "/api/v1/conventions/{convention_id}/bilans/attendus"): both(
+        "attendus", get(f"{C}/{{c}}/bilans/attendus"), "reads"
+    ),
+    # Art. 9: the collectivités' designated persons conduct the evaluation (bilans).
     ("POST", "/api/v1/conventions/{convention_id}/bilans"): both(
-        "create", _create_bilan, "caf_writes", 201
+        "create", _create_bilan, "signataire_writes", 201
     ),
     ("GET", "/api/v1/bilans/{bilan_id}"): both("bilan", get(BILAN), "reads"),
     ("PATCH", "/api/v1/bilans/{bilan_id}"): both(
-        "brouillon", write("PATCH", BILAN, {"periode_fin": "2029-12-31"}, etag=True), "caf_writes"
+        "brouillon",
+        write("PATCH", BILAN, {"periode_fin": "2029-12-31"}, etag=True),
+        "signataire_writes",
     ),
     ("DELETE", "/api/v1/bilans/{bilan_id}"): both("brouillon", _delete_bilan, "caf_writes", 204),
-    ("POST", "/api/v1/bilans/{bilan_id}/adoption"): both("adopt", _adopt, "caf_writes"),
+    ("POST", "/api/v1/bilans/{bilan_id}/adoption"): both("adopt", _adopt, "adopters"),
     # Each collectivité records its own agreement: not even the Caf's agents for it.
     ("POST", "/api/v1/bilans/{bilan_id}/accords-cdsf"): [
         ("accord A", "A", _accord, {**porteur_writes("A"), "caf_a_agent": 403}),

@@ -7,7 +7,8 @@ IdP's key store) in front of the three services, all in process. Two sides:
 - side B: Caf B with collectivité Y.
 
 Each side holds a signed convention with an axe, an action carried by the side's
-collectivité, an indicator, a suivi, a bilan and a document, plus a convention still
+collectivité, an indicator of that action and one of the convention, a suivi, a bilan
+and a document, plus a convention still
 en préparation (for the writes only allowed before signature). Matrix requests go
 through the gateway; the setup of fresh objects goes straight to the services with
 internal tokens (faster, and not what is under test).
@@ -115,10 +116,28 @@ def porteur_writes(side: str, status: int = 200) -> Expected:
     return out
 
 
+def signataire_writes(side: str, status: int = 200) -> Expected:
+    """The Caf's agents and the write roles of a signatory collectivité: those who
+    conduct the evaluation (art. 9: bilans, indicators of the convention and its axes).
+    Each side's collectivité signs its convention."""
+    return porteur_writes(side, status)
+
+
+def adopters(side: str, status: int = 200) -> Expected:
+    """Who enters a bilan's adoption by the COPIL: the Caf's agents and the referents of
+    a signatory collectivité."""
+    out = caf_writes(side, status)
+    if side == "A":
+        out["x_referent"] = status
+    return out
+
+
 RULES: dict[str, Callable[[str, int], Expected]] = {
     "reads": reads,
     "caf_writes": caf_writes,
     "porteur_writes": porteur_writes,
+    "signataire_writes": signataire_writes,
+    "adopters": adopters,
 }
 
 
@@ -133,6 +152,7 @@ class Side:
     axe: str = ""
     action: str = ""
     indicateur: str = ""
+    indicateur_convention: str = ""  # of the convention as a whole, with a PERIODE value
     bilan: str = ""
     document: str = ""
 
@@ -278,6 +298,20 @@ class World:
         )
         return str(resp.json()["id"])
 
+    async def new_indicateur_convention(self, side: Side) -> str:
+        resp = await self.direct(
+            "actions",
+            side.agent,
+            "POST",
+            f"/api/v1/conventions/{side.convention}/indicateurs",
+            json={
+                "libelle": "Taux de couverture",
+                "nature": "changement territorial",
+                "unite": "%",
+            },
+        )
+        return str(resp.json()["id"])
+
     async def new_suivi(self, side: Side, state: str = "brouillon") -> str:
         """A fresh action with a suivi of PERIODE in `state`; returns the action id."""
         action = await self.new_action(side)
@@ -362,6 +396,15 @@ class World:
             "PUT",
             f"/api/v1/actions/{side.action}/indicateurs/{side.indicateur}/valeurs/{PERIODE}",
             json={"valeur": 2},
+        )
+        side.indicateur_convention = await self.new_indicateur_convention(side)
+        await self.direct(
+            "actions",
+            side.agent,
+            "PUT",
+            f"/api/v1/conventions/{side.convention}/indicateurs/{side.indicateur_convention}"
+            f"/valeurs/{PERIODE}",
+            json={"valeur": 40},
         )
         side.bilan = await self.new_bilan(side)
         side.document = await self.new_document(side)

@@ -1,0 +1,172 @@
+"""Routes of the indicators of a convention as a whole and of its axes (an action's
+indicators are in `endpoints`): art. 9 evaluates "les effets de l'ensemble"."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from kernel.database import DbSession
+from kernel.internal_token import CurrentPrincipal
+from kernel.pagination import Pagination
+from services.actions import repository as repo
+from services.actions import repository_sync as sync_repo
+from services.actions import service, service_indicateurs
+from services.actions.dependencies import Created, Ctx, idempotent
+from services.actions.endpoints import (
+    PeriodeValeur,
+    UpdatedSince,
+    created,
+    in_convention,
+    indicateur_response,
+    sync_page,
+    valeur_of_periode,
+    valeur_response,
+)
+from services.actions.schemas import (
+    IndicateurConventionIn,
+    IndicateurConventionPatch,
+    IndicateurOut,
+    SyncPage,
+    ValeurIn,
+    ValeurOut,
+)
+
+router = APIRouter(prefix="/api/v1")
+
+BASE = "/conventions/{convention_id}/indicateurs"
+ONE = BASE + "/{indicateur_id}"
+
+
+@router.get(BASE, tags=["indicateurs"], response_model=SyncPage[IndicateurOut])
+async def list_indicateurs_convention(
+    convention_id: uuid.UUID,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    page: Pagination,
+    updated_since: UpdatedSince = None,
+    axe_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """Les indicateurs de la convention dans son ensemble et ceux de ses axes (``axe_id`` :
+    ceux d'un axe) ; ceux d'une action sont sous l'action."""
+    listing = await sync_repo.listing(
+        session,
+        repo.indicateurs_convention_list(axe_id),
+        page=page,
+        since=updated_since,
+        parent=in_convention(ctx, session, principal, convention_id),
+    )
+    valeurs = await repo.valeurs_of(session, [r["id"] for r in listing.rows])
+    return sync_page(listing, lambda r: service.indicateur_out(dict(r), valeurs[r["id"]]))
+
+
+@router.post(BASE, tags=["indicateurs"], status_code=201, response_model=IndicateurOut)
+async def create_indicateur_convention(
+    convention_id: uuid.UUID,
+    data: IndicateurConventionIn,
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    """Un indicateur de la convention, ou d'un de ses axes (``axe_id``) : agents de la
+    Caf et collectivités signataires (contributeurs, référents)."""
+
+    async def run() -> Created:
+        ind = await service_indicateurs.create_indicateur_convention(
+            ctx, session, principal, convention_id, data
+        )
+        return created(
+            service.indicateur_out(ind, []),
+            ind.id,
+            ind.version,
+            f"/api/v1/conventions/{convention_id}/indicateurs/{ind.id}",
+        )
+
+    return await idempotent(request, session, principal, run)
+
+
+@router.get(ONE, tags=["indicateurs"])
+async def get_indicateur_convention(
+    convention_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> IndicateurOut:
+    ind, _ = await service_indicateurs.load_indicateur_convention(
+        session, principal, convention_id, indicateur_id
+    )
+    return await indicateur_response(session, response, ind)
+
+
+@router.patch(ONE, tags=["indicateurs"])
+async def update_indicateur_convention(
+    convention_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    data: IndicateurConventionPatch,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> IndicateurOut:
+    ind = await service_indicateurs.update_indicateur_convention(
+        session, principal, request, convention_id, indicateur_id, data
+    )
+    return await indicateur_response(session, response, ind)
+
+
+@router.delete(ONE, tags=["indicateurs"], status_code=204)
+async def delete_indicateur_convention(
+    convention_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    await service_indicateurs.delete_indicateur_convention(
+        session, principal, request, convention_id, indicateur_id
+    )
+    return Response(status_code=204)
+
+
+@router.get(ONE + "/valeurs/{periode}", tags=["indicateurs"])
+async def get_valeur_convention(
+    convention_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    periode: PeriodeValeur,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> ValeurOut:
+    """La valeur d'une période, avec l'ETag qu'un PUT la remplaçant doit envoyer."""
+    ind, _ = await service_indicateurs.load_indicateur_convention(
+        session, principal, convention_id, indicateur_id
+    )
+    return await valeur_of_periode(session, response, ind, periode)
+
+
+@router.put(
+    ONE + "/valeurs/{periode}",
+    tags=["indicateurs"],
+    responses={201: {"description": "Valeur créée", "model": ValeurOut}},
+)
+async def put_valeur_convention(
+    convention_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+    periode: PeriodeValeur,
+    data: ValeurIn,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> ValeurOut:
+    """Enregistre la valeur d'un trimestre (``2026-T1``) ou d'une année (``2026``) ;
+    la remplacer demande ``If-Match`` (428 sans, 412 périmé)."""
+    valeur, created_now = await service_indicateurs.put_valeur_convention(
+        session, principal, request, convention_id, indicateur_id, periode, data
+    )
+    return valeur_response(request, response, valeur, created_now)
