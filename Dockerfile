@@ -1,5 +1,6 @@
 # One image for every app of the suite; the container's command picks the app:
-#   docker run IMAGE serve gateway|conventions|actions|documents
+#   docker run IMAGE serve gateway|conventions|actions|documents [--workers N]
+# (N worker processes: default the container's cores, at most 4; COOP_<APP>_WORKERS too)
 #   docker run IMAGE migrate
 # Build: docker build -t cooperation .
 

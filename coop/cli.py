@@ -56,12 +56,21 @@ def migrate() -> None:
         console.print(f"[green]✓[/] migrations {tree} à jour")
 
 
-@app.command(help="Sert une application avec uvicorn (base : DATABASE_URL ou embarquée).")
+@app.command(help="Sert une application (granian, N processus ; base : DATABASE_URL ou embarquée).")
 def serve(
     name: Annotated[str, typer.Argument(help=f"Application : {', '.join(APPS)}")],
     port: Annotated[int | None, typer.Option(help="Port (défaut : celui de l'application)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Processus de l'application (défaut : COOP_<APP>_WORKERS, sinon un par "
+            "cœur, 4 au plus)",
+        ),
+    ] = None,
 ) -> None:
-    """Serve one app with uvicorn (database: DATABASE_URL or embedded)."""
+    """Serve one app with its worker processes (database: DATABASE_URL or embedded)."""
     from kernel.server import serve as serve_app
 
     spec = APPS.get(name)
@@ -69,7 +78,7 @@ def serve(
         raise typer.BadParameter(f"application inconnue : {name} (connues : {', '.join(APPS)})")
     os.environ.setdefault("DATABASE_URL", database_url())
     settings = spec.settings_class()()
-    serve_app(spec.factory, settings.host, port or settings.port)
+    serve_app(spec.factory, settings, env_prefix=spec.env_prefix, port=port, workers=workers)
 
 
 @app.command(

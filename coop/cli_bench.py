@@ -47,13 +47,19 @@ def generate(scale: ScaleOpt = "national", seed: SeedOpt = 2024) -> None:
 
 
 @app.command(hidden=True)
-def baseline(port: Annotated[int, typer.Option(help="Port")]) -> None:
+def baseline(
+    port: Annotated[int, typer.Option(help="Port")],
+    workers: Annotated[int | None, typer.Option(min=1, help="Processus")] = None,
+) -> None:
     """Serve the baseline app (its database and queries from the environment the bench
     gives it), as `coop serve` serves the apps."""
     from coop.bench.stack import BASELINE_FACTORY
     from kernel.server import serve
+    from kernel.settings import CommonSettings
 
-    serve(BASELINE_FACTORY, "127.0.0.1", port)
+    # Metrics on a port of the system's choosing: nobody reads the baseline's.
+    settings = CommonSettings(host="127.0.0.1", port=port, metrics_port=0)
+    serve(BASELINE_FACTORY, settings, env_prefix="COOP_BENCH_BASELINE_", workers=workers)
 
 
 @app.command(hidden=True)

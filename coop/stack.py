@@ -51,6 +51,8 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             prefix + "HOST": "127.0.0.1",
             prefix + "PORT": str(self.ports[spec.name]),
+            # Never the default (port + 1000): it may be taken on a shared machine.
+            prefix + "METRICS_PORT": str(free_port()),
         }
         if spec.name in ("actions", "documents", "gateway"):
             env[prefix + "CONVENTIONS_URL"] = self.url("conventions")

@@ -110,7 +110,9 @@ def create_app(
         app.state.gatekeeper = Gatekeeper(
             verifier,
             resolver,
-            TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+            TokenBuckets.share(
+                settings.rate_limit_per_second, settings.rate_limit_burst, settings.workers
+            )
             if settings.rate_limit_enabled
             else None,
         )
@@ -174,7 +176,9 @@ def create_app(
         return settings.max_body_bytes
 
     ip_buckets = (
-        TokenBuckets(settings.ip_rate_limit_per_second, settings.ip_rate_limit_burst)
+        TokenBuckets.share(
+            settings.ip_rate_limit_per_second, settings.ip_rate_limit_burst, settings.workers
+        )
         if settings.rate_limit_enabled
         else None
     )

@@ -2,7 +2,10 @@
 
 Rate limiting is an in-memory token bucket per gateway process: per client IP before
 authentication (middleware), per principal after it (gateway.proxy.lane and the
-gateway's own routes). Several gateway replicas each apply their own budget.
+gateway's own routes). Each of a gateway's N worker processes enforces its share of
+the budget (rate and burst / N): the kernel spreads connections over the workers, so
+a client using several connections gets the whole budget, one on a single kept-alive
+connection its worker's share. Several gateway replicas each apply their own budget.
 """
 
 from __future__ import annotations
@@ -29,6 +32,13 @@ class TokenBuckets:
         self.burst = float(burst)
         self._clock = clock
         self._buckets: dict[str, list[float]] = {}
+
+    @classmethod
+    def share(cls, rate: float, burst: int, workers: int | None) -> TokenBuckets:
+        """One worker's share of a budget of `rate` per second and `burst` (None: the
+        process is the only one)."""
+        n = workers or 1
+        return cls(rate / n, max(1, math.ceil(burst / n)))
 
     def take(self, key: str) -> float:
         """0 when allowed, else the seconds until a token is available."""

@@ -1,4 +1,7 @@
-"""The factory every app uses: same lifespan, errors, logs, metrics and probes."""
+"""The factory every app uses: same lifespan, errors, logs, metrics and probes.
+
+No `/metrics` route: the public port never shows them (kernel.server exports them on
+the app's internal metrics port)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy import text
-from starlette.responses import Response
 
 from kernel.database import (
     ReadPool,
@@ -20,8 +22,9 @@ from kernel.database import (
 from kernel.embedded_db import start_embedded
 from kernel.errors import ServiceUnavailable, install_problem_handlers
 from kernel.internal_token import InternalTokenSigner, InternalTokenVerifier
-from kernel.observability import Metrics, RequestContextMiddleware, configure_logging
+from kernel.observability import Metrics, RequestContextMiddleware
 from kernel.settings import CommonSettings
+from kernel.slow_clients import BodyIdleTimeoutMiddleware
 
 ExtraLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -49,7 +52,6 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
         database_url = resolve_database_url(settings)
         application_name = f"coop-{settings.app_name}"
         engine = create_engine(
@@ -102,8 +104,10 @@ def create_service_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    metrics = Metrics(settings.app_name)
+    # Read by the tests; served by kernel.server's exporter on the internal port only.
+    app.state.metrics = metrics = Metrics(settings.app_name)
     install_problem_handlers(app)
+    app.add_middleware(BodyIdleTimeoutMiddleware, seconds=settings.body_idle_timeout_seconds)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
     @app.get("/healthz", include_in_schema=False)
@@ -118,10 +122,6 @@ def create_service_app(
         except Exception as exc:
             raise ServiceUnavailable("Base de données injoignable.") from exc
         return {"status": "ready"}
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus() -> Response:
-        return metrics.render()
 
     for router in routers:
         app.include_router(router)

@@ -82,6 +82,12 @@ class PreconditionFailed(DomainError):
     title = "Version périmée"
 
 
+class RequestTimeout(DomainError):
+    status = 408
+    slug = "request-timeout"
+    title = "Requête trop lente"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     slug = "payload-too-large"

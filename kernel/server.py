@@ -1,133 +1,115 @@
-"""How every app is served: uvicorn's httptools protocol, each response in one send.
+"""How every app is served: granian, configured through its public options only.
 
-uvicorn writes a response's status line and headers, then its body, as two socket
-writes: two TCP segments on every hop, and the reader (the gateway, a client) wakes up
-and reads twice. Here every write made while the event loop runs one step is held and
-leaves in a single `writev` at the end of that step, so a response whose body is ready
-(every JSON response, every proxied chunk already received) goes out in one segment.
-Order is kept and nothing waits longer than the current loop step; closing or
-half-closing the connection sends what is held first, and so does a response's end.
+granian rather than uvicorn for what the product needs of its server: a time limit on
+reading a request's headers (a client sending them a byte at a time no longer holds a
+connection), a limit on their size and count (431), sending a file from disk without
+its bytes going through Python (ASGI `http.response.pathsend`: document downloads),
+and several worker processes sharing the listening socket. uvicorn has workers, but no
+header-read timeout, no header size or count limit and no pathsend.
+
+`serve()` runs the app's N workers (`coop serve APP --workers N`, default: the
+machine's cores, at most 4) and, in the parent process, the Prometheus exporter on
+the app's internal metrics address (never the public port): every worker writes its
+metrics to a per-run directory (prometheus-client's multiprocess mode), the exporter
+adds them up. A body that stops arriving is the app's to time out
+(`kernel.slow_clients`): granian has no body idle timeout.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, cast
+import contextlib
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from kernel.settings import CommonSettings
 
-
-class CoalescingTransport(asyncio.Transport):
-    """A socket transport whose writes within one loop step leave together."""
-
-    __slots__ = ("_loop", "_pending", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
-        self._transport = transport
-        self._loop = loop
-        self._pending: list[bytes | bytearray | memoryview] | None = None
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not data:
-            return
-        if self._pending is None:
-            self._pending = [data]
-            self._loop.call_soon(self.flush)
-        else:
-            self._pending.append(data)
-
-    def writelines(self, list_of_data: Any) -> None:
-        for data in list_of_data:
-            self.write(data)
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, None
-        if not pending or self._transport.is_closing():
-            return
-        if len(pending) == 1:
-            self._transport.write(pending[0])
-        else:
-            self._transport.writelines(pending)  # one writev on uvloop and asyncio
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def write_eof(self) -> None:
-        self.flush()
-        self._transport.write_eof()
-
-    def abort(self) -> None:
-        self._pending = None
-        self._transport.abort()
-
-    def can_write_eof(self) -> bool:
-        return self._transport.can_write_eof()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._transport.get_extra_info(name, default)
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._transport.set_protocol(protocol)
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._transport.get_protocol()
-
-    def is_reading(self) -> bool:
-        return self._transport.is_reading()
-
-    def pause_reading(self) -> None:
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._transport.resume_reading()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        self._transport.set_write_buffer_limits(high, low)
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return self._transport.get_write_buffer_limits()
-
-    def get_write_buffer_size(self) -> int:
-        held = sum(len(data) for data in self._pending) if self._pending else 0
-        return self._transport.get_write_buffer_size() + held
+# The file whose lock says which worker of this server runs the periodic work
+# (kernel.background): one of them, never all N.
+PERIODIC_LOCK_ENV = "COOP_PERIODIC_LOCK_FILE"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MAX_DEFAULT_WORKERS = 4
 
 
-def serve(factory: str, host: str, port: int) -> None:
-    """Serve the app `factory` ("module:callable") as every app of the suite is served:
-    our logging (none of uvicorn's own access log), no proxy headers trusted, no
-    "server: uvicorn" banner (it tells a caller nothing it needs, and an attacker which
-    server to aim at), each response in one send (`HttpProtocol`)."""
-    import uvicorn
-
-    uvicorn.run(
-        factory,
-        factory=True,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        http=HttpProtocol,
-    )
+def default_workers() -> int:
+    """The machine's cores, at most 4 (past that, run more replicas)."""
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
 
 
-class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol on a `CoalescingTransport`.
+def metrics_port(settings: CommonSettings) -> int:
+    """The internal metrics port: the setting, else the app's port + 1000."""
+    return settings.metrics_port if settings.metrics_port is not None else settings.port + 1000
 
-    `uvicorn.run(http=HttpProtocol)`, or `--http kernel.server:HttpProtocol`."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(CoalescingTransport(transport, self.loop))
+@contextlib.contextmanager
+def _metrics_exporter(host: str, port: int, directory: str) -> Iterator[None]:
+    """Prometheus' own HTTP exporter over every worker's files, in a thread of this
+    (the parent) process. Imported here, once the multiprocess directory is set."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
 
-    def on_response_complete(self) -> None:
-        # A complete response leaves now, not when the loop step ends: what the app does
-        # after its last send (access log, metrics, its middleware unwinding, uvicorn's
-        # own bookkeeping) is no longer part of the client's wait.
-        cast(CoalescingTransport, self.transport).flush()
-        super().on_response_complete()
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    server, thread = start_http_server(port, addr=host, registry=registry)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def serve(
+    factory: str,
+    settings: CommonSettings,
+    *,
+    env_prefix: str,
+    port: int | None = None,
+    workers: int | None = None,
+) -> None:
+    """Serve the app `factory` ("module:callable") with `workers` processes (else the
+    setting, else `default_workers()`). `env_prefix` is the app's settings prefix: the
+    worker count is passed to the workers' settings through it (rate limits are shared
+    out by it)."""
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
+
+    from kernel.observability import logging_config
+
+    count = workers or settings.workers or default_workers()
+    os.environ[f"{env_prefix}WORKERS"] = str(count)
+    run_dir = tempfile.mkdtemp(prefix=f"coop-{settings.app_name}-")
+    metrics_dir = os.path.join(run_dir, "metrics")
+    os.mkdir(metrics_dir)
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    os.environ[PERIODIC_LOCK_ENV] = os.path.join(run_dir, "periodic.lock")
+    # Fresh interpreters: no thread (the exporter) or socket of this process is carried
+    # into a worker, and each imports prometheus-client with the directory already set.
+    multiprocessing.set_start_method("spawn", force=True)
+    options: dict[str, Any] = {
+        "address": settings.host,
+        "port": port or settings.port,
+        "interface": Interfaces.ASGI,
+        "factory": True,
+        "workers": count,
+        "loop": Loops.uvloop,
+        "http": HTTPModes.http1,
+        "websockets": False,
+        "http1_settings": HTTP1Settings(
+            header_read_timeout=round(settings.header_read_timeout_seconds * 1000),
+            # The request line and headers must fit in it: past it, 431.
+            max_buffer_size=settings.max_header_bytes,
+        ),
+        "log_dictconfig": logging_config(settings.log_level),
+        # A worker that dies is replaced; the others go on serving meanwhile.
+        "respawn_failed_workers": True,
+        "workers_kill_timeout": 30,
+    }
+    try:
+        with _metrics_exporter(settings.metrics_host, metrics_port(settings), metrics_dir):
+            Granian(factory, **options).serve()
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -55,6 +55,20 @@ class CommonSettings(BaseSettings):
     db_read_pool_size: int = Field(default=10, ge=1, le=200)
     log_level: str = "INFO"
 
+    # Serving (kernel.server). Worker processes: None is the machine's cores, at most 4
+    # (`coop serve --workers N` sets it for its workers).
+    workers: int | None = Field(default=None, ge=1, le=64)
+    # A client has this long to send a request's line and headers, else it is cut off.
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Request line and headers together, at most (431 beyond; a few KiB is usual).
+    max_header_bytes: int = Field(default=32 * 1024, ge=8 * 1024, le=1024 * 1024)
+    # Longest wait for the next piece of a request body once it has started (408).
+    body_idle_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Prometheus' /metrics, never on the public port: this internal address and port
+    # (None: the app's port + 1000).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
     # Internal identity: this app's signing key (private JWK, JSON) and the public keys
     # it trusts, by issuer name. Defaults are development keys, refused in production.
     internal_signing_key: str = Field(default_factory=lambda: "")

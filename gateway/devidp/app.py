@@ -11,7 +11,7 @@ from gateway.devidp.endpoints import router
 from gateway.devidp.keys import KeyStore
 from gateway.devidp.settings import DevIdpSettings
 from kernel.errors import install_problem_handlers
-from kernel.observability import Metrics, RequestContextMiddleware, configure_logging
+from kernel.observability import Metrics, RequestContextMiddleware
 from kernel.settings import ProductionConfigError
 
 
@@ -24,7 +24,6 @@ def create_app(settings: DevIdpSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
         app.state.key_store = KeyStore(settings.key_dir)
         app.state.key_store.current  # noqa: B018 (creates the first key at start-up)
         yield

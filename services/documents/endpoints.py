@@ -20,7 +20,7 @@ from kernel.pagination import Pagination, keyset_page, make_page
 from services.documents import repository as repo
 from services.documents import service
 from services.documents.dependencies import Context
-from services.documents.download import content_disposition, parse_range
+from services.documents.download import ContentResponse, content_disposition, parse_range
 from services.documents.models import Document, StatutAnalyse, TypeDocument
 from services.documents.repository import DocumentFilters
 from services.documents.schemas import (
@@ -368,8 +368,11 @@ async def _download(
         byte_range = None  # the client's copy is stale: send the whole new content
     if byte_range is None:
         headers["Content-Length"] = str(version.taille)
-        return StreamingResponse(
-            ctx.storage.read(key), media_type=version.type_contenu, headers=headers
+        return ContentResponse(
+            ctx.storage.read(key),
+            None if request.method == "HEAD" else ctx.storage.local_path(key),
+            media_type=version.type_contenu,
+            headers=headers,
         )
     start, end = byte_range
     headers["Content-Range"] = f"bytes {start}-{end}/{version.taille}"

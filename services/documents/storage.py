@@ -63,6 +63,11 @@ class Storage(Protocol):
 
     async def exists(self, key: str) -> bool: ...
 
+    def local_path(self, key: str) -> Path | None:
+        """Where the content lies on this machine's disk, if it does (the server can
+        then send it itself)."""
+        ...
+
     async def delete(self, key: str) -> None: ...
 
     def list_blobs(self) -> AsyncIterator[tuple[str, dt.datetime]]:
@@ -161,6 +166,9 @@ class FilesystemStorage:
 
     async def exists(self, key: str) -> bool:
         return await anyio.to_thread.run_sync(self._path(key).is_file)
+
+    def local_path(self, key: str) -> Path:
+        return self._path(key)
 
     async def delete(self, key: str) -> None:
         await anyio.to_thread.run_sync(lambda: self._path(key).unlink(missing_ok=True))

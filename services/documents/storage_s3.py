@@ -147,6 +147,9 @@ class S3Storage:
             return False
         return True
 
+    def local_path(self, key: str) -> None:
+        return None  # in the bucket: streamed through the service
+
     async def delete(self, key: str) -> None:
         await self._client.delete_object(Bucket=self.bucket, Key=key)
 

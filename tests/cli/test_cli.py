@@ -124,7 +124,7 @@ _APP_CODE = {
 # Loaded by `coop` itself: package markers, and the demo personas the help text names
 # (plain data).
 _CLI_DATA = {"gateway", "services", "gateway.devidp", "gateway.devidp.personas"}
-# What `coop serve <app>` imports before uvicorn takes over: the CLI, the app's
+# What `coop serve <app>` imports before the server takes over: the CLI, the app's
 # settings and its factory's module.
 _SERVE_IMPORTS = """
 import importlib, json, sys

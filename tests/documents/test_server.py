@@ -1,5 +1,5 @@
-"""The service as a real uvicorn process: memory stays flat for a 200 MiB file, and a
-client that disconnects mid-upload leaves nothing behind."""
+"""The service as a real server process (`kernel.server`): memory stays flat for a
+200 MiB file, and a client that disconnects mid-upload leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -16,48 +15,60 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil  # type: ignore[import-untyped]
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from coop.stack import free_port
 from services.documents.models import Document, Version
 from tests.documents.helpers import files_under, h
 from tests.documents.samples import filler_stream, pdf, streamed_multipart
-from tests.support.conventions import conventions_app, make_convention, seed_organisations
+from tests.support.conventions import make_convention, seed_organisations
 from tests.support.personas import X_CONTRIBUTEUR
 
 MIB = 1024 * 1024
 BIG = 200 * MIB
 
 
-def _listening_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # a free port, never the suite's defaults
-    sock.listen(64)
-    return sock
+def _serve(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """`factory` served as `coop serve` serves apps (one worker), once it answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.serve_factory", factory, str(port)],
+        env={**os.environ, "COOP_LOG_LEVEL": "WARNING", **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):  # readiness wait
+        if proc.poll() is not None:
+            pytest.fail(f"{factory} exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        threading.Event().wait(0.1)
+    _stop(proc)
+    pytest.fail(f"{factory} did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="module")
 def conventions_server(database_url: str) -> Iterator[str]:
-    """The real conventions service over HTTP, in a thread of the test process."""
-    sock = _listening_socket()
-    server = uvicorn.Server(
-        uvicorn.Config(conventions_app(database_url), log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    """The real conventions service over HTTP, in its own process."""
+    proc, url = _serve("services.conventions.app:create_app", {"DATABASE_URL": database_url})
     try:
-        for _ in range(300):  # readiness wait
-            if server.started:
-                break
-            threading.Event().wait(0.05)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+        _stop(proc)
 
 
 @pytest.fixture
@@ -72,6 +83,15 @@ def _kib(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise AssertionError(f"{field} absent")
+
+
+def _worker_pid(server_pid: int) -> int:
+    """The one worker process of a server started with one worker (not its
+    multiprocessing resource tracker)."""
+    for child in psutil.Process(server_pid).children():
+        if "resource_tracker" not in " ".join(child.cmdline()):
+            return int(child.pid)
+    raise AssertionError("no worker process")
 
 
 class Served:
@@ -89,58 +109,20 @@ def server_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def served(database_url: str, server_storage: Path, conventions_server: str) -> Iterator[Served]:
-    """One uvicorn process for the module (starting one costs seconds)."""
-    sock = _listening_socket()
+    """One server process for the module (starting one costs seconds)."""
     env = {
-        **os.environ,
         "DATABASE_URL": database_url,
         "COOP_DOCUMENTS_STORAGE_ROOT": str(server_storage),
         "COOP_DOCUMENTS_ANTIVIRUS": "false",
         "COOP_DOCUMENTS_MAX_FILE_BYTES": str(BIG + MIB),
         "COOP_DOCUMENTS_CONVENTIONS_URL": conventions_server,
         "COOP_DOCUMENTS_DB_POOL_SIZE": "2",
-        "COOP_DOCUMENTS_LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "services.documents.app:create_app",
-            "--fd",
-            str(sock.fileno()),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--http",
-            "kernel.server:HttpProtocol",  # as `coop serve` runs it
-        ],
-        env=env,
-        pass_fds=[sock.fileno()],
-    )
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    proc, url = _serve("services.documents.app:create_app", env)
     try:
-        for _ in range(300):  # readiness wait
-            if proc.poll() is not None:
-                pytest.fail(f"uvicorn exited with {proc.returncode}")
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            threading.Event().wait(0.1)
-        else:
-            pytest.fail("uvicorn did not start")
         yield Served(proc, url)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        sock.close()
+        _stop(proc)
 
 
 def fields(convention_id: uuid.UUID) -> list[tuple[str, str]]:
@@ -173,7 +155,8 @@ async def test_200_mib_round_trip_keeps_server_memory_flat(
         ) as resp:
             async for _ in resp.aiter_bytes():
                 pass
-        baseline_kib = _kib(served.proc.pid, "VmRSS")
+        worker = _worker_pid(served.proc.pid)
+        baseline_kib = _kib(worker, "VmRSS")
 
         created = await _upload_stream(client, convention_id, BIG)
         assert created.status_code == 201, created.text
@@ -193,7 +176,7 @@ async def test_200_mib_round_trip_keeps_server_memory_flat(
         assert received == BIG
         assert got.hexdigest() == expected.hexdigest()
 
-    peak_kib = _kib(served.proc.pid, "VmHWM")
+    peak_kib = _kib(worker, "VmHWM")
     growth_mib = (peak_kib - baseline_kib) / 1024
     print(
         f"\n[documents] 200 MiB round trip: server RSS baseline {baseline_kib / 1024:.1f} MiB, "

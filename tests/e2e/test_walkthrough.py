@@ -1,6 +1,6 @@
 """The product walked end to end, as its users would: real processes, real HTTP, gateway only.
 
-Every app runs as its own `coop serve` process (uvicorn) on a free loopback port, on the
+Every app runs as its own `coop serve` process (granian) on a free loopback port, on the
 test PostgreSQL. The operator bootstraps with the real CLI (organisations import, the
 first habilitations); from then on every call goes through the gateway with access
 tokens from the development identity provider.
@@ -200,10 +200,10 @@ def test_a_ctg_from_signature_to_validated_suivis(
     assert agent.get("/api/v1/conventions")["items"] == []
     refused = gateway.get("/api/v1/conventions")
     assert refused.status_code == 401
-    # Over the real socket: the security headers, and no server banner.
+    # Over the real socket: the security headers, and a server banner naming no software.
     assert refused.headers["x-content-type-options"] == "nosniff"
-    assert "server" not in refused.headers
-    assert "server" not in agent.call("GET", "/api/v1/conventions").headers
+    assert refused.headers["server"] == "coop"
+    assert agent.call("GET", "/api/v1/conventions").headers.get_list("server") == ["coop"]
 
     # The operator loads the registry and the first habilitations with the real CLI.
     csv_path = tmp_path / "organisations.csv"

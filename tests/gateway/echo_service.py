@@ -97,5 +97,5 @@ def create_echo_service(name: str, database_url: str) -> FastAPI:
 
 
 def echo_service_from_env() -> FastAPI:
-    """uvicorn factory for the real-process tests (COOP_ECHO_NAME, COOP_ECHO_DATABASE_URL)."""
+    """Server factory for the real-process tests (COOP_ECHO_NAME, COOP_ECHO_DATABASE_URL)."""
     return create_echo_service(os.environ["COOP_ECHO_NAME"], os.environ["COOP_ECHO_DATABASE_URL"])

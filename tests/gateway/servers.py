@@ -1,4 +1,5 @@
-"""Real uvicorn processes on free loopback ports, for the end-to-end proxy tests."""
+"""Real server processes (`kernel.server`) on free loopback ports, for the end-to-end
+proxy tests."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tests.gateway.support import StaticGrantResolver
 
 
 def gateway_from_env() -> FastAPI:
-    """uvicorn factory: the real gateway app, grants from the test resolver (no database)."""
+    """Server factory: the real gateway app, grants from the test resolver (no database)."""
     return create_app(GatewaySettings(), grant_resolver=StaticGrantResolver())
 
 
@@ -29,24 +30,8 @@ class Server:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("COOP_")}
         clean.pop("DATABASE_URL", None)
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                factory,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-                # The protocol `coop serve` runs (responses coalesced into one send).
-                "--http",
-                "kernel.server:HttpProtocol",
-            ],
-            env={**clean, **env},
+            [sys.executable, "-m", "tests.support.serve_factory", factory, str(self.port)],
+            env={"COOP_LOG_LEVEL": "WARNING", **clean, **env},
             stdout=subprocess.DEVNULL,
         )
 

@@ -16,6 +16,7 @@ from kernel.observability import JsonFormatter
 from kernel.principal import Principal
 from tests.gateway.conftest import GatewayRig, RigFactory
 from tests.gateway.support import bearer, claims, sign
+from tests.support.apps import metrics_text
 
 
 def token(rig: GatewayRig, sub: str = "p-1") -> dict[str, str]:
@@ -38,7 +39,7 @@ async def test_a_proxied_request_is_logged_once_and_counted_by_its_template(
     assert lines[0]["status"] == 200
     assert lines[0]["principal"] == "p-1"
     assert lines[0]["app"] == "gateway"
-    metrics = (await rig.client.get("/metrics")).text
+    metrics = metrics_text(rig.app)
     assert 'route="/api/v1/conventions/{id}"' in metrics
     assert str(convention) not in metrics
 

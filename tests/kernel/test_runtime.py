@@ -15,9 +15,9 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.errors import refused_by_database
-from kernel.observability import AccessRecord, JsonFormatter
+from kernel.observability import JsonFormatter
 from tests.kernel.toy_app import create_toy_app
-from tests.support.apps import running
+from tests.support.apps import metrics_text, running
 from tests.support.personas import CAF_A_AGENT, internal_token
 from tests.support.problems import assert_problem
 
@@ -45,7 +45,6 @@ async def test_one_json_access_line_with_template_and_no_token(
         await client.get("/me", headers={"authorization": f"Bearer {token}", "x-request-id": "r-1"})
         handler_records = [r for r in caplog.records if r.name == "coop.access"]
     assert len(handler_records) == 1
-    from kernel.observability import JsonFormatter
 
     line = json.loads(JsonFormatter().format(handler_records[0]))
     assert line["route"] == "/me"
@@ -82,12 +81,16 @@ async def test_the_access_line_obeys_its_loggers_level_and_filters(
         assert lines() == 0
 
 
-async def test_metrics_by_route_template(client: httpx.AsyncClient) -> None:
-    for _ in range(3):
-        await client.get("/numbers", params={"limit": 3})
-    await client.get("/numbers", params={"limit": "many"})
-    await client.get("/nowhere/at/all")
-    body = (await client.get("/metrics")).text
+async def test_metrics_by_route_template(database_url: str) -> None:
+    app = create_toy_app(database_url=database_url)
+    async with running(app) as client:  # type: ignore[arg-type]
+        for _ in range(3):
+            await client.get("/numbers", params={"limit": 3})
+        await client.get("/numbers", params={"limit": "many"})
+        await client.get("/nowhere/at/all")
+        # Not on the app's own port: the server exports them on its internal one.
+        assert (await client.get("/metrics")).status_code == 404
+    body = metrics_text(app)  # type: ignore[arg-type]
     by_route = 'app="conventions",method="GET",route="/numbers"'
     # Every request counted under its status, each one timed.
     assert f'coop_http_requests_total{{{by_route},status="200"}} 3.0' in body
@@ -167,54 +170,6 @@ async def test_every_request_gives_its_connections_back_whatever_its_path(
     assert values == ["yes"] * 3
 
 
-class _CountingStream:
-    def __init__(self) -> None:
-        self.writes: list[str] = []
-
-    def write(self, text: str) -> None:
-        self.writes.append(text)
-
-    def flush(self) -> None:
-        pass
-
-
-async def test_log_lines_of_one_loop_step_leave_in_one_write_after_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from kernel.observability import _StderrHandler
-
-    stream = _CountingStream()
-    monkeypatch.setattr("sys.stderr", stream)
-    handler = _StderrHandler()
-    log = logging.getLogger("coop.test.batched")
-    log.addHandler(handler)
-    log.propagate = False
-    try:
-        log.warning("one")
-        log.warning("two")
-        assert stream.writes == []  # still in the step that logged them
-        await asyncio.sleep(0)
-        assert stream.writes == ["one\ntwo\n"]
-        log.warning("three")
-        handler.flush()  # at shutdown, logging flushes its handlers: nothing is lost
-        assert stream.writes == ["one\ntwo\n", "three\n"]
-    finally:
-        log.removeHandler(handler)
-        log.propagate = True
-
-
-def test_log_lines_outside_an_event_loop_are_written_at_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from kernel.observability import _StderrHandler
-
-    stream = _CountingStream()
-    monkeypatch.setattr("sys.stderr", stream)
-    handler = _StderrHandler()
-    handler.handle(logging.makeLogRecord({"msg": "migrations done", "levelno": 20}))
-    assert stream.writes == ["migrations done\n"]
-
-
 async def test_no_free_connection_in_time_is_a_503_the_client_may_retry(
     database_url: str,
 ) -> None:
@@ -228,27 +183,6 @@ async def test_no_free_connection_in_time_is_a_503_the_client_may_retry(
     assert "saturée" in assert_problem(waiting, 503)["detail"]
     assert waiting.headers["retry-after"] == "1"
     assert written.status_code == 200
-
-
-class _BrokenStream(_CountingStream):
-    def write(self, text: str) -> None:
-        raise OSError("disk full")
-
-
-def test_a_log_line_that_cannot_be_written_never_breaks_the_request(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from kernel.observability import _StderrHandler
-
-    monkeypatch.setattr("sys.stderr", _BrokenStream())
-    handler = _StderrHandler()
-    handler.handle(logging.makeLogRecord({"msg": "outside a loop: written at once"}))
-
-    async def in_a_loop() -> None:
-        handler.handle(logging.makeLogRecord({"msg": "held for the loop step"}))
-        handler.flush()  # what the step's end (or shutdown) runs: the failure stays inside
-
-    asyncio.run(in_a_loop())
 
 
 async def test_a_database_refusing_connections_is_a_503_the_client_may_retry(
@@ -274,16 +208,3 @@ async def test_a_database_refusing_connections_is_a_503_the_client_may_retry(
     # The compiled reads' pool meets asyncpg's own exception: the same answer.
     assert refused_by_database(asyncpg.TooManyConnectionsError("too many clients already"))
     assert not refused_by_database(asyncpg.UniqueViolationError("duplicate key"))
-
-
-def test_an_access_record_has_everything_a_log_record_has() -> None:
-    """Built from a template, not by LogRecord.__init__: any handler or formatter (a
-    deployment's own, pytest's) must still find every attribute it may read."""
-    record = AccessRecord({"status": 200})
-    reference = logging.LogRecord("x", logging.INFO, __file__, 1, "m", (), None)
-    assert set(vars(reference)) <= set(vars(record))
-    every = " ".join(f"%({name})s" for name in sorted(vars(reference)))
-    line = logging.Formatter(every + " %(asctime)s %(message)s").format(record)
-    assert "coop.access" in line
-    assert line.endswith(" request")
-    assert json.loads(JsonFormatter().format(record))["status"] == 200

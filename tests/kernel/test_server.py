@@ -1,107 +1,31 @@
-"""kernel.server: each response leaves in one send, and every byte still arrives in order."""
+"""The server every app runs on (granian, as kernel.server configures it): responses
+whole and in order, a worker count, metrics off the public port, periodic work in one
+worker."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
 
 import httpx
+import psutil  # type: ignore[import-untyped]
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from coop.stack import free_port
-from kernel.server import CoalescingTransport, HttpProtocol
 from tests.support.served import served
 
 BIG = bytes(range(256)) * (5 * 4096)  # 5 MiB, every byte value
-
-
-class SocketWrites(asyncio.Transport):
-    """Stands for the socket under the transport: what each write call handed over."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[bytes] = []
-        self.closed = False
-        self.aborted = False
-        self.eof = False
-
-    def write(self, data: Any) -> None:
-        self.calls.append(bytes(data))
-
-    def writelines(self, list_of_data: Any) -> None:
-        self.calls.append(b"".join(list_of_data))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.aborted = True
-
-    def write_eof(self) -> None:
-        self.eof = True
-
-    def is_closing(self) -> bool:
-        return self.closed or self.aborted
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
-async def next_step() -> None:
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-
-
-async def test_writes_of_one_loop_step_leave_in_one_call_in_order() -> None:
-    socket_writes = SocketWrites()
-    transport = CoalescingTransport(socket_writes, asyncio.get_running_loop())
-    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n")
-    transport.write(b"")  # nothing to send: not a write of its own
-    transport.write(b"body")
-    assert socket_writes.calls == []
-    assert transport.get_write_buffer_size() == 42
-    await next_step()
-    assert socket_writes.calls == [b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody"]
-    transport.write(b"next step")
-    await next_step()
-    assert socket_writes.calls[1:] == [b"next step"]
-    assert transport.get_write_buffer_size() == 0
-
-
-async def test_closing_sends_what_is_held_first_and_abort_drops_it() -> None:
-    loop = asyncio.get_running_loop()
-    closed = SocketWrites()
-    transport = CoalescingTransport(closed, loop)
-    transport.write(b"last response")
-    transport.close()
-    assert closed.calls == [b"last response"]
-    assert closed.closed
-    await next_step()  # the scheduled flush finds nothing more to send
-    assert closed.calls == [b"last response"]
-
-    half_closed = SocketWrites()
-    transport = CoalescingTransport(half_closed, loop)
-    transport.write(b"bye")
-    transport.write_eof()
-    assert half_closed.calls == [b"bye"]
-    assert half_closed.eof
-
-    aborted = SocketWrites()
-    transport = CoalescingTransport(aborted, loop)
-    transport.write(b"never sent")
-    transport.abort()
-    await next_step()
-    assert aborted.calls == []
-    assert aborted.aborted
 
 
 async def _json(request: Request) -> Response:
@@ -203,46 +127,50 @@ async def test_pipelined_requests_get_their_responses_in_order(served_app: str) 
     assert received.count(b"HTTP/1.1 200 OK") == 3
 
 
-def test_a_complete_response_leaves_before_the_app_returns() -> None:
-    """What an app does after its last send (access log, metrics) runs in the same loop
-    step; the response must not wait for it. Here that work blocks the server's loop
-    until the client holds the whole response: before the response left at the end of
-    the step, the client never got it and the read timed out."""
-    released = threading.Event()
+def _workers(server: psutil.Process) -> list[psutil.Process]:
+    """A server's worker processes (not multiprocessing's resource tracker)."""
+    return [
+        child for child in server.children() if "resource_tracker" not in " ".join(child.cmdline())
+    ]
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
-        )
-        await send({"type": "http.response.body", "body": b"ok"})
-        released.wait(10)  # blocks the loop on purpose: the app's after-work
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, http=HttpProtocol, lifespan="off", log_level="error"
-        )
+def test_coop_serve_runs_its_workers_and_exports_their_metrics_off_the_public_port(
+    tmp_path: Path,
+) -> None:
+    port, metrics_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("COOP_")},
+        "DATABASE_URL": "postgresql://coop:unused@127.0.0.1:9/unused",  # the IdP has none
+        "COOP_IDP_KEY_DIR": str(tmp_path),
+        "COOP_IDP_PORT": str(port),
+        "COOP_IDP_METRICS_PORT": str(metrics_port),
+        "COOP_LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "coop.cli", "serve", "idp", "--workers", "2"], env=env
     )
-    thread = threading.Thread(target=server.run)
-    thread.start()
+    url = f"http://127.0.0.1:{port}"
     try:
-        while not server.started:
-            time.sleep(0.01)
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-            client.sendall(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n")
-            received = b""
-            try:
-                while not received.endswith(b"\r\n\r\nok"):
-                    chunk = client.recv(4096)
-                    if not chunk:
-                        break
-                    received += chunk
-            finally:
-                released.set()
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, "coop serve exited"
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "never ready"
+            time.sleep(0.1)
+        assert len(_workers(psutil.Process(server.pid))) == 2
+        with httpx.Client(base_url=url) as client:
+            for _ in range(20):
+                assert client.get("/healthz").status_code == 200
+            assert client.get("/metrics").status_code == 404
+        # Every worker's requests, added up by the exporter (one in the readiness loop).
+        internal = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        served_line = (
+            'coop_http_requests_total{app="idp",method="GET",route="/healthz",status="200"}'
+        )
+        counted = next(line for line in internal.splitlines() if line.startswith(served_line))
+        assert float(counted.split()[-1]) >= 21
     finally:
-        server.should_exit = True
-        thread.join(10)
-    assert received.startswith(b"HTTP/1.1 200")
-    assert received.endswith(b"\r\n\r\nok")
+        server.send_signal(signal.SIGINT)
+        server.wait(30)

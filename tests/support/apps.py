@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import generate_latest
 
 
 @asynccontextmanager
@@ -18,3 +19,8 @@ async def running(
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
+
+
+def metrics_text(app: FastAPI) -> str:
+    """The app's metrics as Prometheus reads them (served on the internal port only)."""
+    return generate_latest(app.state.metrics.registry).decode()
