@@ -21,6 +21,7 @@ from kernel.database import (
 )
 from kernel.embedded_db import start_embedded
 from kernel.errors import ServiceUnavailable, install_problem_handlers
+from kernel.input import NulCharacterMiddleware
 from kernel.internal_token import InternalTokenSigner, InternalTokenVerifier
 from kernel.observability import Metrics, RequestContextMiddleware
 from kernel.settings import CommonSettings
@@ -108,6 +109,8 @@ def create_service_app(
     app.state.metrics = metrics = Metrics(settings.app_name)
     install_problem_handlers(app)
     app.add_middleware(BodyIdleTimeoutMiddleware, seconds=settings.body_idle_timeout_seconds)
+    # Inside the request-id middleware: a refused URL is logged like any answer.
+    app.add_middleware(NulCharacterMiddleware, router=app.router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
     @app.get("/healthz", include_in_schema=False)

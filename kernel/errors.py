@@ -228,17 +228,32 @@ def exception_response(exc: Exception, path: str) -> Response:
     )
 
 
-def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+# pydantic writes its messages in English; those an integrator meets on every write
+# of this API are said in French (the NUL refusal is French at the source).
+_FRENCH_MESSAGES = {
+    "extra_forbidden": "Champ inconnu : il n'est pas accepté.",
+}
+
+
+def validation_entries(
+    errors: Sequence[Mapping[str, Any]], location: str | None = None
+) -> list[dict[str, Any]]:
+    """Problem `errors` entries from pydantic's errors. Their `loc` starts with the
+    location (``body``, ``query``...) unless `location` is given (a model validated
+    on its own, as a multipart form's fields)."""
     out = []
-    for err in exc.errors():
+    for err in errors:
         loc = [str(part) for part in err.get("loc", ())]
+        if location is not None:
+            loc = [location, *loc]
+        code = err.get("type", "")
         out.append(
             {
                 "pointer": "/" + "/".join(loc[1:]) if loc and loc[0] == "body" else None,
                 "location": loc[0] if loc else None,
                 "field": ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else None),
-                "message": err.get("msg", ""),
-                "code": err.get("type", ""),
+                "message": _FRENCH_MESSAGES.get(code) or err.get("msg", ""),
+                "code": code,
             }
         )
     return out
@@ -269,7 +284,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             "La requête contient des champs invalides ou manquants.",
             slug="validation",
             instance=request.url.path,
-            errors=_validation_errors(exc),
+            errors=validation_entries(exc.errors()),
         )
 
     async def on_http_error(request: Request, exc: Exception) -> Response:

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from kernel.input import Input
 from kernel.principal import OrganisationKind, Role
 
 # Deliberately loose: the identity provider owns e-mail verification.
@@ -36,7 +37,7 @@ class HabilitationOut(BaseModel):
     version: int
 
 
-class HabilitationIn(BaseModel):
+class HabilitationIn(Input):
     """Grant a role to a person already known to Coopération (logged in once)."""
 
     personne_id: uuid.UUID
@@ -46,18 +47,18 @@ class HabilitationIn(BaseModel):
     motif: str | None = Field(default=None, max_length=1000)
 
 
-class Renouvellement(BaseModel):
+class Renouvellement(Input):
     valide_jusqu_au: dt.datetime | None = Field(
         default=None, description="Par défaut : un an de plus (à partir d'aujourd'hui au moins)."
     )
     motif: str | None = Field(default=None, max_length=1000)
 
 
-class Motif(BaseModel):
+class Motif(Input):
     motif: str = Field(min_length=1, max_length=1000)
 
 
-class MotifOptionnel(BaseModel):
+class MotifOptionnel(Input):
     motif: str | None = Field(default=None, max_length=1000)
 
 
@@ -72,7 +73,7 @@ class EvenementOut(BaseModel):
     le: dt.datetime
 
 
-class InvitationIn(BaseModel):
+class InvitationIn(Input):
     email: str = Field(max_length=320, pattern=EMAIL_PATTERN)
     organisation_id: uuid.UUID
     role: Role
@@ -98,11 +99,11 @@ class InvitationCreee(InvitationOut):
     jeton: str
 
 
-class Acceptation(BaseModel):
+class Acceptation(Input):
     jeton: str = Field(min_length=10, max_length=200)
 
 
-class DemandeIn(BaseModel):
+class DemandeIn(Input):
     organisation_id: uuid.UUID
     role: Role = Role.lecteur
     message: str | None = Field(default=None, max_length=2000)
@@ -125,7 +126,7 @@ class DemandeOut(BaseModel):
     version: int
 
 
-class ClientIn(BaseModel):
+class ClientIn(Input):
     client_id: str = Field(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9._:-]+$")
     nom: str = Field(min_length=1, max_length=300)
     organisation_id: uuid.UUID

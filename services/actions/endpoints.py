@@ -21,7 +21,8 @@ from services.actions import repository_sync as sync_repo
 from services.actions import service, service_indicateurs
 from services.actions.dependencies import ActionsContext, Created, Ctx, idempotent
 from services.actions.models import Indicateur, ValeurIndicateur
-from services.actions.rules import PERIODE_VALEUR_RE, StatutAction
+from services.actions.rules import PeriodeValeur as Periode
+from services.actions.rules import StatutAction
 from services.actions.schemas import (
     ActionDetail,
     ActionIn,
@@ -426,9 +427,7 @@ async def update_indicateur(
     return await indicateur_response(session, response, ind)
 
 
-PeriodeValeur = Annotated[
-    str, Path(pattern=PERIODE_VALEUR_RE, description="Trimestre (2026-T1) ou année (2026)")
-]
+PeriodeValeur = Annotated[Periode, Path(description="Trimestre (2026-T1) ou année (2026)")]
 
 
 @router.get(

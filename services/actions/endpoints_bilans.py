@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from kernel.convention_ref import ConventionRef
 from kernel.database import DbSession
 from kernel.etag import etag_for
+from kernel.input import Input
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
 from services.actions import repository_suivis as srepo
@@ -32,7 +33,6 @@ from services.actions.schemas import (
     BilanPatch,
     BilansAttendus,
     BilanSummary,
-    Input,
     SyncPage,
 )
 

@@ -25,7 +25,7 @@ from services.actions.endpoints import (
     with_etag,
 )
 from services.actions.models import Suivi
-from services.actions.rules import PERIODE_TRIMESTRE_RE
+from services.actions.rules import PeriodeTrimestre
 from services.actions.schemas import (
     ARenseignerPage,
     CampagneConventionOut,
@@ -44,7 +44,7 @@ from services.actions.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1")
-Periode = Annotated[str, Path(pattern=PERIODE_TRIMESTRE_RE, description="Trimestre, ex. 2026-T1")]
+Periode = Annotated[PeriodeTrimestre, Path(description="Trimestre, ex. 2026-T1")]
 
 
 def _detail(response: Response, suivi: Suivi) -> SuiviDetail:
@@ -323,7 +323,7 @@ async def actions_a_renseigner(
     session: DbSession,
     principal: CurrentPrincipal,
     page: Pagination,
-    periode: Annotated[str | None, Query(pattern=PERIODE_TRIMESTRE_RE)] = None,
+    periode: Annotated[PeriodeTrimestre | None, Query()] = None,
 ) -> ARenseignerPage:
     """Actions you may update whose suivi of the current campaign is missing, in
     brouillon or à compléter, across all your conventions."""

@@ -8,6 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints
+
+from kernel.input import check_plausible_year, plausible_year
 
 
 class StatutAction(StrEnum):
@@ -160,6 +165,22 @@ PERIODE_VALEUR_RE = r"^\d{4}(-T[1-4])?$"
 _TRIMESTRE = re.compile(PERIODE_TRIMESTRE_RE)
 
 
+def _annee_acceptee(periode: str) -> str:
+    check_plausible_year(int(periode[:4]))
+    return periode
+
+
+# Every period the API reads (path, query, body): its format, then its year within the
+# kernel's bounds (0000-T1 or the quarter after 9999-T4 have no calendar date).
+PeriodeTrimestre = Annotated[
+    str, StringConstraints(pattern=PERIODE_TRIMESTRE_RE), AfterValidator(_annee_acceptee)
+]
+PeriodeValeur = Annotated[
+    str, StringConstraints(pattern=PERIODE_VALEUR_RE), AfterValidator(_annee_acceptee)
+]
+Annee = Annotated[str, StringConstraints(pattern=r"^\d{4}$"), AfterValidator(_annee_acceptee)]
+
+
 class Trimestre:
     """A quarter, written ``2026-T1`` as users say it."""
 
@@ -171,7 +192,7 @@ class Trimestre:
 
     @classmethod
     def parse(cls, periode: str) -> Trimestre:
-        if not _TRIMESTRE.match(periode):
+        if not _TRIMESTRE.match(periode) or not plausible_year(int(periode[:4])):
             raise ValueError(f"période trimestrielle invalide : {periode!r} (attendu AAAA-Tn)")
         return cls(int(periode[:4]), int(periode[-1]))
 

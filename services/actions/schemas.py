@@ -9,15 +9,16 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from kernel.input import Input
 from kernel.pagination import Page
 from services.actions.rules import (
-    PERIODE_TRIMESTRE_RE,
-    PERIODE_VALEUR_RE,
     SECTIONS_BILAN,
+    Annee,
     EtatBilan,
     EtatSuivi,
     EvenementSuivi,
     NatureIndicateur,
+    PeriodeTrimestre,
     Priorite,
     StatutAction,
     TypeBilan,
@@ -29,13 +30,7 @@ T = TypeVar("T")
 Titre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Texte = Annotated[str, StringConstraints(max_length=20_000)]
 Court = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
-PeriodeTrimestre = Annotated[str, StringConstraints(pattern=PERIODE_TRIMESTRE_RE)]
-PeriodeValeur = Annotated[str, StringConstraints(pattern=PERIODE_VALEUR_RE)]
 Nombre = Annotated[Decimal, Field(max_digits=14, decimal_places=2, allow_inf_nan=False)]
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Output(BaseModel):
@@ -191,9 +186,7 @@ class IndicateurIn(Input):
     valeur_reference: Nombre | None = None
     date_reference: dt.date | None = None
     # Target per year of the convention: {"2026": 120}.
-    cibles: dict[Annotated[str, StringConstraints(pattern=r"^\d{4}$")], Nombre] = Field(
-        default_factory=dict
-    )
+    cibles: dict[Annee, Nombre] = Field(default_factory=dict)
 
 
 class IndicateurPatch(Input):
@@ -202,7 +195,7 @@ class IndicateurPatch(Input):
     unite: Unite | None = None
     valeur_reference: Nombre | None = None
     date_reference: dt.date | None = None
-    cibles: dict[Annotated[str, StringConstraints(pattern=r"^\d{4}$")], Nombre] | None = None
+    cibles: dict[Annee, Nombre] | None = None
 
 
 class ValeurIn(Input):

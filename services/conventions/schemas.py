@@ -6,8 +6,9 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
+from kernel.input import Input
 from services.conventions.models import (
     Echelon,
     ModeResiliation,
@@ -28,14 +29,10 @@ Departement = Annotated[str, StringConstraints(pattern=r"^(\d{2,3}|2[AB])$")]
 CodeCaf = Annotated[str, StringConstraints(pattern=r"^\d{2,10}$")]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # --- organisations ---------------------------------------------------------------------
 
 
-class CompetencesAO(Strict):
+class CompetencesAO(Input):
     """Who holds each of the four AO competences of a commune."""
 
     recenser_les_besoins: TitulaireCompetence = TitulaireCompetence.commune
@@ -44,7 +41,7 @@ class CompetencesAO(Strict):
     soutenir_la_qualite: TitulaireCompetence = TitulaireCompetence.commune
 
 
-class OrganisationIn(Strict):
+class OrganisationIn(Input):
     type: TypeOrganisation
     nom: Nom
     departement: Departement | None = None
@@ -56,7 +53,7 @@ class OrganisationIn(Strict):
     competences_ao: CompetencesAO | None = None
 
 
-class OrganisationPatch(Strict):
+class OrganisationPatch(Input):
     """Changes to an organisation (its type never changes)."""
 
     nom: Nom | None = None
@@ -85,14 +82,14 @@ class OrganisationOut(BaseModel):
 # --- conventions -----------------------------------------------------------------------
 
 
-class Copil(Strict):
+class Copil(Input):
     presidence: PresidenceCopil | None = None
     secretariat: Annotated[str, StringConstraints(max_length=300)] | None = None
     reunions_par_an: Annotated[int, Field(ge=1, le=12)] | None = None
     commissions: Annotated[list[Nom], Field(max_length=30)] = []
 
 
-class SignataireIn(Strict):
+class SignataireIn(Input):
     organisation_id: uuid.UUID
     representant: Nom | None = None
     deliberation_reference: Court | None = None
@@ -100,7 +97,7 @@ class SignataireIn(Strict):
     date_signature: dt.date | None = None
 
 
-class SignatairePatch(Strict):
+class SignatairePatch(Input):
     representant: Nom | None = None
     deliberation_reference: Court | None = None
     deliberation_date: dt.date | None = None
@@ -125,7 +122,7 @@ Thematiques = Annotated[list[Thematique], Field(max_length=len(Thematique))]
 Objectifs = Annotated[list[Texte], Field(max_length=50)]
 
 
-class ConventionCreate(Strict):
+class ConventionCreate(Input):
     caf_id: uuid.UUID
     echelon: Echelon
     titre: Titre
@@ -137,7 +134,7 @@ class ConventionCreate(Strict):
     signataires: Annotated[list[SignataireIn], Field(max_length=200)] = []
 
 
-class ConventionPatch(Strict):
+class ConventionPatch(Input):
     """Changes to a convention in préparation (a signed one changes by avenant)."""
 
     echelon: Echelon | None = None
@@ -192,24 +189,24 @@ class ConventionSummary(BaseModel):
     transitions_disponibles: list[str]
 
 
-class SignatureIn(Strict):
+class SignatureIn(Input):
     motif: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
-class ResiliationIn(Strict):
+class ResiliationIn(Input):
     mode: ModeResiliation
     # Date of the registered letter (mise en demeure), of the notice, or of the decision.
     date_notification: dt.date | None = None
     motif: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
 
-class RenouvellementIn(Strict):
+class RenouvellementIn(Input):
     titre: Titre | None = None
     date_debut: dt.date | None = None
     date_fin: dt.date | None = None
 
 
-class AvenantIn(Strict):
+class AvenantIn(Input):
     date_avenant: dt.date
     objet: Texte
     articles_modifies: Annotated[list[Court], Field(max_length=50)] = []
@@ -245,7 +242,7 @@ class VersionOut(VersionSummary):
     contenu: dict[str, Any]
 
 
-class EquipementIn(Strict):
+class EquipementIn(Input):
     organisation_id: uuid.UUID
     type: TypeEquipement
     nom: Nom

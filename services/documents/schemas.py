@@ -8,16 +8,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kernel.input import Input
 from kernel.pagination import Page
 from services.documents.models import StatutAnalyse, TypeDocument
 
 Antivirus = Literal["actif", "désactivé"]
 
 
-class DocumentFields(BaseModel):
+class DocumentFields(Input):
     """Metadata sent as form fields with the first upload."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     convention_id: uuid.UUID
     type: TypeDocument
@@ -28,16 +29,16 @@ class DocumentFields(BaseModel):
     libelle: str | None = Field(default=None, max_length=200, description="Libellé de la version")
 
 
-class VersionFields(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class VersionFields(Input):
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     libelle: str | None = Field(default=None, max_length=200)
 
 
-class DocumentPatch(BaseModel):
+class DocumentPatch(Input):
     """Metadata changes (If-Match required). Absent fields are left unchanged."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     type: TypeDocument | None = None
     titre: str | None = Field(default=None, min_length=1, max_length=300)

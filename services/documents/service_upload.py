@@ -26,7 +26,13 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef, upsert_refs
-from kernel.errors import BadRequest, InvalidPayload, NotFound, PayloadTooLarge
+from kernel.errors import (
+    BadRequest,
+    InvalidPayload,
+    NotFound,
+    PayloadTooLarge,
+    validation_entries,
+)
 from kernel.principal import Principal
 from services.documents import repository as repo
 from services.documents.context import DocumentsContext
@@ -67,14 +73,7 @@ def _validate(model: type[M], fields: dict[str, str]) -> M:
     except ValidationError as exc:
         raise InvalidPayload(
             "Les champs du formulaire sont invalides.",
-            errors=[
-                {
-                    "field": ".".join(str(p) for p in err["loc"]),
-                    "message": err["msg"],
-                    "code": err["type"],
-                }
-                for err in exc.errors()
-            ],
+            errors=validation_entries(exc.errors(), location="form"),
         ) from exc
 
 

@@ -1,0 +1,254 @@
+"""Hostile or odd input on every route of the public API, through the gateway: each
+write refuses unknown fields the same way, a NUL character anywhere (body, path, query)
+is a 422 problem naming the field, never a 500, and so is a year no one can mean.
+
+The routes come from the gateway's merged OpenAPI document, so a route added later is
+covered without touching this file.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from kernel.input import ANNEE_CODE, NUL_CODE
+from tests.authz.world import PDF, World
+from tests.support.problems import assert_problem
+
+WRITES = ("post", "put", "patch")
+# Any id: the body is refused before the resource is looked up.
+SOME_ID = str(uuid.UUID(int=0x1234))
+
+
+def _fill(template: str) -> str:
+    """A path template with plausible values (ids, a quarter, a version number)."""
+    out = template
+    for name in ("periode",):
+        out = out.replace("{" + name + "}", "2026-T3")
+    for name in ("numero", "n"):
+        out = out.replace("{" + name + "}", "1")
+    while "{" in out:
+        start = out.index("{")
+        out = out[:start] + SOME_ID + out[out.index("}", start) + 1 :]
+    return out
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Follow `$ref`, and take the object branch of an optional body (`anyOf`)."""
+    while True:
+        if "$ref" in schema:
+            node: Any = spec
+            for part in schema["$ref"].removeprefix("#/").split("/"):
+                node = node[part]
+            schema = node
+        elif "anyOf" in schema:
+            objects = [s for s in schema["anyOf"] if s.get("type") != "null"]
+            schema = objects[0]
+        else:
+            return schema
+
+
+def _is_string(spec: dict[str, Any], schema: dict[str, Any]) -> bool:
+    branches = schema.get("anyOf", [schema])
+    return any(_resolve(spec, b).get("type") == "string" for b in branches)
+
+
+def _json_writes(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path template, body schema) of every write taking a JSON body."""
+    out = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if method in WRITES and "application/json" in content:
+                out.append((method, path, _resolve(spec, content["application/json"]["schema"])))
+    return out
+
+
+async def _spec(world: World) -> dict[str, Any]:
+    resp = await world.gateway.get("/api/v1/openapi.json")
+    assert resp.status_code == 200, resp.text
+    spec: dict[str, Any] = resp.json()
+    return spec
+
+
+def _entries(resp: httpx.Response) -> list[dict[str, Any]]:
+    problem = assert_problem(resp, 422)
+    entries: list[dict[str, Any]] = problem.get("errors", [])
+    return entries
+
+
+async def test_every_write_refuses_unknown_fields_the_same_way(world: World) -> None:
+    spec = await _spec(world)
+    writes = _json_writes(spec)
+    assert len(writes) > 40  # the listing sees the gateway's and the services' writes
+    failures = []
+    for method, path, _ in writes:
+        resp = await world.gateway.request(
+            method,
+            _fill(path),
+            json={"champ_inconnu": "x"},
+            headers=world.headers("caf_a_agent"),
+        )
+        entries = _entries(resp) if resp.status_code == 422 else []
+        unknown = [e for e in entries if e["field"] == "champ_inconnu"]
+        if not unknown or unknown[0]["code"] != "extra_forbidden":
+            failures.append(f"{method.upper()} {path}: {resp.status_code} {resp.text[:200]}")
+            continue
+        assert unknown[0]["location"] == "body"
+        assert unknown[0]["pointer"] == "/champ_inconnu"
+        assert unknown[0]["message"] == "Champ inconnu : il n'est pas accepté."
+    assert not failures, "\n".join(failures)
+
+
+async def test_a_nul_character_in_any_string_field_is_a_422(world: World) -> None:
+    spec = await _spec(world)
+    failures = []
+    refused_for_nul = 0
+    for method, path, schema in _json_writes(spec):
+        for name, prop in schema.get("properties", {}).items():
+            if not _is_string(spec, prop):
+                continue
+            resp = await world.gateway.request(
+                method,
+                _fill(path),
+                json={name: "avant\u0000après"},
+                headers=world.headers("caf_a_agent"),
+            )
+            # Refused by the field's own format (uuid, date, pattern) or for the NUL:
+            # always a 422 that names the field, never a 500.
+            entries = _entries(resp) if resp.status_code == 422 else []
+            on_field = [e for e in entries if e["field"] == name]
+            if not on_field:
+                failures.append(f"{method.upper()} {path} {name}: {resp.status_code}")
+                continue
+            if on_field[0]["code"] == NUL_CODE:
+                refused_for_nul += 1
+                assert on_field[0]["message"] == "Le caractère NUL (U+0000) n'est pas accepté."
+    assert not failures, "\n".join(failures)
+    assert refused_for_nul > 30  # free-text fields of every app
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/conventions?q=%00",
+        "/api/v1/organisations?q=a%00b",
+        "/api/v1/documents?q=%00",
+    ],
+)
+async def test_a_nul_character_in_a_query_parameter_is_a_422(world: World, path: str) -> None:
+    resp = await world.gateway.get(path, headers=world.headers("caf_a_agent"))
+    (entry,) = _entries(resp)
+    assert (entry["location"], entry["field"], entry["code"]) == ("query", "q", NUL_CODE)
+
+
+async def test_every_string_query_parameter_refuses_a_nul(world: World) -> None:
+    spec = await _spec(world)
+    failures = []
+    for path, operations in spec["paths"].items():
+        get = operations.get("get")
+        if get is None:
+            continue
+        for param in get.get("parameters", []):
+            if param["in"] != "query" or not _is_string(spec, param["schema"]):
+                continue
+            resp = await world.gateway.get(
+                _fill(path),
+                params={param["name"]: "x\u0000"},
+                headers=world.headers("caf_a_agent"),
+            )
+            entries = _entries(resp) if resp.status_code == 422 else []
+            if not any(e["field"] == param["name"] and e["code"] == NUL_CODE for e in entries):
+                failures.append(f"GET {path} ?{param['name']}: {resp.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+async def test_a_nul_character_in_the_path_is_a_422(world: World) -> None:
+    side = world.sides["A"]
+    for path in (
+        f"/api/v1/actions/{side.action}/suivis/2026-T3%00",
+        "/api/v1/conventions/%00",
+        "/api/v1/habilitations/%00",
+    ):
+        resp = await world.gateway.get(path, headers=world.headers("caf_a_agent"))
+        (entry,) = _entries(resp)
+        assert (entry["location"], entry["code"]) == ("path", NUL_CODE), path
+
+
+@pytest.mark.parametrize("periode", ["0000-T1", "9999-T4", "1999-T4", "2100-T1"])
+async def test_a_quarter_out_of_the_accepted_years_is_a_422(world: World, periode: str) -> None:
+    side = world.sides["A"]
+    who = world.headers("caf_a_agent")
+    calls = [
+        ("POST", f"/api/v1/actions/{side.action}/suivis", {"periode": periode}),
+        ("GET", f"/api/v1/actions/{side.action}/suivis/{periode}", None),
+        ("GET", f"/api/v1/conventions/{side.convention}/campagnes/{periode}", None),
+        ("PUT", f"/api/v1/conventions/{side.convention}/campagnes/{periode}", {}),
+        ("GET", f"/api/v1/campagnes/{periode}", None),
+        ("GET", f"/api/v1/moi/actions-a-renseigner?periode={periode}", None),
+        (
+            "PUT",
+            f"/api/v1/actions/{side.action}/indicateurs/{side.indicateur}/valeurs/{periode}",
+            {"valeur": 1},
+        ),
+    ]
+    for method, path, body in calls:
+        resp = await world.gateway.request(method, path, json=body, headers=who)
+        entries = _entries(resp)
+        assert any(e["code"] == ANNEE_CODE for e in entries), (method, path, entries)
+
+
+@pytest.mark.parametrize("annee", ["0000", "9999"])
+async def test_a_year_out_of_the_accepted_years_is_a_422(world: World, annee: str) -> None:
+    side = world.sides["A"]
+    base = f"/api/v1/actions/{side.action}/indicateurs"
+    resp = await world.gateway.put(
+        f"{base}/{side.indicateur}/valeurs/{annee}",
+        json={"valeur": 1},
+        headers=world.headers("caf_a_agent"),
+    )
+    assert any(e["code"] == ANNEE_CODE for e in _entries(resp))
+    resp = await world.gateway.post(
+        base,
+        json={
+            "libelle": "Places",
+            "nature": "réalisation",
+            "unite": "places",
+            "cibles": {annee: 10},
+        },
+        headers=world.headers("caf_a_agent"),
+    )
+    assert any(e["code"] == ANNEE_CODE for e in _entries(resp))
+
+
+async def test_a_convention_dated_out_of_the_accepted_years_is_a_422(world: World) -> None:
+    """Its quarters would run past 9999-T4: every campaign view of it was a 500."""
+    side = world.sides["A"]
+    resp = await world.gateway.post(
+        "/api/v1/conventions",
+        json={
+            "caf_id": str(side.caf),
+            "echelon": "commune",
+            "titre": "CTG de l'an 9999",
+            "date_debut": "9995-01-01",
+            "date_fin": "9999-12-31",
+        },
+        headers=world.headers("caf_a_agent"),
+    )
+    fields = {e["field"]: e["code"] for e in _entries(resp)}
+    assert fields == {"date_debut": ANNEE_CODE, "date_fin": ANNEE_CODE}
+
+
+async def test_a_nul_character_in_a_form_field_is_a_422(world: World) -> None:
+    side = world.sides["A"]
+    resp = await world.gateway.post(
+        "/api/v1/documents",
+        data={"convention_id": str(side.convention), "type": "Autre", "titre": "CR\u0000"},
+        files={"fichier": ("cr.pdf", PDF, "application/pdf")},
+        headers=world.headers("x_contributeur"),
+    )
+    (entry,) = _entries(resp)
+    assert (entry["location"], entry["field"], entry["code"]) == ("form", "titre", NUL_CODE)
