@@ -15,6 +15,7 @@ from services.actions.dependencies import ActionsContext
 from services.actions.endpoints import router as plan_router
 from services.actions.endpoints_bilans import router as bilans_router
 from services.actions.endpoints_indicateurs import router as indicateurs_router
+from services.actions.endpoints_internal import router as internal_router
 from services.actions.endpoints_suivis import router as suivis_router
 from services.actions.models import convention_ref
 from services.actions.settings import ActionsSettings
@@ -51,7 +52,7 @@ def create_app(
         settings,
         title="Coopération — actions",
         description="Plan d'actions des CTG, suivis trimestriels, indicateurs et bilans.",
-        routers=[plan_router, indicateurs_router, suivis_router, bilans_router],
+        routers=[plan_router, indicateurs_router, suivis_router, bilans_router, internal_router],
         extra_lifespan=lifespan,
         openapi_tags=[
             {"name": "axes"},
@@ -60,5 +61,6 @@ def create_app(
             {"name": "suivis"},
             {"name": "campagnes"},
             {"name": "bilans"},
+            {"name": "interne", "description": "Routes réservées aux services de la suite"},
         ],
     )

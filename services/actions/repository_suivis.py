@@ -453,3 +453,13 @@ async def derniers_suivis(
         .order_by(Suivi.action_id, Suivi.periode.desc())
     )
     return {r[0]: r for r in (await session.execute(stmt)).all()}
+
+
+async def bilan_refs(session: AsyncSession, convention_id: uuid.UUID) -> list[Any]:
+    """A convention's bilans as the internal route shows them to the other services."""
+    stmt = (
+        select(Bilan.id, Bilan.type, Bilan.etat, Bilan.date_adoption)
+        .where(Bilan.convention_id == convention_id)
+        .order_by(Bilan.periode_debut, Bilan.id)
+    )
+    return list((await session.execute(stmt)).all())

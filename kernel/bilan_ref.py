@@ -1,0 +1,76 @@
+"""What the conventions service learns of a convention's bilans from the actions service.
+
+The actions service owns the bilans. Renewing a convention requires its bilan final to
+be adopted (*l'évaluation est un préalable à tout renouvellement*, lettre circulaire
+2013-205): the conventions service asks the actions service's internal route
+``GET /internal/v1/conventions/{id}/bilans`` with a service token when a renewal is
+requested. One call, bounded by the client's timeout: an actions service that is down
+or stalled answers 503 fast, never a hang.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from kernel.errors import ServiceUnavailable
+from kernel.internal_token import InternalTokenSigner
+
+ACTIONS_AUDIENCE = "actions"
+# The labels of the actions service's bilans (services.actions.rules) this contract uses.
+TYPE_BILAN_FINAL = "bilan final"
+ETAT_ADOPTE = "adopté"
+
+
+class BilanRef(BaseModel):
+    """The contract: what other apps may know about a bilan."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    type: str
+    etat: str
+    date_adoption: dt.date | None
+
+
+class BilanRefs(BaseModel):
+    items: list[BilanRef]
+
+
+def bilans_path(convention_id: uuid.UUID) -> str:
+    return f"/internal/v1/conventions/{convention_id}/bilans"
+
+
+class BilanRefClient:
+    """Reads a convention's bilans from the actions service on behalf of one app."""
+
+    def __init__(self, http: httpx.AsyncClient, signer: InternalTokenSigner, base_url: str) -> None:
+        self._http = http
+        self._signer = signer
+        self._base = base_url.rstrip("/")
+
+    async def bilans_of(self, convention_id: uuid.UUID) -> list[BilanRef]:
+        url = self._base + bilans_path(convention_id)
+        headers = {"authorization": f"Bearer {self._signer.mint_service(ACTIONS_AUDIENCE)}"}
+        try:
+            try:
+                resp = await self._http.get(url, headers=headers)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                # A pooled keep-alive connection the service closed as it was reused: the
+                # GET is safe to send again, once, on a fresh one (as ConventionRefClient).
+                resp = await self._http.get(url, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(
+                "Service des actions injoignable : le bilan final ne peut pas être vérifié.",
+                headers={"Retry-After": "5"},
+            ) from exc
+        if resp.status_code != 200:
+            raise ServiceUnavailable(
+                f"Service des actions : réponse {resp.status_code}, le bilan final ne peut pas "
+                "être vérifié.",
+                headers={"Retry-After": "5"},
+            )
+        return BilanRefs.model_validate_json(resp.content).items
