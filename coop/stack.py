@@ -56,6 +56,8 @@ class Stack:
         }
         if spec.name in ("actions", "documents", "gateway"):
             env[prefix + "CONVENTIONS_URL"] = self.url("conventions")
+        if spec.name == "conventions":
+            env[prefix + "ACTIONS_URL"] = self.url("actions")
         if spec.name == "documents":
             env[prefix + "STORAGE_ROOT"] = str(self.work_dir / "documents")
             if self.clamd_address:

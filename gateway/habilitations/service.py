@@ -424,6 +424,8 @@ CAPABILITIES: dict[Role, tuple[str, ...]] = {
         "contribuer_actions_portees",
         "deposer_documents",
         "gerer_habilitations_collectivite",
+        # Art. 12: mises en demeure and résiliation, for its own collectivité.
+        "resilier_pour_sa_collectivite",
     ),
     Role.agent: (
         "lire",

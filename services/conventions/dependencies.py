@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from kernel.bilan_ref import BilanRefClient
 from services.conventions.settings import ConventionsSettings
 
 
@@ -17,3 +18,12 @@ async def today(request: Request) -> dt.date:
 
 
 Today = Annotated[dt.date, Depends(today)]
+
+
+async def bilans(request: Request) -> BilanRefClient:
+    """The actions service's bilans, read before a renewal (built in the lifespan)."""
+    client: BilanRefClient = request.app.state.bilans
+    return client
+
+
+Bilans = Annotated[BilanRefClient, Depends(bilans)]

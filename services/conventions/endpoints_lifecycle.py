@@ -1,5 +1,6 @@
-"""Lifecycle routes: signature, avenants and versions, résiliation, renouvellement,
-Annexe 2 équipements and the "vaut schéma d'AO" check."""
+"""Lifecycle routes: signature, avenants and versions, renouvellement, Annexe 2
+équipements and the "vaut schéma d'AO" check (the end of the convention:
+endpoints_resiliation)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from kernel.database import DbSession
 from kernel.errors import NotFound
 from kernel.internal_token import CurrentPrincipal
 from services.conventions import repository as repo
-from services.conventions import service, service_lifecycle
-from services.conventions.dependencies import Today
+from services.conventions import service, service_avenants, service_lifecycle
+from services.conventions.dependencies import Bilans, Today
 from services.conventions.endpoints import check_if_match_when_sent, convention_etag, respond
 from services.conventions.schemas import (
     AvenantIn,
@@ -21,7 +22,6 @@ from services.conventions.schemas import (
     EquipementIn,
     EquipementOut,
     RenouvellementIn,
-    ResiliationIn,
     SchemaAOOut,
     SignatureIn,
     VersionOut,
@@ -44,7 +44,7 @@ async def sign(
     convention = await service.load_writable(session, principal, convention_id)
     check_if_match_when_sent(request, convention)
     sigs = await service_lifecycle.sign(
-        session, principal, convention, today, data.motif if data else None
+        session, principal, convention, today, data or SignatureIn()
     )
     return await respond(session, principal, convention, today, response, sigs)
 
@@ -72,7 +72,7 @@ async def add_avenant(
 ) -> AvenantOut:
     convention = await service.load_writable(session, principal, convention_id)
     check_if_match_when_sent(request, convention)
-    avenant = await service_lifecycle.add_avenant(session, principal, convention, data, today)
+    avenant = await service_avenants.add_avenant(session, principal, convention, data, today)
     response.headers["ETag"] = convention_etag(convention)
     return AvenantOut.model_validate(avenant, from_attributes=True)
 
@@ -99,22 +99,6 @@ async def get_version(
     return VersionOut.model_validate(version, from_attributes=True)
 
 
-@router.post("/{convention_id}/resiliation")
-async def resilier(
-    convention_id: uuid.UUID,
-    data: ResiliationIn,
-    request: Request,
-    session: DbSession,
-    principal: CurrentPrincipal,
-    today: Today,
-    response: Response,
-) -> ConventionOut:
-    convention = await service.load_writable(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
-    await service_lifecycle.resilier(session, principal, convention, data, today)
-    return await respond(session, principal, convention, today, response)
-
-
 @router.post("/{convention_id}/renouvellement", status_code=status.HTTP_201_CREATED)
 async def renouveler(
     convention_id: uuid.UUID,
@@ -123,12 +107,14 @@ async def renouveler(
     principal: CurrentPrincipal,
     today: Today,
     response: Response,
+    bilans: Bilans,
     data: RenouvellementIn | None = None,
 ) -> ConventionOut:
+    """Requires the convention's bilan final, adopted (asked of the actions service)."""
     convention = await service.load_writable(session, principal, convention_id)
     check_if_match_when_sent(request, convention)
     new = await service_lifecycle.renouveler(
-        session, principal, convention, data or RenouvellementIn()
+        session, principal, convention, data or RenouvellementIn(), bilans
     )
     response.headers["Location"] = f"/api/v1/conventions/{new.id}"
     return await respond(session, principal, new, today, response)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -107,9 +108,35 @@ class PresidenceCopil(StrEnum):
 class ModeResiliation(StrEnum):
     """The three modes of art. 12 of the model convention."""
 
-    avec_mise_en_demeure = "avec mise en demeure"  # one month after the registered letter
-    sans_mise_en_demeure = "sans mise en demeure"  # by the Caf, immediate
-    consentement_mutuel = "consentement mutuel"  # six months' notice
+    # By any party, once a month has passed since its mise en demeure, left unanswered.
+    avec_mise_en_demeure = "avec mise en demeure"
+    # By the Caf only, for a change made without an avenant; immediate.
+    sans_mise_en_demeure = "sans mise en demeure"
+    # By any party, six months' notice (art. 12's heading says "consentement mutuel":
+    # the label rows carried before the migration, still accepted as input).
+    denonciation = "dénonciation"
+
+
+# The former label of the dénonciation (rows before migration 0002, old clients).
+MODE_CONSENTEMENT_MUTUEL = "consentement mutuel"
+
+
+class FondementMiseEnDemeure(StrEnum):
+    """Art. 12: what the mise en demeure asks the party to comply with."""
+
+    obligations = "obligations de la convention"
+    # Infractions aux lois et règlements: the Caf's only.
+    lois_et_reglements = "lois et règlements"
+
+
+class StatutMiseEnDemeure(StrEnum):
+    en_cours = "en cours"
+    # A month has passed without compliance and the résiliation was pronounced.
+    infructueuse = "restée infructueuse"
+    # The party complied.
+    levee = "levée"
+    # The convention ended another way (another résiliation) while it was pending.
+    sans_objet = "sans objet"
 
 
 class TypeEquipement(StrEnum):
@@ -188,6 +215,16 @@ class Convention(Base):
     resiliation_date_notification: Mapped[dt.date | None] = mapped_column(Date)
     resiliation_motif: Mapped[str | None] = mapped_column(Text)
     date_effet_resiliation: Mapped[dt.date | None] = mapped_column(Date)
+    # The party that initiated the résiliation (NULL: unknown, résiliations migrated from
+    # before it was recorded), and the mise en demeure it followed (that mode only).
+    resiliation_initiateur_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisation.id")
+    )
+    resiliation_mise_en_demeure_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("mise_en_demeure.id", use_alter=True)
+    )
+    # Recorded as a CTG signed before the product (possibly before the 2026 model).
+    ctg_existante: Mapped[bool] = mapped_column(Boolean, server_default="false")
     # Renouvellement: the convention this one renews.
     precedente_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("convention.id"))
     # Version of the text: 1 at signature time, +1 per avenant.
@@ -269,6 +306,32 @@ class ConventionVersion(Base):
     numero: Mapped[int] = mapped_column(Integer, primary_key=True)
     avenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("avenant.id"))
     contenu: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MiseEnDemeure(Base):
+    """Art. 12: the registered letter that must precede a résiliation "avec mise en
+    demeure", and what became of it."""
+
+    __tablename__ = "mise_en_demeure"
+    __table_args__ = (Index(None, "convention_id", "date_envoi"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    convention_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("convention.id", ondelete="CASCADE")
+    )
+    date_envoi: Mapped[dt.date] = mapped_column(Date)
+    emetteur_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisation.id"))
+    destinataire_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organisation.id"))
+    fondement: Mapped[str] = mapped_column(String(80))
+    obligations: Mapped[str] = mapped_column(Text)
+    # The letter, a document of the documents service (a plain id, as a document's
+    # bilan_id is: reading it goes through the documents service and its scope).
+    lettre_document_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    statut: Mapped[str] = mapped_column(String(40))
+    date_cloture: Mapped[dt.date | None] = mapped_column(Date)
+    motif_cloture: Mapped[str | None] = mapped_column(Text)
+    auteur: Mapped[str] = mapped_column(String(200))
     cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,8 +38,10 @@ from services.conventions.models import (
     ConventionVersion,
     Equipement,
     Evenement,
+    MiseEnDemeure,
     Organisation,
     Signataire,
+    StatutMiseEnDemeure,
     convention_seq,
 )
 
@@ -486,6 +490,43 @@ async def get_version(
     session: AsyncSession, convention_id: uuid.UUID, numero: int
 ) -> ConventionVersion | None:
     return await session.get(ConventionVersion, (convention_id, numero))
+
+
+async def mises_en_demeure_of(
+    session: AsyncSession, convention_id: uuid.UUID
+) -> Sequence[MiseEnDemeure]:
+    stmt = (
+        select(MiseEnDemeure)
+        .where(MiseEnDemeure.convention_id == convention_id)
+        .order_by(MiseEnDemeure.date_envoi, MiseEnDemeure.cree_le, MiseEnDemeure.id)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def get_mise_en_demeure(
+    session: AsyncSession, convention_id: uuid.UUID, mise_en_demeure_id: uuid.UUID
+) -> MiseEnDemeure | None:
+    stmt = select(MiseEnDemeure).where(
+        MiseEnDemeure.id == mise_en_demeure_id, MiseEnDemeure.convention_id == convention_id
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def close_mises_en_demeure(
+    session: AsyncSession, convention_id: uuid.UUID, statut: str, day: dt.date
+) -> None:
+    """Close every pending mise en demeure of the convention (after flushing the ones the
+    session changed, so that those keep what they were given)."""
+    await session.flush()
+    await session.execute(
+        update(MiseEnDemeure)
+        .where(
+            MiseEnDemeure.convention_id == convention_id,
+            MiseEnDemeure.statut == StatutMiseEnDemeure.en_cours,
+        )
+        .values(statut=statut, date_cloture=day)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def events_of(

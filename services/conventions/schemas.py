@@ -6,13 +6,16 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from kernel.input import Input
 from services.conventions.models import (
+    MODE_CONSENTEMENT_MUTUEL,
     Echelon,
+    FondementMiseEnDemeure,
     ModeResiliation,
     PresidenceCopil,
+    StatutMiseEnDemeure,
     Thematique,
     TitulaireCompetence,
     TypeEquipement,
@@ -151,6 +154,10 @@ class Resiliation(BaseModel):
     date_notification: dt.date
     motif: str | None
     date_effet: dt.date
+    # The party that initiated it (None: unknown, recorded before it was asked).
+    initiateur_id: uuid.UUID | None
+    # The mise en demeure left unanswered (mode "avec mise en demeure").
+    mise_en_demeure_id: uuid.UUID | None
 
 
 class ConventionOut(BaseModel):
@@ -167,6 +174,10 @@ class ConventionOut(BaseModel):
     # Derived from status and dates (kernel.convention_ref.etat_convention), never stored.
     etat: str
     date_signature: dt.date | None
+    # Recorded as a CTG signed before the product (service_lifecycle.sign).
+    ctg_existante: bool
+    # What the text lacks against the 2026 model (e.g. the socle of thématiques).
+    avertissements: list[str]
     resiliation: Resiliation | None
     precedente_id: uuid.UUID | None
     suivante_id: uuid.UUID | None
@@ -191,19 +202,93 @@ class ConventionSummary(BaseModel):
 
 class SignatureIn(Input):
     motif: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    ctg_existante: bool = Field(
+        default=False,
+        description=(
+            "CTG déjà signée hors de l'outil, que la Caf enregistre : le socle minimum de "
+            "thématiques du modèle 2026 n'est alors pas exigé, son absence est signalée "
+            "dans `avertissements`."
+        ),
+    )
+
+
+Motif = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
 
 class ResiliationIn(Input):
-    mode: ModeResiliation
-    # Date of the registered letter (mise en demeure), of the notice, or of the decision.
+    mode: ModeResiliation = Field(
+        description=(
+            "Mode de l'article 12 (« consentement mutuel », l'ancien libellé, est lu comme "
+            "« dénonciation »)."
+        )
+    )
+    # Date the résiliation (or the dénonciation's notice) is notified: today by default.
     date_notification: dt.date | None = None
-    motif: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    motif: Motif
+    initiateur_id: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "La partie qui résilie (un signataire). Par défaut : la Caf pour un agent de la "
+            "Caf, la collectivité du référent ; pour « avec mise en demeure », l'émetteur "
+            "de la mise en demeure."
+        ),
+    )
+    mise_en_demeure_id: uuid.UUID | None = Field(
+        default=None,
+        description="La mise en demeure restée infructueuse (mode « avec mise en demeure »).",
+    )
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _former_label(cls, value: object) -> object:
+        return ModeResiliation.denonciation if value == MODE_CONSENTEMENT_MUTUEL else value
+
+
+class MiseEnDemeureIn(Input):
+    date_envoi: dt.date = Field(description="Date d'envoi de la lettre recommandée avec AR.")
+    emetteur_id: uuid.UUID = Field(description="La partie qui met en demeure (un signataire).")
+    destinataire_id: uuid.UUID = Field(description="La partie mise en demeure (un signataire).")
+    fondement: FondementMiseEnDemeure = FondementMiseEnDemeure.obligations
+    obligations: Motif = Field(description="Les obligations auxquelles se conformer.")
+    lettre_document_id: uuid.UUID | None = Field(
+        default=None,
+        description="La lettre, déposée au service des documents sur cette convention.",
+    )
+
+
+class LeveeIn(Input):
+    date_cloture: dt.date | None = None
+    motif: Motif | None = None
+
+
+class MiseEnDemeureOut(BaseModel):
+    id: uuid.UUID
+    date_envoi: dt.date
+    emetteur_id: uuid.UUID
+    destinataire_id: uuid.UUID
+    fondement: FondementMiseEnDemeure
+    obligations: str
+    lettre_document_id: uuid.UUID | None
+    statut: StatutMiseEnDemeure
+    # The first day the résiliation may be pronounced (a month after the letter).
+    resiliable_a_partir_du: dt.date
+    date_cloture: dt.date | None
+    motif_cloture: str | None
+    auteur: str
+    cree_le: dt.datetime
 
 
 class RenouvellementIn(Input):
     titre: Titre | None = None
     date_debut: dt.date | None = None
     date_fin: dt.date | None = None
+
+
+class EquipementIn(Input):
+    organisation_id: uuid.UUID
+    type: TypeEquipement
+    nom: Nom
+    adresse: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
 
 
 class AvenantIn(Input):
@@ -213,11 +298,27 @@ class AvenantIn(Input):
     signataires_concernes: Annotated[list[uuid.UUID], Field(max_length=200)] = []
     # What it changes (each optional).
     nouvelle_date_fin: dt.date | None = None
-    prolongation_un_an: bool = False
+    prolongation_un_an: bool = Field(
+        default=False,
+        description=(
+            "Prolongation d'un an (circulaire C-2026-090) : CTG arrivant à échéance au "
+            "31 décembre 2025, avenant conclu avant cette date, en cas de blocage partenarial."
+        ),
+    )
+    blocage_partenarial: Texte | None = Field(
+        default=None, description="Le blocage partenarial qui justifie la prolongation d'un an."
+    )
     nouvelle_date_debut: dt.date | None = None
     ajout_signataires: Annotated[list[SignataireIn], Field(max_length=50)] = []
     thematiques: Thematiques | None = None
     objectifs_partages: Objectifs | None = None
+    copil: Copil | None = Field(default=None, description="Annexe 4 : modalités de pilotage.")
+    equipements_ajoutes: Annotated[list[EquipementIn], Field(max_length=200)] = Field(
+        default=[], description="Annexe 2 : équipements ajoutés à la liste d'un signataire."
+    )
+    equipements_retires: Annotated[list[uuid.UUID], Field(max_length=200)] = Field(
+        default=[], description="Annexe 2 : équipements retirés (leurs identifiants)."
+    )
 
 
 class AvenantOut(BaseModel):
@@ -240,13 +341,6 @@ class VersionSummary(BaseModel):
 
 class VersionOut(VersionSummary):
     contenu: dict[str, Any]
-
-
-class EquipementIn(Input):
-    organisation_id: uuid.UUID
-    type: TypeEquipement
-    nom: Nom
-    adresse: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
 
 
 class EquipementOut(BaseModel):

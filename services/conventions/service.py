@@ -7,14 +7,14 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import StatutConvention
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
-from kernel.principal import Principal
+from kernel.principal import Principal, Role
 from services.conventions import repository as repo
 from services.conventions.models import (
     THEMATIQUES_SOCLE,
@@ -27,6 +27,7 @@ from services.conventions.models import (
 from services.conventions.schemas import (
     ConventionCreate,
     ConventionPatch,
+    Copil,
     SignataireIn,
     SignatairePatch,
 )
@@ -110,13 +111,50 @@ async def load_writable(
     return convention
 
 
+def parties(
+    principal: Principal, convention: Convention, signataire_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The signatories the principal may act for in art. 12's acts (mise en demeure,
+    résiliation): every one for the Caf's agents, who enter them on a party's behalf;
+    its own collectivité for the referent of a signatory collectivité."""
+    ids = set(signataire_ids)
+    if can_write(principal, convention):
+        return ids
+    return ids & principal.collectivite_ids([Role.referent])
+
+
+async def load_for_parties(
+    session: AsyncSession, principal: Principal, convention_id: uuid.UUID
+) -> tuple[Convention, SigRows, set[uuid.UUID]]:
+    """A convention locked for an act of art. 12, its signatories and the parties the
+    principal may act for: 404 outside the read scope, 403 when it acts for none."""
+    convention = await repo.get_convention(session, convention_id, principal, for_update=True)
+    if convention is None:
+        raise NotFound("Convention introuvable.")
+    sigs = await repo.signataires_of_convention(session, convention.id)
+    acting = parties(principal, convention, (s.organisation_id for s, _ in sigs))
+    if not acting:
+        raise Forbidden(
+            "Seuls les agents de la Caf de la convention, ou le référent d'une collectivité "
+            "signataire pour sa collectivité, peuvent agir sur la fin de la convention."
+        )
+    return convention, sigs, acting
+
+
 # --- signature rule ----------------------------------------------------------------------
 
 
+def socle_manquant(thematiques: Iterable[str]) -> list[str]:
+    """The thématiques of the socle minimum (003, model convention) not in `thematiques`."""
+    present = set(thematiques)
+    return [t.value for t in THEMATIQUES_SOCLE if t.value not in present]
+
+
 def signature_problems(
-    convention: Convention, signataires: SigRows, today: dt.date
+    convention: Convention, signataires: SigRows, today: dt.date, *, socle: bool = True
 ) -> list[dict[str, Any]]:
-    """Why the convention cannot be signed right now (empty: it can)."""
+    """Why the convention cannot be signed right now (empty: it can). `socle=False`: a
+    CTG signed before the product is recorded without the socle (a warning instead)."""
     problems: list[dict[str, Any]] = []
     if not any(org.type != TypeOrganisation.caf for _, org in signataires):
         problems.append(
@@ -139,7 +177,7 @@ def signature_problems(
                     "message": f"La date de signature de {org.nom} est dans le futur.",
                 }
             )
-    missing = [t.value for t in THEMATIQUES_SOCLE if t.value not in convention.thematiques]
+    missing = socle_manquant(convention.thematiques) if socle else []
     if missing:
         problems.append(
             {
@@ -276,6 +314,14 @@ async def create_convention(
     return convention
 
 
+def set_copil(convention: Convention, copil: Copil) -> None:
+    """Annexe 4's COPIL settings: in préparation, or by avenant."""
+    convention.copil_presidence = copil.presidence.value if copil.presidence else None
+    convention.copil_secretariat = copil.secretariat
+    convention.copil_reunions_par_an = copil.reunions_par_an
+    convention.copil_commissions = list(copil.commissions)
+
+
 def require_preparation(convention: Convention) -> None:
     if convention.statut != StatutConvention.en_preparation:
         raise Conflict(
@@ -309,10 +355,7 @@ async def patch_convention(
     if "objectifs_partages" in changes:
         convention.objectifs_partages = list(data.objectifs_partages or [])
     if data.copil is not None:
-        convention.copil_presidence = data.copil.presidence.value if data.copil.presidence else None
-        convention.copil_secretariat = data.copil.secretariat
-        convention.copil_reunions_par_an = data.copil.reunions_par_an
-        convention.copil_commissions = list(data.copil.commissions)
+        set_copil(convention, data.copil)
     await record(session, convention, "modification", principal, details={"champs": changes})
     return convention
 

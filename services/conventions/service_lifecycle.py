@@ -1,5 +1,6 @@
-"""Signature and after: versions, avenants, résiliation, renouvellement; Annexe 2 and the
-AO check."""
+"""Signature (a new CTG, or one signed before the product) and versions, renouvellement;
+Annexe 2 before signature and the AO check. Avenants: service_avenants; the end of the
+convention (art. 12): service_resiliation."""
 
 from __future__ import annotations
 
@@ -9,41 +10,36 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.bilan_ref import ETAT_ADOPTE, TYPE_BILAN_FINAL, BilanRefClient
 from kernel.convention_ref import StatutConvention
 from kernel.errors import Conflict, InvalidPayload, NotFound
 from kernel.principal import Principal
 from services.conventions import repository as repo
 from services.conventions.models import (
-    THEMATIQUES_SOCLE,
-    Avenant,
     Convention,
     ConventionVersion,
     Equipement,
-    ModeResiliation,
     Signataire,
+    Thematique,
     TitulaireCompetence,
     TypeEquipement,
     TypeOrganisation,
 )
 from services.conventions.schemas import (
-    AvenantIn,
     EquipementIn,
     RenouvellementIn,
-    ResiliationIn,
     SchemaAOCommune,
     SchemaAOOut,
-    SignataireIn,
+    SignatureIn,
 )
 from services.conventions.service import (
     SigRows,
-    add_months,
     check_dates,
     max_date_fin,
-    new_signataire,
     record,
     require_preparation,
-    signatory_organisations,
     signature_problems,
+    socle_manquant,
 )
 from services.conventions.service_views import snapshot
 
@@ -52,7 +48,7 @@ RPE_OBLIGATOIRE_DEPUIS = dt.date(2026, 1, 1)
 
 
 def require_running(convention: Convention, today: dt.date, what: str) -> None:
-    """Avenants and résiliation only on a signed convention that has not ended."""
+    """Art. 12's acts only on a signed convention that has not ended."""
     if convention.statut == StatutConvention.en_preparation:
         raise Conflict(f"{what} : la convention n'est pas encore signée.")
     if convention.statut == StatutConvention.resiliee:
@@ -86,12 +82,17 @@ async def sign(
     principal: Principal,
     convention: Convention,
     today: dt.date,
-    motif: str | None,
+    data: SignatureIn,
 ) -> SigRows:
-    """Sign; the signatories read for it (signing does not change them)."""
+    """Sign; the signatories read for it (signing does not change them).
+
+    `ctg_existante`: the Caf records a CTG signed before the product (000: *intégrer les
+    CTG signées*), perhaps before the 2026 model and without its socle minimum of
+    thématiques: recorded, with a warning (`service_views.avertissements`). A new CTG
+    signed in the product needs the socle."""
     require_preparation(convention)
     sigs = await repo.signataires_of_convention(session, convention.id)
-    problems = signature_problems(convention, sigs, today)
+    problems = signature_problems(convention, sigs, today, socle=not data.ctg_existante)
     if problems:
         raise Conflict(
             "La convention ne peut pas encore être signée.", extra={"manquants": problems}
@@ -99,192 +100,43 @@ async def sign(
     convention.statut = StatutConvention.signee.value
     convention.date_signature = max(s.date_signature for s, _ in sigs if s.date_signature)
     convention.numero_version = 1
-    await record(
-        session,
-        convention,
-        "signature",
-        principal,
-        motif=motif,
-        details={"date_signature": convention.date_signature.isoformat()},
-    )
+    convention.ctg_existante = data.ctg_existante
+    details: dict[str, Any] = {"date_signature": convention.date_signature.isoformat()}
+    if data.ctg_existante:
+        details["ctg_existante"] = True
+        details["socle_manquant"] = socle_manquant(convention.thematiques)
+    await record(session, convention, "signature", principal, motif=data.motif, details=details)
     await save_version(session, convention, None, sigs)
     return sigs
 
 
-# --- avenants ----------------------------------------------------------------------------
+# --- renouvellement ----------------------------------------------------------------------
 
 
-async def add_avenant(
-    session: AsyncSession,
-    principal: Principal,
-    convention: Convention,
-    data: AvenantIn,
-    today: dt.date,
-) -> Avenant:
-    require_running(convention, today, "Avenant impossible")
-    if data.date_avenant > today:
-        # An avenant is recorded once signed.
-        raise InvalidPayload(
-            "La date de l'avenant ne peut pas être dans le futur.",
-            errors=[{"pointer": "/date_avenant", "field": "date_avenant"}],
-        )
-    previous = await repo.avenants_of(session, convention.id)
-    modifications: dict[str, Any] = {}
-    debut, fin = convention.date_debut, convention.date_fin
-    already_prolonged = any(a.modifications.get("prolongation_un_an") for a in previous)
-    if data.prolongation_un_an and data.nouvelle_date_fin is not None:
-        raise InvalidPayload(
-            "Choisir une prolongation d'un an ou une nouvelle date de fin, pas les deux.",
-            errors=[{"pointer": "/prolongation_un_an", "field": "prolongation_un_an"}],
-        )
-    if data.prolongation_un_an:
-        if already_prolonged:
-            raise Conflict("La convention a déjà été prolongée d'un an par avenant.")
-        fin = add_months(fin, 12)
-        modifications["prolongation_un_an"] = True
-    if data.nouvelle_date_fin is not None:
-        fin = data.nouvelle_date_fin
-    if data.nouvelle_date_debut is not None:
-        debut = data.nouvelle_date_debut
-    if (debut, fin) != (convention.date_debut, convention.date_fin):
-        # A one-year prolongation may go past the N+4 limit by that year.
-        check_dates(
-            debut, fin, extra_years=1 if (already_prolonged or data.prolongation_un_an) else 0
-        )
-        modifications["dates"] = {
-            "avant": [convention.date_debut.isoformat(), convention.date_fin.isoformat()],
-            "apres": [debut.isoformat(), fin.isoformat()],
-        }
-    if data.thematiques is not None:
-        values = [t.value for t in dict.fromkeys(data.thematiques)]
-        missing = [t.value for t in THEMATIQUES_SOCLE if t.value not in values]
-        if missing:
-            raise Conflict(
-                "Un avenant ne peut pas retirer une thématique du socle : " + ", ".join(missing)
-            )
-        modifications["thematiques"] = {"avant": list(convention.thematiques), "apres": values}
-        convention.thematiques = values
-    if data.objectifs_partages is not None:
-        modifications["objectifs_partages"] = {
-            "avant": list(convention.objectifs_partages),
-            "apres": list(data.objectifs_partages),
-        }
-        convention.objectifs_partages = list(data.objectifs_partages)
-    current = await repo.signataires_of_convention(session, convention.id)
-    current_ids = {s.organisation_id for s, _ in current}
-    added: list[SignataireIn] = list(data.ajout_signataires)
-    if added:
-        await signatory_organisations(session, added, "/ajout_signataires")
-        dup = [str(s.organisation_id) for s in added if s.organisation_id in current_ids]
-        if dup:
-            raise Conflict("Organisation déjà signataire : " + ", ".join(dup))
-    parties = current_ids | {s.organisation_id for s in added}
-    concerned = list(dict.fromkeys(data.signataires_concernes)) or sorted(parties)
-    unknown = [str(o) for o in concerned if o not in parties]
-    if unknown:
-        raise InvalidPayload(
-            "Signataires concernés inconnus de la convention.",
-            errors=[{"pointer": "/signataires_concernes", "field": "signataires_concernes"}],
-            extra={"inconnus": unknown},
-        )
-    if not modifications and not added and not data.articles_modifies:
-        raise InvalidPayload(
-            "Un avenant doit modifier au moins un article, une annexe ou un élément.",
-            errors=[{"pointer": "/articles_modifies", "field": "articles_modifies"}],
-        )
-    numero = (previous[-1].numero if previous else 0) + 1
-    if added:
-        # A signatory joining by avenant signs that avenant.
-        rows = [
-            new_signataire(
-                convention.id,
-                s.model_copy(update={"date_signature": s.date_signature or data.date_avenant}),
-                len(current) + i,
-            )
-            for i, s in enumerate(added)
-        ]
-        for row in rows:
-            row.avenant_numero = numero
-        await repo.add(session, *rows)
-        modifications["ajout_signataires"] = [str(s.organisation_id) for s in added]
-    convention.date_debut, convention.date_fin = debut, fin
-    avenant = Avenant(
-        id=uuid.uuid4(),
-        convention_id=convention.id,
-        numero=numero,
-        date_avenant=data.date_avenant,
-        objet=data.objet,
-        articles_modifies=list(data.articles_modifies),
-        signataires_concernes=concerned,
-        modifications=modifications,
-        auteur=principal.subject,
+async def require_bilan_final(bilans: BilanRefClient, convention: Convention) -> None:
+    """002: "L'évaluation est un préalable à tout renouvellement": the bilan final,
+    adopted in COPIL, is asked of the actions service (503 when it cannot answer)."""
+    finals = [b for b in await bilans.bilans_of(convention.id) if b.type == TYPE_BILAN_FINAL]
+    if any(b.etat == ETAT_ADOPTE for b in finals):
+        return
+    missing = (
+        "le bilan final est rédigé mais pas encore adopté en COPIL"
+        if finals
+        else "aucun bilan final n'a été rédigé"
     )
-    await repo.add(session, avenant)
-    convention.numero_version = convention.numero_version + 1
-    await record(
-        session,
-        convention,
-        "avenant",
-        principal,
-        motif=data.objet,
-        details={"numero": numero, "modifications": modifications},
-    )
-    await save_version(session, convention, avenant.id)
-    return avenant
-
-
-# --- résiliation -------------------------------------------------------------------------
-
-
-def date_effet(mode: ModeResiliation, notification: dt.date) -> dt.date:
-    """Art. 12: one month after the mise en demeure, immediate, or six months' notice."""
-    if mode is ModeResiliation.avec_mise_en_demeure:
-        return add_months(notification, 1)
-    if mode is ModeResiliation.consentement_mutuel:
-        return add_months(notification, 6)
-    return notification
-
-
-async def resilier(
-    session: AsyncSession,
-    principal: Principal,
-    convention: Convention,
-    data: ResiliationIn,
-    today: dt.date,
-) -> None:
-    require_running(convention, today, "Résiliation impossible")
-    notification = data.date_notification or today
-    if notification > today:
-        raise InvalidPayload(
-            "La date de notification ne peut pas être dans le futur.",
-            errors=[{"pointer": "/date_notification", "field": "date_notification"}],
-        )
-    effet = date_effet(data.mode, notification)
-    if effet > convention.date_fin:
-        raise Conflict(
-            f"La résiliation prendrait effet le {effet.isoformat()}, après la fin de la "
-            f"convention ({convention.date_fin.isoformat()})."
-        )
-    convention.statut = StatutConvention.resiliee.value
-    convention.resiliation_mode = data.mode.value
-    convention.resiliation_date_notification = notification
-    convention.resiliation_motif = data.motif
-    convention.date_effet_resiliation = effet
-    await record(
-        session,
-        convention,
-        "résiliation",
-        principal,
-        motif=data.motif,
-        details={
-            "mode": data.mode.value,
-            "date_notification": notification.isoformat(),
-            "date_effet": effet.isoformat(),
+    raise Conflict(
+        f"Renouvellement impossible : {missing}. L'évaluation est un préalable à tout "
+        "renouvellement : le bilan final doit être adopté.",
+        extra={
+            "manquants": [
+                {
+                    "code": "bilan_final_adopte",
+                    "message": f"Bilan final adopté manquant : {missing}.",
+                    "bilans_finals": [{"id": str(b.id), "etat": b.etat} for b in finals],
+                }
+            ]
         },
     )
-
-
-# --- renouvellement ----------------------------------------------------------------------
 
 
 async def renouveler(
@@ -292,6 +144,7 @@ async def renouveler(
     principal: Principal,
     convention: Convention,
     data: RenouvellementIn,
+    bilans: BilanRefClient,
 ) -> Convention:
     if convention.statut != StatutConvention.signee:
         raise Conflict("Seule une convention signée (non résiliée) peut être renouvelée.")
@@ -300,6 +153,7 @@ async def renouveler(
     debut = data.date_debut or (convention.date_fin + dt.timedelta(days=1))
     fin = data.date_fin or max_date_fin(debut)
     check_dates(debut, fin)
+    await require_bilan_final(bilans, convention)
     new = Convention(
         id=uuid.uuid4(),
         caf_id=convention.caf_id,
@@ -350,6 +204,17 @@ async def renouveler(
 # --- Annexe 2 ----------------------------------------------------------------------------
 
 
+def new_equipement(convention_id: uuid.UUID, data: EquipementIn) -> Equipement:
+    return Equipement(
+        id=uuid.uuid4(),
+        convention_id=convention_id,
+        organisation_id=data.organisation_id,
+        type=data.type.value,
+        nom=data.nom,
+        adresse=data.adresse,
+    )
+
+
 async def add_equipement(
     session: AsyncSession, principal: Principal, convention: Convention, data: EquipementIn
 ) -> Equipement:
@@ -359,14 +224,7 @@ async def add_equipement(
             "L'Annexe 2 liste les équipements d'un signataire de la convention.",
             errors=[{"pointer": "/organisation_id", "field": "organisation_id"}],
         )
-    equipement = Equipement(
-        id=uuid.uuid4(),
-        convention_id=convention.id,
-        organisation_id=data.organisation_id,
-        type=data.type.value,
-        nom=data.nom,
-        adresse=data.adresse,
-    )
+    equipement = new_equipement(convention.id, data)
     await repo.add(session, equipement)
     await record(
         session,
@@ -436,7 +294,7 @@ async def schema_ao(session: AsyncSession, convention: Convention, today: dt.dat
             raisons.append("Annexe 2 (liste des équipements et services) manquante.")
         if today >= RPE_OBLIGATOIRE_DEPUIS and not (rpe_holders & {commune.id, holder}):
             raisons.append("Aucun RPE dans l'Annexe 2 (obligatoire depuis le 1er janvier 2026).")
-        if THEMATIQUES_SOCLE[0].value not in convention.thematiques:
+        if Thematique.petite_enfance.value not in convention.thematiques:
             raisons.append("La thématique petite enfance n'est pas couverte.")
         out.append(
             SchemaAOCommune(

@@ -12,15 +12,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import StatutConvention, etat_convention
 from kernel.errors import NotFound
-from kernel.principal import Principal
+from kernel.principal import Principal, Role
 from services.conventions import repository as repo
-from services.conventions.models import Convention, Organisation, Signataire, TypeOrganisation
+from services.conventions.models import (
+    Convention,
+    Equipement,
+    Organisation,
+    Signataire,
+    TypeOrganisation,
+)
 from services.conventions.schemas import (
     ConventionOut,
     Copil,
     SignataireOut,
 )
-from services.conventions.service import SigRows, can_write, signature_problems
+from services.conventions.service import (
+    SigRows,
+    can_write,
+    parties,
+    signature_problems,
+    socle_manquant,
+)
 
 
 class Transition:
@@ -31,6 +43,7 @@ class Transition:
     gerer_equipements = "gérer les équipements"
     signer = "signer"
     avenant = "avenant"
+    mettre_en_demeure = "mettre en demeure"
     resilier = "résilier"
     renouveler = "renouveler"
 
@@ -52,10 +65,15 @@ def transitions(
     today: dt.date,
     has_successor: bool,
 ) -> list[str]:
-    """What the caller may do right now on this convention."""
-    if not can_write(principal, convention):
-        return []
+    """What the caller may do right now on this convention. A signatory collectivité's
+    referent may put a party in default and résilier for its own collectivité; the
+    renewal's bilan final is checked when it is asked for (service_lifecycle)."""
     statut = convention.statut
+    if not can_write(principal, convention):
+        running = statut == StatutConvention.signee and today <= convention.date_fin
+        if running and parties(principal, convention, (s.organisation_id for s, _ in signataires)):
+            return [Transition.mettre_en_demeure, Transition.resilier]
+        return []
     if statut == StatutConvention.en_preparation:
         out = [Transition.modifier, Transition.gerer_signataires, Transition.gerer_equipements]
         if not signature_problems(convention, signataires, today):
@@ -64,7 +82,7 @@ def transitions(
     if statut == StatutConvention.signee:
         out = []
         if today <= convention.date_fin:
-            out += [Transition.avenant, Transition.resilier]
+            out += [Transition.avenant, Transition.mettre_en_demeure, Transition.resilier]
         if not has_successor:
             out.append(Transition.renouveler)
         return out
@@ -115,7 +133,21 @@ def resiliation_fields(convention: Convention) -> dict[str, Any] | None:
         "date_notification": convention.resiliation_date_notification,
         "motif": convention.resiliation_motif,
         "date_effet": convention.date_effet_resiliation,
+        "initiateur_id": convention.resiliation_initiateur_id,
+        "mise_en_demeure_id": convention.resiliation_mise_en_demeure_id,
     }
+
+
+def avertissements(convention: Convention) -> list[str]:
+    """What the text lacks against the 2026 model convention: a CTG signed before it may
+    be recorded without the socle minimum of thématiques, but it shows."""
+    missing = socle_manquant(convention.thematiques)
+    if not missing:
+        return []
+    return [
+        "Socle minimum de thématiques du modèle de CTG 2026 incomplet (petite enfance, "
+        "enfance, jeunesse, parentalité) : " + ", ".join(missing) + " manquante(s)."
+    ]
 
 
 def convention_fields(
@@ -139,6 +171,8 @@ def convention_fields(
         "statut": convention.statut,
         "etat": etat(convention, today),
         "date_signature": convention.date_signature,
+        "ctg_existante": convention.ctg_existante,
+        "avertissements": avertissements(convention),
         "resiliation": resiliation_fields(convention),
         "precedente_id": convention.precedente_id,
         "suivante_id": successor,
@@ -186,13 +220,16 @@ async def summaries(
 ) -> list[dict[str, Any]]:
     """ConventionSummary items as plain dicts, of a page of conventions (each with
     whether it has been renewed)."""
-    # Only a draft the caller may sign needs its signatories (to offer `signer`).
-    drafts = [
+    # Only a draft the caller may sign needs its signatories (to offer `signer`), and a
+    # signed one when the caller is a collectivité's referent (to offer its acts).
+    referent = bool(principal.collectivite_ids([Role.referent]))
+    needed = [
         c.id
         for c, _ in conventions
-        if c.statut == StatutConvention.en_preparation and can_write(principal, c)
+        if (c.statut == StatutConvention.en_preparation and can_write(principal, c))
+        or (referent and c.statut == StatutConvention.signee and not can_write(principal, c))
     ]
-    sigs = await repo.signataires_of(session, drafts) if drafts else {}
+    sigs = await repo.signataires_of(session, needed) if needed else {}
     return [
         {
             "id": c.id,
@@ -223,6 +260,17 @@ async def readable_representation(
     return convention, convention_fields(principal, convention, sigs, successor, today)
 
 
+def equipement_fields(e: Equipement) -> dict[str, Any]:
+    """An Annexe 2 entry as versions and avenants keep it (JSON)."""
+    return {
+        "id": str(e.id),
+        "organisation_id": str(e.organisation_id),
+        "type": e.type,
+        "nom": e.nom,
+        "adresse": e.adresse,
+    }
+
+
 async def snapshot(
     session: AsyncSession, convention: Convention, sigs: SigRows | None = None
 ) -> dict[str, Any]:
@@ -240,13 +288,5 @@ async def snapshot(
         "objectifs_partages": list(convention.objectifs_partages),
         "copil": copil_of(convention).model_dump(mode="json"),
         "signataires": [signataire_out(s, o).model_dump(mode="json") for s, o in sigs],
-        "equipements": [
-            {
-                "organisation_id": str(e.organisation_id),
-                "type": e.type,
-                "nom": e.nom,
-                "adresse": e.adresse,
-            }
-            for e in equipements
-        ],
+        "equipements": [equipement_fields(e) for e in equipements],
     }

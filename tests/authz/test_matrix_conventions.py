@@ -67,14 +67,45 @@ async def _avenant(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "POST", f"{C}/{side.convention}/avenants", json=body)
 
 
-async def _resilier(w: World, who: str, side: Side, ok: bool) -> int:
+def _resilier(mode: str) -> Call:
+    async def call(w: World, who: str, side: Side, ok: bool) -> int:
+        cid = await w.new_convention(side) if ok else side.convention
+        body = {"mode": mode, "motif": "Matrice"}
+        return await w.call(who, "POST", f"{C}/{cid}/resiliation", json=body)
+
+    return call
+
+
+async def _resilier_apres_mise_en_demeure(w: World, who: str, side: Side, ok: bool) -> int:
+    # Sent by the side's collectivité over a month ago: its referent may pronounce it.
     cid = await w.new_convention(side) if ok else side.convention
-    body = {"mode": "sans mise en demeure", "motif": "Matrice"}
+    letter = await w.new_mise_en_demeure(side, cid) if ok else side.mise_en_demeure
+    body = {"mode": "avec mise en demeure", "mise_en_demeure_id": letter, "motif": "Matrice"}
     return await w.call(who, "POST", f"{C}/{cid}/resiliation", json=body)
 
 
+async def _mettre_en_demeure(w: World, who: str, side: Side, ok: bool) -> int:
+    body = {
+        "date_envoi": "2026-02-02",
+        "emetteur_id": str(side.coll),
+        "destinataire_id": str(side.caf),
+        "obligations": "Matrice",
+    }
+    return await w.call(who, "POST", f"{C}/{side.convention}/mises-en-demeure", json=body)
+
+
+async def _lever(w: World, who: str, side: Side, ok: bool) -> int:
+    letter = await w.new_mise_en_demeure(side) if ok else side.mise_en_demeure
+    path = f"{C}/{side.convention}/mises-en-demeure/{letter}/levee"
+    return await w.call(who, "POST", path, json={"motif": "Obligations remplies"})
+
+
 async def _renouveler(w: World, who: str, side: Side, ok: bool) -> int:
-    cid = await w.new_convention(side) if ok else side.convention
+    cid = side.convention
+    if ok:
+        # 002: the bilan final, adopted, comes first.
+        cid = await w.new_convention(side)
+        await w.new_bilan(side, adopted=True, convention=cid)
     return await w.call(who, "POST", f"{C}/{cid}/renouvellement")
 
 
@@ -161,8 +192,21 @@ ROWS: dict[tuple[str, str], list[Row]] = {
     ("GET", "/api/v1/conventions/{convention_id}/versions/{numero}"): both(
         "version 1", get("{c}/versions/1"), "reads"
     ),
-    ("POST", "/api/v1/conventions/{convention_id}/resiliation"): both(
-        "résilier", _resilier, "caf_writes"
+    ("POST", "/api/v1/conventions/{convention_id}/resiliation"): [
+        # 003 art. 12: by the Caf only; by the party that sent the mise en demeure; by
+        # any party (a referent for its own collectivité).
+        *both("sans mise en demeure", _resilier("sans mise en demeure"), "caf_writes"),
+        *both("avec mise en demeure", _resilier_apres_mise_en_demeure, "party_writes"),
+        *both("dénonciation", _resilier("dénonciation"), "party_writes"),
+    ],
+    ("GET", "/api/v1/conventions/{convention_id}/mises-en-demeure"): both(
+        "mises en demeure", get("{c}/mises-en-demeure"), "reads"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/mises-en-demeure"): both(
+        "mettre en demeure", _mettre_en_demeure, "party_writes", 201
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/mises-en-demeure/{mise_en_demeure_id}/levee"): (
+        both("lever", _lever, "party_writes")
     ),
     ("POST", "/api/v1/conventions/{convention_id}/renouvellement"): both(
         "renouveler", _renouveler, "caf_writes", 201
@@ -186,3 +230,21 @@ ROWS: dict[tuple[str, str], list[Row]] = {
 async def test_matrix(world: World, route: tuple[str, str]) -> None:
     failures = await run_rows(world, ROWS[route])
     assert not failures, "\n".join(failures)
+
+
+async def test_a_referent_ends_the_convention_for_its_own_collectivite(world: World) -> None:
+    """003 art. 12: "dénoncée par l'une ou l'autre des parties": through the gateway, the
+    referent's habilitation on its collectivité makes it the party that denounces."""
+    side = world.sides["A"]
+    cid = await world.new_convention(side)
+    headers = world.headers("x_referent")
+    seen = await world.gateway.get(f"{C}/{cid}", headers=headers)
+    assert seen.json()["transitions_disponibles"] == ["mettre en demeure", "résilier"]
+    resp = await world.gateway.post(
+        f"{C}/{cid}/resiliation",
+        json={"mode": "dénonciation", "motif": "Fin de la compétence jeunesse"},
+        headers=headers,
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["resiliation"]["initiateur_id"] == str(COLLECTIVITE_X)
+    assert resp.json()["resiliation"]["motif"] == "Fin de la compétence jeunesse"

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from coop.stack import free_port
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from kernel.principal import OrganisationKind, Principal, Role
@@ -50,6 +51,7 @@ from tests.support.personas import (
     auth_headers,
     person,
 )
+from tests.support.served import served
 
 # persona -> grant (None: anonymous). partner_x is a machine client.
 PERSONAS: dict[str, tuple[uuid.UUID, OrganisationKind, Role] | None] = {
@@ -108,6 +110,15 @@ def caf_writes(side: str, status: int = 200) -> Expected:
     return out
 
 
+def party_writes(side: str, status: int = 200) -> Expected:
+    """Art. 12's acts: the Caf's agents, and the referent of the side's collectivité
+    acting for it."""
+    out = caf_writes(side, status)
+    if side == "A":
+        out["x_referent"] = status
+    return out
+
+
 def porteur_writes(side: str, status: int = 200) -> Expected:
     """The Caf's agents and the write roles of the collectivité carrying the action."""
     out = caf_writes(side, status)
@@ -138,6 +149,7 @@ RULES: dict[str, Callable[[str, int], Expected]] = {
     "porteur_writes": porteur_writes,
     "signataire_writes": signataire_writes,
     "adopters": adopters,
+    "party_writes": party_writes,
 }
 
 
@@ -155,6 +167,7 @@ class Side:
     indicateur_convention: str = ""  # of the convention as a whole, with a PERIODE value
     bilan: str = ""
     document: str = ""
+    mise_en_demeure: str = ""  # on `convention`, sent by `coll`, pending
 
     @property
     def agent(self) -> Principal:
@@ -337,12 +350,14 @@ class World:
             )
         return action
 
-    async def new_bilan(self, side: Side, *, adopted: bool = False) -> str:
+    async def new_bilan(
+        self, side: Side, *, adopted: bool = False, convention: uuid.UUID | None = None
+    ) -> str:
         resp = await self.direct(
             "actions",
             side.agent,
             "POST",
-            f"/api/v1/conventions/{side.convention}/bilans",
+            f"/api/v1/conventions/{convention or side.convention}/bilans",
             json={
                 "type": "bilan final",
                 "periode_debut": "2025-01-01",
@@ -383,6 +398,23 @@ class World:
         )
         return str(resp.json()["id"])
 
+    async def new_mise_en_demeure(self, side: Side, convention: uuid.UUID | None = None) -> str:
+        """A pending mise en demeure sent by the side's collectivité to its Caf, over a
+        month ago (a résiliation may follow it)."""
+        resp = await self.direct(
+            "conventions",
+            side.agent,
+            "POST",
+            f"/api/v1/conventions/{convention or side.convention}/mises-en-demeure",
+            json={
+                "date_envoi": "2026-01-05",
+                "emetteur_id": str(side.coll),
+                "destinataire_id": str(side.caf),
+                "obligations": "Réunir le COPIL annuel.",
+            },
+        )
+        return str(resp.json()["id"])
+
     async def populate(self, side: Side) -> None:
         side.convention = await self.new_convention(side)
         side.preparation = await self.new_convention(side, signee=False)
@@ -408,6 +440,7 @@ class World:
         )
         side.bilan = await self.new_bilan(side)
         side.document = await self.new_document(side)
+        side.mise_en_demeure = await self.new_mise_en_demeure(side)
 
 
 # A matrix call: (world, persona, side, ok) -> status; `ok` says the persona is expected
@@ -441,7 +474,9 @@ async def build_world(
     async with AsyncExitStack() as stack:
         stack.push_async_callback(truncate_written_tables, database_url)
         idp_app, idp_transport = await stack.enter_async_context(running_idp(tmp_path / "idp"))
-        conv_app = conventions_app(database_url)
+        # The conventions app asks the actions app, served over HTTP, for bilans.
+        actions_port = free_port()
+        conv_app = conventions_app(database_url, actions_url=f"http://127.0.0.1:{actions_port}")
         conventions = await stack.enter_async_context(running(conv_app))
         conv_transport = httpx.ASGITransport(app=conv_app)
         act_app = create_actions(
@@ -449,6 +484,7 @@ async def build_world(
             conventions_transport=conv_transport,
         )
         actions = await stack.enter_async_context(running(act_app))
+        await stack.enter_async_context(served(act_app, actions_port))
         doc_app = create_documents(
             DocumentsSettings(
                 database_url=database_url,

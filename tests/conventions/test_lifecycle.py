@@ -137,7 +137,12 @@ async def test_signature_requires_every_signature_date(client: httpx.AsyncClient
     assert out["statut"] == "signée"
     assert out["etat"] == "active"  # 2025-01-01 .. 2029-12-31 around 2026-11-24
     assert out["date_signature"] == "2024-12-22"
-    assert out["transitions_disponibles"] == ["avenant", "résilier", "renouveler"]
+    assert out["transitions_disponibles"] == [
+        "avenant",
+        "mettre en demeure",
+        "résilier",
+        "renouveler",
+    ]
 
 
 async def test_signature_requires_the_socle_thematiques(client: httpx.AsyncClient) -> None:
@@ -277,7 +282,12 @@ async def test_listing_filters_and_scopes_combine(client: httpx.AsyncClient) -> 
     # Only the drafts the caller may sign carry their signatories' checks.
     drafts = (await client.get("/api/v1/conventions", headers=h())).json()["items"]
     assert drafts[1]["transitions_disponibles"][:1] == ["modifier"]
-    assert drafts[0]["transitions_disponibles"] == ["avenant", "résilier", "renouveler"]
+    assert drafts[0]["transitions_disponibles"] == [
+        "avenant",
+        "mettre en demeure",
+        "résilier",
+        "renouveler",
+    ]
     x_view = (await client.get("/api/v1/conventions", headers=h(X_CONTRIBUTEUR))).json()
     assert x_view["items"][0]["transitions_disponibles"] == []
 

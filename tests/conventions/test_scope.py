@@ -116,7 +116,15 @@ async def _check_persona(
     assert await table_counts(db_engine) == before, name
     transitions = (await client.get(f"/api/v1/conventions/{a}", headers=h(principal))).json()
     if writes_a:
-        assert transitions["transitions_disponibles"] == ["avenant", "résilier", "renouveler"]
+        assert transitions["transitions_disponibles"] == [
+            "avenant",
+            "mettre en demeure",
+            "résilier",
+            "renouveler",
+        ]
+    elif principal is X_REFERENT:
+        # A signatory collectivité's referent acts for it at the end of the convention.
+        assert transitions["transitions_disponibles"] == ["mettre en demeure", "résilier"]
     elif sees_a:
         assert transitions["transitions_disponibles"] == [], name
 

@@ -6,23 +6,33 @@
 - `make_convention(client, ...)`: a convention created (and by default signed) through
   the public API, as a Caf agent of `caf_id`.
 - `resilier(client, convention_id, ...)`: a résiliation (immediate mode by default).
+- `with_actions(database_url, today)`: the conventions app and the real actions app,
+  the latter served over HTTP (the conventions service asks it for bilans).
+- `make_bilan(actions, convention_id, ...)`: a bilan (final, adopted by default)
+  through the actions API.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from coop.stack import free_port
 from kernel.database import create_engine, create_sessionmaker
 from kernel.principal import Role
+from services.actions.app import create_app as create_actions
+from services.actions.settings import ActionsSettings
 from services.conventions import repository
 from services.conventions.app import create_app
 from services.conventions.settings import ConventionsSettings
+from tests.support.apps import running
 from tests.support.personas import (
     CAF,
     CAF_A,
@@ -33,6 +43,7 @@ from tests.support.personas import (
     auth_headers,
     person,
 )
+from tests.support.served import served
 
 AUDIENCE = "conventions"
 SOCLE = ["petite enfance", "enfance", "jeunesse", "parentalité"]
@@ -81,8 +92,74 @@ async def seed_organisations(database_url: str, extra: Iterable[dict[str, Any]] 
 
 
 def conventions_app(database_url: str, **settings: Any) -> FastAPI:
-    """The conventions app on the test database (`today=` fixes the date of the rules)."""
+    """The conventions app on the test database (`today=` fixes the date of the rules).
+    Unless `actions_url` is given, the actions service it asks before a renewal is a
+    port nobody listens on: never whatever runs on the default one."""
+    settings.setdefault("actions_url", f"http://127.0.0.1:{free_port()}")
     return create_app(ConventionsSettings(database_url=database_url, **settings))
+
+
+@dataclass
+class WithActions:
+    conventions: httpx.AsyncClient
+    actions: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def with_actions(database_url: str, today: dt.date) -> AsyncIterator[WithActions]:
+    """The conventions app (in process) and the real actions app, served over HTTP on a
+    port the conventions app is told; the actions app reads conventions in process."""
+    await seed_organisations(database_url)
+    port = free_port()
+    conv_app = conventions_app(database_url, today=today, actions_url=f"http://127.0.0.1:{port}")
+    act_app = create_actions(
+        # A long interval: what the actions app knows comes from on-demand fetches.
+        ActionsSettings(database_url=database_url, conventions_sync_seconds=3600),
+        conventions_transport=httpx.ASGITransport(app=conv_app),
+        today=lambda: today,
+    )
+    async with (
+        running(conv_app) as conventions,
+        running(act_app) as actions,
+        served(act_app, port),
+    ):
+        yield WithActions(conventions, actions)
+
+
+async def make_bilan(
+    actions: httpx.AsyncClient,
+    convention_id: uuid.UUID,
+    *,
+    type_: str = "bilan final",
+    caf_id: uuid.UUID = CAF_A,
+    adopte: bool = True,
+    periode: tuple[dt.date, dt.date] = (dt.date(2025, 1, 1), dt.date(2029, 12, 31)),
+    date_adoption: dt.date = dt.date(2026, 10, 15),
+) -> dict[str, Any]:
+    """A bilan (final unless told) through the actions API, adopted by default."""
+    headers = auth_headers(caf_agent(caf_id), "actions")
+    bilan = _check(
+        await actions.post(
+            f"/api/v1/conventions/{convention_id}/bilans",
+            json={
+                "type": type_,
+                "periode_debut": periode[0].isoformat(),
+                "periode_fin": periode[1].isoformat(),
+            },
+            headers=headers,
+        )
+    )
+    if adopte:
+        path = f"/api/v1/bilans/{bilan['id']}"
+        etag = (await actions.get(path, headers=headers)).headers["etag"]
+        bilan = _check(
+            await actions.post(
+                f"{path}/adoption",
+                json={"date_adoption": date_adoption.isoformat()},
+                headers={**headers, "if-match": etag},
+            )
+        )
+    return bilan
 
 
 def caf_agent(caf_id: uuid.UUID) -> Any:

@@ -18,10 +18,11 @@ _LEAVE_LOGGING = {"version": 1, "incremental": True, "handlers": {}, "loggers": 
 
 
 @asynccontextmanager
-async def served(app: ASGIApp) -> AsyncIterator[str]:
+async def served(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     """The app's base URL while it is served (granian, as `coop serve` serves apps; the
-    app's lifespan is the caller's to run)."""
-    port = free_port()
+    app's lifespan is the caller's to run); `port` when another app must know it before
+    this one is served (else a free one)."""
+    port = port or free_port()
     server = Server(
         app,
         address="127.0.0.1",

@@ -1,0 +1,99 @@
+"""The end of the convention (art. 12): mises en demeure and résiliation."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response, status
+
+from kernel.database import DbSession
+from kernel.internal_token import CurrentPrincipal
+from services.conventions import repository as repo
+from services.conventions import service, service_resiliation
+from services.conventions.dependencies import Today
+from services.conventions.endpoints import check_if_match_when_sent, convention_etag, respond
+from services.conventions.schemas import (
+    ConventionOut,
+    LeveeIn,
+    MiseEnDemeureIn,
+    MiseEnDemeureOut,
+    ResiliationIn,
+)
+
+router = APIRouter(prefix="/api/v1/conventions", tags=["cycle de vie"])
+
+
+@router.get("/{convention_id}/mises-en-demeure")
+async def list_mises_en_demeure(
+    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+) -> list[MiseEnDemeureOut]:
+    await service.load_readable(session, principal, convention_id)
+    return [
+        service_resiliation.mise_en_demeure_out(m)
+        for m in await repo.mises_en_demeure_of(session, convention_id)
+    ]
+
+
+@router.post("/{convention_id}/mises-en-demeure", status_code=status.HTTP_201_CREATED)
+async def mettre_en_demeure(
+    convention_id: uuid.UUID,
+    data: MiseEnDemeureIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+) -> MiseEnDemeureOut:
+    """Art. 12: the registered letter that may lead, a month later and left unanswered,
+    to a résiliation "avec mise en demeure". A Caf agent enters it for any party, a
+    signatory collectivité's referent for its own collectivité."""
+    convention, sigs, acting = await service.load_for_parties(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    created = await service_resiliation.mettre_en_demeure(
+        session, principal, convention, sigs, acting, data, today
+    )
+    response.headers["ETag"] = convention_etag(convention)
+    response.headers["Location"] = (
+        f"/api/v1/conventions/{convention_id}/mises-en-demeure/{created.id}"
+    )
+    return service_resiliation.mise_en_demeure_out(created)
+
+
+@router.post("/{convention_id}/mises-en-demeure/{mise_en_demeure_id}/levee")
+async def lever(
+    convention_id: uuid.UUID,
+    mise_en_demeure_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+    data: LeveeIn | None = None,
+) -> MiseEnDemeureOut:
+    """The party complied: closes the mise en demeure (by the party that sent it)."""
+    convention, sigs, acting = await service.load_for_parties(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    closed = await service_resiliation.lever(
+        session, principal, convention, sigs, acting, mise_en_demeure_id, data or LeveeIn(), today
+    )
+    response.headers["ETag"] = convention_etag(convention)
+    return service_resiliation.mise_en_demeure_out(closed)
+
+
+@router.post("/{convention_id}/resiliation")
+async def resilier(
+    convention_id: uuid.UUID,
+    data: ResiliationIn,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    today: Today,
+    response: Response,
+) -> ConventionOut:
+    """Art. 12: avec mise en demeure (by the party that sent it, a month after it, left
+    unanswered), sans mise en demeure (by the Caf), or dénonciation (by any party, six
+    months' notice). Records the party that initiated it and why."""
+    convention, sigs, acting = await service.load_for_parties(session, principal, convention_id)
+    check_if_match_when_sent(request, convention)
+    await service_resiliation.resilier(session, principal, convention, sigs, acting, data, today)
+    return await respond(session, principal, convention, today, response, sigs)
