@@ -35,8 +35,8 @@ def token(
     ] = None,
 ) -> None:
     """Print an access token for a demo persona (--as) or a demo machine client (--client)."""
-    from gateway.devidp.endpoints import persona_subject_claims
-    from gateway.devidp.keys import KeyStore, access_token_claims, client_claims
+    from gateway.devidp.endpoints import persona_subject
+    from gateway.devidp.keys import KeyStore, access_token, service_account_subject
     from gateway.devidp.settings import DevIdpSettings
 
     if (persona is None) == (client is None):
@@ -48,26 +48,36 @@ def token(
             raise typer.BadParameter(
                 f"persona inconnu : {persona} (connus : {', '.join(PERSONAS)})"
             )
-        subject = persona_subject_claims(found)
+        subject = persona_subject(found)
     else:
         assert client is not None
         if client not in settings.client_secrets:
             raise typer.BadParameter(f"client inconnu : {client}")
-        subject = client_claims(client)
-    claims = access_token_claims(
+        subject = service_account_subject(client)
+    token = access_token(
+        KeyStore(settings.key_dir),
         issuer=settings.issuer_url,
         audience=settings.audience,
         ttl_seconds=settings.access_token_ttl_seconds,
-        subject_claims=subject,
+        subject=subject,
     )
-    typer.echo(KeyStore(settings.key_dir).sign(claims))
+    typer.echo(token)
 
 
 @idp_app.command("rotate-keys")
-def rotate_keys() -> None:
+def rotate_keys(
+    retire: Annotated[
+        bool,
+        typer.Option(
+            "--retire",
+            help="Retirer aussi la clé précédente (clé compromise) : ses jetons sont refusés "
+            "dès que la passerelle relit les clés publiées.",
+        ),
+    ] = False,
+) -> None:
     """Nouvelle clé de signature ; la précédente reste publiée jusqu'à la rotation suivante."""
     from gateway.devidp.keys import KeyStore
     from gateway.devidp.settings import DevIdpSettings
 
-    kid = KeyStore(DevIdpSettings().key_dir).rotate()
-    typer.echo(f"nouvelle clé : {kid}")
+    kid = KeyStore(DevIdpSettings().key_dir).rotate(retire=retire)
+    typer.echo(f"nouvelle clé : {kid}" + (" (précédente retirée)" if retire else ""))

@@ -9,6 +9,8 @@ body size limit. Then the proxy endpoint, or the router with the gateway's own r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -24,7 +26,7 @@ from starlette.types import Scope
 
 from gateway.auth.gatekeeper import Gatekeeper, InternalTokens
 from gateway.auth.jwks import JwksCache
-from gateway.auth.tokens import AccessTokenVerifier
+from gateway.auth.tokens import AccessTokenVerifier, ServiceAccountRule
 from gateway.habilitations.endpoints import router as habilitations_router
 from gateway.habilitations.resolver import DbGrantResolver
 from gateway.identity import GrantResolver
@@ -64,6 +66,12 @@ def _db_grant_resolver(app: FastAPI, settings: GatewaySettings) -> GrantResolver
     return DbGrantResolver(app.state.sessionmaker, settings.grant_cache_seconds)
 
 
+async def _identity_provider_ready(app: FastAPI) -> str | None:
+    """Not ready while no token can be verified (issuer mismatch, provider unreachable)."""
+    jwks: JwksCache = app.state.jwks
+    return await jwks.readiness_problem()
+
+
 def create_app(
     settings: GatewaySettings | None = None,
     *,
@@ -101,8 +109,16 @@ def create_app(
             algorithms=settings.oidc_algorithms,
             leeway=settings.oidc_leeway_seconds,
             cache_size=settings.token_cache_size,
+            service_account_rule=ServiceAccountRule(
+                settings.oidc_service_account_claim, settings.oidc_service_account_value
+            )
+            if settings.oidc_service_account_claim
+            else None,
         )
         verifier_box.append(verifier)
+        # The keys are loaded (and a wrong issuer reported) at start-up, not by the
+        # first request; start-up does not wait for an identity provider still starting.
+        warm_up = asyncio.get_running_loop().create_task(jwks.warm_up())
         resolver = grant_resolver or _db_grant_resolver(app, settings)
         app.state.jwks = jwks
         app.state.token_verifier = verifier
@@ -147,6 +163,9 @@ def create_app(
         try:
             yield
         finally:
+            warm_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warm_up
             for pool in clients.values():
                 await pool.client.aclose()
             await oidc_client.aclose()
@@ -159,6 +178,7 @@ def create_app(
         extra_lifespan=lifespan,
         version=VERSION,
         app_class=functools.partial(GatewayApp, routing_table=table),
+        readiness_checks=[_identity_provider_ready],
     )
     # The kernel's /docs shows one app's schema; the gateway's shows the whole public API.
     app.router.routes[:] = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from kernel.settings import CommonSettings
@@ -34,9 +34,20 @@ class GatewaySettings(CommonSettings):
     # JWKS cache lifetime when the issuer sends no Cache-Control max-age.
     jwks_default_max_age_seconds: int = Field(default=300, ge=1)
     jwks_max_max_age_seconds: int = Field(default=3600, ge=1)
-    # An unknown `kid` refreshes the JWKS at most once per cooldown.
-    jwks_refresh_cooldown_seconds: float = Field(default=30.0, ge=0)
+    # An unknown `kid` (a key published since the last fetch) refreshes the JWKS at
+    # once, unless another unknown `kid` did within this cooldown (scheduled refreshes
+    # do not count): random kids cannot make the gateway hammer the issuer.
+    jwks_refresh_cooldown_seconds: float = Field(default=5.0, ge=0)
     oidc_http_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Machine clients: a token is its client's (`client_id`, else `azp`) when it has no
+    # `sub`, when `sub` is the client id, or when this claim equals
+    # COOP_GATEWAY_OIDC_SERVICE_ACCOUNT_VALUE; any other `sub` is a person, whatever app
+    # they came through (RFC 9068 puts `client_id` in persons' tokens too). Empty: no
+    # claim rule.
+    oidc_service_account_claim: str | None = "preferred_username"
+    # The claim's value for a machine client, `{client_id}` replaced by the token's
+    # client. The default is Keycloak's service accounts.
+    oidc_service_account_value: str = "service-account-{client_id}"
     # Verified access tokens are remembered (until their `exp`) to skip re-verification.
     token_cache_size: int = Field(default=10_000, ge=0)
 
@@ -89,6 +100,15 @@ class GatewaySettings(CommonSettings):
     invitation_default_days: int = Field(default=7, ge=1, le=30)
     # How often grants past their end are marked "expirée" (history written).
     grant_expiry_sweep_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("oidc_service_account_value")
+    @classmethod
+    def _one_placeholder(cls, value: str) -> str:
+        try:
+            value.format(client_id="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError("only the {client_id} placeholder is allowed") from exc
+        return value
 
     @property
     def discovery_url(self) -> str:

@@ -6,7 +6,7 @@ the app's internal metrics port)."""
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -28,6 +28,8 @@ from kernel.settings import CommonSettings
 from kernel.slow_clients import BodyIdleTimeoutMiddleware
 
 ExtraLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+# A readiness check beyond the database: None when ready, else why not (French).
+ReadinessCheck = Callable[[FastAPI], Awaitable[str | None]]
 
 
 def resolve_database_url(settings: CommonSettings) -> str:
@@ -46,9 +48,11 @@ def create_service_app(
     version: str = "1.0.0",
     openapi_tags: list[dict[str, Any]] | None = None,
     app_class: Callable[..., FastAPI] = FastAPI,
+    readiness_checks: Sequence[ReadinessCheck] = (),
 ) -> FastAPI:
     """Build an app. Resources are created in the lifespan, never at import.
-    `app_class` builds the app from FastAPI's arguments (a FastAPI subclass)."""
+    `app_class` builds the app from FastAPI's arguments (a FastAPI subclass);
+    `readiness_checks` add to /readyz's database check (e.g. the gateway's issuer)."""
     settings.check()
 
     @asynccontextmanager
@@ -124,6 +128,10 @@ def create_service_app(
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:
             raise ServiceUnavailable("Base de données injoignable.") from exc
+        for check in readiness_checks:
+            problem = await check(request.app)
+            if problem is not None:
+                raise ServiceUnavailable(problem)
         return {"status": "ready"}
 
     for router in routers:

@@ -100,20 +100,21 @@ async def _bench_issuer(url: str, issuer: str) -> None:
 
 def _access_tokens(st: stack.BenchStack, people: dict[str, Persona]) -> dict[str, str]:
     """Access tokens signed with the key store of the stack's identity provider."""
-    from gateway.devidp.keys import KeyStore, access_token_claims, person_claims
+    from gateway.devidp.keys import KeyStore, access_token, person_subject
 
     store = KeyStore(st.work_dir / "idp")
     out = {}
     for key, persona in people.items():
-        claims = access_token_claims(
+        token = access_token(
+            store,
             issuer=st.url("idp"),
             audience="coop-api",
             ttl_seconds=4 * 3600,
-            subject_claims=person_claims(
+            subject=person_subject(
                 persona.principal.subject, f"{key}@bench.invalid", key, f"bench-{key}"
             ),
         )
-        out[key] = f"Bearer {store.sign(claims)}"
+        out[key] = f"Bearer {token}"
     return out
 
 

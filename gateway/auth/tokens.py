@@ -3,13 +3,23 @@
 Order of checks: readable compact JWS, not an internal token, `alg` in the settings'
 allow-list (never trusted from the token alone), `kid` known to the issuer's JWKS,
 key type matching the algorithm, signature, then `iss`, `aud`, `exp`, `nbf`, `iat`
-with a small leeway. Persons are (iss, sub); machine clients are their `client_id`.
+with a small leeway.
+
+Who is calling: a machine client (its `client_id`, else `azp`) only when the token has
+no person subject: no `sub`, `sub` equal to the client id, or the service-account rule
+(`ServiceAccountRule`, Keycloak's by default). Anything else is the person (iss, sub),
+whatever app they came through: RFC 9068 puts `client_id` in every access token.
+
+Verified tokens are remembered until they expire, but no longer than the key set they
+were verified with: past its max-age the key set is refreshed first, and a change of
+keys forgets them all.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jws, jwt
@@ -38,6 +48,20 @@ def key_matches_algorithm(key: Key, alg: str) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class ServiceAccountRule:
+    """`claim` equal to `value` ({client_id} replaced) marks a machine client's token."""
+
+    claim: str
+    value: str
+
+    def matches(self, claims: dict[str, Any], client_id: str) -> bool:
+        return claims.get(self.claim) == self.value.format(client_id=client_id)
+
+
+KEYCLOAK_SERVICE_ACCOUNTS = ServiceAccountRule("preferred_username", "service-account-{client_id}")
+
+
 def bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise missing_token()
@@ -58,6 +82,7 @@ class AccessTokenVerifier:
         algorithms: Iterable[str],
         leeway: int = 30,
         cache_size: int = 10_000,
+        service_account_rule: ServiceAccountRule | None = KEYCLOAK_SERVICE_ACCOUNTS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._jwks = jwks
@@ -68,6 +93,7 @@ class AccessTokenVerifier:
             raise ValueError(f"unsupported access token algorithms: {sorted(unsupported)}")
         self._algorithms = frozenset(algorithms)
         self._leeway = leeway
+        self._service_account_rule = service_account_rule
         self._clock = clock
         # token -> (identity, expiry): a verified token is not verified again until it expires.
         self._cache: dict[str, tuple[CallerIdentity, float]] = {}
@@ -81,8 +107,16 @@ class AccessTokenVerifier:
         cached = self._cache.get(token)
         if cached is not None:
             if self._clock() < cached[1]:
-                return cached[0]
-            del self._cache[token]
+                if self._jwks.fresh:
+                    return cached[0]
+                # Past the key set's max-age: refresh it first. A changed key set
+                # forgets every remembered token (on_change), so a dropped key's
+                # tokens are verified again, and refused.
+                await self._jwks.refresh_if_stale()
+                if self._cache.get(token) is cached:
+                    return cached[0]
+            else:
+                del self._cache[token]
         identity, expires = await self._verify(token)
         if self._cache_size:
             if len(self._cache) >= self._cache_size:
@@ -143,18 +177,25 @@ class AccessTokenVerifier:
     def _identity(self, claims: dict[str, Any]) -> CallerIdentity:
         email = claims.get("email") if isinstance(claims.get("email"), str) else None
         name = claims.get("name") if isinstance(claims.get("name"), str) else None
-        client_id = claims.get("client_id")
-        sub = claims.get("sub")
-        azp = claims.get("azp")
-        if isinstance(client_id, str) and client_id:
-            # client_credentials: the client is the caller (its service-account `sub`
-            # is not a person).
+        sub = _text(claims.get("sub"))
+        client_id = _text(claims.get("client_id")) or _text(claims.get("azp"))
+        if client_id is not None and (
+            sub is None
+            or sub == client_id
+            or (
+                self._service_account_rule is not None
+                and self._service_account_rule.matches(claims, client_id)
+            )
+        ):
             return CallerIdentity(self._issuer, client_id, PrincipalKind.client, name=name)
-        if isinstance(sub, str) and sub:
-            return CallerIdentity(self._issuer, sub, PrincipalKind.person, email, name)
-        if isinstance(azp, str) and azp:
-            return CallerIdentity(self._issuer, azp, PrincipalKind.client, name=name)
-        raise invalid_token("Jeton sans sujet.", "missing sub")
+        if sub is None:
+            raise invalid_token("Jeton sans sujet.", "missing sub")
+        # A person, whatever app (`client_id`) they came through.
+        return CallerIdentity(self._issuer, sub, PrincipalKind.person, email, name)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _is_number(value: object) -> bool:
@@ -165,4 +206,11 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-__all__ = ["AccessTokenVerifier", "Unauthorized", "bearer_token", "key_matches_algorithm"]
+__all__ = [
+    "KEYCLOAK_SERVICE_ACCOUNTS",
+    "AccessTokenVerifier",
+    "ServiceAccountRule",
+    "Unauthorized",
+    "bearer_token",
+    "key_matches_algorithm",
+]

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from gateway.devidp.authorize import AuthorizationCodes
+from gateway.devidp.authorize import router as authorize_router
 from gateway.devidp.endpoints import router
 from gateway.devidp.keys import KeyStore
 from gateway.devidp.settings import DevIdpSettings
@@ -26,6 +28,7 @@ def create_app(settings: DevIdpSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.key_store = KeyStore(settings.key_dir)
         app.state.key_store.current  # noqa: B018 (creates the first key at start-up)
+        app.state.authorization_codes = AuthorizationCodes(settings.authorization_code_ttl_seconds)
         yield
 
     app = FastAPI(
@@ -45,4 +48,5 @@ def create_app(settings: DevIdpSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(router)
+    app.include_router(authorize_router)
     return app

@@ -1,9 +1,14 @@
-"""The development identity provider's signing keys, in a small file store.
+"""The development identity provider's signing keys and the shapes of its tokens.
 
 `<key_dir>/keys.json` holds the current RS256 key and the previous one (kept after a
-rotation so tokens it signed stay valid until they expire). The running provider
-re-reads the file when it changes, so `coop token --as` and `coop idp rotate-keys`
-work with or without it running.
+rotation so tokens it signed stay valid until they expire; `retire=True` drops it at
+once, as after a leaked key). The running provider re-reads the file when it changes,
+so `coop token --as` and `coop idp rotate-keys` work with or without it running.
+
+Two token shapes, so every test meets both kinds a real deployment sees: persons get
+RFC 9068 access tokens (`typ: at+jwt`, `client_id` = the app they came through), machine
+clients get Keycloak's service-account tokens (a UUID `sub`, `preferred_username:
+service-account-<client_id>`, `client_id` and `azp`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import secrets
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,11 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 ALGORITHM = "RS256"
+# RFC 9068 §2.1: the media type of JWT access tokens.
+ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 (a media type, not a secret)
+# The app persons use by default (`/dev/token`, `coop token --as`, password grant).
+MOBILE_APP = "ctg-dans-ma-poche"
+_SERVICE_ACCOUNTS = uuid.UUID("5f0e1d2c-3b4a-4e5f-8a9b-0c1d2e3f4a5b")
 
 
 def _new_key() -> RSAKey:
@@ -80,18 +91,27 @@ class KeyStore:
             keys.append(public)
         return {"keys": keys}
 
-    def rotate(self) -> str:
-        """A new current key; the old current becomes the previous one (older dropped)."""
+    def rotate(self, *, retire: bool = False) -> str:
+        """A new current key; the old current becomes the previous one (older dropped),
+        or is dropped at once with `retire` (a leaked key: its tokens must stop working)."""
         keys = self._load()
         fresh = _new_key()
-        self._write([fresh, keys[0]])
+        self._write([fresh] if retire else [fresh, keys[0]])
         self._load()
         return str(fresh.kid)
 
-    def sign(self, claims: dict[str, Any]) -> str:
+    def sign(self, claims: dict[str, Any], *, typ: str = "JWT") -> str:
         key = self.current
-        header = {"alg": ALGORITHM, "typ": "JWT", "kid": key.kid}
+        header = {"alg": ALGORITHM, "typ": typ, "kid": key.kid}
         return jwt.encode(header, claims, key, algorithms=[ALGORITHM])
+
+
+@dataclass(frozen=True)
+class TokenSubject:
+    """Who a token is for: the claims naming them and the token's `typ` header."""
+
+    claims: dict[str, Any]
+    typ: str
 
 
 def access_token_claims(
@@ -105,29 +125,53 @@ def access_token_claims(
         "nbf": now,
         "exp": now + ttl_seconds,
         "jti": uuid.uuid4().hex,
-        "typ": "Bearer",
         **subject_claims,
     }
 
 
-def person_claims(subject: str, email: str, name: str, username: str) -> dict[str, Any]:
-    return {
-        "sub": subject,
-        "azp": "coop-dev",
-        "scope": "openid profile email",
-        "email": email,
-        "email_verified": True,
-        "name": name,
-        "preferred_username": username,
-    }
+def access_token(
+    store: KeyStore, *, issuer: str, audience: str, ttl_seconds: int, subject: TokenSubject
+) -> str:
+    claims = access_token_claims(
+        issuer=issuer, audience=audience, ttl_seconds=ttl_seconds, subject_claims=subject.claims
+    )
+    return store.sign(claims, typ=subject.typ)
 
 
-def client_claims(client_id: str) -> dict[str, Any]:
-    # As Keycloak does for a service account: `sub` is the account, `client_id` the client.
-    return {
-        "sub": f"service-account-{client_id}",
-        "azp": client_id,
-        "client_id": client_id,
-        "scope": "profile",
-        "preferred_username": f"service-account-{client_id}",
-    }
+def person_subject(
+    subject: str, email: str, name: str, username: str, *, client_id: str = MOBILE_APP
+) -> TokenSubject:
+    """RFC 9068: a person's access token names the client they came through."""
+    return TokenSubject(
+        {
+            "sub": subject,
+            "client_id": client_id,
+            "azp": client_id,
+            "scope": "openid profile email",
+            "email": email,
+            "email_verified": True,
+            "name": name,
+            "preferred_username": username,
+        },
+        ACCESS_TOKEN_TYP,
+    )
+
+
+def service_account_id(client_id: str) -> uuid.UUID:
+    """The stable id of a client's service account (Keycloak gives it a user UUID)."""
+    return uuid.uuid5(_SERVICE_ACCOUNTS, client_id)
+
+
+def service_account_subject(client_id: str) -> TokenSubject:
+    """As Keycloak issues them for `client_credentials`: `sub` is the service account."""
+    return TokenSubject(
+        {
+            "sub": str(service_account_id(client_id)),
+            "typ": "Bearer",
+            "azp": client_id,
+            "client_id": client_id,
+            "scope": "profile email",
+            "preferred_username": f"service-account-{client_id}",
+        },
+        "JWT",
+    )

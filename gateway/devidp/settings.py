@@ -22,6 +22,20 @@ class DevIdpSettings(CommonSettings):
     # Signing keys (current + previous), shared with `coop token --as`.
     key_dir: str = ".coop/idp"
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    # How long the gateway may keep the published keys (Cache-Control max-age of /jwks).
+    jwks_max_age_seconds: int = Field(default=60, ge=0, le=3600)
+    # Public clients of the authorization code + PKCE flow: client_id -> redirect URIs
+    # (compared exactly; for http://127.0.0.1 and http://[::1] any port, RFC 8252 §7.3).
+    public_clients: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "ctg-dans-ma-poche": [
+                "fr.caf.ctgdansmapoche:/oauth2redirect",
+                "http://127.0.0.1/callback",
+            ]
+        }
+    )
+    # Lifetime of an authorization code (single use).
+    authorization_code_ttl_seconds: int = Field(default=60, ge=5, le=600)
     # Demo machine clients (client_credentials): client_id -> secret.
     client_secrets: dict[str, str] = Field(
         default_factory=lambda: {

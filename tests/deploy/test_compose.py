@@ -308,7 +308,7 @@ def test_the_mobile_app_is_a_public_pkce_client(realm: dict[str, Any]) -> None:
 
 
 def test_machine_clients_match_the_demo_clients_and_use_client_credentials(
-    realm: dict[str, Any],
+    compose: dict[str, Any], variables: dict[str, str], realm: dict[str, Any]
 ) -> None:
     machines = {cid: c for cid, c in _clients(realm).items() if c.get("serviceAccountsEnabled")}
     # Same client ids as the development identity provider: habilitations registered
@@ -318,9 +318,21 @@ def test_machine_clients_match_the_demo_clients_and_use_client_credentials(
         assert client["publicClient"] is False
         assert not client["standardFlowEnabled"]
         assert not client["directAccessGrantsEnabled"]
-        # The gateway identifies machine clients by the `client_id` claim.
+        # The gateway names a machine client by its `client_id` claim, and knows the
+        # token is the client's (not a person's) by its service account's username:
+        # `preferred_username` (the `profile` scope) = service-account-<client_id>.
         claims = {m["config"].get("claim.name") for m in client["protocolMappers"]}
         assert "client_id" in claims, client_id
+        assert "profile" in client["defaultClientScopes"], client_id
+        # `sub` (the `basic` scope): the service account's id, not the client's.
+        assert "basic" in client["defaultClientScopes"], client_id
+    gateway = build_settings(APPS["gateway"], env_of(compose, variables, "gateway"))
+    assert gateway.oidc_service_account_claim == "preferred_username"
+    assert gateway.oidc_service_account_value == "service-account-{client_id}"
+    # No person logs in through a client that has a service account: the rule can only
+    # match a service account's token.
+    for client in realm["clients"]:
+        assert not (client.get("serviceAccountsEnabled") and client.get("standardFlowEnabled"))
 
 
 def test_the_user_profile_declares_what_the_gateway_reads(realm: dict[str, Any]) -> None:

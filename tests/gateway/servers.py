@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -56,3 +57,19 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def idp_server(key_dir: Path, **env: str) -> Server:
+    """The development identity provider, its keys in `key_dir`; `env`: more settings."""
+    port = free_port()
+    # The issuer URL is built from host and port: the process must know its port.
+    return Server(
+        "gateway.devidp.app:create_app",
+        {
+            "COOP_IDP_KEY_DIR": str(key_dir),
+            "COOP_IDP_HOST": "127.0.0.1",
+            "COOP_IDP_PORT": str(port),
+            **env,
+        },
+        port=port,
+    )

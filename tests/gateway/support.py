@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,13 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from gateway.devidp.app import create_app as create_idp_app
-from gateway.devidp.keys import KeyStore
+from gateway.devidp.keys import (
+    MOBILE_APP,
+    KeyStore,
+    access_token,
+    person_subject,
+    service_account_subject,
+)
 from gateway.devidp.settings import DevIdpSettings
 from gateway.identity import CallerIdentity
 from kernel.principal import Principal
@@ -64,8 +73,10 @@ def idp_settings(key_dir: Path, **overrides: Any) -> DevIdpSettings:
 
 
 @asynccontextmanager
-async def running_idp(key_dir: Path) -> AsyncIterator[tuple[FastAPI, CountingTransport]]:
-    app = create_idp_app(idp_settings(key_dir))
+async def running_idp(
+    key_dir: Path, **overrides: Any
+) -> AsyncIterator[tuple[FastAPI, CountingTransport]]:
+    app = create_idp_app(idp_settings(key_dir, **overrides))
     async with app.router.lifespan_context(app):
         yield app, CountingTransport(httpx.ASGITransport(app=app))
 
@@ -75,11 +86,13 @@ def b64url(data: bytes) -> str:
 
 
 def claims(sub: str = "person-1", **overrides: Any) -> dict[str, Any]:
+    """A person's access token as RFC 9068 shapes it (`client_id`: the app they use)."""
     now = int(time.time())
     base: dict[str, Any] = {
         "iss": IDP_ISSUER,
         "aud": AUDIENCE,
         "sub": sub,
+        "client_id": MOBILE_APP,
         "iat": now,
         "nbf": now,
         "exp": now + 300,
@@ -94,6 +107,30 @@ def sign(store: KeyStore, payload: Mapping[str, Any], **header: Any) -> str:
     key = store.current
     head = {"alg": "RS256", "typ": "JWT", "kid": key.kid, **header}
     return jwt.encode(head, dict(payload), key, algorithms=[head["alg"]])
+
+
+def person_token(
+    store: KeyStore, subject: str, email: str, name: str, *, client_id: str = MOBILE_APP
+) -> str:
+    """A person's token exactly as the development provider issues it (RFC 9068)."""
+    return access_token(
+        store,
+        issuer=IDP_ISSUER,
+        audience=AUDIENCE,
+        ttl_seconds=300,
+        subject=person_subject(subject, email, name, name.lower(), client_id=client_id),
+    )
+
+
+def client_token(store: KeyStore, client_id: str) -> str:
+    """A machine client's token as the development provider issues it (Keycloak's shape)."""
+    return access_token(
+        store,
+        issuer=IDP_ISSUER,
+        audience=AUDIENCE,
+        ttl_seconds=300,
+        subject=service_account_subject(client_id),
+    )
 
 
 def sign_with(key: RSAKey | ECKey, alg: str, payload: Mapping[str, Any], kid: str) -> str:
@@ -112,3 +149,63 @@ def unsigned(header: Mapping[str, Any], payload: Mapping[str, Any], signature: b
 
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+# --- authorization code + PKCE, as an app drives it (no browser: the form is plain HTML)
+
+
+class LoginForm(HTMLParser):
+    """The development provider's login page: where it posts, what it carries, who."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.action = ""
+        self.fields: dict[str, str] = {}
+        self.personas: list[str] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "form":
+            self.action = found.get("action") or ""
+        elif tag == "input" and found.get("type") == "hidden":
+            self.fields[found.get("name") or ""] = found.get("value") or ""
+        elif tag == "button" and found.get("name") == "persona":
+            self.personas.append(found.get("value") or "")
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(code_verifier, S256 code_challenge), RFC 7636 §4.1-4.2."""
+    verifier = secrets.token_urlsafe(48)
+    return verifier, b64url(hashlib.sha256(verifier.encode()).digest())
+
+
+async def authorize(
+    idp: httpx.AsyncClient,
+    persona: str,
+    *,
+    challenge: str,
+    redirect_uri: str,
+    client_id: str = MOBILE_APP,
+    state: str = "etat-1",
+) -> httpx.URL:
+    """Open the login page, choose `persona`: the redirect back to the app."""
+    page = await idp.get(
+        "/authorize",
+        params={
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "scope": "openid profile email",
+            "state": state,
+        },
+    )
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    form = LoginForm(page.text)
+    assert persona in form.personas
+    answer = await idp.post(form.action, data={**form.fields, "persona": persona})
+    assert answer.status_code == 303, answer.text
+    return httpx.URL(answer.headers["location"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import httpx
@@ -13,11 +14,12 @@ from typer.testing import CliRunner
 from coop import cli
 from coop.demo_ids import demo_id
 from gateway.devidp.app import create_app
-from gateway.devidp.keys import KeyStore
+from gateway.devidp.authorize import AuthorizationCodes, AuthorizationRequest, InvalidGrant
+from gateway.devidp.keys import KeyStore, service_account_id
 from gateway.devidp.personas import PERSONAS
 from gateway.devidp.settings import DevIdpSettings
 from kernel.settings import Environment, ProductionConfigError
-from tests.gateway.support import IDP_ISSUER, running_idp
+from tests.gateway.support import IDP_ISSUER, LoginForm, authorize, pkce_pair, running_idp
 
 
 async def _client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
@@ -55,7 +57,10 @@ async def test_client_credentials(tmp_path: Path) -> None:
         )
         assert ok.status_code == 200
         claims = await _verify(client, ok.json()["access_token"])
-        assert claims["client_id"] == "partenaire"
+        # Keycloak's service-account shape: the account's own UUID in `sub`.
+        assert claims["client_id"] == claims["azp"] == "partenaire"
+        assert claims["preferred_username"] == "service-account-partenaire"
+        assert uuid.UUID(str(claims["sub"])) == service_account_id("partenaire")
         assert claims["aud"] == "coop-api"
         assert claims["iss"] == IDP_ISSUER
         basic = await client.post(
@@ -74,7 +79,9 @@ async def test_client_credentials(tmp_path: Path) -> None:
         )
         assert wrong.status_code == 401
         assert wrong.json()["error"] == "invalid_client"
-        odd = await client.post("/token", data={"grant_type": "authorization_code"})
+        odd = await client.post(
+            "/token", data={"grant_type": "urn:ietf:params:oauth:grant-type:device_code"}
+        )
         assert odd.status_code == 400
         assert odd.json()["error"] == "unsupported_grant_type"
 
@@ -84,10 +91,13 @@ async def test_persona_tokens_have_stable_subjects(tmp_path: Path) -> None:
         response = await client.post(
             "/token", data={"grant_type": "password", "username": "caf-agent", "password": "demo"}
         )
-        claims = await _verify(client, response.json()["access_token"])
+        token = response.json()["access_token"]
+        claims = await _verify(client, token)
         assert claims["sub"] == str(demo_id("person:caf-agent"))
         assert claims["email"] == "caf-agent@demo.coop.invalid"
-        assert "client_id" not in claims
+        # RFC 9068: `typ: at+jwt`, and the app the person came through in `client_id`.
+        assert jws.extract_compact(token.encode()).headers()["typ"] == "at+jwt"
+        assert claims["client_id"] == "ctg-dans-ma-poche"
         quick = await client.post("/dev/token", params={"persona": "national"})
         assert (await _verify(client, quick.json()["access_token"]))["sub"] == str(
             demo_id("person:national")
@@ -117,6 +127,143 @@ async def test_rotation_keeps_the_previous_key_published(tmp_path: Path) -> None
         kids = [k["kid"] for k in (await client.get("/jwks")).json()["keys"]]
         assert first_kid not in kids
         assert len(kids) == 2
+        # A leaked key is retired at once: only the new one stays published.
+        retired = (await client.post("/dev/rotate", params={"retire": "true"})).json()["kid"]
+        assert [k["kid"] for k in (await client.get("/jwks")).json()["keys"]] == [retired]
+
+
+CALLBACK = "http://127.0.0.1:53682/callback"
+
+
+async def _exchange(
+    client: httpx.AsyncClient,
+    code: str,
+    verifier: str,
+    *,
+    redirect_uri: str = CALLBACK,
+    client_id: str = "ctg-dans-ma-poche",
+) -> httpx.Response:
+    return await client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "code_verifier": verifier,
+        },
+    )
+
+
+async def test_authorization_code_with_pkce(tmp_path: Path) -> None:
+    """The mobile app's flow: login page, code, exchange with the verifier."""
+    async with running_idp(tmp_path) as (_, transport), await _client(transport) as client:
+        doc = (await client.get("/.well-known/openid-configuration")).json()
+        assert doc["authorization_endpoint"] == f"{IDP_ISSUER}/authorize"
+        assert doc["code_challenge_methods_supported"] == ["S256"]
+        assert "authorization_code" in doc["grant_types_supported"]
+        verifier, challenge = pkce_pair()
+        back = await authorize(client, "caf-agent", challenge=challenge, redirect_uri=CALLBACK)
+        # Back to the very redirect URI asked for, with the state and the issuer (RFC 9207).
+        assert str(back.copy_with(query=None)) == CALLBACK
+        assert back.params["state"] == "etat-1"
+        assert back.params["iss"] == IDP_ISSUER
+        answer = await _exchange(client, back.params["code"], verifier)
+        assert answer.status_code == 200, answer.text
+        token = answer.json()["access_token"]
+        claims = await _verify(client, token)
+        assert claims["sub"] == str(demo_id("person:caf-agent"))
+        assert claims["client_id"] == "ctg-dans-ma-poche"
+        assert claims["aud"] == "coop-api"
+        id_token = await _verify(client, answer.json()["id_token"])
+        assert id_token["aud"] == "ctg-dans-ma-poche"
+        assert id_token["sub"] == claims["sub"]
+        # Single use: the same code again is refused.
+        again = await _exchange(client, back.params["code"], verifier)
+        assert again.status_code == 400
+        assert again.json()["error"] == "invalid_grant"
+
+
+async def test_a_code_needs_its_verifier_its_redirect_uri_and_its_client(tmp_path: Path) -> None:
+    other = {"ctg-dans-ma-poche": [CALLBACK], "console": ["http://127.0.0.1/docs"]}
+    async with (
+        running_idp(tmp_path, public_clients=other) as (_, transport),
+        await _client(transport) as client,
+    ):
+        verifier, challenge = pkce_pair()
+
+        async def code() -> str:
+            back = await authorize(client, "caf-agent", challenge=challenge, redirect_uri=CALLBACK)
+            return back.params["code"]
+
+        wrong_verifier = await code()
+        refused = await _exchange(client, wrong_verifier, pkce_pair()[0])
+        assert refused.json()["error"] == "invalid_grant"
+        # A failed attempt spends the code: the right verifier comes too late.
+        assert (await _exchange(client, wrong_verifier, verifier)).status_code == 400
+        elsewhere = await _exchange(
+            client, await code(), verifier, redirect_uri="http://127.0.0.1:53682/ailleurs"
+        )
+        assert elsewhere.json()["error"] == "invalid_grant"
+        assert "redirect_uri" in elsewhere.json()["detail"]
+        stolen = await _exchange(client, await code(), verifier, client_id="console")
+        assert stolen.json()["error"] == "invalid_grant"
+        unknown = await _exchange(client, await code(), verifier, client_id="inconnu")
+        assert unknown.status_code == 401
+        assert unknown.json()["error"] == "invalid_client"
+
+
+async def test_authorization_requests_the_provider_refuses(tmp_path: Path) -> None:
+    async with running_idp(tmp_path) as (_, transport), await _client(transport) as client:
+        _, challenge = pkce_pair()
+        asked = {
+            "response_type": "code",
+            "client_id": "ctg-dans-ma-poche",
+            "redirect_uri": CALLBACK,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": "s",
+        }
+        # Nowhere trusted to send the browser back to: a page, never a redirect.
+        for changed in (
+            {"client_id": "inconnu"},
+            {"redirect_uri": "https://evil.example/callback"},
+            {"redirect_uri": "http://127.0.0.1:53682/autre"},
+        ):
+            page = await client.get("/authorize", params={**asked, **changed})
+            assert page.status_code == 400
+            assert "location" not in page.headers
+            assert "refusée" in page.text
+        # The redirect URI is trusted: the error goes back to the app (RFC 6749 §4.1.2.1).
+        for changed, error in (
+            ({"code_challenge_method": "plain"}, "invalid_request"),
+            ({"code_challenge": ""}, "invalid_request"),
+            ({"response_type": "token"}, "unsupported_response_type"),
+        ):
+            answer = await client.get("/authorize", params={**asked, **changed})
+            assert answer.status_code == 303
+            back = httpx.URL(answer.headers["location"])
+            assert back.params["error"] == error
+            assert back.params["state"] == "s"
+        # The login form's hidden fields are checked again when it is posted.
+        form = LoginForm((await client.get("/authorize", params=asked)).text)
+        tampered = {**form.fields, "redirect_uri": "https://evil.example/cb", "persona": "national"}
+        assert (await client.post(form.action, data=tampered)).status_code == 400
+        cancelled = await client.post(form.action, data={**form.fields, "refus": "1"})
+        assert httpx.URL(cancelled.headers["location"]).params["error"] == "access_denied"
+
+
+def test_codes_are_short_lived() -> None:
+    now = [1000.0]
+    codes = AuthorizationCodes(60, clock=lambda: now[0])
+    verifier, challenge = pkce_pair()
+    request = AuthorizationRequest("app", CALLBACK, challenge, "openid", None, None)
+    fresh, stale = codes.issue(request, "caf-agent"), codes.issue(request, "caf-agent")
+    now[0] += 59
+    assert codes.redeem(fresh, client_id="app", redirect_uri=CALLBACK, code_verifier=verifier)
+    now[0] += 1
+    with pytest.raises(InvalidGrant):
+        codes.redeem(stale, client_id="app", redirect_uri=CALLBACK, code_verifier=verifier)
 
 
 def test_refused_in_production(tmp_path: Path) -> None:
@@ -140,8 +287,11 @@ def test_coop_token_prints_a_token_the_idp_publishes_keys_for(
     claims = jwt.decode(token, keys, algorithms=["RS256"]).claims
     assert claims["sub"] == str(demo_id("person:collectivite-referent"))
     assert claims["iss"] == IDP_ISSUER
+    assert claims["client_id"] == "ctg-dans-ma-poche"
     client = runner.invoke(cli.app, ["token", "--client", "partenaire"])
-    assert jwt.decode(client.stdout.strip(), keys).claims["client_id"] == "partenaire"
+    client_claims = jwt.decode(client.stdout.strip(), keys).claims
+    assert client_claims["client_id"] == "partenaire"
+    assert client_claims["sub"] == str(service_account_id("partenaire"))
     assert runner.invoke(cli.app, ["token", "--as", "inconnu"]).exit_code != 0
     monkeypatch.setenv("COOP_ENVIRONMENT", "production")
     production = runner.invoke(cli.app, ["token", "--as", "caf-agent"])

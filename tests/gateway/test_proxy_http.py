@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from tests.gateway.echo_service import CHUNK
-from tests.gateway.servers import Server, free_port
+from tests.gateway.servers import Server, free_port, idp_server
 from tests.gateway.support import NO_DATABASE
 
 MIB = 1024 * 1024
@@ -36,17 +36,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     key_dir: Path = tmp_path_factory.mktemp("idp")
     started: list[Server] = []
     try:
-        idp_port = free_port()
-        # The issuer URL is built from host and port: the process must know its port.
-        idp = Server(
-            "gateway.devidp.app:create_app",
-            {
-                "COOP_IDP_KEY_DIR": str(key_dir),
-                "COOP_IDP_HOST": "127.0.0.1",
-                "COOP_IDP_PORT": str(idp_port),
-            },
-            port=idp_port,
-        )
+        idp = idp_server(key_dir)
         started.append(idp)
         services = {}
         for name in ("conventions", "documents"):
@@ -61,7 +51,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
             "tests.gateway.servers:gateway_from_env",
             {
                 "COOP_GATEWAY_DATABASE_URL": NO_DATABASE,
-                "COOP_GATEWAY_OIDC_ISSUER": f"http://127.0.0.1:{idp_port}",
+                "COOP_GATEWAY_OIDC_ISSUER": idp.url,
                 "COOP_GATEWAY_SERVICE_URLS": json.dumps(services),
                 "COOP_GATEWAY_PROXY_READ_TIMEOUT_SECONDS": "1",
             },

@@ -7,17 +7,23 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
+from collections.abc import Iterator
 
 import httpx
+import pytest
 from joserfc.jwk import ECKey, RSAKey
 
 from kernel.principal import PrincipalKind
 from tests.gateway.conftest import GatewayRig, RigFactory
 from tests.gateway.support import (
+    IDP_ISSUER,
     b64url,
     bearer,
     claims,
+    client_token,
+    person_token,
     sign,
     sign_with,
     unsigned,
@@ -141,19 +147,67 @@ async def test_garbage_token(rig: GatewayRig) -> None:
 
 
 async def test_token_without_subject(rig: GatewayRig) -> None:
-    token = sign(rig.store, claims(sub=None))
+    token = sign(rig.store, claims(sub=None, client_id=None))
     assert_invalid_token(await rig.client.get(PATH, headers=bearer(token)), "missing sub")
 
 
-async def test_client_credentials_token_is_a_client(rig: GatewayRig) -> None:
-    token = sign(rig.store, claims(sub="service-account-partenaire", client_id="partenaire"))
+async def caller(rig: GatewayRig, token: str) -> tuple[PrincipalKind, str]:
     response = await rig.client.get(PATH, headers=bearer(token))
-    assert response.status_code == 200
-    assert response.json()["subject"] == "partenaire"
-    assert rig.resolver.calls[-1].kind is PrincipalKind.client
-    azp_only = sign(rig.store, claims(sub=None, azp="back-office"))
-    assert (await rig.client.get(PATH, headers=bearer(azp_only))).json()["subject"] == "back-office"
-    assert rig.resolver.calls[-1].kind is PrincipalKind.client
+    assert response.status_code == 200, response.text
+    return rig.resolver.calls[-1].kind, response.json()["subject"]
+
+
+async def test_a_person_is_the_person_whatever_app_they_came_through(rig: GatewayRig) -> None:
+    """RFC 9068 §2.2: `client_id` is REQUIRED in every JWT access token, persons' too.
+
+    Today's rule took any token with `client_id` for that machine client: a person
+    logged in through the mobile app was refused as an unregistered client."""
+    sub = "3b0c8a52-7a51-4c43-9d5e-2a8f0c1d9e11"
+    mobile = person_token(rig.store, sub, "agnes@demo.coop.invalid", "Agnès")
+    assert await caller(rig, mobile) == (PrincipalKind.person, sub)
+    assert rig.resolver.calls[-1].email == "agnes@demo.coop.invalid"
+    # The same person through another app is the same caller, not that app.
+    other_app = person_token(rig.store, sub, "agnes@demo.coop.invalid", "Agnès", client_id="x")
+    assert await caller(rig, other_app) == (PrincipalKind.person, sub)
+    # Keycloak's person tokens name the app in `azp` only.
+    keycloak = sign(rig.store, claims(sub, client_id=None, azp="ctg-dans-ma-poche"))
+    assert await caller(rig, keycloak) == (PrincipalKind.person, sub)
+    # A username that looks like another client's service account is still a person:
+    # the rule compares it with the token's own client.
+    lookalike = sign(rig.store, claims(sub, preferred_username="service-account-partenaire"))
+    assert await caller(rig, lookalike) == (PrincipalKind.person, sub)
+
+
+async def test_machine_clients_are_tokens_without_a_person_subject(rig: GatewayRig) -> None:
+    # Keycloak's service account, as the development provider issues it (UUID `sub`).
+    assert await caller(rig, client_token(rig.store, "partenaire")) == (
+        PrincipalKind.client,
+        "partenaire",
+    )
+    # `sub` = the client id (Ory Hydra, panva's oidc-provider).
+    hydra = sign(rig.store, claims("back-office", client_id="back-office"))
+    assert await caller(rig, hydra) == (PrincipalKind.client, "back-office")
+    # No `sub` at all: the client named by `client_id`, else `azp`.
+    no_sub = sign(rig.store, claims(sub=None, client_id="partenaire"))
+    assert await caller(rig, no_sub) == (PrincipalKind.client, "partenaire")
+    azp_only = sign(rig.store, claims(sub=None, client_id=None, azp="back-office"))
+    assert await caller(rig, azp_only) == (PrincipalKind.client, "back-office")
+
+
+async def test_the_service_account_rule_is_a_setting(make_rig: RigFactory) -> None:
+    # Auth0's machine tokens: `sub` = "<client_id>@clients".
+    async with make_rig(
+        oidc_service_account_claim="sub", oidc_service_account_value="{client_id}@clients"
+    ) as rig:
+        auth0 = sign(rig.store, claims("partenaire@clients", client_id="partenaire"))
+        assert await caller(rig, auth0) == (PrincipalKind.client, "partenaire")
+        # Keycloak's rule no longer applies: that service account is a subject of its own.
+        keycloak = client_token(rig.store, "partenaire")
+        kind, subject = await caller(rig, keycloak)
+        assert kind is PrincipalKind.person
+        assert subject != "partenaire"
+    async with make_rig(oidc_service_account_claim="") as rig:
+        assert (await caller(rig, client_token(rig.store, "partenaire")))[0] is PrincipalKind.person
 
 
 async def test_unknown_kids_refresh_once_per_cooldown(make_rig: RigFactory) -> None:
@@ -167,12 +221,13 @@ async def test_unknown_kids_refresh_once_per_cooldown(make_rig: RigFactory) -> N
             responses.append(await rig.client.get(PATH, headers=bearer(t)))
         for response in responses:
             assert_invalid_token(response, "unknown signing key")
-        # One fetch shared by the concurrent burst, none for the later kids (cooldown).
-        assert rig.idp_transport.count("/jwks") == 1
+        # The start-up load, then one fetch shared by the concurrent burst, none for
+        # the later kids (cooldown).
+        assert rig.idp_transport.count("/jwks") == 2
         assert rig.idp_transport.count("/.well-known/openid-configuration") == 1
         valid = await rig.client.get(PATH, headers=bearer(sign(rig.store, claims())))
         assert valid.status_code == 200
-        assert rig.idp_transport.count("/jwks") == 1
+        assert rig.idp_transport.count("/jwks") == 2
 
 
 async def test_unknown_kid_refreshes_after_the_cooldown(make_rig: RigFactory) -> None:
@@ -227,3 +282,58 @@ async def test_identity_provider_down_is_503_not_401(make_rig: RigFactory) -> No
         response = await rig.client.get(PATH, headers=bearer(sign(rig.store, claims())))
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["retry-after"] == "5"
+
+
+class Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def errors(self) -> list[str]:
+        return [r.getMessage() for r in self.records if r.levelno >= logging.ERROR]
+
+
+@pytest.fixture
+def jwks_log() -> Iterator[Collected]:
+    # On the logger itself: the apps' logging set-up replaces the root's handlers.
+    handler, logger = Collected(), logging.getLogger("coop.gateway.jwks")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
+async def test_an_issuer_that_does_not_match_discovery_is_loud(
+    make_rig: RigFactory, database_url: str, jwks_log: Collected
+) -> None:
+    """A trailing slash is enough: the provider's discovery document names its issuer
+    without it, tokens carry it without it, so no token could ever be verified. Today
+    /readyz said ready while every request was a 503."""
+    issuer = f"{IDP_ISSUER}/"
+    async with make_rig(database_url=database_url, oidc_issuer=issuer) as rig:
+        # Start-up says it plainly, before any request.
+        for _ in range(100):
+            if jwks_log.errors():
+                break
+            await asyncio.sleep(0.02)
+        (line,) = jwks_log.errors()
+        assert "OIDC issuer mismatch" in line
+        assert repr(issuer) in line
+        assert repr(IDP_ISSUER) in line
+        ready = await rig.client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.headers["content-type"] == "application/problem+json"
+        detail = ready.json()["detail"]
+        assert f"COOP_GATEWAY_OIDC_ISSUER = « {issuer} »" in detail
+        assert f"(« {IDP_ISSUER} »)" in detail
+        token = sign(rig.store, claims())
+        refused = await rig.client.get(PATH, headers=bearer(token))
+        assert refused.status_code == 503
+        assert "COOP_GATEWAY_OIDC_ISSUER" in refused.json()["detail"]
+        # Still one line, however many requests and retries.
+        assert len(jwks_log.errors()) == 1
+    async with make_rig(database_url=database_url) as rig:
+        assert (await rig.client.get("/readyz")).status_code == 200

@@ -26,7 +26,7 @@ from kernel.principal import OrganisationKind, Role
 from services.actions.app import create_app as create_actions_app
 from services.actions.models import convention_ref as actions_refs
 from services.actions.settings import ActionsSettings
-from tests.gateway.support import IDP_ISSUER, claims, running_idp, sign
+from tests.gateway.support import IDP_ISSUER, client_token, person_token, running_idp
 from tests.support.apps import running
 from tests.support.personas import CAF_A, CAF_B, COLLECTIVITE_X, COLLECTIVITE_Y, stable_id
 
@@ -75,11 +75,12 @@ class HabRig:
         self.sessionmaker = sessionmaker
 
     def token(self, name: str, *, email: str | None = None, client: bool = False) -> str:
+        """The development provider's shapes: persons through the mobile app (RFC 9068,
+        with its `client_id`), clients as Keycloak's service accounts (a UUID `sub`)."""
         if client:
-            return sign(self.store, claims(f"service-account-{name}", client_id=name, email=None))
-        return sign(
-            self.store,
-            claims(self.subject(name), email=email or f"{name}@test.invalid", name=name.title()),
+            return client_token(self.store, name)
+        return person_token(
+            self.store, self.subject(name), email or f"{name}@test.invalid", name.title()
         )
 
     def headers(self, name: str, **kwargs: Any) -> dict[str, str]:
