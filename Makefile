@@ -1,4 +1,5 @@
-# Two commands set everything up on a machine with python3.11 and make:
+# Two commands set everything up on a machine with python3.11 (or later: PYTHON=python3.12)
+# and make:
 #   make run   - the whole suite on embedded defaults
 #   make test  - lint, type check and the test suite
 PYTHON ?= python3.11

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from coop.apps import APPS, migration_trees
-from kernel.embedded_db import start_embedded
+from kernel.embedded_db import EmbeddedDatabaseError, start_embedded
 
 app = typer.Typer(
     name="coop",
@@ -41,8 +41,12 @@ def database_url() -> str:
     if url:
         return url
     data_dir = os.environ.get("COOP_EMBEDDED_DATA_DIR", DATA_DIR_DEFAULT)
-    with console.status("Démarrage de PostgreSQL embarqué…"):
-        return start_embedded(data_dir)
+    try:
+        with console.status("Démarrage de PostgreSQL embarqué…"):
+            return start_embedded(data_dir)
+    except EmbeddedDatabaseError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
 
 
 @app.command(help="Applique les migrations de chaque service (chacun son schéma).")

@@ -1,7 +1,7 @@
 """Test database: real PostgreSQL, migrated once per run, emptied after each test.
 
 `TEST_DATABASE_URL` (a server URL; a fresh database is created on it) or, by default,
-the embedded pgserver under .coop/test-pgdata. Each pytest process gets its own
+the embedded PostgreSQL under .coop/test-pgdata. Each pytest process gets its own
 database, so several runs can share one server.
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -27,7 +29,8 @@ def _server_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return asyncpg_url(url)
-    return start_embedded(".coop/test-pgdata", database="postgres")
+    # Disposable: a data directory of an older PostgreSQL is made anew.
+    return start_embedded(".coop/test-pgdata", database="postgres", recreate_other_major=True)
 
 
 async def _admin(url: str, sql: str) -> None:
@@ -106,3 +109,18 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     url: str = request.getfixturevalue("database_url")
     yield
     asyncio.run(truncate_written_tables(url))
+
+
+@pytest.fixture
+def cluster_dir() -> Iterator[Path]:
+    """A directory for a test's own embedded PostgreSQL, under .coop/ rather than pytest's
+    tmp_path: the server runs as another user when tests run as root, and every pytest
+    session started meanwhile (several worktrees share the machine) makes
+    /tmp/pytest-of-root private again, cutting that user off its data directory."""
+    # Short: a socket path past 107 bytes would move the socket to the runtime dir.
+    path = Path(".coop/scratch") / secrets.token_hex(4)
+    path.mkdir(parents=True)
+    try:
+        yield path.resolve()
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -27,7 +27,9 @@ def ensure_database(scale: str, data_dir: str = BENCH_DATA_DIR) -> tuple[str, bo
     url = os.environ.get("DATABASE_URL")
     if url:
         return url, False
-    return start_embedded(data_dir, database=f"coop_bench_{scale}"), True
+    # Generated data: a data directory of an older PostgreSQL is made anew.
+    url = start_embedded(data_dir, database=f"coop_bench_{scale}", recreate_other_major=True)
+    return url, True
 
 
 def stop_database(data_dir: str = BENCH_DATA_DIR) -> None:

@@ -212,12 +212,12 @@ def test_coop_run_refuses_to_start_beside_a_busy_port(monkeypatch: pytest.Monkey
 
 
 def test_stop_databases_stops_a_running_embedded_server_and_starts_none(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`make clean-data` runs it first, so no server is left on a deleted directory."""
     from kernel.embedded_db import start_embedded, stop_embedded
 
-    monkeypatch.chdir(tmp_path)  # by default: every .coop/*pgdata under the directory
+    monkeypatch.chdir(cluster_dir)  # by default: every .coop/*pgdata under the directory
     running, stopped = Path(".coop/running-pgdata"), Path(".coop/stopped-pgdata")
     stopped.mkdir(parents=True)
     start_embedded(str(running))

@@ -410,3 +410,17 @@ def test_one_multi_stage_image_runs_any_app_as_non_root() -> None:
     assert cmd.group(1) in APPS
     # The Alembic trees travel with the installed kernel (kernel.migrations finds them).
     assert "COPY migrations /opt/venv/lib/python3.11/site-packages/migrations" in text
+
+
+def test_the_stack_runs_the_postgresql_major_of_development_and_tests(
+    compose: dict[str, Any],
+) -> None:
+    """What the tests prove on the embedded server (extensions, SQL) holds in production."""
+    from kernel.embedded_db import server_major
+
+    postgres = compose["services"]["postgres"]
+    assert re.fullmatch(rf"postgres:{server_major()}(\.\d+)*(-alpine)?", postgres["image"])
+    # From 18 on the image keeps its cluster in <major>/docker under this directory; a
+    # volume mounted at the former .../data would leave the data in the container.
+    mounts = [volume.split(":")[1] for volume in postgres["volumes"]]
+    assert "/var/lib/postgresql" in mounts
