@@ -2,6 +2,7 @@
 #   docker run IMAGE serve gateway|conventions|actions|documents [--workers N]
 # (N worker processes: default the container's cores, at most 4; COOP_<APP>_WORKERS too)
 #   docker run IMAGE migrate
+#   docker run IMAGE worker        (every app's background jobs)
 # Build: docker build -t cooperation .
 
 # --- builder: compilers live here only ---------------------------------------------
@@ -31,14 +32,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     COOP_ENVIRONMENT=production \
-    COOP_HOST=0.0.0.0
+    COOP_HOST=0.0.0.0 \
+    COOP_WORKER_HEARTBEAT_FILE=/tmp/coop-worker.heartbeat
 RUN groupadd --system --gid 10001 coop \
  && useradd --system --uid 10001 --gid coop --home-dir /srv/coop --create-home coop
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /srv/coop
 USER coop:coop
 EXPOSE 8000 8001 8002 8003
-# /healthz of the app this container serves (`coop healthcheck` reads it from PID 1).
+# /healthz of the app this container serves, or the worker's heartbeat (`coop healthcheck`
+# reads which from PID 1).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["coop", "healthcheck"]
 ENTRYPOINT ["coop"]

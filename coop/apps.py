@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kernel.jobs import JobSource
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,9 @@ class AppSpec:
     # Folder under migrations/ holding the app's own Alembic tree (None: no tables).
     migrations: str | None
     default_port: int
+    # "module:callable" giving the app's periodic jobs (a kernel.jobs.JobSource), run by
+    # `coop worker`; None: the app has none.
+    jobs: str | None = None
 
     @property
     def env_prefix(self) -> str:
@@ -35,6 +41,13 @@ class AppSpec:
     def settings_class(self) -> Any:
         module, _, attr = self.settings.partition(":")
         return getattr(importlib.import_module(module), attr)
+
+    def job_source(self) -> JobSource | None:
+        if self.jobs is None:
+            return None
+        module, _, attr = self.jobs.partition(":")
+        source: JobSource = getattr(importlib.import_module(module), attr)
+        return source
 
 
 # Order matters: `coop run` starts them in this order, `coop migrate` migrates in it.
@@ -61,6 +74,7 @@ APPS: dict[str, AppSpec] = {
             settings="services.documents.settings:DocumentsSettings",
             migrations="documents",
             default_port=8003,
+            jobs="services.documents.jobs:periodic_jobs",
         ),
         AppSpec(
             name="actions",
@@ -68,6 +82,7 @@ APPS: dict[str, AppSpec] = {
             settings="services.actions.settings:ActionsSettings",
             migrations="actions",
             default_port=8002,
+            jobs="services.actions.jobs:periodic_jobs",
         ),
         AppSpec(
             name="gateway",
@@ -76,10 +91,15 @@ APPS: dict[str, AppSpec] = {
             # Habilitations (persons, clients, grants, invitations, access requests).
             migrations="gateway",
             default_port=8000,
+            jobs="gateway.habilitations.jobs:periodic_jobs",
         ),
     )
 }
 
 
+# The job queue's own tree (schema `procrastinate`, kernel.job_queue), migrated last.
+JOBS_MIGRATIONS = "procrastinate"
+
+
 def migration_trees() -> list[str]:
-    return [spec.migrations for spec in APPS.values() if spec.migrations]
+    return [*(spec.migrations for spec in APPS.values() if spec.migrations), JOBS_MIGRATIONS]

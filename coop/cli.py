@@ -86,6 +86,19 @@ def serve(
 
 
 @app.command(
+    help="Exécute les tâches de fond de la suite (réplicas des conventions, analyses "
+    "antivirus, expiration des habilitations), une fois par intervalle quel que soit le "
+    "nombre de travailleurs. Ctrl-C l'arrête."
+)
+def worker() -> None:
+    """Run the suite's jobs (kernel.job_queue) until SIGINT/SIGTERM."""
+    from coop.worker import main
+
+    os.environ.setdefault("DATABASE_URL", database_url())
+    main(console)
+
+
+@app.command(
     "demo-data", help="Charge les données de démonstration (idempotent : rejouer ne change rien)."
 )
 def demo_data() -> None:

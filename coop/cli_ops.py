@@ -19,6 +19,8 @@ def _served_app() -> str | None:
     except OSError:
         return None
     words = [a.decode(errors="replace") for a in argv if a]
+    if "worker" in words:
+        return "worker"
     if "serve" in words:
         index = words.index("serve")
         if index + 1 < len(words):
@@ -29,7 +31,10 @@ def _served_app() -> str | None:
 def healthcheck(
     name: Annotated[
         str | None,
-        typer.Argument(help="Application (défaut : celle que sert le conteneur, `coop serve`)"),
+        typer.Argument(
+            help="Application, ou worker (défaut : ce que lance le conteneur, `coop serve` "
+            "ou `coop worker`)"
+        ),
     ] = None,
     ready: Annotated[
         bool, typer.Option("--ready", help="Interroger /readyz (base joignable) et non /healthz")
@@ -39,6 +44,9 @@ def healthcheck(
     import httpx
 
     app_name = name or _served_app()
+    if app_name == "worker":
+        _worker_health()
+        return
     spec = APPS.get(app_name or "")
     if spec is None:
         typer.echo(f"application inconnue : {app_name} (connues : {', '.join(APPS)})", err=True)
@@ -54,6 +62,17 @@ def healthcheck(
         typer.echo(f"{spec.name} : {url} a répondu {status}", err=True)
         raise typer.Exit(1)
     typer.echo(f"{spec.name} : ok")
+
+
+def _worker_health() -> None:
+    """The worker serves no HTTP: its heartbeat file tells it reaches the database."""
+    from coop.worker import WorkerSettings, healthy
+
+    problem = healthy(WorkerSettings())
+    if problem is not None:
+        typer.echo(f"worker : {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo("worker : ok")
 
 
 def keys() -> None:

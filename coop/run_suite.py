@@ -74,6 +74,24 @@ def start_clamd(env: dict[str, str], console: Console) -> Child | None:
     return child
 
 
+def worker_argv() -> list[str]:
+    """`coop worker` with this interpreter: how `coop run` and tests start it."""
+    return [sys.executable, "-m", "coop.cli", "worker"]
+
+
+def start_worker(env: dict[str, str], log: Path, timeout: float) -> Child:
+    """A `coop worker`, once its heartbeat says it reaches the database."""
+    from coop.worker import WorkerSettings, healthy
+
+    settings = WorkerSettings()
+    path = env.get("COOP_WORKER_HEARTBEAT_FILE", settings.heartbeat_file)
+    settings = settings.model_copy(update={"heartbeat_file": path})
+    Path(path).unlink(missing_ok=True)  # a killed worker's: wait for this one's
+    child = spawn("worker", worker_argv(), env, log)
+    wait_ready(child, path, timeout=timeout, check=lambda: healthy(settings) is None)
+    return child
+
+
 class _Stop(Exception):
     pass
 
@@ -109,6 +127,9 @@ def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
                 url = f"http://127.0.0.1:{app_port(spec)}{spec.probe_path}"
                 wait_ready(child, url, timeout=ready_timeout)
                 console.print(f"[green]✓[/] {spec.name} : http://127.0.0.1:{app_port(spec)}")
+            status.update("Attente du travailleur (tâches de fond)…")
+            children.append(start_worker(env, BASE / "logs" / "worker.log", ready_timeout))
+            console.print("[green]✓[/] worker : tâches de fond (journal : .coop/logs/worker.log)")
         _print_ready()
         while all(c.process.poll() is None for c in children):
             time.sleep(0.5)

@@ -90,6 +90,23 @@ class Stack:
             self.spawn(spec.name, self.command(spec), {**base_env, **self.env_for(spec)})
         for child in self.children:
             wait_ready(child, self.url(child.name) + APPS[child.name].probe_path, timeout=timeout)
+        self.start_worker(base_env, timeout=timeout)
+
+    def worker_env(self) -> dict[str, str]:
+        """What `coop worker` needs: the settings of every app whose jobs it runs."""
+        env: dict[str, str] = {}
+        for spec in APPS.values():
+            if spec.jobs is not None:
+                env.update(self.env_for(spec))
+        env["COOP_WORKER_HEARTBEAT_FILE"] = str(self.work_dir / "worker.heartbeat")
+        return env
+
+    def start_worker(self, base_env: dict[str, str], *, timeout: float = 90.0) -> None:
+        from coop.run_suite import start_worker
+
+        env = {**base_env, **self.worker_env()}
+        child = start_worker(env, self.work_dir / "logs" / "worker.log", timeout)
+        self.children.append(child)
 
     def pid(self, name: str) -> int:
         return next(c.process.pid for c in self.children if c.name == name)

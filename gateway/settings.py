@@ -98,7 +98,7 @@ class GatewaySettings(CommonSettings):
     grant_cache_seconds: float = Field(default=15.0, ge=0, le=300)
     grant_default_days: int = Field(default=365, ge=1, le=3 * 366)
     invitation_default_days: int = Field(default=7, ge=1, le=30)
-    # How often grants past their end are marked "expirée" (history written).
+    # How often `coop worker` marks grants past their end "expirée" (history written).
     grant_expiry_sweep_seconds: float = Field(default=300.0, gt=0)
 
     @field_validator("oidc_service_account_value")

@@ -38,6 +38,13 @@ def resolve_database_url(settings: CommonSettings) -> str:
     return start_embedded(settings.embedded_data_dir)
 
 
+def internal_signer(settings: CommonSettings) -> InternalTokenSigner:
+    """The app's signer of internal tokens (its requests and its jobs alike)."""
+    return InternalTokenSigner(
+        settings.app_name, settings.internal_signing_key, settings.internal_token_ttl_seconds
+    )
+
+
 def create_service_app(
     settings: CommonSettings,
     *,
@@ -79,9 +86,7 @@ def create_service_app(
         app.state.internal_verifier = InternalTokenVerifier(
             settings.app_name, settings.internal_trusted_keys
         )
-        app.state.internal_signer = InternalTokenSigner(
-            settings.app_name, settings.internal_signing_key, settings.internal_token_ttl_seconds
-        )
+        app.state.internal_signer = internal_signer(settings)
         # Everything built so far lives as long as the process: out of the collector's
         # sight, a full collection no longer walks the ~100k objects of the imports.
         gc.freeze()

@@ -5,10 +5,11 @@ keep a small read-only replica (`convention_ref` table in their own schema) of w
 they need to scope queries and check rules: the Caf, the signatory organisations,
 the dates and the lifecycle status. It is fed from the conventions service's
 internal feed ``GET /internal/v1/conventions/references?after=<seq>`` (ordered by a
-change sequence number), polled in the background every few seconds, and refreshed
+change sequence number), polled every few seconds, and refreshed
 on demand by id (``GET /internal/v1/conventions/{id}/reference``) when a request
 names a convention the replica does not know yet, or before a write that depends on
-the convention's state.
+the convention's state. The polling is each app's periodic job (`sync_job`), run by
+`coop worker` once per interval across all processes.
 
 Scope is then enforced in each service's own SQL (`readable_clause`), one round trip.
 """
@@ -16,7 +17,6 @@ Scope is then enforced in each service's own SQL (`readable_clause`), one round 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -48,9 +48,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kernel.background import periodic
 from kernel.errors import NotFound, ServiceUnavailable
 from kernel.internal_token import InternalTokenSigner
+from kernel.jobs import JobResources, PeriodicJob
 from kernel.principal import Principal
 
 _log = logging.getLogger("coop.convention_ref")
@@ -333,7 +333,16 @@ class ConventionRefReplica:
             raise NotFound("Convention introuvable.")
         return convention
 
-    def running(self, interval_seconds: float) -> contextlib.AbstractAsyncContextManager[None]:
-        """Keep the replica caught up in the background while the app runs (a failed
-        round is retried at the next one; requests fall back to refresh meanwhile)."""
-        return periodic("convention-ref-sync", interval_seconds, self.sync_once, _log)
+
+def sync_job(
+    name: str,
+    table: Table,
+    conventions_url: str,
+    resources: JobResources,
+    every_seconds: float,
+) -> PeriodicJob:
+    """The periodic catch-up of one app's replica (`table`, in that app's schema), run by
+    `coop worker`; requests fall back to `get`/`refresh` between two rounds."""
+    client = ConventionRefClient(resources.http, resources.signer, conventions_url)
+    replica = ConventionRefReplica(table, client, resources.sessionmaker)
+    return PeriodicJob(name, every_seconds, replica.sync_once)

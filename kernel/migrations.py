@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
@@ -87,3 +87,15 @@ def run_env(metadata: MetaData) -> None:
         return
     assert url, "pass database_url in the Alembic config attributes"
     asyncio.run(_run_async(url, metadata, schema))
+
+
+def execute_script(sql: str, schema: str) -> None:
+    """Run a multi-statement SQL script (a library's own schema, written for its search
+    path) inside the migration's transaction, `schema` first on the search path.
+
+    Through the driver connection (SQLAlchemy's `run_async`): asyncpg runs a script of
+    several statements only outside a prepared statement."""
+    driver = op.get_bind().connection.dbapi_connection
+    assert driver is not None
+    script = f'SET LOCAL search_path TO "{schema}";\n{sql}'
+    driver.run_async(lambda conn: conn.execute(script))

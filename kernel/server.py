@@ -27,9 +27,6 @@ from typing import Any
 
 from kernel.settings import CommonSettings
 
-# The file whose lock says which worker of this server runs the periodic work
-# (kernel.background): one of them, never all N.
-PERIODIC_LOCK_ENV = "COOP_PERIODIC_LOCK_FILE"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MAX_DEFAULT_WORKERS = 4
 
@@ -85,7 +82,6 @@ def serve(
     metrics_dir = os.path.join(run_dir, "metrics")
     os.mkdir(metrics_dir)
     os.environ[MULTIPROC_ENV] = metrics_dir
-    os.environ[PERIODIC_LOCK_ENV] = os.path.join(run_dir, "periodic.lock")
     # Fresh interpreters: no thread (the exporter) or socket of this process is carried
     # into a worker, and each imports prometheus-client with the directory already set.
     multiprocessing.set_start_method("spawn", force=True)

@@ -1,13 +1,12 @@
 """The habilitations' context (built in the lifespan) and per-request dependencies.
 
 The router carries its own lifespan (merged by FastAPI into the gateway's): it runs
-after the gateway's, so the database and the grant resolver already exist. It keeps
-the convention replica caught up and marks expired grants in the background.
+after the gateway's, so the database and the grant resolver already exist. It listens
+for grant changes; the replica's catch-up and the expiry sweep are jobs (jobs.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +23,6 @@ from gateway.habilitations.models import convention_ref
 from gateway.habilitations.notify import invalidate_on_grant_change
 from gateway.habilitations.resolver import DbGrantResolver
 from gateway.settings import GatewaySettings
-from kernel.background import periodic
 from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
 from kernel.database import DbSession
 from kernel.errors import ServiceUnavailable
@@ -70,20 +68,12 @@ async def habilitations_lifespan(app: FastAPI) -> AsyncIterator[None]:
         replica = ConventionRefReplica(convention_ref, client, app.state.sessionmaker)
         app.state.habilitations = HabilitationsContext(settings, replica, db_resolver)
 
-        async def sweep_once() -> None:
-            await sweep_expired(app.state.sessionmaker, db_resolver)
-
-        async with contextlib.AsyncExitStack() as running:
-            await running.enter_async_context(
-                periodic(
-                    "grant-expiry-sweep", settings.grant_expiry_sweep_seconds, sweep_once, _log
-                )
-            )
-            await running.enter_async_context(replica.running(settings.conventions_sync_seconds))
-            if db_resolver is not None:
-                await running.enter_async_context(
-                    invalidate_on_grant_change(app.state.engine, db_resolver.invalidate)
-                )
+        # The replica's catch-up and the grant-expiry sweep are jobs (jobs.py); the
+        # NOTIFY listener stays here: every gateway process drops its own cache.
+        if db_resolver is None:
+            yield
+            return
+        async with invalidate_on_grant_change(app.state.engine, db_resolver.invalidate):
             yield
 
 

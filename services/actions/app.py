@@ -45,8 +45,8 @@ def create_app(
             app.state.actions = ActionsContext(
                 settings=settings, replica=replica, today=today or _today
             )
-            async with replica.running(settings.conventions_sync_seconds):
-                yield
+            # The replica's periodic catch-up is a job (services/actions/jobs.py).
+            yield
 
     return create_service_app(
         settings,

@@ -15,7 +15,8 @@ class ActionsSettings(CommonSettings):
     app_name: ClassVar[str] = "actions"
 
     port: int = 8002
-    # Where the conventions service's internal feed lives, and how often it is polled.
+    # Where the conventions service's internal feed lives, and how often `coop worker`
+    # polls it (whole seconds dividing a minute, minutes dividing an hour...).
     conventions_url: str = "http://127.0.0.1:8001"
     conventions_sync_seconds: float = Field(default=2.0, gt=0)
     # Default due date of a quarterly campaign: this many days after the quarter ends.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,9 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel.app import create_service_app
-from kernel.background import periodic
 from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
-from services.documents import service
 from services.documents.antivirus import ClamdClient
 from services.documents.context import DocumentsContext
 from services.documents.endpoints import router
@@ -22,7 +19,6 @@ from services.documents.settings import DocumentsSettings, StorageBackend
 from services.documents.storage import FilesystemStorage, Storage
 from services.documents.storage_s3 import S3Storage
 
-_log = logging.getLogger("coop.documents")
 ANTIVIRUS_HEADER = (b"x-coop-antivirus", "désactivé".encode("latin-1"))
 
 
@@ -64,25 +60,6 @@ def make_scanner(settings: DocumentsSettings) -> ClamdClient | None:
     return ClamdClient(settings.clamd_address, settings.clamd_timeout_seconds)
 
 
-@asynccontextmanager
-async def _rescanning(ctx: DocumentsContext, app: FastAPI) -> AsyncIterator[None]:
-    """Versions left `en_analyse` (clamd down, error reply) are retried in the background."""
-    scanner = ctx.scanner
-    if scanner is None:
-        yield
-        return
-
-    async def rescan_once() -> None:
-        await service.rescan(
-            app.state.sessionmaker, ctx.storage, scanner, max_errors=ctx.settings.scan_max_errors
-        )
-
-    async with periodic(
-        "documents-rescan", ctx.settings.rescan_seconds, rescan_once, _log, delay_first=True
-    ):
-        yield
-
-
 def create_app(
     settings: DocumentsSettings | None = None,
     *,
@@ -102,8 +79,8 @@ def create_app(
             )
             ctx = DocumentsContext(settings, storage, make_scanner(settings), replica)
             app.state.documents = ctx
-            async with replica.running(settings.conventions_sync_seconds), _rescanning(ctx, app):
-                yield
+            # The replica's catch-up and the antivirus rescan are jobs (jobs.py).
+            yield
         finally:
             await http.aclose()
             await storage.close()

@@ -41,7 +41,7 @@ class DocumentsSettings(CommonSettings):
     clamd_timeout_seconds: float = Field(default=60.0, gt=0)
     # Disabling the scan is for `make run` without clamd; refused in production.
     antivirus: bool = True
-    # How often versions left `en_analyse` (clamd was down) are scanned again.
+    # How often `coop worker` scans again the versions left `en_analyse` (clamd was down).
     rescan_seconds: float = Field(default=60.0, gt=0)
     # clamd error replies (it answered but could not analyse the file, e.g. above its
     # StreamMaxLength) a version gets before it is rejected as unanalysable.

@@ -424,3 +424,25 @@ def test_the_stack_runs_the_postgresql_major_of_development_and_tests(
     # volume mounted at the former .../data would leave the data in the container.
     mounts = [volume.split(":")[1] for volume in postgres["volumes"]]
     assert "/var/lib/postgresql" in mounts
+
+
+def test_the_worker_runs_each_apps_jobs_with_that_apps_own_settings(
+    compose: dict[str, Any], variables: dict[str, str]
+) -> None:
+    """`coop worker` builds each app's settings to run its jobs (its replica, the rescan
+    on S3 with clamd, the grant sweep): the same values as that app's own container."""
+    from coop.config_doc import WORKER
+
+    worker = compose["services"]["worker"]
+    assert worker["command"] == ["worker"]
+    assert worker["healthcheck"]["test"] == ["CMD", "coop", "healthcheck", "worker"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    env = container_environment(compose, "worker", variables)
+    with_jobs = [spec for spec in APPS.values() if spec.jobs is not None]
+    assert {spec.name for spec in with_jobs} == {"actions", "documents", "gateway"}
+    for spec in with_jobs:
+        own = env_of(compose, variables, spec.name)
+        differing = sorted(k for k, v in own.items() if env.get(k) != v)
+        assert differing == [], f"worker lacks {spec.name}'s {differing}"
+        assert build_settings(spec, env).production_problems() == []
+    assert build_settings(WORKER, env).production_problems() == []

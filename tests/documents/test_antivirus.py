@@ -24,11 +24,14 @@ from services.documents.antivirus import (
     parse_address,
     parse_reply,
 )
+from services.documents.jobs import periodic_jobs
 from services.documents.models import Contenu
+from services.documents.settings import DocumentsSettings
 from services.documents.storage import FilesystemStorage
 from tests.documents.conftest import SMALL_STREAM_MAX, AppFactory, Convs, SmallClamd
 from tests.documents.helpers import files_under, h, new_version, ok, upload
 from tests.documents.samples import EICAR, pdf
+from tests.support.jobs import run_workers
 from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR
 
 
@@ -128,24 +131,45 @@ async def test_clamd_down_keeps_en_analyse_until_rescan(
         assert got.content == data
 
 
-async def test_the_app_scans_again_in_the_background_once_clamd_answers(
-    convs: Convs, documents_app: AppFactory, clamd_socket: str, tmp_path: Path
+async def test_the_worker_scans_again_once_clamd_answers(
+    convs: Convs,
+    documents_app: AppFactory,
+    clamd_socket: str,
+    tmp_path: Path,
+    database_url: str,
+    storage_root: Path,
 ) -> None:
-    """Nobody runs `coop documents rescan`: the service retries what waits by itself."""
+    """Nobody runs `coop documents rescan`: the documents' periodic job (run by the real
+    procrastinate worker, as `coop worker` runs it) retries what waits."""
     data = pdf("analysé plus tard")
     address = tmp_path / "clamd.sock"  # nothing listens there yet: clamd is down
-    async with documents_app(antivirus=True, clamd_address=str(address), rescan_seconds=0.05) as c:
+    settings = DocumentsSettings(
+        database_url=database_url,
+        storage_root=str(storage_root),
+        antivirus=True,
+        clamd_address=str(address),
+        rescan_seconds=1,
+    )
+    async with documents_app(antivirus=True, clamd_address=str(address)) as c:
         doc = ok(await upload(c, X_CONTRIBUTEUR, convs.a, "a.pdf", data), 201)
         assert doc["derniere_version"]["statut"] == "en_analyse"
         address.symlink_to(clamd_socket)  # clamd is back
         url = f"/api/v1/documents/{doc['id']}"
-        statut = "en_analyse"
-        for _ in range(600):  # wait for a background round (not an assertion on time)
-            statut = ok(await c.get(f"{url}/versions/1", headers=h(X_CONTRIBUTEUR)))["statut"]
-            if statut != "en_analyse":
-                break
-            await asyncio.sleep(0.05)
-        assert statut == "disponible"
+
+        async def statut() -> str:
+            version = ok(await c.get(f"{url}/versions/1", headers=h(X_CONTRIBUTEUR)))
+            return str(version["statut"])
+
+        async def scanned() -> None:
+            while await statut() == "en_analyse":  # noqa: ASYNC110 (polling the API)
+                await asyncio.sleep(0.1)
+
+        async with periodic_jobs(settings) as jobs:
+            rescan = [job for job in jobs if job.name == "documents.rescan"]
+            assert rescan, "the documents' jobs include the rescan when scanning is on"
+            await asyncio.wait_for(run_workers(database_url, rescan, 1, scanned()), timeout=60)
+        version = ok(await c.get(f"{url}/versions/1", headers=h(X_CONTRIBUTEUR)))
+        assert version["statut"] == "disponible"
         got = await c.get(f"{url}/contenu", headers=h(X_LECTEUR))
         assert got.status_code == 200
         assert got.content == data

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from kernel.background import periodic
-from kernel.server import PERIODIC_LOCK_ENV
 
 
 async def test_a_failed_round_is_logged_and_the_next_round_runs(
@@ -63,40 +58,3 @@ async def test_delay_first_waits_one_interval_before_the_first_round() -> None:
         await asyncio.sleep(0)
         await asyncio.sleep(0)
     assert not ran.is_set()
-
-
-_WORKER = """
-import asyncio, logging, os, sys
-from kernel.background import periodic
-
-async def main() -> None:
-    async def work() -> None:
-        with open(sys.argv[1], "a") as out:
-            out.write(f"{os.getpid()}\\n")
-
-    async with periodic("essai", 0.05, work, logging.getLogger("essai")):
-        await asyncio.sleep(float(sys.argv[2]))
-
-asyncio.run(main())
-"""
-
-
-def test_periodic_work_runs_in_one_worker_of_a_server_and_moves_when_it_dies(
-    tmp_path: Path,
-) -> None:
-    """Workers of one server share its lock file (kernel.server): one of them runs
-    the periodic work, and when it exits another takes over, never both at once."""
-    rounds = tmp_path / "rounds"
-    env = {**os.environ, PERIODIC_LOCK_ENV: str(tmp_path / "periodic.lock")}
-    short, long = (
-        subprocess.Popen([sys.executable, "-c", _WORKER, str(rounds), seconds], env=env)
-        for seconds in ("1", "3")
-    )
-    assert short.wait(30) == 0
-    assert long.wait(30) == 0
-    pids = [int(line) for line in rounds.read_text().split()]
-    runs = [pid for i, pid in enumerate(pids) if i == 0 or pids[i - 1] != pid]
-    # One runner at a time: either the long-lived one all along, or the short-lived
-    # one until it exited, then the other.
-    assert runs in ([long.pid], [short.pid, long.pid])
-    assert len(pids) > 10

@@ -1,0 +1,25 @@
+"""The actions service's periodic jobs, run by `coop worker` (kernel.jobs)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from kernel.convention_ref import sync_job
+from kernel.jobs import PeriodicJob, job_resources
+from services.actions.models import convention_ref
+from services.actions.settings import ActionsSettings
+
+
+@asynccontextmanager
+async def periodic_jobs(settings: ActionsSettings) -> AsyncIterator[list[PeriodicJob]]:
+    async with job_resources(settings) as resources:
+        yield [
+            sync_job(
+                "actions.convention-ref-sync",
+                convention_ref,
+                settings.conventions_url,
+                resources,
+                settings.conventions_sync_seconds,
+            )
+        ]

@@ -1,0 +1,125 @@
+"""The suite's job queue (procrastinate, schema `procrastinate`) on the real database, run
+by procrastinate's real worker in this process, with the very registration `coop worker`
+uses (`coop.worker.build_app`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kernel.job_queue import jobs_app
+from kernel.jobs import PeriodicJob, cron_every
+from services.actions.jobs import periodic_jobs as actions_jobs
+from services.actions.models import convention_ref
+from services.actions.settings import ActionsSettings
+from tests.support.apps import running
+from tests.support.conventions import conventions_app, make_convention, resilier, seed_organisations
+from tests.support.jobs import run_workers
+from tests.support.served import served
+
+
+async def finished_ticks(engine: AsyncEngine, task: str) -> list[tuple[int, str, int]]:
+    """(tick, status, attempts) of every job of `task`, as the queue recorded them."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT (args->>'timestamp')::bigint, status::text, attempts"
+                " FROM procrastinate.procrastinate_jobs WHERE task_name = :task ORDER BY id"
+            ),
+            {"task": task},
+        )
+        return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
+async def test_the_queue_has_its_own_schema_and_procrastinate_sees_it(
+    database_url: str, db_engine: AsyncEngine
+) -> None:
+    async with db_engine.connect() as conn:
+        schemas = await conn.execute(
+            text(
+                "SELECT DISTINCT table_schema FROM information_schema.tables"
+                " WHERE table_name LIKE 'procrastinate%'"
+            )
+        )
+        assert [r[0] for r in schemas] == ["procrastinate"]
+    app = jobs_app(database_url)
+    async with app.open_async():
+        assert await app.check_connection_async()
+
+
+async def test_a_periodic_job_runs_once_per_interval_with_two_workers_and_the_replica_converges(
+    database_url: str, db_engine: AsyncEngine
+) -> None:
+    """Two workers each defer every tick of the actions' replica sync (every second):
+    each tick runs once, and a convention's résiliation reaches the replica by itself."""
+    await seed_organisations(database_url)
+    conv = conventions_app(database_url)
+    async with running(conv) as client, served(conv) as url:
+        convention_id = await make_convention(client)
+        settings = ActionsSettings(
+            database_url=database_url, conventions_url=url, conventions_sync_seconds=1
+        )
+
+        async def statut() -> str | None:
+            async with db_engine.connect() as conn:
+                row = await conn.execute(
+                    select(convention_ref.c.statut).where(convention_ref.c.id == convention_id)
+                )
+                return row.scalar_one_or_none()
+
+        async def converges() -> None:
+            while await statut() is None:  # noqa: ASYNC110 (the replica reaches the new convention)
+                await asyncio.sleep(0.1)
+            await resilier(client, convention_id)
+            while await statut() != "résiliée":  # noqa: ASYNC110 (and its résiliation)
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2.5)  # a few more ticks to count
+
+        async with actions_jobs(settings) as jobs:
+            await asyncio.wait_for(run_workers(database_url, jobs, 2, converges()), timeout=60)
+
+    ticks = await finished_ticks(db_engine, "actions.convention-ref-sync")
+    timestamps = [tick for tick, _, _ in ticks]
+    assert len(timestamps) >= 4
+    assert len(set(timestamps)) == len(timestamps), f"a tick ran twice: {timestamps}"
+    assert {status for _, status, _ in ticks} <= {"succeeded", "doing", "todo"}
+    assert [s for _, s, _ in ticks].count("succeeded") >= 3
+
+
+async def test_a_failing_job_is_logged_and_retried_with_back_off(
+    database_url: str, db_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[float] = []
+    succeeded = asyncio.Event()
+
+    async def work() -> None:
+        calls.append(asyncio.get_running_loop().time())
+        if len(calls) == 1:
+            raise RuntimeError("service des conventions injoignable")
+        succeeded.set()
+
+    job = PeriodicJob("essai.echec-puis-succes", 60, work)
+    with caplog.at_level(logging.WARNING, logger="coop.jobs"):
+        await asyncio.wait_for(run_workers(database_url, [job], 1, succeeded.wait()), timeout=60)
+
+    # One job, run twice: the retry waited its back-off (2 s), not the next tick (60 s).
+    [(_, status, attempts)] = await finished_ticks(db_engine, job.name)
+    assert (status, attempts) == ("succeeded", 2)
+    assert 1.8 <= calls[1] - calls[0] < 30
+    [failed] = [r for r in caplog.records if r.name == "coop.jobs" and r.exc_info]
+    assert failed.levelname == "WARNING"
+    assert failed.getMessage() == "job failed, retried with back-off"
+    assert "injoignable" in str(failed.exc_info and failed.exc_info[1])
+
+
+def test_intervals_become_cron_lines_or_are_refused() -> None:
+    assert cron_every(2) == "* * * * * */2"
+    assert cron_every(300) == "*/5 * * * * 0"
+    assert cron_every(3600) == "0 */1 * * * 0"
+    for wrong in (0.5, 7, 420, 5 * 3600):
+        with pytest.raises(ValueError, match="intervalle"):
+            cron_every(wrong)
