@@ -30,11 +30,11 @@ from coop.demo_ids import (
     replica_refs,
 )
 from kernel.convention_ref import upsert_refs
+from kernel.sniffing import CSV, ODS, ODT, PDF
 from services.documents import repository as repo
 from services.documents.app import open_storage
 from services.documents.models import Document, StatutAnalyse, TypeDocument, Version, convention_ref
 from services.documents.settings import DocumentsSettings
-from services.documents.sniffing import CSV, ODS, ODT, PDF
 from services.documents.storage import Storage
 
 # The bilan intermédiaire of the actions demo (a plain id: no call to the actions service).

@@ -34,6 +34,7 @@ from kernel.errors import (
     validation_entries,
 )
 from kernel.principal import Principal
+from kernel.sniffing import sanitize_filename
 from services.documents import repository as repo
 from services.documents.context import DocumentsContext
 from services.documents.models import Document, StatutAnalyse, Version
@@ -46,7 +47,6 @@ from services.documents.service import (
     record_scan_error,
     uploader_organisation,
 )
-from services.documents.sniffing import sanitize_filename
 from services.documents.upload import (
     Ingest,
     Ingested,

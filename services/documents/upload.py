@@ -15,20 +15,20 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from kernel.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from services.documents.antivirus import (
-    ClamdClient,
-    InstreamSession,
-    ScanError,
-    ScanUnavailable,
-    Verdict,
-)
-from services.documents.sniffing import (
+from kernel.sniffing import (
     HEAD_BYTES,
     TEXT_CANDIDATE,
     TextChecker,
     UnsupportedType,
     final_type,
     sniff_head,
+)
+from services.documents.antivirus import (
+    ClamdClient,
+    InstreamSession,
+    ScanError,
+    ScanUnavailable,
+    Verdict,
 )
 from services.documents.storage import Storage, TempUpload
 

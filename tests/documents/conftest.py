@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import shutil
 import socket
 import subprocess
@@ -33,6 +32,7 @@ from tests.support.conventions import (
     seed_organisations,
 )
 from tests.support.personas import CAF_B, COLLECTIVITE_Y
+from tests.support.system_tools import require_program
 
 # --- conventions: the real conventions service, in-process ------------------------------
 
@@ -65,12 +65,6 @@ async def convs(database_url: str) -> AsyncIterator[Convs]:
 # --- clamd -------------------------------------------------------------------------------
 
 
-def _clamd_binary() -> str | None:
-    return shutil.which("clamd") or next(
-        (p for p in ("/usr/sbin/clamd", "/usr/local/sbin/clamd") if Path(p).is_file()), None
-    )
-
-
 def _free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -81,12 +75,9 @@ def _free_tcp_port() -> int:
 def _clamd(stream_max_length: str, tcp: bool = False) -> Iterator[tuple[str, str | None]]:
     """A clamd of our own on a temporary socket (and a local TCP port when `tcp`), with
     only the EICAR test signature; yields its addresses (socket path, host:port)."""
-    binary = _clamd_binary()
-    if binary is None:
-        message = "clamd introuvable : installez le paquet Debian clamav-daemon (.ci/run le fait)."
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(message)
-        pytest.skip(message)
+    binary = require_program(
+        "clamd", "clamav-daemon", extra_paths=("/usr/sbin/clamd", "/usr/local/sbin/clamd")
+    )
     work = Path(tempfile.mkdtemp(prefix="coop-clamd-"))
     (work / "db").mkdir()
     md5 = hashlib.md5(EICAR, usedforsecurity=False).hexdigest()

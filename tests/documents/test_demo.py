@@ -14,8 +14,8 @@ from coop.demo_ids import replica_refs
 from kernel import dev_keys
 from kernel.convention_ref import ConventionRef
 from kernel.internal_token import InternalTokenSigner
+from kernel.sniffing import TextChecker, final_type, sniff_head
 from services.documents.models import Document, Version
-from services.documents.sniffing import TextChecker, final_type, sniff_head
 from tests.documents.helpers import files_under
 from tests.support.apps import running
 from tests.support.conventions import conventions_app

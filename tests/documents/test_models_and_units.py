@@ -9,16 +9,16 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.errors import DomainError
-from services.documents.download import content_disposition, parse_range
-from services.documents.models import Base
-from services.documents.settings import DocumentsSettings
-from services.documents.sniffing import (
+from kernel.sniffing import (
     TEXT_CANDIDATE,
     UnsupportedType,
     final_type,
     sanitize_filename,
     sniff_head,
 )
+from services.documents.download import content_disposition, parse_range
+from services.documents.models import Base
+from services.documents.settings import DocumentsSettings
 from tests.documents.samples import ooxml, ooxml_types, pdf
 from tests.support.migrations import schema_differences
 

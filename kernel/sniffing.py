@@ -4,7 +4,8 @@ The type is decided from the content, never from the declared type: the first by
 name the format (PDF, PNG, JPEG, ZIP); a ZIP is only accepted as ODF (its first entry
 ``mimetype``, stored uncompressed) or OOXML (its ``[Content_Types].xml`` names the
 main part). Anything else must be text (UTF-8, no control characters) to pass as CSV
-or plain text. The file name's extension must agree with the content.
+or plain text. The file name's extension must agree with the content. Used by the
+documents upload and by the spreadsheet import (`kernel.tabular.reader`).
 """
 
 from __future__ import annotations
