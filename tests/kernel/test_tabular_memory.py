@@ -1,0 +1,130 @@
+"""Bounded memory: 400 000 rows (a national export) in each format, process RSS growth
+under 256 MiB, the file complete. Rows come from an async iterator, as from a cursor."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import zipfile
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import anyio
+import psutil
+import pytest
+
+from kernel.tabular import CellType, Column, Row, Sheet, csv_chunks, ods_chunks, xlsx_chunks
+
+ROWS = 400_000
+MAX_GROWTH = 256 * 1024 * 1024
+
+COLUMNS = (
+    Column("Axe"),
+    Column("Référence"),
+    Column("Action"),
+    Column("Porteurs"),
+    Column("Statut"),
+    Column("Avancement", CellType.percent),
+    Column("En retard", CellType.boolean),
+    Column("Période"),
+    Column("Réalisations"),
+    Column("Difficultés"),
+    Column("Valeur", CellType.decimal),
+    Column("Cible", CellType.decimal),
+    Column("Échéance", CellType.date),
+    Column("Validé le", CellType.datetime),
+)
+
+# A pool of distinct rows cycled through: the rows cost the test nothing to make.
+_POOL: list[Row] = [
+    (
+        f"Axe {i % 8 + 1}",
+        f"{i % 8 + 1}.{i % 40}",
+        f"Action {i} : ouvrir des places d’accueil à la crèche des Lilas",
+        "Commune de Voiron ; Communauté d’agglomération du Pays Voironnais",
+        "en cours",
+        Decimal(i % 101) / 100,
+        i % 7 == 0,
+        "2026-T1",
+        "Ouverture de 12 places supplémentaires au multi-accueil",
+        "=LIEN_HYPERTEXTE(x)" if i % 100 == 0 else "Recrutement d’auxiliaires difficile",
+        Decimal(i % 500) + Decimal("0.5"),
+        Decimal(400),
+        dt.date(2026, 1 + i % 12, 1 + i % 28),
+        dt.datetime(2026, 3, 31, 8, i % 60, tzinfo=dt.UTC),
+    )
+    for i in range(997)
+]
+
+
+async def _rows() -> AsyncIterator[Row]:
+    for i in range(ROWS):
+        yield _POOL[i % len(_POOL)]
+
+
+class _PeakRss:
+    """The process's RSS sampled every 20 ms in a thread: its growth over the baseline."""
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.base = self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.base
+
+
+def _count_in_zip_entry(path: Path, entry: str, marker: bytes) -> int:
+    """Occurrences of `marker` in an entry, inflated chunk by chunk (never whole)."""
+    count, tail = 0, b""
+    with zipfile.ZipFile(path) as z, z.open(entry) as f:
+        while chunk := f.read(1 << 20):
+            data = tail + chunk
+            count += data.count(marker)
+            tail = data[-(len(marker) - 1) :]
+    return count
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "ods"])
+async def test_four_hundred_thousand_rows_in_bounded_memory(fmt: str, tmp_path: Path) -> None:
+    sheet = Sheet("Suivis 2026", COLUMNS, _rows())
+    chunks = {"csv": csv_chunks, "xlsx": xlsx_chunks, "ods": ods_chunks}[fmt](sheet)
+    path = tmp_path / f"export.{fmt}"
+    started, cpu = time.monotonic(), sum(psutil.Process().cpu_times()[:2])
+    with _PeakRss() as rss:
+        async with await anyio.open_file(path, "wb") as out:
+            async for chunk in chunks:
+                await out.write(chunk)
+    elapsed = time.monotonic() - started
+    cpu = sum(psutil.Process().cpu_times()[:2]) - cpu
+    size = path.stat().st_size
+    print(
+        f"\n{fmt}: {ROWS} rows, {elapsed:.1f} s ({cpu:.1f} s CPU), {size / 1e6:.1f} MB,"
+        f" RSS +{rss.growth >> 20} MiB"
+    )
+    assert rss.growth < MAX_GROWTH
+    if fmt == "csv":
+        with path.open("rb") as f:
+            lines = sum(block.count(b"\r\n") for block in iter(lambda: f.read(1 << 20), b""))
+        assert lines == ROWS + 1
+    elif fmt == "xlsx":
+        assert _count_in_zip_entry(path, "xl/worksheets/sheet1.xml", b"<row ") == ROWS + 1
+    else:
+        assert _count_in_zip_entry(path, "content.xml", b"<table:table-row>") == ROWS + 1
