@@ -34,6 +34,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     COOP_ENVIRONMENT=production \
     COOP_HOST=0.0.0.0 \
     COOP_WORKER_HEARTBEAT_FILE=/tmp/coop-worker.heartbeat
+# Bilan reports: WeasyPrint lays text out with Pango, in DejaVu, and subsets fonts with HarfBuzz.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+    libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 coop \
  && useradd --system --uid 10001 --gid coop --home-dir /srv/coop --create-home coop
 COPY --from=builder /opt/venv /opt/venv
