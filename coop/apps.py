@@ -67,6 +67,7 @@ APPS: dict[str, AppSpec] = {
             settings="services.conventions.settings:ConventionsSettings",
             migrations="conventions",
             default_port=8001,
+            jobs="services.conventions.jobs:periodic_jobs",
         ),
         AppSpec(
             name="documents",

@@ -28,6 +28,7 @@ from gateway.auth.gatekeeper import Gatekeeper, InternalTokens
 from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import AccessTokenVerifier, ServiceAccountRule
 from gateway.habilitations.endpoints import router as habilitations_router
+from gateway.habilitations.models import idempotency_keys
 from gateway.habilitations.resolver import DbGrantResolver
 from gateway.identity import GrantResolver
 from gateway.limits import (
@@ -175,6 +176,7 @@ def create_app(
         title="Coopération — passerelle",
         description="Authentification, habilitations et API publique unique.",
         routers=[docs_router, habilitations_router],
+        idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,
         version=VERSION,
         app_class=functools.partial(GatewayApp, routing_table=table),

@@ -185,6 +185,8 @@ def cors_options(origins: list[str]) -> dict[str, object]:
         "expose_headers": [
             "etag",
             "location",
+            "idempotent-replayed",
+            "x-coop-secret-omis",
             "retry-after",
             "x-request-id",
             "content-disposition",

@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from sqlalchemy import text
+from sqlalchemy import Table, text
 
 from kernel.database import (
     ReadPool,
@@ -21,6 +21,7 @@ from kernel.database import (
 )
 from kernel.embedded_db import start_embedded
 from kernel.errors import ServiceUnavailable, install_problem_handlers
+from kernel.idempotency import IdempotencyStore
 from kernel.input import NulCharacterMiddleware
 from kernel.internal_token import InternalTokenSigner, InternalTokenVerifier
 from kernel.observability import Metrics, RequestContextMiddleware
@@ -56,10 +57,13 @@ def create_service_app(
     openapi_tags: list[dict[str, Any]] | None = None,
     app_class: Callable[..., FastAPI] = FastAPI,
     readiness_checks: Sequence[ReadinessCheck] = (),
+    idempotency_keys: Table | None = None,
 ) -> FastAPI:
     """Build an app. Resources are created in the lifespan, never at import.
     `app_class` builds the app from FastAPI's arguments (a FastAPI subclass);
-    `readiness_checks` add to /readyz's database check (e.g. the gateway's issuer)."""
+    `readiness_checks` add to /readyz's database check (e.g. the gateway's issuer).
+    `idempotency_keys`: the app's table of Idempotency-Keys (`kernel.idempotency`), for
+    apps whose routers use an idempotent route class."""
     settings.check()
 
     @asynccontextmanager
@@ -90,6 +94,8 @@ def create_service_app(
         # Everything built so far lives as long as the process: out of the collector's
         # sight, a full collection no longer walks the ~100k objects of the imports.
         gc.freeze()
+        if idempotency_keys is not None:
+            app.state.idempotency = IdempotencyStore.of(idempotency_keys, settings)
         try:
             if extra_lifespan is None:
                 yield

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from kernel.app import internal_signer, resolve_database_url
 from kernel.database import create_engine, create_sessionmaker
+from kernel.idempotency import PURGE_SECONDS, IdempotencyStore
 from kernel.internal_token import InternalTokenSigner
 from kernel.settings import CommonSettings
 
@@ -82,4 +84,17 @@ def cron_every(seconds: float) -> str:
     raise IntervalError(
         f"intervalle de {whole} s : il doit diviser la minute (en secondes), l'heure (en "
         "minutes) ou le jour (en heures)"
+    )
+
+
+def idempotency_purge_job(
+    settings: CommonSettings, table: Table, resources: JobResources
+) -> PeriodicJob:
+    """`<app>.idempotency-purge`: delete the app's expired Idempotency-Keys (its own
+    table, kernel.idempotency)."""
+    store = IdempotencyStore.of(table, settings)
+    return PeriodicJob(
+        f"{settings.app_name}.idempotency-purge",
+        PURGE_SECONDS,
+        lambda: store.purge(resources.sessionmaker),
     )

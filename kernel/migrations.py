@@ -10,9 +10,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -99,3 +101,33 @@ def execute_script(sql: str, schema: str) -> None:
     assert driver is not None
     script = f'SET LOCAL search_path TO "{schema}";\n{sql}'
     driver.run_async(lambda conn: conn.execute(script))
+
+
+def create_idempotency_keys(schema: str) -> None:
+    """A migration's step: the app's `idempotency_keys` table as `kernel.idempotency`
+    first declared it (frozen here: a later change is a migration of its own)."""
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("principal", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("body", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column(
+            "headers",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("principal", "key", name=op.f("pk_idempotency_keys")),
+        schema=schema,
+    )
+    op.create_index(
+        op.f("ix_idempotency_keys_created_at"), "idempotency_keys", ["created_at"], schema=schema
+    )

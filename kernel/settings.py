@@ -74,6 +74,8 @@ class CommonSettings(BaseSettings):
     internal_signing_key: str = Field(default_factory=lambda: "")
     internal_trusted_keys: dict[str, str] = Field(default_factory=dict)
     internal_token_ttl_seconds: int = Field(default=30, ge=1, le=60)
+    # How long an Idempotency-Key is remembered (kernel.idempotency), then purged.
+    idempotency_retention_hours: int = Field(default=24, ge=1, le=24 * 30)
 
     @classmethod
     def settings_customise_sources(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from gateway.auth.dependencies import CurrentIdentity
+from gateway.auth.dependencies import CurrentIdentity, current_principal
 from gateway.habilitations import repository as repo
 from gateway.habilitations import service, service_requests
 from gateway.habilitations.dependencies import (
@@ -51,10 +51,15 @@ from gateway.habilitations.schemas import (
 from kernel.database import DbSession
 from kernel.errors import Forbidden, NotFound
 from kernel.etag import etag_for, require_if_match
+from kernel.idempotency import idempotent_route_class
 from kernel.pagination import Page, Pagination, make_page
 from kernel.principal import OrganisationKind, PrincipalKind, Role
 
-router = APIRouter(prefix="/api/v1", lifespan=habilitations_lifespan)
+router = APIRouter(
+    prefix="/api/v1",
+    lifespan=habilitations_lifespan,
+    route_class=idempotent_route_class(current_principal),
+)
 TAGS: list[str | Any] = ["habilitations"]
 
 

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from gateway.habilitations.dependencies import conventions_url, sweep_expired
-from gateway.habilitations.models import convention_ref
+from gateway.habilitations.models import convention_ref, idempotency_keys
 from gateway.settings import GatewaySettings
 from kernel.convention_ref import sync_job
-from kernel.jobs import PeriodicJob, job_resources
+from kernel.jobs import PeriodicJob, idempotency_purge_job, job_resources
 
 
 @asynccontextmanager
@@ -31,4 +31,5 @@ async def periodic_jobs(settings: GatewaySettings) -> AsyncIterator[list[Periodi
                 settings.conventions_sync_seconds,
             ),
             PeriodicJob("gateway.grant-expiry-sweep", settings.grant_expiry_sweep_seconds, sweep),
+            idempotency_purge_job(settings, idempotency_keys, resources),
         ]

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kernel.convention_ref import convention_ref_table
 from kernel.database import make_metadata
+from kernel.idempotency import idempotency_table
 
 SCHEMA = "gateway"
 
@@ -39,6 +40,7 @@ class Base(DeclarativeBase):
 
 metadata = Base.metadata
 convention_ref = convention_ref_table(metadata)
+idempotency_keys = idempotency_table(metadata)
 
 
 class StatutHabilitation(StrEnum):

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from kernel.idempotency import secret_field
 from kernel.input import Input
 from kernel.principal import OrganisationKind, Role
 
@@ -96,7 +97,11 @@ class InvitationOut(BaseModel):
 
 class InvitationCreee(InvitationOut):
     # Returned once, to the inviter: the e-mail itself is sent by the mailer (outbox).
-    jeton: str
+    jeton: str | None = secret_field(
+        "Jeton de l'invitation, remis une seule fois, dans cette réponse. Une réponse "
+        "rejouée (même Idempotency-Key) ne le contient plus : null, et l'en-tête "
+        "X-Coop-Secret-Omis le dit."
+    )
 
 
 class Acceptation(Input):

@@ -17,7 +17,7 @@ from services.actions.endpoints_bilans import router as bilans_router
 from services.actions.endpoints_indicateurs import router as indicateurs_router
 from services.actions.endpoints_internal import router as internal_router
 from services.actions.endpoints_suivis import router as suivis_router
-from services.actions.models import convention_ref
+from services.actions.models import convention_ref, idempotency_keys
 from services.actions.settings import ActionsSettings
 
 
@@ -53,6 +53,7 @@ def create_app(
         title="Coopération — actions",
         description="Plan d'actions des CTG, suivis trimestriels, indicateurs et bilans.",
         routers=[plan_router, indicateurs_router, suivis_router, bilans_router, internal_router],
+        idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,
         openapi_tags=[
             {"name": "axes"},

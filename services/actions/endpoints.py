@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.database import DbSession
 from kernel.errors import NotFound
 from kernel.etag import etag_for
+from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
 from kernel.pagination import Pagination
@@ -19,7 +20,7 @@ from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_sync as sync_repo
 from services.actions import service, service_indicateurs
-from services.actions.dependencies import ActionsContext, Created, Ctx, idempotent
+from services.actions.dependencies import ActionsContext, Created, Ctx, respond
 from services.actions.models import Indicateur, ValeurIndicateur
 from services.actions.rules import PeriodeValeur as Periode
 from services.actions.rules import StatutAction
@@ -40,7 +41,7 @@ from services.actions.schemas import (
     ValeurOut,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
 
 UpdatedSince = Annotated[
     str | None,
@@ -149,7 +150,7 @@ async def create_axe(
             f"/api/v1/conventions/{convention_id}/axes/{axe.id}",
         )
 
-    return await idempotent(request, session, principal, run)
+    return respond(await run())
 
 
 def reordered(body: list[Any]) -> Created:
@@ -172,7 +173,7 @@ async def reorder_axes(
         axes = await service.reorder_axes(ctx, session, principal, convention_id, data)
         return reordered([service.axe_out(a) for a in axes])
 
-    return await idempotent(request, session, principal, run)
+    return respond(await run())
 
 
 @router.get("/conventions/{convention_id}/axes/{axe_id}", tags=["axes"])
@@ -236,7 +237,7 @@ async def reorder_actions(
         today = ctx.today()
         return reordered([service.action_summary(a, today) for a in actions])
 
-    return await idempotent(request, session, principal, run)
+    return respond(await run())
 
 
 # --- actions ---------------------------------------------------------------------------
@@ -296,7 +297,7 @@ async def create_action(
         body = service.action_detail(action, [], ctx.today())
         return created(body, action.id, action.version, f"/api/v1/actions/{action.id}")
 
-    return await idempotent(request, session, principal, run)
+    return respond(await run())
 
 
 @router.get("/actions/{action_id}", tags=["actions"])
@@ -386,7 +387,7 @@ async def create_indicateur(
             f"/api/v1/actions/{action_id}/indicateurs/{ind.id}",
         )
 
-    return await idempotent(request, session, principal, run)
+    return respond(await run())
 
 
 async def indicateur_response(

@@ -11,13 +11,14 @@ from fastapi import APIRouter, Request, Response
 from kernel.convention_ref import ConventionRef
 from kernel.database import DbSession
 from kernel.etag import etag_for
+from kernel.idempotency import IdempotentRoute
 from kernel.input import Input
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
 from services.actions import repository_suivis as srepo
 from services.actions import repository_sync as sync_repo
 from services.actions import service_bilans
-from services.actions.dependencies import ActionsContext, Created, Ctx, idempotent
+from services.actions.dependencies import ActionsContext, Created, Ctx, respond
 from services.actions.endpoints import (
     UpdatedSince,
     created,
@@ -36,7 +37,7 @@ from services.actions.schemas import (
     SyncPage,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
 
 
 class AccordIn(Input):
@@ -105,7 +106,7 @@ async def create_bilan(
         body = await service_bilans.bilan_detail(session, bilan, convention, ctx.today())
         return created(body, bilan.id, bilan.version, f"/api/v1/bilans/{bilan.id}")
 
-    return await idempotent(request, session, principal, run)
+    return respond(await run())
 
 
 async def _detail(
@@ -175,7 +176,7 @@ async def _bilan_post(
             body=body, status_code=200, headers={"ETag": etag_for(bilan.id, bilan.version)}
         )
 
-    return await idempotent(request, session, principal, run)
+    return respond(await run())
 
 
 @router.post("/bilans/{bilan_id}/adoption", tags=["bilans"], response_model=BilanDetail)

@@ -9,12 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from kernel.database import DbSession
+from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
 from services.actions import repository as repo
 from services.actions import repository_sync as sync_repo
 from services.actions import service, service_indicateurs
-from services.actions.dependencies import Created, Ctx, idempotent
+from services.actions.dependencies import Created, Ctx, respond
 from services.actions.endpoints import (
     PeriodeValeur,
     UpdatedSince,
@@ -34,7 +35,7 @@ from services.actions.schemas import (
     ValeurOut,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
 
 BASE = "/conventions/{convention_id}/indicateurs"
 ONE = BASE + "/{indicateur_id}"
@@ -86,7 +87,7 @@ async def create_indicateur_convention(
             f"/api/v1/conventions/{convention_id}/indicateurs/{ind.id}",
         )
 
-    return await idempotent(request, session, principal, run)
+    return respond(await run())
 
 
 @router.get(ONE, tags=["indicateurs"])

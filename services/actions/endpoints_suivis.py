@@ -10,13 +10,14 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from kernel.database import DbSession
 from kernel.etag import etag_for
+from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
 from kernel.pagination import Pagination
 from services.actions import repository_suivis as srepo
 from services.actions import repository_sync as sync_repo
 from services.actions import service_suivis
-from services.actions.dependencies import Created, Ctx, idempotent
+from services.actions.dependencies import Created, Ctx, respond
 from services.actions.endpoints import (
     UpdatedSince,
     created,
@@ -43,7 +44,7 @@ from services.actions.schemas import (
     SyncPage,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
 Periode = Annotated[PeriodeTrimestre, Path(description="Trimestre, ex. 2026-T1")]
 
 
@@ -90,7 +91,7 @@ async def create_suivi(
             body, suivi.id, suivi.version, f"/api/v1/actions/{action_id}/suivis/{suivi.periode}"
         )
 
-    return await idempotent(request, session, principal, run)
+    return respond(await run())
 
 
 @router.get("/actions/{action_id}/suivis/{periode}", tags=["suivis"])
@@ -136,7 +137,7 @@ async def _transition(
             body=body, status_code=200, headers={"ETag": etag_for(suivi.id, suivi.version)}
         )
 
-    return await idempotent(request, session, principal, run)
+    return respond(await run())
 
 
 @router.post(

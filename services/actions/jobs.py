@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from kernel.convention_ref import sync_job
-from kernel.jobs import PeriodicJob, job_resources
-from services.actions.models import convention_ref
+from kernel.jobs import PeriodicJob, idempotency_purge_job, job_resources
+from services.actions.models import convention_ref, idempotency_keys
 from services.actions.settings import ActionsSettings
 
 
@@ -21,5 +21,6 @@ async def periodic_jobs(settings: ActionsSettings) -> AsyncIterator[list[Periodi
                 settings.conventions_url,
                 resources,
                 settings.conventions_sync_seconds,
-            )
+            ),
+            idempotency_purge_job(settings, idempotency_keys, resources),
         ]

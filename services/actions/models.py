@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from kernel.convention_ref import convention_ref_table
 from kernel.database import make_metadata
+from kernel.idempotency import idempotency_table
 
 SCHEMA = "actions"
 
@@ -47,6 +48,7 @@ class Base(DeclarativeBase):
 metadata = Base.metadata
 
 convention_ref = convention_ref_table(metadata)
+idempotency_keys = idempotency_table(metadata)
 
 # One sequence for the whole schema: a client's sync token is a position in it.
 change_seq = Sequence("change_seq", schema=SCHEMA, metadata=metadata)
@@ -283,15 +285,3 @@ class Tombstone(Base):
     parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     seq: Mapped[int] = _seq_column()
     deleted_at: Mapped[dt.datetime] = _now_column()
-
-
-class IdempotencyRecord(Base):
-    __tablename__ = "idempotency_keys"
-
-    principal: Mapped[str] = mapped_column(String(200), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
-    body: Mapped[Any] = mapped_column(JSONB, nullable=False)
-    headers: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
-    created_at: Mapped[dt.datetime] = _now_column()

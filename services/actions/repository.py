@@ -34,7 +34,6 @@ from kernel.principal import Principal
 from services.actions.models import (
     Action,
     Axe,
-    IdempotencyRecord,
     Indicateur,
     Suivi,
     ValeurIndicateur,
@@ -458,45 +457,3 @@ async def delete_indicateur(session: AsyncSession, indicateur: Indicateur) -> No
     parent = indicateur.action_id or indicateur.convention_id
     await bury(session, "indicateur", [indicateur.id], indicateur.convention_id, parent)
     await session.execute(delete(Indicateur).where(Indicateur.id == indicateur.id))
-
-
-# --- idempotency -----------------------------------------------------------------------
-
-
-async def idempotency_record(
-    session: AsyncSession, principal: str, key: str
-) -> IdempotencyRecord | None:
-    return (
-        await session.execute(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
-            )
-        )
-    ).scalar_one_or_none()
-
-
-async def store_idempotency(
-    session: AsyncSession,
-    *,
-    principal: str,
-    key: str,
-    request_hash: str,
-    status_code: int,
-    body: Any,
-    headers: dict[str, str],
-) -> bool:
-    """False when a concurrent request with the same key got there first."""
-    result = await session.execute(
-        insert(IdempotencyRecord)
-        .values(
-            principal=principal,
-            key=key,
-            request_hash=request_hash,
-            status_code=status_code,
-            body=body,
-            headers=headers,
-        )
-        .on_conflict_do_nothing()
-        .returning(IdempotencyRecord.key)
-    )
-    return result.scalar_one_or_none() is not None

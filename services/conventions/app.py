@@ -15,6 +15,7 @@ from services.conventions.endpoints_internal import router as internal_router
 from services.conventions.endpoints_lifecycle import router as lifecycle_router
 from services.conventions.endpoints_organisations import router as organisations_router
 from services.conventions.endpoints_resiliation import router as resiliation_router
+from services.conventions.models import idempotency_keys
 from services.conventions.settings import ConventionsSettings
 
 
@@ -43,6 +44,7 @@ def create_app(settings: ConventionsSettings | None = None) -> FastAPI:
             internal_router,
         ],
         extra_lifespan=lifespan,
+        idempotency_keys=idempotency_keys,
         openapi_tags=[
             {"name": "organisations", "description": "Répertoire des organisations"},
             {"name": "conventions", "description": "Conventions et signataires"},

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from kernel.convention_ref import StatutConvention
 from kernel.database import DbSession
 from kernel.etag import etag_for, require_if_match
+from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
 from kernel.pagination import Page, Pagination, keyset_page, make_page
@@ -29,7 +30,7 @@ from services.conventions.schemas import (
 )
 from services.conventions.service import SigRows
 
-router = APIRouter(prefix="/api/v1/conventions", tags=["conventions"])
+router = APIRouter(prefix="/api/v1/conventions", tags=["conventions"], route_class=IdempotentRoute)
 
 
 def convention_etag(convention: Convention) -> str:

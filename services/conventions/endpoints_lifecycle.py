@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from kernel.database import DbSession
 from kernel.errors import NotFound
+from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from services.conventions import repository as repo
 from services.conventions import service, service_avenants, service_lifecycle
@@ -28,7 +29,7 @@ from services.conventions.schemas import (
     VersionSummary,
 )
 
-router = APIRouter(prefix="/api/v1/conventions", tags=["cycle de vie"])
+router = APIRouter(prefix="/api/v1/conventions", tags=["cycle de vie"], route_class=IdempotentRoute)
 
 
 @router.post("/{convention_id}/signature")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from kernel.database import DbSession
 from kernel.errors import NotFound
 from kernel.etag import etag_for, require_if_match
+from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Page, Pagination, make_page
 from services.conventions import repository as repo
@@ -21,7 +22,9 @@ from services.conventions.service_organisations import (
     patch_organisation,
 )
 
-router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"])
+router = APIRouter(
+    prefix="/api/v1/organisations", tags=["organisations"], route_class=IdempotentRoute
+)
 
 
 @router.get("", response_model=Page[OrganisationOut])

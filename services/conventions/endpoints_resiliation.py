@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Request, Response, status
 
 from kernel.database import DbSession
+from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from services.conventions import repository as repo
 from services.conventions import service, service_resiliation
@@ -20,7 +21,7 @@ from services.conventions.schemas import (
     ResiliationIn,
 )
 
-router = APIRouter(prefix="/api/v1/conventions", tags=["cycle de vie"])
+router = APIRouter(prefix="/api/v1/conventions", tags=["cycle de vie"], route_class=IdempotentRoute)
 
 
 @router.get("/{convention_id}/mises-en-demeure")

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kernel.database import make_metadata
+from kernel.idempotency import idempotency_table
 
 SCHEMA = "conventions"
 
@@ -35,6 +36,8 @@ class Base(DeclarativeBase):
     # Same as kernel.database.declarative_base, spelled out so type checkers see a class.
     metadata = make_metadata(SCHEMA)
 
+
+idempotency_keys = idempotency_table(Base.metadata)
 
 # Global change sequence of the internal feed: bumped on every change to a convention
 # or its signataires (kernel.convention_ref).

@@ -14,7 +14,7 @@ from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
 from services.documents.antivirus import ClamdClient
 from services.documents.context import DocumentsContext
 from services.documents.endpoints import router
-from services.documents.models import convention_ref
+from services.documents.models import convention_ref, idempotency_keys
 from services.documents.settings import DocumentsSettings, StorageBackend
 from services.documents.storage import FilesystemStorage, Storage
 from services.documents.storage_s3 import S3Storage
@@ -93,6 +93,7 @@ def create_app(
             "corbeille, téléchargement (Range)."
         ),
         routers=[router],
+        idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,
         openapi_tags=[{"name": "documents", "description": "Documents et versions"}],
     )

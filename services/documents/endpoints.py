@@ -14,6 +14,7 @@ from starlette.requests import ClientDisconnect
 from kernel.database import DbSession
 from kernel.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from kernel.etag import etag_for, header_matches, require_if_match
+from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
 from kernel.pagination import Pagination, keyset_page, make_page
@@ -32,7 +33,7 @@ from services.documents.schemas import (
 )
 from services.documents.service_upload import UploadRequest, upload
 
-router = APIRouter(prefix="/api/v1", tags=["documents"])
+router = APIRouter(prefix="/api/v1", tags=["documents"], route_class=IdempotentRoute)
 _log = logging.getLogger("coop.documents")
 
 _MULTIPART_DOC: dict[str, Any] = {

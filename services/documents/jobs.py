@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from kernel.convention_ref import sync_job
-from kernel.jobs import PeriodicJob, job_resources
+from kernel.jobs import PeriodicJob, idempotency_purge_job, job_resources
 from services.documents import service
 from services.documents.app import make_scanner, open_storage
-from services.documents.models import convention_ref
+from services.documents.models import convention_ref, idempotency_keys
 from services.documents.settings import DocumentsSettings
 
 
@@ -24,7 +24,8 @@ async def periodic_jobs(settings: DocumentsSettings) -> AsyncIterator[list[Perio
                 settings.conventions_url,
                 resources,
                 settings.conventions_sync_seconds,
-            )
+            ),
+            idempotency_purge_job(settings, idempotency_keys, resources),
         ]
         scanner = make_scanner(settings)
         if scanner is None:  # scanning disabled: versions are `disponible` unscanned

@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from kernel.convention_ref import convention_ref_table
 from kernel.database import make_metadata
+from kernel.idempotency import idempotency_table
 
 SCHEMA = "documents"
 
@@ -33,6 +34,7 @@ class Base(DeclarativeBase):
 
 
 convention_ref = convention_ref_table(Base.metadata)
+idempotency_keys = idempotency_table(Base.metadata)
 
 
 class TypeDocument(StrEnum):

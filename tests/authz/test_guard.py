@@ -12,6 +12,7 @@ from fastapi.routing import iter_route_contexts
 from gateway.app import OPENAPI_PATH
 from gateway.app import create_app as create_gateway
 from gateway.proxy.routing import RoutingTable
+from kernel.idempotency import IdempotentRouteBase
 from services.actions.app import create_app as create_actions
 from services.conventions.app import create_app as create_conventions
 from services.documents.app import create_app as create_documents
@@ -68,3 +69,17 @@ def test_every_service_route_is_routed_to_its_service() -> None:
             if table.service_for(concrete) != name:
                 wrong.append(f"{path} -> {table.service_for(concrete)}, not {name}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_every_public_post_honours_idempotency_keys() -> None:
+    """Every POST of the public API, in every app, is built by the kernel's idempotent
+    route class (a router created without it would store a retried POST twice)."""
+    missing = []
+    for name, (factory, _) in APPS.items():
+        for ctx in iter_route_contexts(factory().routes):
+            path = getattr(ctx, "path", None) or ""
+            if not path.startswith("/api/v1/") or "POST" not in (ctx.methods or ()):
+                continue
+            if not isinstance(ctx.original_route, IdempotentRouteBase):
+                missing.append(f"{name}: POST {path}")
+    assert not missing, "\n".join(missing)

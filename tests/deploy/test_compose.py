@@ -430,7 +430,8 @@ def test_the_worker_runs_each_apps_jobs_with_that_apps_own_settings(
     compose: dict[str, Any], variables: dict[str, str]
 ) -> None:
     """`coop worker` builds each app's settings to run its jobs (its replica, the rescan
-    on S3 with clamd, the grant sweep): the same values as that app's own container."""
+    on S3 with clamd, the grant sweep, the purge of Idempotency-Keys): the same values as
+    that app's own container."""
     from coop.config_doc import WORKER
 
     worker = compose["services"]["worker"]
@@ -439,7 +440,7 @@ def test_the_worker_runs_each_apps_jobs_with_that_apps_own_settings(
     assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     env = container_environment(compose, "worker", variables)
     with_jobs = [spec for spec in APPS.values() if spec.jobs is not None]
-    assert {spec.name for spec in with_jobs} == {"actions", "documents", "gateway"}
+    assert {spec.name for spec in with_jobs} == {"conventions", "actions", "documents", "gateway"}
     for spec in with_jobs:
         own = env_of(compose, variables, spec.name)
         differing = sorted(k for k, v in own.items() if env.get(k) != v)

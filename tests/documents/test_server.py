@@ -130,13 +130,12 @@ def fields(convention_id: uuid.UUID) -> list[tuple[str, str]]:
 
 
 async def _upload_stream(
-    client: httpx.AsyncClient, convention_id: uuid.UUID, size: int
+    client: httpx.AsyncClient, convention_id: uuid.UUID, size: int, **headers: str
 ) -> httpx.Response:
     body, total, content_type = streamed_multipart(fields(convention_id), "gros.pdf", pdf(), size)
+    headers.update({"content-type": content_type, "content-length": str(total)})
     return await client.post(
-        "/api/v1/documents",
-        content=body,
-        headers=h(X_CONTRIBUTEUR, **{"content-type": content_type, "content-length": str(total)}),
+        "/api/v1/documents", content=body, headers=h(X_CONTRIBUTEUR, **headers)
     )
 
 
@@ -158,7 +157,9 @@ async def test_200_mib_round_trip_keeps_server_memory_flat(
         worker = _worker_pid(served.proc.pid)
         baseline_kib = _kib(worker, "VmRSS")
 
-        created = await _upload_stream(client, convention_id, BIG)
+        # With an Idempotency-Key the body is hashed as it streams, never held whole.
+        key = {"idempotency-key": f"gros-{uuid.uuid4().hex}"}
+        created = await _upload_stream(client, convention_id, BIG, **key)
         assert created.status_code == 201, created.text
         version = created.json()["derniere_version"]
         assert version["taille"] == BIG
@@ -183,6 +184,31 @@ async def test_200_mib_round_trip_keeps_server_memory_flat(
         f"peak {peak_kib / 1024:.1f} MiB, growth {growth_mib:.1f} MiB"
     )
     assert growth_mib < 64, f"server memory grew by {growth_mib:.1f} MiB for a 200 MiB file"
+
+
+async def test_a_retried_upload_replays_on_a_served_app(
+    served: Served, convention_id: uuid.UUID
+) -> None:
+    """Each try builds its form again (a new boundary): still the same request."""
+    key = f"essai-{uuid.uuid4().hex}"
+
+    async def send(client: httpx.AsyncClient, boundary: str) -> httpx.Response:
+        body, total, content_type = streamed_multipart(
+            fields(convention_id), "cr.pdf", pdf(), 3 * MIB, boundary=boundary
+        )
+        headers = {"content-type": content_type, "content-length": str(total)}
+        return await client.post(
+            "/api/v1/documents",
+            content=body,
+            headers=h(X_CONTRIBUTEUR, **headers, **{"idempotency-key": key}),
+        )
+
+    async with httpx.AsyncClient(base_url=served.url, timeout=60) as client:
+        first = await send(client, "premier-essai-7a1")
+        again = await send(client, "second-essai-90bc2d")
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
 
 
 async def test_disconnect_mid_upload_leaves_nothing(
