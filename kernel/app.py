@@ -76,6 +76,8 @@ def create_service_app(
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_seconds,
             application_name=application_name,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            statement_timeout=settings.db_statement_timeout_seconds,
         )
         read_pool = await ReadPool.open(
             database_url,
@@ -83,6 +85,8 @@ def create_service_app(
             size=settings.db_read_pool_size,
             acquire_timeout=settings.db_pool_timeout_seconds,
             application_name=application_name,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            statement_timeout=settings.db_read_statement_timeout_seconds,
         )
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)

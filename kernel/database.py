@@ -17,8 +17,9 @@ from typing import Annotated, Any, cast
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import ClauseElement, MetaData, make_url
+from sqlalchemy import ClauseElement, MetaData, event, make_url
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from kernel.errors import database_saturated
+from kernel.errors import database_saturated, database_unresponsive
 
 _log = logging.getLogger("coop.database")
 
@@ -81,6 +82,47 @@ def asyncpg_dsn(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# A statement past its statement_timeout is cancelled by PostgreSQL itself (the
+# connection stays usable); a server that does not answer at all is given up this much
+# later, by the client.
+_SILENT_SERVER_GRACE = 0.5
+
+
+def _connect_args(
+    application_name: str, connect_timeout: float | None, statement_timeout: float | None
+) -> dict[str, Any]:
+    """asyncpg's connect arguments: the name, and the bounds of each wait on the server."""
+    server_settings = {"application_name": application_name}
+    args: dict[str, Any] = {"server_settings": server_settings}
+    if connect_timeout is not None:
+        args["timeout"] = connect_timeout
+    if statement_timeout is not None:
+        server_settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))
+        args["command_timeout"] = statement_timeout + _SILENT_SERVER_GRACE
+    return args
+
+
+def _cut(connection: Any) -> Exception:
+    """A statement PostgreSQL never answered: its connection is cut at once (asyncpg
+    would first try to cancel the statement over a new connection, as long again, and
+    the connection could not be trusted after it), and the request gets a 503."""
+    connection.terminate()
+    return database_unresponsive()
+
+
+def _on_statement_error(context: ExceptionContext) -> None:
+    """SQLAlchemy's ``handle_error``: a statement past asyncpg's command timeout."""
+    connection = context.connection
+    if (
+        isinstance(context.original_exception, TimeoutError)
+        and connection is not None
+        and not connection.invalidated  # (else .connection would open a new one)
+    ):
+        driver = connection.connection.driver_connection
+        if driver is not None:
+            raise _cut(driver) from context.original_exception
+
+
 def create_engine(
     url: str,
     *,
@@ -88,16 +130,25 @@ def create_engine(
     max_overflow: int | None = None,
     pool_timeout: float = 30.0,
     application_name: str = "coop",
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
 ) -> AsyncEngine:
-    """An engine; ``max_overflow`` defaults to ``pool_size`` (tools and tests burst)."""
-    return create_async_engine(
+    """An engine; ``max_overflow`` defaults to ``pool_size`` (tools and tests burst).
+
+    The apps bound every wait on PostgreSQL (`connect_timeout`, `statement_timeout`,
+    `pool_timeout`): past one, the request gets a 503 with Retry-After. None leaves a
+    wait unbounded (tools whose statements may legitimately run long)."""
+    engine = create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_timeout=pool_timeout,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"application_name": application_name}},
+        connect_args=_connect_args(application_name, connect_timeout, statement_timeout),
     )
+    if statement_timeout is not None:
+        event.listen(engine.sync_engine, "handle_error", _on_statement_error)
+    return engine
 
 
 class Session(AsyncSession):
@@ -154,20 +205,22 @@ class ReadPool:
         size: int = 10,
         acquire_timeout: float = 30.0,
         application_name: str = "coop",
+        connect_timeout: float | None = None,
+        statement_timeout: float | None = None,
     ) -> ReadPool:
         """Connections are opened on demand (none at start) up to `size`; idle ones are
-        closed after five minutes."""
+        closed after five minutes. Timeouts as `create_engine`'s."""
         pool = await asyncpg.create_pool(
             asyncpg_dsn(url),
             min_size=0,
             max_size=size,
             max_inactive_connection_lifetime=300.0,
-            server_settings={"application_name": application_name},
             init=_json_codecs,
             # Reads in autocommit set nothing that outlives them: an open transaction is
             # still rolled back on release (asyncpg does), the full RESET ALL round trip
             # is skipped.
             reset=_nothing_to_reset,
+            **_connect_args(application_name, connect_timeout, statement_timeout),
         )
         return cls(pool, engine, acquire_timeout)
 
@@ -175,7 +228,10 @@ class ReadPool:
         try:
             return await self._pool.acquire(timeout=self._acquire_timeout)
         except TimeoutError as exc:
-            raise database_saturated() from exc
+            pool = self._pool
+            if pool.get_size() >= pool.get_max_size() and not pool.get_idle_size():
+                raise database_saturated() from exc  # every connection lent out
+            raise database_unresponsive() from exc  # opening one timed out
 
     async def release(self, connection: Any) -> None:
         await self._pool.release(connection)
@@ -326,11 +382,17 @@ class CompiledQuery:
 
     async def fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
         driver, arguments = await self._prepare(session, params)
-        return list(await driver.fetch(self.sql, *arguments))
+        try:
+            return list(await driver.fetch(self.sql, *arguments))
+        except TimeoutError as exc:
+            raise _cut(driver) from exc
 
     async def fetchrow(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
         driver, arguments = await self._prepare(session, params)
-        return await driver.fetchrow(self.sql, *arguments)
+        try:
+            return await driver.fetchrow(self.sql, *arguments)
+        except TimeoutError as exc:
+            raise _cut(driver) from exc
 
     async def _prepare(
         self, session: AsyncSession, params: Mapping[str, Any]

@@ -126,10 +126,26 @@ class ServiceUnavailable(DomainError):
     title = "Service indisponible"
 
 
+# Retry-After of a 503, in seconds: a saturated pool frees a connection within moments; a
+# dependency that stopped answering (or is down) is given a little longer.
+RETRY_SOON = "1"
+RETRY_LATER = "5"
+
+
 def database_saturated() -> ServiceUnavailable:
     """No pooled database connection came free in time: a 503 the client may retry."""
     return ServiceUnavailable(
-        "Base de données saturée : réessayez dans un instant.", headers={"Retry-After": "1"}
+        "Base de données saturée : réessayez dans un instant.",
+        headers={"Retry-After": RETRY_SOON},
+    )
+
+
+def database_unresponsive() -> ServiceUnavailable:
+    """PostgreSQL did not answer in time (a connection or a statement past its timeout:
+    a server that stalls, not one that is down): a 503 the client may retry."""
+    return ServiceUnavailable(
+        "La base de données ne répond pas à temps : réessayez dans quelques secondes.",
+        headers={"Retry-After": RETRY_LATER},
     )
 
 
@@ -153,11 +169,28 @@ def field_error(entry: Mapping[str, Any], detail: str) -> dict[str, Any]:
 _REFUSED_CONNECTION_SQLSTATES = frozenset({"53300", "57P03"})
 
 
+# PostgreSQL cancelling a statement that ran past its statement_timeout.
+_QUERY_CANCELED = "57014"
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
 def refused_by_database(exc: BaseException) -> bool:
     """The database would not open a connection (raised by asyncpg, or by SQLAlchemy
     around asyncpg's error)."""
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    return getattr(orig, "sqlstate", None) in _REFUSED_CONNECTION_SQLSTATES
+    return _sqlstate(exc) in _REFUSED_CONNECTION_SQLSTATES
+
+
+def database_timed_out(exc: BaseException) -> bool:
+    """The database did not answer in time: a statement PostgreSQL cancelled at its
+    statement_timeout, or a TimeoutError (asyncpg's connect timeout, raised through
+    SQLAlchemy's pool as is; every other client the apps use raises its own timeout
+    type, handled where it is called)."""
+    return isinstance(exc, TimeoutError) or _sqlstate(exc) == _QUERY_CANCELED
 
 
 def problem_response(
@@ -209,15 +242,18 @@ def domain_error_response(exc: DomainError, path: str) -> Response:
 def exception_response(exc: Exception, path: str) -> Response:
     """The answer to an exception raised while serving `path`, wherever it is caught (the
     app's handlers, the gateway's proxy lane): a domain error's problem; 503 with
-    Retry-After when no pooled database connection came free in time or PostgreSQL
-    refused a new one; otherwise a bug's 500, logged with its traceback, that tells
-    nothing of it."""
+    Retry-After when no pooled database connection came free in time, PostgreSQL
+    refused a new one or did not answer in time; otherwise a bug's 500, logged with its
+    traceback, that tells nothing of it."""
     if isinstance(exc, DomainError):
         return domain_error_response(exc, path)
     if isinstance(exc, PoolTimeoutError) or refused_by_database(exc):
         # No connection to be had: the pool's all lent out, or PostgreSQL takes no more.
         _log.warning("database saturated", extra={"fields": {"path": path, "error": str(exc)}})
         return domain_error_response(database_saturated(), path)
+    if database_timed_out(exc):
+        _log.warning("database unresponsive", extra={"fields": {"path": path, "error": repr(exc)}})
+        return domain_error_response(database_unresponsive(), path)
     _log.exception("unhandled error", exc_info=exc)
     return problem_response(
         500,
@@ -308,7 +344,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(PoolTimeoutError, on_exception)
     # Database errors answered here, not re-raised to the server by the catch-all's
-    # middleware: a refused connection is a 503 (exception_response), the others a 500.
+    # middleware: a refused or timed-out connection is a 503 (exception_response), the
+    # others a 500.
     app.add_exception_handler(DBAPIError, on_exception)
     app.add_exception_handler(asyncpg.PostgresError, on_exception)
+    app.add_exception_handler(TimeoutError, on_exception)
     app.add_exception_handler(Exception, on_exception)

@@ -50,7 +50,17 @@ class CommonSettings(BaseSettings):
     # a sustained peak that is a PostgreSQL connection (and backend) per request.
     # Requests wait for a pooled connection instead (db_pool_timeout_seconds).
     db_max_overflow: int = Field(default=0, ge=0, le=200)
-    db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # A request waits this long at most for a pooled connection, then gets a 503.
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    # Opening a PostgreSQL connection: a server that accepts and never answers (frozen,
+    # not down) is given up after this long (503).
+    db_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    # A compiled read's statement (the hot reads of safe requests): PostgreSQL cancels
+    # one running this long (statement_timeout), and the app stops waiting for a server
+    # that does not answer at all half a second later (503).
+    db_read_statement_timeout_seconds: float = Field(default=3.0, gt=0, le=300)
+    # Every other statement (writes, ORM reads), the same way: a little longer.
+    db_statement_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     # Compiled reads' own connections (kernel.database.ReadPool), opened on demand.
     db_read_pool_size: int = Field(default=10, ge=1, le=200)
     log_level: str = "INFO"
