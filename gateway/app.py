@@ -143,6 +143,7 @@ def create_app(
             name: build_client(
                 connect=settings.proxy_connect_timeout_seconds,
                 read=settings.proxy_read_timeout_seconds,
+                transfer_read=settings.proxy_transfer_read_timeout_seconds,
                 write=settings.proxy_write_timeout_seconds,
                 pool=settings.proxy_pool_timeout_seconds,
                 max_connections=settings.proxy_max_connections,

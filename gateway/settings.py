@@ -60,8 +60,12 @@ class GatewaySettings(CommonSettings):
         }
     )
     proxy_connect_timeout_seconds: float = Field(default=2.0, gt=0)
-    # Time allowed between two bytes read from a service (a slow service gives 504).
-    proxy_read_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Time allowed between two bytes read from a service (a slow or frozen service gives
+    # 504): ordinary API calls.
+    proxy_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The same for document uploads and downloads: an upload is scanned and stored
+    # before the service answers, a download may pause while storage catches up.
+    proxy_transfer_read_timeout_seconds: float = Field(default=30.0, gt=0)
     proxy_write_timeout_seconds: float = Field(default=30.0, gt=0)
     proxy_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     proxy_max_connections: int = Field(default=200, ge=1)

@@ -18,7 +18,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from gateway.proxy.transport import FastTransport
-from kernel.errors import DomainError, ServiceUnavailable
+from kernel.errors import RETRY_LATER, RETRY_SOON, DomainError, ServiceUnavailable
 
 _log = logging.getLogger("coop.gateway.proxy")
 
@@ -159,6 +159,8 @@ class ServiceClient:
     client: httpx.AsyncClient
     transport: httpx.AsyncBaseTransport
     timeout: dict[str, float | None]
+    # Document uploads and downloads (routing.is_transfer): a longer read timeout.
+    transfer_timeout: dict[str, float | None]
 
 
 def build_client(
@@ -169,28 +171,46 @@ def build_client(
     pool: float,
     max_connections: int,
     max_keepalive: int,
+    transfer_read: float | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> ServiceClient:
     timeout = httpx.Timeout(connect=connect, read=read, write=write, pool=pool)
+    transfer = httpx.Timeout(
+        connect=connect,
+        read=read if transfer_read is None else transfer_read,
+        write=write,
+        pool=pool,
+    )
     if transport is None:
         # Never an environment proxy: FastTransport connects to the service's own address.
         transport = FastTransport(max_connections=max_connections, max_keepalive=max_keepalive)
     client = httpx.AsyncClient(
         timeout=timeout, follow_redirects=False, trust_env=False, transport=transport
     )
-    return ServiceClient(client, transport, timeout.as_dict())
+    return ServiceClient(client, transport, timeout.as_dict(), transfer.as_dict())
 
 
 def _mapped(exc: httpx.TransportError, service: str) -> DomainError:
-    """A transport failure before the response started, as the problem the client sees."""
+    """A transport failure before the response started, as the problem the client sees:
+    a service down or not accepting connections is a 503 the client may retry later,
+    the gateway's own connections to it all busy one to retry at once; a service that
+    accepted the request and does not answer, a 504."""
     if isinstance(exc, httpx.TimeoutException):
         _log.warning("service timeout", extra={"fields": {"service": service}})
-        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-            return ServiceUnavailable(f"Le service {service} ne répond pas.")
+        if isinstance(exc, httpx.PoolTimeout):
+            return ServiceUnavailable(
+                f"Le service {service} est saturé.", headers={"Retry-After": RETRY_SOON}
+            )
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ServiceUnavailable(
+                f"Le service {service} ne répond pas.", headers={"Retry-After": RETRY_LATER}
+            )
         return GatewayTimeout(f"Le service {service} a mis trop de temps à répondre.")
     if isinstance(exc, httpx.ConnectError):
         _log.warning("service unreachable", extra={"fields": {"service": service}})
-        return ServiceUnavailable(f"Le service {service} est injoignable.")
+        return ServiceUnavailable(
+            f"Le service {service} est injoignable.", headers={"Retry-After": RETRY_LATER}
+        )
     _log.warning("service transport error", extra={"fields": {"service": service}})
     return BadGateway(f"Le service {service} a interrompu la réponse.")
 
@@ -275,14 +295,23 @@ class Proxy:
         self._origins = {name: _origin(url) for name, url in base_urls.items()}
 
     async def open(
-        self, scope: Scope, receive: Receive, *, service: str, internal_token: str, request_id: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        *,
+        service: str,
+        internal_token: str,
+        request_id: str,
+        transfer: bool = False,
     ) -> Upstream | None:
         """The request sent to `service` and its response started: its status and headers,
         the body still to stream (`relay`). Failures so far are DomainErrors (nothing has
-        been answered yet); None when the client left while its body was forwarded."""
+        been answered yet); None when the client left while its body was forwarded.
+        `transfer`: a document upload or download (its longer read timeout)."""
         pool = self._clients.get(service)
         if pool is None:
             raise ServiceUnavailable(f"Le service {service} n'est pas configuré.")
+        timeout = pool.transfer_timeout if transfer else pool.timeout
         headers, framing = upstream_headers(scope, internal_token, request_id)
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         query: bytes = scope.get("query_string") or b""
@@ -307,7 +336,7 @@ class Proxy:
                     target,
                     headers,
                     b"" if body is None else body,
-                    pool.timeout,
+                    timeout,
                     chunked=framing.chunked,
                 )
                 upstream = Upstream(
@@ -322,7 +351,7 @@ class Proxy:
                     url,
                     headers=headers,
                     content=body,
-                    extensions={"timeout": pool.timeout},
+                    extensions={"timeout": timeout},
                 )
                 response = await pool.transport.handle_async_request(request)
                 upstream = Upstream(

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.auth.gatekeeper import Gatekeeper, InternalTokens
 from gateway.proxy.forward import Proxy, relay
-from gateway.proxy.routing import RoutingTable, Target
+from gateway.proxy.routing import RoutingTable, Target, is_transfer
 from kernel.errors import exception_response
 
 TARGET_SCOPE_KEY = "coop.target"
@@ -51,6 +51,7 @@ class ProxyEndpoint:
                 service=target.service,
                 internal_token=tokens.token_for(principal, target.service),
                 request_id=str(scope.get("state", {}).get("request_id", "")),
+                transfer=is_transfer(target.service, scope["method"], scope["path"]),
             )
         except Exception as exc:
             await exception_response(exc, scope["path"])(scope, receive, send)

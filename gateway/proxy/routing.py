@@ -49,6 +49,21 @@ PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
 )
 
 
+# Uploads (a new document, a new version) and downloads (a version's content): a file's
+# bytes, not a JSON exchange. The proxy gives them a longer idle timeout.
+_UPLOADS = frozenset({"documents", "versions"})
+_DOWNLOAD = "contenu"
+
+
+def is_transfer(service: str, method: str, path: str) -> bool:
+    if service != DOCUMENTS:
+        return False
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if method == "POST":
+        return last in _UPLOADS
+    return method in ("GET", "HEAD") and last == _DOWNLOAD
+
+
 @dataclass(frozen=True)
 class Target:
     """A matched entry; `path` is the template (used as the route label in logs/metrics)."""

@@ -39,16 +39,24 @@ def _router() -> APIRouter:
             "headers": [[k, v] for k, v in request.headers.items()],
         }
 
+    # `lent`: seconds the service takes before it answers (a scan, a slow storage).
     @router.post("/api/v1/documents")
-    async def upload(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+    async def upload(
+        request: Request, principal: CurrentPrincipal, lent: float = 0
+    ) -> dict[str, Any]:
         digest, size = hashlib.sha256(), 0
         async for chunk in request.stream():
             digest.update(chunk)
             size += len(chunk)
+        await asyncio.sleep(lent)
         return {"bytes": size, "sha256": digest.hexdigest()}
 
     @router.get("/api/v1/documents/{size}/contenu")
-    async def download(size: int, principal: CurrentPrincipal) -> StreamingResponse:
+    async def download(
+        size: int, principal: CurrentPrincipal, lent: float = 0
+    ) -> StreamingResponse:
+        await asyncio.sleep(lent)
+
         async def body() -> AsyncIterator[bytes]:
             left = size
             while left > 0:

@@ -73,12 +73,14 @@ async def test_a_persona_token_from_the_idp_reaches_the_service(suite: Suite) ->
     assert response.json()["kind"] == "person"
 
 
-async def test_service_down_is_503(suite: Suite) -> None:
+async def test_service_down_is_503_to_retry_later(suite: Suite) -> None:
     async with httpx.AsyncClient(base_url=suite.gateway.url) as client:
         response = await client.get("/api/v1/actions", headers=suite.token())
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 503
+    assert response.json()["detail"] == "Le service actions est injoignable."
+    assert response.headers["retry-after"] == "5"
 
 
 async def test_slow_service_is_504_not_a_hang(suite: Suite) -> None:
