@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -16,7 +18,9 @@ from rich.console import Console
 from coop.apps import APPS, AppSpec
 from coop.supervisor import (
     Child,
+    Keeper,
     StartupError,
+    answers,
     clamd_binary,
     clamd_ping,
     port_in_use,
@@ -79,16 +83,22 @@ def worker_argv() -> list[str]:
     return [sys.executable, "-m", "coop.cli", "worker"]
 
 
-def start_worker(env: dict[str, str], log: Path, timeout: float) -> Child:
-    """A `coop worker`, once its heartbeat says it reaches the database."""
+def _worker_heartbeat(env: Mapping[str, str]) -> tuple[Path, Callable[[], bool]]:
+    """The worker's heartbeat file, and whether it beats."""
     from coop.worker import WorkerSettings, healthy
 
     settings = WorkerSettings()
     path = env.get("COOP_WORKER_HEARTBEAT_FILE", settings.heartbeat_file)
     settings = settings.model_copy(update={"heartbeat_file": path})
-    Path(path).unlink(missing_ok=True)  # a killed worker's: wait for this one's
+    return Path(path), lambda: healthy(settings) is None
+
+
+def start_worker(env: dict[str, str], log: Path, timeout: float) -> Child:
+    """A `coop worker`, once its heartbeat says it reaches the database."""
+    path, beats = _worker_heartbeat(env)
+    path.unlink(missing_ok=True)  # a killed worker's: wait for this one's
     child = spawn("worker", worker_argv(), env, log)
-    wait_ready(child, path, timeout=timeout, check=lambda: healthy(settings) is None)
+    wait_ready(child, str(path), timeout=timeout, check=beats)
     return child
 
 
@@ -100,8 +110,22 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> Any:
     raise _Stop
 
 
+def _probes(env: Mapping[str, str]) -> dict[str, Callable[[], bool]]:
+    """How to tell that each child (restarted) answers again."""
+    probes: dict[str, Callable[[], bool]] = {
+        spec.name: functools.partial(answers, f"http://127.0.0.1:{app_port(spec)}{spec.probe_path}")
+        for spec in APPS.values()
+    }
+    clamd_socket = env.get("COOP_DOCUMENTS_CLAMD_ADDRESS")
+    if clamd_socket:
+        probes["clamd"] = functools.partial(clamd_ping, Path(clamd_socket))
+    probes["worker"] = _worker_heartbeat(env)[1]
+    return probes
+
+
 def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
-    """Start clamd (if any) and every app, print how to use them, stop all on Ctrl-C."""
+    """Start clamd (if any) and every app, print how to use them, keep them running (a
+    child that dies is started again after a back-off), stop all on Ctrl-C."""
     env = os.environ.copy()
     busy = [f"{s.name} ({app_port(s)})" for s in APPS.values() if port_in_use(app_port(s))]
     if busy:
@@ -131,14 +155,17 @@ def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
             children.append(start_worker(env, BASE / "logs" / "worker.log", ready_timeout))
             console.print("[green]✓[/] worker : tâches de fond (journal : .coop/logs/worker.log)")
         _print_ready()
-        while all(c.process.poll() is None for c in children):
-            time.sleep(0.5)
-        for child in children:
-            if child.process.poll() is not None:
-                code = child.process.returncode
-                console.print(f"[red]{child.name} s'est arrêté (code {code}).[/]")
-                console.print(child.log_tail())
-        exit_code = 1
+        heartbeat = _worker_heartbeat(env)[0]
+        keeper = Keeper(
+            children,
+            functools.partial(_say, console),
+            ready=_probes(env),
+            # A dead worker's last beat must not pass for its successor's.
+            before_restart={"worker": functools.partial(heartbeat.unlink, missing_ok=True)},
+        )
+        while True:
+            keeper.check()
+            time.sleep(0.2)
     except StartupError as exc:
         console.print(f"[red]{exc}[/]")
         exit_code = 1
@@ -154,6 +181,10 @@ def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     if exit_code:
         raise typer.Exit(exit_code)
+
+
+def _say(console: Console, message: str, level: str) -> None:
+    console.print(f"[yellow]![/] {message}" if level == "warning" else f"[green]✓[/] {message}")
 
 
 def _print_ready() -> None:

@@ -1,12 +1,17 @@
-"""Child processes of `coop run`: start, wait until ready, stop cleanly; a clamd for dev.
+"""Child processes of `coop run`: start, wait until ready, restart, stop cleanly; a
+clamd for dev.
 
 Children run in their own session, so the terminal's Ctrl-C reaches only `coop run`,
 which then stops them itself, last started first: SIGINT (graceful), then SIGTERM,
-then SIGKILL, each after a timeout.
+then SIGKILL, each after a timeout. A child that dies once the suite runs is started
+again after a back-off (`Keeper`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -37,6 +42,9 @@ class Child:
     log_path: Path | None = None
     # How it ended when `stop_all` stopped it: "exited", "SIGINT", "SIGTERM", "SIGKILL".
     stopped_by: str | None = field(default=None)
+    # How it was started (`spawn`), to start it again.
+    argv: Sequence[str] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
 
     def log_tail(self, lines: int = 20) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -64,7 +72,7 @@ def spawn(
         process = subprocess.Popen(  # noqa: S603
             list(argv), env=dict(env), stdin=subprocess.DEVNULL, start_new_session=True
         )
-    return Child(name, process, log_path)
+    return Child(name, process, log_path, argv=list(argv), env=dict(env))
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -118,10 +126,19 @@ def stop_all(
         _stop(child, sigint_timeout, sigterm_timeout)
 
 
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill what is left of a child's process group (its own session: `spawn`): an app's
+    worker processes outlive their parent when it is killed, and would go on holding
+    its port."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 def _stop(child: Child, sigint_timeout: float, sigterm_timeout: float) -> None:
     process = child.process
     if process.poll() is not None:
         child.stopped_by = child.stopped_by or "exited"
+        _kill_group(process)
         return
     for sig, timeout in ((signal.SIGINT, sigint_timeout), (signal.SIGTERM, sigterm_timeout)):
         try:
@@ -131,15 +148,130 @@ def _stop(child: Child, sigint_timeout: float, sigterm_timeout: float) -> None:
         try:
             process.wait(timeout=timeout)
             child.stopped_by = sig.name
+            _kill_group(process)  # nothing, unless a worker outlived its parent
             return
         except subprocess.TimeoutExpired:
             continue
     if process.poll() is None:
-        process.kill()
+        _kill_group(process)
         process.wait()
         child.stopped_by = "SIGKILL"
     else:
         child.stopped_by = child.stopped_by or "exited"
+
+
+# --- restarts ----------------------------------------------------------------------------
+
+
+@dataclass
+class Backoff:
+    """The wait before starting again a child that died: `first`, doubled at each death
+    up to `ceiling`; back to `first` once the child had stayed up `stable_after` seconds
+    (a crash now and then is not a crash loop)."""
+
+    first: float = 1.0
+    ceiling: float = 30.0
+    stable_after: float = 60.0
+    _next: float = field(default=0.0, init=False)
+
+    def after_death(self, uptime: float) -> float:
+        if not self._next or uptime >= self.stable_after:
+            self._next = self.first
+        delay = self._next
+        self._next = min(self._next * 2, self.ceiling)
+        return delay
+
+
+@dataclass
+class _Watched:
+    child: Child
+    ready: Callable[[], bool] | None
+    backoff: Backoff
+    started: float
+    restart_at: float | None = None
+    awaiting_ready: bool = False
+
+
+class Keeper:
+    """Keeps `children` running: `check()`, called every few tenths of a second, notices
+    a child that died, starts it again after its back-off and tells when it answers
+    its `ready` probe again (`before_restart` clears what the dead one left, by name).
+    Each step is said on the console (`say(message, level)`) and written to the child's
+    own log. `children` is the caller's list: a restarted child replaces the dead one
+    there, so stopping that list stops what runs."""
+
+    def __init__(
+        self,
+        children: list[Child],
+        say: Callable[[str, str], None],
+        *,
+        ready: Mapping[str, Callable[[], bool]] | None = None,
+        before_restart: Mapping[str, Callable[[], None]] | None = None,
+        backoff: Callable[[], Backoff] = Backoff,
+    ) -> None:
+        self.children = children
+        self._say = say
+        self._before_restart = before_restart or {}
+        now = time.monotonic()
+        probes = ready or {}
+        self._watched = [
+            _Watched(child, probes.get(child.name), backoff(), now) for child in children
+        ]
+
+    def check(self) -> None:
+        now = time.monotonic()
+        for watched in self._watched:
+            child = watched.child
+            if watched.restart_at is None:
+                code = child.process.poll()
+                if code is not None:
+                    _kill_group(child.process)  # its workers, if it had any
+                    delay = watched.backoff.after_death(now - watched.started)
+                    watched.restart_at = now + delay
+                    watched.awaiting_ready = False
+                    self._tell(
+                        child,
+                        f"{child.name} s'est arrêté (code {code}) : redémarrage dans {delay:g} s",
+                    )
+                elif watched.awaiting_ready and (watched.ready is None or watched.ready()):
+                    watched.awaiting_ready = False
+                    self._tell(child, f"{child.name} est de nouveau prêt", "info")
+            elif now >= watched.restart_at:
+                self._restart(watched, now)
+
+    def _restart(self, watched: _Watched, now: float) -> None:
+        dead = watched.child
+        prepare = self._before_restart.get(dead.name)
+        if prepare is not None:
+            prepare()
+        child = spawn(dead.name, dead.argv, dead.env, dead.log_path)
+        self.children[self.children.index(dead)] = child
+        watched.child = child
+        watched.started = now
+        watched.restart_at = None
+        watched.awaiting_ready = True
+        self._tell(child, f"{child.name} redémarré (pid {child.process.pid})")
+
+    def _tell(self, child: Child, message: str, level: str = "warning") -> None:
+        self._say(message, level)
+        if child.log_path is not None:
+            # A line like the apps' own JSON lines, in the same file.
+            line = {
+                "ts": round(dt.datetime.now(dt.UTC).timestamp(), 3),
+                "level": level,
+                "logger": "coop.run",
+                "msg": message,
+            }
+            with child.log_path.open("a", encoding="utf-8") as log:
+                log.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+def answers(url: str, timeout: float = 0.5) -> bool:
+    """`url` answers 200 now (one short try: the keeper's loop must not stall on it)."""
+    try:
+        return httpx.get(url, timeout=timeout, trust_env=False).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 # --- clamd for `coop run` ----------------------------------------------------------------

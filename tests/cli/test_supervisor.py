@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,9 @@ import pytest
 
 from coop.stack import free_port
 from coop.supervisor import (
+    Backoff,
     Child,
+    Keeper,
     StartupError,
     clamd_binary,
     clamd_ping,
@@ -145,3 +149,50 @@ def _instream(path: Path, data: bytes) -> bytes:
                 break
             reply += chunk
     return reply.rstrip(b"\0")
+
+
+def test_the_restart_backoff_doubles_to_its_ceiling_and_resets_after_a_stable_run() -> None:
+    backoff = Backoff(first=1, ceiling=30, stable_after=60)
+    crash_loop = [backoff.after_death(uptime=2) for _ in range(7)]
+    assert crash_loop == [1, 2, 4, 8, 16, 30, 30]
+    assert backoff.after_death(uptime=61) == 1  # it had run a while: a fresh start
+    assert backoff.after_death(uptime=2) == 2
+
+
+def test_the_keeper_starts_a_dead_child_again_and_says_so(
+    tmp_path: Path, children: list[Child]
+) -> None:
+    flag = tmp_path / "app.ready"
+    log = tmp_path / "app.log"
+    child = spawn("app", [sys.executable, "-c", CHILD, str(flag)], {}, log_path=log)
+    wait_ready(child, "", check=flag.exists, timeout=30)
+    children.append(child)
+    said: list[tuple[str, str]] = []
+    cleared: list[int] = []
+    keeper = Keeper(
+        children,
+        lambda message, level: said.append((level, message)),
+        ready={"app": flag.exists},
+        before_restart={"app": lambda: cleared.append(len(said))},
+        backoff=lambda: Backoff(first=0.2),
+    )
+    keeper.check()
+    assert said == []  # alive: nothing to do
+    flag.unlink()
+    child.process.kill()
+    child.process.wait()
+    deadline = time.monotonic() + 30
+    while len(said) < 3 and time.monotonic() < deadline:
+        keeper.check()
+        time.sleep(0.05)
+    restarted = children[0]
+    assert restarted is not child
+    assert restarted.process.poll() is None
+    assert [level for level, _ in said] == ["warning", "warning", "info"]
+    assert said[0][1] == "app s'est arrêté (code -9) : redémarrage dans 0.2 s"
+    assert said[1][1] == f"app redémarré (pid {restarted.process.pid})"
+    assert said[2][1] == "app est de nouveau prêt"
+    assert cleared == [1]  # once: after its death was said, before its successor started
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["msg"] for line in lines] == [message for _, message in said]
+    assert {line["logger"] for line in lines} == {"coop.run"}
