@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 
 from kernel.principal import OrganisationKind, Role
@@ -308,6 +309,17 @@ ROWS: dict[tuple[str, str], list[Row]] = {
 async def test_matrix(world: World, route: tuple[str, str]) -> None:
     failures = await run_rows(world, ROWS[route])
     assert not failures, "\n".join(failures)
+
+
+async def test_the_matrix_reaches_the_services_as_production_does(world: World) -> None:
+    """Every matrix call through the gateway takes production's path to the service: the
+    gateway's own transport, over HTTP to a server listening on loopback, never an
+    in-process transport handed to it by the test."""
+    assert world.gateway_app.state.service_transports == {}
+    async with httpx.AsyncClient() as client:
+        for name, url in world.service_urls.items():
+            assert url.startswith("http://127.0.0.1:"), name
+            assert (await client.get(url + "/healthz")).status_code == 200, name
 
 
 __all__ = ["PERSONAS"]

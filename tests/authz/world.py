@@ -1,7 +1,9 @@
 """The world of the authorization matrix, built once per module.
 
 The gateway (real habilitations in its schema, real access tokens signed by the dev
-IdP's key store) in front of the three services, all in process. Two sides:
+IdP's key store) in front of the three services, all in process, the services each
+served on a loopback port: the gateway reaches them over real HTTP, through the
+transport production uses. Two sides:
 
 - side A: Caf A with collectivité X (conventions signed by both);
 - side B: Caf B with collectivité Y.
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.stack import free_port
@@ -186,6 +189,8 @@ class World:
     documents: httpx.AsyncClient
     hab: HabRig
     sides: dict[str, Side]
+    gateway_app: FastAPI
+    service_urls: dict[str, str]  # where the gateway reaches each service
     _tokens: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
 
     def headers(self, persona: str) -> dict[str, str]:
@@ -474,47 +479,40 @@ async def build_world(
     async with AsyncExitStack() as stack:
         stack.push_async_callback(truncate_written_tables, database_url)
         idp_app, idp_transport = await stack.enter_async_context(running_idp(tmp_path / "idp"))
-        # The conventions app asks the actions app, served over HTTP, for bilans.
+        # Each service served on a loopback port: the gateway reaches them (and they
+        # reach one another: conventions asks actions for bilans) over HTTP, through
+        # the production transport.
         actions_port = free_port()
         conv_app = conventions_app(database_url, actions_url=f"http://127.0.0.1:{actions_port}")
         conventions = await stack.enter_async_context(running(conv_app))
-        conv_transport = httpx.ASGITransport(app=conv_app)
+        conv_url = await stack.enter_async_context(served(conv_app))
         act_app = create_actions(
-            ActionsSettings(database_url=database_url, conventions_sync_seconds=3600),
-            conventions_transport=conv_transport,
+            ActionsSettings(
+                database_url=database_url, conventions_url=conv_url, conventions_sync_seconds=3600
+            )
         )
         actions = await stack.enter_async_context(running(act_app))
-        await stack.enter_async_context(served(act_app, actions_port))
+        act_url = await stack.enter_async_context(served(act_app, actions_port))
         doc_app = create_documents(
             DocumentsSettings(
                 database_url=database_url,
+                conventions_url=conv_url,
                 storage_root=str(tmp_path / "storage"),
                 antivirus=False,
                 conventions_sync_seconds=3600,
-            ),
-            conventions_transport=conv_transport,
+            )
         )
         documents = await stack.enter_async_context(running(doc_app))
-        transports: dict[str, httpx.AsyncBaseTransport] = {
-            "conventions": conv_transport,
-            "actions": httpx.ASGITransport(app=act_app),
-            "documents": httpx.ASGITransport(app=doc_app),
-        }
+        doc_url = await stack.enter_async_context(served(doc_app))
         settings = GatewaySettings(
             database_url=database_url,
             oidc_issuer=IDP_ISSUER,
-            service_urls={
-                "conventions": "http://conventions.test",
-                "actions": "http://actions.test",
-                "documents": "http://documents.test",
-            },
+            service_urls={"conventions": conv_url, "actions": act_url, "documents": doc_url},
             rate_limit_enabled=False,
             grant_expiry_sweep_seconds=3600,
             conventions_sync_seconds=3600,
         )
-        gw_app = create_gateway(
-            settings, oidc_transport=idp_transport, service_transports=transports
-        )
+        gw_app = create_gateway(settings, oidc_transport=idp_transport)
         gateway = await stack.enter_async_context(running(gw_app))
         hab = HabRig(
             gateway,
@@ -536,6 +534,8 @@ async def build_world(
             documents,
             hab,
             {"A": Side("A", CAF_A, COLLECTIVITE_X), "B": Side("B", CAF_B, COLLECTIVITE_Y)},
+            gw_app,
+            settings.service_urls,
         )
         for side in world.sides.values():
             await world.populate(side)

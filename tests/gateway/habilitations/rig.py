@@ -1,5 +1,6 @@
 """The gateway with its real habilitations (database grants) and the real actions
-service behind it, a real dev IdP in process; conventions known through the replicas."""
+service behind it over loopback HTTP (the production transport), a real dev IdP in
+process; conventions known through the replicas."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from services.actions.settings import ActionsSettings
 from tests.gateway.support import IDP_ISSUER, client_token, person_token, running_idp
 from tests.support.apps import running
 from tests.support.personas import CAF_A, CAF_B, COLLECTIVITE_X, COLLECTIVITE_Y, stable_id
+from tests.support.served import served
 
 # Nothing listens there: the replicas are fed by the tests, never by the network.
 UNREACHABLE = "http://127.0.0.1:9"
@@ -156,34 +158,36 @@ async def seed_refs(engine: AsyncEngine) -> None:
 
 
 @asynccontextmanager
+async def actions_served(database_url: str) -> AsyncIterator[str]:
+    """The real actions service on a loopback port (its base URL): served once and
+    shared by the rigs, which reach it over HTTP as production does."""
+    actions = create_actions_app(
+        ActionsSettings(database_url=database_url, conventions_url=UNREACHABLE)
+    )
+    async with actions.router.lifespan_context(actions), served(actions) as url:
+        yield url
+
+
+@asynccontextmanager
 async def habilitations_rig(
-    tmp_path: Path, database_url: str, db_engine: AsyncEngine, **overrides: Any
+    tmp_path: Path, database_url: str, db_engine: AsyncEngine, actions_url: str, **overrides: Any
 ) -> AsyncIterator[HabRig]:
     await seed_refs(db_engine)
     async with AsyncExitStack() as stack:
         idp_app, idp_transport = await stack.enter_async_context(running_idp(tmp_path))
-        actions = create_actions_app(
-            ActionsSettings(database_url=database_url, conventions_url=UNREACHABLE)
-        )
-        await stack.enter_async_context(actions.router.lifespan_context(actions))
-        transports: dict[str, httpx.AsyncBaseTransport] = {
-            "actions": httpx.ASGITransport(app=actions)
-        }
         values: dict[str, Any] = {
             "database_url": database_url,
             "oidc_issuer": IDP_ISSUER,
             "service_urls": {
                 "conventions": UNREACHABLE,
-                "actions": "http://actions.test",
+                "actions": actions_url,
                 "documents": UNREACHABLE,
             },
             "rate_limit_enabled": False,
             "grant_expiry_sweep_seconds": 3600,
         }
         values.update(overrides)
-        app = create_app(
-            GatewaySettings(**values), oidc_transport=idp_transport, service_transports=transports
-        )
+        app = create_app(GatewaySettings(**values), oidc_transport=idp_transport)
         client = await stack.enter_async_context(running(app))
         yield HabRig(
             client,

@@ -211,11 +211,13 @@ async def test_revocation_removes_access_on_the_next_request(hab: HabRig) -> Non
 
 
 async def test_a_change_made_elsewhere_is_seen_without_waiting_for_the_cache(
-    tmp_path: Path, database_url: str, db_engine: AsyncEngine
+    tmp_path: Path, database_url: str, db_engine: AsyncEngine, actions_url: str
 ) -> None:
     """Another gateway instance or the operator's CLI revokes: the NOTIFY at commit drops
     this gateway's cached grants (the cache alone would keep them for 5 minutes)."""
-    async with habilitations_rig(tmp_path, database_url, db_engine, grant_cache_seconds=300) as rig:
+    async with habilitations_rig(
+        tmp_path, database_url, db_engine, actions_url, grant_cache_seconds=300
+    ) as rig:
         grant_id = await rig.grant("reader", COLLECTIVITE_X, COLL, Role.lecteur)
         assert (await rig.client.get(PLAN_A, headers=rig.headers("reader"))).status_code == 200
         async with db_engine.begin() as conn:  # not through this gateway
