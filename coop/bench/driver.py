@@ -146,14 +146,24 @@ class Samples:
 
 
 def cpu_seconds(pid: int | None) -> float | None:
-    """The process's CPU time so far (user + system), None without a process to read."""
+    """The CPU time so far (user + system) of the process and its descendants (an app
+    served by `kernel.server` does its work in worker processes, its own process only
+    supervises them), None without a process to read."""
     if pid is None:
         return None
     try:
-        times = psutil.Process(pid).cpu_times()
+        process = psutil.Process(pid)
+        family = [process, *process.children(recursive=True)]
     except psutil.Error:
         return None
-    return float(times.user + times.system)
+    total = 0.0
+    for member in family:
+        try:
+            times = member.cpu_times()
+        except psutil.Error:
+            continue  # ended between the listing and the reading
+        total += times.user + times.system
+    return total
 
 
 def _in_turn(variants: list[Variant], round_: int) -> list[Variant]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -156,3 +157,36 @@ def test_a_process_gone_has_no_cpu_to_read() -> None:
     )
     assert cpu_seconds(int(gone.stdout)) is None
     assert cpu_seconds(os.getpid()) is not None
+
+
+# A child that burns half a second of CPU, then waits; its parent only waits for it.
+_BUSY_CHILD = (
+    "import time\n"
+    "end = time.process_time() + 0.5\n"
+    "while time.process_time() < end:\n"
+    "    pass\n"
+    "print('done', flush=True)\n"
+    "time.sleep(60)\n"
+)
+_IDLE_PARENT = (
+    "import subprocess, sys, time\n"
+    f"subprocess.Popen([sys.executable, '-c', {_BUSY_CHILD!r}])\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_the_cpu_of_a_front_process_counts_its_workers() -> None:
+    """An app served with worker processes (kernel.server) works in them, its own
+    process only supervises: the CPU read for it is the whole family's."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _IDLE_PARENT], stdout=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline() == b"done\n"  # the child's, through the pipe
+        total = cpu_seconds(parent.pid)
+        assert total is not None
+        assert total >= 0.45, total
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.communicate()
