@@ -27,6 +27,22 @@ def _check_scale(scale: str) -> None:
         raise typer.BadParameter(f"échelle inconnue : {scale} (connues : {', '.join(SCALES)})")
 
 
+def _check_endpoints(keys: set[str]) -> None:
+    import datetime as dt
+
+    from coop.bench.dataset import personas, plan
+    from coop.bench.scenarios import operations
+
+    p = plan("tiny", 0, dt.datetime.now(dt.UTC).date())
+    # Every endpoint, those that need a first request (a cursor, a document) included.
+    known = {op.key for op in operations(p, personas(p), b"", "cursor", "document")}
+    if keys - known:
+        raise typer.BadParameter(
+            f"points d'accès inconnus : {', '.join(sorted(keys - known))} "
+            f"(connus : {', '.join(sorted(known))})"
+        )
+
+
 @app.command()
 def generate(scale: ScaleOpt = "national", seed: SeedOpt = 2024) -> None:
     """Load the data set (bulk COPY into the services' own tables)."""
@@ -100,14 +116,19 @@ def run(
         int, typer.Option(min=1, help="c=32 : tours (chaque variante une fois par tour)")
     ] = Bounds.rounds,
     out: Annotated[Path, typer.Option(help="Dossier des résultats")] = Path("benchmarks/results"),
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Ces points d'accès seulement (clé, ex. agregats_nationaux ; répétable)"),
+    ] = None,
 ) -> None:
     """Start every app for real, run the mix side by side, write latest.md/json/png."""
     from coop.bench.report import markdown
     from coop.bench.runner import run as run_bench
 
     _check_scale(scale)
+    _check_endpoints(set(only or ()))
     bounds = Bounds(requests, seconds, load_requests, load_seconds, rounds)
-    results = run_bench(scale, bounds, seed, out, console)
+    results = run_bench(scale, bounds, seed, out, console, only=frozenset(only or ()))
     Console().print(Markdown(markdown(results)))
     sys.stdout.write(
         f"\nRésultats : {out / 'latest.md'}, {out / 'latest.json'}, {out / 'latest.png'}\n"

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 ADDED_LATENCY_MAX_DIRECT_MS = 50.0
+NATIONAL_AGGREGATES_MAX_MS = 100.0
 # Below this rate a process's background work (the convention replica's sync, the
 # server's clock: 3 to 7 ms of CPU a second at rest) outweighs its requests' own CPU.
 CPU_MIN_RPS = 50.0
@@ -257,6 +258,18 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "≤ 64 MiB",
             None if w is None else w[1] <= 64,
             f"pire : {w[0]}" if w else "passerelle non mesurée",
+        )
+    )
+
+    national = eps.get("agregats_nationaux")
+    p50 = None if national is None else _get(national, "c1", "direct", "p50_ms")
+    out.append(
+        _target(
+            f"Agrégats nationaux p50 ≤ {NATIONAL_AGGREGATES_MAX_MS:g} ms",
+            p50,
+            f"≤ {NATIONAL_AGGREGATES_MAX_MS:g} ms",
+            None if p50 is None else p50 <= NATIONAL_AGGREGATES_MAX_MS,
+            "service direct, c=1, campagne du trimestre, toutes les Caf",
         )
     )
 

@@ -135,3 +135,14 @@ def test_the_hop_floor_splits_the_gateway_cost_from_the_hop() -> None:
     )
     assert (row["c32_gateway_cpu_ms"], row["c32_relay_cpu_ms"]) == (0.19, 0.11)
     assert "| fiche | 0.85 | 0.88 | 0.97 | 0.19 | 0.11 | 0.70 | 0.40 | 0.30 |" in text
+
+
+def test_the_national_aggregates_are_held_to_100_ms_direct() -> None:
+    """Issue 22: national aggregates p50 ≤ 100 ms direct on the national data set; the
+    gateway's p50 does not decide it."""
+    slow = read_endpoint([10] * 4, [10] * 4, [90.0] * 4, [340.0] * 4)
+    assert target({"endpoints": {"agregats_nationaux": slow}}, "Agrégats nationaux")["met"] is False
+    fast = read_endpoint([10] * 4, [10] * 4, [140.0] * 4, [60.0] * 4)
+    t = target({"endpoints": {"agregats_nationaux": fast}}, "Agrégats nationaux")
+    assert (t["met"], t["value"], t["threshold"]) == (True, 60.0, "≤ 100 ms")
+    assert target({"endpoints": {}}, "Agrégats nationaux")["met"] is None

@@ -189,6 +189,18 @@ def test_bench_refuses_zero_rounds_before_touching_a_database(
     assert "--rounds" in result.output
 
 
+def test_bench_refuses_an_unknown_endpoint_before_touching_a_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `--only` runs part of the mix: a misspelt key would run nothing and say nothing.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    result = CliRunner().invoke(
+        app, ["bench", "run", "--only", "agregats_nationaux", "--only", "agregats"]
+    )
+    assert result.exit_code == 2
+    assert "points d'accès inconnus : agregats " in result.output
+
+
 @pytest.mark.parametrize("route", ["8080", "8080=", "relais=8001", "8080=8001x"])
 def test_bench_relay_refuses_a_route_that_is_not_two_ports(route: str) -> None:
     # Refused before anything listens: the command would otherwise serve for ever.
