@@ -182,6 +182,37 @@ class Campagne(Base):
     updated_at: Mapped[dt.datetime] = _now_column()
 
 
+class CompteursPlan(Base):
+    """How many actions of a convention are due a suivi each quarter (not abandoned).
+
+    Kept by triggers on ``actions`` (migration 0006), never written by the service."""
+
+    __tablename__ = "compteurs_plans"
+
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    actions: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class CompteursCampagne(Base):
+    """The suivis of one campaign (convention, quarter) per state, and their alerts,
+    counting the actions due a suivi only: what a scan of its suivis would give.
+
+    Kept by triggers on ``suivis`` and ``actions`` (migration 0006), never written by
+    the service. One row per convention and quarter: a submission moves its own
+    convention's row, never one shared by every convention. Missing, late: derived on
+    read (late depends on the due date and the day)."""
+
+    __tablename__ = "compteurs_campagnes"
+
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    periode: Mapped[str] = mapped_column(String(7), primary_key=True)
+    brouillon: Mapped[int] = mapped_column(Integer, nullable=False)
+    soumis: Mapped[int] = mapped_column(Integer, nullable=False)
+    valide: Mapped[int] = mapped_column(Integer, nullable=False)
+    a_completer: Mapped[int] = mapped_column(Integer, nullable=False)
+    alertes: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class Suivi(Base):
     __tablename__ = "suivis"
     __table_args__ = (

@@ -71,16 +71,18 @@ async def scoped(
     principal: Principal,
     *,
     for_update: bool = False,
+    for_share: bool = False,
 ) -> tuple[M, ConventionRef] | None:
-    """The object and its convention, only if the principal may read that convention."""
+    """The object and its convention, only if the principal may read that convention;
+    its row locked for update, or in share mode."""
     convention_col = model.convention_id  # type: ignore[attr-defined]
     stmt = (
         select(model, *ref.c)
         .join(ref, ref.c.id == convention_col)
         .where(model.id == object_id, readable_clause(ref, principal))  # type: ignore[attr-defined]
     )
-    if for_update:
-        stmt = stmt.with_for_update(of=model)
+    if for_update or for_share:
+        stmt = stmt.with_for_update(of=model, read=not for_update)
     row = (await session.execute(stmt)).one_or_none()
     if row is None:
         return None

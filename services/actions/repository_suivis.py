@@ -15,13 +15,14 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     delete,
     func,
     literal,
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, array, distinct_on
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
@@ -35,6 +36,8 @@ from services.actions.models import (
     Axe,
     Bilan,
     Campagne,
+    CompteursCampagne,
+    CompteursPlan,
     Indicateur,
     Suivi,
     SuiviEvenement,
@@ -147,44 +150,41 @@ def _active_during() -> Any:
 
 
 def _per_convention(shape: ScopeShape) -> Any:
-    """Counters per convention of a scope for one quarter. Values as bind parameters
-    (``periode``, ``default_due``, ``today``, ``t_debut``, ``t_fin`` and the scope's)."""
-    periode = bindparam("periode", type_=String)
+    """Counters per convention of a scope for one quarter, as the campaign counters
+    hold them (kept by triggers as suivis and actions change, migration 0006: no scan of
+    the suivis). Missing and late are derived here: late depends on the due date and
+    the day. Values as bind parameters (``periode``, ``default_due``, ``today``,
+    ``t_debut``, ``t_fin`` and the scope's)."""
     due = func.coalesce(Campagne.date_limite, bindparam("default_due", type_=Date))
-    late = and_(
-        Action.id.is_not(None),
-        or_(Suivi.id.is_(None), Suivi.etat == any_(array(A_FAIRE))),
-        due < bindparam("today", type_=Date),
-    )
+    actions = func.coalesce(CompteursPlan.actions, 0)
+    etats = {
+        name: func.coalesce(getattr(CompteursCampagne, name), 0)
+        for name in ("brouillon", "soumis", "valide", "a_completer")
+    }
+    suivis = etats["brouillon"] + etats["soumis"] + etats["valide"] + etats["a_completer"]
+    manquant = actions - suivis
+    a_faire = manquant + etats["brouillon"] + etats["a_completer"]
+    periode = bindparam("periode", type_=String)
     return (
         select(
             ref.c.id.label("convention_id"),
             ref.c.titre,
             ref.c.caf_id,
             due.label("date_limite"),
-            func.count(Action.id).label("actions"),
-            func.count(Suivi.id).filter(Suivi.etat == EtatSuivi.brouillon.value).label("brouillon"),
-            func.count(Suivi.id).filter(Suivi.etat == EtatSuivi.soumis.value).label("soumis"),
-            func.count(Suivi.id).filter(Suivi.etat == EtatSuivi.valide.value).label("valide"),
-            func.count(Suivi.id)
-            .filter(Suivi.etat == EtatSuivi.a_completer.value)
-            .label("a_completer"),
-            func.count(Action.id).filter(Suivi.id.is_(None)).label("manquant"),
-            func.count(Action.id).filter(late).label("en_retard"),
-            func.count(Suivi.id).filter(Suivi.alerte.is_(True)).label("alertes"),
+            actions.label("actions"),
+            *[value.label(name) for name, value in etats.items()],
+            manquant.label("manquant"),
+            case((due < bindparam("today", type_=Date), a_faire), else_=0).label("en_retard"),
+            func.coalesce(CompteursCampagne.alertes, 0).label("alertes"),
         )
         .select_from(ref)
+        .outerjoin(CompteursPlan, CompteursPlan.convention_id == ref.c.id)
         .outerjoin(
-            Action,
-            and_(
-                Action.convention_id == ref.c.id,
-                Action.statut != StatutAction.abandonnee.value,
-            ),
+            CompteursCampagne,
+            and_(CompteursCampagne.convention_id == ref.c.id, CompteursCampagne.periode == periode),
         )
-        .outerjoin(Suivi, and_(Suivi.action_id == Action.id, Suivi.periode == periode))
         .outerjoin(Campagne, and_(Campagne.convention_id == ref.c.id, Campagne.periode == periode))
         .where(readable_shape_clause(ref, shape), _active_during())
-        .group_by(ref.c.id, ref.c.titre, ref.c.caf_id, Campagne.date_limite)
     )
 
 
@@ -203,9 +203,8 @@ COUNTERS = (
 def _with_totals(per: Any, page: Any) -> Select[Any]:
     """Totals over every row of `per` next to one page of it, in a single statement.
 
-    `per` is a CTE referenced twice, so PostgreSQL computes it once (the aggregation
-    over every action and suivi is the whole cost); the LEFT JOIN keeps the totals
-    row when the page is empty.
+    `per` is a CTE referenced twice, so PostgreSQL computes it once (one row per
+    convention of the scope); the LEFT JOIN keeps the totals row when the page is empty.
     """
     totals = select(
         *[func.coalesce(func.sum(per.c[c]), 0).label(f"total_{c}") for c in COUNTERS]

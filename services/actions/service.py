@@ -407,9 +407,16 @@ async def create_action(
 
 
 async def load_action(
-    session: AsyncSession, principal: Principal, action_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession,
+    principal: Principal,
+    action_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    for_share: bool = False,
 ) -> tuple[Action, ConventionRef]:
-    found = await repo.scoped(session, Action, action_id, principal, for_update=for_update)
+    found = await repo.scoped(
+        session, Action, action_id, principal, for_update=for_update, for_share=for_share
+    )
     if found is None:
         raise NotFound("Action introuvable.")
     return found

@@ -4,6 +4,12 @@ Workflow: brouillon → soumis (a writer of the action) → validé | à complé
 agent) → soumis again. A validated suivi never changes: a correction opens a new
 revision (with its reason) that goes through the workflow again. Every creation,
 change and transition is kept in ``suivi_evenements`` with the content it produced.
+
+A suivi's writer locks its action's row in share mode before anything else, before the
+change sequence's lock that every writer holds until it commits. A change of the
+action's status (to or from abandonnée) moves its suivis in or out of the campaign
+counters (the triggers of migration 0006, which take the same lock): it waits for the
+suivi's writer, or the writer for it, never each for the other.
 """
 
 from __future__ import annotations
@@ -149,7 +155,7 @@ async def create_suivi(
     action_id: uuid.UUID,
     data: SuiviIn,
 ) -> Suivi:
-    action, _ = await load_action(session, principal, action_id)
+    action, _ = await load_action(session, principal, action_id, for_share=True)
     convention = await ctx.fresh_ref(session, action.convention_id)
     require_action_writer(principal, convention, action)
     require_new_work(ctx, convention)
@@ -183,7 +189,9 @@ async def load_suivi(
     *,
     for_update: bool = False,
 ) -> tuple[Suivi, Any, ConventionRef]:
-    action, convention = await load_action(session, principal, action_id)
+    """The suivi, its action and convention; to write it (`for_update`), the action's
+    row locked in share mode first (see the module's docstring)."""
+    action, convention = await load_action(session, principal, action_id, for_share=for_update)
     suivi = await srepo.suivi_of(session, action.id, periode, for_update=for_update)
     if suivi is None:
         raise NotFound(f"Pas de suivi {periode} pour cette action.")

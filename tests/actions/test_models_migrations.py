@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -94,4 +95,91 @@ def test_existing_bilans_keep_their_text_in_their_kinds_first_section(scratch_ur
         },
         "bilan final": {"resultats": "Axe supprimé depuis."},
         "bilan intermédiaire": {},
+    }
+
+
+CONV_1, CONV_2 = uuid.uuid4(), uuid.uuid4()
+
+
+async def _seed_0005(url: str) -> None:
+    """Two conventions' plans with suivis in every state, one action abandoned."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        for conv, axe in ((CONV_1, AXE_1), (CONV_2, AXE_2)):
+            await conn.execute(
+                "INSERT INTO actions.axes (id, convention_id, titre, position, version)"
+                " VALUES ($1, $2, 'Accueillir', 1, 1)",
+                axe,
+                conv,
+            )
+        suivis = {
+            # action (convention, axe, statut): its suivis (periode, etat, alerte)
+            (CONV_1, AXE_1, "en cours"): [
+                ("2026-T1", "brouillon", True),
+                ("2025-T4", "validé", False),
+            ],
+            (CONV_1, AXE_1, "réalisée"): [("2026-T1", "soumis", False)],
+            (CONV_1, AXE_1, "abandonnée"): [("2026-T1", "validé", True)],
+            (CONV_1, AXE_1, "à venir"): [],
+            (CONV_2, AXE_2, "en pause"): [("2026-T1", "à compléter", True)],
+        }
+        for position, ((conv, axe, statut), rows) in enumerate(suivis.items(), start=1):
+            action_id = uuid.uuid4()
+            await conn.execute(
+                "INSERT INTO actions.actions (id, convention_id, axe_id, position, titre,"
+                " statut, porteur_ids, version) VALUES ($1, $2, $3, $4, 'Créer un RPE', $5,"
+                " ARRAY[]::uuid[], 1)",
+                action_id,
+                conv,
+                axe,
+                position,
+                statut,
+            )
+            for periode, etat, alerte in rows:
+                await conn.execute(
+                    "INSERT INTO actions.suivis (id, action_id, convention_id, periode, etat,"
+                    " revision, statut_action, alerte, valeurs, auteur, version)"
+                    " VALUES ($1, $2, $3, $4, $5, 1, $6, $7, '[]', 'test', 1)",
+                    uuid.uuid4(),
+                    action_id,
+                    conv,
+                    periode,
+                    etat,
+                    statut,
+                    alerte,
+                )
+    finally:
+        await conn.close()
+
+
+async def _counters(url: str) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        plans = {r[0]: r[1] for r in await conn.fetch("SELECT * FROM actions.compteurs_plans")}
+        campagnes = {
+            (r["convention_id"], r["periode"]): tuple(r)[2:]
+            for r in await conn.fetch(
+                "SELECT convention_id, periode, brouillon, soumis, valide, a_completer, alertes"
+                " FROM actions.compteurs_campagnes"
+            )
+        }
+        return plans, campagnes
+    finally:
+        await conn.close()
+
+
+def test_existing_suivis_are_counted_by_the_migration(scratch_url: str) -> None:
+    """Migration 0006 fills the campaign counters from the suivis already there: per
+    convention its actions not abandoned; per convention and quarter their suivis per
+    state and their alerts (an abandoned action's suivis count for nothing)."""
+    upgrade("actions", scratch_url, "0005")
+    asyncio.run(_seed_0005(scratch_url))
+    upgrade("actions", scratch_url, "head")
+    plans, campagnes = asyncio.run(_counters(scratch_url))
+    assert plans == {CONV_1: 3, CONV_2: 1}
+    # (brouillon, soumis, validé, à compléter, alertes)
+    assert campagnes == {
+        (CONV_1, "2026-T1"): (1, 1, 0, 0, 1),
+        (CONV_1, "2025-T4"): (0, 0, 1, 0, 0),
+        (CONV_2, "2026-T1"): (0, 0, 0, 1, 1),
     }

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+
+import asyncpg
+
+from kernel.database import asyncpg_dsn
+from tests.support.compteurs import assert_counters_match_a_rescan
 
 EXPECTED = {
     "moi_a_renseigner",
@@ -88,3 +94,15 @@ def test_bench_runs_end_to_end_on_the_tiny_data_set(database_url: str, tmp_path:
     assert f"charge avant la mesure {load} (1 min)" in report
     assert report.count("|") > 20
     assert (out / "latest.png").stat().st_size > 0
+    # The generator loads the campaign counters itself (its bulk load does not run the
+    # triggers): they equal a scan, the run's submissions included.
+    asyncio.run(_counters_match_a_rescan(database_url))
+
+
+async def _counters_match_a_rescan(url: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM actions.compteurs_campagnes") > 0
+        await assert_counters_match_a_rescan(conn)
+    finally:
+        await conn.close()
