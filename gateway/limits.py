@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from starlette.middleware.cors import CORSMiddleware
@@ -19,19 +20,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel.errors import PayloadTooLarge, TooManyRequests, domain_error_response
 
-_MAX_KEYS = 100_000
+MAX_KEYS = 100_000
 
 
 class TokenBuckets:
-    """`rate` tokens per second, at most `burst` saved, one bucket per key."""
+    """`rate` tokens per second, at most `burst` saved, one bucket per key.
+
+    Memory is bounded by `max_keys` buckets: a new key evicts the least recently used
+    one, never everyone's (clearing them all let a flood from many addresses give every
+    client a fresh budget). The evicted bucket is the one idle the longest, most likely
+    full again by then."""
 
     def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = MAX_KEYS,
     ) -> None:
         self.rate = rate
         self.burst = float(burst)
         self._clock = clock
-        self._buckets: dict[str, list[float]] = {}
+        self.max_keys = max_keys
+        # Least recently used first.
+        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     @classmethod
     def share(cls, rate: float, burst: int, workers: int | None) -> TokenBuckets:
@@ -45,10 +60,11 @@ class TokenBuckets:
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
-            if len(self._buckets) >= _MAX_KEYS:
-                self._buckets.clear()  # bounded memory; resets budgets, never blocks
+            if len(self._buckets) >= self.max_keys:
+                self._buckets.popitem(last=False)
             self._buckets[key] = [self.burst - 1.0, now]
             return 0.0
+        self._buckets.move_to_end(key)
         tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
         bucket[1] = now
         if tokens >= 1.0:
