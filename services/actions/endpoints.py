@@ -377,9 +377,10 @@ async def create_indicateur(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> Response:
     async def run() -> Created:
-        ind = await service_indicateurs.create_indicateur(session, principal, action_id, data)
+        ind = await service_indicateurs.create_indicateur(ctx, session, principal, action_id, data)
         return created(
             service.indicateur_out(ind, []),
             ind.id,
@@ -421,9 +422,10 @@ async def update_indicateur(
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> IndicateurOut:
     ind = await service_indicateurs.update_indicateur(
-        session, principal, request, action_id, indicateur_id, data
+        ctx, session, principal, request, action_id, indicateur_id, data
     )
     return await indicateur_response(session, response, ind)
 
@@ -463,6 +465,7 @@ async def put_valeur(
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> ValeurOut:
     """Record the value of a quarter (``2026-T1``) or a year (``2026``).
 
@@ -470,7 +473,7 @@ async def put_valeur(
     creating one needs nothing, or ``If-None-Match: *`` (412 if it exists): 201.
     """
     valeur, created_now = await service_indicateurs.put_valeur(
-        session, principal, request, action_id, indicateur_id, periode, data
+        ctx, session, principal, request, action_id, indicateur_id, periode, data
     )
     return valeur_response(request, response, valeur, created_now)
 
@@ -506,8 +509,9 @@ async def delete_indicateur(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> Response:
     await service_indicateurs.delete_indicateur(
-        session, principal, request, action_id, indicateur_id
+        ctx, session, principal, request, action_id, indicateur_id
     )
     return Response(status_code=204)

@@ -113,9 +113,10 @@ async def update_indicateur_convention(
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> IndicateurOut:
     ind = await service_indicateurs.update_indicateur_convention(
-        session, principal, request, convention_id, indicateur_id, data
+        ctx, session, principal, request, convention_id, indicateur_id, data
     )
     return await indicateur_response(session, response, ind)
 
@@ -127,9 +128,10 @@ async def delete_indicateur_convention(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> Response:
     await service_indicateurs.delete_indicateur_convention(
-        session, principal, request, convention_id, indicateur_id
+        ctx, session, principal, request, convention_id, indicateur_id
     )
     return Response(status_code=204)
 
@@ -164,10 +166,11 @@ async def put_valeur_convention(
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> ValeurOut:
     """Enregistre la valeur d'un trimestre (``2026-T1``) ou d'une année (``2026``) ;
     la remplacer demande ``If-Match`` (428 sans, 412 périmé)."""
     valeur, created_now = await service_indicateurs.put_valeur_convention(
-        session, principal, request, convention_id, indicateur_id, periode, data
+        ctx, session, principal, request, convention_id, indicateur_id, periode, data
     )
     return valeur_response(request, response, valeur, created_now)

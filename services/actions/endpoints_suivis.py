@@ -115,29 +115,23 @@ async def update_suivi(
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> SuiviDetail:
     """Change a brouillon or à compléter suivi (If-Match required)."""
-    suivi = await service_suivis.update_suivi(session, principal, request, action_id, periode, data)
+    suivi = await service_suivis.update_suivi(
+        ctx, session, principal, request, action_id, periode, data
+    )
     return _detail(response, suivi)
 
 
-async def _transition(
-    request: Request,
-    session: DbSession,
-    principal: CurrentPrincipal,
-    change: Callable[[], Awaitable[Suivi]],
-) -> Response:
-    """A workflow POST: If-Match checked by the service, Idempotency-Key honoured here
-    (a retried submission returns the first result instead of a 412)."""
-
-    async def run() -> Created:
-        suivi = await change()
-        body = SuiviDetail.model_validate(suivi, from_attributes=True)
-        return Created(
-            body=body, status_code=200, headers={"ETag": etag_for(suivi.id, suivi.version)}
-        )
-
-    return respond(await run())
+async def _transition(change: Callable[[], Awaitable[Suivi]]) -> Response:
+    """A workflow POST (If-Match checked by the service; a retried one with the same
+    Idempotency-Key gets its first answer, not a 412: the kernel's route class)."""
+    suivi = await change()
+    body = SuiviDetail.model_validate(suivi, from_attributes=True)
+    return respond(
+        Created(body=body, status_code=200, headers={"ETag": etag_for(suivi.id, suivi.version)})
+    )
 
 
 @router.post(
@@ -149,13 +143,11 @@ async def soumettre(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> Response:
     return await _transition(
-        request,
-        session,
-        principal,
         lambda: service_suivis.transition(
-            session, principal, request, action_id, periode, service_suivis.SOUMISSION
+            ctx, session, principal, request, action_id, periode, service_suivis.SOUMISSION
         ),
     )
 
@@ -170,13 +162,12 @@ async def valider(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> Response:
     """Caf agents only."""
     return await _transition(
-        request,
-        session,
-        principal,
         lambda: service_suivis.transition(
+            ctx,
             session,
             principal,
             request,
@@ -198,14 +189,19 @@ async def renvoyer(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> Response:
     """Send back « à compléter » with a comment (Caf agents only)."""
     return await _transition(
-        request,
-        session,
-        principal,
         lambda: service_suivis.transition(
-            session, principal, request, action_id, periode, service_suivis.RENVOI, data.commentaire
+            ctx,
+            session,
+            principal,
+            request,
+            action_id,
+            periode,
+            service_suivis.RENVOI,
+            data.commentaire,
         ),
     )
 
@@ -220,13 +216,11 @@ async def corriger(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
+    ctx: Ctx,
 ) -> Response:
     """A new revision of a validated suivi, with its reason; it is validated again."""
     return await _transition(
-        request,
-        session,
-        principal,
-        lambda: service_suivis.corriger(session, principal, request, action_id, periode, data),
+        lambda: service_suivis.corriger(ctx, session, principal, request, action_id, periode, data),
     )
 
 

@@ -443,15 +443,27 @@ async def snapshot_rows(
 async def derniers_suivis(
     session: AsyncSession, action_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Any]:
+    """Per action, its last validated revision (action_id, periode, revision,
+    avancement): from the history, since a validated suivi being corrected is in
+    brouillon again while its validated revision still stands."""
     if not action_ids:
         return {}
     stmt = (
-        select(Suivi.action_id, Suivi.periode, Suivi.etat, Suivi.avancement)
-        .where(Suivi.action_id.in_(action_ids), Suivi.etat == EtatSuivi.valide.value)
+        select(
+            Suivi.action_id,
+            Suivi.periode,
+            SuiviEvenement.revision,
+            SuiviEvenement.contenu["avancement"].as_integer().label("avancement"),
+        )
+        .join(SuiviEvenement, SuiviEvenement.suivi_id == Suivi.id)
+        .where(
+            Suivi.action_id.in_(action_ids),
+            SuiviEvenement.etat_apres == EtatSuivi.valide.value,
+        )
         .ext(distinct_on(Suivi.action_id))
-        .order_by(Suivi.action_id, Suivi.periode.desc())
+        .order_by(Suivi.action_id, Suivi.periode.desc(), SuiviEvenement.id.desc())
     )
-    return {r[0]: r for r in (await session.execute(stmt)).all()}
+    return {r.action_id: r for r in (await session.execute(stmt)).all()}
 
 
 async def bilan_refs(session: AsyncSession, convention_id: uuid.UUID) -> list[Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 
 from fastapi import Request
@@ -108,15 +109,49 @@ def require_action_writer(principal: Principal, convention: ConventionRef, actio
         )
 
 
-def require_new_work(ctx: ActionsContext, convention: ConventionRef) -> None:
-    """Résiliée or échue: no new actions, suivis or bilans."""
+class Travail(StrEnum):
+    """What a write does, as far as a convention that has ended still accepts it."""
+
+    nouveau = "nouveau"  # a new axe, action or suivi
+    plan = "plan"  # change the plan: actions, their indicators and values
+    suivi = "suivi"  # edit, submit or correct a suivi
+    verification = "vérification"  # validate or send back a submitted suivi
+    evaluation = "évaluation"  # the bilans and their CDSF agreements
+
+
+# What a résiliée or échue convention still accepts, and from whom (everything, from
+# anyone with the right, while it runs). Art. 12 (003): "La résiliation de la présente
+# convention entraînera l'arrêt immédiat des engagements des parties".
+_APRES_LA_FIN: dict[Travail, tuple[str, str]] = {
+    Travail.nouveau: ("personne", "elle n'accepte plus de nouvelles actions ni de suivis."),
+    Travail.suivi: (
+        "personne",
+        "ses suivis ne se saisissent, ne se soumettent ni ne se corrigent plus.",
+    ),
+    Travail.plan: ("caf", "seule la Caf modifie encore ses actions et leurs indicateurs."),
+    Travail.verification: ("caf", "seule la Caf valide ou renvoie encore les suivis soumis."),
+    Travail.evaluation: ("tous", ""),
+}
+
+
+def require_convention_accepts(
+    ctx: ActionsContext, principal: Principal, convention: ConventionRef, travail: Travail
+) -> None:
+    """The one place saying what a convention accepts once it is résiliée (from the
+    résiliation's date of effect) or échue: no new work and no more reporting; the Caf
+    still validates or sends back the suivis submitted before and keeps the plan right
+    for the evaluation; the bilans (the bilan final above all) go on. 409 otherwise."""
     today = ctx.today()
-    if not convention.accepts_new_work(today):
-        etat = convention.etat(today).value
-        raise Conflict(
-            f"La convention est {etat} : elle n'accepte plus de nouvelles actions ni de suivis.",
-            extra={"code": "convention-close", "etat_convention": etat},
-        )
+    if convention.accepts_new_work(today):
+        return
+    qui, refus = _APRES_LA_FIN[travail]
+    if qui == "tous" or (qui == "caf" and is_caf_agent(principal, convention)):
+        return
+    etat = convention.etat(today).value
+    raise Conflict(
+        f"La convention est {etat} : {refus}",
+        extra={"code": "convention-close", "etat_convention": etat},
+    )
 
 
 async def writable_convention(
@@ -227,7 +262,7 @@ async def create_axe(
 ) -> Axe:
     convention = await writable_convention(ctx, session, principal, convention_id)
     require_caf_agent(principal, convention, "structurer le plan d'actions")
-    require_new_work(ctx, convention)
+    require_convention_accepts(ctx, principal, convention, Travail.nouveau)
     axe = Axe(
         id=uuid.uuid4(),
         convention_id=convention_id,
@@ -375,7 +410,7 @@ async def create_action(
             "Seuls les agents de la Caf, ou une collectivité porteuse de l'action, "
             "peuvent créer une action."
         )
-    require_new_work(ctx, convention)
+    require_convention_accepts(ctx, principal, convention, Travail.nouveau)
     _check_porteurs(convention, data.porteur_ids)
     axe = await repo.axe_in_convention(session, data.axe_id, convention_id)
     if axe is None:
@@ -432,6 +467,7 @@ async def update_action(
 ) -> Action:
     action, convention = await load_action(session, principal, action_id, for_update=True)
     require_action_writer(principal, convention, action)
+    require_convention_accepts(ctx, principal, convention, Travail.plan)
     require_if_match(request, etag_for(action.id, action.version))
     changes = {name: getattr(data, name) for name in data.model_fields_set}
     for required in ("titre", "statut", "porteur_ids", "axe_id"):

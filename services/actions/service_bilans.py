@@ -47,10 +47,11 @@ from services.actions.schemas import (
     SectionsIn,
 )
 from services.actions.service import (
+    Travail,
     require_bilan_adopter,
     require_caf_agent,
+    require_convention_accepts,
     require_evaluation_writer,
-    require_new_work,
     writable_convention,
 )
 
@@ -104,7 +105,7 @@ async def create_bilan(
 ) -> tuple[Bilan, ConventionRef]:
     convention = await writable_convention(ctx, session, principal, convention_id)
     require_evaluation_writer(principal, convention, "rédiger un bilan")
-    require_new_work(ctx, convention)
+    require_convention_accepts(ctx, principal, convention, Travail.evaluation)
     bilan = Bilan(
         id=uuid.uuid4(),
         convention_id=convention_id,
@@ -268,7 +269,11 @@ async def snapshot(session: AsyncSession, convention_id: uuid.UUID, at: dt.date)
                 "statut": a.statut,
                 "en_retard": en_retard(a.statut, a.date_echeance, at),
                 "dernier_suivi_valide": (
-                    {"periode": derniers[a.id][1], "avancement": derniers[a.id][3]}
+                    {
+                        "periode": derniers[a.id].periode,
+                        "revision": derniers[a.id].revision,
+                        "avancement": derniers[a.id].avancement,
+                    }
                     if a.id in derniers
                     else None
                 ),

@@ -31,8 +31,10 @@ from services.actions.schemas import (
     ValeurIn,
 )
 from services.actions.service import (
+    Travail,
     load_action,
     require_action_writer,
+    require_convention_accepts,
     require_evaluation_writer,
     require_put_preconditions,
 )
@@ -93,10 +95,15 @@ def _new_indicateur(
 
 
 async def create_indicateur(
-    session: AsyncSession, principal: Principal, action_id: uuid.UUID, data: IndicateurIn
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    action_id: uuid.UUID,
+    data: IndicateurIn,
 ) -> Indicateur:
     action, convention = await load_action(session, principal, action_id)
     require_action_writer(principal, convention, action)
+    require_convention_accepts(ctx, principal, convention, Travail.plan)
     indicateur = _new_indicateur(convention, data, action_id=action.id)
     session.add(indicateur)
     await session.flush()
@@ -119,7 +126,23 @@ async def load_indicateur(
     return found
 
 
+async def _writable_indicateur(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    action_id: uuid.UUID,
+    indicateur_id: uuid.UUID,
+) -> tuple[Indicateur, ConventionRef]:
+    indicateur, action, convention = await load_indicateur(
+        session, principal, action_id, indicateur_id, for_update=True
+    )
+    require_action_writer(principal, convention, action)
+    require_convention_accepts(ctx, principal, convention, Travail.plan)
+    return indicateur, convention
+
+
 async def update_indicateur(
+    ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
     request: Request,
@@ -127,10 +150,9 @@ async def update_indicateur(
     indicateur_id: uuid.UUID,
     data: IndicateurPatch,
 ) -> Indicateur:
-    indicateur, action, convention = await load_indicateur(
-        session, principal, action_id, indicateur_id, for_update=True
+    indicateur, convention = await _writable_indicateur(
+        ctx, session, principal, action_id, indicateur_id
     )
-    require_action_writer(principal, convention, action)
     require_if_match(request, etag_for(indicateur.id, indicateur.version))
     return await _update(session, indicateur, convention, data)
 
@@ -167,6 +189,7 @@ def check_periode_valeur(convention: ConventionRef, periode: str) -> None:
 
 
 async def put_valeur(
+    ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
     request: Request,
@@ -176,10 +199,9 @@ async def put_valeur(
     data: ValeurIn,
 ) -> tuple[ValeurIndicateur, bool]:
     """Create or replace the value of a period; True when it was created."""
-    indicateur, action, convention = await load_indicateur(
-        session, principal, action_id, indicateur_id, for_update=True
+    indicateur, convention = await _writable_indicateur(
+        ctx, session, principal, action_id, indicateur_id
     )
-    require_action_writer(principal, convention, action)
     return await _put_valeur(session, principal, request, indicateur, convention, periode, data)
 
 
@@ -233,16 +255,14 @@ async def _put_valeur(
 
 
 async def delete_indicateur(
+    ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
     request: Request,
     action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
 ) -> None:
-    indicateur, action, convention = await load_indicateur(
-        session, principal, action_id, indicateur_id, for_update=True
-    )
-    require_action_writer(principal, convention, action)
+    indicateur, _ = await _writable_indicateur(ctx, session, principal, action_id, indicateur_id)
     require_if_match(request, etag_for(indicateur.id, indicateur.version))
     await repo.delete_indicateur(session, indicateur)
 
@@ -268,6 +288,7 @@ async def create_indicateur_convention(
     par chaque dispositif ou action pris isolément, mais par les effets de l'ensemble")."""
     convention = await ctx.replica.readable(session, convention_id, principal)
     require_evaluation_writer(principal, convention, "définir les indicateurs de la convention")
+    require_convention_accepts(ctx, principal, convention, Travail.plan)
     await _check_axe(session, convention_id, data.axe_id)
     indicateur = _new_indicateur(convention, data, axe_id=data.axe_id)
     session.add(indicateur)
@@ -291,6 +312,7 @@ async def load_indicateur_convention(
 
 
 async def _writable_indicateur_convention(
+    ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
     convention_id: uuid.UUID,
@@ -300,10 +322,12 @@ async def _writable_indicateur_convention(
         session, principal, convention_id, indicateur_id, for_update=True
     )
     require_evaluation_writer(principal, convention, "modifier les indicateurs de la convention")
+    require_convention_accepts(ctx, principal, convention, Travail.plan)
     return indicateur, convention
 
 
 async def update_indicateur_convention(
+    ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
     request: Request,
@@ -313,7 +337,7 @@ async def update_indicateur_convention(
 ) -> Indicateur:
     """``axe_id`` moves it to another axe, or (null) to the convention as a whole."""
     indicateur, convention = await _writable_indicateur_convention(
-        session, principal, convention_id, indicateur_id
+        ctx, session, principal, convention_id, indicateur_id
     )
     require_if_match(request, etag_for(indicateur.id, indicateur.version))
     if "axe_id" in data.model_fields_set:
@@ -322,6 +346,7 @@ async def update_indicateur_convention(
 
 
 async def put_valeur_convention(
+    ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
     request: Request,
@@ -331,12 +356,13 @@ async def put_valeur_convention(
     data: ValeurIn,
 ) -> tuple[ValeurIndicateur, bool]:
     indicateur, convention = await _writable_indicateur_convention(
-        session, principal, convention_id, indicateur_id
+        ctx, session, principal, convention_id, indicateur_id
     )
     return await _put_valeur(session, principal, request, indicateur, convention, periode, data)
 
 
 async def delete_indicateur_convention(
+    ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
     request: Request,
@@ -344,7 +370,7 @@ async def delete_indicateur_convention(
     indicateur_id: uuid.UUID,
 ) -> None:
     indicateur, _ = await _writable_indicateur_convention(
-        session, principal, convention_id, indicateur_id
+        ctx, session, principal, convention_id, indicateur_id
     )
     require_if_match(request, etag_for(indicateur.id, indicateur.version))
     await repo.delete_indicateur(session, indicateur)

@@ -55,10 +55,11 @@ from services.actions.schemas import (
     ValeurSuiviIn,
 )
 from services.actions.service import (
+    Travail,
     load_action,
     require_action_writer,
     require_caf_agent,
-    require_new_work,
+    require_convention_accepts,
     require_put_preconditions,
 )
 
@@ -158,7 +159,7 @@ async def create_suivi(
     action, _ = await load_action(session, principal, action_id, for_share=True)
     convention = await ctx.fresh_ref(session, action.convention_id)
     require_action_writer(principal, convention, action)
-    require_new_work(ctx, convention)
+    require_convention_accepts(ctx, principal, convention, Travail.nouveau)
     trimestre_de_convention(convention, data.periode)
     if await srepo.suivi_of(session, action.id, data.periode) is not None:
         raise Conflict(f"Le suivi {data.periode} de cette action existe déjà : modifiez-le.")
@@ -211,6 +212,7 @@ async def _changes(session: AsyncSession, suivi: Suivi, data: SuiviPatch) -> dic
 
 
 async def update_suivi(
+    ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
     request: Request,
@@ -222,6 +224,7 @@ async def update_suivi(
         session, principal, action_id, periode, for_update=True
     )
     require_action_writer(principal, convention, action)
+    require_convention_accepts(ctx, principal, convention, Travail.suivi)
     require_if_match(request, etag_for(suivi.id, suivi.version))
     if suivi.etat == EtatSuivi.valide:
         raise Conflict(
@@ -260,6 +263,7 @@ RENVOI = Step((EtatSuivi.soumis,), EtatSuivi.a_completer, EvenementSuivi.renvoi,
 
 
 async def transition(
+    ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
     request: Request,
@@ -275,6 +279,8 @@ async def transition(
         require_caf_agent(principal, convention, "valider ou renvoyer un suivi")
     else:
         require_action_writer(principal, convention, action)
+    travail = Travail.verification if step.caf_only else Travail.suivi
+    require_convention_accepts(ctx, principal, convention, travail)
     require_if_match(request, etag_for(suivi.id, suivi.version))
     if suivi.etat not in step.allowed_from:
         raise Conflict(
@@ -307,6 +313,7 @@ async def transition(
 
 
 async def corriger(
+    ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
     request: Request,
@@ -318,6 +325,7 @@ async def corriger(
         session, principal, action_id, periode, for_update=True
     )
     require_action_writer(principal, convention, action)
+    require_convention_accepts(ctx, principal, convention, Travail.suivi)
     require_if_match(request, etag_for(suivi.id, suivi.version))
     if suivi.etat != EtatSuivi.valide:
         raise Conflict("Seul un suivi validé se corrige ; celui-ci se modifie directement.")

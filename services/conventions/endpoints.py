@@ -97,18 +97,27 @@ async def create_convention(
     return await respond(session, principal, convention, today, response)
 
 
-@router.get("/{convention_id}", response_model=ConventionOut)
+@router.get(
+    "/{convention_id}",
+    response_model=ConventionOut,
+    responses={304: {"description": "Inchangée depuis l'ETag envoyé dans If-None-Match"}},
+)
 async def get_convention(
     convention_id: uuid.UUID,
+    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
 ) -> Response:
-    """A ConventionOut written straight to JSON (see kernel.json_response)."""
+    """A ConventionOut written straight to JSON (see kernel.json_response); 304 when
+    If-None-Match names its ETag and it reads the same."""
     convention, out = await service_views.readable_representation(
-        session, principal, convention_id, today
+        session, principal, convention_id, today, request.headers.get("if-none-match")
     )
-    return json_response(out, headers={"ETag": convention_etag(convention)})
+    headers = {"ETag": convention_etag(convention)}
+    if out is None:
+        return Response(status_code=304, headers=headers)
+    return json_response(out, headers=headers)
 
 
 @router.patch("/{convention_id}")

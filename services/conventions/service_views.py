@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import StatutConvention, etat_convention
 from kernel.errors import NotFound
+from kernel.etag import etag_for, header_matches
 from kernel.principal import Principal, Role
 from services.conventions import repository as repo
 from services.conventions.models import (
@@ -249,15 +250,29 @@ async def summaries(
 
 
 async def readable_representation(
-    session: AsyncSession, principal: Principal, convention_id: uuid.UUID, today: dt.date
-) -> tuple[Any, dict[str, Any]]:
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    today: dt.date,
+    if_none_match: str | None = None,
+) -> tuple[Any, dict[str, Any] | None]:
     """A convention as the caller sees it (404 outside its scope), in one statement: a
-    read-only row with its attributes, and its ConventionOut as a plain dict."""
+    read-only row with its attributes, and its ConventionOut as a plain dict; None
+    instead when `if_none_match` names its ETag and it reads as it did then (a 304)."""
     found = await repo.get_convention_detail(session, convention_id, principal)
     if found is None:
         raise NotFound("Convention introuvable.")
     convention, sigs, successor = found
-    return convention, convention_fields(principal, convention, sigs, successor, today)
+    out = convention_fields(principal, convention, sigs, successor, today)
+    if header_matches(if_none_match, etag_for(convention.id, convention.version)):
+        # The state and transitions derive from dates (signée, active, échue; résiliée
+        # from the date of effect): the same version may read differently today. They
+        # only move forward, so the same reading at the last change and today means the
+        # client's copy, taken in between, is still right.
+        then = convention.modifie_le.date()
+        if convention_fields(principal, convention, sigs, successor, then) == out:
+            return convention, None
+    return convention, out
 
 
 def equipement_fields(e: Equipement) -> dict[str, Any]:

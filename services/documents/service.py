@@ -57,11 +57,28 @@ def check_upload(ref: ConventionRef | None, principal: Principal, today: dt.date
             "Seuls les agents de la Caf et les contributeurs des collectivités signataires "
             "déposent des documents."
         )
-    if not ref.accepts_new_work(today):
-        raise Conflict(
-            f"La convention est {ref.etat(today).value} : elle n'accepte plus de documents."
-        )
+    require_convention_accepts(ref, principal, today, depot=True)
     return ref
+
+
+def require_convention_accepts(
+    ref: ConventionRef, principal: Principal, today: dt.date, *, depot: bool
+) -> None:
+    """The one place saying what a résiliée (from its date of effect) or échue convention
+    still accepts. Art. 12 (003): "La résiliation de la présente convention entraînera
+    l'arrêt immédiat des engagements des parties": no new document or version from
+    anyone; the documents already there change (metadata, bin, restoration) by the
+    Caf's agents only. 409 otherwise."""
+    if ref.accepts_new_work(today):
+        return
+    etat = ref.etat(today).value
+    extra = {"code": "convention-close", "etat_convention": etat}
+    if depot:
+        raise Conflict(f"La convention est {etat} : elle n'accepte plus de documents.", extra=extra)
+    if ref.caf_id not in principal.caf_write_ids():
+        raise Conflict(
+            f"La convention est {etat} : seule la Caf modifie encore ses documents.", extra=extra
+        )
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -156,6 +173,7 @@ async def update_metadata(
 ) -> None:
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le modifient.")
+    require_convention_accepts(ref, principal, now().date(), depot=False)
     changes = patch.model_dump(exclude_unset=True)
     for name in ("type", "titre"):
         if name in changes and changes[name] is None:
@@ -172,6 +190,7 @@ async def move_to_bin(
 ) -> None:
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le suppriment.")
+    require_convention_accepts(ref, principal, now().date(), depot=False)
     document.supprime_le = now()
     document.supprime_par = principal.subject
     document.revision += 1
@@ -187,6 +206,7 @@ async def restore(
 ) -> None:
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le restaurent.")
+    require_convention_accepts(ref, principal, now().date(), depot=False)
     assert document.supprime_le is not None
     limit = document.supprime_le + dt.timedelta(days=ctx.settings.bin_retention_days)
     if now() > limit:

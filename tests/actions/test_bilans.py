@@ -535,3 +535,53 @@ async def test_expected_bilans_and_their_lateness(api: Api) -> None:
         (2024, "2024-12-31"),
         (2025, "2025-12-31"),
     ]
+
+
+async def test_a_suivi_under_correction_shows_its_last_validated_revision(api: Api) -> None:
+    """A validated suivi being corrected is a brouillon again, but its validated revision
+    still stands: the snapshot of a bilan adopted meanwhile showed no suivi at all."""
+    _, action, _ = await _plan(api)
+    base = f"/api/v1/actions/{action['id']}/suivis"
+    path = f"{base}/2026-T1"
+    r = await api.post(
+        X_CONTRIBUTEUR,
+        base,
+        json={"periode": "2026-T1", "statut_action": "en cours", "avancement": 40},
+    )
+    r = await api.post(
+        X_CONTRIBUTEUR, f"{path}/soumission", headers={"if-match": r.headers["etag"]}
+    )
+    r = await api.post(
+        CAF_A_AGENT, f"{path}/validation", json={}, headers={"if-match": r.headers["etag"]}
+    )
+    assert r.json()["etat"] == "validé", r.text
+    r = await api.post(
+        X_CONTRIBUTEUR,
+        f"{path}/correction",
+        json={"avancement": 70, "motif": "Nouvelle estimation"},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert (r.json()["etat"], r.json()["revision"]) == ("brouillon", 2), r.text
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        json={
+            "type": "point d'étape annuel",
+            "periode_debut": "2026-01-01",
+            "periode_fin": "2026-12-31",
+        },
+    )
+    assert r.status_code == 201, r.text
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/bilans/{r.json()['id']}/adoption",
+        json={"date_adoption": "2026-04-10"},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    (snapshot,) = r.json()["instantane"]["actions"]
+    assert snapshot["dernier_suivi_valide"] == {
+        "periode": "2026-T1",
+        "revision": 1,
+        "avancement": 40,
+    }

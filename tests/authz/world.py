@@ -192,6 +192,8 @@ class World:
     gateway_app: FastAPI
     service_urls: dict[str, str]  # where the gateway reaches each service
     _tokens: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
+    # The apps in process, by name (a test may catch a replica up, as `coop worker` does).
+    apps: dict[str, Any] = field(default_factory=dict)
 
     def headers(self, persona: str) -> dict[str, str]:
         if persona == "anonymous":
@@ -537,6 +539,7 @@ async def build_world(
             gw_app,
             settings.service_urls,
         )
+        world.apps.update(conventions=conv_app, actions=act_app, documents=doc_app, gateway=gw_app)
         for side in world.sides.values():
             await world.populate(side)
         yield world

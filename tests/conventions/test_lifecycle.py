@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import httpx
 from sqlalchemy import event
@@ -15,7 +16,7 @@ from tests.conventions.conftest import TODAY
 from tests.conventions.helpers import create, h, payload, sign_all, table_counts
 from tests.support.apps import running
 from tests.support.contract import assert_reads_back
-from tests.support.conventions import conventions_app, seed_organisations
+from tests.support.conventions import conventions_app, make_convention, seed_organisations
 from tests.support.personas import (
     CAF_A,
     CAF_A_AGENT,
@@ -386,3 +387,37 @@ async def test_signing_reads_the_signatories_once_for_the_rule_the_version_and_t
     # The one read serves all three: the answer and the version both list them.
     assert len(signed.json()["signataires"]) == 2
     assert len(version["contenu"]["signataires"]) == 2
+
+
+async def test_a_matching_if_none_match_is_a_304(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """Like the documents: a client holding the current version gets no body again."""
+    draft = (await create(client))["id"]
+    path = f"/api/v1/conventions/{draft}"
+    first = await client.get(path, headers=h())
+    tag = first.headers["etag"]
+    cached = await client.get(path, headers=h(**{"if-none-match": tag}))
+    assert (cached.status_code, cached.headers["etag"], cached.content) == (304, tag, b"")
+    listed = await client.get(path, headers=h(**{"if-none-match": f'"autre", W/{tag}'}))
+    assert listed.status_code == 304
+    assert (await client.get(path, headers=h(**{"if-none-match": '"autre"'}))).status_code == 200
+    # Outside the caller's scope it stays a 404, whatever the header says.
+    hidden = await client.get(path, headers=h(CAF_B_AGENT, **{"if-none-match": "*"}))
+    assert hidden.status_code == 404
+    # Changed: the old tag no longer matches.
+    changed = await client.patch(
+        path, json={"titre": "CTG de X (modifiée)"}, headers=h(**{"if-match": tag})
+    )
+    assert changed.status_code == 200, changed.text
+    again = await client.get(path, headers=h(**{"if-none-match": tag}))
+    assert again.status_code == 200
+    assert again.json()["titre"] == "CTG de X (modifiée)"
+    # The same version reads differently once its end date has passed: no 304 then.
+    signed = await make_convention(client, date_fin=dt.date(2029, 12, 31))
+    path = f"/api/v1/conventions/{signed}"
+    tag = (await client.get(path, headers=h())).headers["etag"]
+    async with running(conventions_app(database_url, today=dt.date(2030, 1, 2))) as later:
+        late = await later.get(path, headers=h(**{"if-none-match": tag}))
+    assert late.status_code == 200
+    assert (late.headers["etag"], late.json()["etat"]) == (tag, "échue")
