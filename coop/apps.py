@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class AppSpec:
     name: str
-    # "module:callable" returning the FastAPI app (uvicorn factory).
+    # "module:callable" returning the FastAPI app (the server calls it in each worker).
     factory: str
     # "module:Class" of the app's settings (a kernel.settings.CommonSettings subclass).
     settings: str

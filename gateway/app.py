@@ -1,19 +1,17 @@
 """The gateway app: the one public door of Coopération.
 
-Request path (outermost first): a path of the routing table takes the proxy lane
-(gateway.proxy.lane), anything else the framework's stack; both run the app's one
-middleware list: CORS, security headers, request id + access log, per-IP rate limit,
-body size limit. Then the proxy endpoint, or the router with the gateway's own routes
-(habilitations, /moi, OpenAPI, /docs).
+Request path (outermost first): CORS, security headers, request id + access log, body
+idle timeout, per-IP rate limit, body size limit, then the proxy lane
+(gateway.proxy.lane): a path of the routing table goes to the proxy endpoint, anything
+else to the router with the gateway's own routes (habilitations, /moi, OpenAPI, /docs).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -40,9 +38,9 @@ from gateway.limits import (
     cors_options,
 )
 from gateway.proxy.forward import Proxy, build_client
-from gateway.proxy.lane import TARGET_SCOPE_KEY, GatewayApp
+from gateway.proxy.lane import ProxyLane
 from gateway.proxy.openapi import OpenApiMerger
-from gateway.proxy.routing import DOCUMENTS, RoutingTable, Target
+from gateway.proxy.routing import DOCUMENTS, RoutingTable
 from gateway.settings import GatewaySettings
 from kernel.app import create_service_app
 
@@ -78,11 +76,10 @@ def create_app(
     *,
     grant_resolver: GrantResolver | None = None,
     oidc_transport: httpx.AsyncBaseTransport | None = None,
-    service_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
-    """`grant_resolver` and the transports are for tests (an in-process identity
-    provider or service); by default grants come from the database and every call
-    goes over the network."""
+    """`grant_resolver` and `oidc_transport` are for tests (an in-process identity
+    provider); by default grants come from the database and every call goes over the
+    network (the services always: tests serve them on loopback)."""
     settings = settings or GatewaySettings()
     table = RoutingTable()
 
@@ -136,9 +133,6 @@ def create_app(
         app.state.internal_tokens = InternalTokens(
             app.state.internal_signer, settings.internal_token_ttl_seconds
         )
-        transports = service_transports or {}
-        # Also read by the habilitations' convention replica (tests run services in process).
-        app.state.service_transports = transports
         clients = {
             name: build_client(
                 connect=settings.proxy_connect_timeout_seconds,
@@ -147,14 +141,17 @@ def create_app(
                 write=settings.proxy_write_timeout_seconds,
                 pool=settings.proxy_pool_timeout_seconds,
                 max_connections=settings.proxy_max_connections,
-                max_keepalive=settings.proxy_max_keepalive,
-                transport=transports.get(name),
+                keepalive=settings.proxy_keepalive_seconds,
             )
             for name in settings.service_urls
         }
         app.state.proxy = Proxy(clients, settings.service_urls)
+        # The services' OpenAPI documents: rare calls, an ordinary client.
+        openapi_http = httpx.AsyncClient(
+            timeout=settings.proxy_read_timeout_seconds, follow_redirects=False, trust_env=False
+        )
         app.state.openapi_merger = OpenApiMerger(
-            {name: pool.client for name, pool in clients.items()},
+            {name: openapi_http for name in settings.service_urls},
             settings.service_urls,
             table,
             app.openapi,
@@ -169,31 +166,12 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await warm_up
             for pool in clients.values():
-                await pool.client.aclose()
+                await pool.session.close()
+            await openapi_http.aclose()
             await oidc_client.aclose()
 
-    app = create_service_app(
-        settings,
-        title="Coopération — passerelle",
-        description="Authentification, habilitations et API publique unique.",
-        routers=[docs_router, habilitations_router],
-        idempotency_keys=idempotency_keys,
-        extra_lifespan=lifespan,
-        version=VERSION,
-        app_class=functools.partial(GatewayApp, routing_table=table),
-        readiness_checks=[_identity_provider_ready],
-    )
-    # The kernel's /docs shows one app's schema; the gateway's shows the whole public API.
-    app.router.routes[:] = [
-        r
-        for r in app.router.routes
-        if getattr(r, "path", None) not in ("/docs", "/docs/oauth2-redirect")
-        or getattr(r, "endpoint", None) is swagger_ui
-    ]
-
     def body_limit(scope: Scope) -> int:
-        # The proxy lane has matched the path already (the gateway's own routes: none).
-        target: Target | None = scope.get(TARGET_SCOPE_KEY)
+        target = table.match(scope["path"])  # the gateway's own routes: none
         if target is not None and target.service == DOCUMENTS:
             return settings.documents_max_body_bytes
         return settings.max_body_bytes
@@ -205,10 +183,30 @@ def create_app(
         if settings.rate_limit_enabled
         else None
     )
-    # Inside the request-id middleware (so refusals are logged), outside the router.
-    if ip_buckets is not None:  # no pass-through layer on every request when disabled
-        app.user_middleware.append(Middleware(IpRateLimitMiddleware, buckets=ip_buckets))
-    app.user_middleware.append(Middleware(BodySizeLimitMiddleware, limit_for=body_limit))
+    app = create_service_app(
+        settings,
+        title="Coopération — passerelle",
+        description="Authentification, habilitations et API publique unique.",
+        routers=[docs_router, habilitations_router],
+        idempotency_keys=idempotency_keys,
+        extra_lifespan=lifespan,
+        version=VERSION,
+        # Inside the request-id middleware (so refusals are logged), outside the router.
+        middleware=[
+            # No pass-through layer on every request when rate limits are off.
+            *([Middleware(IpRateLimitMiddleware, buckets=ip_buckets)] if ip_buckets else []),
+            Middleware(BodySizeLimitMiddleware, limit_for=body_limit),
+            Middleware(ProxyLane, table=table),
+        ],
+        readiness_checks=[_identity_provider_ready],
+    )
+    # The kernel's /docs shows one app's schema; the gateway's shows the whole public API.
+    app.router.routes[:] = [
+        r
+        for r in app.router.routes
+        if getattr(r, "path", None) not in ("/docs", "/docs/oauth2-redirect")
+        or getattr(r, "endpoint", None) is swagger_ui
+    ]
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     if settings.cors_origins:
         options: dict[str, Any] = cors_options(settings.cors_origins)

@@ -69,7 +69,9 @@ class GatewaySettings(CommonSettings):
     proxy_write_timeout_seconds: float = Field(default=30.0, gt=0)
     proxy_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     proxy_max_connections: int = Field(default=200, ge=1)
-    proxy_max_keepalive: int = Field(default=100, ge=1)
+    # How long an idle connection to a service is kept: below the services' header-read
+    # timeout (10 s), after which they close it themselves.
+    proxy_keepalive_seconds: float = Field(default=5.0, gt=0, le=60)
 
     # Request size limits: the documents routes allow the documents service's file size
     # plus room for the multipart envelope.

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy import Table, text
+from starlette.middleware import Middleware
 
 from kernel.database import (
     ReadPool,
@@ -55,15 +56,16 @@ def create_service_app(
     extra_lifespan: ExtraLifespan | None = None,
     version: str = "1.0.0",
     openapi_tags: list[dict[str, Any]] | None = None,
-    app_class: Callable[..., FastAPI] = FastAPI,
+    middleware: Sequence[Middleware] = (),
     readiness_checks: Sequence[ReadinessCheck] = (),
     idempotency_keys: Table | None = None,
 ) -> FastAPI:
     """Build an app. Resources are created in the lifespan, never at import.
-    `app_class` builds the app from FastAPI's arguments (a FastAPI subclass);
-    `readiness_checks` add to /readyz's database check (e.g. the gateway's issuer).
-    `idempotency_keys`: the app's table of Idempotency-Keys (`kernel.idempotency`), for
-    apps whose routers use an idempotent route class."""
+    `middleware`: the app's own, inside the kernel's (request id, logs, metrics, NUL, body
+    idle timeout), first listed outermost; `readiness_checks` add to /readyz's database
+    check (e.g. the gateway's issuer). `idempotency_keys`: the app's table of
+    Idempotency-Keys (`kernel.idempotency`), for apps whose routers use an idempotent
+    route class."""
     settings.check()
 
     @asynccontextmanager
@@ -110,7 +112,8 @@ def create_service_app(
             await read_pool.close()
             await engine.dispose()
 
-    app = app_class(
+    metrics = Metrics(settings.app_name)
+    app = FastAPI(
         title=title,
         description=description,
         version=version,
@@ -125,8 +128,11 @@ def create_service_app(
     )
     app.state.settings = settings
     # Read by the tests; served by kernel.server's exporter on the internal port only.
-    app.state.metrics = metrics = Metrics(settings.app_name)
+    app.state.metrics = metrics
     install_problem_handlers(app)
+    # Each added outside those before it: the app's own first, innermost.
+    for own in reversed(middleware):
+        app.add_middleware(own.cls, *own.args, **own.kwargs)
     app.add_middleware(BodyIdleTimeoutMiddleware, seconds=settings.body_idle_timeout_seconds)
     # Inside the request-id middleware: a refused URL is logged like any answer.
     app.add_middleware(NulCharacterMiddleware, router=app.router)

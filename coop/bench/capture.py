@@ -1,6 +1,6 @@
 """Capture the SQL an endpoint runs, and count its database round trips.
 
-The app runs in the driver's process (same code as the uvicorn processes), with its
+The app runs in the driver's process (same code as the served processes), with its
 engine pointed at the counting relay (`coop.bench.pgproxy`). For each request:
 
 - a SQLAlchemy ``before_cursor_execute`` hook records every statement with its bound

@@ -258,7 +258,13 @@ async def throughput_run(
                     stopped: list[tuple[float, int, int]] = issuing_stopped,
                 ) -> None:
                     nonlocal issued, counter
-                    while issued < per_slice_requests and time.monotonic() < deadline:
+                    # One request per worker at least: on a loaded machine the slice's
+                    # time may be gone before its workers first run.
+                    mine = 0
+                    while issued < per_slice_requests and (
+                        time.monotonic() < deadline or mine == 0
+                    ):
+                        mine += 1
                         issued += 1
                         counter += 1
                         await _one(conn, v.request(counter), s, keep)

@@ -3,10 +3,11 @@
 The gateway's two targets compare it with its service called directly, and on a small
 machine part of what they see is the hop itself: one more process sharing the cores,
 two more loopback exchanges and wake-ups per request. This relay measures that part.
-It forwards each request as received (the caller's internal token included), over the
-gateway's own upstream transport (`FastTransport`), and answers with the service's
-bytes. No ASGI server, no authentication, no log, no metric, no header policy: an
-asyncio protocol on uvloop with httptools, the least Python can do for one hop.
+It forwards each request as received (the caller's internal token included), with the
+gateway's own upstream client (an aiohttp session per service), and answers with the
+service's bytes. No ASGI server, no authentication, no log, no metric, no header
+policy: an asyncio protocol on uvloop with httptools, the least Python can do for one
+hop.
 
 `gateway / relay` then reads as the gateway's own cost, and `relay / direct` as what
 any proxy in Python costs on this machine. One process serves a port per service.
@@ -21,13 +22,13 @@ import functools
 from http import HTTPStatus
 from typing import cast
 
+import aiohttp
 import httptools
-import httpx
 import uvloop
+from yarl import URL
 
-from gateway.proxy.transport import FastTransport
+from gateway.proxy.forward import build_client
 
-_TIMEOUTS = {"connect": 5.0, "read": 60.0, "write": 60.0, "pool": 5.0}
 # Never passed on: they describe this hop's connection or its framing, redone here.
 _HOP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"host"})
 
@@ -42,10 +43,9 @@ def _reason(status: int) -> bytes:
 class Relay(asyncio.Protocol):
     """One client connection, its requests forwarded one at a time to one service."""
 
-    def __init__(self, upstream: FastTransport, port: int) -> None:
+    def __init__(self, upstream: aiohttp.ClientSession, port: int) -> None:
         self._upstream = upstream
-        self._port = port
-        self._host = b"127.0.0.1:%d" % port
+        self._origin = f"http://127.0.0.1:{port}"
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
@@ -88,7 +88,6 @@ class Relay(asyncio.Protocol):
         method = self._parser.get_method()
         body = b"".join(self._body)
         headers = self._headers
-        headers.append((b"host", self._host))
         if body or method in (b"POST", b"PUT", b"PATCH"):
             headers.append((b"content-length", b"%d" % len(body)))
         self._previous = asyncio.get_running_loop().create_task(
@@ -104,18 +103,20 @@ class Relay(asyncio.Protocol):
         body: bytes,
     ) -> None:
         try:
-            response = await self._upstream.exchange(
-                "127.0.0.1", self._port, method, target, headers, body, _TIMEOUTS
-            )
-            try:
-                content = b"".join([chunk async for chunk in response])
-            finally:
-                await response.aclose()
-        except httpx.HTTPError:
+            async with self._upstream.request(
+                method.decode("ascii"),
+                URL(self._origin + target.decode("latin-1"), encoded=True),
+                headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers],
+                data=body or None,
+                allow_redirects=False,
+            ) as response:
+                content = await response.read()
+                status = response.status
+                raw = response.raw_headers
+        except aiohttp.ClientError:
             status, kept, content = 502, [], b""
         else:
-            status = response.status
-            kept = [(n, v) for n, v in response.headers if n not in _HOP]
+            kept = [(n.lower(), v) for n, v in raw if n.lower() not in _HOP]
         if previous is not None:
             await previous
         self._answer(status, kept, content)
@@ -135,14 +136,15 @@ class Relay(asyncio.Protocol):
         )
 
 
-async def start(routes: dict[int, int]) -> list[tuple[asyncio.Server, FastTransport]]:
+async def start(routes: dict[int, int]) -> list[tuple[asyncio.Server, aiohttp.ClientSession]]:
     """A listening server per route (listen port → service port, 0: any free port), each
-    with its service's own pool, as the gateway keeps them (a FastTransport speaks to
-    one origin)."""
+    with its service's own pool, as the gateway keeps them."""
     loop = asyncio.get_running_loop()
     started = []
     for listen_port, service_port in routes.items():
-        pool = FastTransport(max_connections=100)
+        pool = build_client(
+            connect=5.0, read=60.0, write=60.0, pool=5.0, max_connections=100, keepalive=5.0
+        ).session
         server = await loop.create_server(
             functools.partial(Relay, pool, service_port), "127.0.0.1", listen_port
         )

@@ -37,6 +37,7 @@ from coop.bench.scenarios import (
     spec_for,
 )
 from kernel.database import asyncpg_dsn
+from kernel.server import default_workers
 
 BLOB_SIZE = 5 * 1024 * 1024
 # The services measured (each also run in-process for the round trips and the SQL).
@@ -195,18 +196,25 @@ async def _upload_one(base: str, op: Op, auth: str) -> str | None:
 
 
 class RssSampler:
-    """Peak RSS of one process, sampled every 10 ms."""
+    """Peak RSS of a server (its process and its workers, added up), sampled every 10 ms."""
 
     def __init__(self, pid: int) -> None:
         self._proc = psutil.Process(pid)
-        self.start_rss = self._proc.memory_info().rss
+        self.start_rss = self._rss()
         self.peak = self.start_rss
         self._task: asyncio.Task[None] | None = None
+
+    def _rss(self) -> int:
+        total = 0
+        for process in [self._proc, *self._proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        return total
 
     async def _loop(self) -> None:
         while True:
             with contextlib.suppress(psutil.Error):
-                self.peak = max(self.peak, self._proc.memory_info().rss)
+                self.peak = max(self.peak, self._rss())
             await asyncio.sleep(0.01)
 
     def __enter__(self) -> RssSampler:
@@ -245,6 +253,8 @@ async def _run(
             # Other work on the machine as the run starts (1-minute load average): the
             # figures of a run on a busy machine are read with that in mind.
             "load_before": round(os.getloadavg()[0], 2),
+            # Worker processes of each app (`coop serve`'s default).
+            "workers": default_workers(),
         },
         "bounds": dataclasses.asdict(bounds),
         "endpoints": {},
@@ -326,6 +336,7 @@ async def _run(
             }
         )
         st.start_relay(sorted({op.service for op in ops if op.kind != "transfer"}))
+        st.start_single_worker(sorted({op.service for op in ops if op.kind == "read"}))
         results["client"] = await _client_overhead(baseline_url, min(2.0, bounds.seconds / 4))
         console.print(f"Client HTTP (c=32, /ping) : {results['client']}")
 
@@ -377,6 +388,7 @@ async def _run(
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["targets"] = report.targets(results)
     results["hop_floor"] = report.hop_floor(results)
+    results["workers"] = report.workers(results)
     report.write(results, out_dir)
     return results
 
@@ -410,6 +422,16 @@ def _endpoint(
             st.pid(op.service),
         ),
     ]
+    if op.kind == "read":
+        # The same service with one worker: throughput at 1 and N workers side by side.
+        variants.append(
+            Variant(
+                "direct-1",
+                st.url(f"{op.service}-1"),
+                lambda i: spec_for(op, i, tokens.header(people[op.persona], op.service)),
+                st.pid(f"{op.service}-1"),
+            )
+        )
     if op.kind != "transfer":
         # The hop alone (coop.bench.relay): the caller's internal token, relayed as is.
         variants.append(

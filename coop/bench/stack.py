@@ -1,4 +1,4 @@
-"""The benchmark's own database, and the suite as real uvicorn processes on free ports."""
+"""The benchmark's own database, and the suite as real server processes on free ports."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from coop.apps import migration_trees
+from coop.apps import APPS, migration_trees
 from coop.stack import Stack, free_port
 from coop.supervisor import wait_ready
 from kernel.embedded_db import start_embedded, stop_embedded
@@ -82,6 +82,21 @@ class BenchStack(Stack):
         )
         wait_ready(child, self.url("baseline") + "/healthz", timeout=timeout)
         return self.url("baseline")
+
+    def start_single_worker(self, services: list[str], *, timeout: float = 90.0) -> None:
+        """Each of `services` once more, with one worker (its URL: `<name>-1`), for the
+        throughput at 1 and N workers side by side."""
+        for name in services:
+            spec = APPS[name]
+            self.ports[f"{name}-1"] = port = free_port()
+            env = {
+                **os.environ,
+                **self.env_for(spec),
+                spec.env_prefix + "PORT": str(port),
+                spec.env_prefix + "METRICS_PORT": str(free_port()),
+            }
+            child = self.spawn(f"{name}-1", [*spec.serve_argv(), "--workers", "1"], env)
+            wait_ready(child, self.url(f"{name}-1") + spec.probe_path, timeout=timeout)
 
     def start_relay(self, services: list[str], *, timeout: float = 60.0) -> None:
         """Start the bare relay in front of each of `services` (its URL: `relay-<name>`),

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 from fastapi import Depends, FastAPI, Request
@@ -59,11 +59,7 @@ async def habilitations_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
     resolver = getattr(app.state, "grant_resolver", None)
     db_resolver = resolver if isinstance(resolver, DbGrantResolver) else None
-    # Tests may run the conventions app in-process (same mapping as the proxy's).
-    transports: dict[str, Any] = getattr(app.state, "service_transports", None) or {}
-    async with httpx.AsyncClient(
-        transport=transports.get("conventions"), timeout=httpx.Timeout(5.0), trust_env=False
-    ) as http:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), trust_env=False) as http:
         client = ConventionRefClient(http, app.state.internal_signer, conventions_url(settings))
         replica = ConventionRefReplica(convention_ref, client, app.state.sessionmaker)
         app.state.habilitations = HabilitationsContext(settings, replica, db_resolver)

@@ -1,24 +1,29 @@
-"""The streaming reverse proxy: one pooled httpx client per service.
+"""The streaming reverse proxy: one pooled aiohttp session per service.
 
 Bodies stream both ways chunk by chunk (memory stays flat whatever the size). The
 inbound `Authorization` is replaced by the internal token; hop-by-hop headers and
 anything a client could use to pose as someone or something else (`x-coop-*`,
 `x-forwarded-*`, `forwarded`, `x-real-ip`, cookies) are dropped; `X-Request-ID`
 is propagated and `X-Forwarded-For/Proto/Host` are set by the gateway.
+
+aiohttp rather than httpx for the hop: measured on this machine, an ASGI proxy on
+granian in front of a trivial service served 4 500-5 000 req/s through aiohttp and
+170-300 through httpx (0.28, connection pool tuned) at c=32 (see the commit).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import httpx
+import aiohttp
 from starlette.types import Receive, Scope, Send
+from yarl import URL
 
-from gateway.proxy.transport import FastTransport
-from kernel.errors import RETRY_LATER, RETRY_SOON, DomainError, ServiceUnavailable
+from kernel.errors import RETRY_LATER, DomainError, ServiceUnavailable
 
 _log = logging.getLogger("coop.gateway.proxy")
 
@@ -49,6 +54,10 @@ _STRIPPED_PREFIXES = (b"x-coop-", b"x-forwarded-", b"x-internal-")
 # Never returned to the client.
 # (The gateway sets its own X-Request-ID, the same one it sent to the service.)
 _STRIPPED_OUTBOUND = HOP_BY_HOP | {b"server", b"date", b"set-cookie", b"x-request-id"}
+# Headers aiohttp would add on its own: the service gets what the client sent.
+_NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+# Methods aiohttp itself sends again when a kept-alive connection was closed under it.
+_RETRIED_BY_AIOHTTP = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
 class GatewayTimeout(DomainError):
@@ -133,34 +142,68 @@ def upstream_headers(
 SMALL_BODY = 64 * 1024
 
 
-async def _whole_body(receive: Receive) -> bytes:
-    parts = [chunk async for chunk in _request_body(receive)]
-    return b"".join(parts)
+class _WriteDeadline:
+    """The write timeout aiohttp lacks: armed while a chunk of the request body is with
+    aiohttp (written, drained into the socket), disarmed while the client is awaited
+    (the client's own slowness is `kernel.slow_clients`' to judge)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.timeout: asyncio.Timeout | None = None
+
+    def arm(self) -> None:
+        if self.timeout is not None and not self.timeout.expired():
+            self.timeout.reschedule(asyncio.get_running_loop().time() + self.seconds)
+
+    def disarm(self) -> None:
+        if self.timeout is not None and not self.timeout.expired():
+            self.timeout.reschedule(None)
 
 
-async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+class _RequestBody:
+    """The client's body as aiohttp pulls it. aiohttp sends a streamed body from a task
+    of its own, where an error of the client's side (gone, over the size limit) would
+    only surface as a broken connection to the service: it is kept here, for the proxy
+    to answer it as such."""
+
+    def __init__(self, receive: Receive, deadline: _WriteDeadline | None) -> None:
+        self._receive = receive
+        self._deadline = deadline
+        self.error: Exception | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        deadline = self._deadline
+        try:
+            while True:
+                if deadline is not None:
+                    deadline.disarm()
+                message = await self._receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected
+                chunk = message.get("body", b"")
+                if chunk:
+                    if deadline is not None:
+                        deadline.arm()  # until aiohttp asks for the next chunk
+                    yield chunk
+                if not message.get("more_body", False):
+                    return
+        except (ClientDisconnected, DomainError) as exc:
+            self.error = exc
+            raise
+
+    async def whole(self) -> bytes:
+        return b"".join([chunk async for chunk in self.chunks()])
 
 
 @dataclass(frozen=True)
 class ServiceClient:
-    """One service's connection pool: `client` for ordinary calls (OpenAPI), `transport`
-    (the same pool) driven directly by the proxy, skipping the client-level work
-    (cookies, redirects, auth, default headers) a reverse proxy does not want."""
+    """One service's connection pool and the proxy's timeouts for it."""
 
-    client: httpx.AsyncClient
-    transport: httpx.AsyncBaseTransport
-    timeout: dict[str, float | None]
+    session: aiohttp.ClientSession
+    write_timeout: float
+    timeout: aiohttp.ClientTimeout
     # Document uploads and downloads (routing.is_transfer): a longer read timeout.
-    transfer_timeout: dict[str, float | None]
+    transfer_timeout: aiohttp.ClientTimeout
 
 
 def build_client(
@@ -170,64 +213,57 @@ def build_client(
     write: float,
     pool: float,
     max_connections: int,
-    max_keepalive: int,
+    keepalive: float,
     transfer_read: float | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> ServiceClient:
-    timeout = httpx.Timeout(connect=connect, read=read, write=write, pool=pool)
-    transfer = httpx.Timeout(
-        connect=connect,
-        read=read if transfer_read is None else transfer_read,
-        write=write,
-        pool=pool,
+    """`keepalive`: how long an idle connection is kept; below the services' own
+    header-read timeout, which closes an idle kept-alive connection (the gateway, not
+    the service, then closes it: no request sent on a connection being closed)."""
+    connector = aiohttp.TCPConnector(
+        limit=max_connections, limit_per_host=0, keepalive_timeout=keepalive
     )
-    if transport is None:
-        # Never an environment proxy: FastTransport connects to the service's own address.
-        transport = FastTransport(max_connections=max_connections, max_keepalive=max_keepalive)
-    client = httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, trust_env=False, transport=transport
+
+    def timeout(read: float) -> aiohttp.ClientTimeout:
+        # A wait for a free connection, then the connection itself; then between two
+        # reads of the answer. No bound on the whole: a 200 MiB download takes its time.
+        return aiohttp.ClientTimeout(
+            total=None, connect=pool + connect, sock_connect=connect, sock_read=read
+        )
+
+    session = aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout(read),
+        auto_decompress=False,
+        skip_auto_headers=_NO_AUTO_HEADERS,
+        # Never an environment proxy: the services are reached at their own address.
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
-    return ServiceClient(client, transport, timeout.as_dict(), transfer.as_dict())
+    transfer = timeout(read if transfer_read is None else transfer_read)
+    return ServiceClient(session, write, timeout(read), transfer)
 
 
-def _mapped(exc: httpx.TransportError, service: str) -> DomainError:
-    """A transport failure before the response started, as the problem the client sees:
-    a service down or not accepting connections is a 503 the client may retry later,
-    the gateway's own connections to it all busy one to retry at once; a service that
-    accepted the request and does not answer, a 504."""
-    if isinstance(exc, httpx.TimeoutException):
+def _mapped(exc: Exception, service: str) -> DomainError:
+    """A failure before the response started, as the problem the client sees: a service
+    down or not accepting connections is a 503 the client may retry later; a service
+    that accepted the request and does not answer, a 504."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        # (aiohttp says the same whether no pooled connection came free or the
+        # connection itself did not open: the later retry suits both.)
         _log.warning("service timeout", extra={"fields": {"service": service}})
-        if isinstance(exc, httpx.PoolTimeout):
-            return ServiceUnavailable(
-                f"Le service {service} est saturé.", headers={"Retry-After": RETRY_SOON}
-            )
-        if isinstance(exc, httpx.ConnectTimeout):
-            return ServiceUnavailable(
-                f"Le service {service} ne répond pas.", headers={"Retry-After": RETRY_LATER}
-            )
-        return GatewayTimeout(f"Le service {service} a mis trop de temps à répondre.")
-    if isinstance(exc, httpx.ConnectError):
+        return ServiceUnavailable(
+            f"Le service {service} ne répond pas.", headers={"Retry-After": RETRY_LATER}
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
         _log.warning("service unreachable", extra={"fields": {"service": service}})
         return ServiceUnavailable(
             f"Le service {service} est injoignable.", headers={"Retry-After": RETRY_LATER}
         )
+    if isinstance(exc, TimeoutError):  # reading the answer, or the write deadline
+        _log.warning("service timeout", extra={"fields": {"service": service}})
+        return GatewayTimeout(f"Le service {service} a mis trop de temps à répondre.")
     _log.warning("service transport error", extra={"fields": {"service": service}})
     return BadGateway(f"Le service {service} a interrompu la réponse.")
-
-
-@dataclass(frozen=True)
-class _Origin:
-    host: str
-    port: int
-    host_header: bytes
-    prefix: bytes  # a base URL's path, put before the request's
-
-
-def _origin(base_url: str) -> _Origin:
-    url = httpx.URL(base_url)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    netloc = url.host if url.port is None else f"{url.host}:{url.port}"
-    return _Origin(url.host, port, netloc.encode("ascii"), url.raw_path.rstrip(b"/"))
 
 
 def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -245,19 +281,14 @@ def _response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, b
 
 
 class Upstream(NamedTuple):
-    """A service's response, whichever transport carried it (header names lowercased).
-    `complete()` says, between two chunks, whether the body has been read to its end
-    (False when unknown)."""
+    """A service's response (header names lowercased). `complete()` says, between two
+    chunks, whether the body has been read to its end."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
     body: AsyncIterator[bytes]
     aclose: Callable[[], Awaitable[None]]
     complete: Callable[[], bool]
-
-
-def _unknown() -> bool:
-    return False
 
 
 async def relay(send: Send, upstream: Upstream, service: str) -> None:
@@ -279,7 +310,7 @@ async def relay(send: Send, upstream: Upstream, service: str) -> None:
             await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
         if not ended:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except httpx.TransportError:
+    except (aiohttp.ClientError, TimeoutError):
         # Headers are gone already: all we can do is cut the connection, so the
         # client sees a truncated response rather than a falsely complete one.
         _log.warning("service stream interrupted", extra={"fields": {"service": service}})
@@ -288,11 +319,26 @@ async def relay(send: Send, upstream: Upstream, service: str) -> None:
         await upstream.aclose()
 
 
+def _upstream(response: aiohttp.ClientResponse) -> Upstream:
+    content = response.content
+
+    async def aclose() -> None:
+        # Back to the pool when read to its end, else the connection is closed.
+        response.release()
+
+    return Upstream(
+        response.status,
+        [(name.lower(), value) for name, value in response.raw_headers],
+        content.iter_any(),
+        aclose,
+        content.at_eof,
+    )
+
+
 class Proxy:
     def __init__(self, clients: Mapping[str, ServiceClient], base_urls: Mapping[str, str]):
         self._clients = clients
         self._bases = {name: url.rstrip("/") for name, url in base_urls.items()}
-        self._origins = {name: _origin(url) for name, url in base_urls.items()}
 
     async def open(
         self,
@@ -311,58 +357,66 @@ class Proxy:
         pool = self._clients.get(service)
         if pool is None:
             raise ServiceUnavailable(f"Le service {service} n'est pas configuré.")
-        timeout = pool.transfer_timeout if transfer else pool.timeout
-        headers, framing = upstream_headers(scope, internal_token, request_id)
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+        raw, framing = upstream_headers(scope, internal_token, request_id)
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
+        target = self._bases[service] + (scope.get("raw_path") or scope["path"].encode()).decode(
+            "latin-1"
+        )
         query: bytes = scope.get("query_string") or b""
-        body: bytes | AsyncIterator[bytes] | None = None
+        if query:
+            target += "?" + query.decode("latin-1")
+        url = URL(target, encoded=True)
+        method: str = scope["method"]
+        # (Always given: aiohttp reads None as no timeout at all.)
+        timeout = pool.transfer_timeout if transfer else pool.timeout
+        deadline = _WriteDeadline(pool.write_timeout)
+        request_body = _RequestBody(receive, deadline)
         try:
-            if framing.length is not None and 0 < framing.length <= SMALL_BODY:
-                body = await _whole_body(receive)
-            elif framing.has_body:
-                body = _request_body(receive)
-            if isinstance(pool.transport, FastTransport):
-                # No httpx Request/Response to build (half the gateway's CPU per request
-                # went there): the transport takes the raw request line and headers.
-                origin = self._origins[service]
-                target = origin.prefix + raw_path
-                if query:
-                    target += b"?" + query
-                headers.append((b"host", origin.host_header))
-                fast = await pool.transport.exchange(
-                    origin.host,
-                    origin.port,
-                    scope["method"].encode("ascii"),
-                    target,
-                    headers,
-                    b"" if body is None else body,
-                    timeout,
-                    chunked=framing.chunked,
-                )
-                upstream = Upstream(
-                    fast.status, fast.headers, aiter(fast), fast.aclose, fast.complete
-                )
-            else:
-                url = self._bases[service] + raw_path.decode("latin-1")
-                if query:
-                    url += "?" + query.decode("latin-1")
-                request = httpx.Request(
-                    scope["method"],
-                    url,
-                    headers=headers,
-                    content=body,
-                    extensions={"timeout": timeout},
-                )
-                response = await pool.transport.handle_async_request(request)
-                upstream = Upstream(
-                    response.status_code,
-                    [(name.lower(), value) for name, value in response.headers.raw],
-                    response.aiter_raw(),
-                    response.aclose,
-                    _unknown,
-                )
+            async with asyncio.timeout(None) as deadline.timeout:
+                body: bytes | AsyncIterator[bytes] | None = None
+                if framing.length is not None and 0 < framing.length <= SMALL_BODY:
+                    body = await request_body.whole()
+                elif framing.has_body:
+                    body = request_body.chunks()
+                try:
+                    response = await pool.session.request(
+                        method,
+                        url,
+                        headers=headers,
+                        data=body,
+                        allow_redirects=False,
+                        timeout=timeout,
+                    )
+                except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+                    # A kept-alive connection the service closed as it was reused: a body
+                    # held in memory is sent once more on a fresh one (aiohttp does so
+                    # itself for the idempotent methods).
+                    retried = method not in _RETRIED_BY_AIOHTTP and (
+                        body is None or isinstance(body, bytes)
+                    )
+                    if not retried:
+                        raise
+                    response = await pool.session.request(
+                        method,
+                        url,
+                        headers=headers,
+                        data=body,
+                        allow_redirects=False,
+                        timeout=timeout,
+                    )
         except ClientDisconnected:
             return None  # nobody left to answer
-        except httpx.TransportError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if isinstance(request_body.error, ClientDisconnected):
+                return None
+            if request_body.error is not None:
+                raise request_body.error from exc
             raise _mapped(exc, service) from exc
-        return upstream
+        finally:
+            deadline.timeout = None
+        if request_body.error is not None:  # the service answered before the body failed
+            response.close()
+            if isinstance(request_body.error, ClientDisconnected):
+                return None
+            raise request_body.error
+        return _upstream(response)

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,7 +16,6 @@ from starlette.routing import Route
 from coop.bench.http import Connection
 from coop.bench.relay import start
 from coop.stack import free_port
-from gateway.proxy.transport import FastTransport
 from tests.support.served import served
 
 
@@ -35,7 +35,7 @@ async def echo(request: Request) -> Response:
     )
 
 
-async def _relay_to(service_port: int) -> tuple[asyncio.Server, FastTransport, str]:
+async def _relay_to(service_port: int) -> tuple[asyncio.Server, aiohttp.ClientSession, str]:
     ((server, upstream),) = await start({0: service_port})
     port = server.sockets[0].getsockname()[1]
     return server, upstream, f"http://127.0.0.1:{port}"
@@ -55,7 +55,7 @@ async def relay() -> AsyncIterator[str]:
             yield relay_url
         finally:
             server.close()
-            await upstream.aclose()
+            await upstream.close()
 
 
 async def test_a_request_is_forwarded_as_received(relay: str) -> None:
@@ -105,7 +105,7 @@ async def test_an_unreachable_service_is_a_502() -> None:
     finally:
         await conn.close()
         server.close()
-        await upstream.aclose()
+        await upstream.close()
     assert resp.status == 502
     assert resp.body == b""
 
@@ -128,7 +128,7 @@ async def test_each_route_reaches_its_own_service() -> None:
         finally:
             for server, pool in started:
                 server.close()
-                await pool.aclose()
+                await pool.close()
     assert answers == [b"un", b"deux", b"un", b"deux"]
 
 

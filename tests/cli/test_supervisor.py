@@ -27,7 +27,7 @@ from coop.supervisor import (
 )
 
 # A child that reports "ready" once its handlers are installed, then sleeps. It stops on
-# Ctrl-C as the apps do (uvicorn installs its own handler), even when started from a
+# Ctrl-C as the apps do (their server installs its own handler), even when started from a
 # background job, whose children inherit SIGINT ignored (POSIX shells).
 CHILD = textwrap.dedent(
     """

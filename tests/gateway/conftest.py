@@ -1,4 +1,5 @@
-"""Fixtures of the gateway tests: a dev IdP and echo services in process, the gateway."""
+"""Fixtures of the gateway tests: a dev IdP in process, echo services served on loopback
+(in the test's loop), the gateway."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.gateway.support import (
     running_idp,
 )
 from tests.support.apps import running
+from tests.support.served import served
 
 SERVICES = ("conventions", "actions", "documents")
 
@@ -71,17 +73,17 @@ def make_rig(tmp_path: Path) -> RigFactory:
         sees the app before it starts."""
         async with AsyncExitStack() as stack:
             idp_app, idp_transport = await stack.enter_async_context(running_idp(tmp_path))
-            transports: dict[str, httpx.AsyncBaseTransport] = {}
+            urls: dict[str, str] = {}
             for name in SERVICES:
                 service = create_echo_service(name, NO_DATABASE)
                 await stack.enter_async_context(service.router.lifespan_context(service))
-                transports[name] = httpx.ASGITransport(app=service)
+                # Real HTTP between gateway and service, as in production (in this loop).
+                urls[name] = await stack.enter_async_context(served(service))
             resolver = resolver or StaticGrantResolver()
             app = create_app(
-                gateway_settings(**overrides),
+                gateway_settings(**{"service_urls": urls, **overrides}),
                 grant_resolver=resolver,
                 oidc_transport=idp_transport,
-                service_transports=transports,
             )
             if prepare is not None:
                 prepare(app)

@@ -1,5 +1,5 @@
 """A service that is frozen, or slow on a document transfer, through the gateway over
-real HTTP: the gateway served by uvicorn on loopback, its production transport, real
+real HTTP: the gateway served by granian on loopback, its production transport, real
 sockets behind it (not the transport's own tests: these survive its replacement).
 
 A frozen service accepts connections and never answers: here a listening socket

@@ -15,6 +15,7 @@ from tests.gateway.conftest import SERVICES, gateway_settings
 from tests.gateway.echo_service import create_echo_service
 from tests.gateway.support import NO_DATABASE, bearer, claims, running_idp, sign
 from tests.support.apps import running
+from tests.support.served import served
 
 
 @pytest.fixture
@@ -23,15 +24,14 @@ async def gateway(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
     async with AsyncExitStack() as stack:
         idp_app, idp_transport = await stack.enter_async_context(running_idp(tmp_path))
-        transports: dict[str, httpx.AsyncBaseTransport] = {}
+        urls: dict[str, str] = {}
         for name in SERVICES:
             service = create_echo_service(name, NO_DATABASE)
             await stack.enter_async_context(service.router.lifespan_context(service))
-            transports[name] = httpx.ASGITransport(app=service)
+            urls[name] = await stack.enter_async_context(served(service))
         app = create_app(
-            gateway_settings(database_url=database_url),
+            gateway_settings(database_url=database_url, service_urls=urls),
             oidc_transport=idp_transport,
-            service_transports=transports,
         )
         client = await stack.enter_async_context(running(app))
         yield client, idp_app.state.key_store
