@@ -29,6 +29,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
             tmp_path_factory.mktemp("idp"), COOP_IDP_JWKS_MAX_AGE_SECONDS=str(JWKS_MAX_AGE)
         )
         started.append(idp)
+        # The gateway fetches the provider's keys as it starts: the provider first.
+        idp.wait_ready()
         conventions = Server(
             "tests.gateway.echo_service:echo_service_from_env",
             {"COOP_ECHO_NAME": "conventions", "COOP_ECHO_DATABASE_URL": NO_DATABASE},

@@ -38,6 +38,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     try:
         idp = idp_server(key_dir)
         started.append(idp)
+        idp.wait_ready()  # the gateway fetches the provider's keys as it starts
         services = {}
         for name in ("conventions", "documents"):
             server = Server(

@@ -37,28 +37,32 @@ class Rig:
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     key_dir: Path = tmp_path_factory.mktemp("idp")
     idp_port, metrics_port = free_port(), free_port()
-    idp = Server(
-        "gateway.devidp.app:create_app",
-        {"COOP_IDP_KEY_DIR": str(key_dir), "COOP_IDP_PORT": str(idp_port)},
-        port=idp_port,
-    )
-    service = Server(
-        "tests.gateway.echo_service:echo_service_from_env",
-        {"COOP_ECHO_NAME": "conventions", "COOP_ECHO_DATABASE_URL": NO_DATABASE},
-    )
-    gateway = Server(
-        "tests.gateway.servers:gateway_from_env",
-        {
-            "COOP_GATEWAY_DATABASE_URL": NO_DATABASE,
-            "COOP_GATEWAY_OIDC_ISSUER": f"http://127.0.0.1:{idp_port}",
-            "COOP_GATEWAY_SERVICE_URLS": json.dumps({"conventions": service.url}),
-            "COOP_HEADER_READ_TIMEOUT_SECONDS": str(HEADER_READ_TIMEOUT),
-            "COOP_BODY_IDLE_TIMEOUT_SECONDS": str(BODY_IDLE_TIMEOUT),
-            "COOP_METRICS_PORT": str(metrics_port),
-        },
-    )
-    started = [idp, service, gateway]
+    started: list[Server] = []
     try:
+        idp = Server(
+            "gateway.devidp.app:create_app",
+            {"COOP_IDP_KEY_DIR": str(key_dir), "COOP_IDP_PORT": str(idp_port)},
+            port=idp_port,
+        )
+        started.append(idp)
+        idp.wait_ready()  # the gateway fetches the provider's keys as it starts
+        service = Server(
+            "tests.gateway.echo_service:echo_service_from_env",
+            {"COOP_ECHO_NAME": "conventions", "COOP_ECHO_DATABASE_URL": NO_DATABASE},
+        )
+        started.append(service)
+        gateway = Server(
+            "tests.gateway.servers:gateway_from_env",
+            {
+                "COOP_GATEWAY_DATABASE_URL": NO_DATABASE,
+                "COOP_GATEWAY_OIDC_ISSUER": f"http://127.0.0.1:{idp_port}",
+                "COOP_GATEWAY_SERVICE_URLS": json.dumps({"conventions": service.url}),
+                "COOP_HEADER_READ_TIMEOUT_SECONDS": str(HEADER_READ_TIMEOUT),
+                "COOP_BODY_IDLE_TIMEOUT_SECONDS": str(BODY_IDLE_TIMEOUT),
+                "COOP_METRICS_PORT": str(metrics_port),
+            },
+        )
+        started.append(gateway)
         for server in started:
             server.wait_ready()
         yield Rig(gateway, idp, metrics_port)
