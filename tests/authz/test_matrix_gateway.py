@@ -8,12 +8,14 @@ fails when any public route of the four apps has no row.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 
+from gateway.app import create_app as create_gateway
 from kernel.principal import OrganisationKind, Role
 from tests.authz.world import PERSONAS, Row, Side, World, _all, run_rows
 from tests.support.personas import COLLECTIVITE_X, COLLECTIVITE_Y
@@ -315,7 +317,8 @@ async def test_the_matrix_reaches_the_services_as_production_does(world: World) 
     """Every matrix call through the gateway takes production's path to the service: the
     gateway's own transport, over HTTP to a server listening on loopback, never an
     in-process transport handed to it by the test."""
-    assert world.gateway_app.state.service_transports == {}
+    # The gateway takes no transport for its services, only their URLs.
+    assert "service_transports" not in inspect.signature(create_gateway).parameters
     async with httpx.AsyncClient() as client:
         for name, url in world.service_urls.items():
             assert url.startswith("http://127.0.0.1:"), name
