@@ -194,7 +194,11 @@ def create_app(
         # Inside the request-id middleware (so refusals are logged), outside the router.
         middleware=[
             # No pass-through layer on every request when rate limits are off.
-            *([Middleware(IpRateLimitMiddleware, buckets=ip_buckets)] if ip_buckets else []),
+            *(
+                [Middleware(IpRateLimitMiddleware, buckets=ip_buckets)]
+                if ip_buckets is not None
+                else []
+            ),
             Middleware(BodySizeLimitMiddleware, limit_for=body_limit),
             Middleware(ProxyLane, table=table),
         ],
