@@ -16,7 +16,7 @@ from kernel.principal import Principal
 from services.documents import repository as repo
 from services.documents.antivirus import ClamdClient, ScanError, ScanUnavailable, Verdict
 from services.documents.context import DocumentsContext
-from services.documents.models import Document, StatutAnalyse, Version
+from services.documents.models import Document, StatutAnalyse, TypeDocument, Version
 from services.documents.schemas import Antivirus, DocumentOut, DocumentPatch, VersionOut
 from services.documents.storage import Storage, sha_of_blob_key
 
@@ -49,7 +49,12 @@ def may_manage(document: Document, ref: ConventionRef, principal: Principal) -> 
     return ref.caf_id in principal.caf_write_ids() or document.organisation_id in writers
 
 
-def check_upload(ref: ConventionRef | None, principal: Principal, today: dt.date) -> ConventionRef:
+def check_upload(
+    ref: ConventionRef | None, principal: Principal, today: dt.date, type_document: str
+) -> ConventionRef:
+    """May `principal` upload a document of `type_document` (or a version of one) to
+    this convention today: 404 outside the scope, 403 without the right, 409 once it
+    has ended (`require_convention_accepts`)."""
     if ref is None or not ref.readable_by(principal):
         raise NotFound("Convention introuvable.")
     if not may_upload(ref, principal):
@@ -57,28 +62,35 @@ def check_upload(ref: ConventionRef | None, principal: Principal, today: dt.date
             "Seuls les agents de la Caf et les contributeurs des collectivités signataires "
             "déposent des documents."
         )
-    require_convention_accepts(ref, principal, today, depot=True)
+    require_convention_accepts(ref, principal, today, depot=type_document)
     return ref
 
 
 def require_convention_accepts(
-    ref: ConventionRef, principal: Principal, today: dt.date, *, depot: bool
+    ref: ConventionRef, principal: Principal, today: dt.date, *, depot: str | None
 ) -> None:
     """The one place saying what a résiliée (from its date of effect) or échue convention
-    still accepts. Art. 12 (003): "La résiliation de la présente convention entraînera
-    l'arrêt immédiat des engagements des parties": no new document or version from
-    anyone; the documents already there change (metadata, bin, restoration) by the
-    Caf's agents only. 409 otherwise."""
-    if ref.accepts_new_work(today):
+    still accepts: an upload of a document of type `depot`, or (None) a change to a
+    document already there (metadata, bin, restoration).
+
+    Art. 12 (003): "La résiliation de la présente convention entraînera l'arrêt immédiat
+    des engagements des parties": the collectivités' engagements stop, so their changes
+    are refused (409). The convention's papers do not stop with it: the Caf's agents
+    still upload and manage them (the signed text of a CTG recorded after the fact, its
+    avenants, the COPIL's minutes, the bilan final: 002 "L'évaluation est un préalable à
+    tout renouvellement"). The signatory collectivités still upload bilans: art. 9 (003)
+    "les personnes désignées pour suivre la CTG au sein de la collectivité, conduisent
+    l'évaluation ... en exploitant et communiquant les résultats"."""
+    if ref.accepts_new_work(today) or ref.caf_id in principal.caf_write_ids():
+        return
+    if depot == TypeDocument.bilan:
         return
     etat = ref.etat(today).value
-    extra = {"code": "convention-close", "etat_convention": etat}
-    if depot:
-        raise Conflict(f"La convention est {etat} : elle n'accepte plus de documents.", extra=extra)
-    if ref.caf_id not in principal.caf_write_ids():
-        raise Conflict(
-            f"La convention est {etat} : seule la Caf modifie encore ses documents.", extra=extra
-        )
+    raise Conflict(
+        f"La convention est {etat} : seule la Caf y dépose et modifie encore des documents ; "
+        "les collectivités signataires y déposent encore leurs bilans.",
+        extra={"code": "convention-close", "etat_convention": etat},
+    )
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -173,7 +185,7 @@ async def update_metadata(
 ) -> None:
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le modifient.")
-    require_convention_accepts(ref, principal, now().date(), depot=False)
+    require_convention_accepts(ref, principal, now().date(), depot=None)
     changes = patch.model_dump(exclude_unset=True)
     for name in ("type", "titre"):
         if name in changes and changes[name] is None:
@@ -190,7 +202,7 @@ async def move_to_bin(
 ) -> None:
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le suppriment.")
-    require_convention_accepts(ref, principal, now().date(), depot=False)
+    require_convention_accepts(ref, principal, now().date(), depot=None)
     document.supprime_le = now()
     document.supprime_par = principal.subject
     document.revision += 1
@@ -206,7 +218,7 @@ async def restore(
 ) -> None:
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le restaurent.")
-    require_convention_accepts(ref, principal, now().date(), depot=False)
+    require_convention_accepts(ref, principal, now().date(), depot=None)
     assert document.supprime_le is not None
     limit = document.supprime_le + dt.timedelta(days=ctx.settings.bin_retention_days)
     if now() > limit:

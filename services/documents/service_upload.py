@@ -185,15 +185,16 @@ async def _authorise(
 ) -> ConventionRef:
     """Before any byte of the file is stored: fresh convention state and rights."""
     if document_id is None:
-        convention_id = _validate(DocumentFields, fields).convention_id
+        meta = _validate(DocumentFields, fields)
+        convention_id, type_document = meta.convention_id, meta.type.value
     else:
         _validate(VersionFields, fields)
         document, _ = await load_document(session, principal, document_id)
-        convention_id = document.convention_id
+        convention_id, type_document = document.convention_id, document.type
         # Do not keep a connection (and a transaction) open while the file streams in.
         await session.rollback()
     ref = await _fresh_reference(ctx, convention_id)
-    return check_upload(ref, principal, now().date())
+    return check_upload(ref, principal, now().date(), type_document)
 
 
 async def _publish(ctx: DocumentsContext, session: AsyncSession, ingested: Ingested) -> str:
@@ -228,15 +229,15 @@ async def upload(
     try:
         # The state may have changed during the transfer: record it, check it again.
         await upsert_refs(session, ctx.replica.table, [received.ref])
-        ref = check_upload(
-            await repo.convention_of(session, received.ref.id), principal, now().date()
-        )
+        current = await repo.convention_of(session, received.ref.id)
         if document_id is not None:
             await repo.lock_document(session, document_id)
             document, _ = await load_document(session, principal, document_id)
+            ref = check_upload(current, principal, now().date(), document.type)
             libelle = _validate(VersionFields, received.fields).libelle
         else:
             meta = _validate(DocumentFields, received.fields)
+            ref = check_upload(current, principal, now().date(), meta.type.value)
             libelle = meta.libelle
             document = Document(
                 id=uuid.uuid4(),

@@ -4,8 +4,9 @@ effect, and conditional reads (304).
 Art. 12 (003): "La résiliation de la présente convention entraînera l'arrêt immédiat
 des engagements des parties": collectivités no longer write or edit suivis, actions,
 indicator values or documents (409, as for new ones); the Caf still validates or sends
-back the suivis submitted before, and the bilans (the final one above all) go on.
-Before, a suivi still in brouillon could be edited and no bilan could be drafted."""
+back the suivis submitted before, and the bilans (the final one above all) go on, with
+their documents and the Caf's. Before, a suivi still in brouillon could be edited, no
+bilan could be drafted and no document uploaded."""
 
 from __future__ import annotations
 
@@ -141,6 +142,22 @@ async def test_after_the_resiliation_collectivites_stop_and_the_caf_finishes(
         )
     )
     _closed(await call("x_contributeur", "DELETE", doc))
+
+    # Documents still come in: the Caf's papers, and the bilans of those who conduct the
+    # evaluation (003 art. 9); nothing else from the collectivité.
+    def form(type_document: str) -> dict[str, Any]:
+        return {
+            "data": {"convention_id": str(convention), "type": type_document, "titre": "Doc"},
+            "files": {"fichier": ("doc.pdf", PDF, "application/pdf")},
+        }
+
+    _closed(await call("x_contributeur", "POST", "/api/v1/documents", **form("Autre")))
+    for who, type_document in (
+        ("caf_a_agent", "Compte rendu de COPIL"),
+        ("x_contributeur", "Bilan"),
+    ):
+        resp = await call(who, "POST", "/api/v1/documents", **form(type_document))
+        assert resp.status_code == 201, resp.text
     # The Caf: validates or sends back what was submitted before, keeps the plan right.
     for action_id, step, body in (
         (a_valider, "validation", {}),

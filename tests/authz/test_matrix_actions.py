@@ -161,6 +161,11 @@ async def _create_bilan(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "POST", f"{C}/{side.convention}/bilans", json=body)
 
 
+async def _create_bilan_final_ended(w: World, who: str, side: Side, ok: bool) -> int:
+    body = {"type": "bilan final", "periode_debut": "2020-01-01", "periode_fin": "2024-12-31"}
+    return await w.call(who, "POST", f"{C}/{side.echue}/bilans", json=body)
+
+
 async def _delete_bilan(w: World, who: str, side: Side, ok: bool) -> int:
     bilan = await w.new_bilan(side) if ok else side.bilan
     path = f"/api/v1/bilans/{bilan}"
@@ -329,9 +334,11 @@ ROWS: dict[tuple[str, str], list[Row]] = {
         "attendus", get(f"{C}/{{c}}/bilans/attendus"), "reads"
     ),
     # Art. 9: the collectivités' designated persons conduct the evaluation (bilans).
-    ("POST", "/api/v1/conventions/{convention_id}/bilans"): both(
-        "create", _create_bilan, "signataire_writes", 201
-    ),
+    ("POST", "/api/v1/conventions/{convention_id}/bilans"): [
+        *both("create", _create_bilan, "signataire_writes", 201),
+        # Ended: the bilan final is still written, by the same people (art. 9; 002).
+        *both("final, ended", _create_bilan_final_ended, "signataire_writes", 201),
+    ],
     ("GET", "/api/v1/bilans/{bilan_id}"): both("bilan", get(BILAN), "reads"),
     ("PATCH", "/api/v1/bilans/{bilan_id}"): both(
         "brouillon",

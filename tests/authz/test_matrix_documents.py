@@ -24,14 +24,20 @@ async def _list(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "GET", D)
 
 
-async def _upload(w: World, who: str, side: Side, ok: bool) -> int:
-    return await w.call(
-        who,
-        "POST",
-        D,
-        data={"convention_id": str(side.convention), "type": "Autre", "titre": "Note"},
-        files={"fichier": ("note.pdf", PDF, "application/pdf")},
-    )
+def upload(convention: str = "convention", type_document: str = "Autre") -> Call:
+    """An upload of a `type_document` to the side's `convention` (or `echue`)."""
+
+    async def call(w: World, who: str, side: Side, ok: bool) -> int:
+        cid = getattr(side, convention)
+        return await w.call(
+            who,
+            "POST",
+            D,
+            data={"convention_id": str(cid), "type": type_document, "titre": "Note"},
+            files={"fichier": ("note.pdf", PDF, "application/pdf")},
+        )
+
+    return call
 
 
 async def _patch(w: World, who: str, side: Side, ok: bool) -> int:
@@ -66,7 +72,13 @@ async def _new_version(w: World, who: str, side: Side, ok: bool) -> int:
 
 ROWS: dict[tuple[str, str], list[Row]] = {
     ("GET", "/api/v1/documents"): [("my scope", "A", _list, everyone())],
-    ("POST", "/api/v1/documents"): both("upload", _upload, "porteur_writes", 201),
+    ("POST", "/api/v1/documents"): [
+        *both("upload", upload(), "porteur_writes", 201),
+        # Once ended, the convention still gets the Caf's papers and the bilans of those
+        # who conduct the evaluation (art. 9), nothing else from the collectivités.
+        *both("upload, ended", upload("echue", "Convention signée"), "caf_after_the_end", 201),
+        *both("upload a bilan, ended", upload("echue", "Bilan"), "porteur_writes", 201),
+    ],
     ("GET", "/api/v1/conventions/{convention_id}/documents"): both(
         "convention's", get("/api/v1/conventions/{c}/documents"), "reads"
     ),

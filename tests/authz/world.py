@@ -11,7 +11,8 @@ transport production uses. Two sides:
 Each side holds a signed convention with an axe, an action carried by the side's
 collectivité, an indicator of that action and one of the convention, a suivi, a bilan
 and a document, plus a convention still
-en préparation (for the writes only allowed before signature). Matrix requests go
+en préparation (for the writes only allowed before signature) and a CTG of 2020-2024
+recorded after the fact, échue (what an ended convention still accepts). Matrix requests go
 through the gateway; the setup of fresh objects goes straight to the services with
 internal tokens (faster, and not what is under test).
 """
@@ -137,6 +138,14 @@ def signataire_writes(side: str, status: int = 200) -> Expected:
     return porteur_writes(side, status)
 
 
+def caf_after_the_end(side: str, status: int = 200) -> Expected:
+    """On a convention that has ended: the Caf's agents only; the collectivités' write
+    roles, whose engagements stopped (art. 12), get 409."""
+    out = porteur_writes(side, 409)
+    out["caf_a_agent" if side == "A" else "caf_b_agent"] = status
+    return out
+
+
 def adopters(side: str, status: int = 200) -> Expected:
     """Who enters a bilan's adoption by the COPIL: the Caf's agents and the referents of
     a signatory collectivité."""
@@ -152,6 +161,7 @@ RULES: dict[str, Callable[[str, int], Expected]] = {
     "porteur_writes": porteur_writes,
     "signataire_writes": signataire_writes,
     "adopters": adopters,
+    "caf_after_the_end": caf_after_the_end,
     "party_writes": party_writes,
 }
 
@@ -171,6 +181,7 @@ class Side:
     bilan: str = ""
     document: str = ""
     mise_en_demeure: str = ""  # on `convention`, sent by `coll`, pending
+    echue: uuid.UUID = NIL  # a CTG of 2020-2024 recorded after the fact: échue
 
     @property
     def agent(self) -> Principal:
@@ -281,6 +292,34 @@ class World:
             await self.direct(
                 "conventions", side.agent, "POST", f"/api/v1/conventions/{cid}/signature"
             )
+        return cid
+
+    async def new_ctg_echue(self, side: Side) -> uuid.UUID:
+        """A CTG signed in 2020, before the product and the 2026 model (no socle of
+        thématiques), recorded by the Caf (`ctg_existante`) once it had ended."""
+        body = {
+            "caf_id": str(side.caf),
+            "echelon": "commune",
+            "titre": f"CTG {side.name} 2020-2024",
+            "date_debut": "2020-01-01",
+            "date_fin": "2024-12-31",
+            "thematiques": ["enfance", "jeunesse"],
+            "signataires": [
+                {"organisation_id": str(o), "representant": "Rep", "date_signature": "2020-02-03"}
+                for o in (side.caf, side.coll)
+            ],
+        }
+        created = await self.direct(
+            "conventions", side.agent, "POST", "/api/v1/conventions", json=body
+        )
+        cid = uuid.UUID(created.json()["id"])
+        await self.direct(
+            "conventions",
+            side.agent,
+            "POST",
+            f"/api/v1/conventions/{cid}/signature",
+            json={"ctg_existante": True},
+        )
         return cid
 
     async def new_axe(self, side: Side, convention: uuid.UUID | None = None) -> str:
@@ -448,6 +487,7 @@ class World:
         side.bilan = await self.new_bilan(side)
         side.document = await self.new_document(side)
         side.mise_en_demeure = await self.new_mise_en_demeure(side)
+        side.echue = await self.new_ctg_echue(side)
 
 
 # A matrix call: (world, persona, side, ok) -> status; `ok` says the persona is expected

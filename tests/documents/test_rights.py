@@ -80,23 +80,53 @@ async def test_a_new_version_needs_upload_rights(convs: Convs, client: httpx.Asy
     assert (await new_version(client, CAF_A_AGENT, doc["id"], "a.pdf", pdf("2"))).status_code == 201
 
 
-async def test_a_convention_that_ended_accepts_no_document(
+async def test_a_convention_that_ended_takes_the_caf_s_documents_and_the_bilans(
     convs: Convs, client: httpx.AsyncClient
 ) -> None:
-    resp = await upload(client, CAF_A_AGENT, convs.resiliee, "a.pdf", pdf())
-    assert resp.status_code == 409
-    assert "résiliée" in resp.json()["detail"]
+    """Once it has ended, a convention still receives its papers from the Caf (the signed
+    text of a CTG recorded after the fact, avenants, the COPIL's minutes, the bilan final:
+    002 "L'évaluation est un préalable à tout renouvellement"), and the bilans of the
+    signatory collectivités, who conduct the evaluation (003 art. 9: "les personnes
+    désignées pour suivre la CTG au sein de la collectivité, conduisent l'évaluation").
+    Their other documents stop with their engagements (art. 12). Before, every upload
+    was refused, the Caf's included."""
+    for type_document in ("Convention signée", "Compte rendu de COPIL", "Bilan"):
+        resp = await upload(client, CAF_A_AGENT, convs.resiliee, "a.pdf", pdf(), type=type_document)
+        assert resp.status_code == 201, resp.text
+    caf_doc = resp.json()["id"]
+    bilan = ok(
+        await upload(client, X_CONTRIBUTEUR, convs.resiliee, "b.pdf", pdf("b"), type="Bilan"),
+        201,
+    )
+    assert (
+        await new_version(client, X_CONTRIBUTEUR, bilan["id"], "b.pdf", pdf("b2"))
+    ).status_code == 201
+    assert (await new_version(client, CAF_A_AGENT, caf_doc, "a.pdf", pdf("a2"))).status_code == 201
+    refused = await upload(client, X_CONTRIBUTEUR, convs.resiliee, "c.pdf", pdf("c"))
+    assert refused.status_code == 409
+    assert (refused.json()["code"], refused.json()["etat_convention"]) == (
+        "convention-close",
+        "résiliée",
+    )
+    # Nor may it slip in as a new version of a document of another type.
+    cr = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "d.pdf", pdf("d")), 201)
+    await resilier(convs.service, convs.a)
+    assert (
+        await new_version(client, X_CONTRIBUTEUR, cr["id"], "d.pdf", pdf("d2"))
+    ).status_code == 409
+    # Readers still read, never write.
+    assert (await upload(client, X_LECTEUR, convs.resiliee, "e.pdf", pdf("e"))).status_code == 403
 
 
 async def test_upload_sees_a_resiliation_made_seconds_ago(
     convs: Convs, client: httpx.AsyncClient
 ) -> None:
     """The replica still says signée; the upload refreshes it from the conventions service."""
-    ok(await upload(client, CAF_A_AGENT, convs.a, "a.pdf", pdf()), 201)
+    ok(await upload(client, X_CONTRIBUTEUR, convs.a, "a.pdf", pdf()), 201)
     await resilier(convs.service, convs.a)
-    resp = await upload(client, CAF_A_AGENT, convs.a, "b.pdf", pdf("b"))
+    resp = await upload(client, X_CONTRIBUTEUR, convs.a, "b.pdf", pdf("b"))
     assert resp.status_code == 409
-    listed = ok(await client.get("/api/v1/documents", headers=h(CAF_A_AGENT)))
+    listed = ok(await client.get("/api/v1/documents", headers=h(X_CONTRIBUTEUR)))
     assert len(listed["items"]) == 1
 
 

@@ -69,7 +69,7 @@ async def test_documents_follow_the_real_conventions_service(
     assert other_caf.status_code == 404
 
     await resilier(conventions, convention_id)
-    refused = await upload(documents, CAF_A_AGENT, convention_id, "b.pdf", pdf("b"))
+    refused = await upload(documents, X_CONTRIBUTEUR, convention_id, "b.pdf", pdf("b"))
     assert refused.status_code == 409
     # What was deposited stays readable.
     got = await documents.get(f"/api/v1/documents/{created['id']}/contenu", headers=h(X_LECTEUR))
