@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -121,6 +121,18 @@ SECTIONS_BILAN: dict[TypeBilan, dict[str, str]] = {
         "preparation_renouvellement": "Préparation du renouvellement",
     },
 }
+
+
+def sections_vides(type_bilan: TypeBilan, sections: Mapping[str, object]) -> list[str]:
+    """The sections of the kind a bilan leaves empty (absent, null or blank), in the
+    article's order: art. 9 (003) names what each bilan covers, so none is adopted
+    without them (a COPIL with no adjustment to decide writes so)."""
+    return [
+        nom
+        for nom in SECTIONS_BILAN[type_bilan]
+        if sections.get(nom) is None
+        or (isinstance(sections[nom], str) and not str(sections[nom]).strip())
+    ]
 
 
 def sections_hors_type(type_bilan: TypeBilan, noms: Iterable[str]) -> list[tuple[str, str]]:

@@ -27,6 +27,7 @@ from services.actions import repository_suivis as srepo
 from services.actions.dependencies import ActionsContext
 from services.actions.models import AccordCdsf, Bilan
 from services.actions.rules import (
+    SECTIONS_BILAN,
     EtatBilan,
     TypeBilan,
     bilan_en_retard,
@@ -34,6 +35,7 @@ from services.actions.rules import (
     date_attendue_bilan,
     en_retard,
     sections_hors_type,
+    sections_vides,
 )
 from services.actions.schemas import (
     SECTIONS_MODELS,
@@ -299,6 +301,37 @@ async def snapshot(session: AsyncSession, convention_id: uuid.UUID, at: dt.date)
     }
 
 
+def require_sections(bilan: Bilan) -> None:
+    """Art. 9 (003) names what each bilan covers (point d'étape: "présenter l'état
+    d'avancement du plan d'action et procéder à des ajustements mineurs"; intermédiaire:
+    "examiner les avancées et les difficultés, et de décider d'éventuels ajustements ...
+    qui pourraient nécessiter un avenant"; final: "analyser les résultats obtenus, évaluer
+    le fonctionnement de la démarche CTG et préparer le renouvellement"): the COPIL adopts
+    a bilan with every section of its kind written, 409 naming those left empty."""
+    type_bilan = TypeBilan(bilan.type)
+    vides = sections_vides(type_bilan, bilan.sections)
+    if not vides:
+        return
+    libelles = SECTIONS_BILAN[type_bilan]
+    raise Conflict(
+        f"Le {type_bilan.value} ne peut pas être adopté : "
+        + ("une section est vide : " if len(vides) == 1 else "des sections sont vides : ")
+        + ", ".join(f"« {libelles[nom]} »" for nom in vides)
+        + ". Complétez-les avant de saisir l'adoption.",
+        extra={
+            "code": "sections-manquantes",
+            "manquants": [
+                {
+                    "code": "section_vide",
+                    "section": nom,
+                    "message": f"Section « {libelles[nom]} » vide.",
+                }
+                for nom in vides
+            ],
+        },
+    )
+
+
 async def adopter(
     session: AsyncSession,
     principal: Principal,
@@ -324,6 +357,7 @@ async def adopter(
             "Le COPIL ne peut pas adopter un bilan avant le début de la période qu'il couvre.",
             errors=[{"field": "date_adoption", "pointer": "/date_adoption"}],
         )
+    require_sections(bilan)
     bilan.etat = EtatBilan.adopte.value
     bilan.date_adoption = data.date_adoption
     bilan.adoption_saisie_par = principal.subject

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kernel.principal import OrganisationKind, Role
 from services.actions.models import Bilan
 from tests.actions.conftest import COLLECTIVITE_Z, CONV_A, CONV_RESILIEE, Api
+from tests.support.conventions import sections_completes
 from tests.support.personas import (
     CAF_A_AGENT,
     CAF_B_AGENT,
@@ -60,7 +61,10 @@ async def test_adoption_freezes_a_snapshot(api: Api) -> None:
             "type": "bilan intermédiaire",
             "periode_debut": "2025-01-01",
             "periode_fin": "2026-12-31",
-            "sections": {"avancees": "Deux micro-crèches ouvertes."},
+            "sections": {
+                **sections_completes("bilan intermédiaire"),
+                "avancees": "Deux micro-crèches ouvertes.",
+            },
         },
     )
     assert r.status_code == 201, r.text
@@ -129,6 +133,7 @@ async def test_cdsf_transmission_needs_every_agreement(api: Api) -> None:
             "type": "point d'étape annuel",
             "periode_debut": "2025-01-01",
             "periode_fin": "2025-12-31",
+            "sections": sections_completes("point d'étape annuel"),
         },
     )
     bilan = r.json()
@@ -166,7 +171,12 @@ async def test_retried_bilan_posts_replay_their_first_answer(api: Api) -> None:
     r = await api.post(
         CAF_A_AGENT,
         f"/api/v1/conventions/{CONV_A}/bilans",
-        json={"type": "bilan final", "periode_debut": "2025-01-01", "periode_fin": "2029-12-31"},
+        json={
+            "type": "bilan final",
+            "periode_debut": "2025-01-01",
+            "periode_fin": "2029-12-31",
+            "sections": sections_completes("bilan final"),
+        },
     )
     path = f"/api/v1/bilans/{r.json()['id']}"
     read = {"if-match": r.headers["etag"]}
@@ -237,6 +247,7 @@ async def test_a_draft_bilan_can_be_deleted_an_adopted_one_cannot(api: Api) -> N
         "type": "point d'étape annuel",
         "periode_debut": "2025-01-01",
         "periode_fin": "2025-12-31",
+        "sections": sections_completes("point d'étape annuel"),
     }
     draft = await api.post(CAF_A_AGENT, listing, json=body)
     kept = await api.post(CAF_A_AGENT, listing, json=body)
@@ -377,6 +388,7 @@ async def test_adoption_records_the_copil_date_entered_by_a_caf_agent_or_a_refer
             "type": "bilan intermédiaire",
             "periode_debut": "2025-01-01",
             "periode_fin": "2026-12-31",
+            "sections": sections_completes("bilan intermédiaire"),
         },
     )
     path = f"/api/v1/bilans/{r.json()['id']}"
@@ -474,6 +486,85 @@ async def test_each_kind_of_bilan_has_the_sections_art9_names(
     }
 
 
+async def test_a_bilan_is_adopted_with_every_section_of_its_kind(api: Api) -> None:
+    """Art. 9 (003) names what each bilan covers; the final one "analyser les résultats
+    obtenus, évaluer le fonctionnement de la démarche CTG et préparer le renouvellement".
+    The COPIL's adoption of a bilan with sections of its kind empty (absent, null or
+    blank) is a 409 naming them in French; nothing changes. A "no" is an answer."""
+    r = await api.post(
+        X_CONTRIBUTEUR,
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        json={
+            "type": "bilan final",
+            "periode_debut": "2025-01-01",
+            "periode_fin": "2029-12-31",
+            "sections": {"resultats": "Couverture EAJE de 41 à 48 %.", "plus_value": "  "},
+        },
+    )
+    path = f"/api/v1/bilans/{r.json()['id']}"
+    refused = await api.post(
+        X_REFERENT,
+        f"{path}/adoption",
+        json={"date_adoption": "2026-04-02"},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["code"] == "sections-manquantes"
+    assert problem["detail"] == (
+        "Le bilan final ne peut pas être adopté : des sections sont vides : « Fonctionnement "
+        "de la démarche CTG », « Plus-value de la démarche », « Préparation du "
+        "renouvellement ». Complétez-les avant de saisir l'adoption."
+    )
+    assert [m["section"] for m in problem["manquants"]] == [
+        "fonctionnement_demarche",
+        "plus_value",
+        "preparation_renouvellement",
+    ]
+    assert problem["manquants"][1]["message"] == "Section « Plus-value de la démarche » vide."
+    assert (await api.get(X_LECTEUR, path)).json()["etat"] == "brouillon"
+    r = await api.patch(
+        X_CONTRIBUTEUR,
+        path,
+        json={"sections": sections_completes("bilan final")},
+        headers={"if-match": r.headers["etag"]},
+    )
+    r = await api.post(
+        X_REFERENT,
+        f"{path}/adoption",
+        json={"date_adoption": "2026-04-02"},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+
+    # Mid-term: "no avenant needed" is written, the adjustments are not.
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        json={
+            "type": "bilan intermédiaire",
+            "periode_debut": "2025-01-01",
+            "periode_fin": "2026-12-31",
+            "sections": {
+                "avancees": "Deux MAM.",
+                "difficultes": "Locaux.",
+                "avenant_necessaire": False,
+            },
+        },
+    )
+    refused = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/bilans/{r.json()['id']}/adoption",
+        json={"date_adoption": "2026-04-02"},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert refused.status_code == 409
+    assert refused.json()["detail"].startswith(
+        "Le bilan intermédiaire ne peut pas être adopté : une section est vide : "
+        "« Ajustements décidés »."
+    )
+
+
 async def test_expected_bilans_and_their_lateness(api: Api) -> None:
     """Art. 9 (003): "Des points d'étape annuels", a bilan intermédiaire "à mi-parcours",
     a bilan final "en fin de période": each is due at a date computed from the
@@ -504,6 +595,7 @@ async def test_expected_bilans_and_their_lateness(api: Api) -> None:
             "type": "point d'étape annuel",
             "periode_debut": "2025-01-01",
             "periode_fin": "2025-12-31",
+            "sections": sections_completes("point d'étape annuel"),
         },
     )
     bilan = r.json()
@@ -569,6 +661,7 @@ async def test_a_suivi_under_correction_shows_its_last_validated_revision(api: A
             "type": "point d'étape annuel",
             "periode_debut": "2026-01-01",
             "periode_fin": "2026-12-31",
+            "sections": sections_completes("point d'étape annuel"),
         },
     )
     assert r.status_code == 201, r.text

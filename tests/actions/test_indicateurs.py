@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.actions.models import Indicateur, ValeurIndicateur
 from tests.actions.conftest import CONV_A, CONV_B, Api
+from tests.support.conventions import sections_completes
 from tests.support.personas import (
     CAF_A_AGENT,
     CAF_B_AGENT,
@@ -331,6 +332,7 @@ async def test_bilan_snapshots_include_the_convention_and_axe_indicators(api: Ap
             "type": "point d'étape annuel",
             "periode_debut": "2025-01-01",
             "periode_fin": "2025-12-31",
+            "sections": sections_completes("point d'étape annuel"),
         },
     )
     r = await api.post(

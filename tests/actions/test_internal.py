@@ -12,6 +12,7 @@ from kernel.bilan_ref import BilanRefs, bilans_path
 from kernel.internal_token import InternalTokenSigner
 from kernel.principal import Principal
 from tests.actions.conftest import CONV_A, CONV_B, Api, h
+from tests.support.conventions import sections_completes
 from tests.support.personas import CAF_A_AGENT, CAF_B_AGENT
 
 
@@ -21,7 +22,12 @@ def service_headers(issuer: str = "conventions") -> dict[str, str]:
 
 
 async def _bilan(api: Api, who: Principal, cid: uuid.UUID, type_: str, adopt: bool) -> str:
-    body = {"type": type_, "periode_debut": "2025-01-01", "periode_fin": "2025-12-31"}
+    body = {
+        "type": type_,
+        "periode_debut": "2025-01-01",
+        "periode_fin": "2025-12-31",
+        "sections": sections_completes(type_),
+    }
     created = await api.post(who, f"/api/v1/conventions/{cid}/bilans", json=body)
     assert created.status_code == 201, created.text
     if adopt:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.authz.world import PDF, PERIODE, World
+from tests.support.conventions import sections_completes
 
 
 async def _caught_up(world: World) -> None:
@@ -176,12 +177,17 @@ async def test_after_the_resiliation_collectivites_stop_and_the_caf_finishes(
         headers=await etag("actions", action),
     )
     assert resp.status_code == 200, resp.text
-    # The bilan final is drafted and adopted.
+    # The bilan final is drafted by the collectivité (art. 9), adopted by the Caf.
     resp = await call(
-        "caf_a_agent",
+        "x_contributeur",
         "POST",
         f"/api/v1/conventions/{convention}/bilans",
-        json={"type": "bilan final", "periode_debut": "2025-01-01", "periode_fin": "2026-12-31"},
+        json={
+            "type": "bilan final",
+            "periode_debut": "2025-01-01",
+            "periode_fin": "2026-12-31",
+            "sections": sections_completes("bilan final"),
+        },
     )
     assert resp.status_code == 201, resp.text
     bilan = f"/api/v1/bilans/{resp.json()['id']}"

@@ -43,7 +43,12 @@ from tests.conftest import truncate_written_tables
 from tests.gateway.habilitations.rig import HabRig
 from tests.gateway.support import IDP_ISSUER, running_idp
 from tests.support.apps import running
-from tests.support.conventions import SOCLE, conventions_app, seed_organisations
+from tests.support.conventions import (
+    SOCLE,
+    conventions_app,
+    sections_completes,
+    seed_organisations,
+)
 from tests.support.personas import (
     CAF,
     CAF_A,
@@ -408,6 +413,7 @@ class World:
                 "type": "bilan final",
                 "periode_debut": "2025-01-01",
                 "periode_fin": "2029-12-31",
+                "sections": sections_completes("bilan final"),
             },
         )
         bilan = str(resp.json()["id"])

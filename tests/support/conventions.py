@@ -10,6 +10,8 @@
   the latter served over HTTP (the conventions service asks it for bilans).
 - `make_bilan(actions, convention_id, ...)`: a bilan (final, adopted by default)
   through the actions API.
+- `sections_completes(type_)`: every section of a bilan of that kind written, as its
+  adoption requires.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from coop.stack import free_port
 from kernel.database import create_engine, create_sessionmaker
 from kernel.principal import Role
 from services.actions.app import create_app as create_actions
+from services.actions.rules import SECTIONS_BILAN, TypeBilan
 from services.actions.settings import ActionsSettings
 from services.conventions import repository
 from services.conventions.app import create_app
@@ -126,6 +129,14 @@ async def with_actions(database_url: str, today: dt.date) -> AsyncIterator[WithA
         yield WithActions(conventions, actions)
 
 
+def sections_completes(type_: str) -> dict[str, Any]:
+    """Every section of a bilan of kind `type_` written: what its adoption requires."""
+    return {
+        nom: False if nom == "avenant_necessaire" else f"{libelle} : voir le compte rendu."
+        for nom, libelle in SECTIONS_BILAN[TypeBilan(type_)].items()
+    }
+
+
 async def make_bilan(
     actions: httpx.AsyncClient,
     convention_id: uuid.UUID,
@@ -145,6 +156,7 @@ async def make_bilan(
                 "type": type_,
                 "periode_debut": periode[0].isoformat(),
                 "periode_fin": periode[1].isoformat(),
+                "sections": sections_completes(type_),
             },
             headers=headers,
         )
