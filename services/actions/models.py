@@ -275,6 +275,11 @@ class Bilan(Base):
     etat: Mapped[str] = mapped_column(String(20), nullable=False)
     # The sections of its kind (rules.SECTIONS_BILAN): {"avancees": "…", ...}.
     sections: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # Deprecated input of older clients, per axe ({axe id: text}), read back to them while
+    # the kind's first section is made of it (service_bilans.avec_syntheses); else {}.
+    syntheses: Mapped[dict[str, str]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
     # The date of the COPIL that adopted it; who entered the adoption, and when.
     date_adoption: Mapped[dt.date | None] = mapped_column(Date)
     adoption_saisie_par: Mapped[str | None] = mapped_column(String(200))

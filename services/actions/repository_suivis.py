@@ -385,6 +385,16 @@ async def bilans_of(session: AsyncSession, convention_id: uuid.UUID) -> list[Any
     return list((await session.execute(stmt)).all())
 
 
+async def axes_titres(session: AsyncSession, convention_id: uuid.UUID) -> list[tuple[str, str]]:
+    """(id as text, titre) of a convention's axes, in the plan's order."""
+    stmt = (
+        select(Axe.id, Axe.titre)
+        .where(Axe.convention_id == convention_id)
+        .order_by(Axe.position, Axe.id)
+    )
+    return [(str(i), t) for i, t in (await session.execute(stmt)).all()]
+
+
 async def accords(session: AsyncSession, bilan_id: uuid.UUID) -> list[AccordCdsf]:
     stmt = select(AccordCdsf).where(AccordCdsf.bilan_id == bilan_id).order_by(AccordCdsf.at)
     return list((await session.execute(stmt)).scalars().all())

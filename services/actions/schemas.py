@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -476,11 +476,27 @@ class SectionsIn(SectionsPointEtape, SectionsIntermediaire, SectionsFinal):
     """Les sections envoyées : seulement celles du type du bilan (422 pour une autre)."""
 
 
+# `syntheses` per axe, the bilans' text before art. 9's sections: still accepted and read
+# back for the clients written against it (/api/v1 changes are additive only).
+_SYNTHESES_IN = (
+    "Obsolète : utilisez `sections`. Synthèses par axe (identifiant d'un axe de la "
+    "convention → texte), encore acceptées : elles forment la première section du type du "
+    "bilan (`etat_avancement`, `avancees` ou `resultats`), un paragraphe par axe dans "
+    "l'ordre du plan, précédé du titre de l'axe ; ne l'envoyez pas avec cette section. "
+    "En modification, les axes envoyés remplacent les leurs, les autres restent."
+)
+_DEPRECATED: dict[str, Any] = {"deprecated": True}
+Syntheses = Annotated[dict[uuid.UUID, Texte], Field(max_length=200)]
+
+
 class BilanIn(Input):
     type: TypeBilan
     periode_debut: dt.date
     periode_fin: dt.date
     sections: SectionsIn = Field(default_factory=SectionsIn)
+    syntheses: Syntheses | None = Field(
+        default=None, description=_SYNTHESES_IN, json_schema_extra=_DEPRECATED
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> BilanIn:
@@ -496,6 +512,9 @@ class BilanPatch(Input):
     periode_debut: dt.date | None = None
     periode_fin: dt.date | None = None
     sections: SectionsIn | None = None
+    syntheses: Syntheses | None = Field(
+        default=None, description=_SYNTHESES_IN, json_schema_extra=_DEPRECATED
+    )
 
 
 class Adoption(Input):
@@ -529,6 +548,16 @@ class BilanSummary(Output):
 
 class BilanDetail(BilanSummary):
     sections: SectionsPointEtape | SectionsIntermediaire | SectionsFinal
+    syntheses: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Obsolète : lisez `sections`. Les synthèses par axe envoyées dans `syntheses`, "
+            "tant que la première section du bilan en vient ; vide sinon (bilan rédigé par "
+            "sections, ou dont les synthèses ont été reprises dans la première section au "
+            "passage aux sections)."
+        ),
+        json_schema_extra=_DEPRECATED,
+    )
     adoption_saisie_par: str | None = None
     adoption_saisie_le: dt.datetime | None = None
     instantane: dict[str, object] | None

@@ -72,6 +72,44 @@ def _sections(type_bilan: TypeBilan, sent: SectionsIn) -> dict[str, Any]:
     return sent.model_dump(include=sent.model_fields_set)
 
 
+async def avec_syntheses(
+    session: AsyncSession,
+    bilan_type: TypeBilan,
+    convention_id: uuid.UUID,
+    kept: Mapping[str, str],
+    sent: Mapping[uuid.UUID, str],
+    sections_sent: Mapping[str, Any],
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The deprecated `syntheses` per axe, as older clients still send them: `sent` (axes
+    of the convention, 422 otherwise) over `kept`, and the kind's first section they
+    form, as migration 0004 made it of the existing ones: one paragraph per axe in the
+    plan's order, headed by its title (an axe deleted since: its text alone, last)."""
+    if not sent and not kept:
+        return {}, {}  # `"syntheses": {}`, what older clients send by default
+    premiere = next(iter(SECTIONS_BILAN[bilan_type]))
+    if premiere in sections_sent:
+        raise InvalidPayload(
+            f"« syntheses » (obsolète) forme la section « {premiere} » : envoyez l'une ou l'autre.",
+            errors=[{"field": "syntheses", "pointer": "/syntheses"}],
+        )
+    titres = dict(await srepo.axes_titres(session, convention_id))
+    unknown = [k for k in sent if str(k) not in titres]
+    if unknown:
+        raise InvalidPayload(
+            "Une synthèse se rattache à un axe de la convention.",
+            errors=[
+                {"field": f"syntheses.{k}", "pointer": f"/syntheses/{k}", "message": "axe inconnu"}
+                for k in unknown
+            ],
+        )
+    syntheses = {**kept, **{str(k): v for k, v in sent.items()}}
+    order = [k for k in titres if k in syntheses] + sorted(set(syntheses) - set(titres))
+    text = "\n\n".join(
+        f"{titres[k]} : {syntheses[k]}" if k in titres else syntheses[k] for k in order
+    )
+    return syntheses, {premiere: text or None}
+
+
 def _retard(
     type_bilan: str,
     etat: str,
@@ -108,6 +146,11 @@ async def create_bilan(
     convention = await writable_convention(ctx, session, principal, convention_id)
     require_evaluation_writer(principal, convention, "rédiger un bilan")
     require_convention_accepts(ctx, principal, convention, Travail.evaluation)
+    sections = _sections(data.type, data.sections)
+    syntheses, premiere = await avec_syntheses(
+        session, data.type, convention_id, {}, data.syntheses or {}, sections
+    )
+    sections.update(premiere)
     bilan = Bilan(
         id=uuid.uuid4(),
         convention_id=convention_id,
@@ -115,7 +158,8 @@ async def create_bilan(
         periode_debut=data.periode_debut,
         periode_fin=data.periode_fin,
         etat=EtatBilan.brouillon.value,
-        sections=_sections(data.type, data.sections),
+        sections=sections,
+        syntheses=syntheses,
         petite_enfance_transmissible=False,
         version=1,
     )
@@ -158,6 +202,7 @@ async def bilan_detail(
         version=bilan.version,
         **_retard(bilan.type, bilan.etat, bilan.periode_fin, convention, today),
         sections=SECTIONS_MODELS[TypeBilan(bilan.type)].model_validate(bilan.sections),
+        syntheses=bilan.syntheses,
         adoption_saisie_par=bilan.adoption_saisie_par,
         adoption_saisie_le=bilan.adoption_saisie_le,
         instantane=bilan.instantane,
@@ -221,13 +266,21 @@ async def update_bilan(
     require_if_match(request, etag_for(bilan.id, bilan.version))
     _not_adopted(bilan)
     changes = {name: getattr(data, name) for name in data.model_fields_set}
-    if any(changes.get(k, 1) is None for k in ("periode_debut", "periode_fin", "sections")):
+    required = ("periode_debut", "periode_fin", "sections", "syntheses")
+    if any(changes.get(k, 1) is None for k in required):
         raise InvalidPayload("Champ obligatoire vide.")
-    if "sections" in changes:
-        changes["sections"] = {
-            **bilan.sections,
-            **_sections(TypeBilan(bilan.type), changes["sections"]),
-        }
+    type_bilan = TypeBilan(bilan.type)
+    sent = _sections(type_bilan, changes["sections"]) if "sections" in changes else {}
+    if "syntheses" in changes:
+        changes["syntheses"], premiere = await avec_syntheses(
+            session, type_bilan, bilan.convention_id, bilan.syntheses, changes["syntheses"], sent
+        )
+        sent.update(premiere)
+    elif next(iter(SECTIONS_BILAN[type_bilan])) in sent:
+        # The first section written as such: it no longer comes from the syntheses.
+        changes["syntheses"] = {}
+    if sent:
+        changes["sections"] = {**bilan.sections, **sent}
     start = changes.get("periode_debut", bilan.periode_debut)
     end = changes.get("periode_fin", bilan.periode_fin)
     if end < start:

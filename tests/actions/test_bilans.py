@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.principal import OrganisationKind, Role
 from services.actions.models import Bilan
-from tests.actions.conftest import COLLECTIVITE_Z, CONV_A, CONV_RESILIEE, Api
+from tests.actions.conftest import COLLECTIVITE_Z, CONV_A, CONV_B, CONV_RESILIEE, Api
 from tests.support.conventions import sections_completes
 from tests.support.personas import (
     CAF_A_AGENT,
@@ -678,3 +679,66 @@ async def test_a_suivi_under_correction_shows_its_last_validated_revision(api: A
         "revision": 1,
         "avancement": 40,
     }
+
+
+async def test_older_clients_still_send_and_read_syntheses(
+    api: Api, client: httpx.AsyncClient, db_engine: AsyncEngine
+) -> None:
+    """/api/v1 changes are additive: `syntheses` per axe, removed from the bilans by
+    art. 9's sections (a 422 since), is accepted again as a deprecated input. It forms the
+    kind's first section as migration 0004 made it (one paragraph per axe in the plan's
+    order, headed by its title), and is read back as sent while that section comes
+    from it."""
+    accueillir = await api.axe(CAF_A_AGENT, CONV_A, "Accueillir")
+    soutenir = await api.axe(CAF_A_AGENT, CONV_A, "Soutenir")
+    listing = f"/api/v1/conventions/{CONV_A}/bilans"
+    body = {"type": "point d'étape annuel", "periode_debut": "2025-01-01"}
+    body["periode_fin"] = "2025-12-31"
+    sent = {soutenir["id"]: "Deux LAEP.", accueillir["id"]: "Une MAM."}
+    r = await api.post(X_CONTRIBUTEUR, listing, json={**body, "syntheses": sent})
+    assert r.status_code == 201, r.text
+    assert r.json()["syntheses"] == sent
+    assert r.json()["sections"]["etat_avancement"] == (
+        "Accueillir : Une MAM.\n\nSoutenir : Deux LAEP."
+    )
+    path = f"/api/v1/bilans/{r.json()['id']}"
+    # PATCH replaces the axes sent, keeps the others (as before).
+    r = await api.patch(
+        X_CONTRIBUTEUR,
+        path,
+        json={"syntheses": {accueillir["id"]: "Deux MAM."}},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    again = (await api.get(X_LECTEUR, path)).json()
+    assert again["syntheses"] == {**sent, accueillir["id"]: "Deux MAM."}
+    assert again["sections"]["etat_avancement"] == (
+        "Accueillir : Deux MAM.\n\nSoutenir : Deux LAEP."
+    )
+    # Refused as before: an axe of another convention, or both ways at once; no write.
+    count = await _count_bilans(db_engine)
+    stranger = await api.axe(CAF_B_AGENT, CONV_B, "Ailleurs")
+    for wrong, field in (
+        ({"syntheses": {stranger["id"]: "x"}}, f"syntheses.{stranger['id']}"),
+        ({"syntheses": sent, "sections": {"etat_avancement": "x"}}, "syntheses"),
+    ):
+        r = await api.post(CAF_A_AGENT, listing, json={**body, **wrong})
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == [field]
+    assert await _count_bilans(db_engine) == count
+    # Written as a section, the text no longer comes from the syntheses.
+    r = await api.patch(
+        CAF_A_AGENT,
+        path,
+        json={"sections": {"etat_avancement": "Réécrit par la Caf."}},
+        headers={"if-match": (await api.get(X_LECTEUR, path)).headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["syntheses"], r.json()["sections"]["etat_avancement"]) == (
+        {},
+        "Réécrit par la Caf.",
+    )
+    # Marked deprecated in the OpenAPI document, read and write.
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    for name in ("BilanIn", "BilanPatch", "BilanDetail"):
+        assert schemas[name]["properties"]["syntheses"]["deprecated"] is True, name

@@ -96,6 +96,17 @@ def test_existing_bilans_keep_their_text_in_their_kinds_first_section(scratch_ur
         "bilan final": {"resultats": "Axe supprimé depuis."},
         "bilan intermédiaire": {},
     }
+    # 0007 brings back `syntheses` for the clients that still send them: the existing
+    # bilans' are already in their first section, so none is read back twice.
+    assert asyncio.run(_syntheses(scratch_url)) == {"{}"}
+
+
+async def _syntheses(url: str) -> set[str]:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return {r["s"] for r in await conn.fetch("SELECT syntheses::text AS s FROM actions.bilans")}
+    finally:
+        await conn.close()
 
 
 CONV_1, CONV_2 = uuid.uuid4(), uuid.uuid4()
