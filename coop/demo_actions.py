@@ -1,9 +1,11 @@
-"""Demo data of the actions service: plans d'actions of Voiron and the Grésivaudan.
+"""Demo data of the actions service: plans d'actions of Voiron, the Grésivaudan and Vienne.
 
 Real-looking plans on the model convention's axes, indicators with values, suivis
-over the last quarters in every workflow state (with an alert to the COPIL), and an
-adopted bilan intermédiaire. The convention replica is filled with references
-consistent with the conventions demo data (seq 0: the real feed overrides them).
+over the last quarters in every workflow state (with an alert to the COPIL), an
+adopted bilan intermédiaire (the Grésivaudan) and Vienne's adopted bilan final, which
+its renewal requires (002: "L'évaluation est un préalable à tout renouvellement").
+The convention replica is filled with references consistent with the conventions demo
+data (seq 0: the real feed overrides them).
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.demo_ids import (
+    BILAN_FINAL_VIENNE,
+    BILAN_GRESIVAUDAN,
     CONVENTION_GRESIVAUDAN,
+    CONVENTION_VIENNE_2022,
     CONVENTION_VOIRON,
     CROLLES,
     GRESIVAUDAN,
     LE_TOUVET,
     PONTCHARRA,
+    VIENNE,
     VOIRON,
     demo_id,
     replica_refs,
@@ -172,6 +178,39 @@ PLANS: dict[uuid.UUID, Plan] = {
                         30,
                         60,
                     ),
+                ),
+            ],
+        ),
+    ],
+    CONVENTION_VIENNE_2022: [
+        (
+            "Renforcer l'accès des enfants et adolescents aux activités péri et extrascolaires",
+            [
+                (
+                    "Accueil de loisirs ouvert pendant toutes les vacances scolaires",
+                    "enfance",
+                    [VIENNE],
+                    "réalisée",
+                    ("Semaines d'ouverture par an", "réalisation", "semaines", 9, 14),
+                ),
+                (
+                    "Chantiers jeunes d'été",
+                    "jeunesse",
+                    [VIENNE],
+                    "réalisée",
+                    None,
+                ),
+            ],
+        ),
+        (
+            "Soutenir les parents dans leur rôle éducatif",
+            [
+                (
+                    "Ateliers parents-enfants au centre social",
+                    "parentalité",
+                    [VIENNE],
+                    "en cours",
+                    ("Familles participantes", "changement territorial", "familles", 40, 90),
                 ),
             ],
         ),
@@ -352,7 +391,7 @@ async def demo_step(session: AsyncSession) -> str:
     count = 0
     for ref in refs:
         count += await _plan(session, ref, today)
-    bilan_id = demo_id("actions:bilan:gresivaudan-intermediaire")
+    bilan_id = BILAN_GRESIVAUDAN
     gres = refs[1]
     sections = {
         "avancees": "La MAM de Pontcharra est ouverte ; le PIJ intercommunal a accompagné "
@@ -377,4 +416,37 @@ async def demo_step(session: AsyncSession) -> str:
         )
     )
     await session.flush()
-    return f"{count} actions, suivis sur 3 trimestres, 1 bilan intermédiaire"
+    await _bilan_final_vienne(session)
+    return f"{count} actions, suivis sur 3 trimestres, 1 bilan intermédiaire, 1 bilan final"
+
+
+async def _bilan_final_vienne(session: AsyncSession) -> None:
+    """Adopted by the COPIL of 12 November 2026: Vienne's CTG may be renewed."""
+    adopted = dt.date(2026, 11, 12)
+    session.add(
+        Bilan(
+            id=BILAN_FINAL_VIENNE,
+            convention_id=CONVENTION_VIENNE_2022,
+            type="bilan final",
+            periode_debut=dt.date(2022, 1, 1),
+            periode_fin=dt.date(2026, 12, 31),
+            etat="adopté",
+            sections={
+                "resultats": "L'accueil de loisirs ouvre toutes les vacances (14 semaines "
+                "contre 9) ; 70 familles aux ateliers parents-enfants.",
+                "fonctionnement_demarche": "Deux COPIL par an, un comité technique "
+                "trimestriel Caf-Ville-MSA.",
+                "plus_value": "Un diagnostic et un plan communs aux trois signataires.",
+                "preparation_renouvellement": "Intégrer la petite enfance (socle 2026) et "
+                "le handicap dans la CTG 2027-2031.",
+            },
+            syntheses={},
+            date_adoption=adopted,
+            adoption_saisie_par=AGENT,
+            adoption_saisie_le=dt.datetime(2026, 11, 13, 9, tzinfo=dt.UTC),
+            instantane=await snapshot(session, CONVENTION_VIENNE_2022, adopted),
+            petite_enfance_transmissible=False,
+            version=2,
+        )
+    )
+    await session.flush()

@@ -1,8 +1,11 @@
 """Demo data of the conventions service (Isère and Drôme, around November 2026).
 
 Caf Isère: Voiron (commune-level, co-signed by the CD Isère), the Grésivaudan
-(intercommunal: the EPCI and three member communes, MSA joined by avenant), Vienne
-2022-2026 being renewed into Vienne 2027 (en préparation). Caf Drôme: Valence.
+(intercommunal: the EPCI and three member communes; the MSA joined by avenant n°1,
+avenant n°2 adds a micro-crèche to Crolles' Annexe 2 only; a mise en demeure sent to
+Le Touvet is pending), Vienne 2022-2026 (signed in 2021, recorded after the fact
+without the 2026 model's socle: its warning shows; its bilan final is adopted in the
+actions demo, so the README tour renews it). Caf Drôme: Valence.
 Idempotent: organisations and conventions already present are left alone.
 """
 
@@ -17,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop import demo_ids as ids
+from kernel.principal import Grant, OrganisationKind, Principal, PrincipalKind, Role
 from services.conventions import repository as repo
 from services.conventions.models import (
     Avenant,
@@ -24,10 +28,25 @@ from services.conventions.models import (
     Equipement,
     Evenement,
     Signataire,
+    TypeEquipement,
 )
+from services.conventions.schemas import AvenantIn, EquipementIn, MiseEnDemeureIn
+from services.conventions.service import socle_manquant
+from services.conventions.service_avenants import add_avenant
 from services.conventions.service_lifecycle import save_version
+from services.conventions.service_resiliation import mettre_en_demeure
 
 AUTEUR = "demo"
+# The Caf de l'Isère's agent, for the acts entered through the service's own rules.
+AGENT_ISERE = Principal(
+    subject=AUTEUR,
+    kind=PrincipalKind.person,
+    grants=(
+        Grant(
+            organisation_id=ids.CAF_ISERE, organisation_kind=OrganisationKind.caf, role=Role.agent
+        ),
+    ),
+)
 SOCLE = ["petite enfance", "enfance", "jeunesse", "parentalité"]
 ALL_COMMUNE = dict.fromkeys(("ao_recenser", "ao_informer", "ao_planifier", "ao_qualite"), "commune")
 
@@ -133,6 +152,7 @@ async def _convention(
     thematiques: list[str],
     equipements: Sequence[tuple[uuid.UUID, str, str, str | None]] = (),
     precedente: uuid.UUID | None = None,
+    ctg_existante: bool = False,
 ) -> Convention:
     conv = Convention(
         id=cid,
@@ -153,6 +173,7 @@ async def _convention(
         statut="signée" if signee_le else "en préparation",
         date_signature=signee_le,
         precedente_id=precedente,
+        ctg_existante=ctg_existante,
         numero_version=1,
         version=1,
         seq=await repo.next_seq(session),
@@ -177,18 +198,72 @@ async def _convention(
     )
     session.add(Evenement(convention_id=cid, transition="création", auteur=AUTEUR, details={}))
     if signee_le:
+        details: dict[str, Any] = {"date_signature": signee_le.isoformat()}
+        if ctg_existante:
+            details.update(ctg_existante=True, socle_manquant=socle_manquant(thematiques))
         session.add(
             Evenement(
                 convention_id=cid,
                 transition="signature",
                 auteur=AUTEUR,
-                details={"date_signature": signee_le.isoformat()},
+                details=details,
             )
         )
     await session.flush()
     if signee_le:
         await save_version(session, conv, None)
     return conv
+
+
+# Vienne's CTG as signed in 2021: enfance-jeunesse, parentalité, no petite enfance.
+VIENNE_2021 = ["enfance", "jeunesse", "parentalité", "accès aux droits et aux services"]
+# The demo's "today" for the acts entered through the service: after them all.
+ACTS_DATE = dt.date(2026, 11, 20)
+
+
+async def _gresivaudan_since(session: AsyncSession, conv: Convention) -> None:
+    """What happened to the Grésivaudan's CTG since, through the service's own rules:
+    avenant n°2 (Crolles' Annexe 2 only: 001 "uniquement l'annexe des signataires
+    concernés"), and a mise en demeure sent to Le Touvet, pending (003 art. 12)."""
+    await add_avenant(
+        session,
+        AGENT_ISERE,
+        conv,
+        AvenantIn(
+            date_avenant=dt.date(2026, 3, 10),
+            objet="Ouverture d'une micro-crèche à Crolles",
+            articles_modifies=["Annexe 2"],
+            signataires_concernes=[ids.CAF_ISERE, ids.CROLLES],
+            equipements_ajoutes=[
+                EquipementIn(
+                    organisation_id=ids.CROLLES,
+                    type=TypeEquipement.micro_creche_paje,
+                    nom="Micro-crèche Les Petits Pas",
+                    adresse="Crolles",
+                )
+            ],
+        ),
+        ACTS_DATE,
+    )
+    sigs = await repo.signataires_of_convention(session, conv.id)
+    await mettre_en_demeure(
+        session,
+        AGENT_ISERE,
+        conv,
+        sigs,
+        {ids.CAF_ISERE},
+        MiseEnDemeureIn(
+            date_envoi=dt.date(2026, 11, 16),
+            emetteur_id=ids.CAF_ISERE,
+            destinataire_id=ids.LE_TOUVET,
+            obligations=(
+                "Mettre en place les permanences logement inscrites au plan d'actions "
+                "et en transmettre le calendrier au COPIL."
+            ),
+            lettre_document_id=ids.DOCUMENT_MISE_EN_DEMEURE,
+        ),
+        ACTS_DATE,
+    )
 
 
 async def demo_step(session: AsyncSession) -> str:
@@ -202,7 +277,6 @@ async def demo_step(session: AsyncSession) -> str:
                             ids.CONVENTION_VOIRON,
                             ids.CONVENTION_GRESIVAUDAN,
                             ids.CONVENTION_VIENNE_2022,
-                            ids.CONVENTION_VIENNE_2027,
                             ids.CONVENTION_VALENCE,
                         ]
                     )
@@ -308,8 +382,11 @@ async def demo_step(session: AsyncSession) -> str:
         conv.numero_version = 2
         await session.flush()
         await save_version(session, conv, avenant.id)
+        await _gresivaudan_since(session, conv)
         created += 1
     if ids.CONVENTION_VIENNE_2022 not in existing:
+        # Signed in 2021 (an "enfance jeunesse" CTG, before the product and the 2026
+        # model), recorded by the Caf: no petite enfance, the socle's warning shows.
         await _convention(
             session,
             ids.CONVENTION_VIENNE_2022,
@@ -324,27 +401,9 @@ async def demo_step(session: AsyncSession) -> str:
                 (ids.MSA_ALPES, "Directeur de la MSA Alpes du Nord"),
             ],
             signee_le=dt.date(2021, 12, 14),
-            thematiques=[*SOCLE, "accès aux droits et aux services"],
+            thematiques=VIENNE_2021,
             equipements=[(ids.VIENNE, "RPE", "RPE de Vienne", "Vienne")],
-        )
-        created += 1
-    if ids.CONVENTION_VIENNE_2027 not in existing:
-        await _convention(
-            session,
-            ids.CONVENTION_VIENNE_2027,
-            caf=ids.CAF_ISERE,
-            titre="CTG de Vienne 2027-2031",
-            echelon="commune",
-            debut=dt.date(2027, 1, 1),
-            fin=dt.date(2031, 12, 31),
-            signataires=[
-                (ids.CAF_ISERE, "Directrice de la Caf de l'Isère"),
-                (ids.VIENNE, "Maire de Vienne"),
-                (ids.MSA_ALPES, "Directeur de la MSA Alpes du Nord"),
-            ],
-            signee_le=None,
-            thematiques=[*SOCLE, "accès aux droits et aux services", "handicap"],
-            precedente=ids.CONVENTION_VIENNE_2022,
+            ctg_existante=True,
         )
         created += 1
     if ids.CONVENTION_VALENCE not in existing:

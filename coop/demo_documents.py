@@ -1,9 +1,11 @@
-"""Demo data of the documents service: the documents of Voiron's and the Grésivaudan's CTG.
+"""Demo data of the documents service: the documents of Voiron's, the Grésivaudan's and
+Vienne's CTG.
 
 Small generated files of several types (PDF, ODT, ODS, CSV) stored in the configured
 backend (the service's own settings: by default the filesystem under
-``COOP_DOCUMENTS_STORAGE_ROOT``, ``.coop/documents``), one with two versions, one
-attached to the Grésivaudan's bilan intermédiaire of the actions demo.
+``COOP_DOCUMENTS_STORAGE_ROOT``, ``.coop/documents``), one with two versions, bilans
+attached to the bilans of the actions demo, the letter of the Grésivaudan's mise en
+demeure, the text of Vienne's CTG signed in 2021 and recorded after the fact.
 The convention replica is filled consistently with coop/demo_conventions.py (seq 0:
 the real feed overrides it).
 """
@@ -21,10 +23,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop.demo_ids import (
+    BILAN_FINAL_VIENNE,
+    BILAN_GRESIVAUDAN,
     CAF_ISERE,
     CONVENTION_GRESIVAUDAN,
+    CONVENTION_VIENNE_2022,
     CONVENTION_VOIRON,
     GRESIVAUDAN,
+    VIENNE,
     VOIRON,
     demo_id,
     replica_refs,
@@ -37,11 +43,10 @@ from services.documents.models import Document, StatutAnalyse, TypeDocument, Ver
 from services.documents.settings import DocumentsSettings
 from services.documents.storage import Storage
 
-# The bilan intermédiaire of the actions demo (a plain id: no call to the actions service).
-BILAN_GRESIVAUDAN = demo_id("actions:bilan:gresivaudan-intermediaire")
 CAF_AGENT = "demo:caf-isere-agent"
 VOIRON_CONTRIBUTEUR = "demo:voiron-contributeur"
 GRESIVAUDAN_REFERENT = "demo:gresivaudan-referent"
+VIENNE_REFERENT = "demo:vienne-referent"
 
 
 def pdf(title: str, lines: list[str]) -> bytes:
@@ -310,6 +315,87 @@ DOCUMENTS = [
             )
         ],
         bilan_id=BILAN_GRESIVAUDAN,
+    ),
+    DemoDocument(
+        "gresivaudan-avenant-2",
+        CONVENTION_GRESIVAUDAN,
+        TypeDocument.avenant,
+        "Avenant n°2 : micro-crèche Les Petits Pas (annexe 2 de Crolles)",
+        CAF_AGENT,
+        CAF_ISERE,
+        _at("2026-03-16"),
+        [
+            DemoFile(
+                "avenant-2-annexe-2-Crolles.pdf",
+                PDF,
+                pdf(
+                    "Avenant n° 2 à la CTG du Grésivaudan",
+                    ["Signé le 10 mars 2026 par la Caf et Crolles : annexe 2 de Crolles."],
+                ),
+            )
+        ],
+    ),
+    # Its id is the mise en demeure's `lettre_document_id` in the conventions demo.
+    DemoDocument(
+        "gresivaudan-mise-en-demeure",
+        CONVENTION_GRESIVAUDAN,
+        TypeDocument.autre,
+        "Lettre de mise en demeure à la commune du Touvet",
+        CAF_AGENT,
+        CAF_ISERE,
+        _at("2026-11-16"),
+        [
+            DemoFile(
+                "mise-en-demeure-Le-Touvet.pdf",
+                PDF,
+                pdf(
+                    "Lettre recommandée avec avis de réception - mise en demeure",
+                    ["Mettre en place les permanences logement prévues au plan d'actions."],
+                ),
+            )
+        ],
+    ),
+    DemoDocument(
+        "vienne-convention",
+        CONVENTION_VIENNE_2022,
+        TypeDocument.convention_signee,
+        "Convention territoriale globale de Vienne 2022-2026 (signée en 2021)",
+        CAF_AGENT,
+        CAF_ISERE,
+        _at("2026-02-02"),
+        [
+            DemoFile(
+                "CTG Vienne 2022-2026 signée.pdf",
+                PDF,
+                pdf(
+                    "Convention territoriale globale - Vienne",
+                    ["Signée le 14 décembre 2021 ; enregistrée dans l'outil en 2026."],
+                ),
+            )
+        ],
+    ),
+    DemoDocument(
+        "vienne-bilan-final",
+        CONVENTION_VIENNE_2022,
+        TypeDocument.bilan,
+        "Bilan final 2022-2026",
+        VIENNE_REFERENT,
+        VIENNE,
+        _at("2026-11-13"),
+        [
+            DemoFile(
+                "bilan-final-2022-2026.odt",
+                ODT,
+                odf(
+                    "text",
+                    [
+                        "Bilan final adopté en COPIL le 12 novembre 2026",
+                        "Préparer la CTG 2027-2031 : petite enfance et handicap.",
+                    ],
+                ),
+            )
+        ],
+        bilan_id=BILAN_FINAL_VIENNE,
     ),
 ]
 

@@ -2,8 +2,9 @@
 
 The story (Isère and Drôme): Caf A (Isère) has three conventions: a commune-level
 CTG with Voiron, an intercommunal CTG with the communauté de communes du
-Grésivaudan and three member communes, and Vienne's CTG being renewed (the
-2022-2026 one and its renewal in préparation). Caf B (Drôme) has Valence's CTG.
+Grésivaudan and three member communes, and Vienne's 2022-2026 CTG, recorded after
+the fact, whose bilan final is adopted: ready to be renewed. Caf B (Drôme) has
+Valence's CTG.
 """
 
 from __future__ import annotations
@@ -40,11 +41,15 @@ MSA_ALPES = demo_id("org:msa-alpes-du-nord")
 CONVENTION_VOIRON = demo_id("convention:voiron-2025")
 CONVENTION_GRESIVAUDAN = demo_id("convention:gresivaudan-2024")
 CONVENTION_VIENNE_2022 = demo_id("convention:vienne-2022")
-CONVENTION_VIENNE_2027 = demo_id("convention:vienne-2027")
 CONVENTION_VALENCE = demo_id("convention:valence-2025")
 
+# Bilans (actions) and documents other apps' demo rows point at (plain ids).
+BILAN_GRESIVAUDAN = demo_id("actions:bilan:gresivaudan-intermediaire")
+BILAN_FINAL_VIENNE = demo_id("actions:bilan:vienne-final")
+DOCUMENT_MISE_EN_DEMEURE = demo_id("documents:gresivaudan-mise-en-demeure")
 
-# The two demo conventions as the other apps' replicas hold them (seq 0: the feed's
+
+# The demo conventions with a plan, as the other apps' replicas hold them (seq 0: the feed's
 # first pass replaces them), identical to what the conventions demo step creates.
 # A function: the ids above are plain data that the identity provider's personas also
 # use, and they should not pull the replica's machinery into that app's process.
@@ -73,6 +78,17 @@ def replica_refs() -> list[ConventionRef]:
             date_fin=dt.date(2028, 12, 31),
             # MSA Alpes du Nord joined by avenant n°1.
             signataire_ids=(CAF_ISERE, GRESIVAUDAN, CROLLES, PONTCHARRA, LE_TOUVET, MSA_ALPES),
+            seq=0,
+        ),
+        ConventionRef(
+            id=CONVENTION_VIENNE_2022,
+            caf_id=CAF_ISERE,
+            titre="CTG de Vienne 2022-2026",
+            echelon="commune",
+            statut=StatutConvention.signee,
+            date_debut=dt.date(2022, 1, 1),
+            date_fin=dt.date(2026, 12, 31),
+            signataire_ids=(CAF_ISERE, VIENNE, MSA_ALPES),
             seq=0,
         ),
     ]

@@ -33,14 +33,14 @@ async def test_demo_step_is_idempotent(
     db_engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COOP_DOCUMENTS_STORAGE_ROOT", str(tmp_path))
-    for expected in ("8 documents, 9 versions", "déjà chargées"):
+    for expected in ("12 documents, 13 versions", "déjà chargées"):
         async with AsyncSession(db_engine) as session:
             assert await demo_step(session) == expected
             await session.commit()
     async with db_engine.connect() as conn:
-        assert (await conn.execute(select(func.count()).select_from(Document))).scalar_one() == 8
-        assert (await conn.execute(select(func.count()).select_from(Version))).scalar_one() == 9
-    assert len(files_under(tmp_path / "blobs")) == 9
+        assert (await conn.execute(select(func.count()).select_from(Document))).scalar_one() == 12
+        assert (await conn.execute(select(func.count()).select_from(Version))).scalar_one() == 13
+    assert len(files_under(tmp_path / "blobs")) == 13
 
 
 async def test_demo_replica_matches_the_conventions_demo(
