@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from coop import (
+    cli_bench,
+    cli_conventions,
+    cli_documents,
+    cli_gateway,
+    cli_gateway_habilitations,
+    cli_ops,
+)
 from coop.apps import APPS, migration_trees
-from kernel.embedded_db import EmbeddedDatabaseError, start_embedded
+from coop.cli_database import database_url, embedded_data_dir
 
 app = typer.Typer(
     name="coop",
@@ -19,34 +26,14 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
-app.add_typer(importlib.import_module("coop.cli_documents").app, name="documents")
-app.add_typer(importlib.import_module("coop.cli_gateway").token_app, name="token")
-app.add_typer(importlib.import_module("coop.cli_gateway").idp_app, name="idp")
-app.add_typer(importlib.import_module("coop.cli_gateway_habilitations").clients_app, name="clients")
-app.add_typer(
-    importlib.import_module("coop.cli_gateway_habilitations").grants_app, name="habilitations"
-)
-app.add_typer(importlib.import_module("coop.cli_bench").app, name="bench")
-app.command("import-organisations")(
-    importlib.import_module("coop.cli_conventions").import_organisations
-)
-importlib.import_module("coop.cli_ops").register(app)
-
-DATA_DIR_DEFAULT = ".coop/pgdata"
-
-
-def database_url() -> str:
-    """DATABASE_URL when set, else the embedded PostgreSQL (development)."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    data_dir = os.environ.get("COOP_EMBEDDED_DATA_DIR", DATA_DIR_DEFAULT)
-    try:
-        with console.status("Démarrage de PostgreSQL embarqué…"):
-            return start_embedded(data_dir)
-    except EmbeddedDatabaseError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from exc
+app.add_typer(cli_documents.app, name="documents")
+app.add_typer(cli_gateway.token_app, name="token")
+app.add_typer(cli_gateway.idp_app, name="idp")
+app.add_typer(cli_gateway_habilitations.clients_app, name="clients")
+app.add_typer(cli_gateway_habilitations.grants_app, name="habilitations")
+app.add_typer(cli_bench.app, name="bench")
+app.command("import-organisations")(cli_conventions.import_organisations)
+cli_ops.register(app)
 
 
 @app.command(help="Applique les migrations de chaque service (chacun son schéma).")
@@ -130,7 +117,7 @@ def run(
             from kernel.embedded_db import stop_embedded
 
             with console.status("Arrêt de PostgreSQL embarqué…"):
-                stop_embedded(os.environ.get("COOP_EMBEDDED_DATA_DIR", DATA_DIR_DEFAULT))
+                stop_embedded(embedded_data_dir())
 
 
 def main() -> None:

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from coop.cli_database import database_url
+
 if TYPE_CHECKING:
     # Imported by the commands: no app's process loads the conventions service for them.
     from services.conventions.service_organisations import ImportReport
@@ -64,7 +66,6 @@ def import_organisations(
     population, epci_siren (a commune's EPCI), ao_recenser, ao_informer, ao_planifier,
     ao_qualite (commune | EPCI).
     """
-    from coop.cli import database_url
     from services.conventions.service_organisations import CSV_COLUMNS
 
     url = database_url()

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from coop.cli_database import database_url
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,9 +34,7 @@ T = TypeVar("T")
 def _database_url(settings: DocumentsSettings) -> str:
     if settings.database_url:
         return settings.database_url
-    from coop.cli import database_url  # the embedded database of `make run`
-
-    return database_url()
+    return database_url()  # the embedded database of `make run`
 
 
 def _run(

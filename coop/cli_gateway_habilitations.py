@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from coop.cli_database import database_url
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +27,6 @@ console = Console(stderr=True)
 
 
 def _run(coro_factory: Callable[[AsyncSession], Awaitable[str]]) -> None:
-    from coop.cli import database_url
     from kernel.database import create_engine, create_sessionmaker
 
     async def main() -> None:
