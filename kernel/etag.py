@@ -1,10 +1,23 @@
-"""Optimistic concurrency: ``ETag`` on responses, ``If-Match`` required on updates."""
+"""Optimistic concurrency: ``ETag`` on responses, conditional headers on requests.
+
+One mechanism in every app. A route declares which conditional headers it honours by
+its parameter's type (`IfMatch`, `IfMatchWhenSent`, `CreateOrReplace`,
+`IfNoneMatch`): the dependency reads them into a `Preconditions` value, and the service
+that holds the resource (locked, for a write) compares it with the current ETag
+through `Preconditions.check`, at the point its rules say: the one place a 428 or a
+412 is raised. No service sees the request itself.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from kernel.errors import PreconditionFailed, PreconditionRequired
+
+STALE = "La ressource a été modifiée depuis votre lecture ; rechargez-la puis recommencez."
 
 
 def etag_for(resource_id: object, version: int) -> str:
@@ -23,16 +36,92 @@ def header_matches(header: str | None, current_etag: str) -> bool:
     return False
 
 
-def require_if_match(request: Request, current_etag: str) -> None:
-    """412 when the client's version is stale, 428 when it sent none."""
-    header = request.headers.get("if-match")
-    if header is None:
-        raise PreconditionRequired(
-            "Cette modification exige l'en-tête If-Match avec l'ETag de la ressource."
+@dataclass(frozen=True, slots=True)
+class Preconditions:
+    """The conditional headers of a request, as far as its route honours them."""
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+    # A write to an existing resource without If-Match is refused (428).
+    if_match_required: bool = False
+
+    def check(self, current_etag: str | None) -> None:
+        """The one comparison with the resource's current ETag (None: it does not
+        exist, yet or any more). 428 when If-Match is required and absent; 412 when
+        If-Match names another version or a resource that does not exist, or when
+        If-None-Match names the existing one (a create-only write)."""
+        if current_etag is None:
+            if self.if_match is not None:
+                raise PreconditionFailed(
+                    "La ressource n'existe pas (ou plus) : rechargez-la puis recommencez."
+                )
+            return
+        if header_matches(self.if_none_match, current_etag):
+            raise PreconditionFailed(
+                "La ressource existe déjà : relisez-la, puis remplacez-la avec l'en-tête If-Match.",
+                headers={"ETag": current_etag},
+            )
+        if self.if_match is None:
+            if self.if_match_required:
+                raise PreconditionRequired(
+                    "Cette modification exige l'en-tête If-Match avec l'ETag de la ressource."
+                )
+            return
+        if not header_matches(self.if_match, current_etag):
+            raise PreconditionFailed(STALE, headers={"ETag": current_etag})
+
+    def not_modified(self, current_etag: str) -> bool:
+        """A conditional read: the client holds this version already (a 304)."""
+        return header_matches(self.if_none_match, current_etag)
+
+
+class ConditionalHeaders:
+    """The dependency reading a route's conditional headers. `statuses` are the
+    answers it makes possible (a route's documentation may be derived from them)."""
+
+    def __init__(
+        self, *, if_match: bool, if_none_match: bool, required: bool, statuses: tuple[int, ...]
+    ) -> None:
+        self.if_match = if_match
+        self.if_none_match = if_none_match
+        self.required = required
+        self.statuses = statuses
+
+    async def __call__(self, request: Request) -> Preconditions:
+        headers = request.headers
+        return Preconditions(
+            if_match=headers.get("if-match") if self.if_match else None,
+            if_none_match=headers.get("if-none-match") if self.if_none_match else None,
+            if_match_required=self.required,
         )
-    if header_matches(header, current_etag):
-        return
-    raise PreconditionFailed(
-        "La ressource a été modifiée depuis votre lecture ; rechargez-la puis recommencez.",
-        headers={"ETag": current_etag},
-    )
+
+
+# A change to an existing resource: If-Match required (428 without, 412 stale).
+IfMatch = Annotated[
+    Preconditions,
+    Depends(
+        ConditionalHeaders(if_match=True, if_none_match=False, required=True, statuses=(412, 428))
+    ),
+]
+# A transition that accepts If-Match: when sent, it must be current (412).
+IfMatchWhenSent = Annotated[
+    Preconditions,
+    Depends(
+        ConditionalHeaders(if_match=True, if_none_match=False, required=False, statuses=(412,))
+    ),
+]
+# A PUT that creates or replaces: If-Match to replace (428 without, 412 stale);
+# If-None-Match: * to create only (412 when it exists).
+CreateOrReplace = Annotated[
+    Preconditions,
+    Depends(
+        ConditionalHeaders(if_match=True, if_none_match=True, required=True, statuses=(412, 428))
+    ),
+]
+# A conditional read: If-None-Match naming the current version answers 304.
+IfNoneMatch = Annotated[
+    Preconditions,
+    Depends(
+        ConditionalHeaders(if_match=False, if_none_match=True, required=False, statuses=(304,))
+    ),
+]

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from gateway.auth.dependencies import CurrentIdentity, current_principal
 from gateway.habilitations import repository as repo
@@ -21,7 +21,6 @@ from gateway.habilitations.models import (
     Client,
     DemandeAcces,
     EvenementHabilitation,
-    Habilitation,
     HabilitationEvent,
     Invitation,
     StatutDemande,
@@ -50,7 +49,7 @@ from gateway.habilitations.schemas import (
 )
 from kernel.database import DbSession
 from kernel.errors import Forbidden, NotFound
-from kernel.etag import etag_for, require_if_match
+from kernel.etag import IfMatch, Preconditions, etag_for
 from kernel.idempotency import idempotent_route_class
 from kernel.pagination import Page, Pagination, make_page
 from kernel.principal import OrganisationKind, PrincipalKind, Role
@@ -287,25 +286,17 @@ async def grant_history(
     return make_page(events, page.limit, key=lambda e: (e.id,), item=item)
 
 
-async def _locked_for_change(
-    request: Request, session: DbSession, auth: service.Authority, grant_id: uuid.UUID
-) -> Habilitation:
-    grant = await service.managed_grant(session, auth, grant_id)
-    require_if_match(request, etag_for(grant.id, grant.version))
-    return grant
-
-
 @router.post("/habilitations/{grant_id}/renouvellement", tags=TAGS, summary="Renouveler")
 async def renew_grant(
     grant_id: uuid.UUID,
     body: Renouvellement,
-    request: Request,
+    preconditions: IfMatch,
     auth: Auth,
     ctx: Ctx,
     session: DbSession,
     response: Response,
 ) -> HabilitationOut:
-    grant = await _locked_for_change(request, session, auth, grant_id)
+    grant = await service.managed_grant(session, auth, grant_id, preconditions)
     await service.renew(
         session,
         grant,
@@ -322,13 +313,13 @@ async def _status_change(
     grant_id: uuid.UUID,
     event: EvenementHabilitation,
     reason: str | None,
-    request: Request,
+    preconditions: Preconditions,
     auth: service.Authority,
     ctx: HabilitationsContext,
     session: DbSession,
     response: Response,
 ) -> HabilitationOut:
-    grant = await _locked_for_change(request, session, auth, grant_id)
+    grant = await service.managed_grant(session, auth, grant_id, preconditions)
     await service.change_status(session, grant, service.actor_of(auth), event, reason, ctx.resolver)
     return await _grant_response(session, response, grant_id)
 
@@ -337,7 +328,7 @@ async def _status_change(
 async def suspend_grant(
     grant_id: uuid.UUID,
     body: Motif,
-    request: Request,
+    preconditions: IfMatch,
     auth: Auth,
     ctx: Ctx,
     session: DbSession,
@@ -347,7 +338,7 @@ async def suspend_grant(
         grant_id,
         EvenementHabilitation.suspendue,
         body.motif,
-        request,
+        preconditions,
         auth,
         ctx,
         session,
@@ -359,7 +350,7 @@ async def suspend_grant(
 async def reactivate_grant(
     grant_id: uuid.UUID,
     body: MotifOptionnel,
-    request: Request,
+    preconditions: IfMatch,
     auth: Auth,
     ctx: Ctx,
     session: DbSession,
@@ -369,7 +360,7 @@ async def reactivate_grant(
         grant_id,
         EvenementHabilitation.reactivee,
         body.motif,
-        request,
+        preconditions,
         auth,
         ctx,
         session,
@@ -381,7 +372,7 @@ async def reactivate_grant(
 async def revoke_grant(
     grant_id: uuid.UUID,
     body: Motif,
-    request: Request,
+    preconditions: IfMatch,
     auth: Auth,
     ctx: Ctx,
     session: DbSession,
@@ -391,7 +382,7 @@ async def revoke_grant(
         grant_id,
         EvenementHabilitation.revoquee,
         body.motif,
-        request,
+        preconditions,
         auth,
         ctx,
         session,
@@ -522,14 +513,13 @@ async def get_demande(
 async def approve_demande(
     demande_id: uuid.UUID,
     body: MotifOptionnel,
-    request: Request,
+    preconditions: IfMatch,
     auth: Auth,
     ctx: Ctx,
     session: DbSession,
     response: Response,
 ) -> HabilitationOut:
-    demande = await service_requests.decidable_demande(session, auth, demande_id)
-    require_if_match(request, etag_for(demande.id, demande.version))
+    demande = await service_requests.decidable_demande(session, auth, demande_id, preconditions)
     created = await service_requests.approve(
         session,
         auth,
@@ -546,13 +536,12 @@ async def approve_demande(
 async def refuse_demande(
     demande_id: uuid.UUID,
     body: Motif,
-    request: Request,
+    preconditions: IfMatch,
     auth: Auth,
     session: DbSession,
     response: Response,
 ) -> DemandeOut:
-    demande = await service_requests.decidable_demande(session, auth, demande_id)
-    require_if_match(request, etag_for(demande.id, demande.version))
+    demande = await service_requests.decidable_demande(session, auth, demande_id, preconditions)
     await service_requests.refuse(session, auth, demande, reason=body.motif)
     row = await repo.demande_row(session, demande_id, auth.visibility())
     assert row is not None

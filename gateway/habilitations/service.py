@@ -31,6 +31,7 @@ from gateway.habilitations.models import (
 from gateway.habilitations.repository import Visibility
 from gateway.habilitations.resolver import DbGrantResolver
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
+from kernel.etag import Preconditions, etag_for
 from kernel.principal import OrganisationKind, Principal, Role
 
 COLLECTIVITE_ROLES = frozenset({Role.lecteur, Role.contributeur, Role.referent})
@@ -262,9 +263,10 @@ async def expire_due(session: AsyncSession, resolver: DbGrantResolver | None = N
 
 
 async def managed_grant(
-    session: AsyncSession, auth: Authority, grant_id: uuid.UUID
+    session: AsyncSession, auth: Authority, grant_id: uuid.UUID, preconditions: Preconditions
 ) -> Habilitation:
-    """The grant, locked, if the caller may manage it (404 unseen, 403 not allowed)."""
+    """The grant, locked, if the caller may manage it (404 unseen, 403 not allowed) and
+    the request's preconditions hold on its version (428, 412)."""
     grant = await repo.grant_for_update(session, grant_id)
     if grant is None:
         raise NotFound("Habilitation introuvable.")
@@ -275,6 +277,7 @@ async def managed_grant(
     if own:
         raise Forbidden("Vous ne pouvez pas modifier votre propre habilitation.")
     auth.require_manage(grant.organisation_id, kind, Role(grant.role))
+    preconditions.check(etag_for(grant.id, grant.version))
     return grant
 
 

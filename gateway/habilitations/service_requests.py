@@ -34,6 +34,7 @@ from gateway.habilitations.service import (
     create_grant,
 )
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
+from kernel.etag import Preconditions, etag_for
 from kernel.principal import OrganisationKind, PrincipalKind, Role
 
 
@@ -192,8 +193,10 @@ async def request_access(
 
 
 async def decidable_demande(
-    session: AsyncSession, auth: Authority, demande_id: uuid.UUID
+    session: AsyncSession, auth: Authority, demande_id: uuid.UUID, preconditions: Preconditions
 ) -> DemandeAcces:
+    """The request, locked, if the caller may decide it (404 unseen, 403 not allowed,
+    409 decided already) and the request's preconditions hold on its version."""
     demande = await repo.demande_for_update(session, demande_id)
     kind = OrganisationKind.collectivite
     if demande is None or (
@@ -205,6 +208,7 @@ async def decidable_demande(
     auth.require_manage(demande.organisation_id, kind, Role(demande.role))
     if demande.status != StatutDemande.en_attente.value:
         raise Conflict(f"Demande déjà {demande.status}.")
+    preconditions.check(etag_for(demande.id, demande.version))
     return demande
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.database import DbSession
 from kernel.errors import NotFound
-from kernel.etag import etag_for
+from kernel.etag import CreateOrReplace, IfMatch, etag_for
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
@@ -136,7 +136,6 @@ async def list_axes(
 async def create_axe(
     convention_id: uuid.UUID,
     data: AxeIn,
-    request: Request,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -162,7 +161,6 @@ def reordered(body: list[Any]) -> Created:
 async def reorder_axes(
     convention_id: uuid.UUID,
     data: Ordre,
-    request: Request,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -194,12 +192,12 @@ async def update_axe(
     convention_id: uuid.UUID,
     axe_id: uuid.UUID,
     data: AxePatch,
-    request: Request,
+    preconditions: IfMatch,
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> AxeOut:
-    axe = await service.update_axe(session, principal, request, convention_id, axe_id, data)
+    axe = await service.update_axe(session, principal, preconditions, convention_id, axe_id, data)
     with_etag(response, axe.id, axe.version)
     return service.axe_out(axe)
 
@@ -208,11 +206,11 @@ async def update_axe(
 async def delete_axe(
     convention_id: uuid.UUID,
     axe_id: uuid.UUID,
-    request: Request,
+    preconditions: IfMatch,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
-    await service.delete_axe(session, principal, request, convention_id, axe_id)
+    await service.delete_axe(session, principal, preconditions, convention_id, axe_id)
     return Response(status_code=204)
 
 
@@ -225,7 +223,6 @@ async def reorder_actions(
     convention_id: uuid.UUID,
     axe_id: uuid.UUID,
     data: Ordre,
-    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Ctx,
@@ -287,7 +284,6 @@ async def list_actions(
 async def create_action(
     convention_id: uuid.UUID,
     data: ActionIn,
-    request: Request,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -319,13 +315,13 @@ async def get_action(
 async def update_action(
     action_id: uuid.UUID,
     data: ActionPatch,
-    request: Request,
+    preconditions: IfMatch,
     response: Response,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> ActionDetail:
-    action = await service.update_action(ctx, session, principal, request, action_id, data)
+    action = await service.update_action(ctx, session, principal, preconditions, action_id, data)
     children = await repo.sous_actions(session, action.id)
     with_etag(response, action.id, action.version)
     return service.action_detail(action, children, ctx.today())
@@ -333,9 +329,9 @@ async def update_action(
 
 @router.delete("/actions/{action_id}", tags=["actions"], status_code=204)
 async def delete_action(
-    action_id: uuid.UUID, request: Request, session: DbSession, principal: CurrentPrincipal
+    action_id: uuid.UUID, preconditions: IfMatch, session: DbSession, principal: CurrentPrincipal
 ) -> Response:
-    await service.delete_action(session, principal, request, action_id)
+    await service.delete_action(session, principal, preconditions, action_id)
     return Response(status_code=204)
 
 
@@ -374,7 +370,6 @@ async def list_indicateurs(
 async def create_indicateur(
     action_id: uuid.UUID,
     data: IndicateurIn,
-    request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Ctx,
@@ -418,14 +413,14 @@ async def update_indicateur(
     action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     data: IndicateurPatch,
-    request: Request,
+    preconditions: IfMatch,
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Ctx,
 ) -> IndicateurOut:
     ind = await service_indicateurs.update_indicateur(
-        ctx, session, principal, request, action_id, indicateur_id, data
+        ctx, session, principal, preconditions, action_id, indicateur_id, data
     )
     return await indicateur_response(session, response, ind)
 
@@ -462,6 +457,7 @@ async def put_valeur(
     periode: PeriodeValeur,
     data: ValeurIn,
     request: Request,
+    preconditions: CreateOrReplace,
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -473,7 +469,7 @@ async def put_valeur(
     creating one needs nothing, or ``If-None-Match: *`` (412 if it exists): 201.
     """
     valeur, created_now = await service_indicateurs.put_valeur(
-        ctx, session, principal, request, action_id, indicateur_id, periode, data
+        ctx, session, principal, preconditions, action_id, indicateur_id, periode, data
     )
     return valeur_response(request, response, valeur, created_now)
 
@@ -506,12 +502,12 @@ async def valeur_of_periode(
 async def delete_indicateur(
     action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
-    request: Request,
+    preconditions: IfMatch,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Ctx,
 ) -> Response:
     await service_indicateurs.delete_indicateur(
-        ctx, session, principal, request, action_id, indicateur_id
+        ctx, session, principal, preconditions, action_id, indicateur_id
     )
     return Response(status_code=204)

@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from kernel.convention_ref import ConventionRef
 from kernel.database import DbSession
-from kernel.etag import etag_for
+from kernel.etag import IfMatch, etag_for
 from kernel.idempotency import IdempotentRoute
 from kernel.input import Input
 from kernel.internal_token import CurrentPrincipal
@@ -91,7 +91,6 @@ async def bilans_attendus(
 async def create_bilan(
     convention_id: uuid.UUID,
     data: BilanIn,
-    request: Request,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -136,7 +135,7 @@ async def get_bilan(
 async def update_bilan(
     bilan_id: uuid.UUID,
     data: BilanPatch,
-    request: Request,
+    preconditions: IfMatch,
     response: Response,
     ctx: Ctx,
     session: DbSession,
@@ -145,22 +144,21 @@ async def update_bilan(
     """Les agents de la Caf et les collectivités signataires (contributeurs, référents)
     modifient un bilan en brouillon : seuls les champs et sections envoyés changent."""
     bilan, convention = await service_bilans.update_bilan(
-        session, principal, request, bilan_id, data
+        session, principal, preconditions, bilan_id, data
     )
     return await _detail(ctx, session, response, bilan, convention)
 
 
 @router.delete("/bilans/{bilan_id}", tags=["bilans"], status_code=204)
 async def delete_bilan(
-    bilan_id: uuid.UUID, request: Request, session: DbSession, principal: CurrentPrincipal
+    bilan_id: uuid.UUID, preconditions: IfMatch, session: DbSession, principal: CurrentPrincipal
 ) -> Response:
     """Delete a bilan still in brouillon (Caf agents, If-Match); an adopted one: 409."""
-    await service_bilans.delete_bilan(session, principal, request, bilan_id)
+    await service_bilans.delete_bilan(session, principal, preconditions, bilan_id)
     return Response(status_code=204)
 
 
 async def _bilan_post(
-    request: Request,
     ctx: ActionsContext,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -183,7 +181,7 @@ async def _bilan_post(
 async def adopter(
     bilan_id: uuid.UUID,
     data: Adoption,
-    request: Request,
+    preconditions: IfMatch,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -191,11 +189,12 @@ async def adopter(
     """Adopté par le COPIL à la date donnée : fige l'instantané. Saisi par un agent de la
     Caf ou le référent d'une collectivité signataire."""
     return await _bilan_post(
-        request,
         ctx,
         session,
         principal,
-        lambda: service_bilans.adopter(session, principal, request, bilan_id, data, ctx.today()),
+        lambda: service_bilans.adopter(
+            session, principal, preconditions, bilan_id, data, ctx.today()
+        ),
     )
 
 
@@ -203,14 +202,12 @@ async def adopter(
 async def accorder(
     bilan_id: uuid.UUID,
     data: AccordIn,
-    request: Request,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
     """A collectivité concerned records its agreement to send the petite-enfance part."""
     return await _bilan_post(
-        request,
         ctx,
         session,
         principal,
@@ -221,16 +218,15 @@ async def accorder(
 @router.post("/bilans/{bilan_id}/transmission-cdsf", tags=["bilans"], response_model=BilanDetail)
 async def transmettre(
     bilan_id: uuid.UUID,
-    request: Request,
+    preconditions: IfMatch,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
     """Mark the petite-enfance part transmissible to the CDSF (every agreement needed)."""
     return await _bilan_post(
-        request,
         ctx,
         session,
         principal,
-        lambda: service_bilans.transmettre(session, principal, request, bilan_id),
+        lambda: service_bilans.transmettre(session, principal, preconditions, bilan_id),
     )

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from kernel.database import DbSession
+from kernel.etag import CreateOrReplace, IfMatch
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
@@ -68,7 +69,6 @@ async def list_indicateurs_convention(
 async def create_indicateur_convention(
     convention_id: uuid.UUID,
     data: IndicateurConventionIn,
-    request: Request,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -109,14 +109,14 @@ async def update_indicateur_convention(
     convention_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     data: IndicateurConventionPatch,
-    request: Request,
+    preconditions: IfMatch,
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Ctx,
 ) -> IndicateurOut:
     ind = await service_indicateurs.update_indicateur_convention(
-        ctx, session, principal, request, convention_id, indicateur_id, data
+        ctx, session, principal, preconditions, convention_id, indicateur_id, data
     )
     return await indicateur_response(session, response, ind)
 
@@ -125,13 +125,13 @@ async def update_indicateur_convention(
 async def delete_indicateur_convention(
     convention_id: uuid.UUID,
     indicateur_id: uuid.UUID,
-    request: Request,
+    preconditions: IfMatch,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Ctx,
 ) -> Response:
     await service_indicateurs.delete_indicateur_convention(
-        ctx, session, principal, request, convention_id, indicateur_id
+        ctx, session, principal, preconditions, convention_id, indicateur_id
     )
     return Response(status_code=204)
 
@@ -163,6 +163,7 @@ async def put_valeur_convention(
     periode: PeriodeValeur,
     data: ValeurIn,
     request: Request,
+    preconditions: CreateOrReplace,
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -171,6 +172,6 @@ async def put_valeur_convention(
     """Enregistre la valeur d'un trimestre (``2026-T1``) ou d'une année (``2026``) ;
     la remplacer demande ``If-Match`` (428 sans, 412 périmé)."""
     valeur, created_now = await service_indicateurs.put_valeur_convention(
-        ctx, session, principal, request, convention_id, indicateur_id, periode, data
+        ctx, session, principal, preconditions, convention_id, indicateur_id, periode, data
     )
     return valeur_response(request, response, valeur, created_now)

@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from kernel.database import DbSession
-from kernel.etag import etag_for
+from kernel.etag import CreateOrReplace, IfMatch, etag_for
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
@@ -77,7 +77,6 @@ async def list_suivis(
 async def create_suivi(
     action_id: uuid.UUID,
     data: SuiviIn,
-    request: Request,
     ctx: Ctx,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -111,7 +110,7 @@ async def update_suivi(
     action_id: uuid.UUID,
     periode: Periode,
     data: SuiviPatch,
-    request: Request,
+    preconditions: IfMatch,
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -119,7 +118,7 @@ async def update_suivi(
 ) -> SuiviDetail:
     """Change a brouillon or à compléter suivi (If-Match required)."""
     suivi = await service_suivis.update_suivi(
-        ctx, session, principal, request, action_id, periode, data
+        ctx, session, principal, preconditions, action_id, periode, data
     )
     return _detail(response, suivi)
 
@@ -140,14 +139,14 @@ async def _transition(change: Callable[[], Awaitable[Suivi]]) -> Response:
 async def soumettre(
     action_id: uuid.UUID,
     periode: Periode,
-    request: Request,
+    preconditions: IfMatch,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Ctx,
 ) -> Response:
     return await _transition(
         lambda: service_suivis.transition(
-            ctx, session, principal, request, action_id, periode, service_suivis.SOUMISSION
+            ctx, session, principal, preconditions, action_id, periode, service_suivis.SOUMISSION
         ),
     )
 
@@ -159,7 +158,7 @@ async def valider(
     action_id: uuid.UUID,
     periode: Periode,
     data: CommentaireOptionnel,
-    request: Request,
+    preconditions: IfMatch,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Ctx,
@@ -170,7 +169,7 @@ async def valider(
             ctx,
             session,
             principal,
-            request,
+            preconditions,
             action_id,
             periode,
             service_suivis.VALIDATION,
@@ -186,7 +185,7 @@ async def renvoyer(
     action_id: uuid.UUID,
     periode: Periode,
     data: Commentaire,
-    request: Request,
+    preconditions: IfMatch,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Ctx,
@@ -197,7 +196,7 @@ async def renvoyer(
             ctx,
             session,
             principal,
-            request,
+            preconditions,
             action_id,
             periode,
             service_suivis.RENVOI,
@@ -213,14 +212,16 @@ async def corriger(
     action_id: uuid.UUID,
     periode: Periode,
     data: Correction,
-    request: Request,
+    preconditions: IfMatch,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Ctx,
 ) -> Response:
     """A new revision of a validated suivi, with its reason; it is validated again."""
     return await _transition(
-        lambda: service_suivis.corriger(ctx, session, principal, request, action_id, periode, data),
+        lambda: service_suivis.corriger(
+            ctx, session, principal, preconditions, action_id, periode, data
+        ),
     )
 
 
@@ -275,7 +276,7 @@ async def set_campagne(
     convention_id: uuid.UUID,
     periode: Periode,
     data: CampagneIn,
-    request: Request,
+    preconditions: CreateOrReplace,
     response: Response,
     ctx: Ctx,
     session: DbSession,
@@ -287,7 +288,7 @@ async def set_campagne(
     (428 without, 412 stale); setting the first one needs nothing, or
     ``If-None-Match: *`` (412 if one is set): 201."""
     campagne, created_now = await service_suivis.set_campagne(
-        ctx, session, principal, request, convention_id, periode, data.date_limite
+        ctx, session, principal, preconditions, convention_id, periode, data.date_limite
     )
     with_etag(response, campagne.id, campagne.version)
     if created_now:

@@ -14,12 +14,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
-from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound, PreconditionFailed
-from kernel.etag import etag_for, header_matches, require_if_match
+from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
+from kernel.etag import Preconditions, etag_for
 from kernel.principal import Principal, Role
 from services.actions import repository as repo
 from services.actions.dependencies import ActionsContext
@@ -168,27 +167,6 @@ async def writable_convention(
     return convention
 
 
-def require_put_preconditions(request: Request, current_etag: str | None) -> None:
-    """PUT of a resource that may not exist yet (``current_etag`` None).
-
-    Replacing needs ``If-Match`` like any update (428 without, 412 stale). Creating needs
-    nothing, or ``If-None-Match: *`` to be sure not to replace a value someone else
-    created meanwhile (412 when it exists); ``If-Match`` on a missing resource is 412.
-    """
-    if current_etag is None:
-        if request.headers.get("if-match") is not None:
-            raise PreconditionFailed(
-                "La ressource n'existe pas (ou plus) : rechargez-la puis recommencez."
-            )
-        return
-    if header_matches(request.headers.get("if-none-match"), current_etag):
-        raise PreconditionFailed(
-            "La ressource existe déjà : relisez-la, puis remplacez-la avec l'en-tête If-Match.",
-            headers={"ETag": current_etag},
-        )
-    require_if_match(request, current_etag)
-
-
 # --- views -----------------------------------------------------------------------------
 
 
@@ -293,14 +271,14 @@ async def load_axe(
 async def update_axe(
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     convention_id: uuid.UUID,
     axe_id: uuid.UUID,
     data: AxePatch,
 ) -> Axe:
     axe, convention = await load_axe(session, principal, convention_id, axe_id, for_update=True)
     require_caf_agent(principal, convention, "modifier un axe")
-    require_if_match(request, etag_for(axe.id, axe.version))
+    preconditions.check(etag_for(axe.id, axe.version))
     for name in data.model_fields_set:
         value = getattr(data, name)
         if name == "titre" and value is None:
@@ -314,13 +292,13 @@ async def update_axe(
 async def delete_axe(
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     convention_id: uuid.UUID,
     axe_id: uuid.UUID,
 ) -> None:
     axe, convention = await load_axe(session, principal, convention_id, axe_id, for_update=True)
     require_caf_agent(principal, convention, "supprimer un axe")
-    require_if_match(request, etag_for(axe.id, axe.version))
+    preconditions.check(etag_for(axe.id, axe.version))
     if await repo.count_actions_in_axe(session, axe.id):
         raise Conflict("L'axe contient des actions : déplacez-les ou supprimez-les d'abord.")
     if await repo.count_indicateurs_of_axe(session, axe.id):
@@ -461,14 +439,14 @@ async def update_action(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     action_id: uuid.UUID,
     data: ActionPatch,
 ) -> Action:
     action, convention = await load_action(session, principal, action_id, for_update=True)
     require_action_writer(principal, convention, action)
     require_convention_accepts(ctx, principal, convention, Travail.plan)
-    require_if_match(request, etag_for(action.id, action.version))
+    preconditions.check(etag_for(action.id, action.version))
     changes = {name: getattr(data, name) for name in data.model_fields_set}
     for required in ("titre", "statut", "porteur_ids", "axe_id"):
         if required in changes and changes[required] is None:
@@ -509,11 +487,11 @@ async def update_action(
 
 
 async def delete_action(
-    session: AsyncSession, principal: Principal, request: Request, action_id: uuid.UUID
+    session: AsyncSession, principal: Principal, preconditions: Preconditions, action_id: uuid.UUID
 ) -> None:
     action, convention = await load_action(session, principal, action_id, for_update=True)
     require_caf_agent(principal, convention, "supprimer une action")
-    require_if_match(request, etag_for(action.id, action.version))
+    preconditions.check(etag_for(action.id, action.version))
     if await repo.children_ids(session, action.id):
         raise Conflict("L'action a des sous-actions : supprimez-les d'abord.")
     if await repo.suivis_not_draft(session, action.id):

@@ -15,12 +15,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
-from kernel.etag import etag_for, require_if_match
+from kernel.etag import Preconditions, etag_for
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
@@ -257,13 +256,13 @@ def _not_adopted(bilan: Bilan) -> None:
 async def update_bilan(
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     bilan_id: uuid.UUID,
     data: BilanPatch,
 ) -> tuple[Bilan, ConventionRef]:
     bilan, convention = await load_bilan(session, principal, bilan_id, for_update=True)
     require_evaluation_writer(principal, convention, "modifier un bilan")
-    require_if_match(request, etag_for(bilan.id, bilan.version))
+    preconditions.check(etag_for(bilan.id, bilan.version))
     _not_adopted(bilan)
     changes = {name: getattr(data, name) for name in data.model_fields_set}
     required = ("periode_debut", "periode_fin", "sections", "syntheses")
@@ -295,12 +294,12 @@ async def update_bilan(
 
 
 async def delete_bilan(
-    session: AsyncSession, principal: Principal, request: Request, bilan_id: uuid.UUID
+    session: AsyncSession, principal: Principal, preconditions: Preconditions, bilan_id: uuid.UUID
 ) -> None:
     """A draft written by mistake may go; an adopted bilan is the COPIL's record and stays."""
     bilan, convention = await load_bilan(session, principal, bilan_id, for_update=True)
     require_caf_agent(principal, convention, "supprimer un bilan")
-    require_if_match(request, etag_for(bilan.id, bilan.version))
+    preconditions.check(etag_for(bilan.id, bilan.version))
     if bilan.etat == EtatBilan.adopte:
         raise Conflict(
             "Un bilan adopté est figé : il ne peut plus être supprimé.",
@@ -388,7 +387,7 @@ def require_sections(bilan: Bilan) -> None:
 async def adopter(
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     bilan_id: uuid.UUID,
     data: Adoption,
     today: dt.date,
@@ -397,7 +396,7 @@ async def adopter(
     held, within or after the bilan's period): who entered it and when are kept."""
     bilan, convention = await load_bilan(session, principal, bilan_id, for_update=True)
     require_bilan_adopter(principal, convention)
-    require_if_match(request, etag_for(bilan.id, bilan.version))
+    preconditions.check(etag_for(bilan.id, bilan.version))
     _not_adopted(bilan)
     if data.date_adoption > today:
         raise InvalidPayload(
@@ -452,11 +451,11 @@ async def accorder(
 
 
 async def transmettre(
-    session: AsyncSession, principal: Principal, request: Request, bilan_id: uuid.UUID
+    session: AsyncSession, principal: Principal, preconditions: Preconditions, bilan_id: uuid.UUID
 ) -> tuple[Bilan, ConventionRef]:
     bilan, convention = await load_bilan(session, principal, bilan_id, for_update=True)
     require_caf_agent(principal, convention, "transmettre un bilan à la CDSF")
-    require_if_match(request, etag_for(bilan.id, bilan.version))
+    preconditions.check(etag_for(bilan.id, bilan.version))
     if bilan.etat != EtatBilan.adopte:
         raise Conflict("Seul un bilan adopté peut être transmis à la CDSF.")
     agreed = {a.collectivite_id for a in await srepo.accords(session, bilan.id)}

@@ -12,12 +12,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
 from kernel.errors import InvalidPayload, NotFound, PreconditionFailed
-from kernel.etag import etag_for, require_if_match
+from kernel.etag import Preconditions, etag_for
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions.dependencies import ActionsContext
@@ -36,7 +35,6 @@ from services.actions.service import (
     require_action_writer,
     require_convention_accepts,
     require_evaluation_writer,
-    require_put_preconditions,
 )
 
 
@@ -145,7 +143,7 @@ async def update_indicateur(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     data: IndicateurPatch,
@@ -153,7 +151,7 @@ async def update_indicateur(
     indicateur, convention = await _writable_indicateur(
         ctx, session, principal, action_id, indicateur_id
     )
-    require_if_match(request, etag_for(indicateur.id, indicateur.version))
+    preconditions.check(etag_for(indicateur.id, indicateur.version))
     return await _update(session, indicateur, convention, data)
 
 
@@ -192,7 +190,7 @@ async def put_valeur(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     periode: str,
@@ -202,13 +200,15 @@ async def put_valeur(
     indicateur, convention = await _writable_indicateur(
         ctx, session, principal, action_id, indicateur_id
     )
-    return await _put_valeur(session, principal, request, indicateur, convention, periode, data)
+    return await _put_valeur(
+        session, principal, preconditions, indicateur, convention, periode, data
+    )
 
 
 async def _put_valeur(
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     indicateur: Indicateur,
     convention: ConventionRef,
     periode: str,
@@ -217,9 +217,7 @@ async def _put_valeur(
     check_periode_valeur(convention, periode)
     # The indicator's row lock serialises the PUTs of its values.
     existing = await repo.valeur_of(session, indicateur.id, periode, for_update=True)
-    require_put_preconditions(
-        request, etag_for(existing.id, existing.version) if existing is not None else None
-    )
+    preconditions.check(etag_for(existing.id, existing.version) if existing is not None else None)
     if p := probleme_valeur(Unite(indicateur.unite), data.valeur):
         raise InvalidPayload(p, errors=[{"field": "valeur", "message": p}])
     if existing is None:
@@ -258,12 +256,12 @@ async def delete_indicateur(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
 ) -> None:
     indicateur, _ = await _writable_indicateur(ctx, session, principal, action_id, indicateur_id)
-    require_if_match(request, etag_for(indicateur.id, indicateur.version))
+    preconditions.check(etag_for(indicateur.id, indicateur.version))
     await repo.delete_indicateur(session, indicateur)
 
 
@@ -330,7 +328,7 @@ async def update_indicateur_convention(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     convention_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     data: IndicateurConventionPatch,
@@ -339,7 +337,7 @@ async def update_indicateur_convention(
     indicateur, convention = await _writable_indicateur_convention(
         ctx, session, principal, convention_id, indicateur_id
     )
-    require_if_match(request, etag_for(indicateur.id, indicateur.version))
+    preconditions.check(etag_for(indicateur.id, indicateur.version))
     if "axe_id" in data.model_fields_set:
         await _check_axe(session, convention_id, data.axe_id)
     return await _update(session, indicateur, convention, data)
@@ -349,7 +347,7 @@ async def put_valeur_convention(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     convention_id: uuid.UUID,
     indicateur_id: uuid.UUID,
     periode: str,
@@ -358,19 +356,21 @@ async def put_valeur_convention(
     indicateur, convention = await _writable_indicateur_convention(
         ctx, session, principal, convention_id, indicateur_id
     )
-    return await _put_valeur(session, principal, request, indicateur, convention, periode, data)
+    return await _put_valeur(
+        session, principal, preconditions, indicateur, convention, periode, data
+    )
 
 
 async def delete_indicateur_convention(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     convention_id: uuid.UUID,
     indicateur_id: uuid.UUID,
 ) -> None:
     indicateur, _ = await _writable_indicateur_convention(
         ctx, session, principal, convention_id, indicateur_id
     )
-    require_if_match(request, etag_for(indicateur.id, indicateur.version))
+    preconditions.check(etag_for(indicateur.id, indicateur.version))
     await repo.delete_indicateur(session, indicateur)

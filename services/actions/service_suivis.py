@@ -20,12 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, InvalidPayload, NotFound, PreconditionFailed
-from kernel.etag import etag_for, require_if_match
+from kernel.etag import Preconditions, etag_for
 from kernel.pagination import keyset_page, make_page
 from kernel.principal import Principal
 from services.actions import repository as repo
@@ -60,7 +59,6 @@ from services.actions.service import (
     require_action_writer,
     require_caf_agent,
     require_convention_accepts,
-    require_put_preconditions,
 )
 
 CONTENU = (
@@ -215,7 +213,7 @@ async def update_suivi(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     action_id: uuid.UUID,
     periode: str,
     data: SuiviPatch,
@@ -225,7 +223,7 @@ async def update_suivi(
     )
     require_action_writer(principal, convention, action)
     require_convention_accepts(ctx, principal, convention, Travail.suivi)
-    require_if_match(request, etag_for(suivi.id, suivi.version))
+    preconditions.check(etag_for(suivi.id, suivi.version))
     if suivi.etat == EtatSuivi.valide:
         raise Conflict(
             "Un suivi validé ne change plus : demandez une correction (nouvelle révision motivée).",
@@ -266,7 +264,7 @@ async def transition(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     action_id: uuid.UUID,
     periode: str,
     step: Step,
@@ -281,7 +279,7 @@ async def transition(
         require_action_writer(principal, convention, action)
     travail = Travail.verification if step.caf_only else Travail.suivi
     require_convention_accepts(ctx, principal, convention, travail)
-    require_if_match(request, etag_for(suivi.id, suivi.version))
+    preconditions.check(etag_for(suivi.id, suivi.version))
     if suivi.etat not in step.allowed_from:
         raise Conflict(
             f"Transition impossible : le suivi est « {suivi.etat} » "
@@ -316,7 +314,7 @@ async def corriger(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     action_id: uuid.UUID,
     periode: str,
     data: Correction,
@@ -326,7 +324,7 @@ async def corriger(
     )
     require_action_writer(principal, convention, action)
     require_convention_accepts(ctx, principal, convention, Travail.suivi)
-    require_if_match(request, etag_for(suivi.id, suivi.version))
+    preconditions.check(etag_for(suivi.id, suivi.version))
     if suivi.etat != EtatSuivi.valide:
         raise Conflict("Seul un suivi validé se corrige ; celui-ci se modifie directement.")
     changes = await _changes(session, suivi, data)
@@ -381,7 +379,7 @@ async def set_campagne(
     ctx: ActionsContext,
     session: AsyncSession,
     principal: Principal,
-    request: Request,
+    preconditions: Preconditions,
     convention_id: uuid.UUID,
     periode: str,
     date_limite: dt.date,
@@ -391,9 +389,7 @@ async def set_campagne(
     require_caf_agent(principal, convention, "fixer l'échéance d'une campagne")
     t = trimestre_de_convention(convention, periode)
     stored = await srepo.campagne(session, convention_id, str(t), for_update=True)
-    require_put_preconditions(
-        request, etag_for(stored.id, stored.version) if stored is not None else None
-    )
+    preconditions.check(etag_for(stored.id, stored.version) if stored is not None else None)
     if date_limite <= t.debut:
         raise InvalidPayload(
             "L'échéance d'une campagne suit le début du trimestre.",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from kernel.convention_ref import StatutConvention
 from kernel.database import DbSession
-from kernel.etag import etag_for, require_if_match
+from kernel.etag import IfMatch, IfMatchWhenSent, IfNoneMatch, etag_for
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
@@ -35,12 +35,6 @@ router = APIRouter(prefix="/api/v1/conventions", tags=["conventions"], route_cla
 
 def convention_etag(convention: Convention) -> str:
     return etag_for(convention.id, convention.version)
-
-
-def check_if_match_when_sent(request: Request, convention: Convention) -> None:
-    """Transitions accept an optional If-Match; when sent, it must be current."""
-    if request.headers.get("if-match") is not None:
-        require_if_match(request, convention_etag(convention))
 
 
 async def respond(
@@ -104,7 +98,7 @@ async def create_convention(
 )
 async def get_convention(
     convention_id: uuid.UUID,
-    request: Request,
+    preconditions: IfNoneMatch,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
@@ -112,7 +106,7 @@ async def get_convention(
     """A ConventionOut written straight to JSON (see kernel.json_response); 304 when
     If-None-Match names its ETag and it reads the same."""
     convention, out = await service_views.readable_representation(
-        session, principal, convention_id, today, request.headers.get("if-none-match")
+        session, principal, convention_id, today, preconditions
     )
     headers = {"ETag": convention_etag(convention)}
     if out is None:
@@ -124,14 +118,13 @@ async def get_convention(
 async def patch_convention(
     convention_id: uuid.UUID,
     data: ConventionPatch,
-    request: Request,
+    preconditions: IfMatch,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
     response: Response,
 ) -> ConventionOut:
-    convention = await service.load_writable(session, principal, convention_id)
-    require_if_match(request, convention_etag(convention))
+    convention = await service.load_writable(session, principal, convention_id, preconditions)
     await service.patch_convention(session, principal, convention, data)
     return await respond(session, principal, convention, today, response)
 
@@ -149,14 +142,13 @@ async def list_signataires(
 async def add_signataire(
     convention_id: uuid.UUID,
     data: SignataireIn,
-    request: Request,
+    preconditions: IfMatchWhenSent,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
     response: Response,
 ) -> ConventionOut:
-    convention = await service.load_writable(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
+    convention = await service.load_writable(session, principal, convention_id, preconditions)
     await service.add_signataire(session, principal, convention, data)
     return await respond(session, principal, convention, today, response)
 
@@ -166,14 +158,13 @@ async def patch_signataire(
     convention_id: uuid.UUID,
     organisation_id: uuid.UUID,
     data: SignatairePatch,
-    request: Request,
+    preconditions: IfMatchWhenSent,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
     response: Response,
 ) -> ConventionOut:
-    convention = await service.load_writable(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
+    convention = await service.load_writable(session, principal, convention_id, preconditions)
     await service.patch_signataire(session, principal, convention, organisation_id, data)
     return await respond(session, principal, convention, today, response)
 
@@ -182,14 +173,13 @@ async def patch_signataire(
 async def remove_signataire(
     convention_id: uuid.UUID,
     organisation_id: uuid.UUID,
-    request: Request,
+    preconditions: IfMatchWhenSent,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
     response: Response,
 ) -> ConventionOut:
-    convention = await service.load_writable(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
+    convention = await service.load_writable(session, principal, convention_id, preconditions)
     await service.remove_signataire(session, principal, convention, organisation_id)
     return await respond(session, principal, convention, today, response)
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 
 from kernel.database import DbSession
 from kernel.errors import NotFound
+from kernel.etag import IfMatchWhenSent
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from services.conventions import repository as repo
 from services.conventions import service, service_avenants, service_lifecycle
 from services.conventions.dependencies import Bilans, Today
-from services.conventions.endpoints import check_if_match_when_sent, convention_etag, respond
+from services.conventions.endpoints import convention_etag, respond
 from services.conventions.schemas import (
     AvenantIn,
     AvenantOut,
@@ -35,15 +36,14 @@ router = APIRouter(prefix="/api/v1/conventions", tags=["cycle de vie"], route_cl
 @router.post("/{convention_id}/signature")
 async def sign(
     convention_id: uuid.UUID,
-    request: Request,
+    preconditions: IfMatchWhenSent,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
     response: Response,
     data: SignatureIn | None = None,
 ) -> ConventionOut:
-    convention = await service.load_writable(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
+    convention = await service.load_writable(session, principal, convention_id, preconditions)
     sigs = await service_lifecycle.sign(
         session, principal, convention, today, data or SignatureIn()
     )
@@ -65,14 +65,13 @@ async def list_avenants(
 async def add_avenant(
     convention_id: uuid.UUID,
     data: AvenantIn,
-    request: Request,
+    preconditions: IfMatchWhenSent,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
     response: Response,
 ) -> AvenantOut:
-    convention = await service.load_writable(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
+    convention = await service.load_writable(session, principal, convention_id, preconditions)
     avenant = await service_avenants.add_avenant(session, principal, convention, data, today)
     response.headers["ETag"] = convention_etag(convention)
     return AvenantOut.model_validate(avenant, from_attributes=True)
@@ -103,7 +102,7 @@ async def get_version(
 @router.post("/{convention_id}/renouvellement", status_code=status.HTTP_201_CREATED)
 async def renouveler(
     convention_id: uuid.UUID,
-    request: Request,
+    preconditions: IfMatchWhenSent,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
@@ -112,8 +111,7 @@ async def renouveler(
     data: RenouvellementIn | None = None,
 ) -> ConventionOut:
     """Requires the convention's bilan final, adopted (asked of the actions service)."""
-    convention = await service.load_writable(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
+    convention = await service.load_writable(session, principal, convention_id, preconditions)
     new = await service_lifecycle.renouveler(
         session, principal, convention, data or RenouvellementIn(), bilans
     )
@@ -136,12 +134,11 @@ async def list_equipements(
 async def add_equipement(
     convention_id: uuid.UUID,
     data: EquipementIn,
-    request: Request,
+    preconditions: IfMatchWhenSent,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> EquipementOut:
-    convention = await service.load_writable(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
+    convention = await service.load_writable(session, principal, convention_id, preconditions)
     equipement = await service_lifecycle.add_equipement(session, principal, convention, data)
     return EquipementOut.model_validate(equipement, from_attributes=True)
 
@@ -150,12 +147,11 @@ async def add_equipement(
 async def remove_equipement(
     convention_id: uuid.UUID,
     equipement_id: uuid.UUID,
-    request: Request,
+    preconditions: IfMatchWhenSent,
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
-    convention = await service.load_writable(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
+    convention = await service.load_writable(session, principal, convention_id, preconditions)
     await service_lifecycle.remove_equipement(session, principal, convention, equipement_id)
     return Response(status_code=204)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from kernel.database import DbSession
 from kernel.errors import NotFound
-from kernel.etag import etag_for, require_if_match
+from kernel.etag import IfMatch, etag_for
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Page, Pagination, make_page
@@ -77,15 +77,11 @@ async def get(
 async def patch(
     organisation_id: uuid.UUID,
     data: OrganisationPatch,
-    request: Request,
+    preconditions: IfMatch,
     session: DbSession,
     principal: CurrentPrincipal,
     response: Response,
 ) -> OrganisationOut:
-    org = await repo.get_organisation(session, organisation_id, for_update=True)
-    if org is None:
-        raise NotFound("Organisation introuvable.")
-    require_if_match(request, etag_for(org.id, org.version))
-    org = await patch_organisation(session, principal, org, data)
+    org = await patch_organisation(session, principal, organisation_id, data, preconditions)
     response.headers["ETag"] = etag_for(org.id, org.version)
     return organisation_out(org)

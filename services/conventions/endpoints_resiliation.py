@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 
 from kernel.database import DbSession
+from kernel.etag import IfMatchWhenSent
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from services.conventions import repository as repo
 from services.conventions import service, service_resiliation
 from services.conventions.dependencies import Today
-from services.conventions.endpoints import check_if_match_when_sent, convention_etag, respond
+from services.conventions.endpoints import convention_etag, respond
 from services.conventions.schemas import (
     ConventionOut,
     LeveeIn,
@@ -39,7 +40,7 @@ async def list_mises_en_demeure(
 async def mettre_en_demeure(
     convention_id: uuid.UUID,
     data: MiseEnDemeureIn,
-    request: Request,
+    preconditions: IfMatchWhenSent,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
@@ -48,8 +49,9 @@ async def mettre_en_demeure(
     """Art. 12: the registered letter that may lead, a month later and left unanswered,
     to a résiliation "avec mise en demeure". A Caf agent enters it for any party, a
     signatory collectivité's referent for its own collectivité."""
-    convention, sigs, acting = await service.load_for_parties(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
+    convention, sigs, acting = await service.load_for_parties(
+        session, principal, convention_id, preconditions
+    )
     created = await service_resiliation.mettre_en_demeure(
         session, principal, convention, sigs, acting, data, today
     )
@@ -64,7 +66,7 @@ async def mettre_en_demeure(
 async def lever(
     convention_id: uuid.UUID,
     mise_en_demeure_id: uuid.UUID,
-    request: Request,
+    preconditions: IfMatchWhenSent,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
@@ -72,8 +74,9 @@ async def lever(
     data: LeveeIn | None = None,
 ) -> MiseEnDemeureOut:
     """The party complied: closes the mise en demeure (by the party that sent it)."""
-    convention, sigs, acting = await service.load_for_parties(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
+    convention, sigs, acting = await service.load_for_parties(
+        session, principal, convention_id, preconditions
+    )
     closed = await service_resiliation.lever(
         session, principal, convention, sigs, acting, mise_en_demeure_id, data or LeveeIn(), today
     )
@@ -85,7 +88,7 @@ async def lever(
 async def resilier(
     convention_id: uuid.UUID,
     data: ResiliationIn,
-    request: Request,
+    preconditions: IfMatchWhenSent,
     session: DbSession,
     principal: CurrentPrincipal,
     today: Today,
@@ -94,7 +97,8 @@ async def resilier(
     """Art. 12: avec mise en demeure (by the party that sent it, a month after it, left
     unanswered), sans mise en demeure (by the Caf), or dénonciation (by any party, six
     months' notice). Records the party that initiated it and why."""
-    convention, sigs, acting = await service.load_for_parties(session, principal, convention_id)
-    check_if_match_when_sent(request, convention)
+    convention, sigs, acting = await service.load_for_parties(
+        session, principal, convention_id, preconditions
+    )
     await service_resiliation.resilier(session, principal, convention, sigs, acting, data, today)
     return await respond(session, principal, convention, today, response, sigs)

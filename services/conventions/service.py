@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import StatutConvention
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
+from kernel.etag import Preconditions, etag_for
 from kernel.principal import Principal, Role
 from services.conventions import repository as repo
 from services.conventions.models import (
@@ -100,14 +101,19 @@ async def load_readable(
 
 
 async def load_writable(
-    session: AsyncSession, principal: Principal, convention_id: uuid.UUID
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    preconditions: Preconditions,
 ) -> Convention:
-    """404 outside the read scope, 403 when readable only; locked for the transaction."""
+    """404 outside the read scope, 403 when readable only, then the request's
+    preconditions on its version; locked for the transaction."""
     convention = await repo.get_convention(session, convention_id, principal, for_update=True)
     if convention is None:
         raise NotFound("Convention introuvable.")
     if not can_write(principal, convention):
         raise Forbidden("Seuls les agents de la Caf de la convention peuvent la modifier.")
+    preconditions.check(etag_for(convention.id, convention.version))
     return convention
 
 
@@ -124,10 +130,14 @@ def parties(
 
 
 async def load_for_parties(
-    session: AsyncSession, principal: Principal, convention_id: uuid.UUID
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    preconditions: Preconditions,
 ) -> tuple[Convention, SigRows, set[uuid.UUID]]:
     """A convention locked for an act of art. 12, its signatories and the parties the
-    principal may act for: 404 outside the read scope, 403 when it acts for none."""
+    principal may act for: 404 outside the read scope, 403 when it acts for none, then
+    the request's preconditions on its version."""
     convention = await repo.get_convention(session, convention_id, principal, for_update=True)
     if convention is None:
         raise NotFound("Convention introuvable.")
@@ -138,6 +148,7 @@ async def load_for_parties(
             "Seuls les agents de la Caf de la convention, ou le référent d'une collectivité "
             "signataire pour sa collectivité, peuvent agir sur la fin de la convention."
         )
+    preconditions.check(etag_for(convention.id, convention.version))
     return convention, sigs, acting
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.errors import Conflict, Forbidden, InvalidPayload
+from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
+from kernel.etag import Preconditions, etag_for
 from kernel.principal import Principal
 from services.conventions import repository as repo
 from services.conventions.models import Organisation, TitulaireCompetence, TypeOrganisation
@@ -187,8 +188,16 @@ async def create_organisation(
 
 
 async def patch_organisation(
-    session: AsyncSession, principal: Principal, org: Organisation, data: OrganisationPatch
+    session: AsyncSession,
+    principal: Principal,
+    organisation_id: uuid.UUID,
+    data: OrganisationPatch,
+    preconditions: Preconditions,
 ) -> Organisation:
+    org = await repo.get_organisation(session, organisation_id, for_update=True)
+    if org is None:
+        raise NotFound("Organisation introuvable.")
+    preconditions.check(etag_for(org.id, org.version))
     if org.type in (TypeOrganisation.caf, TypeOrganisation.national):
         raise Forbidden("Les Caf et la Cnaf se modifient par le référentiel national.")
     current = organisation_out(org).model_dump(exclude={"id"})

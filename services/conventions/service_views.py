@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import StatutConvention, etat_convention
 from kernel.errors import NotFound
-from kernel.etag import etag_for, header_matches
+from kernel.etag import Preconditions, etag_for
 from kernel.principal import Principal, Role
 from services.conventions import repository as repo
 from services.conventions.models import (
@@ -254,17 +254,18 @@ async def readable_representation(
     principal: Principal,
     convention_id: uuid.UUID,
     today: dt.date,
-    if_none_match: str | None = None,
+    preconditions: Preconditions,
 ) -> tuple[Any, dict[str, Any] | None]:
     """A convention as the caller sees it (404 outside its scope), in one statement: a
     read-only row with its attributes, and its ConventionOut as a plain dict; None
-    instead when `if_none_match` names its ETag and it reads as it did then (a 304)."""
+    instead when the caller's If-None-Match names its ETag and it reads as it did then
+    (a 304)."""
     found = await repo.get_convention_detail(session, convention_id, principal)
     if found is None:
         raise NotFound("Convention introuvable.")
     convention, sigs, successor = found
     out = convention_fields(principal, convention, sigs, successor, today)
-    if header_matches(if_none_match, etag_for(convention.id, convention.version)):
+    if preconditions.not_modified(etag_for(convention.id, convention.version)):
         # The state and transitions derive from dates (signée, active, échue; résiliée
         # from the date of effect): the same version may read differently today. They
         # only move forward, so the same reading at the last change and today means the

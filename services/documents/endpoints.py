@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect
 
 from kernel.database import DbSession
 from kernel.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
-from kernel.etag import etag_for, header_matches, require_if_match
+from kernel.etag import IfMatch, IfNoneMatch, Preconditions
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
@@ -22,7 +22,7 @@ from services.documents import repository as repo
 from services.documents import service
 from services.documents.dependencies import Context
 from services.documents.download import ContentResponse, content_disposition, parse_range
-from services.documents.models import Document, StatutAnalyse, TypeDocument
+from services.documents.models import StatutAnalyse, TypeDocument
 from services.documents.repository import DocumentFilters
 from services.documents.schemas import (
     DocumentOut,
@@ -99,10 +99,6 @@ def _upload_request(request: Request) -> UploadRequest:
     )
 
 
-def _etag(document: Document) -> str:
-    return etag_for(document.id, document.revision)
-
-
 @router.post(
     "/documents",
     status_code=201,
@@ -119,7 +115,7 @@ async def create_document(
 ) -> DocumentOut:
     document, version = await upload(ctx, session, principal, _upload_request(request))
     response.headers["Location"] = f"/api/v1/documents/{document.id}"
-    response.headers["ETag"] = _etag(document)
+    response.headers["ETag"] = service.document_etag(document)
     return service.document_out(document, version, ctx)
 
 
@@ -195,7 +191,7 @@ async def get_document(
     ctx: Context,
 ) -> DocumentOut:
     document, _ = await service.load_document(session, principal, document_id, deleted=None)
-    response.headers["ETag"] = _etag(document)
+    response.headers["ETag"] = service.document_etag(document)
     return await service.describe(session, ctx, principal, document)
 
 
@@ -203,16 +199,15 @@ async def get_document(
 async def patch_document(
     document_id: uuid.UUID,
     patch: DocumentPatch,
-    request: Request,
+    preconditions: IfMatch,
     response: Response,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Context,
 ) -> DocumentOut:
     document, ref = await service.load_document(session, principal, document_id, for_update=True)
-    require_if_match(request, _etag(document))
-    await service.update_metadata(session, document, ref, principal, patch)
-    response.headers["ETag"] = _etag(document)
+    await service.update_metadata(session, document, ref, principal, patch, preconditions)
+    response.headers["ETag"] = service.document_etag(document)
     return await service.describe(session, ctx, principal, document)
 
 
@@ -241,7 +236,7 @@ async def restore_document(
         session, principal, document_id, deleted=True, for_update=True
     )
     await service.restore(session, ctx, document, ref, principal)
-    response.headers["ETag"] = _etag(document)
+    response.headers["ETag"] = service.document_etag(document)
     return await service.describe(session, ctx, principal, document)
 
 
@@ -306,11 +301,12 @@ async def get_version(
 async def download_latest(
     document_id: uuid.UUID,
     request: Request,
+    preconditions: IfNoneMatch,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Context,
 ) -> Response:
-    return await _download(request, session, principal, ctx, document_id, None)
+    return await _download(request, preconditions, session, principal, ctx, document_id, None)
 
 
 @router.get("/documents/{document_id}/versions/{numero}/contenu", summary="Télécharger une version")
@@ -318,15 +314,17 @@ async def download_version(
     document_id: uuid.UUID,
     numero: int,
     request: Request,
+    preconditions: IfNoneMatch,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Context,
 ) -> Response:
-    return await _download(request, session, principal, ctx, document_id, numero)
+    return await _download(request, preconditions, session, principal, ctx, document_id, numero)
 
 
 async def _download(
     request: Request,
+    preconditions: Preconditions,
     session: DbSession,
     principal: CurrentPrincipal,
     ctx: Context,
@@ -361,7 +359,7 @@ async def _download(
         "Cache-Control": "private, no-cache",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
-    if header_matches(request.headers.get("if-none-match"), etag):
+    if preconditions.not_modified(etag):
         return Response(status_code=304, headers=headers)
     byte_range = parse_range(request.headers.get("range"), version.taille)
     if_range = request.headers.get("if-range")

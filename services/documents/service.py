@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, Forbidden, NotFound
+from kernel.etag import Preconditions, etag_for
 from kernel.principal import Principal
 from services.documents import repository as repo
 from services.documents.antivirus import ClamdClient, ScanError, ScanUnavailable, Verdict
@@ -176,13 +177,20 @@ async def describe(
 # --- changes -----------------------------------------------------------------------------
 
 
+def document_etag(document: Document) -> str:
+    return etag_for(document.id, document.revision)
+
+
 async def update_metadata(
     session: AsyncSession,
     document: Document,
     ref: ConventionRef,
     principal: Principal,
     patch: DocumentPatch,
+    preconditions: Preconditions,
 ) -> None:
+    """The document is locked; its version is checked first (412, 428), then rights."""
+    preconditions.check(document_etag(document))
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le modifient.")
     require_convention_accepts(ref, principal, now().date(), depot=None)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 from sqlalchemy import literal_column, select, text
 
 from kernel.app import create_service_app
 from kernel.database import CompiledQuery, DbSession
 from kernel.errors import Conflict, NotFound
-from kernel.etag import etag_for, require_if_match
+from kernel.etag import IfMatch, etag_for
 from kernel.internal_token import CallingService, CurrentPrincipal
 from kernel.pagination import Page, Pagination, decode_cursor, make_page
 from kernel.settings import CommonSettings
@@ -68,8 +68,8 @@ async def numbers(page: Pagination) -> Page[int]:
 
 
 @router.put("/versioned/{version}")
-async def versioned(version: int, request: Request) -> dict[str, str]:
-    require_if_match(request, etag_for("thing", version))
+async def versioned(version: int, preconditions: IfMatch) -> dict[str, str]:
+    preconditions.check(etag_for("thing", version))
     return {"ok": "yes"}
 
 
