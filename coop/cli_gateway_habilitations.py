@@ -51,10 +51,10 @@ def add_client(
     nom: Annotated[str, typer.Option(help="Nom lisible")] = "",
 ) -> None:
     """Enregistre un client machine rattaché à une organisation, avec son rôle."""
-    from gateway.habilitations import service
+    from gateway.habilitations import service, service_clients
 
     async def do(session: AsyncSession) -> str:
-        client, grant = await service.register_client(
+        client, grant = await service_clients.register_client(
             session,
             client_id=client_id,
             nom=nom or client_id,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coop import demo_ids
 from gateway.devidp.settings import DevIdpSettings
 from gateway.habilitations import repository as repo
-from gateway.habilitations import service
+from gateway.habilitations import service, service_clients
 from kernel.principal import OrganisationKind, Role
 
 CAF = OrganisationKind.caf
@@ -66,7 +66,7 @@ async def demo_step(session: AsyncSession) -> str:
             added += 1
     for client_id, nom, org, kind, role in CLIENTS:
         if await repo.client_by_client_id(session, client_id) is None:
-            await service.register_client(
+            await service_clients.register_client(
                 session,
                 client_id=client_id,
                 nom=nom,

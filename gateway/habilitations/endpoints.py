@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from gateway.auth.dependencies import CurrentIdentity, current_principal
 from gateway.habilitations import repository as repo
-from gateway.habilitations import service, service_requests
+from gateway.habilitations import service, service_clients, service_requests
 from gateway.habilitations.dependencies import (
     Auth,
     Ctx,
@@ -48,7 +48,6 @@ from gateway.habilitations.schemas import (
     Titulaire,
 )
 from kernel.database import DbSession
-from kernel.errors import Forbidden, NotFound
 from kernel.etag import IfMatch, Preconditions, etag_for
 from kernel.idempotency import idempotent_route_class
 from kernel.pagination import Page, Pagination, make_page
@@ -138,10 +137,7 @@ def _client_out(c: Client) -> ClientOut:
 async def _grant_response(
     session: DbSession, response: Response, grant_id: uuid.UUID
 ) -> HabilitationOut:
-    await session.flush()
-    row = await repo.grant_row(session, grant_id)
-    assert row is not None
-    out = _grant_out(row)
+    out = _grant_out(await service.grant_view(session, grant_id))
     response.headers["ETag"] = etag_for(out.id, out.version)
     return out
 
@@ -151,34 +147,24 @@ async def _grant_response(
 
 @router.get("/moi", tags=["moi"], summary="Qui je suis, mes habilitations, ce que je peux faire")
 async def moi(identity: CurrentIdentity, auth: Auth, session: DbSession) -> Moi:
-    holder = auth.holder_id
-    rows = await repo.holder_grants(session, holder) if holder is not None else []
-    mine = [
-        MonHabilitation(
-            **_grant_out(r).model_dump(),
-            capacites=list(service.CAPABILITIES[Role(r.Habilitation.role)])
-            if r.Habilitation.status == StatutHabilitation.active.value
-            else [],
-        )
-        for r in rows
-    ]
-    manager_vis = auth.manager_visibility()
+    mine = await service.situation(session, auth)
     return Moi(
-        id=holder,
+        id=auth.holder_id,
         type="client" if identity.kind is PrincipalKind.client else "personne",
         emetteur=identity.issuer,
         sujet=identity.subject,
         email=identity.email,
         nom=identity.name,
-        habilitations=mine,
+        habilitations=[
+            MonHabilitation(**_grant_out(row).model_dump(), capacites=list(capacites))
+            for row, capacites in mine.grants
+        ],
         peut_attribuer=[
             Attribuable(organisation_id=o, organisation_type=k, roles=sorted(roles))
-            for o, k, roles in service.manageable(auth)
+            for o, k, roles in mine.manageable
         ],
-        habilitations_expirant_bientot=await repo.count_expiring(
-            session, manager_vis, service.EXPIRING_SOON, holder
-        ),
-        demandes_a_traiter=await repo.count_pending_demandes(session, manager_vis),
+        habilitations_expirant_bientot=mine.expiring_soon,
+        demandes_a_traiter=mine.pending_demandes,
     )
 
 
@@ -197,16 +183,13 @@ async def list_grants(
         Query(description="Habilitations courantes expirant avant cette date (à renouveler)."),
     ] = None,
 ) -> Page[HabilitationOut]:
-    statuts = [s.value for s in statut] if statut else None
-    if expirant_avant is not None and statuts is None:
-        statuts = list(repo.CURRENT)
-    rows = await repo.list_grants(
+    rows = await service.list_grants(
         session,
-        auth.visibility(),
+        auth,
         limit=page.limit,
         cursor=page.cursor,
         organisation_id=organisation_id,
-        statuts=statuts,
+        statuts=statut,
         expiring_before=expirant_avant,
     )
     return make_page(
@@ -221,22 +204,15 @@ async def list_grants(
 async def grant(
     body: HabilitationIn, auth: Auth, ctx: Ctx, session: DbSession, response: Response
 ) -> HabilitationOut:
-    kind = auth.kind_of(body.organisation_id, body.role)
-    auth.require_manage(body.organisation_id, kind, body.role)
-    if body.personne_id == auth.holder_id:
-        raise Forbidden("Vous ne pouvez pas vous attribuer une habilitation.")
-    if await repo.person_by_id(session, body.personne_id) is None:
-        raise NotFound("Personne inconnue (elle doit s'être connectée une fois).")
-    created = await service.create_grant(
+    created = await service.grant_to_person(
         session,
-        organisation_id=body.organisation_id,
-        kind=kind,
-        role=body.role,
-        actor=service.actor_of(auth),
+        auth,
         person_id=body.personne_id,
+        organisation_id=body.organisation_id,
+        role=body.role,
         valid_until=body.valide_jusqu_au,
-        default_days=ctx.settings.grant_default_days,
         reason=body.motif,
+        default_days=ctx.settings.grant_default_days,
         resolver=ctx.resolver,
     )
     response.headers["Location"] = f"/api/v1/habilitations/{created.id}"
@@ -247,29 +223,16 @@ async def grant(
 async def get_grant(
     grant_id: uuid.UUID, auth: Auth, session: DbSession, response: Response
 ) -> HabilitationOut:
-    row = await repo.grant_row(session, grant_id)
-    if row is None or not _visible_row(auth, row):
-        raise NotFound("Habilitation introuvable.")
-    out = _grant_out(row)
+    out = _grant_out(await service.visible_grant(session, auth, grant_id))
     response.headers["ETag"] = etag_for(out.id, out.version)
     return out
-
-
-def _visible_row(auth: service.Authority, row: Any) -> bool:
-    g = row.Habilitation
-    if auth.holder_id is not None and auth.holder_id in (g.person_id, g.client_id):
-        return True
-    return auth.sees(g.organisation_id, OrganisationKind(g.organisation_kind))
 
 
 @router.get("/habilitations/{grant_id}/historique", tags=TAGS, summary="Historique (append-only)")
 async def grant_history(
     grant_id: uuid.UUID, auth: Auth, session: DbSession, page: Pagination
 ) -> Page[EvenementOut]:
-    row = await repo.grant_row(session, grant_id)
-    if row is None or not _visible_row(auth, row):
-        raise NotFound("Habilitation introuvable.")
-    events = await repo.events_of(session, grant_id, page.limit, page.cursor)
+    events = await service.grant_history(session, auth, grant_id, page.limit, page.cursor)
 
     def item(e: HabilitationEvent) -> EvenementOut:
         return EvenementOut(
@@ -296,11 +259,11 @@ async def renew_grant(
     session: DbSession,
     response: Response,
 ) -> HabilitationOut:
-    grant = await service.managed_grant(session, auth, grant_id, preconditions)
     await service.renew(
         session,
-        grant,
-        service.actor_of(auth),
+        auth,
+        grant_id,
+        preconditions,
         valid_until=body.valide_jusqu_au,
         default_days=ctx.settings.grant_default_days,
         reason=body.motif,
@@ -319,8 +282,7 @@ async def _status_change(
     session: DbSession,
     response: Response,
 ) -> HabilitationOut:
-    grant = await service.managed_grant(session, auth, grant_id, preconditions)
-    await service.change_status(session, grant, service.actor_of(auth), event, reason, ctx.resolver)
+    await service.change_status(session, auth, grant_id, preconditions, event, reason, ctx.resolver)
     return await _grant_response(session, response, grant_id)
 
 
@@ -405,8 +367,6 @@ async def create_invitation(
         role=body.role,
         days=body.expire_dans_jours or ctx.settings.invitation_default_days,
     )
-    await session.flush()
-    await session.refresh(created.invitation)
     response.headers["Location"] = f"/api/v1/invitations/{created.invitation.id}"
     return InvitationCreee(**_invitation_out(created.invitation).model_dump(), jeton=created.token)
 
@@ -415,8 +375,8 @@ async def create_invitation(
 async def list_invitations(
     auth: Auth, session: DbSession, page: Pagination, organisation_id: uuid.UUID | None = None
 ) -> Page[InvitationOut]:
-    items = await repo.list_invitations(
-        session, auth.manager_visibility(), page.limit, page.cursor, organisation_id
+    items = await service_requests.list_invitations(
+        session, auth, page.limit, page.cursor, organisation_id
     )
     return make_page(items, page.limit, key=lambda i: (i.created_at, i.id), item=_invitation_out)
 
@@ -468,7 +428,6 @@ async def create_demande(
     demande = await service_requests.request_access(
         session, auth, organisation_id=body.organisation_id, role=body.role, message=body.message
     )
-    await session.refresh(demande)
     response.headers["ETag"] = etag_for(demande.id, demande.version)
     response.headers["Location"] = f"/api/v1/demandes-acces/{demande.id}"
     return _demande_out(demande, identity.name, identity.email)
@@ -482,13 +441,8 @@ async def list_demandes(
     statut: StatutDemande | None = None,
     organisation_id: uuid.UUID | None = None,
 ) -> Page[DemandeOut]:
-    rows = await repo.list_demandes(
-        session,
-        auth.visibility(),
-        page.limit,
-        page.cursor,
-        statut.value if statut else None,
-        organisation_id,
+    rows = await service_requests.list_demandes(
+        session, auth, page.limit, page.cursor, statut, organisation_id
     )
     return make_page(
         rows,
@@ -502,9 +456,7 @@ async def list_demandes(
 async def get_demande(
     demande_id: uuid.UUID, auth: Auth, session: DbSession, response: Response
 ) -> DemandeOut:
-    row = await repo.demande_row(session, demande_id, auth.visibility())
-    if row is None:
-        raise NotFound("Demande introuvable.")
+    row = await service_requests.visible_demande(session, auth, demande_id)
     response.headers["ETag"] = etag_for(row.DemandeAcces.id, row.DemandeAcces.version)
     return _demande_out(row.DemandeAcces, row.person_name, row.person_email)
 
@@ -519,11 +471,11 @@ async def approve_demande(
     session: DbSession,
     response: Response,
 ) -> HabilitationOut:
-    demande = await service_requests.decidable_demande(session, auth, demande_id, preconditions)
     created = await service_requests.approve(
         session,
         auth,
-        demande,
+        demande_id,
+        preconditions,
         reason=body.motif,
         default_days=ctx.settings.grant_default_days,
         resolver=ctx.resolver,
@@ -541,11 +493,8 @@ async def refuse_demande(
     session: DbSession,
     response: Response,
 ) -> DemandeOut:
-    demande = await service_requests.decidable_demande(session, auth, demande_id, preconditions)
-    await service_requests.refuse(session, auth, demande, reason=body.motif)
-    row = await repo.demande_row(session, demande_id, auth.visibility())
-    assert row is not None
-    response.headers["ETag"] = etag_for(demande.id, demande.version)
+    row = await service_requests.refuse(session, auth, demande_id, preconditions, reason=body.motif)
+    response.headers["ETag"] = etag_for(row.DemandeAcces.id, row.DemandeAcces.version)
     return _demande_out(row.DemandeAcces, row.person_name, row.person_email)
 
 
@@ -556,20 +505,16 @@ async def refuse_demande(
 async def register_client(
     body: ClientIn, auth: Auth, ctx: Ctx, session: DbSession, response: Response
 ) -> ClientCree:
-    kind = auth.kind_of(body.organisation_id, body.role)
-    client, created = await service.register_client(
+    client, created = await service_clients.register_client_for(
         session,
+        auth,
         client_id=body.client_id,
         nom=body.nom,
         organisation_id=body.organisation_id,
-        kind=kind,
         role=body.role,
-        actor=service.actor_of(auth),
         default_days=ctx.settings.grant_default_days,
-        auth=auth,
         resolver=ctx.resolver,
     )
-    await session.refresh(client)
     grant_out = await _grant_response(session, response, created.id)
     response.headers["Location"] = f"/api/v1/clients/{client.id}"
     return ClientCree(**_client_out(client).model_dump(), habilitation=grant_out)
@@ -577,7 +522,7 @@ async def register_client(
 
 @router.get("/clients", tags=["clients machine"])
 async def list_clients(auth: Auth, session: DbSession, page: Pagination) -> Page[ClientOut]:
-    items = await repo.list_clients(session, auth.visibility(), page.limit, page.cursor)
+    items = await service_clients.list_clients(session, auth, page.limit, page.cursor)
     return make_page(items, page.limit, key=lambda c: (c.client_id,), item=_client_out)
 
 

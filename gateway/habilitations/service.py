@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.habilitations import repository as repo
 from gateway.habilitations.models import (
-    Client,
     EvenementHabilitation,
     Habilitation,
     HabilitationEvent,
@@ -112,6 +112,16 @@ class Authority:
             )
         return False
 
+    def owns(self, grant: Habilitation) -> bool:
+        holder = self.holder_id
+        return holder is not None and holder in (grant.person_id, grant.client_id)
+
+    def sees_grant(self, grant: Habilitation) -> bool:
+        """One's own grants, and those on an organisation one sees."""
+        return self.owns(grant) or self.sees(
+            grant.organisation_id, OrganisationKind(grant.organisation_kind)
+        )
+
     def knows(self, organisation_id: uuid.UUID, kind: OrganisationKind) -> bool:
         held = {g.organisation_id for g in self.principal.grants}
         return self.sees(organisation_id, kind) or organisation_id in held
@@ -157,6 +167,92 @@ def effective_status(grant: Habilitation, now: dt.datetime) -> StatutHabilitatio
     ):
         return StatutHabilitation.expiree
     return status
+
+
+# --- reading grants ----------------------------------------------------------------------
+
+
+async def list_grants(
+    session: AsyncSession,
+    auth: Authority,
+    *,
+    limit: int,
+    cursor: str | None,
+    organisation_id: uuid.UUID | None,
+    statuts: Sequence[StatutHabilitation] | None,
+    expiring_before: dt.datetime | None,
+) -> Sequence[repo.GrantRow]:
+    """The grants the caller sees; those expiring before a date are the current ones
+    (to renew) unless statuses are asked for."""
+    wanted = [s.value for s in statuts] if statuts else None
+    if expiring_before is not None and wanted is None:
+        wanted = list(repo.CURRENT)
+    return await repo.list_grants(
+        session,
+        auth.visibility(),
+        limit=limit,
+        cursor=cursor,
+        organisation_id=organisation_id,
+        statuts=wanted,
+        expiring_before=expiring_before,
+    )
+
+
+async def visible_grant(
+    session: AsyncSession, auth: Authority, grant_id: uuid.UUID
+) -> repo.GrantRow:
+    """A grant the caller sees, with its holder (404 otherwise)."""
+    row = await repo.grant_row(session, grant_id)
+    if row is None or not auth.sees_grant(row.Habilitation):
+        raise NotFound("Habilitation introuvable.")
+    return row
+
+
+async def grant_history(
+    session: AsyncSession, auth: Authority, grant_id: uuid.UUID, limit: int, cursor: str | None
+) -> Sequence[HabilitationEvent]:
+    await visible_grant(session, auth, grant_id)
+    return await repo.events_of(session, grant_id, limit, cursor)
+
+
+async def grant_view(session: AsyncSession, grant_id: uuid.UUID) -> repo.GrantRow:
+    """A grant just written, as its answer shows it (holder, effective status)."""
+    await session.flush()
+    row = await repo.grant_row(session, grant_id)
+    assert row is not None
+    return row
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What /moi tells the caller beyond its identity."""
+
+    grants: list[tuple[repo.GrantRow, tuple[str, ...]]]  # each with its capabilities
+    manageable: list[tuple[uuid.UUID, OrganisationKind, set[Role]]]
+    expiring_soon: int
+    pending_demandes: int
+
+
+async def situation(session: AsyncSession, auth: Authority) -> Situation:
+    """The caller's current grants (an active one gives its role's capabilities, a
+    suspended one none), where it may grant, and its work waiting."""
+    holder = auth.holder_id
+    rows = await repo.holder_grants(session, holder) if holder is not None else []
+    manager_vis = auth.manager_visibility()
+    return Situation(
+        grants=[
+            (
+                r,
+                CAPABILITIES[Role(r.Habilitation.role)]
+                if r.Habilitation.status == StatutHabilitation.active.value
+                else (),
+            )
+            for r in rows
+        ],
+        manageable=manageable(auth),
+        expiring_soon=await repo.count_expiring(session, manager_vis, EXPIRING_SOON, holder),
+        pending_demandes=await repo.count_pending_demandes(session, manager_vis),
+    )
 
 
 # --- the life of a grant ----------------------------------------------------------------
@@ -244,6 +340,41 @@ async def create_grant(
     return grant
 
 
+async def grant_to_person(
+    session: AsyncSession,
+    auth: Authority,
+    *,
+    person_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+    role: Role,
+    valid_until: dt.datetime | None,
+    reason: str | None,
+    default_days: int,
+    resolver: DbGrantResolver | None,
+) -> Habilitation:
+    """A grant made through the API: by someone who may grant this role on this
+    organisation (404 unknown to them, 403 not theirs to give), never to oneself, to a
+    person who has signed in once (404 otherwise)."""
+    kind = auth.kind_of(organisation_id, role)
+    auth.require_manage(organisation_id, kind, role)
+    if person_id == auth.holder_id:
+        raise Forbidden("Vous ne pouvez pas vous attribuer une habilitation.")
+    if await repo.person_by_id(session, person_id) is None:
+        raise NotFound("Personne inconnue (elle doit s'être connectée une fois).")
+    return await create_grant(
+        session,
+        organisation_id=organisation_id,
+        kind=kind,
+        role=role,
+        actor=actor_of(auth),
+        person_id=person_id,
+        valid_until=valid_until,
+        default_days=default_days,
+        reason=reason,
+        resolver=resolver,
+    )
+
+
 async def _expire(
     session: AsyncSession, grant: Habilitation, resolver: DbGrantResolver | None
 ) -> None:
@@ -262,20 +393,27 @@ async def expire_due(session: AsyncSession, resolver: DbGrantResolver | None = N
     return len(due)
 
 
+async def known_grant(session: AsyncSession, auth: Authority, grant_id: uuid.UUID) -> Habilitation:
+    """The grant, locked, if it is the caller's own or on an organisation it knows
+    (404 otherwise: nothing is told of the others)."""
+    grant = await repo.grant_for_update(session, grant_id)
+    if grant is None or not (
+        auth.owns(grant)
+        or auth.knows(grant.organisation_id, OrganisationKind(grant.organisation_kind))
+    ):
+        raise NotFound("Habilitation introuvable.")
+    return grant
+
+
 async def managed_grant(
     session: AsyncSession, auth: Authority, grant_id: uuid.UUID, preconditions: Preconditions
 ) -> Habilitation:
     """The grant, locked, if the caller may manage it (404 unseen, 403 not allowed) and
     the request's preconditions hold on its version (428, 412)."""
-    grant = await repo.grant_for_update(session, grant_id)
-    if grant is None:
-        raise NotFound("Habilitation introuvable.")
-    kind = OrganisationKind(grant.organisation_kind)
-    own = auth.holder_id is not None and auth.holder_id in (grant.person_id, grant.client_id)
-    if not own and not auth.knows(grant.organisation_id, kind):
-        raise NotFound("Habilitation introuvable.")
-    if own:
+    grant = await known_grant(session, auth, grant_id)
+    if auth.owns(grant):
         raise Forbidden("Vous ne pouvez pas modifier votre propre habilitation.")
+    kind = OrganisationKind(grant.organisation_kind)
     auth.require_manage(grant.organisation_id, kind, Role(grant.role))
     preconditions.check(etag_for(grant.id, grant.version))
     return grant
@@ -283,14 +421,16 @@ async def managed_grant(
 
 async def renew(
     session: AsyncSession,
-    grant: Habilitation,
-    actor: Actor,
+    auth: Authority,
+    grant_id: uuid.UUID,
+    preconditions: Preconditions,
     *,
     valid_until: dt.datetime | None,
     default_days: int,
     reason: str | None,
     resolver: DbGrantResolver | None,
 ) -> Habilitation:
+    grant = await managed_grant(session, auth, grant_id, preconditions)
     if grant.status == StatutHabilitation.revoquee.value:
         raise Conflict("Une habilitation révoquée ne se renouvelle pas : accordez-en une nouvelle.")
     now = await repo.db_now(session)
@@ -310,19 +450,22 @@ async def renew(
         raise Conflict(
             "Le titulaire a déjà une autre habilitation sur cette organisation."
         ) from exc
-    await _record(session, grant, EvenementHabilitation.renouvelee, actor, reason)
+    await _record(session, grant, EvenementHabilitation.renouvelee, actor_of(auth), reason)
     _invalidate(resolver, session, grant)
     return grant
 
 
 async def change_status(
     session: AsyncSession,
-    grant: Habilitation,
-    actor: Actor,
+    auth: Authority,
+    grant_id: uuid.UUID,
+    preconditions: Preconditions,
     event: EvenementHabilitation,
     reason: str | None,
     resolver: DbGrantResolver | None,
 ) -> Habilitation:
+    """Suspend, reactivate or revoke a grant the caller manages."""
+    grant = await managed_grant(session, auth, grant_id, preconditions)
     now = await repo.db_now(session)
     current = effective_status(grant, now)
     allowed: dict[EvenementHabilitation, tuple[set[StatutHabilitation], StatutHabilitation]] = {
@@ -346,75 +489,9 @@ async def change_status(
     grant.version += 1
     grant.updated_at = now
     await session.flush()
-    await _record(session, grant, event, actor, reason)
+    await _record(session, grant, event, actor_of(auth), reason)
     _invalidate(resolver, session, grant)
     return grant
-
-
-# --- machine clients ----------------------------------------------------------------------
-
-
-async def register_client(
-    session: AsyncSession,
-    *,
-    client_id: str,
-    nom: str,
-    organisation_id: uuid.UUID,
-    kind: OrganisationKind,
-    role: Role,
-    actor: Actor,
-    default_days: int,
-    auth: Authority | None = None,
-    resolver: DbGrantResolver | None = None,
-) -> tuple[Client, Habilitation]:
-    """Register a client and grant it its role (`auth` None: the CLI, no rights check)."""
-    if auth is not None:
-        if not auth.knows(organisation_id, kind):
-            raise NotFound("Organisation introuvable.")
-        may = bool(auth.admin_cafs) and (
-            (kind is OrganisationKind.caf and organisation_id in auth.admin_cafs)
-            or (
-                kind is OrganisationKind.collectivite
-                and bool(auth.caf_collectivites.get(organisation_id, set()) & auth.admin_cafs)
-            )
-        )
-        if not may:
-            raise Forbidden("Seul un administrateur de la Caf enregistre des clients machine.")
-    if role not in (CAF_ROLES if kind is OrganisationKind.caf else COLLECTIVITE_ROLES) and not (
-        kind is OrganisationKind.national and role is Role.lecteur_national
-    ):
-        raise InvalidPayload(f"Rôle « {role.value} » impossible sur cette organisation.")
-    if await repo.client_by_client_id(session, client_id) is not None:
-        raise Conflict("Ce client_id est déjà enregistré.")
-    client = Client(
-        id=uuid.uuid4(),
-        client_id=client_id,
-        nom=nom,
-        organisation_id=organisation_id,
-        organisation_kind=kind.value,
-        role=role.value,
-        registered_by=actor.id,
-    )
-    try:
-        async with session.begin_nested():
-            await repo.add(session, client)
-    except IntegrityError as exc:
-        raise Conflict("Ce client_id est déjà enregistré.") from exc
-    grant = await create_grant(
-        session,
-        organisation_id=organisation_id,
-        kind=kind,
-        role=role,
-        actor=actor,
-        client_id=client.id,
-        default_days=default_days,
-        reason="client machine enregistré",
-        resolver=resolver,
-    )
-    if resolver is not None:
-        # The client may have been refused (and that remembered) before its registration.
-        resolver.invalidate_after_commit(session, None)
-    return client, grant
 
 
 # --- what the caller may do ---------------------------------------------------------------

@@ -11,7 +11,9 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,7 +92,22 @@ async def invite(
             "token": token,
         },
     )
+    await session.flush()
+    await session.refresh(invitation)
     return NewInvitation(invitation, token)
+
+
+async def list_invitations(
+    session: AsyncSession,
+    auth: Authority,
+    limit: int,
+    cursor: str | None,
+    organisation_id: uuid.UUID | None,
+) -> Sequence[Invitation]:
+    """The invitations of the organisations the caller manages."""
+    return await repo.list_invitations(
+        session, auth.manager_visibility(), limit, cursor, organisation_id
+    )
 
 
 async def accept_invitation(
@@ -134,15 +151,23 @@ async def accept_invitation(
     return grant
 
 
+async def known_invitation(
+    session: AsyncSession, auth: Authority, invitation_id: uuid.UUID
+) -> Invitation:
+    """An invitation on an organisation the caller knows (404 otherwise)."""
+    invitation = await repo.invitation_by_id(session, invitation_id)
+    if invitation is None or not auth.knows(
+        invitation.organisation_id, OrganisationKind(invitation.organisation_kind)
+    ):
+        raise NotFound("Invitation introuvable.")
+    return invitation
+
+
 async def cancel_invitation(
     session: AsyncSession, auth: Authority, invitation_id: uuid.UUID
 ) -> Invitation:
-    invitation = await repo.invitation_by_id(session, invitation_id)
-    if invitation is None:
-        raise NotFound("Invitation introuvable.")
+    invitation = await known_invitation(session, auth, invitation_id)
     kind = OrganisationKind(invitation.organisation_kind)
-    if not auth.knows(invitation.organisation_id, kind):
-        raise NotFound("Invitation introuvable.")
     auth.require_manage(invitation.organisation_id, kind, Role(invitation.role))
     if invitation.status != StatutInvitation.en_attente.value:
         raise Conflict(f"Invitation déjà {invitation.status}.")
@@ -189,6 +214,48 @@ async def request_access(
             await repo.add(session, demande)
     except IntegrityError as exc:
         raise Conflict("Une demande est déjà en attente pour cette collectivité.") from exc
+    await session.refresh(demande)
+    return demande
+
+
+async def list_demandes(
+    session: AsyncSession,
+    auth: Authority,
+    limit: int,
+    cursor: str | None,
+    statut: StatutDemande | None,
+    organisation_id: uuid.UUID | None,
+) -> Sequence[Any]:
+    """One's own requests and those on the organisations one sees, with the asker."""
+    return await repo.list_demandes(
+        session,
+        auth.visibility(),
+        limit,
+        cursor,
+        statut.value if statut else None,
+        organisation_id,
+    )
+
+
+async def visible_demande(session: AsyncSession, auth: Authority, demande_id: uuid.UUID) -> Any:
+    """A request the caller sees, with the asker (404 otherwise)."""
+    row = await repo.demande_row(session, demande_id, auth.visibility())
+    if row is None:
+        raise NotFound("Demande introuvable.")
+    return row
+
+
+async def known_demande(
+    session: AsyncSession, auth: Authority, demande_id: uuid.UUID
+) -> DemandeAcces:
+    """A request, locked, that is the caller's own or on a collectivité it knows (404
+    otherwise)."""
+    demande = await repo.demande_for_update(session, demande_id)
+    if demande is None or (
+        demande.person_id != auth.holder_id
+        and not auth.knows(demande.organisation_id, OrganisationKind.collectivite)
+    ):
+        raise NotFound("Demande introuvable.")
     return demande
 
 
@@ -197,12 +264,8 @@ async def decidable_demande(
 ) -> DemandeAcces:
     """The request, locked, if the caller may decide it (404 unseen, 403 not allowed,
     409 decided already) and the request's preconditions hold on its version."""
-    demande = await repo.demande_for_update(session, demande_id)
+    demande = await known_demande(session, auth, demande_id)
     kind = OrganisationKind.collectivite
-    if demande is None or (
-        demande.person_id != auth.holder_id and not auth.knows(demande.organisation_id, kind)
-    ):
-        raise NotFound("Demande introuvable.")
     if demande.person_id == auth.holder_id:
         raise Forbidden("Vous ne pouvez pas décider de votre propre demande.")
     auth.require_manage(demande.organisation_id, kind, Role(demande.role))
@@ -215,12 +278,14 @@ async def decidable_demande(
 async def approve(
     session: AsyncSession,
     auth: Authority,
-    demande: DemandeAcces,
+    demande_id: uuid.UUID,
+    preconditions: Preconditions,
     *,
     reason: str | None,
     default_days: int,
     resolver: DbGrantResolver | None,
 ) -> Habilitation:
+    demande = await decidable_demande(session, auth, demande_id, preconditions)
     grant = await create_grant(
         session,
         organisation_id=demande.organisation_id,
@@ -239,10 +304,17 @@ async def approve(
 
 
 async def refuse(
-    session: AsyncSession, auth: Authority, demande: DemandeAcces, *, reason: str
-) -> DemandeAcces:
+    session: AsyncSession,
+    auth: Authority,
+    demande_id: uuid.UUID,
+    preconditions: Preconditions,
+    *,
+    reason: str,
+) -> Any:
+    """The request refused, with its asker, as the answer shows it."""
+    demande = await decidable_demande(session, auth, demande_id, preconditions)
     await _decide(session, auth, demande, StatutDemande.refusee, reason, await repo.db_now(session))
-    return demande
+    return await visible_demande(session, auth, demande_id)
 
 
 async def _decide(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from gateway.app import create_app
 from gateway.devidp.keys import KeyStore
 from gateway.habilitations import repository as repo
-from gateway.habilitations import service
+from gateway.habilitations import service, service_clients
 from gateway.habilitations.models import convention_ref as gateway_refs
 from gateway.habilitations.resolver import DbGrantResolver
 from gateway.settings import GatewaySettings
@@ -134,7 +134,7 @@ class HabRig:
         self, client_id: str, organisation: uuid.UUID, kind: OrganisationKind, role: Role
     ) -> uuid.UUID:
         async with self.sessionmaker() as session:
-            _, created = await service.register_client(
+            _, created = await service_clients.register_client(
                 session,
                 client_id=client_id,
                 nom=client_id,
