@@ -66,6 +66,7 @@ from kernel.errors import Conflict, InvalidPayload
 from kernel.internal_token import current_principal
 from kernel.json_response import json_response
 from kernel.principal import Principal
+from kernel.rights import RightRoute
 from kernel.settings import CommonSettings
 
 _log = logging.getLogger("coop.idempotency")
@@ -324,8 +325,9 @@ def _key_of(request: Request) -> str | None:
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-class IdempotentRouteBase(APIRoute):
-    """What every class `idempotent_route_class` builds is (tests check every public POST)."""
+class IdempotentRouteBase(RightRoute):
+    """What every class `idempotent_route_class` builds is (tests check every public POST);
+    a public route, its right refused before its handler (`kernel.rights`)."""
 
 
 def idempotent_route_class(principal: Callable[..., Any]) -> type[APIRoute]:

@@ -12,7 +12,6 @@ from gateway.auth.dependencies import CurrentIdentity, current_principal
 from gateway.habilitations import repository as repo
 from gateway.habilitations import service, service_clients, service_requests
 from gateway.habilitations.dependencies import (
-    Auth,
     Ctx,
     HabilitationsContext,
     habilitations_lifespan,
@@ -25,6 +24,16 @@ from gateway.habilitations.models import (
     Invitation,
     StatutDemande,
     StatutHabilitation,
+)
+from gateway.habilitations.rights import (
+    ClientRegister,
+    DemandeDecide,
+    DemandeRead,
+    Everyone,
+    HabilitationGrant,
+    HabilitationManage,
+    HabilitationRead,
+    InvitationManage,
 )
 from gateway.habilitations.schemas import (
     Acceptation,
@@ -146,7 +155,7 @@ async def _grant_response(
 
 
 @router.get("/moi", tags=["moi"], summary="Qui je suis, mes habilitations, ce que je peux faire")
-async def moi(identity: CurrentIdentity, auth: Auth, session: DbSession) -> Moi:
+async def moi(identity: CurrentIdentity, auth: Everyone, session: DbSession) -> Moi:
     mine = await service.situation(session, auth)
     return Moi(
         id=auth.holder_id,
@@ -173,7 +182,7 @@ async def moi(identity: CurrentIdentity, auth: Auth, session: DbSession) -> Moi:
 
 @router.get("/habilitations", tags=TAGS, summary="Habilitations visibles (par fin de validité)")
 async def list_grants(
-    auth: Auth,
+    auth: Everyone,
     session: DbSession,
     page: Pagination,
     organisation_id: uuid.UUID | None = None,
@@ -202,7 +211,7 @@ async def list_grants(
 
 @router.post("/habilitations", tags=TAGS, status_code=201, summary="Accorder une habilitation")
 async def grant(
-    body: HabilitationIn, auth: Auth, ctx: Ctx, session: DbSession, response: Response
+    body: HabilitationIn, auth: HabilitationGrant, ctx: Ctx, session: DbSession, response: Response
 ) -> HabilitationOut:
     created = await service.grant_to_person(
         session,
@@ -221,7 +230,7 @@ async def grant(
 
 @router.get("/habilitations/{grant_id}", tags=TAGS)
 async def get_grant(
-    grant_id: uuid.UUID, auth: Auth, session: DbSession, response: Response
+    grant_id: uuid.UUID, auth: HabilitationRead, session: DbSession, response: Response
 ) -> HabilitationOut:
     out = _grant_out(await service.visible_grant(session, auth, grant_id))
     response.headers["ETag"] = etag_for(out.id, out.version)
@@ -230,7 +239,7 @@ async def get_grant(
 
 @router.get("/habilitations/{grant_id}/historique", tags=TAGS, summary="Historique (append-only)")
 async def grant_history(
-    grant_id: uuid.UUID, auth: Auth, session: DbSession, page: Pagination
+    grant_id: uuid.UUID, auth: HabilitationRead, session: DbSession, page: Pagination
 ) -> Page[EvenementOut]:
     events = await service.grant_history(session, auth, grant_id, page.limit, page.cursor)
 
@@ -254,7 +263,7 @@ async def renew_grant(
     grant_id: uuid.UUID,
     body: Renouvellement,
     preconditions: IfMatch,
-    auth: Auth,
+    auth: HabilitationManage,
     ctx: Ctx,
     session: DbSession,
     response: Response,
@@ -291,7 +300,7 @@ async def suspend_grant(
     grant_id: uuid.UUID,
     body: Motif,
     preconditions: IfMatch,
-    auth: Auth,
+    auth: HabilitationManage,
     ctx: Ctx,
     session: DbSession,
     response: Response,
@@ -313,7 +322,7 @@ async def reactivate_grant(
     grant_id: uuid.UUID,
     body: MotifOptionnel,
     preconditions: IfMatch,
-    auth: Auth,
+    auth: HabilitationManage,
     ctx: Ctx,
     session: DbSession,
     response: Response,
@@ -335,7 +344,7 @@ async def revoke_grant(
     grant_id: uuid.UUID,
     body: Motif,
     preconditions: IfMatch,
-    auth: Auth,
+    auth: HabilitationManage,
     ctx: Ctx,
     session: DbSession,
     response: Response,
@@ -357,7 +366,7 @@ async def revoke_grant(
 
 @router.post("/invitations", tags=["invitations"], status_code=201, summary="Inviter par e-mail")
 async def create_invitation(
-    body: InvitationIn, auth: Auth, ctx: Ctx, session: DbSession, response: Response
+    body: InvitationIn, auth: HabilitationGrant, ctx: Ctx, session: DbSession, response: Response
 ) -> InvitationCreee:
     created = await service_requests.invite(
         session,
@@ -373,7 +382,7 @@ async def create_invitation(
 
 @router.get("/invitations", tags=["invitations"])
 async def list_invitations(
-    auth: Auth, session: DbSession, page: Pagination, organisation_id: uuid.UUID | None = None
+    auth: Everyone, session: DbSession, page: Pagination, organisation_id: uuid.UUID | None = None
 ) -> Page[InvitationOut]:
     items = await service_requests.list_invitations(
         session, auth, page.limit, page.cursor, organisation_id
@@ -390,7 +399,7 @@ async def list_invitations(
 async def accept_invitation(
     body: Acceptation,
     identity: CurrentIdentity,
-    auth: Auth,
+    auth: Everyone,
     ctx: Ctx,
     session: DbSession,
     response: Response,
@@ -409,7 +418,7 @@ async def accept_invitation(
 
 @router.post("/invitations/{invitation_id}/annulation", tags=["invitations"])
 async def cancel_invitation(
-    invitation_id: uuid.UUID, auth: Auth, session: DbSession
+    invitation_id: uuid.UUID, auth: InvitationManage, session: DbSession
 ) -> InvitationOut:
     return _invitation_out(await service_requests.cancel_invitation(session, auth, invitation_id))
 
@@ -420,7 +429,7 @@ async def cancel_invitation(
 @router.post("/demandes-acces", tags=["demandes d'accès"], status_code=201)
 async def create_demande(
     body: DemandeIn,
-    auth: Auth,
+    auth: Everyone,
     session: DbSession,
     identity: CurrentIdentity,
     response: Response,
@@ -435,7 +444,7 @@ async def create_demande(
 
 @router.get("/demandes-acces", tags=["demandes d'accès"])
 async def list_demandes(
-    auth: Auth,
+    auth: Everyone,
     session: DbSession,
     page: Pagination,
     statut: StatutDemande | None = None,
@@ -454,7 +463,7 @@ async def list_demandes(
 
 @router.get("/demandes-acces/{demande_id}", tags=["demandes d'accès"])
 async def get_demande(
-    demande_id: uuid.UUID, auth: Auth, session: DbSession, response: Response
+    demande_id: uuid.UUID, auth: DemandeRead, session: DbSession, response: Response
 ) -> DemandeOut:
     row = await service_requests.visible_demande(session, auth, demande_id)
     response.headers["ETag"] = etag_for(row.DemandeAcces.id, row.DemandeAcces.version)
@@ -466,7 +475,7 @@ async def approve_demande(
     demande_id: uuid.UUID,
     body: MotifOptionnel,
     preconditions: IfMatch,
-    auth: Auth,
+    auth: DemandeDecide,
     ctx: Ctx,
     session: DbSession,
     response: Response,
@@ -489,7 +498,7 @@ async def refuse_demande(
     demande_id: uuid.UUID,
     body: Motif,
     preconditions: IfMatch,
-    auth: Auth,
+    auth: DemandeDecide,
     session: DbSession,
     response: Response,
 ) -> DemandeOut:
@@ -503,7 +512,7 @@ async def refuse_demande(
 
 @router.post("/clients", tags=["clients machine"], status_code=201)
 async def register_client(
-    body: ClientIn, auth: Auth, ctx: Ctx, session: DbSession, response: Response
+    body: ClientIn, auth: ClientRegister, ctx: Ctx, session: DbSession, response: Response
 ) -> ClientCree:
     client, created = await service_clients.register_client_for(
         session,
@@ -521,7 +530,7 @@ async def register_client(
 
 
 @router.get("/clients", tags=["clients machine"])
-async def list_clients(auth: Auth, session: DbSession, page: Pagination) -> Page[ClientOut]:
+async def list_clients(auth: Everyone, session: DbSession, page: Pagination) -> Page[ClientOut]:
     items = await service_clients.list_clients(session, auth, page.limit, page.cursor)
     return make_page(items, page.limit, key=lambda c: (c.client_id,), item=_client_out)
 

@@ -13,7 +13,6 @@ from kernel.database import DbSession
 from kernel.errors import NotFound
 from kernel.etag import CreateOrReplace, IfMatch, etag_for
 from kernel.idempotency import IdempotentRoute
-from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
 from kernel.pagination import Pagination
 from kernel.principal import Principal
@@ -22,6 +21,14 @@ from services.actions import repository_sync as sync_repo
 from services.actions import service, service_indicateurs
 from services.actions.dependencies import ActionsContext, Created, Ctx, respond
 from services.actions.models import Indicateur, ValeurIndicateur
+from services.actions.rights import (
+    ActionCreate,
+    ActionDelete,
+    ActionRead,
+    ActionWrite,
+    ConventionRead,
+    PlanWrite,
+)
 from services.actions.rules import PeriodeValeur as Periode
 from services.actions.rules import StatutAction
 from services.actions.schemas import (
@@ -109,7 +116,7 @@ async def list_axes(
     convention_id: uuid.UUID,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionRead,
     page: Pagination,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
@@ -138,7 +145,7 @@ async def create_axe(
     data: AxeIn,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: PlanWrite,
 ) -> Response:
     async def run() -> Created:
         axe = await service.create_axe(ctx, session, principal, convention_id, data)
@@ -163,7 +170,7 @@ async def reorder_axes(
     data: Ordre,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: PlanWrite,
 ) -> Response:
     """Give the complete list of the convention's axes in their new order."""
 
@@ -180,7 +187,7 @@ async def get_axe(
     axe_id: uuid.UUID,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionRead,
 ) -> AxeOut:
     axe, _ = await service.load_axe(session, principal, convention_id, axe_id)
     with_etag(response, axe.id, axe.version)
@@ -195,7 +202,7 @@ async def update_axe(
     preconditions: IfMatch,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: PlanWrite,
 ) -> AxeOut:
     axe = await service.update_axe(session, principal, preconditions, convention_id, axe_id, data)
     with_etag(response, axe.id, axe.version)
@@ -208,7 +215,7 @@ async def delete_axe(
     axe_id: uuid.UUID,
     preconditions: IfMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: PlanWrite,
 ) -> Response:
     await service.delete_axe(session, principal, preconditions, convention_id, axe_id)
     return Response(status_code=204)
@@ -224,7 +231,7 @@ async def reorder_actions(
     axe_id: uuid.UUID,
     data: Ordre,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: PlanWrite,
     ctx: Ctx,
 ) -> Response:
     """Give the complete list of the axe's actions (sous-actions included) in their new order."""
@@ -249,7 +256,7 @@ async def list_actions(
     convention_id: uuid.UUID,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionRead,
     page: Pagination,
     updated_since: UpdatedSince = None,
     axe_id: uuid.UUID | None = None,
@@ -286,7 +293,7 @@ async def create_action(
     data: ActionIn,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionCreate,
 ) -> Response:
     async def run() -> Created:
         action = await service.create_action(ctx, session, principal, convention_id, data)
@@ -302,7 +309,7 @@ async def get_action(
     response: Response,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionRead,
 ) -> ActionDetail:
     """The complete fiche-action, with its sous-actions."""
     action, _ = await service.load_action(session, principal, action_id)
@@ -319,7 +326,7 @@ async def update_action(
     response: Response,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionWrite,
 ) -> ActionDetail:
     action = await service.update_action(ctx, session, principal, preconditions, action_id, data)
     children = await repo.sous_actions(session, action.id)
@@ -329,7 +336,7 @@ async def update_action(
 
 @router.delete("/actions/{action_id}", tags=["actions"], status_code=204)
 async def delete_action(
-    action_id: uuid.UUID, preconditions: IfMatch, session: DbSession, principal: CurrentPrincipal
+    action_id: uuid.UUID, preconditions: IfMatch, session: DbSession, principal: ActionDelete
 ) -> Response:
     await service.delete_action(session, principal, preconditions, action_id)
     return Response(status_code=204)
@@ -346,7 +353,7 @@ async def delete_action(
 async def list_indicateurs(
     action_id: uuid.UUID,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionRead,
     page: Pagination,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
@@ -371,7 +378,7 @@ async def create_indicateur(
     action_id: uuid.UUID,
     data: IndicateurIn,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionWrite,
     ctx: Ctx,
 ) -> Response:
     async def run() -> Created:
@@ -400,7 +407,7 @@ async def get_indicateur(
     indicateur_id: uuid.UUID,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionRead,
 ) -> IndicateurOut:
     ind, _, _ = await service_indicateurs.load_indicateur(
         session, principal, action_id, indicateur_id
@@ -416,7 +423,7 @@ async def update_indicateur(
     preconditions: IfMatch,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionWrite,
     ctx: Ctx,
 ) -> IndicateurOut:
     ind = await service_indicateurs.update_indicateur(
@@ -437,7 +444,7 @@ async def get_valeur(
     periode: PeriodeValeur,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionRead,
 ) -> ValeurOut:
     """The value of a period, with the ETag a PUT replacing it must send."""
     ind, _, _ = await service_indicateurs.load_indicateur(
@@ -460,7 +467,7 @@ async def put_valeur(
     preconditions: CreateOrReplace,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionWrite,
     ctx: Ctx,
 ) -> ValeurOut:
     """Record the value of a quarter (``2026-T1``) or a year (``2026``).
@@ -504,7 +511,7 @@ async def delete_indicateur(
     indicateur_id: uuid.UUID,
     preconditions: IfMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionWrite,
     ctx: Ctx,
 ) -> Response:
     await service_indicateurs.delete_indicateur(

@@ -27,6 +27,16 @@ from services.actions.endpoints import (
     with_etag,
 )
 from services.actions.models import Bilan
+from services.actions.rights import (
+    BilanAdopt,
+    BilanAgree,
+    BilanDelete,
+    BilanRead,
+    BilanTransmit,
+    BilanWrite,
+    ConventionRead,
+    EvaluationWrite,
+)
 from services.actions.schemas import (
     Adoption,
     BilanDetail,
@@ -53,7 +63,7 @@ async def list_bilans(
     convention_id: uuid.UUID,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionRead,
     page: Pagination,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
@@ -74,7 +84,7 @@ async def list_bilans(
     response_model=BilansAttendus,
 )
 async def bilans_attendus(
-    convention_id: uuid.UUID, ctx: Ctx, session: DbSession, principal: CurrentPrincipal
+    convention_id: uuid.UUID, ctx: Ctx, session: DbSession, principal: ConventionRead
 ) -> BilansAttendus:
     """Les bilans que la convention doit au COPIL (art. 9) : un point d'étape par année,
     le bilan intermédiaire à mi-parcours, le bilan final avant la fin ; pour chacun, sa
@@ -93,7 +103,7 @@ async def create_bilan(
     data: BilanIn,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: EvaluationWrite,
 ) -> Response:
     """Les agents de la Caf et les collectivités signataires (contributeurs, référents)
     rédigent les bilans (art. 9), avec les sections de leur type."""
@@ -125,7 +135,7 @@ async def get_bilan(
     response: Response,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: BilanRead,
 ) -> BilanDetail:
     bilan, convention = await service_bilans.load_bilan(session, principal, bilan_id)
     return await _detail(ctx, session, response, bilan, convention)
@@ -139,7 +149,7 @@ async def update_bilan(
     response: Response,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: BilanWrite,
 ) -> BilanDetail:
     """Les agents de la Caf et les collectivités signataires (contributeurs, référents)
     modifient un bilan en brouillon : seuls les champs et sections envoyés changent."""
@@ -151,7 +161,7 @@ async def update_bilan(
 
 @router.delete("/bilans/{bilan_id}", tags=["bilans"], status_code=204)
 async def delete_bilan(
-    bilan_id: uuid.UUID, preconditions: IfMatch, session: DbSession, principal: CurrentPrincipal
+    bilan_id: uuid.UUID, preconditions: IfMatch, session: DbSession, principal: BilanDelete
 ) -> Response:
     """Delete a bilan still in brouillon (Caf agents, If-Match); an adopted one: 409."""
     await service_bilans.delete_bilan(session, principal, preconditions, bilan_id)
@@ -184,7 +194,7 @@ async def adopter(
     preconditions: IfMatch,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: BilanAdopt,
 ) -> Response:
     """Adopté par le COPIL à la date donnée : fige l'instantané. Saisi par un agent de la
     Caf ou le référent d'une collectivité signataire."""
@@ -204,7 +214,7 @@ async def accorder(
     data: AccordIn,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: BilanAgree,
 ) -> Response:
     """A collectivité concerned records its agreement to send the petite-enfance part."""
     return await _bilan_post(
@@ -221,7 +231,7 @@ async def transmettre(
     preconditions: IfMatch,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: BilanTransmit,
 ) -> Response:
     """Mark the petite-enfance part transmissible to the CDSF (every agreement needed)."""
     return await _bilan_post(

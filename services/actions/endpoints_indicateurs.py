@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request, Response
 from kernel.database import DbSession
 from kernel.etag import CreateOrReplace, IfMatch
 from kernel.idempotency import IdempotentRoute
-from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
 from services.actions import repository as repo
 from services.actions import repository_sync as sync_repo
@@ -27,6 +26,7 @@ from services.actions.endpoints import (
     valeur_of_periode,
     valeur_response,
 )
+from services.actions.rights import ConventionRead, EvaluationWrite
 from services.actions.schemas import (
     IndicateurConventionIn,
     IndicateurConventionPatch,
@@ -47,7 +47,7 @@ async def list_indicateurs_convention(
     convention_id: uuid.UUID,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionRead,
     page: Pagination,
     updated_since: UpdatedSince = None,
     axe_id: uuid.UUID | None = None,
@@ -71,7 +71,7 @@ async def create_indicateur_convention(
     data: IndicateurConventionIn,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: EvaluationWrite,
 ) -> Response:
     """Un indicateur de la convention, ou d'un de ses axes (``axe_id``) : agents de la
     Caf et collectivités signataires (contributeurs, référents)."""
@@ -96,7 +96,7 @@ async def get_indicateur_convention(
     indicateur_id: uuid.UUID,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionRead,
 ) -> IndicateurOut:
     ind, _ = await service_indicateurs.load_indicateur_convention(
         session, principal, convention_id, indicateur_id
@@ -112,7 +112,7 @@ async def update_indicateur_convention(
     preconditions: IfMatch,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: EvaluationWrite,
     ctx: Ctx,
 ) -> IndicateurOut:
     ind = await service_indicateurs.update_indicateur_convention(
@@ -127,7 +127,7 @@ async def delete_indicateur_convention(
     indicateur_id: uuid.UUID,
     preconditions: IfMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: EvaluationWrite,
     ctx: Ctx,
 ) -> Response:
     await service_indicateurs.delete_indicateur_convention(
@@ -143,7 +143,7 @@ async def get_valeur_convention(
     periode: PeriodeValeur,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionRead,
 ) -> ValeurOut:
     """La valeur d'une période, avec l'ETag qu'un PUT la remplaçant doit envoyer."""
     ind, _ = await service_indicateurs.load_indicateur_convention(
@@ -166,7 +166,7 @@ async def put_valeur_convention(
     preconditions: CreateOrReplace,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: EvaluationWrite,
     ctx: Ctx,
 ) -> ValeurOut:
     """Enregistre la valeur d'un trimestre (``2026-T1``) ou d'une année (``2026``) ;

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Path, Query, Response
 from kernel.database import DbSession
 from kernel.etag import CreateOrReplace, IfMatch, etag_for
 from kernel.idempotency import IdempotentRoute
-from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
 from kernel.pagination import Pagination
+from kernel.rights import Everyone
 from services.actions import repository_suivis as srepo
 from services.actions import repository_sync as sync_repo
 from services.actions import service_suivis
@@ -26,6 +26,13 @@ from services.actions.endpoints import (
     with_etag,
 )
 from services.actions.models import Suivi
+from services.actions.rights import (
+    ActionRead,
+    CampagneWrite,
+    ConventionRead,
+    SuiviValidate,
+    SuiviWrite,
+)
 from services.actions.rules import PeriodeTrimestre
 from services.actions.schemas import (
     ARenseignerPage,
@@ -57,7 +64,7 @@ def _detail(response: Response, suivi: Suivi) -> SuiviDetail:
 async def list_suivis(
     action_id: uuid.UUID,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionRead,
     page: Pagination,
     updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
@@ -79,7 +86,7 @@ async def create_suivi(
     data: SuiviIn,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: SuiviWrite,
 ) -> Response:
     """Open the suivi of a quarter (brouillon)."""
 
@@ -99,7 +106,7 @@ async def get_suivi(
     periode: Periode,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ActionRead,
 ) -> SuiviDetail:
     suivi, _, _ = await service_suivis.load_suivi(session, principal, action_id, periode)
     return _detail(response, suivi)
@@ -113,7 +120,7 @@ async def update_suivi(
     preconditions: IfMatch,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: SuiviWrite,
     ctx: Ctx,
 ) -> SuiviDetail:
     """Change a brouillon or à compléter suivi (If-Match required)."""
@@ -141,7 +148,7 @@ async def soumettre(
     periode: Periode,
     preconditions: IfMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: SuiviWrite,
     ctx: Ctx,
 ) -> Response:
     return await _transition(
@@ -160,7 +167,7 @@ async def valider(
     data: CommentaireOptionnel,
     preconditions: IfMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: SuiviValidate,
     ctx: Ctx,
 ) -> Response:
     """Caf agents only."""
@@ -187,7 +194,7 @@ async def renvoyer(
     data: Commentaire,
     preconditions: IfMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: SuiviValidate,
     ctx: Ctx,
 ) -> Response:
     """Send back « à compléter » with a comment (Caf agents only)."""
@@ -214,7 +221,7 @@ async def corriger(
     data: Correction,
     preconditions: IfMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: SuiviWrite,
     ctx: Ctx,
 ) -> Response:
     """A new revision of a validated suivi, with its reason; it is validated again."""
@@ -227,7 +234,7 @@ async def corriger(
 
 @router.get("/actions/{action_id}/suivis/{periode}/historique", tags=["suivis"])
 async def historique(
-    action_id: uuid.UUID, periode: Periode, session: DbSession, principal: CurrentPrincipal
+    action_id: uuid.UUID, periode: Periode, session: DbSession, principal: ActionRead
 ) -> list[EvenementOut]:
     """Every revision and transition, oldest first, with the content it produced."""
     events = await service_suivis.historique(session, principal, action_id, periode)
@@ -239,7 +246,7 @@ async def historique(
 
 @router.get("/conventions/{convention_id}/campagnes", tags=["campagnes"])
 async def list_campagnes(
-    convention_id: uuid.UUID, ctx: Ctx, session: DbSession, principal: CurrentPrincipal
+    convention_id: uuid.UUID, ctx: Ctx, session: DbSession, principal: ConventionRead
 ) -> list[CampagneResume]:
     """Every quarter the convention is in force, with its due date."""
     rows = await service_suivis.list_campagnes(ctx, session, principal, convention_id)
@@ -253,7 +260,7 @@ async def campagne_convention(
     response: Response,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionRead,
 ) -> CampagneConventionOut:
     """Counts per state, missing suivis, late ones and alerts to the COPIL.
 
@@ -280,7 +287,7 @@ async def set_campagne(
     response: Response,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: CampagneWrite,
 ) -> CampagneResume:
     """Set the due date of a campaign (default: 15 days after the quarter ends).
 
@@ -302,7 +309,7 @@ async def campagne_vue(
     periode: Periode,
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: Everyone,
     page: Pagination,
     caf_id: uuid.UUID | None = None,
 ) -> Response:
@@ -317,7 +324,7 @@ async def campagne_vue(
 async def actions_a_renseigner(
     ctx: Ctx,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: Everyone,
     page: Pagination,
     periode: Annotated[PeriodeTrimestre | None, Query()] = None,
 ) -> ARenseignerPage:

@@ -14,10 +14,12 @@ from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
 from kernel.pagination import Page, Pagination, keyset_page, make_page
+from kernel.rights import Everyone
 from services.conventions import repository as repo
-from services.conventions import service, service_views
+from services.conventions import rights, service, service_views
 from services.conventions.dependencies import Today
 from services.conventions.models import Convention
+from services.conventions.rights import ConventionRead, ConventionWrite
 from services.conventions.schemas import (
     ConventionCreate,
     ConventionOut,
@@ -52,7 +54,7 @@ async def respond(
 @router.get("", response_model=Page[ConventionSummary])
 async def list_conventions(
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: Everyone,
     page: Pagination,
     today: Today,
     caf_id: uuid.UUID | None = None,
@@ -82,7 +84,7 @@ async def list_conventions(
 async def create_convention(
     data: ConventionCreate,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: rights.ConventionCreate,
     today: Today,
     response: Response,
 ) -> ConventionOut:
@@ -100,7 +102,7 @@ async def get_convention(
     convention_id: uuid.UUID,
     preconditions: IfNoneMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionRead,
     today: Today,
 ) -> Response:
     """A ConventionOut written straight to JSON (see kernel.json_response); 304 when
@@ -120,7 +122,7 @@ async def patch_convention(
     data: ConventionPatch,
     preconditions: IfMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionWrite,
     today: Today,
     response: Response,
 ) -> ConventionOut:
@@ -131,7 +133,7 @@ async def patch_convention(
 
 @router.get("/{convention_id}/signataires")
 async def list_signataires(
-    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+    convention_id: uuid.UUID, session: DbSession, principal: ConventionRead
 ) -> list[SignataireOut]:
     await service.load_readable(session, principal, convention_id)
     sigs = await repo.signataires_of_convention(session, convention_id)
@@ -144,7 +146,7 @@ async def add_signataire(
     data: SignataireIn,
     preconditions: IfMatchWhenSent,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionWrite,
     today: Today,
     response: Response,
 ) -> ConventionOut:
@@ -160,7 +162,7 @@ async def patch_signataire(
     data: SignatairePatch,
     preconditions: IfMatchWhenSent,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionWrite,
     today: Today,
     response: Response,
 ) -> ConventionOut:
@@ -175,7 +177,7 @@ async def remove_signataire(
     organisation_id: uuid.UUID,
     preconditions: IfMatchWhenSent,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionWrite,
     today: Today,
     response: Response,
 ) -> ConventionOut:
@@ -186,7 +188,7 @@ async def remove_signataire(
 
 @router.get("/{convention_id}/historique", response_model=Page[EvenementOut])
 async def historique(
-    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal, page: Pagination
+    convention_id: uuid.UUID, session: DbSession, principal: ConventionRead, page: Pagination
 ) -> Page[EvenementOut]:
     await service.load_readable(session, principal, convention_id)
     rows = await repo.events_of(session, convention_id, page.cursor, page.limit)

@@ -12,11 +12,11 @@ from kernel.database import DbSession
 from kernel.errors import NotFound
 from kernel.etag import IfMatchWhenSent
 from kernel.idempotency import IdempotentRoute
-from kernel.internal_token import CurrentPrincipal
 from services.conventions import repository as repo
 from services.conventions import service, service_avenants, service_lifecycle
 from services.conventions.dependencies import Bilans, Today
 from services.conventions.endpoints import convention_etag, respond
+from services.conventions.rights import ConventionRead, ConventionWrite
 from services.conventions.schemas import (
     AvenantIn,
     AvenantOut,
@@ -38,7 +38,7 @@ async def sign(
     convention_id: uuid.UUID,
     preconditions: IfMatchWhenSent,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionWrite,
     today: Today,
     response: Response,
     data: SignatureIn | None = None,
@@ -52,7 +52,7 @@ async def sign(
 
 @router.get("/{convention_id}/avenants")
 async def list_avenants(
-    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+    convention_id: uuid.UUID, session: DbSession, principal: ConventionRead
 ) -> list[AvenantOut]:
     await service.load_readable(session, principal, convention_id)
     return [
@@ -67,7 +67,7 @@ async def add_avenant(
     data: AvenantIn,
     preconditions: IfMatchWhenSent,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionWrite,
     today: Today,
     response: Response,
 ) -> AvenantOut:
@@ -79,7 +79,7 @@ async def add_avenant(
 
 @router.get("/{convention_id}/versions")
 async def list_versions(
-    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+    convention_id: uuid.UUID, session: DbSession, principal: ConventionRead
 ) -> list[VersionSummary]:
     await service.load_readable(session, principal, convention_id)
     return [
@@ -90,7 +90,7 @@ async def list_versions(
 
 @router.get("/{convention_id}/versions/{numero}")
 async def get_version(
-    convention_id: uuid.UUID, numero: int, session: DbSession, principal: CurrentPrincipal
+    convention_id: uuid.UUID, numero: int, session: DbSession, principal: ConventionRead
 ) -> VersionOut:
     await service.load_readable(session, principal, convention_id)
     version = await repo.get_version(session, convention_id, numero)
@@ -104,7 +104,7 @@ async def renouveler(
     convention_id: uuid.UUID,
     preconditions: IfMatchWhenSent,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionWrite,
     today: Today,
     response: Response,
     bilans: Bilans,
@@ -121,7 +121,7 @@ async def renouveler(
 
 @router.get("/{convention_id}/equipements")
 async def list_equipements(
-    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+    convention_id: uuid.UUID, session: DbSession, principal: ConventionRead
 ) -> list[EquipementOut]:
     await service.load_readable(session, principal, convention_id)
     return [
@@ -136,7 +136,7 @@ async def add_equipement(
     data: EquipementIn,
     preconditions: IfMatchWhenSent,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionWrite,
 ) -> EquipementOut:
     convention = await service.load_writable(session, principal, convention_id, preconditions)
     equipement = await service_lifecycle.add_equipement(session, principal, convention, data)
@@ -149,7 +149,7 @@ async def remove_equipement(
     equipement_id: uuid.UUID,
     preconditions: IfMatchWhenSent,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionWrite,
 ) -> Response:
     convention = await service.load_writable(session, principal, convention_id, preconditions)
     await service_lifecycle.remove_equipement(session, principal, convention, equipement_id)
@@ -158,7 +158,7 @@ async def remove_equipement(
 
 @router.get("/{convention_id}/schema-ao")
 async def schema_ao(
-    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal, today: Today
+    convention_id: uuid.UUID, session: DbSession, principal: ConventionRead, today: Today
 ) -> SchemaAOOut:
     convention = await service.load_readable(session, principal, convention_id)
     return await service_lifecycle.schema_ao(session, convention, today)

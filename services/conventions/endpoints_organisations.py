@@ -11,10 +11,11 @@ from kernel.database import DbSession
 from kernel.errors import NotFound
 from kernel.etag import IfMatch, etag_for
 from kernel.idempotency import IdempotentRoute
-from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Page, Pagination, make_page
+from kernel.rights import Everyone
 from services.conventions import repository as repo
 from services.conventions.models import TypeOrganisation
+from services.conventions.rights import OrganisationCreate, OrganisationWrite
 from services.conventions.schemas import OrganisationIn, OrganisationOut, OrganisationPatch
 from services.conventions.service_organisations import (
     create_organisation,
@@ -30,7 +31,7 @@ router = APIRouter(
 @router.get("", response_model=Page[OrganisationOut])
 async def search(
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: Everyone,
     page: Pagination,
     q: Annotated[
         str | None, Query(min_length=1, max_length=100, description="Nom (partiel) ou code")
@@ -54,7 +55,7 @@ async def search(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create(
-    data: OrganisationIn, session: DbSession, principal: CurrentPrincipal, response: Response
+    data: OrganisationIn, session: DbSession, principal: OrganisationCreate, response: Response
 ) -> OrganisationOut:
     org = await create_organisation(session, principal, data)
     response.headers["Location"] = f"/api/v1/organisations/{org.id}"
@@ -64,7 +65,7 @@ async def create(
 
 @router.get("/{organisation_id}")
 async def get(
-    organisation_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal, response: Response
+    organisation_id: uuid.UUID, session: DbSession, principal: Everyone, response: Response
 ) -> OrganisationOut:
     org = await repo.get_organisation(session, organisation_id)
     if org is None:
@@ -79,7 +80,7 @@ async def patch(
     data: OrganisationPatch,
     preconditions: IfMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: OrganisationWrite,
     response: Response,
 ) -> OrganisationOut:
     org = await patch_organisation(session, principal, organisation_id, data, preconditions)

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Response, status
 from kernel.database import DbSession
 from kernel.etag import IfMatchWhenSent
 from kernel.idempotency import IdempotentRoute
-from kernel.internal_token import CurrentPrincipal
 from services.conventions import repository as repo
 from services.conventions import service, service_resiliation
 from services.conventions.dependencies import Today
 from services.conventions.endpoints import convention_etag, respond
+from services.conventions.rights import ConventionPartyWrite, ConventionRead
 from services.conventions.schemas import (
     ConventionOut,
     LeveeIn,
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/v1/conventions", tags=["cycle de vie"], route_cl
 
 @router.get("/{convention_id}/mises-en-demeure")
 async def list_mises_en_demeure(
-    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+    convention_id: uuid.UUID, session: DbSession, principal: ConventionRead
 ) -> list[MiseEnDemeureOut]:
     await service.load_readable(session, principal, convention_id)
     return [
@@ -42,7 +42,7 @@ async def mettre_en_demeure(
     data: MiseEnDemeureIn,
     preconditions: IfMatchWhenSent,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionPartyWrite,
     today: Today,
     response: Response,
 ) -> MiseEnDemeureOut:
@@ -68,7 +68,7 @@ async def lever(
     mise_en_demeure_id: uuid.UUID,
     preconditions: IfMatchWhenSent,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionPartyWrite,
     today: Today,
     response: Response,
     data: LeveeIn | None = None,
@@ -90,7 +90,7 @@ async def resilier(
     data: ResiliationIn,
     preconditions: IfMatchWhenSent,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionPartyWrite,
     today: Today,
     response: Response,
 ) -> ConventionOut:

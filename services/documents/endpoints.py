@@ -18,12 +18,14 @@ from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
 from kernel.pagination import Pagination, keyset_page, make_page
+from kernel.rights import Everyone
 from services.documents import repository as repo
 from services.documents import service
 from services.documents.dependencies import Context
 from services.documents.download import ContentResponse, content_disposition, parse_range
 from services.documents.models import StatutAnalyse, TypeDocument
 from services.documents.repository import DocumentFilters
+from services.documents.rights import ConventionRead, DocumentRead, DocumentUpload, DocumentWrite
 from services.documents.schemas import (
     DocumentOut,
     DocumentPage,
@@ -110,7 +112,7 @@ async def create_document(
     request: Request,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: DocumentUpload,
     ctx: Context,
 ) -> DocumentOut:
     document, version = await upload(ctx, session, principal, _upload_request(request))
@@ -122,7 +124,7 @@ async def create_document(
 @router.get("/documents", response_model=DocumentPage, summary="Lister et filtrer les documents")
 async def list_documents(
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: Everyone,
     ctx: Context,
     page: Pagination,
     convention_id: uuid.UUID | None = None,
@@ -171,7 +173,7 @@ async def _page(
 async def convention_documents(
     convention_id: uuid.UUID,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: ConventionRead,
     ctx: Context,
     page: Pagination,
     type: TypeDocument | None = None,
@@ -187,7 +189,7 @@ async def get_document(
     document_id: uuid.UUID,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: DocumentRead,
     ctx: Context,
 ) -> DocumentOut:
     document, _ = await service.load_document(session, principal, document_id, deleted=None)
@@ -202,7 +204,7 @@ async def patch_document(
     preconditions: IfMatch,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: DocumentWrite,
     ctx: Context,
 ) -> DocumentOut:
     document, ref = await service.load_document(session, principal, document_id, for_update=True)
@@ -213,7 +215,7 @@ async def patch_document(
 
 @router.delete("/documents/{document_id}", status_code=204, summary="Mettre à la corbeille")
 async def delete_document(
-    document_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal
+    document_id: uuid.UUID, session: DbSession, principal: DocumentWrite
 ) -> Response:
     document, ref = await service.load_document(session, principal, document_id, for_update=True)
     await service.move_to_bin(session, document, ref, principal)
@@ -229,7 +231,7 @@ async def restore_document(
     document_id: uuid.UUID,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: DocumentWrite,
     ctx: Context,
 ) -> DocumentOut:
     document, ref = await service.load_document(
@@ -248,7 +250,7 @@ async def restore_document(
 async def list_versions(
     document_id: uuid.UUID,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: DocumentRead,
     ctx: Context,
     page: Pagination,
 ) -> VersionPage:
@@ -272,7 +274,7 @@ async def create_version(
     request: Request,
     response: Response,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: DocumentWrite,
     ctx: Context,
 ) -> VersionOut:
     document, version = await upload(
@@ -287,7 +289,7 @@ async def get_version(
     document_id: uuid.UUID,
     numero: int,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: DocumentRead,
     ctx: Context,
 ) -> VersionOut:
     await service.load_document(session, principal, document_id)
@@ -303,7 +305,7 @@ async def download_latest(
     request: Request,
     preconditions: IfNoneMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: DocumentRead,
     ctx: Context,
 ) -> Response:
     return await _download(request, preconditions, session, principal, ctx, document_id, None)
@@ -316,7 +318,7 @@ async def download_version(
     request: Request,
     preconditions: IfNoneMatch,
     session: DbSession,
-    principal: CurrentPrincipal,
+    principal: DocumentRead,
     ctx: Context,
 ) -> Response:
     return await _download(request, preconditions, session, principal, ctx, document_id, numero)

@@ -3,8 +3,11 @@ the matrix, and every service route is reachable through the gateway's routing t
 
 from __future__ import annotations
 
+import inspect
 import re
+import uuid
 from collections.abc import Callable
+from typing import Any, get_type_hints
 
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
@@ -13,6 +16,7 @@ from gateway.app import OPENAPI_PATH
 from gateway.app import create_app as create_gateway
 from gateway.proxy.routing import RoutingTable
 from kernel.idempotency import IdempotentRouteBase
+from kernel.rights import RightCheck, RightRoute
 from services.actions.app import create_app as create_actions
 from services.conventions.app import create_app as create_conventions
 from services.documents.app import create_app as create_documents
@@ -83,3 +87,40 @@ def test_every_public_post_honours_idempotency_keys() -> None:
             if not isinstance(ctx.original_route, IdempotentRouteBase):
                 missing.append(f"{name}: POST {path}")
     assert not missing, "\n".join(missing)
+
+
+def _rights_of(dependant: Any) -> list[RightCheck[Any]]:
+    found: list[RightCheck[Any]] = []
+    for sub in dependant.dependencies:
+        if isinstance(sub.call, RightCheck):
+            found.append(sub.call)
+        found += _rights_of(sub)
+    return found
+
+
+def test_every_public_route_declares_exactly_one_right() -> None:
+    """The right a route requires is read at the route (`principal: ConventionWrite`):
+    one right dependency per public route of every app, refused by the route's class,
+    its object (when it names one) a UUID of the route's path, and the statuses it may
+    answer known."""
+    problems = []
+    for name, (factory, _) in APPS.items():
+        for ctx in iter_route_contexts(factory().routes):
+            path = getattr(ctx, "path", None) or ""
+            if not path.startswith("/api/v1/") or path == OPENAPI_PATH:
+                continue
+            route = f"{name}: {sorted(ctx.methods or ())} {path}"
+            rights = _rights_of(ctx.dependant)
+            if len(rights) != 1:
+                problems.append(f"{route}: {len(rights)} right dependencies")
+                continue
+            (right,) = rights
+            if not isinstance(ctx.original_route, RightRoute):
+                problems.append(f"{route}: not a RightRoute, its right would not be refused")
+            hints = get_type_hints(inspect.unwrap(ctx.endpoint), include_extras=False)
+            param = right.path_param
+            if param is not None and (f"{{{param}}}" not in path or hints.get(param) != uuid.UUID):
+                problems.append(f"{route}: {right.right.name} finds its object by {param}")
+            if 401 not in right.statuses:
+                problems.append(f"{route}: {right.right.name} says nothing of 401")
+    assert not problems, "\n".join(problems)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import literal_column, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.app import create_service_app
 from kernel.database import CompiledQuery, DbSession
@@ -15,6 +16,8 @@ from kernel.errors import Conflict, NotFound
 from kernel.etag import IfMatch, etag_for
 from kernel.internal_token import CallingService, CurrentPrincipal
 from kernel.pagination import Page, Pagination, decode_cursor, make_page
+from kernel.principal import Principal
+from kernel.rights import CAF_WRITERS, Right, RightRoute, ServiceRight
 from kernel.settings import CommonSettings
 
 
@@ -118,6 +121,36 @@ async def write_transactions(session: DbSession) -> list[int]:
     return await _two_transaction_ids(session)
 
 
+# A right on an object: the "things" whose id ends in 1 are in every caller's scope.
+async def _thing(
+    request: Request, session: AsyncSession, principal: Principal, thing_id: uuid.UUID
+) -> object:
+    if thing_id.int % 16 != 1:
+        raise NotFound("Chose introuvable.")
+    return thing_id
+
+
+ThingWrite = Annotated[
+    Principal,
+    Depends(
+        ServiceRight(
+            Right("ThingWrite", CAF_WRITERS, "Seuls les agents d'une Caf changent une chose."),
+            on=("thing_id", _thing),
+        )
+    ),
+]
+rights_router = APIRouter(route_class=RightRoute)
+touched: list[uuid.UUID] = []
+
+
+@rights_router.patch("/things/{thing_id}")
+async def patch_thing(thing_id: uuid.UUID, thing: Thing, principal: ThingWrite) -> Thing:
+    touched.append(thing_id)
+    return thing
+
+
 def create_toy_app(**overrides: object) -> object:
     settings = ToySettings(**overrides)  # type: ignore[arg-type]
-    return create_service_app(settings, title="toy", description="kernel tests", routers=[router])
+    return create_service_app(
+        settings, title="toy", description="kernel tests", routers=[router, rights_router]
+    )
