@@ -9,19 +9,13 @@ started and stopped by `coop.supervisor`.
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from coop.apps import APPS, AppSpec
+from coop.ports import free_port
 from coop.supervisor import Child, spawn, stop_all, wait_ready
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

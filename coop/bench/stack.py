@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from coop.apps import APPS, migration_trees
-from coop.stack import Stack, free_port
+from coop.ports import free_port
+from coop.stack import Stack
 from coop.supervisor import wait_ready
 from kernel.embedded_db import start_embedded, stop_embedded
 from kernel.migrations import upgrade

@@ -31,7 +31,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from coop.stack import free_port
+from coop.ports import free_port
 from gateway.app import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from kernel.principal import OrganisationKind, Principal, Role

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from coop.bench.http import Connection
 from coop.bench.relay import start
-from coop.stack import free_port
+from coop.ports import free_port
 from tests.support.served import served
 
 

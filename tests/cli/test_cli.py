@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from coop.apps import APPS
 from coop.cli import app
+from coop.ports import free_port
 from coop.run_suite import run_suite
-from coop.stack import free_port
 from coop.supervisor import spawn, stop_all, wait_ready
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from coop.stack import free_port
+from coop.ports import free_port
 from coop.supervisor import (
     Backoff,
     Child,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -20,6 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from coop.ports import free_port
 from services.documents.antivirus import ClamdClient
 from services.documents.app import create_app
 from services.documents.settings import DocumentsSettings
@@ -65,12 +65,6 @@ async def convs(database_url: str) -> AsyncIterator[Convs]:
 # --- clamd -------------------------------------------------------------------------------
 
 
-def _free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _clamd(stream_max_length: str, tcp: bool = False) -> Iterator[tuple[str, str | None]]:
     """A clamd of our own on a temporary socket (and a local TCP port when `tcp`), with
@@ -83,7 +77,7 @@ def _clamd(stream_max_length: str, tcp: bool = False) -> Iterator[tuple[str, str
     md5 = hashlib.md5(EICAR, usedforsecurity=False).hexdigest()
     (work / "db" / "test.hdb").write_text(f"{md5}:{len(EICAR)}:Eicar-Test-Signature\n")
     sock = work / "clamd.sock"
-    port = _free_tcp_port() if tcp else None
+    port = free_port() if tcp else None
     conf = work / "clamd.conf"
     conf.write_text(
         "Foreground yes\n"

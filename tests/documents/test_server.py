@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from coop.stack import free_port
+from coop.ports import free_port
 from services.documents.models import Document, Version
 from tests.documents.helpers import files_under, h
 from tests.documents.samples import filler_stream, pdf, streamed_multipart
@@ -139,6 +139,7 @@ async def _upload_stream(
     )
 
 
+@pytest.mark.slow
 async def test_200_mib_round_trip_keeps_server_memory_flat(
     served: Served, convention_id: uuid.UUID
 ) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from coop.stack import free_port
+from coop.ports import free_port
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.gateway.support import StaticGrantResolver

@@ -12,7 +12,8 @@ import pytest
 from joserfc import jws
 
 from coop.demo_ids import demo_id
-from tests.gateway.servers import Server, free_port, idp_server
+from coop.ports import free_port
+from tests.gateway.servers import Server, idp_server
 from tests.gateway.support import NO_DATABASE, authorize, bearer, pkce_pair
 
 PATH = "/api/v1/conventions"

@@ -13,8 +13,9 @@ import httpx
 import psutil
 import pytest
 
+from coop.ports import free_port
 from tests.gateway.echo_service import CHUNK
-from tests.gateway.servers import Server, free_port, idp_server
+from tests.gateway.servers import Server, idp_server
 from tests.gateway.support import NO_DATABASE
 
 MIB = 1024 * 1024

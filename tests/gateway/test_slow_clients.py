@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from coop.stack import free_port
+from coop.ports import free_port
 from tests.gateway.servers import Server
 from tests.gateway.support import NO_DATABASE
 

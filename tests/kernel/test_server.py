@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from coop.stack import free_port
+from coop.ports import free_port
 from tests.support.served import served
 
 BIG = bytes(range(256)) * (5 * 4096)  # 5 MiB, every byte value

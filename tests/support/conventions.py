@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from coop.stack import free_port
+from coop.ports import free_port
 from kernel.database import create_engine, create_sessionmaker
 from kernel.principal import Role
 from services.actions.app import create_app as create_actions

@@ -11,7 +11,7 @@ from granian.constants import HTTPModes, Interfaces
 from granian.server.embed import Server
 from starlette.types import ASGIApp
 
-from coop.stack import free_port
+from coop.ports import free_port
 
 # The test run's logging stays as pytest set it: only the server logger's level changes.
 _LEAVE_LOGGING = {"version": 1, "incremental": True, "handlers": {}, "loggers": {}}
