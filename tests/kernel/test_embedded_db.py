@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from kernel.database import asyncpg_dsn
 from kernel.embedded_db import (
+    STARTUP_TIMEOUT_SECONDS,
     EmbeddedDatabaseError,
     data_dir_major,
     server_major,
@@ -97,8 +98,49 @@ async def test_a_previous_major_data_dir_is_refused_for_development_and_remade_f
                 assert await conn.fetchval("SHOW shared_preload_libraries") == (
                     "pg_stat_statements"
                 )
+                assert await conn.fetchval("SHOW max_connections") == "500"
             finally:
                 await conn.close()
     finally:
         stop_embedded(str(data_dir))
     assert not (data_dir / "postmaster.pid").exists()
+
+
+async def test_a_server_slower_to_start_than_the_package_waits_for_is_joined(
+    cluster_dir: Path,
+) -> None:
+    """The package gives `pg_ctl start` 10 s; on a loaded machine (parallel test workers,
+    a shared CI host) PostgreSQL may take longer to accept connections, and is starting
+    fine: start_embedded waits for it rather than failing. Here the server's start is
+    made slow on purpose: an archive recovery whose first restore takes 11 s."""
+    data_dir = cluster_dir / "pgdata"
+    url = start_embedded(str(data_dir))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        # Run by the server in its data directory, as the server's own user.
+        await conn.execute(
+            "ALTER SYSTEM SET restore_command = "
+            "'test -e slept || { touch slept; sleep 11; }; exit 1'"
+        )
+        # No read-only connections during the recovery: ready means writable.
+        await conn.execute("ALTER SYSTEM SET hot_standby = off")
+        # As a cluster made before the suite needed more connections.
+        await conn.execute("ALTER SYSTEM SET max_connections = 100")
+    finally:
+        await conn.close()
+    stop_embedded(str(data_dir))
+    (data_dir / "recovery.signal").touch()
+    try:
+        # Another process: this one's package keeps its handle on the stopped server.
+        started = _start_in_subprocess(data_dir, "lent")
+        out, err = started.communicate(timeout=STARTUP_TIMEOUT_SECONDS)
+        assert started.returncode == 0, err
+        assert (data_dir / "slept").exists(), "the start was not the slow one"
+        conn = await asyncpg.connect(asyncpg_dsn(out.strip()))
+        try:
+            assert await conn.fetchval("SELECT current_database()") == "lent"
+            assert await conn.fetchval("SHOW max_connections") == "500", "not set on start"
+        finally:
+            await conn.close()
+    finally:
+        stop_embedded(str(data_dir))
