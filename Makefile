@@ -29,8 +29,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers (CI has two cores), each module's tests on one worker (its module-scoped
+# worlds built once), modules holding a `slow` test handed out first. One test alone:
+#   make pytest PYTEST_ARGS="tests/x -n0"
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?=
 pytest: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

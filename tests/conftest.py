@@ -2,7 +2,13 @@
 
 `TEST_DATABASE_URL` (a server URL; a fresh database is created on it) or, by default,
 the embedded PostgreSQL under .coop/test-pgdata. Each pytest process gets its own
-database, so several runs can share one server.
+database, so several runs, and the workers of one (pytest-xdist, `make test`), share
+one server.
+
+Parallel runs (`-n 2 --dist loadgroup`, see the Makefile): a module that builds a world
+for its tests (a fixture of module scope, or of session scope that only it uses) is one
+xdist group, `xdist_group` marked in the module, so one worker builds it once; the
+other tests are spread one by one. Modules marked `slow` are handed out first.
 """
 
 from __future__ import annotations
@@ -39,6 +45,24 @@ async def _admin(url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules holding a `slow` test first (each module's tests kept together and in
+    order): with workers, the long ones start at once and the short ones fill the tail."""
+    slow_modules = {item.module for item in items if item.get_closest_marker("slow")}  # type: ignore[attr-defined]
+    items.sort(key=lambda item: getattr(item, "module", None) not in slow_modules)
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Whatever a test (or code it calls in-process, such as a CLI command) puts in
+    os.environ is gone after it; session fixtures set theirs before any test runs."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from kernel.database import asyncpg_dsn
 from tests.support.compteurs import assert_counters_match_a_rescan
@@ -30,6 +31,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow
 def test_bench_runs_end_to_end_on_the_tiny_data_set(database_url: str, tmp_path: Path) -> None:
     out = tmp_path / "results"
     env = {**os.environ, "DATABASE_URL": database_url}

@@ -147,6 +147,7 @@ def _other_apps_code(name: str, modules: list[str]) -> list[str]:
     return [m for m in modules if m not in _CLI_DATA and under(m, others) and not under(m, own)]
 
 
+@pytest.mark.slow
 def test_serving_an_app_loads_no_other_apps_code() -> None:
     """`coop serve X` is every app's process: the CLI's other commands import their
     service's code when they run, so no app carries another's (nor its libraries)."""

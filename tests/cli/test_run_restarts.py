@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from coop.apps import APPS
 from coop.stack import Stack
@@ -39,6 +40,7 @@ def _gone(process: psutil.Process) -> bool:
         return True
 
 
+@pytest.mark.slow
 def test_an_app_that_dies_is_restarted_and_ctrl_c_still_stops_everything(
     database_url: str, tmp_path: Path
 ) -> None:

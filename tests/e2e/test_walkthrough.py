@@ -188,6 +188,7 @@ def gateway(stack: Stack) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.mark.slow
 def test_a_ctg_from_signature_to_validated_suivis(
     stack: Stack, gateway: httpx.Client, tmp_path: Path
 ) -> None:

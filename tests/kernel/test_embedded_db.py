@@ -59,6 +59,7 @@ def _start_in_subprocess(data_dir: Path, database: str) -> subprocess.Popen[str]
     )
 
 
+@pytest.mark.slow
 async def test_a_previous_major_data_dir_is_refused_for_development_and_remade_for_tests(
     cluster_dir: Path,
 ) -> None:
@@ -106,6 +107,7 @@ async def test_a_previous_major_data_dir_is_refused_for_development_and_remade_f
     assert not (data_dir / "postmaster.pid").exists()
 
 
+@pytest.mark.slow
 async def test_a_server_slower_to_start_than_the_package_waits_for_is_joined(
     cluster_dir: Path,
 ) -> None:

@@ -92,6 +92,7 @@ def _count_in_zip_entry(path: Path, entry: str, marker: bytes) -> int:
     return count
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "ods"])
 async def test_four_hundred_thousand_rows_in_bounded_memory(fmt: str, tmp_path: Path) -> None:
     sheet = Sheet("Suivis 2026", COLUMNS, _rows())
