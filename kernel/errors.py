@@ -76,6 +76,15 @@ class Conflict(DomainError):
     title = "Conflit avec l'état de la ressource"
 
 
+class Gone(DomainError):
+    """The resource existed and was deleted for good (a purged document): only its
+    record is kept."""
+
+    status = 410
+    slug = "gone"
+    title = "Ressource supprimée définitivement"
+
+
 class PreconditionFailed(DomainError):
     status = 412
     slug = "precondition-failed"

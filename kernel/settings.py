@@ -8,11 +8,12 @@ conventional fallback for the database.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -86,6 +87,14 @@ class CommonSettings(BaseSettings):
     internal_token_ttl_seconds: int = Field(default=30, ge=1, le=60)
     # How long an Idempotency-Key is remembered (kernel.idempotency), then purged.
     idempotency_retention_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # How often each app's retention rules run (kernel.retention, `coop worker`): rows
+    # past their period are purged, people long gone erased.
+    retention_sweep_seconds: float = Field(default=3600.0, gt=0)
+    # Delivery logs (each e-mail sent and its state) are kept this long, then purged.
+    delivery_log_retention_days: int = Field(default=365, ge=1, le=3 * 366)
+    # The time scheduled work takes as now (retention rules): tests and demos move it
+    # instead of waiting. None is the real clock; refused in production.
+    clock: AwareDatetime | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -110,6 +119,10 @@ class CommonSettings(BaseSettings):
             self.internal_trusted_keys = dev_keys.all_public_jwks()
         return self
 
+    def now(self) -> dt.datetime:
+        """Now, for scheduled work: the real clock unless `clock` moves it."""
+        return self.clock or dt.datetime.now(dt.UTC)
+
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.production
@@ -121,6 +134,8 @@ class CommonSettings(BaseSettings):
             problems.append("debug is on")
         if self.database_url is None:
             problems.append("no database URL (embedded PostgreSQL is development-only)")
+        if self.clock is not None:
+            problems.append("a fixed clock is set")
         if dev_keys.is_dev_key(self.internal_signing_key):
             problems.append("internal signing key is a development key")
         dev_trusted = [

@@ -1,5 +1,6 @@
 """The documents service's periodic jobs, run by `coop worker` (kernel.jobs): its
-convention replica, and the antivirus rescan of versions left `en_analyse`."""
+convention replica, the purge of the bin past its retention (the documents keep their
+record, never their content), and the antivirus rescan of versions left `en_analyse`."""
 
 from __future__ import annotations
 
@@ -17,22 +18,29 @@ from services.documents.settings import DocumentsSettings
 @asynccontextmanager
 async def periodic_jobs(settings: DocumentsSettings) -> AsyncIterator[list[PeriodicJob]]:
     async with job_resources(settings) as resources:
-        jobs = [
-            sync_job(
-                "documents.convention-ref-sync",
-                convention_ref,
-                settings.conventions_url,
-                resources,
-                settings.conventions_sync_seconds,
-            ),
-            idempotency_purge_job(settings, idempotency_keys, resources),
-        ]
-        scanner = make_scanner(settings)
-        if scanner is None:  # scanning disabled: versions are `disponible` unscanned
-            yield jobs
-            return
         storage = await open_storage(settings)
         try:
+
+            async def purge() -> service.PurgeReport:
+                return await service.purge(
+                    resources.sessionmaker, storage, settings.bin_retention_days, settings.now()
+                )
+
+            jobs = [
+                sync_job(
+                    "documents.convention-ref-sync",
+                    convention_ref,
+                    settings.conventions_url,
+                    resources,
+                    settings.conventions_sync_seconds,
+                ),
+                idempotency_purge_job(settings, idempotency_keys, resources),
+                PeriodicJob("documents.bin-purge", settings.retention_sweep_seconds, purge),
+            ]
+            scanner = make_scanner(settings)
+            if scanner is None:  # scanning disabled: versions are `disponible` unscanned
+                yield jobs
+                return
 
             async def rescan() -> dict[str, int]:
                 return await service.rescan(

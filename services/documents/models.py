@@ -100,6 +100,10 @@ class Document(Base):
     version_disponible: Mapped[int | None] = mapped_column(Integer)
     supprime_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     supprime_par: Mapped[str | None] = mapped_column(String(200))
+    # Purged from the bin (service.purge): the content is gone for good, the record of
+    # the document and its versions stays (titre, type, names, sizes, SHA-256, who,
+    # when), so its history still says what it was. Never listed or served again (410).
+    purge_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     versions: Mapped[list[Version]] = relationship(
         back_populates="document", lazy="raise", order_by="Version.numero"

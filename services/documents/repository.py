@@ -75,10 +75,12 @@ async def get_document(
     *,
     deleted: bool | None = False,
     for_update: bool = False,
+    purged: bool = False,
 ) -> tuple[Document, ConventionRef] | None:
     """The document with its convention, only if in the caller's scope.
 
-    `deleted`: False = live only, True = in the bin only, None = either.
+    `deleted`: False = live only, True = in the bin only, None = either. `purged`: the
+    record of a document purged from the bin instead (its content is gone).
     """
     stmt = (
         select(Document, *convention_ref.c)
@@ -88,10 +90,14 @@ async def get_document(
             _document_visibility(readable_clause(convention_ref, principal), principal.subject),
         )
     )
-    if deleted is True:
-        stmt = stmt.where(Document.supprime_le.is_not(None))
-    elif deleted is False:
-        stmt = stmt.where(Document.supprime_le.is_(None))
+    if purged:
+        stmt = stmt.where(Document.purge_le.is_not(None))
+    else:
+        stmt = stmt.where(Document.purge_le.is_(None))
+        if deleted is True:
+            stmt = stmt.where(Document.supprime_le.is_not(None))
+        elif deleted is False:
+            stmt = stmt.where(Document.supprime_le.is_(None))
     if for_update:
         stmt = stmt.with_for_update(of=Document)
     row = (await session.execute(stmt)).one_or_none()
@@ -127,8 +133,8 @@ def _page_statement(
         .join(convention_ref, convention_ref.c.id == Document.convention_id)
         .where(_document_visibility(readable_shape_clause(convention_ref, scope), subject))
     )
-    if corbeille:
-        stmt = stmt.where(Document.supprime_le.is_not(None))
+    if corbeille:  # a purged document has left the bin
+        stmt = stmt.where(Document.supprime_le.is_not(None), Document.purge_le.is_(None))
     else:
         stmt = stmt.where(Document.supprime_le.is_(None))
     for name in sorted(filters):
@@ -320,13 +326,32 @@ async def mark_document_available(session: AsyncSession, document_id: uuid.UUID)
     )
 
 
-async def purge_bin(session: AsyncSession, deleted_before: dt.datetime) -> int:
-    result = await session.execute(
-        delete(Document)
-        .where(Document.supprime_le.is_not(None), Document.supprime_le < deleted_before)
-        .returning(Document.id)
+async def purge_bin(session: AsyncSession, deleted_before: dt.datetime, at: dt.datetime) -> int:
+    """Purge the documents in the bin since before `deleted_before`: each keeps its
+    record (titre, type, its versions' names, sizes and SHA-256, who and when) and
+    loses its content (its versions point to none any more; the description, free
+    text, goes too). How many."""
+    purged = (
+        (
+            await session.execute(
+                update(Document)
+                .where(
+                    Document.supprime_le.is_not(None),
+                    Document.supprime_le < deleted_before,
+                    Document.purge_le.is_(None),
+                )
+                .values(purge_le=at, description=None, revision=Document.revision + 1)
+                .returning(Document.id)
+            )
+        )
+        .scalars()
+        .all()
     )
-    return len(result.all())
+    if purged:
+        await session.execute(
+            update(Version).where(Version.document_id.in_(purged)).values(contenu_sha256=None)
+        )
+    return len(purged)
 
 
 # Namespace of the per-content advisory locks (two-key form: apart from one-key locks).

@@ -7,11 +7,12 @@ import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.convention_ref import ConventionRef
-from kernel.errors import Conflict, Forbidden, NotFound
+from kernel.errors import Conflict, Forbidden, Gone, NotFound
 from kernel.etag import Preconditions, etag_for
 from kernel.principal import Principal
 from services.documents import repository as repo
@@ -22,6 +23,7 @@ from services.documents.schemas import Antivirus, DocumentOut, DocumentPatch, Ve
 from services.documents.storage import Storage, sha_of_blob_key
 
 _log = logging.getLogger("coop.documents")
+PARIS = ZoneInfo("Europe/Paris")
 
 
 def now() -> dt.datetime:
@@ -163,9 +165,17 @@ async def load_document(
     found = await repo.get_document(
         session, principal, document_id, deleted=deleted, for_update=for_update
     )
-    if found is None:
-        raise NotFound("Document introuvable.")
-    return found
+    if found is not None:
+        return found
+    record = await repo.get_document(session, principal, document_id, purged=True)
+    if record is not None and record[0].purge_le is not None:
+        purged = record[0].purge_le
+        raise Gone(
+            f"Document supprimé définitivement le {purged.astimezone(PARIS):%d/%m/%Y} (corbeille "
+            "vidée) : son contenu n'est plus conservé, seul son historique en garde la trace.",
+            extra={"purge_le": purged.isoformat()},
+        )
+    raise NotFound("Document introuvable.")
 
 
 async def describe(
@@ -253,11 +263,13 @@ async def purge(
     retention_days: int,
     at: dt.datetime | None = None,
 ) -> PurgeReport:
-    """Drop documents in the bin past retention, then content nothing refers to any more
-    (each under its lock, see `delete_contenu_if_unreferenced`)."""
-    deadline = (at or now()) - dt.timedelta(days=retention_days)
+    """Purge the documents in the bin past retention (their record stays, their content
+    goes: `repo.purge_bin`), then delete the content nothing refers to any more (each
+    under its lock, see `delete_contenu_if_unreferenced`)."""
+    at = at or now()
+    deadline = at - dt.timedelta(days=retention_days)
     async with sessionmaker() as session:
-        documents = await repo.purge_bin(session, deadline)
+        documents = await repo.purge_bin(session, deadline, at)
         await session.commit()
     async with sessionmaker() as session:
         candidates = await repo.unreferenced_contenus(session)

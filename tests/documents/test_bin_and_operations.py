@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
 import os
 import time
 from collections.abc import Awaitable
@@ -20,12 +21,14 @@ from typer.testing import CliRunner
 from coop.cli import app as coop_cli
 from kernel.database import create_sessionmaker
 from services.documents import service
+from services.documents.jobs import periodic_jobs as documents_jobs
 from services.documents.models import Contenu, Document, Version
+from services.documents.settings import DocumentsSettings
 from services.documents.storage import FilesystemStorage, TempUpload
 from tests.documents.conftest import Convs
-from tests.documents.helpers import h, ok, upload
+from tests.documents.helpers import h, new_version, ok, upload
 from tests.documents.samples import pdf
-from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR
+from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR, X_LECTEUR, Y_CONTRIBUTEUR
 
 
 async def count(engine: AsyncEngine, model: type) -> int:
@@ -56,7 +59,7 @@ async def test_purge_removes_binned_documents_then_unreferenced_content(
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
     report = await service.purge(sessionmaker, storage, retention_days=30, at=later)
     assert (report.documents, report.contenus) == (1, 0)
-    assert await count(db_engine, Document) == 1
+    assert await count(db_engine, Document) == 2  # A's record stays (below)
     assert len(blob_files(storage_root)) == 1
     got = await client.get(f"/api/v1/documents/{b['id']}/contenu", headers=h(X_CONTRIBUTEUR))
     assert got.content == shared
@@ -66,8 +69,95 @@ async def test_purge_removes_binned_documents_then_unreferenced_content(
     report = await service.purge(sessionmaker, storage, retention_days=30, at=later)
     assert (report.documents, report.contenus) == (1, 1)
     assert await count(db_engine, Contenu) == 0
-    assert await count(db_engine, Version) == 0
     assert blob_files(storage_root) == []
+    # Purged once: a second purge finds nothing more to do.
+    report = await service.purge(sessionmaker, storage, retention_days=30, at=later)
+    assert (report.documents, report.contenus) == (0, 0)
+
+
+async def test_a_purged_document_keeps_its_record_never_its_content(
+    convs: Convs,
+    client: httpx.AsyncClient,
+    db_engine: AsyncEngine,
+    storage_root: Path,
+    database_url: str,
+) -> None:
+    """Issue 24: "a purged document's history keeps its metadata, never its content".
+    The bin is emptied by the job `documents.bin-purge` (the clock moved, never slept)."""
+    first, second = pdf("version 1"), pdf("version 2, plus longue")
+    doc = ok(
+        await upload(
+            client, X_CONTRIBUTEUR, convs.a, "cr.pdf", first, titre="CR COPIL", description="Notes"
+        ),
+        201,
+    )
+    ok(await new_version(client, CAF_A_AGENT, doc["id"], "cr-v2.pdf", second), 201)
+    path = f"/api/v1/documents/{doc['id']}"
+    assert (await client.delete(path, headers=h(CAF_A_AGENT))).status_code == 204
+    settings = DocumentsSettings(
+        database_url=database_url, storage_root=str(storage_root), antivirus=False
+    )
+
+    async def purge_at(clock: dt.datetime) -> service.PurgeReport:
+        values = settings.model_copy(update={"clock": clock})
+        async with documents_jobs(values) as jobs:
+            [job] = [j for j in jobs if j.name == "documents.bin-purge"]
+            report: service.PurgeReport = await job.work()
+            return report
+
+    now = dt.datetime.now(dt.UTC)
+    assert (await purge_at(now + dt.timedelta(days=29))).documents == 0  # still restorable
+    assert (await purge_at(now + dt.timedelta(days=31))).documents == 1
+
+    # The content is gone from storage...
+    assert blob_files(storage_root) == []
+    # ... the record stays: what it was, its versions' files, who and when.
+    async with db_engine.connect() as conn:
+        record = (await conn.execute(select(Document).where(Document.id == doc["id"]))).one()
+        versions = (
+            await conn.execute(
+                select(Version).where(Version.document_id == doc["id"]).order_by(Version.numero)
+            )
+        ).all()
+    assert (record.titre, record.type, record.depose_par, record.description) == (
+        "CR COPIL",
+        "Compte rendu de COPIL",
+        X_CONTRIBUTEUR.subject,
+        None,
+    )
+    assert record.purge_le is not None
+    assert [
+        (v.numero, v.nom_fichier, v.taille, v.sha256, v.depose_par, v.contenu_sha256)
+        for v in versions
+    ] == [
+        (1, "cr.pdf", len(first), hashlib.sha256(first).hexdigest(), X_CONTRIBUTEUR.subject, None),
+        (
+            2,
+            "cr-v2.pdf",
+            len(second),
+            hashlib.sha256(second).hexdigest(),
+            CAF_A_AGENT.subject,
+            None,
+        ),
+    ]
+    assert all(v.depose_le is not None for v in versions)
+
+    # Nowhere to be listed or read any more: 410 in the scope (with when), 404 outside.
+    for suffix in ("", "/versions", "/versions/1", "/contenu", "/versions/2/contenu"):
+        gone = await client.get(path + suffix, headers=h(X_LECTEUR))
+        assert gone.status_code == 410, (suffix, gone.text)
+        assert gone.json()["purge_le"] == record.purge_le.isoformat()
+        assert "supprimé définitivement" in gone.json()["detail"]
+    assert (await client.get(path, headers=h(Y_CONTRIBUTEUR))).status_code == 404
+    restore = await client.post(path + "/restauration", headers=h(CAF_A_AGENT))
+    assert restore.status_code == 410
+    for listing in ("", "&corbeille=true"):
+        page = ok(
+            await client.get(
+                f"/api/v1/documents?convention_id={convs.a}{listing}", headers=h(CAF_A_AGENT)
+            )
+        )
+        assert page["items"] == []
 
 
 # --- purge racing an upload of identical content ------------------------------------------

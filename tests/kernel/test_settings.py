@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -31,6 +32,26 @@ def test_production_refuses_every_development_default(monkeypatch: pytest.Monkey
     assert any("trusted" in p for p in problems)
     with pytest.raises(ProductionConfigError):
         settings.check()
+
+
+def test_a_moved_clock_is_for_tests_and_demos_never_production() -> None:
+    """COOP_CLOCK moves "now" for the retention rules: in production it would purge
+    logs and erase people ahead of their time."""
+    private, public = _real_key()
+    moved = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    settings = DemoAppSettings(
+        environment="production",
+        database_url="postgresql://coop@db/coop",
+        internal_signing_key=private,
+        internal_trusted_keys={"gateway": public},
+        clock=moved,
+    )
+    assert settings.now() == moved
+    assert settings.production_problems() == ["a fixed clock is set"]
+    with pytest.raises(ProductionConfigError):
+        settings.check()
+    real = DemoAppSettings().now()
+    assert abs(real - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=5)
 
 
 def test_production_starts_with_real_keys_and_database() -> None:
