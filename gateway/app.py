@@ -1,9 +1,10 @@
 """The gateway app: the one public door of Coopération.
 
-Request path (outermost first): CORS, security headers, request id + access log, body
-idle timeout, per-IP rate limit, body size limit, then the proxy lane
-(gateway.proxy.lane): a path of the routing table goes to the proxy endpoint, anything
-else to the router with the gateway's own routes (habilitations, /moi, OpenAPI, /docs).
+Request path (outermost first): CORS, security headers, request id + access log (and
+the access journal, gateway.journal), body idle timeout, per-IP rate limit, body size
+limit, then the proxy lane (gateway.proxy.lane): a path of the routing table goes to the
+proxy endpoint, anything else to the router with the gateway's own routes
+(habilitations, /moi, OpenAPI, /docs).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gateway.habilitations.endpoints import router as habilitations_router
 from gateway.habilitations.models import idempotency_keys
 from gateway.habilitations.resolver import DbGrantResolver
 from gateway.identity import GrantResolver
+from gateway.journal import AccessJournal
 from gateway.limits import (
     BodySizeLimitMiddleware,
     CORSMiddleware,
@@ -82,6 +84,7 @@ def create_app(
     network (the services always: tests serve them on loopback)."""
     settings = settings or GatewaySettings()
     table = RoutingTable()
+    journal = AccessJournal(settings.access_journal_max_pending)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -159,8 +162,10 @@ def create_app(
             cache_seconds=settings.openapi_cache_seconds,
             version=VERSION,
         )
+        app.state.access_journal = journal
         try:
-            yield
+            async with journal.flushing(app.state.engine, settings.access_journal_flush_seconds):
+                yield
         finally:
             warm_up.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -203,6 +208,7 @@ def create_app(
             Middleware(ProxyLane, table=table),
         ],
         readiness_checks=[_identity_provider_ready],
+        on_response=journal.record,
     )
     # The kernel's /docs shows one app's schema; the gateway's shows the whole public API.
     app.router.routes[:] = [

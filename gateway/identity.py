@@ -21,7 +21,11 @@ class CallerIdentity:
     kind: PrincipalKind
     # Only used to match invitations, never as an identifier.
     email: str | None = None
+    # The display name the token gives (histories name authors by it).
     name: str | None = None
+    # The OIDC client the caller came through (`client_id`, else `azp`): the app or
+    # partner system, recorded in histories. A machine client's is its own id.
+    client: str | None = None
 
 
 class GrantResolver(Protocol):

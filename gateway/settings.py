@@ -107,6 +107,20 @@ class GatewaySettings(CommonSettings):
     # How often `coop worker` marks grants past their end "expirée" (history written).
     grant_expiry_sweep_seconds: float = Field(default=300.0, gt=0)
 
+    # The access journal (who called which route, when; gateway.journal) is kept this
+    # long, then purged (the CNIL recommends 6 months to a year). What is kept about
+    # people and why: docs/architecture.md, "What is kept about people".
+    access_log_retention_days: int = Field(default=365, ge=1, le=3 * 366)
+    # A person's e-mail (and preferences) are erased this long after their last grant
+    # ended (revoked, expired, request refused), as are ended invitations' e-mails.
+    person_retention_days: int = Field(default=365, ge=1, le=3 * 366)
+    # Each gateway process writes its journal rows in one statement this often, off the
+    # request path.
+    access_journal_flush_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Journal rows waiting to be written, at most per process: beyond, new ones are
+    # dropped and counted in the log (a stalled database never grows the gateway).
+    access_journal_max_pending: int = Field(default=50_000, ge=100)
+
     @field_validator("oidc_service_account_value")
     @classmethod
     def _one_placeholder(cls, value: str) -> str:

@@ -25,7 +25,7 @@ from kernel.errors import ServiceUnavailable, install_problem_handlers
 from kernel.idempotency import IdempotencyStore
 from kernel.input import NulCharacterMiddleware
 from kernel.internal_token import InternalTokenSigner, InternalTokenVerifier
-from kernel.observability import Metrics, RequestContextMiddleware
+from kernel.observability import Metrics, RequestContextMiddleware, ResponseHook
 from kernel.settings import CommonSettings
 from kernel.slow_clients import BodyIdleTimeoutMiddleware
 
@@ -59,13 +59,15 @@ def create_service_app(
     middleware: Sequence[Middleware] = (),
     readiness_checks: Sequence[ReadinessCheck] = (),
     idempotency_keys: Table | None = None,
+    on_response: ResponseHook | None = None,
 ) -> FastAPI:
     """Build an app. Resources are created in the lifespan, never at import.
     `middleware`: the app's own, inside the kernel's (request id, logs, metrics, NUL, body
     idle timeout), first listed outermost; `readiness_checks` add to /readyz's database
     check (e.g. the gateway's issuer). `idempotency_keys`: the app's table of
     Idempotency-Keys (`kernel.idempotency`), for apps whose routers use an idempotent
-    route class."""
+    route class. `on_response`: told of each request once answered (the gateway's
+    access journal)."""
     settings.check()
 
     @asynccontextmanager
@@ -136,7 +138,7 @@ def create_service_app(
     app.add_middleware(BodyIdleTimeoutMiddleware, seconds=settings.body_idle_timeout_seconds)
     # Inside the request-id middleware: a refused URL is logged like any answer.
     app.add_middleware(NulCharacterMiddleware, router=app.router)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, on_response=on_response)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

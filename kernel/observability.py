@@ -12,6 +12,7 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -96,10 +97,18 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "<unmatched>"
 
 
+# Told of every answered request once it is over (scope, status, seconds it took); it
+# must only take note, never wait (the gateway's access journal buffers a row).
+ResponseHook = Callable[[Scope, int, float], None]
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, on_response: ResponseHook | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.on_response = on_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -151,4 +160,9 @@ class RequestContextMiddleware:
                     }
                 },
             )
+            if self.on_response is not None:
+                try:
+                    self.on_response(scope, status, elapsed)
+                except Exception:  # taking note of a request never fails it
+                    _access_log.exception("response hook failed")
             request_id_var.reset(token)

@@ -187,11 +187,13 @@ class AccessTokenVerifier:
                 and self._service_account_rule.matches(claims, client_id)
             )
         ):
-            return CallerIdentity(self._issuer, client_id, PrincipalKind.client, name=name)
+            return CallerIdentity(
+                self._issuer, client_id, PrincipalKind.client, name=name, client=client_id
+            )
         if sub is None:
             raise invalid_token("Jeton sans sujet.", "missing sub")
         # A person, whatever app (`client_id`) they came through.
-        return CallerIdentity(self._issuer, sub, PrincipalKind.person, email, name)
+        return CallerIdentity(self._issuer, sub, PrincipalKind.person, email, name, client_id)
 
 
 def _text(value: object) -> str | None:

@@ -1,17 +1,23 @@
 """The gateway's periodic jobs, run by `coop worker` (kernel.jobs): its convention
-replica and the grant-expiry sweep. (The NOTIFY listener that drops the grant cache is
-no job: every gateway process runs its own, `notify.py`.)"""
+replica, the grant-expiry sweep, and what is kept about people (retention.py,
+kernel.retention). (The NOTIFY listener that drops the grant cache is no job: every
+gateway process runs its own, `notify.py`.)"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
+
+from sqlalchemy import Table
 
 from gateway.habilitations.dependencies import conventions_url, sweep_expired
-from gateway.habilitations.models import convention_ref, idempotency_keys
+from gateway.habilitations.models import Outbox, convention_ref, idempotency_keys, journal_acces
+from gateway.habilitations.retention import Erased, erase_departed
 from gateway.settings import GatewaySettings
 from kernel.convention_ref import sync_job
 from kernel.jobs import PeriodicJob, idempotency_purge_job, job_resources
+from kernel.retention import delivery_log_purge_job, log_purge_job
 
 
 @asynccontextmanager
@@ -21,6 +27,11 @@ async def periodic_jobs(settings: GatewaySettings) -> AsyncIterator[list[Periodi
         async def sweep() -> int:
             # No resolver here: the grants trigger NOTIFYs every gateway, which drops its cache.
             return await sweep_expired(resources.sessionmaker, None)
+
+        async def erasure() -> Erased:
+            return await erase_departed(
+                resources.sessionmaker, settings.now(), settings.person_retention_days
+            )
 
         yield [
             sync_job(
@@ -32,4 +43,17 @@ async def periodic_jobs(settings: GatewaySettings) -> AsyncIterator[list[Periodi
             ),
             PeriodicJob("gateway.grant-expiry-sweep", settings.grant_expiry_sweep_seconds, sweep),
             idempotency_purge_job(settings, idempotency_keys, resources),
+            log_purge_job(
+                settings,
+                "access-log",
+                journal_acces,
+                "at",
+                settings.access_log_retention_days,
+                resources,
+            ),
+            # The invitations' outbox is their delivery log until the mailer's own.
+            delivery_log_purge_job(
+                settings, cast(Table, Outbox.__table__), "created_at", resources
+            ),
+            PeriodicJob("gateway.person-erasure", settings.retention_sweep_seconds, erasure),
         ]

@@ -1,4 +1,5 @@
-"""SQLAlchemy models of the gateway schema: persons, clients, grants and their history.
+"""SQLAlchemy models of the gateway schema: persons, clients, grants and their history,
+and the access journal.
 
 Grants are the only source of rights: `resolver.DbGrantResolver` turns the current
 ones into the kernel `Principal` carried by the internal token.
@@ -13,11 +14,14 @@ from enum import StrEnum
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
+    Table,
     Text,
     Uuid,
     func,
@@ -41,6 +45,30 @@ class Base(DeclarativeBase):
 metadata = Base.metadata
 convention_ref = convention_ref_table(metadata)
 idempotency_keys = idempotency_table(metadata)
+
+# Who called which route of the public API, when, with which answer (gateway.journal):
+# the traceability log, kept COOP_GATEWAY_ACCESS_LOG_RETENTION_DAYS. Ids only: no
+# token, no body, no query string, no address.
+journal_acces = Table(
+    "journal_acces",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    # The gateway-local id of the person or machine client (as in the internal token and
+    # the histories); None when the caller was not identified (401, unknown client).
+    Column("principal_id", Uuid),
+    # The application the caller came through (`client_id`/`azp` of the access token).
+    Column("client", String(255)),
+    Column("method", String(10), nullable=False),
+    # The route template ("/api/v1/conventions/{id}"), and the path it matched (object
+    # ids, never a query string); "<unmatched>" and no path when no route matched.
+    Column("route", String(300), nullable=False),
+    Column("path", String(500)),
+    Column("status", SmallInteger, nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Index(None, "at"),
+    Index(None, "principal_id", "at"),
+)
 
 
 class StatutHabilitation(StrEnum):
@@ -85,10 +113,14 @@ class Person(Base):
     issuer: Mapped[str] = mapped_column(String(500), nullable=False)
     subject: Mapped[str] = mapped_column(String(255), nullable=False)
     # From the last token seen; used only to match invitations and to show who is who.
+    # Erased (with the person's preferences) a year after their last grant ended
+    # (retention.py); the name stays: histories name who acted.
     email: Mapped[str | None] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(300))
     first_seen_at: Mapped[dt.datetime] = _now()
     last_seen_at: Mapped[dt.datetime] = _now()
+    # When `email` (and preferences) were last erased by the retention rule.
+    erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Client(Base):
@@ -172,8 +204,9 @@ class Invitation(Base):
     __table_args__ = (Index(None, "organisation_id", "created_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    # Lower-cased; matched against the e-mail of the accepting person's token.
-    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    # Lower-cased; matched against the e-mail of the accepting person's token. None once
+    # the invitation has been over for the retention period (retention.py).
+    email: Mapped[str | None] = mapped_column(String(320))
     organisation_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
     organisation_kind: Mapped[str] = mapped_column(String(20), nullable=False)
     role: Mapped[str] = mapped_column(String(40), nullable=False)
@@ -193,6 +226,8 @@ class Outbox(Base):
     """Messages for the mailer (not part of the gateway): invitations to send."""
 
     __tablename__ = "outbox"
+    # The messages' delivery log too: purged past COOP_DELIVERY_LOG_RETENTION_DAYS.
+    __table_args__ = (Index(None, "created_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(40), nullable=False)

@@ -12,12 +12,14 @@ from sqlalchemy import (
     ColumnElement,
     Uuid,
     and_,
+    case,
     false,
     func,
     literal,
     or_,
     select,
     true,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -479,3 +481,75 @@ async def upsert_person_grant_rows(
         holder.outerjoin(Habilitation.__table__, and_(g.person_id == holder.c.id, _usable_grant()))
     )
     return (await session.execute(stmt)).all()
+
+
+# --- what is kept about people (retention.py) ------------------------------------------
+
+
+def _grant_end() -> ColumnElement[dt.datetime]:
+    """When a grant stops giving access: its revocation if sooner, else its end date."""
+    g = Habilitation.__table__.c
+    return case(
+        (g.status == StatutHabilitation.revoquee.value, func.least(g.valid_until, g.updated_at)),
+        else_=g.valid_until,
+    )
+
+
+async def erase_departed_persons(
+    session: AsyncSession, now: dt.datetime, cutoff: dt.datetime
+) -> int:
+    """Erase the e-mail of the persons with no link left since `cutoff`: no grant that
+    ended (or ends) after it, no access request pending or decided after it, not seen
+    since. Their subject and name stay (histories name them). How many."""
+    g = Habilitation.__table__.c
+    d = DemandeAcces.__table__.c
+    p = Person.__table__.c
+    recent_grant = select(g.id).where(g.person_id == p.id, _grant_end() >= cutoff).exists()
+    recent_request = (
+        select(d.id)
+        .where(
+            d.person_id == p.id,
+            or_(
+                d.status == StatutDemande.en_attente.value,
+                func.coalesce(d.decided_at, d.created_at) >= cutoff,
+            ),
+        )
+        .exists()
+    )
+    result = await session.execute(
+        update(Person)
+        .where(p.email.is_not(None), p.last_seen_at < cutoff, ~recent_grant, ~recent_request)
+        .values(email=None, erased_at=now)
+        .returning(p.id)
+    )
+    return len(result.all())
+
+
+async def erase_ended_invitations(session: AsyncSession, cutoff: dt.datetime) -> int:
+    """Erase the e-mail of invitations over (accepted, or past their expiry, which a
+    cancelled one never outlives) before `cutoff`. How many."""
+    i = Invitation.__table__.c
+    result = await session.execute(
+        update(Invitation)
+        .where(i.email.is_not(None), func.coalesce(i.accepted_at, i.expires_at) < cutoff)
+        .values(email=None)
+        .returning(i.id)
+    )
+    return len(result.all())
+
+
+async def erase_decided_request_messages(session: AsyncSession, cutoff: dt.datetime) -> int:
+    """Erase the requester's free text of access requests decided before `cutoff` (the
+    decision, its author and reason stay). How many."""
+    d = DemandeAcces.__table__.c
+    result = await session.execute(
+        update(DemandeAcces)
+        .where(
+            d.message.is_not(None),
+            d.status != StatutDemande.en_attente.value,
+            d.decided_at < cutoff,
+        )
+        .values(message=None)
+        .returning(d.id)
+    )
+    return len(result.all())

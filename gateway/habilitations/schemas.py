@@ -83,7 +83,12 @@ class InvitationIn(Input):
 
 class InvitationOut(BaseModel):
     id: uuid.UUID
-    email: str
+    email: str | None = Field(
+        description=(
+            "Adresse invitée ; null une fois l'invitation terminée (acceptée, annulée ou "
+            "expirée) depuis la durée de conservation (12 mois par défaut)."
+        )
+    )
     organisation_id: uuid.UUID
     organisation_type: OrganisationKind
     role: Role
@@ -118,10 +123,17 @@ class DemandeOut(BaseModel):
     id: uuid.UUID
     personne_id: uuid.UUID
     personne_nom: str | None
-    personne_email: str | None
+    personne_email: str | None = Field(
+        description=(
+            "Null une fois effacée : la dernière habilitation de la personne a pris fin "
+            "depuis la durée de conservation (12 mois par défaut)."
+        )
+    )
     organisation_id: uuid.UUID
     role: Role
-    message: str | None
+    message: str | None = Field(
+        description="Effacé une fois la demande décidée depuis la durée de conservation."
+    )
     statut: str
     creee_le: dt.datetime
     decidee_par: uuid.UUID | None

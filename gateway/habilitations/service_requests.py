@@ -66,9 +66,10 @@ async def invite(
     auth.require_manage(organisation_id, kind, role)
     token = secrets.token_urlsafe(32)
     now = await repo.db_now(session)
+    address = email.strip().lower()
     invitation = Invitation(
         id=uuid.uuid4(),
-        email=email.strip().lower(),
+        email=address,
         organisation_id=organisation_id,
         organisation_kind=kind.value,
         role=role.value,
@@ -83,7 +84,7 @@ async def invite(
     await repo.add_outbox(
         session,
         "invitation",
-        invitation.email,
+        address,
         {
             "invitation_id": str(invitation.id),
             "organisation_id": str(organisation_id),

@@ -567,6 +567,7 @@ async def build_world(
             idp_app.state.key_store,
             gw_app.state.grant_resolver,
             gw_app.state.sessionmaker,
+            gw_app.state.access_journal,
         )
         for persona, grant in PERSONAS.items():
             if grant is None:

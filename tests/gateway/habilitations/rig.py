@@ -20,6 +20,7 @@ from gateway.habilitations import repository as repo
 from gateway.habilitations import service, service_clients
 from gateway.habilitations.models import convention_ref as gateway_refs
 from gateway.habilitations.resolver import DbGrantResolver
+from gateway.journal import AccessJournal
 from gateway.settings import GatewaySettings
 from kernel.convention_ref import ConventionRef, StatutConvention, upsert_refs
 from kernel.database import create_sessionmaker
@@ -70,11 +71,13 @@ class HabRig:
         store: KeyStore,
         resolver: DbGrantResolver,
         sessionmaker: async_sessionmaker[Any],
+        journal: AccessJournal,
     ) -> None:
         self.client = client
         self.store = store
         self.resolver = resolver
         self.sessionmaker = sessionmaker
+        self.journal = journal
 
     def token(self, name: str, *, email: str | None = None, client: bool = False) -> str:
         """The development provider's shapes: persons through the mobile app (RFC 9068,
@@ -185,6 +188,8 @@ async def habilitations_rig(
             },
             "rate_limit_enabled": False,
             "grant_expiry_sweep_seconds": 3600,
+            # The tests write the access journal themselves (`journal.flush()`).
+            "access_journal_flush_seconds": 60,
         }
         values.update(overrides)
         app = create_app(GatewaySettings(**values), oidc_transport=idp_transport)
@@ -194,4 +199,5 @@ async def habilitations_rig(
             idp_app.state.key_store,
             app.state.grant_resolver,
             app.state.sessionmaker,
+            app.state.access_journal,
         )
