@@ -8,62 +8,34 @@ tokens from the development identity provider.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from coop.stack import Stack
 from gateway.devidp.personas import PERSONAS
-from kernel.database import create_engine
+from tests.support.suite import (
+    client_token,
+    coop,
+    grant,
+    import_organisations,
+    persona_token,
+    running_stack,
+)
 
 TODAY = dt.datetime.now(dt.UTC).date()
 QUARTER = f"{TODAY.year}-T{(TODAY.month - 1) // 3 + 1}"
 SOCLE = ["petite enfance", "enfance", "jeunesse", "parentalité"]
 
-ORGANISATIONS_CSV = (
-    "type,nom,departement,code_caf,code_insee,siren,population,epci_siren,"
-    "ao_recenser,ao_informer,ao_planifier,ao_qualite\n"
-    """Caf,Caf de l'Isère,38,381,,,,,,,,
-Caf,Caf de la Drôme,26,261,,,,,,,,
-National,Cnaf,,,,,,,,,,
-Commune,Voiron,38,,38563,213805633,20000,,commune,commune,commune,commune
-Commune,Valence,26,,26362,212603625,64000,,commune,commune,commune,commune
-"""
-)
-
-
-def coop(*args: str) -> str:
-    """The operator's CLI, as a real process on the test database."""
-    result = subprocess.run(
-        [sys.executable, "-m", "coop.cli", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"coop {' '.join(args)}: {result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
-
 
 @pytest.fixture(scope="module")
 def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    work = tmp_path_factory.mktemp("suite")
-    suite = Stack(database_url=database_url, work_dir=work, rate_limit=False)
-    try:
-        suite.start(os.environ.copy())
+    with running_stack(database_url, tmp_path_factory.mktemp("suite")) as suite:
         yield suite
-    finally:
-        suite.stop()
 
 
 class User:
@@ -85,52 +57,6 @@ class User:
 
     def post(self, path: str, expect: int | None = 200, **kw: Any) -> httpx.Response:
         return self.call("POST", path, expect, **kw)
-
-
-def persona_token(stack: Stack, persona: str) -> str:
-    resp = httpx.post(f"{stack.url('idp')}/dev/token", params={"persona": persona}, timeout=10)
-    assert resp.status_code == 200, resp.text
-    return str(resp.json()["access_token"])
-
-
-def client_token(stack: Stack, client_id: str, secret: str) -> str:
-    resp = httpx.post(
-        f"{stack.url('idp')}/token",
-        data={"grant_type": "client_credentials"},
-        auth=(client_id, secret),
-        timeout=10,
-    )
-    assert resp.status_code == 200, resp.text
-    return str(resp.json()["access_token"])
-
-
-def grant(stack: Stack, persona: str, organisation: str, kind: str, role: str) -> None:
-    coop(
-        "habilitations",
-        "accorder",
-        "--issuer",
-        stack.url("idp"),
-        "--sub",
-        PERSONAS[persona].subject,
-        "--email",
-        PERSONAS[persona].email,
-        "--organisation",
-        organisation,
-        "--kind",
-        kind,
-        "--role",
-        role,
-    )
-
-
-async def registry_ids() -> dict[str, str]:
-    engine = create_engine(os.environ["DATABASE_URL"], pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(text("SELECT nom, id FROM conventions.organisation"))
-            return {nom: str(i) for nom, i in rows}
-    finally:
-        await engine.dispose()
 
 
 def organisation_id(user: User, query: str) -> str:
@@ -207,11 +133,7 @@ def test_a_ctg_from_signature_to_validated_suivis(
     assert agent.call("GET", "/api/v1/conventions").headers.get_list("server") == ["coop"]
 
     # The operator loads the registry and the first habilitations with the real CLI.
-    csv_path = tmp_path / "organisations.csv"
-    csv_path.write_text(ORGANISATIONS_CSV, encoding="utf-8")
-    assert "5 organisations importées" in coop("import-organisations", str(csv_path))
-    # The operator reads the new ids in the registry, as they would with psql.
-    coop_ids = asyncio.run(registry_ids())
+    coop_ids = import_organisations(tmp_path)
     caf_isere, caf_drome = coop_ids["Caf de l'Isère"], coop_ids["Caf de la Drôme"]
     grant(stack, "caf-agent", caf_isere, "caf", "agent")
     grant(stack, "autre-caf-agent", caf_drome, "caf", "agent")
