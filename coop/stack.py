@@ -62,6 +62,7 @@ class Stack:
         if spec.name == "idp":
             env[prefix + "KEY_DIR"] = str(self.work_dir / "idp")
             env[prefix + "ISSUER"] = self.url("idp")
+            env[prefix + "CONSOLE_ORIGINS"] = json.dumps([self.url("gateway")])
         if spec.name == "gateway":
             services = {n: self.url(n) for n in ("conventions", "actions", "documents")}
             env[prefix + "SERVICE_URLS"] = json.dumps(services)

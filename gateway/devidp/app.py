@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.devidp.authorize import AuthorizationCodes
 from gateway.devidp.authorize import router as authorize_router
@@ -15,6 +17,32 @@ from gateway.devidp.settings import DevIdpSettings
 from kernel.errors import install_problem_handlers
 from kernel.observability import Metrics, RequestContextMiddleware
 from kernel.settings import ProductionConfigError
+
+# What a browser application (the gateway's console) calls itself; the sign-in page is
+# navigated to, never fetched.
+BROWSER_ENDPOINTS = frozenset({"/.well-known/openid-configuration", "/jwks", "/token"})
+
+
+class BrowserEndpointsCors:
+    """CORS for the console's origins on `BROWSER_ENDPOINTS` only."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            # Swagger UI sends X-Requested-With with the code it redeems.
+            allow_headers=["accept", "content-type", "x-requested-with"],
+            allow_credentials=False,
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in BROWSER_ENDPOINTS:
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def create_app(settings: DevIdpSettings | None = None) -> FastAPI:
@@ -41,6 +69,7 @@ def create_app(settings: DevIdpSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    app.add_middleware(BrowserEndpointsCors, origins=settings.console_origins)
     app.add_middleware(RequestContextMiddleware, metrics=Metrics(settings.app_name))
 
     @app.get("/healthz", include_in_schema=False)

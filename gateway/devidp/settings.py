@@ -26,13 +26,23 @@ class DevIdpSettings(CommonSettings):
     jwks_max_age_seconds: int = Field(default=60, ge=0, le=3600)
     # Public clients of the authorization code + PKCE flow: client_id -> redirect URIs
     # (compared exactly; for http://127.0.0.1 and http://[::1] any port, RFC 8252 §7.3).
+    # `coop-console`: the gateway's API console (/docs) on any loopback port.
     public_clients: dict[str, list[str]] = Field(
         default_factory=lambda: {
             "ctg-dans-ma-poche": [
                 "fr.caf.ctgdansmapoche:/oauth2redirect",
                 "http://127.0.0.1/callback",
-            ]
+            ],
+            "coop-console": [
+                "http://127.0.0.1/docs/oauth2-redirect",
+                "http://localhost:8000/docs/oauth2-redirect",
+            ],
         }
+    )
+    # Browser origins of the API console (the gateway's), allowed by CORS on discovery,
+    # JWKS and the token endpoint; never on the sign-in page or the /dev shortcuts.
+    console_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
     )
     # Lifetime of an authorization code (single use).
     authorization_code_ttl_seconds: int = Field(default=60, ge=5, le=600)

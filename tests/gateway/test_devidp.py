@@ -253,6 +253,94 @@ async def test_authorization_requests_the_provider_refuses(tmp_path: Path) -> No
         assert httpx.URL(cancelled.headers["location"]).params["error"] == "access_denied"
 
 
+async def test_the_gateways_console_signs_in_with_a_code_and_pkce(tmp_path: Path) -> None:
+    """Its public client is registered for the gateway's /docs/oauth2-redirect, on any
+    loopback port (a test stack's gateway is on a free one)."""
+    console_redirect = "http://127.0.0.1:48123/docs/oauth2-redirect"
+    async with running_idp(tmp_path) as (_, transport), await _client(transport) as client:
+        verifier, challenge = pkce_pair()
+        back = await authorize(
+            client,
+            "collectivite-contributeur",
+            challenge=challenge,
+            redirect_uri=console_redirect,
+            client_id="coop-console",
+        )
+        assert str(back.copy_with(query=None)) == console_redirect
+        answer = await _exchange(
+            client,
+            back.params["code"],
+            verifier,
+            redirect_uri=console_redirect,
+            client_id="coop-console",
+        )
+        assert answer.status_code == 200, answer.text
+        claims = await _verify(client, answer.json()["access_token"])
+        assert claims["sub"] == str(demo_id("person:collectivite-contributeur"))
+        assert claims["client_id"] == "coop-console"
+        assert claims["aud"] == "coop-api"
+
+
+CONSOLE = "http://127.0.0.1:8000"
+
+
+async def test_the_console_may_call_discovery_keys_and_token_from_its_origin(
+    tmp_path: Path,
+) -> None:
+    async with running_idp(tmp_path) as (_, transport), await _client(transport) as client:
+        for path in ("/.well-known/openid-configuration", "/jwks"):
+            answer = await client.get(path, headers={"origin": CONSOLE})
+            assert answer.status_code == 200
+            assert answer.headers["access-control-allow-origin"] == CONSOLE, path
+        # The code is redeemed by fetch() with a header that needs a preflight.
+        preflight = await client.options(
+            "/token",
+            headers={
+                "origin": CONSOLE,
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type,x-requested-with",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == CONSOLE
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        refused = await client.post(
+            "/token", data={"grant_type": "authorization_code"}, headers={"origin": CONSOLE}
+        )
+        # Even an error is readable by the console (it shows the provider's message).
+        assert refused.headers["access-control-allow-origin"] == CONSOLE
+
+
+async def test_no_other_origin_and_no_other_endpoint_is_open_to_browsers(tmp_path: Path) -> None:
+    async with running_idp(tmp_path) as (_, transport), await _client(transport) as client:
+        other = await client.get(
+            "/.well-known/openid-configuration", headers={"origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in other.headers
+        preflight = await client.options(
+            "/token",
+            headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+        )
+        assert "access-control-allow-origin" not in preflight.headers
+        # The development shortcuts and the sign-in page are never fetched by a page.
+        shortcut = await client.post(
+            "/dev/token", params={"persona": "national"}, headers={"origin": CONSOLE}
+        )
+        assert "access-control-allow-origin" not in shortcut.headers
+        page = await client.get("/authorize", headers={"origin": CONSOLE})
+        assert "access-control-allow-origin" not in page.headers
+    # Another console origin is a setting (a test stack's gateway port).
+    moved = "http://127.0.0.1:48123"
+    async with (
+        running_idp(tmp_path, console_origins=[moved]) as (_, transport),
+        await _client(transport) as client,
+    ):
+        answer = await client.get("/jwks", headers={"origin": moved})
+        assert answer.headers["access-control-allow-origin"] == moved
+        answer = await client.get("/jwks", headers={"origin": CONSOLE})
+        assert "access-control-allow-origin" not in answer.headers
+
+
 def test_codes_are_short_lived() -> None:
     now = [1000.0]
     codes = AuthorizationCodes(60, clock=lambda: now[0])
