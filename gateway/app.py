@@ -4,7 +4,7 @@ Request path (outermost first): CORS, security headers, request id + access log 
 the access journal, gateway.journal), body idle timeout, per-IP rate limit, body size
 limit, then the proxy lane (gateway.proxy.lane): a path of the routing table goes to the
 proxy endpoint, anything else to the router with the gateway's own routes
-(habilitations, /moi, OpenAPI, /docs).
+(habilitations, /moi, OpenAPI, the console at /docs: gateway.console).
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi import FastAPI
 from starlette.middleware import Middleware
-from starlette.responses import HTMLResponse, JSONResponse
 from starlette.types import Scope
 
 from gateway.auth.gatekeeper import Gatekeeper, InternalTokens
 from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import AccessTokenVerifier, ServiceAccountRule
+from gateway.console import console_csp
+from gateway.console import router as console_router
 from gateway.habilitations.endpoints import router as habilitations_router
 from gateway.habilitations.models import idempotency_keys
 from gateway.habilitations.resolver import DbGrantResolver
@@ -47,20 +47,6 @@ from gateway.settings import GatewaySettings
 from kernel.app import create_service_app
 
 VERSION = "1.0.0"
-OPENAPI_PATH = "/api/v1/openapi.json"
-
-docs_router = APIRouter()
-
-
-@docs_router.get(OPENAPI_PATH, include_in_schema=False)
-async def public_openapi(request: Request) -> JSONResponse:
-    merger: OpenApiMerger = request.app.state.openapi_merger
-    return JSONResponse(await merger.document())
-
-
-@docs_router.get("/docs", include_in_schema=False)
-async def swagger_ui() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url=OPENAPI_PATH, title="Coopération — API publique")
 
 
 def _db_grant_resolver(app: FastAPI, settings: GatewaySettings) -> GrantResolver:
@@ -158,7 +144,7 @@ def create_app(
             settings.service_urls,
             table,
             app.openapi,
-            discovery_url=settings.discovery_url,
+            discovery_url=settings.public_discovery_url,
             cache_seconds=settings.openapi_cache_seconds,
             version=VERSION,
         )
@@ -192,7 +178,7 @@ def create_app(
         settings,
         title="Coopération — passerelle",
         description="Authentification, habilitations et API publique unique.",
-        routers=[docs_router, habilitations_router],
+        routers=[console_router, habilitations_router],
         idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,
         version=VERSION,
@@ -209,15 +195,13 @@ def create_app(
         ],
         readiness_checks=[_identity_provider_ready],
         on_response=journal.record,
+        # The kernel's /docs shows one app's schema; the gateway's console the whole
+        # public API, in production too.
+        docs=False,
     )
-    # The kernel's /docs shows one app's schema; the gateway's shows the whole public API.
-    app.router.routes[:] = [
-        r
-        for r in app.router.routes
-        if getattr(r, "path", None) not in ("/docs", "/docs/oauth2-redirect")
-        or getattr(r, "endpoint", None) is swagger_ui
-    ]
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
+    app.add_middleware(
+        SecurityHeadersMiddleware, console_csp=console_csp(settings), hsts=settings.hsts
+    )
     if settings.cors_origins:
         options: dict[str, Any] = cors_options(settings.cors_origins)
         app.add_middleware(CORSMiddleware, **options)

@@ -148,28 +148,46 @@ _SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 )
+_OPENER = (b"cross-origin-opener-policy", b"same-origin")
+# The console opens the identity provider's sign-in page in a popup and keeps it as its
+# own (the popup hands the code back through `window.opener`).
+_CONSOLE_OPENER = (b"cross-origin-opener-policy", b"same-origin-allow-popups")
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+CONSOLE_PREFIX = "/docs"
+# The popup's last page, reached from the identity provider's page: with any opener
+# policy the browser would cut it off from the console that opened it.
+CONSOLE_REDIRECT = "/docs/oauth2-redirect"
 
 
 class SecurityHeadersMiddleware:
-    """Adds the headers a service did not set itself (never duplicates them)."""
+    """Adds the headers a service did not set itself (never duplicates them). The API
+    gets a CSP that allows nothing; the console (/docs) `console_csp`, what its page
+    needs."""
 
-    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
+    def __init__(self, app: ASGIApp, console_csp: str, hsts: bool = False) -> None:
         self.app = app
-        self.docs_headers = _SECURITY_HEADERS + ((_HSTS,) if hsts else ())
-        self.api_headers = (*self.docs_headers, _API_CSP)
+        common = _SECURITY_HEADERS + ((_HSTS,) if hsts else ())
+        csp = (b"content-security-policy", console_csp.encode("ascii"))
+        self.api_headers = (*common, _OPENER, _API_CSP)
+        self.console_headers = (*common, _CONSOLE_OPENER, csp)
+        self.redirect_headers = (*common, csp)
         self.names = frozenset(name for name, _ in self.api_headers)
+
+    def _wanted(self, path: str) -> tuple[tuple[bytes, bytes], ...]:
+        if path == CONSOLE_REDIRECT:
+            return self.redirect_headers
+        if path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/"):
+            return self.console_headers
+        return self.api_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # Swagger UI (/docs) loads its scripts and styles: no strict CSP there.
-        wanted = self.docs_headers if scope["path"].startswith("/docs") else self.api_headers
+        wanted = self._wanted(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

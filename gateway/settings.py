@@ -24,8 +24,13 @@ class GatewaySettings(CommonSettings):
     # OIDC resource server. The default issuer is the development identity provider
     # (gateway.devidp); production points at Keycloak's realm.
     oidc_issuer: str = "http://127.0.0.1:8009"
-    # None: <issuer>/.well-known/openid-configuration.
+    # Where the gateway itself reads the discovery document (in a container: an
+    # internal address). None: <issuer>/.well-known/openid-configuration.
     oidc_discovery_url: str | None = None
+    # The discovery document as browsers and integrators reach it: the OpenAPI
+    # document's `openIdConnectUrl` and the console's sign-in. None:
+    # <issuer>/.well-known/openid-configuration (the issuer is public: tokens name it).
+    oidc_public_discovery_url: str | None = None
     # The API identifier access tokens must carry in `aud`.
     oidc_audience: str = "coop-api"
     # Accepted signature algorithms: never taken from the token itself.
@@ -87,6 +92,10 @@ class GatewaySettings(CommonSettings):
     ip_rate_limit_per_second: float = Field(default=200.0, gt=0)
     ip_rate_limit_burst: int = Field(default=1000, ge=1)
 
+    # The API console (/docs): its public client at the identity provider
+    # (authorization code + PKCE, redirect URI <gateway>/docs/oauth2-redirect).
+    console_client_id: str = "coop-console"
+
     # CORS: exact origins allowed to call the API from a browser (none by default).
     cors_origins: list[str] = Field(default_factory=list)
     # Sends Strict-Transport-Security (the gateway sits behind TLS in production).
@@ -134,6 +143,12 @@ class GatewaySettings(CommonSettings):
     def discovery_url(self) -> str:
         if self.oidc_discovery_url:
             return self.oidc_discovery_url
+        return self.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    @property
+    def public_discovery_url(self) -> str:
+        if self.oidc_public_discovery_url:
+            return self.oidc_public_discovery_url
         return self.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration"
 
     def production_problems(self) -> list[str]:

@@ -60,6 +60,7 @@ def create_service_app(
     readiness_checks: Sequence[ReadinessCheck] = (),
     idempotency_keys: Table | None = None,
     on_response: ResponseHook | None = None,
+    docs: bool = True,
 ) -> FastAPI:
     """Build an app. Resources are created in the lifespan, never at import.
     `middleware`: the app's own, inside the kernel's (request id, logs, metrics, NUL, body
@@ -67,7 +68,8 @@ def create_service_app(
     check (e.g. the gateway's issuer). `idempotency_keys`: the app's table of
     Idempotency-Keys (`kernel.idempotency`), for apps whose routers use an idempotent
     route class. `on_response`: told of each request once answered (the gateway's
-    access journal)."""
+    access journal). `docs`: FastAPI's Swagger UI at /docs outside production (False:
+    the app serves its own, as the gateway does)."""
     settings.check()
 
     @asynccontextmanager
@@ -121,7 +123,7 @@ def create_service_app(
         version=version,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs" if not settings.is_production else None,
+        docs_url="/docs" if docs and not settings.is_production else None,
         redoc_url=None,
         openapi_tags=openapi_tags,
         # Our own JSON logs and Prometheus metrics observe every request; FastAPI's

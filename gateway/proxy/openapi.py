@@ -37,6 +37,25 @@ def _rewrite_refs(node: Any, renames: Mapping[str, str]) -> Any:
     return node
 
 
+def security_schemes(discovery_url: str) -> dict[str, Any]:
+    return {
+        "oidc": {
+            "type": "openIdConnect",
+            "openIdConnectUrl": discovery_url,
+            "description": "Connexion auprès du fournisseur d'identité (OpenID Connect) : "
+            "code d'autorisation + PKCE pour une personne, `client_credentials` pour un "
+            "client machine.",
+        },
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "Un jeton d'accès déjà obtenu (par exemple `coop token --as "
+            "caf-agent` en développement), collé tel quel.",
+        },
+    }
+
+
 def merge_documents(
     own: dict[str, Any],
     services: Mapping[str, dict[str, Any]],
@@ -54,12 +73,9 @@ def merge_documents(
             "description": "L'API publique de Coopération : une seule porte, la passerelle.",
         },
         "paths": {},
-        "components": {
-            "securitySchemes": {
-                "oidc": {"type": "openIdConnect", "openIdConnectUrl": discovery_url}
-            }
-        },
-        "security": [{"oidc": []}],
+        "components": {"securitySchemes": security_schemes(discovery_url)},
+        # Either scheme: the same access token, obtained by the console or pasted.
+        "security": [{"oidc": []}, {"bearer": []}],
         "tags": [],
     }
     sources = [("gateway", own), *sorted(services.items())]

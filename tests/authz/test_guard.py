@@ -12,8 +12,8 @@ from typing import Any, get_type_hints
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
-from gateway.app import OPENAPI_PATH
 from gateway.app import create_app as create_gateway
+from gateway.console import OPENAPI_PATH
 from gateway.proxy.routing import RoutingTable
 from kernel.idempotency import IdempotentRouteBase
 from kernel.rights import RightCheck, RightRoute
