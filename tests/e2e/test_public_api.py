@@ -5,6 +5,8 @@ the console at /docs in a real browser, and the examples of docs/api.md run as w
 from __future__ import annotations
 
 import datetime as dt
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +20,10 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from coop.stack import Stack
 from tests.support.browser import chromium, off_loopback, requested_urls
-from tests.support.suite import grant, import_organisations, persona_token, running_stack
+from tests.support.suite import coop, grant, import_organisations, persona_token, running_stack
+from tests.support.system_tools import require_program
 
+DOCS_API = Path(__file__).parents[2] / "docs" / "api.md"
 TODAY = dt.datetime.now(dt.UTC).date()
 SOCLE = ["petite enfance", "enfance", "jeunesse", "parentalité"]
 
@@ -148,3 +152,68 @@ def test_the_console_signs_in_and_runs_a_call_without_leaving_the_machine(
     assert off_loopback(urls) == []
     refused = [e["message"] for e in console_log if "Content Security Policy" in e["message"]]
     assert refused == []
+
+
+# --- docs/api.md -----------------------------------------------------------------------
+
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", flags=re.MULTILINE | re.DOTALL)
+
+
+def doc_examples(markdown: str) -> list[tuple[str, str | None]]:
+    """Each `sh` block of the guide, with the `text` block right after it (what it
+    prints), if there is one."""
+    blocks = [(m.group(1), m.group(2), m.start(), m.end()) for m in FENCE.finditer(markdown)]
+    examples: list[tuple[str, str | None]] = []
+    for i, (kind, body, _, end) in enumerate(blocks):
+        if kind != "sh":
+            continue
+        following = blocks[i + 1] if i + 1 < len(blocks) else None
+        shown = (
+            following[1]
+            if following and following[0] == "text" and not markdown[end : following[2]].strip()
+            else None
+        )
+        examples.append((body, shown))
+    return examples
+
+
+def test_the_examples_of_the_integration_guide_run_as_written(stack: Stack, tmp_path: Path) -> None:
+    """docs/api.md's `sh` blocks, in order, in one bash, with `set -euo pipefail`, as a
+    Caf's back-office system (a machine client, agent of the Caf de l'Isère) would run
+    them: each prints exactly what the guide shows after it."""
+    for program, package in (("curl", "curl"), ("jq", "jq"), ("openssl", "openssl")):
+        require_program(program, package)
+    ids = import_organisations(tmp_path)
+    caf, voiron = ids["Caf de l'Isère"], ids["Voiron"]
+    coop("clients", "add", "back-office", "--organisation", caf, "--kind", "caf", "--role", "agent")
+    grant(stack, "caf-agent", caf, "caf", "agent")
+    create_convention(stack, "caf-agent", caf, voiron, "CTG de Voiron 2021-2025")
+
+    examples = doc_examples(DOCS_API.read_text(encoding="utf-8"))
+    assert len(examples) >= 8
+    script = ["set -euo pipefail"]
+    for number, (body, _) in enumerate(examples):
+        script += [body, f"printf '\\n::exemple {number}::\\n'"]
+    work = tmp_path / "integrateur"
+    work.mkdir()
+    run = subprocess.run(
+        ["bash", "-c", "\n".join(script)],
+        cwd=work,
+        env={"PATH": "/usr/bin:/bin", "API": stack.url("gateway"), "LANG": "C.UTF-8"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    printed = re.split(r"\n?::exemple \d+::\n", run.stdout)
+    # Every example ran to its end (set -e stops at the first failing command).
+    assert len(printed) == len(examples) + 1, f"{run.stdout}\n{run.stderr}"
+    differing = [
+        (body, shown, out)
+        for (body, shown), out in zip(examples, printed, strict=False)
+        if shown is not None and out.strip() != shown.strip()
+    ]
+    assert differing == [], "\n\n".join(
+        f"{b}--- the guide\n{s}--- printed\n{o}" for b, s, o in differing
+    )
+    assert run.returncode == 0, run.stderr
