@@ -124,6 +124,7 @@ def _try_it_out(driver: WebDriver, method: str, path: str) -> tuple[str, str]:
     return status.text.strip(), body.text
 
 
+@pytest.mark.slow
 def test_the_console_signs_in_and_runs_a_call_without_leaving_the_machine(
     stack: Stack, tmp_path: Path
 ) -> None:
