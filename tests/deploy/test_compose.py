@@ -28,6 +28,7 @@ from coop.deploy_config import (
     serve_command,
     variables_without_default,
 )
+from gateway.console import OAUTH2_REDIRECT_PATH, console_csp, origin_of
 from kernel.internal_token import InternalTokenSigner, InternalTokenVerifier
 from kernel.principal import Principal, PrincipalKind
 from kernel.settings import ProductionConfigError
@@ -305,6 +306,32 @@ def test_the_mobile_app_is_a_public_pkce_client(realm: dict[str, Any]) -> None:
     assert not mobile["implicitFlowEnabled"]
     assert not mobile["directAccessGrantsEnabled"]
     assert "*" not in "".join(mobile["redirectUris"])
+
+
+def test_the_api_console_signs_in_at_the_realm(
+    compose: dict[str, Any], variables: dict[str, str], realm: dict[str, Any]
+) -> None:
+    """/docs in production: the gateway's console client is a public PKCE client of the
+    realm, sent back to the gateway's public /docs/oauth2-redirect, its origin allowed by
+    Keycloak's CORS (webOrigins), and the console's CSP lets the page reach Keycloak."""
+    gateway = build_settings(APPS["gateway"], env_of(compose, variables, "gateway"))
+    keycloak = container_environment(compose, "keycloak", variables)
+    console = _clients(realm)[gateway.console_client_id]
+    assert console["publicClient"] is True
+    assert console["standardFlowEnabled"] is True
+    assert console["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert not console["implicitFlowEnabled"]
+    assert not console["directAccessGrantsEnabled"]
+    api = keycloak["COOP_PUBLIC_API_URL"]
+    assert api.startswith("https://")
+    placeholder = "${COOP_PUBLIC_API_URL}"
+    assert console["redirectUris"] == [placeholder + OAUTH2_REDIRECT_PATH]
+    assert console["webOrigins"] == [placeholder]
+    assert origin_of(api) == api
+    # The browser reaches Keycloak at its public URL, never at the internal one.
+    provider = origin_of(gateway.public_discovery_url)
+    assert provider == keycloak["KC_HOSTNAME"]
+    assert f"connect-src 'self' {provider};" in console_csp(gateway)
 
 
 def test_machine_clients_match_the_demo_clients_and_use_client_credentials(
