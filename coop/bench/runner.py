@@ -18,6 +18,7 @@ import orjson
 import psutil  # type: ignore[import-untyped]
 from rich.console import Console
 
+from coop import connections
 from coop.apps import APPS
 from coop.bench import report, stack
 from coop.bench.bounds import Bounds
@@ -62,6 +63,16 @@ def run(
             stack.stop_database()
         raise
     console.print(f"[green]✓[/] base prête, migrations : {', '.join(trees)}")
+    # A server refusing connections would fill the run with 503s: refused before.
+    needed = stack.connections_needed(dict(os.environ), list(SERVICES))
+    limit = asyncio.run(connections.server_limit(url))
+    trouble = connections.problem(needed, limit)
+    if trouble:
+        if embedded:
+            stack.stop_database()
+        console.print(f"[red]{trouble}.[/]")
+        raise SystemExit(2)
+    console.print(f"[green]✓[/] {connections.summary(needed, limit)}")
     return asyncio.run(_run(url, embedded, scale, bounds, seed, out_dir, console, only))
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
+from coop import connections
 from coop.apps import APPS, migration_trees
+from coop.config_doc import build_settings
 from coop.ports import free_port
 from coop.stack import Stack
 from coop.supervisor import wait_ready
@@ -31,6 +34,18 @@ def ensure_database(scale: str, data_dir: str = BENCH_DATA_DIR) -> tuple[str, bo
     # Generated data: a data directory of an older PostgreSQL is made anew.
     url = start_embedded(data_dir, database=f"coop_bench_{scale}", recreate_other_major=True)
     return url, True
+
+
+def connections_needed(env: Mapping[str, str], single_worker: list[str]) -> dict[str, int]:
+    """The bench's PostgreSQL connections at most: the suite as `coop run` starts it, each
+    service of `single_worker` once more (one worker: its whole budget) and the baseline
+    (a pool per worker as large as a service worker's compiled reads')."""
+    needed = connections.suite_connections(env)
+    for name in single_worker:
+        needed[f"{name}-1"] = build_settings(APPS[name], env).db_connections
+    budget = build_settings(APPS[single_worker[0]], env).db_budget()
+    needed["baseline"] = budget.workers * budget.reads
+    return needed
 
 
 def stop_database(data_dir: str = BENCH_DATA_DIR) -> None:

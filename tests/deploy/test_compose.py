@@ -7,6 +7,7 @@ that production needs without wiring it into the stack makes these tests fail.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from joserfc.jwk import ECKey
 
+from coop import connections
 from coop.apps import APPS, AppSpec
 from coop.config_doc import build_settings
 from coop.deploy_config import (
@@ -451,6 +453,38 @@ def test_the_stack_runs_the_postgresql_major_of_development_and_tests(
     # volume mounted at the former .../data would leave the data in the container.
     mounts = [volume.split(":")[1] for volume in postgres["volumes"]]
     assert "/var/lib/postgresql" in mounts
+
+
+def _server_options(command: list[str]) -> dict[str, str]:
+    """The `-c name=value` options of the postgres container's command."""
+    pairs = itertools.pairwise(command)
+    return dict(value.split("=", 1) for flag, value in pairs if flag == "-c")
+
+
+def test_postgresql_accepts_every_connection_the_stack_may_open(
+    compose: dict[str, Any], variables: dict[str, str]
+) -> None:
+    """Each app holds its COOP_DB_CONNECTIONS at most whatever its worker count, each job
+    worker its budget, Keycloak its pool: together, with the tools' share, within what
+    max_connections leaves ordinary roles (PostgreSQL's default 100 was below four apps
+    of 2 workers × (10 + 10) connections: "too many clients already", then 503s)."""
+    services = compose["services"]
+    max_connections = int(_server_options(services["postgres"]["command"])["max_connections"])
+    needed = {
+        spec.name: build_settings(spec, env_of(compose, variables, spec.name)).db_connections
+        for spec in production_apps()
+        if spec.migrations is not None
+    }
+    assert set(needed) == {"gateway", "conventions", "actions", "documents"}
+    replicas = int(services["worker"].get("deploy", {}).get("replicas", 1))
+    worker_env = container_environment(compose, "worker", variables)
+    needed["worker"] = replicas * connections.worker_connections(worker_env)
+    keycloak = container_environment(compose, "keycloak", variables)
+    needed["keycloak"] = int(keycloak["KC_DB_POOL_MAX_SIZE"])
+    # PostgreSQL's default superuser_reserved_connections (reserved_connections: 0).
+    limit = connections.ServerLimit(max_connections, reserved=3)
+    assert connections.problem(needed, limit) is None
+    assert sum(needed.values()) == 4 * 32 + 15 + 20  # the defaults, as the comments say
 
 
 def test_the_worker_runs_each_apps_jobs_with_that_apps_own_settings(

@@ -116,7 +116,7 @@ def served(database_url: str, server_storage: Path, conventions_server: str) -> 
         "COOP_DOCUMENTS_ANTIVIRUS": "false",
         "COOP_DOCUMENTS_MAX_FILE_BYTES": str(BIG + MIB),
         "COOP_DOCUMENTS_CONVENTIONS_URL": conventions_server,
-        "COOP_DOCUMENTS_DB_POOL_SIZE": "2",
+        "COOP_DOCUMENTS_DB_CONNECTIONS": "4",
     }
     proc, url = _serve("services.documents.app:create_app", env)
     try:

@@ -24,18 +24,11 @@ from tests.support.suite import (
     grant,
     import_organisations,
     persona_token,
-    running_stack,
 )
 
 TODAY = dt.datetime.now(dt.UTC).date()
 QUARTER = f"{TODAY.year}-T{(TODAY.month - 1) // 3 + 1}"
 SOCLE = ["petite enfance", "enfance", "jeunesse", "parentalité"]
-
-
-@pytest.fixture(scope="module")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(database_url, tmp_path_factory.mktemp("suite")) as suite:
-        yield suite
 
 
 class User:

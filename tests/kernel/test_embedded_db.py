@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from kernel.database import asyncpg_dsn
 from kernel.embedded_db import (
+    MAX_CONNECTIONS,
     STARTUP_TIMEOUT_SECONDS,
     EmbeddedDatabaseError,
     data_dir_major,
@@ -99,7 +100,7 @@ async def test_a_previous_major_data_dir_is_refused_for_development_and_remade_f
                 assert await conn.fetchval("SHOW shared_preload_libraries") == (
                     "pg_stat_statements"
                 )
-                assert await conn.fetchval("SHOW max_connections") == "500"
+                assert int(await conn.fetchval("SHOW max_connections")) == MAX_CONNECTIONS
             finally:
                 await conn.close()
     finally:
@@ -141,7 +142,10 @@ async def test_a_server_slower_to_start_than_the_package_waits_for_is_joined(
         conn = await asyncpg.connect(asyncpg_dsn(out.strip()))
         try:
             assert await conn.fetchval("SELECT current_database()") == "lent"
-            assert await conn.fetchval("SHOW max_connections") == "500", "not set on start"
+            assert int(await conn.fetchval("SHOW max_connections")) == MAX_CONNECTIONS, (
+                "not set on start"
+            )
+            assert await conn.fetchval("SHOW shared_preload_libraries") == "pg_stat_statements"
         finally:
             await conn.close()
     finally:

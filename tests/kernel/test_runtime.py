@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator
 
@@ -51,6 +52,7 @@ async def test_one_json_access_line_with_template_and_no_token(
     assert line["status"] == 200
     assert line["principal"] == CAF_A_AGENT.subject
     assert line["method"] == "GET"
+    assert line["pid"] == os.getpid()  # which worker process answered
     assert "duration_ms" in line
     assert token not in json.dumps(line)
 
@@ -151,10 +153,7 @@ async def test_every_request_gives_its_connections_back_whatever_its_path(
     # One connection in each pool and a short wait for it: a connection that any kind
     # of request kept (read or write, answered or refused) makes the next one a 503.
     app = create_toy_app(
-        database_url=database_url,
-        db_pool_size=1,
-        db_read_pool_size=1,
-        db_pool_timeout_seconds=0.2,
+        database_url=database_url, db_connections=2, workers=1, db_pool_timeout_seconds=0.2
     )
     async with running(app) as c:  # type: ignore[arg-type]
         for _ in range(3):
@@ -173,7 +172,10 @@ async def test_every_request_gives_its_connections_back_whatever_its_path(
 async def test_no_free_connection_in_time_is_a_503_the_client_may_retry(
     database_url: str,
 ) -> None:
-    app = create_toy_app(database_url=database_url, db_pool_size=1, db_pool_timeout_seconds=0.1)
+    # One worker's share of 2: one engine connection, one for compiled reads.
+    app = create_toy_app(
+        database_url=database_url, db_connections=2, workers=1, db_pool_timeout_seconds=0.1
+    )
     async with running(app) as c:  # type: ignore[arg-type]
         holder = asyncio.create_task(c.post("/slow"))  # keeps the only connection 0.5 s
         await asyncio.sleep(0.15)

@@ -9,7 +9,7 @@ import pytest
 from joserfc.jwk import ECKey
 from pydantic_settings import SettingsConfigDict
 
-from kernel.settings import CommonSettings, ProductionConfigError
+from kernel.settings import CommonSettings, DbBudgetError, ProductionConfigError
 
 
 class DemoAppSettings(CommonSettings):
@@ -86,3 +86,26 @@ def test_development_defaults_work_without_configuration(monkeypatch: pytest.Mon
     settings.check()  # development: no refusal
     assert settings.database_url is None
     assert set(settings.internal_trusted_keys) >= {"gateway", "conventions", "actions", "documents"}
+
+
+def test_an_apps_connections_are_shared_out_among_its_workers() -> None:
+    """COOP_DB_CONNECTIONS is the app's, every worker together: each gets an equal share,
+    half for compiled reads, the rest for its engine, so the suite's total does not
+    grow with the worker count (four apps of 2 workers × (10 + 10) overran
+    PostgreSQL's default 100 connections)."""
+    settings = DemoAppSettings(db_connections=32)
+    shares = {n: settings.db_budget(n) for n in (1, 2, 3, 4)}
+    assert {n: (b.engine, b.reads) for n, b in shares.items()} == {
+        1: (16, 16),
+        2: (8, 8),
+        3: (5, 5),
+        4: (4, 4),
+    }
+    assert all(b.most <= 32 for b in shares.values())
+    assert DemoAppSettings(db_connections=7, workers=2).db_budget().most == 6  # (2 + 1) × 2
+
+
+def test_a_budget_below_two_connections_a_worker_is_refused() -> None:
+    with pytest.raises(DbBudgetError) as refused:
+        DemoAppSettings(db_connections=6).db_budget(4)
+    assert "COOP_DB_CONNECTIONS ≥ 8" in str(refused.value)
