@@ -124,7 +124,7 @@ def run(
     ] = None,
 ) -> None:
     """Start every app for real, run the mix side by side, write latest.md/json/png."""
-    from coop.bench.report import markdown
+    from coop.bench.report import errors, failed, markdown
     from coop.bench.runner import run as run_bench
 
     _check_scale(scale)
@@ -135,3 +135,7 @@ def run(
     sys.stdout.write(
         f"\nRésultats : {out / 'latest.md'}, {out / 'latest.json'}, {out / 'latest.png'}\n"
     )
+    if failed(results):
+        counts = ", ".join(f"{v} {n}" for v, n in errors(results).items() if n)
+        console.print(f"[red]Mesure invalide : réponses hors attendues ({counts}).[/]")
+        raise typer.Exit(1)

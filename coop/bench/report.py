@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -165,8 +166,40 @@ def _ratio_target(
     return out
 
 
+_LEVEL = re.compile(r"c\d+")
+ERRORS_TARGET = "Aucune erreur (réponses hors attendues)"
+
+
+def errors(results: dict[str, Any]) -> dict[str, int]:
+    """Answers a scenario did not expect (a 503, a refused connection...), per variant,
+    every endpoint and level added up; `capture`: endpoints whose SQL capture failed."""
+    out: dict[str, int] = {}
+    for entry in results.get("endpoints", {}).values():
+        for level, by_variant in entry.items():
+            if _LEVEL.fullmatch(level):
+                for variant, s in by_variant.items():
+                    out[variant] = out.get(variant, 0) + int(s.get("errors", 0))
+    if results.get("capture_errors"):
+        out["capture"] = len(results["capture_errors"])
+    return out
+
+
+def failed(results: dict[str, Any]) -> bool:
+    """A run with errors measured something else than the suite at work: not valid."""
+    return sum(errors(results).values()) > 0
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     eps: dict[str, dict[str, Any]] = results.get("endpoints", {})
+    by_variant = errors(results)
+    total = sum(by_variant.values())
+    validity = _target(
+        ERRORS_TARGET,
+        total,
+        "0",
+        total == 0 if eps else None,
+        ", ".join(f"{v} {n}" for v, n in by_variant.items()) or "rien de mesuré",
+    )
     reads = {k: e for k, e in eps.items() if e["kind"] == "read"}
     transfers = {k: e for k, e in eps.items() if e["kind"] == "transfer"}
     gateway_rate = _ratio_target(
@@ -182,7 +215,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     relay = None if worst is None else _ratio(reads[worst], "c32", "rps", "relay", "direct")
     if relay is not None:
         gateway_rate["detail"] += f" ; relais nu au même point : {relay:.2f}"
-    out = [gateway_rate]
+    out = [validity, gateway_rate]
 
     added, too_slow = [], []
     for k, e in {**reads, **{k: e for k, e in eps.items() if e["kind"] == "write"}}.items():
@@ -360,6 +393,15 @@ def markdown(results: dict[str, Any]) -> str:
         f"charge avant la mesure {results['machine'].get('load_before', '?')} (1 min). "
         f"{_bounds(results['bounds'])} Durée totale : {results.get('seconds', '?')} s.",
         "",
+    ]
+    if failed(results):
+        by_variant = ", ".join(f"{v} {n}" for v, n in errors(results).items() if n)
+        lines += [
+            f"**Mesure invalide** : réponses hors attendues ({by_variant}), détail sous le "
+            "tableau.",
+            "",
+        ]
+    lines += [
         "| point d'accès | variante | c=1 p50 | p95 | p99 | c=32/8 req/s | p50 | p95 | p99 | CPU ms/req | Mo/s | erreurs | allers-retours |",  # noqa: E501
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -371,14 +413,14 @@ def markdown(results: dict[str, Any]) -> str:
             sh = e.get(hi, {}).get(variant, {}) if hi else {}
             rt = rts.get(key) if variant == "direct" else None
             rt_text = f"{rt['round_trips']} ({rt['statements']} SQL)" if rt else ""
-            errors = s1.get("errors", 0) + sh.get("errors", 0)
+            row_errors = s1.get("errors", 0) + sh.get("errors", 0)
             lines.append(
                 f"| {e['label']} | {variant} | {_fmt(s1.get('p50_ms'))} | {_fmt(s1.get('p95_ms'))} | "  # noqa: E501
                 f"{_fmt(s1.get('p99_ms'))} | {_fmt(sh.get('rps'))} | {_fmt(sh.get('p50_ms'))} | "
                 f"{_fmt(sh.get('p95_ms'))} | {_fmt(sh.get('p99_ms'))} | "
                 f"{_fmt(_cpu(e, hi, variant) if hi else None)} | "
                 f"{_fmt(sh.get('mb_per_s') or s1.get('mb_per_s') if e['kind'] == 'transfer' else None)} | "  # noqa: E501
-                f"{errors} | {rt_text} |"
+                f"{row_errors} | {rt_text} |"
             )
     lines += [
         "",

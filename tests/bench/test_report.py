@@ -194,3 +194,32 @@ def test_the_report_gives_each_services_rate_at_one_and_n_workers() -> None:
     text = report.markdown(results)
     assert "| fiche | 800.00 | 1 000.00 | 1.25 |" in text
     assert "contention, pas la montée en charge" in text
+
+
+def test_answers_no_scenario_expects_are_counted_per_variant_and_fail_the_run() -> None:
+    """A 503 (a saturated pool, a server out of connections) or a refused connection in a
+    run means it measured something else than the suite at work."""
+    fiche = read_endpoint([850] * 4, [1000] * 4, [1.5] * 4, [0.8] * 4)
+    fiche["c1"]["direct"]["errors"] = 2
+    fiche["c32"]["gateway"]["errors"] = 3
+    fiche["c32"]["direct"]["errors"] = 1
+    fiche["c32"]["direct"]["first_error"] = "GET /api/v1/conventions -> 503 b'...'"
+    results: dict[str, Any] = {
+        "scale": "tiny",
+        "machine": {"cpus": 2, "python": "3.11"},
+        "bounds": dataclasses.asdict(Bounds(1, 1, 1, 1, 1)),
+        "endpoints": {"fiche": fiche},
+    }
+    assert report.errors(results) == {"gateway": 3, "direct": 3}
+    assert report.failed(results)
+    results["targets"] = report.targets(results)
+    t = target(results, report.ERRORS_TARGET)
+    assert (t["value"], t["met"], t["detail"]) == (6, False, "gateway 3, direct 3")
+    text = report.markdown(results)
+    assert "**Mesure invalide** : réponses hors attendues (gateway 3, direct 3)" in text
+    assert "503" in text
+
+    clean = read_endpoint([850] * 4, [1000] * 4, [1.5] * 4, [0.8] * 4)
+    results["endpoints"] = {"fiche": clean}
+    assert not report.failed(results)
+    assert target(results, report.ERRORS_TARGET)["met"] is True
