@@ -114,7 +114,10 @@ def create_app(
             verifier,
             resolver,
             TokenBuckets.share(
-                settings.rate_limit_per_second, settings.rate_limit_burst, settings.workers
+                settings.rate_limit_per_second,
+                settings.rate_limit_burst,
+                settings.workers,
+                "par-appelant",
             )
             if settings.rate_limit_enabled
             else None,
@@ -169,7 +172,10 @@ def create_app(
 
     ip_buckets = (
         TokenBuckets.share(
-            settings.ip_rate_limit_per_second, settings.ip_rate_limit_burst, settings.workers
+            settings.ip_rate_limit_per_second,
+            settings.ip_rate_limit_burst,
+            settings.workers,
+            "par-adresse-ip",
         )
         if settings.rate_limit_enabled
         else None

@@ -6,6 +6,8 @@ gateway's own routes). Each of a gateway's N worker processes enforces its share
 the budget (rate and burst / N): the kernel spreads connections over the workers, so
 a client using several connections gets the whole budget, one on a single kept-alive
 connection its worker's share. Several gateway replicas each apply their own budget.
+A refusal is a 429 problem with `Retry-After` and the IETF httpapi draft's `RateLimit`
+and `RateLimit-Policy` fields, the latter stating the whole budget, not a worker's share.
 """
 
 from __future__ import annotations
@@ -37,11 +39,21 @@ class TokenBuckets:
         burst: int,
         clock: Callable[[], float] = time.monotonic,
         max_keys: int = MAX_KEYS,
+        *,
+        name: str = "limite",
+        whole: tuple[float, int] | None = None,
     ) -> None:
         self.rate = rate
         self.burst = float(burst)
         self._clock = clock
         self.max_keys = max_keys
+        self.name = name
+        # What a refused client is told: the whole budget (`whole`: rate and burst of
+        # every worker together), `burst` requests per the seconds an empty bucket takes
+        # to fill again.
+        whole_rate, whole_burst = whole or (rate, burst)
+        window = max(1, math.ceil(whole_burst / whole_rate))
+        self.policy = f'"{name}";q={whole_burst};w={window}'
         # Least recently used first.
         self._buckets: OrderedDict[str, list[float]] = OrderedDict()
 
@@ -49,11 +61,11 @@ class TokenBuckets:
         return len(self._buckets)
 
     @classmethod
-    def share(cls, rate: float, burst: int, workers: int | None) -> TokenBuckets:
+    def share(cls, rate: float, burst: int, workers: int | None, name: str) -> TokenBuckets:
         """One worker's share of a budget of `rate` per second and `burst` (None: the
-        process is the only one)."""
+        process is the only one), named `name` in the RateLimit fields."""
         n = workers or 1
-        return cls(rate / n, max(1, math.ceil(burst / n)))
+        return cls(rate / n, max(1, math.ceil(burst / n)), name=name, whole=(rate, burst))
 
     def take(self, key: str) -> float:
         """0 when allowed, else the seconds until a token is available."""
@@ -74,10 +86,16 @@ class TokenBuckets:
         return (1.0 - tokens) / self.rate
 
 
-def too_many_requests(wait: float) -> TooManyRequests:
+def too_many_requests(wait: float, buckets: TokenBuckets) -> TooManyRequests:
+    """The refusal of a request `buckets` has no token for, `wait` seconds before one."""
     retry_after = str(max(1, math.ceil(wait)))
     return TooManyRequests(
-        "Trop de requêtes ; réessayez plus tard.", headers={"retry-after": retry_after}
+        "Trop de requêtes ; réessayez plus tard.",
+        headers={
+            "retry-after": retry_after,
+            "ratelimit-policy": buckets.policy,
+            "ratelimit": f'"{buckets.name}";r=0;t={retry_after}',
+        },
     )
 
 
@@ -93,7 +111,9 @@ class IpRateLimitMiddleware:
             client = scope.get("client")
             wait = self.buckets.take(client[0] if client else "?")
             if wait:
-                refusal = domain_error_response(too_many_requests(wait), scope["path"])
+                refusal = domain_error_response(
+                    too_many_requests(wait, self.buckets), scope["path"]
+                )
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -222,6 +242,8 @@ def cors_options(origins: list[str]) -> dict[str, object]:
             "idempotent-replayed",
             "x-coop-secret-omis",
             "retry-after",
+            "ratelimit",
+            "ratelimit-policy",
             "x-request-id",
             "content-disposition",
             "content-range",

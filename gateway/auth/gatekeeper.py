@@ -47,7 +47,7 @@ class Gatekeeper:
         if self.buckets is not None:
             wait = self.buckets.take(f"{identity.kind.value}:{identity.issuer}:{identity.subject}")
             if wait:
-                raise too_many_requests(wait)
+                raise too_many_requests(wait, self.buckets)
         scope[IDENTITY_SCOPE_KEY] = identity
         # Read by the access-log middleware: ids only, never the token.
         scope.setdefault("state", {})["principal_id"] = identity.subject

@@ -3,11 +3,13 @@ proxy tests."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -16,7 +18,7 @@ from fastapi import FastAPI
 from coop.ports import free_port
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from tests.gateway.support import StaticGrantResolver
+from tests.gateway.support import NO_DATABASE, StaticGrantResolver
 
 
 def gateway_from_env() -> FastAPI:
@@ -25,13 +27,22 @@ def gateway_from_env() -> FastAPI:
 
 
 class Server:
-    def __init__(self, factory: str, env: Mapping[str, str], port: int | None = None) -> None:
+    def __init__(
+        self, factory: str, env: Mapping[str, str], port: int | None = None, workers: int = 1
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         clean = {k: v for k, v in os.environ.items() if not k.startswith("COOP_")}
         clean.pop("DATABASE_URL", None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.serve_factory", factory, str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "tests.support.serve_factory",
+                factory,
+                str(self.port),
+                str(workers),
+            ],
             env={"COOP_LOG_LEVEL": "WARNING", **clean, **env},
             stdout=subprocess.DEVNULL,
         )
@@ -73,3 +84,51 @@ def idp_server(key_dir: Path, **env: str) -> Server:
         },
         port=port,
     )
+
+
+def echo_server(name: str) -> Server:
+    """An echo service (`tests.gateway.echo_service`) standing for the service `name`."""
+    return Server(
+        "tests.gateway.echo_service:echo_service_from_env",
+        {"COOP_ECHO_NAME": name, "COOP_ECHO_DATABASE_URL": NO_DATABASE},
+    )
+
+
+def gateway_server(
+    idp: Server, service_urls: Mapping[str, str], *, workers: int = 1, **env: str
+) -> Server:
+    """The real gateway (grants from the test resolver) trusting `idp`, in front of
+    `service_urls`; `env`: more settings."""
+    return Server(
+        "tests.gateway.servers:gateway_from_env",
+        {
+            "COOP_GATEWAY_DATABASE_URL": NO_DATABASE,
+            "COOP_GATEWAY_OIDC_ISSUER": idp.url,
+            "COOP_GATEWAY_SERVICE_URLS": json.dumps(dict(service_urls)),
+            **env,
+        },
+        workers=workers,
+    )
+
+
+class Started(list[Server]):
+    """Servers started in turn; `ready()` waits for each to answer."""
+
+    def add(self, server: Server) -> Server:
+        self.append(server)
+        return server
+
+    def ready(self) -> None:
+        for server in self:
+            server.wait_ready()
+
+
+@contextlib.contextmanager
+def started_servers() -> Iterator[Started]:
+    """Every server added is stopped at the end, whatever happened meanwhile."""
+    started = Started()
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.stop()

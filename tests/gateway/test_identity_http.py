@@ -4,7 +4,6 @@ the provider rotating its keys, and a person logging in with code + PKCE."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -13,8 +12,14 @@ from joserfc import jws
 
 from coop.demo_ids import demo_id
 from coop.ports import free_port
-from tests.gateway.servers import Server, idp_server
-from tests.gateway.support import NO_DATABASE, authorize, bearer, pkce_pair
+from tests.gateway.servers import (
+    Server,
+    echo_server,
+    gateway_server,
+    idp_server,
+    started_servers,
+)
+from tests.gateway.support import authorize, bearer, pkce_pair
 
 PATH = "/api/v1/conventions"
 # The provider lets the gateway keep its keys this long (Cache-Control max-age).
@@ -24,37 +29,20 @@ JWKS_MAX_AGE = 1
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
     """(gateway, identity provider)."""
-    started: list[Server] = []
-    try:
-        idp = idp_server(
-            tmp_path_factory.mktemp("idp"), COOP_IDP_JWKS_MAX_AGE_SECONDS=str(JWKS_MAX_AGE)
+    with started_servers() as started:
+        idp = started.add(
+            idp_server(
+                tmp_path_factory.mktemp("idp"), COOP_IDP_JWKS_MAX_AGE_SECONDS=str(JWKS_MAX_AGE)
+            )
         )
-        started.append(idp)
         # The gateway fetches the provider's keys as it starts: the provider first.
         idp.wait_ready()
-        conventions = Server(
-            "tests.gateway.echo_service:echo_service_from_env",
-            {"COOP_ECHO_NAME": "conventions", "COOP_ECHO_DATABASE_URL": NO_DATABASE},
-        )
-        started.append(conventions)
+        conventions = started.add(echo_server("conventions"))
         nowhere = f"http://127.0.0.1:{free_port()}"
-        gateway = Server(
-            "tests.gateway.servers:gateway_from_env",
-            {
-                "COOP_GATEWAY_DATABASE_URL": NO_DATABASE,
-                "COOP_GATEWAY_OIDC_ISSUER": idp.url,
-                "COOP_GATEWAY_SERVICE_URLS": json.dumps(
-                    {"conventions": conventions.url, "actions": nowhere, "documents": nowhere}
-                ),
-            },
-        )
-        started.append(gateway)
-        for server in started:
-            server.wait_ready()
+        urls = {"conventions": conventions.url, "actions": nowhere, "documents": nowhere}
+        gateway = started.add(gateway_server(idp, urls))
+        started.ready()
         yield gateway, idp
-    finally:
-        for server in started:
-            server.stop()
 
 
 @pytest.fixture

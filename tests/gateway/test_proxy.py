@@ -207,6 +207,9 @@ async def test_rate_limit_per_ip_before_authentication(make_rig: RigFactory) -> 
         limited = await rig.client.get("/api/v1/conventions", headers=token(rig))
         assert limited.status_code == 429
         assert "retry-after" in limited.headers
+        # The IETF draft's fields: the whole budget (2 per 200 s), none left.
+        assert limited.headers["ratelimit-policy"] == '"par-adresse-ip";q=2;w=200'
+        assert limited.headers["ratelimit"].startswith('"par-adresse-ip";r=0;t=')
         # Refused before the router, rendered like every other problem.
         assert limited.json()["instance"] == "/api/v1/conventions"
 
