@@ -168,6 +168,13 @@ async def test_a_grant_revoked_anywhere_is_seen_at_once_by_every_gateway_worker(
         return [str(a["organisation_id"]) for a in response.json()["peut_attribuer"]]
 
     log = stack.work_dir / "logs" / "gateway.log"
+    workers = build_settings(APPS["gateway"], os.environ).db_budget().workers
+    # The stack is ready once a worker answers; on a loaded machine the other may still
+    # be starting (granian logs "Started worker-N" as each one accepts connections).
+    deadline = time.monotonic() + 60
+    while log.read_text().count("Started worker-") < workers:
+        assert time.monotonic() < deadline, "not every gateway worker serves"
+        await asyncio.sleep(0.1)
     before = {f"before-{subject}-{n}" for n in range(24)}
     for request_id in sorted(before):  # every worker has the grant in its cache
         assert await what_may_i_grant(request_id) == [str(caf)]
@@ -183,5 +190,4 @@ async def test_a_grant_revoked_anywhere_is_seen_at_once_by_every_gateway_worker(
     for request_id in sorted(after):
         assert await what_may_i_grant(request_id) == [], request_id
     await asyncio.sleep(0.5)  # the access lines are written after the answers
-    workers = build_settings(APPS["gateway"], os.environ).db_budget().workers
     assert len(_served_by(log, before)) == len(_served_by(log, after)) == workers

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -45,20 +46,44 @@ class Server:
             ],
             env={"COOP_LOG_LEVEL": "WARNING", **clean, **env},
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
+        self.workers = workers
+        self._not_yet_seen = workers
+        self._serving = threading.Semaphore(0)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+
+    def _read_stderr(self) -> None:
+        """The server's stderr, passed on to ours (pytest shows it with a failure); each
+        worker's "Started worker-N" (granian, once its lifespan is done and it accepts
+        connections: logged whatever COOP_LOG_LEVEL) counted."""
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            sys.stderr.write(line.decode(errors="replace"))
+            if b"Started worker-" in line:
+                self._serving.release()
 
     def wait_ready(self, path: str = "/healthz") -> None:
+        """Until `path` answers 200 and every worker serves: one worker answering says
+        nothing of the others, still starting on a loaded machine (a test spreading
+        requests over workers would meet one)."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}")
             try:
                 if httpx.get(self.url + path, timeout=1).status_code == 200:
-                    return
+                    break
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"{self.url} not ready")
+        else:
+            raise RuntimeError(f"{self.url} not ready")
+        while self._not_yet_seen:
+            if not self._serving.acquire(timeout=max(deadline - time.monotonic(), 0)):
+                raise RuntimeError(f"{self.url}: not every worker of {self.workers} serves")
+            self._not_yet_seen -= 1
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -68,6 +93,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        # Its workers gone too, the pipe ends; a straggler holding it is not waited for.
+        self._reader.join(timeout=5)
+        if not self._reader.is_alive() and self.process.stderr is not None:
+            self.process.stderr.close()
 
 
 def idp_server(key_dir: Path, **env: str) -> Server:
