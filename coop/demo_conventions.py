@@ -20,13 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coop import demo_ids as ids
+from kernel.history import Author
 from kernel.principal import Grant, OrganisationKind, Principal, PrincipalKind, Role
 from services.conventions import repository as repo
+from services.conventions.history import CONVENTION, HISTORY
 from services.conventions.models import (
     Avenant,
     Convention,
     Equipement,
-    Evenement,
     Signataire,
     TypeEquipement,
 )
@@ -37,9 +38,12 @@ from services.conventions.service_lifecycle import save_version
 from services.conventions.service_resiliation import mettre_en_demeure
 
 AUTEUR = "demo"
+# How the histories name what the demo data loaded directly (not through the service).
+DEMO = Author(AUTEUR, "Données de démonstration")
 # The Caf de l'Isère's agent, for the acts entered through the service's own rules.
 AGENT_ISERE = Principal(
     subject=AUTEUR,
+    name=DEMO.name,
     kind=PrincipalKind.person,
     grants=(
         Grant(
@@ -196,20 +200,21 @@ async def _convention(
         Equipement(convention_id=cid, organisation_id=org, type=t, nom=nom, adresse=adresse)
         for org, t, nom, adresse in equipements
     )
-    session.add(Evenement(convention_id=cid, transition="création", auteur=AUTEUR, details={}))
+    await session.flush()
+    await HISTORY.record(session, DEMO, CONVENTION, conv, None, evenement="création")
     if signee_le:
         details: dict[str, Any] = {"date_signature": signee_le.isoformat()}
         if ctg_existante:
             details.update(ctg_existante=True, socle_manquant=socle_manquant(thematiques))
-        session.add(
-            Evenement(
-                convention_id=cid,
-                transition="signature",
-                auteur=AUTEUR,
-                details=details,
-            )
+        await HISTORY.record(
+            session,
+            DEMO,
+            CONVENTION,
+            conv,
+            CONVENTION.snapshot(conv),
+            evenement="signature",
+            details=details,
         )
-    await session.flush()
     if signee_le:
         await save_version(session, conv, None)
     return conv
@@ -370,17 +375,19 @@ async def demo_step(session: AsyncSession) -> str:
             auteur=AUTEUR,
         )
         session.add(avenant)
-        session.add(
-            Evenement(
-                convention_id=conv.id,
-                transition="avenant",
-                auteur=AUTEUR,
-                motif=avenant.objet,
-                details={"numero": 1},
-            )
-        )
+        before = CONVENTION.snapshot(conv)
         conv.numero_version = 2
         await session.flush()
+        await HISTORY.record(
+            session,
+            DEMO,
+            CONVENTION,
+            conv,
+            before,
+            evenement="avenant",
+            motif=avenant.objet,
+            details={"numero": 1},
+        )
         await save_version(session, conv, avenant.id)
         await _gresivaudan_since(session, conv)
         created += 1

@@ -4,7 +4,8 @@ Request path (outermost first): CORS, security headers, request id + access log 
 the access journal, gateway.journal), body idle timeout, per-IP rate limit, body size
 limit, then the proxy lane (gateway.proxy.lane): a path of the routing table goes to the
 proxy endpoint, anything else to the router with the gateway's own routes
-(habilitations, /moi, OpenAPI, the console at /docs: gateway.console).
+(habilitations, /moi, a convention's history merged across the services, OpenAPI, the
+console at /docs: gateway.console).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gateway.console import router as console_router
 from gateway.habilitations.endpoints import router as habilitations_router
 from gateway.habilitations.models import idempotency_keys
 from gateway.habilitations.resolver import DbGrantResolver
+from gateway.historique import router as historique_router
 from gateway.identity import GrantResolver
 from gateway.journal import AccessJournal
 from gateway.limits import (
@@ -184,7 +186,7 @@ def create_app(
         settings,
         title="Coopération — passerelle",
         description="Authentification, habilitations et API publique unique.",
-        routers=[console_router, habilitations_router],
+        routers=[console_router, habilitations_router, historique_router],
         idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,
         version=VERSION,

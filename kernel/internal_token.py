@@ -7,7 +7,9 @@ it trusts, by issuer. Format (see docs/architecture.md):
 - header: ``alg=ES256``, ``typ=coop-internal+jwt``, ``kid`` = issuer name
 - claims: ``iss`` (issuer app), ``aud`` (target app), ``iat``, ``exp`` (<= 60 s later),
   ``jti``, ``sub`` (principal id), ``kind`` (person | client | service), ``grants``
-  (list of ``{org, kind, role}``).
+  (list of ``{org, kind, role}``), and when known ``name`` (display name) and
+  ``client`` (the OIDC client the caller came through); both optional, so tokens
+  minted without them still verify.
 
 No plain header is ever trusted as identity: the token is the only carrier.
 """
@@ -71,6 +73,10 @@ class InternalTokenSigner:
                 for g in principal.grants
             ],
         }
+        if principal.name is not None:
+            claims["name"] = principal.name
+        if principal.client is not None:
+            claims["client"] = principal.client
         header = {"alg": "ES256", "typ": INTERNAL_TOKEN_TYP, "kid": self.issuer}
         return jwt.encode(header, claims, self._key, algorithms=ALGORITHMS)
 
@@ -147,10 +153,20 @@ class InternalTokenVerifier:
                     Grant(organisation_id=g["org"], organisation_kind=g["kind"], role=g["role"])
                     for g in claims.get("grants", [])
                 ),
+                name=_optional_text(claims.get("name")),
+                client=_optional_text(claims.get("client")),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise Unauthorized("Contenu du jeton interne invalide.") from exc
         return principal, exp
+
+
+def _optional_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("a text claim")
+    return value
 
 
 def _bearer(request: Request) -> str:

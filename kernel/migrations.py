@@ -131,3 +131,92 @@ def create_idempotency_keys(schema: str) -> None:
     op.create_index(
         op.f("ix_idempotency_keys_created_at"), "idempotency_keys", ["created_at"], schema=schema
     )
+
+
+def create_history(schema: str) -> None:
+    """A migration's step: the app's `historique` table as `kernel.history` first
+    declared it (frozen here: a later change is a migration of its own), append-only."""
+    op.create_table(
+        "historique",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("convention_id", sa.Uuid(), nullable=True),
+        sa.Column("objet_type", sa.String(length=40), nullable=False),
+        sa.Column("objet_id", sa.Uuid(), nullable=False),
+        sa.Column("parent_id", sa.Uuid(), nullable=True),
+        sa.Column("objet_libelle", sa.String(length=300), nullable=True),
+        sa.Column("evenement", sa.String(length=60), nullable=False),
+        sa.Column(
+            "changements",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'[]'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("motif", sa.Text(), nullable=True),
+        sa.Column(
+            "details",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column("auteur_id", sa.String(length=200), nullable=False),
+        sa.Column("auteur_nom", sa.String(length=300), nullable=True),
+        sa.Column("client", sa.String(length=255), nullable=True),
+        sa.Column(
+            "le", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_historique")),
+        schema=schema,
+    )
+    for columns in (
+        ["convention_id", "le", "id"],
+        ["objet_id", "le", "id"],
+        ["parent_id", "le", "id"],
+    ):
+        op.create_index(
+            op.f(f"ix_historique_{'_'.join(columns)}"), "historique", columns, schema=schema
+        )
+    make_append_only(schema, "historique")
+
+
+def make_append_only(schema: str, table: str) -> None:
+    """A migration's step: the database refuses any UPDATE or DELETE of `table`'s rows,
+    whoever asks (the application's role included). TRUNCATE is the owner's alone."""
+    op.execute(
+        f"""
+        CREATE OR REPLACE FUNCTION "{schema}".refuse_rewriting_history() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '%.% is append-only', TG_TABLE_SCHEMA, TG_TABLE_NAME
+                USING ERRCODE = 'insufficient_privilege';
+        END $$
+        """
+    )
+    op.execute(
+        f'CREATE TRIGGER "{table}_append_only" BEFORE UPDATE OR DELETE ON "{schema}"."{table}" '
+        f'FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse_rewriting_history()'
+    )
+
+
+def name_former_authors(
+    table: str, trigger: str, *, id_column: str = "auteur_id", name_column: str = "auteur_nom"
+) -> None:
+    """A migration's step: the rows of `table` written before authors' names were
+    recorded get the name the gateway's schema knows for their `id_column` (a person's
+    last recorded name, else a machine client's registered name), when that schema is in
+    the same database (the apps may be deployed on databases of their own). The one
+    rewrite an append-only table ever sees: its `trigger` is off meanwhile, by the
+    migration (the table's owner)."""
+    # Names below are the migration's own, never input.
+    update = (
+        f"UPDATE {table} SET {name_column} = COALESCE("  # noqa: S608
+        f"(SELECT p.name FROM gateway.persons p WHERE p.id::text = {id_column}), "
+        f"(SELECT c.nom FROM gateway.clients c WHERE c.id::text = {id_column})) "
+        f"WHERE {name_column} IS NULL"
+    )
+    op.execute(f'ALTER TABLE {table} DISABLE TRIGGER "{trigger}"')
+    op.execute(
+        "DO $$ BEGIN IF to_regclass('gateway.persons') IS NOT NULL "
+        "AND to_regclass('gateway.clients') IS NOT NULL THEN "
+        f"EXECUTE $q${update}$q$; END IF; END $$"
+    )
+    op.execute(f'ALTER TABLE {table} ENABLE TRIGGER "{trigger}"')

@@ -54,6 +54,12 @@ class Principal(BaseModel):
     subject: str
     kind: PrincipalKind
     grants: tuple[Grant, ...] = ()
+    # Who they are to a reader of a history (the display name the gateway saw at the
+    # time: a person's token, a machine client's registration), and through which
+    # client (OIDC `client_id`/`azp`: the app or partner system used). None in tokens
+    # minted before these claims existed, and for services.
+    name: str | None = None
+    client: str | None = None
 
     @property
     def is_service(self) -> bool:

@@ -176,7 +176,6 @@ class AccessTokenVerifier:
 
     def _identity(self, claims: dict[str, Any]) -> CallerIdentity:
         email = claims.get("email") if isinstance(claims.get("email"), str) else None
-        name = claims.get("name") if isinstance(claims.get("name"), str) else None
         sub = _text(claims.get("sub"))
         client_id = _text(claims.get("client_id")) or _text(claims.get("azp"))
         if client_id is not None and (
@@ -188,12 +187,36 @@ class AccessTokenVerifier:
             )
         ):
             return CallerIdentity(
-                self._issuer, client_id, PrincipalKind.client, name=name, client=client_id
+                self._issuer,
+                client_id,
+                PrincipalKind.client,
+                name=_text(claims.get("name")),
+                client=client_id,
             )
         if sub is None:
             raise invalid_token("Jeton sans sujet.", "missing sub")
         # A person, whatever app (`client_id`) they came through.
-        return CallerIdentity(self._issuer, sub, PrincipalKind.person, email, name, client_id)
+        return CallerIdentity(
+            self._issuer, sub, PrincipalKind.person, email, display_name(claims), client_id
+        )
+
+
+def display_name(claims: dict[str, Any]) -> str | None:
+    """How histories name a person: `name`, else given and family names (`usual_name`
+    is ProConnect's), else `preferred_username`; never the e-mail (erased when the
+    person leaves, while histories keep the name)."""
+    name = _text(claims.get("name"))
+    if name is not None:
+        return name.strip()[:300] or None
+    parts = [
+        _text(claims.get("given_name")),
+        _text(claims.get("family_name")) or _text(claims.get("usual_name")),
+    ]
+    joined = " ".join(p.strip() for p in parts if p and p.strip())
+    if joined:
+        return joined[:300]
+    username = (_text(claims.get("preferred_username")) or "").strip()
+    return username[:300] or None
 
 
 def _text(value: object) -> str | None:
@@ -214,5 +237,6 @@ __all__ = [
     "ServiceAccountRule",
     "Unauthorized",
     "bearer_token",
+    "display_name",
     "key_matches_algorithm",
 ]

@@ -249,6 +249,7 @@ async def grant_history(
             evenement=e.event,
             par=e.actor_id,
             par_libelle=e.actor_label,
+            par_client=e.actor_client,
             motif=e.reason,
             role=Role(e.role),
             valide_jusqu_au=e.valid_until,

@@ -192,7 +192,10 @@ class HabilitationEvent(Base):
     event: Mapped[str] = mapped_column(String(20), nullable=False)
     # None with actor_label "cli"/"système": not done by a person through the API.
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("persons.id"))
+    # The actor's display name at the time (migration 0004 named the older rows).
     actor_label: Mapped[str] = mapped_column(String(300), nullable=False)
+    # The app or partner system they used (OIDC client); None for the CLI and jobs.
+    actor_client: Mapped[str | None] = mapped_column(String(255))
     reason: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(40), nullable=False)
     valid_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -432,13 +432,21 @@ def _usable_grant() -> ColumnElement[bool]:
     return and_(g.status == StatutHabilitation.active.value, g.valid_until > func.now())
 
 
+async def person_label(session: AsyncSession, person_id: uuid.UUID | None) -> str | None:
+    """How a history names a person: their recorded name, else their id."""
+    if person_id is None:
+        return None
+    name = await session.scalar(select(Person.name).where(Person.id == person_id))
+    return name or str(person_id)
+
+
 async def client_grant_rows(session: AsyncSession, client_id: str) -> Sequence[Any]:
     """A machine client's usable grants (one row with null grant columns if it has none;
-    no row if it is not registered), with the database's clock."""
+    no row if it is not registered), its registered name, with the database's clock."""
     g = Habilitation.__table__.c
     c = Client.__table__.c
     stmt = (
-        select(c.id, g.organisation_id, g.organisation_kind, g.role)
+        select(c.id, c.nom.label("name"), g.organisation_id, g.organisation_kind, g.role)
         .add_columns(g.valid_from, g.valid_until, func.now().label("db_now"))
         .select_from(
             Client.__table__.outerjoin(
@@ -453,8 +461,9 @@ async def client_grant_rows(session: AsyncSession, client_id: str) -> Sequence[A
 async def upsert_person_grant_rows(
     session: AsyncSession, issuer: str, subject: str, email: str | None, name: str | None
 ) -> Sequence[Any]:
-    """Record the person as seen (created the first time) and return their usable grants
-    in the same statement (one row with null grant columns if they have none)."""
+    """Record the person as seen (created the first time) and return their name as now
+    known and their usable grants in the same statement (one row with null grant columns
+    if they have none)."""
     g = Habilitation.__table__.c
     p = Person.__table__.c
     upsert = insert(Person).values(
@@ -467,10 +476,11 @@ async def upsert_person_grant_rows(
             "email": func.coalesce(upsert.excluded.email, p.email),
             "name": func.coalesce(upsert.excluded.name, p.name),
         },
-    ).returning(p.id)
+    ).returning(p.id, p.name)
     holder = person.cte("holder")
     stmt = select(
         holder.c.id,
+        holder.c.name,
         g.organisation_id,
         g.organisation_kind,
         g.role,

@@ -5,6 +5,11 @@ time seen, last seen, e-mail and name from the token) joined to their grants; fo
 machine client, its registration joined to its grants. Only grants that are `active`
 and inside their validity period count.
 
+The principal also carries who the caller is to a reader of a history: the name the
+person's token gave (else the one last recorded), a machine client's registered name,
+and the client they came through (a person through the mobile app or a partner's
+system): cached per caller *and client*, so each gets its own principal.
+
 Caching: per caller, in memory, for `ttl_seconds` at most and never past the next
 validity boundary of one of the caller's grants. A grant change made by this
 process invalidates the holder's entry at once (and again after the commit, so a
@@ -50,7 +55,7 @@ class DbGrantResolver:
         self._sessionmaker = sessionmaker
         self.ttl_seconds = ttl_seconds
         self._clock = clock
-        self._cache: dict[tuple[str, str, str], _Entry] = {}
+        self._cache: dict[tuple[str, str, str, str | None], _Entry] = {}
         # Bumped by every invalidation: a load that started before it is not cached.
         self._generation = 0
         # Observability (and tests): how many database round trips were made.
@@ -77,7 +82,7 @@ class DbGrantResolver:
     # -- resolution --------------------------------------------------------------------
 
     async def principal_for(self, identity: CallerIdentity) -> Principal:
-        key = (identity.kind.value, identity.issuer, identity.subject)
+        key = (identity.kind.value, identity.issuer, identity.subject, identity.client)
         entry = self._cache.get(key)
         if entry is None or entry.expires_at <= self._clock():
             generation = self._generation
@@ -103,6 +108,7 @@ class DbGrantResolver:
         if not rows:
             return _Entry(None, None, self._clock() + self.ttl_seconds)
         holder_id: uuid.UUID = rows[0].id
+        name: str | None = rows[0].name
         db_now: dt.datetime = rows[0].db_now
         grants: list[Grant] = []
         next_boundary: dt.datetime | None = None
@@ -131,5 +137,7 @@ class DbGrantResolver:
             if identity.kind is PrincipalKind.client
             else PrincipalKind.person,
             grants=tuple(grants),
+            name=name,
+            client=identity.client,
         )
         return _Entry(principal, holder_id, self._clock() + lifetime)

@@ -67,7 +67,13 @@ class EvenementOut(BaseModel):
     id: int
     evenement: str
     par: uuid.UUID | None
-    par_libelle: str
+    par_libelle: str = Field(
+        description="Qui : le nom affiché de la personne à ce moment-là (« cli », "
+        "« système » ou « démo » pour la ligne de commande, les traitements et la démo)."
+    )
+    par_client: str | None = Field(
+        default=None, description="L'application ou le système partenaire utilisé (client OIDC)."
+    )
     motif: str | None
     role: Role
     valide_jusqu_au: dt.datetime

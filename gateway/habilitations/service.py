@@ -44,10 +44,13 @@ EXPIRING_SOON = dt.timedelta(days=30)
 
 @dataclass(frozen=True)
 class Actor:
-    """Who does something: a person through the API, or the CLI/system (id None)."""
+    """Who does something: a person through the API, or the CLI/system (id None).
+    `label` names them as a history shows it (the display name at the time);
+    `client`, the app or partner system they used."""
 
     id: uuid.UUID | None
     label: str
+    client: str | None = None
 
 
 @dataclass
@@ -157,7 +160,8 @@ async def authority_for(session: AsyncSession, principal: Principal) -> Authorit
 
 
 def actor_of(auth: Authority) -> Actor:
-    return Actor(auth.holder_id, str(auth.holder_id))
+    principal = auth.principal
+    return Actor(auth.holder_id, principal.name or principal.subject, principal.client)
 
 
 def effective_status(grant: Habilitation, now: dt.datetime) -> StatutHabilitation:
@@ -271,6 +275,7 @@ async def _record(
             event=event.value,
             actor_id=actor.id,
             actor_label=actor.label,
+            actor_client=actor.client,
             reason=reason,
             role=grant.role,
             valid_until=grant.valid_until,

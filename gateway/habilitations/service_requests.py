@@ -131,7 +131,10 @@ async def accept_invitation(
     now = await repo.db_now(session)
     if invitation.expires_at <= now:
         raise Conflict("Invitation expirée : demandez-en une nouvelle.")
-    inviter = Actor(invitation.created_by, str(invitation.created_by or CLI_ACTOR))
+    inviter = Actor(
+        invitation.created_by,
+        await repo.person_label(session, invitation.created_by) or CLI_ACTOR,
+    )
     grant = await create_grant(
         session,
         organisation_id=invitation.organisation_id,

@@ -420,3 +420,28 @@ class Proxy:
                 return None
             raise request_body.error
         return _upstream(response)
+
+    async def fetch(
+        self,
+        service: str,
+        path: str,
+        params: Mapping[str, str],
+        *,
+        internal_token: str,
+        request_id: str,
+    ) -> tuple[int, bytes]:
+        """A GET the gateway makes on its own account (a part of a merged feed): the
+        status and the whole body (a page of JSON); failures as the proxy's own (503 for
+        a service down, 504 for one that does not answer in time, 502)."""
+        pool = self._clients.get(service)
+        if pool is None:
+            raise ServiceUnavailable(f"Le service {service} n'est pas configuré.")
+        url = URL(self._bases[service] + path).with_query(dict(params))
+        headers = {"Authorization": f"Bearer {internal_token}", "X-Request-ID": request_id}
+        try:
+            async with pool.session.get(
+                url, headers=headers, timeout=pool.timeout, allow_redirects=False
+            ) as response:
+                return response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _mapped(exc, service) from exc

@@ -3,7 +3,9 @@
 Templates are literal segments, `{param}` (one segment) and a trailing `**` (one or
 more further segments). The most specific template wins: a literal segment beats a
 parameter, which beats `**`. Paths the table does not name are not proxied (404),
-so a service's internal routes are never reachable from outside.
+so a service's internal routes are never reachable from outside. A template given to
+`GATEWAY` is one the gateway answers itself inside a service's prefix (a convention's
+history feed, merged across the services): not proxied, left to the gateway's router.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 CONVENTIONS = "conventions"
 ACTIONS = "actions"
 DOCUMENTS = "documents"
+GATEWAY = "gateway"
 
 # (template, service). Nested paths go to the service that owns the sub-resource.
 PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
@@ -46,6 +49,8 @@ PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/documents/**", DOCUMENTS),
     ("/api/v1/conventions/{id}/documents", DOCUMENTS),
     ("/api/v1/conventions/{id}/documents/**", DOCUMENTS),
+    # Every service's part of the convention's history, merged (gateway/historique.py).
+    ("/api/v1/conventions/{id}/historique", GATEWAY),
 )
 
 
@@ -84,7 +89,7 @@ class RoutingTable:
     def __init__(self, routes: tuple[tuple[str, str], ...] = PUBLIC_ROUTES) -> None:
         self._root = _Node()
         self.routes = routes
-        self.services = frozenset(service for _, service in routes)
+        self.services = frozenset(service for _, service in routes if service != GATEWAY)
         for template, service in routes:
             self._add(template, service)
         self._memo: dict[str, Target | None] = {}
@@ -117,6 +122,8 @@ class RoutingTable:
                 segments.pop()  # a trailing slash names the same resource
             bad = any(s in (".", "..") for s in segments)
             result = None if bad else self._walk(self._root, segments, 0)
+        if result is not None and result.service == GATEWAY:
+            result = None  # the gateway's own: its router answers
         if len(self._memo) < 50_000 and "{" not in path:
             self._memo[path] = result
         return result

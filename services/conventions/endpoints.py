@@ -13,7 +13,7 @@ from kernel.etag import IfMatch, IfMatchWhenSent, IfNoneMatch, etag_for
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
-from kernel.pagination import Page, Pagination, keyset_page, make_page
+from kernel.pagination import Page, Pagination, keyset_page
 from kernel.rights import Everyone
 from services.conventions import repository as repo
 from services.conventions import rights, service, service_views
@@ -25,7 +25,6 @@ from services.conventions.schemas import (
     ConventionOut,
     ConventionPatch,
     ConventionSummary,
-    EvenementOut,
     SignataireIn,
     SignataireOut,
     SignatairePatch,
@@ -184,17 +183,3 @@ async def remove_signataire(
     convention = await service.load_writable(session, principal, convention_id, preconditions)
     await service.remove_signataire(session, principal, convention, organisation_id)
     return await respond(session, principal, convention, today, response)
-
-
-@router.get("/{convention_id}/historique", response_model=Page[EvenementOut])
-async def historique(
-    convention_id: uuid.UUID, session: DbSession, principal: ConventionRead, page: Pagination
-) -> Page[EvenementOut]:
-    await service.load_readable(session, principal, convention_id)
-    rows = await repo.events_of(session, convention_id, page.cursor, page.limit)
-    return make_page(
-        rows,
-        page.limit,
-        lambda e: (e.id,),
-        lambda e: EvenementOut.model_validate(e, from_attributes=True),
-    )

@@ -1,5 +1,6 @@
 """Internal routes (``/internal/v1``): the convention reference feed and organisations for
-the other apps (service tokens), and the access list of a principal (gateway tokens)."""
+the other apps (service tokens); the access list of a principal and this service's part
+of a convention's history feed (gateway tokens: a reader's)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from fastapi import APIRouter, Query
 from kernel.convention_ref import ConventionRef, ReferencesPage, row_to_ref
 from kernel.database import DbSession
 from kernel.errors import InvalidPayload, NotFound
+from kernel.history import EntreeHistorique
 from kernel.internal_token import CallingService, CurrentPrincipal
 from kernel.pagination import Page, Pagination, make_page
 from services.conventions import repository as repo
+from services.conventions import service
+from services.conventions.history import HISTORY
 from services.conventions.schemas import AccesItem, OrganisationOut
 from services.conventions.service_organisations import organisation_out
 
@@ -70,6 +74,17 @@ async def organisation(
     if org is None:
         raise NotFound("Organisation introuvable.")
     return organisation_out(org)
+
+
+@router.get("/conventions/{convention_id}/historique")
+async def historique(
+    convention_id: uuid.UUID, session: DbSession, principal: CurrentPrincipal, page: Pagination
+) -> Page[EntreeHistorique]:
+    """This service's part of the convention's feed, for the reader the gateway names
+    (404 outside their scope): the convention, its signatories, its Annexe 2, its
+    mises en demeure (`kernel.history.History.feed`)."""
+    await service.load_readable(session, principal, convention_id)
+    return await HISTORY.feed(session, convention_id, page)
 
 
 @router.get("/acces", response_model=Page[AccesItem])

@@ -11,11 +11,14 @@ from fastapi import APIRouter, Response, status
 from kernel.database import DbSession
 from kernel.errors import NotFound
 from kernel.etag import IfMatchWhenSent
+from kernel.history import EntreeHistorique
 from kernel.idempotency import IdempotentRoute
+from kernel.pagination import Page, Pagination
 from services.conventions import repository as repo
 from services.conventions import service, service_avenants, service_lifecycle
 from services.conventions.dependencies import Bilans, Today
 from services.conventions.endpoints import convention_etag, respond
+from services.conventions.history import EQUIPEMENT, HISTORY
 from services.conventions.rights import ConventionRead, ConventionWrite
 from services.conventions.schemas import (
     AvenantIn,
@@ -154,6 +157,30 @@ async def remove_equipement(
     convention = await service.load_writable(session, principal, convention_id, preconditions)
     await service_lifecycle.remove_equipement(session, principal, convention, equipement_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/{convention_id}/equipements/{equipement_id}/historique",
+    summary="Historique d'un équipement de l'Annexe 2",
+)
+async def equipement_history(
+    convention_id: uuid.UUID,
+    equipement_id: uuid.UUID,
+    session: DbSession,
+    principal: ConventionRead,
+    page: Pagination,
+) -> Page[EntreeHistorique]:
+    """Newest first; an équipement removed since keeps its history (its removal last)."""
+    await service.load_readable(session, principal, convention_id)
+    history = await HISTORY.object_page(
+        session, equipement_id, page, objet_type=EQUIPEMENT.name, convention_id=convention_id
+    )
+    if (
+        not history.items
+        and await repo.get_equipement(session, convention_id, equipement_id) is None
+    ):
+        raise NotFound("Équipement introuvable.")
+    return history
 
 
 @router.get("/{convention_id}/schema-ao")

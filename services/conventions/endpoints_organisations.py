@@ -10,10 +10,12 @@ from fastapi import APIRouter, Query, Response, status
 from kernel.database import DbSession
 from kernel.errors import NotFound
 from kernel.etag import IfMatch, etag_for
+from kernel.history import EntreeHistorique
 from kernel.idempotency import IdempotentRoute
 from kernel.pagination import Page, Pagination, make_page
 from kernel.rights import Everyone
 from services.conventions import repository as repo
+from services.conventions.history import HISTORY, ORGANISATION
 from services.conventions.models import TypeOrganisation
 from services.conventions.rights import OrganisationCreate, OrganisationWrite
 from services.conventions.schemas import OrganisationIn, OrganisationOut, OrganisationPatch
@@ -72,6 +74,17 @@ async def get(
         raise NotFound("Organisation introuvable.")
     response.headers["ETag"] = etag_for(org.id, org.version)
     return organisation_out(org)
+
+
+@router.get("/{organisation_id}/historique", summary="Historique d'une organisation du répertoire")
+async def history(
+    organisation_id: uuid.UUID, session: DbSession, principal: Everyone, page: Pagination
+) -> Page[EntreeHistorique]:
+    """Who added it to the registry and corrected it, newest first (the Cafs and the
+    Cnaf, loaded by the national import, have none)."""
+    if await repo.get_organisation(session, organisation_id) is None:
+        raise NotFound("Organisation introuvable.")
+    return await HISTORY.object_page(session, organisation_id, page, objet_type=ORGANISATION.name)
 
 
 @router.patch("/{organisation_id}")

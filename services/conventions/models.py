@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kernel.database import make_metadata
+from kernel.history import history_table
 from kernel.idempotency import idempotency_table
 
 SCHEMA = "conventions"
@@ -38,6 +39,9 @@ class Base(DeclarativeBase):
 
 
 idempotency_keys = idempotency_table(Base.metadata)
+# Every change to a convention and its parts (kernel.history; migration 0004 moved the
+# former `evenement` rows into it).
+historique = history_table(Base.metadata)
 
 # Global change sequence of the internal feed: bumped on every change to a convention
 # or its signataires (kernel.convention_ref).
@@ -336,20 +340,3 @@ class MiseEnDemeure(Base):
     motif_cloture: Mapped[str | None] = mapped_column(Text)
     auteur: Mapped[str] = mapped_column(String(200))
     cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-class Evenement(Base):
-    """Lifecycle history: who did what, when and why."""
-
-    __tablename__ = "evenement"
-    __table_args__ = (Index(None, "convention_id", "id"),)
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    convention_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("convention.id", ondelete="CASCADE")
-    )
-    transition: Mapped[str] = mapped_column(String(40))
-    auteur: Mapped[str] = mapped_column(String(200))
-    le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    motif: Mapped[str | None] = mapped_column(Text)
-    details: Mapped[dict[str, Any]] = mapped_column(JSONB)

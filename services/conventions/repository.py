@@ -37,7 +37,6 @@ from services.conventions.models import (
     Convention,
     ConventionVersion,
     Equipement,
-    Evenement,
     MiseEnDemeure,
     Organisation,
     Signataire,
@@ -527,16 +526,6 @@ async def close_mises_en_demeure(
         .values(statut=statut, date_cloture=day)
         .execution_options(synchronize_session=False)
     )
-
-
-async def events_of(
-    session: AsyncSession, convention_id: uuid.UUID, cursor: str | None, limit: int
-) -> Sequence[Evenement]:
-    stmt = select(Evenement).where(Evenement.convention_id == convention_id)
-    resume = after_keyset([Evenement.id], cursor)
-    if resume is not None:
-        stmt = stmt.where(resume)
-    return (await session.scalars(stmt.order_by(Evenement.id).limit(limit + 1))).all()
 
 
 # --- internal feed -----------------------------------------------------------------------

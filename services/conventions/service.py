@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.convention_ref import StatutConvention
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.etag import Preconditions, etag_for
+from kernel.history import Kind, Snapshot
 from kernel.principal import Principal, Role
 from services.conventions import repository as repo
+from services.conventions.history import CONVENTION, HISTORY, SIGNATAIRE
 from services.conventions.models import (
     THEMATIQUES_SOCLE,
     Convention,
-    Evenement,
     Organisation,
     Signataire,
     TypeOrganisation,
@@ -210,20 +211,55 @@ async def record(
     transition: str,
     principal: Principal,
     *,
+    before: Snapshot | None = None,
+    creation: bool = False,
     motif: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Every change is recorded: who, when (now), what and why; and bumps the feed."""
+    """Every change to the convention itself is recorded (who, when, through which
+    client, what: the values set at its `creation`, else its fields before and after
+    when `before` was taken, and why), and bumps the feed."""
     await repo.touch(session, convention)
-    await repo.add(
+    if before is None and not creation:
+        before = CONVENTION.snapshot(convention)  # a step that changed none of its fields
+    await HISTORY.record(
         session,
-        Evenement(
-            convention_id=convention.id,
-            transition=transition,
-            auteur=principal.subject,
-            motif=motif,
-            details=details or {},
-        ),
+        principal,
+        CONVENTION,
+        convention,
+        before,
+        evenement=transition,
+        motif=motif,
+        details=details,
+    )
+
+
+async def record_part(
+    session: AsyncSession,
+    convention: Convention,
+    transition: str,
+    principal: Principal,
+    kind: Kind,
+    part: object,
+    before: Snapshot | None,
+    *,
+    deleted: bool = False,
+    motif: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """A change to a part of the convention (a signatory, an équipement, a mise en
+    demeure): its own row, under the convention, which it bumps in the feed."""
+    await repo.touch(session, convention)
+    await HISTORY.record(
+        session,
+        principal,
+        kind,
+        part,
+        before,
+        deleted=deleted,
+        evenement=transition,
+        motif=motif,
+        details=details,
     )
 
 
@@ -320,6 +356,7 @@ async def create_convention(
         convention,
         "création",
         principal,
+        creation=True,
         details={"signataires": [str(r.organisation_id) for r in rows]},
     )
     return convention
@@ -346,6 +383,7 @@ async def patch_convention(
     session: AsyncSession, principal: Principal, convention: Convention, data: ConventionPatch
 ) -> Convention:
     require_preparation(convention)
+    before = CONVENTION.snapshot(convention)
     changes = data.model_dump(exclude_unset=True, mode="json")
     for key in ("echelon", "titre", "date_debut", "date_fin", "thematiques", "copil"):
         if key in changes and changes[key] is None:
@@ -367,7 +405,9 @@ async def patch_convention(
         convention.objectifs_partages = list(data.objectifs_partages or [])
     if data.copil is not None:
         set_copil(convention, data.copil)
-    await record(session, convention, "modification", principal, details={"champs": changes})
+    await record(
+        session, convention, "modification", principal, before=before, details={"champs": changes}
+    )
     return convention
 
 
@@ -379,12 +419,16 @@ async def add_signataire(
     current = await repo.signataires_of_convention(session, convention.id)
     if any(sig.organisation_id == data.organisation_id for sig, _ in current):
         raise Conflict("Cette organisation est déjà signataire de la convention.")
-    await repo.add(session, new_signataire(convention.id, data, len(current)))
-    await record(
+    sig = new_signataire(convention.id, data, len(current))
+    await repo.add(session, sig)
+    await record_part(
         session,
         convention,
         "ajout de signataire",
         principal,
+        SIGNATAIRE,
+        sig,
+        None,
         details={"organisation_id": str(data.organisation_id)},
     )
 
@@ -400,14 +444,18 @@ async def patch_signataire(
     sig = await repo.get_signataire(session, convention.id, organisation_id)
     if sig is None:
         raise NotFound("Signataire introuvable.")
+    before = SIGNATAIRE.snapshot(sig)
     changes = data.model_dump(exclude_unset=True)
     for key, value in changes.items():
         setattr(sig, key, value)
-    await record(
+    await record_part(
         session,
         convention,
         "modification de signataire",
         principal,
+        SIGNATAIRE,
+        sig,
+        before,
         details={
             "organisation_id": str(organisation_id),
             "champs": data.model_dump(exclude_unset=True, mode="json"),
@@ -424,11 +472,16 @@ async def remove_signataire(
     sig = await repo.get_signataire(session, convention.id, organisation_id)
     if sig is None:
         raise NotFound("Signataire introuvable.")
+    before = SIGNATAIRE.snapshot(sig)
     await repo.delete(session, sig)
-    await record(
+    await record_part(
         session,
         convention,
         "retrait de signataire",
         principal,
+        SIGNATAIRE,
+        sig,
+        before,
+        deleted=True,
         details={"organisation_id": str(organisation_id)},
     )

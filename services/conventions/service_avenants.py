@@ -13,6 +13,7 @@ from kernel.convention_ref import StatutConvention
 from kernel.errors import Conflict, InvalidPayload
 from kernel.principal import Principal
 from services.conventions import repository as repo
+from services.conventions.history import CONVENTION
 from services.conventions.models import Avenant, Convention, Equipement
 from services.conventions.schemas import AvenantIn, SignataireIn
 from services.conventions.service import (
@@ -151,6 +152,7 @@ async def add_avenant(
     avenant devra notamment préciser toutes les modifications apportées à la convention
     d'origine ainsi qu'à ses annexes." What it changed is kept, before and after."""
     _require_signed(convention, data.date_avenant, today)
+    before = CONVENTION.snapshot(convention)
     previous = await repo.avenants_of(session, convention.id)
     modifications: dict[str, Any] = {}
     articles = list(dict.fromkeys(data.articles_modifies))
@@ -266,6 +268,7 @@ async def add_avenant(
         convention,
         "avenant",
         principal,
+        before=before,
         motif=data.objet,
         details={"numero": numero, "modifications": modifications},
     )

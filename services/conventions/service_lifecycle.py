@@ -15,6 +15,7 @@ from kernel.convention_ref import StatutConvention
 from kernel.errors import Conflict, InvalidPayload, NotFound
 from kernel.principal import Principal
 from services.conventions import repository as repo
+from services.conventions.history import CONVENTION, EQUIPEMENT
 from services.conventions.models import (
     Convention,
     ConventionVersion,
@@ -37,6 +38,7 @@ from services.conventions.service import (
     check_dates,
     max_date_fin,
     record,
+    record_part,
     require_preparation,
     signature_problems,
     socle_manquant,
@@ -91,6 +93,7 @@ async def sign(
     thématiques: recorded, with a warning (`service_views.avertissements`). A new CTG
     signed in the product needs the socle."""
     require_preparation(convention)
+    before = CONVENTION.snapshot(convention)
     sigs = await repo.signataires_of_convention(session, convention.id)
     problems = signature_problems(convention, sigs, today, socle=not data.ctg_existante)
     if problems:
@@ -105,7 +108,15 @@ async def sign(
     if data.ctg_existante:
         details["ctg_existante"] = True
         details["socle_manquant"] = socle_manquant(convention.thematiques)
-    await record(session, convention, "signature", principal, motif=data.motif, details=details)
+    await record(
+        session,
+        convention,
+        "signature",
+        principal,
+        before=before,
+        motif=data.motif,
+        details=details,
+    )
     await save_version(session, convention, None, sigs)
     return sigs
 
@@ -193,6 +204,7 @@ async def renouveler(
         new,
         "création par renouvellement",
         principal,
+        creation=True,
         details={"precedente_id": str(convention.id)},
     )
     await record(
@@ -226,11 +238,14 @@ async def add_equipement(
         )
     equipement = new_equipement(convention.id, data)
     await repo.add(session, equipement)
-    await record(
+    await record_part(
         session,
         convention,
         "ajout d'équipement",
         principal,
+        EQUIPEMENT,
+        equipement,
+        None,
         details={"equipement_id": str(equipement.id), "type": data.type.value},
     )
     return equipement
@@ -243,12 +258,17 @@ async def remove_equipement(
     equipement = await repo.get_equipement(session, convention.id, equipement_id)
     if equipement is None:
         raise NotFound("Équipement introuvable.")
+    before = EQUIPEMENT.snapshot(equipement)
     await repo.delete(session, equipement)
-    await record(
+    await record_part(
         session,
         convention,
         "retrait d'équipement",
         principal,
+        EQUIPEMENT,
+        equipement,
+        before,
+        deleted=True,
         details={"equipement_id": str(equipement_id)},
     )
 

@@ -16,6 +16,7 @@ from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.etag import Preconditions, etag_for
 from kernel.principal import Principal
 from services.conventions import repository as repo
+from services.conventions.history import HISTORY, ORGANISATION
 from services.conventions.models import Organisation, TitulaireCompetence, TypeOrganisation
 from services.conventions.schemas import (
     CompetencesAO,
@@ -184,6 +185,7 @@ async def create_organisation(
     )
     org = await repo.get_organisation(session, org_id)
     assert org is not None
+    await HISTORY.record(session, principal, ORGANISATION, org, None)
     return org
 
 
@@ -225,12 +227,14 @@ async def patch_organisation(
         session, code_insee=merged.code_insee, code_caf=merged.code_caf, exclude_id=org.id
     ):
         raise Conflict("Une organisation porte déjà ce code.")
+    before = ORGANISATION.snapshot(org)
     row = organisation_row(merged, org.id, merged.epci_id)
     for key, value in row.items():
         if key not in ("id", "version"):
             setattr(org, key, value)
     org.version += 1
     await session.flush()
+    await HISTORY.record(session, principal, ORGANISATION, org, before)
     return org
 
 

@@ -16,6 +16,7 @@ from kernel.convention_ref import StatutConvention
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.principal import Principal
 from services.conventions import repository as repo
+from services.conventions.history import CONVENTION, MISE_EN_DEMEURE
 from services.conventions.models import (
     Convention,
     FondementMiseEnDemeure,
@@ -24,7 +25,7 @@ from services.conventions.models import (
     StatutMiseEnDemeure,
 )
 from services.conventions.schemas import LeveeIn, MiseEnDemeureIn, MiseEnDemeureOut, ResiliationIn
-from services.conventions.service import SigRows, add_months, can_write, record
+from services.conventions.service import SigRows, add_months, can_write, record, record_part
 from services.conventions.service_lifecycle import require_running
 
 # "à l'expiration d'un délai d'un mois suivant l'envoi d'une lettre recommandée avec
@@ -125,11 +126,14 @@ async def mettre_en_demeure(
         auteur=principal.subject,
     )
     await repo.add(session, mise_en_demeure)
-    await record(
+    await record_part(
         session,
         convention,
         "mise en demeure",
         principal,
+        MISE_EN_DEMEURE,
+        mise_en_demeure,
+        None,
         motif=data.obligations,
         details={
             "mise_en_demeure_id": str(mise_en_demeure.id),
@@ -173,14 +177,18 @@ async def lever(
             "La levée ne peut précéder l'envoi de la mise en demeure.",
             errors=[{"pointer": "/date_cloture", "field": "date_cloture"}],
         )
+    before = MISE_EN_DEMEURE.snapshot(mise_en_demeure)
     mise_en_demeure.statut = StatutMiseEnDemeure.levee.value
     mise_en_demeure.date_cloture = day
     mise_en_demeure.motif_cloture = data.motif
-    await record(
+    await record_part(
         session,
         convention,
         "levée de mise en demeure",
         principal,
+        MISE_EN_DEMEURE,
+        mise_en_demeure,
+        before,
         motif=data.motif,
         details={"mise_en_demeure_id": str(mise_en_demeure.id), "date": day.isoformat()},
     )
@@ -289,6 +297,7 @@ async def resilier(
             f"La résiliation prendrait effet le {effet.isoformat()}, après la fin de la "
             f"convention ({convention.date_fin.isoformat()})."
         )
+    before = CONVENTION.snapshot(convention)
     convention.statut = StatutConvention.resiliee.value
     convention.resiliation_mode = data.mode.value
     convention.resiliation_date_notification = notification
@@ -310,4 +319,12 @@ async def resilier(
     await repo.close_mises_en_demeure(
         session, convention.id, StatutMiseEnDemeure.sans_objet.value, notification
     )
-    await record(session, convention, "résiliation", principal, motif=data.motif, details=details)
+    await record(
+        session,
+        convention,
+        "résiliation",
+        principal,
+        before=before,
+        motif=data.motif,
+        details=details,
+    )

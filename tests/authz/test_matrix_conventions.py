@@ -119,6 +119,15 @@ async def _remove_equipement(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "DELETE", f"{C}/{side.preparation}/equipements/{equipement}")
 
 
+async def _equipement_history(w: World, who: str, side: Side, ok: bool) -> int:
+    path = f"{C}/{side.preparation}/equipements/{side.equipement}/historique"
+    return await w.call(who, "GET", path)
+
+
+async def _organisation_history(w: World, who: str, side: Side, ok: bool) -> int:
+    return await w.call(who, "GET", f"/api/v1/organisations/{side.coll}/historique")
+
+
 async def _organisations(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "GET", "/api/v1/organisations")
 
@@ -176,9 +185,12 @@ ROWS: dict[tuple[str, str], list[Row]] = {
     ("DELETE", "/api/v1/conventions/{convention_id}/signataires/{organisation_id}"): both(
         "remove", _remove_signataire, "caf_writes"
     ),
-    ("GET", "/api/v1/conventions/{convention_id}/historique"): both(
-        "historique", get("{c}/historique"), "reads"
+    ("GET", "/api/v1/conventions/{convention_id}/equipements/{equipement_id}/historique"): both(
+        "historique d'un équipement", _equipement_history, "reads"
     ),
+    ("GET", "/api/v1/organisations/{organisation_id}/historique"): [
+        ("collectivité X", "A", _organisation_history, everyone()),
+    ],
     ("POST", "/api/v1/conventions/{convention_id}/signature"): both("sign", _sign, "caf_writes"),
     ("GET", "/api/v1/conventions/{convention_id}/avenants"): both(
         "avenants", get("{c}/avenants"), "reads"

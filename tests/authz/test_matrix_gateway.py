@@ -17,7 +17,7 @@ import pytest
 
 from gateway.app import create_app as create_gateway
 from kernel.principal import OrganisationKind, Role
-from tests.authz.world import PERSONAS, Row, Side, World, _all, run_rows
+from tests.authz.world import PERSONAS, Row, Side, World, _all, both, run_rows
 from tests.support.personas import COLLECTIVITE_X, COLLECTIVITE_Y
 
 COLL = OrganisationKind.collectivite
@@ -307,6 +307,16 @@ ROWS: dict[tuple[str, str], list[Row]] = {
 }
 
 
+async def _convention_history(w: World, who: str, side: Side, ok: bool) -> int:
+    return await w.call(who, "GET", f"/api/v1/conventions/{side.convention}/historique")
+
+
+# A convention's history, merged across the services: read like the convention.
+ROWS[("GET", "/api/v1/conventions/{convention_id}/historique")] = both(
+    "historique", _convention_history, "reads"
+)
+
+
 @pytest.mark.parametrize("route", sorted(ROWS), ids=lambda r: f"{r[0]} {r[1]}")
 async def test_matrix(world: World, route: tuple[str, str]) -> None:
     failures = await run_rows(world, ROWS[route])
@@ -326,3 +336,45 @@ async def test_the_matrix_reaches_the_services_as_production_does(world: World) 
 
 
 __all__ = ["PERSONAS"]
+
+
+async def test_a_change_shows_in_the_convention_history_with_a_name_and_the_client(
+    world: World,
+) -> None:
+    """Issue 24, end to end: a change made through the gateway shows in the convention's
+    history, merged across the services, naming the person as their token did and the
+    app they came through; pages follow one another, newest first."""
+    side = world.sides["A"]
+    path = f"/api/v1/conventions/{side.preparation}"
+    etag = (await world.gateway.get(path, headers=world.headers("caf_a_agent"))).headers["etag"]
+    titre = f"CTG renommée {uuid.uuid4().hex[:6]}"
+    renamed = await world.gateway.patch(
+        path,
+        json={"titre": titre},
+        headers={**world.headers("caf_a_agent"), "if-match": etag},
+    )
+    assert renamed.status_code == 200, renamed.text
+    feed = await world.gateway.get(f"{path}/historique", headers=world.headers("x_lecteur"))
+    assert feed.status_code == 200, feed.text
+    newest = feed.json()["items"][0]
+    assert (newest["source"], newest["objet_type"], newest["evenement"]) == (
+        "conventions",
+        "convention",
+        "modification",
+    )
+    assert (newest["auteur_nom"], newest["client"]) == ("Caf_A_Agent", "ctg-dans-ma-poche")
+    assert [c["apres"] for c in newest["changements"] if c["champ"] == "titre"] == [titre]
+    # One entry a page: the same entries, in the same order.
+    everything = [(e["source"], e["id"]) for e in feed.json()["items"]]
+    paged: list[tuple[str, int]] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+        page = await world.gateway.get(
+            f"{path}/historique", params=params, headers=world.headers("x_lecteur")
+        )
+        paged += [(e["source"], e["id"]) for e in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == everything

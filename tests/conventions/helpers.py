@@ -49,6 +49,17 @@ async def create(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
     return body
 
 
+async def history(
+    client: httpx.AsyncClient, cid: str, principal: Principal = CAF_A_AGENT
+) -> list[dict[str, Any]]:
+    """The service's part of the convention's history feed (what the gateway merges),
+    newest first."""
+    resp = await client.get(f"/internal/v1/conventions/{cid}/historique", headers=h(principal))
+    assert resp.status_code == 200, resp.text
+    items: list[dict[str, Any]] = resp.json()["items"]
+    return items
+
+
 async def sign_all(client: httpx.AsyncClient, cid: str, orgs: list[uuid.UUID], day: str) -> None:
     for org in orgs:
         resp = await client.patch(
@@ -68,7 +79,8 @@ async def table_counts(engine: AsyncEngine) -> dict[str, int]:
         "equipement",
         "avenant",
         "convention_version",
-        "evenement",
+        "historique",
+        "mise_en_demeure",
     )
     async with engine.connect() as conn:
         return {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from services.conventions.schemas import ConventionOut
-from tests.conventions.helpers import create, h
+from tests.conventions.helpers import create, h, history
 from tests.support.contract import assert_reads_back
 from tests.support.personas import CAF_A, COLLECTIVITE_X, X_LECTEUR
 
@@ -60,9 +60,8 @@ async def test_a_ctg_signed_before_the_product_is_recorded_with_a_warning(
     assert detail.json()["avertissements"] == body["avertissements"]
     version = (await client.get(f"/api/v1/conventions/{cid}/versions/1", headers=h())).json()
     assert version["contenu"]["thematiques"] == OLD_MODEL
-    history = (await client.get(f"/api/v1/conventions/{cid}/historique", headers=h())).json()
-    signature = history["items"][-1]
-    assert signature["transition"] == "signature"
+    signature = (await history(client, cid))[0]
+    assert signature["evenement"] == "signature"
     assert signature["details"]["ctg_existante"] is True
     assert signature["details"]["socle_manquant"] == ["petite enfance", "parentalité"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 
 import httpx
 from sqlalchemy import event
@@ -13,7 +14,7 @@ from kernel.pagination import Page
 from kernel.principal import Principal
 from services.conventions.schemas import ConventionSummary
 from tests.conventions.conftest import TODAY
-from tests.conventions.helpers import create, h, payload, sign_all, table_counts
+from tests.conventions.helpers import create, h, history, payload, sign_all, table_counts
 from tests.support.apps import running
 from tests.support.contract import assert_reads_back
 from tests.support.conventions import conventions_app, make_convention, seed_organisations
@@ -26,6 +27,7 @@ from tests.support.personas import (
     COLLECTIVITE_Y,
     NATIONAL,
     X_CONTRIBUTEUR,
+    X_LECTEUR,
     Y_CONTRIBUTEUR,
 )
 
@@ -212,27 +214,86 @@ async def test_signatories_are_managed_while_in_preparation(client: httpx.AsyncC
 
 
 async def test_history_records_who_when_what_why(client: httpx.AsyncClient) -> None:
+    """Every change names its author as they were then called, the app they used, and
+    what changed, field by field (issue 24)."""
     from tests.support.personas import CAF_A_AGENT
 
     body = await create(client)
     cid = body["id"]
+    etag = (await client.get(f"/api/v1/conventions/{cid}", headers=h())).headers["etag"]
+    resp = await client.patch(
+        f"/api/v1/conventions/{cid}",
+        json={"titre": "CTG de X, 2025-2029"},
+        headers=h(**{"if-match": etag}),
+    )
+    assert resp.status_code == 200, resp.text
     await sign_all(client, cid, [CAF_A, COLLECTIVITE_X], "2024-12-20")
     await client.post(
         f"/api/v1/conventions/{cid}/signature", json={"motif": "COPIL du 20/12"}, headers=h()
     )
-    events = (await client.get(f"/api/v1/conventions/{cid}/historique", headers=h())).json()
-    kinds = [e["transition"] for e in events["items"]]
-    assert kinds == [
-        "création",
-        "modification de signataire",
-        "modification de signataire",
-        "signature",
+    events = await history(client, cid)
+    assert [(e["objet_type"], e["evenement"]) for e in events] == [
+        ("convention", "signature"),
+        ("signataire", "modification de signataire"),
+        ("signataire", "modification de signataire"),
+        ("convention", "modification"),
+        ("convention", "création"),
     ]
-    last = events["items"][-1]
+    last = events[0]
     assert last["auteur"] == CAF_A_AGENT.subject
+    assert (last["auteur_nom"], last["client"]) == ("Caf A Agent", "ctg-dans-ma-poche")
     assert last["motif"] == "COPIL du 20/12"
     assert last["details"]["date_signature"] == "2024-12-20"
+    assert {c["champ"]: c["apres"] for c in last["changements"]} == {
+        "statut": "signée",
+        "date_signature": "2024-12-20",
+    }
     assert last["le"]
+    renamed = events[3]
+    assert renamed["changements"] == [
+        {
+            "champ": "titre",
+            "libelle": "Titre",
+            "avant": "CTG de X 2025-2029",
+            "apres": "CTG de X, 2025-2029",
+        }
+    ]
+    assert renamed["objet_libelle"] == "CTG de X, 2025-2029"
+    signed = events[1]
+    assert signed["parent_id"] == cid
+    assert signed["changements"][0]["libelle"] == "Date de signature"
+    created = {c["champ"]: c["apres"] for c in events[-1]["changements"]}
+    assert created["titre"] == "CTG de X 2025-2029"
+    assert created["date_fin"] == "2029-12-31"
+    assert "resiliation_motif" not in created  # empty fields are not listed
+
+
+async def test_an_equipement_keeps_its_history_once_removed(client: httpx.AsyncClient) -> None:
+    """Annexe 2: who added an équipement and who removed it, and what it was."""
+    cid = (await create(client))["id"]
+    added = await client.post(
+        f"/api/v1/conventions/{cid}/equipements",
+        json={"organisation_id": str(CAF_A), "type": "RPE", "nom": "RPE des Tilleuls"},
+        headers=h(),
+    )
+    assert added.status_code == 201, added.text
+    eid = added.json()["id"]
+    removed = await client.delete(f"/api/v1/conventions/{cid}/equipements/{eid}", headers=h())
+    assert removed.status_code == 204
+    url = f"/api/v1/conventions/{cid}/equipements/{eid}/historique"
+    resp = await client.get(url, headers=h(X_LECTEUR))
+    assert resp.status_code == 200, resp.text
+    removal, addition = resp.json()["items"]
+    assert (removal["evenement"], addition["evenement"]) == (
+        "retrait d'équipement",
+        "ajout d'équipement",
+    )
+    assert {c["champ"]: c["avant"] for c in removal["changements"]}["nom"] == "RPE des Tilleuls"
+    assert all(c["apres"] is None for c in removal["changements"])
+    assert removal["objet_libelle"] == "RPE des Tilleuls"
+    unknown = f"/api/v1/conventions/{cid}/equipements/{uuid.uuid4()}/historique"
+    assert (await client.get(unknown, headers=h())).status_code == 404
+    assert (await client.get(url, headers=h(CAF_B_AGENT))).status_code == 404
 
 
 async def test_listing_is_keyset_paginated(client: httpx.AsyncClient) -> None:

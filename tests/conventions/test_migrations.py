@@ -3,40 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import uuid
-from collections.abc import Iterator
 
-import asyncpg
-import pytest
-from sqlalchemy.engine import make_url
-
-from kernel.database import asyncpg_dsn
 from kernel.migrations import upgrade
-from tests.conftest import _admin, _server_url
+from tests.support.fresh_database import fresh_database
+from tests.support.fresh_database import run_sql as _run
 
 CAF = uuid.uuid4()
-
-
-@pytest.fixture
-def fresh_database() -> Iterator[str]:
-    """An empty database of its own: the session's is already at head."""
-    server = _server_url()
-    name = f"coop_migration_{os.getpid()}_{secrets.token_hex(3)}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _run(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
+__all__ = ["fresh_database"]
 
 
 INSERT_CONVENTION = """

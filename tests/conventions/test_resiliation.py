@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel.principal import Principal
 from services.conventions.schemas import ConventionOut
-from tests.conventions.helpers import create, h, table_counts
+from tests.conventions.helpers import create, h, history, table_counts
 from tests.support.contract import assert_reads_back
 from tests.support.conventions import make_convention
 from tests.support.personas import (
@@ -121,10 +121,13 @@ async def test_avec_mise_en_demeure_once_a_month_has_passed_left_unanswered(
     assert letters[old.json()["id"]]["date_cloture"] == "2026-11-24"
     # The other pending one has nothing left to lead to.
     assert letters[recent.json()["id"]]["statut"] == "sans objet"
-    history = (await client.get(f"/api/v1/conventions/{cid}/historique", headers=h())).json()
-    last = history["items"][-1]
-    assert last["transition"] == "résiliation"
+    last = (await history(client, cid))[0]
+    assert last["evenement"] == "résiliation"
     assert last["details"]["initiateur_id"] == str(CAF_A)
+    # What it changed, field by field.
+    changed = {c["champ"]: (c["avant"], c["apres"]) for c in last["changements"]}
+    assert changed["statut"] == ("signée", "résiliée")
+    assert changed["date_effet_resiliation"] == (None, "2026-11-24")
 
 
 async def test_a_mise_en_demeure_is_closed_when_the_party_complies(

@@ -80,9 +80,12 @@ async def _check_persona(
         t for t, seen in (("CTG A", sees_a), ("CTG B", sees_b)) if seen
     }, name
     for cid, seen in ((a, sees_a), (b, sees_b)):
-        for path in ("", "/signataires", "/avenants", "/versions", "/historique", "/schema-ao"):
+        for path in ("", "/signataires", "/avenants", "/versions", "/schema-ao"):
             resp = await client.get(f"/api/v1/conventions/{cid}{path}", headers=h(principal))
             assert resp.status_code == (200 if seen else 404), (name, path, resp.text)
+        # The service's part of the convention's history feed, for the gateway.
+        resp = await client.get(f"/internal/v1/conventions/{cid}/historique", headers=h(principal))
+        assert resp.status_code == (200 if seen else 404), (name, resp.text)
     before = await table_counts(db_engine)
     writes_b = CAF_B in principal.caf_write_ids()
     for cid, seen, writes in ((a, sees_a, writes_a), (b, sees_b, writes_b)):

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,13 @@ def make_rig(tmp_path: Path) -> RigFactory:
 async def rig(make_rig: RigFactory) -> AsyncIterator[GatewayRig]:
     async with make_rig() as r:
         yield r
+
+
+@pytest.fixture(scope="module")
+def frozen_service() -> Iterator[str]:
+    """A service that is frozen: a listening socket nobody reads (the kernel completes
+    the connections in its backlog, nothing ever answers)."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(64)
+        yield f"http://127.0.0.1:{listening.getsockname()[1]}"

@@ -35,6 +35,8 @@ def _router() -> APIRouter:
             "query": request.url.query,
             "subject": principal.subject,
             "kind": principal.kind.value,
+            "name": principal.name,
+            "client": principal.client,
             "grants": [g.model_dump(mode="json") for g in principal.grants],
             "headers": [[k, v] for k, v in request.headers.items()],
         }
@@ -87,6 +89,35 @@ def _router() -> APIRouter:
             "path": request.url.path,
             "method": request.method,
             "bytes": len(body),
+        }
+
+    # A part of a convention's history feed (gateway/historique.py): one entry, the
+    # reader's name and client as the internal token gave them.
+    @router.get("/internal/v1/conventions/{convention_id}/historique")
+    async def feed(
+        convention_id: str, request: Request, principal: CurrentPrincipal
+    ) -> dict[str, Any]:
+        return {
+            "items": [
+                {
+                    "id": 1,
+                    "source": request.app.state.settings.app_name,
+                    "objet_type": "convention",
+                    "objet_id": convention_id,
+                    "objet_libelle": None,
+                    "parent_id": None,
+                    "convention_id": convention_id,
+                    "evenement": "lecture",
+                    "le": "2026-05-01T12:00:00Z",
+                    "auteur": principal.subject,
+                    "auteur_nom": principal.name,
+                    "client": principal.client,
+                    "changements": [],
+                    "motif": None,
+                    "details": {},
+                }
+            ],
+            "next_cursor": None,
         }
 
     @router.get("/internal/v1/secret")

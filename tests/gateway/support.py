@@ -50,7 +50,9 @@ class StaticGrantResolver:
         known = self.grants.get(identity.subject)
         if known is not None:
             return known
-        return Principal(subject=identity.subject, kind=identity.kind)
+        return Principal(
+            subject=identity.subject, kind=identity.kind, name=identity.name, client=identity.client
+        )
 
 
 class CountingTransport(httpx.AsyncBaseTransport):

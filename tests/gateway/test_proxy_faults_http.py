@@ -8,9 +8,8 @@ nobody reads (the kernel completes the connections in its backlog).
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -37,14 +36,6 @@ SLACK = 1.5
 class Front:
     client: httpx.AsyncClient  # to the gateway, over HTTP
     headers: dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def frozen_service() -> Iterator[str]:
-    with socket.socket() as listening:
-        listening.bind(("127.0.0.1", 0))
-        listening.listen(64)
-        yield f"http://127.0.0.1:{listening.getsockname()[1]}"
 
 
 @pytest.fixture(scope="module")

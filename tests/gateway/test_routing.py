@@ -57,4 +57,14 @@ def test_most_specific_template_wins() -> None:
     assert TABLE.service_for("/api/v1/moi/actions-a-renseigner") == "actions"
     assert TABLE.service_for("/api/v1/conventionsX") is None
     assert TABLE.service_for("/api/v1/conventions/./x") is None
-    assert {service for _, service in PUBLIC_ROUTES} == {"conventions", "actions", "documents"}
+    assert {service for _, service in PUBLIC_ROUTES} == {
+        "conventions",
+        "actions",
+        "documents",
+        "gateway",
+    }
+    # A convention's history is the gateway's own (merged across services), its
+    # neighbours still the services'.
+    assert TABLE.match("/api/v1/conventions/1/historique") is None
+    assert TABLE.service_for("/api/v1/conventions/1/historique/x") == "conventions"
+    assert TABLE.service_for("/api/v1/conventions/1/avenants") == "conventions"

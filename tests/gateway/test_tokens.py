@@ -19,6 +19,7 @@ from kernel.principal import PrincipalKind
 from tests.gateway.conftest import GatewayRig, RigFactory
 from tests.gateway.support import (
     IDP_ISSUER,
+    MOBILE_APP,
     b64url,
     bearer,
     claims,
@@ -44,9 +45,12 @@ def assert_invalid_token(response: httpx.Response, description: str) -> None:
 
 
 async def test_valid_token_reaches_the_service(rig: GatewayRig) -> None:
-    response = await rig.client.get(PATH, headers=bearer(sign(rig.store, claims("p-1"))))
+    token = sign(rig.store, claims("p-1", name="Paule Un"))
+    response = await rig.client.get(PATH, headers=bearer(token))
     assert response.status_code == 200
     assert response.json()["subject"] == "p-1"
+    # The internal token names the caller and the app they came through (issue 24).
+    assert (response.json()["name"], response.json()["client"]) == ("Paule Un", MOBILE_APP)
     assert rig.resolver.calls[-1].kind is PrincipalKind.person
     assert rig.resolver.calls[-1].email == "p-1@demo.coop.invalid"
 
@@ -166,16 +170,39 @@ async def test_a_person_is_the_person_whatever_app_they_came_through(rig: Gatewa
     mobile = person_token(rig.store, sub, "agnes@demo.coop.invalid", "Agnès")
     assert await caller(rig, mobile) == (PrincipalKind.person, sub)
     assert rig.resolver.calls[-1].email == "agnes@demo.coop.invalid"
+    # Histories name the person and the app they came through (issue 24).
+    assert (rig.resolver.calls[-1].name, rig.resolver.calls[-1].client) == (
+        "Agnès",
+        "ctg-dans-ma-poche",
+    )
     # The same person through another app is the same caller, not that app.
     other_app = person_token(rig.store, sub, "agnes@demo.coop.invalid", "Agnès", client_id="x")
     assert await caller(rig, other_app) == (PrincipalKind.person, sub)
+    assert rig.resolver.calls[-1].client == "x"
     # Keycloak's person tokens name the app in `azp` only.
     keycloak = sign(rig.store, claims(sub, client_id=None, azp="ctg-dans-ma-poche"))
     assert await caller(rig, keycloak) == (PrincipalKind.person, sub)
+    assert rig.resolver.calls[-1].client == "ctg-dans-ma-poche"
     # A username that looks like another client's service account is still a person:
     # the rule compares it with the token's own client.
     lookalike = sign(rig.store, claims(sub, preferred_username="service-account-partenaire"))
     assert await caller(rig, lookalike) == (PrincipalKind.person, sub)
+
+
+async def test_a_person_without_a_name_claim_is_named_from_their_other_claims(
+    rig: GatewayRig,
+) -> None:
+    """Given and family names (ProConnect's `usual_name`), else the username; never the
+    e-mail, erased when the person leaves while histories keep the name."""
+    cases = [
+        ({"name": None, "given_name": "Agnès", "usual_name": "Martin"}, "Agnès Martin"),
+        ({"name": None, "preferred_username": "amartin"}, "amartin"),
+        ({"name": None}, None),
+    ]
+    for extra, expected in cases:
+        token = sign(rig.store, claims("p-9", **extra))
+        assert (await rig.client.get(PATH, headers=bearer(token))).status_code == 200
+        assert rig.resolver.calls[-1].name == expected
 
 
 async def test_machine_clients_are_tokens_without_a_person_subject(rig: GatewayRig) -> None:

@@ -61,6 +61,18 @@ def test_round_trip_carries_subject_kind_and_grants() -> None:
     assert verifier.verify(forge(HEADER, good_claims())).grants[0].role is Role.agent
 
 
+def test_the_token_carries_the_display_name_and_the_client_used() -> None:
+    """Histories name who acted and through which app: the gateway puts both in the
+    token; a token minted before those claims existed (none of them) still verifies."""
+    named = CAF_A_AGENT.model_copy(update={"name": "Agnès Martin", "client": "ctg-dans-ma-poche"})
+    principal = verifier.verify(internal_token(named, "conventions"))
+    assert (principal.name, principal.client) == ("Agnès Martin", "ctg-dans-ma-poche")
+    old = verifier.verify(forge(HEADER, good_claims()))
+    assert (old.name, old.client) == (None, None)
+    with pytest.raises(Unauthorized, match="Contenu"):
+        verifier.verify(forge(HEADER, good_claims(name=["not", "a", "name"])))
+
+
 def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 

@@ -27,10 +27,21 @@ COLLECTIVITE_Y = stable_id("collectivite-y")
 CNAF = stable_id("cnaf")
 
 
+# The app persons come through, as the gateway names it in their internal tokens.
+MOBILE_APP = "ctg-dans-ma-poche"
+
+
+def display_name(name: str) -> str:
+    """The display name a persona's token carries ("caf-a-agent" -> "Caf A Agent")."""
+    return name.replace("-", " ").title()
+
+
 def person(name: str, *grants: tuple[uuid.UUID, OrganisationKind, Role]) -> Principal:
     return Principal(
         subject=str(stable_id(f"person:{name}")),
         kind=PrincipalKind.person,
+        name=display_name(name),
+        client=MOBILE_APP,
         grants=tuple(
             Grant(organisation_id=org, organisation_kind=kind, role=role)
             for org, kind, role in grants
@@ -54,6 +65,8 @@ NOBODY = person("nobody")
 X_PARTNER_CLIENT = Principal(
     subject="partenaire-x",
     kind=PrincipalKind.client,
+    name="SI de la collectivité X",
+    client="partenaire-x",
     grants=(Grant(organisation_id=COLLECTIVITE_X, organisation_kind=COLL, role=Role.contributeur),),
 )
 

@@ -405,6 +405,11 @@ async def test_history_is_complete_and_append_only(hab: HabRig, db_engine: Async
     ]
     agent_id = await hab.person_id("agent")
     assert {e["par"] for e in history["items"][1:]} == {str(agent_id)}
+    # Named as they were called then, with the app they used (issue 24), not by an id.
+    assert {(e["par_libelle"], e["par_client"]) for e in history["items"][1:]} == {
+        ("Agent", "ctg-dans-ma-poche")
+    }
+    assert (history["items"][0]["par_libelle"], history["items"][0]["par_client"]) == ("cli", None)
     # The holder sees their own grant's history; a stranger does not.
     assert (
         await hab.client.get(path + "/historique", headers=hab.headers("reader"))

@@ -51,3 +51,21 @@ async def test_cache_hits_invalidation_and_end_of_validity(db_engine: AsyncEngin
     now[0] += 31
     await resolver.principal_for(who)
     assert resolver.loads == 3
+
+
+async def test_the_principal_names_the_caller_and_the_client_they_came_through(
+    db_engine: AsyncEngine,
+) -> None:
+    """Issue 24: histories say who (their name at the time) and through which app; the
+    same person through two apps gets two principals, each with its client; a token
+    without a name keeps the name last recorded."""
+    resolver = DbGrantResolver(create_sessionmaker(db_engine), ttl_seconds=60)
+    mobile = CallerIdentity(ISSUER, "sub-2", PrincipalKind.person, None, "Agnès", "ctg-mobile")
+    partner = CallerIdentity(ISSUER, "sub-2", PrincipalKind.person, None, None, "si-partenaire")
+    first = await resolver.principal_for(mobile)
+    second = await resolver.principal_for(partner)
+    assert (first.name, first.client) == ("Agnès", "ctg-mobile")
+    assert (second.name, second.client) == ("Agnès", "si-partenaire")
+    assert first.subject == second.subject
+    renamed = CallerIdentity(ISSUER, "sub-2", PrincipalKind.person, None, "Agnès M.", "ctg-2")
+    assert (await resolver.principal_for(renamed)).name == "Agnès M."
