@@ -27,7 +27,7 @@ from coop.apps import APPS
 from kernel.app import resolve_database_url
 from kernel.background import periodic
 from kernel.database import create_engine
-from kernel.job_queue import jobs_app, register_periodic
+from kernel.job_queue import failed_jobs_purge_job, jobs_app, register_periodic
 from kernel.jobs import JOB_POOL_SIZE, IntervalError, PeriodicJob
 from kernel.observability import logging_config
 from kernel.settings import CommonSettings
@@ -45,6 +45,9 @@ class WorkerSettings(CommonSettings):
     heartbeat_file: str = ".coop/worker.heartbeat"
     # Healthy while the file is younger than three heartbeats.
     heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)
+    # A job out of retries is kept this long (with its events) for the operator to read,
+    # then deleted by the hourly `queue.failed-jobs-purge`.
+    failed_job_retention_hours: int = Field(default=168, ge=1, le=24 * 366)
 
     def production_problems(self) -> list[str]:
         # The worker signs nothing itself: each app's jobs sign with that app's own key.
@@ -83,11 +86,20 @@ def connection_budget(settings: WorkerSettings) -> int:
     return queue_pool_size(settings.concurrency) + with_jobs * JOB_POOL_SIZE + 1
 
 
-def build_app(database_url: str, jobs: list[PeriodicJob], concurrency: int) -> procrastinate.App:
+def build_app(
+    database_url: str,
+    jobs: list[PeriodicJob],
+    concurrency: int,
+    *,
+    failed_job_retention_hours: int,
+) -> tuple[procrastinate.App, list[PeriodicJob]]:
+    """The queue with `jobs` and its own purge of failed jobs registered; every job
+    registered, the purge included."""
     app = jobs_app(database_url, pool_size=queue_pool_size(concurrency))
-    for job in jobs:
+    registered = [*jobs, failed_jobs_purge_job(app, failed_job_retention_hours)]
+    for job in registered:
         register_periodic(app, job)
-    return app
+    return app, registered
 
 
 @asynccontextmanager
@@ -114,8 +126,13 @@ async def heartbeat(settings: WorkerSettings, database_url: str) -> AsyncIterato
 
 async def run_worker(settings: WorkerSettings, console: Console) -> None:
     database_url = resolve_database_url(settings)
-    async with suite_jobs() as jobs:
-        app = build_app(database_url, jobs, settings.concurrency)
+    async with suite_jobs() as app_jobs:
+        app, jobs = build_app(
+            database_url,
+            app_jobs,
+            settings.concurrency,
+            failed_job_retention_hours=settings.failed_job_retention_hours,
+        )
         async with app.open_async(), heartbeat(settings, database_url):
             console.print(
                 f"Travailleur prêt : {len(jobs)} tâches périodiques, "
@@ -126,7 +143,8 @@ async def run_worker(settings: WorkerSettings, console: Console) -> None:
             await app.run_worker_async(
                 concurrency=settings.concurrency,
                 # Finished jobs are deleted (a replica's sync every 2 s would pile up);
-                # failed ones stay, with their events, for the operator to read.
+                # failed ones stay, with their events, for the operator to read, until
+                # queue.failed-jobs-purge (COOP_WORKER_FAILED_JOB_RETENTION_HOURS).
                 delete_jobs="successful",
                 shutdown_graceful_timeout=8.0,
                 name=f"{socket.gethostname()}-{os.getpid()}",

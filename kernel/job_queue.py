@@ -7,6 +7,8 @@ worker process defers the tick it sees; the database keeps one job per task and 
 lock keeps two from running at once: the work runs once per interval across every
 worker process and replica. A failed job is logged by the worker and retried with
 back-off (`RETRY`); while it waits for its retry, the ticks it covers are skipped.
+A job out of retries stays failed, with its events, for the operator to read, until
+`failed_jobs_purge_job` deletes it once past its retention (procrastinate never does).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from kernel.jobs import PeriodicJob, cron_every
 JOBS_SCHEMA = "procrastinate"
 # Retried after 2, 4, 8, 16 and 32 s, then left failed (the next tick starts afresh).
 RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2)
+# How often the jobs left failed past their retention are deleted.
+FAILED_JOBS_PURGE_SECONDS = 3600
 _log = logging.getLogger("coop.jobs")
 
 
@@ -62,3 +66,21 @@ def register_periodic(app: procrastinate.App, job: PeriodicJob) -> None:
         "periodic job registered",
         extra={"fields": {"job": job.name, "every_seconds": job.every_seconds}},
     )
+
+
+def failed_jobs_purge_job(app: procrastinate.App, retention_hours: int) -> PeriodicJob:
+    """`queue.failed-jobs-purge`: every hour, the jobs of `app`'s queue that ended failed
+    (out of retries), cancelled or aborted more than `retention_hours` ago are deleted
+    with their events. A job failing at every tick (a service down for a week) would
+    otherwise add a row and its events every few seconds, for ever."""
+
+    async def work() -> None:
+        # procrastinate's own deletion, as its builtin `remove_old_jobs` task does it.
+        await app.job_manager.delete_old_jobs(
+            nb_hours=retention_hours,
+            include_failed=True,
+            include_cancelled=True,
+            include_aborted=True,
+        )
+
+    return PeriodicJob("queue.failed-jobs-purge", FAILED_JOBS_PURGE_SECONDS, work)

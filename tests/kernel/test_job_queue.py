@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from coop.worker import build_app
 from kernel.job_queue import jobs_app
 from kernel.jobs import PeriodicJob, cron_every
 from services.actions.jobs import periodic_jobs as actions_jobs
@@ -114,6 +115,65 @@ async def test_a_failing_job_is_logged_and_retried_with_back_off(
     assert failed.levelname == "WARNING"
     assert failed.getMessage() == "job failed, retried with back-off"
     assert "injoignable" in str(failed.exc_info and failed.exc_info[1])
+
+
+async def test_jobs_left_failed_go_with_their_events_once_past_their_retention(
+    database_url: str, db_engine: AsyncEngine
+) -> None:
+    """procrastinate keeps a job out of retries, and its events, for ever: a job failing
+    at every tick for a week would pile up rows. The worker's own hourly purge, registered
+    by `build_app` beside the apps' jobs, deletes those that failed more than the
+    retention ago, and leaves recent failures and jobs still to run."""
+    app, registered = build_app(database_url, [], concurrency=1, failed_job_retention_hours=168)
+    [purge] = registered
+    assert (purge.name, purge.every_seconds) == ("queue.failed-jobs-purge", 3600)
+
+    async def fails() -> None:
+        raise RuntimeError("service injoignable")
+
+    # A queue of its own: the worker below runs nothing else left in the test database.
+    task = app.task(name="essai.toujours-en-echec", queue="essai-purge", pass_context=False)(fails)
+    async with app.open_async():
+        old, recent = await task.defer_async(), await task.defer_async()
+        waiting = await task.configure(schedule_in={"days": 1}).defer_async()
+        # procrastinate's real worker runs what is due, then returns.
+        await app.run_worker_async(
+            queues=["essai-purge"],
+            wait=False,
+            concurrency=1,
+            delete_jobs="never",
+            install_signal_handlers=False,
+        )
+        async with db_engine.begin() as conn:
+            statuses = await conn.execute(
+                text(
+                    "SELECT id, status::text FROM procrastinate.procrastinate_jobs"
+                    " WHERE id = ANY(:ids)"
+                ),
+                {"ids": [old, recent, waiting]},
+            )
+            assert dict(statuses.all()) == {old: "failed", recent: "failed", waiting: "todo"}
+            # Eight days ago (the retention is seven), the waiting one's deferral too.
+            await conn.execute(
+                text(
+                    "UPDATE procrastinate.procrastinate_events SET at = at - interval '8 days'"
+                    " WHERE job_id = ANY(:ids)"
+                ),
+                {"ids": [old, waiting]},
+            )
+        await purge.work()
+
+    async with db_engine.connect() as conn:
+        jobs = await conn.execute(
+            text("SELECT id FROM procrastinate.procrastinate_jobs WHERE id = ANY(:ids)"),
+            {"ids": [old, recent, waiting]},
+        )
+        assert sorted(r[0] for r in jobs) == sorted([recent, waiting])
+        events = await conn.execute(
+            text("SELECT count(*) FROM procrastinate.procrastinate_events WHERE job_id = :id"),
+            {"id": old},
+        )
+        assert events.scalar_one() == 0
 
 
 def test_intervals_become_cron_lines_or_are_refused() -> None:

@@ -17,7 +17,10 @@ async def run_workers(
     """`count` workers, as `coop worker` runs them (each its own pool), until `until`
     (an awaitable) is done; finished jobs are kept to be counted."""
     async with contextlib.AsyncExitStack() as stack:
-        apps = [build_app(database_url, list(jobs), concurrency=2) for _ in range(count)]
+        apps = [
+            build_app(database_url, list(jobs), concurrency=2, failed_job_retention_hours=168)[0]
+            for _ in range(count)
+        ]
         for app in apps:
             await stack.enter_async_context(app.open_async())
         workers = [
