@@ -22,7 +22,7 @@ from pydantic import Field, ValidationError
 from gateway.auth.dependencies import CurrentPrincipal
 from gateway.auth.gatekeeper import InternalTokens
 from gateway.proxy.forward import BadGateway, GatewayTimeout, Proxy
-from gateway.proxy.routing import ACTIONS, CONVENTIONS
+from gateway.proxy.routing import ACTIONS, CONVENTIONS, DOCUMENTS
 from kernel.database import DbSession
 from kernel.errors import RETRY_LATER, BadRequest, DomainError, NotFound, ServiceUnavailable
 from kernel.history import EntreeHistorique, merge_feed
@@ -31,7 +31,7 @@ from kernel.principal import Principal
 from kernel.rights import Right, RightCheck, RightRoute
 
 # The services whose objects belong to a convention, each serving its part of the feed.
-FEED_SOURCES: tuple[str, ...] = (CONVENTIONS, ACTIONS)
+FEED_SOURCES: tuple[str, ...] = (CONVENTIONS, ACTIONS, DOCUMENTS)
 
 router = APIRouter(prefix="/api/v1", tags=["historique"], route_class=RightRoute)
 
