@@ -100,10 +100,10 @@ async def _part(
     "/conventions/{convention_id}/historique",
     summary="Historique de la convention et de tous ses objets",
     description="Tout ce qui a changé dans la convention, ses signataires, son Annexe 2, "
-    "ses mises en demeure, son plan d'actions (axes, actions, sous-actions), ses "
-    "indicateurs et leurs valeurs, ses documents : qui (nom à ce moment-là), quand, par "
-    "quelle application, quoi (champ par champ). Du plus récent au plus ancien, par pages "
-    "(`cursor`). Les suivis et les bilans gardent leur propre historique.",
+    "ses mises en demeure, son plan d'actions (axes, actions, sous-actions, suivis), ses "
+    "indicateurs et leurs valeurs, ses bilans, ses documents : qui (nom à ce moment-là), "
+    "quand, par quelle application, quoi (champ par champ). Du plus récent au plus ancien, "
+    "par pages (`cursor`).",
 )
 async def convention_history(
     convention_id: uuid.UUID, request: Request, principal: ConventionHistoryRead, page: Pagination

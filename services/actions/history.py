@@ -64,5 +64,42 @@ VALEUR = Kind(
 )
 
 
+# A quarter's suivi: under its action. Its steps keep their full record too
+# (suivi_evenements, `GET …/suivis/{periode}/historique`).
+SUIVI = Kind(
+    "suivi",
+    {
+        "etat": "État",
+        "revision": "Révision",
+        "statut_action": "Statut de l'action",
+        "avancement": "Avancement (%)",
+        "realisations": "Réalisations",
+        "difficultes": "Difficultés",
+        "alerte": "Alerte",
+        "alerte_message": "Message d'alerte",
+        "valeurs": "Valeurs des indicateurs",
+        "commentaire_validation": "Commentaire de validation",
+    },
+    title="periode",
+    parent="action_id",
+)
+
+
+# A bilan of the convention (art. 9): its writing, the COPIL's adoption, the CDSF.
+BILAN = Kind(
+    "bilan",
+    {
+        "type": "Type",
+        "periode_debut": "Début de la période",
+        "periode_fin": "Fin de la période",
+        "etat": "État",
+        "sections": "Sections",
+        "date_adoption": "Date d'adoption par le COPIL",
+        "petite_enfance_transmissible": "Partie petite enfance transmise à la CDSF",
+    },
+    title="type",
+)
+
+
 def action_kind(parent_id: object) -> Kind:
     return ACTION if parent_id is None else SOUS_ACTION

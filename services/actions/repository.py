@@ -431,8 +431,9 @@ async def upsert_valeur(
     commentaire: str | None,
     source: str | None,
     auteur: str,
-) -> None:
-    """A validated suivi's value: created, or replaced as a new version (stale ETags)."""
+) -> ValeurIndicateur:
+    """A validated suivi's value: created, or replaced as a new version (stale ETags);
+    the value as it now stands."""
     stmt = insert(ValeurIndicateur).values(
         id=uuid.uuid4(),
         indicateur_id=indicateur_id,
@@ -454,7 +455,8 @@ async def upsert_valeur(
             "updated_at": func.now(),
         },
     )
-    await session.execute(stmt)
+    returning = stmt.returning(ValeurIndicateur).execution_options(populate_existing=True)
+    return (await session.scalars(returning)).one()
 
 
 async def bump_indicateurs(session: AsyncSession, ids: Sequence[uuid.UUID]) -> None:

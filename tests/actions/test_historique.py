@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from tests.actions.conftest import CONV_A, CONV_B, Api
+from tests.support.conventions import sections_completes
 from tests.support.history import assert_append_only
 from tests.support.personas import (
     CAF_A_AGENT,
@@ -196,3 +197,78 @@ async def test_the_plans_history_cannot_be_rewritten(api: Api, database_url: str
     """Issue 24: no history row can be altered by the application's database role."""
     await api.axe(CAF_A_AGENT, CONV_A, "Agir pour le logement")
     await assert_append_only(database_url, "actions.historique")
+
+
+async def test_a_suivis_steps_and_the_values_its_validation_sets_are_in_the_history(
+    api: Api,
+) -> None:
+    """A suivi's steps show under its action (in the convention's feed), and the values
+    its validation makes the indicator's are recorded as the validator's."""
+    axe = await api.axe(CAF_A_AGENT, CONV_A, "Soutenir les parents")
+    action = await api.action(CAF_A_AGENT, CONV_A, axe["id"])
+    ind = await api.post(
+        CAF_A_AGENT,
+        f"{A}/{action['id']}/indicateurs",
+        json={"libelle": "Familles accompagnées", "nature": "réalisation", "unite": "familles"},
+    )
+    assert ind.status_code == 201, ind.text
+    base = f"{A}/{action['id']}/suivis"
+    body = {
+        "periode": "2026-T1",
+        "statut_action": "en cours",
+        "avancement": 40,
+        "valeurs": [{"indicateur_id": ind.json()["id"], "valeur": 12}],
+    }
+    r = await api.post(X_CONTRIBUTEUR, base, json=body)
+    assert r.status_code == 201, r.text
+    for who, step in ((X_CONTRIBUTEUR, "soumission"), (CAF_A_AGENT, "validation")):
+        r = await api.post(
+            who, f"{base}/2026-T1/{step}", json={}, headers={"if-match": r.headers["etag"]}
+        )
+        assert r.status_code == 200, r.text
+    suivi_rows = [
+        e for e in await _history(api, f"{A}/{action['id']}") if e["objet_type"] == "suivi"
+    ]
+    assert [(e["evenement"], e["auteur_nom"], e["objet_libelle"]) for e in suivi_rows] == [
+        ("validation", "Caf A Agent", "2026-T1"),
+        ("soumission", "X Contributeur", "2026-T1"),
+        ("création", "X Contributeur", "2026-T1"),
+    ]
+    assert _changes(suivi_rows[0])["etat"] == ("soumis", "validé")
+    (value,) = [
+        e
+        for e in await _history(api, f"{A}/{action['id']}/indicateurs/{ind.json()['id']}")
+        if e["objet_type"] == "valeur d'indicateur"
+    ]
+    assert (value["evenement"], value["auteur_nom"]) == ("création", "Caf A Agent")
+    assert _changes(value)["valeur"] == (None, "12")
+
+
+async def test_a_bilans_writing_and_adoption_are_in_the_conventions_feed(api: Api) -> None:
+    r = await api.post(
+        X_CONTRIBUTEUR,
+        f"/api/v1/conventions/{CONV_A}/bilans",
+        json={
+            "type": "bilan intermédiaire",
+            "periode_debut": "2025-01-01",
+            "periode_fin": "2026-12-31",
+            "sections": sections_completes("bilan intermédiaire"),
+        },
+    )
+    assert r.status_code == 201, r.text
+    bilan = r.json()["id"]
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/bilans/{bilan}/adoption",
+        json={"date_adoption": "2026-04-02"},
+        headers={"if-match": r.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    feed = await api.get(X_LECTEUR, f"/internal/v1/conventions/{CONV_A}/historique")
+    rows = [e for e in feed.json()["items"] if e["objet_id"] == bilan]
+    assert [(e["evenement"], e["auteur_nom"]) for e in rows] == [
+        ("adoption", "Caf A Agent"),
+        ("création", "X Contributeur"),
+    ]
+    assert _changes(rows[0])["date_adoption"] == (None, "2026-04-02")
+    assert _changes(rows[0])["etat"] == ("brouillon", "adopté")
