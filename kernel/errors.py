@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -19,6 +20,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+
+from kernel.validation_messages import french_message
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 _log = logging.getLogger("coop.errors")
@@ -273,13 +276,6 @@ def exception_response(exc: Exception, path: str) -> Response:
     )
 
 
-# pydantic writes its messages in English; those an integrator meets on every write
-# of this API are said in French (the NUL refusal is French at the source).
-_FRENCH_MESSAGES = {
-    "extra_forbidden": "Champ inconnu : il n'est pas accepté.",
-}
-
-
 def validation_entries(
     errors: Sequence[Mapping[str, Any]], location: str | None = None
 ) -> list[dict[str, Any]]:
@@ -292,17 +288,25 @@ def validation_entries(
         if location is not None:
             loc = [location, *loc]
         code = err.get("type", "")
+        if code == "json_invalid":
+            # FastAPI locates a body that is not JSON at a character offset, not a field.
+            loc = loc[:1]
         out.append(
             {
                 "pointer": "/" + "/".join(loc[1:]) if loc and loc[0] == "body" else None,
                 "location": loc[0] if loc else None,
                 "field": ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else None),
-                "message": _FRENCH_MESSAGES.get(code) or err.get("msg", ""),
+                "message": french_message(err),
                 "code": code,
             }
         )
     return out
 
+
+BODY_UNREADABLE = (
+    "Le corps de la requête est illisible : encodage (UTF-8 attendu) ou format "
+    "(JSON, formulaire multipart) invalide."
+)
 
 _HTTP_TITLES = {
     400: "Requête invalide",
@@ -315,6 +319,19 @@ _HTTP_TITLES = {
     415: "Type de contenu non accepté",
     429: "Trop de requêtes",
 }
+
+
+_HTTP_DETAILS = {
+    404: "Aucune ressource à cette adresse.",
+    405: "Cette méthode n'est pas acceptée sur cette ressource.",
+}
+
+
+def _standard_phrase(status: int) -> str | None:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return None
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -335,10 +352,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = "Aucune ressource à cette adresse."
-        if exc.status_code == 405 and detail == "Method Not Allowed":
-            detail = "Cette méthode n'est pas acceptée sur cette ressource."
+        if detail == _standard_phrase(exc.status_code):
+            # Starlette's default detail is the status's English phrase.
+            detail = _HTTP_DETAILS.get(exc.status_code) or (
+                _HTTP_TITLES.get(exc.status_code, "Erreur") + "."
+            )
+        if exc.status_code == 400:
+            # Only FastAPI and Starlette raise their HTTPException with a 400 (our code
+            # raises DomainError): a body they could not parse ("There was an error
+            # parsing the body", a multipart error), said in English.
+            detail = BODY_UNREADABLE
         return problem_response(
             exc.status_code,
             _HTTP_TITLES.get(exc.status_code, "Erreur"),

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.etag import Preconditions, etag_for
 from kernel.principal import Principal
+from kernel.validation_messages import french_message
 from services.conventions import repository as repo
 from services.conventions.history import HISTORY, ORGANISATION
 from services.conventions.models import Organisation, TitulaireCompetence, TypeOrganisation
@@ -214,7 +215,7 @@ async def patch_organisation(
                     "pointer": "/" + "/".join(str(p) for p in err["loc"]),
                     "field": ".".join(str(p) for p in err["loc"]),
                     "code": err["type"],
-                    "message": err["msg"],
+                    "message": french_message(err),
                 }
                 for err in exc.errors()
             ],
@@ -311,7 +312,7 @@ async def validate_import(
         except ValidationError as exc:
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"])
-                report.errors.append((line, f"{loc} : {err['msg']}"))
+                report.errors.append((line, f"{loc} : {french_message(err)}"))
     insee = [p.code_insee for _, p, _ in parsed if p.code_insee]
     cafs = [p.code_caf for _, p, _ in parsed if p.code_caf]
     taken_insee, taken_caf = await repo.existing_codes(session, insee, cafs)

@@ -8,12 +8,14 @@ covered without touching this file.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from kernel.errors import BODY_UNREADABLE
 from kernel.input import ANNEE_CODE, NUL_CODE
 from tests.authz.world import PDF, World
 from tests.support.problems import assert_problem
@@ -252,3 +254,136 @@ async def test_a_nul_character_in_a_form_field_is_a_422(world: World) -> None:
     )
     (entry,) = _entries(resp)
     assert (entry["location"], entry["field"], entry["code"]) == ("form", "titre", NUL_CODE)
+
+
+def _wrong_value(spec: dict[str, Any], schema: dict[str, Any]) -> object:
+    """A value of the wrong kind for a property's schema (its first non-null branch)."""
+    branches = [b for b in schema.get("anyOf", [schema]) if b.get("type") != "null"]
+    target = _resolve(spec, branches[0]) if branches else {}
+    kind, fmt = target.get("type"), target.get("format")
+    if "enum" in target:
+        return "valeur-inconnue"
+    if kind == "string":
+        return {"uuid": "pas-un-uuid", "date": "31/12/2026", "date-time": "hier"}.get(fmt, 12345)
+    if kind in ("integer", "number"):
+        return "beaucoup"
+    if kind == "boolean":
+        return "peut-être"
+    if kind == "array":
+        return "pas une liste"
+    return 42
+
+
+async def test_every_write_says_its_validation_errors_in_french(world: World) -> None:
+    """Each write, sent nothing (missing fields) then a wrong value in every field: no
+    message of pydantic's English ("Field required", "Input should be a valid UUID")
+    reaches the client; each is the mapping's French."""
+    spec = await _spec(world)
+    english = re.compile(r"\b(should|Input|Field|required|valid|error|must|least|most)\b")
+    leaks, codes = [], set()
+    for method, path, schema in _json_writes(spec):
+        wrong = {n: _wrong_value(spec, p) for n, p in schema.get("properties", {}).items()}
+        for body in ({}, wrong):
+            resp = await world.gateway.request(
+                method, _fill(path), json=body, headers=world.headers("caf_a_agent")
+            )
+            if resp.status_code != 422:
+                continue
+            for entry in _entries(resp):
+                codes.add(entry["code"])
+                if english.search(entry["message"]):
+                    leaks.append(f"{method.upper()} {path} {entry['field']}: {entry['message']}")
+    assert not leaks, "\n".join(leaks)
+    # The kinds of error the API's schemas raise were all met.
+    assert {"missing", "uuid_parsing", "string_type", "int_parsing", "enum"} <= codes, codes
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code", "message"),
+    [
+        ({}, "caf_id", "missing", "Champ obligatoire manquant."),
+        (
+            {"caf_id": "x"},
+            "caf_id",
+            "uuid_parsing",
+            "Identifiant invalide : un UUID est attendu.",
+        ),
+        (
+            {"date_debut": "31/12/2026"},
+            "date_debut",
+            "date_from_datetime_parsing",
+            "Date invalide (format attendu AAAA-MM-JJ).",
+        ),
+    ],
+)
+async def test_a_bad_field_is_said_in_french_through_the_gateway(
+    world: World, body: dict[str, object], field: str, code: str, message: str
+) -> None:
+    resp = await world.gateway.post(
+        "/api/v1/conventions", json=body, headers=world.headers("caf_a_agent")
+    )
+    entries = {e["field"]: e for e in _entries(resp)}
+    assert (entries[field]["code"], entries[field]["message"]) == (code, message)
+
+
+async def test_an_echelon_out_of_its_list_names_the_choices_in_french(world: World) -> None:
+    resp = await world.gateway.post(
+        "/api/v1/conventions", json={"echelon": "galaxie"}, headers=world.headers("caf_a_agent")
+    )
+    (entry,) = [e for e in _entries(resp) if e["field"] == "echelon"]
+    assert entry["code"] == "enum"
+    assert entry["message"].startswith("Valeur non reconnue : 'commune'")
+    assert "' ou '" in entry["message"]
+    assert " or " not in entry["message"]
+
+
+async def test_a_rule_of_a_validator_reads_without_pydantics_prefix(world: World) -> None:
+    """`ValueError("La date d'échéance précède la date de début.")` was sent as
+    "Value error, La date d'échéance...": the client reads the rule alone."""
+    side = world.sides["A"]
+    resp = await world.gateway.patch(
+        f"/api/v1/actions/{side.action}",
+        json={"date_debut": "2026-06-01", "date_echeance": "2026-01-01"},
+        headers=world.headers("caf_a_agent"),
+    )
+    messages = [e["message"] for e in _entries(resp)]
+    assert "La date d'échéance précède la date de début." in messages, messages
+
+
+async def test_a_body_that_is_not_json_is_said_in_french(world: World) -> None:
+    resp = await world.gateway.post(
+        "/api/v1/conventions",
+        content=b'{"titre": ',
+        headers={**world.headers("caf_a_agent"), "content-type": "application/json"},
+    )
+    (entry,) = _entries(resp)
+    assert (entry["location"], entry["code"]) == ("body", "json_invalid")
+    assert entry["message"] == "Le corps de la requête n'est pas un JSON valide."
+
+
+async def test_a_body_that_cannot_be_decoded_is_a_french_400(world: World) -> None:
+    """FastAPI's "There was an error parsing the body" (here: not UTF-8)."""
+    resp = await world.gateway.post(
+        "/api/v1/conventions",
+        content=b'{"titre": "\xff\xfe"}',
+        headers={**world.headers("caf_a_agent"), "content-type": "application/json"},
+    )
+    problem = assert_problem(resp, 400)
+    assert problem["detail"] == BODY_UNREADABLE
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("limit=abc", "Un nombre entier est attendu."),
+        ("limit=5000", "La valeur doit être inférieure ou égale à 200."),
+    ],
+)
+async def test_a_bad_query_parameter_is_said_in_french(
+    world: World, query: str, message: str
+) -> None:
+    resp = await world.gateway.get(
+        f"/api/v1/conventions?{query}", headers=world.headers("caf_a_agent")
+    )
+    (entry,) = _entries(resp)
+    assert (entry["location"], entry["field"], entry["message"]) == ("query", "limit", message)
