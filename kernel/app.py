@@ -90,7 +90,6 @@ def create_service_app(
         )
         read_pool = await ReadPool.open(
             database_url,
-            engine,
             size=budget.reads,
             acquire_timeout=settings.db_pool_timeout_seconds,
             application_name=application_name,
@@ -98,6 +97,7 @@ def create_service_app(
             statement_timeout=settings.db_read_statement_timeout_seconds,
         )
         app.state.engine = engine
+        app.state.read_pool = read_pool
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.read_sessionmaker = create_read_sessionmaker(engine, read_pool)
         app.state.internal_verifier = InternalTokenVerifier(

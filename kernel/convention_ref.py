@@ -11,7 +11,7 @@ names a convention the replica does not know yet, or before a write that depends
 the convention's state. The polling is each app's periodic job (`sync_job`), run by
 `coop worker` once per interval across all processes.
 
-Scope is then enforced in each service's own SQL (`readable_clause`), one round trip.
+Scope is then enforced in each service's own SQL (`readable_replica`), one round trip.
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any
+from enum import Enum, StrEnum
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     Column,
     ColumnElement,
     Date,
@@ -100,12 +101,8 @@ class ConventionRef(BaseModel):
         )
 
     def readable_by(self, principal: Principal) -> bool:
-        """`readable_clause`'s rule, for a convention in hand."""
-        return (
-            principal.is_national
-            or self.caf_id in principal.caf_ids()
-            or not principal.collectivite_ids().isdisjoint(self.signataire_ids)
-        )
+        """The read scope (`scope_rule`), for this convention."""
+        return ReadScope.of(principal).reads(self.caf_id, self.signataire_ids)
 
     def accepts_new_work(self, today: dt.date) -> bool:
         """Actions, suivis and documents may only be added while this holds."""
@@ -159,6 +156,121 @@ def convention_ref_table(metadata: MetaData) -> Table:
 
 def row_to_ref(row: object) -> ConventionRef:
     return ConventionRef.model_validate(row, from_attributes=True)
+
+
+class ScopeKind(Enum):
+    """What a principal's read scope is made of, without its ids: the named variants a
+    scoped statement is built for (once each, the ids travelling as the parameters of
+    `ReadScope.params`)."""
+
+    national = "national"
+    caf = "caf"
+    collectivite = "collectivite"
+    caf_et_collectivite = "caf_et_collectivite"
+    aucune = "aucune"
+
+    @property
+    def by_caf(self) -> bool:
+        return self in (ScopeKind.caf, ScopeKind.caf_et_collectivite)
+
+    @property
+    def by_signature(self) -> bool:
+        return self in (ScopeKind.collectivite, ScopeKind.caf_et_collectivite)
+
+    @classmethod
+    def of(cls, cafs: bool, collectivites: bool) -> ScopeKind:
+        if cafs:
+            return cls.caf_et_collectivite if collectivites else cls.caf
+        return cls.collectivite if collectivites else cls.aucune
+
+
+@dataclass(frozen=True, slots=True)
+class ReadScope:
+    """The conventions a principal may read, from its grants (DOMAIN.md): national readers
+    all of them, Caf roles those of their Caf, collectivité roles those their
+    collectivité signs. `scope_rule` spells the rule; every reader of conventions (SQL
+    on the replica, SQL on the conventions' own table, a convention in hand) asks it."""
+
+    kind: ScopeKind
+    caf_ids: frozenset[uuid.UUID]
+    collectivite_ids: frozenset[uuid.UUID]
+
+    @classmethod
+    def of(cls, principal: Principal) -> ReadScope:
+        if principal.is_national:
+            return cls(ScopeKind.national, frozenset(), frozenset())
+        cafs, collectivites = principal.caf_ids(), principal.collectivite_ids()
+        kind = ScopeKind.of(bool(cafs), bool(collectivites))
+        return cls(kind, frozenset(cafs), frozenset(collectivites))
+
+    @property
+    def params(self) -> dict[str, list[uuid.UUID]]:
+        """The bind parameters of the scope's SQL (one array each)."""
+        return {
+            SCOPE_CAFS: sorted(self.caf_ids),
+            SCOPE_COLLECTIVITES: sorted(self.collectivite_ids),
+        }
+
+    def reads(self, caf_id: uuid.UUID, signataire_ids: Iterable[uuid.UUID]) -> bool:
+        """The rule, for a convention in hand."""
+        return scope_rule(
+            self.kind,
+            lambda: caf_id in self.caf_ids,
+            lambda: not self.collectivite_ids.isdisjoint(signataire_ids),
+            any,
+            everything=True,
+        )
+
+
+SCOPE_CAFS = "scope_cafs"
+SCOPE_COLLECTIVITES = "scope_collectivites"
+T = TypeVar("T")
+
+
+def scope_rule(
+    kind: ScopeKind,
+    caf_is_theirs: Callable[[], T],
+    signed_by_theirs: Callable[[], T],
+    any_of: Callable[[list[T]], T],
+    *,
+    everything: T,
+) -> T:
+    """The read scope, spelled once: everything for national readers; else the
+    conventions of the principal's Cafs, or signed by its collectivités (either, for a
+    principal holding both kinds of grant; nothing without a grant). Each kind of reader
+    gives what its terms are: SQL on a table, a test on a convention in hand."""
+    if kind is ScopeKind.national:
+        return everything
+    terms: list[T] = []
+    if kind.by_caf:
+        terms.append(caf_is_theirs())
+    if kind.by_signature:
+        terms.append(signed_by_theirs())
+    return any_of(terms)
+
+
+def any_sql(terms: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """`scope_rule`'s `any_of` in SQL: OR, and false for no term at all."""
+    return or_(*terms) if terms else false()
+
+
+def scope_ids(name: str) -> BindParameter[Sequence[uuid.UUID]]:
+    """One of the scope's id arrays, a bind parameter (`ReadScope.params`): a statement's
+    text (and its prepared plan) does not vary with the number of ids, as an expanding
+    IN list would."""
+    return bindparam(name, type_=ARRAY(Uuid[uuid.UUID]()))
+
+
+def readable_replica(table: Table, kind: ScopeKind) -> ColumnElement[bool]:
+    """The read scope on a table of convention references (the replicas): its Caf, its
+    signatories' array."""
+    return scope_rule(
+        kind,
+        lambda: table.c.caf_id == any_(scope_ids(SCOPE_CAFS)),
+        lambda: table.c.signataire_ids.overlap(scope_ids(SCOPE_COLLECTIVITES)),
+        any_sql,
+        everything=true(),
+    )
 
 
 @dataclass(frozen=True)

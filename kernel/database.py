@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import SimpleNamespace
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Protocol, cast
 
 import asyncpg  # type: ignore[import-untyped]
 import orjson
@@ -102,7 +102,7 @@ def _connect_args(
     return args
 
 
-def _cut(connection: Any) -> Exception:
+def cut_unresponsive(connection: DriverConnection) -> Exception:
     """A statement PostgreSQL never answered: its connection is cut at once (asyncpg
     would first try to cancel the statement over a new connection, as long again, and
     the connection could not be trusted after it), and the request gets a 503."""
@@ -120,7 +120,7 @@ def _on_statement_error(context: ExceptionContext) -> None:
     ):
         driver = connection.connection.driver_connection
         if driver is not None:
-            raise _cut(driver) from context.original_exception
+            raise cut_unresponsive(driver) from context.original_exception
 
 
 def create_engine(
@@ -180,27 +180,37 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, class_=Session, expire_on_commit=False, autoflush=False)
 
 
-class ReadPool:
-    """The connections compiled reads run on (`CompiledQuery`): an asyncpg pool of its own.
+class DriverConnection(Protocol):
+    """What the typed reads use of an asyncpg connection (asyncpg ships no types)."""
 
-    A compiled read taken through SQLAlchemy's session still paid for a session
+    async def fetch(self, query: str, *args: object) -> list[Sequence[object]]: ...
+
+    def terminate(self) -> None: ...
+
+
+# Called with each typed read's SQL and arguments before it runs (the bench's capture).
+StatementListener = Callable[[str, Sequence[object]], None]
+
+
+class ReadPool:
+    """The connections typed reads run on (`kernel.reads`): an asyncpg pool of its own.
+
+    A typed read taken through SQLAlchemy's session still paid for a session
     transaction, a pool checkout in a greenlet and its commit: more CPU than the
     statement itself on the fastest endpoints. Here a safe request borrows one
-    connection on its first compiled read and gives it back when its session closes.
-    Statements are reported to the engine's ``before_cursor_execute`` listeners (SQL
-    capture, tracing) like every other statement of the app.
+    connection on its first typed read and gives it back when its session closes.
+    `listeners` see each statement before it runs (the bench's SQL capture).
     """
 
-    def __init__(self, pool: Any, engine: AsyncEngine, acquire_timeout: float) -> None:
+    def __init__(self, pool: Any, acquire_timeout: float) -> None:
         self._pool = pool
-        self._dispatch = engine.sync_engine.dispatch
         self._acquire_timeout = acquire_timeout
+        self.listeners: list[StatementListener] = []
 
     @classmethod
     async def open(
         cls,
         url: str,
-        engine: AsyncEngine,
         *,
         size: int = 10,
         acquire_timeout: float = 30.0,
@@ -222,24 +232,24 @@ class ReadPool:
             reset=_nothing_to_reset,
             **_connect_args(application_name, connect_timeout, statement_timeout),
         )
-        return cls(pool, engine, acquire_timeout)
+        return cls(pool, acquire_timeout)
 
-    async def acquire(self) -> Any:
+    async def acquire(self) -> DriverConnection:
         try:
-            return await self._pool.acquire(timeout=self._acquire_timeout)
+            connection: DriverConnection = await self._pool.acquire(timeout=self._acquire_timeout)
         except TimeoutError as exc:
             pool = self._pool
             if pool.get_size() >= pool.get_max_size() and not pool.get_idle_size():
                 raise database_saturated() from exc  # every connection lent out
             raise database_unresponsive() from exc  # opening one timed out
+        return connection
 
-    async def release(self, connection: Any) -> None:
+    async def release(self, connection: DriverConnection) -> None:
         await self._pool.release(connection)
 
-    def report(self, sql: str, arguments: Sequence[Any]) -> None:
-        if self._dispatch.before_cursor_execute:
-            # No SQLAlchemy connection, cursor or context: the listeners get None.
-            self._dispatch.before_cursor_execute(None, None, sql, tuple(arguments), None, False)
+    def statement_run(self, sql: str, arguments: Sequence[object]) -> None:
+        for listener in self.listeners:
+            listener(sql, arguments)
 
     async def close(self, within: float = 10.0) -> None:
         """Closes every connection once given back, waiting `within` seconds at most: a
@@ -272,30 +282,39 @@ async def _nothing_to_reset(connection: Any) -> None:
 
 
 class ReadSession(Session):
-    """A safe request's session: autocommit, and the connection its compiled reads run on
+    """A safe request's session: autocommit, and the connection its typed reads run on
     (borrowed on the first one, given back when the session closes)."""
 
-    def __init__(self, *args: Any, read_pool: ReadPool, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, read_pool: ReadPool | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.read_pool = read_pool
-        self._read_connection: Any = None
+        self._read_connection: DriverConnection | None = None
 
-    async def read_connection(self) -> Any:
+    async def read_connection(self) -> DriverConnection:
         if self._read_connection is None:
+            if self.read_pool is None:
+                # No pool of its own: the engine's connection, as the driver's.
+                raw = await (await self.connection()).get_raw_connection()
+                self._read_connection = raw.driver_connection
+                return self._read_connection  # type: ignore[return-value]
             self._read_connection = await self.read_pool.acquire()
         return self._read_connection
+
+    def statement_run(self, sql: str, arguments: Sequence[object]) -> None:
+        if self.read_pool is not None:
+            self.read_pool.statement_run(sql, arguments)
 
     async def close(self) -> None:
         connection, self._read_connection = self._read_connection, None
         try:
-            if connection is not None:
+            if connection is not None and self.read_pool is not None:
                 await self.read_pool.release(connection)  # asyncpg shields the release
         finally:
             await super().close()
 
 
 def create_read_sessionmaker(
-    engine: AsyncEngine, read_pool: ReadPool
+    engine: AsyncEngine, read_pool: ReadPool | None
 ) -> async_sessionmaker[ReadSession]:
     """Sessions for safe requests: autocommit, so a read is one round trip per query.
 
@@ -303,7 +322,7 @@ def create_read_sessionmaker(
     use the engine's pool.
     A read request that writes anyway (a replica catching up, a first-seen stamp)
     commits each statement on its own: only idempotent writes belong in GETs.
-    Compiled reads run on `read_pool`.
+    Typed reads (`kernel.reads`) run on `read_pool`.
     """
     return async_sessionmaker(
         engine.execution_options(isolation_level="AUTOCOMMIT"),
@@ -385,14 +404,14 @@ class CompiledQuery:
         try:
             return list(await driver.fetch(self.sql, *arguments))
         except TimeoutError as exc:
-            raise _cut(driver) from exc
+            raise cut_unresponsive(driver) from exc
 
     async def fetchrow(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
         driver, arguments = await self._prepare(session, params)
         try:
             return await driver.fetchrow(self.sql, *arguments)
         except TimeoutError as exc:
-            raise _cut(driver) from exc
+            raise cut_unresponsive(driver) from exc
 
     async def _prepare(
         self, session: AsyncSession, params: Mapping[str, Any]
@@ -401,7 +420,7 @@ class CompiledQuery:
             raise RuntimeError("CompiledQuery runs in read sessions only (safe requests)")
         connection = await session.read_connection()
         arguments = self.arguments(params)
-        session.read_pool.report(self.sql, arguments)
+        session.statement_run(self.sql, arguments)
         return connection, arguments
 
 

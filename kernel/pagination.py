@@ -98,7 +98,7 @@ def decode_cursor(cursor: str, types: Sequence[type]) -> list[Any]:
     return revived
 
 
-def _expressions(columns: Sequence[KeyColumn]) -> list[ColumnElement[Any]]:
+def expressions(columns: Sequence[KeyColumn]) -> list[ColumnElement[Any]]:
     return [c.expression if isinstance(c, QueryableAttribute) else c for c in columns]
 
 
@@ -111,12 +111,13 @@ def _python_type(column: ColumnElement[Any]) -> type:
 
 def key_types(columns: Sequence[KeyColumn]) -> list[type]:
     """The Python type of each sort-key column (what a cursor of theirs must hold)."""
-    return [_python_type(c) for c in _expressions(columns)]
+    return [_python_type(c) for c in expressions(columns)]
 
 
-def _after(
+def after(
     keys: Sequence[ColumnElement[Any]], values: Sequence[Any], descending: bool
 ) -> ColumnElement[bool]:
+    """Rows after `values` on `keys` (a row-value comparison: one index range scan)."""
     if descending:
         return tuple_(*keys) < tuple_(*values)
     return tuple_(*keys) > tuple_(*values)
@@ -130,7 +131,7 @@ def after_keyset(
     if cursor is None:
         return None
     values = decode_cursor(cursor, key_types(columns))
-    return _after(_expressions(columns), values, descending)
+    return after(expressions(columns), values, descending)
 
 
 def after_keyset_params(
@@ -138,9 +139,9 @@ def after_keyset_params(
 ) -> ColumnElement[bool]:
     """`after_keyset` for a statement built once and reused (cached): the cursor's values
     travel as the bind parameters ``after_0``… of `keyset_params`."""
-    keys = _expressions(columns)
+    keys = expressions(columns)
     binds = [bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(keys)]
-    return _after(keys, binds, descending)
+    return after(keys, binds, descending)
 
 
 def keyset_params(cursor: str, columns: Sequence[KeyColumn]) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 The app runs in the driver's process (same code as the served processes), with its
 engine pointed at the counting relay (`coop.bench.pgproxy`). For each request:
 
-- a SQLAlchemy ``before_cursor_execute`` hook records every statement with its bound
-  parameters (what the baseline replays);
+- a SQLAlchemy ``before_cursor_execute`` hook, and the read pool's listeners for the
+  typed reads (`kernel.reads`), record every statement with its bound parameters (what
+  the baseline replays);
 - the relay counts ReadyForQuery messages of the app's connections (``coop-<app>``):
   the exact number of round trips, BEGIN/COMMIT included.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import event
 from coop.bench.baseline import tag
 from coop.bench.driver import RequestSpec
 from coop.bench.pgproxy import RoundTripCounter
+from kernel.database import ReadPool
 
 
 @dataclass
@@ -79,8 +81,14 @@ async def capture_app(
             def hook(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
                 recorded.append((statement, params))
 
+            def typed_read(sql: str, arguments: Sequence[object]) -> None:
+                recorded.append((sql, list(arguments)))
+
             engine = app.state.engine.sync_engine
             event.listen(engine, "before_cursor_execute", hook)
+            read_pool: ReadPool | None = app.state.read_pool
+            if read_pool is not None:
+                read_pool.listeners.append(typed_read)
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             label = f"coop-{app_name}"
             try:
@@ -89,6 +97,8 @@ async def capture_app(
                         await _one_endpoint(c, key, specs, recorded, counter, label, repeat, result)
             finally:
                 event.remove(engine, "before_cursor_execute", hook)
+                if read_pool is not None:
+                    read_pool.listeners.remove(typed_read)
     return result
 
 

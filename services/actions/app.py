@@ -14,8 +14,6 @@ from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
 from services.actions.dependencies import ActionsContext
 from services.actions.endpoints import router as plan_router
 from services.actions.endpoints_bilans import router as bilans_router
-from services.actions.endpoints_historique import internal_router as feed_router
-from services.actions.endpoints_historique import router as history_router
 from services.actions.endpoints_indicateurs import router as indicateurs_router
 from services.actions.endpoints_internal import router as internal_router
 from services.actions.endpoints_suivis import router as suivis_router
@@ -54,15 +52,7 @@ def create_app(
         settings,
         title="Coopération — actions",
         description="Plan d'actions des CTG, suivis trimestriels, indicateurs et bilans.",
-        routers=[
-            plan_router,
-            indicateurs_router,
-            suivis_router,
-            bilans_router,
-            history_router,
-            internal_router,
-            feed_router,
-        ],
+        routers=[plan_router, indicateurs_router, suivis_router, bilans_router, internal_router],
         idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,
         openapi_tags=[
@@ -72,7 +62,6 @@ def create_app(
             {"name": "suivis"},
             {"name": "campagnes"},
             {"name": "bilans"},
-            {"name": "historique"},
             {"name": "interne", "description": "Routes réservées aux services de la suite"},
         ],
     )

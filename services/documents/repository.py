@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     String,
-    Table,
     and_,
     bindparam,
     delete,
@@ -59,19 +58,6 @@ def _document_visibility(scope: ColumnElement[bool], subject: Any) -> ColumnElem
 def _version_visibility(subject: Any) -> ColumnElement[bool]:
     """Scanned clean, or the caller's own upload (`subject` as above)."""
     return or_(Version.statut == StatutAnalyse.disponible.value, Version.depose_par == subject)
-
-
-def history_visibility(table: Table, subject: str) -> ColumnElement[bool]:
-    """The history rows a reader of the convention sees: not those of a document, or of
-    a version, that is still there and visible to its uploader only (nothing scanned
-    clean yet: `_document_visibility`, `_version_visibility`); a purged document's
-    rows as its record is seen."""
-    hidden_document = exists().where(
-        Document.id.in_([table.c.objet_id, table.c.parent_id]),
-        ~_document_visibility(true(), subject),
-    )
-    hidden_version = exists().where(Version.id == table.c.objet_id, ~_version_visibility(subject))
-    return ~or_(hidden_document, hidden_version)
 
 
 async def convention_of(session: AsyncSession, convention_id: uuid.UUID) -> ConventionRef | None:
@@ -340,16 +326,14 @@ async def mark_document_available(session: AsyncSession, document_id: uuid.UUID)
     )
 
 
-async def purge_bin(
-    session: AsyncSession, deleted_before: dt.datetime, at: dt.datetime
-) -> list[Document]:
+async def purge_bin(session: AsyncSession, deleted_before: dt.datetime, at: dt.datetime) -> int:
     """Purge the documents in the bin since before `deleted_before`: each keeps its
     record (titre, type, its versions' names, sizes and SHA-256, who and when) and
     loses its content (its versions point to none any more; the description, free
-    text, goes too). The documents purged, as they now stand."""
-    purged = list(
+    text, goes too). How many."""
+    purged = (
         (
-            await session.scalars(
+            await session.execute(
                 update(Document)
                 .where(
                     Document.supprime_le.is_not(None),
@@ -357,17 +341,17 @@ async def purge_bin(
                     Document.purge_le.is_(None),
                 )
                 .values(purge_le=at, description=None, revision=Document.revision + 1)
-                .returning(Document)
+                .returning(Document.id)
             )
-        ).all()
+        )
+        .scalars()
+        .all()
     )
     if purged:
         await session.execute(
-            update(Version)
-            .where(Version.document_id.in_([d.id for d in purged]))
-            .values(contenu_sha256=None)
+            update(Version).where(Version.document_id.in_(purged)).values(contenu_sha256=None)
         )
-    return purged
+    return len(purged)
 
 
 # Namespace of the per-content advisory locks (two-key form: apart from one-key locks).

@@ -14,12 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, Forbidden, Gone, NotFound
 from kernel.etag import Preconditions, etag_for
-from kernel.history import SYSTEM
 from kernel.principal import Principal
 from services.documents import repository as repo
 from services.documents.antivirus import ClamdClient, ScanError, ScanUnavailable, Verdict
 from services.documents.context import DocumentsContext
-from services.documents.history import CORBEILLE, DOCUMENT, HISTORY, PURGE, RESTAURATION
 from services.documents.models import Document, StatutAnalyse, TypeDocument, Version
 from services.documents.schemas import Antivirus, DocumentOut, DocumentPatch, VersionOut
 from services.documents.storage import Storage, sha_of_blob_key
@@ -206,7 +204,6 @@ async def update_metadata(
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le modifient.")
     require_convention_accepts(ref, principal, now().date(), depot=None)
-    before = DOCUMENT.snapshot(document)
     changes = patch.model_dump(exclude_unset=True)
     for name in ("type", "titre"):
         if name in changes and changes[name] is None:
@@ -216,7 +213,6 @@ async def update_metadata(
     document.revision += 1
     document.modifie_le = now()
     await session.flush()
-    await HISTORY.record(session, principal, DOCUMENT, document, before)
 
 
 async def move_to_bin(
@@ -225,12 +221,10 @@ async def move_to_bin(
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le suppriment.")
     require_convention_accepts(ref, principal, now().date(), depot=None)
-    before = DOCUMENT.snapshot(document)
     document.supprime_le = now()
     document.supprime_par = principal.subject
     document.revision += 1
     await session.flush()
-    await HISTORY.record(session, principal, DOCUMENT, document, before, evenement=CORBEILLE)
 
 
 async def restore(
@@ -247,13 +241,11 @@ async def restore(
     limit = document.supprime_le + dt.timedelta(days=ctx.settings.bin_retention_days)
     if now() > limit:
         raise Conflict("Le délai de restauration de ce document est dépassé.")
-    before = DOCUMENT.snapshot(document)
     document.supprime_le = None
     document.supprime_par = None
     document.revision += 1
     document.modifie_le = now()
     await session.flush()
-    await HISTORY.record(session, principal, DOCUMENT, document, before, evenement=RESTAURATION)
 
 
 # --- operations (CLI and background) -------------------------------------------------------
@@ -273,17 +265,12 @@ async def purge(
 ) -> PurgeReport:
     """Purge the documents in the bin past retention (their record stays, their content
     goes: `repo.purge_bin`), then delete the content nothing refers to any more (each
-    under its lock, see `delete_contenu_if_unreferenced`). Each purge is recorded, by
-    the system: the document's history keeps its metadata, never its content."""
+    under its lock, see `delete_contenu_if_unreferenced`)."""
     at = at or now()
     deadline = at - dt.timedelta(days=retention_days)
     async with sessionmaker() as session:
-        purged = await repo.purge_bin(session, deadline, at)
-        for document in purged:
-            before = {**DOCUMENT.snapshot(document), "purge_le": None}
-            await HISTORY.record(session, SYSTEM, DOCUMENT, document, before, evenement=PURGE)
+        documents = await repo.purge_bin(session, deadline, at)
         await session.commit()
-    documents = len(purged)
     async with sessionmaker() as session:
         candidates = await repo.unreferenced_contenus(session)
     removed = 0

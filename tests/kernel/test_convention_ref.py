@@ -18,21 +18,24 @@ from kernel.convention_ref import (
     ConventionRefClient,
     ConventionRefReplica,
     EtatConvention,
+    ReadScope,
     StatutConvention,
     convention_ref_table,
-    readable_clause,
+    readable_replica,
     row_to_ref,
     upsert_refs,
 )
 from kernel.errors import NotFound
 from kernel.internal_token import InternalTokenSigner
-from kernel.principal import Principal
+from kernel.principal import Principal, Role
 from tests.support.personas import (
+    CAF,
     CAF_A,
     CAF_A_AGENT,
     CAF_A_LECTEUR,
     CAF_B,
     CAF_B_AGENT,
+    COLL,
     COLLECTIVITE_X,
     COLLECTIVITE_Y,
     NATIONAL,
@@ -40,6 +43,7 @@ from tests.support.personas import (
     X_LECTEUR,
     X_PARTNER_CLIENT,
     Y_CONTRIBUTEUR,
+    person,
 )
 
 SCHEMA = "kernel_replica_test"
@@ -103,9 +107,16 @@ async def test_upserts_only_move_forward(
         (Y_CONTRIBUTEUR, {"a-y", "b-y"}),
         (NATIONAL, {"a-x", "a-y", "b-y"}),
         (NOBODY, set()),
+        # Both kinds of grant: either reads.
+        (
+            person(
+                "b-agent-x-lecteur", (CAF_B, CAF, Role.agent), (COLLECTIVITE_X, COLL, Role.lecteur)
+            ),
+            {"a-x", "b-y"},
+        ),
     ],
 )
-async def test_readable_clause_and_readable_by_scope_by_caf_signature_or_national(
+async def test_readable_replica_and_readable_by_scope_by_caf_signature_or_national(
     replica: tuple[Table, async_sessionmaker[AsyncSession]], principal: Principal, visible: set[str]
 ) -> None:
     table, sessions = replica
@@ -117,9 +128,9 @@ async def test_readable_clause_and_readable_by_scope_by_caf_signature_or_nationa
     async with sessions() as session:
         await upsert_refs(session, table, refs.values())
         await session.commit()
-        titles = (
-            await session.execute(select(table.c.titre).where(readable_clause(table, principal)))
-        ).scalars()
+        scope = ReadScope.of(principal)
+        stmt = select(table.c.titre).where(readable_replica(table, scope.kind))
+        titles = (await session.execute(stmt, scope.params)).scalars()
         assert set(titles) == visible
     # The same rule for a convention in hand (no query).
     assert {name for name, r in refs.items() if r.readable_by(principal)} == visible

@@ -12,11 +12,11 @@ import pytest
 from kernel.errors import BadRequest
 from kernel.pagination import (
     after_keyset,
-    after_keyset_params,
     decode_cursor,
     encode_cursor,
     key_types,
 )
+from kernel.reads import Keyset
 from tests.kernel.toy_app import create_toy_app
 from tests.support.apps import running
 
@@ -79,8 +79,9 @@ def test_a_descending_sort_resumes_below_the_cursor() -> None:
     assert descending is not None
     assert " > " in str(ascending)
     assert " < " in str(descending)
-    assert " < " in str(after_keyset_params([n], descending=True))
-    assert " > " in str(after_keyset_params([n]))
+    # The same in a typed read's keyset, the values as parameters.
+    assert " < " in str(Keyset((n,), descending=True).after())
+    assert " > " in str(Keyset((n,)).after())
 
 
 @pytest.fixture

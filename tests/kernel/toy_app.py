@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, Field
@@ -11,12 +11,13 @@ from sqlalchemy import literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.app import create_service_app
-from kernel.database import CompiledQuery, DbSession
+from kernel.database import DbSession
 from kernel.errors import Conflict, NotFound
 from kernel.etag import IfMatch, etag_for
 from kernel.internal_token import CallingService, CurrentPrincipal
 from kernel.pagination import Page, Pagination, decode_cursor, make_page
 from kernel.principal import Principal
+from kernel.reads import Read, columns
 from kernel.rights import CAF_WRITERS, Right, RightRoute, ServiceRight
 from kernel.settings import CommonSettings
 
@@ -99,16 +100,22 @@ async def slow_write(session: DbSession) -> dict[str, str]:
     return {"ok": "yes"}
 
 
-_ONE = CompiledQuery(select(literal_column("1").label("one")))
+class One(NamedTuple):
+    one: int
+
+
+_ONE: Read[One, None] = Read(
+    One, lambda part: select(*columns(One, one=literal_column("1"))), variants=(None,)
+)
 
 
 @router.get("/compiled")
 async def compiled_read(session: DbSession, fail: bool = False) -> list[int]:
-    """A compiled read (on the read pool's connection), refused after it if asked."""
-    rows = await _ONE.fetch(session, {})
+    """A typed read (on the read pool's connection), refused after it if asked."""
+    rows = await _ONE.all(session, None, {})
     if fail:
         raise Conflict("Refus après lecture.")
-    return [row["one"] for row in rows]
+    return [row.one for row in rows]
 
 
 @router.get("/transactions")
