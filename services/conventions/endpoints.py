@@ -13,12 +13,13 @@ from kernel.etag import IfMatch, IfMatchWhenSent, IfNoneMatch, etag_for
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
-from kernel.pagination import Page, Pagination, keyset_page
+from kernel.pagination import Page, Pagination
 from kernel.rights import Everyone
 from services.conventions import repository as repo
 from services.conventions import rights, service, service_views
 from services.conventions.dependencies import Today
 from services.conventions.models import Convention
+from services.conventions.repository import ConventionRow
 from services.conventions.rights import ConventionRead, ConventionWrite
 from services.conventions.schemas import (
     ConventionCreate,
@@ -34,7 +35,7 @@ from services.conventions.service import SigRows
 router = APIRouter(prefix="/api/v1/conventions", tags=["conventions"], route_class=IdempotentRoute)
 
 
-def convention_etag(convention: Convention) -> str:
+def convention_etag(convention: Convention | ConventionRow) -> str:
     return etag_for(convention.id, convention.version)
 
 
@@ -64,7 +65,7 @@ async def list_conventions(
     q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> Response:
     """A Page[ConventionSummary] written straight to JSON (see kernel.json_response)."""
-    rows = await repo.list_conventions(
+    found = await repo.list_conventions(
         session,
         principal,
         caf_id=caf_id,
@@ -74,9 +75,8 @@ async def list_conventions(
         cursor=page.cursor,
         limit=page.limit,
     )
-    kept, next_cursor = keyset_page(rows, page.limit, lambda r: (r[0].titre, r[0].id))
-    items = await service_views.summaries(session, principal, kept, today)
-    return json_response({"items": items, "next_cursor": next_cursor})
+    items = await service_views.summaries(session, principal, found.rows, today)
+    return json_response({"items": items, "next_cursor": found.next_cursor})
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -136,7 +136,7 @@ async def list_signataires(
 ) -> list[SignataireOut]:
     await service.load_readable(session, principal, convention_id)
     sigs = await repo.signataires_of_convention(session, convention_id)
-    return [service_views.signataire_out(s, o) for s, o in sigs]
+    return [SignataireOut.model_validate(service_views.SIGNATAIRE(s)) for s in sigs]
 
 
 @router.post("/{convention_id}/signataires", status_code=status.HTTP_201_CREATED)

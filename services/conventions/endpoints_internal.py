@@ -5,16 +5,16 @@ of a convention's history feed (gateway tokens: a reader's)."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from kernel.convention_ref import ConventionRef, ReferencesPage, row_to_ref
+from kernel.convention_ref import ConventionRef, ReferencesPage
 from kernel.database import DbSession
 from kernel.errors import InvalidPayload, NotFound
 from kernel.history import EntreeHistorique
 from kernel.internal_token import CallingService, CurrentPrincipal
-from kernel.pagination import Page, Pagination, make_page
+from kernel.pagination import Page, Pagination
 from services.conventions import repository as repo
 from services.conventions import service
 from services.conventions.history import HISTORY
@@ -35,7 +35,7 @@ async def references(
 ) -> ReferencesPage:
     """Every convention changed after `after`, ordered by change sequence number."""
     rows = await repo.references_after(session, after, limit)
-    return ReferencesPage(items=[row_to_ref(r) for r in rows])
+    return ReferencesPage(items=[ConventionRef.model_validate(r._asdict()) for r in rows])
 
 
 @router.get("/conventions/{convention_id}/reference")
@@ -45,7 +45,7 @@ async def reference(
     row = await repo.reference(session, convention_id)
     if row is None:
         raise NotFound("Convention introuvable.")
-    return row_to_ref(row)
+    return ConventionRef.model_validate(row._asdict())
 
 
 @router.get("/organisations")
@@ -94,10 +94,10 @@ async def acces(
     """The conventions the calling principal may see, and its right on each:
     `écriture` (Caf agent of the convention), `contribution` (write role on a signatory
     collectivité: actions it carries, suivis, documents), else `lecture`."""
-    rows = await repo.accessible(session, principal, page.cursor, page.limit)
+    found = await repo.accessible(session, principal, page.cursor, page.limit)
 
-    def item(row: Any) -> AccesItem:
+    def item(row: repo.AccesRow) -> AccesItem:
         droit = "écriture" if row.ecriture else "contribution" if row.contribution else "lecture"
         return AccesItem(convention_id=row.id, droit=droit)
 
-    return make_page(rows, page.limit, lambda r: (r.id,), item)
+    return Page[AccesItem](items=[item(r) for r in found.rows], next_cursor=found.next_cursor)

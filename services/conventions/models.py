@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -297,7 +296,7 @@ class Avenant(Base):
     articles_modifies: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
     signataires_concernes: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
     # What the avenant changed, as applied (dates, added signatories, thématiques...).
-    modifications: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    modifications: Mapped[dict[str, object]] = mapped_column(JSONB)
     auteur: Mapped[str] = mapped_column(String(200))
     cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -312,7 +311,7 @@ class ConventionVersion(Base):
     )
     numero: Mapped[int] = mapped_column(Integer, primary_key=True)
     avenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("avenant.id"))
-    contenu: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    contenu: Mapped[dict[str, object]] = mapped_column(JSONB)
     cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

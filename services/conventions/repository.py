@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    ScalarSelect,
     Select,
     Uuid,
     any_,
     bindparam,
     exists,
-    false,
     func,
     inspect,
     literal,
@@ -28,10 +27,19 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from kernel.convention_ref import ScopeShape, scope_param, scope_params
-from kernel.database import CompiledQuery, attribute_rows, contains_pattern
-from kernel.pagination import KeyColumn, after_keyset, after_keyset_params, keyset_params
+from kernel.convention_ref import (
+    SCOPE_CAFS,
+    SCOPE_COLLECTIVITES,
+    ReadScope,
+    ScopeKind,
+    any_sql,
+    scope_ids,
+    scope_rule,
+)
+from kernel.database import contains_pattern
+from kernel.pagination import after_keyset
 from kernel.principal import Principal
+from kernel.reads import Keyset, KeysetPage, Read, Slice, columns
 from services.conventions.models import (
     Avenant,
     Convention,
@@ -128,14 +136,14 @@ async def find_organisation_by_codes(
 
 
 # What a row may leave out: the columns an organisation may not have, and its version.
-_ORGANISATION_DEFAULTS: dict[str, Any] = {
+_ORGANISATION_DEFAULTS: dict[str, object] = {
     **dict.fromkeys(c.name for c in inspect(Organisation).columns if c.nullable),
     "version": 1,
 }
 
 
 async def insert_organisations(
-    session: AsyncSession, rows: Sequence[dict[str, Any]], *, skip_existing: bool
+    session: AsyncSession, rows: Sequence[dict[str, object]], *, skip_existing: bool
 ) -> int:
     """Insert organisations (columns left out: NULL, version 1); with `skip_existing`,
     ids already present are left alone."""
@@ -189,51 +197,28 @@ async def member_communes(
 # --- scope -------------------------------------------------------------------------------
 
 
-def _readable_shape(
-    shape: ScopeShape, values: dict[str, list[uuid.UUID]] | None = None
-) -> ColumnElement[bool]:
-    """Conventions a principal of this shape may read (same rule as
-    kernel.convention_ref.readable_shape_clause); values: `scope_params`."""
-    if shape.national:
-        return true()
-    conditions: list[ColumnElement[bool]] = []
-    if shape.cafs:
-        conditions.append(Convention.caf_id == any_(scope_param("scope_cafs", values)))
-    if shape.collectivites:
-        conditions.append(
-            exists().where(
-                _SIGNED.convention_id == Convention.id,
-                _SIGNED.organisation_id == any_(scope_param("scope_collectivites", values)),
-            )
-        )
-    return or_(*conditions) if conditions else false()
-
-
-def readable(principal: Principal) -> ColumnElement[bool]:
-    """Conventions the principal may read, in SQL, its values bound in."""
-    return _readable_shape(ScopeShape.of(principal), scope_params(principal))
-
-
-def _successor_id() -> Any:
-    """The renewal of the outer convention, if any (one at most: renouveler checks it)."""
-    return (
-        select(_SUIVANTE.id)
-        .where(_SUIVANTE.precedente_id == Convention.id)
-        .limit(1)
-        .scalar_subquery()
+def readable(kind: ScopeKind) -> ColumnElement[bool]:
+    """The read scope (kernel.convention_ref.scope_rule) on the conventions' own table:
+    its Caf, its signatories' rows. The ids are bind parameters (`ReadScope.params`)."""
+    return scope_rule(
+        kind,
+        lambda: Convention.caf_id == any_(scope_ids(SCOPE_CAFS)),
+        lambda: exists().where(
+            _SIGNED.convention_id == Convention.id,
+            _SIGNED.organisation_id == any_(scope_ids(SCOPE_COLLECTIVITES)),
+        ),
+        any_sql,
+        everything=true(),
     )
 
 
-@functools.lru_cache(maxsize=8)
-def _convention_statement(shape: ScopeShape, for_update: bool) -> Select[Convention]:
-    # Built once per scope shape: every write and sub-resource read starts with it.
-    stmt = select(Convention).where(
-        Convention.id == bindparam("convention_id"), _readable_shape(shape)
-    )
-    if for_update:
-        # Writes on one convention are serialised: the ETag check cannot race.
-        stmt = stmt.with_for_update(of=Convention)
-    return stmt.execution_options(populate_existing=True)
+# Every write and sub-resource read starts with it: built once per scope kind.
+_CONVENTION_IN_SCOPE = {
+    kind: select(Convention)
+    .where(Convention.id == bindparam("convention_id"), readable(kind))
+    .execution_options(populate_existing=True)
+    for kind in ScopeKind
+}
 
 
 async def get_convention(
@@ -243,96 +228,153 @@ async def get_convention(
     *,
     for_update: bool = False,
 ) -> Convention | None:
-    """One convention, if the principal may read it."""
-    stmt = _convention_statement(ScopeShape.of(principal), for_update)
-    params = {"convention_id": convention_id, **scope_params(principal)}
+    """One convention, if the principal may read it; locked for update (writes on one
+    convention are serialised: the ETag check cannot race)."""
+    scope = ReadScope.of(principal)
+    stmt = _CONVENTION_IN_SCOPE[scope.kind]
+    if for_update:
+        stmt = stmt.with_for_update(of=Convention)
+    params = {"convention_id": convention_id, **scope.params}
     return (await session.scalars(stmt, params)).first()
 
 
-def _attribute_columns(model: Any) -> tuple[list[str], list[Any]]:
-    attrs = model.__mapper__.column_attrs
-    return [a.key for a in attrs], [a.columns[0] for a in attrs]
+class SignataireRow(NamedTuple):
+    """A signatory, as SignataireOut shows it and the rules read it."""
+
+    organisation_id: uuid.UUID
+    type: str
+    nom: str
+    code_insee: str | None
+    siren: str | None
+    population: int | None
+    representant: str | None
+    deliberation_reference: str | None
+    deliberation_date: dt.date | None
+    date_signature: dt.date | None
+    avenant_numero: int | None
 
 
-@functools.lru_cache(maxsize=8)
-def _detail_query(shape: ScopeShape) -> tuple[CompiledQuery, list[list[str]]]:
-    # Built and compiled once per scope shape: a convention, its signatories and their
-    # organisations, and its renewal, as plain columns (no ORM instances to build).
-    conv, sig, org = (_attribute_columns(m) for m in (Convention, Signataire, Organisation))
-    stmt = (
-        select(*conv[1], *sig[1], *org[1], _successor_id())
+class ConventionRow(NamedTuple):
+    """A convention, as ConventionOut shows it (with its renewal's id) and the rules read
+    it."""
+
+    id: uuid.UUID
+    caf_id: uuid.UUID
+    echelon: str
+    titre: str
+    date_debut: dt.date
+    date_fin: dt.date
+    thematiques: list[str]
+    objectifs_partages: list[str]
+    copil_presidence: str | None
+    copil_secretariat: str | None
+    copil_reunions_par_an: int | None
+    copil_commissions: list[str]
+    statut: str
+    date_signature: dt.date | None
+    ctg_existante: bool
+    resiliation_mode: str | None
+    resiliation_date_notification: dt.date | None
+    resiliation_motif: str | None
+    date_effet_resiliation: dt.date | None
+    resiliation_initiateur_id: uuid.UUID | None
+    resiliation_mise_en_demeure_id: uuid.UUID | None
+    precedente_id: uuid.UUID | None
+    suivante_id: uuid.UUID | None
+    numero_version: int
+    version: int
+    cree_le: dt.datetime
+    modifie_le: dt.datetime
+
+
+class ConventionDetailRow(NamedTuple):
+    convention: ConventionRow
+    # None: no signatory yet (outer join).
+    signataire: SignataireRow | None
+
+
+def _successor_id() -> ScalarSelect[uuid.UUID]:
+    """The renewal of the outer convention, if any (one at most: renouveler checks it)."""
+    return (
+        select(_SUIVANTE.id)
+        .where(_SUIVANTE.precedente_id == Convention.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# A convention, its signatories and its renewal in one statement (a row per signatory).
+_DETAIL: Read[ConventionDetailRow, ScopeKind] = Read(
+    ConventionDetailRow,
+    lambda part: (
+        select(
+            *columns(
+                ConventionDetailRow,
+                convention=columns(ConventionRow, Convention, suivante_id=_successor_id()),
+                signataire=columns(SignataireRow, Organisation, Signataire),
+            )
+        )
         .select_from(Convention)
         .outerjoin(Signataire, Signataire.convention_id == Convention.id)
         .outerjoin(Organisation, Organisation.id == Signataire.organisation_id)
-        .where(Convention.id == bindparam("convention_id"), _readable_shape(shape))
+        .where(Convention.id == bindparam("convention_id"), readable(part.variant))
         .order_by(Signataire.ordre, Organisation.nom)
-    )
-    return CompiledQuery(stmt), [conv[0], sig[0], org[0]]
+    ),
+    variants=ScopeKind,
+)
 
 
 async def get_convention_detail(
     session: AsyncSession, convention_id: uuid.UUID, principal: Principal
-) -> tuple[Any, list[tuple[Any, Any]], uuid.UUID | None] | None:
-    """A readable convention with its signatories and its renewal: one statement. Read-only
-    rows with the attributes of Convention, (Signataire, Organisation) and the renewal's id."""
-    query, (conv_keys, sig_keys, org_keys) = _detail_query(ScopeShape.of(principal))
-    params = {"convention_id": convention_id, **scope_params(principal)}
-    rows = await query.fetch(session, params)
+) -> tuple[ConventionRow, list[SignataireRow]] | None:
+    """A readable convention with its signatories (in their order) and its renewal's id:
+    one statement."""
+    scope = ReadScope.of(principal)
+    params = {"convention_id": convention_id, **scope.params}
+    rows = await _DETAIL.all(session, scope.kind, params)
     if not rows:
         return None
-    signataires = [
-        (sig, org)
-        for sig, org in (attribute_rows(r[len(conv_keys) :], sig_keys, org_keys) for r in rows)
-        if org is not None  # outer join: no signatory yet
-    ]
-    first = rows[0]
-    (convention,) = attribute_rows(first, conv_keys)
-    return convention, signataires, first[-1]
+    return rows[0].convention, [r.signataire for r in rows if r.signataire is not None]
 
 
-_LIST_KEYSET: list[KeyColumn] = [Convention.titre, Convention.id]
+class ConventionListed(NamedTuple):
+    """What a page of the list shows of a convention (ConventionSummary), and what its
+    state and transitions depend on."""
+
+    id: uuid.UUID
+    caf_id: uuid.UUID
+    echelon: str
+    titre: str
+    date_debut: dt.date
+    date_fin: dt.date
+    statut: str
+    date_effet_resiliation: dt.date | None
+    thematiques: list[str]
+    renouvelee: bool
 
 
-# What a page of the list shows of each convention, and what its transitions depend on.
-_LISTED = (
-    Convention.id,
-    Convention.caf_id,
-    Convention.echelon,
-    Convention.titre,
-    Convention.date_debut,
-    Convention.date_fin,
-    Convention.statut,
-    Convention.date_effet_resiliation,
-    Convention.thematiques,
-)
-LISTED_KEYS = tuple(c.key for c in _LISTED)
-
-
-@functools.lru_cache(maxsize=256)
-def _list_statement(
-    shape: ScopeShape, caf: bool, organisation: bool, statut: bool, q: bool, resume: bool
-) -> CompiledQuery:
-    # Built and compiled once per shape of request (scope, filters used, first page or
-    # not), the values as bind parameters: building and executing it through the ORM
-    # cost several times what PostgreSQL took to answer.
-    renewed = exists().where(_SUIVANTE.precedente_id == Convention.id).label("renouvelee")
-    stmt = select(*_LISTED, renewed).where(_readable_shape(shape))
-    if caf:
-        stmt = stmt.where(Convention.caf_id == bindparam("caf_id"))
-    if organisation:
-        stmt = stmt.where(
-            exists().where(
-                Signataire.convention_id == Convention.id,
-                Signataire.organisation_id == bindparam("organisation_id"),
+CONVENTIONS: Read[ConventionListed, ScopeKind] = Read(
+    ConventionListed,
+    lambda part: part.apply(
+        select(
+            *columns(
+                ConventionListed,
+                Convention,
+                renouvelee=exists().where(_SUIVANTE.precedente_id == Convention.id),
             )
-        )
-    if statut:
-        stmt = stmt.where(Convention.statut == bindparam("statut"))
-    if q:
-        stmt = stmt.where(Convention.titre.ilike(bindparam("pattern"), escape="\\"))
-    if resume:
-        stmt = stmt.where(after_keyset_params(_LIST_KEYSET))
-    return CompiledQuery(stmt.order_by(*_LIST_KEYSET).limit(bindparam("limit")))
+        ).where(readable(part.variant))
+    ),
+    variants=ScopeKind,
+    filters={
+        "caf_id": lambda value: Convention.caf_id == value,
+        "organisation_id": lambda value: exists().where(
+            Signataire.convention_id == Convention.id, Signataire.organisation_id == value
+        ),
+        "statut": lambda value: Convention.statut == value,
+        "pattern": lambda value: Convention.titre.ilike(value, escape="\\"),
+    },
+    keyset=Keyset((Convention.titre, Convention.id)),
+)
 
 
 async def list_conventions(
@@ -345,32 +387,17 @@ async def list_conventions(
     q: str | None,
     cursor: str | None,
     limit: int,
-) -> list[tuple[Any, bool]]:
-    """A page of readable conventions (read-only rows with the attributes of
-    `LISTED_KEYS`), each with whether it has been renewed."""
-    params: dict[str, Any] = {
+) -> KeysetPage[ConventionListed]:
+    """A page of readable conventions, by title."""
+    scope = ReadScope.of(principal)
+    params = {
         "caf_id": caf_id,
         "organisation_id": organisation_id,
         "statut": statut,
-        "limit": limit + 1,
-        **scope_params(principal),
+        "pattern": contains_pattern(q) if q else None,
+        **scope.params,
     }
-    if q:
-        params["pattern"] = contains_pattern(q)
-    if cursor is not None:
-        params.update(keyset_params(cursor, _LIST_KEYSET))
-    stmt = _list_statement(
-        ScopeShape.of(principal),
-        caf_id is not None,
-        organisation_id is not None,
-        statut is not None,
-        bool(q),
-        cursor is not None,
-    )
-    return [
-        (attribute_rows(r, LISTED_KEYS)[0], bool(r["renouvelee"]))
-        for r in await stmt.fetch(session, params)
-    ]
+    return await CONVENTIONS.page(session, scope.kind, params, limit=limit, cursor=cursor)
 
 
 async def successors(
@@ -407,27 +434,44 @@ async def touch(session: AsyncSession, convention: Convention) -> None:
 # --- signataires -------------------------------------------------------------------------
 
 
+class ConventionSignataire(NamedTuple):
+    convention_id: uuid.UUID
+    signataire: SignataireRow
+
+
+_SIGNATAIRES: Read[ConventionSignataire, None] = Read(
+    ConventionSignataire,
+    lambda part: (
+        select(
+            *columns(
+                ConventionSignataire,
+                Signataire,
+                signataire=columns(SignataireRow, Organisation, Signataire),
+            )
+        )
+        .join(Organisation, Organisation.id == Signataire.organisation_id)
+        .where(Signataire.convention_id == any_(bindparam("convention_ids", type_=ARRAY(Uuid))))
+        .order_by(Signataire.convention_id, Signataire.ordre, Organisation.nom)
+    ),
+    variants=(None,),
+)
+
+
 async def signataires_of(
     session: AsyncSession, convention_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, list[tuple[Signataire, Organisation]]]:
-    wanted = list(set(convention_ids))
-    out: dict[uuid.UUID, list[tuple[Signataire, Organisation]]] = {c: [] for c in wanted}
-    if not wanted:
-        return out
-    rows = await session.execute(
-        select(Signataire, Organisation)
-        .join(Organisation, Organisation.id == Signataire.organisation_id)
-        .where(Signataire.convention_id.in_(wanted))
-        .order_by(Signataire.convention_id, Signataire.ordre, Organisation.nom)
-    )
-    for sig, org in rows.all():
-        out[sig.convention_id].append((sig, org))
+) -> dict[uuid.UUID, list[SignataireRow]]:
+    """The signatories of each convention, in their order."""
+    wanted = sorted(set(convention_ids))
+    out: dict[uuid.UUID, list[SignataireRow]] = {c: [] for c in wanted}
+    if wanted:
+        for row in await _SIGNATAIRES.all(session, None, {"convention_ids": wanted}):
+            out[row.convention_id].append(row.signataire)
     return out
 
 
 async def signataires_of_convention(
     session: AsyncSession, convention_id: uuid.UUID
-) -> list[tuple[Signataire, Organisation]]:
+) -> list[SignataireRow]:
     """One convention's signatories, in their order (`signataires_of` for one)."""
     return (await signataires_of(session, [convention_id]))[convention_id]
 
@@ -476,13 +520,27 @@ async def avenants_of(session: AsyncSession, convention_id: uuid.UUID) -> Sequen
     return (await session.scalars(stmt)).all()
 
 
-async def versions_of(session: AsyncSession, convention_id: uuid.UUID) -> Sequence[Any]:
-    stmt = (
-        select(ConventionVersion.numero, ConventionVersion.avenant_id, ConventionVersion.cree_le)
-        .where(ConventionVersion.convention_id == convention_id)
+class VersionListed(NamedTuple):
+    """A version of the text (VersionSummary)."""
+
+    numero: int
+    avenant_id: uuid.UUID | None
+    cree_le: dt.datetime
+
+
+_VERSIONS: Read[VersionListed, None] = Read(
+    VersionListed,
+    lambda part: (
+        select(*columns(VersionListed, ConventionVersion))
+        .where(ConventionVersion.convention_id == bindparam("convention_id"))
         .order_by(ConventionVersion.numero)
-    )
-    return (await session.execute(stmt)).all()
+    ),
+    variants=(None,),
+)
+
+
+async def versions_of(session: AsyncSession, convention_id: uuid.UUID) -> list[VersionListed]:
+    return await _VERSIONS.all(session, None, {"convention_id": convention_id})
 
 
 async def get_version(
@@ -531,56 +589,84 @@ async def close_mises_en_demeure(
 # --- internal feed -----------------------------------------------------------------------
 
 
-def _reference_select() -> Select[Any]:
+class ReferenceRow(NamedTuple):
+    """What the internal feed tells of a convention (kernel.convention_ref.ConventionRef)."""
+
+    id: uuid.UUID
+    caf_id: uuid.UUID
+    titre: str
+    echelon: str
+    statut: str
+    date_debut: dt.date
+    date_fin: dt.date
+    date_effet_resiliation: dt.date | None
+    signataire_ids: list[uuid.UUID]
+    seq: int
+
+
+def _references(part: Slice[None]) -> Select[Any]:
     signataire_ids = (
         select(func.coalesce(func.array_agg(Signataire.organisation_id), literal([], ARRAY(Uuid))))
         .where(Signataire.convention_id == Convention.id)
         .scalar_subquery()
     )
-    return select(
-        Convention.id,
-        Convention.caf_id,
-        Convention.titre,
-        Convention.echelon,
-        Convention.statut,
-        Convention.date_debut,
-        Convention.date_fin,
-        Convention.date_effet_resiliation,
-        signataire_ids.label("signataire_ids"),
-        Convention.seq,
+    return part.apply(select(*columns(ReferenceRow, Convention, signataire_ids=signataire_ids)))
+
+
+# The feed, ordered by change number; one convention by its id.
+_FEED: Read[ReferenceRow, None] = Read(
+    ReferenceRow, _references, variants=(None,), keyset=Keyset((Convention.seq,))
+)
+_REFERENCE: Read[ReferenceRow, None] = Read(
+    ReferenceRow,
+    lambda part: _references(part).where(Convention.id == bindparam("convention_id")),
+    variants=(None,),
+)
+
+
+async def references_after(session: AsyncSession, after: int, limit: int) -> list[ReferenceRow]:
+    return (await _FEED.page(session, None, {}, limit=limit, after=(after,))).rows
+
+
+async def reference(session: AsyncSession, convention_id: uuid.UUID) -> ReferenceRow | None:
+    return await _REFERENCE.first(session, None, {"convention_id": convention_id})
+
+
+class AccesRow(NamedTuple):
+    """A convention the principal may read, with what decides its right on it."""
+
+    id: uuid.UUID
+    ecriture: bool
+    contribution: bool
+
+
+def _accessible(part: Slice[ScopeKind]) -> Select[Any]:
+    # Its Cafs where it writes, the collectivités where it contributes: arrays, maybe empty.
+    caf_writer = Convention.caf_id == any_(scope_ids("caf_writes"))
+    contributor = exists().where(
+        Signataire.convention_id == Convention.id,
+        Signataire.organisation_id == any_(scope_ids("contributes")),
+    )
+    return part.apply(
+        select(*columns(AccesRow, Convention, ecriture=caf_writer, contribution=contributor)).where(
+            readable(part.variant)
+        )
     )
 
 
-async def references_after(session: AsyncSession, after: int, limit: int) -> Sequence[Any]:
-    stmt = _reference_select().where(Convention.seq > after).order_by(Convention.seq).limit(limit)
-    rows: Sequence[Any] = (await session.execute(stmt)).all()
-    return rows
-
-
-async def reference(session: AsyncSession, convention_id: uuid.UUID) -> Any:
-    stmt = _reference_select().where(Convention.id == convention_id)
-    return (await session.execute(stmt)).first()
+_ACCES: Read[AccesRow, ScopeKind] = Read(
+    AccesRow, _accessible, variants=ScopeKind, keyset=Keyset((Convention.id,))
+)
 
 
 async def accessible(
     session: AsyncSession, principal: Principal, cursor: str | None, limit: int
-) -> Sequence[Any]:
+) -> KeysetPage[AccesRow]:
     """Conventions the principal may read, with what decides its right on each."""
-    writes = principal.caf_write_ids()
-    contributes = principal.collectivite_write_ids()
-    caf_writer: ColumnElement[bool] = Convention.caf_id.in_(writes) if writes else false()
-    contributor: ColumnElement[bool] = (
-        exists().where(
-            Signataire.convention_id == Convention.id,
-            Signataire.organisation_id.in_(contributes),
-        )
-        if contributes
-        else false()
-    )
-    stmt = select(
-        Convention.id, caf_writer.label("ecriture"), contributor.label("contribution")
-    ).where(readable(principal))
-    resume = after_keyset([Convention.id], cursor)
-    if resume is not None:
-        stmt = stmt.where(resume)
-    return (await session.execute(stmt.order_by(Convention.id).limit(limit + 1))).all()
+    scope = ReadScope.of(principal)
+    params = {
+        **scope.params,
+        "caf_writes": sorted(principal.caf_write_ids()),
+        "contributes": sorted(principal.collectivite_write_ids()),
+    }
+    return await _ACCES.page(session, scope.kind, params, limit=limit, cursor=cursor)

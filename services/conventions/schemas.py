@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
@@ -328,7 +328,7 @@ class AvenantOut(BaseModel):
     objet: str
     articles_modifies: list[str]
     signataires_concernes: list[uuid.UUID]
-    modifications: dict[str, Any]
+    modifications: dict[str, object]
     auteur: str
     cree_le: dt.datetime
 
@@ -340,7 +340,7 @@ class VersionSummary(BaseModel):
 
 
 class VersionOut(VersionSummary):
-    contenu: dict[str, Any]
+    contenu: dict[str, object]
 
 
 class EquipementOut(BaseModel):
@@ -357,7 +357,7 @@ class EvenementOut(BaseModel):
     auteur: str
     le: dt.datetime
     motif: str | None
-    details: dict[str, Any]
+    details: dict[str, object]
 
 
 class SchemaAOCommune(BaseModel):

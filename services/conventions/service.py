@@ -8,7 +8,7 @@ import calendar
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,7 @@ from services.conventions.models import (
     Signataire,
     TypeOrganisation,
 )
+from services.conventions.repository import SignataireRow
 from services.conventions.schemas import (
     ConventionCreate,
     ConventionPatch,
@@ -34,7 +35,31 @@ from services.conventions.schemas import (
     SignatairePatch,
 )
 
-SigRows = list[tuple[Signataire, Organisation]]
+# A convention's signatories, in their order (the Caf first).
+SigRows = list[SignataireRow]
+
+
+class ConventionFacts(Protocol):
+    """What the rules read of a convention: an ORM instance (writes) or a typed row of a
+    read (`repository.ConventionRow`, `ConventionListed`)."""
+
+    @property
+    def caf_id(self) -> uuid.UUID: ...
+
+    @property
+    def statut(self) -> str: ...
+
+    @property
+    def date_debut(self) -> dt.date: ...
+
+    @property
+    def date_fin(self) -> dt.date: ...
+
+    @property
+    def date_effet_resiliation(self) -> dt.date | None: ...
+
+    @property
+    def thematiques(self) -> list[str]: ...
 
 
 # --- small date helpers ------------------------------------------------------------------
@@ -53,8 +78,8 @@ def max_date_fin(date_debut: dt.date, extra_years: int = 0) -> dt.date:
 
 def dates_problems(
     date_debut: dt.date, date_fin: dt.date, *, extra_years: int = 0
-) -> list[dict[str, Any]]:
-    problems: list[dict[str, Any]] = []
+) -> list[dict[str, object]]:
+    problems: list[dict[str, object]] = []
     if date_debut > date_fin:
         problems.append(
             {
@@ -87,7 +112,7 @@ def check_dates(date_debut: dt.date, date_fin: dt.date, *, extra_years: int = 0)
 # --- scope and rights --------------------------------------------------------------------
 
 
-def can_write(principal: Principal, convention: Convention) -> bool:
+def can_write(principal: Principal, convention: ConventionFacts) -> bool:
     """Conventions are created and changed by the agents of their Caf only."""
     return convention.caf_id in principal.caf_write_ids()
 
@@ -119,7 +144,7 @@ async def load_writable(
 
 
 def parties(
-    principal: Principal, convention: Convention, signataire_ids: Iterable[uuid.UUID]
+    principal: Principal, convention: ConventionFacts, signataire_ids: Iterable[uuid.UUID]
 ) -> set[uuid.UUID]:
     """The signatories the principal may act for in art. 12's acts (mise en demeure,
     résiliation): every one for the Caf's agents, who enter them on a party's behalf;
@@ -143,7 +168,7 @@ async def load_for_parties(
     if convention is None:
         raise NotFound("Convention introuvable.")
     sigs = await repo.signataires_of_convention(session, convention.id)
-    acting = parties(principal, convention, (s.organisation_id for s, _ in sigs))
+    acting = parties(principal, convention, (s.organisation_id for s in sigs))
     if not acting:
         raise Forbidden(
             "Seuls les agents de la Caf de la convention, ou le référent d'une collectivité "
@@ -163,30 +188,30 @@ def socle_manquant(thematiques: Iterable[str]) -> list[str]:
 
 
 def signature_problems(
-    convention: Convention, signataires: SigRows, today: dt.date, *, socle: bool = True
-) -> list[dict[str, Any]]:
+    convention: ConventionFacts, signataires: SigRows, today: dt.date, *, socle: bool = True
+) -> list[dict[str, object]]:
     """Why the convention cannot be signed right now (empty: it can). `socle=False`: a
     CTG signed before the product is recorded without the socle (a warning instead)."""
-    problems: list[dict[str, Any]] = []
-    if not any(org.type != TypeOrganisation.caf for _, org in signataires):
+    problems: list[dict[str, object]] = []
+    if not any(s.type != TypeOrganisation.caf for s in signataires):
         problems.append(
             {"code": "signataire_manquant", "message": "Aucune collectivité signataire."}
         )
-    for sig, org in signataires:
+    for sig in signataires:
         if sig.date_signature is None:
             problems.append(
                 {
                     "code": "signature_manquante",
-                    "organisation_id": str(org.id),
-                    "message": f"Date de signature manquante pour {org.nom}.",
+                    "organisation_id": str(sig.organisation_id),
+                    "message": f"Date de signature manquante pour {sig.nom}.",
                 }
             )
         elif sig.date_signature > today:
             problems.append(
                 {
                     "code": "signature_future",
-                    "organisation_id": str(org.id),
-                    "message": f"La date de signature de {org.nom} est dans le futur.",
+                    "organisation_id": str(sig.organisation_id),
+                    "message": f"La date de signature de {sig.nom} est dans le futur.",
                 }
             )
     missing = socle_manquant(convention.thematiques) if socle else []
@@ -214,7 +239,7 @@ async def record(
     before: Snapshot | None = None,
     creation: bool = False,
     motif: str | None = None,
-    details: dict[str, Any] | None = None,
+    details: dict[str, object] | None = None,
 ) -> None:
     """Every change to the convention itself is recorded (who, when, through which
     client, what: the values set at its `creation`, else its fields before and after
@@ -245,7 +270,7 @@ async def record_part(
     *,
     deleted: bool = False,
     motif: str | None = None,
-    details: dict[str, Any] | None = None,
+    details: dict[str, object] | None = None,
 ) -> None:
     """A change to a part of the convention (a signatory, an équipement, a mise en
     demeure): its own row, under the convention, which it bumps in the feed."""
@@ -417,7 +442,7 @@ async def add_signataire(
     require_preparation(convention)
     await signatory_organisations(session, [data], "")
     current = await repo.signataires_of_convention(session, convention.id)
-    if any(sig.organisation_id == data.organisation_id for sig, _ in current):
+    if any(sig.organisation_id == data.organisation_id for sig in current):
         raise Conflict("Cette organisation est déjà signataire de la convention.")
     sig = new_signataire(convention.id, data, len(current))
     await repo.add(session, sig)

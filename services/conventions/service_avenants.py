@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +26,7 @@ from services.conventions.service import (
     socle_manquant,
 )
 from services.conventions.service_lifecycle import new_equipement, save_version
-from services.conventions.service_views import copil_fields, equipement_fields
+from services.conventions.service_views import copil_of, equipement_fields
 
 # Circulaire C-2026-090 (001): "il est recommandé de renégocier les CTG arrivant à
 # échéance au 31 décembre 2025. En cas de blocage partenarial, un avenant de prolongation
@@ -114,7 +113,7 @@ async def _annexe_2(
     """The équipements the avenant adds and removes, checked: the circular (001) wants
     "uniquement l'annexe des signataires concernés" to change."""
     current = {e.id: e for e in await repo.equipements_of(session, convention.id)}
-    errors: list[dict[str, Any]] = []
+    errors: list[dict[str, object]] = []
     not_concerned = "L'avenant ne concerne pas ce signataire : son annexe ne peut pas changer."
     removed: list[Equipement] = []
     for i, equipement_id in enumerate(dict.fromkeys(data.equipements_retires)):
@@ -154,7 +153,7 @@ async def add_avenant(
     _require_signed(convention, data.date_avenant, today)
     before = CONVENTION.snapshot(convention)
     previous = await repo.avenants_of(session, convention.id)
-    modifications: dict[str, Any] = {}
+    modifications: dict[str, object] = {}
     articles = list(dict.fromkeys(data.articles_modifies))
     debut, fin = convention.date_debut, convention.date_fin
     already_prolonged = any(a.modifications.get("prolongation_un_an") for a in previous)
@@ -195,7 +194,7 @@ async def add_avenant(
         }
         convention.objectifs_partages = list(data.objectifs_partages)
     current = await repo.signataires_of_convention(session, convention.id)
-    current_ids = {s.organisation_id for s, _ in current}
+    current_ids = {s.organisation_id for s in current}
     added: list[SignataireIn] = list(data.ajout_signataires)
     if added:
         await signatory_organisations(session, added, "/ajout_signataires")
@@ -221,9 +220,12 @@ async def add_avenant(
         }
         articles.append(ANNEXE_EQUIPEMENTS)
     if data.copil is not None:
-        before = copil_fields(convention)
+        before = copil_of(convention).model_dump(mode="json")
         set_copil(convention, data.copil)
-        modifications["copil"] = {"avant": before, "apres": copil_fields(convention)}
+        modifications["copil"] = {
+            "avant": before,
+            "apres": copil_of(convention).model_dump(mode="json"),
+        }
         articles.append(ANNEXE_PILOTAGE)
     if not modifications and not added and not articles:
         raise InvalidPayload(

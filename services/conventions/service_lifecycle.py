@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,10 +100,10 @@ async def sign(
             "La convention ne peut pas encore être signée.", extra={"manquants": problems}
         )
     convention.statut = StatutConvention.signee.value
-    convention.date_signature = max(s.date_signature for s, _ in sigs if s.date_signature)
+    convention.date_signature = max(s.date_signature for s in sigs if s.date_signature)
     convention.numero_version = 1
     convention.ctg_existante = data.ctg_existante
-    details: dict[str, Any] = {"date_signature": convention.date_signature.isoformat()}
+    details: dict[str, object] = {"date_signature": convention.date_signature.isoformat()}
     if data.ctg_existante:
         details["ctg_existante"] = True
         details["socle_manquant"] = socle_manquant(convention.thematiques)
@@ -196,7 +195,7 @@ async def renouveler(
                 representant=s.representant,
                 ordre=i,
             )
-            for i, (s, _) in enumerate(sigs)
+            for i, s in enumerate(sigs)
         ],
     )
     await record(
@@ -282,10 +281,12 @@ async def schema_ao(session: AsyncSession, convention: Convention, today: dt.dat
     It requires the signature of whoever holds the planification competence (the commune
     or its EPCI) and, from 1 January 2026, an RPE in Annexe 2."""
     sigs = await repo.signataires_of_convention(session, convention.id)
-    signed = {s.organisation_id for s, _ in sigs if s.date_signature is not None}
-    listed = {s.organisation_id for s, _ in sigs}
-    communes = {o.id: o for _, o in sigs if o.type == TypeOrganisation.commune}
-    epcis = [o.id for _, o in sigs if o.type == TypeOrganisation.epci]
+    signed = {s.organisation_id for s in sigs if s.date_signature is not None}
+    listed = {s.organisation_id for s in sigs}
+    communes = await repo.get_organisations(
+        session, (s.organisation_id for s in sigs if s.type == TypeOrganisation.commune)
+    )
+    epcis = [s.organisation_id for s in sigs if s.type == TypeOrganisation.epci]
     for member in await repo.member_communes(session, epcis):
         communes.setdefault(member.id, member)
     equipements = await repo.equipements_of(session, convention.id)

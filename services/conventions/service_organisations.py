@@ -7,7 +7,6 @@ import io
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,9 +64,9 @@ def organisation_out(org: Organisation) -> OrganisationOut:
     )
 
 
-def type_problems(data: OrganisationIn, epci_known: bool | None) -> list[dict[str, Any]]:
+def type_problems(data: OrganisationIn, epci_known: bool | None) -> list[dict[str, object]]:
     """What each organisation type requires. `epci_known`: None when no EPCI is given."""
-    problems: list[dict[str, Any]] = []
+    problems: list[dict[str, object]] = []
 
     def need(name: str, message: str) -> None:
         problems.append({"pointer": f"/{name}", "field": name, "message": message})
@@ -117,7 +116,7 @@ async def check_type_rules(session: AsyncSession, data: OrganisationIn) -> None:
 
 def organisation_row(
     data: OrganisationIn, org_id: uuid.UUID, epci_id: uuid.UUID | None
-) -> dict[str, Any]:
+) -> dict[str, object]:
     competences = (
         data.competences_ao or CompetencesAO() if data.type is TypeOrganisation.commune else None
     )
@@ -139,7 +138,7 @@ def organisation_row(
     }
 
 
-def departement_of(data: OrganisationIn | dict[str, Any]) -> str | None:
+def departement_of(data: OrganisationIn | dict[str, object]) -> str | None:
     """The département an organisation belongs to: stated, or read from its INSEE code."""
     values = data if isinstance(data, dict) else data.model_dump()
     if values.get("departement"):
@@ -244,7 +243,7 @@ async def patch_organisation(
 
 @dataclass
 class ImportReport:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, object]] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line, message)
 
     @property
@@ -280,7 +279,7 @@ def parse_csv(text: str) -> tuple[list[tuple[int, dict[str, str | None]]], list[
 
 
 def _to_input(row: dict[str, str | None]) -> OrganisationIn:
-    data: dict[str, Any] = {
+    data: dict[str, object] = {
         k: row.get(k)
         for k in ("type", "nom", "departement", "code_caf", "code_insee", "siren", "population")
         if row.get(k) is not None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,12 +60,12 @@ def _past(day: dt.date, today: dt.date, field: str, what: str) -> None:
 def _require_party(acting: set[uuid.UUID], party: uuid.UUID, sigs: SigRows) -> None:
     """403 when the caller may not act for `party` (a referent for another party)."""
     if party not in acting:
-        nom = next((o.nom for _, o in sigs if o.id == party), "cette partie")
+        nom = next((s.nom for s in sigs if s.organisation_id == party), "cette partie")
         raise Forbidden(f"Vous ne pouvez pas agir au nom de {nom}.")
 
 
 def _signatory(sigs: SigRows, org_id: uuid.UUID, field: str) -> uuid.UUID:
-    if not any(o.id == org_id for _, o in sigs):
+    if not any(s.organisation_id == org_id for s in sigs):
         raise InvalidPayload(
             "Cette organisation n'est pas signataire de la convention.",
             errors=[{"pointer": f"/{field}", "field": field, "code": "non_signataire"}],
@@ -304,7 +303,7 @@ async def resilier(
     convention.resiliation_motif = data.motif
     convention.date_effet_resiliation = effet
     convention.resiliation_initiateur_id = party
-    details: dict[str, Any] = {
+    details: dict[str, object] = {
         "mode": data.mode.value,
         "initiateur_id": str(party),
         "date_notification": notification.isoformat(),

@@ -6,28 +6,26 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import StatutConvention, etat_convention
 from kernel.errors import NotFound
 from kernel.etag import Preconditions, etag_for
+from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal, Role
+from kernel.reads import row_from
 from services.conventions import repository as repo
-from services.conventions.models import (
-    Convention,
-    Equipement,
-    Organisation,
-    Signataire,
-    TypeOrganisation,
-)
+from services.conventions.models import Convention, Equipement
+from services.conventions.repository import ConventionListed, ConventionRow, SignataireRow
 from services.conventions.schemas import (
     ConventionOut,
+    ConventionSummary,
     Copil,
     SignataireOut,
 )
 from services.conventions.service import (
+    ConventionFacts,
     SigRows,
     can_write,
     parties,
@@ -49,7 +47,7 @@ class Transition:
     renouveler = "renouveler"
 
 
-def etat(convention: Convention, today: dt.date) -> str:
+def etat(convention: ConventionFacts, today: dt.date) -> str:
     return etat_convention(
         StatutConvention(convention.statut),
         convention.date_debut,
@@ -61,7 +59,7 @@ def etat(convention: Convention, today: dt.date) -> str:
 
 def transitions(
     principal: Principal,
-    convention: Convention,
+    convention: ConventionFacts,
     signataires: SigRows,
     today: dt.date,
     has_successor: bool,
@@ -72,7 +70,7 @@ def transitions(
     statut = convention.statut
     if not can_write(principal, convention):
         running = statut == StatutConvention.signee and today <= convention.date_fin
-        if running and parties(principal, convention, (s.organisation_id for s, _ in signataires)):
+        if running and parties(principal, convention, (s.organisation_id for s in signataires)):
             return [Transition.mettre_en_demeure, Transition.resilier]
         return []
     if statut == StatutConvention.en_preparation:
@@ -90,28 +88,11 @@ def transitions(
     return []
 
 
-def signataire_fields(sig: Signataire, org: Organisation) -> dict[str, Any]:
-    """A SignataireOut as a plain dict (of ORM objects, or rows with their attributes)."""
-    return {
-        "organisation_id": org.id,
-        "type": TypeOrganisation(org.type),
-        "nom": org.nom,
-        "code_insee": org.code_insee,
-        "siren": org.siren,
-        "population": org.population,
-        "representant": sig.representant,
-        "deliberation_reference": sig.deliberation_reference,
-        "deliberation_date": sig.deliberation_date,
-        "date_signature": sig.date_signature,
-        "avenant_numero": sig.avenant_numero,
-    }
+SIGNATAIRE = ResponseFields(SignataireOut, SignataireRow)
 
 
-def signataire_out(sig: Signataire, org: Organisation) -> SignataireOut:
-    return SignataireOut.model_validate(signataire_fields(sig, org))
-
-
-def copil_fields(convention: Convention) -> dict[str, Any]:
+def copil_fields(convention: ConventionRow | Convention) -> JsonObject:
+    """Annexe 4's COPIL as the API nests it (stored as the convention's copil_* columns)."""
     return {
         "presidence": convention.copil_presidence,
         "secretariat": convention.copil_secretariat,
@@ -120,15 +101,14 @@ def copil_fields(convention: Convention) -> dict[str, Any]:
     }
 
 
-def copil_of(convention: Convention) -> Copil:
+def copil_of(convention: ConventionRow | Convention) -> Copil:
     return Copil.model_validate(copil_fields(convention))
 
 
-def resiliation_fields(convention: Convention) -> dict[str, Any] | None:
+def resiliation_fields(convention: ConventionRow) -> JsonObject | None:
+    """Art. 12's résiliation as the API nests it (its resiliation_* columns), if any."""
     if convention.resiliation_mode is None:
         return None
-    assert convention.resiliation_date_notification is not None
-    assert convention.date_effet_resiliation is not None
     return {
         "mode": convention.resiliation_mode,
         "date_notification": convention.resiliation_date_notification,
@@ -139,7 +119,7 @@ def resiliation_fields(convention: Convention) -> dict[str, Any] | None:
     }
 
 
-def avertissements(convention: Convention) -> list[str]:
+def avertissements(convention: ConventionFacts) -> list[str]:
     """What the text lacks against the 2026 model convention: a CTG signed before it may
     be recorded without the socle minimum of thématiques, but it shows."""
     missing = socle_manquant(convention.thematiques)
@@ -151,51 +131,35 @@ def avertissements(convention: Convention) -> list[str]:
     ]
 
 
-def convention_fields(
-    principal: Principal,
-    convention: Convention,
-    signataires: SigRows,
-    successor: uuid.UUID | None,
-    today: dt.date,
-) -> dict[str, Any]:
-    """A ConventionOut as a plain dict (of ORM objects, or rows with their attributes)."""
-    return {
-        "id": convention.id,
-        "caf_id": convention.caf_id,
-        "echelon": convention.echelon,
-        "titre": convention.titre,
-        "date_debut": convention.date_debut,
-        "date_fin": convention.date_fin,
-        "thematiques": convention.thematiques,
-        "objectifs_partages": convention.objectifs_partages,
-        "copil": copil_fields(convention),
-        "statut": convention.statut,
-        "etat": etat(convention, today),
-        "date_signature": convention.date_signature,
-        "ctg_existante": convention.ctg_existante,
-        "avertissements": avertissements(convention),
-        "resiliation": resiliation_fields(convention),
-        "precedente_id": convention.precedente_id,
-        "suivante_id": successor,
-        "numero_version": convention.numero_version,
-        "signataires": [signataire_fields(s, o) for s, o in signataires],
-        "transitions_disponibles": transitions(
-            principal, convention, signataires, today, successor is not None
+CONVENTION = ResponseFields(
+    ConventionOut,
+    ConventionRow,
+    derived=(
+        "copil",
+        "etat",
+        "avertissements",
+        "resiliation",
+        "signataires",
+        "transitions_disponibles",
+    ),
+)
+
+
+def convention_json(
+    principal: Principal, convention: ConventionRow, signataires: SigRows, today: dt.date
+) -> JsonObject:
+    """A ConventionOut as the caller sees it today: the row's fields, and what derives
+    from them."""
+    return CONVENTION(
+        convention,
+        copil=copil_fields(convention),
+        etat=etat(convention, today),
+        avertissements=avertissements(convention),
+        resiliation=resiliation_fields(convention),
+        signataires=[SIGNATAIRE(s) for s in signataires],
+        transitions_disponibles=transitions(
+            principal, convention, signataires, today, convention.suivante_id is not None
         ),
-        "cree_le": convention.cree_le,
-        "modifie_le": convention.modifie_le,
-    }
-
-
-def convention_out(
-    principal: Principal,
-    convention: Convention,
-    signataires: SigRows,
-    successor: uuid.UUID | None,
-    today: dt.date,
-) -> ConventionOut:
-    return ConventionOut.model_validate(
-        convention_fields(principal, convention, signataires, successor, today)
     )
 
 
@@ -206,46 +170,46 @@ async def representation(
     today: dt.date,
     sigs: SigRows | None = None,
 ) -> ConventionOut:
-    """`sigs`: the signatories when the caller has just read them (not read again)."""
+    """A write's answer (`sigs`: the signatories when the caller has just read them, not
+    read again): the same row type and view as a read's."""
     if sigs is None:
         sigs = await repo.signataires_of_convention(session, convention.id)
     successor = (await repo.successors(session, [convention.id])).get(convention.id)
-    return convention_out(principal, convention, sigs, successor, today)
+    row = row_from(ConventionRow, convention, suivante_id=successor)
+    return ConventionOut.model_validate(convention_json(principal, row, sigs, today))
+
+
+SUMMARY = ResponseFields(
+    ConventionSummary, ConventionListed, derived=("etat", "transitions_disponibles")
+)
 
 
 async def summaries(
     session: AsyncSession,
     principal: Principal,
-    conventions: Sequence[tuple[Any, bool]],
+    conventions: Sequence[ConventionListed],
     today: dt.date,
-) -> list[dict[str, Any]]:
-    """ConventionSummary items as plain dicts, of a page of conventions (each with
-    whether it has been renewed)."""
+) -> list[JsonObject]:
+    """The ConventionSummary items of a page of conventions."""
     # Only a draft the caller may sign needs its signatories (to offer `signer`), and a
     # signed one when the caller is a collectivité's referent (to offer its acts).
     referent = bool(principal.collectivite_ids([Role.referent]))
     needed = [
         c.id
-        for c, _ in conventions
+        for c in conventions
         if (c.statut == StatutConvention.en_preparation and can_write(principal, c))
         or (referent and c.statut == StatutConvention.signee and not can_write(principal, c))
     ]
     sigs = await repo.signataires_of(session, needed) if needed else {}
     return [
-        {
-            "id": c.id,
-            "caf_id": c.caf_id,
-            "echelon": c.echelon,
-            "titre": c.titre,
-            "date_debut": c.date_debut,
-            "date_fin": c.date_fin,
-            "statut": c.statut,
-            "etat": etat(c, today),
-            "transitions_disponibles": transitions(
-                principal, c, sigs.get(c.id, []), today, renewed
+        SUMMARY(
+            c,
+            etat=etat(c, today),
+            transitions_disponibles=transitions(
+                principal, c, sigs.get(c.id, []), today, c.renouvelee
             ),
-        }
-        for c, renewed in conventions
+        )
+        for c in conventions
     ]
 
 
@@ -255,28 +219,27 @@ async def readable_representation(
     convention_id: uuid.UUID,
     today: dt.date,
     preconditions: Preconditions,
-) -> tuple[Any, dict[str, Any] | None]:
-    """A convention as the caller sees it (404 outside its scope), in one statement: a
-    read-only row with its attributes, and its ConventionOut as a plain dict; None
-    instead when the caller's If-None-Match names its ETag and it reads as it did then
-    (a 304)."""
+) -> tuple[ConventionRow, JsonObject | None]:
+    """A convention as the caller sees it (404 outside its scope), in one statement: its
+    row, and its ConventionOut; None instead when the caller's If-None-Match names its
+    ETag and it reads as it did then (a 304)."""
     found = await repo.get_convention_detail(session, convention_id, principal)
     if found is None:
         raise NotFound("Convention introuvable.")
-    convention, sigs, successor = found
-    out = convention_fields(principal, convention, sigs, successor, today)
+    convention, sigs = found
+    out = convention_json(principal, convention, sigs, today)
     if preconditions.not_modified(etag_for(convention.id, convention.version)):
         # The state and transitions derive from dates (signée, active, échue; résiliée
         # from the date of effect): the same version may read differently today. They
         # only move forward, so the same reading at the last change and today means the
         # client's copy, taken in between, is still right.
         then = convention.modifie_le.date()
-        if convention_fields(principal, convention, sigs, successor, then) == out:
+        if convention_json(principal, convention, sigs, then) == out:
             return convention, None
     return convention, out
 
 
-def equipement_fields(e: Equipement) -> dict[str, Any]:
+def equipement_fields(e: Equipement) -> dict[str, object]:
     """An Annexe 2 entry as versions and avenants keep it (JSON)."""
     return {
         "id": str(e.id),
@@ -289,7 +252,7 @@ def equipement_fields(e: Equipement) -> dict[str, Any]:
 
 async def snapshot(
     session: AsyncSession, convention: Convention, sigs: SigRows | None = None
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """The text of the convention as it stands (for its version history); `sigs` as in
     `representation`."""
     if sigs is None:
@@ -303,6 +266,8 @@ async def snapshot(
         "thematiques": list(convention.thematiques),
         "objectifs_partages": list(convention.objectifs_partages),
         "copil": copil_of(convention).model_dump(mode="json"),
-        "signataires": [signataire_out(s, o).model_dump(mode="json") for s, o in sigs],
+        "signataires": [
+            SignataireOut.model_validate(SIGNATAIRE(s)).model_dump(mode="json") for s in sigs
+        ],
         "equipements": [equipement_fields(e) for e in equipements],
     }

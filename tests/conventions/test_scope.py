@@ -9,16 +9,19 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kernel.principal import Principal
+from kernel.principal import Principal, Role
 from tests.conventions.helpers import h, payload, table_counts
 from tests.support.conventions import make_convention
 from tests.support.personas import (
+    CAF,
     CAF_A,
     CAF_A_ADMIN,
     CAF_A_AGENT,
     CAF_A_LECTEUR,
     CAF_B,
     CAF_B_AGENT,
+    COLL,
+    COLLECTIVITE_X,
     COLLECTIVITE_Y,
     NATIONAL,
     NOBODY,
@@ -27,6 +30,7 @@ from tests.support.personas import (
     X_PARTNER_CLIENT,
     X_REFERENT,
     Y_CONTRIBUTEUR,
+    person,
 )
 
 
@@ -51,6 +55,16 @@ MATRIX: list[tuple[str, Principal, bool, bool, bool]] = [
     ("y-contributeur", Y_CONTRIBUTEUR, False, True, False),
     ("national", NATIONAL, True, True, False),
     ("nobody", NOBODY, False, False, False),
+    # Both kinds of grant: the Caf's conventions, and those its collectivité signs.
+    (
+        "caf-b-agent-x-lecteur",
+        person(
+            "caf-b-agent-x-lecteur", (CAF_B, CAF, Role.agent), (COLLECTIVITE_X, COLL, Role.lecteur)
+        ),
+        True,
+        True,
+        False,
+    ),
 ]
 
 
