@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -17,7 +17,7 @@ from kernel.etag import IfMatch, IfNoneMatch, Preconditions
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
-from kernel.pagination import Pagination, keyset_page, make_page
+from kernel.pagination import Pagination, make_page
 from kernel.rights import Everyone
 from services.documents import repository as repo
 from services.documents import service
@@ -38,7 +38,7 @@ from services.documents.service_upload import UploadRequest, upload
 router = APIRouter(prefix="/api/v1", tags=["documents"], route_class=IdempotentRoute)
 _log = logging.getLogger("coop.documents")
 
-_MULTIPART_DOC: dict[str, Any] = {
+_MULTIPART_DOC: dict[str, object] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -65,7 +65,7 @@ _MULTIPART_DOC: dict[str, Any] = {
         },
     }
 }
-_VERSION_DOC: dict[str, Any] = {
+_VERSION_DOC: dict[str, object] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -154,12 +154,13 @@ async def _page(
     cursor: str | None,
 ) -> Response:
     """A DocumentPage written straight to JSON (plain rows: see kernel.json_response)."""
-    rows = await repo.list_documents(session, principal, filters, limit, cursor)
-    kept, next_cursor = keyset_page(rows, limit, lambda r: (r[0].depose_le, r[0].id))
+    found = await repo.list_documents(session, principal, filters, limit, cursor)
     return json_response(
         {
-            "items": [service.document_fields(doc, latest, ctx) for doc, latest in kept],
-            "next_cursor": next_cursor,
+            "items": [
+                service.document_json(r.document, r.derniere_version, ctx) for r in found.rows
+            ],
+            "next_cursor": found.next_cursor,
             "antivirus": ctx.antivirus,
         }
     )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    Select,
     String,
     and_,
     bindparam,
@@ -28,15 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import (
     ConventionRef,
-    ScopeShape,
-    readable_clause,
-    readable_shape_clause,
+    ReadScope,
+    ScopeKind,
+    readable_replica,
     row_to_ref,
-    scope_params,
 )
-from kernel.database import CompiledQuery, attribute_rows, contains_pattern
-from kernel.pagination import KeyColumn, after_keyset, after_keyset_params, keyset_params
+from kernel.database import contains_pattern
+from kernel.pagination import after_keyset
 from kernel.principal import Principal
+from kernel.reads import Keyset, KeysetPage, Read, Slice, columns
 from services.documents.models import (
     Contenu,
     Document,
@@ -47,7 +48,9 @@ from services.documents.models import (
 )
 
 
-def _document_visibility(scope: ColumnElement[bool], subject: Any) -> ColumnElement[bool]:
+def _document_visibility(
+    scope: ColumnElement[bool], subject: str | BindParameter[str]
+) -> ColumnElement[bool]:
     """Readable convention, and content scanned clean (or the caller uploaded it).
     `subject`: the caller's, or a bind parameter in a statement built once (the list)."""
     return and_(
@@ -55,7 +58,7 @@ def _document_visibility(scope: ColumnElement[bool], subject: Any) -> ColumnElem
     )
 
 
-def _version_visibility(subject: Any) -> ColumnElement[bool]:
+def _version_visibility(subject: str | BindParameter[str]) -> ColumnElement[bool]:
     """Scanned clean, or the caller's own upload (`subject` as above)."""
     return or_(Version.statut == StatutAnalyse.disponible.value, Version.depose_par == subject)
 
@@ -82,12 +85,13 @@ async def get_document(
     `deleted`: False = live only, True = in the bin only, None = either. `purged`: the
     record of a document purged from the bin instead (its content is gone).
     """
+    scope = ReadScope.of(principal)
     stmt = (
         select(Document, *convention_ref.c)
         .join(convention_ref, convention_ref.c.id == Document.convention_id)
         .where(
             Document.id == document_id,
-            _document_visibility(readable_clause(convention_ref, principal), principal.subject),
+            _document_visibility(readable_replica(convention_ref, scope.kind), principal.subject),
         )
     )
     if purged:
@@ -100,7 +104,7 @@ async def get_document(
             stmt = stmt.where(Document.supprime_le.is_(None))
     if for_update:
         stmt = stmt.with_for_update(of=Document)
-    row = (await session.execute(stmt)).one_or_none()
+    row = (await session.execute(stmt, scope.params)).one_or_none()
     if row is None:
         return None
     return row[0], row_to_ref(row._mapping)
@@ -116,53 +120,108 @@ class DocumentFilters:
     corbeille: bool = False
 
 
-# Newest first: the documents page's sort key, its cursor's content.
-_DOCUMENT_KEYSET: list[KeyColumn] = [Document.depose_le, Document.id]
+class DocumentListed(NamedTuple):
+    """What DocumentOut shows of a document's own columns."""
+
+    id: uuid.UUID
+    convention_id: uuid.UUID
+    action_id: uuid.UUID | None
+    bilan_id: uuid.UUID | None
+    type: str
+    titre: str
+    description: str | None
+    depose_par: str
+    organisation_id: uuid.UUID
+    depose_le: dt.datetime
+    modifie_le: dt.datetime
+    supprime_le: dt.datetime | None
 
 
-@functools.lru_cache(maxsize=512)
-def _page_statement(
-    scope: ScopeShape, corbeille: bool, filters: frozenset[str], resume: bool
-) -> tuple[CompiledQuery, list[str], list[str]]:
-    """The page statement for one shape of request (scope, bin or not, which filters,
-    first page or not), built once: building it (a subquery and a LATERAL, their column
-    collections) cost more CPU than running it. Values are bind parameters."""
-    subject = bindparam("subject", type_=String)
-    stmt = (
-        select(Document)
-        .join(convention_ref, convention_ref.c.id == Document.convention_id)
-        .where(_document_visibility(readable_shape_clause(convention_ref, scope), subject))
+class VersionRow(NamedTuple):
+    """What VersionOut shows of a version."""
+
+    numero: int
+    libelle: str | None
+    nom_fichier: str
+    taille: int
+    type_contenu: str
+    sha256: str
+    statut: str
+    signature: str | None
+    motif: str | None
+    echecs_analyse: int
+    depose_par: str
+    organisation_id: uuid.UUID
+    depose_le: dt.datetime
+    analyse_le: dt.datetime | None
+
+
+class DocumentPageRow(NamedTuple):
+    document: DocumentListed
+    # The newest version the caller may see (None: none of them).
+    derniere_version: VersionRow | None
+
+
+def _documents(in_bin: bool) -> Callable[[Slice[ScopeKind]], Select[Any]]:
+    def build(part: Slice[ScopeKind]) -> Select[Any]:
+        # The caller's own uploads are visible before their scan (bind parameter).
+        subject = bindparam("subject", type_=String)
+        deleted = (
+            # A purged document has left the bin.
+            and_(Document.supprime_le.is_not(None), Document.purge_le.is_(None))
+            if in_bin
+            else Document.supprime_le.is_(None)
+        )
+        docs = part.apply(
+            select(*columns(DocumentListed, Document))
+            .join(convention_ref, convention_ref.c.id == Document.convention_id)
+            .where(
+                _document_visibility(readable_replica(convention_ref, part.variant), subject),
+                deleted,
+            )
+        ).subquery("docs")
+        # The newest version each caller may see, joined to the page of documents (a
+        # LATERAL over the page only): one statement and one round trip instead of two.
+        latest = (
+            select(*columns(VersionRow, Version))
+            .where(Version.document_id == docs.c.id, _version_visibility(subject))
+            .order_by(Version.numero.desc())
+            .limit(1)
+            .lateral("latest")
+        )
+        return (
+            select(*columns(DocumentPageRow, document=docs, derniere_version=latest))
+            .select_from(docs)
+            .outerjoin(latest, true())
+            .order_by(docs.c.depose_le.desc(), docs.c.id.desc())
+        )
+
+    return build
+
+
+def _documents_read(in_bin: bool) -> Read[DocumentPageRow, ScopeKind]:
+    """Newest first, keyset on (depose_le, id) descending: the live documents, or the bin."""
+    return Read(
+        DocumentPageRow,
+        _documents(in_bin),
+        variants=ScopeKind,
+        filters={
+            "convention_id": lambda value: Document.convention_id == value,
+            "action_id": lambda value: Document.action_id == value,
+            "bilan_id": lambda value: Document.bilan_id == value,
+            "type": lambda value: Document.type == value,
+            "texte": lambda value: Document.titre.ilike(value, escape="\\"),
+        },
+        keyset=Keyset(
+            (Document.depose_le, Document.id),
+            descending=True,
+            key=lambda row: (row.document.depose_le, row.document.id),
+        ),
     )
-    if corbeille:  # a purged document has left the bin
-        stmt = stmt.where(Document.supprime_le.is_not(None), Document.purge_le.is_(None))
-    else:
-        stmt = stmt.where(Document.supprime_le.is_(None))
-    for name in sorted(filters):
-        if name == "texte":
-            stmt = stmt.where(Document.titre.ilike(bindparam("texte"), escape="\\"))
-        else:
-            stmt = stmt.where(getattr(Document, name) == bindparam(name))
-    if resume:
-        stmt = stmt.where(after_keyset_params(_DOCUMENT_KEYSET, descending=True))
-    stmt = stmt.order_by(Document.depose_le.desc(), Document.id.desc()).limit(bindparam("limit"))
-    # The newest version each caller may see, joined to the page of documents (a LATERAL
-    # over the page only): one statement and one round trip instead of two. Core rows,
-    # not ORM instances: building 100 instances cost more CPU than the whole query.
-    docs = stmt.subquery("docs")
-    latest = (
-        select(Version.__table__)
-        .where(Version.document_id == docs.c.id, _version_visibility(subject))
-        .order_by(Version.numero.desc())
-        .limit(1)
-        .lateral("latest")
-    )
-    paired = (
-        select(*docs.c, *[c.label(f"version_{c.name}") for c in latest.c])
-        .select_from(docs)
-        .outerjoin(latest, true())
-        .order_by(docs.c.depose_le.desc(), docs.c.id.desc())
-    )
-    return CompiledQuery(paired), [c.name for c in docs.c], [c.name for c in latest.c]
+
+
+DOCUMENTS = _documents_read(in_bin=False)
+CORBEILLE = _documents_read(in_bin=True)
 
 
 async def list_documents(
@@ -171,34 +230,20 @@ async def list_documents(
     filters: DocumentFilters,
     limit: int,
     cursor: str | None,
-) -> list[tuple[Any, Any]]:
-    """Newest first, keyset on (depose_le, id) descending; each with its latest version
-    (or None). Read-only rows with the attributes of Document and Version; ``limit + 1``
-    of them (the extra one only says there is a next page)."""
-    params: dict[str, Any] = {
+) -> KeysetPage[DocumentPageRow]:
+    """A page of the documents the caller may see, each with its newest version."""
+    scope = ReadScope.of(principal)
+    params = {
         "subject": principal.subject,
-        "limit": limit + 1,
-        **scope_params(principal),
+        "convention_id": filters.convention_id,
+        "action_id": filters.action_id,
+        "bilan_id": filters.bilan_id,
+        "type": filters.type.value if filters.type is not None else None,
+        "texte": contains_pattern(filters.texte) if filters.texte else None,
+        **scope.params,
     }
-    if filters.convention_id is not None:
-        params["convention_id"] = filters.convention_id
-    if filters.action_id is not None:
-        params["action_id"] = filters.action_id
-    if filters.bilan_id is not None:
-        params["bilan_id"] = filters.bilan_id
-    if filters.type is not None:
-        params["type"] = filters.type.value
-    if filters.texte:
-        params["texte"] = contains_pattern(filters.texte)
-    if cursor is not None:
-        params.update(keyset_params(cursor, _DOCUMENT_KEYSET))
-    used = frozenset(params) & {"convention_id", "action_id", "bilan_id", "type", "texte"}
-    query, doc_names, version_names = _page_statement(
-        ScopeShape.of(principal), filters.corbeille, used, cursor is not None
-    )
-    rows = await query.fetch(session, params)
-    # The version is None when the caller may see none of them (outer join).
-    return [tuple(attribute_rows(r, doc_names, version_names)) for r in rows]
+    read = CORBEILLE if filters.corbeille else DOCUMENTS
+    return await read.page(session, scope.kind, params, limit=limit, cursor=cursor)
 
 
 async def latest_version(

@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,11 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, Forbidden, Gone, NotFound
 from kernel.etag import Preconditions, etag_for
+from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal
+from kernel.reads import row_from
 from services.documents import repository as repo
 from services.documents.antivirus import ClamdClient, ScanError, ScanUnavailable, Verdict
 from services.documents.context import DocumentsContext
 from services.documents.models import Document, StatutAnalyse, TypeDocument, Version
+from services.documents.repository import DocumentListed, VersionRow
 from services.documents.schemas import Antivirus, DocumentOut, DocumentPatch, VersionOut
 from services.documents.storage import Storage, sha_of_blob_key
 
@@ -99,59 +101,41 @@ def require_convention_accepts(
 # --- reading -----------------------------------------------------------------------------
 
 
-def version_fields(version: Version, antivirus: Antivirus) -> dict[str, Any]:
-    """A VersionOut as a plain dict (of a version, or a row with its attributes)."""
-    return {
-        "numero": version.numero,
-        "libelle": version.libelle,
-        "nom_fichier": version.nom_fichier,
-        "taille": version.taille,
-        "type_contenu": version.type_contenu,
-        "sha256": version.sha256,
-        "statut": StatutAnalyse(version.statut),
-        "signature": version.signature,
-        "motif": version.motif,
-        "echecs_analyse": version.echecs_analyse or 0,
-        "depose_par": version.depose_par,
-        "organisation_id": version.organisation_id,
-        "depose_le": version.depose_le,
-        "analyse_le": version.analyse_le,
-        "antivirus": antivirus,
-    }
+VERSION = ResponseFields(VersionOut, VersionRow, derived=("antivirus",))
+DOCUMENT = ResponseFields(
+    DocumentOut, DocumentListed, derived=("restaurable_jusqu_au", "derniere_version", "antivirus")
+)
 
 
-def version_out(version: Version, antivirus: Antivirus) -> VersionOut:
-    return VersionOut.model_validate(version_fields(version, antivirus))
+def version_json(version: VersionRow, antivirus: Antivirus) -> JsonObject:
+    return VERSION(version, antivirus=antivirus)
 
 
-def document_fields(
-    document: Document, latest: Version | None, ctx: DocumentsContext
-) -> dict[str, Any]:
-    """A DocumentOut as a plain dict (of a document, or a row with its attributes)."""
+def document_json(
+    document: DocumentListed, latest: VersionRow | None, ctx: DocumentsContext
+) -> JsonObject:
+    """A DocumentOut: the rows' fields, and when it leaves the bin for good."""
     restorable = None
     if document.supprime_le is not None:
         restorable = document.supprime_le + dt.timedelta(days=ctx.settings.bin_retention_days)
-    return {
-        "id": document.id,
-        "convention_id": document.convention_id,
-        "action_id": document.action_id,
-        "bilan_id": document.bilan_id,
-        "type": document.type,
-        "titre": document.titre,
-        "description": document.description,
-        "depose_par": document.depose_par,
-        "organisation_id": document.organisation_id,
-        "depose_le": document.depose_le,
-        "modifie_le": document.modifie_le,
-        "supprime_le": document.supprime_le,
-        "restaurable_jusqu_au": restorable,
-        "derniere_version": None if latest is None else version_fields(latest, ctx.antivirus),
-        "antivirus": ctx.antivirus,
-    }
+    return DOCUMENT(
+        document,
+        restaurable_jusqu_au=restorable,
+        derniere_version=None if latest is None else version_json(latest, ctx.antivirus),
+        antivirus=ctx.antivirus,
+    )
+
+
+def version_out(version: Version, antivirus: Antivirus) -> VersionOut:
+    """A write's answer, or a version read through the ORM: the same row type as a list's."""
+    return VersionOut.model_validate(version_json(row_from(VersionRow, version), antivirus))
 
 
 def document_out(document: Document, latest: Version | None, ctx: DocumentsContext) -> DocumentOut:
-    return DocumentOut.model_validate(document_fields(document, latest, ctx))
+    latest_row = None if latest is None else row_from(VersionRow, latest)
+    return DocumentOut.model_validate(
+        document_json(row_from(DocumentListed, document), latest_row, ctx)
+    )
 
 
 async def load_document(

@@ -32,7 +32,7 @@ class _S3Upload:
         self.key = key
         self._upload_id = upload_id
         self._buffer = bytearray()
-        self._parts: list[dict[str, Any]] = []
+        self._parts: list[dict[str, object]] = []
         self._completed = False
 
     async def _flush_part(self) -> None:
