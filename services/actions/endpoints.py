@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +13,7 @@ from kernel.database import DbSession
 from kernel.errors import NotFound
 from kernel.etag import CreateOrReplace, IfMatch, etag_for
 from kernel.idempotency import IdempotentRoute
-from kernel.json_response import json_response
+from kernel.json_response import JsonObject, json_response
 from kernel.pagination import Pagination
 from kernel.principal import Principal
 from services.actions import repository as repo
@@ -49,6 +49,7 @@ from services.actions.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
+R = TypeVar("R", bound=NamedTuple)
 
 UpdatedSince = Annotated[
     str | None,
@@ -60,18 +61,18 @@ UpdatedSince = Annotated[
 ]
 
 
-def sync_page(listing: sync_repo.Listing, item: Callable[[Any], Any]) -> dict[str, Any]:
+def sync_page(listing: sync_repo.Listing[R], item: Callable[[R], object]) -> JsonObject:
     """A SyncPage as a plain dict: the route validates it once, against its
     ``response_model`` (SyncPage[Item], items given as models or dicts alike)."""
     return {
         "items": [item(r) for r in listing.rows],
         "next_cursor": listing.next_cursor,
-        "deleted": [{"id": i, "kind": k} for i, k in listing.deleted],
+        "deleted": [d._asdict() for d in listing.deleted],
         "sync_token": listing.sync_token,
     }
 
 
-def sync_page_json(listing: sync_repo.Listing, item: Callable[[Any], dict[str, Any]]) -> Response:
+def sync_page_json(listing: sync_repo.Listing[R], item: Callable[[R], JsonObject]) -> Response:
     """`sync_page` written straight to JSON (the hottest lists: see kernel.json_response)."""
     return json_response(sync_page(listing, item))
 
@@ -119,7 +120,7 @@ async def list_axes(
     principal: ConventionRead,
     page: Pagination,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """The axes of a convention, in their order."""
     listing = await sync_repo.listing(
         session,
@@ -128,7 +129,7 @@ async def list_axes(
         since=updated_since,
         parent=in_convention(ctx, session, principal, convention_id),
     )
-    return sync_page(listing, lambda r: service.axe_out(dict(r)))
+    return sync_page(listing, service.axe_out)
 
 
 @router.post(
@@ -356,7 +357,7 @@ async def list_indicateurs(
     principal: ActionRead,
     page: Pagination,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     listing = await sync_repo.listing(
         session,
         repo.INDICATEURS_LIST,
@@ -364,8 +365,8 @@ async def list_indicateurs(
         since=updated_since,
         parent=under_action(principal, action_id),
     )
-    valeurs = await repo.valeurs_of(session, [r["id"] for r in listing.rows])
-    return sync_page(listing, lambda r: service.indicateur_out(dict(r), valeurs[r["id"]]))
+    valeurs = await repo.valeurs_of(session, [r.id for r in listing.rows])
+    return sync_page(listing, lambda r: service.indicateur_out(r, valeurs[r.id]))
 
 
 @router.post(

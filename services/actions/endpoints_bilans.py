@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import APIRouter, Response
 
@@ -66,7 +65,7 @@ async def list_bilans(
     principal: ConventionRead,
     page: Pagination,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     listing = await sync_repo.listing(
         session,
         srepo.BILANS_LIST,

@@ -4,7 +4,6 @@ indicators are in `endpoints`): art. 9 evaluates "les effets de l'ensemble"."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
@@ -51,18 +50,18 @@ async def list_indicateurs_convention(
     page: Pagination,
     updated_since: UpdatedSince = None,
     axe_id: uuid.UUID | None = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Les indicateurs de la convention dans son ensemble et ceux de ses axes (``axe_id`` :
     ceux d'un axe) ; ceux d'une action sont sous l'action."""
     listing = await sync_repo.listing(
         session,
-        repo.indicateurs_convention_list(axe_id),
+        repo.INDICATEURS_CONVENTION_LIST.where(axe_id=axe_id),
         page=page,
         since=updated_since,
         parent=in_convention(ctx, session, principal, convention_id),
     )
-    valeurs = await repo.valeurs_of(session, [r["id"] for r in listing.rows])
-    return sync_page(listing, lambda r: service.indicateur_out(dict(r), valeurs[r["id"]]))
+    valeurs = await repo.valeurs_of(session, [r.id for r in listing.rows])
+    return sync_page(listing, lambda r: service.indicateur_out(r, valeurs[r.id]))
 
 
 @router.post(BASE, tags=["indicateurs"], status_code=201, response_model=IndicateurOut)

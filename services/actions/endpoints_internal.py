@@ -23,4 +23,4 @@ async def bilans(
     """Every bilan of the convention (type, état, date d'adoption); none: an empty list
     (a convention the actions service never heard of has no bilan)."""
     rows = await srepo.bilan_refs(session, convention_id)
-    return BilanRefs(items=[BilanRef.model_validate(r, from_attributes=True) for r in rows])
+    return BilanRefs(items=[BilanRef.model_validate(r._asdict()) for r in rows])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -67,7 +67,7 @@ async def list_suivis(
     principal: ActionRead,
     page: Pagination,
     updated_since: UpdatedSince = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     listing = await sync_repo.listing(
         session,
         srepo.SUIVIS_LIST,
@@ -75,7 +75,7 @@ async def list_suivis(
         since=updated_since,
         parent=under_action(principal, action_id),
     )
-    return sync_page(listing, dict)
+    return sync_page(listing, service_suivis.SUIVI_SUMMARY)
 
 
 @router.post(

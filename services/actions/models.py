@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import (
     ARRAY,
@@ -140,7 +139,7 @@ class Indicateur(Base):
     valeur_reference: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     date_reference: Mapped[dt.date | None] = mapped_column(Date)
     # {"2026": "120", ...}: target per year of the convention.
-    cibles: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    cibles: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     seq: Mapped[int] = _seq_column()
     created_at: Mapped[dt.datetime] = _now_column()
@@ -236,7 +235,7 @@ class Suivi(Base):
     alerte: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     alerte_message: Mapped[str | None] = mapped_column(Text)
     # [{"indicateur_id": ..., "valeur": "12", "commentaire": ..., "source": ...}]
-    valeurs: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
+    valeurs: Mapped[list[dict[str, object]]] = mapped_column(JSONB, nullable=False)
     commentaire_validation: Mapped[str | None] = mapped_column(Text)
     auteur: Mapped[str] = mapped_column(String(200), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
@@ -260,7 +259,7 @@ class SuiviEvenement(Base):
     etat_apres: Mapped[str] = mapped_column(String(20), nullable=False)
     commentaire: Mapped[str | None] = mapped_column(Text)
     auteur: Mapped[str] = mapped_column(String(200), nullable=False)
-    contenu: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    contenu: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
     at: Mapped[dt.datetime] = _now_column()
 
 
@@ -274,7 +273,7 @@ class Bilan(Base):
     periode_fin: Mapped[dt.date] = mapped_column(Date, nullable=False)
     etat: Mapped[str] = mapped_column(String(20), nullable=False)
     # The sections of its kind (rules.SECTIONS_BILAN): {"avancees": "…", ...}.
-    sections: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    sections: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
     # Deprecated input of older clients, per axe ({axe id: text}), read back to them while
     # the kind's first section is made of it (service_bilans.avec_syntheses); else {}.
     syntheses: Mapped[dict[str, str]] = mapped_column(
@@ -285,7 +284,7 @@ class Bilan(Base):
     adoption_saisie_par: Mapped[str | None] = mapped_column(String(200))
     adoption_saisie_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Frozen at adoption: actions' statuts and indicator values as they then stood.
-    instantane: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    instantane: Mapped[dict[str, object] | None] = mapped_column(JSONB)
     petite_enfance_transmissible: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False
     )

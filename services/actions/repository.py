@@ -4,14 +4,14 @@ sequence). The lists' reads and delta sync are in `repository_sync`."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import uuid
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from decimal import Decimal
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     ARRAY,
-    Select,
+    ColumnElement,
     String,
     Uuid,
     all_,
@@ -21,16 +21,14 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.convention_ref import (
-    ConventionRef,
-    readable_clause,
-    row_to_ref,
-)
+from kernel.convention_ref import ConventionRef, ReadScope, readable_replica, row_to_ref
 from kernel.principal import Principal
+from kernel.reads import Keyset, columns
 from services.actions.models import (
     Action,
     Axe,
@@ -40,7 +38,7 @@ from services.actions.models import (
     convention_ref,
 )
 from services.actions.models import Tombstone as Tombstone
-from services.actions.repository_sync import ListQuery
+from services.actions.repository_sync import ListQuery, list_query
 from services.actions.rules import STATUTS_CLOS, EtatSuivi
 
 M = TypeVar("M")
@@ -59,7 +57,7 @@ async def ref_by_id(session: AsyncSession, convention_id: uuid.UUID) -> Conventi
     return row_to_ref(row) if row is not None else None
 
 
-def _ref_from(row: Any, offset: int) -> ConventionRef:
+def _ref_from(row: Sequence[object], offset: int) -> ConventionRef:
     names = [c.name for c in ref.c]
     return ConventionRef.model_validate(dict(zip(names, row[offset:], strict=True)))
 
@@ -76,14 +74,15 @@ async def scoped(
     """The object and its convention, only if the principal may read that convention;
     its row locked for update, or in share mode."""
     convention_col = model.convention_id  # type: ignore[attr-defined]
+    scope = ReadScope.of(principal)
     stmt = (
         select(model, *ref.c)
         .join(ref, ref.c.id == convention_col)
-        .where(model.id == object_id, readable_clause(ref, principal))  # type: ignore[attr-defined]
+        .where(model.id == object_id, readable_replica(ref, scope.kind))  # type: ignore[attr-defined]
     )
     if for_update or for_share:
         stmt = stmt.with_for_update(of=model, read=not for_update)
-    row = (await session.execute(stmt)).one_or_none()
+    row = (await session.execute(stmt, scope.params)).one_or_none()
     if row is None:
         return None
     return row[0], _ref_from(row, 1)
@@ -98,6 +97,7 @@ async def scoped_indicateur(
     for_update: bool = False,
 ) -> tuple[Indicateur, Action, ConventionRef] | None:
     """`scoped` for an indicator of the given action, with that action (its porteurs)."""
+    scope = ReadScope.of(principal)
     stmt = (
         select(Indicateur, Action, *ref.c)
         .join(Action, Action.id == Indicateur.action_id)
@@ -105,12 +105,12 @@ async def scoped_indicateur(
         .where(
             Indicateur.id == indicateur_id,
             Indicateur.action_id == action_id,
-            readable_clause(ref, principal),
+            readable_replica(ref, scope.kind),
         )
     )
     if for_update:
         stmt = stmt.with_for_update(of=Indicateur)
-    row = (await session.execute(stmt)).one_or_none()
+    row = (await session.execute(stmt, scope.params)).one_or_none()
     if row is None:
         return None
     return row[0], row[1], _ref_from(row, 2)
@@ -167,11 +167,25 @@ async def bury(
 # --- axes ------------------------------------------------------------------------------
 
 
-def _axes_statement() -> Select[Any]:
-    return select(Axe).where(Axe.convention_id == bindparam("parent_id"))
+class AxeRow(NamedTuple):
+    """An axe as AxeOut shows it, and its change number (delta sync)."""
+
+    id: uuid.UUID
+    convention_id: uuid.UUID
+    titre: str
+    description: str | None
+    position: int
+    version: int
+    seq: int
 
 
-AXES_LIST = ListQuery(("axes",), _axes_statement, {}, Axe.seq, (Axe.position, Axe.id), "axe")
+AXES_LIST = list_query(
+    AxeRow,
+    lambda: select(*columns(AxeRow, Axe)).where(Axe.convention_id == bindparam("parent_id")),
+    order=Keyset((Axe.position, Axe.id)),
+    seq=Axe.seq,
+    tombstone_kind="axe",
+)
 
 
 async def next_axe_position(session: AsyncSession, convention_id: uuid.UUID) -> int:
@@ -214,44 +228,55 @@ async def count_actions_in_axe(session: AsyncSession, axe_id: uuid.UUID) -> int:
 # --- actions ---------------------------------------------------------------------------
 
 
-ACTION_SUMMARY = (
-    Action.id,
-    Action.convention_id,
-    Action.axe_id,
-    Action.parent_id,
-    Action.position,
-    Action.titre,
-    Action.statut,
-    Action.date_echeance,
-    Action.porteur_ids,
-    Action.version,
-)
-ACTION_SUMMARY_KEYS = tuple(c.key for c in ACTION_SUMMARY)
+class ActionListed(NamedTuple):
+    """An action as ActionSummary shows it (with what `en_retard` derives from), its
+    axe's position (the list's order) and its change number (delta sync)."""
+
+    id: uuid.UUID
+    convention_id: uuid.UUID
+    axe_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    position: int
+    titre: str
+    statut: str
+    date_echeance: dt.date | None
+    porteur_ids: list[uuid.UUID]
+    version: int
+    axe_position: int
+    seq: int
 
 
-def _actions_statement(
-    axe: bool, statut: bool, porteur: bool, en_retard: bool | None
-) -> Select[*tuple[Any, ...]]:
-    """The compact list's columns only: a page of ORM objects would load, and build
-    objects of, every field of every fiche."""
-    stmt = (
-        select(*ACTION_SUMMARY)
+def _late(today: ColumnElement[dt.date]) -> ColumnElement[bool]:
+    clos = literal([s.value for s in STATUTS_CLOS], ARRAY(String))
+    return (Action.date_echeance < today) & (Action.statut != all_(clos))
+
+
+# A convention's compact list of actions, by axe then position: its columns only (a
+# page of ORM objects would load, and build objects of, every field of every fiche).
+ACTIONS_LIST = list_query(
+    ActionListed,
+    lambda: (
+        select(*columns(ActionListed, Action, axe_position=Axe.position))
         .join(Axe, Axe.id == Action.axe_id)
         .where(Action.convention_id == bindparam("parent_id"))
-    )
-    if axe:
-        stmt = stmt.where(Action.axe_id == bindparam("axe_id"))
-    if statut:
-        stmt = stmt.where(Action.statut == bindparam("statut"))
-    if porteur:
-        stmt = stmt.where(
-            Action.porteur_ids.bool_op("@>")(bindparam("porteur_ids", type_=ARRAY(Uuid)))
-        )
-    if en_retard is not None:
-        clos = literal([s.value for s in STATUTS_CLOS], ARRAY(String))
-        late = (Action.date_echeance < bindparam("today")) & (Action.statut != all_(clos))
-        stmt = stmt.where(late if en_retard else ~late | Action.date_echeance.is_(None))
-    return stmt
+    ),
+    order=Keyset(
+        (Axe.position, Action.position, Action.id),
+        key=lambda row: (row.axe_position, row.position, row.id),
+    ),
+    seq=Action.seq,
+    tombstone_kind="action",
+    filters={
+        "axe_id": lambda value: Action.axe_id == value,
+        "statut": lambda value: Action.statut == value,
+        "porteur_ids": lambda value: Action.porteur_ids.bool_op("@>")(
+            type_coerce(value, ARRAY(Uuid))
+        ),
+        # en_retard=true: late on that day; en_retard=false: not late (or no due date).
+        "en_retard_au": _late,
+        "a_jour_au": lambda value: ~_late(value) | Action.date_echeance.is_(None),
+    },
+)
 
 
 def actions_list(
@@ -261,20 +286,15 @@ def actions_list(
     porteur_id: uuid.UUID | None,
     en_retard: bool | None,
     today: dt.date,
-) -> ListQuery:
-    """A convention's actions, filtered (each row: `ACTION_SUMMARY`, then the sort key)."""
-    filters = (axe_id is not None, statut is not None, porteur_id is not None, en_retard)
-    return ListQuery(
-        ("actions", *filters),
-        functools.partial(_actions_statement, *filters),
-        {"axe_id": axe_id, "statut": statut, "porteur_ids": [porteur_id], "today": today},
-        Action.seq,
-        ACTION_ORDER,
-        "action",
+) -> ListQuery[ActionListed]:
+    """A convention's actions, filtered."""
+    return ACTIONS_LIST.where(
+        axe_id=axe_id,
+        statut=statut,
+        porteur_ids=None if porteur_id is None else [porteur_id],
+        en_retard_au=today if en_retard is True else None,
+        a_jour_au=today if en_retard is False else None,
     )
-
-
-ACTION_ORDER = (Axe.position, Action.position, Action.id)
 
 
 async def next_action_position(session: AsyncSession, axe_id: uuid.UUID) -> int:
@@ -341,41 +361,48 @@ async def delete_axe(session: AsyncSession, axe: Axe) -> None:
 # --- indicateurs -----------------------------------------------------------------------
 
 
-def _indicateurs_statement() -> Select[Any]:
-    return select(Indicateur).where(Indicateur.action_id == bindparam("parent_id"))
+class IndicateurRow(NamedTuple):
+    """An indicator as IndicateurOut shows it (its values apart), when it was created (the
+    list's order) and its change number (delta sync)."""
+
+    id: uuid.UUID
+    convention_id: uuid.UUID
+    action_id: uuid.UUID | None
+    axe_id: uuid.UUID | None
+    libelle: str
+    nature: str
+    unite: str
+    valeur_reference: Decimal | None
+    date_reference: dt.date | None
+    cibles: dict[str, object]
+    version: int
+    created_at: dt.datetime
+    seq: int
 
 
-INDICATEURS_LIST = ListQuery(
-    ("indicateurs",),
-    _indicateurs_statement,
-    {},
-    Indicateur.seq,
-    (Indicateur.created_at, Indicateur.id),
-    "indicateur",
+INDICATEURS_LIST = list_query(
+    IndicateurRow,
+    lambda: select(*columns(IndicateurRow, Indicateur)).where(
+        Indicateur.action_id == bindparam("parent_id")
+    ),
+    order=Keyset((Indicateur.created_at, Indicateur.id)),
+    seq=Indicateur.seq,
+    tombstone_kind="indicateur",
 )
 
-
-def _indicateurs_convention_statement(axe: bool) -> Select[Any]:
-    stmt = select(Indicateur).where(
+# The indicators of a convention as a whole and of its axes (or of one axe, `axe_id`).
+INDICATEURS_CONVENTION_LIST = list_query(
+    IndicateurRow,
+    lambda: select(*columns(IndicateurRow, Indicateur)).where(
         Indicateur.convention_id == bindparam("parent_id"), Indicateur.action_id.is_(None)
-    )
-    if axe:
-        stmt = stmt.where(Indicateur.axe_id == bindparam("axe_id"))
-    return stmt
-
-
-def indicateurs_convention_list(axe_id: uuid.UUID | None) -> ListQuery:
-    """The indicators of a convention as a whole and of its axes (or of one axe)."""
-    return ListQuery(
-        ("indicateurs-convention", axe_id is not None),
-        functools.partial(_indicateurs_convention_statement, axe_id is not None),
-        {"axe_id": axe_id},
-        Indicateur.seq,
-        (Indicateur.created_at, Indicateur.id),
-        "indicateur",
-        # Their tombstones hang under the convention itself, not under an action.
-        tombstones_by_parent=True,
-    )
+    ),
+    order=Keyset((Indicateur.created_at, Indicateur.id)),
+    seq=Indicateur.seq,
+    tombstone_kind="indicateur",
+    filters={"axe_id": lambda value: Indicateur.axe_id == value},
+    # Their tombstones hang under the convention itself, not under an action.
+    tombstones_by_parent=True,
+)
 
 
 async def count_indicateurs_of_axe(session: AsyncSession, axe_id: uuid.UUID) -> int:
@@ -414,7 +441,7 @@ async def upsert_valeur(
     session: AsyncSession,
     indicateur_id: uuid.UUID,
     periode: str,
-    valeur: Any,
+    valeur: Decimal,
     commentaire: str | None,
     source: str | None,
     auteur: str,

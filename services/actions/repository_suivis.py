@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    CTE,
+    ColumnElement,
     Date,
     Select,
     String,
+    all_,
     and_,
     any_,
     bindparam,
@@ -21,15 +23,22 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
-from kernel.convention_ref import ScopeShape, readable_shape_clause, scope_params
-from kernel.database import CompiledQuery
-from kernel.pagination import KeyColumn, after_keyset_params, keyset_params
+from kernel.convention_ref import (
+    SCOPE_CAFS,
+    SCOPE_COLLECTIVITES,
+    ReadScope,
+    ScopeKind,
+    readable_replica,
+    scope_ids,
+)
 from kernel.principal import Principal
+from kernel.reads import Keyset, KeysetPage, Read, RowType, Slice, columns
 from services.actions.models import (
     AccordCdsf,
     Action,
@@ -45,7 +54,7 @@ from services.actions.models import (
     convention_ref,
 )
 from services.actions.repository import bury
-from services.actions.repository_sync import ListQuery
+from services.actions.repository_sync import list_query
 from services.actions.rules import THEMATIQUE_PETITE_ENFANCE, EtatSuivi, StatutAction, Trimestre
 
 ref = convention_ref
@@ -64,12 +73,28 @@ async def suivi_of(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def _suivis_statement() -> Select[Any]:
-    return select(Suivi).where(Suivi.action_id == bindparam("parent_id"))
+class SuiviRow(NamedTuple):
+    """A suivi as SuiviSummary shows it, and its change number (delta sync)."""
+
+    id: uuid.UUID
+    action_id: uuid.UUID
+    periode: str
+    etat: str
+    revision: int
+    statut_action: str
+    avancement: int | None
+    alerte: bool
+    version: int
+    updated_at: dt.datetime
+    seq: int
 
 
-SUIVIS_LIST = ListQuery(
-    ("suivis",), _suivis_statement, {}, Suivi.seq, (Suivi.periode, Suivi.id), "suivi"
+SUIVIS_LIST = list_query(
+    SuiviRow,
+    lambda: select(*columns(SuiviRow, Suivi)).where(Suivi.action_id == bindparam("parent_id")),
+    order=Keyset((Suivi.periode, Suivi.id)),
+    seq=Suivi.seq,
+    tombstone_kind="suivi",
 )
 
 
@@ -112,28 +137,51 @@ async def campagnes_of(session: AsyncSession, convention_id: uuid.UUID) -> dict[
     return {r[0]: r[1] for r in rows}
 
 
-async def campaign_rows(session: AsyncSession, convention_id: uuid.UUID, periode: str) -> list[Any]:
-    """Each action due a suivi this quarter, with its suivi (if any)."""
-    stmt = (
+class CampagneActionRow(NamedTuple):
+    """An action due a suivi this quarter, with its suivi's state (None: no suivi yet)."""
+
+    action_id: uuid.UUID
+    titre: str
+    etat: str | None
+    alerte: bool | None
+    alerte_message: str | None
+
+
+_CAMPAGNE_ACTIONS: Read[CampagneActionRow, None] = Read(
+    CampagneActionRow,
+    lambda part: (
         select(
-            Action.id,
-            Action.titre,
-            Suivi.etat,
-            Suivi.alerte,
-            Suivi.alerte_message,
+            *columns(
+                CampagneActionRow,
+                Suivi,
+                action_id=Action.id,
+                titre=Action.titre,
+            )
         )
         .join(Axe, Axe.id == Action.axe_id)
-        .outerjoin(Suivi, and_(Suivi.action_id == Action.id, Suivi.periode == periode))
+        .outerjoin(
+            Suivi,
+            and_(Suivi.action_id == Action.id, Suivi.periode == bindparam("periode", type_=String)),
+        )
         .where(
-            Action.convention_id == convention_id,
+            Action.convention_id == bindparam("convention_id"),
             Action.statut != StatutAction.abandonnee.value,
         )
         .order_by(Axe.position, Action.position, Action.id)
-    )
-    return list((await session.execute(stmt)).all())
+    ),
+    variants=(None,),
+)
 
 
-def _active_during() -> Any:
+async def campaign_rows(
+    session: AsyncSession, convention_id: uuid.UUID, periode: str
+) -> list[CampagneActionRow]:
+    """Each action due a suivi this quarter, with its suivi (if any)."""
+    params = {"convention_id": convention_id, "periode": periode}
+    return await _CAMPAGNE_ACTIONS.all(session, None, params)
+
+
+def _active_during() -> ColumnElement[bool]:
     """Conventions in force during the quarter of the bind parameters ``t_debut`` and
     ``t_fin``."""
     debut = bindparam("t_debut", type_=Date)
@@ -149,7 +197,23 @@ def _active_during() -> Any:
     )
 
 
-def _per_convention(shape: ScopeShape) -> Any:
+class CompteursRow(NamedTuple):
+    """A campaign's counters (Compteurs)."""
+
+    actions: int
+    brouillon: int
+    soumis: int
+    valide: int
+    a_completer: int
+    manquant: int
+    en_retard: int
+    alertes: int
+
+
+COUNTERS = CompteursRow._fields
+
+
+def _per_convention(kind: ScopeKind) -> Select[Any]:
     """Counters per convention of a scope for one quarter, as the campaign counters
     hold them (kept by triggers as suivis and actions change, migration 0006: no scan of
     the suivis). Missing and late are derived here: late depends on the due date and
@@ -184,57 +248,88 @@ def _per_convention(shape: ScopeShape) -> Any:
             and_(CompteursCampagne.convention_id == ref.c.id, CompteursCampagne.periode == periode),
         )
         .outerjoin(Campagne, and_(Campagne.convention_id == ref.c.id, Campagne.periode == periode))
-        .where(readable_shape_clause(ref, shape), _active_during())
+        .where(readable_replica(ref, kind), _active_during())
     )
 
 
-COUNTERS = (
-    "actions",
-    "brouillon",
-    "soumis",
-    "valide",
-    "a_completer",
-    "manquant",
-    "en_retard",
-    "alertes",
-)
+class CampagneConventionLigne(NamedTuple):
+    convention_id: uuid.UUID
+    titre: str
+    caf_id: uuid.UUID
+    date_limite: dt.date
+    compteurs: CompteursRow
 
 
-def _with_totals(per: Any, page: Any) -> Select[Any]:
-    """Totals over every row of `per` next to one page of it, in a single statement.
+class CampagneCafLigne(NamedTuple):
+    caf_id: uuid.UUID
+    conventions: int
+    compteurs: CompteursRow
+
+
+class CampagneConventions(NamedTuple):
+    """A line of a page of the campaign per convention, beside the totals over the whole
+    scope (repeated on each line; the line is None on an empty page)."""
+
+    total: CompteursRow
+    ligne: CampagneConventionLigne | None
+
+
+class CampagneCafs(NamedTuple):
+    """The same, per Caf (national readers)."""
+
+    total: CompteursRow
+    ligne: CampagneCafLigne | None
+
+
+def _with_totals(per: CTE, page: Select[Any], row: RowType, key: str) -> Select[Any]:
+    """Totals over every row of `per` next to one page of it (ordered on its `key`), in a
+    single statement; `row`: totals, then a line.
 
     `per` is a CTE referenced twice, so PostgreSQL computes it once (one row per
     convention of the scope); the LEFT JOIN keeps the totals row when the page is empty.
     """
-    totals = select(
-        *[func.coalesce(func.sum(per.c[c]), 0).label(f"total_{c}") for c in COUNTERS]
-    ).subquery("totals")
-    page_q = page.subquery("page")
-    return select(totals, page_q).select_from(totals.outerjoin(page_q, literal(True)))
+    totals = select(*[func.coalesce(func.sum(per.c[c]), 0).label(c) for c in COUNTERS]).subquery(
+        "totals"
+    )
+    lines = page.subquery("page")
+    return (
+        select(*columns(row, total=totals, ligne=lines))
+        .select_from(totals.outerjoin(lines, true()))
+        .order_by(lines.c[key])
+    )
 
 
-@functools.lru_cache(maxsize=32)
-def _campaign_query(shape: ScopeShape, by_caf: bool, one_caf: bool, resume: bool) -> CompiledQuery:
-    # Built and compiled once per shape: building this statement cost the service more
-    # CPU than PostgreSQL took to run it (the Caf's campaign view at each quarter's end).
-    sub = _per_convention(shape)
-    if one_caf:
-        sub = sub.where(ref.c.caf_id == bindparam("caf_id", type_=Uuid))
-    per = sub.cte("per")
-    if by_caf:
-        key = per.c.caf_id
-        page = select(
-            key, func.count().label("conventions"), *[func.sum(per.c[c]).label(c) for c in COUNTERS]
-        ).group_by(key)
-        if resume:
-            page = page.having(after_keyset_params([key]))
-    else:
-        key = per.c.convention_id
-        page = select(per)
-        if resume:
-            page = page.where(after_keyset_params([key]))
-    stmt = _with_totals(per, page.order_by(key).limit(bindparam("limit")))
-    return CompiledQuery(stmt.order_by(stmt.selected_columns[key.name]))
+def _campaign_per_convention(part: Slice[ScopeKind]) -> Select[Any]:
+    per = part.filtered(_per_convention(part.variant)).cte("per")
+    page = part.paged(select(per), [per.c.convention_id])
+    return _with_totals(per, page, CampagneConventions, "convention_id")
+
+
+def _campaign_per_caf(part: Slice[ScopeKind]) -> Select[Any]:
+    per = _per_convention(part.variant).cte("per")
+    key = per.c.caf_id
+    lines = select(
+        key, func.count().label("conventions"), *[func.sum(per.c[c]).label(c) for c in COUNTERS]
+    ).group_by(key)
+    # Resumed on the group's key: WHERE before grouping, as HAVING would after.
+    return _with_totals(per, part.paged(lines, [key]), CampagneCafs, "caf_id")
+
+
+# Built and compiled once per scope kind: building this statement cost the service more
+# CPU than PostgreSQL took to run it (the Caf's campaign view at each quarter's end).
+CAMPAGNE_CONVENTIONS: Read[CampagneConventions, ScopeKind] = Read(
+    CampagneConventions,
+    _campaign_per_convention,
+    variants=ScopeKind,
+    filters={"caf_id": lambda value: ref.c.caf_id == value},
+    keyset=Keyset((ref.c.id,), key=lambda row: (row.ligne.convention_id,)),
+)
+CAMPAGNE_CAFS: Read[CampagneCafs, ScopeKind] = Read(
+    CampagneCafs,
+    _campaign_per_caf,
+    variants=ScopeKind,
+    keyset=Keyset((ref.c.caf_id,), key=lambda row: (row.ligne.caf_id,)),
+)
 
 
 async def campaign_view(
@@ -248,57 +343,63 @@ async def campaign_view(
     caf_id: uuid.UUID | None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[Any], tuple[Any, ...]]:
+) -> tuple[KeysetPage[CampagneConventions] | KeysetPage[CampagneCafs], CompteursRow]:
     """One keyset page of the campaign per convention (or per Caf: `by_caf`) of the
-    principal's scope, at most `limit + 1` rows, and the totals over the whole scope
-    (``total_<counter>`` columns, repeated on each row)."""
-    params: dict[str, Any] = {
-        **scope_params(principal),
+    principal's scope, and the totals over the whole scope."""
+    scope = ReadScope.of(principal)
+    params = {
+        **scope.params,
         "periode": str(t),
         "default_due": default_due,
         "today": today,
         "t_debut": t.debut,
         "t_fin": t.fin,
         "caf_id": caf_id,
-        "limit": limit + 1,
     }
-    key = "caf_id" if by_caf else "convention_id"
-    if cursor is not None:
-        params.update(keyset_params(cursor, [ref.c.caf_id if by_caf else ref.c.id]))
-    query = _campaign_query(
-        ScopeShape.of(principal), by_caf, caf_id is not None, cursor is not None
-    )
-    result = await query.fetch(session, params)
-    total = tuple(result[0][: len(COUNTERS)]) if result else (0,) * len(COUNTERS)
-    return [r for r in result if r[key] is not None], total
+    read = CAMPAGNE_CAFS if by_caf else CAMPAGNE_CONVENTIONS
+    found = await read.page(session, scope.kind, params, limit=limit, cursor=cursor)
+    total = found.rows[0].total if found.rows else CompteursRow(0, 0, 0, 0, 0, 0, 0, 0)
+    return found, total
 
 
-_A_RENSEIGNER_KEYSET: list[KeyColumn] = [Action.convention_id, Action.id]
+class ARenseignerRow(NamedTuple):
+    """An action to fill in (ARenseigner, its quarter apart)."""
+
+    action_id: uuid.UUID
+    convention_id: uuid.UUID
+    titre: str
+    etat_suivi: str | None
+    date_limite: dt.date
 
 
-@functools.lru_cache(maxsize=16)
-def _a_renseigner_statement(
-    cafs: bool, colls: bool, resume: bool
-) -> Select[uuid.UUID, uuid.UUID, str, str, dt.date]:
-    # Built once per shape (which write scopes, first page or not), values as bind
-    # parameters: building it cost more CPU than running it (the mobile app's hot path).
+def _may_update(kind: ScopeKind) -> ColumnElement[bool]:
+    """Actions the caller may update: its Cafs' (Caf agents), or those its collectivités
+    carry (contributeurs, referents); `kind` of its write grants."""
     conditions = []
-    if cafs:
-        conditions.append(ref.c.caf_id == any_(bindparam("scope_cafs", type_=ARRAY(Uuid))))
-    if colls:
-        conditions.append(
-            Action.porteur_ids.bool_op("&&")(bindparam("scope_collectivites", type_=ARRAY(Uuid)))
-        )
+    if kind.by_caf:
+        conditions.append(ref.c.caf_id == any_(scope_ids(SCOPE_CAFS)))
+    if kind.by_signature:
+        conditions.append(Action.porteur_ids.bool_op("&&")(scope_ids(SCOPE_COLLECTIVITES)))
+    return or_(*conditions)
+
+
+def _texts(*values: str) -> ColumnElement[list[str]]:
+    return literal(list(values), ARRAY(String))
+
+
+def _a_renseigner(part: Slice[ScopeKind]) -> Select[Any]:
     periode = bindparam("periode", type_=String)
-    stmt = (
+    due = func.coalesce(Campagne.date_limite, bindparam("default_due", type_=Date))
+    return part.apply(
         select(
-            Action.id,
-            Action.convention_id,
-            Action.titre,
-            Suivi.etat,
-            func.coalesce(Campagne.date_limite, bindparam("default_due", type_=Date)).label(
-                "date_limite"
-            ),
+            *columns(
+                ARenseignerRow,
+                action_id=Action.id,
+                convention_id=Action.convention_id,
+                titre=Action.titre,
+                etat_suivi=Suivi.etat,
+                date_limite=due,
+            )
         )
         .join(ref, ref.c.id == Action.convention_id)
         .outerjoin(Suivi, and_(Suivi.action_id == Action.id, Suivi.periode == periode))
@@ -307,15 +408,25 @@ def _a_renseigner_statement(
             and_(Campagne.convention_id == Action.convention_id, Campagne.periode == periode),
         )
         .where(
-            or_(*conditions),
+            _may_update(part.variant),
             _active_during(),
-            Action.statut.not_in([StatutAction.abandonnee.value, StatutAction.realisee.value]),
-            or_(Suivi.id.is_(None), Suivi.etat.in_(A_FAIRE)),
+            # Constant lists as arrays: an IN list would be expanded at each call.
+            Action.statut
+            != all_(_texts(StatutAction.abandonnee.value, StatutAction.realisee.value)),
+            or_(Suivi.id.is_(None), Suivi.etat == any_(_texts(*A_FAIRE))),
         )
     )
-    if resume:
-        stmt = stmt.where(after_keyset_params(_A_RENSEIGNER_KEYSET))
-    return stmt.order_by(Action.convention_id, Action.id).limit(bindparam("limit"))
+
+
+# The mobile app's hot path: compiled once per kind of write scope.
+A_RENSEIGNER: Read[ARenseignerRow, ScopeKind] = Read(
+    ARenseignerRow,
+    _a_renseigner,
+    variants=(ScopeKind.caf, ScopeKind.collectivite, ScopeKind.caf_et_collectivite),
+    keyset=Keyset(
+        (Action.convention_id, Action.id), key=lambda row: (row.convention_id, row.action_id)
+    ),
+)
 
 
 async def a_renseigner(
@@ -326,46 +437,64 @@ async def a_renseigner(
     *,
     limit: int,
     cursor: str | None,
-) -> list[Any]:
+) -> KeysetPage[ARenseignerRow]:
     """Actions the principal may update whose suivi for `t` is missing or still to do."""
     cafs = sorted(principal.caf_write_ids())
     colls = sorted(principal.collectivite_write_ids())
-    if not cafs and not colls:
-        return []
-    params: dict[str, Any] = {
-        "scope_cafs": cafs,
-        "scope_collectivites": colls,
+    kind = ScopeKind.of(bool(cafs), bool(colls))
+    if kind is ScopeKind.aucune:
+        return KeysetPage([], None)
+    params = {
+        SCOPE_CAFS: cafs,
+        SCOPE_COLLECTIVITES: colls,
         "periode": str(t),
         "default_due": default_due,
         "t_debut": t.debut,
         "t_fin": t.fin,
-        "limit": limit + 1,
     }
-    if cursor is not None:
-        params.update(keyset_params(cursor, _A_RENSEIGNER_KEYSET))
-    stmt = _a_renseigner_statement(bool(cafs), bool(colls), cursor is not None)
-    return list((await session.execute(stmt, params)).all())
+    return await A_RENSEIGNER.page(session, kind, params, limit=limit, cursor=cursor)
 
 
 # --- bilans ----------------------------------------------------------------------------
 
 
-def _bilans_statement() -> Select[Any]:
-    # The convention's dates ride along: each item's due date and lateness come from them.
-    return (
+class BilanRow(NamedTuple):
+    """A bilan as BilanSummary shows it (its due date and lateness apart, derived from
+    its convention's dates, which ride along), and its change number (delta sync)."""
+
+    id: uuid.UUID
+    convention_id: uuid.UUID
+    type: str
+    periode_debut: dt.date
+    periode_fin: dt.date
+    etat: str
+    date_adoption: dt.date | None
+    petite_enfance_transmissible: bool
+    version: int
+    seq: int
+    convention_debut: dt.date
+    convention_fin: dt.date
+    convention_resiliation: dt.date | None
+
+
+BILANS_LIST = list_query(
+    BilanRow,
+    lambda: (
         select(
-            Bilan,
-            ref.c.date_debut.label("convention_debut"),
-            ref.c.date_fin.label("convention_fin"),
-            ref.c.date_effet_resiliation.label("convention_resiliation"),
+            *columns(
+                BilanRow,
+                Bilan,
+                convention_debut=ref.c.date_debut,
+                convention_fin=ref.c.date_fin,
+                convention_resiliation=ref.c.date_effet_resiliation,
+            )
         )
         .join(ref, ref.c.id == Bilan.convention_id)
         .where(Bilan.convention_id == bindparam("parent_id"))
-    )
-
-
-BILANS_LIST = ListQuery(
-    ("bilans",), _bilans_statement, {}, Bilan.seq, (Bilan.periode_debut, Bilan.id), "bilan"
+    ),
+    order=Keyset((Bilan.periode_debut, Bilan.id)),
+    seq=Bilan.seq,
+    tombstone_kind="bilan",
 )
 
 
@@ -375,14 +504,27 @@ async def delete_bilan(session: AsyncSession, bilan: Bilan) -> None:
     await session.execute(delete(Bilan).where(Bilan.id == bilan.id))
 
 
-async def bilans_of(session: AsyncSession, convention_id: uuid.UUID) -> list[Any]:
-    """(id, type, etat, periode_fin) of a convention's bilans, oldest period first."""
-    stmt = (
-        select(Bilan.id, Bilan.type, Bilan.etat, Bilan.periode_fin)
-        .where(Bilan.convention_id == convention_id)
+class BilanWritten(NamedTuple):
+    id: uuid.UUID
+    type: str
+    etat: str
+    periode_fin: dt.date
+
+
+_BILANS_OF: Read[BilanWritten, None] = Read(
+    BilanWritten,
+    lambda part: (
+        select(*columns(BilanWritten, Bilan))
+        .where(Bilan.convention_id == bindparam("convention_id"))
         .order_by(Bilan.periode_fin, Bilan.created_at, Bilan.id)
-    )
-    return list((await session.execute(stmt)).all())
+    ),
+    variants=(None,),
+)
+
+
+async def bilans_of(session: AsyncSession, convention_id: uuid.UUID) -> list[BilanWritten]:
+    """A convention's bilans, oldest period first."""
+    return await _BILANS_OF.all(session, None, {"convention_id": convention_id})
 
 
 async def axes_titres(session: AsyncSession, convention_id: uuid.UUID) -> list[tuple[str, str]]:
@@ -450,37 +592,69 @@ async def snapshot_rows(
     return actions, indicateurs, valeurs
 
 
-async def derniers_suivis(
-    session: AsyncSession, action_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Any]:
-    """Per action, its last validated revision (action_id, periode, revision,
-    avancement): from the history, since a validated suivi being corrected is in
-    brouillon again while its validated revision still stands."""
-    if not action_ids:
-        return {}
-    stmt = (
+class DernierSuivi(NamedTuple):
+    """An action's last validated revision."""
+
+    action_id: uuid.UUID
+    periode: str
+    revision: int
+    avancement: int | None
+
+
+_DERNIERS_SUIVIS: Read[DernierSuivi, None] = Read(
+    DernierSuivi,
+    lambda part: (
         select(
-            Suivi.action_id,
-            Suivi.periode,
-            SuiviEvenement.revision,
-            SuiviEvenement.contenu["avancement"].as_integer().label("avancement"),
+            *columns(
+                DernierSuivi,
+                Suivi,
+                revision=SuiviEvenement.revision,
+                avancement=SuiviEvenement.contenu["avancement"].as_integer(),
+            )
         )
         .join(SuiviEvenement, SuiviEvenement.suivi_id == Suivi.id)
         .where(
-            Suivi.action_id.in_(action_ids),
+            Suivi.action_id == any_(bindparam("action_ids", type_=ARRAY(Uuid))),
             SuiviEvenement.etat_apres == EtatSuivi.valide.value,
         )
         .ext(distinct_on(Suivi.action_id))
         .order_by(Suivi.action_id, Suivi.periode.desc(), SuiviEvenement.id.desc())
-    )
-    return {r.action_id: r for r in (await session.execute(stmt)).all()}
+    ),
+    variants=(None,),
+)
 
 
-async def bilan_refs(session: AsyncSession, convention_id: uuid.UUID) -> list[Any]:
-    """A convention's bilans as the internal route shows them to the other services."""
-    stmt = (
-        select(Bilan.id, Bilan.type, Bilan.etat, Bilan.date_adoption)
-        .where(Bilan.convention_id == convention_id)
+async def derniers_suivis(
+    session: AsyncSession, action_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, DernierSuivi]:
+    """Per action, its last validated revision: from the history, since a validated suivi
+    being corrected is in brouillon again while its validated revision still stands."""
+    if not action_ids:
+        return {}
+    rows = await _DERNIERS_SUIVIS.all(session, None, {"action_ids": list(action_ids)})
+    return {r.action_id: r for r in rows}
+
+
+class BilanRefRow(NamedTuple):
+    """A bilan as the other services know it (kernel.bilan_ref.BilanRef)."""
+
+    id: uuid.UUID
+    type: str
+    etat: str
+    date_adoption: dt.date | None
+
+
+_BILAN_REFS: Read[BilanRefRow, None] = Read(
+    BilanRefRow,
+    lambda part: (
+        select(*columns(BilanRefRow, Bilan))
+        .where(Bilan.convention_id == bindparam("convention_id"))
         .order_by(Bilan.periode_debut, Bilan.id)
-    )
-    return list((await session.execute(stmt)).all())
+    ),
+    variants=(None,),
+)
+
+
+async def bilan_refs(session: AsyncSession, convention_id: uuid.UUID) -> list[BilanRefRow]:
+    """A convention's bilans as the internal route shows them to the other services."""
+    return await _BILAN_REFS.all(session, None, {"convention_id": convention_id})

@@ -8,16 +8,14 @@ the tombstones of what was deleted. Writers number their changes with
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Literal, NamedTuple, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    ColumnElement,
     Select,
     bindparam,
     column,
@@ -29,20 +27,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.convention_ref import ScopeShape, readable_shape_clause, scope_params
-from kernel.database import CompiledQuery
+from kernel.convention_ref import ReadScope, ScopeKind, readable_replica
 from kernel.errors import BadRequest
-from kernel.pagination import (
-    PageParams,
-    after_keyset_params,
-    decode_cursor,
-    encode_cursor,
-    keyset_page,
-    keyset_params,
-)
+from kernel.pagination import KeyColumn, PageParams, decode_cursor, encode_cursor
 from kernel.principal import Principal
+from kernel.reads import Filter, Keyset, Read, Slice, columns
 from services.actions.models import Action, Tombstone
 from services.actions.models import convention_ref as ref
+
+R = TypeVar("R", bound=NamedTuple)
 
 # The sequence read as a table, behind the writers' lock taken shared: the token is
 # read after every writer holding a number has committed (see migration 0002).
@@ -52,12 +45,6 @@ _change_seq = table(
 _committed_writers = select(
     func.pg_advisory_xact_lock_shared(func.hashtext(literal_column("'coop.actions.change_seq'")))
 ).lateral("committed_writers")
-
-
-def _sync_point_statement(visible: ColumnElement[bool]) -> Select[Any]:
-    return select(_change_seq.c.last_value, _change_seq.c.is_called, visible).select_from(
-        _change_seq.join(_committed_writers, true())
-    )
 
 
 def decode_token(token: str) -> int:
@@ -74,12 +61,11 @@ def encode_token(seq: int) -> str:
     return encode_cursor([seq])
 
 
-@dataclass
-class Listing:
-    # asyncpg Records: the list's columns, then its sort key (or its change number).
-    rows: list[Any]
+@dataclass(frozen=True)
+class Listing(Generic[R]):
+    rows: list[R]
     next_cursor: str | None
-    deleted: list[tuple[uuid.UUID, str]]
+    deleted: list[Deleted]
     sync_token: str
 
 
@@ -98,116 +84,143 @@ class Parent:
 
 
 @dataclass(frozen=True)
-class ListQuery:
-    """A list under its parent. `build` returns its statement with every value a bind
-    parameter (the parent's is ``parent_id``); its pages are built and compiled once per
-    `shape` (the list and which of its filters are used) and `params` bound at each call."""
+class ListQuery(Generic[R]):
+    """A list under its parent (``parent_id``): its pages in its order, and its changes
+    after a sync token (on its change numbers, field ``seq`` of its rows). `params`: the
+    values of its optional filters for one call (`where`)."""
 
-    shape: tuple[Hashable, ...]
-    build: Callable[[], Select[Any]]
-    params: dict[str, Any]
-    seq_col: Any
-    order_cols: tuple[Any, ...]
+    pages: Read[R, None]
+    changes: Read[R, None]
     # What its deletions are recorded as (delta sync's tombstones).
     tombstone_kind: str
     # Its tombstones are found by their parent's id even under a convention: the
     # convention's own indicators are buried under its id, its actions' under theirs.
     tombstones_by_parent: bool = False
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def where(self, **params: object) -> ListQuery[R]:
+        return replace(self, params=params)
 
 
-def _parent_visible(kind: ParentKind, shape: ScopeShape) -> ColumnElement[bool]:
-    if kind == "convention":
-        return (
-            select(ref.c.id)
-            .where(ref.c.id == bindparam("parent_id"), readable_shape_clause(ref, shape))
-            .exists()
-        )
-    return (
-        select(Action.id)
-        .join(ref, ref.c.id == Action.convention_id)
-        .where(Action.id == bindparam("parent_id"), readable_shape_clause(ref, shape))
-        .exists()
+def list_query(
+    row: type[R],
+    statement: Callable[[], Select[Any]],
+    *,
+    order: Keyset,
+    seq: KeyColumn,
+    tombstone_kind: str,
+    filters: Mapping[str, Filter] | None = None,
+    tombstones_by_parent: bool = False,
+) -> ListQuery[R]:
+    """A list declared once: its row type, its statement (every value a bind parameter,
+    the parent's ``parent_id``), its optional filters, its order."""
+
+    def build(part: Slice[None]) -> Select[Any]:
+        return part.apply(statement())
+
+    return ListQuery(
+        Read(row, build, variants=(None,), filters=filters, keyset=order),
+        Read(row, build, variants=(None,), filters=filters, keyset=Keyset((seq,))),
+        tombstone_kind,
+        tombstones_by_parent,
     )
 
 
-@functools.lru_cache(maxsize=16)
-def _sync_point_query(kind: ParentKind, shape: ScopeShape) -> CompiledQuery:
+class SyncPoint(NamedTuple):
+    last_value: int
+    is_called: bool
+    visible: bool
+
+
+def _sync_point_read(kind: ParentKind) -> Read[SyncPoint, ScopeKind]:
     # The caller's right to see the parent rides in the round trip that reads the token.
-    return CompiledQuery(_sync_point_statement(_parent_visible(kind, shape)))
+    def build(part: Slice[ScopeKind]) -> Select[Any]:
+        if kind == "convention":
+            visible = (
+                select(ref.c.id)
+                .where(ref.c.id == bindparam("parent_id"), readable_replica(ref, part.variant))
+                .exists()
+            )
+        else:
+            visible = (
+                select(Action.id)
+                .join(ref, ref.c.id == Action.convention_id)
+                .where(Action.id == bindparam("parent_id"), readable_replica(ref, part.variant))
+                .exists()
+            )
+        return select(*columns(SyncPoint, _change_seq, visible=visible)).select_from(
+            _change_seq.join(_committed_writers, true())
+        )
+
+    return Read(SyncPoint, build, variants=ScopeKind)
+
+
+_SYNC_POINTS = {kind: _sync_point_read(kind) for kind in ("convention", "action")}
 
 
 async def sync_point(session: AsyncSession, parent: Parent) -> tuple[int, bool]:
     """The highest change number every change up to which is committed (waits for the
     writers in flight), and whether the caller may see `parent`: one round trip."""
-    principal = parent.principal
-    last_value, is_called, visible = await _sync_point_query(
-        parent.kind, ScopeShape.of(principal)
-    ).fetchrow(session, {"parent_id": parent.id, **scope_params(principal)})
-    return (int(last_value) if is_called else 0), bool(visible)
-
-
-# Pages of every list shape seen (a few dozen at most: lists x filters used x modes).
-_page_queries: dict[tuple[Hashable, ...], CompiledQuery] = {}
-
-
-def _page_query(query: ListQuery, mode: str) -> CompiledQuery:
-    key = (*query.shape, mode)
-    compiled = _page_queries.get(key)
-    if compiled is None:
-        stmt = query.build()
-        if mode == "since":
-            stmt = stmt.add_columns(query.seq_col).where(query.seq_col > bindparam("lower"))
-            stmt = stmt.order_by(query.seq_col)
-        else:
-            if mode == "resume":
-                stmt = stmt.where(after_keyset_params(query.order_cols))
-            stmt = stmt.add_columns(*query.order_cols).order_by(*query.order_cols)
-        compiled = _page_queries[key] = CompiledQuery(stmt.limit(bindparam("limit")))
-    return compiled
-
-
-@functools.lru_cache(maxsize=8)
-def _tombstones_query(by_parent: bool, bounded: bool) -> CompiledQuery:
-    under = Tombstone.parent_id if by_parent else Tombstone.convention_id
-    stmt = select(Tombstone.id, Tombstone.kind).where(
-        under == bindparam("parent_id"),
-        Tombstone.kind == bindparam("kind"),
-        Tombstone.seq > bindparam("lower"),
+    scope = ReadScope.of(parent.principal)
+    found = await _SYNC_POINTS[parent.kind].first(
+        session, scope.kind, {"parent_id": parent.id, **scope.params}
     )
-    if bounded:
-        stmt = stmt.where(Tombstone.seq <= bindparam("upto"))
-    return CompiledQuery(stmt.order_by(Tombstone.seq))
+    assert found is not None  # one row: the sequence's
+    return (found.last_value if found.is_called else 0), found.visible
+
+
+class Deleted(NamedTuple):
+    """A tombstone, as delta sync reports it (`deleted` of a SyncPage)."""
+
+    id: uuid.UUID
+    kind: str
+
+
+def _tombstones_read(by_parent: bool) -> Read[Deleted, None]:
+    under = Tombstone.parent_id if by_parent else Tombstone.convention_id
+    return Read(
+        Deleted,
+        lambda part: part.apply(
+            select(*columns(Deleted, Tombstone)).where(
+                under == bindparam("parent_id"),
+                Tombstone.kind == bindparam("kind"),
+                Tombstone.seq > bindparam("lower"),
+            )
+        ).order_by(Tombstone.seq),
+        variants=(None,),
+        filters={"upto": lambda value: Tombstone.seq <= value},
+    )
+
+
+_TOMBSTONES = {by_parent: _tombstones_read(by_parent) for by_parent in (True, False)}
 
 
 async def listing(
-    session: AsyncSession, query: ListQuery, *, page: PageParams, since: str | None, parent: Parent
-) -> Listing:
-    """A keyset page on the list's order columns, or (``since``) the changes after a sync
-    token plus the tombstones of its kind under `parent`. Each row ends with its sort key
-    (the cursor), or its change number."""
+    session: AsyncSession,
+    query: ListQuery[R],
+    *,
+    page: PageParams,
+    since: str | None,
+    parent: Parent,
+) -> Listing[R]:
+    """A keyset page in the list's order, or (``since``) the changes after a sync token
+    plus the tombstones of its kind under `parent`."""
     token_now, visible = await sync_point(session, parent)
     if not visible:
         await parent.hidden()
-    params = {**query.params, "parent_id": parent.id, "limit": page.limit + 1}
+    params = {**query.params, "parent_id": parent.id}
     if since is None:
-        if page.cursor is not None:
-            params.update(keyset_params(page.cursor, query.order_cols))
-        mode = "first" if page.cursor is None else "resume"
-        fetched = await _page_query(query, mode).fetch(session, params)
-        n_keys = len(query.order_cols)
-        kept, nxt = keyset_page(fetched, page.limit, lambda r: list(r)[-n_keys:])
-        return Listing(list(kept), nxt, [], encode_token(token_now))
+        found = await query.pages.page(session, None, params, limit=page.limit, cursor=page.cursor)
+        return Listing(found.rows, found.next_cursor, [], encode_token(token_now))
     lower = decode_token(page.cursor or since)
-    rows = await _page_query(query, "since").fetch(session, {**params, "lower": lower})
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    upto = int(rows[-1][-1]) if more else None
+    changed = await query.changes.page(session, None, params, limit=page.limit, after=(lower,))
+    upto = None if changed.next_key is None else int(cast(int, changed.next_key[0]))
     by_parent = parent.kind != "convention" or query.tombstones_by_parent
-    tombstones = await _tombstones_query(by_parent, upto is not None).fetch(
+    deleted = await _TOMBSTONES[by_parent].all(
         session,
+        None,
         {"parent_id": parent.id, "kind": query.tombstone_kind, "lower": lower, "upto": upto},
     )
-    deleted = [(r[0], r[1]) for r in tombstones]
     if upto is not None:
-        return Listing(rows, encode_token(upto), deleted, encode_token(upto))
-    return Listing(rows, None, deleted, encode_token(max(token_now, lower)))
+        return Listing(changed.rows, encode_token(upto), deleted, encode_token(upto))
+    return Listing(changed.rows, None, deleted, encode_token(max(token_now, lower)))

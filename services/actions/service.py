@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.etag import Preconditions, etag_for
+from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal, Role
 from services.actions import repository as repo
 from services.actions.dependencies import ActionsContext
-from services.actions.models import Action, Axe, Indicateur
+from services.actions.models import Action, Axe, Indicateur, ValeurIndicateur
 from services.actions.rules import (
     AVERTISSEMENT_VERBE,
     FICHE_LABELS,
@@ -170,20 +170,20 @@ async def writable_convention(
 # --- views -----------------------------------------------------------------------------
 
 
-def axe_out(axe: Axe | Mapping[str, Any]) -> AxeOut:
-    """From an axe, or a row of its columns."""
+def axe_out(axe: Axe | repo.AxeRow) -> AxeOut:
+    """From an axe, or a row of the list."""
     out = AxeOut.model_validate(axe)
     if not titre_commence_par_un_verbe(out.titre):
         out.avertissements = [AVERTISSEMENT_VERBE]
     return out
 
 
-def action_summary_item(row: Sequence[Any], today: dt.date) -> dict[str, Any]:
-    """An ActionSummary as a plain dict, from a row starting with the columns of
-    `repository.ACTION_SUMMARY` (the sort key that follows is left out)."""
-    item = dict(zip(repo.ACTION_SUMMARY_KEYS, row, strict=False))
-    item["en_retard"] = en_retard(item["statut"], item["date_echeance"], today)
-    return item
+ACTION_SUMMARY = ResponseFields(ActionSummary, repo.ActionListed, derived=("en_retard",))
+
+
+def action_summary_item(row: repo.ActionListed, today: dt.date) -> JsonObject:
+    """An ActionSummary of the list (written by kernel.json_response)."""
+    return ACTION_SUMMARY(row, en_retard=en_retard(row.statut, row.date_echeance, today))
 
 
 def action_summary(action: Action, today: dt.date) -> ActionSummary:
@@ -222,7 +222,9 @@ def action_detail(action: Action, children: list[Action], today: dt.date) -> Act
     )
 
 
-def indicateur_out(indicateur: Indicateur | Mapping[str, Any], valeurs: list[Any]) -> IndicateurOut:
+def indicateur_out(
+    indicateur: Indicateur | repo.IndicateurRow, valeurs: Sequence[ValeurIndicateur]
+) -> IndicateurOut:
     out = IndicateurOut.model_validate(indicateur)
     out.valeurs = [ValeurOut.model_validate(v) for v in valeurs]
     return out

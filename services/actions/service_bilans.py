@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.etag import Preconditions, etag_for
+from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
@@ -45,6 +46,7 @@ from services.actions.schemas import (
     BilanIn,
     BilanPatch,
     BilansAttendus,
+    BilanSummary,
     SectionsIn,
 )
 from services.actions.service import (
@@ -57,7 +59,7 @@ from services.actions.service import (
 )
 
 
-def _sections(type_bilan: TypeBilan, sent: SectionsIn) -> dict[str, Any]:
+def _sections(type_bilan: TypeBilan, sent: SectionsIn) -> dict[str, object]:
     """The sections sent, if they all belong to the bilan's kind (422 otherwise)."""
     foreign = sections_hors_type(type_bilan, sorted(sent.model_fields_set))
     if foreign:
@@ -77,8 +79,8 @@ async def avec_syntheses(
     convention_id: uuid.UUID,
     kept: Mapping[str, str],
     sent: Mapping[uuid.UUID, str],
-    sections_sent: Mapping[str, Any],
-) -> tuple[dict[str, str], dict[str, Any]]:
+    sections_sent: Mapping[str, object],
+) -> tuple[dict[str, str], dict[str, object]]:
     """The deprecated `syntheses` per axe, as older clients still send them: `sent` (axes
     of the convention, 422 otherwise) over `kept`, and the kind's first section they
     form, as migration 0004 made it of the existing ones: one paragraph per axe in the
@@ -109,30 +111,40 @@ async def avec_syntheses(
     return syntheses, {premiere: text or None}
 
 
+class Retard(NamedTuple):
+    date_attendue: dt.date
+    en_retard: bool
+
+
 def _retard(
     type_bilan: str,
     etat: str,
     periode_fin: dt.date,
-    convention: Mapping[str, Any] | ConventionRef,
+    debut: dt.date,
+    fin: dt.date,
+    resiliation: dt.date | None,
     today: dt.date,
-) -> dict[str, Any]:
-    """`date_attendue` and `en_retard` of a bilan of `convention` (a ref, or a row's
-    ``convention_*`` columns)."""
-    if isinstance(convention, ConventionRef):
-        debut, fin = convention.date_debut, convention.date_fin
-        resiliation = convention.date_effet_resiliation
-    else:
-        debut, fin = convention["convention_debut"], convention["convention_fin"]
-        resiliation = convention["convention_resiliation"]
+) -> Retard:
+    """When a bilan of a convention (its dates) is due, and whether it is late."""
     due = date_attendue_bilan(TypeBilan(type_bilan), periode_fin, debut, fin)
-    return {"date_attendue": due, "en_retard": bilan_en_retard(etat, due, today, resiliation)}
+    return Retard(due, bilan_en_retard(etat, due, today, resiliation))
 
 
-def bilan_summary_item(row: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
-    """A BilanSummary as a plain dict, from a row of `repository_suivis.BILANS_LIST`."""
-    item = dict(row)
-    item.update(_retard(row["type"], row["etat"], row["periode_fin"], row, today))
-    return item
+BILAN_SUMMARY = ResponseFields(BilanSummary, srepo.BilanRow, derived=("date_attendue", "en_retard"))
+
+
+def bilan_summary_item(row: srepo.BilanRow, today: dt.date) -> JsonObject:
+    """A BilanSummary of the list."""
+    retard = _retard(
+        row.type,
+        row.etat,
+        row.periode_fin,
+        row.convention_debut,
+        row.convention_fin,
+        row.convention_resiliation,
+        today,
+    )
+    return BILAN_SUMMARY(row, date_attendue=retard.date_attendue, en_retard=retard.en_retard)
 
 
 async def create_bilan(
@@ -189,6 +201,15 @@ async def bilan_detail(
     session: AsyncSession, bilan: Bilan, convention: ConventionRef, today: dt.date
 ) -> BilanDetail:
     accords = await srepo.accords(session, bilan.id)
+    retard = _retard(
+        bilan.type,
+        bilan.etat,
+        bilan.periode_fin,
+        convention.date_debut,
+        convention.date_fin,
+        convention.date_effet_resiliation,
+        today,
+    )
     return BilanDetail(
         id=bilan.id,
         convention_id=bilan.convention_id,
@@ -199,7 +220,8 @@ async def bilan_detail(
         date_adoption=bilan.date_adoption,
         petite_enfance_transmissible=bilan.petite_enfance_transmissible,
         version=bilan.version,
-        **_retard(bilan.type, bilan.etat, bilan.periode_fin, convention, today),
+        date_attendue=retard.date_attendue,
+        en_retard=retard.en_retard,
         sections=SECTIONS_MODELS[TypeBilan(bilan.type)].model_validate(bilan.sections),
         syntheses=bilan.syntheses,
         adoption_saisie_par=bilan.adoption_saisie_par,
@@ -217,7 +239,7 @@ async def attendus(
     first, else the latest) and whether it is late."""
     convention = await ctx.replica.readable(session, convention_id, principal)
     today = ctx.today()
-    written: dict[tuple[str, int | None], Any] = {}
+    written: dict[tuple[str, int | None], srepo.BilanWritten] = {}
     # Oldest first: a later draft replaces an earlier one, never an adopted one.
     for row in await srepo.bilans_of(session, convention_id):
         key = (row.type, row.periode_fin.year if row.type == TypeBilan.point_etape else None)
@@ -308,7 +330,9 @@ async def delete_bilan(
     await srepo.delete_bilan(session, bilan)
 
 
-async def snapshot(session: AsyncSession, convention_id: uuid.UUID, at: dt.date) -> dict[str, Any]:
+async def snapshot(
+    session: AsyncSession, convention_id: uuid.UUID, at: dt.date
+) -> dict[str, object]:
     actions, indicateurs, valeurs = await srepo.snapshot_rows(session, convention_id)
     derniers = await srepo.derniers_suivis(session, [a.id for a in actions])
     return {

@@ -9,8 +9,8 @@ the convention's years, and a value must suit the unit.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,8 +49,8 @@ def _years(convention: ConventionRef) -> tuple[int, int]:
 def _check_indicateur(
     convention: ConventionRef,
     unite: Unite,
-    valeur_reference: Any,
-    cibles: dict[str, Any],
+    valeur_reference: Decimal | None,
+    cibles: Mapping[str, Decimal],
 ) -> None:
     errors: list[dict[str, str]] = []
     if valeur_reference is not None and (p := probleme_valeur(unite, valeur_reference)):

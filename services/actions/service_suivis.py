@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, InvalidPayload, NotFound, PreconditionFailed
 from kernel.etag import Preconditions, etag_for
-from kernel.pagination import keyset_page, make_page
+from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
 from services.actions.dependencies import ActionsContext
 from services.actions.models import Campagne, Suivi, SuiviEvenement
+from services.actions.repository_suivis import CampagneConventionLigne, CompteursRow
 from services.actions.rules import (
     EtatSuivi,
     EvenementSuivi,
@@ -46,11 +46,14 @@ from services.actions.schemas import (
     AlerteOut,
     ARenseigner,
     ARenseignerPage,
+    CampagneCafLigne,
     CampagneConventionOut,
+    CampagneLigne,
     Compteurs,
     Correction,
     SuiviIn,
     SuiviPatch,
+    SuiviSummary,
     ValeurSuiviIn,
 )
 from services.actions.service import (
@@ -72,7 +75,7 @@ CONTENU = (
 )
 
 
-def contenu(suivi: Suivi) -> dict[str, Any]:
+def contenu(suivi: Suivi) -> dict[str, object]:
     return {name: getattr(suivi, name) for name in CONTENU}
 
 
@@ -110,7 +113,7 @@ def trimestre_de_convention(convention: ConventionRef, periode: str) -> Trimestr
 
 async def _valeurs(
     session: AsyncSession, action_id: uuid.UUID, valeurs: list[ValeurSuiviIn]
-) -> list[dict[str, Any]]:
+) -> list[dict[str, object]]:
     unites = await srepo.indicateur_ids_of(session, action_id)
     errors: list[dict[str, str]] = []
     seen: set[uuid.UUID] = set()
@@ -136,7 +139,7 @@ async def _valeurs(
     return [v.model_dump(mode="json") for v in valeurs]
 
 
-def _apply(suivi: Suivi, changes: dict[str, Any]) -> None:
+def _apply(suivi: Suivi, changes: dict[str, object]) -> None:
     for name, value in changes.items():
         setattr(suivi, name, value.value if hasattr(value, "value") else value)
     if suivi.alerte and not (suivi.alerte_message or "").strip():
@@ -197,7 +200,7 @@ async def load_suivi(
     return suivi, action, convention
 
 
-async def _changes(session: AsyncSession, suivi: Suivi, data: SuiviPatch) -> dict[str, Any]:
+async def _changes(session: AsyncSession, suivi: Suivi, data: SuiviPatch) -> dict[str, object]:
     changes = {name: getattr(data, name) for name in data.model_fields_set if name != "motif"}
     for required in ("statut_action", "alerte", "valeurs"):
         if required in changes and changes[required] is None:
@@ -295,15 +298,16 @@ async def transition(
     if step.to is EtatSuivi.valide:
         # Validated values become the indicators' values of the period (indicators
         # locked first, as a PUT of a value does).
-        await repo.bump_indicateurs(session, [uuid.UUID(v["indicateur_id"]) for v in suivi.valeurs])
-        for v in suivi.valeurs:
+        valeurs = [ValeurSuiviIn.model_validate(v) for v in suivi.valeurs]
+        await repo.bump_indicateurs(session, [v.indicateur_id for v in valeurs])
+        for v in valeurs:
             await repo.upsert_valeur(
                 session,
-                uuid.UUID(v["indicateur_id"]),
+                v.indicateur_id,
                 suivi.periode,
-                v["valeur"],
-                v.get("commentaire"),
-                v.get("source"),
+                v.valeur,
+                v.commentaire,
+                v.source,
                 suivi.auteur,
             )
     await session.flush()
@@ -363,7 +367,7 @@ async def due_date(
 
 async def list_campagnes(
     ctx: ActionsContext, session: AsyncSession, principal: Principal, convention_id: uuid.UUID
-) -> list[dict[str, Any]]:
+) -> list[dict[str, object]]:
     convention = await ctx.replica.readable(session, convention_id, principal)
     stored = await srepo.campagnes_of(session, convention_id)
     today = ctx.today()
@@ -464,14 +468,10 @@ async def campagne_convention(
     return out, stored
 
 
-# Counter names as the API writes them (Compteurs' serialization aliases).
-_COUNTER_KEYS = tuple(
-    (name, Compteurs.model_fields[name].serialization_alias or name) for name in srepo.COUNTERS
-)
-
-
-def _compteurs_json(values: Sequence[Any]) -> dict[str, int]:
-    return {key: int(v or 0) for (_, key), v in zip(_COUNTER_KEYS, values, strict=True)}
+SUIVI_SUMMARY = ResponseFields(SuiviSummary, srepo.SuiviRow)
+COMPTEURS = ResponseFields(Compteurs, CompteursRow)
+CONVENTION_LIGNE = ResponseFields(CampagneLigne, CampagneConventionLigne, derived=("compteurs",))
+CAF_LIGNE = ResponseFields(CampagneCafLigne, srepo.CampagneCafLigne, derived=("compteurs",))
 
 
 async def campagne_vue(
@@ -483,12 +483,12 @@ async def campagne_vue(
     caf_id: uuid.UUID | None,
     limit: int,
     cursor: str | None,
-) -> dict[str, Any]:
-    """The `CampagneVue` as plain JSON values (written by kernel.json_response): per
-    convention of the caller's scope, or per Caf for national readers."""
+) -> JsonObject:
+    """The `CampagneVue` (written by kernel.json_response): per convention of the
+    caller's scope, or per Caf for national readers."""
     t = Trimestre.parse(periode)
     by_caf = principal.is_national and caf_id is None
-    rows, total = await srepo.campaign_view(
+    found, total = await srepo.campaign_view(
         session,
         principal,
         t,
@@ -499,24 +499,19 @@ async def campagne_vue(
         limit=limit,
         cursor=cursor,
     )
-    key = "caf_id" if by_caf else "convention_id"
-    kept, next_cursor = keyset_page(rows, limit, lambda r: [r[key]])
-    columns = (
-        ("caf_id", "conventions") if by_caf else ("convention_id", "titre", "caf_id", "date_limite")
-    )
-    lines = [
-        {
-            **{c: r[c] for c in columns},
-            "compteurs": _compteurs_json([r[name] for name, _ in _COUNTER_KEYS]),
-        }
-        for r in kept
-    ]
+    lines: list[JsonObject] = []
+    for row in found.rows:
+        ligne = row.ligne
+        if isinstance(ligne, CampagneConventionLigne):
+            lines.append(CONVENTION_LIGNE(ligne, compteurs=COMPTEURS(ligne.compteurs)))
+        elif ligne is not None:  # None: an empty page (the totals' row alone)
+            lines.append(CAF_LIGNE(ligne, compteurs=COMPTEURS(ligne.compteurs)))
     return {
         "periode": str(t),
-        "total": _compteurs_json(total),
+        "total": COMPTEURS(total),
         "conventions": None if by_caf else lines,
         "cafs": lines if by_caf else None,
-        "next_cursor": next_cursor,
+        "next_cursor": found.next_cursor,
     }
 
 
@@ -532,20 +527,11 @@ async def actions_a_renseigner(
     """A page of the caller's actions to fill in, and the campaign (quarter) meant."""
     delai = ctx.settings.campagne_delai_jours
     t = Trimestre.parse(periode) if periode else campagne_courante(ctx.today(), delai)
-    rows = await srepo.a_renseigner(
+    found = await srepo.a_renseigner(
         session, principal, t, t.echeance_par_defaut(delai), limit=limit, cursor=cursor
     )
-    page = make_page(
-        rows,
-        limit,
-        key=lambda r: (r.convention_id, r.id),
-        item=lambda r: ARenseigner(
-            action_id=r.id,
-            convention_id=r.convention_id,
-            titre=r.titre,
-            periode=str(t),
-            etat_suivi=r.etat,
-            date_limite=r.date_limite,
-        ),
-    )
-    return ARenseignerPage(items=page.items, next_cursor=page.next_cursor, periode=str(t))
+    items = [ARenseigner.model_validate(A_RENSEIGNER(r, periode=str(t))) for r in found.rows]
+    return ARenseignerPage(items=items, next_cursor=found.next_cursor, periode=str(t))
+
+
+A_RENSEIGNER = ResponseFields(ARenseigner, srepo.ARenseignerRow, derived=("periode",))

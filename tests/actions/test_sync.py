@@ -96,7 +96,7 @@ async def test_a_sync_token_never_passes_an_uncommitted_change(database_url: str
     otherwise a client syncing from that token would never receive the change."""
     writer = await asyncpg.connect(asyncpg_dsn(database_url))
     engine = create_engine(database_url, pool_size=1)
-    read_pool = await ReadPool.open(database_url, engine, size=1)
+    read_pool = await ReadPool.open(database_url, size=1)
     try:
         tx = writer.transaction()
         await tx.start()
