@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -271,62 +271,6 @@ def readable_replica(table: Table, kind: ScopeKind) -> ColumnElement[bool]:
         any_sql,
         everything=true(),
     )
-
-
-@dataclass(frozen=True)
-class ScopeShape:
-    """What a principal's read scope is made of, without its values: statements built
-    for a shape are reused (cached) for every principal of that shape, the Caf and
-    collectivité ids travelling as the bind parameters of `scope_params`."""
-
-    national: bool
-    cafs: bool
-    collectivites: bool
-
-    @classmethod
-    def of(cls, principal: Principal) -> ScopeShape:
-        if principal.is_national:
-            return cls(True, False, False)
-        return cls(False, bool(principal.caf_ids()), bool(principal.collectivite_ids()))
-
-
-def scope_params(principal: Principal) -> dict[str, list[uuid.UUID]]:
-    return {
-        "scope_cafs": sorted(principal.caf_ids()),
-        "scope_collectivites": sorted(principal.collectivite_ids()),
-    }
-
-
-def scope_param(name: str, values: dict[str, list[uuid.UUID]] | None) -> Any:
-    """The bind parameter ``name`` of a scope: its value given now (`values`), or at
-    execution (a statement built once for a shape)."""
-    if values is None:
-        return bindparam(name, type_=ARRAY(Uuid))
-    return bindparam(name, values[name], type_=ARRAY(Uuid))
-
-
-def readable_shape_clause(
-    table: Table, shape: ScopeShape, values: dict[str, list[uuid.UUID]] | None = None
-) -> ColumnElement[bool]:
-    """Conventions the principal may read: national all, Caf roles their Caf's,
-    collectivité roles the conventions their organisation signs (values: `scope_params`,
-    now or at execution). One array parameter each: the statement's text (and its
-    prepared plan) does not vary with the number of ids, as an expanding IN list would."""
-    if shape.national:
-        return true()
-    conditions: list[ColumnElement[bool]] = []
-    if shape.cafs:
-        conditions.append(table.c.caf_id == any_(scope_param("scope_cafs", values)))
-    if shape.collectivites:
-        conditions.append(
-            table.c.signataire_ids.overlap(scope_param("scope_collectivites", values))
-        )
-    return or_(*conditions) if conditions else false()
-
-
-def readable_clause(table: Table, principal: Principal) -> ColumnElement[bool]:
-    """`readable_shape_clause` with the principal's values bound in."""
-    return readable_shape_clause(table, ScopeShape.of(principal), scope_params(principal))
 
 
 async def upsert_refs(session: AsyncSession, table: Table, refs: Iterable[ConventionRef]) -> int:

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from types import SimpleNamespace
-from typing import Annotated, Any, Protocol, cast
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Annotated, Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import ClauseElement, MetaData, event, make_url
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy import MetaData, event, make_url
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -27,7 +24,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from kernel.errors import database_saturated, database_unresponsive
 
@@ -351,94 +347,3 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the commit runs when the endpoint returns, before the response
 # is sent, so a failed commit is reported to the client instead of being lost.
 DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
-
-
-# --- compiled reads --------------------------------------------------------------------
-
-_ASYNCPG = asyncpg_dialect()  # type: ignore[no-untyped-call]
-
-
-class CompiledQuery:
-    """A statement compiled once for asyncpg and run straight on a driver connection.
-
-    For the hottest reads (a page of a list, a detail): SQLAlchemy's work per execution
-    (cache key, execution context, ORM rows) cost more CPU than PostgreSQL took to answer.
-    Build it once per statement shape (as the lru-cached statement builders do), every
-    per-request value a named ``bindparam``; rows come back as asyncpg Records (column
-    label -> value in asyncpg's types: JSON decoded, enums as their text).
-
-    Runs in read sessions only (`ReadSession`, a safe request's), on the connection
-    the session borrowed from its `ReadPool`: autocommit, no transaction to join.
-    Refuses expanding ``IN`` lists (use ``= ANY(array)``) and ids written into the
-    statement as literals (they would be baked into every later execution).
-    """
-
-    __slots__ = ("_slots", "sql")
-
-    def __init__(self, statement: ClauseElement) -> None:
-        compiled = cast(SQLCompiler, statement.compile(dialect=_ASYNCPG))
-        self.sql = str(compiled)
-        slots: list[tuple[str, Any, bool, Callable[[Any], Any] | None]] = []
-        for name in compiled.positiontup or ():
-            bind = compiled.binds[name]
-            if bind.expanding or bind.literal_execute:
-                raise ValueError(f"{name}: liste IN dépliée, utiliser = ANY(tableau)")
-            if not bind.required and _holds_id(bind.value):
-                raise ValueError(f"{name}: identifiant écrit dans la requête, utiliser bindparam")
-            processor = bind.type.dialect_impl(_ASYNCPG).bind_processor(_ASYNCPG)
-            slots.append((name, bind.value, bind.required, processor))
-        self._slots = tuple(slots)
-
-    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        """The positional arguments, from named values (missing required: KeyError)."""
-        out = []
-        for name, default, required, processor in self._slots:
-            value = params[name] if required or name in params else default
-            if processor is not None and value is not None:
-                value = processor(value)
-            out.append(value)
-        return out
-
-    async def fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
-        driver, arguments = await self._prepare(session, params)
-        try:
-            return list(await driver.fetch(self.sql, *arguments))
-        except TimeoutError as exc:
-            raise cut_unresponsive(driver) from exc
-
-    async def fetchrow(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
-        driver, arguments = await self._prepare(session, params)
-        try:
-            return await driver.fetchrow(self.sql, *arguments)
-        except TimeoutError as exc:
-            raise cut_unresponsive(driver) from exc
-
-    async def _prepare(
-        self, session: AsyncSession, params: Mapping[str, Any]
-    ) -> tuple[Any, list[Any]]:
-        if not isinstance(session, ReadSession):
-            raise RuntimeError("CompiledQuery runs in read sessions only (safe requests)")
-        connection = await session.read_connection()
-        arguments = self.arguments(params)
-        session.statement_run(self.sql, arguments)
-        return connection, arguments
-
-
-def attribute_rows(row: Sequence[Any], *groups: Sequence[str]) -> list[Any]:
-    """Consecutive slices of a compiled query's row as read-only rows with attributes, one
-    per list of names (what the rules written for ORM objects read); a slice all NULL
-    (the missing side of an outer join) is None. Columns after the groups are left out."""
-    out: list[Any] = []
-    start = 0
-    for names in groups:
-        values = row[start : start + len(names)]
-        start += len(names)
-        absent = all(v is None for v in values)
-        out.append(None if absent else SimpleNamespace(**dict(zip(names, values, strict=True))))
-    return out
-
-
-def _holds_id(value: Any) -> bool:
-    if isinstance(value, list | tuple):
-        return any(_holds_id(v) for v in value)
-    return isinstance(value, uuid.UUID)

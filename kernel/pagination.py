@@ -17,7 +17,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import orjson
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, bindparam, tuple_
+from sqlalchemy import ColumnElement, tuple_
 from sqlalchemy.orm import QueryableAttribute
 
 from kernel.errors import BadRequest
@@ -132,22 +132,6 @@ def after_keyset(
         return None
     values = decode_cursor(cursor, key_types(columns))
     return after(expressions(columns), values, descending)
-
-
-def after_keyset_params(
-    columns: Sequence[KeyColumn], *, descending: bool = False
-) -> ColumnElement[bool]:
-    """`after_keyset` for a statement built once and reused (cached): the cursor's values
-    travel as the bind parameters ``after_0``… of `keyset_params`."""
-    keys = expressions(columns)
-    binds = [bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(keys)]
-    return after(keys, binds, descending)
-
-
-def keyset_params(cursor: str, columns: Sequence[KeyColumn]) -> dict[str, Any]:
-    """The bind parameters of `after_keyset_params(columns)` for `cursor`."""
-    values = decode_cursor(cursor, key_types(columns))
-    return {f"after_{i}": v for i, v in enumerate(values)}
 
 
 def keyset_page(
