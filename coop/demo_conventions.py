@@ -156,8 +156,11 @@ async def _convention(
     thematiques: list[str],
     equipements: Sequence[tuple[uuid.UUID, str, str, str | None]] = (),
     precedente: uuid.UUID | None = None,
-    ctg_existante: bool = False,
+    enregistree_le: dt.date | None = None,
 ) -> Convention:
+    """`enregistree_le`: a CTG signed before the product (`ctg_existante`), recorded in
+    it that day."""
+    ctg_existante = enregistree_le is not None
     conv = Convention(
         id=cid,
         caf_id=caf,
@@ -182,6 +185,8 @@ async def _convention(
         version=1,
         seq=await repo.next_seq(session),
     )
+    if enregistree_le is not None:
+        conv.cree_le = dt.datetime.combine(enregistree_le, dt.time(9), dt.UTC)
     session.add(conv)
     await session.flush()
     session.add_all(
@@ -410,7 +415,7 @@ async def demo_step(session: AsyncSession) -> str:
             signee_le=dt.date(2021, 12, 14),
             thematiques=VIENNE_2021,
             equipements=[(ids.VIENNE, "RPE", "RPE de Vienne", "Vienne")],
-            ctg_existante=True,
+            enregistree_le=ids.VIENNE_2022_ENREGISTREE_LE,
         )
         created += 1
     if ids.CONVENTION_VALENCE not in existing:

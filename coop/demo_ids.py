@@ -42,6 +42,8 @@ CONVENTION_VOIRON = demo_id("convention:voiron-2025")
 CONVENTION_GRESIVAUDAN = demo_id("convention:gresivaudan-2024")
 CONVENTION_VIENNE_2022 = demo_id("convention:vienne-2022")
 CONVENTION_VALENCE = demo_id("convention:valence-2025")
+# Vienne's CTG, signed before the product, was recorded in it that day (ctg_existante).
+VIENNE_2022_ENREGISTREE_LE = dt.date(2025, 9, 15)
 
 # Bilans (actions) and documents other apps' demo rows point at (plain ids).
 BILAN_GRESIVAUDAN = demo_id("actions:bilan:gresivaudan-intermediaire")
@@ -90,5 +92,6 @@ def replica_refs() -> list[ConventionRef]:
             date_fin=dt.date(2026, 12, 31),
             signataire_ids=(CAF_ISERE, VIENNE, MSA_ALPES),
             seq=0,
+            suivie_depuis=VIENNE_2022_ENREGISTREE_LE,
         ),
     ]

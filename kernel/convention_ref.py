@@ -94,6 +94,9 @@ class ConventionRef(BaseModel):
     # Every signatory organisation, the Caf included.
     signataire_ids: tuple[uuid.UUID, ...] = ()
     seq: int
+    # A CTG signed before the product and recorded after the fact (`ctg_existante`): the
+    # day it was recorded. What fell due before was owed outside the product.
+    suivie_depuis: dt.date | None = None
 
     def etat(self, today: dt.date) -> EtatConvention:
         return etat_convention(
@@ -150,6 +153,7 @@ def convention_ref_table(metadata: MetaData) -> Table:
         Column("date_effet_resiliation", Date, nullable=True),
         Column("signataire_ids", ARRAY(Uuid), nullable=False),
         Column("seq", BigInteger, nullable=False, index=True),
+        Column("suivie_depuis", Date, nullable=True),
         Index(None, "signataire_ids", postgresql_using="gin"),
     )
 

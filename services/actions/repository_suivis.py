@@ -458,6 +458,15 @@ async def a_renseigner(
 # --- bilans ----------------------------------------------------------------------------
 
 
+class ConventionDatesRow(NamedTuple):
+    """A convention's dates as its bilans read them (rules.ConventionDates)."""
+
+    date_debut: dt.date
+    date_fin: dt.date
+    date_effet_resiliation: dt.date | None
+    suivie_depuis: dt.date | None
+
+
 class BilanRow(NamedTuple):
     """A bilan as BilanSummary shows it (its due date and lateness apart, derived from
     its convention's dates, which ride along), and its change number (delta sync)."""
@@ -472,9 +481,8 @@ class BilanRow(NamedTuple):
     petite_enfance_transmissible: bool
     version: int
     seq: int
-    convention_debut: dt.date
-    convention_fin: dt.date
-    convention_resiliation: dt.date | None
+    # What its due date and lateness read of the convention (the replica's columns).
+    convention: ConventionDatesRow
 
 
 BILANS_LIST = list_query(
@@ -484,9 +492,7 @@ BILANS_LIST = list_query(
             *columns(
                 BilanRow,
                 Bilan,
-                convention_debut=ref.c.date_debut,
-                convention_fin=ref.c.date_fin,
-                convention_resiliation=ref.c.date_effet_resiliation,
+                convention=ref,
             )
         )
         .join(ref, ref.c.id == Bilan.convention_id)

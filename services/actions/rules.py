@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from pydantic import AfterValidator, StringConstraints
 
@@ -333,12 +333,31 @@ def bilans_attendus(
     return out
 
 
+class ConventionDates(Protocol):
+    """What the bilans' due dates and lateness read of a convention (a ConventionRef, or
+    a row's group of replica columns)."""
+
+    @property
+    def date_debut(self) -> dt.date: ...
+    @property
+    def date_fin(self) -> dt.date: ...
+    @property
+    def date_effet_resiliation(self) -> dt.date | None: ...
+    @property
+    def suivie_depuis(self) -> dt.date | None: ...
+
+
 def bilan_en_retard(
-    etat: str, date_attendue: dt.date, today: dt.date, date_effet_resiliation: dt.date | None
+    etat: str, date_attendue: dt.date, today: dt.date, convention: ConventionDates
 ) -> bool:
     """Due date passed and not adopted yet (never stored), unless a résiliation took
-    effect first: then it was no longer due."""
-    if date_effet_resiliation is not None and date_attendue >= date_effet_resiliation:
+    effect first (then it was no longer due), or it fell due before the product followed
+    the convention: a CTG signed before it and recorded after the fact (000: "D'intégrer
+    les CTG signées") owed those bilans outside it."""
+    resiliation = convention.date_effet_resiliation
+    if resiliation is not None and date_attendue >= resiliation:
+        return False
+    if convention.suivie_depuis is not None and date_attendue < convention.suivie_depuis:
         return False
     return etat != EtatBilan.adopte and date_attendue < today
 

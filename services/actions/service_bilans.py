@@ -28,6 +28,7 @@ from services.actions.dependencies import ActionsContext
 from services.actions.models import AccordCdsf, Bilan
 from services.actions.rules import (
     SECTIONS_BILAN,
+    ConventionDates,
     EtatBilan,
     TypeBilan,
     bilan_en_retard,
@@ -117,17 +118,13 @@ class Retard(NamedTuple):
 
 
 def _retard(
-    type_bilan: str,
-    etat: str,
-    periode_fin: dt.date,
-    debut: dt.date,
-    fin: dt.date,
-    resiliation: dt.date | None,
-    today: dt.date,
+    type_bilan: str, etat: str, periode_fin: dt.date, convention: ConventionDates, today: dt.date
 ) -> Retard:
-    """When a bilan of a convention (its dates) is due, and whether it is late."""
-    due = date_attendue_bilan(TypeBilan(type_bilan), periode_fin, debut, fin)
-    return Retard(due, bilan_en_retard(etat, due, today, resiliation))
+    """When a bilan of `convention` is due, and whether it is late."""
+    due = date_attendue_bilan(
+        TypeBilan(type_bilan), periode_fin, convention.date_debut, convention.date_fin
+    )
+    return Retard(due, bilan_en_retard(etat, due, today, convention))
 
 
 BILAN_SUMMARY = ResponseFields(BilanSummary, srepo.BilanRow, derived=("date_attendue", "en_retard"))
@@ -135,15 +132,7 @@ BILAN_SUMMARY = ResponseFields(BilanSummary, srepo.BilanRow, derived=("date_atte
 
 def bilan_summary_item(row: srepo.BilanRow, today: dt.date) -> JsonObject:
     """A BilanSummary of the list."""
-    retard = _retard(
-        row.type,
-        row.etat,
-        row.periode_fin,
-        row.convention_debut,
-        row.convention_fin,
-        row.convention_resiliation,
-        today,
-    )
+    retard = _retard(row.type, row.etat, row.periode_fin, row.convention, today)
     return BILAN_SUMMARY(row, date_attendue=retard.date_attendue, en_retard=retard.en_retard)
 
 
@@ -205,9 +194,7 @@ async def bilan_detail(
         bilan.type,
         bilan.etat,
         bilan.periode_fin,
-        convention.date_debut,
-        convention.date_fin,
-        convention.date_effet_resiliation,
+        convention,
         today,
     )
     return BilanDetail(
@@ -258,10 +245,7 @@ async def attendus(
                 annee=due.annee,
                 date_attendue=due.date_attendue,
                 en_retard=bilan_en_retard(
-                    etat or EtatBilan.brouillon,
-                    due.date_attendue,
-                    today,
-                    convention.date_effet_resiliation,
+                    etat or EtatBilan.brouillon, due.date_attendue, today, convention
                 ),
                 bilan_id=bilan.id if bilan is not None else None,
                 etat=etat,

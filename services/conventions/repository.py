@@ -9,11 +9,14 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     ScalarSelect,
     Select,
     Uuid,
     any_,
     bindparam,
+    case,
+    cast,
     exists,
     func,
     inspect,
@@ -602,6 +605,7 @@ class ReferenceRow(NamedTuple):
     date_effet_resiliation: dt.date | None
     signataire_ids: list[uuid.UUID]
     seq: int
+    suivie_depuis: dt.date | None
 
 
 def _references(part: Slice[None]) -> Select[Any]:
@@ -610,7 +614,17 @@ def _references(part: Slice[None]) -> Select[Any]:
         .where(Signataire.convention_id == Convention.id)
         .scalar_subquery()
     )
-    return part.apply(select(*columns(ReferenceRow, Convention, signataire_ids=signataire_ids)))
+    # A CTG signed before the product is followed from the day it was recorded (UTC).
+    suivie_depuis = case(
+        (Convention.ctg_existante, cast(func.timezone("UTC", Convention.cree_le), Date))
+    )
+    return part.apply(
+        select(
+            *columns(
+                ReferenceRow, Convention, signataire_ids=signataire_ids, suivie_depuis=suivie_depuis
+            )
+        )
+    )
 
 
 # The feed, ordered by change number; one convention by its id.

@@ -3,15 +3,25 @@ frozen snapshot at adoption, CDSF agreements."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from kernel.convention_ref import upsert_refs
 from kernel.principal import OrganisationKind, Role
-from services.actions.models import Bilan
-from tests.actions.conftest import COLLECTIVITE_Z, CONV_A, CONV_B, CONV_RESILIEE, Api
+from services.actions.models import Bilan, convention_ref
+from tests.actions.conftest import (
+    CAF_A,
+    COLLECTIVITE_Z,
+    CONV_A,
+    CONV_B,
+    CONV_RESILIEE,
+    Api,
+    ref,
+)
 from tests.support.conventions import sections_completes
 from tests.support.personas import (
     CAF_A_AGENT,
@@ -22,8 +32,10 @@ from tests.support.personas import (
     X_REFERENT,
     Y_CONTRIBUTEUR,
     person,
+    stable_id,
 )
 
+CONV_EXISTANTE = stable_id("actions:convention-existante")
 Z_REFERENT = person("z-referent", (COLLECTIVITE_Z, OrganisationKind.collectivite, Role.referent))
 
 
@@ -627,6 +639,49 @@ async def test_expected_bilans_and_their_lateness(api: Api) -> None:
     assert [(i["annee"], i["date_attendue"]) for i in r.json()["items"]] == [
         (2024, "2024-12-31"),
         (2025, "2025-12-31"),
+    ]
+
+
+async def test_a_ctg_recorded_after_the_fact_is_not_late_for_what_fell_due_before(
+    api: Api, db_engine: AsyncEngine
+) -> None:
+    """000 (fiche 5): "D'intégrer les CTG signées": a CTG signed in 2022, before the
+    product, recorded on 2025-06-01 (`suivie_depuis`, from the conventions' feed). Its
+    points d'étape of 2022 and 2023 and its bilan intermédiaire were owed outside the
+    product: not late (they all were). The 2025 point d'étape fell due once the product
+    followed it: late, as any other. Today is 2026-04-10."""
+    old = ref(
+        CONV_EXISTANTE, CAF_A, (COLLECTIVITE_X,), dt.date(2022, 1, 1), dt.date(2026, 12, 31)
+    ).model_copy(update={"suivie_depuis": dt.date(2025, 6, 1)})
+    async with AsyncSession(db_engine) as session:
+        await upsert_refs(session, convention_ref, [old])
+        await session.commit()
+    attendus = f"/api/v1/conventions/{CONV_EXISTANTE}/bilans/attendus"
+    r = await api.get(X_LECTEUR, attendus)
+    assert r.status_code == 200, r.text
+    assert [(i["annee"], i["date_attendue"], i["en_retard"]) for i in r.json()["items"]] == [
+        (2022, "2022-12-31", False),
+        (2023, "2023-12-31", False),
+        (None, "2024-07-01", False),
+        (2025, "2025-12-31", True),
+        (None, "2026-12-31", False),
+    ]
+    # A bilan written now for 2023 (its answer, the list: the same rule).
+    r = await api.post(
+        CAF_A_AGENT,
+        f"/api/v1/conventions/{CONV_EXISTANTE}/bilans",
+        json={
+            "type": "point d'étape annuel",
+            "periode_debut": "2023-01-01",
+            "periode_fin": "2023-12-31",
+            "sections": sections_completes("point d'étape annuel"),
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["date_attendue"], r.json()["en_retard"]) == ("2023-12-31", False)
+    listed = await api.get(X_LECTEUR, f"/api/v1/conventions/{CONV_EXISTANTE}/bilans")
+    assert [(b["date_attendue"], b["en_retard"]) for b in listed.json()["items"]] == [
+        ("2023-12-31", False)
     ]
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 
+from kernel import dev_keys
+from kernel.internal_token import InternalTokenSigner
 from services.conventions.schemas import ConventionOut
 from tests.conventions.helpers import create, h, history
 from tests.support.contract import assert_reads_back
@@ -30,6 +34,19 @@ async def _old_ctg(client: httpx.AsyncClient, x_signed: str | None = "2022-03-15
         ],
     )
     return str(draft["id"])
+
+
+async def _suivie_depuis(client: httpx.AsyncClient, cid: str) -> str | None:
+    """What the internal feed tells the other apps: since when the product follows it."""
+    token = InternalTokenSigner("actions", dev_keys.private_jwk("actions")).mint_service(
+        "conventions"
+    )
+    resp = await client.get(
+        f"/internal/v1/conventions/{cid}/reference", headers={"authorization": f"Bearer {token}"}
+    )
+    assert resp.status_code == 200, resp.text
+    value: str | None = resp.json()["suivie_depuis"]
+    return value
 
 
 async def test_a_ctg_signed_before_the_product_is_recorded_with_a_warning(
@@ -62,6 +79,9 @@ async def test_a_ctg_signed_before_the_product_is_recorded_with_a_warning(
     assert version["contenu"]["thematiques"] == OLD_MODEL
     signature = (await history(client, cid))[0]
     assert signature["evenement"] == "signature"
+    # The other apps learn since when the product follows it (its bilans due before that
+    # were owed outside the product: tests/actions/test_bilans.py).
+    assert await _suivie_depuis(client, cid) == dt.datetime.now(dt.UTC).date().isoformat()
     assert signature["details"]["ctg_existante"] is True
     assert signature["details"]["socle_manquant"] == ["petite enfance", "parentalité"]
 
@@ -101,3 +121,4 @@ async def test_a_convention_signed_in_the_product_has_no_warning(
     draft = await create(client)
     assert draft["avertissements"] == []
     assert draft["ctg_existante"] is False
+    assert await _suivie_depuis(client, str(draft["id"])) is None
