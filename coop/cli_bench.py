@@ -76,7 +76,7 @@ def baseline(
 
     # Metrics on a port of the system's choosing: nobody reads the baseline's.
     settings = CommonSettings(host="127.0.0.1", port=port, metrics_port=0)
-    # Its pool is sized in each worker (a service worker's compiled reads' share).
+    # Its pool is sized in each worker (a service worker's typed reads' share).
     serve(BASELINE_FACTORY, settings, env_prefix=ENV_PREFIX, workers=workers, database=False)
 
 

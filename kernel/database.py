@@ -153,7 +153,7 @@ class Session(AsyncSession):
     SQLAlchemy closes in a task of its own (leaving ``async with``) and, inside it, a
     greenlet: about 20 µs of CPU, two more turns of the loop and a 16 KiB frame stack
     mapped and unmapped (measured on Python 3.11), on every request. With no transaction open
-    (committed, or never begun: compiled reads only) the session holds no connection
+    (committed, or never begun: typed reads only) the session holds no connection
     and closing it is bookkeeping in memory, done at once. A session still in a
     transaction keeps SQLAlchemy's shielded close: a cancelled caller must not abandon
     its rollback halfway."""

@@ -135,7 +135,7 @@ def after_keyset(
 
 
 def keyset_page(
-    rows: Sequence[R], limit: int, key: Callable[[R], Sequence[Any]]
+    rows: Sequence[R], limit: int, key: Callable[[R], Sequence[object]]
 ) -> tuple[Sequence[R], str | None]:
     """The rows to show of ``limit + 1`` fetched (the extra one only says there is more),
     and the cursor of the next page (the sort key of the last row shown), if any."""
@@ -145,7 +145,7 @@ def keyset_page(
 
 
 def make_page(
-    rows: Sequence[Any], limit: int, key: Callable[[Any], Sequence[Any]], item: Callable[[Any], T]
+    rows: Sequence[R], limit: int, key: Callable[[R], Sequence[object]], item: Callable[[R], T]
 ) -> Page[T]:
     """Build a page from ``limit + 1`` fetched rows (`keyset_page`)."""
     kept, next_cursor = keyset_page(rows, limit, key)

@@ -43,7 +43,7 @@ class DbBudget:
     connections: int  # the app's budget (COOP_DB_CONNECTIONS), every worker together
     workers: int
     engine: int  # per worker: the engine's pool (sessions, the gateway's grant listener)
-    reads: int  # per worker: compiled reads' pool (kernel.database.ReadPool)
+    reads: int  # per worker: typed reads' pool (kernel.database.ReadPool)
 
     @property
     def most(self) -> int:
@@ -78,7 +78,7 @@ class CommonSettings(BaseSettings):
     database_url: str | None = None
     embedded_data_dir: str = ".coop/pgdata"
     # PostgreSQL connections this app holds at most, all its worker processes together:
-    # each worker gets db_connections // workers, half for compiled reads, the rest for
+    # each worker gets db_connections // workers, half for typed reads, the rest for
     # its engine's pool. Every app's, plus the job worker's, must fit max_connections.
     db_connections: int = Field(default=32, ge=2, le=2000)
     # A request waits this long at most for a pooled connection, then gets a 503.
@@ -86,7 +86,7 @@ class CommonSettings(BaseSettings):
     # Opening a PostgreSQL connection: a server that accepts and never answers (frozen,
     # not down) is given up after this long (503).
     db_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
-    # A compiled read's statement (the hot reads of safe requests): PostgreSQL cancels
+    # A typed read's statement (the hot reads of safe requests): PostgreSQL cancels
     # one running this long (statement_timeout), and the app stops waiting for a server
     # that does not answer at all half a second later (503).
     db_read_statement_timeout_seconds: float = Field(default=3.0, gt=0, le=300)
@@ -175,7 +175,7 @@ class CommonSettings(BaseSettings):
 
     def db_budget(self, workers: int | None = None) -> DbBudget:
         """Each of `workers` processes (else the setting, else `default_workers()`) gets
-        db_connections // workers connections: half of them, rounded down, for compiled
+        db_connections // workers connections: half of them, rounded down, for typed
         reads, the rest for the engine's pool (no overflow)."""
         count = workers or self.workers or default_workers()
         share = self.db_connections // count

@@ -91,7 +91,7 @@ def create_app() -> Starlette:
     state: dict[str, Any] = {}
     raw_size = os.path.getsize(raw_file) if raw_file else 0
 
-    # As large as the pool a service worker's compiled reads run on (kernel.database.
+    # As large as the pool a service worker's typed reads run on (kernel.database.
     # ReadPool), with as many workers (kernel.server passes the count).
     size = CommonSettings(workers=int(os.environ[f"{ENV_PREFIX}WORKERS"])).db_budget().reads
 

@@ -39,7 +39,7 @@ def ensure_database(scale: str, data_dir: str = BENCH_DATA_DIR) -> tuple[str, bo
 def connections_needed(env: Mapping[str, str], single_worker: list[str]) -> dict[str, int]:
     """The bench's PostgreSQL connections at most: the suite as `coop run` starts it, each
     service of `single_worker` once more (one worker: its whole budget) and the baseline
-    (a pool per worker as large as a service worker's compiled reads')."""
+    (a pool per worker as large as a service worker's typed reads')."""
     needed = connections.suite_connections(env)
     for name in single_worker:
         needed[f"{name}-1"] = build_settings(APPS[name], env).db_connections

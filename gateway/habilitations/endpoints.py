@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from enum import Enum
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
@@ -67,11 +68,11 @@ router = APIRouter(
     lifespan=habilitations_lifespan,
     route_class=idempotent_route_class(current_principal),
 )
-TAGS: list[str | Any] = ["habilitations"]
+TAGS: list[str | Enum] = ["habilitations"]
 
 
 def _grant_out(row: repo.GrantRow) -> HabilitationOut:
-    g = row.Habilitation
+    g = row.grant
     if g.person_id is not None:
         holder = Titulaire(
             type="personne", id=g.person_id, nom=row.person_name, email=row.person_email
@@ -204,7 +205,7 @@ async def list_grants(
     return make_page(
         rows,
         page.limit,
-        key=lambda r: (r.Habilitation.valid_until, r.Habilitation.id),
+        key=lambda r: (r.grant.valid_until, r.grant.id),
         item=_grant_out,
     )
 
@@ -457,8 +458,8 @@ async def list_demandes(
     return make_page(
         rows,
         page.limit,
-        key=lambda r: (r.DemandeAcces.created_at, r.DemandeAcces.id),
-        item=lambda r: _demande_out(r.DemandeAcces, r.person_name, r.person_email),
+        key=lambda r: (r.demande.created_at, r.demande.id),
+        item=lambda r: _demande_out(r.demande, r.person_name, r.person_email),
     )
 
 
@@ -467,8 +468,8 @@ async def get_demande(
     demande_id: uuid.UUID, auth: DemandeRead, session: DbSession, response: Response
 ) -> DemandeOut:
     row = await service_requests.visible_demande(session, auth, demande_id)
-    response.headers["ETag"] = etag_for(row.DemandeAcces.id, row.DemandeAcces.version)
-    return _demande_out(row.DemandeAcces, row.person_name, row.person_email)
+    response.headers["ETag"] = etag_for(row.demande.id, row.demande.version)
+    return _demande_out(row.demande, row.person_name, row.person_email)
 
 
 @router.post("/demandes-acces/{demande_id}/approbation", tags=["demandes d'accès"])
@@ -504,8 +505,8 @@ async def refuse_demande(
     response: Response,
 ) -> DemandeOut:
     row = await service_requests.refuse(session, auth, demande_id, preconditions, reason=body.motif)
-    response.headers["ETag"] = etag_for(row.DemandeAcces.id, row.DemandeAcces.version)
-    return _demande_out(row.DemandeAcces, row.person_name, row.person_email)
+    response.headers["ETag"] = etag_for(row.demande.id, row.demande.version)
+    return _demande_out(row.demande, row.person_name, row.person_email)
 
 
 # --- machine clients ------------------------------------------------------------------------

@@ -6,10 +6,12 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    Select,
     Uuid,
     and_,
     case,
@@ -23,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from gateway.habilitations.models import (
     Client,
@@ -54,7 +57,7 @@ class Visibility:
     cafs: frozenset[uuid.UUID]
 
 
-def _uuid_array(ids: Iterable[uuid.UUID]) -> Any:
+def _uuid_array(ids: Iterable[uuid.UUID]) -> BindParameter[list[uuid.UUID]]:
     return literal(sorted(ids), ARRAY(Uuid))
 
 
@@ -82,7 +85,11 @@ async def collectivites_of_cafs(
     return out
 
 
-def _visible(org_col: Any, holder_clause: ColumnElement[bool], vis: Visibility) -> Any:
+def _visible(
+    org_col: QueryableAttribute[uuid.UUID] | QueryableAttribute[uuid.UUID | None],
+    holder_clause: ColumnElement[bool],
+    vis: Visibility,
+) -> ColumnElement[bool]:
     if vis.national:
         return true()
     conditions: list[ColumnElement[bool]] = [holder_clause]
@@ -158,10 +165,18 @@ async def list_clients(
 # --- grants -------------------------------------------------------------------------
 
 
-GrantRow = Any  # Row(Habilitation, person_name, person_email, client_*, db_now)
+class GrantRow(NamedTuple):
+    """A grant with its holder's names, and the database's clock."""
+
+    grant: Habilitation
+    person_name: str | None
+    person_email: str | None
+    client_client_id: str | None
+    client_nom: str | None
+    db_now: dt.datetime
 
 
-def _grant_select() -> Any:
+def _grant_select() -> Select[Habilitation, str | None, str | None, str, str, dt.datetime]:
     # The database's clock comes with the rows: a grant's effective status (expired?)
     # is read against it without another round trip.
     return select(
@@ -185,7 +200,8 @@ def _holder_clause(vis: Visibility) -> ColumnElement[bool]:
 
 
 async def grant_row(session: AsyncSession, grant_id: uuid.UUID) -> GrantRow | None:
-    return (await session.execute(_grant_select().where(Habilitation.id == grant_id))).one_or_none()
+    row = (await session.execute(_grant_select().where(Habilitation.id == grant_id))).one_or_none()
+    return None if row is None else GrantRow._make(row)
 
 
 async def grant_for_update(session: AsyncSession, grant_id: uuid.UUID) -> Habilitation | None:
@@ -217,7 +233,7 @@ async def list_grants(
     if after is not None:
         stmt = stmt.where(after)
     stmt = stmt.order_by(Habilitation.valid_until, Habilitation.id).limit(limit + 1)
-    return (await session.execute(stmt)).all()
+    return [GrantRow._make(r) for r in await session.execute(stmt)]
 
 
 async def holder_grants(session: AsyncSession, holder_id: uuid.UUID) -> Sequence[GrantRow]:
@@ -228,7 +244,7 @@ async def holder_grants(session: AsyncSession, holder_id: uuid.UUID) -> Sequence
         .where(Habilitation.status.in_(CURRENT))
         .order_by(Habilitation.valid_until, Habilitation.id)
     )
-    return (await session.execute(stmt)).all()
+    return [GrantRow._make(r) for r in await session.execute(stmt)]
 
 
 async def current_grant_of(
@@ -366,19 +382,29 @@ async def pending_demande(
     ).scalar_one_or_none()
 
 
-def _demande_visible(vis: Visibility) -> Any:
+def _demande_visible(vis: Visibility) -> ColumnElement[bool]:
     mine = false() if vis.holder_id is None else DemandeAcces.person_id == vis.holder_id
     return _visible(DemandeAcces.organisation_id, mine, vis)
 
 
-async def demande_row(session: AsyncSession, id_: uuid.UUID, vis: Visibility) -> Any:
-    stmt = (
-        select(DemandeAcces, Person.name.label("person_name"), Person.email.label("person_email"))
-        .join(Person, Person.id == DemandeAcces.person_id)
-        .where(DemandeAcces.id == id_)
-        .where(_demande_visible(vis))
-    )
-    return (await session.execute(stmt)).one_or_none()
+class DemandeRow(NamedTuple):
+    """An access request with its asker's names."""
+
+    demande: DemandeAcces
+    person_name: str | None
+    person_email: str | None
+
+
+def _demande_select() -> Select[DemandeAcces, str | None, str | None]:
+    return select(
+        DemandeAcces, Person.name.label("person_name"), Person.email.label("person_email")
+    ).join(Person, Person.id == DemandeAcces.person_id)
+
+
+async def demande_row(session: AsyncSession, id_: uuid.UUID, vis: Visibility) -> DemandeRow | None:
+    stmt = _demande_select().where(DemandeAcces.id == id_).where(_demande_visible(vis))
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else DemandeRow._make(row)
 
 
 async def list_demandes(
@@ -388,12 +414,8 @@ async def list_demandes(
     cursor: str | None,
     statut: str | None,
     organisation_id: uuid.UUID | None,
-) -> Sequence[Any]:
-    stmt = (
-        select(DemandeAcces, Person.name.label("person_name"), Person.email.label("person_email"))
-        .join(Person, Person.id == DemandeAcces.person_id)
-        .where(_demande_visible(vis))
-    )
+) -> list[DemandeRow]:
+    stmt = _demande_select().where(_demande_visible(vis))
     if statut is not None:
         stmt = stmt.where(DemandeAcces.status == statut)
     if organisation_id is not None:
@@ -402,7 +424,7 @@ async def list_demandes(
     if after is not None:
         stmt = stmt.where(after)
     stmt = stmt.order_by(DemandeAcces.created_at, DemandeAcces.id).limit(limit + 1)
-    return (await session.execute(stmt)).all()
+    return [DemandeRow._make(r) for r in await session.execute(stmt)]
 
 
 async def count_pending_demandes(session: AsyncSession, vis: Visibility) -> int:

@@ -207,7 +207,7 @@ async def visible_grant(
 ) -> repo.GrantRow:
     """A grant the caller sees, with its holder (404 otherwise)."""
     row = await repo.grant_row(session, grant_id)
-    if row is None or not auth.sees_grant(row.Habilitation):
+    if row is None or not auth.sees_grant(row.grant):
         raise NotFound("Habilitation introuvable.")
     return row
 
@@ -247,8 +247,8 @@ async def situation(session: AsyncSession, auth: Authority) -> Situation:
         grants=[
             (
                 r,
-                CAPABILITIES[Role(r.Habilitation.role)]
-                if r.Habilitation.status == StatutHabilitation.active.value
+                CAPABILITIES[Role(r.grant.role)]
+                if r.grant.status == StatutHabilitation.active.value
                 else (),
             )
             for r in rows

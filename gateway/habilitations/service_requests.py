@@ -13,7 +13,6 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -229,7 +228,7 @@ async def list_demandes(
     cursor: str | None,
     statut: StatutDemande | None,
     organisation_id: uuid.UUID | None,
-) -> Sequence[Any]:
+) -> list[repo.DemandeRow]:
     """One's own requests and those on the organisations one sees, with the asker."""
     return await repo.list_demandes(
         session,
@@ -241,7 +240,9 @@ async def list_demandes(
     )
 
 
-async def visible_demande(session: AsyncSession, auth: Authority, demande_id: uuid.UUID) -> Any:
+async def visible_demande(
+    session: AsyncSession, auth: Authority, demande_id: uuid.UUID
+) -> repo.DemandeRow:
     """A request the caller sees, with the asker (404 otherwise)."""
     row = await repo.demande_row(session, demande_id, auth.visibility())
     if row is None:
@@ -314,7 +315,7 @@ async def refuse(
     preconditions: Preconditions,
     *,
     reason: str,
-) -> Any:
+) -> repo.DemandeRow:
     """The request refused, with its asker, as the answer shows it."""
     demande = await decidable_demande(session, auth, demande_id, preconditions)
     await _decide(session, auth, demande, StatutDemande.refusee, reason, await repo.db_now(session))

@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.encoders import jsonable_encoder
@@ -61,7 +61,7 @@ Ctx = Annotated[ActionsContext, Depends(get_context)]
 class Created:
     """What a POST produced (Idempotency-Key: the routers' kernel route class)."""
 
-    body: Any
+    body: object
     status_code: int = 201
     headers: dict[str, str] = field(default_factory=dict)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Annotated, Any, NamedTuple, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Annotated, NamedTuple, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,7 +103,7 @@ def with_etag(response: Response, resource_id: uuid.UUID, version: int) -> None:
     response.headers["ETag"] = etag_for(resource_id, version)
 
 
-def created(body: Any, resource_id: uuid.UUID, version: int, location: str) -> Created:
+def created(body: object, resource_id: uuid.UUID, version: int, location: str) -> Created:
     return Created(
         body=body, headers={"ETag": etag_for(resource_id, version), "Location": location}
     )
@@ -160,7 +160,7 @@ async def create_axe(
     return respond(await run())
 
 
-def reordered(body: list[Any]) -> Created:
+def reordered(body: Sequence[object]) -> Created:
     # A new order is no single resource: no ETag; a replay returns the first answer.
     return Created(body=body, status_code=200)
 

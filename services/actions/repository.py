@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import (
     ARRAY,
@@ -116,7 +116,7 @@ async def scoped_indicateur(
     return row[0], row[1], _ref_from(row, 2)
 
 
-async def insert_new(session: AsyncSession, model: type[M], **values: Any) -> M | None:
+async def insert_new(session: AsyncSession, model: type[M], **values: object) -> M | None:
     """A new row (version 1) of a PUT that creates, or None when its unique key was
     taken meanwhile by a concurrent twin (the caller answers 412)."""
     stmt = (
@@ -136,7 +136,15 @@ async def next_seq(session: AsyncSession) -> int:
     return int((await session.execute(text("SELECT actions.next_change_seq()"))).scalar_one())
 
 
-async def touch(session: AsyncSession, obj: Any) -> None:
+class Versioned(Protocol):
+    """A row of the plan: versioned (ETag) and placed in the change sequence."""
+
+    version: int
+    seq: int
+    updated_at: dt.datetime
+
+
+async def touch(session: AsyncSession, obj: Versioned) -> None:
     """A change: new version (ETag), new place in the change sequence (delta sync)."""
     obj.version = obj.version + 1
     obj.seq = await next_seq(session)

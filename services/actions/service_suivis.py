@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +28,7 @@ from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
 from services.actions.dependencies import ActionsContext
-from services.actions.models import Campagne, Suivi, SuiviEvenement
+from services.actions.models import Action, Campagne, Suivi, SuiviEvenement
 from services.actions.repository_suivis import CampagneConventionLigne, CompteursRow
 from services.actions.rules import (
     EtatSuivi,
@@ -190,7 +189,7 @@ async def load_suivi(
     periode: str,
     *,
     for_update: bool = False,
-) -> tuple[Suivi, Any, ConventionRef]:
+) -> tuple[Suivi, Action, ConventionRef]:
     """The suivi, its action and convention; to write it (`for_update`), the action's
     row locked in share mode first (see the module's docstring)."""
     action, convention = await load_action(session, principal, action_id, for_share=for_update)

@@ -113,7 +113,7 @@ async def test_a_service_route_answers_503_within_the_bounds_then_recovers(rig: 
     assert (await rig.conventions.get("/api/v1/conventions", headers=headers)).status_code == 200
     rig.relay.stall()
     try:
-        # A compiled read on a pooled connection: no answer to its statement.
+        # A typed read on a pooled connection: no answer to its statement.
         response, elapsed = await _timed(
             rig.conventions.get("/api/v1/conventions", headers=headers)
         )

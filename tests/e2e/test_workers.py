@@ -30,7 +30,7 @@ from tests.support.personas import NATIONAL, auth_headers
 TODAY = dt.datetime.now(dt.UTC).date()
 QUARTER = f"{TODAY.year}-T{(TODAY.month - 1) // 3 + 1}"
 # Per app: what its requests read. /readyz takes a connection of the engine's pool; the
-# lists are compiled reads, on the other pool.
+# lists are typed reads, on the other pool.
 LOAD: dict[str, list[str]] = {
     "conventions": ["/readyz", "/api/v1/conventions?limit=50"],
     "actions": ["/readyz", f"/api/v1/campagnes/{QUARTER}?limit=50"],

@@ -29,7 +29,7 @@ def test_same_text_as_pydantic_for_the_types_rows_carry() -> None:
     raw = uuid.uuid4()
     values = {
         "id": raw,
-        # asyncpg's own UUID class (a subclass) is what compiled reads hand back.
+        # asyncpg's own UUID class (a subclass) is what typed reads hand back.
         "from_driver": pgproto.UUID(str(raw)),
         "amount": decimal.Decimal("12.50"),
         "at": dt.datetime(2026, 3, 31, 17, 5, 1, 250, tzinfo=dt.UTC),

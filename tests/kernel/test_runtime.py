@@ -172,7 +172,7 @@ async def test_every_request_gives_its_connections_back_whatever_its_path(
 async def test_no_free_connection_in_time_is_a_503_the_client_may_retry(
     database_url: str,
 ) -> None:
-    # One worker's share of 2: one engine connection, one for compiled reads.
+    # One worker's share of 2: one engine connection, one for typed reads.
     app = create_toy_app(
         database_url=database_url, db_connections=2, workers=1, db_pool_timeout_seconds=0.1
     )
@@ -207,6 +207,6 @@ async def test_a_database_refusing_connections_is_a_503_the_client_may_retry(
             await conn.commit()
     assert_problem(refused, 503)
     assert refused.headers["retry-after"] == "1"
-    # The compiled reads' pool meets asyncpg's own exception: the same answer.
+    # The typed reads' pool meets asyncpg's own exception: the same answer.
     assert refused_by_database(asyncpg.TooManyConnectionsError("too many clients already"))
     assert not refused_by_database(asyncpg.UniqueViolationError("duplicate key"))

@@ -90,7 +90,7 @@ def test_development_defaults_work_without_configuration(monkeypatch: pytest.Mon
 
 def test_an_apps_connections_are_shared_out_among_its_workers() -> None:
     """COOP_DB_CONNECTIONS is the app's, every worker together: each gets an equal share,
-    half for compiled reads, the rest for its engine, so the suite's total does not
+    half for typed reads, the rest for its engine, so the suite's total does not
     grow with the worker count (four apps of 2 workers × (10 + 10) overran
     PostgreSQL's default 100 connections)."""
     settings = DemoAppSettings(db_connections=32)
