@@ -281,36 +281,30 @@ class ReadSession(Session):
     """A safe request's session: autocommit, and the connection its typed reads run on
     (borrowed on the first one, given back when the session closes)."""
 
-    def __init__(self, *args: Any, read_pool: ReadPool | None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, read_pool: ReadPool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.read_pool = read_pool
         self._read_connection: DriverConnection | None = None
 
     async def read_connection(self) -> DriverConnection:
         if self._read_connection is None:
-            if self.read_pool is None:
-                # No pool of its own: the engine's connection, as the driver's.
-                raw = await (await self.connection()).get_raw_connection()
-                self._read_connection = raw.driver_connection
-                return self._read_connection  # type: ignore[return-value]
             self._read_connection = await self.read_pool.acquire()
         return self._read_connection
 
     def statement_run(self, sql: str, arguments: Sequence[object]) -> None:
-        if self.read_pool is not None:
-            self.read_pool.statement_run(sql, arguments)
+        self.read_pool.statement_run(sql, arguments)
 
     async def close(self) -> None:
         connection, self._read_connection = self._read_connection, None
         try:
-            if connection is not None and self.read_pool is not None:
+            if connection is not None:
                 await self.read_pool.release(connection)  # asyncpg shields the release
         finally:
             await super().close()
 
 
 def create_read_sessionmaker(
-    engine: AsyncEngine, read_pool: ReadPool | None
+    engine: AsyncEngine, read_pool: ReadPool
 ) -> async_sessionmaker[ReadSession]:
     """Sessions for safe requests: autocommit, so a read is one round trip per query.
 

@@ -86,9 +86,8 @@ async def capture_app(
 
             engine = app.state.engine.sync_engine
             event.listen(engine, "before_cursor_execute", hook)
-            read_pool: ReadPool | None = app.state.read_pool
-            if read_pool is not None:
-                read_pool.listeners.append(typed_read)
+            read_pool: ReadPool = app.state.read_pool
+            read_pool.listeners.append(typed_read)
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             label = f"coop-{app_name}"
             try:
@@ -97,8 +96,7 @@ async def capture_app(
                         await _one_endpoint(c, key, specs, recorded, counter, label, repeat, result)
             finally:
                 event.remove(engine, "before_cursor_execute", hook)
-                if read_pool is not None:
-                    read_pool.listeners.remove(typed_read)
+                read_pool.listeners.remove(typed_read)
     return result
 
 
