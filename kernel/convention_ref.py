@@ -26,7 +26,7 @@ from enum import Enum, StrEnum
 from typing import TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 from sqlalchemy import (
     BigInteger,
     BindParameter,
@@ -56,6 +56,8 @@ from kernel.principal import Principal
 
 _log = logging.getLogger("coop.convention_ref")
 REFERENCES_PATH = "/internal/v1/conventions/references"
+ORGANISATIONS_PATH = "/internal/v1/organisations"
+ORGANISATIONS_PER_CALL = 500
 CONVENTIONS_AUDIENCE = "conventions"
 
 
@@ -136,6 +138,16 @@ def etat_convention(
 
 class ReferencesPage(BaseModel):
     items: list[ConventionRef]
+
+
+class OrganisationName(BaseModel):
+    """What other apps read of an organisation: its name (``/internal/v1/organisations``)."""
+
+    id: uuid.UUID
+    nom: str
+
+
+OrganisationNames = TypeAdapter(list[OrganisationName])
 
 
 def convention_ref_table(metadata: MetaData) -> Table:
@@ -305,13 +317,37 @@ class ConventionRefClient:
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._signer.mint_service(CONVENTIONS_AUDIENCE)}"}
 
-    async def _get(self, url: str, params: dict[str, int] | None = None) -> httpx.Response:
+    async def _get(
+        self, url: str, params: dict[str, int] | dict[str, str] | None = None
+    ) -> httpx.Response:
         try:
             return await self._http.get(url, params=params, headers=self._headers())
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
             # A pooled keep-alive connection the service closed as it was being reused
             # (its idle timeout): the GET is safe to send again, once, on a fresh one.
             return await self._http.get(url, params=params, headers=self._headers())
+
+    async def organisation_names(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The names of organisations (a convention's signataires, an action's porteurs),
+        from the conventions service's registry; an id it does not know is left out."""
+        wanted = sorted(set(ids))
+        names: dict[uuid.UUID, str] = {}
+        # The internal route takes at most ORGANISATIONS_PER_CALL ids at once.
+        for start in range(0, len(wanted), ORGANISATIONS_PER_CALL):
+            part = ",".join(str(i) for i in wanted[start : start + ORGANISATIONS_PER_CALL])
+            try:
+                resp = await self._get(self._base + ORGANISATIONS_PATH, {"ids": part})
+                resp.raise_for_status()
+            except httpx.HTTPError as exc:
+                raise ServiceUnavailable(
+                    "Service des conventions injoignable : les noms des organisations ne "
+                    "peuvent pas être lus.",
+                    headers={"Retry-After": "5"},
+                ) from exc
+            names.update(
+                (item.id, item.nom) for item in OrganisationNames.validate_json(resp.content)
+            )
+        return names
 
     async def changes_after(self, seq: int, limit: int = 500) -> list[ConventionRef]:
         try:

@@ -5,7 +5,8 @@ name the format (PDF, PNG, JPEG, ZIP); a ZIP is only accepted as ODF (its first 
 ``mimetype``, stored uncompressed) or OOXML (its ``[Content_Types].xml`` names the
 main part). Anything else must be text (UTF-8, no control characters) to pass as CSV
 or plain text. The file name's extension must agree with the content. Used by the
-documents upload and by the spreadsheet import (`kernel.tabular.reader`).
+documents upload and by the spreadsheet import (`kernel.tabular.reader`); the names of
+files sent back (`content_disposition`, RFC 6266): documents, exports.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import struct
 import unicodedata
 import zlib
 from dataclasses import dataclass
+from urllib.parse import quote
 
 # Bytes of the head kept to decide the type (a ZIP's first entries fit easily).
 HEAD_BYTES = 64 * 1024
@@ -187,3 +189,11 @@ def sanitize_filename(raw: str) -> CleanName:
         stem, ext = os.path.splitext(name)
         name = stem[: MAX_NAME_CHARS - len(ext)] + ext
     return CleanName(name=name, changed=name != raw)
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """ASCII fallback plus the exact UTF-8 name (``filename*``), for every browser."""
+    fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+    fallback = "".join(c if c.isprintable() and c not in '"\\;' else "_" for c in fallback)
+    fallback = fallback.strip() or "document"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -292,6 +292,18 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     )
 
+    export = eps.get("tableau_de_suivi")
+    p50 = None if export is None else _get(export, "c1", "direct", "p50_ms")
+    out.append(
+        _target(
+            "Export du tableau de suivi d'une convention p50 < 1 s",
+            p50,
+            "< 1000 ms",
+            None if p50 is None else p50 < 1000,
+            "ODS, service direct, c=1, les 5 plus grands plans de la Caf du banc",
+        )
+    )
+
     out.append(
         _ratio_target(
             "Documents via passerelle ≥ 0,80 × Mo/s direct (c=8)",

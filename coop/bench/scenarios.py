@@ -124,6 +124,8 @@ def operations(
         bench_id(f"action:{c.index}:{a}") for c in caf_convs.values() for a in range(c.n_actions)
     ]
     load_targets = max(1, len(write_targets) - CAPTURE_RESERVED)
+    # The bench Caf's conventions, largest plan first: the export's worst cases.
+    exported = [c.id for c in sorted(caf_convs.values(), key=lambda c: -c.n_actions)][:5]
 
     def write_target(i: int) -> uuid.UUID:
         if i >= CAPTURE_OFFSET:
@@ -175,6 +177,16 @@ def operations(
             concurrency=(1,),
             fresh_targets=True,
             max_calls=load_targets,
+        ),
+        Op(
+            "tableau_de_suivi",
+            "Exporter le tableau de suivi d'une convention (ODS)",
+            "actions",
+            "caf_agent",
+            "GET",
+            lambda i: f"/api/v1/conventions/{exported[i % len(exported)]}/tableau-de-suivi",
+            # A file per call: its p50 at c=1 is the figure (issue 26: under 1 s).
+            concurrency=(1,),
         ),
         Op(
             "mes_conventions",

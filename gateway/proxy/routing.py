@@ -34,6 +34,7 @@ PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/conventions/{id}/bilans/**", ACTIONS),
     ("/api/v1/conventions/{id}/indicateurs", ACTIONS),
     ("/api/v1/conventions/{id}/indicateurs/**", ACTIONS),
+    ("/api/v1/conventions/{id}/tableau-de-suivi", ACTIONS),
     ("/api/v1/actions", ACTIONS),
     ("/api/v1/actions/**", ACTIONS),
     ("/api/v1/axes", ACTIONS),

@@ -14,6 +14,7 @@ from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
 from services.actions.dependencies import ActionsContext
 from services.actions.endpoints import router as plan_router
 from services.actions.endpoints_bilans import router as bilans_router
+from services.actions.endpoints_exports import router as exports_router
 from services.actions.endpoints_indicateurs import router as indicateurs_router
 from services.actions.endpoints_internal import router as internal_router
 from services.actions.endpoints_suivis import router as suivis_router
@@ -52,7 +53,14 @@ def create_app(
         settings,
         title="Coopération — actions",
         description="Plan d'actions des CTG, suivis trimestriels, indicateurs et bilans.",
-        routers=[plan_router, indicateurs_router, suivis_router, bilans_router, internal_router],
+        routers=[
+            plan_router,
+            indicateurs_router,
+            suivis_router,
+            bilans_router,
+            exports_router,
+            internal_router,
+        ],
         idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,
         openapi_tags=[
@@ -62,6 +70,7 @@ def create_app(
             {"name": "suivis"},
             {"name": "campagnes"},
             {"name": "bilans"},
+            {"name": "exports", "description": "Le tableau de suivi en ODS, XLSX ou CSV"},
             {"name": "interne", "description": "Routes réservées aux services de la suite"},
         ],
     )

@@ -42,7 +42,7 @@ from kernel.odf import (
     xml_text,
 )
 from kernel.tabular.columns import PARIS, french_date, french_number
-from services.actions.rules import StatutAction
+from services.actions.rules import StatutAction, part_de_la_cible
 
 ODT_MEDIA_TYPE = ODT_MIMETYPE
 PDF_MEDIA_TYPE = "application/pdf"
@@ -82,9 +82,8 @@ class Progression(_Frozen):
 
     @property
     def pourcentage(self) -> Decimal | None:
-        if self.valeur is None or not self.cible:
-            return None
-        return (self.valeur * 100 / self.cible).quantize(Decimal(1))
+        part = part_de_la_cible(self.valeur, self.cible)
+        return None if part is None else (part * 100).quantize(Decimal(1))
 
 
 class IndicateurRapport(_Frozen):

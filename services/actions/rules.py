@@ -447,3 +447,10 @@ def probleme_valeur(unite: Unite, valeur: Decimal) -> str | None:
 
 def annee_de_periode(periode: str) -> int:
     return int(periode[:4])
+
+
+def part_de_la_cible(valeur: Decimal | None, cible: Decimal | None) -> Decimal | None:
+    """A value against its target, as a fraction (0.425: 42,5 %); none without a target."""
+    if valeur is None or not cible:
+        return None
+    return valeur / cible

@@ -1,12 +1,10 @@
-"""HTTP details of a download: Range (RFC 9110) and Content-Disposition (RFC 6266)."""
+"""HTTP details of a download: Range (RFC 9110); Content-Disposition is the kernel's."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -61,14 +59,6 @@ def _unsatisfiable(size: int) -> RangeNotSatisfiable:
     return RangeNotSatisfiable(
         f"Le contenu fait {size} octets.", headers={"Content-Range": f"bytes */{size}"}
     )
-
-
-def content_disposition(filename: str, disposition: str = "attachment") -> str:
-    """ASCII fallback plus the exact UTF-8 name (``filename*``), for every browser."""
-    fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
-    fallback = "".join(c if c.isprintable() and c not in '"\\;' else "_" for c in fallback)
-    fallback = fallback.strip() or "document"
-    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class ContentResponse(StreamingResponse):

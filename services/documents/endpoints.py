@@ -19,10 +19,11 @@ from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
 from kernel.pagination import Pagination, make_page
 from kernel.rights import Everyone
+from kernel.sniffing import content_disposition
 from services.documents import repository as repo
 from services.documents import service
 from services.documents.dependencies import Context
-from services.documents.download import ContentResponse, content_disposition, parse_range
+from services.documents.download import ContentResponse, parse_range
 from services.documents.models import StatutAnalyse, TypeDocument
 from services.documents.repository import DocumentFilters
 from services.documents.rights import ConventionRead, DocumentRead, DocumentUpload, DocumentWrite

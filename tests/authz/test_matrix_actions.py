@@ -326,6 +326,12 @@ ROWS: dict[tuple[str, str], list[Row]] = {
         "échéance", _set_echeance, "caf_writes"
     ),
     ("GET", "/api/v1/campagnes/{periode}"): [("my scope", "A", _campagne_vue, everyone())],
+    # The tableau de suivi as a file: whoever reads the convention (porteurs' names read
+    # from the conventions service over HTTP).
+    ("GET", "/api/v1/conventions/{convention_id}/tableau-de-suivi"): [
+        *both("ods", get(f"{C}/{{c}}/tableau-de-suivi"), "reads"),
+        *both("csv", get(f"{C}/{{c}}/tableau-de-suivi?format=csv&periode={{p}}"), "reads"),
+    ],
     ("GET", "/api/v1/moi/actions-a-renseigner"): [("mine", "A", _a_renseigner, everyone())],
     ("GET", "/api/v1/conventions/{convention_id}/bilans"): both(
         "bilans", get(f"{C}/{{c}}/bilans"), "reads"

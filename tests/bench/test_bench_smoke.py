@@ -28,6 +28,7 @@ EXPECTED = {
     "pagination_profonde",
     "document_upload",
     "document_download",
+    "tableau_de_suivi",
 }
 
 

@@ -12,11 +12,12 @@ from kernel.errors import DomainError
 from kernel.sniffing import (
     TEXT_CANDIDATE,
     UnsupportedType,
+    content_disposition,
     final_type,
     sanitize_filename,
     sniff_head,
 )
-from services.documents.download import content_disposition, parse_range
+from services.documents.download import parse_range
 from services.documents.models import Base
 from services.documents.settings import DocumentsSettings
 from tests.documents.samples import ooxml, ooxml_types, pdf
