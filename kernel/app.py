@@ -26,6 +26,7 @@ from kernel.idempotency import IdempotencyStore
 from kernel.input import NulCharacterMiddleware
 from kernel.internal_token import InternalTokenSigner, InternalTokenVerifier
 from kernel.observability import Metrics, RequestContextMiddleware, ResponseHook
+from kernel.openapi import install_documented_openapi
 from kernel.settings import CommonSettings
 from kernel.slow_clients import BodyIdleTimeoutMiddleware
 
@@ -164,4 +165,5 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router)
+    install_documented_openapi(app)
     return app

@@ -11,7 +11,7 @@ through `Preconditions.check`, at the point its rules say: the one place a 428 o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -75,6 +75,24 @@ class Preconditions:
         return header_matches(self.if_none_match, current_etag)
 
 
+_IF_MATCH = (
+    "L'ETag de la version lue (réponse d'une lecture) : la modification n'a lieu que si "
+    "la ressource n'a pas changé depuis (412 sinon)."
+)
+_IF_NONE_MATCH_READ = "L'ETag déjà connu : 304 sans corps si la ressource n'a pas changé."
+_IF_NONE_MATCH_CREATE = "`*` pour créer seulement (412 si la ressource existe déjà)."
+
+
+def _header(name: str, description: str, *, required: bool) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
 class ConditionalHeaders:
     """The dependency reading a route's conditional headers. `statuses` are the
     answers it makes possible (a route's documentation may be derived from them)."""
@@ -86,6 +104,16 @@ class ConditionalHeaders:
         self.if_none_match = if_none_match
         self.required = required
         self.statuses = statuses
+
+    def parameters(self) -> list[dict[str, Any]]:
+        """The headers it reads, as OpenAPI header parameters (`kernel.openapi`)."""
+        out = []
+        if self.if_match:
+            out.append(_header("If-Match", _IF_MATCH, required=self.required))
+        if self.if_none_match:
+            text = _IF_NONE_MATCH_CREATE if self.if_match else _IF_NONE_MATCH_READ
+            out.append(_header("If-None-Match", text, required=False))
+        return out
 
     async def __call__(self, request: Request) -> Preconditions:
         headers = request.headers

@@ -65,6 +65,7 @@ from kernel.database import DbSession
 from kernel.errors import Conflict, InvalidPayload
 from kernel.internal_token import current_principal
 from kernel.json_response import json_response
+from kernel.openapi import declare
 from kernel.principal import Principal
 from kernel.rights import RightRoute
 from kernel.settings import CommonSettings
@@ -312,6 +313,19 @@ class _Claim:
         return response
 
 
+# What a replayed answer adds (documented on every POST's 2xx).
+_REPLAY_HEADERS = {
+    "Idempotent-Replayed": {
+        "description": "true : la réponse d'une requête déjà exécutée avec cette clé.",
+        "schema": {"type": "string"},
+    },
+    "X-Coop-Secret-Omis": {
+        "description": "Les champs secrets laissés vides dans une réponse rejouée.",
+        "schema": {"type": "string"},
+    },
+}
+
+
 def _key_of(request: Request) -> str | None:
     key = request.headers.get(HEADER)
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
@@ -352,6 +366,10 @@ def idempotent_route_class(principal: Callable[..., Any]) -> type[APIRoute]:
         if claim.body_read:
             await claim.take()
         # Otherwise a multipart upload, claimed at its last chunk (`_Claim.hashing`).
+
+    # The key reused with another body, or its twin still running (409); a key out of
+    # bounds (422).
+    declare(guard, 409, 422, success_headers=_REPLAY_HEADERS)
 
     class IdempotentRoute(IdempotentRouteBase):
         def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:

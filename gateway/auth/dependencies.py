@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 
 from gateway.auth.gatekeeper import IDENTITY_SCOPE_KEY, PRINCIPAL_SCOPE_KEY, Gatekeeper
 from gateway.identity import CallerIdentity
+from kernel.openapi import declare
 from kernel.principal import Principal
 
 __all__ = [
@@ -36,6 +37,10 @@ async def current_principal(
     gatekeeper: Gatekeeper = request.app.state.gatekeeper
     return await gatekeeper.principal(request.scope)
 
+
+# No valid token (401), over the caller's budget (429), no identity provider to check
+# the token with (503).
+declare(current_identity, 401, 429, 503)
 
 CurrentIdentity = Annotated[CallerIdentity, Depends(current_identity)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from gateway.proxy.routing import RoutingTable
+from kernel.openapi import add_problem, sort_responses
 
 _log = logging.getLogger("coop.gateway.openapi")
 _REF_PREFIX = "#/components/"
@@ -54,6 +55,34 @@ def security_schemes(discovery_url: str) -> dict[str, Any]:
             "caf-agent` en développement), collé tel quel.",
         },
     }
+
+
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+# What the gateway itself may answer on any operation: over the client's budget (per IP,
+# per principal), request line and headers too large (the server).
+_EVERY_OPERATION = (429, 431)
+# On an operation taking a body: too large, or too slow to arrive.
+_WITH_BODY = (408, 413)
+# On an operation it forwards: no valid token, the service unreachable (503), too slow
+# to answer (504), or answering what is not HTTP (502).
+_PROXIED = (401, 502, 503, 504)
+
+
+def add_gateway_answers(item: dict[str, Any], *, proxied: bool) -> None:
+    """The answers the gateway adds to those of a path's operations."""
+    for method in _METHODS:
+        operation = item.get(method)
+        if not isinstance(operation, dict):
+            continue
+        responses = operation.setdefault("responses", {})
+        statuses = [*_EVERY_OPERATION]
+        if "requestBody" in operation:
+            statuses += _WITH_BODY
+        if proxied:
+            statuses += _PROXIED
+        for status in statuses:
+            add_problem(responses, status)
+        sort_responses(operation)
 
 
 def merge_documents(
@@ -107,6 +136,7 @@ def merge_documents(
             elif table.service_for(path) != source:
                 continue
             merged["paths"][path] = _rewrite_refs(item, renames)
+            add_gateway_answers(merged["paths"][path], proxied=source != "gateway")
         for tag in document.get("tags", []) or []:
             if isinstance(tag, dict) and tag.get("name") not in seen_tags:
                 seen_tags.add(str(tag.get("name")))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
@@ -61,6 +62,7 @@ _MULTIPART_DOC: dict[str, object] = {
                             "description": "En dernière partie du formulaire.",
                         },
                     },
+                    "additionalProperties": False,
                 }
             }
         },
@@ -78,6 +80,7 @@ _VERSION_DOC: dict[str, object] = {
                         "libelle": {"type": "string", "maxLength": 200},
                         "fichier": {"type": "string", "format": "binary"},
                     },
+                    "additionalProperties": False,
                 }
             }
         },
@@ -301,7 +304,42 @@ async def get_version(
     return service.version_out(found[0], ctx.antivirus)
 
 
-@router.get("/documents/{document_id}/contenu", summary="Télécharger la dernière version")
+# The content as stored (its type is the file's), whole or the range asked for.
+_CONTENT = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+_DOWNLOAD_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Le contenu du fichier", "content": _CONTENT},
+    206: {
+        "description": "La plage d'octets demandée (Range)",
+        "content": _CONTENT,
+        "headers": {
+            "Content-Range": {"description": "bytes début-fin/taille", "schema": {"type": "string"}}
+        },
+    },
+}
+RangeHeader = Annotated[
+    str | None,
+    Header(
+        alias="Range",
+        description="Une plage d'octets (bytes=début-fin) : 206 avec cette partie, 416 hors "
+        "du contenu.",
+    ),
+]
+IfRangeHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Range",
+        description="L'ETag du contenu : la plage n'est servie que s'il "
+        "n'a pas changé (sinon tout le contenu).",
+    ),
+]
+
+
+@router.get(
+    "/documents/{document_id}/contenu",
+    summary="Télécharger la dernière version",
+    response_class=Response,
+    responses=_DOWNLOAD_ANSWERS,
+)
 async def download_latest(
     document_id: uuid.UUID,
     request: Request,
@@ -309,11 +347,19 @@ async def download_latest(
     session: DbSession,
     principal: DocumentRead,
     ctx: Context,
+    byte_range: RangeHeader = None,
+    if_range: IfRangeHeader = None,
 ) -> Response:
-    return await _download(request, preconditions, session, principal, ctx, document_id, None)
+    asked = _Asked(byte_range, if_range, request.method == "HEAD")
+    return await _download(asked, preconditions, session, principal, ctx, document_id, None)
 
 
-@router.get("/documents/{document_id}/versions/{numero}/contenu", summary="Télécharger une version")
+@router.get(
+    "/documents/{document_id}/versions/{numero}/contenu",
+    summary="Télécharger une version",
+    response_class=Response,
+    responses=_DOWNLOAD_ANSWERS,
+)
 async def download_version(
     document_id: uuid.UUID,
     numero: int,
@@ -322,12 +368,24 @@ async def download_version(
     session: DbSession,
     principal: DocumentRead,
     ctx: Context,
+    byte_range: RangeHeader = None,
+    if_range: IfRangeHeader = None,
 ) -> Response:
-    return await _download(request, preconditions, session, principal, ctx, document_id, numero)
+    asked = _Asked(byte_range, if_range, request.method == "HEAD")
+    return await _download(asked, preconditions, session, principal, ctx, document_id, numero)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What a download asks for beyond the content: a range, on a condition; no body."""
+
+    byte_range: str | None
+    if_range: str | None
+    head: bool
 
 
 async def _download(
-    request: Request,
+    asked: _Asked,
     preconditions: Preconditions,
     session: DbSession,
     principal: CurrentPrincipal,
@@ -365,15 +423,15 @@ async def _download(
     }
     if preconditions.not_modified(etag):
         return Response(status_code=304, headers=headers)
-    byte_range = parse_range(request.headers.get("range"), version.taille)
-    if_range = request.headers.get("if-range")
+    byte_range = parse_range(asked.byte_range, version.taille)
+    if_range = asked.if_range
     if byte_range is not None and if_range is not None and if_range.strip() != etag:
         byte_range = None  # the client's copy is stale: send the whole new content
     if byte_range is None:
         headers["Content-Length"] = str(version.taille)
         return ContentResponse(
             ctx.storage.read(key),
-            None if request.method == "HEAD" else ctx.storage.local_path(key),
+            None if asked.head else ctx.storage.local_path(key),
             media_type=version.type_contenu,
             headers=headers,
         )

@@ -72,3 +72,39 @@ def test_clashing_components_are_prefixed_and_shared_ones_kept_once() -> None:
     # Internal routes never appear; the services' own documents are left untouched.
     assert list(merged["paths"]) == ["/api/v1/actions", "/api/v1/axes", "/api/v1/conventions"]
     assert sources == before
+
+
+def test_the_gateway_adds_its_own_answers() -> None:
+    """Every proxied operation may be answered by the gateway itself: no valid token
+    (401), over budget (429), headers too large (431), the service unreachable (503),
+    too slow (504) or answering garbage (502); one taking a body, too large (413) or
+    too slow to arrive (408). Its own routes get no proxy answers."""
+    service = _document({"/api/v1/conventions": "Page"}, {"Page": {"type": "object"}})
+    service["paths"]["/api/v1/conventions"]["post"] = {
+        "requestBody": {"content": {"application/json": {"schema": {}}}},
+        "responses": {"201": {"description": "Créé"}},
+    }
+    own = _document({"/api/v1/moi": "Moi"}, {"Moi": {"type": "object"}})
+
+    merged = merge_documents(
+        own,
+        {"conventions": service},
+        RoutingTable(),
+        title="Coopération",
+        version="1",
+        discovery_url="http://idp.test/.well-known/openid-configuration",
+    )
+
+    def statuses(path: str, method: str) -> set[str]:
+        return set(merged["paths"][path][method]["responses"])
+
+    assert statuses("/api/v1/conventions", "get") == {
+        "200", "401", "429", "431", "502", "503", "504"
+    }  # fmt: skip
+    assert statuses("/api/v1/conventions", "post") == {
+        "201", "401", "408", "413", "429", "431", "502", "503", "504"
+    }  # fmt: skip
+    assert statuses("/api/v1/moi", "get") == {"200", "429", "431"}
+    problem = merged["paths"]["/api/v1/conventions"]["get"]["responses"]["429"]
+    assert "application/problem+json" in problem["content"]
+    assert "Retry-After" in problem["headers"]
