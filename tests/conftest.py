@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -65,19 +66,27 @@ def _environment_restored() -> Iterator[None]:
         os.environ.update(saved)
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+@contextmanager
+def fresh_database(prefix: str = "coop_test") -> Iterator[str]:
+    """A new database on the test server, every app's migrations applied; dropped
+    when the block ends."""
     server = _server_url()
-    name = f"coop_test_{os.getpid()}_{secrets.token_hex(3)}"
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    for tree in migration_trees():
-        upgrade(tree, url)
-    os.environ["DATABASE_URL"] = url
     try:
+        for tree in migration_trees():
+            upgrade(tree, url)
         yield url
     finally:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with fresh_database() as url:
+        os.environ["DATABASE_URL"] = url
+        yield url
 
 
 @pytest.fixture(scope="session")
