@@ -11,14 +11,17 @@
   actions service parses (`2026-T1`, `2026`) through `check_plausible_year`. Outside it
   a year means nothing (`0000`) or overflows the calendar (the quarter after `9999-T4`,
   a due date after 31 December 9999): it used to end in a 500.
+- `Numero`: a number in a path (a version's), within PostgreSQL's `integer`: past it
+  the query itself failed (a 500), found by the contract test.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 from starlette.routing import Match, Router
@@ -33,6 +36,10 @@ ANNEE_MIN = 2000
 ANNEE_MAX = 2099
 ANNEE_CODE = "annee_hors_bornes"
 ANNEE_HORS_BORNES = f"Année hors des bornes acceptées ({ANNEE_MIN} à {ANNEE_MAX})."
+
+# PostgreSQL's `integer`.
+INT4_MAX = 2**31 - 1
+Numero = Annotated[int, Path(ge=1, le=INT4_MAX, description="Numéro, à partir de 1.")]
 
 
 def holds_nul(value: object) -> bool:

@@ -13,6 +13,7 @@ from kernel.errors import NotFound
 from kernel.etag import IfMatchWhenSent
 from kernel.history import EntreeHistorique
 from kernel.idempotency import IdempotentRoute
+from kernel.input import Numero
 from kernel.pagination import Page, Pagination
 from services.conventions import repository as repo
 from services.conventions import service, service_avenants, service_lifecycle
@@ -93,7 +94,7 @@ async def list_versions(
 
 @router.get("/{convention_id}/versions/{numero}")
 async def get_version(
-    convention_id: uuid.UUID, numero: int, session: DbSession, principal: ConventionRead
+    convention_id: uuid.UUID, numero: Numero, session: DbSession, principal: ConventionRead
 ) -> VersionOut:
     await service.load_readable(session, principal, convention_id)
     version = await repo.get_version(session, convention_id, numero)

@@ -16,6 +16,7 @@ from kernel.database import DbSession
 from kernel.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from kernel.etag import IfMatch, IfNoneMatch, Preconditions
 from kernel.idempotency import IdempotentRoute
+from kernel.input import Numero
 from kernel.internal_token import CurrentPrincipal
 from kernel.json_response import json_response
 from kernel.pagination import Pagination, make_page
@@ -292,7 +293,7 @@ async def create_version(
 @router.get("/documents/{document_id}/versions/{numero}", response_model=VersionOut)
 async def get_version(
     document_id: uuid.UUID,
-    numero: int,
+    numero: Numero,
     session: DbSession,
     principal: DocumentRead,
     ctx: Context,
@@ -362,7 +363,7 @@ async def download_latest(
 )
 async def download_version(
     document_id: uuid.UUID,
-    numero: int,
+    numero: Numero,
     request: Request,
     preconditions: IfNoneMatch,
     session: DbSession,
