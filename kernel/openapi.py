@@ -139,6 +139,17 @@ _CONTENT_RANGE = {
     "description": "bytes */taille : la taille du contenu.",
     "schema": {"type": "string"},
 }
+# The gateway's refusal states the budget (IETF httpapi draft's fields, gateway.limits).
+_RATE_LIMIT = {
+    "RateLimit-Policy": {
+        "description": 'Le budget entier : "nom";q=requêtes;w=secondes.',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'Ce qui reste : "nom";r=0;t=secondes avant la prochaine requête.',
+        "schema": {"type": "string"},
+    },
+}
 _RETRY_AFTER = {
     "description": "Secondes à attendre avant de réessayer.",
     "schema": {"type": "string"},
@@ -186,6 +197,8 @@ def problem_response(description: str, status: int) -> dict[str, Any]:
     }
     if status in RETRY_AFTER_STATUSES:
         response["headers"] = {"Retry-After": _RETRY_AFTER}
+    if status == 429:
+        response["headers"].update(_RATE_LIMIT)
     if status == 401:
         response["headers"] = {"WWW-Authenticate": _WWW_AUTHENTICATE}
     if status == 416:

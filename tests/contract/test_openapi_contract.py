@@ -55,6 +55,7 @@ ACTED_ON = (
     "www-authenticate",
     "content-range",
     "idempotent-replayed",
+    "ratelimit",
 )
 
 

@@ -107,4 +107,4 @@ def test_the_gateway_adds_its_own_answers() -> None:
     assert statuses("/api/v1/moi", "get") == {"200", "429", "431"}
     problem = merged["paths"]["/api/v1/conventions"]["get"]["responses"]["429"]
     assert "application/problem+json" in problem["content"]
-    assert "Retry-After" in problem["headers"]
+    assert {"Retry-After", "RateLimit", "RateLimit-Policy"} <= set(problem["headers"])
