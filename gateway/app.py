@@ -187,6 +187,17 @@ def create_app(
         title="Coopération — passerelle",
         description="Authentification, habilitations et API publique unique.",
         routers=[console_router, habilitations_router, historique_router],
+        openapi_tags=[
+            {"name": "moi", "description": "L'appelant, ses habilitations et ses droits"},
+            {
+                "name": "habilitations",
+                "description": "Les rôles des personnes sur les organisations",
+            },
+            {"name": "invitations", "description": "Inviter par e-mail une personne à un rôle"},
+            {"name": "demandes d'accès", "description": "Demander un rôle et y répondre"},
+            {"name": "clients machine", "description": "Les systèmes partenaires (OIDC)"},
+            {"name": "historique", "description": "Qui a changé quoi, et quand"},
+        ],
         idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,
         version=VERSION,

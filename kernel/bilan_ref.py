@@ -26,7 +26,7 @@ ETAT_ADOPTE = "adopté"
 
 
 class BilanRef(BaseModel):
-    """The contract: what other apps may know about a bilan."""
+    """Ce que les autres services de la suite savent d'un bilan."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -62,7 +62,7 @@ CONVENTIONS_AUDIENCE = "conventions"
 
 
 class StatutConvention(StrEnum):
-    """Stored lifecycle status (exact French labels)."""
+    """Le statut enregistré dans le cycle de vie de la convention."""
 
     en_preparation = "en préparation"
     signee = "signée"
@@ -80,7 +80,7 @@ class EtatConvention(StrEnum):
 
 
 class ConventionRef(BaseModel):
-    """The contract of the feed: what other apps may know about a convention."""
+    """Ce que les autres services de la suite savent d'une convention (le flux de références)."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -155,7 +155,12 @@ async def _grant_response(
 # --- moi ----------------------------------------------------------------------------------
 
 
-@router.get("/moi", tags=["moi"], summary="Qui je suis, mes habilitations, ce que je peux faire")
+@router.get(
+    "/moi",
+    tags=["moi"],
+    summary="Qui je suis",
+    description="L'appelant, ses habilitations et ce qu'il peut faire.",
+)
 async def moi(identity: CurrentIdentity, auth: Everyone, session: DbSession) -> Moi:
     mine = await service.situation(session, auth)
     return Moi(
@@ -181,7 +186,12 @@ async def moi(identity: CurrentIdentity, auth: Everyone, session: DbSession) -> 
 # --- grants -------------------------------------------------------------------------------
 
 
-@router.get("/habilitations", tags=TAGS, summary="Habilitations visibles (par fin de validité)")
+@router.get(
+    "/habilitations",
+    tags=TAGS,
+    summary="Lister les habilitations visibles",
+    description="Les habilitations que l'appelant peut voir, par date de fin de validité.",
+)
 async def list_grants(
     auth: Everyone,
     session: DbSession,
@@ -210,7 +220,16 @@ async def list_grants(
     )
 
 
-@router.post("/habilitations", tags=TAGS, status_code=201, summary="Accorder une habilitation")
+@router.post(
+    "/habilitations",
+    tags=TAGS,
+    status_code=201,
+    summary="Accorder une habilitation",
+    description=(
+        "Donne un rôle sur une organisation à une personne déjà connue de Coopération "
+        "(connectée une fois)."
+    ),
+)
 async def grant(
     body: HabilitationIn, auth: HabilitationGrant, ctx: Ctx, session: DbSession, response: Response
 ) -> HabilitationOut:
@@ -229,7 +248,12 @@ async def grant(
     return await _grant_response(session, response, created.id)
 
 
-@router.get("/habilitations/{grant_id}", tags=TAGS)
+@router.get(
+    "/habilitations/{grant_id}",
+    tags=TAGS,
+    summary="Lire une habilitation",
+    description="L'habilitation, son rôle, son organisation et sa validité, avec son ETag.",
+)
 async def get_grant(
     grant_id: uuid.UUID, auth: HabilitationRead, session: DbSession, response: Response
 ) -> HabilitationOut:
@@ -238,7 +262,15 @@ async def get_grant(
     return out
 
 
-@router.get("/habilitations/{grant_id}/historique", tags=TAGS, summary="Historique (append-only)")
+@router.get(
+    "/habilitations/{grant_id}/historique",
+    tags=TAGS,
+    summary="Historique d'une habilitation",
+    description=(
+        "Chaque décision sur l'habilitation (octroi, renouvellement, suspension, "
+        "réactivation, révocation), jamais effacée."
+    ),
+)
 async def grant_history(
     grant_id: uuid.UUID, auth: HabilitationRead, session: DbSession, page: Pagination
 ) -> Page[EvenementOut]:
@@ -260,7 +292,12 @@ async def grant_history(
     return make_page(events, page.limit, key=lambda e: (e.id,), item=item)
 
 
-@router.post("/habilitations/{grant_id}/renouvellement", tags=TAGS, summary="Renouveler")
+@router.post(
+    "/habilitations/{grant_id}/renouvellement",
+    tags=TAGS,
+    summary="Renouveler une habilitation",
+    description="Repousse la fin de validité de l'habilitation (par défaut : un an de plus).",
+)
 async def renew_grant(
     grant_id: uuid.UUID,
     body: Renouvellement,
@@ -297,7 +334,12 @@ async def _status_change(
     return await _grant_response(session, response, grant_id)
 
 
-@router.post("/habilitations/{grant_id}/suspension", tags=TAGS, summary="Suspendre")
+@router.post(
+    "/habilitations/{grant_id}/suspension",
+    tags=TAGS,
+    summary="Suspendre une habilitation",
+    description="L'habilitation cesse d'ouvrir des droits jusqu'à sa réactivation.",
+)
 async def suspend_grant(
     grant_id: uuid.UUID,
     body: Motif,
@@ -319,7 +361,12 @@ async def suspend_grant(
     )
 
 
-@router.post("/habilitations/{grant_id}/reactivation", tags=TAGS, summary="Réactiver")
+@router.post(
+    "/habilitations/{grant_id}/reactivation",
+    tags=TAGS,
+    summary="Réactiver une habilitation",
+    description="Une habilitation suspendue ouvre de nouveau ses droits.",
+)
 async def reactivate_grant(
     grant_id: uuid.UUID,
     body: MotifOptionnel,
@@ -341,7 +388,12 @@ async def reactivate_grant(
     )
 
 
-@router.post("/habilitations/{grant_id}/revocation", tags=TAGS, summary="Révoquer")
+@router.post(
+    "/habilitations/{grant_id}/revocation",
+    tags=TAGS,
+    summary="Révoquer une habilitation",
+    description="Met fin à l'habilitation, définitivement.",
+)
 async def revoke_grant(
     grant_id: uuid.UUID,
     body: Motif,
@@ -366,7 +418,16 @@ async def revoke_grant(
 # --- invitations ------------------------------------------------------------------------
 
 
-@router.post("/invitations", tags=["invitations"], status_code=201, summary="Inviter par e-mail")
+@router.post(
+    "/invitations",
+    tags=["invitations"],
+    status_code=201,
+    summary="Inviter par e-mail",
+    description=(
+        "Invite une personne pas encore connue de Coopération à recevoir un rôle sur "
+        "une organisation ; elle reçoit un e-mail avec un jeton."
+    ),
+)
 async def create_invitation(
     body: InvitationIn, auth: HabilitationGrant, ctx: Ctx, session: DbSession, response: Response
 ) -> InvitationCreee:
@@ -382,7 +443,12 @@ async def create_invitation(
     return InvitationCreee(**_invitation_out(created.invitation).model_dump(), jeton=created.token)
 
 
-@router.get("/invitations", tags=["invitations"])
+@router.get(
+    "/invitations",
+    tags=["invitations"],
+    summary="Lister les invitations",
+    description="Les invitations que l'appelant peut voir.",
+)
 async def list_invitations(
     auth: Everyone, session: DbSession, page: Pagination, organisation_id: uuid.UUID | None = None
 ) -> Page[InvitationOut]:
@@ -396,7 +462,11 @@ async def list_invitations(
     "/invitations/acceptation",
     tags=["invitations"],
     status_code=201,
-    summary="Accepter une invitation (l'e-mail du jeton d'accès doit correspondre)",
+    summary="Accepter une invitation",
+    description=(
+        "La personne invitée, connectée, présente le jeton reçu ; l'e-mail de son jeton"
+        " d'accès doit correspondre."
+    ),
 )
 async def accept_invitation(
     body: Acceptation,
@@ -418,7 +488,12 @@ async def accept_invitation(
     return await _grant_response(session, response, created.id)
 
 
-@router.post("/invitations/{invitation_id}/annulation", tags=["invitations"])
+@router.post(
+    "/invitations/{invitation_id}/annulation",
+    tags=["invitations"],
+    summary="Annuler une invitation",
+    description="Une invitation pas encore acceptée ne peut plus l'être.",
+)
 async def cancel_invitation(
     invitation_id: uuid.UUID, auth: InvitationManage, session: DbSession
 ) -> InvitationOut:
@@ -428,7 +503,16 @@ async def cancel_invitation(
 # --- access requests ---------------------------------------------------------------------
 
 
-@router.post("/demandes-acces", tags=["demandes d'accès"], status_code=201)
+@router.post(
+    "/demandes-acces",
+    tags=["demandes d'accès"],
+    status_code=201,
+    summary="Demander un accès",
+    description=(
+        "Une personne connectée demande un rôle sur une organisation ; un "
+        "administrateur l'approuve ou la refuse."
+    ),
+)
 async def create_demande(
     body: DemandeIn,
     auth: Everyone,
@@ -444,7 +528,12 @@ async def create_demande(
     return _demande_out(demande, identity.name, identity.email)
 
 
-@router.get("/demandes-acces", tags=["demandes d'accès"])
+@router.get(
+    "/demandes-acces",
+    tags=["demandes d'accès"],
+    summary="Lister les demandes d'accès",
+    description="Les demandes d'accès que l'appelant peut voir.",
+)
 async def list_demandes(
     auth: Everyone,
     session: DbSession,
@@ -463,7 +552,12 @@ async def list_demandes(
     )
 
 
-@router.get("/demandes-acces/{demande_id}", tags=["demandes d'accès"])
+@router.get(
+    "/demandes-acces/{demande_id}",
+    tags=["demandes d'accès"],
+    summary="Lire une demande d'accès",
+    description="La demande, son état et la décision prise.",
+)
 async def get_demande(
     demande_id: uuid.UUID, auth: DemandeRead, session: DbSession, response: Response
 ) -> DemandeOut:
@@ -472,7 +566,12 @@ async def get_demande(
     return _demande_out(row.demande, row.person_name, row.person_email)
 
 
-@router.post("/demandes-acces/{demande_id}/approbation", tags=["demandes d'accès"])
+@router.post(
+    "/demandes-acces/{demande_id}/approbation",
+    tags=["demandes d'accès"],
+    summary="Approuver une demande d'accès",
+    description="Accorde l'habilitation demandée.",
+)
 async def approve_demande(
     demande_id: uuid.UUID,
     body: MotifOptionnel,
@@ -495,7 +594,12 @@ async def approve_demande(
     return await _grant_response(session, response, created.id)
 
 
-@router.post("/demandes-acces/{demande_id}/refus", tags=["demandes d'accès"])
+@router.post(
+    "/demandes-acces/{demande_id}/refus",
+    tags=["demandes d'accès"],
+    summary="Refuser une demande d'accès",
+    description="Refuse la demande d'accès.",
+)
 async def refuse_demande(
     demande_id: uuid.UUID,
     body: Motif,
@@ -512,7 +616,13 @@ async def refuse_demande(
 # --- machine clients ------------------------------------------------------------------------
 
 
-@router.post("/clients", tags=["clients machine"], status_code=201)
+@router.post(
+    "/clients",
+    tags=["clients machine"],
+    status_code=201,
+    summary="Enregistrer un client machine",
+    description="Enregistre un système partenaire (client OIDC `client_credentials`).",
+)
 async def register_client(
     body: ClientIn, auth: ClientRegister, ctx: Ctx, session: DbSession, response: Response
 ) -> ClientCree:
@@ -531,7 +641,12 @@ async def register_client(
     return ClientCree(**_client_out(client).model_dump(), habilitation=grant_out)
 
 
-@router.get("/clients", tags=["clients machine"])
+@router.get(
+    "/clients",
+    tags=["clients machine"],
+    summary="Lister les clients machine",
+    description="Les systèmes partenaires enregistrés.",
+)
 async def list_clients(auth: Everyone, session: DbSession, page: Pagination) -> Page[ClientOut]:
     items = await service_clients.list_clients(session, auth, page.limit, page.cursor)
     return make_page(items, page.limit, key=lambda c: (c.client_id,), item=_client_out)

@@ -39,7 +39,7 @@ class HabilitationOut(BaseModel):
 
 
 class HabilitationIn(Input):
-    """Grant a role to a person already known to Coopération (logged in once)."""
+    """Un rôle accordé à une personne déjà connue de Coopération (connectée une fois)."""
 
     personne_id: uuid.UUID
     organisation_id: uuid.UUID

@@ -112,7 +112,16 @@ def created(body: object, resource_id: uuid.UUID, version: int, location: str) -
 # --- axes ------------------------------------------------------------------------------
 
 
-@router.get("/conventions/{convention_id}/axes", tags=["axes"], response_model=SyncPage[AxeOut])
+@router.get(
+    "/conventions/{convention_id}/axes",
+    tags=["axes"],
+    response_model=SyncPage[AxeOut],
+    summary="Lister les axes d'une convention",
+    description=(
+        "Les axes du plan d'actions de la convention, dans leur ordre. `updated_since` "
+        "ne rend que ceux modifiés depuis (synchronisation par delta)."
+    ),
+)
 async def list_axes(
     convention_id: uuid.UUID,
     ctx: Ctx,
@@ -140,6 +149,11 @@ async def list_axes(
     responses={
         201: {"description": "Axe créé (avertissement si le titre ne commence pas par un verbe)"}
     },
+    summary="Créer un axe",
+    description=(
+        "Ajoute un axe à la fin du plan d'actions de la convention (agents de la Caf). "
+        "Un titre qui ne commence pas par un verbe est accepté, avec un avertissement."
+    ),
 )
 async def create_axe(
     convention_id: uuid.UUID,
@@ -165,7 +179,13 @@ def reordered(body: Sequence[object]) -> Created:
     return Created(body=body, status_code=200)
 
 
-@router.post("/conventions/{convention_id}/axes/ordre", tags=["axes"], response_model=list[AxeOut])
+@router.post(
+    "/conventions/{convention_id}/axes/ordre",
+    tags=["axes"],
+    response_model=list[AxeOut],
+    summary="Réordonner les axes",
+    description="La liste complète des axes de la convention, dans leur nouvel ordre.",
+)
 async def reorder_axes(
     convention_id: uuid.UUID,
     data: Ordre,
@@ -182,7 +202,12 @@ async def reorder_axes(
     return respond(await run())
 
 
-@router.get("/conventions/{convention_id}/axes/{axe_id}", tags=["axes"])
+@router.get(
+    "/conventions/{convention_id}/axes/{axe_id}",
+    tags=["axes"],
+    summary="Lire un axe",
+    description="Un axe du plan d'actions, avec son ETag.",
+)
 async def get_axe(
     convention_id: uuid.UUID,
     axe_id: uuid.UUID,
@@ -195,7 +220,14 @@ async def get_axe(
     return service.axe_out(axe)
 
 
-@router.patch("/conventions/{convention_id}/axes/{axe_id}", tags=["axes"])
+@router.patch(
+    "/conventions/{convention_id}/axes/{axe_id}",
+    tags=["axes"],
+    summary="Modifier un axe",
+    description=(
+        "Seuls les champs envoyés changent ; `If-Match` obligatoire (428 sans, 412 si périmé)."
+    ),
+)
 async def update_axe(
     convention_id: uuid.UUID,
     axe_id: uuid.UUID,
@@ -210,7 +242,13 @@ async def update_axe(
     return service.axe_out(axe)
 
 
-@router.delete("/conventions/{convention_id}/axes/{axe_id}", tags=["axes"], status_code=204)
+@router.delete(
+    "/conventions/{convention_id}/axes/{axe_id}",
+    tags=["axes"],
+    status_code=204,
+    summary="Supprimer un axe",
+    description="Supprime un axe vide ; un axe qui contient des actions : 409.",
+)
 async def delete_axe(
     convention_id: uuid.UUID,
     axe_id: uuid.UUID,
@@ -226,6 +264,10 @@ async def delete_axe(
     "/conventions/{convention_id}/axes/{axe_id}/actions/ordre",
     tags=["actions"],
     response_model=list[ActionSummary],
+    summary="Réordonner les actions d'un axe",
+    description=(
+        "La liste complète des actions de l'axe (sous-actions comprises), dans leur nouvel ordre."
+    ),
 )
 async def reorder_actions(
     convention_id: uuid.UUID,
@@ -252,6 +294,8 @@ async def reorder_actions(
     "/conventions/{convention_id}/actions",
     tags=["actions"],
     response_model=SyncPage[ActionSummary],
+    summary="Lister les actions d'une convention",
+    description="Liste compacte des actions de la convention, par axe puis par position.",
 )
 async def list_actions(
     convention_id: uuid.UUID,
@@ -288,6 +332,8 @@ async def list_actions(
     tags=["actions"],
     status_code=201,
     response_model=ActionDetail,
+    summary="Créer une fiche-action",
+    description="Ajoute une action (ou une sous-action) à un axe de la convention.",
 )
 async def create_action(
     convention_id: uuid.UUID,
@@ -304,7 +350,12 @@ async def create_action(
     return respond(await run())
 
 
-@router.get("/actions/{action_id}", tags=["actions"])
+@router.get(
+    "/actions/{action_id}",
+    tags=["actions"],
+    summary="Lire une fiche-action",
+    description="La fiche-action complète, avec ses sous-actions et son ETag.",
+)
 async def get_action(
     action_id: uuid.UUID,
     response: Response,
@@ -319,7 +370,14 @@ async def get_action(
     return service.action_detail(action, children, ctx.today())
 
 
-@router.patch("/actions/{action_id}", tags=["actions"])
+@router.patch(
+    "/actions/{action_id}",
+    tags=["actions"],
+    summary="Modifier une fiche-action",
+    description=(
+        "Seuls les champs envoyés changent ; `axe_id` déplace l'action à la fin d'un autre axe."
+    ),
+)
 async def update_action(
     action_id: uuid.UUID,
     data: ActionPatch,
@@ -335,7 +393,16 @@ async def update_action(
     return service.action_detail(action, children, ctx.today())
 
 
-@router.delete("/actions/{action_id}", tags=["actions"], status_code=204)
+@router.delete(
+    "/actions/{action_id}",
+    tags=["actions"],
+    status_code=204,
+    summary="Supprimer une fiche-action",
+    description=(
+        "Supprime une action sans sous-action ni suivi soumis ou validé ; sinon 409 "
+        "(passez-la « abandonnée » plutôt que de la supprimer)."
+    ),
+)
 async def delete_action(
     action_id: uuid.UUID, preconditions: IfMatch, session: DbSession, principal: ActionDelete
 ) -> Response:
@@ -350,6 +417,8 @@ async def delete_action(
     "/actions/{action_id}/indicateurs",
     tags=["indicateurs"],
     response_model=SyncPage[IndicateurOut],
+    summary="Lister les indicateurs d'une action",
+    description="Les indicateurs de l'action, avec leurs cibles.",
 )
 async def list_indicateurs(
     action_id: uuid.UUID,
@@ -374,6 +443,8 @@ async def list_indicateurs(
     tags=["indicateurs"],
     status_code=201,
     response_model=IndicateurOut,
+    summary="Créer un indicateur d'action",
+    description="Un indicateur de réalisation ou de résultat, avec ses cibles par année.",
 )
 async def create_indicateur(
     action_id: uuid.UUID,
@@ -402,7 +473,12 @@ async def indicateur_response(
     return service.indicateur_out(ind, valeurs[ind.id])
 
 
-@router.get("/actions/{action_id}/indicateurs/{indicateur_id}", tags=["indicateurs"])
+@router.get(
+    "/actions/{action_id}/indicateurs/{indicateur_id}",
+    tags=["indicateurs"],
+    summary="Lire un indicateur d'action",
+    description="L'indicateur, ses cibles et ses valeurs par période.",
+)
 async def get_indicateur(
     action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
@@ -416,7 +492,12 @@ async def get_indicateur(
     return await indicateur_response(session, response, ind)
 
 
-@router.patch("/actions/{action_id}/indicateurs/{indicateur_id}", tags=["indicateurs"])
+@router.patch(
+    "/actions/{action_id}/indicateurs/{indicateur_id}",
+    tags=["indicateurs"],
+    summary="Modifier un indicateur d'action",
+    description="Seuls les champs envoyés changent ;",
+)
 async def update_indicateur(
     action_id: uuid.UUID,
     indicateur_id: uuid.UUID,
@@ -437,7 +518,13 @@ PeriodeValeur = Annotated[Periode, Path(description="Trimestre (2026-T1) ou ann�
 
 
 @router.get(
-    "/actions/{action_id}/indicateurs/{indicateur_id}/valeurs/{periode}", tags=["indicateurs"]
+    "/actions/{action_id}/indicateurs/{indicateur_id}/valeurs/{periode}",
+    tags=["indicateurs"],
+    summary="Lire la valeur d'une période",
+    description=(
+        "La valeur d'un trimestre (`2026-T1`) ou d'une année (`2026`), avec l'ETag "
+        "qu'un PUT la remplaçant doit envoyer."
+    ),
 )
 async def get_valeur(
     action_id: uuid.UUID,
@@ -458,6 +545,12 @@ async def get_valeur(
     "/actions/{action_id}/indicateurs/{indicateur_id}/valeurs/{periode}",
     tags=["indicateurs"],
     responses={201: {"description": "Valeur créée", "model": ValeurOut}},
+    summary="Enregistrer la valeur d'une période",
+    description=(
+        "Enregistre la valeur d'un trimestre (`2026-T1`) ou d'une année (`2026`). La "
+        "remplacer demande `If-Match` avec son ETag (428 sans, 412 périmé) ; la créer "
+        "ne demande rien, ou `If-None-Match: *` (412 si elle existe) : 201."
+    ),
 )
 async def put_valeur(
     action_id: uuid.UUID,
@@ -505,7 +598,11 @@ async def valeur_of_periode(
 
 
 @router.delete(
-    "/actions/{action_id}/indicateurs/{indicateur_id}", tags=["indicateurs"], status_code=204
+    "/actions/{action_id}/indicateurs/{indicateur_id}",
+    tags=["indicateurs"],
+    status_code=204,
+    summary="Supprimer un indicateur d'action",
+    description="Supprime l'indicateur et ses valeurs.",
 )
 async def delete_indicateur(
     action_id: uuid.UUID,

@@ -57,6 +57,10 @@ class AccordIn(Input):
     "/conventions/{convention_id}/bilans",
     tags=["bilans"],
     response_model=SyncPage[BilanSummary],
+    summary="Lister les bilans d'une convention",
+    description=(
+        "Les bilans rédigés de la convention (points d'étape, bilan intermédiaire, bilan final)."
+    ),
 )
 async def list_bilans(
     convention_id: uuid.UUID,
@@ -81,6 +85,13 @@ async def list_bilans(
     "/conventions/{convention_id}/bilans/attendus",
     tags=["bilans"],
     response_model=BilansAttendus,
+    summary="Bilans attendus d'une convention",
+    description=(
+        "Les bilans que la convention doit au COPIL (art. 9) : un point d'étape par "
+        "année, le bilan intermédiaire à mi-parcours, le bilan final avant la fin ; "
+        "pour chacun, sa date attendue, le bilan rédigé s'il existe et s'il est en "
+        "retard."
+    ),
 )
 async def bilans_attendus(
     convention_id: uuid.UUID, ctx: Ctx, session: DbSession, principal: ConventionRead
@@ -96,6 +107,11 @@ async def bilans_attendus(
     tags=["bilans"],
     status_code=201,
     response_model=BilanDetail,
+    summary="Rédiger un bilan",
+    description=(
+        "Les agents de la Caf et les collectivités signataires (contributeurs, "
+        "référents) rédigent les bilans (art. 9), avec les sections de leur type."
+    ),
 )
 async def create_bilan(
     convention_id: uuid.UUID,
@@ -128,7 +144,12 @@ async def _detail(
     return await service_bilans.bilan_detail(session, bilan, convention, ctx.today())
 
 
-@router.get("/bilans/{bilan_id}", tags=["bilans"])
+@router.get(
+    "/bilans/{bilan_id}",
+    tags=["bilans"],
+    summary="Lire un bilan",
+    description="Le bilan, ses sections et son état, avec son ETag.",
+)
 async def get_bilan(
     bilan_id: uuid.UUID,
     response: Response,
@@ -140,7 +161,16 @@ async def get_bilan(
     return await _detail(ctx, session, response, bilan, convention)
 
 
-@router.patch("/bilans/{bilan_id}", tags=["bilans"])
+@router.patch(
+    "/bilans/{bilan_id}",
+    tags=["bilans"],
+    summary="Modifier un bilan",
+    description=(
+        "Les agents de la Caf et les collectivités signataires (contributeurs, "
+        "référents) modifient un bilan en brouillon : seuls les champs et sections "
+        "envoyés changent."
+    ),
+)
 async def update_bilan(
     bilan_id: uuid.UUID,
     data: BilanPatch,
@@ -158,7 +188,16 @@ async def update_bilan(
     return await _detail(ctx, session, response, bilan, convention)
 
 
-@router.delete("/bilans/{bilan_id}", tags=["bilans"], status_code=204)
+@router.delete(
+    "/bilans/{bilan_id}",
+    tags=["bilans"],
+    status_code=204,
+    summary="Supprimer un bilan",
+    description=(
+        "Supprime un bilan encore en brouillon (agents de la Caf, `If-Match` "
+        "obligatoire) ; un bilan adopté : 409."
+    ),
+)
 async def delete_bilan(
     bilan_id: uuid.UUID, preconditions: IfMatch, session: DbSession, principal: BilanDelete
 ) -> Response:
@@ -186,7 +225,16 @@ async def _bilan_post(
     return respond(await run())
 
 
-@router.post("/bilans/{bilan_id}/adoption", tags=["bilans"], response_model=BilanDetail)
+@router.post(
+    "/bilans/{bilan_id}/adoption",
+    tags=["bilans"],
+    response_model=BilanDetail,
+    summary="Adopter un bilan",
+    description=(
+        "Adopté par le COPIL à la date donnée : fige l'instantané. Saisi par un agent "
+        "de la Caf ou le référent d'une collectivité signataire."
+    ),
+)
 async def adopter(
     bilan_id: uuid.UUID,
     data: Adoption,
@@ -207,7 +255,16 @@ async def adopter(
     )
 
 
-@router.post("/bilans/{bilan_id}/accords-cdsf", tags=["bilans"], response_model=BilanDetail)
+@router.post(
+    "/bilans/{bilan_id}/accords-cdsf",
+    tags=["bilans"],
+    response_model=BilanDetail,
+    summary="Donner l'accord de transmission à la CDSF",
+    description=(
+        "Une collectivité concernée donne son accord pour transmettre la partie petite "
+        "enfance du bilan à la CDSF."
+    ),
+)
 async def accorder(
     bilan_id: uuid.UUID,
     data: AccordIn,
@@ -224,7 +281,16 @@ async def accorder(
     )
 
 
-@router.post("/bilans/{bilan_id}/transmission-cdsf", tags=["bilans"], response_model=BilanDetail)
+@router.post(
+    "/bilans/{bilan_id}/transmission-cdsf",
+    tags=["bilans"],
+    response_model=BilanDetail,
+    summary="Rendre transmissible à la CDSF",
+    description=(
+        "Marque la partie petite enfance transmissible à la CDSF (tous les accords "
+        "nécessaires sont requis)."
+    ),
+)
 async def transmettre(
     bilan_id: uuid.UUID,
     preconditions: IfMatch,

@@ -41,7 +41,16 @@ BASE = "/conventions/{convention_id}/indicateurs"
 ONE = BASE + "/{indicateur_id}"
 
 
-@router.get(BASE, tags=["indicateurs"], response_model=SyncPage[IndicateurOut])
+@router.get(
+    BASE,
+    tags=["indicateurs"],
+    response_model=SyncPage[IndicateurOut],
+    summary="Lister les indicateurs d'une convention",
+    description=(
+        "Les indicateurs de la convention dans son ensemble et ceux de ses axes "
+        "(`axe_id` : ceux d'un axe) ; ceux d'une action sont sous l'action."
+    ),
+)
 async def list_indicateurs_convention(
     convention_id: uuid.UUID,
     ctx: Ctx,
@@ -64,7 +73,17 @@ async def list_indicateurs_convention(
     return sync_page(listing, lambda r: service.indicateur_out(r, valeurs[r.id]))
 
 
-@router.post(BASE, tags=["indicateurs"], status_code=201, response_model=IndicateurOut)
+@router.post(
+    BASE,
+    tags=["indicateurs"],
+    status_code=201,
+    response_model=IndicateurOut,
+    summary="Créer un indicateur de convention",
+    description=(
+        "Un indicateur de la convention, ou d'un de ses axes (`axe_id`) : agents de la "
+        "Caf et collectivités signataires (contributeurs, référents)."
+    ),
+)
 async def create_indicateur_convention(
     convention_id: uuid.UUID,
     data: IndicateurConventionIn,
@@ -89,7 +108,12 @@ async def create_indicateur_convention(
     return respond(await run())
 
 
-@router.get(ONE, tags=["indicateurs"])
+@router.get(
+    ONE,
+    tags=["indicateurs"],
+    summary="Lire un indicateur de convention",
+    description="L'indicateur, ses cibles et ses valeurs par période.",
+)
 async def get_indicateur_convention(
     convention_id: uuid.UUID,
     indicateur_id: uuid.UUID,
@@ -103,7 +127,15 @@ async def get_indicateur_convention(
     return await indicateur_response(session, response, ind)
 
 
-@router.patch(ONE, tags=["indicateurs"])
+@router.patch(
+    ONE,
+    tags=["indicateurs"],
+    summary="Modifier un indicateur de convention",
+    description=(
+        "Seuls les champs envoyés changent ; `axe_id` le rattache à un autre axe (null "
+        ": à la convention)."
+    ),
+)
 async def update_indicateur_convention(
     convention_id: uuid.UUID,
     indicateur_id: uuid.UUID,
@@ -120,7 +152,13 @@ async def update_indicateur_convention(
     return await indicateur_response(session, response, ind)
 
 
-@router.delete(ONE, tags=["indicateurs"], status_code=204)
+@router.delete(
+    ONE,
+    tags=["indicateurs"],
+    status_code=204,
+    summary="Supprimer un indicateur de convention",
+    description="Supprime l'indicateur et ses valeurs.",
+)
 async def delete_indicateur_convention(
     convention_id: uuid.UUID,
     indicateur_id: uuid.UUID,
@@ -135,7 +173,14 @@ async def delete_indicateur_convention(
     return Response(status_code=204)
 
 
-@router.get(ONE + "/valeurs/{periode}", tags=["indicateurs"])
+@router.get(
+    ONE + "/valeurs/{periode}",
+    tags=["indicateurs"],
+    summary="Lire la valeur d'une période",
+    description=(
+        "La valeur d'un trimestre ou d'une année, avec l'ETag qu'un PUT la remplaçant doit envoyer."
+    ),
+)
 async def get_valeur_convention(
     convention_id: uuid.UUID,
     indicateur_id: uuid.UUID,
@@ -155,6 +200,11 @@ async def get_valeur_convention(
     ONE + "/valeurs/{periode}",
     tags=["indicateurs"],
     responses={201: {"description": "Valeur créée", "model": ValeurOut}},
+    summary="Enregistrer la valeur d'une période",
+    description=(
+        "Enregistre la valeur d'un trimestre (`2026-T1`) ou d'une année (`2026`) ; la "
+        "remplacer demande `If-Match` (428 sans, 412 périmé), la créer : 201."
+    ),
 )
 async def put_valeur_convention(
     convention_id: uuid.UUID,

@@ -60,7 +60,13 @@ def _detail(response: Response, suivi: Suivi) -> SuiviDetail:
     return SuiviDetail.model_validate(suivi, from_attributes=True)
 
 
-@router.get("/actions/{action_id}/suivis", tags=["suivis"], response_model=SyncPage[SuiviSummary])
+@router.get(
+    "/actions/{action_id}/suivis",
+    tags=["suivis"],
+    response_model=SyncPage[SuiviSummary],
+    summary="Lister les suivis d'une action",
+    description="Les suivis trimestriels de l'action, du plus récent au plus ancien.",
+)
 async def list_suivis(
     action_id: uuid.UUID,
     session: DbSession,
@@ -79,7 +85,15 @@ async def list_suivis(
 
 
 @router.post(
-    "/actions/{action_id}/suivis", tags=["suivis"], status_code=201, response_model=SuiviDetail
+    "/actions/{action_id}/suivis",
+    tags=["suivis"],
+    status_code=201,
+    response_model=SuiviDetail,
+    summary="Ouvrir le suivi d'un trimestre",
+    description=(
+        "Ouvre le suivi d'un trimestre (`periode`, ex. `2026-T1`) en brouillon ; un "
+        "suivi déjà ouvert pour ce trimestre : 409."
+    ),
 )
 async def create_suivi(
     action_id: uuid.UUID,
@@ -100,7 +114,12 @@ async def create_suivi(
     return respond(await run())
 
 
-@router.get("/actions/{action_id}/suivis/{periode}", tags=["suivis"])
+@router.get(
+    "/actions/{action_id}/suivis/{periode}",
+    tags=["suivis"],
+    summary="Lire un suivi",
+    description="Le suivi d'un trimestre, son état et son contenu, avec son ETag.",
+)
 async def get_suivi(
     action_id: uuid.UUID,
     periode: Periode,
@@ -112,7 +131,15 @@ async def get_suivi(
     return _detail(response, suivi)
 
 
-@router.patch("/actions/{action_id}/suivis/{periode}", tags=["suivis"])
+@router.patch(
+    "/actions/{action_id}/suivis/{periode}",
+    tags=["suivis"],
+    summary="Modifier un suivi",
+    description=(
+        "Modifie un suivi en brouillon ou à compléter (`If-Match` obligatoire) ; un "
+        "suivi soumis ou validé : 409."
+    ),
+)
 async def update_suivi(
     action_id: uuid.UUID,
     periode: Periode,
@@ -141,7 +168,11 @@ async def _transition(change: Callable[[], Awaitable[Suivi]]) -> Response:
 
 
 @router.post(
-    "/actions/{action_id}/suivis/{periode}/soumission", tags=["suivis"], response_model=SuiviDetail
+    "/actions/{action_id}/suivis/{periode}/soumission",
+    tags=["suivis"],
+    response_model=SuiviDetail,
+    summary="Soumettre un suivi",
+    description="Le porteur soumet le suivi à la Caf pour validation.",
 )
 async def soumettre(
     action_id: uuid.UUID,
@@ -159,7 +190,11 @@ async def soumettre(
 
 
 @router.post(
-    "/actions/{action_id}/suivis/{periode}/validation", tags=["suivis"], response_model=SuiviDetail
+    "/actions/{action_id}/suivis/{periode}/validation",
+    tags=["suivis"],
+    response_model=SuiviDetail,
+    summary="Valider un suivi",
+    description="Un agent de la Caf valide un suivi soumis.",
 )
 async def valider(
     action_id: uuid.UUID,
@@ -186,7 +221,13 @@ async def valider(
 
 
 @router.post(
-    "/actions/{action_id}/suivis/{periode}/renvoi", tags=["suivis"], response_model=SuiviDetail
+    "/actions/{action_id}/suivis/{periode}/renvoi",
+    tags=["suivis"],
+    response_model=SuiviDetail,
+    summary="Renvoyer un suivi à compléter",
+    description=(
+        "Un agent de la Caf renvoie un suivi soumis « à compléter », avec un commentaire."
+    ),
 )
 async def renvoyer(
     action_id: uuid.UUID,
@@ -213,7 +254,13 @@ async def renvoyer(
 
 
 @router.post(
-    "/actions/{action_id}/suivis/{periode}/correction", tags=["suivis"], response_model=SuiviDetail
+    "/actions/{action_id}/suivis/{periode}/correction",
+    tags=["suivis"],
+    response_model=SuiviDetail,
+    summary="Corriger un suivi validé",
+    description=(
+        "Une nouvelle révision d'un suivi validé, avec son motif ; elle est validée à nouveau."
+    ),
 )
 async def corriger(
     action_id: uuid.UUID,
@@ -232,7 +279,15 @@ async def corriger(
     )
 
 
-@router.get("/actions/{action_id}/suivis/{periode}/historique", tags=["suivis"])
+@router.get(
+    "/actions/{action_id}/suivis/{periode}/historique",
+    tags=["suivis"],
+    summary="Historique d'un suivi",
+    description=(
+        "Chaque révision et chaque transition du suivi, de la plus ancienne à la plus "
+        "récente, avec le contenu produit."
+    ),
+)
 async def historique(
     action_id: uuid.UUID, periode: Periode, session: DbSession, principal: ActionRead
 ) -> list[EvenementOut]:
@@ -244,7 +299,14 @@ async def historique(
 # --- campaigns -------------------------------------------------------------------------
 
 
-@router.get("/conventions/{convention_id}/campagnes", tags=["campagnes"])
+@router.get(
+    "/conventions/{convention_id}/campagnes",
+    tags=["campagnes"],
+    summary="Lister les campagnes d'une convention",
+    description=(
+        "Chaque trimestre où la convention est en vigueur, avec sa date limite de saisie."
+    ),
+)
 async def list_campagnes(
     convention_id: uuid.UUID, ctx: Ctx, session: DbSession, principal: ConventionRead
 ) -> list[CampagneResume]:
@@ -253,7 +315,17 @@ async def list_campagnes(
     return [CampagneResume.model_validate(r) for r in rows]
 
 
-@router.get("/conventions/{convention_id}/campagnes/{periode}", tags=["campagnes"])
+@router.get(
+    "/conventions/{convention_id}/campagnes/{periode}",
+    tags=["campagnes"],
+    summary="Tableau de bord d'une campagne",
+    description=(
+        "Le nombre de suivis par état, les suivis manquants, ceux en retard et les "
+        "alertes au COPIL. `ETag` : les réglages de la campagne (sa date limite) une "
+        "fois fixés, pour le PUT qui les change ; aucun tant que la date par défaut "
+        "s'applique."
+    ),
+)
 async def campagne_convention(
     convention_id: uuid.UUID,
     periode: Periode,
@@ -278,6 +350,13 @@ async def campagne_convention(
     "/conventions/{convention_id}/campagnes/{periode}",
     tags=["campagnes"],
     responses={201: {"description": "Échéance fixée", "model": CampagneResume}},
+    summary="Fixer la date limite d'une campagne",
+    description=(
+        "Fixe la date limite de saisie d'une campagne (par défaut : 15 jours après la "
+        "fin du trimestre). La changer demande `If-Match` avec l'ETag de la campagne "
+        "(428 sans, 412 périmé) ; fixer la première ne demande rien, ou `If-None-Match:"
+        " *` (412 si déjà fixée) : 201."
+    ),
 )
 async def set_campagne(
     convention_id: uuid.UUID,
@@ -304,7 +383,16 @@ async def set_campagne(
     return CampagneResume(periode=campagne.periode, date_limite=due, echue=due < ctx.today())
 
 
-@router.get("/campagnes/{periode}", tags=["campagnes"], response_model=CampagneVue)
+@router.get(
+    "/campagnes/{periode}",
+    tags=["campagnes"],
+    response_model=CampagneVue,
+    summary="Campagne d'un trimestre, toutes conventions",
+    description=(
+        "Par convention du périmètre de l'appelant ; les lecteurs nationaux reçoivent "
+        "des agrégats par Caf."
+    ),
+)
 async def campagne_vue(
     periode: Periode,
     ctx: Ctx,
@@ -320,7 +408,15 @@ async def campagne_vue(
     return json_response(view)
 
 
-@router.get("/moi/actions-a-renseigner", tags=["suivis"])
+@router.get(
+    "/moi/actions-a-renseigner",
+    tags=["suivis"],
+    summary="Mes actions à renseigner",
+    description=(
+        "Les actions que je peux mettre à jour dont le suivi de la campagne en cours "
+        "manque, est en brouillon ou à compléter, dans toutes mes conventions."
+    ),
+)
 async def actions_a_renseigner(
     ctx: Ctx,
     session: DbSession,

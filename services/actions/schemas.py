@@ -79,7 +79,7 @@ class AxeOut(Output):
 
 
 class Ordre(Input):
-    """The complete list of ids in their new order."""
+    """La liste complète des identifiants, dans leur nouvel ordre."""
 
     ids: list[uuid.UUID] = Field(min_length=1, max_length=500)
 
@@ -123,7 +123,7 @@ class ActionIn(FicheFields, _Dates):
 
 
 class ActionPatch(FicheFields, _Dates):
-    """Only the fields sent change. ``axe_id`` moves the action to the end of that axe."""
+    """Seuls les champs envoyés changent. ``axe_id`` déplace l'action à la fin de cet axe."""
 
     axe_id: uuid.UUID | None = None
     titre: Titre | None = None
@@ -296,7 +296,7 @@ class CommentaireOptionnel(Input):
 
 
 class Correction(SuiviPatch):
-    """A new revision of a validated suivi: what changes, and why."""
+    """Une nouvelle révision d'un suivi validé : ce qui change, et pourquoi."""
 
     motif: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 
@@ -400,7 +400,8 @@ class CampagneCafLigne(BaseModel):
 
 
 class CampagneVue(BaseModel):
-    """Per convention for Caf and collectivité readers; per Caf (aggregates) for national."""
+    """Par convention pour les lecteurs des Caf et des collectivités ; par Caf (agrégats)
+    pour les lecteurs nationaux."""
 
     periode: str
     total: Compteurs
@@ -419,7 +420,7 @@ class ARenseigner(BaseModel):
 
 
 class ARenseignerPage(Page[ARenseigner]):
-    """A page of "my actions to fill in", with the campaign (quarter) it is about."""
+    """Une page de « mes actions à renseigner », avec la campagne (trimestre) concernée."""
 
     periode: str
 

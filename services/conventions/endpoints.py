@@ -51,7 +51,15 @@ async def respond(
     return await service_views.representation(session, principal, convention, today, sigs)
 
 
-@router.get("", response_model=Page[ConventionSummary])
+@router.get(
+    "",
+    response_model=Page[ConventionSummary],
+    summary="Lister les conventions",
+    description=(
+        "Les conventions du périmètre de l'appelant, par pages (`cursor`) ; filtres et "
+        "synchronisation par delta (`updated_since`)."
+    ),
+)
 async def list_conventions(
     session: DbSession,
     principal: Everyone,
@@ -79,7 +87,12 @@ async def list_conventions(
     return json_response({"items": items, "next_cursor": found.next_cursor})
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Créer une convention",
+    description="Une convention en préparation, avec ses signataires (agents de la Caf).",
+)
 async def create_convention(
     data: ConventionCreate,
     session: DbSession,
@@ -96,6 +109,11 @@ async def create_convention(
     "/{convention_id}",
     response_model=ConventionOut,
     responses={304: {"description": "Inchangée depuis l'ETag envoyé dans If-None-Match"}},
+    summary="Lire une convention",
+    description=(
+        "La convention, ses signataires et son état, avec son ETag ; 304 quand "
+        "`If-None-Match` nomme son ETag et qu'elle n'a pas changé."
+    ),
 )
 async def get_convention(
     convention_id: uuid.UUID,
@@ -115,7 +133,13 @@ async def get_convention(
     return json_response(out, headers=headers)
 
 
-@router.patch("/{convention_id}")
+@router.patch(
+    "/{convention_id}",
+    summary="Modifier une convention",
+    description=(
+        "Modifie une convention en préparation (une convention signée change par avenant) ;"
+    ),
+)
 async def patch_convention(
     convention_id: uuid.UUID,
     data: ConventionPatch,
@@ -130,7 +154,11 @@ async def patch_convention(
     return await respond(session, principal, convention, today, response)
 
 
-@router.get("/{convention_id}/signataires")
+@router.get(
+    "/{convention_id}/signataires",
+    summary="Lister les signataires",
+    description="Les organisations signataires de la convention et leur rôle.",
+)
 async def list_signataires(
     convention_id: uuid.UUID, session: DbSession, principal: ConventionRead
 ) -> list[SignataireOut]:
@@ -139,7 +167,12 @@ async def list_signataires(
     return [SignataireOut.model_validate(service_views.SIGNATAIRE(s)) for s in sigs]
 
 
-@router.post("/{convention_id}/signataires", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{convention_id}/signataires",
+    status_code=status.HTTP_201_CREATED,
+    summary="Ajouter un signataire",
+    description="Ajoute une organisation signataire à une convention en préparation.",
+)
 async def add_signataire(
     convention_id: uuid.UUID,
     data: SignataireIn,
@@ -154,7 +187,11 @@ async def add_signataire(
     return await respond(session, principal, convention, today, response)
 
 
-@router.patch("/{convention_id}/signataires/{organisation_id}")
+@router.patch(
+    "/{convention_id}/signataires/{organisation_id}",
+    summary="Modifier un signataire",
+    description="Modifie les informations d'un signataire.",
+)
 async def patch_signataire(
     convention_id: uuid.UUID,
     organisation_id: uuid.UUID,
@@ -170,7 +207,11 @@ async def patch_signataire(
     return await respond(session, principal, convention, today, response)
 
 
-@router.delete("/{convention_id}/signataires/{organisation_id}")
+@router.delete(
+    "/{convention_id}/signataires/{organisation_id}",
+    summary="Retirer un signataire",
+    description="Retire un signataire d'une convention en préparation.",
+)
 async def remove_signataire(
     convention_id: uuid.UUID,
     organisation_id: uuid.UUID,

@@ -37,7 +37,15 @@ from services.conventions.schemas import (
 router = APIRouter(prefix="/api/v1/conventions", tags=["cycle de vie"], route_class=IdempotentRoute)
 
 
-@router.post("/{convention_id}/signature")
+@router.post(
+    "/{convention_id}/signature",
+    summary="Signer une convention",
+    description=(
+        "La convention en préparation devient signée quand chaque signataire a signé ; "
+        "ce qui manque encore : 409 (`manquants`). Une CTG signée avant Coopération "
+        "s'enregistre avec `ctg_existante`."
+    ),
+)
 async def sign(
     convention_id: uuid.UUID,
     preconditions: IfMatchWhenSent,
@@ -54,7 +62,11 @@ async def sign(
     return await respond(session, principal, convention, today, response, sigs)
 
 
-@router.get("/{convention_id}/avenants")
+@router.get(
+    "/{convention_id}/avenants",
+    summary="Lister les avenants",
+    description="Les avenants de la convention, du plus ancien au plus récent.",
+)
 async def list_avenants(
     convention_id: uuid.UUID, session: DbSession, principal: ConventionRead
 ) -> list[AvenantOut]:
@@ -65,7 +77,12 @@ async def list_avenants(
     ]
 
 
-@router.post("/{convention_id}/avenants", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{convention_id}/avenants",
+    status_code=status.HTTP_201_CREATED,
+    summary="Ajouter un avenant",
+    description="Un avenant à une convention signée ; la convention change de version.",
+)
 async def add_avenant(
     convention_id: uuid.UUID,
     data: AvenantIn,
@@ -81,7 +98,11 @@ async def add_avenant(
     return AvenantOut.model_validate(avenant, from_attributes=True)
 
 
-@router.get("/{convention_id}/versions")
+@router.get(
+    "/{convention_id}/versions",
+    summary="Lister les versions",
+    description="Les versions successives de la convention (signature, avenants).",
+)
 async def list_versions(
     convention_id: uuid.UUID, session: DbSession, principal: ConventionRead
 ) -> list[VersionSummary]:
@@ -92,7 +113,11 @@ async def list_versions(
     ]
 
 
-@router.get("/{convention_id}/versions/{numero}")
+@router.get(
+    "/{convention_id}/versions/{numero}",
+    summary="Lire une version",
+    description="La convention telle qu'elle était à cette version.",
+)
 async def get_version(
     convention_id: uuid.UUID, numero: Numero, session: DbSession, principal: ConventionRead
 ) -> VersionOut:
@@ -103,7 +128,15 @@ async def get_version(
     return VersionOut.model_validate(version, from_attributes=True)
 
 
-@router.post("/{convention_id}/renouvellement", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{convention_id}/renouvellement",
+    status_code=status.HTTP_201_CREATED,
+    summary="Renouveler une convention",
+    description=(
+        "Crée la convention suivante en préparation ; demande le bilan final de la "
+        "convention, adopté."
+    ),
+)
 async def renouveler(
     convention_id: uuid.UUID,
     preconditions: IfMatchWhenSent,
@@ -123,7 +156,11 @@ async def renouveler(
     return await respond(session, principal, new, today, response)
 
 
-@router.get("/{convention_id}/equipements")
+@router.get(
+    "/{convention_id}/equipements",
+    summary="Lister les équipements (Annexe 2)",
+    description="Les équipements et services de l'Annexe 2 de la convention.",
+)
 async def list_equipements(
     convention_id: uuid.UUID, session: DbSession, principal: ConventionRead
 ) -> list[EquipementOut]:
@@ -134,7 +171,12 @@ async def list_equipements(
     ]
 
 
-@router.post("/{convention_id}/equipements", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{convention_id}/equipements",
+    status_code=status.HTTP_201_CREATED,
+    summary="Ajouter un équipement (Annexe 2)",
+    description="Ajoute un équipement ou un service à l'Annexe 2 de la convention.",
+)
 async def add_equipement(
     convention_id: uuid.UUID,
     data: EquipementIn,
@@ -147,7 +189,12 @@ async def add_equipement(
     return EquipementOut.model_validate(equipement, from_attributes=True)
 
 
-@router.delete("/{convention_id}/equipements/{equipement_id}", status_code=204)
+@router.delete(
+    "/{convention_id}/equipements/{equipement_id}",
+    status_code=204,
+    summary="Retirer un équipement (Annexe 2)",
+    description="Retire un équipement de l'Annexe 2 ; son historique est gardé.",
+)
 async def remove_equipement(
     convention_id: uuid.UUID,
     equipement_id: uuid.UUID,
@@ -163,6 +210,10 @@ async def remove_equipement(
 @router.get(
     "/{convention_id}/equipements/{equipement_id}/historique",
     summary="Historique d'un équipement de l'Annexe 2",
+    description=(
+        "Du plus récent au plus ancien ; un équipement retiré depuis garde son "
+        "historique (son retrait en dernier)."
+    ),
 )
 async def equipement_history(
     convention_id: uuid.UUID,
@@ -184,7 +235,14 @@ async def equipement_history(
     return history
 
 
-@router.get("/{convention_id}/schema-ao")
+@router.get(
+    "/{convention_id}/schema-ao",
+    summary="Schéma de l'autorité organisatrice",
+    description=(
+        "Pour chaque commune signataire, qui exerce chacune des quatre compétences "
+        "d'autorité organisatrice (AO) de l'accueil du jeune enfant."
+    ),
+)
 async def schema_ao(
     convention_id: uuid.UUID, session: DbSession, principal: ConventionRead, today: Today
 ) -> SchemaAOOut:

@@ -30,7 +30,15 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=Page[OrganisationOut])
+@router.get(
+    "",
+    response_model=Page[OrganisationOut],
+    summary="Rechercher des organisations",
+    description=(
+        "Le répertoire des organisations (Caf, communes, EPCI, départements…), filtré "
+        "par nom, type ou département, par pages."
+    ),
+)
 async def search(
     session: DbSession,
     principal: Everyone,
@@ -55,7 +63,15 @@ async def search(
     return make_page(rows, page.limit, lambda o: (o.nom, o.id), organisation_out)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Créer une organisation",
+    description=(
+        "Ajoute une collectivité au répertoire (les Caf et la Cnaf viennent du "
+        "référentiel national)."
+    ),
+)
 async def create(
     data: OrganisationIn, session: DbSession, principal: OrganisationCreate, response: Response
 ) -> OrganisationOut:
@@ -65,7 +81,11 @@ async def create(
     return organisation_out(org)
 
 
-@router.get("/{organisation_id}")
+@router.get(
+    "/{organisation_id}",
+    summary="Lire une organisation",
+    description="L'organisation, ses codes et ses compétences, avec son ETag.",
+)
 async def get(
     organisation_id: uuid.UUID, session: DbSession, principal: Everyone, response: Response
 ) -> OrganisationOut:
@@ -76,7 +96,14 @@ async def get(
     return organisation_out(org)
 
 
-@router.get("/{organisation_id}/historique", summary="Historique d'une organisation du répertoire")
+@router.get(
+    "/{organisation_id}/historique",
+    summary="Historique d'une organisation du répertoire",
+    description=(
+        "Qui l'a ajoutée au répertoire et corrigée, du plus récent au plus ancien (les "
+        "Caf et la Cnaf, chargées par l'import national, n'en ont pas)."
+    ),
+)
 async def history(
     organisation_id: uuid.UUID, session: DbSession, principal: Everyone, page: Pagination
 ) -> Page[EntreeHistorique]:
@@ -87,7 +114,11 @@ async def history(
     return await HISTORY.object_page(session, organisation_id, page, objet_type=ORGANISATION.name)
 
 
-@router.patch("/{organisation_id}")
+@router.patch(
+    "/{organisation_id}",
+    summary="Modifier une organisation",
+    description="Seuls les champs envoyés changent ; son type ne change jamais.",
+)
 async def patch(
     organisation_id: uuid.UUID,
     data: OrganisationPatch,

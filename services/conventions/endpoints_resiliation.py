@@ -25,7 +25,11 @@ from services.conventions.schemas import (
 router = APIRouter(prefix="/api/v1/conventions", tags=["cycle de vie"], route_class=IdempotentRoute)
 
 
-@router.get("/{convention_id}/mises-en-demeure")
+@router.get(
+    "/{convention_id}/mises-en-demeure",
+    summary="Lister les mises en demeure",
+    description="Les mises en demeure de la convention (art. 12), levées ou non.",
+)
 async def list_mises_en_demeure(
     convention_id: uuid.UUID, session: DbSession, principal: ConventionRead
 ) -> list[MiseEnDemeureOut]:
@@ -36,7 +40,17 @@ async def list_mises_en_demeure(
     ]
 
 
-@router.post("/{convention_id}/mises-en-demeure", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{convention_id}/mises-en-demeure",
+    status_code=status.HTTP_201_CREATED,
+    summary="Mettre en demeure",
+    description=(
+        "Art. 12 : la lettre recommandée qui peut conduire, un mois plus tard et restée"
+        " sans effet, à une résiliation « avec mise en demeure ». Un agent de la Caf la"
+        " saisit pour toute partie, le référent d'une collectivité signataire pour sa "
+        "collectivité."
+    ),
+)
 async def mettre_en_demeure(
     convention_id: uuid.UUID,
     data: MiseEnDemeureIn,
@@ -62,7 +76,13 @@ async def mettre_en_demeure(
     return service_resiliation.mise_en_demeure_out(created)
 
 
-@router.post("/{convention_id}/mises-en-demeure/{mise_en_demeure_id}/levee")
+@router.post(
+    "/{convention_id}/mises-en-demeure/{mise_en_demeure_id}/levee",
+    summary="Lever une mise en demeure",
+    description=(
+        "La partie s'est conformée : la mise en demeure est close (par la partie qui l'a envoyée)."
+    ),
+)
 async def lever(
     convention_id: uuid.UUID,
     mise_en_demeure_id: uuid.UUID,
@@ -84,7 +104,16 @@ async def lever(
     return service_resiliation.mise_en_demeure_out(closed)
 
 
-@router.post("/{convention_id}/resiliation")
+@router.post(
+    "/{convention_id}/resiliation",
+    summary="Résilier une convention",
+    description=(
+        "Art. 12 : avec mise en demeure (par la partie qui l'a envoyée, un mois après, "
+        "restée sans effet), sans mise en demeure (par la Caf), ou dénonciation (par "
+        "toute partie, préavis de six mois). Enregistre la partie qui en a pris "
+        "l'initiative et le motif."
+    ),
+)
 async def resilier(
     convention_id: uuid.UUID,
     data: ResiliationIn,

@@ -68,7 +68,7 @@ COLLECTIVITE_TYPES = frozenset(
 
 
 class TitulaireCompetence(StrEnum):
-    """Who exercises an AO competence for a commune."""
+    """Qui exerce une compétence d'autorité organisatrice (AO) pour une commune."""
 
     commune = "commune"
     epci = "EPCI"
@@ -112,7 +112,7 @@ class PresidenceCopil(StrEnum):
 
 
 class ModeResiliation(StrEnum):
-    """The three modes of art. 12 of the model convention."""
+    """Les trois modes de résiliation de l'article 12 de la convention type."""
 
     # By any party, once a month has passed since its mise en demeure, left unanswered.
     avec_mise_en_demeure = "avec mise en demeure"
@@ -128,7 +128,7 @@ MODE_CONSENTEMENT_MUTUEL = "consentement mutuel"
 
 
 class FondementMiseEnDemeure(StrEnum):
-    """Art. 12: what the mise en demeure asks the party to comply with."""
+    """Art. 12 : ce à quoi la mise en demeure demande à la partie de se conformer."""
 
     obligations = "obligations de la convention"
     # Infractions aux lois et règlements: the Caf's only.
@@ -146,7 +146,7 @@ class StatutMiseEnDemeure(StrEnum):
 
 
 class TypeEquipement(StrEnum):
-    """Annexe 2 structure types."""
+    """Les types de structure de l'Annexe 2."""
 
     eaje_psu = "EAJE PSU"
     micro_creche_paje = "EAJE Micro-crèche Paje"

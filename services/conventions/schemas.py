@@ -36,7 +36,7 @@ CodeCaf = Annotated[str, StringConstraints(pattern=r"^\d{2,10}$")]
 
 
 class CompetencesAO(Input):
-    """Who holds each of the four AO competences of a commune."""
+    """Qui exerce chacune des quatre compétences d'autorité organisatrice (AO) d'une commune."""
 
     recenser_les_besoins: TitulaireCompetence = TitulaireCompetence.commune
     informer_et_accompagner: TitulaireCompetence = TitulaireCompetence.commune
@@ -57,7 +57,7 @@ class OrganisationIn(Input):
 
 
 class OrganisationPatch(Input):
-    """Changes to an organisation (its type never changes)."""
+    """Les changements d'une organisation (son type ne change jamais)."""
 
     nom: Nom | None = None
     departement: Departement | None = None
@@ -138,7 +138,8 @@ class ConventionCreate(Input):
 
 
 class ConventionPatch(Input):
-    """Changes to a convention in préparation (a signed one changes by avenant)."""
+    """Les changements d'une convention en préparation (une convention signée change
+    par avenant)."""
 
     echelon: Echelon | None = None
     titre: Titre | None = None

@@ -111,7 +111,8 @@ def _upload_request(request: Request) -> UploadRequest:
     status_code=201,
     response_model=DocumentOut,
     openapi_extra=_MULTIPART_DOC,
-    summary="Déposer un document (multipart, fichier en dernière partie)",
+    summary="Déposer un document",
+    description="Formulaire multipart : les métadonnées d'abord, le fichier en dernière partie.",
 )
 async def create_document(
     request: Request,
@@ -126,7 +127,14 @@ async def create_document(
     return service.document_out(document, version, ctx)
 
 
-@router.get("/documents", response_model=DocumentPage, summary="Lister et filtrer les documents")
+@router.get(
+    "/documents",
+    response_model=DocumentPage,
+    summary="Lister et filtrer les documents",
+    description=(
+        "Les documents du périmètre de l'appelant, filtrés (convention, type, texte), par pages."
+    ),
+)
 async def list_documents(
     session: DbSession,
     principal: Everyone,
@@ -175,6 +183,7 @@ async def _page(
     "/conventions/{convention_id}/documents",
     response_model=DocumentPage,
     summary="Documents d'une convention",
+    description="Les documents rattachés à la convention, par pages.",
 )
 async def convention_documents(
     convention_id: uuid.UUID,
@@ -190,7 +199,12 @@ async def convention_documents(
     return await _page(session, principal, ctx, filters, page.limit, page.cursor)
 
 
-@router.get("/documents/{document_id}", response_model=DocumentOut)
+@router.get(
+    "/documents/{document_id}",
+    response_model=DocumentOut,
+    summary="Lire un document",
+    description="Les métadonnées du document et de sa dernière version, avec son ETag.",
+)
 async def get_document(
     document_id: uuid.UUID,
     response: Response,
@@ -203,7 +217,14 @@ async def get_document(
     return await service.describe(session, ctx, principal, document)
 
 
-@router.patch("/documents/{document_id}", response_model=DocumentOut)
+@router.patch(
+    "/documents/{document_id}",
+    response_model=DocumentOut,
+    summary="Modifier un document",
+    description=(
+        "Modifie les métadonnées (`If-Match` obligatoire) ; les champs absents restent inchangés."
+    ),
+)
 async def patch_document(
     document_id: uuid.UUID,
     patch: DocumentPatch,
@@ -219,7 +240,14 @@ async def patch_document(
     return await service.describe(session, ctx, principal, document)
 
 
-@router.delete("/documents/{document_id}", status_code=204, summary="Mettre à la corbeille")
+@router.delete(
+    "/documents/{document_id}",
+    status_code=204,
+    summary="Mettre un document à la corbeille",
+    description=(
+        "Le document va à la corbeille ; il peut être restauré tant qu'elle n'est pas vidée."
+    ),
+)
 async def delete_document(
     document_id: uuid.UUID, session: DbSession, principal: DocumentWrite
 ) -> Response:
@@ -232,6 +260,7 @@ async def delete_document(
     "/documents/{document_id}/restauration",
     response_model=DocumentOut,
     summary="Restaurer un document de la corbeille",
+    description="Le document sort de la corbeille, tel qu'il y était entré.",
 )
 async def restore_document(
     document_id: uuid.UUID,
@@ -251,7 +280,8 @@ async def restore_document(
 @router.get(
     "/documents/{document_id}/versions",
     response_model=VersionPage,
-    summary="Versions d'un document (la plus récente d'abord)",
+    summary="Versions d'un document",
+    description="Les versions du document, la plus récente d'abord, par pages.",
 )
 async def list_versions(
     document_id: uuid.UUID,
@@ -273,7 +303,11 @@ async def list_versions(
     status_code=201,
     response_model=VersionOut,
     openapi_extra=_VERSION_DOC,
-    summary="Déposer une nouvelle version (multipart)",
+    summary="Déposer une nouvelle version",
+    description=(
+        "Formulaire multipart, le fichier en dernière partie ; la version précédente "
+        "reste consultable."
+    ),
 )
 async def create_version(
     document_id: uuid.UUID,
@@ -290,7 +324,14 @@ async def create_version(
     return service.version_out(version, ctx.antivirus)
 
 
-@router.get("/documents/{document_id}/versions/{numero}", response_model=VersionOut)
+@router.get(
+    "/documents/{document_id}/versions/{numero}",
+    response_model=VersionOut,
+    summary="Lire une version d'un document",
+    description=(
+        "Les métadonnées d'une version : fichier, taille, empreinte, résultat de l'antivirus."
+    ),
+)
 async def get_version(
     document_id: uuid.UUID,
     numero: Numero,
@@ -340,6 +381,7 @@ IfRangeHeader = Annotated[
     summary="Télécharger la dernière version",
     response_class=Response,
     responses=_DOWNLOAD_ANSWERS,
+    description="Le contenu du fichier de la dernière version (requêtes `Range` acceptées).",
 )
 async def download_latest(
     document_id: uuid.UUID,
@@ -360,6 +402,7 @@ async def download_latest(
     summary="Télécharger une version",
     response_class=Response,
     responses=_DOWNLOAD_ANSWERS,
+    description="Le contenu du fichier de cette version (requêtes `Range` acceptées).",
 )
 async def download_version(
     document_id: uuid.UUID,

@@ -38,7 +38,7 @@ idempotency_keys = idempotency_table(Base.metadata)
 
 
 class TypeDocument(StrEnum):
-    """Document types of DOMAIN.md (exact French labels)."""
+    """Les types de document."""
 
     convention_signee = "Convention signée"
     avenant = "Avenant"

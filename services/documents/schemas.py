@@ -36,7 +36,8 @@ class VersionFields(Input):
 
 
 class DocumentPatch(Input):
-    """Metadata changes (If-Match required). Absent fields are left unchanged."""
+    """Les changements de métadonnées (If-Match obligatoire). Les champs absents restent
+    inchangés."""
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
@@ -101,6 +102,7 @@ class DocumentPage(BaseModel):
 
 
 class VersionPage(Page[VersionOut]):
-    """Newest first; ``next_cursor`` set while older versions remain."""
+    """La plus récente d'abord ; ``next_cursor`` est renseigné tant qu'il reste des versions
+    plus anciennes."""
 
     antivirus: Antivirus

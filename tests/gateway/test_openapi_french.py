@@ -1,0 +1,94 @@
+"""The merged public OpenAPI document speaks French to integrators: every operation has
+a French summary and description (no generated "Get Axe", "List Axes"), every tag is
+declared and described in French, and no schema or field description is in English.
+
+The document is the one the gateway serves at /api/v1/openapi.json: its own routes and
+each service's, merged by `merge_documents` (the gateway's merge, built here from the
+apps' own documents without serving them: the wording does not depend on transport).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gateway.app import create_app as create_gateway
+from gateway.proxy.openapi import merge_documents
+from gateway.proxy.routing import RoutingTable
+from services.actions.app import create_app as create_actions
+from services.conventions.app import create_app as create_conventions
+from services.documents.app import create_app as create_documents
+
+METHODS = ("get", "post", "put", "patch", "delete")
+# FastAPI's generated summaries: the endpoint's English name, title-cased.
+GENERATED = re.compile(
+    r"^(Get|List|Create|Update|Delete|Add|Remove|Set|Search|Register|Approve|Refuse|Cancel"
+    r"|Sign|Put|Patch|Reorder|Accept)\b"
+)
+# Words no French sentence of ours holds ("an" is French: "un an").
+ENGLISH = re.compile(
+    r"\b(the|of|and|with|is|are|to|for|by|from|its|their|this|that|be|only|every|may"
+    r"|must|when|which|not|newest|first|changes|Per|Who|What)\b"
+)
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    services = {
+        "actions": create_actions().openapi(),
+        "conventions": create_conventions().openapi(),
+        "documents": create_documents().openapi(),
+    }
+    return merge_documents(
+        create_gateway().openapi(),
+        services,
+        RoutingTable(),
+        title="Coopération",
+        version="1",
+        discovery_url="http://idp.test/.well-known/openid-configuration",
+    )
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield f"{method.upper()} {path}", item[method]
+
+
+def test_every_operation_has_a_french_summary_and_description(document: dict[str, Any]) -> None:
+    operations = list(_operations(document))
+    assert len(operations) > 100  # the gateway's and the three services' routes
+    failures = []
+    for name, operation in operations:
+        summary, description = operation.get("summary", ""), operation.get("description", "")
+        if not summary or GENERATED.search(summary) or ENGLISH.search(summary):
+            failures.append(f"{name}: summary {summary!r}")
+        if not description or ENGLISH.search(description):
+            failures.append(f"{name}: description {description[:80]!r}")
+    assert not failures, "\n".join(failures)
+
+
+def test_every_tag_is_declared_and_described_in_french(document: dict[str, Any]) -> None:
+    declared = {tag["name"]: tag.get("description", "") for tag in document["tags"]}
+    used = {tag for _, operation in _operations(document) for tag in operation.get("tags", [])}
+    assert used <= set(declared), used - set(declared)
+    for name in used:
+        assert declared[name], f"tag {name!r} without a description"
+        assert not ENGLISH.search(f"{name} {declared[name]}"), name
+
+
+def test_no_schema_or_field_description_is_in_english(document: dict[str, Any]) -> None:
+    failures = []
+    for schema_name, schema in document["components"]["schemas"].items():
+        texts = [("", schema.get("description", ""))]
+        texts += [
+            (f".{p}", s.get("description", "")) for p, s in schema.get("properties", {}).items()
+        ]
+        failures += [
+            f"{schema_name}{where}: {text[:80]!r}" for where, text in texts if ENGLISH.search(text)
+        ]
+    assert not failures, "\n".join(failures)
