@@ -202,6 +202,11 @@ async def test_csv_import_reports_bad_lines_and_loads_nothing(
     assert lines == {3, 4, 5, 6, 7}
     assert "EPCI inconnu" in out
     assert "code INSEE 38314 déjà en ligne 4" in out
+    # Pydantic's refusals read in French (kernel/validation_messages.py), not "Input
+    # should be a valid integer".
+    assert "population : Un nombre entier est attendu." in out
+    assert "type : Valeur non reconnue" in out
+    assert "should" not in out
     assert await table_counts(db_engine) == before
 
 
