@@ -19,7 +19,6 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO
 
 BLOCK = 32
 # Below Linux's default ephemeral range (32768-60999) and macOS's (49152-65535), above
@@ -39,7 +38,9 @@ class _Ports:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: list[int] = []
-        self._held: list[IO[str]] = []  # lock files: open for the life of the process
+        # Raw descriptors of the lock files, open for the life of the process: a file
+        # object would be reported unclosed (ResourceWarning) at interpreter exit.
+        self._held: list[int] = []
         self._pid = os.getpid()
 
     def take(self) -> int:
@@ -60,11 +61,12 @@ class _Ports:
             raise RuntimeError(f"no port range below the ephemeral ports ({end})")
         LOCK_DIR.mkdir(mode=0o777, parents=True, exist_ok=True)
         for start in random.sample(blocks, len(blocks)):
-            lock = open(LOCK_DIR / f"{start}.lock", "a")  # noqa: SIM115 (held open on purpose)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            lock = os.open(LOCK_DIR / f"{start}.lock", flags, 0o666)
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                lock.close()
+                os.close(lock)
                 continue
             self._held.append(lock)
             return list(range(start, start + BLOCK))
