@@ -22,7 +22,7 @@ from pydantic import Field, ValidationError
 from gateway.auth.dependencies import CurrentPrincipal
 from gateway.auth.gatekeeper import InternalTokens
 from gateway.proxy.forward import BadGateway, GatewayTimeout, Proxy
-from gateway.proxy.routing import CONVENTIONS
+from gateway.proxy.routing import ACTIONS, CONVENTIONS, DOCUMENTS
 from kernel.database import DbSession
 from kernel.errors import RETRY_LATER, BadRequest, DomainError, NotFound, ServiceUnavailable
 from kernel.history import EntreeHistorique, merge_feed
@@ -31,7 +31,7 @@ from kernel.principal import Principal
 from kernel.rights import Right, RightCheck, RightRoute
 
 # The services whose objects belong to a convention, each serving its part of the feed.
-FEED_SOURCES: tuple[str, ...] = (CONVENTIONS,)
+FEED_SOURCES: tuple[str, ...] = (CONVENTIONS, ACTIONS, DOCUMENTS)
 
 router = APIRouter(prefix="/api/v1", tags=["historique"], route_class=RightRoute)
 
@@ -100,9 +100,10 @@ async def _part(
     "/conventions/{convention_id}/historique",
     summary="Historique de la convention et de tous ses objets",
     description="Tout ce qui a changé dans la convention, ses signataires, son Annexe 2, "
-    "son plan d'actions, ses indicateurs, ses suivis, ses bilans et ses documents : qui "
-    "(nom à ce moment-là), quand, par quelle application, quoi (champ par champ). Du plus "
-    "récent au plus ancien, par pages (`cursor`).",
+    "ses mises en demeure, son plan d'actions (axes, actions, sous-actions, suivis), ses "
+    "indicateurs et leurs valeurs, ses bilans, ses documents : qui (nom à ce moment-là), "
+    "quand, par quelle application, quoi (champ par champ). Du plus récent au plus ancien, "
+    "par pages (`cursor`).",
 )
 async def convention_history(
     convention_id: uuid.UUID, request: Request, principal: ConventionHistoryRead, page: Pagination

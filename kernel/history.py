@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field, JsonValue
@@ -123,6 +124,9 @@ class Kind:
     title: str | None = None
     convention: str | None = "convention_id"
     parent: str | None = None
+    # Fields whose changes are recorded without their values (free text erased later:
+    # the history is append-only, it must never hold them).
+    withheld: frozenset[str] = frozenset()
 
     def snapshot(self, obj: object) -> Snapshot:
         """The followed fields' values as JSON (an ORM object or a row mapping)."""
@@ -134,19 +138,26 @@ def _get(obj: object, name: str) -> Any:
 
 
 def jsonable(value: object) -> JsonValue:
-    """As JSON carries it: decimals and UUIDs as strings, dates in ISO 8601."""
+    """As JSON carries it: decimals and UUIDs as strings, dates in ISO 8601. A decimal
+    loses its trailing zeros: 12 sent and 12.00 read back from a NUMERIC column are one
+    value, not a change."""
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}" if value.is_finite() else str(value)
     result: JsonValue = to_jsonable_python(value)
     return result
 
 
 def diff(kind: Kind, before: Snapshot | None, after: Snapshot | None) -> list[dict[str, Any]]:
     """Per field: label, before and after. A creation lists what was set, a deletion what
-    was there (empty fields left out); a change only what changed."""
+    was there (empty fields left out); a change only what changed. A withheld field
+    says that it changed, never its values."""
     out: list[dict[str, Any]] = []
     for name, label in kind.fields.items():
         old = None if before is None else before.get(name)
         new = None if after is None else after.get(name)
         if old != new and not (_empty(old) and _empty(new)):
+            if name in kind.withheld:
+                old = new = None
             out.append({"champ": name, "libelle": label, "avant": old, "apres": new})
     return out
 
@@ -308,6 +319,25 @@ class History:
             details=row.details,
         )
 
+    async def convention_of(
+        self,
+        session: AsyncSession,
+        objet_id: uuid.UUID,
+        objet_types: Collection[str],
+        *,
+        parent_id: uuid.UUID | None = None,
+    ) -> uuid.UUID | None:
+        """The convention an object of one of `objet_types` (under `parent_id`, when
+        given) was recorded in; None when it has no row. How a reader's scope is found
+        for an object deleted since: its history outlives it."""
+        t = self.table
+        where = [t.c.objet_id == objet_id, t.c.objet_type.in_(objet_types)]
+        if parent_id is not None:
+            where.append(t.c.parent_id == parent_id)
+        stmt = select(t.c.convention_id).where(*where).order_by(t.c.le.desc()).limit(1)
+        found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+        return found
+
     async def object_page(
         self,
         session: AsyncSession,
@@ -316,17 +346,20 @@ class History:
         *,
         objet_type: str | None = None,
         convention_id: uuid.UUID | None = None,
+        visible: Any = None,
     ) -> Page[EntreeHistorique]:
         """An object's history and that of the objects under it, newest first (the
         caller checked that the reader sees the object, or its convention: then
-        `convention_id` keeps to that convention's rows). With `objet_type`, that
-        object's own rows only."""
+        `convention_id` keeps to that convention's rows; `visible`: a further condition
+        on the rows, as for `feed`). With `objet_type`, that object's own rows only."""
         t = self.table
         where = [or_(t.c.objet_id == objet_id, t.c.parent_id == objet_id)]
         if objet_type is not None:
             where = [t.c.objet_id == objet_id, t.c.objet_type == objet_type]
         if convention_id is not None:
             where.append(t.c.convention_id == convention_id)
+        if visible is not None:
+            where.append(visible)
         resume = after_keyset([t.c.le, t.c.id], page.cursor, descending=True)
         if resume is not None:
             where.append(resume)

@@ -15,6 +15,8 @@ from services.actions.dependencies import ActionsContext
 from services.actions.endpoints import router as plan_router
 from services.actions.endpoints_bilans import router as bilans_router
 from services.actions.endpoints_exports import router as exports_router
+from services.actions.endpoints_historique import internal_router as feed_router
+from services.actions.endpoints_historique import router as history_router
 from services.actions.endpoints_indicateurs import router as indicateurs_router
 from services.actions.endpoints_internal import router as internal_router
 from services.actions.endpoints_suivis import router as suivis_router
@@ -59,7 +61,9 @@ def create_app(
             suivis_router,
             bilans_router,
             exports_router,
+            history_router,
             internal_router,
+            feed_router,
         ],
         idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,
@@ -77,6 +81,10 @@ def create_app(
             },
             {"name": "bilans", "description": "Points d'étape, bilan intermédiaire et final"},
             {"name": "exports", "description": "Le tableau de suivi en ODS, XLSX ou CSV"},
+            {
+                "name": "historique",
+                "description": "Qui a changé quoi, quand, par quelle application",
+            },
             {"name": "interne", "description": "Routes réservées aux services de la suite"},
         ],
     )

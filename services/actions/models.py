@@ -34,6 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from kernel.convention_ref import convention_ref_table
 from kernel.database import make_metadata
+from kernel.history import history_table
 from kernel.idempotency import idempotency_table
 
 SCHEMA = "actions"
@@ -48,6 +49,8 @@ metadata = Base.metadata
 
 convention_ref = convention_ref_table(metadata)
 idempotency_keys = idempotency_table(metadata)
+# Who changed what in the plan (kernel.history, services/actions/history.py).
+historique = history_table(metadata)
 
 # One sequence for the whole schema: a client's sync token is a position in it.
 change_seq = Sequence("change_seq", schema=SCHEMA, metadata=metadata)

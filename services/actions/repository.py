@@ -116,6 +116,19 @@ async def scoped_indicateur(
     return row[0], row[1], _ref_from(row, 2)
 
 
+async def convention_of(
+    session: AsyncSession, model: type[M], object_id: uuid.UUID, **under: uuid.UUID | None
+) -> uuid.UUID | None:
+    """The convention of a live object (with the given column values: an indicator's
+    action), None when there is none; the caller checks the reader's scope."""
+    columns = model.__table__.c  # type: ignore[attr-defined]
+    stmt = select(columns.convention_id).where(
+        columns.id == object_id, *(columns[name] == value for name, value in under.items())
+    )
+    found: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
 async def insert_new(session: AsyncSession, model: type[M], **values: object) -> M | None:
     """A new row (version 1) of a PUT that creates, or None when its unique key was
     taken meanwhile by a concurrent twin (the caller answers 412)."""
@@ -453,8 +466,9 @@ async def upsert_valeur(
     commentaire: str | None,
     source: str | None,
     auteur: str,
-) -> None:
-    """A validated suivi's value: created, or replaced as a new version (stale ETags)."""
+) -> ValeurIndicateur:
+    """A validated suivi's value: created, or replaced as a new version (stale ETags);
+    the value as it now stands."""
     stmt = insert(ValeurIndicateur).values(
         id=uuid.uuid4(),
         indicateur_id=indicateur_id,
@@ -476,7 +490,8 @@ async def upsert_valeur(
             "updated_at": func.now(),
         },
     )
-    await session.execute(stmt)
+    returning = stmt.returning(ValeurIndicateur).execution_options(populate_existing=True)
+    return (await session.scalars(returning)).one()
 
 
 async def bump_indicateurs(session: AsyncSession, ids: Sequence[uuid.UUID]) -> None:

@@ -22,6 +22,7 @@ from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal, Role
 from services.actions import repository as repo
 from services.actions.dependencies import ActionsContext
+from services.actions.history import AXE, HISTORY, action_kind
 from services.actions.models import Action, Axe, Indicateur, ValeurIndicateur
 from services.actions.rules import (
     AVERTISSEMENT_VERBE,
@@ -253,6 +254,7 @@ async def create_axe(
     )
     session.add(axe)
     await session.flush()
+    await HISTORY.record(session, principal, AXE, axe, None)
     return axe
 
 
@@ -281,6 +283,7 @@ async def update_axe(
     axe, convention = await load_axe(session, principal, convention_id, axe_id, for_update=True)
     require_caf_agent(principal, convention, "modifier un axe")
     preconditions.check(etag_for(axe.id, axe.version))
+    before = AXE.snapshot(axe)
     for name in data.model_fields_set:
         value = getattr(data, name)
         if name == "titre" and value is None:
@@ -288,6 +291,7 @@ async def update_axe(
         setattr(axe, name, value)
     await repo.touch(session, axe)
     await session.flush()
+    await HISTORY.record(session, principal, AXE, axe, before)
     return axe
 
 
@@ -307,7 +311,9 @@ async def delete_axe(
         raise Conflict(
             "L'axe porte des indicateurs : rattachez-les à la convention ou supprimez-les d'abord."
         )
+    before = AXE.snapshot(axe)
     await repo.delete_axe(session, axe)
+    await HISTORY.record(session, principal, AXE, axe, before, deleted=True)
 
 
 def _check_order(current: list[uuid.UUID], wanted: list[uuid.UUID], what: str) -> None:
@@ -334,8 +340,10 @@ async def reorder_axes(
     for position, axe_id in enumerate(ordre.ids, start=1):
         axe = by_id[axe_id]
         if axe.position != position:
+            before = AXE.snapshot(axe)
             axe.position = position
             await repo.touch(session, axe)
+            await HISTORY.record(session, principal, AXE, axe, before)
     await session.flush()
     return [by_id[i] for i in ordre.ids]
 
@@ -355,8 +363,11 @@ async def reorder_actions(
     for position, action_id in enumerate(ordre.ids, start=1):
         action = by_id[action_id]
         if action.position != position:
+            kind = action_kind(action.parent_id)
+            before = kind.snapshot(action)
             action.position = position
             await repo.touch(session, action)
+            await HISTORY.record(session, principal, kind, action, before)
     await session.flush()
     return [by_id[i] for i in ordre.ids]
 
@@ -418,6 +429,7 @@ async def create_action(
     )
     session.add(action)
     await session.flush()
+    await HISTORY.record(session, principal, action_kind(action.parent_id), action, None)
     return action
 
 
@@ -449,6 +461,8 @@ async def update_action(
     require_action_writer(principal, convention, action)
     require_convention_accepts(ctx, principal, convention, Travail.plan)
     preconditions.check(etag_for(action.id, action.version))
+    kind = action_kind(action.parent_id)
+    before = kind.snapshot(action)
     changes = {name: getattr(data, name) for name in data.model_fields_set}
     for required in ("titre", "statut", "porteur_ids", "axe_id"):
         if required in changes and changes[required] is None:
@@ -472,9 +486,13 @@ async def update_action(
         action.position = position
         for child in await repo.sous_actions(session, action.id):
             position += 1
+            child_before = action_kind(child.parent_id).snapshot(child)
             child.axe_id = target.id
             child.position = position
             await repo.touch(session, child)
+            await HISTORY.record(
+                session, principal, action_kind(child.parent_id), child, child_before
+            )
     start = changes.get("date_debut", action.date_debut)
     end = changes.get("date_echeance", action.date_echeance)
     if start and end and end < start:
@@ -485,6 +503,7 @@ async def update_action(
         setattr(action, name, value.value if hasattr(value, "value") else value)
     await repo.touch(session, action)
     await session.flush()
+    await HISTORY.record(session, principal, kind, action, before)
     return action
 
 
@@ -501,4 +520,7 @@ async def delete_action(
             "L'action a des suivis soumis ou validés : passez-la « abandonnée » plutôt que "
             "de la supprimer."
         )
+    kind = action_kind(action.parent_id)
+    before = kind.snapshot(action)
     await repo.delete_action(session, action)
+    await HISTORY.record(session, principal, kind, action, before, deleted=True)

@@ -25,6 +25,7 @@ from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
 from services.actions.dependencies import ActionsContext
+from services.actions.history import BILAN, HISTORY
 from services.actions.models import AccordCdsf, Bilan
 from services.actions.rules import (
     SECTIONS_BILAN,
@@ -165,6 +166,7 @@ async def create_bilan(
     )
     session.add(bilan)
     await session.flush()
+    await HISTORY.record(session, principal, BILAN, bilan, None)
     return bilan, convention
 
 
@@ -270,6 +272,7 @@ async def update_bilan(
     require_evaluation_writer(principal, convention, "modifier un bilan")
     preconditions.check(etag_for(bilan.id, bilan.version))
     _not_adopted(bilan)
+    before = BILAN.snapshot(bilan)
     changes = {name: getattr(data, name) for name in data.model_fields_set}
     required = ("periode_debut", "periode_fin", "sections", "syntheses")
     if any(changes.get(k, 1) is None for k in required):
@@ -296,6 +299,7 @@ async def update_bilan(
         setattr(bilan, name, value)
     await repo.touch(session, bilan)
     await session.flush()
+    await HISTORY.record(session, principal, BILAN, bilan, before)
     return bilan, convention
 
 
@@ -311,7 +315,9 @@ async def delete_bilan(
             "Un bilan adopté est figé : il ne peut plus être supprimé.",
             extra={"code": "bilan-adopte"},
         )
+    before = BILAN.snapshot(bilan)
     await srepo.delete_bilan(session, bilan)
+    await HISTORY.record(session, principal, BILAN, bilan, before, deleted=True)
 
 
 async def snapshot(
@@ -418,6 +424,7 @@ async def adopter(
             errors=[{"field": "date_adoption", "pointer": "/date_adoption"}],
         )
     require_sections(bilan)
+    before = BILAN.snapshot(bilan)
     bilan.etat = EtatBilan.adopte.value
     bilan.date_adoption = data.date_adoption
     bilan.adoption_saisie_par = principal.subject
@@ -425,6 +432,7 @@ async def adopter(
     bilan.instantane = await snapshot(session, bilan.convention_id, data.date_adoption)
     await repo.touch(session, bilan)
     await session.flush()
+    await HISTORY.record(session, principal, BILAN, bilan, before, evenement="adoption")
     return bilan, convention
 
 
@@ -455,6 +463,15 @@ async def accorder(
         )
         await repo.touch(session, bilan)
         await session.flush()
+        await HISTORY.record(
+            session,
+            principal,
+            BILAN,
+            bilan,
+            BILAN.snapshot(bilan),
+            evenement="accord CDSF",
+            details={"collectivite_id": str(candidates[0])},
+        )
     return bilan, convention
 
 
@@ -475,7 +492,11 @@ async def transmettre(
             extra={"code": "accords-manquants", "manquants": [str(m) for m in missing]},
         )
     if not bilan.petite_enfance_transmissible:
+        before = BILAN.snapshot(bilan)
         bilan.petite_enfance_transmissible = True
         await repo.touch(session, bilan)
         await session.flush()
+        await HISTORY.record(
+            session, principal, BILAN, bilan, before, evenement="transmission CDSF"
+        )
     return bilan, convention

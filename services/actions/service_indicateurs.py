@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.convention_ref import ConventionRef
 from kernel.errors import InvalidPayload, NotFound, PreconditionFailed
 from kernel.etag import Preconditions, etag_for
+from kernel.history import Snapshot
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions.dependencies import ActionsContext
+from services.actions.history import HISTORY, INDICATEUR, VALEUR
 from services.actions.models import Action, Indicateur, ValeurIndicateur
 from services.actions.rules import Unite, annee_de_periode, fin_effective, probleme_valeur
 from services.actions.schemas import (
@@ -70,6 +72,26 @@ def _check_indicateur(
         raise InvalidPayload("Indicateur invalide : " + errors[0]["message"], errors=errors)
 
 
+async def _record(
+    session: AsyncSession,
+    principal: Principal,
+    indicateur: Indicateur,
+    before: Snapshot | None,
+    *,
+    deleted: bool = False,
+) -> None:
+    """An indicator's change, under its action or its axe (their histories show it)."""
+    await HISTORY.record(
+        session,
+        principal,
+        INDICATEUR,
+        indicateur,
+        before,
+        deleted=deleted,
+        parent_id=indicateur.action_id or indicateur.axe_id,
+    )
+
+
 def _new_indicateur(
     convention: ConventionRef,
     data: IndicateurIn,
@@ -105,6 +127,7 @@ async def create_indicateur(
     indicateur = _new_indicateur(convention, data, action_id=action.id)
     session.add(indicateur)
     await session.flush()
+    await _record(session, principal, indicateur, None)
     return indicateur
 
 
@@ -152,12 +175,17 @@ async def update_indicateur(
         ctx, session, principal, action_id, indicateur_id
     )
     preconditions.check(etag_for(indicateur.id, indicateur.version))
-    return await _update(session, indicateur, convention, data)
+    return await _update(session, principal, indicateur, convention, data)
 
 
 async def _update(
-    session: AsyncSession, indicateur: Indicateur, convention: ConventionRef, data: IndicateurPatch
+    session: AsyncSession,
+    principal: Principal,
+    indicateur: Indicateur,
+    convention: ConventionRef,
+    data: IndicateurPatch,
 ) -> Indicateur:
+    before = INDICATEUR.snapshot(indicateur)
     changes = {name: getattr(data, name) for name in data.model_fields_set}
     for required in ("libelle", "nature", "unite", "cibles"):
         if required in changes and changes[required] is None:
@@ -174,6 +202,7 @@ async def _update(
         setattr(indicateur, name, value.value if hasattr(value, "value") else value)
     await repo.touch(session, indicateur)
     await session.flush()
+    await _record(session, principal, indicateur, before)
     return indicateur
 
 
@@ -220,6 +249,7 @@ async def _put_valeur(
     preconditions.check(etag_for(existing.id, existing.version) if existing is not None else None)
     if p := probleme_valeur(Unite(indicateur.unite), data.valeur):
         raise InvalidPayload(p, errors=[{"field": "valeur", "message": p}])
+    before = None if existing is None else VALEUR.snapshot(existing)
     if existing is None:
         valeur = await repo.insert_new(
             session,
@@ -249,6 +279,9 @@ async def _put_valeur(
     # The indicator lists its values: delta sync must see it changed.
     await repo.touch(session, indicateur)
     await session.flush()
+    await HISTORY.record(
+        session, principal, VALEUR, valeur, before, convention_id=indicateur.convention_id
+    )
     return valeur, existing is None
 
 
@@ -262,7 +295,9 @@ async def delete_indicateur(
 ) -> None:
     indicateur, _ = await _writable_indicateur(ctx, session, principal, action_id, indicateur_id)
     preconditions.check(etag_for(indicateur.id, indicateur.version))
+    before = INDICATEUR.snapshot(indicateur)
     await repo.delete_indicateur(session, indicateur)
+    await _record(session, principal, indicateur, before, deleted=True)
 
 
 # --- indicators of the convention and of its axes -------------------------------------
@@ -291,6 +326,7 @@ async def create_indicateur_convention(
     indicateur = _new_indicateur(convention, data, axe_id=data.axe_id)
     session.add(indicateur)
     await session.flush()
+    await _record(session, principal, indicateur, None)
     return indicateur
 
 
@@ -340,7 +376,7 @@ async def update_indicateur_convention(
     preconditions.check(etag_for(indicateur.id, indicateur.version))
     if "axe_id" in data.model_fields_set:
         await _check_axe(session, convention_id, data.axe_id)
-    return await _update(session, indicateur, convention, data)
+    return await _update(session, principal, indicateur, convention, data)
 
 
 async def put_valeur_convention(
@@ -373,4 +409,6 @@ async def delete_indicateur_convention(
         ctx, session, principal, convention_id, indicateur_id
     )
     preconditions.check(etag_for(indicateur.id, indicateur.version))
+    before = INDICATEUR.snapshot(indicateur)
     await repo.delete_indicateur(session, indicateur)
+    await _record(session, principal, indicateur, before, deleted=True)

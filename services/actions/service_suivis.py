@@ -23,11 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, InvalidPayload, NotFound, PreconditionFailed
 from kernel.etag import Preconditions, etag_for
+from kernel.history import Snapshot
 from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
 from services.actions.dependencies import ActionsContext
+from services.actions.history import HISTORY, SUIVI, VALEUR
 from services.actions.models import Action, Campagne, Suivi, SuiviEvenement
 from services.actions.repository_suivis import CampagneConventionLigne, CompteursRow
 from services.actions.rules import (
@@ -94,6 +96,23 @@ def _event(
         commentaire=commentaire,
         auteur=principal.subject,
         contenu=contenu(suivi),
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    suivi: Suivi,
+    evenement: EvenementSuivi,
+    principal: Principal,
+    avant: str | None,
+    before: Snapshot | None,
+    commentaire: str | None = None,
+) -> None:
+    """A step of the suivi: its own record (`suivi_evenements`, with the content), and
+    the plan's history (field by field, in the convention's feed)."""
+    session.add(_event(suivi, evenement, principal, avant, commentaire))
+    await HISTORY.record(
+        session, principal, SUIVI, suivi, before, evenement=evenement.value, motif=commentaire
     )
 
 
@@ -177,7 +196,7 @@ async def create_suivi(
     _apply(suivi, {**data.model_dump(exclude={"periode", "valeurs"}), "valeurs": valeurs})
     session.add(suivi)
     await session.flush()
-    session.add(_event(suivi, EvenementSuivi.creation, principal, None))
+    await _record(session, suivi, EvenementSuivi.creation, principal, None, None)
     await session.flush()
     return suivi
 
@@ -233,10 +252,11 @@ async def update_suivi(
         )
     if suivi.etat == EtatSuivi.soumis:
         raise Conflict("Le suivi est soumis : il attend la validation de la Caf.")
+    snapshot = SUIVI.snapshot(suivi)
     _apply(suivi, await _changes(session, suivi, data))
     suivi.auteur = principal.subject
     await repo.touch(session, suivi)
-    session.add(_event(suivi, EvenementSuivi.modification, principal, suivi.etat))
+    await _record(session, suivi, EvenementSuivi.modification, principal, suivi.etat, snapshot)
     await session.flush()
     return suivi
 
@@ -289,18 +309,21 @@ async def transition(
             extra={"code": "transition-refusee", "etat": suivi.etat},
         )
     before = suivi.etat
+    snapshot = SUIVI.snapshot(suivi)
     suivi.etat = step.to.value
     if step.to in (EtatSuivi.valide, EtatSuivi.a_completer):
         suivi.commentaire_validation = commentaire
     await repo.touch(session, suivi)
-    session.add(_event(suivi, step.evenement, principal, before, commentaire))
+    await _record(session, suivi, step.evenement, principal, before, snapshot, commentaire)
     if step.to is EtatSuivi.valide:
         # Validated values become the indicators' values of the period (indicators
-        # locked first, as a PUT of a value does).
+        # locked first, as a PUT of a value does), recorded as the validator's.
         valeurs = [ValeurSuiviIn.model_validate(v) for v in suivi.valeurs]
         await repo.bump_indicateurs(session, [v.indicateur_id for v in valeurs])
         for v in valeurs:
-            await repo.upsert_valeur(
+            existing = await repo.valeur_of(session, v.indicateur_id, suivi.periode)
+            previous = None if existing is None else VALEUR.snapshot(existing)
+            valeur = await repo.upsert_valeur(
                 session,
                 v.indicateur_id,
                 suivi.periode,
@@ -308,6 +331,15 @@ async def transition(
                 v.commentaire,
                 v.source,
                 suivi.auteur,
+            )
+            await HISTORY.record(
+                session,
+                principal,
+                VALEUR,
+                valeur,
+                previous,
+                convention_id=suivi.convention_id,
+                details={"suivi_id": str(suivi.id)},
             )
     await session.flush()
     return suivi
@@ -330,6 +362,7 @@ async def corriger(
     preconditions.check(etag_for(suivi.id, suivi.version))
     if suivi.etat != EtatSuivi.valide:
         raise Conflict("Seul un suivi validé se corrige ; celui-ci se modifie directement.")
+    snapshot = SUIVI.snapshot(suivi)
     changes = await _changes(session, suivi, data)
     suivi.revision += 1
     suivi.etat = EtatSuivi.brouillon.value
@@ -337,8 +370,14 @@ async def corriger(
     suivi.auteur = principal.subject
     _apply(suivi, changes)
     await repo.touch(session, suivi)
-    session.add(
-        _event(suivi, EvenementSuivi.correction, principal, EtatSuivi.valide.value, data.motif)
+    await _record(
+        session,
+        suivi,
+        EvenementSuivi.correction,
+        principal,
+        EtatSuivi.valide.value,
+        snapshot,
+        data.motif,
     )
     await session.flush()
     return suivi

@@ -14,6 +14,8 @@ from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
 from services.documents.antivirus import ClamdClient
 from services.documents.context import DocumentsContext
 from services.documents.endpoints import router
+from services.documents.endpoints_historique import internal_router as feed_router
+from services.documents.endpoints_historique import router as history_router
 from services.documents.models import convention_ref, idempotency_keys
 from services.documents.settings import DocumentsSettings, StorageBackend
 from services.documents.storage import FilesystemStorage, Storage
@@ -92,10 +94,16 @@ def create_app(
             "Documents des CTG et leurs versions : dépôt en flux, analyse antivirus, "
             "corbeille, téléchargement (Range)."
         ),
-        routers=[router],
+        routers=[router, history_router, feed_router],
         idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,
-        openapi_tags=[{"name": "documents", "description": "Documents et versions"}],
+        openapi_tags=[
+            {"name": "documents", "description": "Documents et versions"},
+            {
+                "name": "historique",
+                "description": "Qui a fait quoi, quand, avec quelle application",
+            },
+        ],
     )
     if not settings.antivirus:
         app.add_middleware(AntivirusDisabledHeader)

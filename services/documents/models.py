@@ -23,6 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from kernel.convention_ref import convention_ref_table
 from kernel.database import make_metadata
+from kernel.history import history_table
 from kernel.idempotency import idempotency_table
 
 SCHEMA = "documents"
@@ -35,6 +36,9 @@ class Base(DeclarativeBase):
 
 convention_ref = convention_ref_table(Base.metadata)
 idempotency_keys = idempotency_table(Base.metadata)
+# Who uploaded, renamed, binned, restored a document, and its purge (kernel.history,
+# services/documents/history.py): metadata only, never content.
+historique = history_table(Base.metadata)
 
 
 class TypeDocument(StrEnum):

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    Table,
     and_,
     bindparam,
     delete,
@@ -61,6 +62,19 @@ def _document_visibility(
 def _version_visibility(subject: str | BindParameter[str]) -> ColumnElement[bool]:
     """Scanned clean, or the caller's own upload (`subject` as above)."""
     return or_(Version.statut == StatutAnalyse.disponible.value, Version.depose_par == subject)
+
+
+def history_visibility(table: Table, subject: str) -> ColumnElement[bool]:
+    """The history rows a reader of the convention sees: not those of a document, or of
+    a version, that is still there and visible to its uploader only (nothing scanned
+    clean yet: `_document_visibility`, `_version_visibility`); a purged document's
+    rows as its record is seen."""
+    hidden_document = exists().where(
+        Document.id.in_([table.c.objet_id, table.c.parent_id]),
+        ~_document_visibility(true(), subject),
+    )
+    hidden_version = exists().where(Version.id == table.c.objet_id, ~_version_visibility(subject))
+    return ~or_(hidden_document, hidden_version)
 
 
 async def convention_of(session: AsyncSession, convention_id: uuid.UUID) -> ConventionRef | None:
@@ -371,14 +385,16 @@ async def mark_document_available(session: AsyncSession, document_id: uuid.UUID)
     )
 
 
-async def purge_bin(session: AsyncSession, deleted_before: dt.datetime, at: dt.datetime) -> int:
+async def purge_bin(
+    session: AsyncSession, deleted_before: dt.datetime, at: dt.datetime
+) -> list[Document]:
     """Purge the documents in the bin since before `deleted_before`: each keeps its
     record (titre, type, its versions' names, sizes and SHA-256, who and when) and
     loses its content (its versions point to none any more; the description, free
-    text, goes too). How many."""
-    purged = (
+    text, goes too). The documents purged, as they now stand."""
+    purged = list(
         (
-            await session.execute(
+            await session.scalars(
                 update(Document)
                 .where(
                     Document.supprime_le.is_not(None),
@@ -386,17 +402,17 @@ async def purge_bin(session: AsyncSession, deleted_before: dt.datetime, at: dt.d
                     Document.purge_le.is_(None),
                 )
                 .values(purge_le=at, description=None, revision=Document.revision + 1)
-                .returning(Document.id)
+                .returning(Document)
             )
-        )
-        .scalars()
-        .all()
+        ).all()
     )
     if purged:
         await session.execute(
-            update(Version).where(Version.document_id.in_(purged)).values(contenu_sha256=None)
+            update(Version)
+            .where(Version.document_id.in_([d.id for d in purged]))
+            .values(contenu_sha256=None)
         )
-    return len(purged)
+    return purged
 
 
 # Namespace of the per-content advisory locks (two-key form: apart from one-key locks).

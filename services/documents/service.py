@@ -13,12 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, Forbidden, Gone, NotFound
 from kernel.etag import Preconditions, etag_for
+from kernel.history import SYSTEM
 from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal
 from kernel.reads import row_from
 from services.documents import repository as repo
 from services.documents.antivirus import ClamdClient, ScanError, ScanUnavailable, Verdict
 from services.documents.context import DocumentsContext
+from services.documents.history import CORBEILLE, HISTORY, PURGE, RESTAURATION
+from services.documents.history import DOCUMENT as DOCUMENT_KIND
 from services.documents.models import Document, StatutAnalyse, TypeDocument, Version
 from services.documents.repository import DocumentListed, VersionRow
 from services.documents.schemas import Antivirus, DocumentOut, DocumentPatch, VersionOut
@@ -188,6 +191,7 @@ async def update_metadata(
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le modifient.")
     require_convention_accepts(ref, principal, now().date(), depot=None)
+    before = DOCUMENT_KIND.snapshot(document)
     changes = patch.model_dump(exclude_unset=True)
     for name in ("type", "titre"):
         if name in changes and changes[name] is None:
@@ -197,6 +201,7 @@ async def update_metadata(
     document.revision += 1
     document.modifie_le = now()
     await session.flush()
+    await HISTORY.record(session, principal, DOCUMENT_KIND, document, before)
 
 
 async def move_to_bin(
@@ -205,10 +210,12 @@ async def move_to_bin(
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le suppriment.")
     require_convention_accepts(ref, principal, now().date(), depot=None)
+    before = DOCUMENT_KIND.snapshot(document)
     document.supprime_le = now()
     document.supprime_par = principal.subject
     document.revision += 1
     await session.flush()
+    await HISTORY.record(session, principal, DOCUMENT_KIND, document, before, evenement=CORBEILLE)
 
 
 async def restore(
@@ -225,11 +232,15 @@ async def restore(
     limit = document.supprime_le + dt.timedelta(days=ctx.settings.bin_retention_days)
     if now() > limit:
         raise Conflict("Le délai de restauration de ce document est dépassé.")
+    before = DOCUMENT_KIND.snapshot(document)
     document.supprime_le = None
     document.supprime_par = None
     document.revision += 1
     document.modifie_le = now()
     await session.flush()
+    await HISTORY.record(
+        session, principal, DOCUMENT_KIND, document, before, evenement=RESTAURATION
+    )
 
 
 # --- operations (CLI and background) -------------------------------------------------------
@@ -249,12 +260,17 @@ async def purge(
 ) -> PurgeReport:
     """Purge the documents in the bin past retention (their record stays, their content
     goes: `repo.purge_bin`), then delete the content nothing refers to any more (each
-    under its lock, see `delete_contenu_if_unreferenced`)."""
+    under its lock, see `delete_contenu_if_unreferenced`). Each purge is recorded, by
+    the system: the document's history keeps its metadata, never its content."""
     at = at or now()
     deadline = at - dt.timedelta(days=retention_days)
     async with sessionmaker() as session:
-        documents = await repo.purge_bin(session, deadline, at)
+        purged = await repo.purge_bin(session, deadline, at)
+        for document in purged:
+            before = {**DOCUMENT_KIND.snapshot(document), "purge_le": None}
+            await HISTORY.record(session, SYSTEM, DOCUMENT_KIND, document, before, evenement=PURGE)
         await session.commit()
+    documents = len(purged)
     async with sessionmaker() as session:
         candidates = await repo.unreferenced_contenus(session)
     removed = 0

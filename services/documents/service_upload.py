@@ -37,6 +37,7 @@ from kernel.principal import Principal
 from kernel.sniffing import sanitize_filename
 from services.documents import repository as repo
 from services.documents.context import DocumentsContext
+from services.documents.history import DEPOT, DOCUMENT, HISTORY, NOUVELLE_VERSION, VERSION
 from services.documents.models import Document, StatutAnalyse, Version
 from services.documents.schemas import DocumentFields, VersionFields
 from services.documents.service import (
@@ -286,4 +287,15 @@ async def upload(
     document.modifie_le = now()
     document.revision += 1 if document_id is not None else 0
     await session.flush()
+    if document_id is None:
+        await HISTORY.record(session, principal, DOCUMENT, document, None, evenement=DEPOT)
+    await HISTORY.record(
+        session,
+        principal,
+        VERSION,
+        version,
+        None,
+        evenement=DEPOT if document_id is None else NOUVELLE_VERSION,
+        convention_id=document.convention_id,
+    )
     return document, version

@@ -209,6 +209,17 @@ async def _a_renseigner(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "GET", "/api/v1/moi/actions-a-renseigner")
 
 
+async def _deleted_action_history(w: World, who: str, side: Side, ok: bool) -> int:
+    """A deleted action's history is read like its convention (its deletion last)."""
+    action = await w.new_action(side)
+    path = f"{A}/{action}"
+    deleted = await w.direct(
+        "actions", side.agent, "DELETE", path, if_match=await w.etag("actions", path)
+    )
+    assert deleted.status_code == 204, deleted.text
+    return await w.call(who, "GET", f"{path}/historique")
+
+
 AXE = "{c}".join((f"{C}/", "/axes/{axe}"))
 ACTION = f"{A}/{{a}}"
 IND = f"{A}/{{a}}/indicateurs/{{i}}"
@@ -315,6 +326,19 @@ ROWS: dict[tuple[str, str], list[Row]] = {
     ),
     ("GET", "/api/v1/actions/{action_id}/suivis/{periode}/historique"): both(
         "historique", get(f"{SUIVI}/historique"), "reads"
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/axes/{axe_id}/historique"): both(
+        "historique d'un axe", get(f"{AXE}/historique"), "reads"
+    ),
+    ("GET", "/api/v1/actions/{action_id}/historique"): [
+        *both("historique d'une action", get(f"{ACTION}/historique"), "reads"),
+        *both("historique d'une action supprimée", _deleted_action_history, "reads"),
+    ],
+    ("GET", "/api/v1/actions/{action_id}/indicateurs/{indicateur_id}/historique"): both(
+        "historique d'un indicateur", get(f"{IND}/historique"), "reads"
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/indicateurs/{indicateur_id}/historique"): both(
+        "historique d'un indicateur de la convention", get(f"{IND_C}/historique"), "reads"
     ),
     ("GET", "/api/v1/conventions/{convention_id}/campagnes"): both(
         "campagnes", get(f"{C}/{{c}}/campagnes"), "reads"

@@ -90,6 +90,9 @@ ROWS: dict[tuple[str, str], list[Row]] = {
     ("POST", "/api/v1/documents/{document_id}/restauration"): both(
         "from the bin", _restore, "porteur_writes"
     ),
+    ("GET", "/api/v1/documents/{document_id}/historique"): both(
+        "historique", get(f"{D}/{{d}}/historique"), "reads"
+    ),
     ("GET", "/api/v1/documents/{document_id}/versions"): both(
         "versions", get(f"{D}/{{d}}/versions"), "reads"
     ),
