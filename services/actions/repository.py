@@ -272,6 +272,10 @@ def _late(today: ColumnElement[dt.date]) -> ColumnElement[bool]:
     return (Action.date_echeance < today) & (Action.statut != all_(clos))
 
 
+# The plan's order, wherever a convention's actions are listed or exported: by axe,
+# then position in the axe (the id breaks ties, so pages never overlap).
+PLAN_ORDER = (Axe.position, Action.position, Action.id)
+
 # A convention's compact list of actions, by axe then position: its columns only (a
 # page of ORM objects would load, and build objects of, every field of every fiche).
 ACTIONS_LIST = list_query(
@@ -282,7 +286,7 @@ ACTIONS_LIST = list_query(
         .where(Action.convention_id == bindparam("parent_id"))
     ),
     order=Keyset(
-        (Axe.position, Action.position, Action.id),
+        PLAN_ORDER,
         key=lambda row: (row.axe_position, row.position, row.id),
     ),
     seq=Action.seq,

@@ -14,6 +14,7 @@ from sqlalchemy import ARRAY, String, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actions.models import Action, Axe, Indicateur, Suivi, ValeurIndicateur
+from services.actions.repository import PLAN_ORDER
 
 
 def _periodes(periodes: Sequence[str]) -> Any:
@@ -50,7 +51,7 @@ async def tableau_rows(
         .join(p, true())
         .outerjoin(Suivi, (Suivi.action_id == Action.id) & (Suivi.periode == p.c.periode))
         .where(Action.convention_id == convention_id)
-        .order_by(Axe.position, Action.position, Action.id, p.c.rang)
+        .order_by(*PLAN_ORDER, p.c.rang)
     )
     return (await session.execute(stmt)).all()
 

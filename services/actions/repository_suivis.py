@@ -53,7 +53,7 @@ from services.actions.models import (
     ValeurIndicateur,
     convention_ref,
 )
-from services.actions.repository import bury
+from services.actions.repository import PLAN_ORDER, bury
 from services.actions.repository_sync import list_query
 from services.actions.rules import THEMATIQUE_PETITE_ENFANCE, EtatSuivi, StatutAction, Trimestre
 
@@ -167,7 +167,7 @@ _CAMPAGNE_ACTIONS: Read[CampagneActionRow, None] = Read(
             Action.convention_id == bindparam("convention_id"),
             Action.statut != StatutAction.abandonnee.value,
         )
-        .order_by(Axe.position, Action.position, Action.id)
+        .order_by(*PLAN_ORDER)
     ),
     variants=(None,),
 )
@@ -567,7 +567,7 @@ async def snapshot_rows(
                 select(Action)
                 .join(Axe, Axe.id == Action.axe_id)
                 .where(Action.convention_id == convention_id)
-                .order_by(Axe.position, Action.position, Action.id)
+                .order_by(*PLAN_ORDER)
             )
         ).scalars()
     )
