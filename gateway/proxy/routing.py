@@ -46,6 +46,7 @@ PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/bilans", ACTIONS),
     ("/api/v1/bilans/**", ACTIONS),
     ("/api/v1/moi/actions-a-renseigner", ACTIONS),
+    ("/api/v1/commentaires/**", ACTIONS),
     ("/api/v1/documents", DOCUMENTS),
     ("/api/v1/documents/**", DOCUMENTS),
     ("/api/v1/conventions/{id}/documents", DOCUMENTS),

@@ -14,6 +14,7 @@ from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
 from services.actions.dependencies import ActionsContext
 from services.actions.endpoints import router as plan_router
 from services.actions.endpoints_bilans import router as bilans_router
+from services.actions.endpoints_discussions import router as discussions_router
 from services.actions.endpoints_exports import router as exports_router
 from services.actions.endpoints_historique import internal_router as feed_router
 from services.actions.endpoints_historique import router as history_router
@@ -60,6 +61,7 @@ def create_app(
             indicateurs_router,
             suivis_router,
             bilans_router,
+            discussions_router,
             exports_router,
             history_router,
             internal_router,
@@ -80,6 +82,10 @@ def create_app(
                 "description": "Campagnes de suivi trimestrielles : échéances et avancement",
             },
             {"name": "bilans", "description": "Points d'étape, bilan intermédiaire et final"},
+            {
+                "name": "discussions",
+                "description": "Les fils de commentaires des fiches-actions et des suivis",
+            },
             {"name": "exports", "description": "Le tableau de suivi en ODS, XLSX ou CSV"},
             {
                 "name": "historique",

@@ -1,6 +1,6 @@
 """What the actions service's history follows (`kernel.history`): the plan's axes, its
-actions and sous-actions, their indicators and the indicators' values, with their
-fields' French labels."""
+actions and sous-actions, their indicators and the indicators' values, the suivis, the
+bilans and the discussions' comments, with their fields' French labels."""
 
 from __future__ import annotations
 
@@ -98,6 +98,19 @@ BILAN = Kind(
         "petite_enfance_transmissible": "Partie petite enfance transmise à la CDSF",
     },
     title="type",
+)
+
+
+# A comment of a discussion (an action's thread or one of its suivis'): under its
+# action. Its text is withheld: a deleted comment's text is gone, the history never
+# holds it; who posted, edited, deleted (or moderated) it and when, and whom it
+# mentioned, stay.
+COMMENTAIRE = Kind(
+    "commentaire",
+    {"texte": "Texte", "mentions": "Personnes mentionnées", "supprime_par": "Supprimé par"},
+    title="periode",
+    parent="action_id",
+    withheld=frozenset({"texte"}),
 )
 
 

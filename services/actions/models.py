@@ -310,6 +310,43 @@ class AccordCdsf(Base):
     at: Mapped[dt.datetime] = _now_column()
 
 
+class Commentaire(Base):
+    """A comment of a discussion: the thread of a fiche-action (``suivi_id`` NULL) or of
+    one of its suivis. Deleted, it stays as a tombstone (text and mentions gone, author
+    and dates kept): the thread keeps its shape and delta sync sees the deletion."""
+
+    __tablename__ = "commentaires"
+    __table_args__ = (
+        # A thread's pages, oldest or newest first (suivi_id NULL: the action's own).
+        Index(None, "action_id", "suivi_id", "created_at", "id"),
+        CheckConstraint("(texte IS NULL) = (supprime_le IS NOT NULL)", name="tombstone"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    action_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("actions.id", ondelete="CASCADE"), nullable=False
+    )
+    suivi_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("suivis.id", ondelete="CASCADE"))
+    # The suivi's quarter (its thread's address), NULL on the action's thread.
+    periode: Mapped[str | None] = mapped_column(String(7))
+    # The principal's subject (a person's id) and display name at the time.
+    auteur_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    auteur_nom: Mapped[str | None] = mapped_column(String(300))
+    texte: Mapped[str | None] = mapped_column(Text)
+    # [{"id": person id, "nom": display name at the time}], [] once deleted.
+    mentions: Mapped[list[dict[str, object]]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    seq: Mapped[int] = _seq_column()
+    created_at: Mapped[dt.datetime] = _now_column()
+    modifie_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    supprime_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # "auteur" or "modération" (a Caf agent), NULL while it stands.
+    supprime_par: Mapped[str | None] = mapped_column(String(20))
+
+
 class Tombstone(Base):
     """What delta sync reports as deleted."""
 

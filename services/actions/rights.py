@@ -23,7 +23,7 @@ from kernel.rights import (
     ServiceRight,
     scope_of,
 )
-from services.actions import service, service_bilans
+from services.actions import service, service_bilans, service_discussions
 from services.actions.dependencies import ActionsContext
 
 
@@ -37,6 +37,7 @@ async def _convention(
 CONVENTION = ("convention_id", _convention)
 ACTION = ("action_id", scope_of(service.load_action))
 BILAN = ("bilan_id", scope_of(service_bilans.load_bilan))
+COMMENTAIRE = ("commentaire_id", scope_of(service_discussions.load_commentaire))
 
 
 def _caf(what: str) -> str:
@@ -163,4 +164,18 @@ BilanTransmit = Annotated[
             Right("BilanTransmit", CAF_WRITERS, _caf("transmettre un bilan à la CDSF")), on=BILAN
         )
     ),
+]
+# The discussions: whoever reads the action reads its threads; the Caf's agents and the
+# write roles of any signatory collectivité post (service_discussions: its author
+# corrects or deletes a comment, a Caf agent moderates).
+_DISCUSSION = service_discussions.PARTICIPANTS
+CommentaireRead = Annotated[
+    Principal, Depends(ServiceRight(Right("CommentaireRead"), on=COMMENTAIRE))
+]
+DiscussionWrite = Annotated[
+    Principal, Depends(ServiceRight(Right("DiscussionWrite", WRITERS, _DISCUSSION), on=ACTION))
+]
+CommentaireWrite = Annotated[
+    Principal,
+    Depends(ServiceRight(Right("CommentaireWrite", WRITERS, _DISCUSSION), on=COMMENTAIRE)),
 ]

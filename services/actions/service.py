@@ -68,15 +68,21 @@ def collectivites_signataires(convention: ConventionRef) -> set[uuid.UUID]:
     return set(convention.signataire_ids) - {convention.caf_id}
 
 
+def is_party_writer(principal: Principal, convention: ConventionRef) -> bool:
+    """A Caf agent of the convention, or a write role (contributeur, referent) of one of
+    its signatory collectivités: the persons art. 9 (003) designates to follow the CTG."""
+    return is_caf_agent(principal, convention) or not principal.collectivite_write_ids().isdisjoint(
+        collectivites_signataires(convention)
+    )
+
+
 def may_conduct_evaluation(principal: Principal, convention: ConventionRef) -> bool:
     """Art. 9 (003): "Sous la responsabilité du COPIL CTG et avec l'aide de la Caf si
     nécessaire, les chargés de coopération ou les personnes désignées pour suivre la CTG
     au sein de la collectivité, conduisent l'évaluation … en concevant les indicateurs de
     suivi": Caf agents and the write roles of a signatory collectivité draft the bilans
     and the indicators of the convention and of its axes."""
-    return is_caf_agent(principal, convention) or not principal.collectivite_write_ids().isdisjoint(
-        collectivites_signataires(convention)
-    )
+    return is_party_writer(principal, convention)
 
 
 def require_evaluation_writer(principal: Principal, convention: ConventionRef, what: str) -> None:

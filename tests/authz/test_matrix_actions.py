@@ -220,6 +220,34 @@ async def _deleted_action_history(w: World, who: str, side: Side, ok: bool) -> i
     return await w.call(who, "GET", f"{path}/historique")
 
 
+async def _comment(w: World, who: str, side: Side, ok: bool) -> dict[str, Any]:
+    """A fresh comment on the side's action: the persona's own, posted through the
+    gateway, when it is expected to succeed; else one of the side's contributeur."""
+    path = f"{A}/{side.action}/commentaires"
+    if ok:
+        resp = await w.gateway.post(path, json={"texte": "Le mien"}, headers=w.headers(who))
+        assert resp.status_code == 201, resp.text
+        return dict(resp.json())
+    posted = await w.direct("actions", side.contributeur, "POST", path, json={"texte": "Autre"})
+    return dict(posted.json())
+
+
+def _on_comment(method: str, body: dict[str, Any] | None = None, own: bool = True) -> Call:
+    """PATCH or DELETE a comment: the persona's own (`own`), else someone else's."""
+
+    async def call(w: World, who: str, side: Side, ok: bool) -> int:
+        c = await _comment(w, who, side, ok and own)
+        path = f"/api/v1/commentaires/{c['id']}"
+        return await w.call(who, method, path, json=body, if_match=await w.etag("actions", path))
+
+    return call
+
+
+async def _get_comment(w: World, who: str, side: Side, ok: bool) -> int:
+    c = await _comment(w, who, side, False)
+    return await w.call(who, "GET", f"/api/v1/commentaires/{c['id']}")
+
+
 AXE = "{c}".join((f"{C}/", "/axes/{axe}"))
 ACTION = f"{A}/{{a}}"
 IND = f"{A}/{{a}}/indicateurs/{{i}}"
@@ -340,6 +368,35 @@ ROWS: dict[tuple[str, str], list[Row]] = {
     ("GET", "/api/v1/conventions/{convention_id}/indicateurs/{indicateur_id}/historique"): both(
         "historique d'un indicateur de la convention", get(f"{IND_C}/historique"), "reads"
     ),
+    # Discussions: the action's readers read; the Caf's agents and the signatory
+    # collectivités' write roles post; the author corrects and deletes, a Caf agent
+    # moderates.
+    ("GET", "/api/v1/actions/{action_id}/commentaires"): both(
+        "fil", get(f"{ACTION}/commentaires"), "reads"
+    ),
+    ("POST", "/api/v1/actions/{action_id}/commentaires"): both(
+        "commenter",
+        write("POST", f"{ACTION}/commentaires", {"texte": "Oui"}),
+        "signataire_writes",
+        201,
+    ),
+    ("GET", "/api/v1/actions/{action_id}/suivis/{periode}/commentaires"): both(
+        "fil du suivi", get(f"{SUIVI}/commentaires"), "reads"
+    ),
+    ("POST", "/api/v1/actions/{action_id}/suivis/{periode}/commentaires"): both(
+        "commenter le suivi",
+        write("POST", f"{SUIVI}/commentaires", {"texte": "Oui"}),
+        "signataire_writes",
+        201,
+    ),
+    ("GET", "/api/v1/commentaires/{commentaire_id}"): both("commentaire", _get_comment, "reads"),
+    ("PATCH", "/api/v1/commentaires/{commentaire_id}"): both(
+        "le sien", _on_comment("PATCH", {"texte": "Corrigé"}), "signataire_writes"
+    ),
+    ("DELETE", "/api/v1/commentaires/{commentaire_id}"): [
+        *both("le sien", _on_comment("DELETE"), "signataire_writes", 204),
+        *both("modération", _on_comment("DELETE", own=False), "caf_writes", 204),
+    ],
     ("GET", "/api/v1/conventions/{convention_id}/campagnes"): both(
         "campagnes", get(f"{C}/{{c}}/campagnes"), "reads"
     ),

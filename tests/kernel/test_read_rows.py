@@ -17,6 +17,7 @@ from sqlalchemy import Column, ColumnElement, Table
 from sqlalchemy.orm import DeclarativeBase
 
 import services.actions.repository
+import services.actions.repository_discussions
 import services.actions.repository_suivis
 import services.actions.repository_sync
 import services.conventions.repository
