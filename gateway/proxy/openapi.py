@@ -3,7 +3,8 @@
 Each service's /openapi.json is fetched (lazily, then cached), only the paths the
 routing table sends to that service are kept, and the gateway's own routes are added.
 Component names that two services define differently are prefixed with the service
-name (and every `$ref` of that service rewritten accordingly).
+name (and every `$ref` of that service rewritten accordingly). What only the dropped
+paths used (the services' internal routes: their tags, their schemas) is dropped too.
 """
 
 from __future__ import annotations
@@ -142,7 +143,49 @@ def merge_documents(
                 seen_tags.add(str(tag.get("name")))
                 merged["tags"].append(tag)
     merged["paths"] = dict(sorted(merged["paths"].items()))
+    _drop_unused(merged)
     return merged
+
+
+def _refs(node: Any, out: set[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                out.add(value)
+            else:
+                _refs(value, out)
+    elif isinstance(node, list):
+        for item in node:
+            _refs(item, out)
+
+
+def _drop_unused(merged: dict[str, Any]) -> None:
+    """Drop the tags no kept operation names and the components no kept path reaches
+    (the services' internal routes are not part of the public API)."""
+    used_tags = {
+        tag
+        for item in merged["paths"].values()
+        for method in _METHODS
+        if isinstance(item.get(method), dict)
+        for tag in item[method].get("tags", [])
+    }
+    merged["tags"] = [tag for tag in merged["tags"] if tag.get("name") in used_tags]
+    reached: set[str] = set()
+    pending: set[str] = set()
+    _refs(merged["paths"], pending)
+    components = merged["components"]
+    while pending:
+        ref = pending.pop()
+        if ref in reached or not ref.startswith(_REF_PREFIX):
+            continue
+        reached.add(ref)
+        section, _, name = ref.removeprefix(_REF_PREFIX).partition("/")
+        _refs(components.get(section, {}).get(name), pending)
+    for section, entries in components.items():
+        if section == "securitySchemes":
+            continue
+        for name in [n for n in entries if f"{_REF_PREFIX}{section}/{n}" not in reached]:
+            del entries[name]
 
 
 class OpenApiMerger:

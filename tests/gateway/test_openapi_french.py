@@ -72,13 +72,42 @@ def test_every_operation_has_a_french_summary_and_description(document: dict[str
     assert not failures, "\n".join(failures)
 
 
-def test_every_tag_is_declared_and_described_in_french(document: dict[str, Any]) -> None:
+def test_every_tag_is_declared_used_and_described_in_french(document: dict[str, Any]) -> None:
+    """A declared tag names public operations: the services' "interne" tag (their
+    /internal/v1 routes, which the gateway never forwards) is not one of them."""
     declared = {tag["name"]: tag.get("description", "") for tag in document["tags"]}
     used = {tag for _, operation in _operations(document) for tag in operation.get("tags", [])}
     assert used <= set(declared), used - set(declared)
+    assert set(declared) <= used, set(declared) - used
     for name in used:
         assert declared[name], f"tag {name!r} without a description"
         assert not ENGLISH.search(f"{name} {declared[name]}"), name
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def test_every_schema_is_reached_from_a_public_operation(document: dict[str, Any]) -> None:
+    """The internal routes' payloads (convention references, bilans' references, the
+    access lists) are not the integrators': no schema is left that no public path uses."""
+    schemas = document["components"]["schemas"]
+    reached: set[str] = set()
+    pending = set(_refs(document["paths"]))
+    while pending:
+        name = pending.pop().rsplit("/", 1)[1]
+        if name not in reached:
+            reached.add(name)
+            pending |= set(_refs(schemas[name]))
+    assert set(schemas) == reached, sorted(set(schemas) - reached)
 
 
 def test_no_schema_or_field_description_is_in_english(document: dict[str, Any]) -> None:
