@@ -50,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.fields import Auteur, Le
 from kernel.pagination import Page, PageParams, after_keyset, decode_cursor, encode_cursor
 from kernel.principal import Principal
 
@@ -182,16 +183,19 @@ class EntreeHistorique(BaseModel):
         description="Service qui l'a enregistrée : conventions, actions, documents."
     )
     objet_type: str = Field(description="Nature de l'objet : convention, action, document…")
-    objet_id: uuid.UUID
+    objet_id: uuid.UUID = Field(description="Identifiant de l'objet concerné.")
     objet_libelle: str | None = Field(description="Titre de l'objet à ce moment-là.")
     parent_id: uuid.UUID | None = Field(
         description="L'objet auquel il appartient (l'action d'une sous-action ou d'un suivi, "
         "l'indicateur d'une valeur, la convention d'un signataire)."
     )
-    convention_id: uuid.UUID | None
+    convention_id: uuid.UUID | None = Field(
+        description="La convention de l'objet (null pour un objet hors convention : une "
+        "organisation du répertoire)."
+    )
     evenement: str = Field(description="création, modification, suppression, ou l'étape.")
-    le: dt.datetime
-    auteur: str = Field(description="Identifiant de l'auteur (personne ou client machine).")
+    le: Le
+    auteur: Auteur
     auteur_nom: str | None = Field(
         description="Nom de l'auteur tel qu'il était à ce moment-là (null s'il n'est pas connu)."
     )
@@ -203,8 +207,10 @@ class EntreeHistorique(BaseModel):
         description="Champ par champ : avant, après (à la création les valeurs, à la "
         "suppression ce qui a été supprimé)."
     )
-    motif: str | None
-    details: dict[str, JsonValue]
+    motif: str | None = Field(description="Motif donné par l'auteur (null s'il n'en a pas donné).")
+    details: dict[str, JsonValue] = Field(
+        description="Précisions propres à l'événement (par exemple les dates d'une résiliation)."
+    )
 
 
 # --- the feed's cursor ---------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, tuple_
 from sqlalchemy.orm import QueryableAttribute
 
@@ -30,9 +30,18 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
+NextCursor = Annotated[
+    str | None,
+    Field(
+        description="Curseur opaque de la page suivante, à renvoyer dans `cursor` ; null sur "
+        "la dernière page."
+    ),
+]
+
+
 class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
+    items: list[T] = Field(description="Les éléments de cette page, dans l'ordre de la liste.")
+    next_cursor: NextCursor = None
 
 
 class PageParams(BaseModel):

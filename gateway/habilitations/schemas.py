@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from kernel.fields import CreeLe, Id, Le, Version
 from kernel.idempotency import secret_field
 from kernel.input import Input
 from kernel.principal import OrganisationKind, Role
@@ -15,58 +16,89 @@ from kernel.principal import OrganisationKind, Role
 # Deliberately loose: the identity provider owns e-mail verification.
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
+# The descriptions of the fields the habilitations' schemas share.
+Organisation = Annotated[
+    uuid.UUID,
+    Field(description="L'organisation (Caf, collectivité ou Cnaf) pour laquelle le rôle vaut."),
+]
+TypeOrganisation = Annotated[
+    OrganisationKind, Field(description="Type de l'organisation : caf, collectivite, national.")
+]
+RoleAccorde = Annotated[
+    Role,
+    Field(
+        description="Rôle : lecteur, contributeur ou referent (collectivité), agent ou "
+        "administrateur (Caf), lecteur_national (Cnaf)."
+    ),
+]
+ValideJusquAu = Annotated[
+    dt.datetime, Field(description="Fin de validité de l'habilitation (ISO 8601).")
+]
+_VALIDE_JUSQU_AU_IN = "Fin de validité ; par défaut un an après aujourd'hui."
+_MOTIF = "Motif de la décision (1 000 caractères au plus), gardé dans l'historique."
+PersonneId = Annotated[
+    uuid.UUID | None,
+    Field(description="La personne qui l'a fait (null : la ligne de commande ou un traitement)."),
+]
+
 
 class Titulaire(BaseModel):
-    type: Literal["personne", "client"]
-    id: uuid.UUID
-    nom: str | None = None
-    email: str | None = None
-    client_id: str | None = None
+    """Qui détient l'habilitation : une personne, ou un client machine."""
+
+    type: Literal["personne", "client"] = Field(description="personne ou client (machine).")
+    id: Id
+    nom: str | None = Field(default=None, description="Nom affiché de la personne ou du client.")
+    email: str | None = Field(default=None, description="Adresse électronique de la personne.")
+    client_id: str | None = Field(
+        default=None, description="Pour un client machine : son identifiant OIDC (client_id)."
+    )
 
 
 class HabilitationOut(BaseModel):
-    id: uuid.UUID
-    titulaire: Titulaire
-    organisation_id: uuid.UUID
-    organisation_type: OrganisationKind
-    role: Role
-    statut: str
-    valide_du: dt.datetime
-    valide_jusqu_au: dt.datetime
-    accordee_par: uuid.UUID | None
-    accordee_le: dt.datetime
-    version: int
+    id: Id
+    titulaire: Titulaire = Field(description="Qui détient l'habilitation.")
+    organisation_id: Organisation
+    organisation_type: TypeOrganisation
+    role: RoleAccorde
+    statut: str = Field(description="active, suspendue, révoquée ou expirée.")
+    valide_du: dt.datetime = Field(description="Début de validité (ISO 8601).")
+    valide_jusqu_au: ValideJusquAu
+    accordee_par: PersonneId
+    accordee_le: dt.datetime = Field(description="Date et heure de l'accord (ISO 8601).")
+    version: Version
 
 
 class HabilitationIn(Input):
     """Un rôle accordé à une personne déjà connue de Coopération (connectée une fois)."""
 
-    personne_id: uuid.UUID
-    organisation_id: uuid.UUID
-    role: Role
-    valide_jusqu_au: dt.datetime | None = None
-    motif: str | None = Field(default=None, max_length=1000)
+    personne_id: uuid.UUID = Field(description="La personne (son identifiant dans Coopération).")
+    organisation_id: Organisation
+    role: RoleAccorde
+    valide_jusqu_au: dt.datetime | None = Field(default=None, description=_VALIDE_JUSQU_AU_IN)
+    motif: str | None = Field(default=None, max_length=1000, description=_MOTIF)
 
 
 class Renouvellement(Input):
     valide_jusqu_au: dt.datetime | None = Field(
         default=None, description="Par défaut : un an de plus (à partir d'aujourd'hui au moins)."
     )
-    motif: str | None = Field(default=None, max_length=1000)
+    motif: str | None = Field(default=None, max_length=1000, description=_MOTIF)
 
 
 class Motif(Input):
-    motif: str = Field(min_length=1, max_length=1000)
+    motif: str = Field(min_length=1, max_length=1000, description=_MOTIF)
 
 
 class MotifOptionnel(Input):
-    motif: str | None = Field(default=None, max_length=1000)
+    motif: str | None = Field(default=None, max_length=1000, description=_MOTIF)
 
 
 class EvenementOut(BaseModel):
-    id: int
-    evenement: str
-    par: uuid.UUID | None
+    id: int = Field(description="Numéro de l'événement.")
+    evenement: str = Field(
+        description="accordée, renouvelée, suspendue, réactivée, révoquée ou expirée."
+    )
+    par: PersonneId
     par_libelle: str = Field(
         description="Qui : le nom affiché de la personne à ce moment-là (« cli », "
         "« système » ou « démo » pour la ligne de commande, les traitements et la démo)."
@@ -74,36 +106,44 @@ class EvenementOut(BaseModel):
     par_client: str | None = Field(
         default=None, description="L'application ou le système partenaire utilisé (client OIDC)."
     )
-    motif: str | None
-    role: Role
-    valide_jusqu_au: dt.datetime
-    le: dt.datetime
+    motif: str | None = Field(description=_MOTIF)
+    role: RoleAccorde
+    valide_jusqu_au: ValideJusquAu
+    le: Le
 
 
 class InvitationIn(Input):
-    email: str = Field(max_length=320, pattern=EMAIL_PATTERN)
-    organisation_id: uuid.UUID
-    role: Role
-    expire_dans_jours: int | None = Field(default=None, ge=1, le=30)
+    email: str = Field(
+        max_length=320, pattern=EMAIL_PATTERN, description="Adresse électronique de l'invité."
+    )
+    organisation_id: Organisation
+    role: RoleAccorde
+    expire_dans_jours: int | None = Field(
+        default=None, ge=1, le=30, description="Durée de validité, en jours (1 à 30)."
+    )
 
 
 class InvitationOut(BaseModel):
-    id: uuid.UUID
+    id: Id
     email: str | None = Field(
         description=(
             "Adresse invitée ; null une fois l'invitation terminée (acceptée, annulée ou "
             "expirée) depuis la durée de conservation (12 mois par défaut)."
         )
     )
-    organisation_id: uuid.UUID
-    organisation_type: OrganisationKind
-    role: Role
-    statut: str
-    expire_le: dt.datetime
-    creee_par: uuid.UUID | None
-    creee_le: dt.datetime
-    acceptee_par: uuid.UUID | None
-    habilitation_id: uuid.UUID | None
+    organisation_id: Organisation
+    organisation_type: TypeOrganisation
+    role: RoleAccorde
+    statut: str = Field(description="en attente, acceptée ou annulée.")
+    expire_le: dt.datetime = Field(description="Date et heure d'expiration (ISO 8601).")
+    creee_par: PersonneId
+    creee_le: CreeLe
+    acceptee_par: uuid.UUID | None = Field(
+        description="La personne qui l'a acceptée (null : pas encore acceptée)."
+    )
+    habilitation_id: uuid.UUID | None = Field(
+        description="L'habilitation créée à l'acceptation (null avant)."
+    )
 
 
 class InvitationCreee(InvitationOut):
@@ -116,82 +156,102 @@ class InvitationCreee(InvitationOut):
 
 
 class Acceptation(Input):
-    jeton: str = Field(min_length=10, max_length=200)
+    jeton: str = Field(
+        min_length=10, max_length=200, description="Le jeton reçu dans l'invitation."
+    )
 
 
 class DemandeIn(Input):
-    organisation_id: uuid.UUID
-    role: Role = Role.lecteur
-    message: str | None = Field(default=None, max_length=2000)
+    organisation_id: Organisation
+    role: RoleAccorde = Role.lecteur
+    message: str | None = Field(
+        default=None, max_length=2000, description="Message aux administrateurs (facultatif)."
+    )
 
 
 class DemandeOut(BaseModel):
-    id: uuid.UUID
-    personne_id: uuid.UUID
-    personne_nom: str | None
+    id: Id
+    personne_id: uuid.UUID = Field(description="La personne qui demande l'accès.")
+    personne_nom: str | None = Field(description="Son nom affiché (null s'il n'est pas connu).")
     personne_email: str | None = Field(
         description=(
             "Null une fois effacée : la dernière habilitation de la personne a pris fin "
             "depuis la durée de conservation (12 mois par défaut)."
         )
     )
-    organisation_id: uuid.UUID
-    role: Role
+    organisation_id: Organisation
+    role: RoleAccorde
     message: str | None = Field(
         description="Effacé une fois la demande décidée depuis la durée de conservation."
     )
-    statut: str
-    creee_le: dt.datetime
-    decidee_par: uuid.UUID | None
-    decidee_le: dt.datetime | None
-    motif: str | None
-    habilitation_id: uuid.UUID | None
-    version: int
+    statut: str = Field(description="en attente, approuvée ou refusée.")
+    creee_le: CreeLe
+    decidee_par: uuid.UUID | None = Field(
+        description="La personne qui l'a décidée (null : pas encore décidée)."
+    )
+    decidee_le: dt.datetime | None = Field(description="Date et heure de la décision.")
+    motif: str | None = Field(description=_MOTIF)
+    habilitation_id: uuid.UUID | None = Field(
+        description="L'habilitation accordée par l'approbation (null sinon)."
+    )
+    version: Version
+
+
+_CLIENT_ID = "Identifiant OIDC du client (client_id), tel que le fournisseur d'identité le donne."
+_CLIENT_NOM = "Nom du système partenaire, affiché dans les historiques."
 
 
 class ClientIn(Input):
-    client_id: str = Field(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9._:-]+$")
-    nom: str = Field(min_length=1, max_length=300)
-    organisation_id: uuid.UUID
-    role: Role
+    client_id: str = Field(
+        min_length=3, max_length=255, pattern=r"^[A-Za-z0-9._:-]+$", description=_CLIENT_ID
+    )
+    nom: str = Field(min_length=1, max_length=300, description=_CLIENT_NOM)
+    organisation_id: Organisation
+    role: RoleAccorde
 
 
 class ClientOut(BaseModel):
-    id: uuid.UUID
-    client_id: str
-    nom: str
-    organisation_id: uuid.UUID
-    organisation_type: OrganisationKind
-    role: Role
-    enregistre_par: uuid.UUID | None
-    enregistre_le: dt.datetime
+    id: Id
+    client_id: str = Field(description=_CLIENT_ID)
+    nom: str = Field(description=_CLIENT_NOM)
+    organisation_id: Organisation
+    organisation_type: TypeOrganisation
+    role: RoleAccorde
+    enregistre_par: PersonneId
+    enregistre_le: dt.datetime = Field(description="Date et heure de l'enregistrement.")
 
 
 class ClientCree(ClientOut):
-    habilitation: HabilitationOut
+    habilitation: HabilitationOut = Field(description="L'habilitation accordée au client.")
 
 
 class Attribuable(BaseModel):
-    organisation_id: uuid.UUID
-    organisation_type: OrganisationKind
-    roles: list[Role]
+    organisation_id: Organisation
+    organisation_type: TypeOrganisation
+    roles: list[Role] = Field(description="Les rôles que vous pouvez y accorder.")
 
 
 class MonHabilitation(HabilitationOut):
-    capacites: list[str]
+    capacites: list[str] = Field(description="Ce que ce rôle vous permet d'y faire.")
 
 
 class Moi(BaseModel):
-    id: uuid.UUID | None
-    type: Literal["personne", "client"]
-    emetteur: str
-    sujet: str
-    email: str | None
-    nom: str | None
-    habilitations: list[MonHabilitation]
-    # What the caller may grant, by organisation.
-    peut_attribuer: list[Attribuable]
+    id: uuid.UUID | None = Field(
+        description="Votre identifiant dans Coopération, personne ou client machine (null "
+        "s'il n'y en a pas)."
+    )
+    type: Literal["personne", "client"] = Field(description="personne ou client (machine).")
+    emetteur: str = Field(description="Le fournisseur d'identité qui a émis votre jeton (iss).")
+    sujet: str = Field(description="Votre identifiant chez ce fournisseur (sub).")
+    email: str | None = Field(description="Votre adresse électronique, si le jeton la donne.")
+    nom: str | None = Field(description="Votre nom affiché, si le jeton le donne.")
+    habilitations: list[MonHabilitation] = Field(description="Vos habilitations en cours.")
+    peut_attribuer: list[Attribuable] = Field(
+        description="Les rôles que vous pouvez accorder, par organisation."
+    )
     habilitations_expirant_bientot: int = Field(
         description="Habilitations que vous pouvez renouveler et qui expirent sous 30 jours."
     )
-    demandes_a_traiter: int
+    demandes_a_traiter: int = Field(
+        description="Demandes d'accès en attente que vous pouvez décider."
+    )

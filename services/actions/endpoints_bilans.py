@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Response
+from pydantic import Field
 
 from kernel.convention_ref import ConventionRef
 from kernel.database import DbSession
@@ -50,7 +51,11 @@ router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
 
 
 class AccordIn(Input):
-    collectivite_id: uuid.UUID | None = None
+    collectivite_id: uuid.UUID | None = Field(
+        default=None,
+        description="La collectivité qui donne son accord ; à préciser si vous êtes habilité "
+        "pour plusieurs collectivités concernées.",
+    )
 
 
 @router.get(

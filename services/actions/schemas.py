@@ -9,8 +9,9 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from kernel.fields import Auteur, CafId, ConventionId, CreeLe, Id, ModifieLe, Version
 from kernel.input import Input
-from kernel.pagination import Page
+from kernel.pagination import NextCursor, Page
 from services.actions.rules import (
     SECTIONS_BILAN,
     Annee,
@@ -32,6 +33,51 @@ Texte = Annotated[str, StringConstraints(max_length=20_000)]
 Court = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
 Nombre = Annotated[Decimal, Field(max_digits=14, decimal_places=2, allow_inf_nan=False)]
 
+# The descriptions of the fields the plan's schemas share (kernel.fields for the suite's).
+AxeId = Annotated[uuid.UUID, Field(description="L'axe du plan d'actions (son identifiant).")]
+ActionId = Annotated[uuid.UUID, Field(description="L'action (son identifiant).")]
+Periode = Annotated[str, Field(description="Le trimestre, sous la forme AAAA-Tn (2026-T1).")]
+Position = Annotated[int, Field(description="Rang dans le plan (à partir de 0).")]
+Statut = Annotated[
+    StatutAction,
+    Field(
+        description="Statut de l'action : à venir, en cours, réalisée, en pause, abandonnée "
+        "ou bloquée."
+    ),
+]
+EnRetard = Annotated[
+    bool, Field(description="Échéance passée sans que ce soit fait (calculé à la lecture).")
+]
+DateLimite = Annotated[
+    dt.date, Field(description="Date limite de saisie des suivis de la campagne.")
+]
+TitreAction = Annotated[str, Field(description="Titre de l'action.")]
+Avancement = "Avancement de l'action, en pourcentage (0 à 100)."
+_REALISATIONS = "Ce qui a été réalisé pendant le trimestre."
+_DIFFICULTES = "Les difficultés rencontrées."
+_ALERTE = "Alerte au COPIL : l'action demande son attention (avec un message)."
+_ALERTE_MESSAGE = "Le message de l'alerte au COPIL (exigé avec une alerte)."
+_VALEURS_SUIVI = "Les valeurs des indicateurs de l'action pour le trimestre."
+_TITRE_AXE = "Titre de l'axe : l'objectif partagé, commençant par un verbe."
+_DESCRIPTION_AXE = "Description de l'axe (20 000 caractères au plus)."
+_THEMATIQUE = "Thématique de l'action (petite enfance, jeunesse…)."
+_PRIORITE = "Priorité : haute, moyenne ou basse."
+_PORTEURS = "Les collectivités signataires qui portent l'action (1 à 50 identifiants)."
+_REFERENT = "La personne référente de l'action (nom, fonction)."
+_PARENT = "L'action dont celle-ci est une sous-action (null : une action de l'axe)."
+_DATE_DEBUT = "Date de début de l'action."
+_DATE_ECHEANCE = "Date d'échéance de l'action."
+_LIBELLE_IND = "Libellé de l'indicateur."
+_NATURE = "réalisation (ce qui a été fait) ou changement territorial (ce qui a changé)."
+_UNITE = "Unité des valeurs : nombre, %, €, places, ETP, heures, jours, personnes."
+_VALEUR_REFERENCE = "Valeur de départ (de référence), dans l'unité de l'indicateur."
+_DATE_REFERENCE = "Date de la valeur de référence."
+_CIBLES = 'La cible de chaque année de la convention : {"2026": 120}.'
+_VALEUR = "La valeur, dans l'unité de l'indicateur (2 décimales au plus)."
+_COMMENTAIRE_VALEUR = "Commentaire sur la valeur."
+_SOURCE = "Source de la valeur (enquête, logiciel de gestion…)."
+_STATUT_SUIVI = "Le statut de l'action à la fin du trimestre."
+
 
 class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -41,68 +87,102 @@ class Output(BaseModel):
 
 
 class Supprime(BaseModel):
-    id: uuid.UUID
-    kind: str
+    """Un objet supprimé depuis le jeton de synchronisation envoyé."""
+
+    id: uuid.UUID = Field(description="Identifiant de l'objet supprimé.")
+    kind: str = Field(description="Sa nature : axe, action, suivi, indicateur, bilan…")
 
 
-class SyncPage(BaseModel, Generic[T]):
+class SyncPage(Page[T], Generic[T]):
     """A page of a list. With ``updated_since``: changed items, then ``deleted``."""
 
-    items: list[T]
-    next_cursor: str | None = None
-    deleted: list[Supprime] = Field(default_factory=list)
-    # Pass it back as ``updated_since`` to get what changed after this page.
-    sync_token: str
+    deleted: list[Supprime] = Field(
+        default_factory=list,
+        description="Avec `updated_since` : ce qui a été supprimé depuis (vide sinon).",
+    )
+    sync_token: str = Field(
+        description="À renvoyer dans `updated_since` pour n'obtenir que ce qui a changé depuis."
+    )
 
 
 # --- axes ------------------------------------------------------------------------------
 
 
 class AxeIn(Input):
-    titre: Titre
-    description: Texte | None = None
+    titre: Titre = Field(description=_TITRE_AXE)
+    description: Texte | None = Field(default=None, description=_DESCRIPTION_AXE)
 
 
 class AxePatch(Input):
-    titre: Titre | None = None
-    description: Texte | None = None
+    titre: Titre | None = Field(default=None, description=_TITRE_AXE)
+    description: Texte | None = Field(default=None, description=_DESCRIPTION_AXE)
 
 
 class AxeOut(Output):
-    id: uuid.UUID
-    convention_id: uuid.UUID
-    titre: str
-    description: str | None
-    position: int
-    version: int
-    avertissements: list[str] = Field(default_factory=list)
+    id: Id
+    convention_id: ConventionId
+    titre: str = Field(description=_TITRE_AXE)
+    description: str | None = Field(description=_DESCRIPTION_AXE)
+    position: Position
+    version: Version
+    avertissements: list[str] = Field(
+        default_factory=list,
+        description="Remarques sur l'axe (par exemple un titre qui ne commence pas par un verbe).",
+    )
 
 
 class Ordre(Input):
     """La liste complète des identifiants, dans leur nouvel ordre."""
 
-    ids: list[uuid.UUID] = Field(min_length=1, max_length=500)
+    ids: list[uuid.UUID] = Field(
+        min_length=1, max_length=500, description="Tous les identifiants, dans le nouvel ordre."
+    )
 
 
 # --- actions ---------------------------------------------------------------------------
 
 
+# The fiche-action's fields, as the model convention labels them.
+_FICHE = {
+    "diagnostic_initial": "Fiche-action : Diagnostic initial.",
+    "public_cible": "Fiche-action : Public cible.",
+    "objectifs_operationnels": "Fiche-action : Objectifs opérationnels.",
+    "modalites_mise_en_oeuvre": "Fiche-action : Modalités de mise en œuvre.",
+    "echeances_realisation": "Fiche-action : Échéances de réalisation.",
+    "services_mobilises": "Fiche-action : Services mobilisés et responsables de l'action.",
+    "resultats_attendus": "Fiche-action : Résultats attendus.",
+    "partenaires_sollicites": "Fiche-action : Partenaires sollicités.",
+    "indicateurs_evaluation": "Fiche-action : Indicateurs d'évaluation.",
+    "specificites_ao": "Fiche-action : Spécificités par autorité organisatrice signataire.",
+}
+
+
 class FicheFields(Input):
-    diagnostic_initial: Texte | None = None
-    public_cible: Texte | None = None
-    objectifs_operationnels: Texte | None = None
-    modalites_mise_en_oeuvre: Texte | None = None
-    echeances_realisation: Texte | None = None
-    services_mobilises: Texte | None = None
-    resultats_attendus: Texte | None = None
-    partenaires_sollicites: Texte | None = None
-    indicateurs_evaluation: Texte | None = None
-    specificites_ao: Texte | None = None
+    diagnostic_initial: Texte | None = Field(default=None, description=_FICHE["diagnostic_initial"])
+    public_cible: Texte | None = Field(default=None, description=_FICHE["public_cible"])
+    objectifs_operationnels: Texte | None = Field(
+        default=None, description=_FICHE["objectifs_operationnels"]
+    )
+    modalites_mise_en_oeuvre: Texte | None = Field(
+        default=None, description=_FICHE["modalites_mise_en_oeuvre"]
+    )
+    echeances_realisation: Texte | None = Field(
+        default=None, description=_FICHE["echeances_realisation"]
+    )
+    services_mobilises: Texte | None = Field(default=None, description=_FICHE["services_mobilises"])
+    resultats_attendus: Texte | None = Field(default=None, description=_FICHE["resultats_attendus"])
+    partenaires_sollicites: Texte | None = Field(
+        default=None, description=_FICHE["partenaires_sollicites"]
+    )
+    indicateurs_evaluation: Texte | None = Field(
+        default=None, description=_FICHE["indicateurs_evaluation"]
+    )
+    specificites_ao: Texte | None = Field(default=None, description=_FICHE["specificites_ao"])
 
 
 class _Dates(BaseModel):
-    date_debut: dt.date | None = None
-    date_echeance: dt.date | None = None
+    date_debut: dt.date | None = Field(default=None, description=_DATE_DEBUT)
+    date_echeance: dt.date | None = Field(default=None, description=_DATE_ECHEANCE)
 
     @model_validator(mode="after")
     def _ordered(self) -> _Dates:
@@ -112,108 +192,116 @@ class _Dates(BaseModel):
 
 
 class ActionIn(FicheFields, _Dates):
-    axe_id: uuid.UUID
-    parent_id: uuid.UUID | None = None
-    titre: Titre
-    thematique: Court | None = None
-    priorite: Priorite | None = None
-    statut: StatutAction = StatutAction.a_venir
-    porteur_ids: list[uuid.UUID] = Field(min_length=1, max_length=50)
-    referent: Court | None = None
+    axe_id: AxeId
+    parent_id: uuid.UUID | None = Field(default=None, description=_PARENT)
+    titre: Titre = Field(description="Titre de l'action.")
+    thematique: Court | None = Field(default=None, description=_THEMATIQUE)
+    priorite: Priorite | None = Field(default=None, description=_PRIORITE)
+    statut: Statut = StatutAction.a_venir
+    porteur_ids: list[uuid.UUID] = Field(min_length=1, max_length=50, description=_PORTEURS)
+    referent: Court | None = Field(default=None, description=_REFERENT)
 
 
 class ActionPatch(FicheFields, _Dates):
     """Seuls les champs envoyés changent. ``axe_id`` déplace l'action à la fin de cet axe."""
 
-    axe_id: uuid.UUID | None = None
-    titre: Titre | None = None
-    thematique: Court | None = None
-    priorite: Priorite | None = None
-    statut: StatutAction | None = None
-    porteur_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=50)
-    referent: Court | None = None
+    axe_id: uuid.UUID | None = Field(
+        default=None, description="Un autre axe : l'action y passe, à la fin."
+    )
+    titre: Titre | None = Field(default=None, description="Nouveau titre de l'action.")
+    thematique: Court | None = Field(default=None, description=_THEMATIQUE)
+    priorite: Priorite | None = Field(default=None, description=_PRIORITE)
+    statut: StatutAction | None = Field(default=None, description="Nouveau statut de l'action.")
+    porteur_ids: list[uuid.UUID] | None = Field(
+        default=None, min_length=1, max_length=50, description=_PORTEURS
+    )
+    referent: Court | None = Field(default=None, description=_REFERENT)
 
 
 class ActionSummary(Output):
-    id: uuid.UUID
-    convention_id: uuid.UUID
-    axe_id: uuid.UUID
-    parent_id: uuid.UUID | None
-    position: int
-    titre: str
-    statut: StatutAction
-    en_retard: bool
-    date_echeance: dt.date | None
-    porteur_ids: list[uuid.UUID]
-    version: int
+    id: Id
+    convention_id: ConventionId
+    axe_id: AxeId
+    parent_id: uuid.UUID | None = Field(description=_PARENT)
+    position: Position
+    titre: TitreAction
+    statut: Statut
+    en_retard: EnRetard
+    date_echeance: dt.date | None = Field(description=_DATE_ECHEANCE)
+    porteur_ids: list[uuid.UUID] = Field(description=_PORTEURS)
+    version: Version
 
 
 class ChampFiche(BaseModel):
-    champ: str
-    libelle: str
-    valeur: str | None
+    """Un champ de la fiche-action, avec son libellé exact."""
+
+    champ: str = Field(description="Nom du champ dans l'API (public_cible…).")
+    libelle: str = Field(description="Libellé du champ dans la convention type.")
+    valeur: str | None = Field(description="Son contenu (null s'il est vide).")
 
 
 class ActionDetail(ActionSummary):
-    thematique: str | None
-    date_debut: dt.date | None
-    priorite: Priorite | None
-    referent: str | None
-    diagnostic_initial: str | None
-    public_cible: str | None
-    objectifs_operationnels: str | None
-    modalites_mise_en_oeuvre: str | None
-    echeances_realisation: str | None
-    services_mobilises: str | None
-    resultats_attendus: str | None
-    partenaires_sollicites: str | None
-    indicateurs_evaluation: str | None
-    specificites_ao: str | None
-    # The same fiche fields with the model convention's exact labels, for display.
-    fiche: list[ChampFiche] = Field(default_factory=list)
-    sous_actions: list[ActionSummary] = Field(default_factory=list)
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    thematique: str | None = Field(description=_THEMATIQUE)
+    date_debut: dt.date | None = Field(description=_DATE_DEBUT)
+    priorite: Priorite | None = Field(description=_PRIORITE)
+    referent: str | None = Field(description=_REFERENT)
+    diagnostic_initial: str | None = Field(description=_FICHE["diagnostic_initial"])
+    public_cible: str | None = Field(description=_FICHE["public_cible"])
+    objectifs_operationnels: str | None = Field(description=_FICHE["objectifs_operationnels"])
+    modalites_mise_en_oeuvre: str | None = Field(description=_FICHE["modalites_mise_en_oeuvre"])
+    echeances_realisation: str | None = Field(description=_FICHE["echeances_realisation"])
+    services_mobilises: str | None = Field(description=_FICHE["services_mobilises"])
+    resultats_attendus: str | None = Field(description=_FICHE["resultats_attendus"])
+    partenaires_sollicites: str | None = Field(description=_FICHE["partenaires_sollicites"])
+    indicateurs_evaluation: str | None = Field(description=_FICHE["indicateurs_evaluation"])
+    specificites_ao: str | None = Field(description=_FICHE["specificites_ao"])
+    fiche: list[ChampFiche] = Field(
+        default_factory=list,
+        description="Les mêmes champs de la fiche avec leurs libellés exacts, pour l'affichage.",
+    )
+    sous_actions: list[ActionSummary] = Field(
+        default_factory=list, description="Les sous-actions, dans leur ordre."
+    )
+    created_at: CreeLe
+    updated_at: ModifieLe
 
 
 # --- indicateurs -----------------------------------------------------------------------
 
 
 class IndicateurIn(Input):
-    libelle: Titre
-    nature: NatureIndicateur
-    unite: Unite
-    valeur_reference: Nombre | None = None
-    date_reference: dt.date | None = None
-    # Target per year of the convention: {"2026": 120}.
-    cibles: dict[Annee, Nombre] = Field(default_factory=dict)
+    libelle: Titre = Field(description=_LIBELLE_IND)
+    nature: NatureIndicateur = Field(description=_NATURE)
+    unite: Unite = Field(description=_UNITE)
+    valeur_reference: Nombre | None = Field(default=None, description=_VALEUR_REFERENCE)
+    date_reference: dt.date | None = Field(default=None, description=_DATE_REFERENCE)
+    cibles: dict[Annee, Nombre] = Field(default_factory=dict, description=_CIBLES)
 
 
 class IndicateurPatch(Input):
-    libelle: Titre | None = None
-    nature: NatureIndicateur | None = None
-    unite: Unite | None = None
-    valeur_reference: Nombre | None = None
-    date_reference: dt.date | None = None
-    cibles: dict[Annee, Nombre] | None = None
+    libelle: Titre | None = Field(default=None, description=_LIBELLE_IND)
+    nature: NatureIndicateur | None = Field(default=None, description=_NATURE)
+    unite: Unite | None = Field(default=None, description=_UNITE)
+    valeur_reference: Nombre | None = Field(default=None, description=_VALEUR_REFERENCE)
+    date_reference: dt.date | None = Field(default=None, description=_DATE_REFERENCE)
+    cibles: dict[Annee, Nombre] | None = Field(default=None, description=_CIBLES)
 
 
 class ValeurIn(Input):
-    valeur: Nombre
-    commentaire: Texte | None = None
-    source: Court | None = None
+    valeur: Nombre = Field(description=_VALEUR)
+    commentaire: Texte | None = Field(default=None, description=_COMMENTAIRE_VALEUR)
+    source: Court | None = Field(default=None, description=_SOURCE)
 
 
 class ValeurOut(Output):
-    # ETag of the value: "<id>.<version>" (a PUT replacing it sends it in If-Match).
-    id: uuid.UUID
-    periode: str
-    version: int
-    valeur: Decimal
-    commentaire: str | None
-    source: str | None
-    auteur: str
-    updated_at: dt.datetime
+    id: Id
+    periode: str = Field(description="La période : un trimestre (2026-T1) ou une année (2026).")
+    version: Version
+    valeur: Decimal = Field(description=_VALEUR)
+    commentaire: str | None = Field(description=_COMMENTAIRE_VALEUR)
+    source: str | None = Field(description=_SOURCE)
+    auteur: Auteur
+    updated_at: ModifieLe
 
 
 class IndicateurConventionIn(IndicateurIn):
@@ -226,43 +314,58 @@ class IndicateurConventionIn(IndicateurIn):
 class IndicateurConventionPatch(IndicateurPatch):
     """``axe_id`` rattache l'indicateur à un autre axe (null : à la convention)."""
 
-    axe_id: uuid.UUID | None = None
+    axe_id: uuid.UUID | None = Field(
+        default=None, description="L'axe évalué ; null : la convention dans son ensemble."
+    )
 
 
 class IndicateurOut(Output):
-    id: uuid.UUID
-    convention_id: uuid.UUID
-    # One of them, or neither: an indicator of the convention as a whole.
-    action_id: uuid.UUID | None
-    axe_id: uuid.UUID | None = None
-    libelle: str
-    nature: NatureIndicateur
-    unite: Unite
-    valeur_reference: Decimal | None
-    date_reference: dt.date | None
-    cibles: dict[str, Decimal]
-    version: int
-    valeurs: list[ValeurOut] = Field(default_factory=list)
+    id: Id
+    convention_id: ConventionId
+    action_id: uuid.UUID | None = Field(
+        description="L'action évaluée (null : un indicateur d'un axe ou de la convention)."
+    )
+    axe_id: uuid.UUID | None = Field(
+        default=None,
+        description="L'axe évalué (null : un indicateur d'une action ou de la convention).",
+    )
+    libelle: str = Field(description=_LIBELLE_IND)
+    nature: NatureIndicateur = Field(description=_NATURE)
+    unite: Unite = Field(description=_UNITE)
+    valeur_reference: Decimal | None = Field(description=_VALEUR_REFERENCE)
+    date_reference: dt.date | None = Field(description=_DATE_REFERENCE)
+    cibles: dict[str, Decimal] = Field(description=_CIBLES)
+    version: Version
+    valeurs: list[ValeurOut] = Field(
+        default_factory=list, description="Les valeurs saisies, par période."
+    )
 
 
 # --- suivis ----------------------------------------------------------------------------
 
 
+IndicateurId = Annotated[uuid.UUID, Field(description="L'indicateur de l'action.")]
+
+
 class ValeurSuiviIn(Input):
-    indicateur_id: uuid.UUID
-    valeur: Nombre
-    commentaire: Texte | None = None
-    source: Court | None = None
+    indicateur_id: IndicateurId
+    valeur: Nombre = Field(description=_VALEUR)
+    commentaire: Texte | None = Field(default=None, description=_COMMENTAIRE_VALEUR)
+    source: Court | None = Field(default=None, description=_SOURCE)
 
 
 class SuiviContenu(Input):
-    statut_action: StatutAction
-    avancement: Annotated[int, Field(ge=0, le=100)] | None = None
-    realisations: Texte | None = None
-    difficultes: Texte | None = None
-    alerte: bool = False
-    alerte_message: Texte | None = None
-    valeurs: list[ValeurSuiviIn] = Field(default_factory=list, max_length=100)
+    statut_action: StatutAction = Field(description=_STATUT_SUIVI)
+    avancement: Annotated[int, Field(ge=0, le=100)] | None = Field(
+        default=None, description=Avancement
+    )
+    realisations: Texte | None = Field(default=None, description=_REALISATIONS)
+    difficultes: Texte | None = Field(default=None, description=_DIFFICULTES)
+    alerte: bool = Field(default=False, description=_ALERTE)
+    alerte_message: Texte | None = Field(default=None, description=_ALERTE_MESSAGE)
+    valeurs: list[ValeurSuiviIn] = Field(
+        default_factory=list, max_length=100, description=_VALEURS_SUIVI
+    )
 
     @model_validator(mode="after")
     def _alerte_a_un_message(self) -> SuiviContenu:
@@ -272,163 +375,194 @@ class SuiviContenu(Input):
 
 
 class SuiviIn(SuiviContenu):
-    periode: PeriodeTrimestre
+    periode: PeriodeTrimestre = Field(
+        description="Le trimestre suivi, sous la forme AAAA-Tn (2026-T1)."
+    )
 
 
 class SuiviPatch(Input):
-    statut_action: StatutAction | None = None
-    avancement: Annotated[int, Field(ge=0, le=100)] | None = None
-    realisations: Texte | None = None
-    difficultes: Texte | None = None
-    alerte: bool | None = None
-    alerte_message: Texte | None = None
-    valeurs: list[ValeurSuiviIn] | None = Field(default=None, max_length=100)
+    statut_action: StatutAction | None = Field(default=None, description=_STATUT_SUIVI)
+    avancement: Annotated[int, Field(ge=0, le=100)] | None = Field(
+        default=None, description=Avancement
+    )
+    realisations: Texte | None = Field(default=None, description=_REALISATIONS)
+    difficultes: Texte | None = Field(default=None, description=_DIFFICULTES)
+    alerte: bool | None = Field(default=None, description=_ALERTE)
+    alerte_message: Texte | None = Field(default=None, description=_ALERTE_MESSAGE)
+    valeurs: list[ValeurSuiviIn] | None = Field(
+        default=None, max_length=100, description=_VALEURS_SUIVI
+    )
 
 
 class Commentaire(Input):
     commentaire: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)
-    ]
+    ] = Field(description="Ce qui est à compléter, pour le porteur (5 000 caractères au plus).")
 
 
 class CommentaireOptionnel(Input):
-    commentaire: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    commentaire: Annotated[str, StringConstraints(max_length=5000)] | None = Field(
+        default=None, description="Commentaire de validation (facultatif)."
+    )
 
 
 class Correction(SuiviPatch):
     """Une nouvelle révision d'un suivi validé : ce qui change, et pourquoi."""
 
-    motif: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+    motif: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)
+    ] = Field(description="Pourquoi le suivi validé est corrigé.")
 
 
 class SuiviSummary(Output):
-    id: uuid.UUID
-    action_id: uuid.UUID
-    periode: str
-    etat: EtatSuivi
-    revision: int
-    statut_action: StatutAction
-    avancement: int | None
-    alerte: bool
-    version: int
-    updated_at: dt.datetime
+    id: Id
+    action_id: ActionId
+    periode: Periode
+    etat: EtatSuivi = Field(description="brouillon, soumis, validé ou à compléter.")
+    revision: int = Field(description="Révision du suivi : 1, puis une de plus par correction.")
+    statut_action: StatutAction = Field(description=_STATUT_SUIVI)
+    avancement: int | None = Field(description=Avancement)
+    alerte: bool = Field(description=_ALERTE)
+    version: Version
+    updated_at: ModifieLe
 
 
 class ValeurSuiviOut(BaseModel):
-    indicateur_id: uuid.UUID
-    valeur: Decimal
-    commentaire: str | None = None
-    source: str | None = None
+    indicateur_id: IndicateurId
+    valeur: Decimal = Field(description=_VALEUR)
+    commentaire: str | None = Field(default=None, description=_COMMENTAIRE_VALEUR)
+    source: str | None = Field(default=None, description=_SOURCE)
 
 
 class SuiviDetail(SuiviSummary):
-    convention_id: uuid.UUID
-    realisations: str | None
-    difficultes: str | None
-    alerte_message: str | None
-    valeurs: list[ValeurSuiviOut]
-    commentaire_validation: str | None
-    auteur: str
-    created_at: dt.datetime
+    convention_id: ConventionId
+    realisations: str | None = Field(description=_REALISATIONS)
+    difficultes: str | None = Field(description=_DIFFICULTES)
+    alerte_message: str | None = Field(description=_ALERTE_MESSAGE)
+    valeurs: list[ValeurSuiviOut] = Field(description=_VALEURS_SUIVI)
+    commentaire_validation: str | None = Field(
+        description="Le commentaire de la Caf à la validation ou au renvoi à compléter."
+    )
+    auteur: Auteur
+    created_at: CreeLe
 
 
 class EvenementOut(Output):
-    revision: int
-    evenement: EvenementSuivi
-    etat_avant: EtatSuivi | None
-    etat_apres: EtatSuivi
-    commentaire: str | None
-    auteur: str
-    contenu: dict[str, object]
-    at: dt.datetime
+    revision: int = Field(description="La révision du suivi concernée.")
+    evenement: EvenementSuivi = Field(
+        description="création, modification, soumission, validation, renvoi à compléter ou "
+        "correction."
+    )
+    etat_avant: EtatSuivi | None = Field(description="L'état avant (null à la création).")
+    etat_apres: EtatSuivi = Field(description="L'état après.")
+    commentaire: str | None = Field(description="Le commentaire ou le motif donné.")
+    auteur: Auteur
+    contenu: dict[str, object] = Field(description="Le contenu du suivi à ce moment-là.")
+    at: dt.datetime = Field(description="Date et heure de l'événement (ISO 8601).")
 
 
 # --- campagnes -------------------------------------------------------------------------
 
 
 class CampagneIn(Input):
-    date_limite: dt.date
+    date_limite: DateLimite
 
 
 class Compteurs(BaseModel):
-    actions: int = 0
-    brouillon: int = 0
-    soumis: int = 0
+    """Les suivis d'une campagne, comptés par état."""
+
+    actions: int = Field(default=0, description="Actions à suivre pour le trimestre.")
+    brouillon: int = Field(default=0, description="Suivis en brouillon.")
+    soumis: int = Field(default=0, description="Suivis soumis, à valider par la Caf.")
     # The API's labels both ways: a client reading a view back gets the same counts.
-    valide: int = Field(default=0, alias="validé")
-    a_completer: int = Field(default=0, alias="à compléter")
-    manquant: int = 0
-    en_retard: int = 0
-    alertes: int = 0
+    valide: int = Field(default=0, alias="validé", description="Suivis validés.")
+    a_completer: int = Field(
+        default=0, alias="à compléter", description="Suivis renvoyés à compléter."
+    )
+    manquant: int = Field(default=0, description="Actions sans suivi pour le trimestre.")
+    en_retard: int = Field(
+        default=0, description="Suivis ni soumis ni validés après la date limite."
+    )
+    alertes: int = Field(default=0, description="Suivis qui portent une alerte au COPIL.")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
 class ActionRef(BaseModel):
-    action_id: uuid.UUID
-    titre: str
+    action_id: ActionId
+    titre: TitreAction
 
 
 class AlerteOut(ActionRef):
-    message: str | None
-    etat: EtatSuivi
+    message: str | None = Field(description=_ALERTE_MESSAGE)
+    etat: EtatSuivi = Field(description="L'état du suivi qui porte l'alerte.")
+
+
+_COMPTEURS = "Les suivis comptés par état."
+_ECHUE = "Vrai si la date limite est passée."
 
 
 class CampagneConventionOut(BaseModel):
-    convention_id: uuid.UUID
-    periode: str
-    date_limite: dt.date
-    echue: bool
-    compteurs: Compteurs
-    manquants: list[ActionRef]
-    en_retard: list[ActionRef]
-    alertes: list[AlerteOut]
+    convention_id: ConventionId
+    periode: Periode
+    date_limite: DateLimite
+    echue: bool = Field(description=_ECHUE)
+    compteurs: Compteurs = Field(description=_COMPTEURS)
+    manquants: list[ActionRef] = Field(description="Les actions sans suivi.")
+    en_retard: list[ActionRef] = Field(description="Les actions dont le suivi est en retard.")
+    alertes: list[AlerteOut] = Field(description="Les alertes au COPIL du trimestre.")
 
 
 class CampagneLigne(BaseModel):
-    convention_id: uuid.UUID
-    titre: str
-    caf_id: uuid.UUID
-    date_limite: dt.date
-    compteurs: Compteurs
+    convention_id: ConventionId
+    titre: str = Field(description="Titre de la convention.")
+    caf_id: CafId
+    date_limite: DateLimite
+    compteurs: Compteurs = Field(description=_COMPTEURS)
 
 
 class CampagneCafLigne(BaseModel):
-    caf_id: uuid.UUID
-    conventions: int
-    compteurs: Compteurs
+    caf_id: CafId
+    conventions: int = Field(description="Nombre de conventions de la Caf dans la campagne.")
+    compteurs: Compteurs = Field(description=_COMPTEURS)
 
 
 class CampagneVue(BaseModel):
     """Par convention pour les lecteurs des Caf et des collectivités ; par Caf (agrégats)
     pour les lecteurs nationaux."""
 
-    periode: str
-    total: Compteurs
-    conventions: list[CampagneLigne] | None = None
-    cafs: list[CampagneCafLigne] | None = None
-    next_cursor: str | None = None
+    periode: Periode
+    total: Compteurs = Field(description="Les compteurs de toute la vue.")
+    conventions: list[CampagneLigne] | None = Field(
+        default=None, description="Par convention (null pour un lecteur national)."
+    )
+    cafs: list[CampagneCafLigne] | None = Field(
+        default=None, description="Par Caf, pour un lecteur national (null sinon)."
+    )
+    next_cursor: NextCursor = None
 
 
 class ARenseigner(BaseModel):
-    action_id: uuid.UUID
-    convention_id: uuid.UUID
-    titre: str
-    periode: str
-    etat_suivi: EtatSuivi | None
-    date_limite: dt.date
+    action_id: ActionId
+    convention_id: ConventionId
+    titre: TitreAction
+    periode: Periode
+    etat_suivi: EtatSuivi | None = Field(
+        description="L'état de son suivi du trimestre (null : pas encore commencé)."
+    )
+    date_limite: DateLimite
 
 
 class ARenseignerPage(Page[ARenseigner]):
     """Une page de « mes actions à renseigner », avec la campagne (trimestre) concernée."""
 
-    periode: str
+    periode: Periode
 
 
 class CampagneResume(BaseModel):
-    periode: str
-    date_limite: dt.date
-    echue: bool
+    periode: Periode
+    date_limite: DateLimite
+    echue: bool = Field(description=_ECHUE)
 
 
 # --- bilans ----------------------------------------------------------------------------
@@ -490,11 +624,28 @@ _DEPRECATED: dict[str, Any] = {"deprecated": True}
 Syntheses = Annotated[dict[uuid.UUID, Texte], Field(max_length=200)]
 
 
+_PERIODE_DEBUT = "Premier jour de la période que le bilan couvre."
+_PERIODE_FIN = "Dernier jour de la période que le bilan couvre."
+_SECTIONS = "Les sections du bilan, celles de son type seulement (article 9)."
+TypeDeBilan = Annotated[
+    TypeBilan,
+    Field(description="point d'étape annuel, bilan intermédiaire ou bilan final."),
+]
+EtatDuBilan = Annotated[EtatBilan, Field(description="brouillon ou adopté.")]
+DateAttendue = Annotated[
+    dt.date,
+    Field(description="Date à laquelle ce bilan est dû, d'après les dates de la convention."),
+]
+BilanEnRetard = Annotated[
+    bool, Field(description="Date attendue passée sans bilan adopté (calculé à la lecture).")
+]
+
+
 class BilanIn(Input):
-    type: TypeBilan
-    periode_debut: dt.date
-    periode_fin: dt.date
-    sections: SectionsIn = Field(default_factory=SectionsIn)
+    type: TypeDeBilan
+    periode_debut: dt.date = Field(description=_PERIODE_DEBUT)
+    periode_fin: dt.date = Field(description=_PERIODE_FIN)
+    sections: SectionsIn = Field(default_factory=SectionsIn, description=_SECTIONS)
     syntheses: Syntheses | None = Field(
         default=None, description=_SYNTHESES_IN, json_schema_extra=_DEPRECATED
     )
@@ -510,9 +661,11 @@ class BilanPatch(Input):
     """Seuls les champs envoyés changent ; dans ``sections``, seules les sections envoyées
     (null en efface une)."""
 
-    periode_debut: dt.date | None = None
-    periode_fin: dt.date | None = None
-    sections: SectionsIn | None = None
+    periode_debut: dt.date | None = Field(default=None, description=_PERIODE_DEBUT)
+    periode_fin: dt.date | None = Field(default=None, description=_PERIODE_FIN)
+    sections: SectionsIn | None = Field(
+        default=None, description="Les sections envoyées (null en efface une)."
+    )
     syntheses: Syntheses | None = Field(
         default=None, description=_SYNTHESES_IN, json_schema_extra=_DEPRECATED
     )
@@ -525,30 +678,36 @@ class Adoption(Input):
 
 
 class AccordOut(BaseModel):
-    collectivite_id: uuid.UUID
-    par: str
-    at: dt.datetime
+    """L'accord exprès d'une collectivité pour transmettre la partie petite enfance à la CDSF."""
+
+    collectivite_id: uuid.UUID = Field(description="La collectivité qui a donné son accord.")
+    par: Auteur
+    at: dt.datetime = Field(description="Date et heure de l'accord (ISO 8601).")
 
 
 class BilanSummary(Output):
-    id: uuid.UUID
-    convention_id: uuid.UUID
-    type: TypeBilan
-    periode_debut: dt.date
-    periode_fin: dt.date
-    etat: EtatBilan
-    # The COPIL's date.
-    date_adoption: dt.date | None
-    petite_enfance_transmissible: bool
-    version: int
-    # When this kind is due (computed from the convention's dates), and whether it is
-    # late: due date passed, not adopted (computed on read, never stored).
-    date_attendue: dt.date
-    en_retard: bool
+    id: Id
+    convention_id: ConventionId
+    type: TypeDeBilan
+    periode_debut: dt.date = Field(description=_PERIODE_DEBUT)
+    periode_fin: dt.date = Field(description=_PERIODE_FIN)
+    etat: EtatDuBilan
+    date_adoption: dt.date | None = Field(
+        description="Date du COPIL qui a adopté le bilan (null : pas encore adopté)."
+    )
+    petite_enfance_transmissible: bool = Field(
+        description="Si la partie petite enfance peut être transmise à la CDSF : chaque "
+        "collectivité concernée a donné son accord exprès."
+    )
+    version: Version
+    date_attendue: DateAttendue
+    en_retard: BilanEnRetard
 
 
 class BilanDetail(BilanSummary):
-    sections: SectionsPointEtape | SectionsIntermediaire | SectionsFinal
+    sections: SectionsPointEtape | SectionsIntermediaire | SectionsFinal = Field(
+        description="Les sections du bilan, celles de son type (article 9)."
+    )
     syntheses: dict[str, str] = Field(
         default_factory=dict,
         description=(
@@ -559,26 +718,41 @@ class BilanDetail(BilanSummary):
         ),
         json_schema_extra=_DEPRECATED,
     )
-    adoption_saisie_par: str | None = None
-    adoption_saisie_le: dt.datetime | None = None
-    instantane: dict[str, object] | None
-    accords: list[AccordOut] = Field(default_factory=list)
-    collectivites_concernees: list[uuid.UUID] = Field(default_factory=list)
+    adoption_saisie_par: str | None = Field(
+        default=None, description="Qui a saisi l'adoption (null : pas encore adopté)."
+    )
+    adoption_saisie_le: dt.datetime | None = Field(
+        default=None, description="Quand l'adoption a été saisie (ISO 8601)."
+    )
+    instantane: dict[str, object] | None = Field(
+        description="L'état du plan d'actions figé à l'adoption (actions, derniers suivis "
+        "validés, indicateurs) ; null avant."
+    )
+    accords: list[AccordOut] = Field(
+        default_factory=list,
+        description="Les accords des collectivités pour la transmission à la CDSF.",
+    )
+    collectivites_concernees: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="Les collectivités dont l'accord est demandé pour cette transmission.",
+    )
 
 
 class BilanAttenduOut(BaseModel):
     """Un bilan que la convention doit au COPIL (art. 9), rédigé ou non."""
 
-    type: TypeBilan
-    # The year a point d'étape annuel covers.
-    annee: int | None
-    date_attendue: dt.date
-    en_retard: bool
-    # The bilan written for it, if any (the adopted one first).
-    bilan_id: uuid.UUID | None
-    etat: EtatBilan | None
+    type: TypeDeBilan
+    annee: int | None = Field(
+        description="L'année que couvre un point d'étape annuel (null pour les autres)."
+    )
+    date_attendue: DateAttendue
+    en_retard: BilanEnRetard
+    bilan_id: uuid.UUID | None = Field(
+        description="Le bilan rédigé pour cette échéance, l'adopté d'abord (null : aucun)."
+    )
+    etat: EtatBilan | None = Field(description="Son état (null : pas de bilan rédigé).")
 
 
 class BilansAttendus(BaseModel):
-    convention_id: uuid.UUID
-    items: list[BilanAttenduOut]
+    convention_id: ConventionId
+    items: list[BilanAttenduOut] = Field(description="Les bilans dus, par date attendue.")

@@ -4,15 +4,37 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kernel.fields import ConventionId, Id, ModifieLe
 from kernel.input import Input
 from kernel.pagination import Page
 from services.documents.models import StatutAnalyse, TypeDocument
 
-Antivirus = Literal["actif", "désactivé"]
+Antivirus = Annotated[
+    Literal["actif", "désactivé"],
+    Field(
+        description="Si l'antivirus analyse les dépôts : « désactivé » seulement en "
+        "développement, où une version est téléchargeable sans analyse."
+    ),
+]
+TypeDoc = Annotated[
+    TypeDocument, Field(description="Type du document (Convention signée, Avenant, Bilan…).")
+]
+_TITRE = "Titre du document (300 caractères au plus)."
+_DESCRIPTION = "Description libre du document (4 000 caractères au plus)."
+_ACTION = "L'action de la convention à laquelle le document se rattache (facultatif)."
+_BILAN = "Le bilan de la convention auquel le document se rattache (facultatif)."
+_LIBELLE = "Libellé de la version (200 caractères au plus), par exemple « version signée »."
+DeposePar = Annotated[
+    str, Field(description="Identifiant de qui a déposé (personne ou client machine).")
+]
+OrganisationDeposante = Annotated[
+    uuid.UUID, Field(description="L'organisation au nom de laquelle le dépôt a été fait.")
+]
+DeposeLe = Annotated[dt.datetime, Field(description="Date et heure du dépôt (ISO 8601).")]
 
 
 class DocumentFields(Input):
@@ -20,19 +42,19 @@ class DocumentFields(Input):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    convention_id: uuid.UUID
-    type: TypeDocument
-    titre: str = Field(min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=4000)
-    action_id: uuid.UUID | None = None
-    bilan_id: uuid.UUID | None = None
-    libelle: str | None = Field(default=None, max_length=200, description="Libellé de la version")
+    convention_id: ConventionId
+    type: TypeDoc
+    titre: str = Field(min_length=1, max_length=300, description=_TITRE)
+    description: str | None = Field(default=None, max_length=4000, description=_DESCRIPTION)
+    action_id: uuid.UUID | None = Field(default=None, description=_ACTION)
+    bilan_id: uuid.UUID | None = Field(default=None, description=_BILAN)
+    libelle: str | None = Field(default=None, max_length=200, description=_LIBELLE)
 
 
 class VersionFields(Input):
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    libelle: str | None = Field(default=None, max_length=200)
+    libelle: str | None = Field(default=None, max_length=200, description=_LIBELLE)
 
 
 class DocumentPatch(Input):
@@ -41,21 +63,25 @@ class DocumentPatch(Input):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    type: TypeDocument | None = None
-    titre: str | None = Field(default=None, min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=4000)
-    action_id: uuid.UUID | None = None
-    bilan_id: uuid.UUID | None = None
+    type: TypeDocument | None = Field(default=None, description="Nouveau type du document.")
+    titre: str | None = Field(default=None, min_length=1, max_length=300, description=_TITRE)
+    description: str | None = Field(default=None, max_length=4000, description=_DESCRIPTION)
+    action_id: uuid.UUID | None = Field(default=None, description=_ACTION)
+    bilan_id: uuid.UUID | None = Field(default=None, description=_BILAN)
 
 
 class VersionOut(BaseModel):
-    numero: int
-    libelle: str | None
-    nom_fichier: str
-    taille: int
-    type_contenu: str
-    sha256: str
-    statut: StatutAnalyse
+    numero: int = Field(description="Numéro de la version (1 pour le premier dépôt).")
+    libelle: str | None = Field(description=_LIBELLE)
+    nom_fichier: str = Field(description="Nom du fichier déposé (rendu sûr).")
+    taille: int = Field(description="Taille du fichier, en octets.")
+    type_contenu: str = Field(
+        description="Type du contenu, reconnu à ses premiers octets (application/pdf…)."
+    )
+    sha256: str = Field(description="Empreinte SHA-256 du contenu, en hexadécimal.")
+    statut: StatutAnalyse = Field(
+        description="Où en est l'analyse antivirus ; seule une version saine se télécharge."
+    )
     signature: str | None = Field(
         default=None, description="Signature trouvée par l'antivirus (statut rejeté)"
     )
@@ -70,34 +96,42 @@ class VersionOut(BaseModel):
     echecs_analyse: int = Field(
         default=0, description="Réponses d'erreur de l'antivirus reçues pour cette version"
     )
-    depose_par: str
-    organisation_id: uuid.UUID
-    depose_le: dt.datetime
-    analyse_le: dt.datetime | None
+    depose_par: DeposePar
+    organisation_id: OrganisationDeposante
+    depose_le: DeposeLe
+    analyse_le: dt.datetime | None = Field(
+        description="Date et heure de la fin de l'analyse (null : pas encore analysée)."
+    )
     antivirus: Antivirus
 
 
 class DocumentOut(BaseModel):
-    id: uuid.UUID
-    convention_id: uuid.UUID
-    action_id: uuid.UUID | None
-    bilan_id: uuid.UUID | None
-    type: TypeDocument
-    titre: str
-    description: str | None
-    depose_par: str
-    organisation_id: uuid.UUID
-    depose_le: dt.datetime
-    modifie_le: dt.datetime
-    supprime_le: dt.datetime | None
-    restaurable_jusqu_au: dt.datetime | None = None
-    derniere_version: VersionOut | None
+    id: Id
+    convention_id: ConventionId
+    action_id: uuid.UUID | None = Field(description=_ACTION)
+    bilan_id: uuid.UUID | None = Field(description=_BILAN)
+    type: TypeDoc
+    titre: str = Field(description=_TITRE)
+    description: str | None = Field(description=_DESCRIPTION)
+    depose_par: DeposePar
+    organisation_id: OrganisationDeposante
+    depose_le: DeposeLe
+    modifie_le: ModifieLe
+    supprime_le: dt.datetime | None = Field(
+        description="Date et heure de sa mise à la corbeille (null : pas à la corbeille)."
+    )
+    restaurable_jusqu_au: dt.datetime | None = Field(
+        default=None,
+        description="À la corbeille : la date jusqu'à laquelle il peut être restauré, avant "
+        "sa purge.",
+    )
+    derniere_version: VersionOut | None = Field(
+        description="La dernière version déposée (null si aucune ne l'est encore)."
+    )
     antivirus: Antivirus
 
 
-class DocumentPage(BaseModel):
-    items: list[DocumentOut]
-    next_cursor: str | None = None
+class DocumentPage(Page[DocumentOut]):
     antivirus: Antivirus
 
 

@@ -1,6 +1,7 @@
 """The merged public OpenAPI document speaks French to integrators: every operation has
 a French summary and description (no generated "Get Axe", "List Axes"), every tag is
-declared and described in French, and no schema or field description is in English.
+declared and described in French, every field of every schema is described, and no
+schema or field description is in English.
 
 The document is the one the gateway serves at /api/v1/openapi.json: its own routes and
 each service's, merged by `merge_documents` (the gateway's merge, built here from the
@@ -108,6 +109,20 @@ def test_every_schema_is_reached_from_a_public_operation(document: dict[str, Any
             reached.add(name)
             pending |= set(_refs(schemas[name]))
     assert set(schemas) == reached, sorted(set(schemas) - reached)
+
+
+def test_every_field_of_every_schema_has_a_french_description(document: dict[str, Any]) -> None:
+    """What a field means, its unit, format or values: an integrator reads it in the
+    document, not in our code (issue 23: "descriptions of every operation and schema
+    field")."""
+    fields = [
+        (f"{schema_name}.{name}", spec.get("description", ""))
+        for schema_name, schema in document["components"]["schemas"].items()
+        for name, spec in schema.get("properties", {}).items()
+    ]
+    assert len(fields) > 700
+    missing = [name for name, text in fields if not text.strip()]
+    assert not missing, f"{len(missing)} fields without a description:\n" + "\n".join(missing)
 
 
 def test_no_schema_or_field_description_is_in_english(document: dict[str, Any]) -> None:

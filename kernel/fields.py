@@ -1,0 +1,42 @@
+"""The fields that mean the same in many schemas of the API, described once.
+
+Every field of a public schema carries a French description (`Field(description=...)`,
+checked over the merged document by `tests/gateway/test_openapi_french.py`). A field
+that recurs with the same meaning takes its type from here (or from its app's
+`schemas.py` when only that app has it) rather than repeating the sentence.
+A field that may be null is described on the field itself: what null means differs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from pydantic import Field
+
+Id = Annotated[uuid.UUID, Field(description="Identifiant (UUID), attribué par Coopération.")]
+ConventionId = Annotated[uuid.UUID, Field(description="Identifiant de la convention (UUID).")]
+CafId = Annotated[
+    uuid.UUID, Field(description="Identifiant de la Caf de la convention (une organisation).")
+]
+Version = Annotated[
+    int,
+    Field(
+        description="Version de l'objet, augmentée à chaque modification ; l'en-tête ETag "
+        "de ses réponses la porte, à renvoyer dans If-Match pour le modifier."
+    ),
+]
+CreeLe = Annotated[dt.datetime, Field(description="Date et heure de création (ISO 8601).")]
+ModifieLe = Annotated[
+    dt.datetime, Field(description="Date et heure de la dernière modification (ISO 8601).")
+]
+Auteur = Annotated[
+    str,
+    Field(description="Identifiant de l'auteur (personne ou client machine) dans Coopération."),
+]
+Le = Annotated[dt.datetime, Field(description="Date et heure de l'événement (ISO 8601).")]
+Details = Annotated[
+    dict[str, object],
+    Field(description="Précisions propres à l'événement (par exemple les dates d'un avenant)."),
+]
