@@ -9,8 +9,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from kernel.fields import Auteur, ConventionId, Id, Version
 from kernel.input import Input
 from kernel.principal import OrganisationKind, Role
+from services.actions.schemas import ActionId
 
 # Limits of a comment: a message, not a report (a suivi's narrative is its place).
 TEXTE_MAX = 5_000
@@ -63,14 +65,14 @@ class CommentaireOut(BaseModel):
     """Un commentaire d'un fil. Supprimé, il reste à sa place (« commentaire supprimé ») :
     son auteur et ses dates demeurent, son texte et ses mentions ont disparu."""
 
-    id: uuid.UUID
-    convention_id: uuid.UUID
-    action_id: uuid.UUID
+    id: Id
+    convention_id: ConventionId
+    action_id: ActionId
     suivi_id: uuid.UUID | None = Field(
         description="Le suivi dont c'est le fil ; null pour le fil de la fiche-action."
     )
     periode: str | None = Field(description="Trimestre du suivi, null pour la fiche-action.")
-    auteur_id: str = Field(description="Identifiant de l'auteur (personne ou client machine).")
+    auteur_id: Auteur
     auteur_nom: str | None = Field(description="Nom de l'auteur lors de la publication.")
     texte: str | None = Field(description="Texte du commentaire ; null une fois supprimé.")
     mentions: list[Mention] = Field(description="Personnes mentionnées ; vide une fois supprimé.")
@@ -84,7 +86,7 @@ class CommentaireOut(BaseModel):
     supprime_par: SupprimePar | None = Field(
         description="« auteur », ou « modération » (un agent de la Caf de la convention)."
     )
-    version: int
+    version: Version
 
 
 class Mentionnable(BaseModel):
