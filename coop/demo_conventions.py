@@ -55,25 +55,23 @@ SOCLE = ["petite enfance", "enfance", "jeunesse", "parentalité"]
 ALL_COMMUNE = dict.fromkeys(("ao_recenser", "ao_informer", "ao_planifier", "ao_qualite"), "commune")
 
 
-def _org(oid: uuid.UUID, type_: str, nom: str, **values: Any) -> dict[str, Any]:
-    return {"id": oid, "type": type_, "nom": nom, **values}
+def _org(oid: uuid.UUID, type_: str, **values: Any) -> dict[str, Any]:
+    return {"id": oid, "type": type_, "nom": ids.NOMS[oid], **values}
 
 
 ORGANISATIONS = [
-    _org(ids.CNAF, "National", "Cnaf"),
-    _org(ids.CAF_ISERE, "Caf", "Caf de l'Isère", departement="38", code_caf="381"),
-    _org(ids.CAF_DROME, "Caf", "Caf de la Drôme", departement="26", code_caf="261"),
+    _org(ids.CNAF, "National"),
+    _org(ids.CAF_ISERE, "Caf", departement="38", code_caf="381"),
+    _org(ids.CAF_DROME, "Caf", departement="26", code_caf="261"),
     _org(
         ids.GRESIVAUDAN,
         "EPCI",
-        "Communauté de communes Le Grésivaudan",
         departement="38",
         siren="200018166",
     ),
     _org(
         ids.VOIRON,
         "Commune",
-        "Voiron",
         departement="38",
         code_insee="38563",
         siren="213805639",
@@ -83,7 +81,6 @@ ORGANISATIONS = [
     _org(
         ids.CROLLES,
         "Commune",
-        "Crolles",
         departement="38",
         code_insee="38140",
         population=8_600,
@@ -96,7 +93,6 @@ ORGANISATIONS = [
     _org(
         ids.PONTCHARRA,
         "Commune",
-        "Pontcharra",
         departement="38",
         code_insee="38314",
         population=7_600,
@@ -109,7 +105,6 @@ ORGANISATIONS = [
     _org(
         ids.LE_TOUVET,
         "Commune",
-        "Le Touvet",
         departement="38",
         code_insee="38511",
         population=3_300,
@@ -122,7 +117,6 @@ ORGANISATIONS = [
     _org(
         ids.VIENNE,
         "Commune",
-        "Vienne",
         departement="38",
         code_insee="38544",
         population=30_000,
@@ -131,14 +125,13 @@ ORGANISATIONS = [
     _org(
         ids.VALENCE,
         "Commune",
-        "Valence",
         departement="26",
         code_insee="26362",
         population=64_700,
         **ALL_COMMUNE,
     ),
-    _org(ids.CD_ISERE, "Conseil départemental", "Département de l'Isère", departement="38"),
-    _org(ids.MSA_ALPES, "MSA", "MSA Alpes du Nord", departement="73"),
+    _org(ids.CD_ISERE, "Conseil départemental", departement="38"),
+    _org(ids.MSA_ALPES, "MSA", departement="73"),
 ]
 
 

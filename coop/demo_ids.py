@@ -36,6 +36,21 @@ VIENNE = demo_id("org:commune-vienne")
 VALENCE = demo_id("org:commune-valence")  # collectivité Y (autre-collectivite)
 CD_ISERE = demo_id("org:cd-isere")
 MSA_ALPES = demo_id("org:msa-alpes-du-nord")
+# Their names: the conventions demo registers them, the other apps' replicas hold them.
+NOMS = {
+    CNAF: "Cnaf",
+    CAF_ISERE: "Caf de l'Isère",
+    CAF_DROME: "Caf de la Drôme",
+    VOIRON: "Voiron",
+    GRESIVAUDAN: "Communauté de communes Le Grésivaudan",
+    CROLLES: "Crolles",
+    PONTCHARRA: "Pontcharra",
+    LE_TOUVET: "Le Touvet",
+    VIENNE: "Vienne",
+    VALENCE: "Valence",
+    CD_ISERE: "Département de l'Isère",
+    MSA_ALPES: "MSA Alpes du Nord",
+}
 
 # Conventions
 CONVENTION_VOIRON = demo_id("convention:voiron-2025")
@@ -68,6 +83,7 @@ def replica_refs() -> list[ConventionRef]:
             date_debut=dt.date(2025, 1, 1),
             date_fin=dt.date(2029, 12, 31),
             signataire_ids=(CAF_ISERE, VOIRON, CD_ISERE),
+            noms={o: NOMS[o] for o in (CAF_ISERE, VOIRON, CD_ISERE)},
             seq=0,
         ),
         ConventionRef(
@@ -80,6 +96,10 @@ def replica_refs() -> list[ConventionRef]:
             date_fin=dt.date(2028, 12, 31),
             # MSA Alpes du Nord joined by avenant n°1.
             signataire_ids=(CAF_ISERE, GRESIVAUDAN, CROLLES, PONTCHARRA, LE_TOUVET, MSA_ALPES),
+            noms={
+                o: NOMS[o]
+                for o in (CAF_ISERE, GRESIVAUDAN, CROLLES, PONTCHARRA, LE_TOUVET, MSA_ALPES)
+            },
             seq=0,
         ),
         ConventionRef(
@@ -91,6 +111,7 @@ def replica_refs() -> list[ConventionRef]:
             date_debut=dt.date(2022, 1, 1),
             date_fin=dt.date(2026, 12, 31),
             signataire_ids=(CAF_ISERE, VIENNE, MSA_ALPES),
+            noms={o: NOMS[o] for o in (CAF_ISERE, VIENNE, MSA_ALPES)},
             seq=0,
             suivie_depuis=VIENNE_2022_ENREGISTREE_LE,
         ),

@@ -26,7 +26,7 @@ from enum import Enum, StrEnum
 from typing import TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import (
     BigInteger,
     BindParameter,
@@ -40,13 +40,16 @@ from sqlalchemy import (
     Uuid,
     any_,
     bindparam,
+    cast,
     false,
     func,
+    literal,
     or_,
     select,
+    text,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.errors import NotFound, ServiceUnavailable
@@ -99,6 +102,10 @@ class ConventionRef(BaseModel):
     # A CTG signed before the product and recorded after the fact (`ctg_existante`): the
     # day it was recorded. What fell due before was owed outside the product.
     suivie_depuis: dt.date | None = None
+    # The names of its Caf and of each signataire, by id: what every app shows beside
+    # the ids it stores (porteurs, the Caf, a document's organisation) without asking
+    # the conventions service per row. A rename gives the conventions a new `seq`.
+    noms: dict[uuid.UUID, str] = Field(default_factory=dict)
 
     def etat(self, today: dt.date) -> EtatConvention:
         return etat_convention(
@@ -166,6 +173,7 @@ def convention_ref_table(metadata: MetaData) -> Table:
         Column("signataire_ids", ARRAY(Uuid), nullable=False),
         Column("seq", BigInteger, nullable=False, index=True),
         Column("suivie_depuis", Date, nullable=True),
+        Column("noms", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
         Index(None, "signataire_ids", postgresql_using="gin"),
     )
 
@@ -289,9 +297,31 @@ def readable_replica(table: Table, kind: ScopeKind) -> ColumnElement[bool]:
     )
 
 
+def name_of(table: Table, organisation_id: ColumnElement[uuid.UUID]) -> ColumnElement[str | None]:
+    """The name of one organisation of the convention (its Caf, a signataire), from the
+    replica's `noms`: NULL for an id the convention does not name."""
+    return table.c.noms.op("->>")(cast(organisation_id, String))
+
+
+def names_of(
+    table: Table, organisation_ids: ColumnElement[list[uuid.UUID]]
+) -> ColumnElement[list[str | None]]:
+    """`name_of` each id of an array, in the array's order (porteurs)."""
+    each = func.unnest(organisation_ids).table_valued("id", with_ordinality="n").render_derived()
+    named = func.array_agg(aggregate_order_by(name_of(table, each.c.id), each.c.n))
+    return func.coalesce(
+        select(named).select_from(each).scalar_subquery(), literal([], ARRAY(String))
+    )
+
+
 async def upsert_refs(session: AsyncSession, table: Table, refs: Iterable[ConventionRef]) -> int:
     rows = [
-        {**ref.model_dump(), "statut": ref.statut.value, "signataire_ids": list(ref.signataire_ids)}
+        {
+            **ref.model_dump(),
+            "statut": ref.statut.value,
+            "signataire_ids": list(ref.signataire_ids),
+            "noms": {str(k): v for k, v in ref.noms.items()},
+        }
         for ref in refs
     ]
     if not rows:

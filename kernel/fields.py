@@ -20,6 +20,7 @@ ConventionId = Annotated[uuid.UUID, Field(description="Identifiant de la convent
 CafId = Annotated[
     uuid.UUID, Field(description="Identifiant de la Caf de la convention (une organisation).")
 ]
+CafNom = Annotated[str, Field(description="Nom de la Caf de la convention.")]
 Version = Annotated[
     int,
     Field(

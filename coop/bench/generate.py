@@ -118,6 +118,10 @@ def replica_rows(p: Plan) -> Iterable[dict[str, Any]]:
             "date_effet_resiliation": None,
             "signataire_ids": c.signataire_ids,
             "seq": seq,
+            # As the feed names them (jsonb: its text, for COPY).
+            "noms": orjson.dumps(
+                {str(o.id): o.nom for o in (c.caf, *c.collectivites, *c.autres)}
+            ).decode(),
         }
 
 

@@ -99,6 +99,12 @@ def under_action(principal: Principal, action_id: uuid.UUID) -> sync_repo.Parent
     return sync_repo.Parent("action", action_id, principal, not_found)
 
 
+async def noms(session: AsyncSession, convention_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """The names of a convention's organisations, from the replica (a write's answer)."""
+    convention = await repo.ref_by_id(session, convention_id)
+    return convention.noms if convention is not None else {}
+
+
 def with_etag(response: Response, resource_id: uuid.UUID, version: int) -> None:
     response.headers["ETag"] = etag_for(resource_id, version)
 
@@ -281,8 +287,8 @@ async def reorder_actions(
 
     async def run() -> Created:
         actions = await service.reorder_actions(session, principal, convention_id, axe_id, data)
-        today = ctx.today()
-        return reordered([service.action_summary(a, today) for a in actions])
+        today, names = ctx.today(), await noms(session, convention_id)
+        return reordered([service.action_summary(a, today, names) for a in actions])
 
     return respond(await run())
 
@@ -344,7 +350,8 @@ async def create_action(
 ) -> Response:
     async def run() -> Created:
         action = await service.create_action(ctx, session, principal, convention_id, data)
-        body = service.action_detail(action, [], ctx.today())
+        names = await noms(session, convention_id)
+        body = service.action_detail(action, [], ctx.today(), names)
         return created(body, action.id, action.version, f"/api/v1/actions/{action.id}")
 
     return respond(await run())
@@ -364,10 +371,10 @@ async def get_action(
     principal: ActionRead,
 ) -> ActionDetail:
     """The complete fiche-action, with its sous-actions."""
-    action, _ = await service.load_action(session, principal, action_id)
+    action, convention = await service.load_action(session, principal, action_id)
     children = await repo.sous_actions(session, action.id)
     with_etag(response, action.id, action.version)
-    return service.action_detail(action, children, ctx.today())
+    return service.action_detail(action, children, ctx.today(), convention.noms)
 
 
 @router.patch(
@@ -390,7 +397,9 @@ async def update_action(
     action = await service.update_action(ctx, session, principal, preconditions, action_id, data)
     children = await repo.sous_actions(session, action.id)
     with_etag(response, action.id, action.version)
-    return service.action_detail(action, children, ctx.today())
+    return service.action_detail(
+        action, children, ctx.today(), await noms(session, action.convention_id)
+    )
 
 
 @router.delete(

@@ -26,7 +26,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.convention_ref import ConventionRef, ReadScope, readable_replica, row_to_ref
+from kernel.convention_ref import (
+    ConventionRef,
+    ReadScope,
+    names_of,
+    readable_replica,
+    row_to_ref,
+)
 from kernel.principal import Principal
 from kernel.reads import Keyset, columns
 from services.actions.models import (
@@ -262,6 +268,7 @@ class ActionListed(NamedTuple):
     statut: str
     date_echeance: dt.date | None
     porteur_ids: list[uuid.UUID]
+    porteur_noms: list[str | None]
     version: int
     axe_position: int
     seq: int
@@ -281,8 +288,16 @@ PLAN_ORDER = (Axe.position, Action.position, Action.id)
 ACTIONS_LIST = list_query(
     ActionListed,
     lambda: (
-        select(*columns(ActionListed, Action, axe_position=Axe.position))
+        select(
+            *columns(
+                ActionListed,
+                Action,
+                axe_position=Axe.position,
+                porteur_noms=names_of(ref, Action.porteur_ids.expression),
+            )
+        )
         .join(Axe, Axe.id == Action.axe_id)
+        .join(ref, ref.c.id == Action.convention_id)
         .where(Action.convention_id == bindparam("parent_id"))
     ),
     order=Keyset(

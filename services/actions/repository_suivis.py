@@ -34,6 +34,7 @@ from kernel.convention_ref import (
     SCOPE_COLLECTIVITES,
     ReadScope,
     ScopeKind,
+    name_of,
     readable_replica,
     scope_ids,
 )
@@ -234,6 +235,7 @@ def _per_convention(kind: ScopeKind) -> Select[Any]:
             ref.c.id.label("convention_id"),
             ref.c.titre,
             ref.c.caf_id,
+            name_of(ref, ref.c.caf_id).label("caf_nom"),
             due.label("date_limite"),
             actions.label("actions"),
             *[value.label(name) for name, value in etats.items()],
@@ -256,12 +258,14 @@ class CampagneConventionLigne(NamedTuple):
     convention_id: uuid.UUID
     titre: str
     caf_id: uuid.UUID
+    caf_nom: str | None
     date_limite: dt.date
     compteurs: CompteursRow
 
 
 class CampagneCafLigne(NamedTuple):
     caf_id: uuid.UUID
+    caf_nom: str | None
     conventions: int
     compteurs: CompteursRow
 
@@ -309,7 +313,11 @@ def _campaign_per_caf(part: Slice[ScopeKind]) -> Select[Any]:
     per = _per_convention(part.variant).cte("per")
     key = per.c.caf_id
     lines = select(
-        key, func.count().label("conventions"), *[func.sum(per.c[c]).label(c) for c in COUNTERS]
+        key,
+        # Every replica row of one Caf names it alike (a rename renumbers them all).
+        func.max(per.c.caf_nom).label("caf_nom"),
+        func.count().label("conventions"),
+        *[func.sum(per.c[c]).label(c) for c in COUNTERS],
     ).group_by(key)
     # Resumed on the group's key: WHERE before grouping, as HAVING would after.
     return _with_totals(per, part.paged(lines, [key]), CampagneCafs, "caf_id")
@@ -367,6 +375,9 @@ class ARenseignerRow(NamedTuple):
 
     action_id: uuid.UUID
     convention_id: uuid.UUID
+    convention_titre: str
+    caf_id: uuid.UUID
+    caf_nom: str | None
     titre: str
     etat_suivi: str | None
     date_limite: dt.date
@@ -396,6 +407,9 @@ def _a_renseigner(part: Slice[ScopeKind]) -> Select[Any]:
                 ARenseignerRow,
                 action_id=Action.id,
                 convention_id=Action.convention_id,
+                convention_titre=ref.c.titre,
+                caf_id=ref.c.caf_id,
+                caf_nom=name_of(ref, ref.c.caf_id),
                 titre=Action.titre,
                 etat_suivi=Suivi.etat,
                 date_limite=due,

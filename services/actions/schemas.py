@@ -62,6 +62,7 @@ _TITRE_AXE = "Titre de l'axe : l'objectif partagé, commençant par un verbe."
 _DESCRIPTION_AXE = "Description de l'axe (20 000 caractères au plus)."
 _THEMATIQUE = "Thématique de l'action (petite enfance, jeunesse…)."
 _PRIORITE = "Priorité : haute, moyenne ou basse."
+_CAF_NOM = "Nom de la Caf de la convention (null tant que ce service ne le connaît pas)."
 _PORTEURS = "Les collectivités signataires qui portent l'action (1 à 50 identifiants)."
 _REFERENT = "La personne référente de l'action (nom, fonction)."
 _PARENT = "L'action dont celle-ci est une sous-action (null : une action de l'axe)."
@@ -229,6 +230,10 @@ class ActionSummary(Output):
     en_retard: EnRetard
     date_echeance: dt.date | None = Field(description=_DATE_ECHEANCE)
     porteur_ids: list[uuid.UUID] = Field(description=_PORTEURS)
+    porteur_noms: list[str | None] = Field(
+        description="Le nom de chaque porteur, dans l'ordre de `porteur_ids` (null : "
+        "organisation que la convention ne nomme plus)."
+    )
     version: Version
 
 
@@ -517,12 +522,14 @@ class CampagneLigne(BaseModel):
     convention_id: ConventionId
     titre: str = Field(description="Titre de la convention.")
     caf_id: CafId
+    caf_nom: str | None = Field(description=_CAF_NOM)
     date_limite: DateLimite
     compteurs: Compteurs = Field(description=_COMPTEURS)
 
 
 class CampagneCafLigne(BaseModel):
     caf_id: CafId
+    caf_nom: str | None = Field(description=_CAF_NOM)
     conventions: int = Field(description="Nombre de conventions de la Caf dans la campagne.")
     compteurs: Compteurs = Field(description=_COMPTEURS)
 
@@ -545,6 +552,9 @@ class CampagneVue(BaseModel):
 class ARenseigner(BaseModel):
     action_id: ActionId
     convention_id: ConventionId
+    convention_titre: str = Field(description="Titre de la convention.")
+    caf_id: CafId
+    caf_nom: str | None = Field(description=_CAF_NOM)
     titre: TitreAction
     periode: Periode
     etat_suivi: EtatSuivi | None = Field(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -193,7 +193,8 @@ def action_summary_item(row: repo.ActionListed, today: dt.date) -> JsonObject:
     return ACTION_SUMMARY(row, en_retard=en_retard(row.statut, row.date_echeance, today))
 
 
-def action_summary(action: Action, today: dt.date) -> ActionSummary:
+def action_summary(action: Action, today: dt.date, noms: Mapping[uuid.UUID, str]) -> ActionSummary:
+    """`noms`: the names of the convention's organisations (`ConventionRef.noms`)."""
     return ActionSummary(
         id=action.id,
         convention_id=action.convention_id,
@@ -205,12 +206,15 @@ def action_summary(action: Action, today: dt.date) -> ActionSummary:
         en_retard=en_retard(action.statut, action.date_echeance, today),
         date_echeance=action.date_echeance,
         porteur_ids=list(action.porteur_ids),
+        porteur_noms=[noms.get(p) for p in action.porteur_ids],
         version=action.version,
     )
 
 
-def action_detail(action: Action, children: list[Action], today: dt.date) -> ActionDetail:
-    summary = action_summary(action, today)
+def action_detail(
+    action: Action, children: list[Action], today: dt.date, noms: Mapping[uuid.UUID, str]
+) -> ActionDetail:
+    summary = action_summary(action, today, noms)
     fiche = [
         ChampFiche(champ=name, libelle=label, valeur=getattr(action, name))
         for name, label in FICHE_LABELS.items()
@@ -223,7 +227,7 @@ def action_detail(action: Action, children: list[Action], today: dt.date) -> Act
         referent=action.referent,
         **{name: getattr(action, name) for name in FICHE_LABELS},
         fiche=fiche,
-        sous_actions=[action_summary(c, today) for c in children],
+        sous_actions=[action_summary(c, today, noms) for c in children],
         created_at=action.created_at,
         updated_at=action.updated_at,
     )

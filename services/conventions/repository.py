@@ -26,7 +26,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -63,6 +63,17 @@ _FEED_LOCK_KEY = 0x636F6E76  # "conv"
 # The scope test's own signatories (callers join Signataire themselves) and a renewal.
 _SIGNED = aliased(Signataire, name="signed")
 _SUIVANTE = aliased(Convention, name="suivante")
+_CAF = aliased(Organisation, name="caf")
+
+
+def _caf_nom() -> ScalarSelect[str]:
+    """The name of the outer convention's Caf (shown beside `caf_id`)."""
+    return select(_CAF.nom).where(_CAF.id == Convention.caf_id).scalar_subquery()
+
+
+async def organisation_name(session: AsyncSession, organisation_id: uuid.UUID) -> str:
+    stmt = select(Organisation.nom).where(Organisation.id == organisation_id)
+    return str((await session.execute(stmt)).scalar_one())
 
 
 # --- organisations -----------------------------------------------------------------------
@@ -263,6 +274,7 @@ class ConventionRow(NamedTuple):
 
     id: uuid.UUID
     caf_id: uuid.UUID
+    caf_nom: str
     echelon: str
     titre: str
     date_debut: dt.date
@@ -313,7 +325,9 @@ _DETAIL: Read[ConventionDetailRow, ScopeKind] = Read(
         select(
             *columns(
                 ConventionDetailRow,
-                convention=columns(ConventionRow, Convention, suivante_id=_successor_id()),
+                convention=columns(
+                    ConventionRow, Convention, suivante_id=_successor_id(), caf_nom=_caf_nom()
+                ),
                 signataire=columns(SignataireRow, Organisation, Signataire),
             )
         )
@@ -346,6 +360,7 @@ class ConventionListed(NamedTuple):
 
     id: uuid.UUID
     caf_id: uuid.UUID
+    caf_nom: str
     echelon: str
     titre: str
     date_debut: dt.date
@@ -363,6 +378,7 @@ CONVENTIONS: Read[ConventionListed, ScopeKind] = Read(
             *columns(
                 ConventionListed,
                 Convention,
+                caf_nom=_caf_nom(),
                 renouvelee=exists().where(_SUIVANTE.precedente_id == Convention.id),
             )
         ).where(readable(part.variant))
@@ -423,6 +439,20 @@ async def add(session: AsyncSession, *objects: object) -> None:
 async def next_seq(session: AsyncSession) -> int:
     await session.execute(select(func.pg_advisory_xact_lock(_FEED_LOCK_KEY)))
     return int((await session.execute(select(convention_seq.next_value()))).scalar_one())
+
+
+async def renamed(session: AsyncSession, organisation_id: uuid.UUID) -> None:
+    """An organisation's name changed: every convention naming it (its Caf, a signataire)
+    gets a new change number, so that each replica reads the name again (the feed's
+    `noms`). Its ETag does not change: its own data did not."""
+    await session.execute(select(func.pg_advisory_xact_lock(_FEED_LOCK_KEY)))
+    signed = select(Signataire.convention_id).where(Signataire.organisation_id == organisation_id)
+    await session.execute(
+        update(Convention)
+        .where((Convention.caf_id == organisation_id) | Convention.id.in_(signed))
+        .values(seq=convention_seq.next_value())
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def touch(session: AsyncSession, convention: Convention) -> None:
@@ -606,12 +636,32 @@ class ReferenceRow(NamedTuple):
     signataire_ids: list[uuid.UUID]
     seq: int
     suivie_depuis: dt.date | None
+    noms: dict[str, str]
 
 
 def _references(part: Slice[None]) -> Select[Any]:
     signataire_ids = (
         select(func.coalesce(func.array_agg(Signataire.organisation_id), literal([], ARRAY(Uuid))))
         .where(Signataire.convention_id == Convention.id)
+        .scalar_subquery()
+    )
+    # The names of its Caf and signataires (a rename of one gives the convention a new
+    # change number: `rename_touches`).
+    noms = (
+        select(
+            func.coalesce(
+                func.jsonb_object_agg(Organisation.id, Organisation.nom), literal({}, JSONB)
+            )
+        )
+        .where(
+            (Organisation.id == Convention.caf_id)
+            | Organisation.id.in_(
+                select(Signataire.organisation_id)
+                .where(Signataire.convention_id == Convention.id)
+                # The outer statement's convention (two levels up).
+                .correlate(Convention)
+            )
+        )
         .scalar_subquery()
     )
     # A CTG signed before the product is followed from the day it was recorded (UTC).
@@ -621,7 +671,11 @@ def _references(part: Slice[None]) -> Select[Any]:
     return part.apply(
         select(
             *columns(
-                ReferenceRow, Convention, signataire_ids=signataire_ids, suivie_depuis=suivie_depuis
+                ReferenceRow,
+                Convention,
+                signataire_ids=signataire_ids,
+                suivie_depuis=suivie_depuis,
+                noms=noms,
             )
         )
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from kernel.fields import Auteur, CafId, ConventionId, CreeLe, Details, Id, Le, ModifieLe
+from kernel.fields import Auteur, CafId, CafNom, ConventionId, CreeLe, Details, Id, Le, ModifieLe
 from kernel.input import Input
 from services.conventions.models import (
     MODE_CONSENTEMENT_MUTUEL,
@@ -241,6 +241,7 @@ class Resiliation(BaseModel):
 class ConventionOut(BaseModel):
     id: Id
     caf_id: CafId
+    caf_nom: CafNom
     echelon: Echelle
     titre: str = Field(description=_TITRE)
     date_debut: dt.date = Field(description=_DATE_DEBUT)
@@ -279,6 +280,7 @@ class ConventionOut(BaseModel):
 class ConventionSummary(BaseModel):
     id: Id
     caf_id: CafId
+    caf_nom: CafNom
     echelon: Echelle
     titre: str = Field(description=_TITRE)
     date_debut: dt.date = Field(description=_DATE_DEBUT)

@@ -229,11 +229,14 @@ async def patch_organisation(
         raise Conflict("Une organisation porte déjà ce code.")
     before = ORGANISATION.snapshot(org)
     row = organisation_row(merged, org.id, merged.epci_id)
+    renamed = org.nom != merged.nom
     for key, value in row.items():
         if key not in ("id", "version"):
             setattr(org, key, value)
     org.version += 1
     await session.flush()
+    if renamed:
+        await repo.renamed(session, org.id)
     await HISTORY.record(session, principal, ORGANISATION, org, before)
     return org
 

@@ -175,7 +175,8 @@ async def representation(
     if sigs is None:
         sigs = await repo.signataires_of_convention(session, convention.id)
     successor = (await repo.successors(session, [convention.id])).get(convention.id)
-    row = row_from(ConventionRow, convention, suivante_id=successor)
+    caf_nom = await repo.organisation_name(session, convention.caf_id)
+    row = row_from(ConventionRow, convention, suivante_id=successor, caf_nom=caf_nom)
     return ConventionOut.model_validate(convention_json(principal, row, sigs, today))
 
 

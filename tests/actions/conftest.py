@@ -33,6 +33,14 @@ from tests.support.personas import (
 
 TODAY = dt.date(2026, 4, 10)  # campaign 2026-T1 open until 2026-04-15
 COLLECTIVITE_Z = stable_id("collectivite-z")  # co-signs Caf A's main convention with X
+# What the conventions service's feed names them (the replica's `noms`).
+NOMS = {
+    CAF_A: "Caf A (test)",
+    CAF_B: "Caf B (test)",
+    COLLECTIVITE_X: "Collectivité X (test)",
+    COLLECTIVITE_Y: "Collectivité Y (test)",
+    COLLECTIVITE_Z: "Collectivité Z (test)",
+}
 
 CONV_A = stable_id("actions:convention-a")
 CONV_B = stable_id("actions:convention-b")
@@ -61,6 +69,7 @@ def ref(
         date_effet_resiliation=resiliation,
         signataire_ids=(caf, *signataires),
         seq=seq,
+        noms={o: NOMS[o] for o in (caf, *signataires) if o in NOMS},
     )
 
 

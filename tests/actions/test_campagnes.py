@@ -212,6 +212,7 @@ async def test_caf_and_national_views(api: Api) -> None:
     rows = {c["convention_id"]: c for c in view["conventions"]}
     assert set(rows) == {str(CONV_A), str(CONV_RESILIEE)}  # the échue one had ended
     assert rows[str(CONV_A)]["compteurs"]["manquant"] == 1
+    assert rows[str(CONV_A)]["caf_nom"] == "Caf A (test)"  # issue 23: named beside its id
     assert rows[str(CONV_A)]["compteurs"]["en_retard"] == 3
     assert set(view["total"]) >= {"validé", "à compléter"}  # the API's labels
     assert view["total"]["actions"] == 6
@@ -234,6 +235,7 @@ async def test_caf_and_national_views(api: Api) -> None:
     per_caf = {c["caf_id"]: c for c in national["cafs"]}
     assert set(per_caf) == {str(CAF_A), str(CAF_B)}
     assert per_caf[str(CAF_A)]["conventions"] == 2
+    assert per_caf[str(CAF_B)]["caf_nom"] == "Caf B (test)"
     assert per_caf[str(CAF_B)]["compteurs"]["manquant"] == 1
     assert national["total"]["actions"] == 7
     page1 = await campaign(api, NATIONAL, "/api/v1/campagnes/2025-T4?limit=1")

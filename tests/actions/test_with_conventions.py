@@ -28,11 +28,13 @@ from tests.support.conventions import (
     seed_organisations,
 )
 from tests.support.personas import (
+    CAF_A,
     CAF_A_AGENT,
     COLLECTIVITE_X,
     COLLECTIVITE_Y,
     X_CONTRIBUTEUR,
     X_LECTEUR,
+    auth_headers,
 )
 
 TODAY = dt.date(2026, 11, 24)  # campaign 2026-T3 is due until 15 October: 2026-T4 is open
@@ -149,3 +151,41 @@ async def test_the_feed_brings_changes_to_reads(both: Both, db_engine: AsyncEngi
             await conn.execute(select(convention_ref.c.statut).where(convention_ref.c.id == cid))
         ).scalar_one()
     assert statut == "résiliée"
+
+
+async def test_names_beside_ids_and_a_rename_reaches_them_through_the_sync(both: Both) -> None:
+    """Issue 23: porteurs and the Caf are named beside their ids (the replica's `noms`,
+    fed by the conventions service), in lists, details, campaigns and "my work"; a
+    renamed organisation reaches them at the replica's next catch-up (the sync job)."""
+    cid = await make_convention(both.conventions, signataire_ids=(COLLECTIVITE_X,))
+    axe = await both.api.axe(CAF_A_AGENT, cid, "Agir")
+    action = await both.api.action(CAF_A_AGENT, cid, axe["id"])
+    assert action["porteur_noms"] == ["Collectivité X (test)"]
+
+    async def named() -> tuple[object, ...]:
+        listed = (await both.api.get(X_LECTEUR, f"/api/v1/conventions/{cid}/actions")).json()
+        detail = (await both.api.get(X_LECTEUR, f"/api/v1/actions/{action['id']}")).json()
+        campagne = (await both.api.get(CAF_A_AGENT, "/api/v1/campagnes/2026-T4")).json()
+        work = (await both.api.get(X_CONTRIBUTEUR, "/api/v1/moi/actions-a-renseigner")).json()
+        (ligne,) = [c for c in campagne["conventions"] if c["convention_id"] == str(cid)]
+        (item,) = [i for i in work["items"] if i["action_id"] == action["id"]]
+        return (
+            listed["items"][0]["porteur_noms"],
+            detail["porteur_noms"],
+            ligne["caf_nom"],
+            (item["caf_id"], item["caf_nom"], item["convention_titre"]),
+        )
+
+    caf = (str(CAF_A), "Caf A (test)", "CTG de test")
+    assert await named() == (["Collectivité X (test)"], ["Collectivité X (test)"], caf[1], caf)
+
+    url = f"/api/v1/organisations/{COLLECTIVITE_X}"
+    headers = auth_headers(CAF_A_AGENT, "conventions")
+    etag = (await both.conventions.get(url, headers=headers)).headers["etag"]
+    renamed = await both.conventions.patch(
+        url, json={"nom": "Voiron-sur-Test"}, headers={**headers, "if-match": etag}
+    )
+    assert renamed.status_code == 200, renamed.text
+    replica = both.app.state.actions.replica  # type: ignore[attr-defined]
+    assert await replica.sync_once() == 1  # the one convention X signs
+    assert await named() == (["Voiron-sur-Test"], ["Voiron-sur-Test"], caf[1], caf)

@@ -13,7 +13,7 @@ from kernel import dev_keys
 from kernel.convention_ref import ReferencesPage
 from kernel.internal_token import InternalTokenSigner
 from services.conventions.models import Base
-from tests.conventions.helpers import h
+from tests.conventions.helpers import h, payload
 from tests.support.conventions import make_convention, resilier
 from tests.support.migrations import schema_differences
 from tests.support.personas import (
@@ -169,3 +169,37 @@ async def test_acces_lists_the_conventions_and_the_right_on_each(
     assert await acces(NATIONAL) == {a: "lecture", b: "lecture", c: "lecture"}
     service = await client.get("/internal/v1/acces", headers=service_headers())
     assert service.status_code == 403
+
+
+async def test_the_feed_names_the_organisations_and_follows_a_rename(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 23: the reference names the Caf and each signataire (`noms`), and renaming
+    one gives each convention naming it a new change number (the replicas read it
+    again); the representations name the Caf beside `caf_id`."""
+    a = await make_convention(client, titre="A")
+    b = await make_convention(client, caf_id=CAF_B, signataire_ids=(COLLECTIVITE_Y,), titre="B")
+    page = await feed(client)
+    assert page.items[0].noms == {CAF_A: "Caf A (test)", COLLECTIVITE_X: "Collectivité X (test)"}
+    last = max(r.seq for r in page.items)
+    detail = (await client.get(f"/api/v1/conventions/{a}", headers=h())).json()
+    assert (detail["caf_id"], detail["caf_nom"]) == (str(CAF_A), "Caf A (test)")
+    listed = (await client.get("/api/v1/conventions", headers=h())).json()["items"]
+    assert [c["caf_nom"] for c in listed if c["id"] == str(a)] == ["Caf A (test)"]
+    draft = await client.post("/api/v1/conventions", json=payload(), headers=h())
+    assert draft.json()["caf_nom"] == "Caf A (test)"  # a write's answer too
+    last = max(r.seq for r in (await feed(client)).items)
+    url = f"/api/v1/organisations/{COLLECTIVITE_X}"
+    etag = (await client.get(url, headers=h())).headers["etag"]
+    # Another field: no new change number for the conventions.
+    resp = await client.patch(url, json={"population": 12001}, headers=h(**{"if-match": etag}))
+    assert resp.status_code == 200, resp.text
+    assert (await feed(client, after=last)).items == []
+    resp = await client.patch(
+        url, json={"nom": "Voiron-sur-Test"}, headers=h(**{"if-match": resp.headers["etag"]})
+    )
+    assert resp.status_code == 200, resp.text
+    changed = {r.id: r.noms[COLLECTIVITE_X] for r in (await feed(client, after=last)).items}
+    # The conventions X signs, not B.
+    assert changed == {a: "Voiron-sur-Test", uuid.UUID(draft.json()["id"]): "Voiron-sur-Test"}
+    assert b not in changed
