@@ -18,11 +18,9 @@ from gateway.habilitations.dependencies import (
     habilitations_lifespan,
 )
 from gateway.habilitations.models import (
-    Client,
     DemandeAcces,
     EvenementHabilitation,
     HabilitationEvent,
-    Invitation,
     StatutDemande,
     StatutHabilitation,
 )
@@ -91,12 +89,14 @@ def _grant_out(row: repo.GrantRow) -> HabilitationOut:
         valide_du=g.valid_from,
         valide_jusqu_au=g.valid_until,
         accordee_par=g.granted_by,
+        accordee_par_nom=row.granted_by_name,
         accordee_le=g.granted_at,
         version=g.version,
     )
 
 
-def _invitation_out(i: Invitation) -> InvitationOut:
+def _invitation_out(row: repo.InvitationRow) -> InvitationOut:
+    i = row.invitation
     return InvitationOut(
         id=i.id,
         email=i.email,
@@ -106,13 +106,17 @@ def _invitation_out(i: Invitation) -> InvitationOut:
         statut=i.status,
         expire_le=i.expires_at,
         creee_par=i.created_by,
+        creee_par_nom=row.created_by_name,
         creee_le=i.created_at,
         acceptee_par=i.accepted_by,
+        acceptee_par_nom=row.accepted_by_name,
         habilitation_id=i.grant_id,
     )
 
 
-def _demande_out(d: DemandeAcces, name: str | None, email: str | None) -> DemandeOut:
+def _demande_out(
+    d: DemandeAcces, name: str | None, email: str | None, decided_by_name: str | None
+) -> DemandeOut:
     return DemandeOut(
         id=d.id,
         personne_id=d.person_id,
@@ -124,6 +128,7 @@ def _demande_out(d: DemandeAcces, name: str | None, email: str | None) -> Demand
         statut=d.status,
         creee_le=d.created_at,
         decidee_par=d.decided_by,
+        decidee_par_nom=decided_by_name,
         decidee_le=d.decided_at,
         motif=d.reason,
         habilitation_id=d.grant_id,
@@ -131,7 +136,8 @@ def _demande_out(d: DemandeAcces, name: str | None, email: str | None) -> Demand
     )
 
 
-def _client_out(c: Client) -> ClientOut:
+def _client_out(row: repo.ClientRow) -> ClientOut:
+    c = row.client
     return ClientOut(
         id=c.id,
         client_id=c.client_id,
@@ -140,6 +146,7 @@ def _client_out(c: Client) -> ClientOut:
         organisation_type=OrganisationKind(c.organisation_kind),
         role=Role(c.role),
         enregistre_par=c.registered_by,
+        enregistre_par_nom=row.registered_by_name,
         enregistre_le=c.registered_at,
     )
 
@@ -440,7 +447,8 @@ async def create_invitation(
         days=body.expire_dans_jours or ctx.settings.invitation_default_days,
     )
     response.headers["Location"] = f"/api/v1/invitations/{created.invitation.id}"
-    return InvitationCreee(**_invitation_out(created.invitation).model_dump(), jeton=created.token)
+    row = await repo.invitation_row(session, created.invitation.id)
+    return InvitationCreee(**_invitation_out(row).model_dump(), jeton=created.token)
 
 
 @router.get(
@@ -455,7 +463,12 @@ async def list_invitations(
     items = await service_requests.list_invitations(
         session, auth, page.limit, page.cursor, organisation_id
     )
-    return make_page(items, page.limit, key=lambda i: (i.created_at, i.id), item=_invitation_out)
+    return make_page(
+        items,
+        page.limit,
+        key=lambda r: (r.invitation.created_at, r.invitation.id),
+        item=_invitation_out,
+    )
 
 
 @router.post(
@@ -497,7 +510,8 @@ async def accept_invitation(
 async def cancel_invitation(
     invitation_id: uuid.UUID, auth: InvitationManage, session: DbSession
 ) -> InvitationOut:
-    return _invitation_out(await service_requests.cancel_invitation(session, auth, invitation_id))
+    invitation = await service_requests.cancel_invitation(session, auth, invitation_id)
+    return _invitation_out(await repo.invitation_row(session, invitation.id))
 
 
 # --- access requests ---------------------------------------------------------------------
@@ -525,7 +539,7 @@ async def create_demande(
     )
     response.headers["ETag"] = etag_for(demande.id, demande.version)
     response.headers["Location"] = f"/api/v1/demandes-acces/{demande.id}"
-    return _demande_out(demande, identity.name, identity.email)
+    return _demande_out(demande, identity.name, identity.email, None)
 
 
 @router.get(
@@ -548,7 +562,7 @@ async def list_demandes(
         rows,
         page.limit,
         key=lambda r: (r.demande.created_at, r.demande.id),
-        item=lambda r: _demande_out(r.demande, r.person_name, r.person_email),
+        item=lambda r: _demande_out(r.demande, r.person_name, r.person_email, r.decided_by_name),
     )
 
 
@@ -563,7 +577,7 @@ async def get_demande(
 ) -> DemandeOut:
     row = await service_requests.visible_demande(session, auth, demande_id)
     response.headers["ETag"] = etag_for(row.demande.id, row.demande.version)
-    return _demande_out(row.demande, row.person_name, row.person_email)
+    return _demande_out(row.demande, row.person_name, row.person_email, row.decided_by_name)
 
 
 @router.post(
@@ -610,7 +624,7 @@ async def refuse_demande(
 ) -> DemandeOut:
     row = await service_requests.refuse(session, auth, demande_id, preconditions, reason=body.motif)
     response.headers["ETag"] = etag_for(row.demande.id, row.demande.version)
-    return _demande_out(row.demande, row.person_name, row.person_email)
+    return _demande_out(row.demande, row.person_name, row.person_email, row.decided_by_name)
 
 
 # --- machine clients ------------------------------------------------------------------------
@@ -638,7 +652,8 @@ async def register_client(
     )
     grant_out = await _grant_response(session, response, created.id)
     response.headers["Location"] = f"/api/v1/clients/{client.id}"
-    return ClientCree(**_client_out(client).model_dump(), habilitation=grant_out)
+    out = _client_out(await repo.client_row(session, client.id))
+    return ClientCree(**out.model_dump(), habilitation=grant_out)
 
 
 @router.get(
@@ -649,7 +664,7 @@ async def register_client(
 )
 async def list_clients(auth: Everyone, session: DbSession, page: Pagination) -> Page[ClientOut]:
     items = await service_clients.list_clients(session, auth, page.limit, page.cursor)
-    return make_page(items, page.limit, key=lambda c: (c.client_id,), item=_client_out)
+    return make_page(items, page.limit, key=lambda r: (r.client.client_id,), item=_client_out)
 
 
 __all__ = ["StatutDemande", "router"]

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import QueryableAttribute, aliased
 
 from gateway.habilitations.models import (
     Client,
@@ -42,6 +42,13 @@ from gateway.habilitations.models import (
 from kernel.pagination import after_keyset
 
 CURRENT = (StatutHabilitation.active.value, StatutHabilitation.suspendue.value)
+# The persons who acted on a row (granted, invited, accepted, decided, registered), named
+# beside their ids in the answers: an outer join each, in the row's own statement.
+GRANTER = aliased(Person, name="granter")
+INVITER = aliased(Person, name="inviter")
+ACCEPTER = aliased(Person, name="accepter")
+DECIDER = aliased(Person, name="decider")
+REGISTRAR = aliased(Person, name="registrar")
 
 
 @dataclass(frozen=True)
@@ -148,10 +155,28 @@ async def client_by_client_id(session: AsyncSession, client_id: str) -> Client |
     ).scalar_one_or_none()
 
 
+class ClientRow(NamedTuple):
+    """A machine client with the name of who registered it."""
+
+    client: Client
+    registered_by_name: str | None
+
+
+def _client_select() -> Select[Client, str | None]:
+    return select(Client, REGISTRAR.name.label("registered_by_name")).outerjoin(
+        REGISTRAR, REGISTRAR.id == Client.registered_by
+    )
+
+
+async def client_row(session: AsyncSession, id_: uuid.UUID) -> ClientRow:
+    row = (await session.execute(_client_select().where(Client.id == id_))).one()
+    return ClientRow._make(row)
+
+
 async def list_clients(
     session: AsyncSession, vis: Visibility, limit: int, cursor: str | None
-) -> Sequence[Client]:
-    stmt = select(Client).where(
+) -> list[ClientRow]:
+    stmt = _client_select().where(
         _visible(Client.organisation_id, false(), vis)
         if vis.holder_id is None
         else _visible(Client.organisation_id, Client.id == vis.holder_id, vis)
@@ -159,7 +184,8 @@ async def list_clients(
     after = after_keyset([Client.client_id], cursor)
     if after is not None:
         stmt = stmt.where(after)
-    return (await session.execute(stmt.order_by(Client.client_id).limit(limit + 1))).scalars().all()
+    stmt = stmt.order_by(Client.client_id).limit(limit + 1)
+    return [ClientRow._make(r) for r in await session.execute(stmt)]
 
 
 # --- grants -------------------------------------------------------------------------
@@ -173,10 +199,13 @@ class GrantRow(NamedTuple):
     person_email: str | None
     client_client_id: str | None
     client_nom: str | None
+    granted_by_name: str | None
     db_now: dt.datetime
 
 
-def _grant_select() -> Select[Habilitation, str | None, str | None, str, str, dt.datetime]:
+def _grant_select() -> Select[
+    Habilitation, str | None, str | None, str, str, str | None, dt.datetime
+]:
     # The database's clock comes with the rows: a grant's effective status (expired?)
     # is read against it without another round trip.
     return select(
@@ -185,11 +214,12 @@ def _grant_select() -> Select[Habilitation, str | None, str | None, str, str, dt
         Person.email.label("person_email"),
         Client.client_id.label("client_client_id"),
         Client.nom.label("client_nom"),
+        GRANTER.name.label("granted_by_name"),
         func.now().label("db_now"),
     ).select_from(
-        Habilitation.__table__.outerjoin(Person, Person.id == Habilitation.person_id).outerjoin(
-            Client, Client.id == Habilitation.client_id
-        )
+        Habilitation.__table__.outerjoin(Person, Person.id == Habilitation.person_id)
+        .outerjoin(Client, Client.id == Habilitation.client_id)
+        .outerjoin(GRANTER, GRANTER.id == Habilitation.granted_by)
     )
 
 
@@ -335,21 +365,46 @@ async def invitation_by_id(session: AsyncSession, id_: uuid.UUID) -> Invitation 
     return await session.get(Invitation, id_)
 
 
+class InvitationRow(NamedTuple):
+    """An invitation with the names of who created and who accepted it."""
+
+    invitation: Invitation
+    created_by_name: str | None
+    accepted_by_name: str | None
+
+
+def _invitation_select() -> Select[Invitation, str | None, str | None]:
+    return (
+        select(
+            Invitation,
+            INVITER.name.label("created_by_name"),
+            ACCEPTER.name.label("accepted_by_name"),
+        )
+        .outerjoin(INVITER, INVITER.id == Invitation.created_by)
+        .outerjoin(ACCEPTER, ACCEPTER.id == Invitation.accepted_by)
+    )
+
+
+async def invitation_row(session: AsyncSession, id_: uuid.UUID) -> InvitationRow:
+    row = (await session.execute(_invitation_select().where(Invitation.id == id_))).one()
+    return InvitationRow._make(row)
+
+
 async def list_invitations(
     session: AsyncSession,
     vis: Visibility,
     limit: int,
     cursor: str | None,
     organisation_id: uuid.UUID | None,
-) -> Sequence[Invitation]:
-    stmt = select(Invitation).where(_visible(Invitation.organisation_id, false(), vis))
+) -> list[InvitationRow]:
+    stmt = _invitation_select().where(_visible(Invitation.organisation_id, false(), vis))
     if organisation_id is not None:
         stmt = stmt.where(Invitation.organisation_id == organisation_id)
     after = after_keyset([Invitation.created_at, Invitation.id], cursor)
     if after is not None:
         stmt = stmt.where(after)
     stmt = stmt.order_by(Invitation.created_at, Invitation.id).limit(limit + 1)
-    return (await session.execute(stmt)).scalars().all()
+    return [InvitationRow._make(r) for r in await session.execute(stmt)]
 
 
 async def add_outbox(
@@ -393,12 +448,20 @@ class DemandeRow(NamedTuple):
     demande: DemandeAcces
     person_name: str | None
     person_email: str | None
+    decided_by_name: str | None
 
 
-def _demande_select() -> Select[DemandeAcces, str | None, str | None]:
-    return select(
-        DemandeAcces, Person.name.label("person_name"), Person.email.label("person_email")
-    ).join(Person, Person.id == DemandeAcces.person_id)
+def _demande_select() -> Select[DemandeAcces, str | None, str | None, str | None]:
+    return (
+        select(
+            DemandeAcces,
+            Person.name.label("person_name"),
+            Person.email.label("person_email"),
+            DECIDER.name.label("decided_by_name"),
+        )
+        .join(Person, Person.id == DemandeAcces.person_id)
+        .outerjoin(DECIDER, DECIDER.id == DemandeAcces.decided_by)
+    )
 
 
 async def demande_row(session: AsyncSession, id_: uuid.UUID, vis: Visibility) -> DemandeRow | None:

@@ -40,6 +40,13 @@ PersonneId = Annotated[
     uuid.UUID | None,
     Field(description="La personne qui l'a fait (null : la ligne de commande ou un traitement)."),
 ]
+PersonneNom = Annotated[
+    str | None,
+    Field(
+        description="Nom affiché de cette personne, à côté de son identifiant (null : pas "
+        "de personne, ou pas de nom connu)."
+    ),
+]
 
 
 class Titulaire(BaseModel):
@@ -64,6 +71,7 @@ class HabilitationOut(BaseModel):
     valide_du: dt.datetime = Field(description="Début de validité (ISO 8601).")
     valide_jusqu_au: ValideJusquAu
     accordee_par: PersonneId
+    accordee_par_nom: PersonneNom
     accordee_le: dt.datetime = Field(description="Date et heure de l'accord (ISO 8601).")
     version: Version
 
@@ -137,10 +145,12 @@ class InvitationOut(BaseModel):
     statut: str = Field(description="en attente, acceptée ou annulée.")
     expire_le: dt.datetime = Field(description="Date et heure d'expiration (ISO 8601).")
     creee_par: PersonneId
+    creee_par_nom: PersonneNom
     creee_le: CreeLe
     acceptee_par: uuid.UUID | None = Field(
         description="La personne qui l'a acceptée (null : pas encore acceptée)."
     )
+    acceptee_par_nom: PersonneNom
     habilitation_id: uuid.UUID | None = Field(
         description="L'habilitation créée à l'acceptation (null avant)."
     )
@@ -189,6 +199,7 @@ class DemandeOut(BaseModel):
     decidee_par: uuid.UUID | None = Field(
         description="La personne qui l'a décidée (null : pas encore décidée)."
     )
+    decidee_par_nom: PersonneNom
     decidee_le: dt.datetime | None = Field(description="Date et heure de la décision.")
     motif: str | None = Field(description=_MOTIF)
     habilitation_id: uuid.UUID | None = Field(
@@ -218,6 +229,7 @@ class ClientOut(BaseModel):
     organisation_type: TypeOrganisation
     role: RoleAccorde
     enregistre_par: PersonneId
+    enregistre_par_nom: PersonneNom
     enregistre_le: dt.datetime = Field(description="Date et heure de l'enregistrement.")
 
 

@@ -5,7 +5,6 @@ collectivités of its conventions)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,5 +117,5 @@ async def register_client_for(
 
 async def list_clients(
     session: AsyncSession, auth: Authority, limit: int, cursor: str | None
-) -> Sequence[Client]:
+) -> list[repo.ClientRow]:
     return await repo.list_clients(session, auth.visibility(), limit, cursor)

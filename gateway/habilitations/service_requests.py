@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -103,7 +102,7 @@ async def list_invitations(
     limit: int,
     cursor: str | None,
     organisation_id: uuid.UUID | None,
-) -> Sequence[Invitation]:
+) -> list[repo.InvitationRow]:
     """The invitations of the organisations the caller manages."""
     return await repo.list_invitations(
         session, auth.manager_visibility(), limit, cursor, organisation_id

@@ -444,3 +444,70 @@ async def test_machine_client_registered_by_caf_admin(hab: HabRig) -> None:
     assert (
         await hab.client.get(PLAN_A, headers=hab.headers("sig-x", client=True))
     ).status_code == 200
+
+
+async def test_persons_are_named_beside_their_ids(hab: HabRig) -> None:
+    """Issue 23: a client has no other way to name a person than what these answers
+    carry: who holds, granted, invited, accepted, asked, decided, registered (`<x>_nom`
+    beside `<x>`), read with the rows (no call per row)."""
+    await hab.grant("admin", CAF_A, CAF, Role.administrateur)
+    await hab.grant("referent", COLLECTIVITE_X, COLL, Role.referent)
+    referent = hab.headers("referent")
+    invited = await hab.client.post(
+        "/api/v1/invitations",
+        json={
+            "email": "lea@test.invalid",
+            "organisation_id": str(COLLECTIVITE_X),
+            "role": "lecteur",
+        },
+        headers=referent,
+    )
+    assert invited.status_code == 201, invited.text
+    assert (invited.json()["creee_par_nom"], invited.json()["acceptee_par_nom"]) == (
+        "Referent",
+        None,
+    )
+    accepted = await hab.client.post(
+        "/api/v1/invitations/acceptation",
+        json={"jeton": invited.json()["jeton"]},
+        headers=hab.headers("lea", email="lea@test.invalid"),
+    )
+    assert accepted.status_code == 201, accepted.text
+    assert (accepted.json()["titulaire"]["nom"], accepted.json()["accordee_par_nom"]) == (
+        "Lea",
+        "Referent",
+    )
+    (invitation,) = (await hab.client.get("/api/v1/invitations", headers=referent)).json()["items"]
+    assert (invitation["creee_par_nom"], invitation["acceptee_par_nom"]) == ("Referent", "Lea")
+    grants = (await hab.client.get("/api/v1/habilitations", headers=referent)).json()["items"]
+    named = {g["titulaire"]["nom"]: g["accordee_par_nom"] for g in grants}
+    assert named == {"Referent": None, "Lea": "Referent"}  # None: granted with the CLI
+    me = (await hab.client.get("/api/v1/moi", headers=hab.headers("lea"))).json()
+    assert me["habilitations"][0]["accordee_par_nom"] == "Referent"
+
+    asked = await hab.client.post(
+        "/api/v1/demandes-acces",
+        json={"organisation_id": str(COLLECTIVITE_X), "role": "lecteur"},
+        headers=hab.headers("asker"),
+    )
+    assert asked.status_code == 201, asked.text
+    assert (asked.json()["personne_nom"], asked.json()["decidee_par_nom"]) == ("Asker", None)
+    refused = await hab.client.post(
+        f"/api/v1/demandes-acces/{asked.json()['id']}/refus",
+        json={"motif": "Inconnue"},
+        headers={**referent, "if-match": asked.headers["etag"]},
+    )
+    assert refused.json()["decidee_par_nom"] == "Referent"
+    (listed,) = (await hab.client.get("/api/v1/demandes-acces", headers=referent)).json()["items"]
+    assert (listed["personne_nom"], listed["decidee_par_nom"]) == ("Asker", "Referent")
+
+    body = {"client_id": "si-x", "nom": "SI de X", "organisation_id": str(COLLECTIVITE_X)}
+    created = await hab.client.post(
+        "/api/v1/clients", json={**body, "role": "lecteur"}, headers=hab.headers("admin")
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["enregistre_par_nom"] == "Admin"
+    (client,) = (await hab.client.get("/api/v1/clients", headers=hab.headers("admin"))).json()[
+        "items"
+    ]
+    assert client["enregistre_par_nom"] == "Admin"
