@@ -51,6 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import QueryableAttribute
 
 from kernel.errors import NotFound, ServiceUnavailable
 from kernel.internal_token import InternalTokenSigner
@@ -297,10 +298,21 @@ def readable_replica(table: Table, kind: ScopeKind) -> ColumnElement[bool]:
     )
 
 
-def name_of(table: Table, organisation_id: ColumnElement[uuid.UUID]) -> ColumnElement[str | None]:
+# An organisation's id in a statement: a column, or an ORM model's attribute.
+OrganisationColumn = ColumnElement[uuid.UUID] | QueryableAttribute[uuid.UUID]
+
+
+def name_of(table: Table, organisation_id: OrganisationColumn) -> ColumnElement[str | None]:
     """The name of one organisation of the convention (its Caf, a signataire), from the
     replica's `noms`: NULL for an id the convention does not name."""
-    return table.c.noms.op("->>")(cast(organisation_id, String))
+    return name_in(table.c.noms, organisation_id)
+
+
+def name_in(
+    noms: ColumnElement[dict[str, str]], organisation_id: OrganisationColumn
+) -> ColumnElement[str | None]:
+    """`name_of`, from a `noms` column carried elsewhere (a subquery's)."""
+    return noms.op("->>")(cast(organisation_id, String))
 
 
 def names_of(

@@ -124,7 +124,8 @@ async def create_document(
     document, version = await upload(ctx, session, principal, _upload_request(request))
     response.headers["Location"] = f"/api/v1/documents/{document.id}"
     response.headers["ETag"] = service.document_etag(document)
-    return service.document_out(document, version, ctx)
+    ref = await ctx.replica.get(session, document.convention_id)
+    return service.document_out(document, version, ctx, ref.noms)
 
 
 @router.get(
@@ -212,9 +213,9 @@ async def get_document(
     principal: DocumentRead,
     ctx: Context,
 ) -> DocumentOut:
-    document, _ = await service.load_document(session, principal, document_id, deleted=None)
+    document, ref = await service.load_document(session, principal, document_id, deleted=None)
     response.headers["ETag"] = service.document_etag(document)
-    return await service.describe(session, ctx, principal, document)
+    return await service.describe(session, ctx, principal, document, ref)
 
 
 @router.patch(
@@ -237,7 +238,7 @@ async def patch_document(
     document, ref = await service.load_document(session, principal, document_id, for_update=True)
     await service.update_metadata(session, document, ref, principal, patch, preconditions)
     response.headers["ETag"] = service.document_etag(document)
-    return await service.describe(session, ctx, principal, document)
+    return await service.describe(session, ctx, principal, document, ref)
 
 
 @router.delete(
@@ -274,7 +275,7 @@ async def restore_document(
     )
     await service.restore(session, ctx, document, ref, principal)
     response.headers["ETag"] = service.document_etag(document)
-    return await service.describe(session, ctx, principal, document)
+    return await service.describe(session, ctx, principal, document, ref)
 
 
 @router.get(
@@ -290,10 +291,13 @@ async def list_versions(
     ctx: Context,
     page: Pagination,
 ) -> VersionPage:
-    await service.load_document(session, principal, document_id)
+    _, ref = await service.load_document(session, principal, document_id)
     rows = await repo.versions_page(session, principal, document_id, page.limit, page.cursor)
     listed = make_page(
-        rows, page.limit, lambda v: (v.numero,), lambda v: service.version_out(v, ctx.antivirus)
+        rows,
+        page.limit,
+        lambda v: (v.numero,),
+        lambda v: service.version_out(v, ctx.antivirus, ref.noms),
     )
     return VersionPage(items=listed.items, next_cursor=listed.next_cursor, antivirus=ctx.antivirus)
 
@@ -321,7 +325,8 @@ async def create_version(
         ctx, session, principal, _upload_request(request), document_id=document_id
     )
     response.headers["Location"] = f"/api/v1/documents/{document.id}/versions/{version.numero}"
-    return service.version_out(version, ctx.antivirus)
+    ref = await ctx.replica.get(session, document.convention_id)
+    return service.version_out(version, ctx.antivirus, ref.noms)
 
 
 @router.get(
@@ -339,11 +344,11 @@ async def get_version(
     principal: DocumentRead,
     ctx: Context,
 ) -> VersionOut:
-    await service.load_document(session, principal, document_id)
+    _, ref = await service.load_document(session, principal, document_id)
     found = await repo.version_with_key(session, principal, document_id, numero)
     if found is None:
         raise NotFound("Version introuvable.")
-    return service.version_out(found[0], ctx.antivirus)
+    return service.version_out(found[0], ctx.antivirus, ref.noms)
 
 
 # The content as stored (its type is the file's), whole or the range asked for.

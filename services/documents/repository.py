@@ -32,6 +32,8 @@ from kernel.convention_ref import (
     ConventionRef,
     ReadScope,
     ScopeKind,
+    name_in,
+    name_of,
     readable_replica,
     row_to_ref,
 )
@@ -146,6 +148,7 @@ class DocumentListed(NamedTuple):
     description: str | None
     depose_par: str
     organisation_id: uuid.UUID
+    organisation_nom: str | None
     depose_le: dt.datetime
     modifie_le: dt.datetime
     supprime_le: dt.datetime | None
@@ -166,6 +169,7 @@ class VersionRow(NamedTuple):
     echecs_analyse: int
     depose_par: str
     organisation_id: uuid.UUID
+    organisation_nom: str | None
     depose_le: dt.datetime
     analyse_le: dt.datetime | None
 
@@ -187,7 +191,14 @@ def _documents(in_bin: bool) -> Callable[[Slice[ScopeKind]], Select[Any]]:
             else Document.supprime_le.is_(None)
         )
         docs = part.apply(
-            select(*columns(DocumentListed, Document))
+            select(
+                *columns(
+                    DocumentListed,
+                    Document,
+                    organisation_nom=name_of(convention_ref, Document.organisation_id),
+                ),
+                convention_ref.c.noms,
+            )
             .join(convention_ref, convention_ref.c.id == Document.convention_id)
             .where(
                 _document_visibility(readable_replica(convention_ref, part.variant), subject),
@@ -197,7 +208,14 @@ def _documents(in_bin: bool) -> Callable[[Slice[ScopeKind]], Select[Any]]:
         # The newest version each caller may see, joined to the page of documents (a
         # LATERAL over the page only): one statement and one round trip instead of two.
         latest = (
-            select(*columns(VersionRow, Version))
+            select(
+                *columns(
+                    VersionRow,
+                    Version,
+                    # The names its convention gives (the page's row carries them).
+                    organisation_nom=name_in(docs.c.noms, Version.organisation_id),
+                )
+            )
             .where(Version.document_id == docs.c.id, _version_visibility(subject))
             .order_by(Version.numero.desc())
             .limit(1)

@@ -98,6 +98,10 @@ class VersionOut(BaseModel):
     )
     depose_par: DeposePar
     organisation_id: OrganisationDeposante
+    organisation_nom: str | None = Field(
+        description="Nom de l'organisation qui l'a déposé (null : un nom que ce service ne "
+        "connaît pas encore)."
+    )
     depose_le: DeposeLe
     analyse_le: dt.datetime | None = Field(
         description="Date et heure de la fin de l'analyse (null : pas encore analysée)."
@@ -115,6 +119,10 @@ class DocumentOut(BaseModel):
     description: str | None = Field(description=_DESCRIPTION)
     depose_par: DeposePar
     organisation_id: OrganisationDeposante
+    organisation_nom: str | None = Field(
+        description="Nom de l'organisation qui l'a déposé (null : un nom que ce service ne "
+        "connaît pas encore)."
+    )
     depose_le: DeposeLe
     modifie_le: ModifieLe
     supprime_le: dt.datetime | None = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -129,16 +130,24 @@ def document_json(
     )
 
 
-def version_out(version: Version, antivirus: Antivirus) -> VersionOut:
-    """A write's answer, or a version read through the ORM: the same row type as a list's."""
-    return VersionOut.model_validate(version_json(row_from(VersionRow, version), antivirus))
+def _version_row(version: Version, noms: Mapping[uuid.UUID, str]) -> VersionRow:
+    return row_from(VersionRow, version, organisation_nom=noms.get(version.organisation_id))
 
 
-def document_out(document: Document, latest: Version | None, ctx: DocumentsContext) -> DocumentOut:
-    latest_row = None if latest is None else row_from(VersionRow, latest)
-    return DocumentOut.model_validate(
-        document_json(row_from(DocumentListed, document), latest_row, ctx)
-    )
+def version_out(
+    version: Version, antivirus: Antivirus, noms: Mapping[uuid.UUID, str]
+) -> VersionOut:
+    """A write's answer, or a version read through the ORM: the same row type as a list's
+    (`noms`: its convention's, `ConventionRef.noms`)."""
+    return VersionOut.model_validate(version_json(_version_row(version, noms), antivirus))
+
+
+def document_out(
+    document: Document, latest: Version | None, ctx: DocumentsContext, noms: Mapping[uuid.UUID, str]
+) -> DocumentOut:
+    latest_row = None if latest is None else _version_row(latest, noms)
+    row = row_from(DocumentListed, document, organisation_nom=noms.get(document.organisation_id))
+    return DocumentOut.model_validate(document_json(row, latest_row, ctx))
 
 
 async def load_document(
@@ -166,9 +175,14 @@ async def load_document(
 
 
 async def describe(
-    session: AsyncSession, ctx: DocumentsContext, principal: Principal, document: Document
+    session: AsyncSession,
+    ctx: DocumentsContext,
+    principal: Principal,
+    document: Document,
+    ref: ConventionRef,
 ) -> DocumentOut:
-    return document_out(document, await repo.latest_version(session, principal, document.id), ctx)
+    latest = await repo.latest_version(session, principal, document.id)
+    return document_out(document, latest, ctx, ref.noms)
 
 
 # --- changes -----------------------------------------------------------------------------

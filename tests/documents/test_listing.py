@@ -11,10 +11,17 @@ from kernel.pagination import encode_cursor
 from kernel.principal import Principal
 from services.documents.schemas import DocumentPage
 from tests.documents.conftest import Convs
-from tests.documents.helpers import h, ok, upload
+from tests.documents.helpers import h, new_version, ok, upload
 from tests.documents.samples import pdf
 from tests.support.contract import assert_reads_back
-from tests.support.personas import CAF_A_AGENT, CAF_B_AGENT, NATIONAL, X_LECTEUR, Y_CONTRIBUTEUR
+from tests.support.personas import (
+    CAF_A_AGENT,
+    CAF_B_AGENT,
+    NATIONAL,
+    X_CONTRIBUTEUR,
+    X_LECTEUR,
+    Y_CONTRIBUTEUR,
+)
 
 
 async def titles(client: httpx.AsyncClient, principal: Principal, **params: str) -> list[str]:
@@ -79,3 +86,33 @@ async def test_a_forged_cursor_is_a_400_problem(convs: Convs, client: httpx.Asyn
             assert resp.status_code == 400, (url, cursor, resp.text)
             assert resp.headers["content-type"] == "application/problem+json"
             assert resp.json()["detail"] == "Curseur de pagination invalide."
+
+
+async def test_the_depositing_organisation_is_named_beside_its_id(
+    convs: Convs, client: httpx.AsyncClient
+) -> None:
+    """Issue 23: a document and each version name the organisation that deposited them
+    (from the replica's names of the convention, in the page's own statement)."""
+    created = ok(await upload(client, X_CONTRIBUTEUR, convs.a, "f.pdf", pdf("a")), 201)
+    x = "Collectivité X (test)"
+    assert (created["organisation_nom"], created["derniere_version"]["organisation_nom"]) == (
+        x,
+        x,
+    )
+    doc = f"/api/v1/documents/{created['id']}"
+    second = ok(await new_version(client, CAF_A_AGENT, created["id"], "g.pdf", pdf("b")), 201)
+    assert second["organisation_nom"] == "Caf A (test)"
+    detail = ok(await client.get(doc, headers=h(CAF_A_AGENT)))
+    assert (detail["organisation_nom"], detail["derniere_version"]["organisation_nom"]) == (
+        x,
+        "Caf A (test)",
+    )
+    (listed,) = ok(await client.get("/api/v1/documents", headers=h(X_LECTEUR)))["items"]
+    assert (listed["organisation_nom"], listed["derniere_version"]["organisation_nom"]) == (
+        x,
+        "Caf A (test)",
+    )
+    versions = ok(await client.get(f"{doc}/versions", headers=h(X_LECTEUR)))["items"]
+    assert [v["organisation_nom"] for v in versions] == ["Caf A (test)", x]
+    one = ok(await client.get(f"{doc}/versions/1", headers=h(X_LECTEUR)))
+    assert one["organisation_nom"] == x
