@@ -32,7 +32,9 @@ app.add_typer(cli_gateway.idp_app, name="idp")
 app.add_typer(cli_gateway_habilitations.clients_app, name="clients")
 app.add_typer(cli_gateway_habilitations.grants_app, name="habilitations")
 app.add_typer(cli_bench.app, name="bench")
-app.command("import-organisations")(cli_conventions.import_organisations)
+app.command("import-organisations", help=cli_conventions.IMPORT_HELP)(
+    cli_conventions.import_organisations
+)
 cli_ops.register(app)
 
 

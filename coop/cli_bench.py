@@ -43,7 +43,7 @@ def _check_endpoints(keys: set[str]) -> None:
         )
 
 
-@app.command()
+@app.command(help="Charge le jeu de données (COPY en masse dans les tables de chaque service).")
 def generate(scale: ScaleOpt = "national", seed: SeedOpt = 2024) -> None:
     """Load the data set (bulk COPY into the services' own tables)."""
     import asyncio
@@ -62,7 +62,11 @@ def generate(scale: ScaleOpt = "national", seed: SeedOpt = 2024) -> None:
     console.print(f"[green]✓[/] {sum(info['rows'].values()):,} lignes en {info['seconds']} s")
 
 
-@app.command(hidden=True)
+@app.command(
+    hidden=True,
+    help="Sert l'application de référence (base et requêtes données par le benchmark), "
+    "comme `coop serve` sert les applications.",
+)
 def baseline(
     port: Annotated[int, typer.Option(help="Port")],
     workers: Annotated[int | None, typer.Option(min=1, help="Processus")] = None,
@@ -80,7 +84,9 @@ def baseline(
     serve(BASELINE_FACTORY, settings, env_prefix=ENV_PREFIX, workers=workers, database=False)
 
 
-@app.command(hidden=True)
+@app.command(
+    hidden=True, help="Sert le relais nu : chaque port relaie vers un service (coop.bench.relay)."
+)
 def relay(
     route: Annotated[
         list[str], typer.Option(help="PORT=SERVICE_PORT : écoute sur PORT, relaie vers le service")
@@ -98,7 +104,10 @@ def relay(
     serve(routes)
 
 
-@app.command()
+@app.command(
+    help="Lance chaque application pour de vrai, mesure les variantes côte à côte, écrit "
+    "latest.md, latest.json et latest.png."
+)
 def run(
     scale: ScaleOpt = "national",
     seed: SeedOpt = 2024,

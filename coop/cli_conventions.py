@@ -55,17 +55,20 @@ async def import_file(database_url: str, text: str, console: Console) -> ImportR
         await engine.dispose()
 
 
+IMPORT_HELP = (
+    "Importe des organisations depuis un fichier CSV (UTF-8, séparateur ',' ou ';'). "
+    "Colonnes : type, nom, puis selon le cas departement, code_caf, code_insee, siren, "
+    "population, epci_siren (l'EPCI d'une commune), ao_recenser, ao_informer, ao_planifier, "
+    "ao_qualite (commune ou EPCI)."
+)
+
+
 def import_organisations(
     file: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="Fichier CSV")
     ],
 ) -> None:
-    """Importe des organisations depuis un fichier CSV (UTF-8, séparateur ',' ou ';').
-
-    Columns: type, nom, then as needed departement, code_caf, code_insee, siren,
-    population, epci_siren (a commune's EPCI), ao_recenser, ao_informer, ao_planifier,
-    ao_qualite (commune | EPCI).
-    """
+    """Import organisations from a CSV file (`IMPORT_HELP` says the columns)."""
     from services.conventions.service_organisations import CSV_COLUMNS
 
     url = database_url()

@@ -3,9 +3,8 @@ a French summary and description (no generated "Get Axe", "List Axes"), every ta
 declared and described in French, every field of every schema is described, and no
 schema or field description is in English.
 
-The document is the one the gateway serves at /api/v1/openapi.json: its own routes and
-each service's, merged by `merge_documents` (the gateway's merge, built here from the
-apps' own documents without serving them: the wording does not depend on transport).
+The document is the one the gateway serves at /api/v1/openapi.json
+(`tests.support.openapi.merged_document`).
 """
 
 from __future__ import annotations
@@ -16,12 +15,8 @@ from typing import Any
 
 import pytest
 
-from gateway.app import create_app as create_gateway
-from gateway.proxy.openapi import merge_documents
-from gateway.proxy.routing import RoutingTable
-from services.actions.app import create_app as create_actions
-from services.conventions.app import create_app as create_conventions
-from services.documents.app import create_app as create_documents
+from tests.support.french import ENGLISH
+from tests.support.openapi import merged_document
 
 METHODS = ("get", "post", "put", "patch", "delete")
 # FastAPI's generated summaries: the endpoint's English name, title-cased.
@@ -29,28 +24,11 @@ GENERATED = re.compile(
     r"^(Get|List|Create|Update|Delete|Add|Remove|Set|Search|Register|Approve|Refuse|Cancel"
     r"|Sign|Put|Patch|Reorder|Accept)\b"
 )
-# Words no French sentence of ours holds ("an" is French: "un an").
-ENGLISH = re.compile(
-    r"\b(the|of|and|with|is|are|to|for|by|from|its|their|this|that|be|only|every|may"
-    r"|must|when|which|not|newest|first|changes|Per|Who|What)\b"
-)
 
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    services = {
-        "actions": create_actions().openapi(),
-        "conventions": create_conventions().openapi(),
-        "documents": create_documents().openapi(),
-    }
-    return merge_documents(
-        create_gateway().openapi(),
-        services,
-        RoutingTable(),
-        title="Coopération",
-        version="1",
-        discovery_url="http://idp.test/.well-known/openid-configuration",
-    )
+    return merged_document()
 
 
 def _operations(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
