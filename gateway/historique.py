@@ -13,6 +13,7 @@ with a part silently missing.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from gateway.auth.gatekeeper import InternalTokens
 from gateway.proxy.forward import BadGateway, GatewayTimeout, Proxy
 from gateway.proxy.routing import ACTIONS, CONVENTIONS, DOCUMENTS
 from kernel.database import DbSession
+from kernel.deprecation import Deprecation
 from kernel.errors import RETRY_LATER, BadRequest, DomainError, NotFound, ServiceUnavailable
 from kernel.history import EntreeHistorique, merge_feed
 from kernel.pagination import Page, Pagination
@@ -51,10 +53,9 @@ ConventionHistoryRead = Annotated[Principal, Depends(FeedRight(Right("Convention
 
 
 class EntreeConvention(EntreeHistorique):
-    transition: str = Field(
+    transition: Annotated[str, Deprecation(dt.date(2026, 12, 4))] = Field(
         description="Obsolète : l'ancien nom de `evenement` (les entrées du cycle de vie de "
-        "la convention seules portaient ce champ).",
-        json_schema_extra={"deprecated": True},
+        "la convention seules portaient ce champ)."
     )
 
 

@@ -20,6 +20,7 @@ from kernel.database import (
     create_read_sessionmaker,
     create_sessionmaker,
 )
+from kernel.deprecation import DeprecationMiddleware
 from kernel.embedded_db import start_embedded
 from kernel.errors import ServiceUnavailable, install_problem_handlers
 from kernel.idempotency import IdempotencyStore
@@ -141,6 +142,7 @@ def create_service_app(
     # Each added outside those before it: the app's own first, innermost.
     for own in reversed(middleware):
         app.add_middleware(own.cls, *own.args, **own.kwargs)
+    app.add_middleware(DeprecationMiddleware)
     app.add_middleware(BodyIdleTimeoutMiddleware, seconds=settings.body_idle_timeout_seconds)
     # Inside the request-id middleware: a refused URL is logged like any answer.
     app.add_middleware(NulCharacterMiddleware, router=app.router)

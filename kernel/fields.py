@@ -10,10 +10,12 @@ A field that may be null is described on the field itself: what null means diffe
 from __future__ import annotations
 
 import datetime as dt
+import typing
 import uuid
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Id = Annotated[uuid.UUID, Field(description="Identifiant (UUID), attribué par Coopération.")]
 ConventionId = Annotated[uuid.UUID, Field(description="Identifiant de la convention (UUID).")]
@@ -41,3 +43,32 @@ Details = Annotated[
     dict[str, object],
     Field(description="Précisions propres à l'événement (par exemple les dates d'un avenant)."),
 ]
+
+
+def examples(*payloads: dict[str, Any]) -> ConfigDict:
+    """A schema's `examples` in the OpenAPI document, as its model's `model_config`
+    (each one checked against its schema: tests/gateway/test_openapi_examples.py)."""
+    return ConfigDict(json_schema_extra={"examples": list(payloads)})
+
+
+def examples_of(model: type[BaseModel]) -> list[Any]:
+    """The examples `examples(...)` gave a model (none: an empty list)."""
+    extra = model.model_config.get("json_schema_extra")
+    found = extra.get("examples") if isinstance(extra, dict) else None
+    return list(found) if isinstance(found, list) else []
+
+
+def models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    """Every model an annotation holds, itself and its fields' (nested, in lists,
+    unions, `Annotated`), each once."""
+    seen: set[type[BaseModel]] = set()
+    pending = [annotation]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if current not in seen:
+                seen.add(current)
+                yield current
+                pending.extend(field.annotation for field in current.model_fields.values())
+        else:
+            pending.extend(typing.get_args(current))

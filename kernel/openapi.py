@@ -28,10 +28,13 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from pydantic_core import to_jsonable_python
 
 from kernel.database import DbSession
+from kernel.deprecation import Deprecation, operation_deprecation, route_deprecation
 from kernel.errors import PROBLEM_CONTENT_TYPE, DomainError
 from kernel.etag import ConditionalHeaders
+from kernel.fields import examples_of, models_in
 from kernel.pagination import Pagination
 from kernel.raised import raised_by
 
@@ -154,6 +157,19 @@ _RETRY_AFTER = {
     "description": "Secondes à attendre avant de réessayer.",
     "schema": {"type": "string"},
 }
+_DEPRECATION = {
+    "description": "Obsolète depuis cette date (RFC 9745, @secondes depuis le 1er janvier "
+    "1970) : l'opération, ou un champ qu'elle accepte ou renvoie (marqué deprecated).",
+    "schema": {"type": "string"},
+}
+_SUNSET = {
+    "description": "Date à laquelle ce qui est obsolète ne sera plus servi (RFC 8594).",
+    "schema": {"type": "string"},
+}
+_DEPRECATION_LINK = {
+    "description": 'La page qui dit ce qui le remplace (rel="deprecation").',
+    "schema": {"type": "string"},
+}
 
 
 class RouteAnswers:
@@ -222,6 +238,22 @@ def add_problem(responses: dict[str, Any], status: int, description: str | None 
     if not problem["headers"]:
         del problem["headers"]
     responses[str(status)] = problem
+
+
+def _document_deprecation(
+    operation: dict[str, Any], deprecation: Deprecation, *, whole: bool
+) -> None:
+    """`deprecated: true` on a deprecated operation; the headers every answer carries
+    (the operation's, or that of an operation taking or giving a deprecated field)."""
+    if whole:
+        operation["deprecated"] = True
+    headers = {"Deprecation": _DEPRECATION}
+    if deprecation.sunset is not None:
+        headers["Sunset"] = _SUNSET
+    if deprecation.link is not None:
+        headers["Link"] = _DEPRECATION_LINK
+    for response in operation.get("responses", {}).values():
+        response.setdefault("headers", {}).update(headers)
 
 
 def _document_operation(
@@ -338,15 +370,35 @@ def document_answers(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
         if item is None:
             continue
         etag = bool(answers.conditional) or route.response_model in versioned
+        deprecation = route_deprecation(route.original_route)
+        whole = operation_deprecation(route.endpoint) is not None
         for method in route.methods or ():
             operation = item.get(method.lower())
             if operation is not None:
                 _document_operation(operation, answers, versioned=etag)
+                if deprecation is not None:
+                    _document_deprecation(operation, deprecation, whole=whole)
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     for name in _FASTAPI_VALIDATION:
         schemas.pop(name, None)
     schemas.update(PROBLEM_SCHEMAS)
     return schema
+
+
+def restore_examples(app: FastAPI, schema: dict[str, Any]) -> None:
+    """The schemas' examples as their models give them: FastAPI drops every null from
+    the document it builds, an example's nulls too (a required nullable field then
+    missing from it)."""
+    schemas = schema.get("components", {}).get("schemas", {})
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        body_field = route.original_route.body_field
+        body = body_field.field_info.annotation if body_field else None
+        for model in (*models_in(route.response_model), *models_in(body)):
+            found = examples_of(model)
+            if found and model.__name__ in schemas:
+                schemas[model.__name__]["examples"] = to_jsonable_python(found)
 
 
 def install_documented_openapi(app: FastAPI) -> None:
@@ -363,6 +415,7 @@ def install_documented_openapi(app: FastAPI) -> None:
                 tags=app.openapi_tags,
                 servers=app.servers,
             )
+            restore_examples(app, schema)
             app.openapi_schema = document_answers(app, schema)
         return app.openapi_schema
 

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from kernel.fields import CreeLe, Id, Le, Version
+from gateway.habilitations import examples as ex
+from kernel.fields import CreeLe, Id, Le, Version, examples
 from kernel.idempotency import secret_field
 from kernel.input import Input
 from kernel.principal import OrganisationKind, Role
@@ -62,6 +63,8 @@ class Titulaire(BaseModel):
 
 
 class HabilitationOut(BaseModel):
+    model_config = examples(ex.HABILITATION_OUT)
+
     id: Id
     titulaire: Titulaire = Field(description="Qui détient l'habilitation.")
     organisation_id: Organisation
@@ -78,6 +81,8 @@ class HabilitationOut(BaseModel):
 
 class HabilitationIn(Input):
     """Un rôle accordé à une personne déjà connue de Coopération (connectée une fois)."""
+
+    model_config = examples(ex.HABILITATION_IN)
 
     personne_id: uuid.UUID = Field(description="La personne (son identifiant dans Coopération).")
     organisation_id: Organisation
@@ -121,6 +126,8 @@ class EvenementOut(BaseModel):
 
 
 class InvitationIn(Input):
+    model_config = examples(ex.INVITATION_IN)
+
     email: str = Field(
         max_length=320, pattern=EMAIL_PATTERN, description="Adresse électronique de l'invité."
     )
@@ -157,6 +164,8 @@ class InvitationOut(BaseModel):
 
 
 class InvitationCreee(InvitationOut):
+    model_config = examples(ex.INVITATION_CREEE)
+
     # Returned once, to the inviter: the e-mail itself is sent by the mailer (outbox).
     jeton: str | None = secret_field(
         "Jeton de l'invitation, remis une seule fois, dans cette réponse. Une réponse "
@@ -244,6 +253,8 @@ class Attribuable(BaseModel):
 
 
 class MonHabilitation(HabilitationOut):
+    model_config = examples(ex.MON_HABILITATION)
+
     capacites: list[str] = Field(description="Ce que ce rôle vous permet d'y faire.")
 
 

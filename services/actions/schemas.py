@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from kernel.fields import Auteur, CafId, ConventionId, CreeLe, Id, ModifieLe, Version
+from kernel.deprecation import Deprecation
+from kernel.fields import Auteur, CafId, ConventionId, CreeLe, Id, ModifieLe, Version, examples
 from kernel.input import Input
 from kernel.pagination import NextCursor, Page
+from services.actions import examples as ex
 from services.actions.rules import (
     SECTIONS_BILAN,
     Annee,
@@ -193,6 +195,8 @@ class _Dates(BaseModel):
 
 
 class ActionIn(FicheFields, _Dates):
+    model_config = examples(ex.ACTION_IN)
+
     axe_id: AxeId
     parent_id: uuid.UUID | None = Field(default=None, description=_PARENT)
     titre: Titre = Field(description="Titre de l'action.")
@@ -246,6 +250,8 @@ class ChampFiche(BaseModel):
 
 
 class ActionDetail(ActionSummary):
+    model_config = examples(ex.ACTION_DETAIL)
+
     thematique: str | None = Field(description=_THEMATIQUE)
     date_debut: dt.date | None = Field(description=_DATE_DEBUT)
     priorite: Priorite | None = Field(description=_PRIORITE)
@@ -275,6 +281,8 @@ class ActionDetail(ActionSummary):
 
 
 class IndicateurIn(Input):
+    model_config = examples(ex.INDICATEUR_IN)
+
     libelle: Titre = Field(description=_LIBELLE_IND)
     nature: NatureIndicateur = Field(description=_NATURE)
     unite: Unite = Field(description=_UNITE)
@@ -293,6 +301,8 @@ class IndicateurPatch(Input):
 
 
 class ValeurIn(Input):
+    model_config = examples(ex.VALEUR_IN)
+
     valeur: Nombre = Field(description=_VALEUR)
     commentaire: Texte | None = Field(default=None, description=_COMMENTAIRE_VALEUR)
     source: Court | None = Field(default=None, description=_SOURCE)
@@ -325,6 +335,8 @@ class IndicateurConventionPatch(IndicateurPatch):
 
 
 class IndicateurOut(Output):
+    model_config = examples(ex.INDICATEUR_OUT)
+
     id: Id
     convention_id: ConventionId
     action_id: uuid.UUID | None = Field(
@@ -380,6 +392,8 @@ class SuiviContenu(Input):
 
 
 class SuiviIn(SuiviContenu):
+    model_config = examples(ex.SUIVI_IN)
+
     periode: PeriodeTrimestre = Field(
         description="Le trimestre suivi, sous la forme AAAA-Tn (2026-T1)."
     )
@@ -440,6 +454,8 @@ class ValeurSuiviOut(BaseModel):
 
 
 class SuiviDetail(SuiviSummary):
+    model_config = examples(ex.SUIVI_DETAIL)
+
     convention_id: ConventionId
     realisations: str | None = Field(description=_REALISATIONS)
     difficultes: str | None = Field(description=_DIFFICULTES)
@@ -630,7 +646,7 @@ _SYNTHESES_IN = (
     "l'ordre du plan, précédé du titre de l'axe ; ne l'envoyez pas avec cette section. "
     "En modification, les axes envoyés remplacent les leurs, les autres restent."
 )
-_DEPRECATED: dict[str, Any] = {"deprecated": True}
+SYNTHESES_OBSOLETES = Deprecation(dt.date(2026, 12, 4))
 Syntheses = Annotated[dict[uuid.UUID, Texte], Field(max_length=200)]
 
 
@@ -652,12 +668,14 @@ BilanEnRetard = Annotated[
 
 
 class BilanIn(Input):
+    model_config = examples(ex.BILAN_IN)
+
     type: TypeDeBilan
     periode_debut: dt.date = Field(description=_PERIODE_DEBUT)
     periode_fin: dt.date = Field(description=_PERIODE_FIN)
     sections: SectionsIn = Field(default_factory=SectionsIn, description=_SECTIONS)
-    syntheses: Syntheses | None = Field(
-        default=None, description=_SYNTHESES_IN, json_schema_extra=_DEPRECATED
+    syntheses: Annotated[Syntheses | None, SYNTHESES_OBSOLETES] = Field(
+        default=None, description=_SYNTHESES_IN
     )
 
     @model_validator(mode="after")
@@ -676,8 +694,8 @@ class BilanPatch(Input):
     sections: SectionsIn | None = Field(
         default=None, description="Les sections envoyées (null en efface une)."
     )
-    syntheses: Syntheses | None = Field(
-        default=None, description=_SYNTHESES_IN, json_schema_extra=_DEPRECATED
+    syntheses: Annotated[Syntheses | None, SYNTHESES_OBSOLETES] = Field(
+        default=None, description=_SYNTHESES_IN
     )
 
 
@@ -715,10 +733,12 @@ class BilanSummary(Output):
 
 
 class BilanDetail(BilanSummary):
+    model_config = examples(ex.BILAN_DETAIL)
+
     sections: SectionsPointEtape | SectionsIntermediaire | SectionsFinal = Field(
         description="Les sections du bilan, celles de son type (article 9)."
     )
-    syntheses: dict[str, str] = Field(
+    syntheses: Annotated[dict[str, str], SYNTHESES_OBSOLETES] = Field(
         default_factory=dict,
         description=(
             "Obsolète : lisez `sections`. Les synthèses par axe envoyées dans `syntheses`, "
@@ -726,7 +746,6 @@ class BilanDetail(BilanSummary):
             "sections, ou dont les synthèses ont été reprises dans la première section au "
             "passage aux sections)."
         ),
-        json_schema_extra=_DEPRECATED,
     )
     adoption_saisie_par: str | None = Field(
         default=None, description="Qui a saisi l'adoption (null : pas encore adopté)."

@@ -8,8 +8,20 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from kernel.fields import Auteur, CafId, CafNom, ConventionId, CreeLe, Details, Id, Le, ModifieLe
+from kernel.fields import (
+    Auteur,
+    CafId,
+    CafNom,
+    ConventionId,
+    CreeLe,
+    Details,
+    Id,
+    Le,
+    ModifieLe,
+    examples,
+)
 from kernel.input import Input
+from services.conventions import examples as ex
 from services.conventions.models import (
     MODE_CONSENTEMENT_MUTUEL,
     Echelon,
@@ -167,10 +179,14 @@ class SignatairePatch(Input):
 
 
 class SignataireIn(SignatairePatch):
+    model_config = examples(ex.SIGNATAIRE_IN)
+
     organisation_id: OrganisationSignataire
 
 
 class SignataireOut(BaseModel):
+    model_config = examples(ex.SIGNATAIRE_OUT)
+
     organisation_id: OrganisationSignataire
     type: TypeOrg
     nom: NomOrg
@@ -191,6 +207,8 @@ Objectifs = Annotated[list[Texte], Field(max_length=50)]
 
 
 class ConventionCreate(Input):
+    model_config = examples(ex.CONVENTION_CREATE)
+
     caf_id: CafId
     echelon: Echelle
     titre: Titre = Field(description=_TITRE)
@@ -239,6 +257,8 @@ class Resiliation(BaseModel):
 
 
 class ConventionOut(BaseModel):
+    model_config = examples(ex.CONVENTION_OUT)
+
     id: Id
     caf_id: CafId
     caf_nom: CafNom

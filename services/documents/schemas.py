@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel.fields import ConventionId, Id, ModifieLe
+from kernel.fields import ConventionId, Id, ModifieLe, examples
 from kernel.input import Input
 from kernel.pagination import Page
+from services.documents import examples as ex
 from services.documents.models import StatutAnalyse, TypeDocument
 
 Antivirus = Annotated[
@@ -110,6 +111,8 @@ class VersionOut(BaseModel):
 
 
 class DocumentOut(BaseModel):
+    model_config = examples(ex.DOCUMENT_OUT)
+
     id: Id
     convention_id: ConventionId
     action_id: uuid.UUID | None = Field(description=_ACTION)

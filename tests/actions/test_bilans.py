@@ -793,6 +793,10 @@ async def test_older_clients_still_send_and_read_syntheses(
         {},
         "Réécrit par la Caf.",
     )
+    # Each answer giving or taking them says so (RFC 9745, since 4 December 2026), with no
+    # withdrawal date (Sunset): a field of /api/v1 stays.
+    assert r.headers["deprecation"] == "@1796342400"
+    assert "sunset" not in r.headers
     # Marked deprecated in the OpenAPI document, read and write.
     schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
     for name in ("BilanIn", "BilanPatch", "BilanDetail"):

@@ -56,6 +56,8 @@ ACTED_ON = (
     "content-range",
     "idempotent-replayed",
     "ratelimit",
+    "deprecation",
+    "sunset",
 )
 
 

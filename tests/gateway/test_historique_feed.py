@@ -73,6 +73,9 @@ async def test_every_service_gives_its_part_with_the_readers_name_and_client(
     assert sorted(e["source"] for e in items) == sorted(FEED_SOURCES)
     assert {(e["auteur_nom"], e["client"]) for e in items} == {("Paule Un", "ctg-dans-ma-poche")}
     assert all(e["transition"] == e["evenement"] for e in items)  # the former name, kept
+    # Deprecated since 4 December 2026 (RFC 9745), still served: no Sunset.
+    assert response.headers["deprecation"] == "@1796342400"
+    assert "sunset" not in response.headers
 
 
 @pytest.mark.parametrize("service", FEED_SOURCES)

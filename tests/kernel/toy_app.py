@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, NamedTuple
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.app import create_service_app
 from kernel.database import DbSession
+from kernel.deprecation import Deprecation, deprecated
 from kernel.errors import Conflict, NotFound
 from kernel.etag import IfMatch, etag_for
 from kernel.internal_token import CallingService, CurrentPrincipal
@@ -37,6 +39,37 @@ class Thing(BaseModel):
 @router.post("/things")
 async def create_thing(thing: Thing) -> Thing:
     return thing
+
+
+# A deprecated operation, withdrawal announced; a field replaced by another.
+OLD_ROUTE = Deprecation(
+    dt.date(2026, 12, 4), sunset=dt.date(2027, 12, 31), link="https://coop.example/changements"
+)
+
+
+@router.get("/old-things/{thing_id}")
+@deprecated(OLD_ROUTE)
+async def old_thing(thing_id: int) -> Thing:
+    if thing_id != 1:
+        raise NotFound("Chose introuvable.")
+    return Thing(nom="vieille", quantite=1)
+
+
+class Measure(BaseModel):
+    valeur: int = Field(description="La valeur.")
+    ancienne_valeur: Annotated[int | None, Deprecation(dt.date(2026, 12, 4))] = Field(
+        default=None, description="Obsolète : lisez `valeur`."
+    )
+
+
+@router.get("/measure")
+async def measure() -> Measure:
+    return Measure(valeur=3, ancienne_valeur=3)
+
+
+@router.post("/measures")
+async def record_measure(measure: Measure) -> dict[str, int]:
+    return {"valeur": measure.valeur}
 
 
 @router.get("/missing")
