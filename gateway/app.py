@@ -28,6 +28,7 @@ from gateway.auth.tokens import AccessTokenVerifier, ServiceAccountRule
 from gateway.console import console_csp
 from gateway.console import router as console_router
 from gateway.habilitations.endpoints import router as habilitations_router
+from gateway.habilitations.endpoints_internal import router as habilitations_internal_router
 from gateway.habilitations.models import idempotency_keys
 from gateway.habilitations.resolver import DbGrantResolver
 from gateway.historique import router as historique_router
@@ -186,7 +187,12 @@ def create_app(
         settings,
         title="Coopération — passerelle",
         description="Authentification, habilitations et API publique unique.",
-        routers=[console_router, habilitations_router, historique_router],
+        routers=[
+            console_router,
+            habilitations_router,
+            habilitations_internal_router,
+            historique_router,
+        ],
         openapi_tags=[
             {"name": "moi", "description": "L'appelant, ses habilitations et ses droits"},
             {

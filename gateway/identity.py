@@ -26,6 +26,8 @@ class CallerIdentity:
     # The OIDC client the caller came through (`client_id`, else `azp`): the app or
     # partner system, recorded in histories. A machine client's is its own id.
     client: str | None = None
+    # The token's `email_verified` claim: only a verified address is ever written to.
+    email_verified: bool = False
 
 
 class GrantResolver(Protocol):

@@ -17,7 +17,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from kernel.errors import ServiceUnavailable
-from kernel.internal_token import InternalTokenSigner
+from kernel.internal_token import InternalTokenSigner, get_internal
 
 ACTIONS_AUDIENCE = "actions"
 # The labels of the actions service's bilans (services.actions.rules) this contract uses.
@@ -54,14 +54,8 @@ class BilanRefClient:
 
     async def bilans_of(self, convention_id: uuid.UUID) -> list[BilanRef]:
         url = self._base + bilans_path(convention_id)
-        headers = {"authorization": f"Bearer {self._signer.mint_service(ACTIONS_AUDIENCE)}"}
         try:
-            try:
-                resp = await self._http.get(url, headers=headers)
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-                # A pooled keep-alive connection the service closed as it was reused: the
-                # GET is safe to send again, once, on a fresh one (as ConventionRefClient).
-                resp = await self._http.get(url, headers=headers)
+            resp = await get_internal(self._http, url, self._signer, ACTIONS_AUDIENCE)
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(
                 "Service des actions injoignable : le bilan final ne peut pas être vérifié.",

@@ -54,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import QueryableAttribute
 
 from kernel.errors import NotFound, ServiceUnavailable
-from kernel.internal_token import InternalTokenSigner
+from kernel.internal_token import InternalTokenSigner, get_internal
 from kernel.jobs import JobResources, PeriodicJob
 from kernel.principal import Principal
 
@@ -356,18 +356,10 @@ class ConventionRefClient:
         self._signer = signer
         self._base = base_url.rstrip("/")
 
-    def _headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self._signer.mint_service(CONVENTIONS_AUDIENCE)}"}
-
     async def _get(
         self, url: str, params: dict[str, int] | dict[str, str] | None = None
     ) -> httpx.Response:
-        try:
-            return await self._http.get(url, params=params, headers=self._headers())
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-            # A pooled keep-alive connection the service closed as it was being reused
-            # (its idle timeout): the GET is safe to send again, once, on a fresh one.
-            return await self._http.get(url, params=params, headers=self._headers())
+        return await get_internal(self._http, url, self._signer, CONVENTIONS_AUDIENCE, params)
 
     async def organisation_names(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
         """The names of organisations (a convention's signataires, an action's porteurs),

@@ -20,9 +20,10 @@ import json
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Depends, Request
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
@@ -199,3 +200,23 @@ async def calling_service(request: Request) -> Principal:
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 CallingService = Annotated[Principal, Depends(calling_service)]
+
+
+async def get_internal(
+    http: httpx.AsyncClient,
+    url: str,
+    signer: InternalTokenSigner,
+    audience: str,
+    params: httpx.QueryParams | Mapping[str, str | int | Sequence[str]] | None = None,
+) -> httpx.Response:
+    """GET another app's internal route with this app's service token. A pooled
+    keep-alive connection the other app closed as it was being reused (its idle
+    timeout) fails at once: the GET is safe to send again, once, on a fresh one."""
+    try:
+        return await http.get(url, params=params, headers=_service_headers(signer, audience))
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+        return await http.get(url, params=params, headers=_service_headers(signer, audience))
+
+
+def _service_headers(signer: InternalTokenSigner, audience: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {signer.mint_service(audience)}"}

@@ -197,7 +197,13 @@ class AccessTokenVerifier:
             raise invalid_token("Jeton sans sujet.", "missing sub")
         # A person, whatever app (`client_id`) they came through.
         return CallerIdentity(
-            self._issuer, sub, PrincipalKind.person, email, display_name(claims), client_id
+            self._issuer,
+            sub,
+            PrincipalKind.person,
+            email,
+            display_name(claims),
+            client_id,
+            email_verified=email is not None and claims.get("email_verified") is True,
         )
 
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    false,
     func,
     text,
 )
@@ -116,6 +118,10 @@ class Person(Base):
     # Erased (with the person's preferences) a year after their last grant ended
     # (retention.py); the name stays: histories name who acted.
     email: Mapped[str | None] = mapped_column(String(320))
+    # The token's `email_verified` with that e-mail: mail goes to verified addresses only.
+    email_verified: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
     name: Mapped[str | None] = mapped_column(String(300))
     first_seen_at: Mapped[dt.datetime] = _now()
     last_seen_at: Mapped[dt.datetime] = _now()

@@ -39,7 +39,9 @@ from gateway.habilitations.models import (
     StatutHabilitation,
     convention_ref,
 )
+from kernel.convention_ref import ConventionRef
 from kernel.pagination import after_keyset
+from kernel.principal import OrganisationKind
 
 CURRENT = (StatutHabilitation.active.value, StatutHabilitation.suspendue.value)
 # The persons who acted on a row (granted, invited, accepted, decided, registered), named
@@ -544,21 +546,37 @@ async def client_grant_rows(session: AsyncSession, client_id: str) -> Sequence[A
 
 
 async def upsert_person_grant_rows(
-    session: AsyncSession, issuer: str, subject: str, email: str | None, name: str | None
+    session: AsyncSession,
+    issuer: str,
+    subject: str,
+    email: str | None,
+    name: str | None,
+    *,
+    email_verified: bool = False,
 ) -> Sequence[Any]:
     """Record the person as seen (created the first time) and return their name as now
     known and their usable grants in the same statement (one row with null grant columns
-    if they have none)."""
+    if they have none). The e-mail and whether it is verified go together: a token
+    without an e-mail leaves both as they were."""
     g = Habilitation.__table__.c
     p = Person.__table__.c
     upsert = insert(Person).values(
-        id=uuid.uuid4(), issuer=issuer, subject=subject, email=email, name=name
+        id=uuid.uuid4(),
+        issuer=issuer,
+        subject=subject,
+        email=email,
+        email_verified=email is not None and email_verified,
+        name=name,
     )
     person = upsert.on_conflict_do_update(
         index_elements=[p.issuer, p.subject],
         set_={
             "last_seen_at": func.now(),
             "email": func.coalesce(upsert.excluded.email, p.email),
+            "email_verified": case(
+                (upsert.excluded.email.is_(None), p.email_verified),
+                else_=upsert.excluded.email_verified,
+            ),
             "name": func.coalesce(upsert.excluded.name, p.name),
         },
     ).returning(p.id, p.name)
@@ -614,7 +632,7 @@ async def erase_departed_persons(
     result = await session.execute(
         update(Person)
         .where(p.email.is_not(None), p.last_seen_at < cutoff, ~recent_grant, ~recent_request)
-        .values(email=None, erased_at=now)
+        .values(email=None, email_verified=False, erased_at=now)
         .returning(p.id)
     )
     return len(result.all())
@@ -648,3 +666,73 @@ async def erase_decided_request_messages(session: AsyncSession, cutoff: dt.datet
         .returning(d.id)
     )
     return len(result.all())
+
+
+# --- who reads a convention (endpoints_internal.py, for the other services) -----------
+
+
+class ConventionPersonRow(NamedTuple):
+    """One person's grant that reads a convention (one row per such grant)."""
+
+    id: uuid.UUID
+    nom: str | None
+    email: str | None
+    organisation_id: uuid.UUID
+    organisation_type: str
+    role: str
+
+
+async def convention_people(
+    session: AsyncSession,
+    ref: ConventionRef,
+    now: dt.datetime,
+    *,
+    national: bool,
+    organisations: Sequence[uuid.UUID] = (),
+    roles: Sequence[str] = (),
+    persons: Sequence[uuid.UUID] = (),
+) -> list[ConventionPersonRow]:
+    """The persons holding a grant active at `now` that reads the convention: Caf grants
+    on its Caf, collectivité grants on its other signataires, national ones if asked
+    (the read scope of kernel.convention_ref.scope_rule, seen from the grants' side).
+    E-mail only when the identity provider verified it."""
+    g = Habilitation.__table__.c
+    p = Person.__table__.c
+    collectivites = [o for o in ref.signataire_ids if o != ref.caf_id]
+    reads = [
+        and_(g.organisation_kind == OrganisationKind.caf.value, g.organisation_id == ref.caf_id)
+    ]
+    if collectivites:
+        reads.append(
+            and_(
+                g.organisation_kind == OrganisationKind.collectivite.value,
+                g.organisation_id == func.any(_uuid_array(collectivites)),
+            )
+        )
+    if national:
+        reads.append(g.organisation_kind == OrganisationKind.national.value)
+    stmt = (
+        select(
+            p.id,
+            p.name,
+            case((p.email_verified, p.email), else_=None),
+            g.organisation_id,
+            g.organisation_kind,
+            g.role,
+        )
+        .select_from(Habilitation.__table__.join(Person.__table__, p.id == g.person_id))
+        .where(
+            g.status == StatutHabilitation.active.value,
+            g.valid_from <= now,
+            g.valid_until > now,
+            or_(*reads),
+        )
+    )
+    if organisations:
+        stmt = stmt.where(g.organisation_id == func.any(_uuid_array(organisations)))
+    if roles:
+        stmt = stmt.where(g.role.in_(sorted(set(roles))))
+    if persons:
+        stmt = stmt.where(p.id == func.any(_uuid_array(persons)))
+    stmt = stmt.order_by(p.id, g.organisation_id)
+    return [ConventionPersonRow._make(r) for r in await session.execute(stmt)]

@@ -102,7 +102,12 @@ class DbGrantResolver:
                 rows = await repository.client_grant_rows(session, identity.subject)
             else:
                 rows = await repository.upsert_person_grant_rows(
-                    session, identity.issuer, identity.subject, identity.email, identity.name
+                    session,
+                    identity.issuer,
+                    identity.subject,
+                    identity.email,
+                    identity.name,
+                    email_verified=identity.email_verified,
                 )
                 await session.commit()
         if not rows:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from gateway.app import create_app
@@ -72,7 +73,10 @@ class HabRig:
         resolver: DbGrantResolver,
         sessionmaker: async_sessionmaker[Any],
         journal: AccessJournal,
+        app: FastAPI,
     ) -> None:
+        # `client` reaches the app in process; `served(app)` serves it over loopback.
+        self.app = app
         self.client = client
         self.store = store
         self.resolver = resolver
@@ -152,6 +156,17 @@ class HabRig:
             return created.id
 
 
+async def revoke(hab: HabRig, grant_id: uuid.UUID, by: str) -> None:
+    path = f"/api/v1/habilitations/{grant_id}"
+    etag = (await hab.client.get(path, headers=hab.headers(by))).headers["etag"]
+    revoked = await hab.client.post(
+        path + "/revocation",
+        json={"motif": "A quitté la mairie"},
+        headers={**hab.headers(by), "if-match": etag},
+    )
+    assert revoked.status_code == 200, revoked.text
+
+
 async def seed_refs(engine: AsyncEngine) -> None:
     sessionmaker = create_sessionmaker(engine)
     async with sessionmaker() as session:
@@ -200,4 +215,5 @@ async def habilitations_rig(
             app.state.grant_resolver,
             app.state.sessionmaker,
             app.state.access_journal,
+            app,
         )

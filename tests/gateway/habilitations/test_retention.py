@@ -35,7 +35,7 @@ from gateway.journal import AccessJournal
 from gateway.settings import GatewaySettings
 from kernel.database import create_engine
 from kernel.principal import OrganisationKind, Role
-from tests.gateway.habilitations.rig import CONVENTION_A, HabRig, habilitations_rig
+from tests.gateway.habilitations.rig import CONVENTION_A, HabRig, habilitations_rig, revoke
 from tests.support.personas import CAF_A, COLLECTIVITE_X
 
 COLL = OrganisationKind.collectivite
@@ -166,17 +166,6 @@ async def test_the_journal_is_kept_its_period_then_purged_by_the_job(
 async def email_of(engine: AsyncEngine, person_id: uuid.UUID) -> str | None:
     value: str | None = await scalar(engine, select(Person.email).where(Person.id == person_id))
     return value
-
-
-async def revoke(hab: HabRig, grant_id: uuid.UUID, by: str) -> None:
-    path = f"/api/v1/habilitations/{grant_id}"
-    etag = (await hab.client.get(path, headers=hab.headers(by))).headers["etag"]
-    revoked = await hab.client.post(
-        path + "/revocation",
-        json={"motif": "A quitté la mairie"},
-        headers={**hab.headers(by), "if-match": etag},
-    )
-    assert revoked.status_code == 200, revoked.text
 
 
 async def test_a_person_gone_for_a_year_loses_their_email_and_keeps_their_name_and_history(
