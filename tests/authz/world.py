@@ -568,6 +568,7 @@ async def build_world(
             gw_app.state.grant_resolver,
             gw_app.state.sessionmaker,
             gw_app.state.access_journal,
+            gw_app,
         )
         for persona, grant in PERSONAS.items():
             if grant is None:
