@@ -29,6 +29,7 @@ from gateway.console import console_csp
 from gateway.console import router as console_router
 from gateway.habilitations.endpoints import router as habilitations_router
 from gateway.habilitations.endpoints_internal import router as habilitations_internal_router
+from gateway.habilitations.events import OUTBOX
 from gateway.habilitations.models import idempotency_keys
 from gateway.habilitations.resolver import DbGrantResolver
 from gateway.historique import router as historique_router
@@ -48,6 +49,7 @@ from gateway.proxy.openapi import OpenApiMerger
 from gateway.proxy.routing import DOCUMENTS, RoutingTable
 from gateway.settings import GatewaySettings
 from kernel.app import create_service_app
+from kernel.outbox import outbox_router
 
 VERSION = "1.0.0"
 
@@ -191,6 +193,7 @@ def create_app(
             console_router,
             habilitations_router,
             habilitations_internal_router,
+            outbox_router(OUTBOX),
             historique_router,
         ],
         openapi_tags=[

@@ -17,6 +17,7 @@ _DEV_PRIVATE_JWKS: dict[str, str] = {
     "conventions": '{"crv": "P-256", "d": "SKIKPQByuApFPgIaBUe_k_BPGhc3UTKnATl4-8eor9s", "kty": "EC", "x": "R8fEBrRGUPal__y-GbqO8BC0SAU8SeVCBqz9GqkVy14", "y": "9XuiVbqsBvtBcuy7gbfvcn2qu6lMEhIppTjZ1FjOA_8"}',
     "actions": '{"crv": "P-256", "d": "WT0WFvGQ42SgUZbBE6SllIOBL-NhmOOucmgmzJu2I-M", "kty": "EC", "x": "ZpSZP0NTBHB_Mx-ZxUtYTUR7NjKcIlZB_3i-lenw-JU", "y": "_dZuGRTia09Hlk-UiZaufvbE7W144Oh_VjtaRPMVvbo"}',
     "documents": '{"crv": "P-256", "d": "Axzv3CAWDSoxMPjReUNQVVHl0Lc-RKDc1meYRspxdWA", "kty": "EC", "x": "56PnFQifd29dtEuWprZDNYdEjVg9Wsh92AMg9Z3qFZA", "y": "wv_kI0GHA6iIRcWiTKeAycG9c0RCVqOKR86DV5u9EgQ"}',
+    "notifications": '{"crv": "P-256", "d": "uJvH-NEr3teaaSYVOuU-zAPqGayHznMj3tsG51-FZ74", "kty": "EC", "x": "n6AVz3rJrp91YKpFLzsgz0g58go6XKGtwqOtV0oFqQQ", "y": "QPdy6VVtFD38gkEwEjy8YALhd_7bnjCcEK5aJHb2E58"}',
 }
 
 

@@ -178,6 +178,32 @@ def create_history(schema: str) -> None:
     make_append_only(schema, "historique")
 
 
+def create_outbox(schema: str) -> None:
+    """A migration's step: the app's `evenements` table as `kernel.outbox` first
+    declared it (frozen here: a later change is a migration of its own)."""
+    op.create_table(
+        "evenements",
+        sa.Column("seq", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("type", sa.String(length=60), nullable=False),
+        sa.Column(
+            "le", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column("convention_id", sa.Uuid(), nullable=True),
+        sa.Column("auteur_id", sa.String(length=200), nullable=True),
+        sa.Column(
+            "donnees",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_evenements")),
+        sa.UniqueConstraint("id", name=op.f("uq_evenements_id")),
+        schema=schema,
+    )
+    op.create_index(op.f("ix_evenements_le"), "evenements", ["le"], schema=schema)
+
+
 def make_append_only(schema: str, table: str) -> None:
     """A migration's step: the database refuses any UPDATE or DELETE of `table`'s rows,
     whoever asks (the application's role included). TRUNCATE is the owner's alone."""

@@ -43,10 +43,25 @@ class PersonneRef(BaseModel):
     role: Role = Field(description="Rôle de l'habilitation.")
 
 
+class PersonneContact(BaseModel):
+    """Le nom et l'adresse vérifiée d'une personne, quelles que soient ses habilitations."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID = Field(description="Identifiant de la personne dans la suite.")
+    nom: str | None = Field(description="Nom affiché de la personne, s'il est connu.")
+    email: str | None = Field(
+        description="Adresse e-mail vérifiée par le fournisseur d'identité ; null sinon."
+    )
+
+
 class PersonneRefs(BaseModel):
     """Les personnes habilitées à lire une convention."""
 
     items: list[PersonneRef]
+
+
+PERSONNES_PATH = "/internal/v1/personnes"
 
 
 def personnes_path(convention_id: uuid.UUID) -> str:
@@ -79,20 +94,42 @@ class PersonnesClient:
             "personne": [str(p) for p in personnes],
             "national": ["true"] if national else [],
         }
-        url = self._base + personnes_path(convention_id)
+        resp = await self._get(personnes_path(convention_id), params, "Convention introuvable.")
+        return PersonneRefs.model_validate_json(resp.content).items
+
+    async def of_organisations(
+        self, organisations: Iterable[uuid.UUID], roles: Iterable[Role] = ()
+    ) -> list[PersonneRef]:
+        """The persons whose grant active now is on one of the organisations (with one
+        of the roles, when given); none asked, none given."""
+        wanted = [str(o) for o in organisations]
+        if not wanted:
+            return []
+        params = {"organisation": wanted, "role": [r.value for r in roles]}
+        resp = await self._get(PERSONNES_PATH, params, "Organisation introuvable.")
+        return PersonneRefs.model_validate_json(resp.content).items
+
+    async def contact(self, personne_id: uuid.UUID) -> PersonneContact:
+        """A person's name and verified e-mail, whatever their grants (NotFound unknown)."""
+        resp = await self._get(f"{PERSONNES_PATH}/{personne_id}", {}, "Personne introuvable.")
+        return PersonneContact.model_validate_json(resp.content)
+
+    async def _get(self, path: str, params: dict[str, list[str]], not_found: str) -> httpx.Response:
         try:
-            resp = await get_internal(self._http, url, self._signer, GATEWAY_AUDIENCE, params)
+            resp = await get_internal(
+                self._http, self._base + path, self._signer, GATEWAY_AUDIENCE, params
+            )
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(
                 "Passerelle injoignable : les personnes habilitées ne peuvent pas être lues.",
                 headers={"Retry-After": "5"},
             ) from exc
         if resp.status_code == 404:
-            raise NotFound("Convention introuvable.")
+            raise NotFound(not_found)
         if resp.status_code != 200:
             raise ServiceUnavailable(
                 f"Passerelle : réponse {resp.status_code}, les personnes habilitées ne "
                 "peuvent pas être lues.",
                 headers={"Retry-After": "5"},
             )
-        return PersonneRefs.model_validate_json(resp.content).items
+        return resp

@@ -80,3 +80,10 @@ def delivery_log_purge_job(
         settings.delivery_log_retention_days,
         resources,
     )
+
+
+def event_purge_job(settings: CommonSettings, table: Table, resources: JobResources) -> PeriodicJob:
+    """The purge of an app's domain events (kernel.outbox), kept
+    `COOP_EVENT_RETENTION_DAYS`: their followers read them within seconds and keep what
+    they act on; an invitation's carries its invitee's address (`<app>.event-purge`)."""
+    return log_purge_job(settings, "event", table, "le", settings.event_retention_days, resources)

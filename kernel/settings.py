@@ -120,6 +120,9 @@ class CommonSettings(BaseSettings):
     retention_sweep_seconds: float = Field(default=3600.0, gt=0)
     # Delivery logs (each e-mail sent and its state) are kept this long, then purged.
     delivery_log_retention_days: int = Field(default=365, ge=1, le=3 * 366)
+    # Domain events (kernel.outbox) are kept this long, then purged: their followers
+    # read them within seconds; an invitation's holds the invitee's address and token.
+    event_retention_days: int = Field(default=30, ge=1, le=366)
     # The time scheduled work takes as now (retention rules): tests and demos move it
     # instead of waiting. None is the real clock; refused in production.
     clock: AwareDatetime | None = None

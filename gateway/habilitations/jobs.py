@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import cast
-
-from sqlalchemy import Table
 
 from gateway.habilitations.dependencies import conventions_url, sweep_expired
-from gateway.habilitations.models import Outbox, convention_ref, idempotency_keys, journal_acces
+from gateway.habilitations.models import (
+    convention_ref,
+    evenements,
+    idempotency_keys,
+    journal_acces,
+)
 from gateway.habilitations.retention import Erased, erase_departed
 from gateway.settings import GatewaySettings
 from kernel.convention_ref import sync_job
 from kernel.jobs import PeriodicJob, idempotency_purge_job, job_resources
-from kernel.retention import delivery_log_purge_job, log_purge_job
+from kernel.retention import event_purge_job, log_purge_job
 
 
 @asynccontextmanager
@@ -51,9 +53,6 @@ async def periodic_jobs(settings: GatewaySettings) -> AsyncIterator[list[Periodi
                 settings.access_log_retention_days,
                 resources,
             ),
-            # The invitations' outbox is their delivery log until the mailer's own.
-            delivery_log_purge_job(
-                settings, cast(Table, Outbox.__table__), "created_at", resources
-            ),
+            event_purge_job(settings, evenements, resources),
             PeriodicJob("gateway.person-erasure", settings.retention_sweep_seconds, erasure),
         ]

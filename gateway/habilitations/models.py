@@ -29,12 +29,12 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kernel.convention_ref import convention_ref_table
 from kernel.database import make_metadata
 from kernel.idempotency import idempotency_table
+from kernel.outbox import outbox_table
 
 SCHEMA = "gateway"
 
@@ -47,6 +47,8 @@ class Base(DeclarativeBase):
 metadata = Base.metadata
 convention_ref = convention_ref_table(metadata)
 idempotency_keys = idempotency_table(metadata)
+# The domain events the other apps follow (kernel.outbox; gateway/habilitations/events.py).
+evenements = outbox_table(metadata)
 
 # Who called which route of the public API, when, with which answer (gateway.journal):
 # the traceability log, kept COOP_GATEWAY_ACCESS_LOG_RETENTION_DAYS. Ids only: no
@@ -229,21 +231,6 @@ class Invitation(Base):
     accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     grant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("grants.id"))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-
-
-class Outbox(Base):
-    """Messages for the mailer (not part of the gateway): invitations to send."""
-
-    __tablename__ = "outbox"
-    # The messages' delivery log too: purged past COOP_DELIVERY_LOG_RETENTION_DAYS.
-    __table_args__ = (Index(None, "created_at"),)
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(40), nullable=False)
-    recipient: Mapped[str] = mapped_column(String(320), nullable=False)
-    payload: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
-    created_at: Mapped[dt.datetime] = _now()
-    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class DemandeAcces(Base):

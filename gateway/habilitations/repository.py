@@ -33,7 +33,6 @@ from gateway.habilitations.models import (
     Habilitation,
     HabilitationEvent,
     Invitation,
-    Outbox,
     Person,
     StatutDemande,
     StatutHabilitation,
@@ -409,13 +408,6 @@ async def list_invitations(
     return [InvitationRow._make(r) for r in await session.execute(stmt)]
 
 
-async def add_outbox(
-    session: AsyncSession, kind: str, recipient: str, payload: dict[str, Any]
-) -> None:
-    session.add(Outbox(kind=kind, recipient=recipient, payload=payload))
-    await session.flush()
-
-
 # --- access requests -----------------------------------------------------------------
 
 
@@ -694,10 +686,8 @@ async def convention_people(
 ) -> list[ConventionPersonRow]:
     """The persons holding a grant active at `now` that reads the convention: Caf grants
     on its Caf, collectivité grants on its other signataires, national ones if asked
-    (the read scope of kernel.convention_ref.scope_rule, seen from the grants' side).
-    E-mail only when the identity provider verified it."""
+    (the read scope of kernel.convention_ref.scope_rule, seen from the grants' side)."""
     g = Habilitation.__table__.c
-    p = Person.__table__.c
     collectivites = [o for o in ref.signataire_ids if o != ref.caf_id]
     reads = [
         and_(g.organisation_kind == OrganisationKind.caf.value, g.organisation_id == ref.caf_id)
@@ -711,6 +701,24 @@ async def convention_people(
         )
     if national:
         reads.append(g.organisation_kind == OrganisationKind.national.value)
+    return await people_with_grants(
+        session, or_(*reads), now, organisations=organisations, roles=roles, persons=persons
+    )
+
+
+async def people_with_grants(
+    session: AsyncSession,
+    where: ColumnElement[bool],
+    now: dt.datetime,
+    *,
+    organisations: Sequence[uuid.UUID] = (),
+    roles: Sequence[str] = (),
+    persons: Sequence[uuid.UUID] = (),
+) -> list[ConventionPersonRow]:
+    """The persons holding a grant active at `now` that matches `where` and the filters,
+    one row per grant. E-mail only when the identity provider verified it."""
+    g = Habilitation.__table__.c
+    p = Person.__table__.c
     stmt = (
         select(
             p.id,
@@ -725,7 +733,7 @@ async def convention_people(
             g.status == StatutHabilitation.active.value,
             g.valid_from <= now,
             g.valid_until > now,
-            or_(*reads),
+            where,
         )
     )
     if organisations:
@@ -736,3 +744,38 @@ async def convention_people(
         stmt = stmt.where(p.id == func.any(_uuid_array(persons)))
     stmt = stmt.order_by(p.id, g.organisation_id)
     return [ConventionPersonRow._make(r) for r in await session.execute(stmt)]
+
+
+class ContactRow(NamedTuple):
+    id: uuid.UUID
+    nom: str | None
+    email: str | None
+
+
+async def person_contact(session: AsyncSession, person_id: uuid.UUID) -> ContactRow | None:
+    """A person's name and verified e-mail, grant or not (the asker of a refused request)."""
+    p = Person.__table__.c
+    row = (
+        await session.execute(
+            select(p.id, p.name, case((p.email_verified, p.email), else_=None)).where(
+                p.id == person_id
+            )
+        )
+    ).one_or_none()
+    return None if row is None else ContactRow._make(row)
+
+
+async def cafs_of_collectivite(
+    session: AsyncSession, organisation_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The Cafs of the conventions the collectivité signs (their agents manage its roles)."""
+    c = convention_ref.c
+    rows = await session.execute(
+        select(c.caf_id)
+        .where(
+            c.signataire_ids.overlap(_uuid_array([organisation_id])), c.caf_id != organisation_id
+        )
+        .distinct()
+        .order_by(c.caf_id)
+    )
+    return list(rows.scalars())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.habilitations import events
 from gateway.habilitations import repository as repo
 from gateway.habilitations.models import (
     DemandeAcces,
@@ -78,19 +79,8 @@ async def invite(
         version=1,
     )
     await repo.add(session, invitation)
-    # The mailer (outside the gateway) sends it; the token is also returned to the inviter.
-    await repo.add_outbox(
-        session,
-        "invitation",
-        address,
-        {
-            "invitation_id": str(invitation.id),
-            "organisation_id": str(organisation_id),
-            "role": role.value,
-            "expires_at": invitation.expires_at.isoformat(),
-            "token": token,
-        },
-    )
+    # The notifications service e-mails the invitee the acceptance link (events.py).
+    await events.invitation_created(session, invitation, token, auth.principal)
     await session.flush()
     await session.refresh(invitation)
     return NewInvitation(invitation, token)
@@ -217,6 +207,7 @@ async def request_access(
     except IntegrityError as exc:
         raise Conflict("Une demande est déjà en attente pour cette collectivité.") from exc
     await session.refresh(demande)
+    await events.access_requested(session, demande, auth.principal)
     return demande
 
 
@@ -335,3 +326,4 @@ async def _decide(
     demande.reason = reason
     demande.version += 1
     await session.flush()
+    await events.access_decided(session, demande, auth.principal)

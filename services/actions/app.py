@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from kernel.app import create_service_app
 from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
+from kernel.outbox import outbox_router
 from services.actions.dependencies import ActionsContext
 from services.actions.endpoints import router as plan_router
 from services.actions.endpoints_bilans import router as bilans_router
@@ -21,6 +22,7 @@ from services.actions.endpoints_historique import router as history_router
 from services.actions.endpoints_indicateurs import router as indicateurs_router
 from services.actions.endpoints_internal import router as internal_router
 from services.actions.endpoints_suivis import router as suivis_router
+from services.actions.events import OUTBOX
 from services.actions.models import convention_ref, idempotency_keys
 from services.actions.settings import ActionsSettings
 
@@ -66,6 +68,7 @@ def create_app(
             history_router,
             internal_router,
             feed_router,
+            outbox_router(OUTBOX),
         ],
         idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,

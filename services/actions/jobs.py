@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from kernel.convention_ref import sync_job
 from kernel.jobs import PeriodicJob, idempotency_purge_job, job_resources
-from services.actions.models import convention_ref, idempotency_keys
+from kernel.retention import event_purge_job
+from services.actions.models import convention_ref, evenements, idempotency_keys
 from services.actions.settings import ActionsSettings
 
 
@@ -23,4 +24,5 @@ async def periodic_jobs(settings: ActionsSettings) -> AsyncIterator[list[Periodi
                 settings.conventions_sync_seconds,
             ),
             idempotency_purge_job(settings, idempotency_keys, resources),
+            event_purge_job(settings, evenements, resources),
         ]

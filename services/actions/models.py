@@ -36,6 +36,7 @@ from kernel.convention_ref import convention_ref_table
 from kernel.database import make_metadata
 from kernel.history import history_table
 from kernel.idempotency import idempotency_table
+from kernel.outbox import outbox_table
 
 SCHEMA = "actions"
 
@@ -51,6 +52,8 @@ convention_ref = convention_ref_table(metadata)
 idempotency_keys = idempotency_table(metadata)
 # Who changed what in the plan (kernel.history, services/actions/history.py).
 historique = history_table(metadata)
+# The domain events the other apps follow (kernel.outbox; services/actions/events.py).
+evenements = outbox_table(metadata)
 
 # One sequence for the whole schema: a client's sync token is a position in it.
 change_seq = Sequence("change_seq", schema=SCHEMA, metadata=metadata)

@@ -26,6 +26,7 @@ from kernel.etag import Preconditions, etag_for
 from kernel.history import Snapshot
 from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal
+from services.actions import events
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
 from services.actions.dependencies import ActionsContext
@@ -342,6 +343,7 @@ async def transition(
                 details={"suivi_id": str(suivi.id)},
             )
     await session.flush()
+    await events.suivi_step(session, principal, convention, action, suivi, commentaire)
     return suivi
 
 

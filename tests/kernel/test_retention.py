@@ -25,7 +25,8 @@ from tests.support.jobs import run_workers
 NOW = dt.datetime.now(dt.UTC)
 RETENTION_RULES = {
     "gateway.access-log-purge",
-    "gateway.delivery-log-purge",
+    "gateway.event-purge",
+    "actions.event-purge",
     "gateway.person-erasure",
     "documents.bin-purge",
 }

@@ -27,8 +27,8 @@ from gateway.habilitations.jobs import periodic_jobs
 from gateway.habilitations.models import (
     DemandeAcces,
     Invitation,
-    Outbox,
     Person,
+    evenements,
     journal_acces,
 )
 from gateway.journal import AccessJournal
@@ -283,7 +283,7 @@ async def test_refused_and_pending_requests_count_as_links(
     assert shown.json()["message"] is None
 
 
-async def test_invitations_over_for_a_year_lose_their_email_and_the_outbox_is_purged(
+async def test_invitations_over_for_a_year_lose_their_email_and_their_events_are_purged(
     hab: HabRig, db_engine: AsyncEngine, database_url: str
 ) -> None:
     await hab.grant("referent", COLLECTIVITE_X, COLL, Role.referent, valid_until=later(1000))
@@ -309,9 +309,10 @@ async def test_invitations_over_for_a_year_lose_their_email_and_the_outbox_is_pu
     assert listed.status_code == 200, listed.text
     assert [i["email"] for i in listed.json()["items"]] == [None, None]
 
-    # The outbox (the invitations' delivery log) is kept a year, then purged.
-    outbox = select(func.count()).select_from(Outbox)
-    assert await run_job(database_url, "gateway.delivery-log-purge", later(364)) == 0
-    assert await scalar(db_engine, outbox) == 2
-    assert await run_job(database_url, "gateway.delivery-log-purge", later(366)) == 2
-    assert await scalar(db_engine, outbox) == 0
+    # Their events (with the invitee's address, read by the notifications within
+    # seconds) are kept 30 days, then purged.
+    events = select(func.count()).select_from(evenements)
+    assert await run_job(database_url, "gateway.event-purge", later(29)) == 0
+    assert await scalar(db_engine, events) == 2
+    assert await run_job(database_url, "gateway.event-purge", later(31)) == 2
+    assert await scalar(db_engine, events) == 0
