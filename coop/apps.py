@@ -86,6 +86,14 @@ APPS: dict[str, AppSpec] = {
             jobs="services.actions.jobs:periodic_jobs",
         ),
         AppSpec(
+            name="notifications",
+            factory="services.notifications.app:create_app",
+            settings="services.notifications.settings:NotificationsSettings",
+            migrations="notifications",
+            default_port=8004,
+            jobs="services.notifications.jobs:periodic_jobs",
+        ),
+        AppSpec(
             name="gateway",
             factory="gateway.app:create_app",
             settings="gateway.settings:GatewaySettings",

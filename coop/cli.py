@@ -14,6 +14,7 @@ from coop import (
     cli_documents,
     cli_gateway,
     cli_gateway_habilitations,
+    cli_mails,
     cli_ops,
 )
 from coop.apps import APPS, migration_trees
@@ -34,6 +35,9 @@ app.add_typer(cli_gateway_habilitations.grants_app, name="habilitations")
 app.add_typer(cli_bench.app, name="bench")
 app.command("import-organisations", help=cli_conventions.IMPORT_HELP)(
     cli_conventions.import_organisations
+)
+app.command("mails", help="Les courriels reçus par le serveur SMTP local de `coop run`.")(
+    cli_mails.mails
 )
 cli_ops.register(app)
 

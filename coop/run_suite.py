@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -16,6 +18,8 @@ import typer
 from rich.console import Console
 
 from coop.apps import APPS, AppSpec
+from coop.mailbox import DEFAULT_MAILDIR as MAILDIR
+from coop.mailbox import smtp_server
 from coop.supervisor import (
     Child,
     Keeper,
@@ -29,6 +33,7 @@ from coop.supervisor import (
     stop_all,
     wait_ready,
 )
+from services.notifications.settings import DEV_SMTP_PORT
 
 BASE = Path(".coop")
 
@@ -76,6 +81,21 @@ def start_clamd(env: dict[str, str], console: Console) -> Child | None:
             "(installez les bases ClamAV avec freshclam pour une vraie analyse)"
         )
     return child
+
+
+def start_mailbox(env: dict[str, str], console: Console) -> AbstractContextManager[object]:
+    """The local SMTP server keeping what the notifications send (`coop mails` reads it),
+    unless the operator named an SMTP server of their own."""
+    if env.get("COOP_NOTIFICATIONS_SMTP_HOST"):
+        return contextlib.nullcontext()
+    port = int(env.get("COOP_NOTIFICATIONS_SMTP_PORT", DEV_SMTP_PORT))
+    env["COOP_NOTIFICATIONS_SMTP_HOST"] = "127.0.0.1"
+    env["COOP_NOTIFICATIONS_SMTP_PORT"] = str(port)
+    console.print(
+        f"[green]✓[/] SMTP local : 127.0.0.1:{port}, courriels gardés dans {MAILDIR}/ "
+        "(`coop mails` pour les lire)"
+    )
+    return smtp_server(MAILDIR, port=port)
 
 
 def worker_argv() -> list[str]:
@@ -145,6 +165,9 @@ def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
     child that dies is started again after a back-off), stop all on Ctrl-C."""
     env = os.environ.copy()
     busy = [f"{s.name} ({app_port(s)})" for s in APPS.values() if port_in_use(app_port(s))]
+    smtp_port = int(env.get("COOP_NOTIFICATIONS_SMTP_PORT", DEV_SMTP_PORT))
+    if not env.get("COOP_NOTIFICATIONS_SMTP_HOST") and port_in_use(smtp_port):
+        busy.append(f"SMTP ({smtp_port})")
     if busy:
         console.print(
             f"[red]Ports déjà utilisés : {', '.join(busy)}.[/] Un autre `coop run` tourne-t-il ?"
@@ -154,7 +177,9 @@ def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
     children: list[Child] = []
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     exit_code = 0
+    mailbox = contextlib.ExitStack()
     try:
+        mailbox.enter_context(start_mailbox(env, console))
         clamd = start_clamd(env, console)
         if clamd is not None:
             children.append(clamd)
@@ -195,6 +220,7 @@ def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             stop_all(children)
+            mailbox.close()
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     if exit_code:
@@ -218,6 +244,7 @@ def _print_ready() -> None:
         f"TOKEN=$({coop} token --as caf-agent) && "
         f'curl -H "Authorization: Bearer $TOKEN" {base}/api/v1/conventions',
         f"  Journaux           : {BASE / 'logs'}/",
+        f"  Courriels envoyés  : {coop} mails",
         "Ctrl-C pour tout arrêter (les données restent dans .coop/ pour le prochain `make run`).",
         "",
     ]

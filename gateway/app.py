@@ -27,6 +27,7 @@ from gateway.auth.jwks import JwksCache
 from gateway.auth.tokens import AccessTokenVerifier, ServiceAccountRule
 from gateway.console import console_csp
 from gateway.console import router as console_router
+from gateway.desabonnement import router as unsubscribe_router
 from gateway.habilitations.endpoints import router as habilitations_router
 from gateway.habilitations.endpoints_internal import router as habilitations_internal_router
 from gateway.habilitations.events import OUTBOX
@@ -147,6 +148,8 @@ def create_app(
         openapi_http = httpx.AsyncClient(
             timeout=settings.proxy_read_timeout_seconds, follow_redirects=False, trust_env=False
         )
+        # The same client relays the one-click unsubscribe (gateway.desabonnement).
+        app.state.service_http = openapi_http
         app.state.openapi_merger = OpenApiMerger(
             {name: openapi_http for name in settings.service_urls},
             settings.service_urls,
@@ -191,6 +194,7 @@ def create_app(
         description="Authentification, habilitations et API publique unique.",
         routers=[
             console_router,
+            unsubscribe_router,
             habilitations_router,
             habilitations_internal_router,
             outbox_router(OUTBOX),

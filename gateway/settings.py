@@ -62,6 +62,7 @@ class GatewaySettings(CommonSettings):
             "conventions": "http://127.0.0.1:8001",
             "actions": "http://127.0.0.1:8002",
             "documents": "http://127.0.0.1:8003",
+            "notifications": "http://127.0.0.1:8004",
         }
     )
     proxy_connect_timeout_seconds: float = Field(default=2.0, gt=0)

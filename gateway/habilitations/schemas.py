@@ -166,11 +166,14 @@ class InvitationOut(BaseModel):
 class InvitationCreee(InvitationOut):
     model_config = examples(ex.INVITATION_CREEE)
 
-    # Returned once, to the inviter: the e-mail itself is sent by the mailer (outbox).
+    # Returned once, to the inviter, for the clients written before the notifications
+    # service e-mailed the invitee the link (issue 25): deprecated.
     jeton: str | None = secret_field(
-        "Jeton de l'invitation, remis une seule fois, dans cette réponse. Une réponse "
-        "rejouée (même Idempotency-Key) ne le contient plus : null, et l'en-tête "
-        "X-Coop-Secret-Omis le dit."
+        "Obsolète : l'invité reçoit désormais le lien d'acceptation par e-mail. Jeton de "
+        "l'invitation, remis une seule fois, dans cette réponse. Une réponse rejouée (même "
+        "Idempotency-Key) ne le contient plus : null, et l'en-tête X-Coop-Secret-Omis le "
+        "dit.",
+        deprecated=True,
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 CONVENTIONS = "conventions"
 ACTIONS = "actions"
 DOCUMENTS = "documents"
+NOTIFICATIONS = "notifications"
 GATEWAY = "gateway"
 
 # (template, service). Nested paths go to the service that owns the sub-resource.
@@ -47,6 +48,9 @@ PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/bilans/**", ACTIONS),
     ("/api/v1/moi/actions-a-renseigner", ACTIONS),
     ("/api/v1/commentaires/**", ACTIONS),
+    ("/api/v1/moi/notifications", NOTIFICATIONS),
+    ("/api/v1/moi/notifications/**", NOTIFICATIONS),
+    ("/api/v1/envois", NOTIFICATIONS),
     ("/api/v1/documents", DOCUMENTS),
     ("/api/v1/documents/**", DOCUMENTS),
     ("/api/v1/conventions/{id}/documents", DOCUMENTS),

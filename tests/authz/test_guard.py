@@ -1,4 +1,4 @@
-"""The guard: every public route of the gateway and of the three services has rows in
+"""The guard: every public route of the gateway and of the services has rows in
 the matrix, and every service route is reachable through the gateway's routing table."""
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from kernel.rights import RightCheck, RightRoute
 from services.actions.app import create_app as create_actions
 from services.conventions.app import create_app as create_conventions
 from services.documents.app import create_app as create_documents
+from services.notifications.app import create_app as create_notifications
 from tests.authz import (
     test_matrix_actions,
     test_matrix_conventions,
     test_matrix_documents,
     test_matrix_gateway,
+    test_matrix_notifications,
 )
 from tests.authz.world import Row
 
@@ -48,6 +50,7 @@ APPS: dict[str, tuple[Callable[[], FastAPI], dict[Route, list[Row]]]] = {
     "conventions": (create_conventions, test_matrix_conventions.ROWS),
     "actions": (create_actions, test_matrix_actions.ROWS),
     "documents": (create_documents, test_matrix_documents.ROWS),
+    "notifications": (create_notifications, test_matrix_notifications.ROWS),
 }
 
 

@@ -3,7 +3,8 @@
 The gateway (real habilitations in its schema, real access tokens signed by the dev
 IdP's key store) in front of the three services, all in process, the services each
 served on a loopback port: the gateway reaches them over real HTTP, through the
-transport production uses. Two sides:
+transport production uses (the notifications service too: its rows act on
+notifications written straight to its schema). Two sides:
 
 - side A: Caf A with collectivité X (conventions signed by both);
 - side B: Caf B with collectivité Y.
@@ -39,6 +40,8 @@ from services.actions.app import create_app as create_actions
 from services.actions.settings import ActionsSettings
 from services.documents.app import create_app as create_documents
 from services.documents.settings import DocumentsSettings
+from services.notifications.app import create_app as create_notifications
+from services.notifications.settings import NotificationsSettings
 from tests.conftest import truncate_written_tables
 from tests.gateway.habilitations.rig import HabRig
 from tests.gateway.support import IDP_ISSUER, running_idp
@@ -552,10 +555,18 @@ async def build_world(
         )
         documents = await stack.enter_async_context(running(doc_app))
         doc_url = await stack.enter_async_context(served(doc_app))
+        notif_app = create_notifications(NotificationsSettings(database_url=database_url))
+        await stack.enter_async_context(running(notif_app))
+        notif_url = await stack.enter_async_context(served(notif_app))
         settings = GatewaySettings(
             database_url=database_url,
             oidc_issuer=IDP_ISSUER,
-            service_urls={"conventions": conv_url, "actions": act_url, "documents": doc_url},
+            service_urls={
+                "conventions": conv_url,
+                "actions": act_url,
+                "documents": doc_url,
+                "notifications": notif_url,
+            },
             rate_limit_enabled=False,
             grant_expiry_sweep_seconds=3600,
             conventions_sync_seconds=3600,
@@ -587,7 +598,13 @@ async def build_world(
             gw_app,
             settings.service_urls,
         )
-        world.apps.update(conventions=conv_app, actions=act_app, documents=doc_app, gateway=gw_app)
+        world.apps.update(
+            conventions=conv_app,
+            actions=act_app,
+            documents=doc_app,
+            notifications=notif_app,
+            gateway=gw_app,
+        )
         for side in world.sides.values():
             await world.populate(side)
         yield world

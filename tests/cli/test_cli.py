@@ -119,6 +119,7 @@ _APP_CODE = {
     "conventions": ("services.conventions",),
     "actions": ("services.actions",),
     "documents": ("services.documents", "aiobotocore"),  # its S3 client too
+    "notifications": ("services.notifications", "aiosmtplib", "jinja2"),  # its mailer too
     "gateway": ("gateway",),
 }
 # Loaded by `coop` itself: package markers, and the demo personas the help text names

@@ -475,7 +475,7 @@ def test_postgresql_accepts_every_connection_the_stack_may_open(
         for spec in production_apps()
         if spec.migrations is not None
     }
-    assert set(needed) == {"gateway", "conventions", "actions", "documents"}
+    assert set(needed) == {"gateway", "conventions", "actions", "documents", "notifications"}
     replicas = int(services["worker"].get("deploy", {}).get("replicas", 1))
     worker_env = container_environment(compose, "worker", variables)
     needed["worker"] = replicas * connections.worker_connections(worker_env)
@@ -484,7 +484,7 @@ def test_postgresql_accepts_every_connection_the_stack_may_open(
     # PostgreSQL's default superuser_reserved_connections (reserved_connections: 0).
     limit = connections.ServerLimit(max_connections, reserved=3)
     assert connections.problem(needed, limit) is None
-    assert sum(needed.values()) == 4 * 32 + 15 + 20  # the defaults, as the comments say
+    assert sum(needed.values()) == 5 * 32 + needed["worker"] + 20  # the defaults
 
 
 def test_the_worker_runs_each_apps_jobs_with_that_apps_own_settings(
@@ -501,7 +501,13 @@ def test_the_worker_runs_each_apps_jobs_with_that_apps_own_settings(
     assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     env = container_environment(compose, "worker", variables)
     with_jobs = [spec for spec in APPS.values() if spec.jobs is not None]
-    assert {spec.name for spec in with_jobs} == {"conventions", "actions", "documents", "gateway"}
+    assert {spec.name for spec in with_jobs} == {
+        "conventions",
+        "actions",
+        "documents",
+        "notifications",
+        "gateway",
+    }
     for spec in with_jobs:
         own = env_of(compose, variables, spec.name)
         differing = sorted(k for k, v in own.items() if env.get(k) != v)

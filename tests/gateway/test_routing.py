@@ -55,12 +55,16 @@ def test_most_specific_template_wins() -> None:
     assert TABLE.service_for("/api/v1/conventions/1/") == "conventions"
     assert TABLE.service_for("/api/v1/moi") is None
     assert TABLE.service_for("/api/v1/moi/actions-a-renseigner") == "actions"
+    assert TABLE.service_for("/api/v1/moi/notifications") == "notifications"
+    assert TABLE.service_for("/api/v1/moi/notifications/1/lecture") == "notifications"
+    assert TABLE.service_for("/api/v1/moi/habilitations") is None  # the gateway's own
     assert TABLE.service_for("/api/v1/conventionsX") is None
     assert TABLE.service_for("/api/v1/conventions/./x") is None
     assert {service for _, service in PUBLIC_ROUTES} == {
         "conventions",
         "actions",
         "documents",
+        "notifications",
         "gateway",
     }
     # A convention's history is the gateway's own (merged across services), its

@@ -1,0 +1,49 @@
+"""The notifications service's periodic jobs, run by `coop worker` (kernel.jobs): one
+follower per event feed, the sender of the e-mails due, and the delivery log's purge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import cast
+
+import httpx
+from sqlalchemy import Table
+
+from kernel.jobs import PeriodicJob, idempotency_purge_job, job_resources
+from kernel.outbox import OutboxClient
+from kernel.people_ref import PersonnesClient
+from kernel.retention import delivery_log_purge_job
+from services.notifications import service
+from services.notifications.messages import ACTIONS, GATEWAY
+from services.notifications.models import Envoi, idempotency_keys
+from services.notifications.settings import NotificationsSettings
+
+
+@asynccontextmanager
+async def periodic_jobs(settings: NotificationsSettings) -> AsyncIterator[list[PeriodicJob]]:
+    async with (
+        job_resources(settings) as resources,
+        httpx.AsyncClient(timeout=settings.http_timeout_seconds, trust_env=False) as http,
+    ):
+        people = PersonnesClient(http, resources.signer, settings.gateway_url)
+        feeds = {
+            GATEWAY: OutboxClient(http, resources.signer, GATEWAY, settings.gateway_url),
+            ACTIONS: OutboxClient(http, resources.signer, ACTIONS, settings.actions_url),
+        }
+
+        def follower(feed: OutboxClient) -> PeriodicJob:
+            async def work() -> int:
+                return await service.follow(resources.sessionmaker, feed, people, settings)
+
+            return PeriodicJob(f"notifications.follow-{feed.source}", settings.follow_seconds, work)
+
+        async def send() -> int:
+            return await service.send_due(resources.sessionmaker, settings)
+
+        yield [
+            *(follower(feed) for feed in feeds.values()),
+            PeriodicJob("notifications.send", settings.send_seconds, send),
+            delivery_log_purge_job(settings, cast(Table, Envoi.__table__), "cree_le", resources),
+            idempotency_purge_job(settings, idempotency_keys, resources),
+        ]

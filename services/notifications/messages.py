@@ -1,0 +1,205 @@
+"""What each followed event says, and to whom: one `Message` per event type.
+
+Recipients are resolved when the event is acted on (kernel.people_ref, from the
+gateway's grants of that moment): someone whose grant was revoked, or who cannot read
+the convention, hears nothing. The author of the change is not told of it. The e-mail
+says as little as it can (titles and a link, never a suivi's narrative): a send-back's
+comment and a refusal's reason are shown in the app only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from kernel.outbox import Evenement
+from kernel.people_ref import PersonneContact, PersonneRef, PersonnesClient
+from kernel.principal import Role
+from services.notifications.models import Famille
+
+ACTIONS = "actions"
+GATEWAY = "gateway"
+# The feeds followed, in the order they are read.
+SOURCES = (GATEWAY, ACTIONS)
+
+CAF_AGENTS = (Role.agent, Role.administrateur)
+PORTEUR_WRITERS = (Role.contributeur, Role.referent)
+ROLE_LABELS = {
+    "lecteur": "lecteur",
+    "contributeur": "contributeur",
+    "referent": "référent",
+    "agent": "agent",
+    "administrateur": "administrateur",
+}
+
+
+@dataclass(frozen=True)
+class Content:
+    """One notification: its title, its in-app text, its e-mail text (less), its link."""
+
+    titre: str
+    texte: str
+    texte_email: str
+    lien: str
+
+
+@dataclass(frozen=True)
+class Message:
+    famille: Famille
+    # Who hears of it (persons, with their verified address if any).
+    recipients: Callable[[PersonnesClient, Evenement], Awaitable[list[PersonneContact]]]
+    content: Callable[[Evenement, str], Content]
+
+
+def _s(event: Evenement, key: str) -> str:
+    value = event.donnees.get(key)
+    return "" if value is None else str(value)
+
+
+def _ids(event: Evenement, key: str) -> list[uuid.UUID]:
+    value = event.donnees.get(key)
+    return [uuid.UUID(str(v)) for v in value] if isinstance(value, list) else []
+
+
+def _id(event: Evenement, key: str) -> uuid.UUID:
+    return uuid.UUID(_s(event, key))
+
+
+def _contacts(people: Sequence[PersonneRef | PersonneContact]) -> list[PersonneContact]:
+    """Once per person (a person may hold several grants on a convention)."""
+    seen: dict[uuid.UUID, PersonneContact] = {}
+    for p in people:
+        seen.setdefault(p.id, PersonneContact(id=p.id, nom=p.nom, email=p.email))
+    return list(seen.values())
+
+
+async def _caf_agents_of_convention(
+    people: PersonnesClient, event: Evenement
+) -> list[PersonneContact]:
+    assert event.convention_id is not None
+    found = await people.of_convention(
+        event.convention_id, organisations=[_id(event, "caf_id")], roles=CAF_AGENTS
+    )
+    return _contacts(found)
+
+
+async def _porteurs_of_action(people: PersonnesClient, event: Evenement) -> list[PersonneContact]:
+    assert event.convention_id is not None
+    porteurs = _ids(event, "porteur_ids")
+    if not porteurs:
+        return []
+    found = await people.of_convention(
+        event.convention_id, organisations=porteurs, roles=PORTEUR_WRITERS
+    )
+    return _contacts(found)
+
+
+async def _deciders(people: PersonnesClient, event: Evenement) -> list[PersonneContact]:
+    """Who may approve an access request: the collectivité's referents (for lecteur and
+    contributeur), the agents of the Cafs whose conventions it signs."""
+    found: list[PersonneRef] = []
+    if _s(event, "role") != Role.referent.value:
+        found += await people.of_organisations([_id(event, "organisation_id")], [Role.referent])
+    found += await people.of_organisations(_ids(event, "caf_ids"), CAF_AGENTS)
+    return _contacts(found)
+
+
+async def _requester(people: PersonnesClient, event: Evenement) -> list[PersonneContact]:
+    return [await people.contact(_id(event, "personne_id"))]
+
+
+async def _nobody(people: PersonnesClient, event: Evenement) -> list[PersonneContact]:
+    return []
+
+
+def _suivi_link(event: Evenement, app: str) -> str:
+    return f"{app}/actions/{_s(event, 'action_id')}/suivis/{_s(event, 'periode')}"
+
+
+def _suivi_soumis(event: Evenement, app: str) -> Content:
+    action, periode = _s(event, "action_titre"), _s(event, "periode")
+    texte = (
+        f"{_s(event, 'auteur_nom') or 'Un contributeur'} a soumis le suivi {periode} de "
+        f"l'action « {action} » ({_s(event, 'convention_titre')}). Il attend la validation "
+        "de la Caf."
+    )
+    return Content(f"Suivi {periode} soumis : {action}", texte, texte, _suivi_link(event, app))
+
+
+def _suivi_a_completer(event: Evenement, app: str) -> Content:
+    action, periode = _s(event, "action_titre"), _s(event, "periode")
+    texte = (
+        f"La Caf a renvoyé le suivi {periode} de l'action « {action} » "
+        f"({_s(event, 'convention_titre')}) : il est à compléter."
+    )
+    commentaire = _s(event, "commentaire")
+    return Content(
+        f"Suivi {periode} à compléter : {action}",
+        f"{texte}\nCommentaire : {commentaire}" if commentaire else texte,
+        f"{texte} Le commentaire de la Caf est dans l'application.",
+        _suivi_link(event, app),
+    )
+
+
+def _suivi_valide(event: Evenement, app: str) -> Content:
+    action, periode = _s(event, "action_titre"), _s(event, "periode")
+    texte = (
+        f"La Caf a validé le suivi {periode} de l'action « {action} » "
+        f"({_s(event, 'convention_titre')})."
+    )
+    return Content(f"Suivi {periode} validé : {action}", texte, texte, _suivi_link(event, app))
+
+
+def _demande_deposee(event: Evenement, app: str) -> Content:
+    role = ROLE_LABELS.get(_s(event, "role"), _s(event, "role"))
+    texte = (
+        f"{_s(event, 'personne_nom') or 'Une personne'} demande le rôle {role} sur une "
+        "collectivité dont vous gérez les habilitations."
+    )
+    return Content(
+        "Demande d'accès à examiner",
+        texte,
+        texte,
+        f"{app}/demandes-acces/{_s(event, 'demande_id')}",
+    )
+
+
+def _demande_decidee(event: Evenement, app: str) -> Content:
+    role = ROLE_LABELS.get(_s(event, "role"), _s(event, "role"))
+    statut = _s(event, "statut")
+    texte = f"Votre demande du rôle {role} a été {statut}."
+    motif = _s(event, "motif")
+    return Content(
+        f"Demande d'accès {statut}",
+        f"{texte}\nMotif : {motif}" if motif else texte,
+        texte,
+        f"{app}/demandes-acces/{_s(event, 'demande_id')}",
+    )
+
+
+def invitation_content(event: Evenement, app: str) -> Content:
+    role = ROLE_LABELS.get(_s(event, "role"), _s(event, "role"))
+    par = _s(event, "invite_par")
+    texte = (
+        f"{par + ' vous invite' if par else 'Vous êtes invité(e)'} à rejoindre Coopération, "
+        f"l'outil de suivi des Conventions Territoriales Globales, avec le rôle {role}. "
+        f"L'invitation est valable jusqu'au {_s(event, 'expire_le')[:10]}."
+    )
+    return Content(
+        "Invitation à rejoindre Coopération",
+        texte,
+        texte,
+        f"{app}/invitations/acceptation?jeton={_s(event, 'jeton')}",
+    )
+
+
+MESSAGES: dict[str, Message] = {
+    "suivi.soumis": Message(Famille.suivis, _caf_agents_of_convention, _suivi_soumis),
+    "suivi.a_completer": Message(Famille.suivis, _porteurs_of_action, _suivi_a_completer),
+    "suivi.valide": Message(Famille.suivis, _porteurs_of_action, _suivi_valide),
+    "demande_acces.deposee": Message(Famille.habilitations, _deciders, _demande_deposee),
+    "demande_acces.decidee": Message(Famille.habilitations, _requester, _demande_decidee),
+    # To an address, not a person: no in-app notification (see service.act_on).
+    "invitation.creee": Message(Famille.invitations, _nobody, invitation_content),
+}

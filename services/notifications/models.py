@@ -1,0 +1,160 @@
+"""SQLAlchemy models of the notifications schema: where each feed was read to, which
+events were acted on, the in-app notifications, the e-mails and their delivery log,
+and the families a person unsubscribed from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from kernel.database import make_metadata
+from kernel.idempotency import idempotency_table
+
+SCHEMA = "notifications"
+
+
+class Base(DeclarativeBase):
+    metadata = make_metadata(SCHEMA)
+
+
+metadata = Base.metadata
+idempotency_keys = idempotency_table(metadata)
+
+
+class Famille(StrEnum):
+    """Families of events: a person unsubscribes from (and later sets preferences for)
+    a family, never from one message."""
+
+    suivis = "suivis"
+    habilitations = "habilitations"
+    invitations = "invitations"
+
+
+class StatutEnvoi(StrEnum):
+    en_attente = "en attente"
+    envoye = "envoyé"
+    echec = "échec"
+
+
+def _now() -> Mapped[dt.datetime]:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class Curseur(Base):
+    """How far a source's event feed has been read (kernel.outbox)."""
+
+    __tablename__ = "curseurs"
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    apres: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class EvenementTraite(Base):
+    """An event acted on: the key that makes a feed read twice act once."""
+
+    __tablename__ = "evenements_traites"
+    __table_args__ = (PrimaryKeyConstraint("source", "evenement_id"),)
+
+    source: Mapped[str] = mapped_column(String(40))
+    evenement_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    traite_le: Mapped[dt.datetime] = _now()
+
+
+class Notification(Base):
+    """What a person sees in the app (`/api/v1/moi/notifications`)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("personne_id", "source", "evenement_id"),
+        Index(None, "personne_id", "cree_le", "id"),
+        Index(None, "personne_id", "seq"),
+        Index(
+            "ix_notifications_non_lues",
+            "personne_id",
+            postgresql_where=text("lue_le IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    personne_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    famille: Mapped[str] = mapped_column(String(40), nullable=False)
+    type: Mapped[str] = mapped_column(String(60), nullable=False)
+    titre: Mapped[str] = mapped_column(String(300), nullable=False)
+    texte: Mapped[str] = mapped_column(Text, nullable=False)
+    lien: Mapped[str | None] = mapped_column(String(1000))
+    convention_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    source: Mapped[str] = mapped_column(String(40), nullable=False)
+    evenement_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    lue_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Delta sync: numbered at each change in commit order (migration 0001's function).
+    seq: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, server_default=text("notifications.next_change_seq()")
+    )
+
+
+class Envoi(Base):
+    """One e-mail and its state: the delivery log (kept COOP_DELIVERY_LOG_RETENTION_DAYS)."""
+
+    __tablename__ = "envois"
+    __table_args__ = (
+        # Never two messages for one event to one address.
+        UniqueConstraint("source", "evenement_id", "adresse"),
+        Index(None, "cree_le"),
+        Index(
+            "ix_envois_a_envoyer",
+            "prochain_essai",
+            postgresql_where=text("statut = 'en attente'"),
+        ),
+        Index(None, "caf_ids", postgresql_using="gin"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # None for an invitee (no account yet): the address comes from the invitation.
+    personne_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    adresse: Mapped[str] = mapped_column(String(320), nullable=False)
+    famille: Mapped[str] = mapped_column(String(40), nullable=False)
+    type: Mapped[str] = mapped_column(String(60), nullable=False)
+    source: Mapped[str] = mapped_column(String(40), nullable=False)
+    evenement_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    sujet: Mapped[str] = mapped_column(String(300), nullable=False)
+    statut: Mapped[str] = mapped_column(String(20), nullable=False)
+    tentatives: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    prochain_essai: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    raison: Mapped[str | None] = mapped_column(Text)
+    envoye_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The Cafs whose administrators read this line of the log.
+    caf_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), nullable=False)
+    # What the message is rendered from (template and values); erased once the message
+    # is sent or has failed: the log keeps who, what subject, when and how it went.
+    modele: Mapped[str] = mapped_column(String(60), nullable=False)
+    contexte: Mapped[dict[str, object] | None] = mapped_column(JSONB)
+
+
+class Desabonnement(Base):
+    """A person who asked for no more e-mail of a family (one-click, RFC 8058)."""
+
+    __tablename__ = "desabonnements"
+    __table_args__ = (PrimaryKeyConstraint("personne_id", "famille"),)
+
+    personne_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    famille: Mapped[str] = mapped_column(String(40))
+    le: Mapped[dt.datetime] = _now()

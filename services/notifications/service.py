@@ -1,0 +1,344 @@
+"""The notifications' rules: acting on the feeds' events once, the in-app notifications
+of a person, the e-mails' sending with retries, the Caf administrators' delivery log.
+
+Following a feed (`follow`): at least once, acting at most once. Each event is acted on
+in its own transaction which claims (source, event id) first (a feed read twice acts
+once) and moves the feed's cursor; recipients are resolved before, from the gateway's
+grants of that moment (kernel.people_ref): a gateway that does not answer stops the run
+before the event, which the next run reads again.
+
+Sending (`send_due`): each message in its own transaction, locked while it is sent
+(`SKIP LOCKED`: two senders never send one message). SMTP refused or unreachable: the
+message waits `retry_base_seconds` × 2^(tries-1), and after `send_max_attempts` tries
+is marked "échec" with the last reason. Time is `settings.now()` (tests move it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosmtplib
+from pydantic import JsonValue
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kernel.errors import NotFound
+from kernel.outbox import Evenement, OutboxClient
+from kernel.pagination import encode_cursor
+from kernel.people_ref import PersonneContact, PersonnesClient
+from kernel.principal import OrganisationKind, Principal, PrincipalKind, Role
+from services.notifications import mailer
+from services.notifications import repository as repo
+from services.notifications.messages import MESSAGES, Content
+from services.notifications.models import Envoi, Famille, Notification, StatutEnvoi
+from services.notifications.settings import NotificationsSettings
+
+_log = logging.getLogger("coop.notifications")
+
+FAMILY_LABELS = {
+    Famille.suivis: "suivis trimestriels",
+    Famille.habilitations: "habilitations et demandes d'accès",
+    Famille.invitations: "invitations",
+}
+# At most this many messages per run of the sender (the next run takes the rest).
+SEND_BATCH = 200
+
+
+# --- following the feeds ----------------------------------------------------------------------
+
+
+async def follow(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    feed: OutboxClient,
+    people: PersonnesClient,
+    settings: NotificationsSettings,
+) -> int:
+    """Read the source's feed from its cursor to its end; act on each event once. How
+    many events were acted on."""
+    async with sessionmaker() as session:
+        after = await repo.cursor(session, feed.source)
+    acted = 0
+    while True:
+        events = await feed.after(after)
+        if not events:
+            return acted
+        for event in events:
+            recipients, content = await _resolve(event, people, settings)
+            async with sessionmaker() as session:
+                if await repo.claim(session, feed.source, event.id):
+                    await _act(session, feed.source, event, recipients, content, settings)
+                    acted += 1
+                await repo.set_cursor(session, feed.source, event.seq)
+                await session.commit()
+            after = event.seq
+
+
+async def _resolve(
+    event: Evenement, people: PersonnesClient, settings: NotificationsSettings
+) -> tuple[list[PersonneContact], Content | None]:
+    message = MESSAGES.get(event.type)
+    if message is None:  # an event nobody is told of (yet)
+        return [], None
+    recipients = await message.recipients(people, event)
+    # Whoever acted is not told of their own act.
+    recipients = [r for r in recipients if str(r.id) != event.auteur_id]
+    return recipients, message.content(event, settings.app_base_url.rstrip("/"))
+
+
+def _caf_ids(event: Evenement) -> list[uuid.UUID]:
+    one = event.donnees.get("caf_id")
+    many = event.donnees.get("caf_ids")
+    ids = [one] if isinstance(one, str) else many if isinstance(many, list) else []
+    return [uuid.UUID(str(i)) for i in ids]
+
+
+async def _act(
+    session: AsyncSession,
+    source: str,
+    event: Evenement,
+    recipients: list[PersonneContact],
+    content: Content | None,
+    settings: NotificationsSettings,
+) -> None:
+    if content is None:
+        return
+    famille = MESSAGES[event.type].famille
+    now = settings.now()
+    envoi = _EnvoiFactory(source, event, famille, content, _caf_ids(event), now)
+    if event.type == "invitation.creee":
+        adresse = event.donnees.get("email")
+        if isinstance(adresse, str):
+            await repo.add(session, envoi.make(None, adresse, None, "invitation"))
+        return
+    off = await repo.unsubscribed(session, [r.id for r in recipients], famille.value)
+    addressed: set[str] = set()  # two accounts may share an address: one message
+    for r in recipients:
+        await repo.add(
+            session,
+            Notification(
+                id=uuid.uuid4(),
+                personne_id=r.id,
+                famille=famille.value,
+                type=event.type,
+                titre=content.titre,
+                texte=content.texte,
+                lien=content.lien,
+                convention_id=event.convention_id,
+                source=source,
+                evenement_id=event.id,
+                cree_le=event.le,
+            ),
+        )
+        if r.email and r.id not in off and r.email.lower() not in addressed:
+            addressed.add(r.email.lower())
+            await repo.add(session, envoi.make(r.id, r.email, r.nom, "notification"))
+
+
+@dataclass(frozen=True)
+class _EnvoiFactory:
+    source: str
+    event: Evenement
+    famille: Famille
+    content: Content
+    caf_ids: list[uuid.UUID]
+    now: dt.datetime
+
+    def make(
+        self, personne_id: uuid.UUID | None, adresse: str, nom: str | None, modele: str
+    ) -> Envoi:
+        contexte: dict[str, JsonValue] = {
+            "nom": nom,
+            "titre": self.content.titre,
+            "texte": self.content.texte_email,
+            "lien": self.content.lien,
+            "famille": self.famille.value,
+            "famille_libelle": FAMILY_LABELS[self.famille],
+        }
+        return Envoi(
+            id=uuid.uuid4(),
+            cree_le=self.now,
+            personne_id=personne_id,
+            adresse=adresse.lower(),
+            famille=self.famille.value,
+            type=self.event.type,
+            source=self.source,
+            evenement_id=self.event.id,
+            sujet=self.content.titre,
+            statut=StatutEnvoi.en_attente.value,
+            tentatives=0,
+            prochain_essai=self.now,
+            caf_ids=self.caf_ids,
+            modele=modele,
+            contexte=contexte,
+        )
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+
+def unsubscribe_url(
+    settings: NotificationsSettings, personne_id: uuid.UUID, famille: Famille
+) -> str:
+    token = mailer.unsubscribe_token(
+        settings.unsubscribe_secret.get_secret_value(), personne_id, famille
+    )
+    return f"{settings.api_base_url.rstrip('/')}/desabonnement/{token}"
+
+
+async def send_due(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: NotificationsSettings
+) -> int:
+    """Send the messages due now; how many were sent."""
+    sent = 0
+    for _ in range(SEND_BATCH):
+        now = settings.now()
+        async with sessionmaker() as session:
+            envoi = await repo.next_due(session, now)
+            if envoi is None:
+                return sent
+            sent += await _send_one(session, envoi, settings, now)
+            await session.commit()
+    return sent
+
+
+async def _send_one(
+    session: AsyncSession, envoi: Envoi, settings: NotificationsSettings, now: dt.datetime
+) -> int:
+    contexte = dict(envoi.contexte or {})
+    famille = Famille(envoi.famille)
+    link = (
+        unsubscribe_url(settings, envoi.personne_id, famille)
+        if envoi.personne_id is not None
+        else None
+    )
+    msg = mailer.build(settings, envoi.id, envoi.adresse, envoi.sujet, envoi.modele, contexte, link)
+    envoi.tentatives += 1
+    try:
+        await mailer.send(settings, msg)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        envoi.raison = f"{type(exc).__name__} : {exc}"[:2000]
+        if envoi.tentatives >= settings.send_max_attempts:
+            envoi.statut = StatutEnvoi.echec.value
+            envoi.contexte = None
+            _log.warning("e-mail %s failed for good after %d tries", envoi.id, envoi.tentatives)
+        else:
+            wait = settings.retry_base_seconds * 2 ** (envoi.tentatives - 1)
+            envoi.prochain_essai = now + dt.timedelta(seconds=wait)
+        await session.flush()
+        return 0
+    envoi.statut = StatutEnvoi.envoye.value
+    envoi.envoye_le = now
+    envoi.raison = None
+    envoi.contexte = None
+    await session.flush()
+    return 1
+
+
+# --- in the app -----------------------------------------------------------------------------------
+
+
+def person_of(principal: Principal) -> uuid.UUID | None:
+    """The person a caller is (machine clients have no notifications)."""
+    if principal.kind is not PrincipalKind.person:
+        return None
+    try:
+        return uuid.UUID(principal.subject)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Listing:
+    items: Sequence[Notification]
+    next_cursor: str | None
+    sync_token: int
+    non_lues: int
+
+
+async def my_notifications(
+    session: AsyncSession,
+    principal: Principal,
+    limit: int,
+    cursor: str | None,
+    since: int | None,
+) -> Listing:
+    me = person_of(principal)
+    if me is None:
+        return Listing([], None, since or 0, 0)
+    # The token first: a notification committed meanwhile comes with the next sync.
+    token = await repo.last_seq(session, me)
+    unread = await repo.unread_count(session, me)
+    if since is not None:
+        items = await repo.changed_since(session, me, since, limit)
+        if len(items) == limit:
+            token = items[-1].seq
+        return Listing(items, None, max(token, since) if len(items) < limit else token, unread)
+    rows = await repo.page(session, me, limit, cursor)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1].cree_le, rows[-1].id])
+    return Listing(rows, next_cursor, token, unread)
+
+
+async def mark_read(
+    session: AsyncSession, principal: Principal, notification_id: uuid.UUID
+) -> Notification:
+    """One of the caller's notifications, read (404 for anyone else's)."""
+    me = person_of(principal)
+    if me is None:
+        raise NotFound("Notification introuvable.")
+    await repo.mark_read(session, me, notification_id)
+    found = await repo.notification_of(session, me, notification_id)
+    if found is None:
+        raise NotFound("Notification introuvable.")
+    await session.refresh(found)
+    return found
+
+
+async def mark_all_read(session: AsyncSession, principal: Principal) -> int:
+    me = person_of(principal)
+    if me is None:
+        return 0
+    return len(await repo.mark_read(session, me, None))
+
+
+async def unsubscribe(
+    session: AsyncSession, settings: NotificationsSettings, token: str
+) -> Famille:
+    personne_id, famille = mailer.read_unsubscribe_token(
+        settings.unsubscribe_secret.get_secret_value(), token
+    )
+    await repo.unsubscribe(session, personne_id, famille.value)
+    return famille
+
+
+# --- the delivery log -----------------------------------------------------------------------------
+
+
+def administered_cafs(principal: Principal) -> list[uuid.UUID]:
+    return [
+        g.organisation_id
+        for g in principal.grants
+        if g.role is Role.administrateur and g.organisation_kind is OrganisationKind.caf
+    ]
+
+
+async def delivery_log(
+    session: AsyncSession,
+    principal: Principal,
+    limit: int,
+    cursor: str | None,
+    statut: StatutEnvoi | None,
+) -> tuple[Sequence[Envoi], str | None]:
+    rows = await repo.delivery_log(
+        session, administered_cafs(principal), limit, cursor, statut.value if statut else None
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1].cree_le, rows[-1].id])
+    return rows, next_cursor
