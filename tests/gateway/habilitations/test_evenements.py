@@ -90,7 +90,7 @@ def test_pending_invitations_of_the_former_outbox_become_events(fresh_database: 
     ones still awaiting acceptance become `invitation.creee` events with their token;
     sent, accepted or expired ones do not."""
     url = fresh_database
-    upgrade("gateway", url, "0007")
+    upgrade("gateway", url, "0008")
     rows = [
         ("en attente", 3, False, "a-envoyer@test.invalid"),
         ("en attente", 3, True, "deja-envoyee@test.invalid"),

@@ -1,7 +1,7 @@
 """the actions service's domain events (kernel.outbox): a suivi's workflow steps
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from alembic import op
 
 from kernel.migrations import create_outbox
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,8 +6,8 @@ notifications service follows; it e-mails invitations to the invitee. The former
 (unsent, the invitation awaiting acceptance and not expired) become `invitation.creee`
 events, so the notifications service e-mails them once this lands; the table goes.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -18,8 +18,8 @@ from sqlalchemy.dialects import postgresql
 
 from kernel.migrations import create_outbox
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
