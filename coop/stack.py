@@ -63,8 +63,16 @@ class Stack:
             env[prefix + "KEY_DIR"] = str(self.work_dir / "idp")
             env[prefix + "ISSUER"] = self.url("idp")
             env[prefix + "CONSOLE_ORIGINS"] = json.dumps([self.url("gateway")])
+        if spec.name == "notifications":
+            # The feeds it follows are this stack's; no SMTP server listens on that port
+            # (messages wait and are retried: nothing leaves a benchmark or a test).
+            env[prefix + "GATEWAY_URL"] = self.url("gateway")
+            env[prefix + "ACTIONS_URL"] = self.url("actions")
+            env[prefix + "SMTP_PORT"] = str(free_port())
         if spec.name == "gateway":
-            services = {n: self.url(n) for n in ("conventions", "actions", "documents")}
+            services = {
+                n: self.url(n) for n in ("conventions", "actions", "documents", "notifications")
+            }
             env[prefix + "SERVICE_URLS"] = json.dumps(services)
             env[prefix + "OIDC_ISSUER"] = self.url("idp")
             env[prefix + "RATE_LIMIT_ENABLED"] = "true" if self.rate_limit else "false"
