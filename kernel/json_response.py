@@ -13,6 +13,8 @@ formats as pydantic writes them).
 from __future__ import annotations
 
 import decimal
+import types
+import typing
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Generic, NamedTuple, TypeVar
@@ -21,7 +23,10 @@ import orjson
 from fastapi import Response
 from pydantic import BaseModel
 
+from kernel.reads import group_type, row_hints
+
 R = TypeVar("R", bound=NamedTuple)
+_UNIONS = (typing.Union, types.UnionType)
 # A JSON object as orjson writes it.
 JsonObject = dict[str, object]
 
@@ -48,9 +53,10 @@ def json_response(
 
 class ResponseFields(Generic[R]):
     """What a response model shows of a typed row: each of the model's fields is the
-    row's field of that name (written under its serialization alias), or one the
-    service derives and gives by name (`derived`); checked when declared. Adding a
-    stored field to a list is then one field in the row type and one in the model."""
+    row's field of that name (written under its serialization alias; a group of the row,
+    a NamedTuple, as the nested model it is), or one the service derives and gives by
+    name (`derived`); checked when declared. Adding a stored field to a list is then one
+    field in the row type and one in the model."""
 
     def __init__(self, model: type[BaseModel], row: type[R], derived: Iterable[str] = ()) -> None:
         fields = row._fields
@@ -60,14 +66,41 @@ class ResponseFields(Generic[R]):
         extra = self.derived.difference(names)
         if missing or extra:
             raise TypeError(f"{model.__name__} / {row.__name__}: {missing or sorted(extra)}")
+        hints = row_hints(row)
         # Written under its serialization alias, as FastAPI writes a response model.
         self._taken = tuple(
-            (info.serialization_alias or name, fields.index(name))
+            (
+                info.serialization_alias or name,
+                fields.index(name),
+                _nested(model, name, info.annotation, hints[name]),
+            )
             for name, info in model.model_fields.items()
             if name not in self.derived
         )
+        self._flat = all(nested is None for _, _, nested in self._taken)
 
     def __call__(self, row: R, **derived: object) -> JsonObject:
-        out: JsonObject = {name: row[i] for name, i in self._taken}
+        out: JsonObject
+        if self._flat:
+            out = {name: row[i] for name, i, _ in self._taken}
+        else:
+            out = {}
+            for name, i, nested in self._taken:
+                value = row[i]
+                out[name] = value if nested is None or value is None else nested(value)
         out.update(derived)
         return out
+
+
+def _nested(
+    model: type[BaseModel], name: str, field: object, annotation: object
+) -> ResponseFields[NamedTuple] | None:
+    """The fields of the nested model a group of the row is shown as (None: a column)."""
+    group = group_type(annotation)
+    if group is None:
+        return None
+    members = typing.get_args(field) if typing.get_origin(field) in _UNIONS else (field,)
+    nested = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+    if len(nested) != 1:
+        raise TypeError(f"{model.__name__}.{name}: un groupe se montre en modèle imbriqué")
+    return ResponseFields(nested[0], group[0])

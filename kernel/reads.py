@@ -30,7 +30,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, cast
 from sqlalchemy import BindParameter, ColumnElement, Select, bindparam
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import Bundle, QueryableAttribute
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import KeyedColumnElement
 
@@ -58,7 +58,7 @@ RowType = type[NamedTuple]
 # --- row types ---------------------------------------------------------------------------
 
 
-def _group_type(annotation: object) -> tuple[RowType, bool] | None:
+def group_type(annotation: object) -> tuple[RowType, bool] | None:
     """The NamedTuple a field holds (and whether it may be None), or None for a column."""
     optional = False
     candidates: tuple[object, ...] = (annotation,)
@@ -86,7 +86,7 @@ def row_labels(row: RowType) -> list[str]:
     ``<field>__<its field>``."""
     out: list[str] = []
     for name, annotation in row_hints(row).items():
-        group = _group_type(annotation)
+        group = group_type(annotation)
         if group is None:
             out.append(name)
         else:
@@ -98,12 +98,12 @@ def _builder(row: RowType) -> Callable[[Record], NamedTuple]:
     """Makes a row from a record (asyncpg's, or any sequence) of `row_labels(row)`."""
     make = row._make
     hints = row_hints(row)
-    if all(_group_type(a) is None for a in hints.values()):
+    if all(group_type(a) is None for a in hints.values()):
         return make  # a flat row: the record's values as they are
     parts: list[Callable[[Record], object]] = []
     start = 0
     for annotation in hints.values():
-        group = _group_type(annotation)
+        group = group_type(annotation)
         if group is None:
             parts.append(_column_part(start))
             start += 1
@@ -135,14 +135,19 @@ def _group_part(
 def columns(row: RowType, *sources: Source, **given: object) -> list[ColumnElement[Any]]:
     """The columns of `row`, in its order, labelled with its field names: an expression
     given by name, else the column of that name of the first source that has it. A group
-    field (a NamedTuple) is given by its name as its columns (`columns` of its type) or
-    as the source to take them from; by default from the same sources."""
+    field (a NamedTuple) is given by its name as its columns (`columns` of its type), as
+    a composite attribute whose columns are its fields in order, or as the source to take
+    them from; by default the sources' composite of that name, else their columns."""
     out: list[ColumnElement[Any]] = []
     for name, annotation in row_hints(row).items():
-        group = _group_type(annotation)
+        group = group_type(annotation)
         chosen = given.get(name)
         if group is not None:
-            if not isinstance(chosen, list):
+            if chosen is None:
+                chosen = _composite_of(sources, name)
+            if isinstance(chosen, Bundle):
+                chosen = _composite_columns(group[0], chosen)
+            elif not isinstance(chosen, list):
                 chosen = columns(group[0], *((chosen,) if chosen is not None else sources))
             out += [c.label(f"{name}{GROUP_SEPARATOR}{c.key}") for c in chosen]
         elif isinstance(chosen, QueryableAttribute):
@@ -154,6 +159,26 @@ def columns(row: RowType, *sources: Source, **given: object) -> list[ColumnEleme
         else:
             out.append(_column_of(sources, name).label(name))
     return out
+
+
+def _composite_of(sources: Sequence[Source], name: str) -> Bundle[Any] | None:
+    """The columns of the first source's composite attribute `name` (SQLAlchemy's
+    `composite()`: a group of columns mapped as one value), if it has one."""
+    for source in sources:
+        attribute = getattr(source, name, None) if getattr(source, "c", None) is None else None
+        expression = getattr(attribute, "expression", None)
+        if isinstance(expression, Bundle):
+            return expression
+    return None
+
+
+def _composite_columns(group: RowType, composite: Bundle[Any]) -> list[ColumnElement[Any]]:
+    """A composite's columns, labelled as the group's fields they give (in order)."""
+    fields = group._fields
+    exprs = [e for e in composite.exprs if isinstance(e, ColumnElement)]
+    if len(exprs) != len(fields) or len(exprs) != len(composite.exprs):
+        raise TypeError(f"{group.__name__}: {len(exprs)} colonnes pour {len(fields)} champs")
+    return [expr.label(name) for expr, name in zip(exprs, fields, strict=True)]
 
 
 def _column_of(sources: Sequence[Source], name: str) -> ColumnElement[object]:
@@ -169,15 +194,19 @@ def _column_of(sources: Sequence[Source], name: str) -> ColumnElement[object]:
 
 def row_from(row: type[R], obj: object, **given: object) -> R:
     """A row of `row` from an object with the same attributes (an ORM instance: a write's
-    answer goes through the same row type, and the same rules, as a read's)."""
+    answer goes through the same row type, and the same rules, as a read's); a group
+    from the object's composite of its name."""
     values = []
     for name, annotation in row_hints(row).items():
         if name in given:
             values.append(given[name])
-        elif _group_type(annotation) is not None:
+            continue
+        group = group_type(annotation)
+        value = getattr(obj, name) if group is None else getattr(obj, name, None)
+        # A group is the object's value of its type (a composite's), or given by name.
+        if group is not None and not (isinstance(value, group[0]) or (value is None and group[1])):
             raise ValueError(f"{name}: un groupe se donne par son nom")
-        else:
-            values.append(getattr(obj, name))
+        values.append(value)
     return row._make(values)
 
 

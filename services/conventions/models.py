@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -23,7 +24,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, composite, mapped_column
 
 from kernel.database import make_metadata
 from kernel.history import history_table
@@ -194,6 +195,40 @@ class Organisation(Base):
     cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class CopilRow(NamedTuple):
+    """Annexe 4's COPIL, stored as the convention's ``copil_*`` columns (`Convention.copil`);
+    its fields are the API's (`schemas.Copil`)."""
+
+    presidence: str | None
+    secretariat: str | None
+    reunions_par_an: int | None
+    commissions: list[str]
+
+    def __composite_values__(self) -> tuple[object, ...]:
+        return tuple(self)
+
+
+class ResiliationRow(NamedTuple):
+    """Art. 12's résiliation, stored as the convention's ``resiliation_*`` columns and
+    ``date_effet_resiliation`` (`Convention.resiliation`, None until it is résiliée); its
+    fields are the API's (`schemas.Resiliation`)."""
+
+    mode: str
+    date_notification: dt.date
+    motif: str | None
+    date_effet: dt.date
+    initiateur_id: uuid.UUID | None
+    mise_en_demeure_id: uuid.UUID | None
+
+    def __composite_values__(self) -> tuple[object, ...]:
+        return tuple(self)
+
+
+def _all_none(*values: object) -> bool:
+    # As a typed read's optional group (kernel.reads): None when its columns all are.
+    return all(v is None for v in values)
+
+
 class Convention(Base):
     __tablename__ = "convention"
     __table_args__ = (
@@ -238,6 +273,26 @@ class Convention(Base):
     # Optimistic concurrency (ETag), bumped on every change.
     version: Mapped[int] = mapped_column(Integer, default=1)
     seq: Mapped[int] = mapped_column(BigInteger)
+    # The column groups the API nests, read and written as one value (SQLAlchemy
+    # composites): typed reads select them as groups of their row (kernel.reads.columns).
+    # Written through these (not their columns) so that the value read back is current.
+    copil: Mapped[CopilRow] = composite(
+        CopilRow,
+        "copil_presidence",
+        "copil_secretariat",
+        "copil_reunions_par_an",
+        "copil_commissions",
+    )
+    resiliation: Mapped[ResiliationRow | None] = composite(
+        ResiliationRow,
+        "resiliation_mode",
+        "resiliation_date_notification",
+        "resiliation_motif",
+        "date_effet_resiliation",
+        "resiliation_initiateur_id",
+        "resiliation_mise_en_demeure_id",
+        return_none_on=_all_none,
+    )
     cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     modifie_le: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()

@@ -47,9 +47,11 @@ from services.conventions.models import (
     Avenant,
     Convention,
     ConventionVersion,
+    CopilRow,
     Equipement,
     MiseEnDemeure,
     Organisation,
+    ResiliationRow,
     Signataire,
     StatutMiseEnDemeure,
     convention_seq,
@@ -281,19 +283,14 @@ class ConventionRow(NamedTuple):
     date_fin: dt.date
     thematiques: list[str]
     objectifs_partages: list[str]
-    copil_presidence: str | None
-    copil_secretariat: str | None
-    copil_reunions_par_an: int | None
-    copil_commissions: list[str]
+    # Groups of columns (the model's composites), shown as ConventionOut's nested models.
+    copil: CopilRow
     statut: str
     date_signature: dt.date | None
     ctg_existante: bool
-    resiliation_mode: str | None
-    resiliation_date_notification: dt.date | None
-    resiliation_motif: str | None
+    resiliation: ResiliationRow | None
+    # (Also in `resiliation`: the state's rules read it here, as on every convention.)
     date_effet_resiliation: dt.date | None
-    resiliation_initiateur_id: uuid.UUID | None
-    resiliation_mise_en_demeure_id: uuid.UUID | None
     precedente_id: uuid.UUID | None
     suivante_id: uuid.UUID | None
     numero_version: int

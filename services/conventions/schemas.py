@@ -519,6 +519,21 @@ class EquipementOut(BaseModel):
     adresse: str | None = Field(description="Adresse de l'équipement.")
 
 
+class TexteConvention(BaseModel):
+    """Le texte d'une convention tel qu'une version le garde (titre, dates, thématiques,
+    objectifs, COPIL, signataires, équipements)."""
+
+    titre: str
+    echelon: str
+    date_debut: dt.date
+    date_fin: dt.date
+    thematiques: list[str]
+    objectifs_partages: list[str]
+    copil: Copil
+    signataires: list[SignataireOut]
+    equipements: list[EquipementOut]
+
+
 class EvenementOut(BaseModel):
     id: int = Field(description="Numéro de l'événement.")
     transition: str = Field(description="L'étape franchie (signature, résiliation…).")

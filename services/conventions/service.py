@@ -22,6 +22,7 @@ from services.conventions.history import CONVENTION, HISTORY, SIGNATAIRE
 from services.conventions.models import (
     THEMATIQUES_SOCLE,
     Convention,
+    CopilRow,
     Organisation,
     Signataire,
     TypeOrganisation,
@@ -360,10 +361,7 @@ async def create_convention(
         date_fin=data.date_fin,
         thematiques=[t.value for t in dict.fromkeys(data.thematiques)],
         objectifs_partages=list(data.objectifs_partages),
-        copil_presidence=data.copil.presidence.value if data.copil.presidence else None,
-        copil_secretariat=data.copil.secretariat,
-        copil_reunions_par_an=data.copil.reunions_par_an,
-        copil_commissions=list(data.copil.commissions),
+        copil=copil_row(data.copil),
         statut=StatutConvention.en_preparation.value,
         numero_version=1,
         version=0,
@@ -389,10 +387,12 @@ async def create_convention(
 
 def set_copil(convention: Convention, copil: Copil) -> None:
     """Annexe 4's COPIL settings: in préparation, or by avenant."""
-    convention.copil_presidence = copil.presidence.value if copil.presidence else None
-    convention.copil_secretariat = copil.secretariat
-    convention.copil_reunions_par_an = copil.reunions_par_an
-    convention.copil_commissions = list(copil.commissions)
+    convention.copil = copil_row(copil)
+
+
+def copil_row(copil: Copil) -> CopilRow:
+    """Annexe 4's COPIL as stored: the API's fields, by name."""
+    return CopilRow(**copil.model_dump(mode="json"))
 
 
 def require_preparation(convention: Convention) -> None:

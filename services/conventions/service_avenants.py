@@ -26,7 +26,7 @@ from services.conventions.service import (
     socle_manquant,
 )
 from services.conventions.service_lifecycle import new_equipement, save_version
-from services.conventions.service_views import copil_of, equipement_fields
+from services.conventions.service_views import copil_of, equipement_json
 
 # Circulaire C-2026-090 (001): "il est recommandé de renégocier les CTG arrivant à
 # échéance au 31 décembre 2025. En cas de blocage partenarial, un avenant de prolongation
@@ -215,8 +215,8 @@ async def add_avenant(
     )
     if equipements_added or equipements_removed:
         modifications["equipements"] = {
-            "ajoutes": [equipement_fields(e) for e in equipements_added],
-            "retires": [equipement_fields(e) for e in equipements_removed],
+            "ajoutes": [equipement_json(e) for e in equipements_added],
+            "retires": [equipement_json(e) for e in equipements_removed],
         }
         articles.append(ANNEXE_EQUIPEMENTS)
     if data.copil is not None:

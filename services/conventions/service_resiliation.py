@@ -21,6 +21,7 @@ from services.conventions.models import (
     FondementMiseEnDemeure,
     MiseEnDemeure,
     ModeResiliation,
+    ResiliationRow,
     StatutMiseEnDemeure,
 )
 from services.conventions.schemas import LeveeIn, MiseEnDemeureIn, MiseEnDemeureOut, ResiliationIn
@@ -298,11 +299,14 @@ async def resilier(
         )
     before = CONVENTION.snapshot(convention)
     convention.statut = StatutConvention.resiliee.value
-    convention.resiliation_mode = data.mode.value
-    convention.resiliation_date_notification = notification
-    convention.resiliation_motif = data.motif
-    convention.date_effet_resiliation = effet
-    convention.resiliation_initiateur_id = party
+    convention.resiliation = ResiliationRow(
+        mode=data.mode.value,
+        date_notification=notification,
+        motif=data.motif,
+        date_effet=effet,
+        initiateur_id=party,
+        mise_en_demeure_id=None if mise_en_demeure is None else mise_en_demeure.id,
+    )
     details: dict[str, object] = {
         "mode": data.mode.value,
         "initiateur_id": str(party),
@@ -312,7 +316,6 @@ async def resilier(
     if mise_en_demeure is not None:
         mise_en_demeure.statut = StatutMiseEnDemeure.infructueuse.value
         mise_en_demeure.date_cloture = notification
-        convention.resiliation_mise_en_demeure_id = mise_en_demeure.id
         details["mise_en_demeure_id"] = str(mise_en_demeure.id)
     # Any other pending mise en demeure has nothing left to lead to.
     await repo.close_mises_en_demeure(

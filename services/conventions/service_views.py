@@ -16,13 +16,15 @@ from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal, Role
 from kernel.reads import row_from
 from services.conventions import repository as repo
-from services.conventions.models import Convention, Equipement
+from services.conventions.models import Convention, CopilRow, Equipement
 from services.conventions.repository import ConventionListed, ConventionRow, SignataireRow
 from services.conventions.schemas import (
     ConventionOut,
     ConventionSummary,
     Copil,
+    EquipementOut,
     SignataireOut,
+    TexteConvention,
 )
 from services.conventions.service import (
     ConventionFacts,
@@ -91,32 +93,12 @@ def transitions(
 SIGNATAIRE = ResponseFields(SignataireOut, SignataireRow)
 
 
-def copil_fields(convention: ConventionRow | Convention) -> JsonObject:
-    """Annexe 4's COPIL as the API nests it (stored as the convention's copil_* columns)."""
-    return {
-        "presidence": convention.copil_presidence,
-        "secretariat": convention.copil_secretariat,
-        "reunions_par_an": convention.copil_reunions_par_an,
-        "commissions": list(convention.copil_commissions or []),
-    }
+COPIL = ResponseFields(Copil, CopilRow)
 
 
-def copil_of(convention: ConventionRow | Convention) -> Copil:
-    return Copil.model_validate(copil_fields(convention))
-
-
-def resiliation_fields(convention: ConventionRow) -> JsonObject | None:
-    """Art. 12's résiliation as the API nests it (its resiliation_* columns), if any."""
-    if convention.resiliation_mode is None:
-        return None
-    return {
-        "mode": convention.resiliation_mode,
-        "date_notification": convention.resiliation_date_notification,
-        "motif": convention.resiliation_motif,
-        "date_effet": convention.date_effet_resiliation,
-        "initiateur_id": convention.resiliation_initiateur_id,
-        "mise_en_demeure_id": convention.resiliation_mise_en_demeure_id,
-    }
+def copil_of(convention: Convention) -> Copil:
+    """Annexe 4's COPIL of a convention, as the API shows it."""
+    return Copil.model_validate(COPIL(convention.copil))
 
 
 def avertissements(convention: ConventionFacts) -> list[str]:
@@ -134,14 +116,7 @@ def avertissements(convention: ConventionFacts) -> list[str]:
 CONVENTION = ResponseFields(
     ConventionOut,
     ConventionRow,
-    derived=(
-        "copil",
-        "etat",
-        "avertissements",
-        "resiliation",
-        "signataires",
-        "transitions_disponibles",
-    ),
+    derived=("etat", "avertissements", "signataires", "transitions_disponibles"),
 )
 
 
@@ -152,10 +127,8 @@ def convention_json(
     from them."""
     return CONVENTION(
         convention,
-        copil=copil_fields(convention),
         etat=etat(convention, today),
         avertissements=avertissements(convention),
-        resiliation=resiliation_fields(convention),
         signataires=[SIGNATAIRE(s) for s in signataires],
         transitions_disponibles=transitions(
             principal, convention, signataires, today, convention.suivante_id is not None
@@ -240,35 +213,28 @@ async def readable_representation(
     return convention, out
 
 
-def equipement_fields(e: Equipement) -> dict[str, object]:
-    """An Annexe 2 entry as versions and avenants keep it (JSON)."""
-    return {
-        "id": str(e.id),
-        "organisation_id": str(e.organisation_id),
-        "type": e.type,
-        "nom": e.nom,
-        "adresse": e.adresse,
-    }
+def equipement_json(equipement: Equipement) -> JsonObject:
+    """An Annexe 2 entry as versions and avenants keep it (JSON): as the API shows it."""
+    return EquipementOut.model_validate(equipement, from_attributes=True).model_dump(mode="json")
 
 
 async def snapshot(
     session: AsyncSession, convention: Convention, sigs: SigRows | None = None
-) -> dict[str, object]:
+) -> JsonObject:
     """The text of the convention as it stands (for its version history); `sigs` as in
     `representation`."""
     if sigs is None:
         sigs = await repo.signataires_of_convention(session, convention.id)
     equipements = await repo.equipements_of(session, convention.id)
-    return {
-        "titre": convention.titre,
-        "echelon": convention.echelon,
-        "date_debut": convention.date_debut.isoformat(),
-        "date_fin": convention.date_fin.isoformat(),
-        "thematiques": list(convention.thematiques),
-        "objectifs_partages": list(convention.objectifs_partages),
-        "copil": copil_of(convention).model_dump(mode="json"),
-        "signataires": [
-            SignataireOut.model_validate(SIGNATAIRE(s)).model_dump(mode="json") for s in sigs
-        ],
-        "equipements": [equipement_fields(e) for e in equipements],
-    }
+    text = TexteConvention(
+        titre=convention.titre,
+        echelon=convention.echelon,
+        date_debut=convention.date_debut,
+        date_fin=convention.date_fin,
+        thematiques=convention.thematiques,
+        objectifs_partages=convention.objectifs_partages,
+        copil=copil_of(convention),
+        signataires=[SignataireOut.model_validate(SIGNATAIRE(s)) for s in sigs],
+        equipements=[EquipementOut.model_validate(e, from_attributes=True) for e in equipements],
+    )
+    return text.model_dump(mode="json")

@@ -7,6 +7,7 @@ import uuid
 from typing import Any, NamedTuple
 
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import (
     ARRAY,
     Column,
@@ -23,9 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import DeclarativeBase, Mapped, composite, mapped_column
 
 from kernel.database import ReadPool, asyncpg_dsn, create_read_sessionmaker, create_sessionmaker
 from kernel.errors import BadRequest, ServiceUnavailable
+from kernel.json_response import ResponseFields
 from kernel.reads import Compiled, Keyset, Read, columns, row_from
 
 metadata = MetaData()
@@ -270,3 +273,101 @@ def test_the_read_pool_reads_the_url_the_engine_reads() -> None:
         asyncpg_dsn("postgresql+asyncpg://pg@/db?host=/run/pg")
         == "postgresql://pg@/db?host=%2Frun%2Fpg"  # asyncpg decodes it
     )
+
+
+class Span(NamedTuple):
+    start: int
+    end: int
+
+    def __composite_values__(self) -> tuple[object, ...]:
+        return tuple(self)
+
+
+class _Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class Booking(_Base):
+    """A model with composites: column groups read and written as one value."""
+
+    __tablename__ = "compiled_query_bookings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    span_start: Mapped[int] = mapped_column(Integer)
+    span_end: Mapped[int] = mapped_column(Integer)
+    held_start: Mapped[int | None] = mapped_column(Integer)
+    held_end: Mapped[int | None] = mapped_column(Integer)
+    span: Mapped[Span] = composite(Span, "span_start", "span_end")
+    held: Mapped[Span | None] = composite(
+        Span, "held_start", "held_end", return_none_on=lambda *v: all(x is None for x in v)
+    )
+
+
+class BookingRow(NamedTuple):
+    id: int
+    span: Span
+    held: Span | None
+
+
+async def test_a_composite_is_read_as_a_group_and_taken_as_one_by_a_write_answer(
+    db_engine: AsyncEngine, read_pool: ReadPool
+) -> None:
+    """A model's composite is its row's group: selected by its name (its columns in
+    order), None when its columns all are NULL, and a write's answer (`row_from`) takes
+    it as it is, the same row as the read's."""
+    query = Read(
+        BookingRow,
+        lambda part: select(*columns(BookingRow, Booking)).order_by(Booking.id),
+        variants=(None,),
+    )
+    async with db_engine.begin() as conn:
+        await conn.run_sync(_Base.metadata.create_all)
+    try:
+        async with create_sessionmaker(db_engine)() as session:
+            session.add_all(
+                [Booking(id=1, span=Span(1, 2), held=Span(3, 4)), Booking(id=2, span=Span(5, 6))]
+            )
+            await session.commit()
+            written = [row_from(BookingRow, b) for b in await session.scalars(select(Booking))]
+        async with create_read_sessionmaker(db_engine, read_pool)() as session:
+            found = await query.all(session, None, {})
+    finally:
+        async with db_engine.begin() as conn:
+            await conn.run_sync(_Base.metadata.drop_all)
+    assert found == [BookingRow(1, Span(1, 2), Span(3, 4)), BookingRow(2, Span(5, 6), None)]
+    assert sorted(written) == found
+
+
+class SpanOut(BaseModel):
+    start: int
+    end: int
+
+
+class BookingOut(BaseModel):
+    id: int
+    span: SpanOut
+    held: SpanOut | None
+    nights: int
+
+
+def test_a_group_is_written_as_its_nested_model() -> None:
+    fields = ResponseFields(BookingOut, BookingRow, derived=("nights",))
+    assert fields(BookingRow(1, Span(1, 2), None), nights=1) == {
+        "id": 1,
+        "span": {"start": 1, "end": 2},
+        "held": None,
+        "nights": 1,
+    }
+    assert fields(BookingRow(1, Span(1, 2), Span(3, 4)), nights=1)["held"] == {
+        "start": 3,
+        "end": 4,
+    }
+
+
+def test_a_group_shown_as_anything_but_a_model_is_refused() -> None:
+    class Flat(BaseModel):
+        id: int
+        span: list[int]
+        held: None
+
+    with pytest.raises(TypeError, match="modèle imbriqué"):
+        ResponseFields(Flat, BookingRow)
