@@ -83,6 +83,7 @@ def _grant_out(row: repo.GrantRow) -> HabilitationOut:
         id=g.id,
         titulaire=holder,
         organisation_id=g.organisation_id,
+        organisation_nom=row.organisation_name,
         organisation_type=OrganisationKind(g.organisation_kind),
         role=Role(g.role),
         statut=service.effective_status(g, row.db_now).value,

@@ -23,7 +23,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
@@ -38,7 +38,7 @@ from gateway.habilitations.models import (
     StatutHabilitation,
     convention_ref,
 )
-from kernel.convention_ref import ConventionRef
+from kernel.convention_ref import ConventionRef, name_of
 from kernel.pagination import after_keyset
 from kernel.principal import OrganisationKind
 
@@ -201,11 +201,28 @@ class GrantRow(NamedTuple):
     client_client_id: str | None
     client_nom: str | None
     granted_by_name: str | None
+    organisation_name: str | None
     db_now: dt.datetime
 
 
+def _organisation_name(organisation_id: QueryableAttribute[uuid.UUID]) -> ColumnElement[str | None]:
+    """An organisation's name from the replica of a convention that names it (the
+    newest: a rename reaches it first); NULL when no convention names it."""
+    named = or_(
+        convention_ref.c.caf_id == organisation_id,
+        convention_ref.c.signataire_ids.overlap(array([organisation_id])),
+    )
+    return (
+        select(name_of(convention_ref, organisation_id))
+        .where(named)
+        .order_by(convention_ref.c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def _grant_select() -> Select[
-    Habilitation, str | None, str | None, str, str, str | None, dt.datetime
+    Habilitation, str | None, str | None, str, str, str | None, str | None, dt.datetime
 ]:
     # The database's clock comes with the rows: a grant's effective status (expired?)
     # is read against it without another round trip.
@@ -216,6 +233,7 @@ def _grant_select() -> Select[
         Client.client_id.label("client_client_id"),
         Client.nom.label("client_nom"),
         GRANTER.name.label("granted_by_name"),
+        _organisation_name(Habilitation.organisation_id).label("organisation_name"),
         func.now().label("db_now"),
     ).select_from(
         Habilitation.__table__.outerjoin(Person, Person.id == Habilitation.person_id)

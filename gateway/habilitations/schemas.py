@@ -68,6 +68,10 @@ class HabilitationOut(BaseModel):
     id: Id
     titulaire: Titulaire = Field(description="Qui détient l'habilitation.")
     organisation_id: Organisation
+    organisation_nom: str | None = Field(
+        description="Nom de l'organisation, tel que le nomme une convention (null : aucune "
+        "convention ne la nomme encore)."
+    )
     organisation_type: TypeOrganisation
     role: RoleAccorde
     statut: str = Field(description="active, suspendue, révoquée ou expirée.")

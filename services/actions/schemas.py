@@ -709,6 +709,9 @@ class AccordOut(BaseModel):
     """L'accord exprès d'une collectivité pour transmettre la partie petite enfance à la CDSF."""
 
     collectivite_id: uuid.UUID = Field(description="La collectivité qui a donné son accord.")
+    collectivite_nom: str | None = Field(
+        description="Nom de la collectivité (null si la convention ne la nomme plus)."
+    )
     par: Auteur
     at: dt.datetime = Field(description="Date et heure de l'accord (ISO 8601).")
 

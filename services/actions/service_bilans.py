@@ -216,7 +216,15 @@ async def bilan_detail(
         adoption_saisie_par=bilan.adoption_saisie_par,
         adoption_saisie_le=bilan.adoption_saisie_le,
         instantane=bilan.instantane,
-        accords=[AccordOut(collectivite_id=a.collectivite_id, par=a.par, at=a.at) for a in accords],
+        accords=[
+            AccordOut(
+                collectivite_id=a.collectivite_id,
+                collectivite_nom=convention.noms.get(a.collectivite_id),
+                par=a.par,
+                at=a.at,
+            )
+            for a in accords
+        ],
         collectivites_concernees=await concernees(session, convention),
     )
 

@@ -34,10 +34,8 @@ async def list_mises_en_demeure(
     convention_id: uuid.UUID, session: DbSession, principal: ConventionRead
 ) -> list[MiseEnDemeureOut]:
     await service.load_readable(session, principal, convention_id)
-    return [
-        service_resiliation.mise_en_demeure_out(m)
-        for m in await repo.mises_en_demeure_of(session, convention_id)
-    ]
+    letters = await repo.mises_en_demeure_of(session, convention_id)
+    return await service_resiliation.mises_en_demeure_out(session, letters)
 
 
 @router.post(
@@ -73,7 +71,7 @@ async def mettre_en_demeure(
     response.headers["Location"] = (
         f"/api/v1/conventions/{convention_id}/mises-en-demeure/{created.id}"
     )
-    return service_resiliation.mise_en_demeure_out(created)
+    return (await service_resiliation.mises_en_demeure_out(session, [created]))[0]
 
 
 @router.post(
@@ -101,7 +99,7 @@ async def lever(
         session, principal, convention, sigs, acting, mise_en_demeure_id, data or LeveeIn(), today
     )
     response.headers["ETag"] = convention_etag(convention)
-    return service_resiliation.mise_en_demeure_out(closed)
+    return (await service_resiliation.mises_en_demeure_out(session, [closed]))[0]
 
 
 @router.post(

@@ -78,6 +78,17 @@ async def organisation_name(session: AsyncSession, organisation_id: uuid.UUID) -
     return str((await session.execute(stmt)).scalar_one())
 
 
+async def organisation_names(
+    session: AsyncSession, organisation_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The names of these organisations, in one statement (a page's parties)."""
+    ids = set(organisation_ids)
+    if not ids:
+        return {}
+    stmt = select(Organisation.id, Organisation.nom).where(Organisation.id.in_(ids))
+    return {row.id: row.nom for row in await session.execute(stmt)}
+
+
 # --- organisations -----------------------------------------------------------------------
 
 

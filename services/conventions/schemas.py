@@ -251,6 +251,10 @@ class Resiliation(BaseModel):
         description="La partie qui résilie (null : résiliation enregistrée avant que "
         "Coopération ne le demande)."
     )
+    initiateur_nom: str | None = Field(
+        description="Nom de la partie qui résilie (null quand initiateur_id l'est, ou "
+        "qu'elle n'est plus partie à la convention)."
+    )
     mise_en_demeure_id: uuid.UUID | None = Field(
         description="La mise en demeure restée infructueuse (mode « avec mise en demeure »)."
     )
@@ -388,6 +392,12 @@ class MiseEnDemeureOut(BaseModel):
     date_envoi: dt.date = Field(description="Date d'envoi de la lettre recommandée avec AR.")
     emetteur_id: uuid.UUID = Field(description="La partie qui met en demeure (un signataire).")
     destinataire_id: uuid.UUID = Field(description="La partie mise en demeure (un signataire).")
+    emetteur_nom: str | None = Field(
+        description="Nom de la partie qui met en demeure (null : organisation inconnue)."
+    )
+    destinataire_nom: str | None = Field(
+        description="Nom de la partie mise en demeure (null : organisation inconnue)."
+    )
     fondement: FondementMiseEnDemeure = Field(
         description="Ce à quoi se conformer : les obligations de la convention, ou les lois "
         "et règlements."

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,14 +41,33 @@ def resiliable_from(mise_en_demeure: MiseEnDemeure) -> dt.date:
     return add_months(mise_en_demeure.date_envoi, DELAI_MISE_EN_DEMEURE_MOIS)
 
 
-_STORED = [k for k in MiseEnDemeureOut.model_fields if k != "resiliable_a_partir_du"]
+_DERIVED = {"resiliable_a_partir_du", "emetteur_nom", "destinataire_nom"}
+_STORED = [k for k in MiseEnDemeureOut.model_fields if k not in _DERIVED]
 
 
-def mise_en_demeure_out(mise_en_demeure: MiseEnDemeure) -> MiseEnDemeureOut:
+def mise_en_demeure_out(
+    mise_en_demeure: MiseEnDemeure, noms: Mapping[uuid.UUID, str]
+) -> MiseEnDemeureOut:
+    """The letter as the API shows it; `noms` names its parties (organisation_names)."""
     fields = {k: getattr(mise_en_demeure, k) for k in _STORED}
     return MiseEnDemeureOut.model_validate(
-        {**fields, "resiliable_a_partir_du": resiliable_from(mise_en_demeure)}
+        {
+            **fields,
+            "resiliable_a_partir_du": resiliable_from(mise_en_demeure),
+            "emetteur_nom": noms.get(mise_en_demeure.emetteur_id),
+            "destinataire_nom": noms.get(mise_en_demeure.destinataire_id),
+        }
     )
+
+
+async def mises_en_demeure_out(
+    session: AsyncSession, letters: Sequence[MiseEnDemeure]
+) -> list[MiseEnDemeureOut]:
+    """Letters with their parties' names, read in one statement for them all."""
+    noms = await repo.organisation_names(
+        session, [p for m in letters for p in (m.emetteur_id, m.destinataire_id)]
+    )
+    return [mise_en_demeure_out(m, noms) for m in letters]
 
 
 def _past(day: dt.date, today: dt.date, field: str, what: str) -> None:

@@ -101,6 +101,19 @@ def copil_of(convention: Convention) -> Copil:
     return Copil.model_validate(COPIL(convention.copil))
 
 
+def resiliation_fields(convention: ConventionRow, signataires: SigRows) -> JsonObject | None:
+    """Art. 12's résiliation as the API nests it, if any; the initiating party named
+    from the convention's Caf or signatories already read (no extra statement)."""
+    resiliation = convention.resiliation
+    if resiliation is None:
+        return None
+    initiateur = resiliation.initiateur_id
+    noms = {s.organisation_id: s.nom for s in signataires}
+    noms[convention.caf_id] = convention.caf_nom
+    nom = None if initiateur is None else noms.get(initiateur)
+    return {**resiliation._asdict(), "initiateur_nom": nom}
+
+
 def avertissements(convention: ConventionFacts) -> list[str]:
     """What the text lacks against the 2026 model convention: a CTG signed before it may
     be recorded without the socle minimum of thématiques, but it shows."""
@@ -116,7 +129,7 @@ def avertissements(convention: ConventionFacts) -> list[str]:
 CONVENTION = ResponseFields(
     ConventionOut,
     ConventionRow,
-    derived=("etat", "avertissements", "signataires", "transitions_disponibles"),
+    derived=("etat", "avertissements", "resiliation", "signataires", "transitions_disponibles"),
 )
 
 
@@ -129,6 +142,7 @@ def convention_json(
         convention,
         etat=etat(convention, today),
         avertissements=avertissements(convention),
+        resiliation=resiliation_fields(convention, signataires),
         signataires=[SIGNATAIRE(s) for s in signataires],
         transitions_disponibles=transitions(
             principal, convention, signataires, today, convention.suivante_id is not None

@@ -171,6 +171,7 @@ async def test_cdsf_transmission_needs_every_agreement(api: Api) -> None:
     assert r.status_code == 200
     assert [a["collectivite_id"] for a in r.json()["accords"]] == [str(COLLECTIVITE_X)]
     assert r.json()["accords"][0]["par"] == X_REFERENT.subject
+    assert r.json()["accords"][0]["collectivite_nom"] == "Collectivité X (test)"
     r = await transmit()
     assert r.json()["manquants"] == [str(COLLECTIVITE_Z)]
     assert (await api.post(Z_REFERENT, f"{path}/accords-cdsf", json={})).status_code == 200

@@ -73,6 +73,9 @@ async def test_avec_mise_en_demeure_once_a_month_has_passed_left_unanswered(
     assert old.json()["statut"] == "en cours"
     assert old.json()["lettre_document_id"] == str(LETTRE)
     assert old.json()["resiliable_a_partir_du"] == "2026-11-20"
+    # Names beside ids: the parties as a client shows them.
+    assert old.json()["emetteur_nom"] == "Caf A (test)"
+    assert old.json()["destinataire_nom"] == "Collectivité X (test)"
     recent = await _mise_en_demeure(client, cid, "2026-11-10")
     assert recent.status_code == 201, recent.text
     conv = (await client.get(f"/api/v1/conventions/{cid}", headers=h())).json()
@@ -111,6 +114,7 @@ async def test_avec_mise_en_demeure_once_a_month_has_passed_left_unanswered(
         "motif": "Non-respect des engagements",
         "date_effet": "2026-11-24",
         "initiateur_id": str(CAF_A),
+        "initiateur_nom": "Caf A (test)",
         "mise_en_demeure_id": old.json()["id"],
     }
     detail = await client.get(f"/api/v1/conventions/{cid}", headers=h())
@@ -118,6 +122,7 @@ async def test_avec_mise_en_demeure_once_a_month_has_passed_left_unanswered(
     assert detail.json() == body
     letters = await _mises_en_demeure(client, cid)
     assert letters[old.json()["id"]]["statut"] == "restée infructueuse"
+    assert letters[old.json()["id"]]["destinataire_nom"] == "Collectivité X (test)"
     assert letters[old.json()["id"]]["date_cloture"] == "2026-11-24"
     # The other pending one has nothing left to lead to.
     assert letters[recent.json()["id"]]["statut"] == "sans objet"
@@ -255,6 +260,7 @@ async def test_denonciation_by_any_party_with_six_months_notice(client: httpx.As
     resiliation = resp.json()["resiliation"]
     assert resiliation["mode"] == "dénonciation"
     assert resiliation["initiateur_id"] == str(COLLECTIVITE_X)
+    assert resiliation["initiateur_nom"] == "Collectivité X (test)"
     assert resiliation["date_effet"] == "2027-04-30"
     # Notice running: still active, nothing else may happen to it.
     assert (resp.json()["statut"], resp.json()["etat"]) == ("résiliée", "active")

@@ -38,6 +38,13 @@ from tests.support.served import served
 UNREACHABLE = "http://127.0.0.1:9"
 CONVENTION_A = stable_id("convention-a")  # Caf A with collectivité X
 CONVENTION_B = stable_id("convention-b")  # Caf B with collectivité Y
+# What the conventions service's feed names them (the replica's `noms`).
+NOMS = {
+    CAF_A: "Caf A (test)",
+    CAF_B: "Caf B (test)",
+    COLLECTIVITE_X: "Collectivité X (test)",
+    COLLECTIVITE_Y: "Collectivité Y (test)",
+}
 
 
 def _signed(
@@ -55,6 +62,7 @@ def _signed(
         date_fin=today + dt.timedelta(days=900),
         signataire_ids=(caf, collectivite),
         seq=seq,
+        noms={o: NOMS[o] for o in (caf, collectivite)},
     )
 
 

@@ -482,6 +482,8 @@ async def test_persons_are_named_beside_their_ids(hab: HabRig) -> None:
     grants = (await hab.client.get("/api/v1/habilitations", headers=referent)).json()["items"]
     named = {g["titulaire"]["nom"]: g["accordee_par_nom"] for g in grants}
     assert named == {"Referent": None, "Lea": "Referent"}  # None: granted with the CLI
+    # The organisation too, from the replica of a convention naming it (item 2).
+    assert {g["organisation_nom"] for g in grants} == {"Collectivité X (test)"}
     me = (await hab.client.get("/api/v1/moi", headers=hab.headers("lea"))).json()
     assert me["habilitations"][0]["accordee_par_nom"] == "Referent"
 
@@ -511,3 +513,14 @@ async def test_persons_are_named_beside_their_ids(hab: HabRig) -> None:
         "items"
     ]
     assert client["enregistre_par_nom"] == "Admin"
+
+
+async def test_an_organisation_no_convention_names_has_no_name(hab: HabRig) -> None:
+    """Issue 23: a habilitation's organisation is named from the gateway's replica of
+    the conventions; the Cnaf, which no convention names, stays null (never a guess)."""
+    await hab.grant("admin", CAF_A, CAF, Role.administrateur)
+    await hab.grant("national", CNAF, OrganisationKind.national, Role.lecteur_national)
+    mine = (await hab.client.get("/api/v1/moi", headers=hab.headers("admin"))).json()
+    assert mine["habilitations"][0]["organisation_nom"] == "Caf A (test)"
+    theirs = (await hab.client.get("/api/v1/moi", headers=hab.headers("national"))).json()
+    assert theirs["habilitations"][0]["organisation_nom"] is None
