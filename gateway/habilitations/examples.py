@@ -27,6 +27,7 @@ HABILITATION_OUT: dict[str, Any] = {
         "client_id": None,
     },
     "organisation_id": VOIRON,
+    "organisation_nom": "Commune de Voiron",
     "organisation_type": "collectivite",
     "role": "contributeur",
     "statut": "active",
