@@ -16,13 +16,14 @@ from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal, Role
 from kernel.reads import row_from
 from services.conventions import repository as repo
-from services.conventions.models import Convention, CopilRow, Equipement
+from services.conventions.models import Convention, CopilRow, Equipement, ResiliationRow
 from services.conventions.repository import ConventionListed, ConventionRow, SignataireRow
 from services.conventions.schemas import (
     ConventionOut,
     ConventionSummary,
     Copil,
     EquipementOut,
+    Resiliation,
     SignataireOut,
     TexteConvention,
 )
@@ -101,17 +102,21 @@ def copil_of(convention: Convention) -> Copil:
     return Copil.model_validate(COPIL(convention.copil))
 
 
-def resiliation_fields(convention: ConventionRow, signataires: SigRows) -> JsonObject | None:
+RESILIATION = ResponseFields(Resiliation, ResiliationRow, derived=("initiateur_nom",))
+
+
+def resiliation_json(convention: ConventionRow, signataires: SigRows) -> JsonObject | None:
     """Art. 12's résiliation as the API nests it, if any; the initiating party named
     from the convention's Caf or signatories already read (no extra statement)."""
     resiliation = convention.resiliation
     if resiliation is None:
         return None
-    initiateur = resiliation.initiateur_id
     noms = {s.organisation_id: s.nom for s in signataires}
     noms[convention.caf_id] = convention.caf_nom
-    nom = None if initiateur is None else noms.get(initiateur)
-    return {**resiliation._asdict(), "initiateur_nom": nom}
+    initiateur = resiliation.initiateur_id
+    return RESILIATION(
+        resiliation, initiateur_nom=None if initiateur is None else noms.get(initiateur)
+    )
 
 
 def avertissements(convention: ConventionFacts) -> list[str]:
@@ -142,7 +147,7 @@ def convention_json(
         convention,
         etat=etat(convention, today),
         avertissements=avertissements(convention),
-        resiliation=resiliation_fields(convention, signataires),
+        resiliation=resiliation_json(convention, signataires),
         signataires=[SIGNATAIRE(s) for s in signataires],
         transitions_disponibles=transitions(
             principal, convention, signataires, today, convention.suivante_id is not None
