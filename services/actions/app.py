@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from kernel.app import create_service_app
 from kernel.convention_ref import ConventionRefClient, ConventionRefReplica
 from kernel.outbox import outbox_router
+from kernel.people_ref import PersonnesClient
 from services.actions.dependencies import ActionsContext
 from services.actions.endpoints import router as plan_router
 from services.actions.endpoints_bilans import router as bilans_router
@@ -35,21 +36,31 @@ def create_app(
     settings: ActionsSettings | None = None,
     *,
     conventions_transport: httpx.AsyncBaseTransport | None = None,
+    gateway_transport: httpx.AsyncBaseTransport | None = None,
     today: Callable[[], dt.date] | None = None,
 ) -> FastAPI:
-    """`conventions_transport` lets tests run the conventions app in-process;
+    """`conventions_transport` lets tests run the conventions app in-process (and
+    `gateway_transport` play a gateway that does not answer);
     `today` fixes the date the rules (lateness, campaigns) use."""
     settings = settings or ActionsSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(
-            transport=conventions_transport, timeout=httpx.Timeout(5.0)
-        ) as http:
-            client = ConventionRefClient(http, app.state.internal_signer, settings.conventions_url)
+        async with (
+            httpx.AsyncClient(transport=conventions_transport, timeout=httpx.Timeout(5.0)) as http,
+            httpx.AsyncClient(
+                transport=gateway_transport,
+                timeout=httpx.Timeout(settings.gateway_timeout_seconds),
+            ) as gateway_http,
+        ):
+            signer = app.state.internal_signer
+            client = ConventionRefClient(http, signer, settings.conventions_url)
             replica = ConventionRefReplica(convention_ref, client, app.state.sessionmaker)
             app.state.actions = ActionsContext(
-                settings=settings, replica=replica, today=today or _today
+                settings=settings,
+                replica=replica,
+                people=PersonnesClient(gateway_http, signer, settings.gateway_url),
+                today=today or _today,
             )
             # The replica's periodic catch-up is a job (services/actions/jobs.py).
             yield

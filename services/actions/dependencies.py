@@ -17,6 +17,7 @@ from starlette.responses import Response
 from kernel.convention_ref import ConventionRef, ConventionRefReplica
 from kernel.errors import ServiceUnavailable
 from kernel.json_response import json_response
+from kernel.people_ref import PersonnesClient
 from services.actions import repository as repo
 from services.actions.settings import ActionsSettings
 
@@ -27,6 +28,8 @@ _log = logging.getLogger("coop.actions")
 class ActionsContext:
     settings: ActionsSettings
     replica: ConventionRefReplica
+    # Who reads a convention (the gateway's habilitations): whom a comment may mention.
+    people: PersonnesClient
     # Injectable for tests and demo: the service's notion of "today".
     today: Callable[[], dt.date]
 

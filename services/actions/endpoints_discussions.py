@@ -30,6 +30,7 @@ from services.actions.schemas_discussions import (
     CommentaireIn,
     CommentaireOut,
     CommentairePatch,
+    Mentionnables,
     OrdreFil,
 )
 
@@ -52,7 +53,9 @@ _LIST = (
 )
 _POST = (
     "Publie un commentaire (agents de la Caf, contributeurs et référents des collectivités "
-    "signataires ; 403 pour les autres lecteurs)."
+    "signataires ; 403 pour les autres lecteurs). `mentions` : les personnes à prévenir, "
+    "qui doivent lire la convention (422 sinon, rien n'est publié ; 503 si la passerelle "
+    "ne répond pas)."
 )
 
 
@@ -215,3 +218,28 @@ async def delete_comment(
 ) -> Response:
     await service_discussions.delete(ctx, session, principal, preconditions, commentaire_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/actions/{action_id}/mentionnables",
+    tags=["discussions"],
+    summary="Personnes mentionnables dans les discussions d'une action",
+    description=(
+        "Les personnes qu'un commentaire de l'action (sur la fiche ou sur un suivi) peut "
+        "mentionner : celles qui lisent la convention par une habilitation active, à la "
+        "Caf ou dans une collectivité signataire, classées par nom (sans leur adresse). "
+        "`q` : une partie du nom. Pour ceux qui publient (403 pour les lecteurs) ; 503 "
+        "si la passerelle ne répond pas."
+    ),
+)
+async def mentionables(
+    action_id: uuid.UUID,
+    ctx: Ctx,
+    session: DbSession,
+    principal: DiscussionWrite,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="Une partie du nom recherché."),
+    ] = None,
+) -> Mentionnables:
+    return await service_discussions.mentionables(ctx, session, principal, action_id, q)

@@ -8,10 +8,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, bindparam, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.reads import Keyset, columns
-from services.actions.models import Commentaire
+from services.actions.models import Action, Commentaire
 from services.actions.repository_sync import ListQuery, list_query
 from services.actions.schemas_discussions import OrdreFil
 
@@ -67,3 +68,22 @@ THREADS: dict[tuple[bool, OrdreFil], ListQuery[CommentaireRow]] = {
     for of_suivi in (False, True)
     for ordre in OrdreFil
 }
+
+
+async def thread_authors(
+    session: AsyncSession, action_id: uuid.UUID, suivi_id: uuid.UUID | None
+) -> list[str]:
+    """Who has written in a thread (its participants), in the order they first did."""
+    which = Commentaire.suivi_id.is_(None) if suivi_id is None else Commentaire.suivi_id == suivi_id
+    stmt = (
+        select(Commentaire.auteur_id)
+        .where(Commentaire.action_id == action_id, which)
+        .group_by(Commentaire.auteur_id)
+        .order_by(func.min(Commentaire.created_at))
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def action_of(session: AsyncSession, c: Commentaire) -> Action:
+    """The action of a comment in hand (its row stays while the comment does: cascade)."""
+    return (await session.execute(select(Action).where(Action.id == c.action_id))).scalar_one()

@@ -21,6 +21,15 @@ MENTIONS_MAX = 20
 TexteCommentaire = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TEXTE_MAX)
 ]
+Mentions = Annotated[
+    list[uuid.UUID],
+    Field(
+        max_length=MENTIONS_MAX,
+        description=f"Identifiants des personnes mentionnées (au plus {MENTIONS_MAX}), pris "
+        "dans `GET /api/v1/actions/{id}/mentionnables` : chacune doit lire la convention, "
+        "sinon 422 et rien n'est publié. Le texte les nomme comme il veut.",
+    ),
+]
 
 
 class OrdreFil(StrEnum):
@@ -38,19 +47,25 @@ class SupprimePar(StrEnum):
 
 
 class CommentaireIn(Input):
-    """Un nouveau commentaire."""
+    """Un nouveau commentaire : son texte et les personnes qu'il mentionne."""
 
     texte: TexteCommentaire = Field(
         description=f"Texte du commentaire, {TEXTE_MAX} caractères au plus."
     )
+    mentions: Mentions = Field(default_factory=list)
 
 
 class CommentairePatch(Input):
     """La correction d'un commentaire par son auteur, dans les 15 minutes qui suivent sa
-    publication."""
+    publication : le texte, les mentions (la liste complète), ou les deux."""
 
     texte: TexteCommentaire | None = Field(
         default=None, description=f"Nouveau texte, {TEXTE_MAX} caractères au plus."
+    )
+    mentions: Mentions | None = Field(
+        default=None,
+        description="La nouvelle liste complète des personnes mentionnées, vérifiée de "
+        "nouveau ; absente, les mentions restent.",
     )
 
 
@@ -91,10 +106,16 @@ class CommentaireOut(BaseModel):
 
 class Mentionnable(BaseModel):
     """Une personne qu'un commentaire peut mentionner : elle lit la convention par une
-    habilitation active."""
+    habilitation active (l'une d'elles si elle en a plusieurs)."""
 
     id: uuid.UUID = Field(description="Identifiant de la personne, à citer dans `mentions`.")
     nom: str | None = Field(description="Nom affiché de la personne, s'il est connu.")
     organisation_id: uuid.UUID = Field(description="Organisation de son habilitation.")
     organisation_type: OrganisationKind = Field(description="Type de cette organisation.")
     role: Role = Field(description="Rôle de son habilitation.")
+
+
+class Mentionnables(BaseModel):
+    """Les personnes qu'un commentaire de cette action peut mentionner, par nom."""
+
+    items: list[Mentionnable] = Field(description="Les personnes, par ordre alphabétique.")

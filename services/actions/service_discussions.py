@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +27,7 @@ from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.etag import Preconditions, etag_for
 from kernel.history import MODIFICATION, SUPPRESSION
 from kernel.principal import Principal
+from services.actions import events
 from services.actions import repository as repo
 from services.actions import repository_discussions as drepo
 from services.actions import repository_suivis as srepo
@@ -37,6 +39,8 @@ from services.actions.schemas_discussions import (
     CommentaireOut,
     CommentairePatch,
     Mention,
+    Mentionnable,
+    Mentionnables,
     SupprimePar,
 )
 from services.actions.service import is_caf_agent, is_party_writer, load_action
@@ -78,6 +82,57 @@ def commentaire_out(c: Commentaire | drepo.CommentaireRow) -> CommentaireOut:
         supprime_par=SupprimePar(c.supprime_par) if c.supprime_par else None,
         version=c.version,
     )
+
+
+# --- mentions --------------------------------------------------------------------------
+
+
+async def mentioned(
+    ctx: ActionsContext, convention: ConventionRef, ids: Sequence[uuid.UUID]
+) -> list[dict[str, object]]:
+    """The persons `ids` name, as a comment keeps them (id, name at the time), each one
+    reading the convention by a grant active now (the gateway's habilitations, asked
+    now: a revoked person is refused; national readers, who read every CTG, are not the
+    convention's people). Anyone else: 422 naming them, and nothing is written. The
+    gateway not answering within its timeout: 503."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return []
+    found = {p.id: p for p in await ctx.people.of_convention(convention.id, personnes=wanted)}
+    strangers = [i for i in wanted if i not in found]
+    if strangers:
+        raise InvalidPayload(
+            "Un commentaire ne mentionne que des personnes qui lisent la convention (voir "
+            "les personnes mentionnables de l'action) : rien n'a été publié.",
+            errors=[
+                {
+                    "field": "mentions",
+                    "message": f"La personne {i} ne peut pas lire cette action.",
+                    "code": "mention-impossible",
+                }
+                for i in strangers
+            ],
+        )
+    return [{"id": str(i), "nom": found[i].nom} for i in wanted]
+
+
+async def mentionables(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    action_id: uuid.UUID,
+    q: str | None,
+) -> Mentionnables:
+    """Whom a comment of this action may mention (`mentioned`'s rule), by name: one
+    item per person, names containing `q` (case and accents as typed)."""
+    _, convention = await load_action(session, principal, action_id)
+    require_participant(principal, convention)
+    people: dict[uuid.UUID, Mentionnable] = {}
+    for p in await ctx.people.of_convention(convention.id):
+        if p.id not in people and (q is None or q.casefold() in (p.nom or "").casefold()):
+            people[p.id] = Mentionnable.model_validate(p, from_attributes=True)
+    items = sorted(people.values(), key=lambda m: ((m.nom or "").casefold(), str(m.id)))
+    return Mentionnables(items=items)
 
 
 # --- reads -----------------------------------------------------------------------------
@@ -137,6 +192,8 @@ async def post(
             raise NotFound(f"Pas de suivi {periode} pour cette action.")
         suivi_id = suivi.id
     require_participant(principal, convention)
+    mentions = await mentioned(ctx, convention, data.mentions)
+    participants = await drepo.thread_authors(session, action.id, suivi_id)
     c = Commentaire(
         id=uuid.uuid4(),
         convention_id=action.convention_id,
@@ -146,13 +203,23 @@ async def post(
         auteur_id=principal.subject,
         auteur_nom=principal.name,
         texte=data.texte,
-        mentions=[],
+        mentions=mentions,
         version=1,
         created_at=ctx.settings.now(),
     )
     session.add(c)
     await session.flush()
     await HISTORY.record(session, principal, COMMENTAIRE, c, None)
+    mentionnes = [str(m["id"]) for m in mentions]
+    await events.commentaire(
+        session,
+        principal,
+        convention,
+        action,
+        c,
+        participants=[a for a in participants if a != c.auteur_id and a not in mentionnes],
+        mentionnes=mentionnes,
+    )
     return c
 
 
@@ -188,12 +255,21 @@ async def edit(
     before = COMMENTAIRE.snapshot(c)
     if data.texte is not None:
         c.texte = data.texte
+    already = {str(m["id"]) for m in c.mentions}
+    if data.mentions is not None:
+        c.mentions = await mentioned(ctx, convention, data.mentions)
     if COMMENTAIRE.snapshot(c) == before:
         return c  # nothing changed: no new version
     c.modifie_le = now
     await _bump(session, c)
     await session.flush()
     await HISTORY.record(session, principal, COMMENTAIRE, c, before, evenement=MODIFICATION)
+    added = [str(m["id"]) for m in c.mentions if str(m["id"]) not in already]
+    if added:
+        action = await drepo.action_of(session, c)
+        await events.commentaire(
+            session, principal, convention, action, c, participants=None, mentionnes=added
+        )
     return c
 
 

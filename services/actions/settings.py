@@ -19,5 +19,9 @@ class ActionsSettings(CommonSettings):
     # polls it (whole seconds dividing a minute, minutes dividing an hour...).
     conventions_url: str = "http://127.0.0.1:8001"
     conventions_sync_seconds: float = Field(default=2.0, gt=0)
+    # The gateway's internal routes (who reads a convention: mentions in discussions),
+    # and how long a call may take before the request answers 503.
+    gateway_url: str = "http://127.0.0.1:8000"
+    gateway_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     # Default due date of a quarterly campaign: this many days after the quarter ends.
     campagne_delai_jours: int = Field(default=15, ge=0, le=120)

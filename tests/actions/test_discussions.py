@@ -10,7 +10,10 @@ the app's clock setting, never by sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -295,3 +298,50 @@ async def test_an_ended_convention_is_still_discussed(api: Clocked, db_engine: A
             {"c": CONV_ECHUE, "a": axe, "x": COLLECTIVITE_X},
         )
     await _post(api, X_CONTRIBUTEUR, f"/api/v1/actions/{action}/commentaires", "Pour le bilan")
+
+
+async def test_a_gateway_that_does_not_answer_is_a_fast_503(
+    database_url: str, seeded: None, db_engine: AsyncEngine
+) -> None:
+    """Mentions are checked with the gateway (who reads the convention): one that
+    accepts the connection and never answers costs the request its timeout, then a 503
+    with Retry-After; nothing is published. A comment without mentions does not ask."""
+    release = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await release.wait()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = ActionsSettings(
+        database_url=database_url,
+        conventions_sync_seconds=3600,
+        gateway_url=f"http://127.0.0.1:{port}",
+        gateway_timeout_seconds=0.5,
+    )
+    app = create_app(
+        settings,
+        conventions_transport=httpx.MockTransport(conventions_unreachable),
+        today=lambda: TODAY,
+    )
+    try:
+        async with running(app) as client:
+            api = Api(client)
+            path = f"/api/v1/actions/{await _action(api)}/commentaires"
+            started = time.monotonic()
+            r = await api.post(
+                X_CONTRIBUTEUR, path, json={"texte": "Vu ?", "mentions": [str(uuid.uuid4())]}
+            )
+            assert r.status_code == 503, r.text
+            assert time.monotonic() - started < 2
+            assert r.headers["retry-after"]
+            assert (await api.get(X_LECTEUR, path)).json()["items"] == []
+            mentionables = path.replace("commentaires", "mentionnables")
+            assert (await api.get(X_CONTRIBUTEUR, mentionables)).status_code == 503
+            r = await api.post(X_CONTRIBUTEUR, path, json={"texte": "Sans mention"})
+            assert r.status_code == 201, r.text
+    finally:
+        release.set()
+        server.close()
+        await server.wait_closed()

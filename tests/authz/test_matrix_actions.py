@@ -389,6 +389,9 @@ ROWS: dict[tuple[str, str], list[Row]] = {
         "signataire_writes",
         201,
     ),
+    ("GET", "/api/v1/actions/{action_id}/mentionnables"): both(
+        "mentionnables", get(f"{ACTION}/mentionnables"), "signataire_writes"
+    ),
     ("GET", "/api/v1/commentaires/{commentaire_id}"): both("commentaire", _get_comment, "reads"),
     ("PATCH", "/api/v1/commentaires/{commentaire_id}"): both(
         "le sien", _on_comment("PATCH", {"texte": "Corrigé"}), "signataire_writes"

@@ -534,12 +534,17 @@ async def build_world(
         # reach one another: conventions asks actions for bilans) over HTTP, through
         # the production transport.
         actions_port = free_port()
+        # Served too: the actions service asks it who reads a convention (mentions).
+        gateway_port = free_port()
         conv_app = conventions_app(database_url, actions_url=f"http://127.0.0.1:{actions_port}")
         conventions = await stack.enter_async_context(running(conv_app))
         conv_url = await stack.enter_async_context(served(conv_app))
         act_app = create_actions(
             ActionsSettings(
-                database_url=database_url, conventions_url=conv_url, conventions_sync_seconds=3600
+                database_url=database_url,
+                conventions_url=conv_url,
+                gateway_url=f"http://127.0.0.1:{gateway_port}",
+                conventions_sync_seconds=3600,
             )
         )
         actions = await stack.enter_async_context(running(act_app))
@@ -573,6 +578,7 @@ async def build_world(
         )
         gw_app = create_gateway(settings, oidc_transport=idp_transport)
         gateway = await stack.enter_async_context(running(gw_app))
+        await stack.enter_async_context(served(gw_app, gateway_port))
         hab = HabRig(
             gateway,
             idp_app.state.key_store,
