@@ -109,6 +109,26 @@ async def _requester(people: PersonnesClient, event: Evenement) -> list[Personne
     return [await people.contact(_id(event, "personne_id"))]
 
 
+async def _readers_among(
+    people: PersonnesClient, event: Evenement, key: str
+) -> list[PersonneContact]:
+    """The persons the event names under `key` who still read the convention now (an
+    empty filter would mean everyone: no one named, no one told)."""
+    assert event.convention_id is not None
+    named = _ids(event, key)
+    if not named:
+        return []
+    return _contacts(await people.of_convention(event.convention_id, personnes=named))
+
+
+async def _participants(people: PersonnesClient, event: Evenement) -> list[PersonneContact]:
+    return await _readers_among(people, event, "participant_ids")
+
+
+async def _mentioned(people: PersonnesClient, event: Evenement) -> list[PersonneContact]:
+    return await _readers_among(people, event, "personne_ids")
+
+
 async def _nobody(people: PersonnesClient, event: Evenement) -> list[PersonneContact]:
     return []
 
@@ -149,6 +169,41 @@ def _suivi_valide(event: Evenement, app: str) -> Content:
         f"({_s(event, 'convention_titre')})."
     )
     return Content(f"Suivi {periode} validé : {action}", texte, texte, _suivi_link(event, app))
+
+
+def _commentaire_link(event: Evenement, app: str) -> str:
+    periode = _s(event, "periode")
+    thread = f"suivis/{periode}" if periode else "discussion"
+    return (
+        f"{app}/actions/{_s(event, 'action_id')}/{thread}#commentaire-{_s(event, 'commentaire_id')}"
+    )
+
+
+def _where(event: Evenement) -> str:
+    """The thread a comment is in: an action's, or one of its suivis'."""
+    periode, action = _s(event, "periode"), _s(event, "action_titre")
+    lieu = f"le suivi {periode} de l'action « {action} »" if periode else f"l'action « {action} »"
+    return f"{lieu} ({_s(event, 'convention_titre')})"
+
+
+# A comment's text is never in a notification: it may be corrected or deleted, and the
+# link shows it as it is then.
+def _commentaire_publie(event: Evenement, app: str) -> Content:
+    texte = (
+        f"{_s(event, 'auteur_nom') or 'Une personne'} a commenté {_where(event)}, "
+        "une discussion à laquelle vous participez."
+    )
+    titre = f"Nouveau commentaire : {_s(event, 'action_titre')}"
+    return Content(titre, texte, texte, _commentaire_link(event, app))
+
+
+def _commentaire_mention(event: Evenement, app: str) -> Content:
+    texte = (
+        f"{_s(event, 'auteur_nom') or 'Une personne'} vous a mentionné(e) dans un "
+        f"commentaire sur {_where(event)}."
+    )
+    titre = f"Vous êtes mentionné(e) : {_s(event, 'action_titre')}"
+    return Content(titre, texte, texte, _commentaire_link(event, app))
 
 
 def _demande_deposee(event: Evenement, app: str) -> Content:
@@ -200,6 +255,8 @@ MESSAGES: dict[str, Message] = {
     "suivi.valide": Message(Famille.suivis, _porteurs_of_action, _suivi_valide),
     "demande_acces.deposee": Message(Famille.habilitations, _deciders, _demande_deposee),
     "demande_acces.decidee": Message(Famille.habilitations, _requester, _demande_decidee),
+    "commentaire.publie": Message(Famille.discussions, _participants, _commentaire_publie),
+    "commentaire.mention": Message(Famille.discussions, _mentioned, _commentaire_mention),
     # To an address, not a person: no in-app notification (see service.act_on).
     "invitation.creee": Message(Famille.invitations, _nobody, invitation_content),
 }

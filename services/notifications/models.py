@@ -45,6 +45,7 @@ class Famille(StrEnum):
     suivis = "suivis"
     habilitations = "habilitations"
     invitations = "invitations"
+    discussions = "discussions"
 
 
 class StatutEnvoi(StrEnum):

@@ -42,6 +42,7 @@ FAMILY_LABELS = {
     Famille.suivis: "suivis trimestriels",
     Famille.habilitations: "habilitations et demandes d'accès",
     Famille.invitations: "invitations",
+    Famille.discussions: "discussions des actions (commentaires, mentions)",
 }
 # At most this many messages per run of the sender (the next run takes the rest).
 SEND_BATCH = 200

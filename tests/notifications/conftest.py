@@ -42,8 +42,15 @@ from tests.support.served import served
 
 
 @pytest.fixture(scope="module")
-async def actions_url(database_url: str) -> AsyncIterator[str]:
-    async with actions_served(database_url) as url:
+def gateway_port() -> int:
+    """Each test's gateway is served on this port: the module's actions service asks it
+    who reads a convention (mentions)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+async def actions_url(database_url: str, gateway_port: int) -> AsyncIterator[str]:
+    async with actions_served(database_url, f"http://127.0.0.1:{gateway_port}") as url:
         yield url
 
 
@@ -96,7 +103,7 @@ class World:
 
 @pytest.fixture
 async def world(
-    tmp_path: Path, database_url: str, db_engine: AsyncEngine, actions_url: str
+    tmp_path: Path, database_url: str, db_engine: AsyncEngine, actions_url: str, gateway_port: int
 ) -> AsyncIterator[World]:
     async with AsyncExitStack() as stack:
         smtp_port = free_port()
@@ -127,7 +134,7 @@ async def world(
                 },
             )
         )
-        gateway_url = await stack.enter_async_context(served(hab.app))
+        gateway_url = await stack.enter_async_context(served(hab.app, gateway_port))
         settings = base.model_copy(update={"gateway_url": gateway_url, "actions_url": actions_url})
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=5, trust_env=False))
         maildir = tmp_path / "mails"

@@ -184,11 +184,14 @@ async def seed_refs(engine: AsyncEngine) -> None:
 
 
 @asynccontextmanager
-async def actions_served(database_url: str) -> AsyncIterator[str]:
+async def actions_served(database_url: str, gateway_url: str = UNREACHABLE) -> AsyncIterator[str]:
     """The real actions service on a loopback port (its base URL): served once and
-    shared by the rigs, which reach it over HTTP as production does."""
+    shared by the rigs, which reach it over HTTP as production does (`gateway_url`:
+    where it asks who reads a convention, for mentions)."""
     actions = create_actions_app(
-        ActionsSettings(database_url=database_url, conventions_url=UNREACHABLE)
+        ActionsSettings(
+            database_url=database_url, conventions_url=UNREACHABLE, gateway_url=gateway_url
+        )
     )
     async with actions.router.lifespan_context(actions), served(actions) as url:
         yield url
