@@ -106,13 +106,10 @@ def idempotency_table(metadata: MetaData) -> Table:
     )
 
 
-def secret_field(description: str, *, deprecated: bool = False) -> Any:
+def secret_field(description: str) -> Any:
     """A response field given once (an invitation's token): never stored for a replay,
-    null in a replayed answer (named in ``X-Coop-Secret-Omis``). `deprecated` marks it
-    so in the OpenAPI document (without pydantic's warning on each access)."""
+    null in a replayed answer (named in ``X-Coop-Secret-Omis``)."""
     extra: dict[str, Any] = {_SECRET_MARK: True}
-    if deprecated:
-        extra["deprecated"] = True
     return Field(default=None, description=description, json_schema_extra=extra)
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from gateway.habilitations import examples as ex
+from kernel.deprecation import Deprecation
 from kernel.fields import CreeLe, Id, Le, Version, examples
 from kernel.idempotency import secret_field
 from kernel.input import Input
@@ -167,17 +168,22 @@ class InvitationOut(BaseModel):
     )
 
 
+# Since the notifications service e-mails the invitee the link (no sunset: a field of
+# /api/v1 stays served).
+JETON_INVITATION_OBSOLETE = Deprecation(dt.date(2026, 12, 5))
+
+
 class InvitationCreee(InvitationOut):
     model_config = examples(ex.INVITATION_CREEE)
 
     # Returned once, to the inviter, for the clients written before the notifications
-    # service e-mailed the invitee the link (issue 25): deprecated.
-    jeton: str | None = secret_field(
+    # service e-mailed the invitee the link (issue 25): deprecated, and its answers say
+    # so (kernel.deprecation).
+    jeton: Annotated[str | None, JETON_INVITATION_OBSOLETE] = secret_field(
         "Obsolète : l'invité reçoit désormais le lien d'acceptation par e-mail. Jeton de "
         "l'invitation, remis une seule fois, dans cette réponse. Une réponse rejouée (même "
         "Idempotency-Key) ne le contient plus : null, et l'en-tête X-Coop-Secret-Omis le "
-        "dit.",
-        deprecated=True,
+        "dit."
     )
 
 

@@ -89,6 +89,29 @@ async def test_invite_accept_then_access(hab: HabRig) -> None:
     assert "contribuer_actions_portees" in me["habilitations"][0]["capacites"]
 
 
+async def test_the_invitation_s_token_is_announced_deprecated(hab: HabRig) -> None:
+    """docs/api.md: "Obsolète : le champ `jeton` de la réponse à POST /api/v1/invitations"
+    (the invitee receives the link by e-mail): every answer giving it says so
+    (`Deprecation`, RFC 9745; no `Sunset`: a field of /api/v1 stays served)."""
+    await hab.grant("referent", COLLECTIVITE_X, COLL, Role.referent)
+    body = {"email": "late@test.invalid", "organisation_id": str(COLLECTIVITE_X), "role": "lecteur"}
+    headers = {**hab.headers("referent"), "Idempotency-Key": "jeton-obsolete-1"}
+    created = await hab.client.post("/api/v1/invitations", json=body, headers=headers)
+    replayed = await hab.client.post("/api/v1/invitations", json=body, headers=headers)
+    for resp in (created, replayed):
+        assert resp.status_code == 201, resp.text
+        assert resp.headers["Deprecation"] == "@1796428800"  # 5 December 2026
+        assert "Sunset" not in resp.headers
+    # The answers without the field announce nothing.
+    listed = await hab.client.get("/api/v1/invitations", headers=hab.headers("referent"))
+    assert listed.status_code == 200, listed.text
+    assert [i["id"] for i in listed.json()["items"]] == [created.json()["id"]]
+    assert "Deprecation" not in listed.headers
+    document = (await hab.client.get("/api/v1/openapi.json")).json()
+    jeton = document["components"]["schemas"]["InvitationCreee"]["properties"]["jeton"]
+    assert jeton["deprecated"] is True
+
+
 async def test_expired_invitation_is_refused(hab: HabRig, db_engine: AsyncEngine) -> None:
     await hab.grant("agent", CAF_A, CAF, Role.agent)
     resp = await hab.client.post(
