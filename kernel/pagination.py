@@ -107,6 +107,22 @@ def decode_cursor(cursor: str, types: Sequence[type]) -> list[Any]:
     return revived
 
 
+def encode_sync_token(seq: int) -> str:
+    """A delta-sync token: the change number a client has seen up to (opaque to it)."""
+    return encode_cursor([seq])
+
+
+def decode_sync_token(token: str) -> int:
+    """The change number of a token from `encode_sync_token` (400 in French otherwise)."""
+    try:
+        (value,) = decode_cursor(token, [int])
+    except BadRequest:
+        raise BadRequest("Jeton de synchronisation invalide.") from None
+    if value < 0:
+        raise BadRequest("Jeton de synchronisation invalide.")
+    return int(value)
+
+
 def expressions(columns: Sequence[KeyColumn]) -> list[ColumnElement[Any]]:
     return [c.expression if isinstance(c, QueryableAttribute) else c for c in columns]
 

@@ -28,8 +28,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ReadScope, ScopeKind, readable_replica
-from kernel.errors import BadRequest
-from kernel.pagination import KeyColumn, PageParams, decode_cursor, encode_cursor
+from kernel.pagination import (
+    KeyColumn,
+    PageParams,
+    decode_sync_token,
+    encode_sync_token,
+)
 from kernel.principal import Principal
 from kernel.reads import Filter, Keyset, Read, Slice, columns
 from services.actions.models import Action, Tombstone
@@ -45,20 +49,6 @@ _change_seq = table(
 _committed_writers = select(
     func.pg_advisory_xact_lock_shared(func.hashtext(literal_column("'coop.actions.change_seq'")))
 ).lateral("committed_writers")
-
-
-def decode_token(token: str) -> int:
-    try:
-        (value,) = decode_cursor(token, [int])
-    except BadRequest:
-        raise BadRequest("Jeton de synchronisation invalide.") from None
-    if value < 0:
-        raise BadRequest("Jeton de synchronisation invalide.")
-    return int(value)
-
-
-def encode_token(seq: int) -> str:
-    return encode_cursor([seq])
 
 
 @dataclass(frozen=True)
@@ -211,8 +201,8 @@ async def listing(
     params = {**query.params, "parent_id": parent.id}
     if since is None:
         found = await query.pages.page(session, None, params, limit=page.limit, cursor=page.cursor)
-        return Listing(found.rows, found.next_cursor, [], encode_token(token_now))
-    lower = decode_token(page.cursor or since)
+        return Listing(found.rows, found.next_cursor, [], encode_sync_token(token_now))
+    lower = decode_sync_token(page.cursor or since)
     changed = await query.changes.page(session, None, params, limit=page.limit, after=(lower,))
     upto = None if changed.next_key is None else int(cast(int, changed.next_key[0]))
     by_parent = parent.kind != "convention" or query.tombstones_by_parent
@@ -222,5 +212,5 @@ async def listing(
         {"parent_id": parent.id, "kind": query.tombstone_kind, "lower": lower, "upto": upto},
     )
     if upto is not None:
-        return Listing(changed.rows, encode_token(upto), deleted, encode_token(upto))
-    return Listing(changed.rows, None, deleted, encode_token(max(token_now, lower)))
+        return Listing(changed.rows, encode_sync_token(upto), deleted, encode_sync_token(upto))
+    return Listing(changed.rows, None, deleted, encode_sync_token(max(token_now, lower)))

@@ -9,10 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from kernel.database import DbSession
-from kernel.errors import BadRequest
 from kernel.idempotency import IdempotentRoute
 from kernel.internal_token import CallingService
-from kernel.pagination import Pagination, decode_cursor, encode_cursor
+from kernel.pagination import Pagination, decode_sync_token, encode_sync_token
 from services.notifications import service
 from services.notifications.models import StatutEnvoi
 from services.notifications.rights import DeliveryLogRead, MyNotifications
@@ -39,18 +38,6 @@ UpdatedSince = Annotated[
 ]
 
 
-def _since(token: str | None) -> int | None:
-    if token is None:
-        return None
-    try:
-        (value,) = decode_cursor(token, [int])
-    except BadRequest:
-        raise BadRequest("Jeton de synchronisation invalide.") from None
-    if value < 0:
-        raise BadRequest("Jeton de synchronisation invalide.")
-    return int(value)
-
-
 @router.get(
     "/moi/notifications",
     response_model=NotificationsPage,
@@ -70,12 +57,16 @@ async def my_notifications(
     updated_since: UpdatedSince = None,
 ) -> NotificationsPage:
     listing = await service.my_notifications(
-        session, principal, page.limit, page.cursor, _since(updated_since)
+        session,
+        principal,
+        page.limit,
+        page.cursor,
+        None if updated_since is None else decode_sync_token(updated_since),
     )
     return NotificationsPage(
         items=[NotificationOut.model_validate(n) for n in listing.items],
         next_cursor=listing.next_cursor,
-        sync_token=encode_cursor([listing.sync_token]),
+        sync_token=encode_sync_token(listing.sync_token),
         non_lues=listing.non_lues,
     )
 

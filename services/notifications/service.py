@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.errors import NotFound
 from kernel.outbox import Evenement, OutboxClient
-from kernel.pagination import encode_cursor
+from kernel.pagination import keyset_page
 from kernel.people_ref import PersonneContact, PersonnesClient
 from kernel.principal import OrganisationKind, Principal, PrincipalKind, Role
 from services.notifications import mailer
@@ -277,11 +277,9 @@ async def my_notifications(
         if len(items) == limit:
             token = items[-1].seq
         return Listing(items, None, max(token, since) if len(items) < limit else token, unread)
-    rows = await repo.page(session, me, limit, cursor)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].cree_le, rows[-1].id])
+    rows, next_cursor = keyset_page(
+        await repo.page(session, me, limit, cursor), limit, lambda n: (n.cree_le, n.id)
+    )
     return Listing(rows, next_cursor, token, unread)
 
 
@@ -338,8 +336,4 @@ async def delivery_log(
     rows = await repo.delivery_log(
         session, administered_cafs(principal), limit, cursor, statut.value if statut else None
     )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].cree_le, rows[-1].id])
-    return rows, next_cursor
+    return keyset_page(rows, limit, lambda e: (e.cree_le, e.id))
