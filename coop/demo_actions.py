@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coop.demo_ids import (
     BILAN_FINAL_VIENNE,
     BILAN_GRESIVAUDAN,
+    CAF_ISERE_AGENT,
+    CAF_ISERE_AGENT_NOM,
     CONVENTION_GRESIVAUDAN,
     CONVENTION_VIENNE_2022,
     CONVENTION_VOIRON,
@@ -47,7 +49,8 @@ from services.actions.models import (
 from services.actions.rules import Trimestre, campagne_courante
 from services.actions.service_bilans import snapshot
 
-AGENT = "demo:caf-isere-agent"
+AGENT = CAF_ISERE_AGENT
+AGENT_NOM = CAF_ISERE_AGENT_NOM
 
 
 # (axe title, [(action title, thématique, porteurs, statut, indicator (libellé, nature, unité,
@@ -274,6 +277,7 @@ def _suivi(
         valeurs=valeurs,
         commentaire_validation="Merci de chiffrer l'avancement." if etat == "à compléter" else None,
         auteur=AGENT,
+        auteur_nom=AGENT_NOM,
         version=len(TRANSITIONS[etat]),
     )
     session.add(suivi)
@@ -289,6 +293,7 @@ def _suivi(
                 if evenement.startswith("renvoi")
                 else None,
                 auteur=AGENT,
+                auteur_nom=AGENT_NOM,
                 contenu={"statut_action": action.statut, "avancement": suivi.avancement},
             )
         )
@@ -301,6 +306,7 @@ def _suivi(
                 valeur=Decimal(valeurs[0]["valeur"]),
                 source="Ville",
                 auteur=AGENT,
+                auteur_nom=AGENT_NOM,
             )
         )
 
@@ -443,6 +449,7 @@ async def _bilan_final_vienne(session: AsyncSession) -> None:
             syntheses={},
             date_adoption=adopted,
             adoption_saisie_par=AGENT,
+            adoption_saisie_par_nom=AGENT_NOM,
             adoption_saisie_le=dt.datetime(2026, 11, 13, 9, tzinfo=dt.UTC),
             instantane=await snapshot(session, CONVENTION_VIENNE_2022, adopted),
             petite_enfance_transmissible=False,

@@ -371,6 +371,7 @@ async def demo_step(session: AsyncSession) -> str:
             signataires_concernes=[ids.CAF_ISERE, ids.GRESIVAUDAN, ids.MSA_ALPES],
             modifications={"ajout_signataires": [str(ids.MSA_ALPES)]},
             auteur=AUTEUR,
+            auteur_nom=DEMO.name,
         )
         session.add(avenant)
         before = CONVENTION.snapshot(conv)

@@ -26,6 +26,8 @@ from coop.demo_ids import (
     BILAN_FINAL_VIENNE,
     BILAN_GRESIVAUDAN,
     CAF_ISERE,
+    CAF_ISERE_AGENT,
+    CAF_ISERE_AGENT_NOM,
     CONVENTION_GRESIVAUDAN,
     CONVENTION_VIENNE_2022,
     CONVENTION_VOIRON,
@@ -43,10 +45,17 @@ from services.documents.models import Document, StatutAnalyse, TypeDocument, Ver
 from services.documents.settings import DocumentsSettings
 from services.documents.storage import Storage
 
-CAF_AGENT = "demo:caf-isere-agent"
+CAF_AGENT = CAF_ISERE_AGENT
 VOIRON_CONTRIBUTEUR = "demo:voiron-contributeur"
 GRESIVAUDAN_REFERENT = "demo:gresivaudan-referent"
 VIENNE_REFERENT = "demo:vienne-referent"
+# Their display names, as the histories and the answers show them (`depose_par_nom`).
+NOMS = {
+    CAF_AGENT: CAF_ISERE_AGENT_NOM,
+    VOIRON_CONTRIBUTEUR: "Contributeur de Voiron (démonstration)",
+    GRESIVAUDAN_REFERENT: "Référent du Grésivaudan (démonstration)",
+    VIENNE_REFERENT: "Référent de Vienne (démonstration)",
+}
 
 
 def pdf(title: str, lines: list[str]) -> bytes:
@@ -436,6 +445,7 @@ async def _load(session: AsyncSession, storage: Storage) -> int:
             titre=spec.titre,
             description=spec.description,
             depose_par=spec.depose_par,
+            depose_par_nom=NOMS[spec.depose_par],
             organisation_id=spec.organisation_id,
             depose_le=spec.depose_le,
             modifie_le=spec.depose_le,
@@ -462,6 +472,7 @@ async def _load(session: AsyncSession, storage: Storage) -> int:
                     statut=StatutAnalyse.disponible.value,
                     analyse_le=at,
                     depose_par=spec.depose_par,
+                    depose_par_nom=NOMS[spec.depose_par],
                     organisation_id=spec.organisation_id,
                     depose_le=at,
                 )

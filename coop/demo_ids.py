@@ -25,6 +25,10 @@ def demo_id(name: str) -> uuid.UUID:
 
 # Organisations
 CNAF = demo_id("org:cnaf")
+# The Caf de l'Isère's agent to whom the demo's plans, suivis and documents are
+# attributed, and the display name the answers give beside that id.
+CAF_ISERE_AGENT = "demo:caf-isere-agent"
+CAF_ISERE_AGENT_NOM = "Agent de la Caf de l'Isère (démonstration)"
 CAF_ISERE = demo_id("org:caf-isere")  # Caf A
 CAF_DROME = demo_id("org:caf-drome")  # Caf B
 VOIRON = demo_id("org:commune-voiron")  # collectivité X of the personas

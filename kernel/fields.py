@@ -38,6 +38,13 @@ Auteur = Annotated[
     str,
     Field(description="Identifiant de l'auteur (personne ou client machine) dans Coopération."),
 ]
+AuteurNom = Annotated[
+    str | None,
+    Field(
+        description="Nom de cette personne ou de ce client machine au moment où il a agi "
+        "(null : nom inconnu, pour ce qui a été écrit avant que Coopération ne le garde)."
+    ),
+]
 Le = Annotated[dt.datetime, Field(description="Date et heure de l'événement (ISO 8601).")]
 Details = Annotated[
     dict[str, object],

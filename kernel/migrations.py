@@ -246,3 +246,34 @@ def name_former_authors(
         f"EXECUTE $q${update}$q$; END IF; END $$"
     )
     op.execute(f'ALTER TABLE {table} ENABLE TRIGGER "{trigger}"')
+
+
+def add_author_name(schema: str, table: str, author: str, *, objet: str, at: str) -> None:
+    """A migration's step: `<author>_nom` (the actor's display name, `String(300)` like
+    the history's) beside a stored author id, filled from the app's `historique`.
+
+    A row takes the name the history gave the same author on the same object
+    (`objet`: the column holding the history's `objet_id`) nearest in time (`at`); else
+    the name the history last gave that author anywhere; else NULL (nobody recorded)."""
+    column = f"{author}_nom"
+    op.add_column(table, sa.Column(column, sa.String(length=300), nullable=True), schema=schema)
+    op.execute(
+        f"""
+        UPDATE "{schema}"."{table}" t SET "{column}" = (
+            SELECT h.auteur_nom FROM "{schema}".historique h
+            WHERE h.objet_id = t."{objet}" AND h.auteur_id = t."{author}"
+              AND h.auteur_nom IS NOT NULL
+            ORDER BY abs(extract(epoch FROM h.le - t."{at}")) NULLS LAST, h.id DESC
+            LIMIT 1)
+        WHERE t."{author}" IS NOT NULL
+        """  # noqa: S608 (identifiers given by the migration)
+    )
+    op.execute(
+        f"""
+        UPDATE "{schema}"."{table}" t SET "{column}" = n.auteur_nom
+        FROM (SELECT DISTINCT ON (auteur_id) auteur_id, auteur_nom
+              FROM "{schema}".historique WHERE auteur_nom IS NOT NULL
+              ORDER BY auteur_id, le DESC, id DESC) n
+        WHERE t."{column}" IS NULL AND n.auteur_id = t."{author}"
+        """  # noqa: S608 (identifiers given by the migration)
+    )

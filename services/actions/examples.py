@@ -15,6 +15,7 @@ SUIVI = "c8d7e6f5-4a3b-4c2d-9e1f-0a1b2c3d4e5f"
 BILAN = "2b4d6f80-1a3c-4e5f-8a9b-0c1d2e3f4a5b"
 VALEUR = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 AGENT = "3f2e1d0c-9b8a-4765-a432-10fedcba9876"
+AGENT_NOM = "Camille Martin"
 
 ACTION_IN: dict[str, Any] = {
     "axe_id": AXE,
@@ -109,6 +110,7 @@ INDICATEUR_OUT: dict[str, Any] = {
             "commentaire": VALEUR_IN["commentaire"],
             "source": VALEUR_IN["source"],
             "auteur": AGENT,
+            "auteur_nom": AGENT_NOM,
             "updated_at": "2026-04-08T15:30:00Z",
         }
     ],
@@ -144,6 +146,7 @@ SUIVI_DETAIL: dict[str, Any] = {
     ],
     "commentaire_validation": "Merci, bon avancement.",
     "auteur": AGENT,
+    "auteur_nom": AGENT_NOM,
     "created_at": "2026-04-02T14:05:00Z",
 }
 
@@ -172,6 +175,7 @@ BILAN_DETAIL: dict[str, Any] = {
     "sections": BILAN_IN["sections"],
     "syntheses": {},
     "adoption_saisie_par": AGENT,
+    "adoption_saisie_par_nom": AGENT_NOM,
     "adoption_saisie_le": "2026-02-13T08:45:00Z",
     "instantane": {"actions": []},
     "accords": [],

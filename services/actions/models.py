@@ -166,6 +166,7 @@ class ValeurIndicateur(Base):
     commentaire: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(String(300))
     auteur: Mapped[str] = mapped_column(String(200), nullable=False)
+    auteur_nom: Mapped[str | None] = mapped_column(String(300))
     # Its own ETag: a PUT replaces a value only with If-Match (migration 0003).
     version: Mapped[int] = mapped_column(
         Integer, nullable=False, default=1, server_default=text("1")
@@ -244,6 +245,7 @@ class Suivi(Base):
     valeurs: Mapped[list[dict[str, object]]] = mapped_column(JSONB, nullable=False)
     commentaire_validation: Mapped[str | None] = mapped_column(Text)
     auteur: Mapped[str] = mapped_column(String(200), nullable=False)
+    auteur_nom: Mapped[str | None] = mapped_column(String(300))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     seq: Mapped[int] = _seq_column()
     created_at: Mapped[dt.datetime] = _now_column()
@@ -265,6 +267,7 @@ class SuiviEvenement(Base):
     etat_apres: Mapped[str] = mapped_column(String(20), nullable=False)
     commentaire: Mapped[str | None] = mapped_column(Text)
     auteur: Mapped[str] = mapped_column(String(200), nullable=False)
+    auteur_nom: Mapped[str | None] = mapped_column(String(300))
     contenu: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
     at: Mapped[dt.datetime] = _now_column()
 
@@ -288,6 +291,7 @@ class Bilan(Base):
     # The date of the COPIL that adopted it; who entered the adoption, and when.
     date_adoption: Mapped[dt.date | None] = mapped_column(Date)
     adoption_saisie_par: Mapped[str | None] = mapped_column(String(200))
+    adoption_saisie_par_nom: Mapped[str | None] = mapped_column(String(300))
     adoption_saisie_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Frozen at adoption: actions' statuts and indicator values as they then stood.
     instantane: Mapped[dict[str, object] | None] = mapped_column(JSONB)
@@ -310,6 +314,7 @@ class AccordCdsf(Base):
     )
     collectivite_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     par: Mapped[str] = mapped_column(String(200), nullable=False)
+    par_nom: Mapped[str | None] = mapped_column(String(300))
     at: Mapped[dt.datetime] = _now_column()
 
 

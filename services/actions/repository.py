@@ -485,6 +485,7 @@ async def upsert_valeur(
     commentaire: str | None,
     source: str | None,
     auteur: str,
+    auteur_nom: str | None,
 ) -> ValeurIndicateur:
     """A validated suivi's value: created, or replaced as a new version (stale ETags);
     the value as it now stands."""
@@ -496,6 +497,7 @@ async def upsert_valeur(
         commentaire=commentaire,
         source=source,
         auteur=auteur,
+        auteur_nom=auteur_nom,
         version=1,
     )
     stmt = stmt.on_conflict_do_update(
@@ -505,6 +507,7 @@ async def upsert_valeur(
             "commentaire": stmt.excluded.commentaire,
             "source": stmt.excluded.source,
             "auteur": stmt.excluded.auteur,
+            "auteur_nom": stmt.excluded.auteur_nom,
             "version": ValeurIndicateur.version + 1,
             "updated_at": func.now(),
         },

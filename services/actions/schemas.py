@@ -10,7 +10,17 @@ from typing import Annotated, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from kernel.deprecation import Deprecation
-from kernel.fields import Auteur, CafId, ConventionId, CreeLe, Id, ModifieLe, Version, examples
+from kernel.fields import (
+    Auteur,
+    AuteurNom,
+    CafId,
+    ConventionId,
+    CreeLe,
+    Id,
+    ModifieLe,
+    Version,
+    examples,
+)
 from kernel.input import Input
 from kernel.pagination import NextCursor, Page
 from services.actions import examples as ex
@@ -316,6 +326,7 @@ class ValeurOut(Output):
     commentaire: str | None = Field(description=_COMMENTAIRE_VALEUR)
     source: str | None = Field(description=_SOURCE)
     auteur: Auteur
+    auteur_nom: AuteurNom
     updated_at: ModifieLe
 
 
@@ -465,6 +476,7 @@ class SuiviDetail(SuiviSummary):
         description="Le commentaire de la Caf à la validation ou au renvoi à compléter."
     )
     auteur: Auteur
+    auteur_nom: AuteurNom
     created_at: CreeLe
 
 
@@ -478,6 +490,7 @@ class EvenementOut(Output):
     etat_apres: EtatSuivi = Field(description="L'état après.")
     commentaire: str | None = Field(description="Le commentaire ou le motif donné.")
     auteur: Auteur
+    auteur_nom: AuteurNom
     contenu: dict[str, object] = Field(description="Le contenu du suivi à ce moment-là.")
     at: dt.datetime = Field(description="Date et heure de l'événement (ISO 8601).")
 
@@ -713,6 +726,7 @@ class AccordOut(BaseModel):
         description="Nom de la collectivité (null si la convention ne la nomme plus)."
     )
     par: Auteur
+    par_nom: AuteurNom
     at: dt.datetime = Field(description="Date et heure de l'accord (ISO 8601).")
 
 
@@ -752,6 +766,11 @@ class BilanDetail(BilanSummary):
     )
     adoption_saisie_par: str | None = Field(
         default=None, description="Qui a saisi l'adoption (null : pas encore adopté)."
+    )
+    adoption_saisie_par_nom: str | None = Field(
+        default=None,
+        description="Nom de qui a saisi l'adoption, à ce moment-là (null : pas encore adopté, "
+        "ou nom inconnu).",
     )
     adoption_saisie_le: dt.datetime | None = Field(
         default=None, description="Quand l'adoption a été saisie (ISO 8601)."

@@ -214,6 +214,7 @@ async def bilan_detail(
         sections=SECTIONS_MODELS[TypeBilan(bilan.type)].model_validate(bilan.sections),
         syntheses=bilan.syntheses,
         adoption_saisie_par=bilan.adoption_saisie_par,
+        adoption_saisie_par_nom=bilan.adoption_saisie_par_nom,
         adoption_saisie_le=bilan.adoption_saisie_le,
         instantane=bilan.instantane,
         accords=[
@@ -221,6 +222,7 @@ async def bilan_detail(
                 collectivite_id=a.collectivite_id,
                 collectivite_nom=convention.noms.get(a.collectivite_id),
                 par=a.par,
+                par_nom=a.par_nom,
                 at=a.at,
             )
             for a in accords
@@ -436,6 +438,7 @@ async def adopter(
     bilan.etat = EtatBilan.adopte.value
     bilan.date_adoption = data.date_adoption
     bilan.adoption_saisie_par = principal.subject
+    bilan.adoption_saisie_par_nom = principal.name
     bilan.adoption_saisie_le = repo.utcnow()
     bilan.instantane = await snapshot(session, bilan.convention_id, data.date_adoption)
     await repo.touch(session, bilan)
@@ -467,7 +470,12 @@ async def accorder(
     existing = {a.collectivite_id for a in await srepo.accords(session, bilan.id)}
     if candidates[0] not in existing:
         session.add(
-            AccordCdsf(bilan_id=bilan.id, collectivite_id=candidates[0], par=principal.subject)
+            AccordCdsf(
+                bilan_id=bilan.id,
+                collectivite_id=candidates[0],
+                par=principal.subject,
+                par_nom=principal.name,
+            )
         )
         await repo.touch(session, bilan)
         await session.flush()

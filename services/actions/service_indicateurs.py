@@ -260,6 +260,7 @@ async def _put_valeur(
             commentaire=data.commentaire,
             source=data.source,
             auteur=principal.subject,
+            auteur_nom=principal.name,
         )
         if valeur is None:
             # Cannot happen while every writer of values locks the indicator first
@@ -274,6 +275,7 @@ async def _put_valeur(
         valeur.commentaire = data.commentaire
         valeur.source = data.source
         valeur.auteur = principal.subject
+        valeur.auteur_nom = principal.name
         valeur.version += 1
         valeur.updated_at = repo.utcnow()
     # The indicator lists its values: delta sync must see it changed.

@@ -96,6 +96,7 @@ def _event(
         etat_apres=suivi.etat,
         commentaire=commentaire,
         auteur=principal.subject,
+        auteur_nom=principal.name,
         contenu=contenu(suivi),
     )
 
@@ -192,6 +193,7 @@ async def create_suivi(
         etat=EtatSuivi.brouillon.value,
         revision=1,
         auteur=principal.subject,
+        auteur_nom=principal.name,
         version=1,
     )
     _apply(suivi, {**data.model_dump(exclude={"periode", "valeurs"}), "valeurs": valeurs})
@@ -256,6 +258,7 @@ async def update_suivi(
     snapshot = SUIVI.snapshot(suivi)
     _apply(suivi, await _changes(session, suivi, data))
     suivi.auteur = principal.subject
+    suivi.auteur_nom = principal.name
     await repo.touch(session, suivi)
     await _record(session, suivi, EvenementSuivi.modification, principal, suivi.etat, snapshot)
     await session.flush()
@@ -332,6 +335,7 @@ async def transition(
                 v.commentaire,
                 v.source,
                 suivi.auteur,
+                suivi.auteur_nom,
             )
             await HISTORY.record(
                 session,
@@ -370,6 +374,7 @@ async def corriger(
     suivi.etat = EtatSuivi.brouillon.value
     suivi.commentaire_validation = None
     suivi.auteur = principal.subject
+    suivi.auteur_nom = principal.name
     _apply(suivi, changes)
     await repo.touch(session, suivi)
     await _record(

@@ -353,6 +353,7 @@ class Avenant(Base):
     # What the avenant changed, as applied (dates, added signatories, thématiques...).
     modifications: Mapped[dict[str, object]] = mapped_column(JSONB)
     auteur: Mapped[str] = mapped_column(String(200))
+    auteur_nom: Mapped[str | None] = mapped_column(String(300))
     cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -393,4 +394,5 @@ class MiseEnDemeure(Base):
     date_cloture: Mapped[dt.date | None] = mapped_column(Date)
     motif_cloture: Mapped[str | None] = mapped_column(Text)
     auteur: Mapped[str] = mapped_column(String(200))
+    auteur_nom: Mapped[str | None] = mapped_column(String(300))
     cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from kernel.fields import (
     Auteur,
+    AuteurNom,
     CafId,
     CafNom,
     ConventionId,
@@ -417,6 +418,7 @@ class MiseEnDemeureOut(BaseModel):
     )
     motif_cloture: str | None = Field(description="Motif de la levée ou de la fin.")
     auteur: Auteur
+    auteur_nom: AuteurNom
     cree_le: CreeLe
 
 
@@ -502,6 +504,7 @@ class AvenantOut(BaseModel):
         description="Ce que l'avenant change, champ par champ (les valeurs envoyées)."
     )
     auteur: Auteur
+    auteur_nom: AuteurNom
     cree_le: CreeLe
 
 

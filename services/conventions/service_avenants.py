@@ -262,6 +262,7 @@ async def add_avenant(
         signataires_concernes=concerned,
         modifications=modifications,
         auteur=principal.subject,
+        auteur_nom=principal.name,
     )
     await repo.add(session, avenant)
     convention.numero_version = convention.numero_version + 1

@@ -144,6 +144,7 @@ async def mettre_en_demeure(
         lettre_document_id=data.lettre_document_id,
         statut=StatutMiseEnDemeure.en_cours.value,
         auteur=principal.subject,
+        auteur_nom=principal.name,
     )
     await repo.add(session, mise_en_demeure)
     await record_part(

@@ -94,6 +94,7 @@ class Document(Base):
     titre: Mapped[str] = mapped_column(String(300))
     description: Mapped[str | None] = mapped_column(Text)
     depose_par: Mapped[str] = mapped_column(String(200))
+    depose_par_nom: Mapped[str | None] = mapped_column(String(300))
     organisation_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     depose_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     modifie_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -141,6 +142,7 @@ class Version(Base):
     echecs_analyse: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     analyse_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     depose_par: Mapped[str] = mapped_column(String(200))
+    depose_par_nom: Mapped[str | None] = mapped_column(String(300))
     organisation_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     depose_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 

@@ -147,6 +147,7 @@ class DocumentListed(NamedTuple):
     titre: str
     description: str | None
     depose_par: str
+    depose_par_nom: str | None
     organisation_id: uuid.UUID
     organisation_nom: str | None
     depose_le: dt.datetime
@@ -168,6 +169,7 @@ class VersionRow(NamedTuple):
     motif: str | None
     echecs_analyse: int
     depose_par: str
+    depose_par_nom: str | None
     organisation_id: uuid.UUID
     organisation_nom: str | None
     depose_le: dt.datetime

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel.fields import ConventionId, Id, ModifieLe, examples
+from kernel.fields import AuteurNom, ConventionId, Id, ModifieLe, examples
 from kernel.input import Input
 from kernel.pagination import Page
 from services.documents import examples as ex
@@ -98,6 +98,7 @@ class VersionOut(BaseModel):
         default=0, description="Réponses d'erreur de l'antivirus reçues pour cette version"
     )
     depose_par: DeposePar
+    depose_par_nom: AuteurNom
     organisation_id: OrganisationDeposante
     organisation_nom: str | None = Field(
         description="Nom de l'organisation qui l'a déposé (null : un nom que ce service ne "
@@ -121,6 +122,7 @@ class DocumentOut(BaseModel):
     titre: str = Field(description=_TITRE)
     description: str | None = Field(description=_DESCRIPTION)
     depose_par: DeposePar
+    depose_par_nom: AuteurNom
     organisation_id: OrganisationDeposante
     organisation_nom: str | None = Field(
         description="Nom de l'organisation qui l'a déposé (null : un nom que ce service ne "

@@ -249,6 +249,7 @@ async def upload(
                 titre=meta.titre,
                 description=meta.description,
                 depose_par=principal.subject,
+                depose_par_nom=principal.name,
                 organisation_id=uploader_organisation(ref, principal),
                 depose_le=now(),
                 modifie_le=now(),
@@ -273,6 +274,7 @@ async def upload(
         statut=statut,
         echecs_analyse=0,
         depose_par=principal.subject,
+        depose_par_nom=principal.name,
         organisation_id=uploader_organisation(ref, principal),
         depose_le=now(),
     )

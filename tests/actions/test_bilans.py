@@ -171,6 +171,7 @@ async def test_cdsf_transmission_needs_every_agreement(api: Api) -> None:
     assert r.status_code == 200
     assert [a["collectivite_id"] for a in r.json()["accords"]] == [str(COLLECTIVITE_X)]
     assert r.json()["accords"][0]["par"] == X_REFERENT.subject
+    assert r.json()["accords"][0]["par_nom"] == "X Referent"
     assert r.json()["accords"][0]["collectivite_nom"] == "Collectivité X (test)"
     r = await transmit()
     assert r.json()["manquants"] == [str(COLLECTIVITE_Z)]
@@ -423,6 +424,7 @@ async def test_adoption_records_the_copil_date_entered_by_a_caf_agent_or_a_refer
     assert adopted["etat"] == "adopté"
     assert adopted["date_adoption"] == "2026-04-10"
     assert adopted["adoption_saisie_par"] == X_REFERENT.subject
+    assert adopted["adoption_saisie_par_nom"] == "X Referent"
     assert adopted["adoption_saisie_le"] is not None
     assert adopted["instantane"]["date"] == "2026-04-10"
 

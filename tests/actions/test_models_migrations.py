@@ -194,3 +194,102 @@ def test_existing_suivis_are_counted_by_the_migration(scratch_url: str) -> None:
         (CONV_1, "2025-T4"): (0, 0, 1, 0, 0),
         (CONV_2, "2026-T1"): (0, 0, 0, 1, 1),
     }
+
+
+async def _seed_0012(url: str) -> dict[str, uuid.UUID]:
+    """A suivi, its event, a bilan adopted and agreed, written before names were kept;
+    the history of some of them."""
+    ids = {name: uuid.uuid4() for name in ("axe", "action", "suivi", "bilan")}
+    now = dt.datetime.now(dt.UTC)
+    earlier = now - dt.timedelta(days=10)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(
+            "INSERT INTO actions.axes (id, convention_id, titre, position, version)"
+            " VALUES ($1, $2, 'Accueillir', 1, 1)",
+            ids["axe"],
+            CONV_1,
+        )
+        await conn.execute(
+            "INSERT INTO actions.actions (id, convention_id, axe_id, position, titre, statut,"
+            " porteur_ids, version) VALUES ($1, $2, $3, 1, 'RPE', 'en cours', '{}', 1)",
+            ids["action"],
+            CONV_1,
+            ids["axe"],
+        )
+        await conn.execute(
+            "INSERT INTO actions.suivis (id, action_id, convention_id, periode, etat, revision,"
+            " statut_action, alerte, valeurs, auteur, version, updated_at)"
+            " VALUES ($1, $2, $3, '2026-T1', 'brouillon', 1, 'en cours', false, '[]', 'p1', 2,"
+            " $4)",
+            ids["suivi"],
+            ids["action"],
+            CONV_1,
+            now,
+        )
+        await conn.execute(
+            "INSERT INTO actions.suivi_evenements (suivi_id, revision, evenement, etat_apres,"
+            " auteur, contenu, at) VALUES ($1, 1, 'création', 'brouillon', 'p1', '{}', $2)",
+            ids["suivi"],
+            earlier,
+        )
+        await conn.execute(
+            "INSERT INTO actions.bilans (id, convention_id, type, periode_debut, periode_fin,"
+            " etat, sections, adoption_saisie_par, adoption_saisie_le, version,"
+            " petite_enfance_transmissible) VALUES ($1, $2, 'bilan final', '2025-01-01',"
+            " '2025-12-31', 'adopté', '{}', 'p1', $3, 1, false)",
+            ids["bilan"],
+            CONV_1,
+            now,
+        )
+        await conn.execute(
+            "INSERT INTO actions.accords_cdsf (bilan_id, collectivite_id, par)"
+            " VALUES ($1, $2, 'p3')",
+            ids["bilan"],
+            uuid.uuid4(),
+        )
+        # p1 renamed between the suivi's creation and its last change; p3 never recorded.
+        for name, le in (("Ancien Nom", earlier), ("Nouveau Nom", now)):
+            await conn.execute(
+                "INSERT INTO actions.historique (convention_id, objet_type, objet_id,"
+                " evenement, auteur_id, auteur_nom, le)"
+                " VALUES ($1, 'suivi', $2, 'modification', 'p1', $3, $4)",
+                CONV_1,
+                ids["suivi"],
+                name,
+                le,
+            )
+        return ids
+    finally:
+        await conn.close()
+
+
+def test_existing_authors_are_named_from_the_history(scratch_url: str) -> None:
+    """Migration 0013 (issue 23): rows written before names were kept take the name the
+    history gave their author on that object nearest in time, else the author's last
+    recorded name, else NULL."""
+    upgrade("actions", scratch_url, "0012")
+    ids = asyncio.run(_seed_0012(scratch_url))
+    upgrade("actions", scratch_url, "head")
+
+    async def names() -> dict[str, Any]:
+        conn = await asyncpg.connect(asyncpg_dsn(scratch_url))
+        try:
+            return {
+                "suivi": await conn.fetchval("SELECT auteur_nom FROM actions.suivis"),
+                "evenement": await conn.fetchval("SELECT auteur_nom FROM actions.suivi_evenements"),
+                "adoption": await conn.fetchval(
+                    "SELECT adoption_saisie_par_nom FROM actions.bilans WHERE id = $1",
+                    ids["bilan"],
+                ),
+                "accord": await conn.fetchval("SELECT par_nom FROM actions.accords_cdsf"),
+            }
+        finally:
+            await conn.close()
+
+    assert asyncio.run(names()) == {
+        "suivi": "Nouveau Nom",
+        "evenement": "Ancien Nom",
+        "adoption": "Nouveau Nom",
+        "accord": None,
+    }

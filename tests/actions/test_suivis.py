@@ -90,7 +90,20 @@ async def test_full_workflow_with_history(api: Api) -> None:
         await api.get(X_LECTEUR, f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}")
     ).json()
     assert [(v["periode"], float(v["valeur"])) for v in got["valeurs"]] == [("2026-T1", 14.0)]
+    # Issue 23: authors named beside their ids, as they were named when they acted.
+    assert (got["valeurs"][0]["auteur"], got["valeurs"][0]["auteur_nom"]) == (
+        X_CONTRIBUTEUR.subject,
+        "X Contributeur",
+    )
+    detail = (await api.get(X_LECTEUR, f"{base}/2026-T1")).json()
+    assert (detail["auteur"], detail["auteur_nom"]) == (X_CONTRIBUTEUR.subject, "X Contributeur")
     history = (await api.get(X_LECTEUR, f"{base}/2026-T1/historique")).json()
+    assert [e["auteur_nom"] for e in history] == [
+        *["X Contributeur"] * 3,
+        "Caf A Agent",
+        *["X Contributeur"] * 2,
+        "Caf A Agent",
+    ]
     assert [(e["evenement"], e["etat_apres"]) for e in history] == [
         ("création", "brouillon"),
         ("modification", "brouillon"),

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conventions.helpers import create, h, sign_all, table_counts
 from tests.support.conventions import make_convention
-from tests.support.personas import CAF_A, COLLECTIVITE_X, COLLECTIVITE_Y
+from tests.support.personas import CAF_A, CAF_A_AGENT, COLLECTIVITE_X, COLLECTIVITE_Y
 
 
 async def _avenant(client: httpx.AsyncClient, cid: object, **body: object) -> httpx.Response:
@@ -109,6 +109,10 @@ async def test_avenants_keep_every_version_of_the_convention(client: httpx.Async
         "Entrée de la collectivité Y et nouveaux objectifs",
         "Fin avancée d'un an",
     ]
+    # Their author named beside the id, as named when they acted (issue 23).
+    assert {(a["auteur"], a["auteur_nom"]) for a in listed} == {
+        (CAF_A_AGENT.subject, "Caf A Agent")
+    }
 
 
 async def test_an_avenant_changes_the_annexes_and_the_versions_show_them_before_and_after(

@@ -76,6 +76,8 @@ async def test_avec_mise_en_demeure_once_a_month_has_passed_left_unanswered(
     # Names beside ids: the parties as a client shows them.
     assert old.json()["emetteur_nom"] == "Caf A (test)"
     assert old.json()["destinataire_nom"] == "Collectivité X (test)"
+    # Its author too, as named when they acted (issue 23).
+    assert (old.json()["auteur"], old.json()["auteur_nom"]) == (CAF_A_AGENT.subject, "Caf A Agent")
     recent = await _mise_en_demeure(client, cid, "2026-11-10")
     assert recent.status_code == 201, recent.text
     conv = (await client.get(f"/api/v1/conventions/{cid}", headers=h())).json()

@@ -116,3 +116,15 @@ async def test_the_depositing_organisation_is_named_beside_its_id(
     assert [v["organisation_nom"] for v in versions] == ["Caf A (test)", x]
     one = ok(await client.get(f"{doc}/versions/1", headers=h(X_LECTEUR)))
     assert one["organisation_nom"] == x
+    # Who deposited, named as they were when they did (issue 23): the list's statement,
+    # the detail's and the versions'.
+    assert (listed["depose_par_nom"], listed["derniere_version"]["depose_par_nom"]) == (
+        "X Contributeur",
+        "Caf A Agent",
+    )
+    assert (detail["depose_par"], detail["depose_par_nom"]) == (
+        X_CONTRIBUTEUR.subject,
+        "X Contributeur",
+    )
+    assert [v["depose_par_nom"] for v in versions] == ["Caf A Agent", "X Contributeur"]
+    assert one["depose_par_nom"] == "X Contributeur"
