@@ -18,7 +18,6 @@ from gateway.habilitations.dependencies import (
     habilitations_lifespan,
 )
 from gateway.habilitations.models import (
-    DemandeAcces,
     EvenementHabilitation,
     HabilitationEvent,
     StatutDemande,
@@ -33,6 +32,7 @@ from gateway.habilitations.rights import (
     HabilitationManage,
     HabilitationRead,
     InvitationManage,
+    InvitationRead,
 )
 from gateway.habilitations.schemas import (
     Acceptation,
@@ -102,6 +102,7 @@ def _invitation_out(row: repo.InvitationRow) -> InvitationOut:
         id=i.id,
         email=i.email,
         organisation_id=i.organisation_id,
+        organisation_nom=row.organisation_name,
         organisation_type=OrganisationKind(i.organisation_kind),
         role=Role(i.role),
         statut=i.status,
@@ -115,21 +116,21 @@ def _invitation_out(row: repo.InvitationRow) -> InvitationOut:
     )
 
 
-def _demande_out(
-    d: DemandeAcces, name: str | None, email: str | None, decided_by_name: str | None
-) -> DemandeOut:
+def _demande_out(row: repo.DemandeRow) -> DemandeOut:
+    d = row.demande
     return DemandeOut(
         id=d.id,
         personne_id=d.person_id,
-        personne_nom=name,
-        personne_email=email,
+        personne_nom=row.person_name,
+        personne_email=row.person_email,
         organisation_id=d.organisation_id,
+        organisation_nom=row.organisation_name,
         role=Role(d.role),
         message=d.message,
         statut=d.status,
         creee_le=d.created_at,
         decidee_par=d.decided_by,
-        decidee_par_nom=decided_by_name,
+        decidee_par_nom=row.decided_by_name,
         decidee_le=d.decided_at,
         motif=d.reason,
         habilitation_id=d.grant_id,
@@ -144,6 +145,7 @@ def _client_out(row: repo.ClientRow) -> ClientOut:
         client_id=c.client_id,
         nom=c.nom,
         organisation_id=c.organisation_id,
+        organisation_nom=row.organisation_name,
         organisation_type=OrganisationKind(c.organisation_kind),
         role=Role(c.role),
         enregistre_par=c.registered_by,
@@ -472,6 +474,22 @@ async def list_invitations(
     )
 
 
+@router.get(
+    "/invitations/{invitation_id}",
+    tags=["invitations"],
+    summary="Lire une invitation",
+    description=(
+        "L'invitation, son état et qui l'a créée ou acceptée ; visible de qui voit la "
+        "liste des invitations de son organisation (404 sinon). Le jeton n'est jamais "
+        "relu."
+    ),
+)
+async def get_invitation(
+    invitation_id: uuid.UUID, auth: InvitationRead, session: DbSession
+) -> InvitationOut:
+    return _invitation_out(await service_requests.visible_invitation(session, auth, invitation_id))
+
+
 @router.post(
     "/invitations/acceptation",
     tags=["invitations"],
@@ -540,7 +558,8 @@ async def create_demande(
     )
     response.headers["ETag"] = etag_for(demande.id, demande.version)
     response.headers["Location"] = f"/api/v1/demandes-acces/{demande.id}"
-    return _demande_out(demande, identity.name, identity.email, None)
+    name = await repo.organisation_name(session, demande.organisation_id)
+    return _demande_out(repo.DemandeRow(demande, identity.name, identity.email, None, name))
 
 
 @router.get(
@@ -563,7 +582,7 @@ async def list_demandes(
         rows,
         page.limit,
         key=lambda r: (r.demande.created_at, r.demande.id),
-        item=lambda r: _demande_out(r.demande, r.person_name, r.person_email, r.decided_by_name),
+        item=_demande_out,
     )
 
 
@@ -578,7 +597,7 @@ async def get_demande(
 ) -> DemandeOut:
     row = await service_requests.visible_demande(session, auth, demande_id)
     response.headers["ETag"] = etag_for(row.demande.id, row.demande.version)
-    return _demande_out(row.demande, row.person_name, row.person_email, row.decided_by_name)
+    return _demande_out(row)
 
 
 @router.post(
@@ -625,7 +644,7 @@ async def refuse_demande(
 ) -> DemandeOut:
     row = await service_requests.refuse(session, auth, demande_id, preconditions, reason=body.motif)
     response.headers["ETag"] = etag_for(row.demande.id, row.demande.version)
-    return _demande_out(row.demande, row.person_name, row.person_email, row.decided_by_name)
+    return _demande_out(row)
 
 
 # --- machine clients ------------------------------------------------------------------------

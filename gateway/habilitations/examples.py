@@ -55,6 +55,7 @@ INVITATION_CREEE: dict[str, Any] = {
     "id": "4d3c2b1a-6f5e-4b7a-9c8d-e0f1a2b3c4d5",
     "email": "camille.martin@ville-voiron.fr",
     "organisation_id": VOIRON,
+    "organisation_nom": HABILITATION_OUT["organisation_nom"],
     "organisation_type": "collectivite",
     "role": "contributeur",
     "statut": "en attente",

@@ -161,12 +161,15 @@ class ClientRow(NamedTuple):
 
     client: Client
     registered_by_name: str | None
+    organisation_name: str | None
 
 
-def _client_select() -> Select[Client, str | None]:
-    return select(Client, REGISTRAR.name.label("registered_by_name")).outerjoin(
-        REGISTRAR, REGISTRAR.id == Client.registered_by
-    )
+def _client_select() -> Select[Client, str | None, str | None]:
+    return select(
+        Client,
+        REGISTRAR.name.label("registered_by_name"),
+        _organisation_name(Client.organisation_id).label("organisation_name"),
+    ).outerjoin(REGISTRAR, REGISTRAR.id == Client.registered_by)
 
 
 async def client_row(session: AsyncSession, id_: uuid.UUID) -> ClientRow:
@@ -205,7 +208,9 @@ class GrantRow(NamedTuple):
     db_now: dt.datetime
 
 
-def _organisation_name(organisation_id: QueryableAttribute[uuid.UUID]) -> ColumnElement[str | None]:
+def _organisation_name(
+    organisation_id: QueryableAttribute[uuid.UUID] | ColumnElement[uuid.UUID],
+) -> ColumnElement[str | None]:
     """An organisation's name from the replica of a convention that names it (the
     newest: a rename reaches it first); NULL when no convention names it."""
     named = or_(
@@ -219,6 +224,12 @@ def _organisation_name(organisation_id: QueryableAttribute[uuid.UUID]) -> Column
         .limit(1)
         .scalar_subquery()
     )
+
+
+async def organisation_name(session: AsyncSession, organisation_id: uuid.UUID) -> str | None:
+    """`_organisation_name` for one organisation (a write's answer, built in hand)."""
+    column = _organisation_name(literal(organisation_id, Uuid))
+    return (await session.execute(select(column))).scalar_one()
 
 
 def _grant_select() -> Select[
@@ -390,14 +401,16 @@ class InvitationRow(NamedTuple):
     invitation: Invitation
     created_by_name: str | None
     accepted_by_name: str | None
+    organisation_name: str | None
 
 
-def _invitation_select() -> Select[Invitation, str | None, str | None]:
+def _invitation_select() -> Select[Invitation, str | None, str | None, str | None]:
     return (
         select(
             Invitation,
             INVITER.name.label("created_by_name"),
             ACCEPTER.name.label("accepted_by_name"),
+            _organisation_name(Invitation.organisation_id).label("organisation_name"),
         )
         .outerjoin(INVITER, INVITER.id == Invitation.created_by)
         .outerjoin(ACCEPTER, ACCEPTER.id == Invitation.accepted_by)
@@ -407,6 +420,17 @@ def _invitation_select() -> Select[Invitation, str | None, str | None]:
 async def invitation_row(session: AsyncSession, id_: uuid.UUID) -> InvitationRow:
     row = (await session.execute(_invitation_select().where(Invitation.id == id_))).one()
     return InvitationRow._make(row)
+
+
+async def visible_invitation_row(
+    session: AsyncSession, id_: uuid.UUID, vis: Visibility
+) -> InvitationRow | None:
+    """One invitation, filtered as `list_invitations` filters them."""
+    stmt = _invitation_select().where(
+        Invitation.id == id_, _visible(Invitation.organisation_id, false(), vis)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else InvitationRow._make(row)
 
 
 async def list_invitations(
@@ -461,15 +485,17 @@ class DemandeRow(NamedTuple):
     person_name: str | None
     person_email: str | None
     decided_by_name: str | None
+    organisation_name: str | None
 
 
-def _demande_select() -> Select[DemandeAcces, str | None, str | None, str | None]:
+def _demande_select() -> Select[DemandeAcces, str | None, str | None, str | None, str | None]:
     return (
         select(
             DemandeAcces,
             Person.name.label("person_name"),
             Person.email.label("person_email"),
             DECIDER.name.label("decided_by_name"),
+            _organisation_name(DemandeAcces.organisation_id).label("organisation_name"),
         )
         .join(Person, Person.id == DemandeAcces.person_id)
         .outerjoin(DECIDER, DECIDER.id == DemandeAcces.decided_by)

@@ -57,6 +57,16 @@ HabilitationGrant = Annotated[
 HabilitationManage = Annotated[
     Authority, Depends(GatewayRight(_MANAGE, on=("grant_id", scope_of(service.known_grant))))
 ]
+# An invitation the caller's list shows (404 otherwise).
+InvitationRead = Annotated[
+    Authority,
+    Depends(
+        GatewayRight(
+            Right("InvitationRead"),
+            on=("invitation_id", scope_of(service_requests.visible_invitation)),
+        )
+    ),
+]
 InvitationManage = Annotated[
     Authority,
     Depends(

@@ -23,6 +23,13 @@ Organisation = Annotated[
     uuid.UUID,
     Field(description="L'organisation (Caf, collectivité ou Cnaf) pour laquelle le rôle vaut."),
 ]
+OrganisationNom = Annotated[
+    str | None,
+    Field(
+        description="Nom de l'organisation, tel que le nomme une convention (null : aucune "
+        "convention ne la nomme encore)."
+    ),
+]
 TypeOrganisation = Annotated[
     OrganisationKind, Field(description="Type de l'organisation : caf, collectivite, national.")
 ]
@@ -69,10 +76,7 @@ class HabilitationOut(BaseModel):
     id: Id
     titulaire: Titulaire = Field(description="Qui détient l'habilitation.")
     organisation_id: Organisation
-    organisation_nom: str | None = Field(
-        description="Nom de l'organisation, tel que le nomme une convention (null : aucune "
-        "convention ne la nomme encore)."
-    )
+    organisation_nom: OrganisationNom
     organisation_type: TypeOrganisation
     role: RoleAccorde
     statut: str = Field(description="active, suspendue, révoquée ou expirée.")
@@ -152,6 +156,7 @@ class InvitationOut(BaseModel):
         )
     )
     organisation_id: Organisation
+    organisation_nom: OrganisationNom
     organisation_type: TypeOrganisation
     role: RoleAccorde
     statut: str = Field(description="en attente, acceptée ou annulée.")
@@ -212,6 +217,7 @@ class DemandeOut(BaseModel):
         )
     )
     organisation_id: Organisation
+    organisation_nom: OrganisationNom
     role: RoleAccorde
     message: str | None = Field(
         description="Effacé une fois la demande décidée depuis la durée de conservation."
@@ -248,6 +254,7 @@ class ClientOut(BaseModel):
     client_id: str = Field(description=_CLIENT_ID)
     nom: str = Field(description=_CLIENT_NOM)
     organisation_id: Organisation
+    organisation_nom: OrganisationNom
     organisation_type: TypeOrganisation
     role: RoleAccorde
     enregistre_par: PersonneId

@@ -99,6 +99,17 @@ async def list_invitations(
     )
 
 
+async def visible_invitation(
+    session: AsyncSession, auth: Authority, invitation_id: uuid.UUID
+) -> repo.InvitationRow:
+    """An invitation the caller's list shows (those of the organisations it manages),
+    with its names; 404 otherwise."""
+    row = await repo.visible_invitation_row(session, invitation_id, auth.manager_visibility())
+    if row is None:
+        raise NotFound("Invitation introuvable.")
+    return row
+
+
 async def accept_invitation(
     session: AsyncSession,
     auth: Authority,

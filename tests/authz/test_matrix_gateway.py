@@ -171,6 +171,12 @@ async def _list_invitations(w: World, who: str, org: uuid.UUID) -> int:
     return (await w.hab.client.get("/api/v1/invitations", headers=w.headers(who))).status_code
 
 
+async def _get_invitation(w: World, who: str, org: uuid.UUID) -> int:
+    """Where the invitation's creation answer points (its Location)."""
+    path = f"/api/v1/invitations/{(await _invitation(w, org))['id']}"
+    return (await w.hab.client.get(path, headers=w.headers(who))).status_code
+
+
 async def _accept_other(w: World, who: str, org: uuid.UUID) -> int:
     """An invitation addressed to someone else's e-mail: nobody else may take it."""
     jeton = (await _invitation(w, org, "quelquun@test.invalid"))["jeton"]
@@ -246,6 +252,11 @@ ORG_ROWS.update(
     {
         ("GET", "/api/v1/invitations"): [
             ("visible list", _list_invitations, COLLECTIVITE_X, EVERYONE)
+        ],
+        # Scoped like the list: the organisations one manages, 404 elsewhere.
+        ("GET", "/api/v1/invitations/{invitation_id}"): [
+            ("on X", _get_invitation, COLLECTIVITE_X, _all(404, caf_a_agent=200, x_referent=200)),
+            ("on Y", _get_invitation, COLLECTIVITE_Y, _all(404, caf_b_agent=200)),
         ],
         ("POST", "/api/v1/invitations/acceptation"): [
             # Never revealed to another person; machine clients accept nothing.

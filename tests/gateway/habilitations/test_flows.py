@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.habilitations.dependencies import sweep_expired
 from gateway.habilitations.models import metadata
 from kernel.principal import OrganisationKind, Role
-from tests.gateway.habilitations.rig import CONVENTION_A, HabRig, habilitations_rig
+from tests.gateway.habilitations.rig import CONVENTION_A, NOMS, HabRig, habilitations_rig
 from tests.support.migrations import schema_differences
 from tests.support.personas import CAF_A, CAF_B, CNAF, COLLECTIVITE_X, COLLECTIVITE_Y
 
@@ -51,6 +51,10 @@ async def test_invite_accept_then_access(hab: HabRig) -> None:
     assert resp.status_code == 201, resp.text
     invitation = resp.json()
     assert invitation["statut"] == "en attente"
+    # Its Location answers: the invitation as the lists show it, never its token.
+    followed = await hab.client.get(resp.headers["location"], headers=hab.headers("referent"))
+    assert followed.status_code == 200, followed.text
+    assert followed.json() == {k: v for k, v in invitation.items() if k != "jeton"}
     expires = dt.datetime.fromisoformat(invitation["expire_le"])
     assert dt.timedelta(days=6) < expires - dt.datetime.now(dt.UTC) <= dt.timedelta(days=7)
     token = invitation["jeton"]
@@ -536,6 +540,15 @@ async def test_persons_are_named_beside_their_ids(hab: HabRig) -> None:
         "items"
     ]
     assert client["enregistre_par_nom"] == "Admin"
+
+    # Organisations named beside their ids too: invitations, access requests, machine
+    # clients, in their own statement (the replica row naming them), answers and lists.
+    x = NOMS[COLLECTIVITE_X]
+    assert [
+        r["organisation_nom"]
+        for r in (invited.json(), invitation, asked.json(), refused.json(), listed)
+    ] == [x] * 5
+    assert (created.json()["organisation_nom"], client["organisation_nom"]) == (x, x)
 
 
 async def test_an_organisation_no_convention_names_has_no_name(hab: HabRig) -> None:
