@@ -452,13 +452,14 @@ async def next_seq(session: AsyncSession) -> int:
 async def renamed(session: AsyncSession, organisation_id: uuid.UUID) -> None:
     """An organisation's name changed: every convention naming it (its Caf, a signataire)
     gets a new change number, so that each replica reads the name again (the feed's
-    `noms`). Its ETag does not change: its own data did not."""
+    `noms`), and a new version: the names are part of its representation, so of its
+    ETag (no 304 keeps the old name; docs/api.md)."""
     await session.execute(select(func.pg_advisory_xact_lock(_FEED_LOCK_KEY)))
     signed = select(Signataire.convention_id).where(Signataire.organisation_id == organisation_id)
     await session.execute(
         update(Convention)
         .where((Convention.caf_id == organisation_id) | Convention.id.in_(signed))
-        .values(seq=convention_seq.next_value())
+        .values(seq=convention_seq.next_value(), version=Convention.version + 1)
         .execution_options(synchronize_session=False)
     )
 

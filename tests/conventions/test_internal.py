@@ -189,6 +189,10 @@ async def test_the_feed_names_the_organisations_and_follows_a_rename(
     draft = await client.post("/api/v1/conventions", json=payload(), headers=h())
     assert draft.json()["caf_nom"] == "Caf A (test)"  # a write's answer too
     last = max(r.seq for r in (await feed(client)).items)
+    held = {
+        cid: (await client.get(f"/api/v1/conventions/{cid}", headers=h(NATIONAL))).headers["etag"]
+        for cid in (a, b)
+    }
     url = f"/api/v1/organisations/{COLLECTIVITE_X}"
     etag = (await client.get(url, headers=h())).headers["etag"]
     # Another field: no new change number for the conventions.
@@ -203,3 +207,18 @@ async def test_the_feed_names_the_organisations_and_follows_a_rename(
     # The conventions X signs, not B.
     assert changed == {a: "Voiron-sur-Test", uuid.UUID(draft.json()["id"]): "Voiron-sur-Test"}
     assert b not in changed
+    # The names are part of the representation, so of its ETag: a client holding the
+    # old one gets the new name, never a 304 (nor may it write over it unread); the
+    # convention X does not sign still answers 304.
+    fresh = await client.get(f"/api/v1/conventions/{a}", headers=h(**{"if-none-match": held[a]}))
+    assert fresh.status_code == 200
+    assert fresh.headers["etag"] != held[a]
+    assert {s["nom"] for s in fresh.json()["signataires"]} >= {"Voiron-sur-Test"}
+    stale = await client.patch(
+        f"/api/v1/conventions/{a}", json={"titre": "A2"}, headers=h(**{"if-match": held[a]})
+    )
+    assert stale.status_code == 412
+    same = await client.get(
+        f"/api/v1/conventions/{b}", headers=h(NATIONAL, **{"if-none-match": held[b]})
+    )
+    assert same.status_code == 304
