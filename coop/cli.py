@@ -19,8 +19,9 @@ from coop import (
 )
 from coop.apps import APPS, migration_trees
 from coop.cli_database import database_url, embedded_data_dir
+from coop.cli_french import CoopTyper
 
-app = typer.Typer(
+app = CoopTyper(
     name="coop",
     help="Coopération : suivi des Conventions Territoriales Globales (outil d'exploitation).",
     no_args_is_help=True,

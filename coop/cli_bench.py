@@ -12,8 +12,9 @@ from rich.markdown import Markdown
 
 from coop.bench.bounds import Bounds
 from coop.bench.dataset import SCALES
+from coop.cli_french import CoopTyper
 
-app = typer.Typer(
+app = CoopTyper(
     name="bench", help="Jeu de données national et benchmark de charge.", no_args_is_help=True
 )
 console = Console(stderr=True)

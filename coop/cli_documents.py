@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from coop.cli_database import database_url
+from coop.cli_french import CoopTyper
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from services.documents.settings import DocumentsSettings
     from services.documents.storage import Storage
 
-app = typer.Typer(
+app = CoopTyper(
     name="documents",
     help="Documents : purge de la corbeille, nouvelle analyse antivirus, nettoyage.",
     no_args_is_help=True,

@@ -11,16 +11,18 @@ from typing import Annotated
 
 import typer
 
+from coop.cli_french import CoopTyper
+
 # Names only, for the help text (plain data); the provider's code is imported by the
 # commands, so that no app's process loads it for a command it never runs.
 from gateway.devidp.personas import CLIENTS, PERSONAS
 
-token_app = typer.Typer(
+token_app = CoopTyper(
     name="token",
     help="Affiche un jeton d'accès de développement (persona ou client de démonstration).",
     add_completion=False,
 )
-idp_app = typer.Typer(
+idp_app = CoopTyper(
     name="idp", help="Fournisseur d'identité de développement.", no_args_is_help=True
 )
 

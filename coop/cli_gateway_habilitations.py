@@ -15,14 +15,15 @@ import typer
 from rich.console import Console
 
 from coop.cli_database import database_url
+from coop.cli_french import CoopTyper
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.principal import OrganisationKind, Role
 
-clients_app = typer.Typer(help="Clients machine (client_credentials).", no_args_is_help=True)
-grants_app = typer.Typer(help="Habilitations (opérateurs).", no_args_is_help=True)
+clients_app = CoopTyper(help="Clients machine (client_credentials).", no_args_is_help=True)
+grants_app = CoopTyper(help="Habilitations (opérateurs).", no_args_is_help=True)
 console = Console(stderr=True)
 
 
