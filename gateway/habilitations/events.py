@@ -26,6 +26,7 @@ OUTBOX = Outbox(evenements, "coop.gateway.evenements")
 INVITATION_CREEE = "invitation.creee"
 DEMANDE_DEPOSEE = "demande_acces.deposee"
 DEMANDE_DECIDEE = "demande_acces.decidee"
+PERSONNE_EFFACEE = "personne.effacee"
 
 
 async def _cafs_of(session: AsyncSession, organisation_id: uuid.UUID, kind: str) -> list[JsonValue]:
@@ -104,3 +105,9 @@ async def access_decided(
         },
         auteur_id=principal.subject,
     )
+
+
+async def persons_erased(session: AsyncSession, personne_ids: list[uuid.UUID]) -> None:
+    """Persons gone for a year (retention.py): the other services forget what they keep
+    about them (the notifications' preferences and pending digest items)."""
+    await OUTBOX.record(session, PERSONNE_EFFACEE, {"personne_ids": [str(p) for p in personne_ids]})

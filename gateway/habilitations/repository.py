@@ -646,10 +646,10 @@ def _grant_end() -> ColumnElement[dt.datetime]:
 
 async def erase_departed_persons(
     session: AsyncSession, now: dt.datetime, cutoff: dt.datetime
-) -> int:
+) -> list[uuid.UUID]:
     """Erase the e-mail of the persons with no link left since `cutoff`: no grant that
     ended (or ends) after it, no access request pending or decided after it, not seen
-    since. Their subject and name stay (histories name them). How many."""
+    since. Their subject and name stay (histories name them). Their ids."""
     g = Habilitation.__table__.c
     d = DemandeAcces.__table__.c
     p = Person.__table__.c
@@ -671,7 +671,7 @@ async def erase_departed_persons(
         .values(email=None, email_verified=False, erased_at=now)
         .returning(p.id)
     )
-    return len(result.all())
+    return list(result.scalars().all())
 
 
 async def erase_ended_invitations(session: AsyncSession, cutoff: dt.datetime) -> int:

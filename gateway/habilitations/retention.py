@@ -11,6 +11,10 @@ grant, or a pending request, is never touched. Invitations over for as long lose
 e-mail, decided access requests their requester's message.
 
 Should they come back, their next login records their e-mail again from their token.
+
+What other services keep about them goes through the gateway's events: the erasure
+records `personne.effacee` in the same transaction, and the notifications service,
+which follows that feed, drops their preferences and pending digest items.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.habilitations import repository as repo
+from gateway.habilitations.events import persons_erased
 
 
 @dataclass(frozen=True)
@@ -36,10 +41,13 @@ async def erase_departed(
     """One pass of the rule as of `now` (one transaction)."""
     cutoff = now - dt.timedelta(days=retention_days)
     async with sessionmaker() as session:
+        persons = await repo.erase_departed_persons(session, now, cutoff)
         erased = Erased(
-            persons=await repo.erase_departed_persons(session, now, cutoff),
+            persons=len(persons),
             invitations=await repo.erase_ended_invitations(session, cutoff),
             demandes=await repo.erase_decided_request_messages(session, cutoff),
         )
+        if persons:  # last: the outbox's lock is held until the commit
+            await persons_erased(session, persons)
         await session.commit()
     return erased

@@ -50,6 +50,7 @@ PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/commentaires/**", ACTIONS),
     ("/api/v1/moi/notifications", NOTIFICATIONS),
     ("/api/v1/moi/notifications/**", NOTIFICATIONS),
+    ("/api/v1/moi/preferences", NOTIFICATIONS),
     ("/api/v1/envois", NOTIFICATIONS),
     ("/api/v1/documents", DOCUMENTS),
     ("/api/v1/documents/**", DOCUMENTS),

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from kernel.app import create_service_app
 from services.notifications.endpoints import internal_router, router
+from services.notifications.endpoints_preferences import router as preferences_router
 from services.notifications.models import idempotency_keys
 from services.notifications.settings import NotificationsSettings
 
@@ -17,7 +18,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         settings,
         title="Coopération — notifications",
         description="Notifications dans l'application et par e-mail, journal d'envoi.",
-        routers=[router, internal_router],
+        routers=[router, preferences_router, internal_router],
         idempotency_keys=idempotency_keys,
         openapi_tags=[
             {

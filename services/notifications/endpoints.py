@@ -131,8 +131,8 @@ async def unsubscribe(
     """The one-click unsubscribe (RFC 8058), relayed by the gateway (gateway.desabonnement):
     the signed token names the person and the family; unknown token 404."""
     settings: NotificationsSettings = request.app.state.settings
-    famille = await service.unsubscribe(session, settings, jeton)
+    familles = await service.unsubscribe(session, settings, jeton)
+    labels = ", ".join(service.FAMILY_LABELS.get(f, f.value) for f in familles)
     return DesabonnementOut(
-        famille=famille,
-        message=f"Vous ne recevrez plus d'e-mails pour : {service.FAMILY_LABELS[famille]}.",
+        familles=familles, message=f"Vous ne recevrez plus d'e-mails pour : {labels}."
     )

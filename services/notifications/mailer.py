@@ -1,15 +1,17 @@
 """E-mails: French text and HTML from Jinja2 templates, sent over SMTP with aiosmtplib.
 
-Every message to a person carries a one-click unsubscribe for its family
-(`List-Unsubscribe` + `List-Unsubscribe-Post: List-Unsubscribe=One-Click`, RFC 8058):
-a signed link that works without logging in (`unsubscribe_token`). An invitation goes
-to an address that has no account yet: it has none. The Message-ID is derived from the
-delivery log's line, so a message sent again after a crash is recognisably the same.
+Every message to a person carries a one-click unsubscribe for its family, a digest's
+for the families it groups (`List-Unsubscribe` + `List-Unsubscribe-Post:
+List-Unsubscribe=One-Click`, RFC 8058): a signed link that works without logging in
+(`unsubscribe_token`). An invitation goes to an address that has no account yet: it
+has none. The Message-ID is derived from the delivery log's line, so a message sent
+again after a crash is recognisably the same.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -35,21 +37,31 @@ _env = Environment(
 )
 
 
-def unsubscribe_token(secret: str, personne_id: uuid.UUID, famille: Famille) -> str:
+def unsubscribe_token(
+    secret: str, personne_id: uuid.UUID, familles: Famille | Sequence[Famille]
+) -> str:
+    """A link switching off one family (an event's e-mail) or several (a digest's)."""
     key = OctKey.import_key(secret.encode())
-    claims = {"sub": str(personne_id), "fam": famille.value}
+    fam: str | list[str] = (
+        familles.value if isinstance(familles, Famille) else [f.value for f in familles]
+    )
+    claims = {"sub": str(personne_id), "fam": fam}
     return jwt.encode({"alg": "HS256", "typ": _UNSUBSCRIBE_TYP}, claims, key, algorithms=["HS256"])
 
 
-def read_unsubscribe_token(secret: str, token: str) -> tuple[uuid.UUID, Famille]:
-    """The person and family a link names; NotFound for anything not signed by us."""
+def read_unsubscribe_token(secret: str, token: str) -> tuple[uuid.UUID, list[Famille]]:
+    """The person and families a link names; NotFound for anything not signed by us."""
     key = OctKey.import_key(secret.encode())
     try:
         decoded = jwt.decode(token, key, algorithms=["HS256"])
         if decoded.header.get("typ") != _UNSUBSCRIBE_TYP:
             raise ValueError("typ")
-        return uuid.UUID(str(decoded.claims["sub"])), Famille(decoded.claims["fam"])
-    except (JoseError, ValueError, KeyError) as exc:
+        fam = decoded.claims["fam"]
+        familles = [Famille(f) for f in fam] if isinstance(fam, list) else [Famille(fam)]
+        if not familles:
+            raise ValueError("fam")
+        return uuid.UUID(str(decoded.claims["sub"])), familles
+    except (JoseError, ValueError, KeyError, TypeError) as exc:
         raise NotFound("Lien de désabonnement inconnu.") from exc
 
 

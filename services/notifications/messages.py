@@ -249,6 +249,15 @@ def invitation_content(event: Evenement, app: str) -> Content:
     )
 
 
+# The gateway erased persons gone for a year (gateway/habilitations/retention.py): no
+# message; their preferences and pending digest items go (service._act).
+PERSONNE_EFFACEE = "personne.effacee"
+
+
+def erased_persons(event: Evenement) -> list[uuid.UUID]:
+    return _ids(event, "personne_ids")
+
+
 MESSAGES: dict[str, Message] = {
     "suivi.soumis": Message(Famille.suivis, _caf_agents_of_convention, _suivi_soumis),
     "suivi.a_completer": Message(Famille.suivis, _porteurs_of_action, _suivi_a_completer),

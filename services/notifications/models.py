@@ -1,6 +1,6 @@
 """SQLAlchemy models of the notifications schema: where each feed was read to, which
 events were acted on, the in-app notifications, the e-mails and their delivery log,
-and the families a person unsubscribed from."""
+each person's preferences per family and the items waiting for their digest."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from enum import StrEnum
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -39,13 +40,22 @@ idempotency_keys = idempotency_table(metadata)
 
 
 class Famille(StrEnum):
-    """Families of events: a person unsubscribes from (and later sets preferences for)
-    a family, never from one message."""
+    """Families of events: a person sets a preference for (or unsubscribes from) a
+    family, never for one message. The preferences list every member."""
 
     suivis = "suivis"
     habilitations = "habilitations"
     invitations = "invitations"
     discussions = "discussions"
+
+
+class ModeEnvoi(StrEnum):
+    """How a person receives a family's e-mails (services/notifications/preferences.py)."""
+
+    immediat = "immédiat"
+    quotidien = "quotidien"
+    hebdomadaire = "hebdomadaire"
+    desactive = "désactivé"
 
 
 class StatutEnvoi(StrEnum):
@@ -118,6 +128,9 @@ class Envoi(Base):
     __table_args__ = (
         # Never two messages for one event to one address.
         UniqueConstraint("source", "evenement_id", "adresse"),
+        # Never two digests for one person and one digest time (NULLs are distinct:
+        # only digests carry an `echeance`).
+        UniqueConstraint("personne_id", "echeance"),
         Index(None, "cree_le"),
         Index(
             "ix_envois_a_envoyer",
@@ -132,10 +145,13 @@ class Envoi(Base):
     # None for an invitee (no account yet): the address comes from the invitation.
     personne_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     adresse: Mapped[str] = mapped_column(String(320), nullable=False)
-    famille: Mapped[str] = mapped_column(String(40), nullable=False)
+    # None for a digest, which groups several families.
+    famille: Mapped[str | None] = mapped_column(String(40))
     type: Mapped[str] = mapped_column(String(60), nullable=False)
     source: Mapped[str] = mapped_column(String(40), nullable=False)
     evenement_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    # A digest's time (07:00 Europe/Paris of its day): its exactly-once key.
+    echeance: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     sujet: Mapped[str] = mapped_column(String(300), nullable=False)
     statut: Mapped[str] = mapped_column(String(20), nullable=False)
     tentatives: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -150,12 +166,51 @@ class Envoi(Base):
     contexte: Mapped[dict[str, object] | None] = mapped_column(JSONB)
 
 
-class Desabonnement(Base):
-    """A person who asked for no more e-mail of a family (one-click, RFC 8058)."""
+class Preference(Base):
+    """A mode a person chose for a family (none: the family's default). The one-click
+    unsubscribe writes "désactivé" here."""
 
-    __tablename__ = "desabonnements"
+    __tablename__ = "preferences"
     __table_args__ = (PrimaryKeyConstraint("personne_id", "famille"),)
 
     personne_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     famille: Mapped[str] = mapped_column(String(40))
-    le: Mapped[dt.datetime] = _now()
+    mode: Mapped[str] = mapped_column(String(20), nullable=False)
+    modifiee_le: Mapped[dt.datetime] = _now()
+
+
+class ElementRecapitulatif(Base):
+    """An e-mail held for a person's digest (their family is in a digest mode): pending
+    while `envoi_id` is null, then attached to the digest that carried it."""
+
+    __tablename__ = "elements_recapitulatif"
+    __table_args__ = (
+        UniqueConstraint("personne_id", "source", "evenement_id"),
+        Index(
+            "ix_elements_recapitulatif_en_attente",
+            "personne_id",
+            "cree_le",
+            postgresql_where=text("envoi_id IS NULL"),
+        ),
+        Index(None, "envoi_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    personne_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    # The verified address and name when the event was acted on (as an e-mail's).
+    adresse: Mapped[str] = mapped_column(String(320), nullable=False)
+    nom: Mapped[str | None] = mapped_column(String(300))
+    famille: Mapped[str] = mapped_column(String(40), nullable=False)
+    type: Mapped[str] = mapped_column(String(60), nullable=False)
+    source: Mapped[str] = mapped_column(String(40), nullable=False)
+    evenement_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    titre: Mapped[str] = mapped_column(String(300), nullable=False)
+    lien: Mapped[str] = mapped_column(String(1000), nullable=False)
+    # Null for an event about no convention (an access request).
+    convention_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    caf_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), nullable=False)
+    cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # Purged with its digest's line of the delivery log.
+    envoi_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("envois.id", ondelete="CASCADE")
+    )

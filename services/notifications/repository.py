@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.pagination import after_keyset
 from services.notifications.models import (
     Curseur,
-    Desabonnement,
     Envoi,
     EvenementTraite,
     Notification,
@@ -51,28 +50,9 @@ async def claim(session: AsyncSession, source: str, evenement_id: uuid.UUID) -> 
     return result.first() is not None
 
 
-async def unsubscribed(
-    session: AsyncSession, personne_ids: Sequence[uuid.UUID], famille: str
-) -> set[uuid.UUID]:
-    rows = await session.scalars(
-        select(Desabonnement.personne_id).where(
-            Desabonnement.personne_id.in_(personne_ids), Desabonnement.famille == famille
-        )
-    )
-    return set(rows)
-
-
 async def add(session: AsyncSession, *objects: object) -> None:
     session.add_all(objects)
     await session.flush()
-
-
-async def unsubscribe(session: AsyncSession, personne_id: uuid.UUID, famille: str) -> None:
-    await session.execute(
-        insert(Desabonnement)
-        .values(personne_id=personne_id, famille=famille)
-        .on_conflict_do_nothing()
-    )
 
 
 # --- in-app notifications --------------------------------------------------------------------

@@ -14,6 +14,8 @@ from kernel.rights import Right, ServiceRight
 
 # Any authenticated caller: their own notifications (none for a machine client).
 MyNotifications = Annotated[Principal, Depends(ServiceRight(Right("MyNotifications")))]
+# Any authenticated caller: their own preferences (a machine client is refused: 403).
+MyPreferences = Annotated[Principal, Depends(ServiceRight(Right("MyPreferences")))]
 # The delivery log of a Caf's people: its administrators.
 DeliveryLogRead = Annotated[
     Principal,

@@ -8,8 +8,9 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field
 
 from kernel.fields import Id
+from kernel.input import Input
 from kernel.pagination import NextCursor
-from services.notifications.models import Famille, StatutEnvoi
+from services.notifications.models import Famille, ModeEnvoi, StatutEnvoi
 
 
 class Output(BaseModel):
@@ -66,8 +67,13 @@ class EnvoiOut(Output):
     cree_le: dt.datetime = Field(description="Mise en file d'attente.")
     personne_id: uuid.UUID | None = Field(description="Destinataire (null : une invitation).")
     adresse: str = Field(description="Adresse e-mail du destinataire.")
-    famille: Famille = Field(description="Famille de l'événement.")
-    type: str = Field(description="Nature de l'événement (`suivi.soumis`…).")
+    famille: Famille | None = Field(
+        description="Famille de l'événement ; null pour un récapitulatif (il en groupe plusieurs)."
+    )
+    type: str = Field(
+        description="Nature de l'événement (`suivi.soumis`…), ou `recapitulatif.quotidien` / "
+        "`recapitulatif.hebdomadaire` pour un récapitulatif."
+    )
     sujet: str = Field(description="Objet du message.")
     statut: StatutEnvoi = Field(description="en attente, envoyé, ou échec après plusieurs essais.")
     tentatives: int = Field(description="Nombre d'essais d'envoi.")
@@ -85,5 +91,37 @@ class EnvoisPage(BaseModel):
 class DesabonnementOut(BaseModel):
     """Le désabonnement enregistré."""
 
-    famille: Famille = Field(description="Famille d'événements dont les e-mails cessent.")
+    familles: list[Famille] = Field(description="Familles d'événements dont les e-mails cessent.")
     message: str = Field(description="Confirmation à afficher.")
+
+
+class PreferenceOut(BaseModel):
+    """Comment l'appelant reçoit les e-mails d'une famille d'événements."""
+
+    famille: Famille = Field(description="Famille d'événements.")
+    libelle: str = Field(description="Nom de la famille, à afficher.")
+    mode: ModeEnvoi = Field(
+        description="immédiat (un e-mail par événement), quotidien (un récapitulatif chaque "
+        "jour à 7 h, heure de Paris), hebdomadaire (le lundi à 7 h) ou désactivé (aucun "
+        "e-mail). Les notifications dans l'application ne changent pas."
+    )
+    par_defaut: bool = Field(
+        description="Vrai si la personne n'a rien choisi : le mode est celui par défaut de "
+        "la famille."
+    )
+
+
+class PreferencesOut(BaseModel):
+    """Les préférences d'envoi de l'appelant, une par famille d'événements."""
+
+    items: list[PreferenceOut] = Field(description="Chaque famille, avec son mode.")
+
+
+class PreferencesIn(Input):
+    """Les familles à changer ; celles qui ne sont pas nommées restent inchangées."""
+
+    modes: dict[Famille, ModeEnvoi | None] = Field(
+        min_length=1,
+        description="Le mode voulu par famille (`null` : revenir au mode par défaut).",
+        examples=[{"discussions": "hebdomadaire", "suivis": None}],
+    )

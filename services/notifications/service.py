@@ -30,10 +30,17 @@ from kernel.outbox import Evenement, OutboxClient
 from kernel.pagination import keyset_page
 from kernel.people_ref import PersonneContact, PersonnesClient
 from kernel.principal import OrganisationKind, Principal, PrincipalKind, Role
-from services.notifications import mailer
+from services.notifications import mailer, preferences
 from services.notifications import repository as repo
-from services.notifications.messages import MESSAGES, Content
-from services.notifications.models import Envoi, Famille, Notification, StatutEnvoi
+from services.notifications.messages import MESSAGES, PERSONNE_EFFACEE, Content, erased_persons
+from services.notifications.models import (
+    ElementRecapitulatif,
+    Envoi,
+    Famille,
+    ModeEnvoi,
+    Notification,
+    StatutEnvoi,
+)
 from services.notifications.settings import NotificationsSettings
 
 _log = logging.getLogger("coop.notifications")
@@ -104,6 +111,9 @@ async def _act(
     content: Content | None,
     settings: NotificationsSettings,
 ) -> None:
+    if event.type == PERSONNE_EFFACEE:
+        await preferences.erase(session, erased_persons(event))
+        return
     if content is None:
         return
     famille = MESSAGES[event.type].famille
@@ -114,7 +124,7 @@ async def _act(
         if isinstance(adresse, str):
             await repo.add(session, envoi.make(None, adresse, None, "invitation"))
         return
-    off = await repo.unsubscribed(session, [r.id for r in recipients], famille.value)
+    modes = await preferences.modes_for(session, [r.id for r in recipients], famille)
     addressed: set[str] = set()  # two accounts may share an address: one message
     for r in recipients:
         await repo.add(
@@ -133,7 +143,12 @@ async def _act(
                 cree_le=event.le,
             ),
         )
-        if r.email and r.id not in off and r.email.lower() not in addressed:
+        mode = modes[r.id]
+        if not r.email or mode is ModeEnvoi.desactive:
+            continue
+        if mode in preferences.DIGEST_MODES:  # held for the digest (digests.py)
+            await repo.add(session, envoi.held(r.id, r.email, r.nom))
+        elif r.email.lower() not in addressed:
             addressed.add(r.email.lower())
             await repo.add(session, envoi.make(r.id, r.email, r.nom, "notification"))
 
@@ -176,15 +191,35 @@ class _EnvoiFactory:
             contexte=contexte,
         )
 
+    def held(self, personne_id: uuid.UUID, adresse: str, nom: str | None) -> ElementRecapitulatif:
+        """The e-mail as an item waiting for the person's digest."""
+        return ElementRecapitulatif(
+            id=uuid.uuid4(),
+            personne_id=personne_id,
+            adresse=adresse.lower(),
+            nom=nom,
+            famille=self.famille.value,
+            type=self.event.type,
+            source=self.source,
+            evenement_id=self.event.id,
+            titre=self.content.titre,
+            lien=self.content.lien,
+            convention_id=self.event.convention_id,
+            caf_ids=self.caf_ids,
+            cree_le=self.now,
+        )
+
 
 # --- sending ------------------------------------------------------------------------------------
 
 
 def unsubscribe_url(
-    settings: NotificationsSettings, personne_id: uuid.UUID, famille: Famille
+    settings: NotificationsSettings,
+    personne_id: uuid.UUID,
+    familles: Famille | Sequence[Famille],
 ) -> str:
     token = mailer.unsubscribe_token(
-        settings.unsubscribe_secret.get_secret_value(), personne_id, famille
+        settings.unsubscribe_secret.get_secret_value(), personne_id, familles
     )
     return f"{settings.api_base_url.rstrip('/')}/desabonnement/{token}"
 
@@ -209,9 +244,8 @@ async def _send_one(
     session: AsyncSession, envoi: Envoi, settings: NotificationsSettings, now: dt.datetime
 ) -> int:
     contexte = dict(envoi.contexte or {})
-    famille = Famille(envoi.famille)
     link = (
-        unsubscribe_url(settings, envoi.personne_id, famille)
+        unsubscribe_url(settings, envoi.personne_id, _families_of(envoi))
         if envoi.personne_id is not None
         else None
     )
@@ -236,6 +270,14 @@ async def _send_one(
     envoi.contexte = None
     await session.flush()
     return 1
+
+
+def _families_of(envoi: Envoi) -> list[Famille]:
+    """An event's family; a digest's, those it groups (its context names them)."""
+    if envoi.famille is not None:
+        return [Famille(envoi.famille)]
+    named = (envoi.contexte or {}).get("familles")
+    return [Famille(str(f)) for f in named] if isinstance(named, list) else []
 
 
 # --- in the app -----------------------------------------------------------------------------------
@@ -307,12 +349,13 @@ async def mark_all_read(session: AsyncSession, principal: Principal) -> int:
 
 async def unsubscribe(
     session: AsyncSession, settings: NotificationsSettings, token: str
-) -> Famille:
-    personne_id, famille = mailer.read_unsubscribe_token(
+) -> list[Famille]:
+    """The one-click link: its families set to "désactivé" for its person."""
+    personne_id, familles = mailer.read_unsubscribe_token(
         settings.unsubscribe_secret.get_secret_value(), token
     )
-    await repo.unsubscribe(session, personne_id, famille.value)
-    return famille
+    await preferences.switch_off(session, personne_id, familles)
+    return familles
 
 
 # --- the delivery log -----------------------------------------------------------------------------

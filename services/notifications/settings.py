@@ -35,6 +35,8 @@ class NotificationsSettings(CommonSettings):
     # How often `coop worker` reads the feeds, and sends the e-mails waiting.
     follow_seconds: float = Field(default=2.0, gt=0)
     send_seconds: float = Field(default=5.0, gt=0)
+    # How often `coop worker` looks for digests due (07:00 Europe/Paris has passed).
+    digest_seconds: float = Field(default=300.0, gt=0)
     # Calls to the gateway and the feeds give up after this long (503, retried).
     http_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 

@@ -36,6 +36,11 @@ async def test_a_mention_reaches_the_person_mentioned_and_not_a_revoked_one(
         "parti", COLLECTIVITE_X, OrganisationKind.collectivite, Role.contributeur
     )
     ids = {name: str(await w.login(name)) for name in ("agent", "contrib", "referent", "parti")}
+    # Discussions are in the daily digest by default (test_preferences.py): these two
+    # want each e-mail as it comes.
+    for name in ("agent", "referent"):
+        immediate = {"modes": {"discussions": "immédiat"}}
+        assert (await w.as_(name, "PATCH", "/api/v1/moi/preferences", json=immediate)).is_success
     action_id, periode = await _action_with_suivi(w)
     thread = f"/api/v1/actions/{action_id}/suivis/{periode}/commentaires"
 
