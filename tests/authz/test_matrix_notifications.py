@@ -1,7 +1,8 @@
 """Authorization matrix of the notifications service's public routes, through the
 gateway. A person's notifications are theirs alone: another's is a 404 to everyone
 else; a machine client has none. The delivery log is the Caf administrators' (none of
-the matrix's personas is one: tests/notifications/test_mail.py reads it as one)."""
+the matrix's personas is one: tests/notifications/test_mail.py reads it as one). Each
+person's preferences are theirs: the routes take no id, a machine client has none."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from services.notifications.models import Notification
 from tests.authz.world import Expected, Row, Side, World, _all, everyone, run_rows
 
 N = "/api/v1/moi/notifications"
+P = "/api/v1/moi/preferences"
 
 
 async def _notification_of(w: World, person_id: uuid.UUID) -> uuid.UUID:
@@ -60,12 +62,22 @@ async def _read_another_s(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "POST", f"{N}/{nid}/lecture")
 
 
+async def _preferences(w: World, who: str, side: Side, ok: bool) -> int:
+    return await w.call(who, "GET", P)
+
+
+async def _change_preferences(w: World, who: str, side: Side, ok: bool) -> int:
+    return await w.call(who, "PATCH", P, json={"modes": {"discussions": "hebdomadaire"}})
+
+
 async def _log(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "GET", "/api/v1/envois")
 
 
 # Own notifications: every person; a machine client has none (404).
 OWN: Expected = _all(200, partner_x=404)
+# Own preferences: every person; a machine client receives no e-mail (403).
+PERSONS: Expected = _all(200, partner_x=403)
 
 ROWS: dict[tuple[str, str], list[Row]] = {
     ("GET", N): [("my notifications", "A", _list, everyone())],
@@ -74,6 +86,8 @@ ROWS: dict[tuple[str, str], list[Row]] = {
         ("read my own", "A", _read_own, OWN),
         ("read another's", "A", _read_another_s, _all(404)),
     ],
+    ("GET", P): [("my preferences", "A", _preferences, PERSONS)],
+    ("PATCH", P): [("change my preferences", "A", _change_preferences, PERSONS)],
     ("GET", "/api/v1/envois"): [("delivery log", "A", _log, _all(403))],
 }
 
