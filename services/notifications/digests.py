@@ -45,6 +45,8 @@ DIGEST_TIME = dt.time(7)
 SOURCE = "recapitulatifs"
 # Persons handled per read of the pending items (each in its own transaction).
 PERSONS_PER_BATCH = 200
+# Persons named per question to the gateway (they travel in its query string).
+PERSONS_PER_QUERY = 50
 
 
 def digest_times(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -104,11 +106,15 @@ async def _readers(
             wanted[item.convention_id].add(item.personne_id)
     readers: set[tuple[uuid.UUID, uuid.UUID]] = set()
     for convention_id, persons in wanted.items():
-        try:
-            found = await people.of_convention(convention_id, personnes=sorted(persons))
-        except NotFound:  # a convention the gateway no longer knows: nobody reads it
-            continue
-        readers.update((convention_id, p.id) for p in found)
+        ordered = sorted(persons)
+        for start in range(0, len(ordered), PERSONS_PER_QUERY):
+            try:
+                found = await people.of_convention(
+                    convention_id, personnes=ordered[start : start + PERSONS_PER_QUERY]
+                )
+            except NotFound:  # a convention the gateway no longer knows: nobody reads it
+                break
+            readers.update((convention_id, p.id) for p in found)
     return readers
 
 
