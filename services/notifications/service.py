@@ -6,6 +6,8 @@ in its own transaction which claims (source, event id) first (a feed read twice 
 once) and moves the feed's cursor; recipients are resolved before, from the gateway's
 grants of that moment (kernel.people_ref): a gateway that does not answer stops the run
 before the event, which the next run reads again.
+Each recipient's e-mail follows their preference for the family (preferences.py): sent
+now, held for their digest (digests.py), or none; the in-app notification always.
 
 Sending (`send_due`): each message in its own transaction, locked while it is sent
 (`SKIP LOCKED`: two senders never send one message). SMTP refused or unreachable: the
@@ -244,9 +246,10 @@ async def _send_one(
     session: AsyncSession, envoi: Envoi, settings: NotificationsSettings, now: dt.datetime
 ) -> int:
     contexte = dict(envoi.contexte or {})
+    familles = _families_of(envoi)
     link = (
-        unsubscribe_url(settings, envoi.personne_id, _families_of(envoi))
-        if envoi.personne_id is not None
+        unsubscribe_url(settings, envoi.personne_id, familles)
+        if envoi.personne_id is not None and familles
         else None
     )
     msg = mailer.build(settings, envoi.id, envoi.adresse, envoi.sujet, envoi.modele, contexte, link)
