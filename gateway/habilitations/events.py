@@ -29,7 +29,7 @@ DEMANDE_DECIDEE = "demande_acces.decidee"
 PERSONNE_EFFACEE = "personne.effacee"
 
 
-async def _cafs_of(session: AsyncSession, organisation_id: uuid.UUID, kind: str) -> list[JsonValue]:
+async def cafs_of(session: AsyncSession, organisation_id: uuid.UUID, kind: str) -> list[JsonValue]:
     """The Cafs concerned by an organisation: itself for a Caf, those of the conventions it
     signs for a collectivité (their agents manage its roles and read its mail log)."""
     if kind == OrganisationKind.caf.value:
@@ -58,7 +58,7 @@ def invitation_payload(
 async def invitation_created(
     session: AsyncSession, invitation: Invitation, token: str, principal: Principal
 ) -> None:
-    caf_ids = await _cafs_of(session, invitation.organisation_id, invitation.organisation_kind)
+    caf_ids = await cafs_of(session, invitation.organisation_id, invitation.organisation_kind)
     await OUTBOX.record(
         session,
         INVITATION_CREEE,
@@ -70,7 +70,7 @@ async def invitation_created(
 async def access_requested(
     session: AsyncSession, demande: DemandeAcces, principal: Principal
 ) -> None:
-    caf_ids = await _cafs_of(session, demande.organisation_id, OrganisationKind.collectivite)
+    caf_ids = await cafs_of(session, demande.organisation_id, OrganisationKind.collectivite)
     await OUTBOX.record(
         session,
         DEMANDE_DEPOSEE,
@@ -89,7 +89,7 @@ async def access_requested(
 async def access_decided(
     session: AsyncSession, demande: DemandeAcces, principal: Principal
 ) -> None:
-    caf_ids = await _cafs_of(session, demande.organisation_id, OrganisationKind.collectivite)
+    caf_ids = await cafs_of(session, demande.organisation_id, OrganisationKind.collectivite)
     await OUTBOX.record(
         session,
         DEMANDE_DECIDEE,

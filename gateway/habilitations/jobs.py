@@ -1,6 +1,6 @@
 """The gateway's periodic jobs, run by `coop worker` (kernel.jobs): its convention
-replica, the grant-expiry sweep, and what is kept about people (retention.py,
-kernel.retention). (The NOTIFY listener that drops the grant cache is no job: every
+replica, the grant-expiry sweep and notices (expiry.py), and what is kept about people
+(retention.py, kernel.retention). (The NOTIFY listener that drops the grant cache is no job: every
 gateway process runs its own, `notify.py`.)"""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from gateway.habilitations.dependencies import conventions_url, sweep_expired
+from gateway.habilitations.expiry import announce_expiring
 from gateway.habilitations.models import (
     convention_ref,
     evenements,
@@ -30,6 +31,9 @@ async def periodic_jobs(settings: GatewaySettings) -> AsyncIterator[list[Periodi
             # No resolver here: the grants trigger NOTIFYs every gateway, which drops its cache.
             return await sweep_expired(resources.sessionmaker, None)
 
+        async def notices() -> int:
+            return await announce_expiring(resources.sessionmaker, settings.now())
+
         async def erasure() -> Erased:
             return await erase_departed(
                 resources.sessionmaker, settings.now(), settings.person_retention_days
@@ -44,6 +48,10 @@ async def periodic_jobs(settings: GatewaySettings) -> AsyncIterator[list[Periodi
                 settings.conventions_sync_seconds,
             ),
             PeriodicJob("gateway.grant-expiry-sweep", settings.grant_expiry_sweep_seconds, sweep),
+            # The J-30 / J-7 notices of the grants about to end (expiry.py).
+            PeriodicJob(
+                "gateway.grant-expiry-notices", settings.grant_expiry_sweep_seconds, notices
+            ),
             idempotency_purge_job(settings, idempotency_keys, resources),
             log_purge_job(
                 settings,

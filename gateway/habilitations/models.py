@@ -189,6 +189,21 @@ class Habilitation(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
 
+class AvisExpiration(Base):
+    """An expiry notice recorded for a grant's end date at one step (J-30, J-7): the key
+    that makes the notices' job record each one once (expiry.py). A grant renewed has a
+    new end date, hence new notices; the old date's are never due again."""
+
+    __tablename__ = "avis_expiration"
+
+    grant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("grants.id", ondelete="CASCADE"), primary_key=True
+    )
+    valid_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    etape: Mapped[str] = mapped_column(String(5), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class HabilitationEvent(Base):
     """Append-only history (a trigger of the migration refuses UPDATE and DELETE)."""
 

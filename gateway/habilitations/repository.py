@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
 from gateway.habilitations.models import (
+    AvisExpiration,
     Client,
     DemandeAcces,
     Habilitation,
@@ -823,3 +824,50 @@ async def cafs_of_collectivite(
         .order_by(c.caf_id)
     )
     return list(rows.scalars())
+
+
+async def expiring_unannounced(
+    session: AsyncSession, now: dt.datetime, first: dt.timedelta, last: dt.timedelta, limit: int
+) -> list[tuple[uuid.UUID, dt.datetime, str]]:
+    """Active grants ending within `first` of `now` whose notice for the step they are
+    at is not recorded: (grant, end date, "J-30" or "J-7"), the soonest first."""
+    g = Habilitation
+    step = case((g.valid_until <= now + last, literal("J-7")), else_=literal("J-30"))
+    recorded = (
+        select(AvisExpiration.grant_id)
+        .where(
+            AvisExpiration.grant_id == g.id,
+            AvisExpiration.valid_until == g.valid_until,
+            AvisExpiration.etape == step,
+        )
+        .exists()
+    )
+    rows = await session.execute(
+        select(g.id, g.valid_until, step)
+        .where(
+            g.status == StatutHabilitation.active.value,
+            g.valid_until > now,
+            g.valid_until <= now + first,
+            ~recorded,
+        )
+        .order_by(g.valid_until, g.id)
+        .limit(limit)
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def add_notice(
+    session: AsyncSession,
+    grant_id: uuid.UUID,
+    valid_until: dt.datetime,
+    etape: str,
+    at: dt.datetime,
+) -> bool:
+    """Record a grant's notice; False if it was already (another run recorded it)."""
+    inserted = await session.execute(
+        insert(AvisExpiration)
+        .values(grant_id=grant_id, valid_until=valid_until, etape=etape, at=at)
+        .on_conflict_do_nothing()
+        .returning(AvisExpiration.grant_id)
+    )
+    return inserted.first() is not None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +32,7 @@ from gateway.habilitations.repository import Visibility
 from gateway.habilitations.resolver import DbGrantResolver
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.etag import Preconditions, etag_for
-from kernel.principal import OrganisationKind, Principal, Role
+from kernel.principal import CAF_WRITE_ROLES, OrganisationKind, Principal, Role
 
 COLLECTIVITE_ROLES = frozenset({Role.lecteur, Role.contributeur, Role.referent})
 REFERENT_GRANTS = frozenset({Role.lecteur, Role.contributeur})
@@ -40,6 +40,30 @@ CAF_ROLES = frozenset({Role.lecteur, Role.agent, Role.administrateur})
 CLI_ACTOR = "cli"
 SYSTEM_ACTOR = "système"
 EXPIRING_SOON = dt.timedelta(days=30)
+
+
+ROLES_OF_KIND = {
+    OrganisationKind.caf: CAF_ROLES,
+    OrganisationKind.collectivite: COLLECTIVITE_ROLES,
+}
+
+
+def managers_of(
+    organisation_id: uuid.UUID, kind: OrganisationKind, role: Role, cafs: Iterable[uuid.UUID]
+) -> list[tuple[uuid.UUID, OrganisationKind, frozenset[Role]]]:
+    """Who may grant, renew or revoke `role` on the organisation: the holders of these
+    roles on these organisations (never on their own grant). A Caf's roles: its
+    administrateurs; a collectivité's: the agents and administrateurs of `cafs` (the
+    Cafs of the conventions it signs), and its referents for lecteurs and contributeurs.
+    The one rule: `Authority.roles_for` asks it, the expiry notices name its holders."""
+    if role not in ROLES_OF_KIND.get(kind, frozenset()):
+        return []
+    if kind is OrganisationKind.caf:
+        return [(organisation_id, OrganisationKind.caf, frozenset({Role.administrateur}))]
+    found = [(caf, OrganisationKind.caf, CAF_WRITE_ROLES) for caf in sorted(cafs, key=str)]
+    if role in REFERENT_GRANTS:
+        found.append((organisation_id, OrganisationKind.collectivite, frozenset({Role.referent})))
+    return found
 
 
 @dataclass(frozen=True)
@@ -131,15 +155,15 @@ class Authority:
 
     def roles_for(self, organisation_id: uuid.UUID, kind: OrganisationKind) -> set[Role]:
         """The roles the caller may grant, renew or revoke on this organisation."""
-        if kind is OrganisationKind.caf:
-            return set(CAF_ROLES) if organisation_id in self.admin_cafs else set()
-        if kind is OrganisationKind.collectivite:
-            cafs = self.caf_collectivites.get(organisation_id, set())
-            if cafs & self.manager_cafs:
-                return set(COLLECTIVITE_ROLES)
-            if organisation_id in self.referent_of:
-                return set(REFERENT_GRANTS)
-        return set()
+        cafs = self.caf_collectivites.get(organisation_id, set())
+        return {
+            role
+            for role in ROLES_OF_KIND.get(kind, frozenset())
+            if any(
+                org in self.principal.organisations(held_kind, held_roles)
+                for org, held_kind, held_roles in managers_of(organisation_id, kind, role, cafs)
+            )
+        }
 
     def require_manage(
         self, organisation_id: uuid.UUID, kind: OrganisationKind, role: Role
