@@ -17,7 +17,7 @@ from kernel.internal_token import CurrentPrincipal
 from kernel.pagination import Pagination
 from services.actions import repository_suivis as srepo
 from services.actions import repository_sync as sync_repo
-from services.actions import service_bilans
+from services.actions import service_bilans, service_cdsf
 from services.actions.dependencies import ActionsContext, Created, Ctx, respond
 from services.actions.endpoints import (
     UpdatedSince,
@@ -309,4 +309,62 @@ async def transmettre(
         session,
         principal,
         lambda: service_bilans.transmettre(session, principal, preconditions, bilan_id),
+    )
+
+
+@router.post(
+    "/bilans/{bilan_id}/demande-accords-cdsf",
+    tags=["bilans"],
+    response_model=BilanDetail,
+    summary="Demander l'accord des collectivités pour la CDSF",
+    description=(
+        "Un agent de la Caf demande aux collectivités concernées leur accord exprès pour "
+        "transmettre la partie petite enfance d'un bilan adopté à la CDSF : les référents "
+        "de celles qui ne l'ont pas encore donné en sont avisés, puis chaque semaine tant "
+        "qu'elles ne l'ont pas donné ou que la demande n'est pas retirée (`If-Match` "
+        "obligatoire). Déjà demandé : rien ne change. Bilan non adopté, ou tous les accords "
+        "déjà donnés : 409."
+    ),
+)
+async def demander_accords(
+    bilan_id: uuid.UUID,
+    preconditions: IfMatch,
+    ctx: Ctx,
+    session: DbSession,
+    principal: BilanTransmit,
+) -> Response:
+    """A Caf agent asks the collectivités concerned for their agreement (weekly reminders)."""
+    return await _bilan_post(
+        ctx,
+        session,
+        principal,
+        lambda: service_cdsf.demander(
+            session, principal, preconditions, bilan_id, ctx.settings.now()
+        ),
+    )
+
+
+@router.delete(
+    "/bilans/{bilan_id}/demande-accords-cdsf",
+    tags=["bilans"],
+    response_model=BilanDetail,
+    summary="Retirer la demande d'accord pour la CDSF",
+    description=(
+        "Un agent de la Caf retire sa demande d'accord : les rappels cessent (`If-Match` "
+        "obligatoire). Aucune demande en cours : rien ne change."
+    ),
+)
+async def retirer_demande_accords(
+    bilan_id: uuid.UUID,
+    preconditions: IfMatch,
+    ctx: Ctx,
+    session: DbSession,
+    principal: BilanTransmit,
+) -> Response:
+    """A Caf agent withdraws the request: the reminders stop."""
+    return await _bilan_post(
+        ctx,
+        session,
+        principal,
+        lambda: service_cdsf.retirer(session, principal, preconditions, bilan_id),
     )

@@ -5,6 +5,7 @@ who hears of it is resolved when it is sent."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from pydantic import JsonValue
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.convention_ref import ConventionRef
 from kernel.outbox import Outbox
 from kernel.principal import Principal
-from services.actions.models import Action, Commentaire, Suivi, evenements
+from services.actions.models import Action, Bilan, Commentaire, Suivi, evenements
 from services.actions.rules import EtatSuivi
 
 OUTBOX = Outbox(evenements, "coop.actions.evenements")
@@ -101,3 +102,64 @@ async def commentaire(
             convention_id=convention.id,
             auteur_id=principal.subject,
         )
+
+
+# Bilans: adopted by the COPIL (the convention's people hear of it); the petite-enfance
+# part's agreement asked of the collectivités concerned (service_cdsf.py).
+BILAN_ADOPTE = "bilan.adopte"
+
+
+def bilan_payload(convention: ConventionRef, bilan: Bilan) -> dict[str, JsonValue]:
+    return {
+        "caf_id": str(convention.caf_id),
+        "convention_titre": convention.titre,
+        "bilan_id": str(bilan.id),
+        "bilan_type": bilan.type,
+        "periode_debut": bilan.periode_debut.isoformat(),
+        "periode_fin": bilan.periode_fin.isoformat(),
+    }
+
+
+async def bilan_adopte(
+    session: AsyncSession, principal: Principal, convention: ConventionRef, bilan: Bilan
+) -> None:
+    """The COPIL's adoption, entered (the transaction's last write)."""
+    assert bilan.date_adoption is not None
+    await OUTBOX.record(
+        session,
+        BILAN_ADOPTE,
+        {
+            **bilan_payload(convention, bilan),
+            "date_adoption": bilan.date_adoption.isoformat(),
+            "auteur_nom": principal.name,
+        },
+        convention_id=convention.id,
+        auteur_id=principal.subject,
+    )
+
+
+BILAN_ACCORD_CDSF_DEMANDE = "bilan.accord_cdsf_demande"
+BILAN_ACCORD_CDSF_RAPPEL = "bilan.accord_cdsf_rappel"
+
+
+async def accord_cdsf(
+    session: AsyncSession,
+    principal: Principal | None,
+    convention: ConventionRef,
+    bilan: Bilan,
+    collectivites: Sequence[uuid.UUID],
+    semaine: int,
+) -> None:
+    """The collectivités still to agree, asked (week 0, by a Caf agent) or reminded (the
+    job, no author) (the transaction's last write)."""
+    await OUTBOX.record(
+        session,
+        BILAN_ACCORD_CDSF_DEMANDE if semaine == 0 else BILAN_ACCORD_CDSF_RAPPEL,
+        {
+            **bilan_payload(convention, bilan),
+            "collectivite_ids": [str(c) for c in collectivites],
+            "semaine": semaine,
+        },
+        convention_id=convention.id,
+        auteur_id=None if principal is None else principal.subject,
+    )

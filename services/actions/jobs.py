@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from kernel.convention_ref import sync_job
 from kernel.jobs import PeriodicJob, idempotency_purge_job, job_resources
 from kernel.retention import event_purge_job
+from services.actions import service_cdsf
 from services.actions.models import convention_ref, evenements, idempotency_keys
 from services.actions.settings import ActionsSettings
 
@@ -15,6 +16,10 @@ from services.actions.settings import ActionsSettings
 @asynccontextmanager
 async def periodic_jobs(settings: ActionsSettings) -> AsyncIterator[list[PeriodicJob]]:
     async with job_resources(settings) as resources:
+
+        async def cdsf_reminders() -> int:
+            return await service_cdsf.remind(resources.sessionmaker, settings.now())
+
         yield [
             sync_job(
                 "actions.convention-ref-sync",
@@ -25,4 +30,10 @@ async def periodic_jobs(settings: ActionsSettings) -> AsyncIterator[list[Periodi
             ),
             idempotency_purge_job(settings, idempotency_keys, resources),
             event_purge_job(settings, evenements, resources),
+            # The weekly reminders of the CDSF agreements asked (service_cdsf.py).
+            PeriodicJob(
+                "actions.cdsf-agreement-reminders",
+                settings.cdsf_reminders_seconds,
+                cdsf_reminders,
+            ),
         ]

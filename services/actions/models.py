@@ -298,6 +298,10 @@ class Bilan(Base):
     petite_enfance_transmissible: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False
     )
+    # The Caf asked the collectivités concerned for their agreement (service_cdsf.py):
+    # when and who; None when not asked, or the request withdrawn.
+    accords_demandes_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    accords_demandes_par: Mapped[str | None] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     seq: Mapped[int] = _seq_column()
     created_at: Mapped[dt.datetime] = _now_column()
@@ -316,6 +320,20 @@ class AccordCdsf(Base):
     par: Mapped[str] = mapped_column(String(200), nullable=False)
     par_nom: Mapped[str | None] = mapped_column(String(300))
     at: Mapped[dt.datetime] = _now_column()
+
+
+class RappelAccordCdsf(Base):
+    """A collectivité asked for its agreement on a bilan's CDSF part, the n-th week of
+    the request (0: the request itself): the key that makes each reminder once."""
+
+    __tablename__ = "rappels_accord_cdsf"
+
+    bilan_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bilans.id", ondelete="CASCADE"), primary_key=True
+    )
+    collectivite_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    semaine: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class Commentaire(Base):

@@ -25,7 +25,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
@@ -49,6 +49,7 @@ from services.actions.models import (
     CompteursCampagne,
     CompteursPlan,
     Indicateur,
+    RappelAccordCdsf,
     Suivi,
     SuiviEvenement,
     ValeurIndicateur,
@@ -678,3 +679,47 @@ _BILAN_REFS: Read[BilanRefRow, None] = Read(
 async def bilan_refs(session: AsyncSession, convention_id: uuid.UUID) -> list[BilanRefRow]:
     """A convention's bilans as the internal route shows them to the other services."""
     return await _BILAN_REFS.all(session, None, {"convention_id": convention_id})
+
+
+# --- the CDSF agreements asked (service_cdsf) -----------------------------------------------
+
+
+async def bilans_awaiting_agreement(
+    session: AsyncSession, after: uuid.UUID | None, limit: int
+) -> list[Bilan]:
+    """Bilans whose agreements the Caf asked and that are not transmissible yet, by id."""
+    stmt = select(Bilan).where(
+        Bilan.accords_demandes_le.is_not(None), Bilan.petite_enfance_transmissible.is_(False)
+    )
+    if after is not None:
+        stmt = stmt.where(Bilan.id > after)
+    return list((await session.execute(stmt.order_by(Bilan.id).limit(limit))).scalars())
+
+
+async def add_rappel(
+    session: AsyncSession,
+    bilan_id: uuid.UUID,
+    collectivite_ids: Sequence[uuid.UUID],
+    semaine: int,
+    at: dt.datetime,
+) -> list[uuid.UUID]:
+    """Record the week's reminder of each collectivité; those not recorded before."""
+    if not collectivite_ids:
+        return []
+    inserted = await session.execute(
+        insert(RappelAccordCdsf)
+        .values(
+            [
+                {"bilan_id": bilan_id, "collectivite_id": c, "semaine": semaine, "at": at}
+                for c in collectivite_ids
+            ]
+        )
+        .on_conflict_do_nothing()
+        .returning(RappelAccordCdsf.collectivite_id)
+    )
+    return sorted(inserted.scalars())
+
+
+async def drop_rappels(session: AsyncSession, bilan_id: uuid.UUID) -> None:
+    """A request withdrawn: its weeks start again with the next one."""
+    await session.execute(delete(RappelAccordCdsf).where(RappelAccordCdsf.bilan_id == bilan_id))

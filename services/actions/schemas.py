@@ -787,6 +787,14 @@ class BilanDetail(BilanSummary):
         default_factory=list,
         description="Les collectivités dont l'accord est demandé pour cette transmission.",
     )
+    accords_demandes_le: dt.datetime | None = Field(
+        default=None,
+        description=(
+            "Quand la Caf a demandé leur accord aux collectivités concernées (elles "
+            "reçoivent un rappel chaque semaine tant qu'elles ne l'ont pas donné) ; null : "
+            "pas de demande en cours."
+        ),
+    )
 
 
 class BilanAttenduOut(BaseModel):

@@ -22,6 +22,7 @@ from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.etag import Preconditions, etag_for
 from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal
+from services.actions import events
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
 from services.actions.dependencies import ActionsContext
@@ -188,6 +189,14 @@ async def concernees(session: AsyncSession, convention: ConventionRef) -> list[u
     return sorted(porteurs)
 
 
+async def missing_agreements(
+    session: AsyncSession, bilan: Bilan, convention: ConventionRef
+) -> list[uuid.UUID]:
+    """The collectivités concerned that have not given their agreement yet."""
+    agreed = {a.collectivite_id for a in await srepo.accords(session, bilan.id)}
+    return [c for c in await concernees(session, convention) if c not in agreed]
+
+
 async def bilan_detail(
     session: AsyncSession, bilan: Bilan, convention: ConventionRef, today: dt.date
 ) -> BilanDetail:
@@ -228,6 +237,7 @@ async def bilan_detail(
             for a in accords
         ],
         collectivites_concernees=await concernees(session, convention),
+        accords_demandes_le=bilan.accords_demandes_le,
     )
 
 
@@ -444,6 +454,7 @@ async def adopter(
     await repo.touch(session, bilan)
     await session.flush()
     await HISTORY.record(session, principal, BILAN, bilan, before, evenement="adoption")
+    await events.bilan_adopte(session, principal, convention, bilan)
     return bilan, convention
 
 
@@ -499,8 +510,7 @@ async def transmettre(
     preconditions.check(etag_for(bilan.id, bilan.version))
     if bilan.etat != EtatBilan.adopte:
         raise Conflict("Seul un bilan adopté peut être transmis à la CDSF.")
-    agreed = {a.collectivite_id for a in await srepo.accords(session, bilan.id)}
-    missing = [c for c in await concernees(session, convention) if c not in agreed]
+    missing = await missing_agreements(session, bilan, convention)
     if missing:
         raise Conflict(
             "La partie petite enfance ne peut être transmise à la CDSF qu'avec l'accord exprès "

@@ -25,3 +25,5 @@ class ActionsSettings(CommonSettings):
     gateway_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     # Default due date of a quarterly campaign: this many days after the quarter ends.
     campagne_delai_jours: int = Field(default=15, ge=0, le=120)
+    # How often `coop worker` looks for the CDSF agreements' weekly reminders due.
+    cdsf_reminders_seconds: float = Field(default=3600.0, gt=0)

@@ -201,6 +201,27 @@ async def _transmission(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "POST", f"{path}/transmission-cdsf", json={}, if_match=etag)
 
 
+async def _demande_accords(w: World, who: str, side: Side, ok: bool) -> int:
+    bilan = await w.new_bilan(side, adopted=True)
+    path = f"/api/v1/bilans/{bilan}"
+    etag = await w.etag("actions", path)
+    return await w.call(who, "POST", f"{path}/demande-accords-cdsf", json={}, if_match=etag)
+
+
+async def _retrait_demande(w: World, who: str, side: Side, ok: bool) -> int:
+    bilan = await w.new_bilan(side, adopted=True)
+    path = f"/api/v1/bilans/{bilan}"
+    await w.direct(
+        "actions",
+        side.agent,
+        "POST",
+        f"{path}/demande-accords-cdsf",
+        if_match=await w.etag("actions", path),
+    )
+    etag = await w.etag("actions", path)
+    return await w.call(who, "DELETE", f"{path}/demande-accords-cdsf", if_match=etag)
+
+
 async def _campagne_vue(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(who, "GET", f"/api/v1/campagnes/{PERIODE}")
 
@@ -444,6 +465,13 @@ ROWS: dict[tuple[str, str], list[Row]] = {
     ],
     ("POST", "/api/v1/bilans/{bilan_id}/transmission-cdsf"): both(
         "transmit", _transmission, "caf_writes"
+    ),
+    # The Caf asks the collectivités' agreement, and withdraws its request.
+    ("POST", "/api/v1/bilans/{bilan_id}/demande-accords-cdsf"): both(
+        "ask", _demande_accords, "caf_writes"
+    ),
+    ("DELETE", "/api/v1/bilans/{bilan_id}/demande-accords-cdsf"): both(
+        "withdraw", _retrait_demande, "caf_writes"
     ),
 }
 
