@@ -9,15 +9,18 @@ comment and a refusal's reason are shown in the app only.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from kernel.outbox import Evenement
 from kernel.people_ref import PersonneContact, PersonneRef, PersonnesClient
-from kernel.principal import Role
+from kernel.principal import OrganisationKind, Role
 from services.notifications.models import Famille
 
+PARIS = ZoneInfo("Europe/Paris")
 ACTIONS = "actions"
 GATEWAY = "gateway"
 # The feeds followed, in the order they are read.
@@ -172,8 +175,9 @@ def _suivi_valide(event: Evenement, app: str) -> Content:
 
 
 def _commentaire_link(event: Evenement, app: str) -> str:
+    """The thread (its route), at the comment."""
     periode = _s(event, "periode")
-    thread = f"suivis/{periode}" if periode else "discussion"
+    thread = f"suivis/{periode}/commentaires" if periode else "commentaires"
     return (
         f"{app}/actions/{_s(event, 'action_id')}/{thread}#commentaire-{_s(event, 'commentaire_id')}"
     )
@@ -258,6 +262,118 @@ def erased_persons(event: Evenement) -> list[uuid.UUID]:
     return _ids(event, "personne_ids")
 
 
+# --- bilans (services/actions/service_bilans.py, service_cdsf.py) -------------------------
+
+
+async def _people_of_convention(people: PersonnesClient, event: Evenement) -> list[PersonneContact]:
+    """The Caf's agents and every signatory collectivité's people who read it now."""
+    assert event.convention_id is not None
+    found = await people.of_convention(event.convention_id)
+    return _contacts(
+        [
+            p
+            for p in found
+            if p.organisation_type is OrganisationKind.collectivite or p.role in CAF_AGENTS
+        ]
+    )
+
+
+async def _referents_to_agree(people: PersonnesClient, event: Evenement) -> list[PersonneContact]:
+    """The referents of the collectivités named (those that have not agreed yet)."""
+    assert event.convention_id is not None
+    named = _ids(event, "collectivite_ids")
+    if not named:
+        return []
+    found = await people.of_convention(
+        event.convention_id, organisations=named, roles=[Role.referent]
+    )
+    return _contacts(found)
+
+
+def _bilan_link(event: Evenement, app: str) -> str:
+    return f"{app}/bilans/{_s(event, 'bilan_id')}"
+
+
+def _bilan_nom(event: Evenement) -> str:
+    debut, fin = _s(event, "periode_debut")[:4], _s(event, "periode_fin")[:4]
+    annees = debut if debut == fin else f"{debut}-{fin}"
+    return f"{_s(event, 'bilan_type')} {annees}"
+
+
+def _date_fr(value: str) -> str:
+    """An ISO date or instant as a French reader writes it (the day in Paris)."""
+    if "T" in value:
+        day = dt.datetime.fromisoformat(value).astimezone(PARIS).date()
+    else:
+        day = dt.date.fromisoformat(value[:10])
+    return day.strftime("%d/%m/%Y")
+
+
+def _bilan_adopte(event: Evenement, app: str) -> Content:
+    bilan, convention = _bilan_nom(event), _s(event, "convention_titre")
+    texte = (
+        f"Le COPIL a adopté le {bilan} de la convention « {convention} » le "
+        f"{_date_fr(_s(event, 'date_adoption'))}."
+    )
+    return Content(f"Bilan adopté : {convention}", texte, texte, _bilan_link(event, app))
+
+
+def _accord_cdsf(event: Evenement, app: str) -> Content:
+    bilan, convention = _bilan_nom(event), _s(event, "convention_titre")
+    texte = (
+        "La Caf demande l'accord exprès de votre collectivité pour transmettre au CDSF "
+        f"la partie petite enfance du {bilan} de la convention « {convention} ». Donnez-le "
+        "depuis le bilan."
+    )
+    if event.type == "bilan.accord_cdsf_rappel":
+        titre = f"Rappel : votre accord pour la CDSF est attendu ({convention})"
+    else:
+        titre = f"Accord demandé pour la CDSF : {convention}"
+    return Content(titre, texte, texte, _bilan_link(event, app))
+
+
+# --- grants about to end (gateway/habilitations/expiry.py) --------------------------------
+
+
+async def _holder_and_managers(people: PersonnesClient, event: Evenement) -> list[PersonneContact]:
+    """The grant's holder while they still hold it, and whoever may renew it (the groups
+    the gateway named: `service.managers_of`) who hold that right now."""
+    found: list[PersonneRef] = []
+    holder = _s(event, "personne_id")
+    if holder:
+        role = Role(_s(event, "role"))
+        holders = await people.of_organisations([_id(event, "organisation_id")], [role])
+        found += [p for p in holders if str(p.id) == holder]
+    groups = event.donnees.get("gestionnaires")
+    for group in groups if isinstance(groups, list) else []:
+        roles = group.get("roles") if isinstance(group, dict) else None
+        if isinstance(group, dict) and isinstance(roles, list):
+            found += await people.of_organisations(
+                [uuid.UUID(str(group["organisation_id"]))], [Role(str(r)) for r in roles]
+            )
+    return _contacts(found)
+
+
+def _expire_bientot(event: Evenement, app: str) -> Content:
+    role = ROLE_LABELS.get(_s(event, "role"), _s(event, "role"))
+    fin = _date_fr(_s(event, "fin"))
+    jours = "7" if _s(event, "etape") == "J-7" else "30"
+    titulaire = _s(event, "titulaire_nom") or "son titulaire"
+    organisation = _s(event, "organisation_nom")
+    sur = f" sur « {organisation} »" if organisation else ""
+    texte = (
+        f"L'habilitation {role} de {titulaire}{sur} prend fin le {fin} (dans {jours} jours "
+        "au plus). Sans renouvellement, cet accès cessera à cette date ; son titulaire ne "
+        "peut pas la renouveler lui-même."
+    )
+    return Content(
+        f"Habilitation {role} : fin le {fin}",
+        texte,
+        texte,
+        f"{app}/habilitations/{_s(event, 'habilitation_id')}",
+    )
+
+
 MESSAGES: dict[str, Message] = {
     "suivi.soumis": Message(Famille.suivis, _caf_agents_of_convention, _suivi_soumis),
     "suivi.a_completer": Message(Famille.suivis, _porteurs_of_action, _suivi_a_completer),
@@ -266,6 +382,12 @@ MESSAGES: dict[str, Message] = {
     "demande_acces.decidee": Message(Famille.habilitations, _requester, _demande_decidee),
     "commentaire.publie": Message(Famille.discussions, _participants, _commentaire_publie),
     "commentaire.mention": Message(Famille.discussions, _mentioned, _commentaire_mention),
+    "bilan.adopte": Message(Famille.bilans, _people_of_convention, _bilan_adopte),
+    "bilan.accord_cdsf_demande": Message(Famille.bilans, _referents_to_agree, _accord_cdsf),
+    "bilan.accord_cdsf_rappel": Message(Famille.bilans, _referents_to_agree, _accord_cdsf),
+    "habilitation.expire_bientot": Message(
+        Famille.habilitations, _holder_and_managers, _expire_bientot
+    ),
     # To an address, not a person: no in-app notification (see service.act_on).
     "invitation.creee": Message(Famille.invitations, _nobody, invitation_content),
 }

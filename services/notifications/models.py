@@ -47,6 +47,7 @@ class Famille(StrEnum):
     habilitations = "habilitations"
     invitations = "invitations"
     discussions = "discussions"
+    bilans = "bilans"
 
 
 class ModeEnvoi(StrEnum):

@@ -52,6 +52,7 @@ FAMILY_LABELS = {
     Famille.habilitations: "habilitations et demandes d'accès",
     Famille.invitations: "invitations",
     Famille.discussions: "discussions des actions (commentaires, mentions)",
+    Famille.bilans: "bilans (adoption, accords pour la CDSF)",
 }
 # At most this many messages per run of the sender (the next run takes the rest).
 SEND_BATCH = 200

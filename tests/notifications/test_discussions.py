@@ -59,7 +59,10 @@ async def test_a_mention_reaches_the_person_mentioned_and_not_a_revoked_one(
     assert mention["texte"].startswith(
         f"Contrib vous a mentionné(e) dans un commentaire sur le suivi {periode}"
     )
-    link = f"https://app.cooperation.test/actions/{action_id}/suivis/{periode}#commentaire-"
+    link = (
+        f"https://app.cooperation.test/actions/{action_id}/suivis/{periode}/commentaires"
+        "#commentaire-"
+    )
     assert mention["lien"].startswith(link)
     # The thread's earlier author hears of the new comment; its author of nothing.
     (publie,) = (await _mine(w, "referent"))["items"]

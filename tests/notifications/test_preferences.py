@@ -26,6 +26,7 @@ DEFAULTS = {
     "habilitations": "immédiat",
     "invitations": "immédiat",
     "discussions": "quotidien",
+    "bilans": "immédiat",
 }
 
 
