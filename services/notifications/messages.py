@@ -336,14 +336,17 @@ def _accord_cdsf(event: Evenement, app: str) -> Content:
 
 
 async def _holder_and_managers(people: PersonnesClient, event: Evenement) -> list[PersonneContact]:
-    """The grant's holder while they still hold it, and whoever may renew it (the groups
-    the gateway named: `service.managers_of`) who hold that right now."""
+    """The grant's holder, and whoever may renew it (the groups the gateway named:
+    `service.managers_of`) who hold that right now. A person's grant revoked meanwhile
+    is no longer about to end: nobody hears of it."""
     found: list[PersonneRef] = []
     holder = _s(event, "personne_id")
     if holder:
         role = Role(_s(event, "role"))
         holders = await people.of_organisations([_id(event, "organisation_id")], [role])
         found += [p for p in holders if str(p.id) == holder]
+        if not found:
+            return []
     groups = event.donnees.get("gestionnaires")
     for group in groups if isinstance(groups, list) else []:
         roles = group.get("roles") if isinstance(group, dict) else None

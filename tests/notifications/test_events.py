@@ -118,9 +118,11 @@ async def test_a_grant_about_to_end_is_announced_at_j30_and_j7_to_its_holder_and
 async def test_a_grant_renewed_before_j7_is_not_announced_for_its_old_end(world: World) -> None:
     w = world
     await w.hab.grant("referent", COLLECTIVITE_X, COLL, Role.referent)
+    await w.login("referent")
     grant = await w.hab.grant(
         "contrib", COLLECTIVITE_X, COLL, Role.contributeur, valid_until=_days(40)
     )
+    await w.login("contrib")
     assert await announce_expiring(w.hab.sessionmaker, _days(11)) == 1  # J-30
 
     # The referent renews it for 100 days from now (the API's rule: its referent may).
@@ -140,6 +142,11 @@ async def test_a_grant_renewed_before_j7_is_not_announced_for_its_old_end(world:
     assert await announce_expiring(w.hab.sessionmaker, _days(34)) == 0
     assert await announce_expiring(w.hab.sessionmaker, _days(71)) == 1
     assert await announce_expiring(w.hab.sessionmaker, _days(72)) == 0
+    # Revoked after its notice was recorded: no longer about to end, nobody is told.
+    await revoke(w.hab, grant, "referent")
+    assert await w.follow(GATEWAY) == 2
+    assert (await _mine(w, "contrib"))["items"] == []
+    assert (await _mine(w, "referent"))["items"] == []
 
 
 # --- bilans --------------------------------------------------------------------------------------
