@@ -15,7 +15,7 @@ from services.actions import service_exports
 from services.actions.dependencies import Ctx
 from services.actions.rights import ConventionRead
 from services.actions.rules import PeriodeTrimestre
-from services.actions.service_exports import FormatExport
+from services.actions.service_exports import FeuilleCsv, FormatExport
 
 router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
 
@@ -48,8 +48,10 @@ def file_headers(name: str, fmt: FormatExport) -> dict[str, str]:
         "réalisations, difficultés et valeurs des indicateurs du trimestre face à leur "
         "cible. En ODS et XLSX, une seconde feuille « Indicateurs » donne chaque valeur "
         "d'indicateur (de la convention, de ses axes, de ses actions) face à la cible de "
-        "son année. Le CSV (UTF-8 avec BOM, séparateur « ; ») ne contient que la première "
-        "feuille. Réservé aux lecteurs de la convention (404 sinon)."
+        "son année et la progression de l'indicateur (dernière valeur, cible, part de la "
+        "cible atteinte, tendance). Le CSV (UTF-8 avec BOM, séparateur « ; ») contient une "
+        "seule feuille, choisie par `feuille`. Réservé aux lecteurs de la convention (404 "
+        "sinon)."
     ),
     response_class=StreamingResponse,
     responses=_FILES,
@@ -66,10 +68,17 @@ async def tableau_de_suivi(
         PeriodeTrimestre | None,
         Query(description="Un seul trimestre (ex. 2026-T1) ; par défaut tous ceux écoulés."),
     ] = None,
+    feuille: Annotated[
+        FeuilleCsv,
+        Query(
+            description="En CSV, la feuille à exporter : suivi (par défaut) ou indicateurs ; "
+            "l'ODS et le XLSX contiennent les deux."
+        ),
+    ] = FeuilleCsv.suivi,
 ) -> StreamingResponse:
     export = await service_exports.tableau_de_suivi(ctx, session, principal, convention_id, periode)
     return StreamingResponse(
-        export.chunks(format),
+        export.chunks(format, feuille),
         media_type=format.media_type,
         headers=file_headers(export.nom_fichier, format),
     )

@@ -114,6 +114,13 @@ INDICATEUR_OUT: dict[str, Any] = {
             "updated_at": "2026-04-08T15:30:00Z",
         }
     ],
+    "progression": {
+        "periode": "2026-T1",
+        "derniere_valeur": "6.00",
+        "cible": "12.00",
+        "pourcentage_de_la_cible": "50.0",
+        "tendance": None,
+    },
 }
 
 SUIVI_IN: dict[str, Any] = {

@@ -454,3 +454,66 @@ def part_de_la_cible(valeur: Decimal | None, cible: Decimal | None) -> Decimal |
     if valeur is None or not cible:
         return None
     return valeur / cible
+
+
+def cible_de_periode(cibles: Mapping[str, object], periode: str) -> Decimal | None:
+    """The target of the period's year (targets are set per year), or None."""
+    value = cibles.get(periode[:4])
+    return None if value is None else Decimal(str(value))
+
+
+def rang_de_periode(periode: str) -> tuple[int, int]:
+    """Values' periods in time order: a year's quarters, then the year itself (an annual
+    figure sums the year up, so it comes after its fourth quarter)."""
+    return annee_de_periode(periode), int(periode[-1]) if "-T" in periode else 5
+
+
+class Tendance(StrEnum):
+    hausse = "hausse"
+    baisse = "baisse"
+    stable = "stable"
+
+
+@dataclass(frozen=True)
+class Progression:
+    """Where an indicator stands: its latest value against the target of that value's
+    year, and its direction since the value before."""
+
+    periode: str
+    valeur: Decimal
+    cible: Decimal | None
+    pourcentage: Decimal | None  # of the target, to a tenth: 30.0 is 30 %
+    tendance: Tendance | None  # None: a single value recorded
+
+
+def progression(
+    valeurs: Iterable[tuple[str, Decimal]], cibles: Mapping[str, object]
+) -> Progression | None:
+    """The progression of an indicator from its values (period, value), None without any.
+
+    The target is that of the latest value's year, not of the current year: the
+    trajectory is set year by year ("des cibles de développement à atteindre [...] selon
+    une trajectoire pluriannuelle", seed 001), and a COPIL held in January still reads
+    the last quarter of the year before against that year's step."""
+    ordered = sorted(valeurs, key=lambda pv: rang_de_periode(pv[0]))
+    if not ordered:
+        return None
+    periode, valeur = ordered[-1]
+    cible = cible_de_periode(cibles, periode)
+    part = part_de_la_cible(valeur, cible)
+    tendance = None
+    if len(ordered) > 1:
+        before = ordered[-2][1]
+        if valeur > before:
+            tendance = Tendance.hausse
+        elif valeur < before:
+            tendance = Tendance.baisse
+        else:
+            tendance = Tendance.stable
+    return Progression(
+        periode,
+        valeur,
+        cible,
+        None if part is None else (part * 100).quantize(Decimal("0.1")),
+        tendance,
+    )

@@ -34,6 +34,7 @@ from services.actions.rules import (
     PeriodeTrimestre,
     Priorite,
     StatutAction,
+    Tendance,
     TypeBilan,
     Unite,
 )
@@ -330,6 +331,30 @@ class ValeurOut(Output):
     updated_at: ModifieLe
 
 
+class ProgressionOut(Output):
+    """Où en est l'indicateur : sa dernière valeur face à la cible de son année."""
+
+    periode: str = Field(
+        description="La période de la dernière valeur saisie : un trimestre (2026-T3) ou "
+        "une année (2026), qui vient après ses quatre trimestres."
+    )
+    derniere_valeur: Decimal = Field(
+        description="La dernière valeur saisie, celle de la période la plus récente."
+    )
+    cible: Decimal | None = Field(
+        description="La cible de l'année de cette période (null : pas de cible fixée "
+        "pour cette année)."
+    )
+    pourcentage_de_la_cible: Decimal | None = Field(
+        description="La dernière valeur en pourcentage de cette cible, au dixième près "
+        "(30.0 : 30 % ; null sans cible ou pour une cible de 0)."
+    )
+    tendance: Tendance | None = Field(
+        description="Le sens de la dernière valeur face à la valeur saisie juste avant "
+        "elle : hausse, baisse ou stable (null : une seule valeur saisie)."
+    )
+
+
 class IndicateurConventionIn(IndicateurIn):
     axe_id: uuid.UUID | None = Field(
         default=None,
@@ -366,6 +391,11 @@ class IndicateurOut(Output):
     version: Version
     valeurs: list[ValeurOut] = Field(
         default_factory=list, description="Les valeurs saisies, par période."
+    )
+    progression: ProgressionOut | None = Field(
+        default=None,
+        description="La progression vers la cible, calculée sur les valeurs saisies "
+        "(null : aucune valeur saisie).",
     )
 
 

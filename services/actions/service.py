@@ -28,6 +28,7 @@ from services.actions.rules import (
     AVERTISSEMENT_VERBE,
     FICHE_LABELS,
     en_retard,
+    progression,
     titre_commence_par_un_verbe,
 )
 from services.actions.schemas import (
@@ -41,6 +42,7 @@ from services.actions.schemas import (
     ChampFiche,
     IndicateurOut,
     Ordre,
+    ProgressionOut,
     ValeurOut,
 )
 
@@ -238,6 +240,16 @@ def indicateur_out(
 ) -> IndicateurOut:
     out = IndicateurOut.model_validate(indicateur)
     out.valeurs = [ValeurOut.model_validate(v) for v in valeurs]
+    # From the values the read loaded anyway: a list stays one query for its values.
+    p = progression([(v.periode, v.valeur) for v in valeurs], indicateur.cibles)
+    if p is not None:
+        out.progression = ProgressionOut(
+            periode=p.periode,
+            derniere_valeur=p.valeur,
+            cible=p.cible,
+            pourcentage_de_la_cible=p.pourcentage,
+            tendance=p.tendance,
+        )
     return out
 
 

@@ -4,9 +4,10 @@ The model convention follows the plan d'actions in a *tableau de suivi partagé*
 of seed 003): a row per action and quarter (axe, action, porteurs by name, statut,
 échéance, en retard, the suivi's état, avancement, réalisations and difficultés, the
 quarter's indicator values against their targets), and, in ODS and XLSX, a second
-sheet with every indicator value, typed, against its year's target. Every format is
-written from the columns below by `kernel.tabular`; CSV holds the first sheet only
-(a CSV file has one).
+sheet with every indicator value, typed, against its year's target, and the
+indicator's progression (`rules.progression`, as the API reads it). Every format is
+written from the columns below by `kernel.tabular`; CSV holds one sheet, the first
+unless another is asked for (a CSV file has one).
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ from services.actions.dependencies import ActionsContext
 from services.actions.rules import (
     Trimestre,
     Unite,
+    cible_de_periode,
     en_retard,
     fin_effective,
     part_de_la_cible,
+    progression,
     trimestres_actifs,
 )
 
@@ -49,6 +52,13 @@ class FormatExport(StrEnum):
     @property
     def media_type(self) -> str:
         return {"ods": ODS_MEDIA_TYPE, "xlsx": XLSX_MEDIA_TYPE, "csv": CSV_MEDIA_TYPE}[self.value]
+
+
+class FeuilleCsv(StrEnum):
+    """The sheet a CSV file holds (a CSV file has one)."""
+
+    suivi = "suivi"
+    indicateurs = "indicateurs"
 
 
 # The suivi of a quarter nobody has started: what the campaign view counts as missing.
@@ -78,6 +88,12 @@ COLONNES_INDICATEURS = (
     Column("Valeur", CellType.decimal),
     Column("Cible de l'année", CellType.decimal),
     Column("Part de la cible", CellType.percent),
+    # The indicator's progression (as its API reads it), on each of its rows.
+    Column("Dernière valeur", CellType.decimal),
+    Column("Période de la dernière valeur", width=10),
+    Column("Cible de la dernière valeur", CellType.decimal),
+    Column("Part de la cible atteinte", CellType.percent),
+    Column("Tendance", width=10),
 )
 
 FEUILLE_SUIVI = "Tableau de suivi"
@@ -92,17 +108,15 @@ class Export:
     titre: str
     sheets: Sequence[Sheet]
 
-    def chunks(self, fmt: FormatExport) -> AsyncIterator[bytes]:
+    def chunks(
+        self, fmt: FormatExport, feuille: FeuilleCsv = FeuilleCsv.suivi
+    ) -> AsyncIterator[bytes]:
         if fmt is FormatExport.csv:
-            return csv_chunks(self.sheets[0])
+            name = FEUILLE_SUIVI if feuille is FeuilleCsv.suivi else FEUILLE_INDICATEURS
+            return csv_chunks(next(s for s in self.sheets if s.name == name))
         if fmt is FormatExport.xlsx:
             return xlsx_chunks(*self.sheets)
         return ods_chunks(*self.sheets, title=self.titre)
-
-
-def _cible(cibles: dict[str, Any], periode: str) -> Decimal | None:
-    value = cibles.get(periode[:4])
-    return None if value is None else Decimal(str(value))
 
 
 def _with_unit(value: Decimal, unite: str) -> str:
@@ -127,7 +141,7 @@ def suivi_rows(
     for ind in indicateurs:
         if ind.action_id is not None and ind.periode is not None and "-T" in ind.periode:
             text = _indicator_text(
-                ind.libelle, ind.unite, ind.valeur, _cible(ind.cibles, ind.periode)
+                ind.libelle, ind.unite, ind.valeur, cible_de_periode(ind.cibles, ind.periode)
             )
             quarter_values[(ind.action_id, ind.periode)].append(text)
     return [
@@ -152,9 +166,14 @@ def suivi_rows(
 def indicateur_rows(indicateurs: Sequence[Any]) -> list[Row]:
     """The second sheet: every indicator value against its year's target (an indicator
     without values: one row with its name only); the convention's own have no axe."""
+    valeurs: dict[uuid.UUID, list[tuple[str, Decimal]]] = defaultdict(list)
+    for ind in indicateurs:
+        if ind.periode is not None:
+            valeurs[ind.id].append((ind.periode, ind.valeur))
     out: list[Row] = []
     for ind in indicateurs:
-        cible = _cible(ind.cibles, ind.periode) if ind.periode else None
+        cible = cible_de_periode(ind.cibles, ind.periode) if ind.periode else None
+        p = progression(valeurs[ind.id], ind.cibles)
         out.append(
             (
                 ind.axe,
@@ -165,6 +184,17 @@ def indicateur_rows(indicateurs: Sequence[Any]) -> list[Row]:
                 ind.valeur,
                 cible,
                 part_de_la_cible(ind.valeur, cible),
+                *(
+                    (None,) * 5
+                    if p is None
+                    else (
+                        p.valeur,
+                        p.periode,
+                        p.cible,
+                        None if p.pourcentage is None else p.pourcentage / 100,
+                        None if p.tendance is None else p.tendance.value,
+                    )
+                ),
             )
         )
     return out

@@ -94,6 +94,13 @@ async def build_plan(conventions: httpx.AsyncClient, api: Api) -> Plan:
         },
     )
     assert ind.status_code == 201, ind.text
+    # A value the quarter before: the 2026-T1 one is a fall from it.
+    r = await api.put(
+        CAF_A_AGENT,
+        f"/api/v1/actions/{action['id']}/indicateurs/{ind.json()['id']}/valeurs/2025-T4",
+        json={"valeur": 15},
+    )
+    assert r.status_code == 201, r.text
     suivi = await api.post(
         X_CONTRIBUTEUR,
         f"/api/v1/actions/{action['id']}/suivis",
@@ -123,6 +130,7 @@ class Seen:
     plan: Plan
     api_action: dict[str, Any]  # the action as the API reads it
     api_suivi: dict[str, Any]
+    api_indicateur: dict[str, Any]
     files: dict[str, bytes]  # format -> body
     headers: dict[str, httpx.Headers]
     calc: Path  # LibreOffice's CSV files: <format>-<sheet>.csv
@@ -138,17 +146,24 @@ async def seen(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> S
         api_suivi = (
             await api.get(X_LECTEUR, f"/api/v1/actions/{plan.action['id']}/suivis/2026-T1")
         ).json()
+        api_indicateur = (
+            await api.get(X_LECTEUR, f"/api/v1/actions/{plan.action['id']}/indicateurs")
+        ).json()["items"][0]
         files, headers = {}, {}
-        for fmt in ("ods", "xlsx", "csv"):
+        for fmt, query in (
+            ("ods", "format=ods"),
+            ("xlsx", "format=xlsx"),
+            ("csv", "format=csv"),
+            ("csv-indicateurs", "format=csv&feuille=indicateurs"),
+        ):
             r = await api.get(
-                Y_CONTRIBUTEUR,
-                f"/api/v1/conventions/{plan.convention}/tableau-de-suivi?format={fmt}",
+                Y_CONTRIBUTEUR, f"/api/v1/conventions/{plan.convention}/tableau-de-suivi?{query}"
             )
             assert r.status_code == 200, r.text
             files[fmt], headers[fmt] = r.content, r.headers
             (root / f"{fmt}.{fmt}").write_bytes(r.content)
     convert([root / "ods.ods", root / "xlsx.xlsx"], CALC_TO_CSV, root / "csv", root / "profile")
-    return Seen(plan, api_action, api_suivi, files, headers, root / "csv")
+    return Seen(plan, api_action, api_suivi, api_indicateur, files, headers, root / "csv")
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -193,30 +208,47 @@ def test_libreoffice_finds_the_api_values(seen: Seen, fmt: str) -> None:
     ]
 
 
+INDICATEURS_HEADER = [
+    "Axe",
+    "Action",
+    "Indicateur",
+    "Unité",
+    "Période",
+    "Valeur",
+    "Cible de l'année",
+    "Part de la cible",
+    "Dernière valeur",
+    "Période de la dernière valeur",
+    "Cible de la dernière valeur",
+    "Part de la cible atteinte",
+    "Tendance",
+]
+
+
 @pytest.mark.parametrize("fmt", ["ods", "xlsx"])
 def test_indicator_values_against_their_target(seen: Seen, fmt: str) -> None:
+    """Each value against its year's target, and on every row of the indicator its
+    progression as the API reads it: typed numbers and percent, in French headers."""
     rows = _rows(seen.calc / f"{fmt}-Indicateurs.csv")
+    p = seen.api_indicateur["progression"]
+    assert (p["periode"], float(p["derniere_valeur"]), float(p["cible"])) == ("2026-T1", 12, 40)
+    assert (float(p["pourcentage_de_la_cible"]), p["tendance"]) == (30.0, "baisse")
+    progression = ["12", "2026-T1", "40", "30%", "baisse"]
+    head = ["Soutenir les parents", seen.api_action["titre"], "Places créées", "places"]
     assert rows == [
-        [
-            "Axe",
-            "Action",
-            "Indicateur",
-            "Unité",
-            "Période",
-            "Valeur",
-            "Cible de l'année",
-            "Part de la cible",
-        ],
-        [
-            "Soutenir les parents",
-            seen.api_action["titre"],
-            "Places créées",
-            "places",
-            "2026-T1",
-            "12",
-            "40",
-            "30%",
-        ],
+        INDICATEURS_HEADER,
+        [*head, "2025-T4", "15", "", "", *progression],  # no target set for 2025
+        [*head, "2026-T1", "12", "40", "30%", *progression],
+    ]
+
+
+def test_csv_of_the_indicators_sheet(seen: Seen) -> None:
+    body = seen.files["csv-indicateurs"]
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == INDICATEURS_HEADER
+    assert [r[4:] for r in rows[1:]] == [
+        ["2025-T4", "15", "", "", "12", "2026-T1", "40", "30 %", "baisse"],
+        ["2026-T1", "12", "40", "30 %", "12", "2026-T1", "40", "30 %", "baisse"],
     ]
 
 

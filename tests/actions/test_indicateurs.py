@@ -346,3 +346,60 @@ async def test_bilan_snapshots_include_the_convention_and_axe_indicators(api: Ap
     assert (frozen["id"], frozen["action_id"], frozen["axe_id"]) == (ind["id"], None, axe["id"])
     assert frozen["nature"] == "changement territorial"
     assert frozen["valeurs"] == {"2025": "44.00"}
+
+
+async def test_progression_latest_value_against_its_year_target(api: Api) -> None:
+    """Progress of an indicator, as the list and the detail read it: the latest period's
+    value against the target of that value's year (seed 001: "des cibles de
+    développement à atteindre [...] selon une trajectoire pluriannuelle"), its percent,
+    and its direction since the value recorded just before."""
+    action = await _action(api)
+    r = await api.post(
+        X_CONTRIBUTEUR,
+        f"/api/v1/actions/{action['id']}/indicateurs",
+        json={
+            "libelle": "Familles accompagnées",
+            "nature": "changement territorial",
+            "unite": "familles",
+            "cibles": {"2025": 30, "2026": 40},
+        },
+    )
+    assert r.status_code == 201, r.text
+    ind = r.json()
+    assert ind["progression"] is None  # no value yet
+    path = f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}"
+
+    async def record(periode: str, valeur: int) -> None:
+        r = await api.put(X_CONTRIBUTEUR, f"{path}/valeurs/{periode}", json={"valeur": valeur})
+        assert r.status_code == 201, r.text
+
+    async def progression() -> dict[str, Any]:
+        one = (await api.get(X_LECTEUR, path)).json()
+        listed = (await api.get(X_LECTEUR, f"/api/v1/actions/{action['id']}/indicateurs")).json()
+        assert [i["progression"] for i in listed["items"]] == [one["progression"]]
+        return dict(one["progression"])
+
+    def seen(p: dict[str, Any]) -> tuple[object, ...]:
+        cible, pct = p["cible"], p["pourcentage_de_la_cible"]
+        return (
+            p["periode"],
+            float(p["derniere_valeur"]),
+            None if cible is None else float(cible),
+            None if pct is None else float(pct),
+            p["tendance"],
+        )
+
+    await record("2025-T4", 18)
+    assert seen(await progression()) == ("2025-T4", 18.0, 30.0, 60.0, None)
+    # Recorded out of order: the latest is the latest period, not the latest write.
+    await record("2026-T2", 10)
+    await record("2026-T1", 18)
+    assert seen(await progression()) == ("2026-T2", 10.0, 40.0, 25.0, "baisse")
+    await record("2026-T3", 13)
+    assert seen(await progression()) == ("2026-T3", 13.0, 40.0, 32.5, "hausse")
+    # A year's own figure sums it up: it comes after its quarters.
+    await record("2026", 13)
+    assert seen(await progression()) == ("2026", 13.0, 40.0, 32.5, "stable")
+    # A year without a target: no percent.
+    await record("2027-T1", 5)
+    assert seen(await progression()) == ("2027-T1", 5.0, None, None, "baisse")
