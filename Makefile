@@ -41,6 +41,7 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/coop bench run
+	$(BIN)/coop bench rappels
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

@@ -16,6 +16,7 @@ from coop import (
     cli_gateway_habilitations,
     cli_mails,
     cli_ops,
+    cli_rappels,
 )
 from coop.apps import APPS, migration_trees
 from coop.cli_database import database_url, embedded_data_dir
@@ -40,6 +41,11 @@ app.command("import-organisations", help=cli_conventions.IMPORT_HELP)(
 app.command("mails", help="Les courriels reçus par le serveur SMTP local de `coop run`.")(
     cli_mails.mails
 )
+app.command(
+    "rappels",
+    help="Calcule maintenant les rappels de campagne dus (ou un autre jour : --date, --etape) "
+    "et envoie leurs courriels.",
+)(cli_rappels.rappels)
 cli_ops.register(app)
 
 

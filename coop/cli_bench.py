@@ -106,6 +106,32 @@ def relay(
 
 
 @app.command(
+    help="Mesure l'ouverture d'une campagne et ses rappels J-15 sur le jeu de données "
+    "(durée, messages, personnes, mémoire), cible à côté."
+)
+def rappels(
+    scale: ScaleOpt = "national",
+    seed: SeedOpt = 2024,
+    out: Annotated[Path, typer.Option(help="Dossier des résultats")] = Path("benchmarks/results"),
+) -> None:
+    """A campaign's opening and J-15 reminders, measured (coop.bench.rappels)."""
+    import json
+
+    from coop.bench.rappels import markdown
+    from coop.bench.rappels import run as run_rappels
+
+    _check_scale(scale)
+    results = run_rappels(scale, seed, console)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rappels.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    (out / "rappels.md").write_text(markdown(results) + "\n")
+    Console().print(Markdown(markdown(results)))
+    if not results["one_per_person"]:
+        console.print("[red]Mesure invalide : des personnes ont reçu plusieurs messages.[/]")
+        raise typer.Exit(1)
+
+
+@app.command(
     help="Lance chaque application pour de vrai, mesure les variantes côte à côte, écrit "
     "latest.md, latest.json et latest.png."
 )

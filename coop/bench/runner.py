@@ -76,7 +76,7 @@ def run(
     return asyncio.run(_run(url, embedded, scale, bounds, seed, out_dir, console, only))
 
 
-async def _ensure_data(url: str, scale: str, seed: int, console: Console) -> dict[str, Any]:
+async def ensure_data(url: str, scale: str, seed: int, console: Console) -> dict[str, Any]:
     today = dt.datetime.now(dt.UTC).date()
     info = await dataset_info(url)
     if (
@@ -248,7 +248,7 @@ async def _run(
     only: frozenset[str],
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    info = await _ensure_data(url, scale, seed, console)
+    info = await ensure_data(url, scale, seed, console)
     p = plan(scale, seed, dt.date.fromisoformat(info["today"]))
     ps = personas(p)
     people = bench_personas(ps)

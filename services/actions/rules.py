@@ -277,6 +277,41 @@ def campagne_courante(today: dt.date, delai_jours: int) -> Trimestre:
     return Trimestre.of(today)
 
 
+def ouverture_campagne(t: Trimestre, delai_jours: int) -> dt.date:
+    """The first day `t`'s campaign is the current one (`campagne_courante`): the day
+    after the previous campaign's default due date."""
+    return t.precedent().echeance_par_defaut(delai_jours) + dt.timedelta(days=1)
+
+
+def campagnes_a_rappeler(today: dt.date, delai_jours: int) -> list[Trimestre]:
+    """The campaigns whose reminders may be due today: the current one, and the one
+    before it (overdue, or due later where a Caf moved its date). Older campaigns are
+    not reminded of: their weekly overdue reminders stop once the next campaign closes."""
+    courante = campagne_courante(today, delai_jours)
+    return [courante.precedent(), courante]
+
+
+# Reminders before the due date (issue 25: "J-15, J-7"), then weekly once overdue.
+RAPPELS_AVANT = ((7, "j7"), (15, "j15"))
+RETARD_SEMAINE = 7
+
+
+def etape_rappel(today: dt.date, ouverture: dt.date, date_limite: dt.date) -> str | None:
+    """The reminder step a campaign is at today: `ouverture` from its first day, `j15`
+    and `j7` from 15 and 7 days before its due date, `retard-<n>` in the n-th week after
+    it; None before it opens. Each step is a window: a run that missed a day still sends
+    the step it is in, never an older one, and the unique key (person, action, campaign,
+    step) keeps each to one message."""
+    if today < ouverture:
+        return None
+    if today > date_limite:
+        return f"retard-{((today - date_limite).days - 1) // RETARD_SEMAINE + 1}"
+    for days, step in RAPPELS_AVANT:
+        if today >= date_limite - dt.timedelta(days=days):
+            return step
+    return "ouverture"
+
+
 def en_retard(statut: str, date_echeance: dt.date | None, today: dt.date) -> bool:
     """Due date passed and the action is neither réalisée nor abandonnée (never stored)."""
     return date_echeance is not None and date_echeance < today and statut not in STATUTS_CLOS

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -48,6 +49,7 @@ class Famille(StrEnum):
     invitations = "invitations"
     discussions = "discussions"
     bilans = "bilans"
+    rappels = "rappels"
 
 
 class ModeEnvoi(StrEnum):
@@ -215,3 +217,43 @@ class ElementRecapitulatif(Base):
     envoi_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("envois.id", ondelete="CASCADE")
     )
+
+
+class Rappel(Base):
+    """One campaign reminder due to one person (services/notifications/rappels.py): its
+    key (person × action, or convention for a Caf agent's summary, × campaign × step)
+    is what makes a reminder exactly-once. Pending while `notification_id` is null, then
+    grouped with the person's other pending reminders into one message."""
+
+    __tablename__ = "rappels"
+    __table_args__ = (
+        PrimaryKeyConstraint("personne_id", "objet_id", "periode", "etape"),
+        Index(
+            "ix_rappels_a_grouper",
+            "personne_id",
+            postgresql_where=text("notification_id IS NULL"),
+        ),
+    )
+
+    personne_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # The action (a porteur's contributeur) or the convention (a Caf agent's summary).
+    objet_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    periode: Mapped[str] = mapped_column(String(7))
+    # ouverture, j15, j7, retard-<n> (kernel.rappels_ref).
+    etape: Mapped[str] = mapped_column(String(20))
+    # "porteur" or "caf": what the line tells.
+    destinataire: Mapped[str] = mapped_column(String(10), nullable=False)
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    convention_titre: Mapped[str] = mapped_column(Text, nullable=False)
+    # The action's title (porteur), the convention's (caf).
+    titre: Mapped[str] = mapped_column(Text, nullable=False)
+    # A Caf agent's summary: how many actions are still to fill.
+    nombre: Mapped[int | None] = mapped_column(Integer)
+    date_limite: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    caf_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    # Resolved from the grants when the reminder fell due (kernel.people_ref).
+    nom: Mapped[str | None] = mapped_column(String(300))
+    adresse: Mapped[str | None] = mapped_column(String(320))
+    cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # The grouped message's event id (its Notification's `evenement_id`).
+    notification_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

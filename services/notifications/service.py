@@ -53,6 +53,7 @@ FAMILY_LABELS = {
     Famille.invitations: "invitations",
     Famille.discussions: "discussions des actions (commentaires, mentions)",
     Famille.bilans: "bilans (adoption, accords pour la CDSF)",
+    Famille.rappels: "rappels de campagne",
 }
 # At most this many messages per run of the sender (the next run takes the rest).
 SEND_BATCH = 200
@@ -121,7 +122,17 @@ async def _act(
         return
     famille = MESSAGES[event.type].famille
     now = settings.now()
-    envoi = _EnvoiFactory(source, event, famille, content, _caf_ids(event), now)
+    envoi = EnvoiFactory(
+        source,
+        event.type,
+        event.id,
+        event.le,
+        event.convention_id,
+        famille,
+        content,
+        _caf_ids(event),
+        now,
+    )
     if event.type == "invitation.creee":
         adresse = event.donnees.get("email")
         if isinstance(adresse, str):
@@ -130,40 +141,68 @@ async def _act(
     modes = await preferences.modes_for(session, [r.id for r in recipients], famille)
     addressed: set[str] = set()  # two accounts may share an address: one message
     for r in recipients:
-        await repo.add(
-            session,
-            Notification(
-                id=uuid.uuid4(),
-                personne_id=r.id,
-                famille=famille.value,
-                type=event.type,
-                titre=content.titre,
-                texte=content.texte,
-                lien=content.lien,
-                convention_id=event.convention_id,
-                source=source,
-                evenement_id=event.id,
-                cree_le=event.le,
-            ),
+        mode, email = modes[r.id], r.email
+        if email and mode is ModeEnvoi.immediat:
+            if email.lower() in addressed:
+                email = None
+            else:
+                addressed.add(email.lower())
+        await repo.add(session, *records_for_person(envoi, r.id, r.nom, email, mode))
+
+
+def records_for_person(
+    envoi: EnvoiFactory,
+    personne_id: uuid.UUID,
+    nom: str | None,
+    email: str | None,
+    mode: ModeEnvoi,
+    modele: str = "notification",
+) -> list[Notification | Envoi | ElementRecapitulatif]:
+    """What one person is told of one event (or grouped message): the in-app
+    notification always; by e-mail, as their mode for the family says (now, held for
+    their digest, or not), when they have a verified `email`. Rows to add: a batch of
+    persons is written in one flush."""
+    content = envoi.content
+    rows: list[Notification | Envoi | ElementRecapitulatif] = [
+        Notification(
+            id=uuid.uuid4(),
+            personne_id=personne_id,
+            famille=envoi.famille.value,
+            type=envoi.type,
+            titre=content.titre,
+            texte=content.texte,
+            lien=content.lien,
+            convention_id=envoi.convention_id,
+            source=envoi.source,
+            evenement_id=envoi.evenement_id,
+            cree_le=envoi.le,
         )
-        mode = modes[r.id]
-        if not r.email or mode is ModeEnvoi.desactive:
-            continue
-        if mode in preferences.DIGEST_MODES:  # held for the digest (digests.py)
-            await repo.add(session, envoi.held(r.id, r.email, r.nom))
-        elif r.email.lower() not in addressed:
-            addressed.add(r.email.lower())
-            await repo.add(session, envoi.make(r.id, r.email, r.nom, "notification"))
+    ]
+    if not email or mode is ModeEnvoi.desactive:
+        return rows
+    if mode in preferences.DIGEST_MODES:  # held for the digest (digests.py)
+        rows.append(envoi.held(personne_id, email, nom))
+    else:
+        rows.append(envoi.make(personne_id, email, nom, modele))
+    return rows
 
 
 @dataclass(frozen=True)
-class _EnvoiFactory:
+class EnvoiFactory:
+    """One event's (or grouped message's) e-mails, one per address."""
+
     source: str
-    event: Evenement
+    type: str
+    evenement_id: uuid.UUID
+    # When it happened (the in-app notification's date).
+    le: dt.datetime
+    convention_id: uuid.UUID | None
     famille: Famille
     content: Content
     caf_ids: list[uuid.UUID]
     now: dt.datetime
+    # More for the template than the title, text and link (a grouped message's list).
+    extra: dict[str, JsonValue] | None = None
 
     def make(
         self, personne_id: uuid.UUID | None, adresse: str, nom: str | None, modele: str
@@ -175,6 +214,7 @@ class _EnvoiFactory:
             "lien": self.content.lien,
             "famille": self.famille.value,
             "famille_libelle": FAMILY_LABELS[self.famille],
+            **(self.extra or {}),
         }
         return Envoi(
             id=uuid.uuid4(),
@@ -182,9 +222,9 @@ class _EnvoiFactory:
             personne_id=personne_id,
             adresse=adresse.lower(),
             famille=self.famille.value,
-            type=self.event.type,
+            type=self.type,
             source=self.source,
-            evenement_id=self.event.id,
+            evenement_id=self.evenement_id,
             sujet=self.content.titre,
             statut=StatutEnvoi.en_attente.value,
             tentatives=0,
@@ -202,12 +242,12 @@ class _EnvoiFactory:
             adresse=adresse.lower(),
             nom=nom,
             famille=self.famille.value,
-            type=self.event.type,
+            type=self.type,
             source=self.source,
-            evenement_id=self.event.id,
+            evenement_id=self.evenement_id,
             titre=self.content.titre,
             lien=self.content.lien,
-            convention_id=self.event.convention_id,
+            convention_id=self.convention_id,
             caf_ids=self.caf_ids,
             cree_le=self.now,
         )

@@ -37,6 +37,9 @@ class NotificationsSettings(CommonSettings):
     send_seconds: float = Field(default=5.0, gt=0)
     # How often `coop worker` looks for digests due (07:00 Europe/Paris has passed).
     digest_seconds: float = Field(default=300.0, gt=0)
+    # How often `coop worker` computes the campaigns' reminders due today (each is sent
+    # once whatever the interval: an hour is plenty for day-sized steps).
+    rappels_seconds: float = Field(default=3600.0, gt=0)
     # Calls to the gateway and the feeds give up after this long (503, retried).
     http_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
