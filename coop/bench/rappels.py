@@ -67,7 +67,8 @@ async def _reset(url: str) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await conn.execute(
-            "TRUNCATE notifications.rappels, notifications.notifications, notifications.envois"
+            "TRUNCATE notifications.rappels, notifications.notifications, "
+            "notifications.elements_recapitulatif, notifications.envois"
         )
     finally:
         await conn.close()
