@@ -22,6 +22,7 @@ from services.actions.endpoints_historique import internal_router as feed_router
 from services.actions.endpoints_historique import router as history_router
 from services.actions.endpoints_indicateurs import router as indicateurs_router
 from services.actions.endpoints_internal import router as internal_router
+from services.actions.endpoints_rapports import router as rapports_router
 from services.actions.endpoints_suivis import router as suivis_router
 from services.actions.events import OUTBOX
 from services.actions.models import convention_ref, idempotency_keys
@@ -74,6 +75,7 @@ def create_app(
             indicateurs_router,
             suivis_router,
             bilans_router,
+            rapports_router,
             discussions_router,
             exports_router,
             history_router,

@@ -295,6 +295,10 @@ class Bilan(Base):
     adoption_saisie_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Frozen at adoption: actions' statuts and indicator values as they then stood.
     instantane: Mapped[dict[str, object] | None] = mapped_column(JSONB)
+    # Its report, built once at adoption (service_rapports): what the ODT and PDF show.
+    rapport: Mapped[dict[str, object] | None] = mapped_column(JSONB)
+    # When both files were kept as documents of the convention (jobs: archive).
+    rapport_archive_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     petite_enfance_transmissible: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False
     )

@@ -25,6 +25,7 @@ from kernel.principal import Principal
 from services.actions import events
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
+from services.actions import service_rapports
 from services.actions.dependencies import ActionsContext
 from services.actions.history import BILAN, HISTORY
 from services.actions.models import AccordCdsf, Bilan
@@ -451,6 +452,9 @@ async def adopter(
     bilan.adoption_saisie_par_nom = principal.name
     bilan.adoption_saisie_le = repo.utcnow()
     bilan.instantane = await snapshot(session, bilan.convention_id, data.date_adoption)
+    bilan.rapport = await service_rapports.at_adoption(
+        session, bilan, convention, bilan.adoption_saisie_le
+    )
     await repo.touch(session, bilan)
     await session.flush()
     await HISTORY.record(session, principal, BILAN, bilan, before, evenement="adoption")

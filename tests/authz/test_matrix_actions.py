@@ -451,6 +451,13 @@ ROWS: dict[tuple[str, str], list[Row]] = {
         *both("final, ended", _create_bilan_final_ended, "signataire_writes", 201),
     ],
     ("GET", "/api/v1/bilans/{bilan_id}"): both("bilan", get(BILAN), "reads"),
+    # Its report: whoever reads the bilan (404 outside the scope, before any rendering).
+    ("GET", "/api/v1/bilans/{bilan_id}/rapport.odt"): both(
+        "odt", get(f"{BILAN}/rapport.odt"), "reads"
+    ),
+    ("GET", "/api/v1/bilans/{bilan_id}/rapport.pdf"): both(
+        "pdf", get(f"{BILAN}/rapport.pdf"), "reads"
+    ),
     ("PATCH", "/api/v1/bilans/{bilan_id}"): both(
         "brouillon",
         write("PATCH", BILAN, {"periode_fin": "2029-12-31"}, etag=True),
