@@ -52,6 +52,8 @@ class Stack:
             env[prefix + "CONVENTIONS_URL"] = self.url("conventions")
         if spec.name == "conventions":
             env[prefix + "ACTIONS_URL"] = self.url("actions")
+        if spec.name == "actions":
+            env[prefix + "DOCUMENTS_URL"] = self.url("documents")
         if spec.name == "documents":
             env[prefix + "STORAGE_ROOT"] = str(self.work_dir / "documents")
             if self.clamd_address:

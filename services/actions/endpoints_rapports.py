@@ -9,13 +9,14 @@ from fastapi import APIRouter, Response
 
 from kernel.database import DbSession
 from kernel.etag import IfNoneMatch
+from kernel.idempotency import IdempotentRoute
 from kernel.sniffing import content_disposition, sanitize_filename
 from services.actions import repository as repo
 from services.actions import service_bilans, service_rapports
 from services.actions.rights import BilanRead
 from services.actions.service_rapports import FormatRapport
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
 
 _HEADERS: dict[str, Any] = {
     "ETag": {

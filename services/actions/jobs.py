@@ -9,6 +9,7 @@ from kernel.convention_ref import sync_job
 from kernel.jobs import PeriodicJob, idempotency_purge_job, job_resources
 from kernel.retention import event_purge_job
 from services.actions import service_cdsf
+from services.actions.archive_rapports import archive_pending
 from services.actions.models import convention_ref, evenements, idempotency_keys
 from services.actions.settings import ActionsSettings
 
@@ -35,5 +36,13 @@ async def periodic_jobs(settings: ActionsSettings) -> AsyncIterator[list[Periodi
                 "actions.cdsf-agreement-reminders",
                 settings.cdsf_reminders_seconds,
                 cdsf_reminders,
+            ),
+            # Adopted bilans' reports kept as documents (archive_rapports.py).
+            PeriodicJob(
+                "actions.bilans-rapports",
+                settings.rapports_archive_seconds,
+                lambda: archive_pending(
+                    resources.sessionmaker, resources.http, resources.signer, settings.documents_url
+                ),
             ),
         ]

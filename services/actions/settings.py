@@ -23,6 +23,10 @@ class ActionsSettings(CommonSettings):
     # and how long a call may take before the request answers 503.
     gateway_url: str = "http://127.0.0.1:8000"
     gateway_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    # The documents service (adopted bilans' reports kept as documents) and how often
+    # `coop worker` sends those not kept yet.
+    documents_url: str = "http://127.0.0.1:8003"
+    rapports_archive_seconds: float = Field(default=30.0, gt=0)
     # Default due date of a quarterly campaign: this many days after the quarter ends.
     campagne_delai_jours: int = Field(default=15, ge=0, le=120)
     # How often `coop worker` looks for the CDSF agreements' weekly reminders due.

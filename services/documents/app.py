@@ -16,6 +16,7 @@ from services.documents.context import DocumentsContext
 from services.documents.endpoints import router
 from services.documents.endpoints_historique import internal_router as feed_router
 from services.documents.endpoints_historique import router as history_router
+from services.documents.endpoints_internal import router as internal_router
 from services.documents.models import convention_ref, idempotency_keys
 from services.documents.settings import DocumentsSettings, StorageBackend
 from services.documents.storage import FilesystemStorage, Storage
@@ -94,7 +95,7 @@ def create_app(
             "Documents des CTG et leurs versions : dépôt en flux, analyse antivirus, "
             "corbeille, téléchargement (Range)."
         ),
-        routers=[router, history_router, feed_router],
+        routers=[router, history_router, feed_router, internal_router],
         idempotency_keys=idempotency_keys,
         extra_lifespan=lifespan,
         openapi_tags=[

@@ -89,7 +89,7 @@ _VERSION_DOC: dict[str, object] = {
 }
 
 
-async def _body(request: Request) -> AsyncIterator[bytes]:
+async def request_body(request: Request) -> AsyncIterator[bytes]:
     try:
         async for chunk in request.stream():
             yield chunk
@@ -102,7 +102,7 @@ def _upload_request(request: Request) -> UploadRequest:
     return UploadRequest(
         content_type=request.headers.get("content-type"),
         content_length=request.headers.get("content-length"),
-        body=_body(request),
+        body=request_body(request),
     )
 
 

@@ -40,6 +40,7 @@ DOCUMENT_OUT: dict[str, Any] = {
     "depose_le": _VERSION["depose_le"],
     "modifie_le": "2024-12-19T10:02:03Z",
     "supprime_le": None,
+    "systeme": False,
     "restaurable_jusqu_au": None,
     "derniere_version": _VERSION,
     "antivirus": "actif",

@@ -53,6 +53,10 @@ class TypeDocument(StrEnum):
     deliberation = "Délibération"
     compte_rendu_copil = "Compte rendu de COPIL"
     bilan = "Bilan"
+    # An adopted bilan's report, by the bilan's kind (kept by the suite itself, or uploaded).
+    bilan_point_etape = "Bilan point d'étape annuel"
+    bilan_intermediaire = "Bilan intermédiaire"
+    bilan_final = "Bilan final"
     bilan_annuel_charge = "Bilan annuel d'activité du chargé de coopération"
     schema_petite_enfance = "Schéma pluriannuel petite enfance"
     cof = "COF"
@@ -109,6 +113,9 @@ class Document(Base):
     # the document and its versions stays (titre, type, names, sizes, SHA-256, who,
     # when), so its history still says what it was. Never listed or served again (410).
     purge_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # A document the suite produced itself (kernel.documents_systeme), under its key:
+    # read like any other, edited, versioned or deleted by nobody. NULL: a user's.
+    cle_systeme: Mapped[str | None] = mapped_column(String(120), unique=True)
 
     versions: Mapped[list[Version]] = relationship(
         back_populates="document", lazy="raise", order_by="Version.numero"

@@ -153,6 +153,7 @@ class DocumentListed(NamedTuple):
     depose_le: dt.datetime
     modifie_le: dt.datetime
     supprime_le: dt.datetime | None
+    systeme: bool
 
 
 class VersionRow(NamedTuple):
@@ -198,6 +199,7 @@ def _documents(in_bin: bool) -> Callable[[Slice[ScopeKind]], Select[Any]]:
                     DocumentListed,
                     Document,
                     organisation_nom=name_of(convention_ref, Document.organisation_id),
+                    systeme=Document.cle_systeme.is_not(None),
                 ),
                 convention_ref.c.noms,
             )

@@ -133,6 +133,10 @@ class DocumentOut(BaseModel):
     supprime_le: dt.datetime | None = Field(
         description="Date et heure de sa mise à la corbeille (null : pas à la corbeille)."
     )
+    systeme: bool = Field(
+        description="Produit par Coopération (le rapport d'un bilan adopté) : lisible et "
+        "téléchargeable, ni modifiable, ni remplaçable, ni supprimable."
+    )
     restaurable_jusqu_au: dt.datetime | None = Field(
         default=None,
         description="À la corbeille : la date jusqu'à laquelle il peut être restauré, avant "

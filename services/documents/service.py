@@ -52,6 +52,27 @@ def uploader_organisation(ref: ConventionRef, principal: Principal) -> uuid.UUID
     return sorted(set(ref.signataire_ids) & principal.collectivite_write_ids())[0]
 
 
+# Every type of bilan a collectivité still uploads once the convention has ended.
+BILANS = frozenset(
+    {
+        TypeDocument.bilan,
+        TypeDocument.bilan_point_etape,
+        TypeDocument.bilan_intermediaire,
+        TypeDocument.bilan_final,
+    }
+)
+
+
+def require_user_document(document: Document) -> None:
+    """A document the suite produced (an adopted bilan's report) is the record of what
+    was adopted: nobody edits it, adds a version to it or deletes it (403)."""
+    if document.cle_systeme is not None:
+        raise Forbidden(
+            "Ce document est produit par Coopération (rapport d'un bilan adopté) : il ne "
+            "peut être ni modifié, ni remplacé, ni supprimé."
+        )
+
+
 def may_manage(document: Document, ref: ConventionRef, principal: Principal) -> bool:
     """Delete, restore, edit: the uploader's organisation or a Caf agent of the convention."""
     writers = principal.caf_write_ids() | principal.collectivite_write_ids()
@@ -92,7 +113,7 @@ def require_convention_accepts(
     l'évaluation ... en exploitant et communiquant les résultats"."""
     if ref.accepts_new_work(today) or ref.caf_id in principal.caf_write_ids():
         return
-    if depot == TypeDocument.bilan:
+    if depot in BILANS:
         return
     etat = ref.etat(today).value
     raise Conflict(
@@ -146,7 +167,12 @@ def document_out(
     document: Document, latest: Version | None, ctx: DocumentsContext, noms: Mapping[uuid.UUID, str]
 ) -> DocumentOut:
     latest_row = None if latest is None else _version_row(latest, noms)
-    row = row_from(DocumentListed, document, organisation_nom=noms.get(document.organisation_id))
+    row = row_from(
+        DocumentListed,
+        document,
+        organisation_nom=noms.get(document.organisation_id),
+        systeme=document.cle_systeme is not None,
+    )
     return DocumentOut.model_validate(document_json(row, latest_row, ctx))
 
 
@@ -202,6 +228,7 @@ async def update_metadata(
 ) -> None:
     """The document is locked; its version is checked first (412, 428), then rights."""
     preconditions.check(document_etag(document))
+    require_user_document(document)
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le modifient.")
     require_convention_accepts(ref, principal, now().date(), depot=None)
@@ -221,6 +248,7 @@ async def update_metadata(
 async def move_to_bin(
     session: AsyncSession, document: Document, ref: ConventionRef, principal: Principal
 ) -> None:
+    require_user_document(document)
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le suppriment.")
     require_convention_accepts(ref, principal, now().date(), depot=None)
@@ -239,6 +267,7 @@ async def restore(
     ref: ConventionRef,
     principal: Principal,
 ) -> None:
+    require_user_document(document)
     if not may_manage(document, ref, principal):
         raise Forbidden("Seuls l'organisation qui a déposé le document et la Caf le restaurent.")
     require_convention_accepts(ref, principal, now().date(), depot=None)

@@ -46,6 +46,7 @@ from services.documents.service import (
     load_document,
     now,
     record_scan_error,
+    require_user_document,
     uploader_organisation,
 )
 from services.documents.upload import (
@@ -191,6 +192,7 @@ async def _authorise(
     else:
         _validate(VersionFields, fields)
         document, _ = await load_document(session, principal, document_id)
+        require_user_document(document)
         convention_id, type_document = document.convention_id, document.type
         # Do not keep a connection (and a transaction) open while the file streams in.
         await session.rollback()
@@ -198,7 +200,7 @@ async def _authorise(
     return check_upload(ref, principal, now().date(), type_document)
 
 
-async def _publish(ctx: DocumentsContext, session: AsyncSession, ingested: Ingested) -> str:
+async def publish(ctx: DocumentsContext, session: AsyncSession, ingested: Ingested) -> str:
     """Durable content: published under its hash, verdict applied. Returns the status
     before any clamd error is counted (`record_scan_error`)."""
     verdict = ingested.verdict
@@ -216,6 +218,35 @@ async def _publish(ctx: DocumentsContext, session: AsyncSession, ingested: Inges
         return StatutAnalyse.disponible.value
     # clamd unreachable or in error: fail closed, stored and scanned again later.
     return StatutAnalyse.en_analyse.value
+
+
+def add_version(
+    ctx: DocumentsContext,
+    session: AsyncSession,
+    document: Document,
+    ingested: Ingested,
+    statut: str,
+    version: Version,
+) -> Version:
+    """`version` (its number, name and depositor set) of the content `ingested`,
+    published with `statut`: its verdict or clamd's error recorded, added to `document`."""
+    version.id = uuid.uuid4()
+    version.document_id = document.id
+    version.taille = ingested.size
+    version.type_contenu = ingested.content_type
+    version.sha256 = ingested.sha256
+    version.contenu_sha256 = None if statut == StatutAnalyse.rejete.value else ingested.sha256
+    version.statut = statut
+    version.echecs_analyse = 0
+    if ingested.verdict is not None:
+        apply_verdict(version, ingested.verdict)
+    elif ingested.scan_error is not None:
+        # The uploader learns at once that clamd could not analyse the file.
+        record_scan_error(version, ingested.scan_error, ctx.settings.scan_max_errors)
+    session.add(version)
+    if statut == StatutAnalyse.disponible.value:
+        document.version_disponible = version.numero
+    return version
 
 
 async def upload(
@@ -257,35 +288,26 @@ async def upload(
             )
             session.add(document)
             await session.flush()
-        statut = await _publish(ctx, session, ingested)
+        statut = await publish(ctx, session, ingested)
     except BaseException:
         await ingested.upload.abort()
         raise
-    version = Version(
-        id=uuid.uuid4(),
-        document_id=document.id,
-        numero=await repo.next_version_number(session, document.id),
-        libelle=libelle,
-        nom_fichier=received.filename,
-        taille=ingested.size,
-        type_contenu=ingested.content_type,
-        sha256=ingested.sha256,
-        contenu_sha256=None if statut == StatutAnalyse.rejete.value else ingested.sha256,
-        statut=statut,
-        echecs_analyse=0,
-        depose_par=principal.subject,
-        depose_par_nom=principal.name,
-        organisation_id=uploader_organisation(ref, principal),
-        depose_le=now(),
+    version = add_version(
+        ctx,
+        session,
+        document,
+        ingested,
+        statut,
+        Version(
+            numero=await repo.next_version_number(session, document.id),
+            libelle=libelle,
+            nom_fichier=received.filename,
+            depose_par=principal.subject,
+            depose_par_nom=principal.name,
+            organisation_id=uploader_organisation(ref, principal),
+            depose_le=now(),
+        ),
     )
-    if ingested.verdict is not None:
-        apply_verdict(version, ingested.verdict)
-    elif ingested.scan_error is not None:
-        # The uploader learns at once that clamd could not analyse the file.
-        record_scan_error(version, ingested.scan_error, ctx.settings.scan_max_errors)
-    session.add(version)
-    if statut == StatutAnalyse.disponible.value:
-        document.version_disponible = version.numero
     document.modifie_le = now()
     document.revision += 1 if document_id is not None else 0
     await session.flush()
