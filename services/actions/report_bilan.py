@@ -24,9 +24,9 @@ from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import cache
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
-import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
 from kernel.odf import (
@@ -43,6 +43,9 @@ from kernel.odf import (
 )
 from kernel.tabular.columns import PARIS, french_date, french_number
 from services.actions.rules import StatutAction, part_de_la_cible
+
+if TYPE_CHECKING:
+    import jinja2
 
 ODT_MEDIA_TYPE = ODT_MIMETYPE
 PDF_MEDIA_TYPE = "application/pdf"
@@ -248,6 +251,9 @@ def chart_svg(indicateur: IndicateurRapport) -> str:
 
 @cache
 def _templates() -> jinja2.Environment:
+    # Imported here: the actions service loads jinja2 only once it renders a PDF report.
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("services.actions", "templates"),
         autoescape=True,
