@@ -22,10 +22,9 @@ from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.etag import Preconditions, etag_for
 from kernel.json_response import JsonObject, ResponseFields
 from kernel.principal import Principal
-from services.actions import events
+from services.actions import events, service_rapports
 from services.actions import repository as repo
 from services.actions import repository_suivis as srepo
-from services.actions import service_rapports
 from services.actions.dependencies import ActionsContext
 from services.actions.history import BILAN, HISTORY
 from services.actions.models import AccordCdsf, Bilan
