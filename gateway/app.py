@@ -47,7 +47,7 @@ from gateway.limits import (
 from gateway.proxy.forward import Proxy, build_client
 from gateway.proxy.lane import ProxyLane
 from gateway.proxy.openapi import OpenApiMerger
-from gateway.proxy.routing import DOCUMENTS, RoutingTable
+from gateway.proxy.routing import ACTIONS, DOCUMENTS, RoutingTable
 from gateway.settings import GatewaySettings
 from kernel.app import create_service_app
 from kernel.outbox import outbox_router
@@ -176,6 +176,8 @@ def create_app(
         target = table.match(scope["path"])  # the gateway's own routes: none
         if target is not None and target.service == DOCUMENTS:
             return settings.documents_max_body_bytes
+        if target is not None and target.service == ACTIONS and scope["path"].endswith("/imports"):
+            return settings.imports_max_body_bytes
         return settings.max_body_bytes
 
     ip_buckets = (

@@ -83,6 +83,8 @@ class GatewaySettings(CommonSettings):
     # plus room for the multipart envelope.
     max_body_bytes: int = Field(default=2 * MIB, ge=1024)
     documents_max_body_bytes: int = Field(default=200 * MIB + 64 * 1024, ge=1024)
+    # An imported plan d'actions: the actions service's 10 MiB plus the envelope.
+    imports_max_body_bytes: int = Field(default=10 * MIB + 64 * 1024, ge=1024)
 
     # Rate limiting (in-memory token buckets, per gateway process).
     rate_limit_enabled: bool = True

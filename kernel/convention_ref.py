@@ -149,10 +149,13 @@ class ReferencesPage(BaseModel):
 
 
 class OrganisationName(BaseModel):
-    """What other apps read of an organisation: its name (``/internal/v1/organisations``)."""
+    """What other apps read of an organisation (``/internal/v1/organisations``): its
+    name, and its codes (an imported plan names its porteurs by SIREN or INSEE code)."""
 
     id: uuid.UUID
     nom: str
+    siren: str | None = None
+    code_insee: str | None = None
 
 
 OrganisationNames = TypeAdapter(list[OrganisationName])
@@ -364,8 +367,13 @@ class ConventionRefClient:
     async def organisation_names(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
         """The names of organisations (a convention's signataires, an action's porteurs),
         from the conventions service's registry; an id it does not know is left out."""
+        return {i: org.nom for i, org in (await self.organisations(ids)).items()}
+
+    async def organisations(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, OrganisationName]:
+        """Names and codes of organisations from the conventions service's registry; an
+        id it does not know is left out. 503 when it does not answer."""
         wanted = sorted(set(ids))
-        names: dict[uuid.UUID, str] = {}
+        found: dict[uuid.UUID, OrganisationName] = {}
         # The internal route takes at most ORGANISATIONS_PER_CALL ids at once.
         for start in range(0, len(wanted), ORGANISATIONS_PER_CALL):
             part = ",".join(str(i) for i in wanted[start : start + ORGANISATIONS_PER_CALL])
@@ -378,10 +386,8 @@ class ConventionRefClient:
                     "peuvent pas être lus.",
                     headers={"Retry-After": "5"},
                 ) from exc
-            names.update(
-                (item.id, item.nom) for item in OrganisationNames.validate_json(resp.content)
-            )
-        return names
+            found.update((item.id, item) for item in OrganisationNames.validate_json(resp.content))
+        return found
 
     async def changes_after(self, seq: int, limit: int = 500) -> list[ConventionRef]:
         try:

@@ -36,6 +36,8 @@ PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/conventions/{id}/indicateurs", ACTIONS),
     ("/api/v1/conventions/{id}/indicateurs/**", ACTIONS),
     ("/api/v1/conventions/{id}/tableau-de-suivi", ACTIONS),
+    ("/api/v1/conventions/{id}/imports", ACTIONS),
+    ("/api/v1/conventions/{id}/imports/**", ACTIONS),
     ("/api/v1/actions", ACTIONS),
     ("/api/v1/actions/**", ACTIONS),
     ("/api/v1/axes", ACTIONS),

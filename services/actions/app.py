@@ -20,6 +20,7 @@ from services.actions.endpoints_discussions import router as discussions_router
 from services.actions.endpoints_exports import router as exports_router
 from services.actions.endpoints_historique import internal_router as feed_router
 from services.actions.endpoints_historique import router as history_router
+from services.actions.endpoints_imports import router as imports_router
 from services.actions.endpoints_indicateurs import router as indicateurs_router
 from services.actions.endpoints_internal import router as internal_router
 from services.actions.endpoints_rapports import router as rapports_router
@@ -78,6 +79,7 @@ def create_app(
             rapports_router,
             discussions_router,
             exports_router,
+            imports_router,
             history_router,
             internal_router,
             feed_router,
@@ -103,6 +105,11 @@ def create_app(
                 "description": "Les fils de commentaires des fiches-actions et des suivis",
             },
             {"name": "exports", "description": "Le tableau de suivi en ODS, XLSX ou CSV"},
+            {
+                "name": "imports",
+                "description": "Importer un plan d'actions existant (XLSX, ODS, CSV) : essai, "
+                "rapport, validation",
+            },
             {
                 "name": "historique",
                 "description": "Qui a changé quoi, quand, par quelle application",

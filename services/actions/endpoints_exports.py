@@ -20,12 +20,18 @@ from services.actions.service_exports import FeuilleCsv, FormatExport
 router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
 
 _FILE: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
-_FILES: dict[int | str, dict[str, Any]] = {
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Le fichier, à enregistrer (`Content-Disposition: attachment`).",
         "content": {f.media_type.split(";")[0]: _FILE for f in FormatExport},
     }
 }
+
+
+# The format of a file the service writes (ODS by default: the RGI's recommendation).
+FormatParam = Annotated[
+    FormatExport, Query(description="Format du fichier : ods (par défaut), xlsx ou csv.")
+]
 
 
 def file_headers(name: str, fmt: FormatExport) -> dict[str, str]:
@@ -54,16 +60,14 @@ def file_headers(name: str, fmt: FormatExport) -> dict[str, str]:
         "sinon)."
     ),
     response_class=StreamingResponse,
-    responses=_FILES,
+    responses=FILE_RESPONSES,
 )
 async def tableau_de_suivi(
     convention_id: uuid.UUID,
     ctx: Ctx,
     session: DbSession,
     principal: ConventionRead,
-    format: Annotated[
-        FormatExport, Query(description="Format du fichier : ods (par défaut), xlsx ou csv.")
-    ] = FormatExport.ods,
+    format: FormatParam = FormatExport.ods,
     periode: Annotated[
         PeriodeTrimestre | None,
         Query(description="Un seul trimestre (ex. 2026-T1) ; par défaut tous ceux écoulés."),

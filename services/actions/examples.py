@@ -19,6 +19,7 @@ AGENT_NOM = "Camille Martin"
 
 ACTION_IN: dict[str, Any] = {
     "axe_id": AXE,
+    "reference": "1.2",
     "titre": "Ouvrir une micro-crèche de 12 places au quartier Baltiss",
     "thematique": "petite enfance",
     "priorite": "haute",
@@ -50,6 +51,7 @@ ACTION_DETAIL: dict[str, Any] = {
     "axe_id": AXE,
     "parent_id": None,
     "position": 0,
+    "reference": "1.2",
     "titre": ACTION_IN["titre"],
     "statut": "en cours",
     "en_retard": False,
@@ -187,4 +189,78 @@ BILAN_DETAIL: dict[str, Any] = {
     "instantane": {"actions": []},
     "accords": [],
     "collectivites_concernees": [VOIRON],
+}
+
+IMPORT = "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f"
+_COLONNES_IMPORT = [
+    ("reference", "Référence", True, "A", "N°", 0.95),
+    ("axe", "Axe", True, "B", "Axe", 1.0),
+    ("titre", "Titre", True, "C", "Intitulé de l'action", 0.95),
+    ("porteurs", "Porteurs", True, "D", "Porteurs", 1.0),
+    ("public_cible", "Public cible", False, "E", "Public cible", 1.0),
+]
+RAPPORT_IMPORT: dict[str, Any] = {
+    "id": IMPORT,
+    "convention_id": CONVENTION_VOIRON,
+    "nom_fichier": "plan-actions-voiron.xlsx",
+    "etat": "essai",
+    "valide": False,
+    "correspondance": {
+        "colonnes": [
+            {
+                "champ": champ,
+                "libelle": libelle,
+                "obligatoire": obligatoire,
+                "colonne": colonne,
+                "entete": entete,
+                "certitude": certitude,
+            }
+            for champ, libelle, obligatoire, colonne, entete, certitude in _COLONNES_IMPORT
+        ],
+        "confirmee": False,
+        "a_confirmer": True,
+        "colonnes_ignorees": ["Commentaire"],
+    },
+    "colonnes_manquantes": [],
+    "axes_nouveaux": [],
+    "totaux": {"creation": 1, "modification": 0, "inchangee": 0, "refusee": 1},
+    "lignes": [
+        {
+            "ligne": 2,
+            "reference": "1.2",
+            "titre": ACTION_IN["titre"],
+            "operation": "création",
+            "axe": "Répondre aux besoins d'accueil diversifiés des jeunes enfants",
+            "axe_nouveau": False,
+            "action_id": None,
+            "changements": [],
+            "porteurs": [
+                {"saisi": "Voiron", "organisation_id": VOIRON, "nom": "Voiron", "par": "nom"}
+            ],
+            "erreurs": [],
+        },
+        {
+            "ligne": 3,
+            "reference": "1.3",
+            "titre": "Créer un relais petite enfance",
+            "operation": "refusée",
+            "axe": "Répondre aux besoins d'accueil diversifiés des jeunes enfants",
+            "axe_nouveau": False,
+            "action_id": None,
+            "changements": [],
+            "porteurs": [],
+            "erreurs": [
+                {
+                    "ligne": 3,
+                    "colonne": "D",
+                    "champ": "Porteurs",
+                    "message": "« Ville de Voiron » (nom) n'est pas une collectivité signataire "
+                    "de la convention. Vouliez-vous dire « Voiron » ?",
+                    "suggestions": ["Voiron"],
+                }
+            ],
+        },
+    ],
+    "cree_le": "2026-04-10T09:30:00Z",
+    "expire_le": "2026-04-11T09:30:00Z",
 }

@@ -17,6 +17,7 @@ AXE = Kind(
 )
 
 _ACTION_FIELDS = {
+    "reference": "Référence",
     "titre": "Titre",
     "axe_id": "Axe",
     "position": "Rang dans l'axe",

@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 
 from kernel.convention_ref import sync_job
 from kernel.jobs import PeriodicJob, idempotency_purge_job, job_resources
-from kernel.retention import event_purge_job
+from kernel.retention import event_purge_job, log_purge_job
 from services.actions import service_cdsf
 from services.actions.archive_rapports import archive_pending
-from services.actions.models import convention_ref, evenements, idempotency_keys
+from services.actions.models import IMPORTS, convention_ref, evenements, idempotency_keys
 from services.actions.settings import ActionsSettings
 
 
@@ -45,4 +45,6 @@ async def periodic_jobs(settings: ActionsSettings) -> AsyncIterator[list[Periodi
                     resources.sessionmaker, resources.http, resources.signer, settings.documents_url
                 ),
             ),
+            # Imports of a plan expire (expire_le, 24 h after the upload): file and report go.
+            log_purge_job(settings, "import", IMPORTS, "expire_le", 0, resources),
         ]

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     Sequence,
     String,
@@ -90,10 +91,20 @@ class Action(Base):
     __table_args__ = (
         Index(None, "porteur_ids", postgresql_using="gin"),
         Index(None, "axe_id", "position"),
+        # The user's own number ("1.2"), unique in its convention once given: an import
+        # updates the action it names instead of adding another (migration 0016).
+        Index(
+            None,
+            "convention_id",
+            "reference",
+            unique=True,
+            postgresql_where=text("reference IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    reference: Mapped[str | None] = mapped_column(String(20))
     axe_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("axes.id"), nullable=False)
     # One level only: a sous-action's parent has no parent itself (checked in the service).
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("actions.id"), index=True)
@@ -390,3 +401,40 @@ class Tombstone(Base):
     parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     seq: Mapped[int] = _seq_column()
     deleted_at: Mapped[dt.datetime] = _now_column()
+
+
+class ImportPlan(Base):
+    """A spreadsheet of a plan d'actions between its upload and its commit: the file,
+    the confirmed column mapping and the dry run's report. Only its author sees it; it
+    expires (`actions.import-purge`), committed or not."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    convention_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    # The principal's subject: an import is its author's alone.
+    auteur_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    nom_fichier: Mapped[str] = mapped_column(String(255), nullable=False)
+    type_fichier: Mapped[str] = mapped_column(String(100), nullable=False)
+    contenu: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    # Field key → 0-based column of the file (guessed, then confirmed by the user).
+    correspondance: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
+    confirmee: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    rapport: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
+    # The plan the report was computed on (axes' and actions' ids and versions): a
+    # report on another plan is run again before anyone reads or commits it.
+    empreinte_plan: Mapped[str] = mapped_column(String(64), nullable=False)
+    etat: Mapped[str] = mapped_column(String(20), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_at: Mapped[dt.datetime] = _now_column()
+    updated_at: Mapped[dt.datetime] = _now_column()
+    expire_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (
+        Index(None, "convention_id", "auteur_id"),
+        Index(None, "expire_le"),
+    )
+
+
+# The table itself, for the expiry purge (kernel.retention works on tables).
+IMPORTS = Base.metadata.tables[f"{SCHEMA}.imports"]

@@ -264,6 +264,7 @@ class ActionListed(NamedTuple):
     axe_id: uuid.UUID
     parent_id: uuid.UUID | None
     position: int
+    reference: str | None
     titre: str
     statut: str
     date_echeance: dt.date | None
@@ -359,6 +360,21 @@ async def action_in_convention(
             select(Action).where(Action.id == action_id, Action.convention_id == convention_id)
         )
     ).scalar_one_or_none()
+
+
+async def action_with_reference(
+    session: AsyncSession, convention_id: uuid.UUID, reference: str
+) -> uuid.UUID | None:
+    """The action of the convention carrying `reference`, under a lock on the
+    convention's références held until commit: two writers giving the same one at once
+    wait for each other, so the second sees the first's (a 409, not the unique index's
+    error)."""
+    key = func.hashtextextended(f"actions.reference:{convention_id}", 0)
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
+    stmt = select(Action.id).where(
+        Action.convention_id == convention_id, Action.reference == reference
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def sous_actions(session: AsyncSession, parent_id: uuid.UUID) -> list[Action]:

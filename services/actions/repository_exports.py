@@ -37,6 +37,7 @@ async def tableau_rows(
             Axe.position.label("axe_position"),
             Axe.titre.label("axe"),
             Action.id.label("action_id"),
+            Action.reference,
             Action.titre.label("action"),
             Action.porteur_ids,
             Action.statut,

@@ -65,6 +65,16 @@ PlanWrite = Annotated[
         )
     ),
 ]
+# The import of a plan d'actions from a spreadsheet: the Caf's agents (each import is
+# its author's alone: service_imports).
+ImportWrite = Annotated[
+    Principal,
+    Depends(
+        ServiceRight(
+            Right("ImportWrite", CAF_WRITERS, _caf("importer un plan d'actions")), on=CONVENTION
+        )
+    ),
+]
 # A campaign's due date: the Caf's agents.
 CampagneWrite = Annotated[
     Principal,

@@ -65,6 +65,16 @@ DateLimite = Annotated[
     dt.date, Field(description="Date limite de saisie des suivis de la campagne.")
 ]
 TitreAction = Annotated[str, Field(description="Titre de l'action.")]
+_REFERENCE = (
+    "Référence de l'action dans le plan (ex. « 1.2 »), unique dans la convention : un "
+    "import du plan met à jour l'action qui porte la référence de sa ligne."
+)
+Reference = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=20, pattern=r"^[0-9A-Za-z][0-9A-Za-z._/-]*$"
+    ),
+]
 Avancement = "Avancement de l'action, en pourcentage (0 à 100)."
 _REALISATIONS = "Ce qui a été réalisé pendant le trimestre."
 _DIFFICULTES = "Les difficultés rencontrées."
@@ -210,6 +220,7 @@ class ActionIn(FicheFields, _Dates):
 
     axe_id: AxeId
     parent_id: uuid.UUID | None = Field(default=None, description=_PARENT)
+    reference: Reference | None = Field(default=None, description=_REFERENCE)
     titre: Titre = Field(description="Titre de l'action.")
     thematique: Court | None = Field(default=None, description=_THEMATIQUE)
     priorite: Priorite | None = Field(default=None, description=_PRIORITE)
@@ -224,6 +235,7 @@ class ActionPatch(FicheFields, _Dates):
     axe_id: uuid.UUID | None = Field(
         default=None, description="Un autre axe : l'action y passe, à la fin."
     )
+    reference: Reference | None = Field(default=None, description=_REFERENCE)
     titre: Titre | None = Field(default=None, description="Nouveau titre de l'action.")
     thematique: Court | None = Field(default=None, description=_THEMATIQUE)
     priorite: Priorite | None = Field(default=None, description=_PRIORITE)
@@ -234,12 +246,24 @@ class ActionPatch(FicheFields, _Dates):
     referent: Court | None = Field(default=None, description=_REFERENT)
 
 
+class LigneImport(FicheFields, _Dates):
+    """Une ligne d'un plan importé, vérifiée avec les contraintes de l'API."""
+
+    reference: Reference | None = Field(default=None, description=_REFERENCE)
+    titre: Titre | None = Field(default=None, description="Titre de l'action.")
+    thematique: Court | None = Field(default=None, description=_THEMATIQUE)
+    priorite: Priorite | None = Field(default=None, description=_PRIORITE)
+    statut: StatutAction | None = Field(default=None, description="Statut de l'action.")
+    referent: Court | None = Field(default=None, description=_REFERENT)
+
+
 class ActionSummary(Output):
     id: Id
     convention_id: ConventionId
     axe_id: AxeId
     parent_id: uuid.UUID | None = Field(description=_PARENT)
     position: Position
+    reference: str | None = Field(description=_REFERENCE)
     titre: TitreAction
     statut: Statut
     en_retard: EnRetard

@@ -203,6 +203,7 @@ def action_summary(action: Action, today: dt.date, noms: Mapping[uuid.UUID, str]
         axe_id=action.axe_id,
         parent_id=action.parent_id,
         position=action.position,
+        reference=action.reference,
         titre=action.titre,
         statut=action.statut,
         en_retard=en_retard(action.statut, action.date_echeance, today),
@@ -266,6 +267,15 @@ async def create_axe(
     convention = await writable_convention(ctx, session, principal, convention_id)
     require_caf_agent(principal, convention, "structurer le plan d'actions")
     require_convention_accepts(ctx, principal, convention, Travail.nouveau)
+    return await add_axe(session, principal, convention, data)
+
+
+async def add_axe(
+    session: AsyncSession, principal: Principal, convention: ConventionRef, data: AxeIn
+) -> Axe:
+    """A new axe at the end of the plan (its writer and the convention's state checked):
+    the API's creation and the import's, with the same history."""
+    convention_id = convention.id
     axe = Axe(
         id=uuid.uuid4(),
         convention_id=convention_id,
@@ -418,6 +428,36 @@ async def create_action(
     data: ActionIn,
 ) -> Action:
     convention = await writable_convention(ctx, session, principal, convention_id)
+    return await add_action(ctx, session, principal, convention, data)
+
+
+async def require_free_reference(
+    session: AsyncSession,
+    convention_id: uuid.UUID,
+    reference: str | None,
+    action_id: uuid.UUID | None,
+) -> None:
+    """A référence names one action of its convention (409 when another has it)."""
+    if reference is None:
+        return
+    other = await repo.action_with_reference(session, convention_id, reference)
+    if other is not None and other != action_id:
+        raise Conflict(
+            f"La référence « {reference} » est déjà celle d'une autre action de la convention.",
+            errors=[{"field": "reference", "message": "Référence déjà utilisée."}],
+            extra={"code": "reference-deja-utilisee", "action_id": str(other)},
+        )
+
+
+async def add_action(
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    convention: ConventionRef,
+    data: ActionIn,
+) -> Action:
+    """A new action in `convention` (fresh state, in scope): the API's creation and the
+    import's, with the same checks and history."""
     if not may_write_action(principal, convention, data.porteur_ids):
         raise Forbidden(
             "Seuls les agents de la Caf, ou une collectivité porteuse de l'action, "
@@ -425,6 +465,7 @@ async def create_action(
         )
     require_convention_accepts(ctx, principal, convention, Travail.nouveau)
     _check_porteurs(convention, data.porteur_ids)
+    convention_id = convention.id
     axe = await repo.axe_in_convention(session, data.axe_id, convention_id)
     if axe is None:
         raise InvalidPayload("Axe inconnu dans cette convention.", errors=[{"field": "axe_id"}])
@@ -438,6 +479,7 @@ async def create_action(
             raise Conflict("Une sous-action ne peut pas avoir elle-même de sous-actions.")
         if parent.axe_id != axe.id:
             raise Conflict("Une sous-action est dans le même axe que son action.")
+    await require_free_reference(session, convention_id, data.reference, None)
     values = data.model_dump(exclude={"axe_id", "parent_id", "porteur_ids"})
     action = Action(
         id=uuid.uuid4(),
@@ -483,6 +525,18 @@ async def update_action(
     require_action_writer(principal, convention, action)
     require_convention_accepts(ctx, principal, convention, Travail.plan)
     preconditions.check(etag_for(action.id, action.version))
+    return await change_action(session, principal, convention, action, data)
+
+
+async def change_action(
+    session: AsyncSession,
+    principal: Principal,
+    convention: ConventionRef,
+    action: Action,
+    data: ActionPatch,
+) -> Action:
+    """The changes `data` sends to `action` (locked, its writer and the convention's
+    state checked): the API's update and the import's, with the same history."""
     kind = action_kind(action.parent_id)
     before = kind.snapshot(action)
     changes = {name: getattr(data, name) for name in data.model_fields_set}
@@ -515,6 +569,8 @@ async def update_action(
             await HISTORY.record(
                 session, principal, action_kind(child.parent_id), child, child_before
             )
+    if "reference" in changes and changes["reference"] != action.reference:
+        await require_free_reference(session, action.convention_id, changes["reference"], action.id)
     start = changes.get("date_debut", action.date_debut)
     end = changes.get("date_echeance", action.date_echeance)
     if start and end and end < start:

@@ -1,7 +1,7 @@
 """Exports of the tableau de suivi: the column definition, and one convention's file.
 
 The model convention follows the plan d'actions in a *tableau de suivi partagé* (art. 9
-of seed 003): a row per action and quarter (axe, action, porteurs by name, statut,
+of seed 003): a row per action and quarter (référence, axe, action, porteurs by name, statut,
 échéance, en retard, the suivi's état, avancement, réalisations and difficultés, the
 quarter's indicator values against their targets), and, in ODS and XLSX, a second
 sheet with every indicator value, typed, against its year's target, and the
@@ -65,6 +65,7 @@ class FeuilleCsv(StrEnum):
 SUIVI_MANQUANT = "non renseigné"
 
 COLONNES_SUIVI = (
+    Column("Référence", width=10),
     Column("Axe", width=30),
     Column("Action", width=40),
     Column("Porteurs", width=30),
@@ -146,6 +147,7 @@ def suivi_rows(
             quarter_values[(ind.action_id, ind.periode)].append(text)
     return [
         (
+            r.reference,
             r.axe,
             r.action,
             ", ".join(noms.get(p, str(p)) for p in r.porteur_ids),

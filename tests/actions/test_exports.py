@@ -44,6 +44,7 @@ TODAY = dt.date(2026, 4, 10)  # 2026-T2 has begun: six quarters since 2025-T1
 QUARTERS = ["2025-T1", "2025-T2", "2025-T3", "2025-T4", "2026-T1", "2026-T2"]
 FORMULA = "=SOMME(A1:A9)"
 HEADER = [
+    "Référence",
     "Axe",
     "Action",
     "Porteurs",
@@ -78,6 +79,7 @@ async def build_plan(conventions: httpx.AsyncClient, api: Api) -> Plan:
         cid,
         axe["id"],
         titre="Ouvrir un lieu d'accueil enfants-parents",
+        reference="4.1",
         porteur_ids=[str(COLLECTIVITE_X), str(COLLECTIVITE_Y)],
         statut="en cours",
         date_echeance="2026-03-31",
@@ -175,12 +177,13 @@ def test_libreoffice_finds_the_api_values(seen: Seen, fmt: str) -> None:
     rows = _rows(seen.calc / f"{fmt}-Tableau de suivi.csv")
     assert rows[0] == HEADER
     # Every action × every quarter begun, in the plan's order.
-    assert [(r[1], r[6]) for r in rows[1:]] == [
+    assert [(r[2], r[7]) for r in rows[1:]] == [
         (title, q) for title in (seen.api_action["titre"], FORMULA) for q in QUARTERS
     ]
     followed = rows[1 + QUARTERS.index("2026-T1")]
     a, s = seen.api_action, seen.api_suivi
     assert followed == [
+        "4.1",  # the action's référence
         "Soutenir les parents",
         a["titre"],
         "Collectivité X (test), Collectivité Y (test)",  # porteurs by name
@@ -197,9 +200,9 @@ def test_libreoffice_finds_the_api_values(seen: Seen, fmt: str) -> None:
     assert a["en_retard"] is True
     assert s["etat"] == "validé"
     missing = rows[1 + QUARTERS.index("2026-T2")]
-    assert missing[7:12] == ["non renseigné", "", "", "", ""]
+    assert missing[8:13] == ["non renseigné", "", "", "", ""]
     # The user's "=SOMME(…)" title is text in a spreadsheet, never evaluated.
-    assert rows[1 + len(QUARTERS)][1:6] == [
+    assert rows[1 + len(QUARTERS)][2:7] == [
         FORMULA,
         "Collectivité X (test)",
         "réalisée",
@@ -258,10 +261,10 @@ def test_csv_for_a_french_spreadsheet(seen: Seen) -> None:
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
     assert rows[0] == HEADER
     followed = rows[1 + QUARTERS.index("2026-T1")]
-    assert followed[4:6] == ["31/03/2026", "oui"]
-    assert followed[8] == "45 %"
-    assert followed[10] == "'-2 animateurs"  # OWASP: a leading "-" is not a formula
-    assert rows[1 + len(QUARTERS)][1] == "'" + FORMULA
+    assert followed[5:7] == ["31/03/2026", "oui"]
+    assert followed[9] == "45 %"
+    assert followed[11] == "'-2 animateurs"  # OWASP: a leading "-" is not a formula
+    assert rows[1 + len(QUARTERS)][2] == "'" + FORMULA
     assert len(rows) == 1 + 2 * len(QUARTERS)
 
 
@@ -301,7 +304,7 @@ async def test_scoped_like_the_api(database_url: str) -> None:
         r = await api.get(X_LECTEUR, path, params={"format": "csv", "periode": "2025-T3"})
         assert r.status_code == 200
         rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
-        assert [row[6] for row in rows[1:]] == ["2025-T3"]
+        assert [row[7] for row in rows[1:]] == ["2025-T3"]
         r = await api.get(X_LECTEUR, path, params={"periode": "2031-T1"})
         assert r.status_code == 404
         assert "2031-T1" in r.json()["detail"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import uuid
 from typing import Any
 
+import httpx
+import openpyxl
 import pytest
 
 from tests.authz.world import (
@@ -276,6 +280,51 @@ SUIVI = f"{A}/{{a}}/suivis/{{p}}"
 BILAN = "/api/v1/bilans/{b}"
 IND_C = f"{C}/{{c}}/indicateurs/{{ic}}"
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def _plan_file(w: World, side: Side) -> bytes:
+    """A plan of one new action (a fresh référence), carried by the side's collectivité
+    named as the convention names it."""
+    action = await w.direct("actions", side.agent, "GET", f"{A}/{side.action}")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["Référence", "Axe", "Titre", "Porteurs"])
+    ws.append(
+        [uuid.uuid4().hex[:8], "Agir ensemble", "Ouvrir un LAEP", action.json()["porteur_noms"][0]]
+    )
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+async def _upload(w: World, persona: str, side: Side) -> httpx.Response:
+    files = {"fichier": ("plan.xlsx", await _plan_file(w, side), XLSX)}
+    return await w.gateway.post(
+        f"{C}/{side.convention}/imports", headers=w.headers(persona), files=files
+    )
+
+
+async def _deposer(w: World, who: str, side: Side, ok: bool) -> int:
+    return (await _upload(w, who, side)).status_code
+
+
+def _on_import(method: str, suffix: str = "", body: dict[str, Any] | None = None) -> Call:
+    """A call on an import: the caller's own when it may succeed (an import is its
+    author's alone), else one of the side's Caf agent."""
+
+    async def call(w: World, who: str, side: Side, ok: bool) -> int:
+        owner = who if ok else f"caf_{side.name.lower()}_agent"
+        created = await _upload(w, owner, side)
+        assert created.status_code == 201, created.text
+        path = f"{C}/{side.convention}/imports/{created.json()['id']}{suffix}"
+        if_match = created.headers["etag"] if suffix == "/validation" else None
+        return await w.call(who, method, path, json=body, if_match=if_match)
+
+    return call
+
+
 ROWS: dict[tuple[str, str], list[Row]] = {
     ("GET", "/api/v1/conventions/{convention_id}/axes"): both(
         "axes", get(f"{C}/{{c}}/axes"), "reads"
@@ -437,6 +486,25 @@ ROWS: dict[tuple[str, str], list[Row]] = {
         *both("ods", get(f"{C}/{{c}}/tableau-de-suivi"), "reads"),
         *both("csv", get(f"{C}/{{c}}/tableau-de-suivi?format=csv&periode={{p}}"), "reads"),
     ],
+    # The import of a plan d'actions: its template for the convention's readers; the
+    # import itself for the Caf's agents, each import its author's alone.
+    ("GET", "/api/v1/conventions/{convention_id}/actions/modele-import"): both(
+        "modèle", get(f"{C}/{{c}}/actions/modele-import?format=xlsx"), "reads"
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/imports"): both(
+        "dépôt", _deposer, "caf_writes", 201
+    ),
+    ("GET", "/api/v1/conventions/{convention_id}/imports/{import_id}"): both(
+        "rapport", _on_import("GET"), "caf_writes"
+    ),
+    ("PUT", "/api/v1/conventions/{convention_id}/imports/{import_id}/correspondance"): both(
+        "correspondance",
+        _on_import("PUT", "/correspondance", {"colonnes": {"titre": "C"}}),
+        "caf_writes",
+    ),
+    ("POST", "/api/v1/conventions/{convention_id}/imports/{import_id}/validation"): both(
+        "validation", _on_import("POST", "/validation"), "caf_writes"
+    ),
     ("GET", "/api/v1/moi/actions-a-renseigner"): [("mine", "A", _a_renseigner, everyone())],
     ("GET", "/api/v1/conventions/{convention_id}/bilans"): both(
         "bilans", get(f"{C}/{{c}}/bilans"), "reads"

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from gateway.habilitations import schemas as habilitations
 from services.actions import schemas as actions
+from services.actions import schemas_imports as actions_imports
 from services.conventions import schemas as conventions
 from services.documents import schemas as documents
 from tests.support.openapi import merged_document
@@ -33,6 +34,7 @@ MAIN: tuple[type[BaseModel], ...] = (
     actions.ValeurIn,
     actions.BilanIn,
     actions.BilanDetail,
+    actions_imports.RapportImport,
     documents.DocumentOut,
     habilitations.HabilitationIn,
     habilitations.HabilitationOut,

@@ -222,7 +222,9 @@ async def _chunks(total: int, size: int = 1024) -> AsyncIterator[bytes]:
 
 
 async def test_body_size_limits(make_rig: RigFactory) -> None:
-    async with make_rig(max_body_bytes=4096, documents_max_body_bytes=64 * 1024) as rig:
+    async with make_rig(
+        max_body_bytes=4096, documents_max_body_bytes=64 * 1024, imports_max_body_bytes=32 * 1024
+    ) as rig:
         small = await rig.client.post(
             "/api/v1/conventions/x/y", headers=token(rig), content=b"a" * 4096
         )
@@ -250,6 +252,13 @@ async def test_body_size_limits(make_rig: RigFactory) -> None:
             "/api/v1/documents", headers=token(rig), content=_chunks(80 * 1024)
         )
         assert too_big.status_code == 413
+        # An imported plan d'actions (the actions service takes 10 MiB): its own limit.
+        imported = "/api/v1/conventions/x/imports"
+        plan = await rig.client.post(imported, headers=token(rig), content=_chunks(30 * 1024))
+        assert plan.status_code == 200
+        assert plan.json()["bytes"] == 30 * 1024
+        plan = await rig.client.post(imported, headers=token(rig), content=_chunks(40 * 1024))
+        assert plan.status_code == 413
 
 
 async def test_merged_openapi_and_swagger_ui(rig: GatewayRig) -> None:

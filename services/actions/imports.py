@@ -1,0 +1,470 @@
+"""The import of a plan d'actions from a spreadsheet: its columns and the dry run.
+
+ONE column definition (`CHAMPS`) gives the template's headers (`modele-import`), the
+headers the user's own file is matched against (`kernel.tabular.guess_mapping`) and how
+each cell is read. The dry run (`essai`) is pure: from the file's rows, the confirmed
+mapping and the plan as it stands (`Plan`), it says per row what would be created,
+changed or why it is refused (line, column, French message); `service_imports` runs it
+and applies it. A row names its action by its `référence`: the same file imported
+again changes nothing, a changed one updates the actions it names.
+
+Porteurs are matched to the convention's signatory collectivités by name, SIREN or
+INSEE code; a near miss gets suggestions from difflib (the standard library, already
+behind the header mapping; a convention has a handful of signataires, so rapidfuzz's
+speed would buy nothing for a new dependency).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from kernel.tabular import (
+    CellError,
+    CellType,
+    CellValue,
+    Column,
+    Expected,
+    HeaderMapping,
+    Sheet,
+    TableRow,
+    as_date,
+    as_text,
+)
+from kernel.tabular.mapping import normalise_header
+from kernel.tabular.reader import column_name
+from kernel.validation_messages import french_message
+from services.actions.rules import FICHE_LABELS, Priorite, StatutAction
+from services.actions.schemas import LigneImport
+
+SEPARATEURS = re.compile(r"[;\n]+")
+SIREN = re.compile(r"^\d{9}$")
+INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+
+
+class Operation(StrEnum):
+    creation = "création"
+    modification = "modification"
+    inchangee = "inchangée"
+    refusee = "refusée"
+
+
+@dataclass(frozen=True)
+class Champ:
+    """One column of the template and of the import."""
+
+    key: str
+    column: Column
+    synonyms: tuple[str, ...] = ()
+    required: bool = False
+    aide: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.column.header
+
+
+_STATUTS = ", ".join(s.value for s in StatutAction)
+CHAMPS: tuple[Champ, ...] = (
+    Champ(
+        "reference",
+        Column("Référence", width=10),
+        ("Réf", "Réf.", "N°", "Numéro", "Numéro de l'action", "Code action"),
+        required=True,
+        aide="Identifiant de l'action dans le plan (ex. 1.2), unique dans la convention : "
+        "un nouvel import met à jour l'action qui porte cette référence.",
+    ),
+    Champ(
+        "axe",
+        Column("Axe", width=30),
+        ("Axe stratégique", "Objectif stratégique", "Orientation", "Objectif partagé"),
+        required=True,
+        aide="Titre de l'axe (créé s'il n'existe pas encore) ou son numéro dans le plan.",
+    ),
+    Champ(
+        "titre",
+        Column("Titre", width=40),
+        ("Action", "Intitulé", "Intitulé de l'action", "Titre de l'action", "Libellé"),
+        required=True,
+        aide="Titre de l'action (il commence de préférence par un verbe).",
+    ),
+    Champ(
+        "porteurs",
+        Column("Porteurs", width=30),
+        ("Porteur", "Collectivités porteuses", "Collectivité porteuse", "Pilote"),
+        required=True,
+        aide="Collectivités signataires qui portent l'action, par leur nom, leur SIREN ou "
+        "leur code INSEE, séparées par « ; ».",
+    ),
+    Champ("statut", Column("Statut"), ("État", "Etat de l'action"), aide=_STATUTS),
+    Champ("thematique", Column("Thématique", width=20), ("Thème",)),
+    Champ("priorite", Column("Priorité"), (), aide=", ".join(p.value for p in Priorite)),
+    Champ("date_debut", Column("Date de début", CellType.date), ("Début",), aide="jj/mm/aaaa"),
+    Champ(
+        "date_echeance",
+        Column("Date d'échéance", CellType.date),
+        ("Échéance", "Date de fin", "Fin"),
+        aide="jj/mm/aaaa",
+    ),
+    Champ("referent", Column("Référent", width=25), ("Référent de l'action",)),
+    *(Champ(name, Column(label, width=50)) for name, label in FICHE_LABELS.items()),
+)
+BY_KEY = {c.key: c for c in CHAMPS}
+EXPECTED = tuple(Expected(c.key, c.label, c.synonyms, c.required) for c in CHAMPS)
+# The fields an import writes on an action (the others, `axe` and `porteurs`, are ids).
+PLAIN_FIELDS = tuple(c.key for c in CHAMPS if c.key not in ("axe", "porteurs"))
+
+FEUILLE_PLAN = "Plan d’actions"  # a typographic apostrophe: sheet names refuse '
+FEUILLE_AIDE = "Aide"
+COLONNES_AIDE = (
+    Column("Colonne", width=30),
+    Column("Obligatoire", CellType.boolean),
+    Column("Contenu", width=80),
+)
+
+
+def template_sheets(porteurs: Sequence[str]) -> tuple[Sheet, Sheet]:
+    """The template: the plan's sheet (headers only) and a help sheet (read by people,
+    never imported: the import reads the first sheet)."""
+    aide: list[tuple[CellValue, ...]] = [(c.label, c.required, c.aide or None) for c in CHAMPS]
+    if porteurs:
+        aide.append(("Porteurs possibles", None, " ; ".join(porteurs)))
+    return (
+        Sheet(FEUILLE_PLAN, [c.column for c in CHAMPS], []),
+        Sheet(FEUILLE_AIDE, COLONNES_AIDE, aide),
+    )
+
+
+# --- the plan as it stands -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Organisation:
+    id: uuid.UUID
+    nom: str
+    siren: str | None = None
+    code_insee: str | None = None
+
+
+@dataclass(frozen=True)
+class AxeExistant:
+    id: uuid.UUID
+    titre: str
+    position: int
+
+
+@dataclass(frozen=True)
+class ActionExistante:
+    id: uuid.UUID
+    axe_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    valeurs: Mapping[str, Any]  # the `PLAIN_FIELDS` fields, as stored
+    porteur_ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    axes: Sequence[AxeExistant]
+    actions: Mapping[str, ActionExistante]  # by référence
+    porteurs: Sequence[Organisation]  # the convention's signatory collectivités
+    # None when new actions are accepted; else why not (an ended convention).
+    creation_refusee: str | None = None
+
+
+# --- the report ----------------------------------------------------------------------
+
+
+@dataclass
+class Ligne:
+    ligne: int
+    reference: str | None
+    titre: str | None
+    operation: Operation = Operation.refusee
+    axe: str | None = None
+    axe_nouveau: bool = False
+    changements: list[str] = field(default_factory=list)
+    erreurs: list[dict[str, Any]] = field(default_factory=list)
+    porteurs: list[dict[str, Any]] = field(default_factory=list)
+    # What a commit writes: the action (when it exists) and its fields.
+    action_id: uuid.UUID | None = None
+    axe_id: uuid.UUID | None = None
+    valeurs: dict[str, Any] = field(default_factory=dict)
+
+    def refuse(self, champ: str | None, column: int | None, message: str, **extra: Any) -> None:
+        self.erreurs.append(
+            {
+                "ligne": self.ligne,
+                "colonne": column_name(column) if column is not None else None,
+                "champ": BY_KEY[champ].label if champ else None,
+                "message": message,
+                **extra,
+            }
+        )
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "ligne": self.ligne,
+            "reference": self.reference,
+            "titre": self.titre,
+            "operation": self.operation.value,
+            "axe": self.axe,
+            "axe_nouveau": self.axe_nouveau,
+            "action_id": str(self.action_id) if self.action_id else None,
+            "changements": self.changements,
+            "porteurs": self.porteurs,
+            "erreurs": self.erreurs,
+        }
+
+
+@dataclass
+class Essai:
+    lignes: list[Ligne]
+    colonnes_manquantes: list[str]
+    axes_nouveaux: list[str]
+
+    @property
+    def valide(self) -> bool:
+        return not self.colonnes_manquantes and all(
+            ligne.operation is not Operation.refusee for ligne in self.lignes
+        )
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys((o.value for o in Operation), 0)
+        for ligne in self.lignes:
+            out[ligne.operation.value] += 1
+        return out
+
+
+# --- reading one row -----------------------------------------------------------------
+
+
+def _cell(row: TableRow, column: int | None) -> CellValue:
+    return row.get(column) if column is not None else None
+
+
+def _norm(text: str) -> str:
+    return normalise_header(text)
+
+
+def _choice(text: str, choices: type[StrEnum]) -> str | None:
+    wanted = _norm(text)
+    return next((c.value for c in choices if _norm(c.value) == wanted), None)
+
+
+class Porteurs:
+    """Matches a porteurs cell to the convention's signatory collectivités."""
+
+    def __init__(self, organisations: Sequence[Organisation]) -> None:
+        self.by_name = {_norm(o.nom): o for o in organisations}
+        self.by_siren = {o.siren: o for o in organisations if o.siren}
+        self.by_insee = {o.code_insee: o for o in organisations if o.code_insee}
+
+    def match(self, ligne: Ligne, column: int, cell: str) -> list[uuid.UUID]:
+        ids: list[uuid.UUID] = []
+        for raw in SEPARATEURS.split(cell):
+            saisi = raw.strip()
+            if not saisi:
+                continue
+            compact = re.sub(r"\s+", "", saisi)
+            found, par = None, "nom"
+            if SIREN.match(compact):
+                found, par = self.by_siren.get(compact), "SIREN"
+            elif INSEE.match(compact.upper()):
+                found, par = self.by_insee.get(compact.upper()), "code INSEE"
+            else:
+                found = self.by_name.get(_norm(saisi))
+            if found is not None:
+                ligne.porteurs.append(
+                    {"saisi": saisi, "organisation_id": str(found.id), "nom": found.nom, "par": par}
+                )
+                ids.append(found.id)
+                continue
+            close = difflib.get_close_matches(_norm(saisi), list(self.by_name), n=3, cutoff=0.6)
+            suggestions = [self.by_name[c].nom for c in close]
+            hint = (
+                " Vouliez-vous dire " + " ou ".join(f"« {s} »" for s in suggestions) + " ?"
+                if suggestions
+                else ""
+            )
+            ligne.refuse(
+                "porteurs",
+                column,
+                f"« {saisi} » ({par}) n'est pas une collectivité signataire de la convention."
+                + hint,
+                suggestions=suggestions,
+            )
+        return list(dict.fromkeys(ids))
+
+
+def _read_row(
+    row: TableRow, mapping: Mapping[str, int], porteurs: Porteurs, ligne: Ligne
+) -> dict[str, Any]:
+    """The row's values by field, typed; each bad cell is one error of `ligne`."""
+    values: dict[str, Any] = {}
+    for champ in CHAMPS:
+        column = mapping.get(champ.key)
+        if column is None:
+            continue
+        cell = _cell(row, column)
+        try:
+            if champ.column.type is CellType.date:
+                values[champ.key] = as_date(cell)
+            else:
+                values[champ.key] = as_text(cell)
+        except CellError as exc:
+            ligne.refuse(champ.key, column, str(exc))
+            continue
+        text = values[champ.key]
+        if text is None:
+            continue
+        if champ.key == "statut":
+            values["statut"] = _choice(text, StatutAction)
+            if values["statut"] is None:
+                ligne.refuse("statut", column, f"statut inconnu « {text} » (attendu : {_STATUTS})")
+        elif champ.key == "priorite":
+            values["priorite"] = _choice(text, Priorite) or text
+        elif champ.key == "porteurs":
+            values["porteurs"] = porteurs.match(ligne, column, text)
+    return values
+
+
+def _validate(values: dict[str, Any], mapping: Mapping[str, int], ligne: Ligne) -> dict[str, Any]:
+    """The fields through the API's own constraints (lengths, référence, dates' order)."""
+    plain = {k: values[k] for k in PLAIN_FIELDS if k in values and values[k] is not None}
+    try:
+        checked = LigneImport.model_validate(plain)
+    except ValidationError as exc:
+        for error in exc.errors():
+            key = str(error["loc"][0]) if error["loc"] else "date_echeance"
+            key = key if key in BY_KEY else "date_echeance"
+            ligne.refuse(key, mapping.get(key), french_message(error))
+        return {}
+    out = {k: getattr(checked, k) for k in PLAIN_FIELDS if k in values}
+    return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in out.items()}
+
+
+def _stored(value: Any) -> Any:
+    return value.value if isinstance(value, StrEnum) else value
+
+
+def essai(
+    rows: Sequence[TableRow], mapping: HeaderMapping | Mapping[str, int], plan: Plan
+) -> Essai:
+    """The dry run: what committing `rows` under `mapping` would do to `plan`."""
+    columns = (
+        {m.key: m.column for m in mapping.matches}
+        if isinstance(mapping, HeaderMapping)
+        else dict(mapping)
+    )
+    missing = [c.label for c in CHAMPS if c.required and c.key not in columns]
+    porteurs = Porteurs(plan.porteurs)
+    axes_by_title = {_norm(a.titre): a for a in plan.axes}
+    axes_by_position = {a.position: a for a in plan.axes}
+    new_axes: dict[str, str] = {}
+    lignes: list[Ligne] = []
+    first_line: dict[str, int] = {}
+    for row in rows:
+        ligne = Ligne(row.line, None, None)
+        lignes.append(ligne)
+        if missing:
+            continue
+        values = _read_row(row, columns, porteurs, ligne)
+        ligne.reference, ligne.titre = values.get("reference"), values.get("titre")
+        for key in ("reference", "axe", "titre", "porteurs"):
+            if not values.get(key) and not any(
+                e["champ"] == BY_KEY[key].label for e in ligne.erreurs
+            ):
+                ligne.refuse(key, columns[key], f"« {BY_KEY[key].label} » est obligatoire.")
+        checked = _validate(values, columns, ligne)
+        reference = ligne.reference
+        if reference is not None:
+            if reference in first_line:
+                ligne.refuse(
+                    "reference",
+                    columns["reference"],
+                    f"la référence « {reference} » est déjà celle de la ligne "
+                    f"{first_line[reference]}.",
+                )
+            else:
+                first_line[reference] = row.line
+        axe_text = values.get("axe")
+        if axe_text:
+            _place(ligne, axe_text, axes_by_title, axes_by_position, new_axes)
+        if ligne.erreurs:
+            continue
+        existing = plan.actions.get(str(reference))
+        checked["porteur_ids"] = values["porteurs"]
+        _plan_row(ligne, checked, existing, plan, columns)
+    return Essai(lignes, missing, list(new_axes.values()))
+
+
+def _place(
+    ligne: Ligne,
+    text: str,
+    by_title: Mapping[str, AxeExistant],
+    by_position: Mapping[int, AxeExistant],
+    new_axes: dict[str, str],
+) -> None:
+    """The row's axe: an existing one by title or number, else a new one by title."""
+    found = by_title.get(_norm(text))
+    if found is None and text.isdigit():
+        found = by_position.get(int(text))
+    if found is not None:
+        ligne.axe, ligne.axe_id = found.titre, found.id
+        return
+    ligne.axe, ligne.axe_nouveau = text, True
+    new_axes.setdefault(_norm(text), text)
+
+
+def _plan_row(
+    ligne: Ligne,
+    checked: dict[str, Any],
+    existing: ActionExistante | None,
+    plan: Plan,
+    columns: Mapping[str, int],
+) -> None:
+    if existing is None:
+        if plan.creation_refusee is not None:
+            ligne.refuse(None, None, plan.creation_refusee)
+            return
+        checked["statut"] = checked.get("statut") or StatutAction.a_venir.value
+        ligne.operation, ligne.valeurs = Operation.creation, checked
+        return
+    ligne.action_id = existing.id
+    changes: dict[str, Any] = {}
+    for key, value in checked.items():
+        if key == "porteur_ids":
+            if set(value) != set(existing.porteur_ids):
+                changes[key] = value
+        elif key == "statut" and value is None:
+            continue  # a status is never emptied: an empty cell keeps it
+        elif _stored(existing.valeurs.get(key)) != value:
+            changes[key] = value
+    if ligne.axe_id != existing.axe_id:
+        if existing.parent_id is not None:
+            ligne.refuse(
+                "axe",
+                columns.get("axe"),
+                "une sous-action suit son action : changez l'axe de l'action parente.",
+            )
+            return
+        changes["axe_id"] = ligne.axe_id  # None: the new axe, created at commit
+    labels = {**{c.key: c.label for c in CHAMPS}, "porteur_ids": "Porteurs", "axe_id": "Axe"}
+    ligne.changements = [labels[k] for k in changes]
+    ligne.valeurs = changes
+    ligne.operation = Operation.modification if changes else Operation.inchangee
+
+
+def rows_of_first_sheet(sheets: Sequence[Any]) -> tuple[Sequence[Any], Sequence[TableRow]]:
+    """The header and rows the import reads: the first sheet's (a template's « Aide »
+    sheet, or a user's other sheets, are never imported)."""
+    first = sheets[0]
+    header = first.header.values if first.header is not None else ()
+    return header, first.rows
