@@ -304,6 +304,24 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     )
 
+    imported = results.get("import_plan") or {}
+    seconds = imported.get("seconds")
+    out.append(
+        _target(
+            "Import d'un plan de 200 actions (essai + validation) < 5 s",
+            seconds,
+            "< 5 s",
+            None if seconds is None else seconds < 5.0 and imported.get("created") == 200,
+            imported.get("error")
+            or (
+                f"XLSX de {imported['file_bytes'] // 1024} Kio, service direct : essai "
+                f"{imported['dry_run_s']} s, validation {imported['commit_s']} s"
+                if seconds is not None
+                else "non mesuré"
+            ),
+        )
+    )
+
     out.append(
         _ratio_target(
             "Documents via passerelle ≥ 0,80 × Mo/s direct (c=8)",

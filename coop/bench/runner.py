@@ -20,6 +20,7 @@ from rich.console import Console
 
 from coop import connections
 from coop.apps import APPS
+from coop.bench import imports as bench_imports
 from coop.bench import report, stack
 from coop.bench.bounds import Bounds
 from coop.bench.capture import CaptureResult, capture_app
@@ -104,6 +105,7 @@ async def _reset_writes(url: str, p: Plan, caf_id: Any) -> None:
                 caf_id,
                 p.current_periode,
             )
+        await bench_imports.reset(conn)
     finally:
         await conn.close()
 
@@ -392,6 +394,18 @@ async def _run(
                 entry[f"c{c}"] = {k: s.summary() for k, s in thr.items()}
             results["endpoints"][op.key] = entry
             phases[op.key] = round(time.perf_counter() - started, 1)
+        if not only or bench_imports.KEY in only:
+            console.print("▶ Import d'un plan de 200 actions (essai + validation)")
+            conn = await asyncpg.connect(asyncpg_dsn(url))
+            try:
+                cid, porteur = await bench_imports.target(conn, ps.caf_id)
+            finally:
+                await conn.close()
+            auth = tokens.header(people["caf_agent"], "actions")
+            results[bench_imports.KEY] = await bench_imports.run(
+                st.url("actions"), auth, cid, porteur
+            )
+            phases[bench_imports.KEY] = round(time.perf_counter() - started, 1)
     finally:
         st.stop()
         if embedded:

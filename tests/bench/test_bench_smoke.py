@@ -89,6 +89,12 @@ def test_bench_runs_end_to_end_on_the_tiny_data_set(database_url: str, tmp_path:
         key for key, entry in results["endpoints"].items() if entry["kind"] != "transfer"
     }
     assert {t["target"] for t in results["targets"]}, "every target is evaluated"
+    # Issue 26's scale: a plan of 200 actions imported, dry run then commit, timed.
+    imported = results["import_plan"]
+    assert imported["created"] == 200, imported
+    assert imported["seconds"] == pytest.approx(imported["dry_run_s"] + imported["commit_s"], 0.01)
+    target = next(t for t in results["targets"] if t["target"].startswith("Import d'un plan"))
+    assert target["value"] == imported["seconds"]
     assert results["bounds"]["rounds"] == 2
     report = (out / "latest.md").read_text()
     # The machine's load as the run started is printed with the figures it colours.
