@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import uuid
 import zipfile
@@ -20,11 +21,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from kernel.tabular import TableRow
+from kernel.tabular import Sheet, TableRow, csv_chunks, ods_chunks, xlsx_chunks
 from services.actions import imports
-from services.actions.models import Action, ImportPlan, historique
+from services.actions.models import Action, Axe, ImportPlan, historique
 from services.actions.rules import FICHE_LABELS
-from tests.actions.conftest import CONV_A, Api
+from tests.actions.conftest import CONV_A, CONV_ECHUE, Api
 from tests.support.personas import (
     CAF_A_ADMIN,
     CAF_A_AGENT,
@@ -152,6 +153,31 @@ async def test_template_filled_in_is_imported_as_is(api: Api) -> None:
     assert body["correspondance"]["a_confirmer"] is False
     assert body["valide"] is True
     assert body["totaux"]["creation"] == 1
+
+
+WRITERS = {
+    "ods": (lambda sheet: ods_chunks(sheet), "application/vnd.oasis.opendocument.spreadsheet"),
+    "xlsx": (lambda sheet: xlsx_chunks(sheet), XLSX),
+    "csv": (lambda sheet: csv_chunks(sheet), "text/csv"),
+}
+
+
+@pytest.mark.parametrize("fmt", list(WRITERS))
+async def test_every_format_the_suite_writes_is_imported(api: Api, fmt: str) -> None:
+    """ODS, XLSX and CSV files written by the suite's own writers (typed cells: a date
+    as a date) come in alike."""
+    write, media_type = WRITERS[fmt]
+    dated = row("1.1", "Ouvrir un LAEP", date_echeance=dt.date(2026, 9, 30))
+    sheet = Sheet("Plan", [c.column for c in imports.CHAMPS], [dated, *FILE[1:]])
+    data = b"".join([chunk async for chunk in write(sheet)])
+    report = await api.post(
+        CAF_A_AGENT, f"{PLAN}/imports", files={"fichier": (f"plan.{fmt}", data, media_type)}
+    )
+    assert report.status_code == 201, report.text
+    assert report.json()["totaux"]["creation"] == 3, report.json()["lignes"]
+    assert (await commit(api, report)).status_code == 200
+    listed = (await api.get(CAF_A_AGENT, f"{PLAN}/actions")).json()["items"]
+    assert listed[0]["date_echeance"] == "2026-09-30"
 
 
 async def test_dry_run_report_commit_and_reimport(api: Api, db_engine: AsyncEngine) -> None:
@@ -288,6 +314,47 @@ async def test_an_import_is_its_authors_and_the_cafs_agents(api: Api) -> None:
     assert (await api.get(CAF_B_AGENT, one)).status_code == 404  # outside the scope
     assert (await api.get(CAF_A_LECTEUR, one)).status_code == 403
     assert (await upload(api, workbook(FILE), who=X_REFERENT)).status_code == 403
+
+
+async def test_an_ended_convention_takes_changes_not_new_actions(
+    api: Api, db_engine: AsyncEngine
+) -> None:
+    """As the API's writes: once a convention has ended, the Caf still keeps its plan
+    right (service._APRES_LA_FIN, "plan": Caf) but no new action comes in."""
+    axe_id, action_id = uuid.uuid4(), uuid.uuid4()
+    async with AsyncSession(db_engine) as session:  # the plan it had before its end
+        session.add(Axe(id=axe_id, convention_id=CONV_ECHUE, titre="Soutenir", position=1))
+        await session.flush()
+        session.add(
+            Action(
+                id=action_id,
+                convention_id=CONV_ECHUE,
+                axe_id=axe_id,
+                reference="1.1",
+                position=1,
+                titre="Ouvrir un LAEP",
+                statut="en cours",
+                porteur_ids=[COLLECTIVITE_X],
+            )
+        )
+        await session.commit()
+    path = f"/api/v1/conventions/{CONV_ECHUE}/imports"
+    rows = [row("1.1", "Ouvrir un LAEP", axe="Soutenir", statut="réalisée"), row("1.2", "Créer")]
+    files = {"fichier": ("plan.xlsx", workbook(rows), XLSX)}
+    report = await api.post(CAF_A_AGENT, path, files=files)
+    lignes = report.json()["lignes"]
+    assert [ligne["operation"] for ligne in lignes] == ["modification", "refusée"]
+    assert "elle n'accepte plus de nouvelles actions" in lignes[1]["erreurs"][0]["message"]
+    files = {"fichier": ("plan.xlsx", workbook(rows[:1]), XLSX)}
+    report = await api.post(CAF_A_AGENT, path, files=files)
+    done = await api.post(
+        CAF_A_AGENT,
+        f"{path}/{report.json()['id']}/validation",
+        headers={"if-match": report.headers["etag"]},
+    )
+    assert done.status_code == 200, done.text
+    action = (await api.get(CAF_A_AGENT, f"/api/v1/actions/{action_id}")).json()
+    assert action["statut"] == "réalisée"
 
 
 def _formula_workbook() -> bytes:
