@@ -108,9 +108,13 @@ async def build_plan(
     with_codes: bool,
 ) -> Plan:
     """The plan `essai` compares the file with. The signataires' SIREN and INSEE codes
-    live in the conventions service's registry: asked only when the file holds codes."""
+    live in the conventions service's registry: asked only when the file holds codes
+    (or the replica does not name every signataire yet)."""
     ids = sorted(service.collectivites_signataires(convention))
-    codes = await ctx.replica.client.organisations(ids) if with_codes else {}
+    if not with_codes and all(i in convention.noms for i in ids):
+        codes = {}
+    else:
+        codes = await ctx.replica.client.organisations(ids)
     porteurs = [
         Organisation(
             i,

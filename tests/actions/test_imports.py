@@ -26,6 +26,7 @@ from services.actions import imports
 from services.actions.models import Action, Axe, ImportPlan, historique
 from services.actions.rules import FICHE_LABELS
 from tests.actions.conftest import CONV_A, CONV_ECHUE, Api
+from tests.support.conventions import make_convention, with_actions
 from tests.support.personas import (
     CAF_A_ADMIN,
     CAF_A_AGENT,
@@ -439,6 +440,32 @@ def test_porteurs_by_siren_insee_and_name() -> None:
         ("nom", "Commune de Voiron"),
     ]
     assert ligne.valeurs["porteur_ids"] == [x, z]
+
+
+async def test_porteurs_by_code_from_the_conventions_registry(database_url: str) -> None:
+    """The signataires' INSEE codes are the conventions service's (its registry, over its
+    internal route): asked when the file names porteurs by code."""
+    async with with_actions(database_url, dt.date(2026, 4, 10)) as apps:
+        api = Api(apps.actions)
+        cid = await make_convention(apps.conventions, signataire_ids=(COLLECTIVITE_X,))
+        data = workbook([row("1.1", "Ouvrir un LAEP", porteurs="38999"), row("1.2", "Autre")])
+        report = await api.post(
+            CAF_A_AGENT,
+            f"/api/v1/conventions/{cid}/imports",
+            files={"fichier": ("plan.xlsx", data, XLSX)},
+        )
+        assert report.status_code == 201, report.text
+        lignes = report.json()["lignes"]
+        assert lignes[0]["porteurs"] == [
+            {
+                "saisi": "38999",
+                "organisation_id": str(COLLECTIVITE_X),
+                "nom": X,
+                "par": "code INSEE",
+            }
+        ]
+        assert lignes[1]["porteurs"][0]["par"] == "nom"  # by name, as the replica has it
+        assert report.json()["valide"] is True
 
 
 def _table_row(values: list[Any]) -> TableRow:
