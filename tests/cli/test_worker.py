@@ -41,7 +41,7 @@ def test_the_worker_process_reports_its_jobs_beats_and_stops_on_sigint(
         code = child.process.wait(timeout=30)
     log = child.log_tail(200)
     assert code == 0, log
-    assert "Travailleur prêt : 24 tâches périodiques, 17 connexions PostgreSQL au plus." in log
+    assert "Travailleur prêt : 25 tâches périodiques, 17 connexions PostgreSQL au plus." in log
     for name in (
         "actions.convention-ref-sync",
         "gateway.grant-expiry-sweep",
