@@ -17,12 +17,13 @@ from kernel.idempotency import IdempotentRoute
 from kernel.json_response import json_response
 from kernel.openapi import raises
 from kernel.sniffing import sanitize_filename
+from kernel.tabular import csv_chunks, ods_chunks, xlsx_chunks
 from services.actions import service_imports
 from services.actions.dependencies import Created, Ctx, respond
 from services.actions.endpoints_exports import FILE_RESPONSES, FormatParam, file_headers
 from services.actions.rights import ConventionRead, ImportWrite
 from services.actions.schemas_imports import CorrespondanceIn, RapportImport
-from services.actions.service_exports import Export, FormatExport
+from services.actions.service_exports import FormatExport
 
 router = APIRouter(prefix="/api/v1", route_class=IdempotentRoute)
 
@@ -61,9 +62,15 @@ async def modele_import(
     format: FormatParam = FormatExport.ods,
 ) -> StreamingResponse:
     name, sheets = await service_imports.template(ctx, session, principal, convention_id)
-    export = Export(nom_fichier=name, titre="Modèle d'import du plan d'actions", sheets=sheets)
+    # CSV: the plan's sheet only (a CSV file has one); the « Aide » sheet in ODS, XLSX.
+    if format is FormatExport.csv:
+        chunks = csv_chunks(sheets[0])
+    elif format is FormatExport.xlsx:
+        chunks = xlsx_chunks(*sheets)
+    else:
+        chunks = ods_chunks(*sheets, title="Modèle d'import du plan d'actions")
     return StreamingResponse(
-        export.chunks(format), media_type=format.media_type, headers=file_headers(name, format)
+        chunks, media_type=format.media_type, headers=file_headers(name, format)
     )
 
 
