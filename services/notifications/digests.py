@@ -145,6 +145,7 @@ async def _digest_of(
         "id": envoi_id,
         "cree_le": now,
         "personne_id": personne_id,
+        "personne_nom": latest.nom,
         "adresse": latest.adresse,
         "famille": None,
         "type": f"recapitulatif.{'hebdomadaire' if weekly else 'quotidien'}",

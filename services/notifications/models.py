@@ -147,6 +147,8 @@ class Envoi(Base):
     cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     # None for an invitee (no account yet): the address comes from the invitation.
     personne_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The recipient's display name when the message was queued (the log names people).
+    personne_nom: Mapped[str | None] = mapped_column(String(300))
     adresse: Mapped[str] = mapped_column(String(320), nullable=False)
     # None for a digest, which groups several families.
     famille: Mapped[str | None] = mapped_column(String(40))

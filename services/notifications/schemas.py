@@ -66,6 +66,10 @@ class EnvoiOut(Output):
     id: Id
     cree_le: dt.datetime = Field(description="Mise en file d'attente.")
     personne_id: uuid.UUID | None = Field(description="Destinataire (null : une invitation).")
+    personne_nom: str | None = Field(
+        description="Nom du destinataire lors de la mise en file d'attente (null : une "
+        "invitation, ou un envoi antérieur à ce champ déjà parti)."
+    )
     adresse: str = Field(description="Adresse e-mail du destinataire.")
     famille: Famille | None = Field(
         description="Famille de l'événement ; null pour un récapitulatif (il en groupe plusieurs)."

@@ -220,6 +220,7 @@ class EnvoiFactory:
             id=uuid.uuid4(),
             cree_le=self.now,
             personne_id=personne_id,
+            personne_nom=nom,
             adresse=adresse.lower(),
             famille=self.famille.value,
             type=self.type,

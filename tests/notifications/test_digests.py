@@ -116,9 +116,9 @@ async def test_a_daily_digest_groups_what_waited_and_is_sent_once(world: World) 
 
     # The delivery log shows it like any e-mail.
     log = (await w.as_("admin-a", "GET", "/api/v1/envois")).json()["items"]
-    assert [(e["type"], e["famille"], e["statut"], e["personne_id"]) for e in log] == [
-        ("recapitulatif.quotidien", None, "envoyé", str(agent))
-    ]
+    assert [
+        (e["type"], e["famille"], e["statut"], e["personne_id"], e["personne_nom"]) for e in log
+    ] == [("recapitulatif.quotidien", None, "envoyé", str(agent), "Agent")]
 
     # The digest time's key: an item held before 07:00 but acted on late waits for the
     # next digest rather than making a second one the same day.

@@ -9,11 +9,15 @@ import uuid
 from sqlalchemy import select
 
 from coop.mailbox import smtp_server, text_of
+from kernel.migrations import upgrade
 from kernel.principal import OrganisationKind, Role
 from services.notifications.models import Envoi
 from tests.notifications.conftest import World
 from tests.notifications.test_flow import _action_with_suivi, _step
+from tests.support.fresh_database import fresh_database, sql
 from tests.support.personas import CAF_A, CAF_B, COLLECTIVITE_X
+
+__all__ = ["fresh_database"]
 
 CAF = OrganisationKind.caf
 COLL = OrganisationKind.collectivite
@@ -124,8 +128,9 @@ async def test_the_delivery_log_is_the_caf_administrators(world: World) -> None:
     mine = await w.as_("admin-a", "GET", "/api/v1/envois")
     assert mine.status_code == 200, mine.text
     (line,) = mine.json()["items"]
-    assert (line["adresse"], line["statut"], line["type"]) == (
+    assert (line["adresse"], line["personne_nom"], line["statut"], line["type"]) == (
         "agent@test.invalid",
+        "Agent",
         "envoyé",
         "suivi.soumis",
     )
@@ -135,6 +140,33 @@ async def test_the_delivery_log_is_the_caf_administrators(world: World) -> None:
     assert (await w.as_("contrib", "GET", "/api/v1/envois")).status_code == 403
     failed = await w.as_("admin-a", "GET", "/api/v1/envois", params={"statut": "échec"})
     assert failed.json()["items"] == []
+
+
+def test_lines_queued_before_names_were_kept_take_the_name_they_wait_with(
+    fresh_database: str,
+) -> None:
+    """Migration 0004 (issue 23, names beside ids): a message still waiting holds the
+    name it is rendered with and the log takes it; a sent one no longer does (its
+    rendering values are erased once sent) and stays unnamed, as does an invitation."""
+    url = fresh_database
+    upgrade("notifications", url, "0003")
+    waiting, sent, invitation = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    insert = (
+        "INSERT INTO notifications.envois (id, cree_le, personne_id, adresse, famille, type,"
+        " source, evenement_id, sujet, statut, tentatives, prochain_essai, caf_ids, modele,"
+        " contexte) VALUES ($1, now(), $2, 'x@test.invalid', 'suivis', 'suivi.soumis',"
+        " 'actions', $1, 'Sujet', $3, 0, now(), '{}', 'notification', $4::jsonb)"
+    )
+    sql(url, insert, waiting, uuid.uuid4(), "en attente", '{"nom": "Camille Martin"}')
+    sql(url, insert, sent, uuid.uuid4(), "envoyé", None)
+    sql(url, insert, invitation, None, "en attente", '{"nom": null}')
+    upgrade("notifications", url)
+    rows = sql(url, "SELECT id, personne_nom FROM notifications.envois")
+    assert {r["id"]: r["personne_nom"] for r in rows} == {
+        waiting: "Camille Martin",
+        sent: None,
+        invitation: None,
+    }
 
 
 async def test_one_click_unsubscribe_stops_that_family_s_mail(world: World) -> None:
