@@ -42,7 +42,7 @@ from kernel.odf import (
     xml_text,
 )
 from kernel.tabular.columns import PARIS, french_date, french_number
-from services.actions.rules import StatutAction, part_de_la_cible
+from services.actions.rules import StatutAction, part_de_la_cible, rang_de_periode
 
 if TYPE_CHECKING:
     import jinja2
@@ -102,8 +102,7 @@ class IndicateurRapport(_Frozen):
         counts as the year's last), and its target."""
         latest: dict[int, tuple[int, Decimal]] = {}
         for v in self.valeurs:
-            year = int(v.periode[:4])
-            rank = int(v.periode[-1]) if "-T" in v.periode else 5
+            year, rank = rang_de_periode(v.periode)
             if year not in latest or rank >= latest[year][0]:
                 latest[year] = (rank, v.valeur)
         years = sorted(set(latest) | set(self.cibles))

@@ -162,6 +162,7 @@ async def build(
                 valide_le=suivi.at.date(),
             )
         return ActionRapport(
+            reference=a.reference,
             titre=a.titre,
             statut=StatutAction(gel["statut"] if gel else a.statut),
             en_retard=gel["en_retard"] if gel else en_retard(a.statut, a.date_echeance, today),

@@ -15,9 +15,7 @@ from kernel.fields import (
     CafNom,
     ConventionId,
     CreeLe,
-    Details,
     Id,
-    Le,
     ModifieLe,
     examples,
 )
@@ -545,15 +543,6 @@ class TexteConvention(BaseModel):
     copil: Copil
     signataires: list[SignataireOut]
     equipements: list[EquipementOut]
-
-
-class EvenementOut(BaseModel):
-    id: int = Field(description="Numéro de l'événement.")
-    transition: str = Field(description="L'étape franchie (signature, résiliation…).")
-    auteur: Auteur
-    le: Le
-    motif: str | None = Field(description="Motif donné (null s'il n'y en a pas).")
-    details: Details
 
 
 class SchemaAOCommune(BaseModel):

@@ -47,6 +47,7 @@ async def _plan_with_a_validated_suivi(api: Api) -> dict[str, Any]:
         CONV_A,
         axe["id"],
         titre="Créer un multi-accueil à Voiron",
+        reference="1.2",
         porteur_ids=[str(COLLECTIVITE_X)],
         statut="en cours",
     )
@@ -127,7 +128,7 @@ async def test_a_drafts_report_then_the_adopted_one_fixed(api: Api, tmp_path: Pa
         "Avancées",
         "Deux communes ont rejoint la démarche.",
         "Accueillir les jeunes enfants",
-        "Créer un multi-accueil à Voiron",
+        "1.2 — Créer un multi-accueil à Voiron",  # the plan's own numbering
         "Statut : en cours",
         "Porteurs : Collectivité X (test)",
         "Dernier suivi validé : 2026-T1, avancement 65 %.",
