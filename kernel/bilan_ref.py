@@ -16,8 +16,7 @@ import uuid
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from kernel.errors import ServiceUnavailable
-from kernel.internal_token import InternalTokenSigner, get_internal
+from kernel.internal_token import InternalTokenSigner, read_internal
 
 ACTIONS_AUDIENCE = "actions"
 # The labels of the actions service's bilans (services.actions.rules) this contract uses.
@@ -54,17 +53,12 @@ class BilanRefClient:
 
     async def bilans_of(self, convention_id: uuid.UUID) -> list[BilanRef]:
         url = self._base + bilans_path(convention_id)
-        try:
-            resp = await get_internal(self._http, url, self._signer, ACTIONS_AUDIENCE)
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(
-                "Service des actions injoignable : le bilan final ne peut pas être vérifié.",
-                headers={"Retry-After": "5"},
-            ) from exc
-        if resp.status_code != 200:
-            raise ServiceUnavailable(
-                f"Service des actions : réponse {resp.status_code}, le bilan final ne peut pas "
-                "être vérifié.",
-                headers={"Retry-After": "5"},
-            )
+        resp = await read_internal(
+            self._http,
+            url,
+            self._signer,
+            ACTIONS_AUDIENCE,
+            service="Service des actions",
+            consequence="le bilan final ne peut pas être vérifié.",
+        )
         return BilanRefs.model_validate_json(resp.content).items

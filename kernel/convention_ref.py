@@ -53,8 +53,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by, ins
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import QueryableAttribute
 
-from kernel.errors import NotFound, ServiceUnavailable
-from kernel.internal_token import InternalTokenSigner, get_internal
+from kernel.errors import NotFound
+from kernel.internal_token import InternalTokenSigner, read_internal
 from kernel.jobs import JobResources, PeriodicJob
 from kernel.principal import Principal
 
@@ -360,9 +360,22 @@ class ConventionRefClient:
         self._base = base_url.rstrip("/")
 
     async def _get(
-        self, url: str, params: dict[str, int] | dict[str, str] | None = None
+        self,
+        path: str,
+        params: dict[str, int] | dict[str, str] | None,
+        consequence: str,
+        accept: tuple[int, ...] = (200,),
     ) -> httpx.Response:
-        return await get_internal(self._http, url, self._signer, CONVENTIONS_AUDIENCE, params)
+        return await read_internal(
+            self._http,
+            self._base + path,
+            self._signer,
+            CONVENTIONS_AUDIENCE,
+            params,
+            service="Service des conventions",
+            consequence=consequence,
+            accept=accept,
+        )
 
     async def organisation_names(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
         """The names of organisations (a convention's signataires, an action's porteurs),
@@ -377,37 +390,31 @@ class ConventionRefClient:
         # The internal route takes at most ORGANISATIONS_PER_CALL ids at once.
         for start in range(0, len(wanted), ORGANISATIONS_PER_CALL):
             part = ",".join(str(i) for i in wanted[start : start + ORGANISATIONS_PER_CALL])
-            try:
-                resp = await self._get(self._base + ORGANISATIONS_PATH, {"ids": part})
-                resp.raise_for_status()
-            except httpx.HTTPError as exc:
-                raise ServiceUnavailable(
-                    "Service des conventions injoignable : les noms des organisations ne "
-                    "peuvent pas être lus.",
-                    headers={"Retry-After": "5"},
-                ) from exc
+            resp = await self._get(
+                ORGANISATIONS_PATH,
+                {"ids": part},
+                "les noms des organisations ne peuvent pas être lus.",
+            )
             found.update((item.id, item) for item in OrganisationNames.validate_json(resp.content))
         return found
 
     async def changes_after(self, seq: int, limit: int = 500) -> list[ConventionRef]:
-        try:
-            resp = await self._get(self._base + REFERENCES_PATH, {"after": seq, "limit": limit})
-            resp.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable("Service des conventions injoignable.") from exc
+        resp = await self._get(
+            REFERENCES_PATH,
+            {"after": seq, "limit": limit},
+            "les conventions ne peuvent pas être relues.",
+        )
         return ReferencesPage.model_validate_json(resp.content).items
 
     async def fetch(self, convention_id: uuid.UUID) -> ConventionRef | None:
-        try:
-            resp = await self._get(
-                f"{self._base}/internal/v1/conventions/{convention_id}/reference"
-            )
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable("Service des conventions injoignable.") from exc
+        resp = await self._get(
+            f"/internal/v1/conventions/{convention_id}/reference",
+            None,
+            "la convention ne peut pas être lue.",
+            accept=(200, 404),
+        )
         if resp.status_code == 404:
             return None
-        if resp.status_code != 200:
-            raise ServiceUnavailable(f"Service des conventions : réponse {resp.status_code}.")
         return ConventionRef.model_validate_json(resp.content)
 
 

@@ -20,7 +20,7 @@ import json
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Annotated, Any
 
 import httpx
@@ -29,7 +29,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
-from kernel.errors import Forbidden, Unauthorized
+from kernel.errors import RETRY_LATER, Forbidden, ServiceUnavailable, Unauthorized
 from kernel.principal import Grant, Principal, PrincipalKind
 
 INTERNAL_TOKEN_TYP = "coop-internal+jwt"  # noqa: S105 (a JWT "typ", not a secret)
@@ -216,6 +216,34 @@ async def get_internal(
         return await http.get(url, params=params, headers=_service_headers(signer, audience))
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
         return await http.get(url, params=params, headers=_service_headers(signer, audience))
+
+
+async def read_internal(
+    http: httpx.AsyncClient,
+    url: str,
+    signer: InternalTokenSigner,
+    audience: str,
+    params: httpx.QueryParams | Mapping[str, str | int | Sequence[str]] | None = None,
+    *,
+    service: str,
+    consequence: str,
+    accept: Collection[int] = (200,),
+) -> httpx.Response:
+    """`get_internal` for a reader that cannot go on without the answer: the other app
+    unreachable, or answering a status not in `accept`, is a 503 naming it and what
+    waits ("<service> injoignable : <consequence>"), retried by the caller's caller."""
+    try:
+        resp = await get_internal(http, url, signer, audience, params)
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailable(
+            f"{service} injoignable : {consequence}", headers={"Retry-After": RETRY_LATER}
+        ) from exc
+    if resp.status_code not in accept:
+        raise ServiceUnavailable(
+            f"{service} : réponse {resp.status_code}, {consequence}",
+            headers={"Retry-After": RETRY_LATER},
+        )
+    return resp
 
 
 def _service_headers(signer: InternalTokenSigner, audience: str) -> dict[str, str]:

@@ -45,8 +45,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.database import DbSession
-from kernel.errors import ServiceUnavailable
-from kernel.internal_token import CallingService, InternalTokenSigner, get_internal
+from kernel.internal_token import CallingService, InternalTokenSigner, read_internal
 
 OUTBOX_TABLE = "evenements"
 EVENTS_PATH = "/internal/v1/evenements"
@@ -160,18 +159,13 @@ class OutboxClient:
         self._base = base_url.rstrip("/")
 
     async def after(self, after: int, limit: int = 100) -> list[Evenement]:
-        try:
-            resp = await get_internal(
-                self._http,
-                self._base + EVENTS_PATH,
-                self._signer,
-                self.source,
-                {"after": after, "limit": limit},
-            )
-            resp.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(
-                f"Flux d'événements de « {self.source} » illisible.",
-                headers={"Retry-After": "5"},
-            ) from exc
+        resp = await read_internal(
+            self._http,
+            self._base + EVENTS_PATH,
+            self._signer,
+            self.source,
+            {"after": after, "limit": limit},
+            service=f"Flux d'événements de « {self.source} »",
+            consequence="les notifications attendront.",
+        )
         return Evenements.model_validate_json(resp.content).items

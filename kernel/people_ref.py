@@ -19,8 +19,8 @@ from collections.abc import Iterable
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel.errors import NotFound, ServiceUnavailable
-from kernel.internal_token import InternalTokenSigner, get_internal
+from kernel.errors import NotFound
+from kernel.internal_token import InternalTokenSigner, read_internal
 from kernel.principal import OrganisationKind, Role
 
 GATEWAY_AUDIENCE = "gateway"
@@ -115,21 +115,16 @@ class PersonnesClient:
         return PersonneContact.model_validate_json(resp.content)
 
     async def _get(self, path: str, params: dict[str, list[str]], not_found: str) -> httpx.Response:
-        try:
-            resp = await get_internal(
-                self._http, self._base + path, self._signer, GATEWAY_AUDIENCE, params
-            )
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(
-                "Passerelle injoignable : les personnes habilitées ne peuvent pas être lues.",
-                headers={"Retry-After": "5"},
-            ) from exc
+        resp = await read_internal(
+            self._http,
+            self._base + path,
+            self._signer,
+            GATEWAY_AUDIENCE,
+            params,
+            service="Passerelle",
+            consequence="les personnes habilitées ne peuvent pas être lues.",
+            accept=(200, 404),
+        )
         if resp.status_code == 404:
             raise NotFound(not_found)
-        if resp.status_code != 200:
-            raise ServiceUnavailable(
-                f"Passerelle : réponse {resp.status_code}, les personnes habilitées ne "
-                "peuvent pas être lues.",
-                headers={"Retry-After": "5"},
-            )
         return resp

@@ -19,8 +19,7 @@ import uuid
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel.errors import ServiceUnavailable
-from kernel.internal_token import InternalTokenSigner, get_internal
+from kernel.internal_token import InternalTokenSigner, read_internal
 
 ACTIONS_AUDIENCE = "actions"
 RAPPELS_PATH = "/internal/v1/rappels"
@@ -73,19 +72,13 @@ class RappelsClient:
         params: dict[str, str | int] = {"date": day.isoformat(), "limit": limit}
         if cursor is not None:
             params["cursor"] = cursor
-        try:
-            resp = await get_internal(
-                self._http, self._base + RAPPELS_PATH, self._signer, ACTIONS_AUDIENCE, params
-            )
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(
-                "Service des actions injoignable : les rappels de campagne attendront.",
-                headers={"Retry-After": "5"},
-            ) from exc
-        if resp.status_code != 200:
-            raise ServiceUnavailable(
-                f"Service des actions : réponse {resp.status_code}, les rappels de campagne "
-                "attendront.",
-                headers={"Retry-After": "5"},
-            )
+        resp = await read_internal(
+            self._http,
+            self._base + RAPPELS_PATH,
+            self._signer,
+            ACTIONS_AUDIENCE,
+            params,
+            service="Service des actions",
+            consequence="les rappels de campagne attendront.",
+        )
         return RappelsPage.model_validate_json(resp.content)

@@ -10,16 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI, Response
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
 from kernel import dev_keys
-from kernel.errors import Unauthorized
+from kernel.errors import ServiceUnavailable, Unauthorized
 from kernel.internal_token import (
     INTERNAL_TOKEN_TYP,
     LEEWAY_SECONDS,
     InternalTokenSigner,
     InternalTokenVerifier,
+    read_internal,
 )
 from kernel.principal import PrincipalKind, Role
 from tests.kernel.toy_app import create_toy_app
@@ -182,3 +184,36 @@ async def test_internal_routes_only_take_service_tokens(client: httpx.AsyncClien
     person = internal_token(CAF_A_AGENT, "conventions")
     refused = await client.get("/internal/v1/ping", headers={"authorization": f"Bearer {person}"})
     assert refused.status_code == 403
+
+
+async def test_an_internal_read_it_cannot_use_is_a_503_naming_what_waits() -> None:
+    """Every reader of another app's internal route (people, bilans, reminders, the
+    conventions' replica, event feeds) answers alike when that app cannot: a 503 with
+    Retry-After naming the app and what waits; a status the reader expects comes back."""
+    other = FastAPI()
+
+    @other.get("/en-panne")
+    async def broken() -> Response:
+        return Response(status_code=500)
+
+    @other.get("/absent")
+    async def absent() -> Response:
+        return Response(status_code=404)
+
+    signer = InternalTokenSigner("actions", dev_keys.private_jwk("actions"))
+    said = {"service": "Service des actions", "consequence": "les rappels attendront."}
+    async with running(other) as http:
+        with pytest.raises(ServiceUnavailable) as failed:
+            await read_internal(http, "http://testserver/en-panne", signer, "gateway", **said)
+        assert failed.value.detail == "Service des actions : réponse 500, les rappels attendront."
+        assert failed.value.headers == {"Retry-After": "5"}
+        with pytest.raises(ServiceUnavailable):
+            await read_internal(http, "http://testserver/absent", signer, "gateway", **said)
+        found = await read_internal(
+            http, "http://testserver/absent", signer, "gateway", accept=(200, 404), **said
+        )
+        assert found.status_code == 404
+    async with httpx.AsyncClient(timeout=2) as http:  # nothing listens on port 9
+        with pytest.raises(ServiceUnavailable) as failed:
+            await read_internal(http, "http://127.0.0.1:9/x", signer, "gateway", **said)
+        assert failed.value.detail == "Service des actions injoignable : les rappels attendront."
