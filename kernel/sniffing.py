@@ -191,6 +191,12 @@ def sanitize_filename(raw: str) -> CleanName:
     return CleanName(name=name, changed=name != raw)
 
 
+def name_from_title(title: str) -> str:
+    """A file name the suite writes from a title it holds (a convention's title may hold
+    a "/"): one clean file name, the slashes kept as dashes."""
+    return sanitize_filename(title.replace("/", "-").replace("\\", "-")).name
+
+
 def content_disposition(filename: str, disposition: str = "attachment") -> str:
     """ASCII fallback plus the exact UTF-8 name (``filename*``), for every browser."""
     fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")

@@ -70,41 +70,29 @@ async def invitation_created(
 async def access_requested(
     session: AsyncSession, demande: DemandeAcces, principal: Principal
 ) -> None:
-    caf_ids = await cafs_of(session, demande.organisation_id, OrganisationKind.collectivite)
-    await OUTBOX.record(
-        session,
-        DEMANDE_DEPOSEE,
-        {
-            "demande_id": str(demande.id),
-            "personne_id": str(demande.person_id),
-            "personne_nom": principal.name,
-            "organisation_id": str(demande.organisation_id),
-            "role": demande.role,
-            "caf_ids": caf_ids,
-        },
-        auteur_id=principal.subject,
-    )
+    donnees = await _demande_payload(session, demande)
+    donnees["personne_nom"] = principal.name
+    await OUTBOX.record(session, DEMANDE_DEPOSEE, donnees, auteur_id=principal.subject)
 
 
 async def access_decided(
     session: AsyncSession, demande: DemandeAcces, principal: Principal
 ) -> None:
-    caf_ids = await cafs_of(session, demande.organisation_id, OrganisationKind.collectivite)
-    await OUTBOX.record(
-        session,
-        DEMANDE_DECIDEE,
-        {
-            "demande_id": str(demande.id),
-            "personne_id": str(demande.person_id),
-            "organisation_id": str(demande.organisation_id),
-            "role": demande.role,
-            "statut": demande.status,
-            "motif": demande.reason,
-            "decide_par": principal.name,
-            "caf_ids": caf_ids,
-        },
-        auteur_id=principal.subject,
-    )
+    donnees = await _demande_payload(session, demande)
+    donnees |= {"statut": demande.status, "motif": demande.reason, "decide_par": principal.name}
+    await OUTBOX.record(session, DEMANDE_DECIDEE, donnees, auteur_id=principal.subject)
+
+
+async def _demande_payload(session: AsyncSession, demande: DemandeAcces) -> dict[str, JsonValue]:
+    """What every event of an access request names: it, its person, its organisation and
+    role, and the Cafs whose agents may approve it."""
+    return {
+        "demande_id": str(demande.id),
+        "personne_id": str(demande.person_id),
+        "organisation_id": str(demande.organisation_id),
+        "role": demande.role,
+        "caf_ids": await cafs_of(session, demande.organisation_id, OrganisationKind.collectivite),
+    }
 
 
 async def persons_erased(session: AsyncSession, personne_ids: list[uuid.UUID]) -> None:

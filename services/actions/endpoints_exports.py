@@ -10,7 +10,7 @@ from starlette.responses import StreamingResponse
 
 from kernel.database import DbSession
 from kernel.idempotency import IdempotentRoute
-from kernel.sniffing import content_disposition, sanitize_filename
+from kernel.sniffing import content_disposition, name_from_title
 from services.actions import service_exports
 from services.actions.dependencies import Ctx
 from services.actions.rights import ConventionRead
@@ -35,10 +35,8 @@ FormatParam = Annotated[
 
 
 def file_headers(name: str, fmt: FormatExport) -> dict[str, str]:
-    # A convention's title may hold a "/": the name must stay one file name.
-    clean = sanitize_filename(name.replace("/", "-").replace("\\", "-")).name
     return {
-        "Content-Disposition": content_disposition(f"{clean}.{fmt.value}"),
+        "Content-Disposition": content_disposition(f"{name_from_title(name)}.{fmt.value}"),
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, no-store",
     }

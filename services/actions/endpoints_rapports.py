@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from kernel.database import DbSession
 from kernel.etag import IfNoneMatch
 from kernel.idempotency import IdempotentRoute
-from kernel.sniffing import content_disposition, sanitize_filename
+from kernel.sniffing import content_disposition, name_from_title
 from services.actions import repository as repo
 from services.actions import service_bilans, service_rapports
 from services.actions.rights import BilanRead
@@ -64,10 +64,9 @@ async def _rapport(
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
     if preconditions.not_modified(tag.removeprefix("W/")):
         return Response(status_code=304, headers=headers)
-    # A convention's title may hold a "/": the name must stay one file name.
-    name = service_rapports.nom_fichier(rapport, fmt).replace("/", "-").replace("\\", "-")
+    name = name_from_title(service_rapports.nom_fichier(rapport, fmt))
     headers |= {
-        "Content-Disposition": content_disposition(sanitize_filename(name).name),
+        "Content-Disposition": content_disposition(name),
         "X-Content-Type-Options": "nosniff",
     }
     body = await service_rapports.render(rapport, fmt)
