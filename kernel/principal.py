@@ -66,6 +66,17 @@ class Principal(BaseModel):
         return self.kind is PrincipalKind.service
 
     @property
+    def person_id(self) -> uuid.UUID | None:
+        """The gateway-local id of the person calling (their `subject`); None for a
+        machine client or a service, which are nobody's notifications or preferences."""
+        if self.kind is not PrincipalKind.person:
+            return None
+        try:
+            return uuid.UUID(self.subject)
+        except ValueError:
+            return None
+
+    @property
     def is_national(self) -> bool:
         return any(g.role is Role.lecteur_national for g in self.grants)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.errors import Forbidden
-from kernel.principal import Principal, PrincipalKind
+from kernel.principal import Principal
 from services.notifications import repository_preferences as repo
 from services.notifications.models import Famille, ModeEnvoi
 
@@ -61,12 +61,9 @@ class PreferenceView:
 
 def _person(principal: Principal) -> uuid.UUID:
     """The person calling; machine clients have no preferences (403)."""
-    if principal.kind is PrincipalKind.person:
-        try:
-            return uuid.UUID(principal.subject)
-        except ValueError:
-            pass
-    raise Forbidden(MACHINE_CLIENT)
+    if (me := principal.person_id) is None:
+        raise Forbidden(MACHINE_CLIENT)
+    return me
 
 
 async def my_preferences(session: AsyncSession, principal: Principal) -> list[PreferenceView]:

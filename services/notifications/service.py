@@ -31,7 +31,7 @@ from kernel.errors import NotFound
 from kernel.outbox import Evenement, OutboxClient
 from kernel.pagination import keyset_page
 from kernel.people_ref import PersonneContact, PersonnesClient
-from kernel.principal import OrganisationKind, Principal, PrincipalKind, Role
+from kernel.principal import OrganisationKind, Principal, Role
 from services.notifications import mailer, preferences
 from services.notifications import repository as repo
 from services.notifications.messages import MESSAGES, PERSONNE_EFFACEE, Content, erased_persons
@@ -328,16 +328,6 @@ def _families_of(envoi: Envoi) -> list[Famille]:
 # --- in the app -----------------------------------------------------------------------------------
 
 
-def person_of(principal: Principal) -> uuid.UUID | None:
-    """The person a caller is (machine clients have no notifications)."""
-    if principal.kind is not PrincipalKind.person:
-        return None
-    try:
-        return uuid.UUID(principal.subject)
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True)
 class Listing:
     items: Sequence[Notification]
@@ -353,7 +343,7 @@ async def my_notifications(
     cursor: str | None,
     since: int | None,
 ) -> Listing:
-    me = person_of(principal)
+    me = principal.person_id
     if me is None:
         return Listing([], None, since or 0, 0)
     # The token first: a notification committed meanwhile comes with the next sync.
@@ -374,7 +364,7 @@ async def mark_read(
     session: AsyncSession, principal: Principal, notification_id: uuid.UUID
 ) -> Notification:
     """One of the caller's notifications, read (404 for anyone else's)."""
-    me = person_of(principal)
+    me = principal.person_id
     if me is None:
         raise NotFound("Notification introuvable.")
     await repo.mark_read(session, me, notification_id)
@@ -386,7 +376,7 @@ async def mark_read(
 
 
 async def mark_all_read(session: AsyncSession, principal: Principal) -> int:
-    me = person_of(principal)
+    me = principal.person_id
     if me is None:
         return 0
     return len(await repo.mark_read(session, me, None))
