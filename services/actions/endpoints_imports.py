@@ -4,8 +4,9 @@ mapping, commit."""
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.formparsers import MultiPartException
 from starlette.responses import StreamingResponse
@@ -48,8 +49,13 @@ def _answer(report: service_imports.Report, status_code: int = 200) -> Response:
         "(Diagnostic initial, Public cible, Objectifs opérationnels…) précédées de Référence, "
         "Axe, Titre, Porteurs, Statut, Thématique, Priorité, dates et Référent ; une feuille "
         "« Aide » dit ce que chaque colonne attend et nomme les porteurs possibles. Le CSV "
-        "(UTF-8 avec BOM, séparateur « ; ») ne contient que la première feuille. Réservé aux "
-        "lecteurs de la convention (404 sinon)."
+        "(UTF-8 avec BOM, séparateur « ; ») ne contient que la première feuille. Avec "
+        "`prerempli=true`, le classeur contient le plan tel qu'il est, une ligne par action "
+        "(référence, action parente, axe, titre, porteurs par leur nom, statut, champs de la "
+        "fiche) : on le modifie dans un tableur puis on l'importe de nouveau, les lignes "
+        "inchangées ne modifient rien ; les actions sans référence, qu'aucune ligne ne peut "
+        "désigner, sont listées à part (feuille « Actions sans référence », absente du CSV). "
+        "Réservé aux lecteurs de la convention (404 sinon)."
     ),
     response_class=StreamingResponse,
     responses=FILE_RESPONSES,
@@ -60,9 +66,16 @@ async def modele_import(
     session: DbSession,
     principal: ConventionRead,
     format: FormatParam = FormatExport.ods,
+    prerempli: Annotated[
+        bool,
+        Query(
+            description="Prérempli avec le plan d'actions actuel (une ligne par action), pour "
+            "le modifier dans un tableur et l'importer de nouveau ; par défaut, le modèle vide."
+        ),
+    ] = False,
 ) -> StreamingResponse:
-    name, sheets = await service_imports.template(ctx, session, principal, convention_id)
-    # CSV: the plan's sheet only (a CSV file has one); the « Aide » sheet in ODS, XLSX.
+    name, sheets = await service_imports.template(ctx, session, principal, convention_id, prerempli)
+    # CSV: the plan's sheet only (a CSV file has one); the others in ODS, XLSX.
     if format is FormatExport.csv:
         chunks = csv_chunks(sheets[0])
     elif format is FormatExport.xlsx:

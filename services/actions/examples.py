@@ -230,6 +230,7 @@ RAPPORT_IMPORT: dict[str, Any] = {
             "reference": "1.2",
             "titre": ACTION_IN["titre"],
             "operation": "création",
+            "action_parente": None,
             "axe": "Répondre aux besoins d'accueil diversifiés des jeunes enfants",
             "axe_nouveau": False,
             "action_id": None,
@@ -238,12 +239,14 @@ RAPPORT_IMPORT: dict[str, Any] = {
                 {"saisi": "Voiron", "organisation_id": VOIRON, "nom": "Voiron", "par": "nom"}
             ],
             "erreurs": [],
+            "avertissements": [],
         },
         {
             "ligne": 3,
             "reference": "1.3",
             "titre": "Créer un relais petite enfance",
             "operation": "refusée",
+            "action_parente": "1.2",
             "axe": "Répondre aux besoins d'accueil diversifiés des jeunes enfants",
             "axe_nouveau": False,
             "action_id": None,
@@ -259,6 +262,7 @@ RAPPORT_IMPORT: dict[str, Any] = {
                     "suggestions": ["Voiron"],
                 }
             ],
+            "avertissements": [],
         },
     ],
     "cree_le": "2026-04-10T09:30:00Z",

@@ -20,6 +20,7 @@ _ACTION_FIELDS = {
     "reference": "Référence",
     "titre": "Titre",
     "axe_id": "Axe",
+    "parent_id": "Action parente",
     "position": "Rang dans l'axe",
     "thematique": "Thématique",
     "date_debut": "Date de début",

@@ -41,7 +41,7 @@ from kernel.tabular import (
 from kernel.tabular.mapping import normalise_header
 from kernel.tabular.reader import column_name
 from kernel.validation_messages import french_message
-from services.actions.rules import FICHE_LABELS, Priorite, StatutAction
+from services.actions.rules import FICHE_LABELS, Priorite, StatutAction, refus_rattachement
 from services.actions.schemas import LigneImport
 
 SEPARATEURS = re.compile(r"[;\n]+")
@@ -82,11 +82,20 @@ CHAMPS: tuple[Champ, ...] = (
         "un nouvel import met à jour l'action qui porte cette référence.",
     ),
     Champ(
+        "parent",
+        Column("Action parente", width=12),
+        ("Référence parente", "Réf. parente", "Sous-action de", "Action mère", "Parent"),
+        aide="Pour une sous-action : la référence de son action (dans ce fichier ou déjà dans "
+        "le plan ; un seul niveau : une sous-action n'a pas de sous-actions). Vide : une "
+        "action de l'axe. La sous-action est dans l'axe de son action.",
+    ),
+    Champ(
         "axe",
         Column("Axe", width=30),
         ("Axe stratégique", "Objectif stratégique", "Orientation", "Objectif partagé"),
         required=True,
-        aide="Titre de l'axe (créé s'il n'existe pas encore) ou son numéro dans le plan.",
+        aide="Titre de l'axe (créé s'il n'existe pas encore) ou son numéro dans le plan ; "
+        "facultatif pour une sous-action (celui de son action).",
     ),
     Champ(
         "titre",
@@ -118,8 +127,9 @@ CHAMPS: tuple[Champ, ...] = (
 )
 BY_KEY = {c.key: c for c in CHAMPS}
 EXPECTED = tuple(Expected(c.key, c.label, c.synonyms, c.required) for c in CHAMPS)
-# The fields an import writes on an action (the others, `axe` and `porteurs`, are ids).
-PLAIN_FIELDS = tuple(c.key for c in CHAMPS if c.key not in ("axe", "porteurs"))
+# The fields an import writes on an action (the others, `axe`, `porteurs` and `parent`,
+# are ids).
+PLAIN_FIELDS = tuple(c.key for c in CHAMPS if c.key not in ("axe", "porteurs", "parent"))
 
 FEUILLE_PLAN = "Plan d’actions"  # a typographic apostrophe: sheet names refuse '
 FEUILLE_AIDE = "Aide"
@@ -130,16 +140,61 @@ COLONNES_AIDE = (
 )
 
 
-def template_sheets(porteurs: Sequence[str]) -> tuple[Sheet, Sheet]:
-    """The template: the plan's sheet (headers only) and a help sheet (read by people,
-    never imported: the import reads the first sheet)."""
+FEUILLE_SANS_REFERENCE = "Actions sans référence"
+COLONNES_SANS_REFERENCE = (
+    Column("Axe", width=30),
+    Column("Titre", width=40),
+    Column("Action parente", width=40),
+    Column("Pourquoi elle n'est pas dans le plan", width=80),
+)
+SANS_REFERENCE = (
+    "Sans référence, aucune ligne ne désigne cette action : importée, elle serait créée une "
+    "seconde fois. Donnez-lui une référence dans Coopération (modifier l'action), puis "
+    "téléchargez de nouveau le plan prérempli."
+)
+PARENT_SANS_REFERENCE = (
+    "Son action parente n'a pas de référence : la colonne « Action parente » ne peut pas la "
+    "nommer. Donnez une référence à l'action parente dans Coopération, puis téléchargez de "
+    "nouveau le plan prérempli."
+)
+
+
+@dataclass(frozen=True)
+class Prerempli:
+    """The plan as it stands, for a prefilled template: one row per action (its values
+    by field key), and the actions no row can name (axe, titre, parent's titre, why)."""
+
+    lignes: Sequence[Mapping[str, CellValue]]
+    a_part: Sequence[tuple[CellValue, ...]]
+
+
+def template_sheets(porteurs: Sequence[str], plan: Prerempli | None = None) -> tuple[Sheet, ...]:
+    """The template: the plan's sheet (headers only, or one row per action when
+    prefilled) and a help sheet (read by people, never imported: the import reads the
+    first sheet); prefilled, the actions no row can name in a third one."""
     aide: list[tuple[CellValue, ...]] = [(c.label, c.required, c.aide or None) for c in CHAMPS]
     if porteurs:
         aide.append(("Porteurs possibles", None, " ; ".join(porteurs)))
-    return (
-        Sheet(FEUILLE_PLAN, [c.column for c in CHAMPS], []),
+    rows: list[tuple[CellValue, ...]] = []
+    if plan is not None:
+        rows = [tuple(values.get(c.key) for c in CHAMPS) for values in plan.lignes]
+        note = (
+            "Une ligne par action du plan tel qu'il est : modifiez les cellules, ajoutez des "
+            "lignes, puis importez le fichier ; les lignes inchangées ne modifient rien."
+        )
+        if plan.a_part:
+            note += (
+                f" {len(plan.a_part)} action(s) n'y figurent pas, faute de référence : voir "
+                f"la feuille « {FEUILLE_SANS_REFERENCE} »."
+            )
+        aide.append(("Plan prérempli", None, note))
+    sheets = [
+        Sheet(FEUILLE_PLAN, [c.column for c in CHAMPS], rows),
         Sheet(FEUILLE_AIDE, COLONNES_AIDE, aide),
-    )
+    ]
+    if plan is not None and plan.a_part:
+        sheets.append(Sheet(FEUILLE_SANS_REFERENCE, COLONNES_SANS_REFERENCE, plan.a_part))
+    return tuple(sheets)
 
 
 # --- the plan as it stands -----------------------------------------------------------
@@ -168,6 +223,11 @@ class ActionExistante:
     valeurs: Mapping[str, Any]  # the `PLAIN_FIELDS` fields, as stored
     porteur_ids: tuple[uuid.UUID, ...]
 
+    @property
+    def reference(self) -> str | None:
+        ref = self.valeurs.get("reference")
+        return None if ref is None else str(ref)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -176,6 +236,9 @@ class Plan:
     porteurs: Sequence[Organisation]  # the convention's signatory collectivités
     # None when new actions are accepted; else why not (an ended convention).
     creation_refusee: str | None = None
+    # The actions without a référence: no row names them, but they may be parents or
+    # sous-actions of the rows' actions.
+    sans_reference: Sequence[ActionExistante] = ()
 
 
 # --- the report ----------------------------------------------------------------------
@@ -187,10 +250,13 @@ class Ligne:
     reference: str | None
     titre: str | None
     operation: Operation = Operation.refusee
+    # The référence of its action when the row is a sous-action (« Action parente »).
+    parent: str | None = None
     axe: str | None = None
     axe_nouveau: bool = False
     changements: list[str] = field(default_factory=list)
     erreurs: list[dict[str, Any]] = field(default_factory=list)
+    avertissements: list[str] = field(default_factory=list)
     porteurs: list[dict[str, Any]] = field(default_factory=list)
     # What a commit writes: the action (when it exists) and its fields.
     action_id: uuid.UUID | None = None
@@ -214,12 +280,14 @@ class Ligne:
             "reference": self.reference,
             "titre": self.titre,
             "operation": self.operation.value,
+            "action_parente": self.parent,
             "axe": self.axe,
             "axe_nouveau": self.axe_nouveau,
             "action_id": str(self.action_id) if self.action_id else None,
             "changements": self.changements,
             "porteurs": self.porteurs,
             "erreurs": self.erreurs,
+            "avertissements": self.avertissements,
         }
 
 
@@ -365,10 +433,9 @@ def essai(
     )
     missing = [c.label for c in CHAMPS if c.required and c.key not in columns]
     porteurs = Porteurs(plan.porteurs)
-    axes_by_title = {_norm(a.titre): a for a in plan.axes}
-    axes_by_position = {a.position: a for a in plan.axes}
-    new_axes: dict[str, str] = {}
+    axes = _Axes(plan.axes)
     lignes: list[Ligne] = []
+    read: list[tuple[Ligne, dict[str, Any], dict[str, Any]]] = []
     first_line: dict[str, int] = {}
     for row in rows:
         ligne = Ligne(row.line, None, None)
@@ -377,7 +444,10 @@ def essai(
             continue
         values = _read_row(row, columns, porteurs, ligne)
         ligne.reference, ligne.titre = values.get("reference"), values.get("titre")
-        for key in ("reference", "axe", "titre", "porteurs"):
+        ligne.parent = values.get("parent")
+        # A sous-action's axe is its action's: its own cell may stay empty.
+        needed = ("reference", "titre", "porteurs") + (() if ligne.parent else ("axe",))
+        for key in needed:
             if not values.get(key) and not any(
                 e["champ"] == BY_KEY[key].label for e in ligne.erreurs
             ):
@@ -394,33 +464,122 @@ def essai(
                 )
             else:
                 first_line[reference] = row.line
-        axe_text = values.get("axe")
-        if axe_text:
-            _place(ligne, axe_text, axes_by_title, axes_by_position, new_axes)
+        if values.get("axe") and not ligne.parent:
+            axes.place(ligne, values["axe"])
+        read.append((ligne, values, checked))
+    famille = _Famille(plan, [ligne for ligne, _, _ in read], "parent" in columns)
+    for ligne, values, checked in read:
+        if ligne.parent is not None:
+            famille.attach(ligne, values.get("axe"), axes, columns["parent"])
         if ligne.erreurs:
             continue
-        existing = plan.actions.get(str(reference))
+        existing = plan.actions.get(str(ligne.reference))
         checked["porteur_ids"] = values["porteurs"]
-        _plan_row(ligne, checked, existing, plan, columns)
-    return Essai(lignes, missing, list(new_axes.values()))
+        _plan_row(ligne, checked, existing, plan, columns, famille)
+    return Essai(lignes, missing, axes.nouveaux())
 
 
-def _place(
-    ligne: Ligne,
-    text: str,
-    by_title: Mapping[str, AxeExistant],
-    by_position: Mapping[int, AxeExistant],
-    new_axes: dict[str, str],
-) -> None:
-    """The row's axe: an existing one by title or number, else a new one by title."""
-    found = by_title.get(_norm(text))
-    if found is None and text.isdigit():
-        found = by_position.get(int(text))
-    if found is not None:
-        ligne.axe, ligne.axe_id = found.titre, found.id
-        return
-    ligne.axe, ligne.axe_nouveau = text, True
-    new_axes.setdefault(_norm(text), text)
+class _Axes:
+    """The plan's axes, by title and by number, and those the file would add."""
+
+    def __init__(self, axes: Sequence[AxeExistant]) -> None:
+        self.by_title = {_norm(a.titre): a for a in axes}
+        self.by_position = {a.position: a for a in axes}
+        self.by_id = {a.id: a for a in axes}
+        self.new: dict[str, str] = {}
+
+    def find(self, text: str) -> AxeExistant | None:
+        found = self.by_title.get(_norm(text))
+        if found is None and text.isdigit():
+            found = self.by_position.get(int(text))
+        return found
+
+    def place(self, ligne: Ligne, text: str) -> None:
+        """The row's axe: an existing one by title or number, else a new one by title."""
+        found = self.find(text)
+        if found is not None:
+            ligne.axe, ligne.axe_id = found.titre, found.id
+            return
+        ligne.axe, ligne.axe_nouveau = text, True
+        self.new.setdefault(_norm(text), text)
+
+    def nouveaux(self) -> list[str]:
+        return list(self.new.values())
+
+
+Cle = str | uuid.UUID  # an action: its référence, or its id when it has none
+
+
+class _Famille:
+    """Whose sous-action each action is once the file is applied: the plan as it stands,
+    changed by the rows (when the file has the « Action parente » column)."""
+
+    def __init__(self, plan: Plan, lignes: Sequence[Ligne], with_column: bool) -> None:
+        existing = [*plan.actions.values(), *plan.sans_reference]
+        by_id = {a.id: a for a in existing}
+        self.existing = plan.actions
+        # Each action's parent as it stands (its référence, or its id when it has none).
+        self.before: dict[uuid.UUID, Cle | None] = {}
+        for a in existing:
+            parent = by_id.get(a.parent_id) if a.parent_id is not None else None
+            self.before[a.id] = _cle(parent) if parent is not None else a.parent_id
+        self.parent_of: dict[Cle, Cle | None] = {_cle(a): self.before[a.id] for a in existing}
+        self.rows: dict[str, Ligne] = {}
+        for ligne in lignes:
+            if ligne.reference is None or ligne.reference in self.rows:
+                continue  # refused already (no référence, or that of an earlier row)
+            self.rows[ligne.reference] = ligne
+            if with_column:
+                self.parent_of[ligne.reference] = ligne.parent
+        self.parents = {p for p in self.parent_of.values() if p is not None}
+        self.with_column = with_column
+
+    def parent_before(self, existing: ActionExistante) -> Cle | None:
+        return self.before.get(existing.id)
+
+    def attach(self, ligne: Ligne, axe_text: str | None, axes: _Axes, column: int) -> None:
+        """The row names its action (`ligne.parent`): known, one level only (the API's
+        rule, `rules.refus_rattachement`), and the sous-action in its action's axe."""
+        parent = str(ligne.parent)
+        if parent not in self.rows and parent not in self.existing:
+            ligne.refuse(
+                "parent",
+                column,
+                f"l'action parente « {parent} » n'est ni une ligne du fichier ni une action "
+                "du plan.",
+            )
+            return
+        refus = refus_rattachement(
+            ligne.reference,
+            parent,
+            self.parent_of.get(parent),
+            ligne.reference is not None and ligne.reference in self.parents,
+        )
+        if refus is not None:
+            ligne.refuse("parent", column, refus)
+            return
+        row = self.rows.get(parent)
+        if row is not None:
+            ligne.axe, ligne.axe_id, ligne.axe_nouveau = row.axe, row.axe_id, row.axe_nouveau
+        else:
+            axe = axes.by_id[self.existing[parent].axe_id]
+            ligne.axe, ligne.axe_id = axe.titre, axe.id
+        if axe_text and ligne.axe is not None:
+            found = axes.find(axe_text)
+            same = (
+                found.id == ligne.axe_id
+                if found is not None
+                else _norm(axe_text) == _norm(ligne.axe)
+            )
+            if not same:
+                ligne.avertissements.append(
+                    f"« {axe_text} » n'est pas l'axe de l'action parente : une sous-action "
+                    f"est dans l'axe de son action, « {ligne.axe} »."
+                )
+
+
+def _cle(action: ActionExistante) -> Cle:
+    return action.reference if action.reference is not None else action.id
 
 
 def _plan_row(
@@ -429,6 +588,7 @@ def _plan_row(
     existing: ActionExistante | None,
     plan: Plan,
     columns: Mapping[str, int],
+    famille: _Famille,
 ) -> None:
     if existing is None:
         if plan.creation_refusee is not None:
@@ -447,16 +607,27 @@ def _plan_row(
             continue  # a status is never emptied: an empty cell keeps it
         elif _stored(existing.valeurs.get(key)) != value:
             changes[key] = value
-    if ligne.axe_id != existing.axe_id:
-        if existing.parent_id is not None:
-            ligne.refuse(
-                "axe",
-                columns.get("axe"),
-                "une sous-action suit son action : changez l'axe de l'action parente.",
-            )
-            return
-        changes["axe_id"] = ligne.axe_id  # None: the new axe, created at commit
-    labels = {**{c.key: c.label for c in CHAMPS}, "porteur_ids": "Porteurs", "axe_id": "Axe"}
+    before = famille.parent_before(existing)
+    if famille.with_column and ligne.parent != before:
+        changes["parent_id"] = ligne.parent  # a référence, its id found at commit
+    parent = ligne.parent if famille.with_column else before
+    if parent is None:
+        if ligne.axe_id != existing.axe_id:
+            changes["axe_id"] = ligne.axe_id  # None: the new axe, created at commit
+    elif not famille.with_column and ligne.axe_id != existing.axe_id:
+        ligne.refuse(
+            "axe",
+            columns.get("axe"),
+            "une sous-action suit son action : changez l'axe de l'action parente.",
+        )
+        return
+    # else a sous-action: in its action's axe, where its action is or goes.
+    labels = {
+        **{c.key: c.label for c in CHAMPS},
+        "porteur_ids": "Porteurs",
+        "axe_id": "Axe",
+        "parent_id": BY_KEY["parent"].label,
+    }
     ligne.changements = [labels[k] for k in changes]
     ligne.valeurs = changes
     ligne.operation = Operation.modification if changes else Operation.inchangee

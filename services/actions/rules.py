@@ -317,6 +317,29 @@ def en_retard(statut: str, date_echeance: dt.date | None, today: dt.date) -> boo
     return date_echeance is not None and date_echeance < today and statut not in STATUTS_CLOS
 
 
+# --- sous-actions: one level only -----------------------------------------------------
+
+MEME_AXE_QUE_LE_PARENT = "Une sous-action est dans le même axe que son action."
+
+
+def refus_rattachement(
+    action: object | None, parent: object, parent_du_parent: object | None, a_des_sous_actions: bool
+) -> str | None:
+    """Why `action` may not become a sous-action of `parent`, or None: a plan has one
+    level of sous-actions (fiche-action, then its sous-actions). The API's writes give
+    ids, the import références (its rows have no id yet): the same rule for both.
+    `parent_du_parent`: the parent's own parent once the write is done."""
+    if action is not None and parent == action:
+        return "Une action ne peut pas être sa propre action parente."
+    if parent_du_parent is not None and parent_du_parent == action:
+        return "Deux actions ne peuvent pas être chacune l'action parente de l'autre."
+    if parent_du_parent is not None:
+        return "Une sous-action ne peut pas avoir elle-même de sous-actions."
+    if a_des_sous_actions:
+        return "Une action qui a des sous-actions ne peut pas devenir une sous-action."
+    return None
+
+
 # --- bilans: when each kind is expected -----------------------------------------------
 # Art. 9 (003): "Des points d'étape annuels …", "Un échange plus approfondi … à
 # mi-parcours … bilan intermédiaire", "Un échange … en fin de période … bilan final".

@@ -235,6 +235,12 @@ class ActionPatch(FicheFields, _Dates):
     axe_id: uuid.UUID | None = Field(
         default=None, description="Un autre axe : l'action y passe, à la fin."
     )
+    parent_id: uuid.UUID | None = Field(
+        default=None,
+        description="Une autre action de la convention : celle-ci en devient une sous-action "
+        "(un seul niveau ; elle passe dans l'axe de cette action). null : elle redevient une "
+        "action de son axe. Réservé aux agents de la Caf.",
+    )
     reference: Reference | None = Field(default=None, description=_REFERENCE)
     titre: Titre | None = Field(default=None, description="Nouveau titre de l'action.")
     thematique: Court | None = Field(default=None, description=_THEMATIQUE)

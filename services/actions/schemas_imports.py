@@ -43,12 +43,22 @@ class LigneRapport(BaseModel):
     operation: str = Field(
         description="« création », « modification », « inchangée » ou « refusée »."
     )
-    axe: str | None = Field(description="L'axe de l'action (titre).")
+    action_parente: str | None = Field(
+        description="Pour une sous-action : la référence de son action (colonne « Action "
+        "parente ») ; null pour une action de l'axe."
+    )
+    axe: str | None = Field(
+        description="L'axe de l'action (titre ; celui de son action pour une sous-action)."
+    )
     axe_nouveau: bool = Field(description="L'axe n'existe pas encore : il sera créé.")
     action_id: uuid.UUID | None = Field(description="L'action existante qu'elle met à jour.")
     changements: list[str] = Field(description="Les champs qui changeraient (libellés).")
     porteurs: list[PorteurReconnu] = Field(description="Les porteurs reconnus.")
     erreurs: list[ErreurLigne] = Field(description="Les motifs de refus (vide sinon).")
+    avertissements: list[str] = Field(
+        description="Ce qui n'empêche pas la ligne d'être importée mais mérite d'être lu "
+        "(ex. l'axe d'une sous-action, qui est toujours celui de son action)."
+    )
 
 
 class Colonne(BaseModel):

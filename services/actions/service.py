@@ -27,8 +27,10 @@ from services.actions.models import Action, Axe, Indicateur, ValeurIndicateur
 from services.actions.rules import (
     AVERTISSEMENT_VERBE,
     FICHE_LABELS,
+    MEME_AXE_QUE_LE_PARENT,
     en_retard,
     progression,
+    refus_rattachement,
     titre_commence_par_un_verbe,
 )
 from services.actions.schemas import (
@@ -449,6 +451,28 @@ async def require_free_reference(
         )
 
 
+async def _parent(
+    session: AsyncSession,
+    convention_id: uuid.UUID,
+    parent_id: uuid.UUID,
+    action: Action | None,
+) -> Action:
+    """The action `action` (None: a new one) may become a sous-action of: in the same
+    convention (422), and one level only (`rules.refus_rattachement`, 409)."""
+    parent = await repo.action_in_convention(session, parent_id, convention_id)
+    if parent is None:
+        raise InvalidPayload(
+            "Action parente inconnue dans cette convention.", errors=[{"field": "parent_id"}]
+        )
+    has_children = action is not None and bool(await repo.children_ids(session, action.id))
+    refus = refus_rattachement(
+        action.id if action is not None else None, parent.id, parent.parent_id, has_children
+    )
+    if refus is not None:
+        raise Conflict(refus, errors=[{"field": "parent_id", "message": refus}])
+    return parent
+
+
 async def add_action(
     ctx: ActionsContext,
     session: AsyncSession,
@@ -470,15 +494,9 @@ async def add_action(
     if axe is None:
         raise InvalidPayload("Axe inconnu dans cette convention.", errors=[{"field": "axe_id"}])
     if data.parent_id is not None:
-        parent = await repo.action_in_convention(session, data.parent_id, convention_id)
-        if parent is None:
-            raise InvalidPayload(
-                "Action parente inconnue dans cette convention.", errors=[{"field": "parent_id"}]
-            )
-        if parent.parent_id is not None:
-            raise Conflict("Une sous-action ne peut pas avoir elle-même de sous-actions.")
+        parent = await _parent(session, convention_id, data.parent_id, None)
         if parent.axe_id != axe.id:
-            raise Conflict("Une sous-action est dans le même axe que son action.")
+            raise Conflict(MEME_AXE_QUE_LE_PARENT)
     await require_free_reference(session, convention_id, data.reference, None)
     values = data.model_dump(exclude={"axe_id", "parent_id", "porteur_ids"})
     action = Action(
@@ -551,12 +569,20 @@ async def change_action(
         if not may_write_action(principal, convention, changes["porteur_ids"]):
             raise Forbidden("Vous ne pouvez pas retirer votre collectivité des porteurs.")
         changes["porteur_ids"] = list(dict.fromkeys(changes["porteur_ids"]))
+    parent_id = changes.get("parent_id", action.parent_id)
+    if parent_id != action.parent_id:
+        require_caf_agent(principal, convention, "rattacher une action à une autre")
+        if parent_id is not None:
+            parent = await _parent(session, action.convention_id, parent_id, action)
+            if changes.get("axe_id", parent.axe_id) != parent.axe_id:
+                raise Conflict(MEME_AXE_QUE_LE_PARENT, errors=[{"field": "axe_id"}])
+            changes["axe_id"] = parent.axe_id
     if "axe_id" in changes and changes["axe_id"] != action.axe_id:
         require_caf_agent(principal, convention, "déplacer une action vers un autre axe")
         target = await repo.axe_in_convention(session, changes["axe_id"], action.convention_id)
         if target is None:
             raise InvalidPayload("Axe inconnu dans cette convention.", errors=[{"field": "axe_id"}])
-        if action.parent_id is not None:
+        if action.parent_id is not None and parent_id == action.parent_id:
             raise Conflict("Une sous-action suit son action : déplacez l'action parente.")
         position = await repo.next_action_position(session, target.id)
         action.position = position
@@ -581,7 +607,8 @@ async def change_action(
         setattr(action, name, value.value if hasattr(value, "value") else value)
     await repo.touch(session, action)
     await session.flush()
-    await HISTORY.record(session, principal, kind, action, before)
+    # Recorded as what it is now (a sous-action under its new parent, or an action).
+    await HISTORY.record(session, principal, action_kind(action.parent_id), action, before)
     return action
 
 

@@ -19,6 +19,7 @@ import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -129,8 +130,8 @@ async def build_plan(
         service.require_convention_accepts(ctx, principal, convention, service.Travail.nouveau)
     except Conflict as exc:
         refus = str(exc.args[0]) if exc.args else "La convention n'accepte plus d'actions."
-    existing = {
-        a.reference: ActionExistante(
+    existing = [
+        ActionExistante(
             a.id,
             a.axe_id,
             a.parent_id,
@@ -138,13 +139,13 @@ async def build_plan(
             tuple(a.porteur_ids),
         )
         for a in actions
-        if a.reference is not None
-    }
+    ]
     return Plan(
         axes=[AxeExistant(a.id, a.titre, a.position) for a in axes],
-        actions=existing,
+        actions={a.reference: a for a in existing if a.reference is not None},
         porteurs=porteurs,
         creation_refusee=refus,
+        sans_reference=[a for a in existing if a.reference is None],
     )
 
 
@@ -409,6 +410,17 @@ async def set_mapping(
     return report
 
 
+def _rang(ligne: imports.Ligne, by_id: Mapping[uuid.UUID, Action]) -> int:
+    """The order of a commit's writes, so that each is valid when it is made (one level
+    of sous-actions): the actions first (a new parent exists, a sous-action leaving its
+    parent for the axe is out of the way), then the sous-actions that have none of their
+    own, last the actions becoming sous-actions (their own have moved by then)."""
+    if ligne.parent is None:
+        return 0
+    action = by_id.get(ligne.action_id) if ligne.action_id is not None else None
+    return 2 if action is not None and action.parent_id is None else 1
+
+
 def _refuse_if_done(imp: ImportPlan) -> None:
     if imp.etat == VALIDE:
         raise Conflict(
@@ -446,16 +458,21 @@ async def commit(
         axe = await service.add_axe(session, principal, convention, AxeIn(titre=titre))
         new_axes[normalise_header(titre)] = axe.id
     by_id = {a.id: a for a in actions}
-    for ligne in result.lignes:
+    ids = {a.reference: a.id for a in actions if a.reference is not None}
+    for ligne in sorted(result.lignes, key=lambda ligne: _rang(ligne, by_id)):
         axe_id = ligne.axe_id or new_axes[normalise_header(str(ligne.axe))]
+        parent_id = ids[ligne.parent] if ligne.parent is not None else None
         if ligne.operation is Operation.creation:
-            data = ActionIn(axe_id=axe_id, **ligne.valeurs)
+            data = ActionIn(axe_id=axe_id, parent_id=parent_id, **ligne.valeurs)
             created = await service.add_action(ctx, session, principal, convention, data)
             ligne.action_id = created.id
+            ids[str(ligne.reference)] = created.id
         elif ligne.operation is Operation.modification:
             valeurs = dict(ligne.valeurs)
             if "axe_id" in valeurs:
                 valeurs["axe_id"] = axe_id
+            if "parent_id" in valeurs:
+                valeurs["parent_id"] = parent_id
             action = by_id[ligne.action_id] if ligne.action_id else None
             assert action is not None
             await service.change_action(
@@ -478,11 +495,61 @@ async def commit(
 
 
 async def template(
-    ctx: ActionsContext, session: AsyncSession, principal: Principal, convention_id: uuid.UUID
-) -> tuple[str, tuple[Sheet, Sheet]]:
-    """The template's name and sheets, for a reader of the convention."""
+    ctx: ActionsContext,
+    session: AsyncSession,
+    principal: Principal,
+    convention_id: uuid.UUID,
+    prerempli: bool,
+) -> tuple[str, tuple[Sheet, ...]]:
+    """The template's name and sheets, for a reader of the convention; `prerempli`: with
+    the plan as it stands, so that it is edited in a spreadsheet and imported again."""
     convention = await ctx.replica.readable(session, convention_id, principal)
     noms = sorted(
         convention.noms.get(i) or str(i) for i in service.collectivites_signataires(convention)
     )
-    return f"modele-import-plan-{convention.titre}", imports.template_sheets(noms)
+    if not prerempli:
+        return f"modele-import-plan-{convention.titre}", imports.template_sheets(noms)
+    axes, actions = await plan_rows(session, convention_id, for_update=False)
+    plan = prefilled(axes, actions, convention.noms)
+    return f"plan-d-actions-{convention.titre}", imports.template_sheets(noms, plan)
+
+
+def prefilled(
+    axes: Sequence[Axe], actions: Sequence[Action], noms: Mapping[uuid.UUID, str]
+) -> imports.Prerempli:
+    """One row per action, in the plan's order (each action followed by its
+    sous-actions), with the values an import reads back unchanged. An action without
+    référence (or a sous-action whose parent has none) cannot be named by a row: it is
+    listed apart, so that importing the file as it is changes nothing."""
+    by_id = {a.id: a for a in actions}
+    children: dict[uuid.UUID, list[Action]] = {}
+    for a in actions:
+        if a.parent_id is not None:
+            children.setdefault(a.parent_id, []).append(a)
+    titres = {a.id: a.titre for a in axes}
+    lignes: list[dict[str, Any]] = []
+    a_part: list[tuple[Any, ...]] = []
+    ordered = sorted(actions, key=lambda a: a.position)
+    for axe in axes:
+        for top in (a for a in ordered if a.axe_id == axe.id and a.parent_id is None):
+            for action in [top, *sorted(children.get(top.id, []), key=lambda a: a.position)]:
+                parent = by_id.get(action.parent_id) if action.parent_id is not None else None
+                if action.reference is None or (parent is not None and parent.reference is None):
+                    why = (
+                        imports.SANS_REFERENCE
+                        if action.reference is None
+                        else imports.PARENT_SANS_REFERENCE
+                    )
+                    parent_titre = parent.titre if parent is not None else None
+                    a_part.append((titres[axe.id], action.titre, parent_titre, why))
+                    continue
+                values = {k: _cell(getattr(action, k)) for k in imports.PLAIN_FIELDS}
+                values["parent"] = parent.reference if parent is not None else None
+                values["axe"] = titres[axe.id]
+                values["porteurs"] = " ; ".join(noms.get(p) or str(p) for p in action.porteur_ids)
+                lignes.append(values)
+    return imports.Prerempli(lignes, a_part)
+
+
+def _cell(value: Any) -> Any:
+    return value.value if isinstance(value, StrEnum) else value

@@ -134,7 +134,7 @@ async def test_template_has_the_fiche_fields(api: Api, fmt: str) -> None:
         assert wb.sheetnames == ["Plan d’actions", "Aide"]
     else:
         header = next(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
-    assert header[:4] == ["Référence", "Axe", "Titre", "Porteurs"]
+    assert header[:5] == ["Référence", "Action parente", "Axe", "Titre", "Porteurs"]
     # DOMAIN.md's exact labels of the fiche-action.
     assert header[-10:] == list(FICHE_LABELS.values())
     assert "Echéances de réalisation" in header
@@ -249,12 +249,12 @@ async def test_refused_rows_are_located_and_nothing_is_written(
     assert body["valide"] is False
     assert body["totaux"]["refusee"] == 3
     near = body["lignes"][0]["erreurs"][0]
-    assert (near["ligne"], near["colonne"], near["champ"]) == (2, "D", "Porteurs")
+    assert (near["ligne"], near["colonne"], near["champ"]) == (2, "E", "Porteurs")
     assert near["suggestions"] == [X, Z]  # the closest first
     assert "Vouliez-vous dire « Collectivité X (test) » ou" in near["message"]
     assert "ligne 2" in body["lignes"][1]["erreurs"][0]["message"]
     third = {(e["colonne"], e["champ"]) for e in body["lignes"][2]["erreurs"]}
-    assert {("C", "Titre"), ("E", "Statut"), ("H", "Date de début")} <= third
+    assert {("D", "Titre"), ("F", "Statut"), ("I", "Date de début")} <= third
     r = await commit(api, report)
     assert r.status_code == 409
     assert r.json()["code"] == "import-refuse"
