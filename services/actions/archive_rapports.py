@@ -6,7 +6,10 @@ each adopted bilan's ODT and PDF to the documents service's internal route
 (kernel.documents_systeme) and marks the bilan archived once both are kept. A failed
 send (documents down, stalled, 5xx) leaves the bilan for the next run, so it is retried
 until it succeeds; the route keeps one document per key, so a send repeated after a
-lost answer keeps each file exactly once.
+lost answer keeps each file exactly once. A refusal no retry changes (a 4xx: the file
+too large or of a refused type, the convention unknown…) is recorded on the bilan with
+its French reason (`rapport_archivage_echec_le`, `rapport_archivage_motif`, shown by
+the bilan's read) and the job stops sending it.
 """
 
 from __future__ import annotations
@@ -37,14 +40,44 @@ TYPE_DOCUMENT = {
 }
 
 
+# 4xx answers a later send may change: a timeout, a concurrent send, a rate limit; and
+# a refused token, which says the suite's keys are misconfigured (not this bilan):
+# once fixed, every report waiting is kept without anyone's action.
+RETRIED_4XX = frozenset({401, 408, 409, 429})
+
+
 class ArchiveFailed(RuntimeError):
     """Some reports could not be kept this time: the job is retried."""
+
+
+class ArchiveRefused(Exception):
+    """The documents service refused a report for good: `motif` says why, in French."""
+
+    def __init__(self, motif: str) -> None:
+        super().__init__(motif)
+        self.motif = motif
+
+
+def _refusal(resp: httpx.Response, fmt: FormatRapport) -> str:
+    """The documents service's reason (its problem's French `detail`), for the bilan."""
+    try:
+        detail = str(resp.json().get("detail") or "")
+    except ValueError:
+        detail = ""
+    return (
+        f"Le service des documents a refusé le rapport {fmt.value.upper()} "
+        f"({resp.status_code}) : {detail or resp.reason_phrase}"
+    )[:1000]
 
 
 async def _pending(session: AsyncSession) -> list[uuid.UUID]:
     stmt = (
         select(Bilan.id)
-        .where(Bilan.etat == EtatBilan.adopte.value, Bilan.rapport_archive_le.is_(None))
+        .where(
+            Bilan.etat == EtatBilan.adopte.value,
+            Bilan.rapport_archive_le.is_(None),
+            Bilan.rapport_archivage_echec_le.is_(None),
+        )
         .order_by(Bilan.adoption_saisie_le, Bilan.id)
         .limit(BATCH)
     )
@@ -88,11 +121,23 @@ async def archive_one(
             content,
             fmt.media_type,
         )
-        if resp.status_code not in (200, 201):
-            raise ArchiveFailed(f"documents service answered {resp.status_code}: {resp.text}")
+        if resp.status_code in (200, 201):
+            continue
+        if 400 <= resp.status_code < 500 and resp.status_code not in RETRIED_4XX:
+            raise ArchiveRefused(_refusal(resp, fmt))
+        raise ArchiveFailed(f"documents service answered {resp.status_code}: {resp.text}")
     await session.execute(
         update(Bilan).where(Bilan.id == bilan.id).values(rapport_archive_le=repo.utcnow())
     )
+
+
+async def _give_up(session: AsyncSession, bilan_id: uuid.UUID, motif: str) -> None:
+    await session.execute(
+        update(Bilan)
+        .where(Bilan.id == bilan_id)
+        .values(rapport_archivage_echec_le=repo.utcnow(), rapport_archivage_motif=motif)
+    )
+    await session.commit()
 
 
 async def archive_pending(
@@ -112,6 +157,13 @@ async def archive_pending(
                 await archive_one(session, bilan_id, http, signer, documents_url)
                 await session.commit()
                 kept += 1
+            except ArchiveRefused as refused:
+                await session.rollback()
+                await _give_up(session, bilan_id, refused.motif)
+                _log.error(
+                    "bilan report refused by the documents service, not retried",
+                    extra={"fields": {"bilan": str(bilan_id), "motif": refused.motif}},
+                )
             except (httpx.HTTPError, ArchiveFailed, NotFound):
                 failed += 1
                 _log.warning(

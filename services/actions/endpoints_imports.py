@@ -47,8 +47,9 @@ def _answer(report: service_imports.Report, status_code: int = 200) -> Response:
     description=(
         "Un classeur dont les colonnes sont celles de la fiche-action de la convention type "
         "(Diagnostic initial, Public cible, Objectifs opérationnels…) précédées de Référence, "
-        "Axe, Titre, Porteurs, Statut, Thématique, Priorité, dates et Référent ; une feuille "
-        "« Aide » dit ce que chaque colonne attend et nomme les porteurs possibles. Le CSV "
+        "Action parente, Axe, Titre, Porteurs, Statut, Thématique, Priorité, dates et "
+        "Référent ; une feuille « Aide » dit ce que chaque colonne attend et nomme les "
+        "porteurs possibles. Le CSV "
         "(UTF-8 avec BOM, séparateur « ; ») ne contient que la première feuille. Avec "
         "`prerempli=true`, le classeur contient le plan tel qu'il est, une ligne par action "
         "(référence, action parente, axe, titre, porteurs par leur nom, statut, champs de la "

@@ -310,6 +310,10 @@ class Bilan(Base):
     rapport: Mapped[dict[str, object] | None] = mapped_column(JSONB)
     # When both files were kept as documents of the convention (jobs: archive).
     rapport_archive_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the documents service refused them for good (a 4xx no retry changes), and
+    # why in French: the job no longer sends them (archive_rapports.py).
+    rapport_archivage_echec_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    rapport_archivage_motif: Mapped[str | None] = mapped_column(Text)
     petite_enfance_transmissible: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False
     )

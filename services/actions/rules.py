@@ -96,6 +96,13 @@ class EtatBilan(StrEnum):
     adopte = "adopté"
 
 
+# Where an adopted bilan's report stands among the convention's documents.
+class EtatArchivage(StrEnum):
+    en_attente = "en attente"
+    conserve = "conservé"
+    echec = "échec"
+
+
 # The sections art. 9 of the model convention names for each kind of bilan (003):
 # "Des points d'étape annuels pour présenter l'état d'avancement du plan d'action et
 # procéder à des ajustements mineurs"; "à mi-parcours … examiner les avancées et les

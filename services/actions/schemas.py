@@ -27,6 +27,7 @@ from services.actions import examples as ex
 from services.actions.rules import (
     SECTIONS_BILAN,
     Annee,
+    EtatArchivage,
     EtatBilan,
     EtatSuivi,
     EvenementSuivi,
@@ -809,8 +810,29 @@ class BilanSummary(Output):
     en_retard: BilanEnRetard
 
 
+class ArchivageRapport(BaseModel):
+    """Où en est la conservation du rapport d'un bilan adopté (ODT et PDF) parmi les
+    documents de la convention."""
+
+    etat: EtatArchivage = Field(
+        description="« en attente » (l'envoi au service des documents est à venir, ou "
+        "réessayé), « conservé », ou « échec » (refusé pour de bon : il n'est plus "
+        "réessayé)."
+    )
+    le: dt.datetime | None = Field(
+        description="Quand les fichiers ont été conservés, ou refusés (null : en attente)."
+    )
+    motif: str | None = Field(description="Pour un échec : le motif du refus, en français.")
+
+
 class BilanDetail(BilanSummary):
     model_config = examples(ex.BILAN_DETAIL)
+
+    archivage_rapport: ArchivageRapport | None = Field(
+        default=None,
+        description="Pour un bilan adopté : la conservation de son rapport parmi les "
+        "documents de la convention (null avant l'adoption).",
+    )
 
     sections: SectionsPointEtape | SectionsIntermediaire | SectionsFinal = Field(
         description="Les sections du bilan, celles de son type (article 9)."

@@ -31,6 +31,7 @@ from services.actions.models import AccordCdsf, Bilan
 from services.actions.rules import (
     SECTIONS_BILAN,
     ConventionDates,
+    EtatArchivage,
     EtatBilan,
     TypeBilan,
     bilan_en_retard,
@@ -44,6 +45,7 @@ from services.actions.schemas import (
     SECTIONS_MODELS,
     AccordOut,
     Adoption,
+    ArchivageRapport,
     BilanAttenduOut,
     BilanDetail,
     BilanIn,
@@ -238,7 +240,26 @@ async def bilan_detail(
         ],
         collectivites_concernees=await concernees(session, convention),
         accords_demandes_le=bilan.accords_demandes_le,
+        archivage_rapport=archivage(bilan),
     )
+
+
+def archivage(bilan: Bilan) -> ArchivageRapport | None:
+    """Where the adopted bilan's report stands among the convention's documents
+    (archive_rapports.py keeps it)."""
+    if bilan.etat != EtatBilan.adopte.value:
+        return None
+    if bilan.rapport_archive_le is not None:
+        return ArchivageRapport(
+            etat=EtatArchivage.conserve, le=bilan.rapport_archive_le, motif=None
+        )
+    if bilan.rapport_archivage_echec_le is not None:
+        return ArchivageRapport(
+            etat=EtatArchivage.echec,
+            le=bilan.rapport_archivage_echec_le,
+            motif=bilan.rapport_archivage_motif,
+        )
+    return ArchivageRapport(etat=EtatArchivage.en_attente, le=None, motif=None)
 
 
 async def attendus(

@@ -21,7 +21,7 @@ from services.actions.models import historique
 from tests.actions.conftest import CONV_A, Api
 from tests.actions.test_imports import HEADERS, PLAN, XLSX, X, Z, commit, count, row, upload
 from tests.actions.test_imports import workbook as openpyxl_workbook
-from tests.support.personas import CAF_A_AGENT
+from tests.support.personas import CAF_A_AGENT, CAF_B_AGENT
 
 ROWS = [
     row(
@@ -123,6 +123,11 @@ async def test_prefilled_plan_edited_in_a_spreadsheet_changes_that_cell_only(
 async def test_prefilled_plan_imported_as_it_is_changes_nothing(api: Api, fmt: str) -> None:
     await _plan(api)
     data = await _prefilled(api, fmt)
+    # The plan goes to the convention's readers only.
+    outside = await api.get(
+        CAF_B_AGENT, f"{PLAN}/actions/modele-import?format={fmt}&prerempli=true"
+    )
+    assert outside.status_code == 404
     report = await api.post(
         CAF_A_AGENT, f"{PLAN}/imports", files={"fichier": (f"plan.{fmt}", data, MEDIA[fmt])}
     )

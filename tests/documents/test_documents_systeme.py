@@ -6,10 +6,15 @@ Adoption never waits for the documents service."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coop.ports import free_port
 from kernel import dev_keys
@@ -19,6 +24,8 @@ from kernel.internal_token import InternalTokenSigner
 from services.actions.app import create_app as actions_app
 from services.actions.archive_rapports import ArchiveFailed, archive_pending
 from services.actions.settings import ActionsSettings
+from services.documents.app import create_app as documents_create_app
+from services.documents.settings import DocumentsSettings
 from tests.documents.conftest import AppFactory, Convs
 from tests.documents.helpers import h, new_version, ok
 from tests.documents.samples import EICAR, pdf
@@ -95,6 +102,21 @@ async def test_a_system_document_is_kept_once_scanned_and_read_only(
         assert r.json()["derniere_version"]["statut"] == "rejeté"
 
 
+@asynccontextmanager
+async def _actions(
+    convs: Convs, database_url: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, async_sessionmaker[AsyncSession]]]:
+    """The actions service (its public API) and what its worker's job runs with."""
+    settings = ActionsSettings(database_url=database_url, conventions_sync_seconds=3600)
+    app = actions_app(settings, conventions_transport=httpx.ASGITransport(app=convs.app))
+    engine = create_engine(database_url)
+    try:
+        async with running(app) as actions:
+            yield actions, create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
 async def _adopted_bilan(actions: httpx.AsyncClient, convention: uuid.UUID) -> str:
     headers = auth_headers(CAF_A_AGENT, "actions")
     r = await actions.post(
@@ -120,14 +142,9 @@ async def _adopted_bilan(actions: httpx.AsyncClient, convention: uuid.UUID) -> s
 async def test_adopted_reports_are_archived_by_the_job_exactly_once(
     documents_app: AppFactory, clamd_socket: str, convs: Convs, database_url: str
 ) -> None:
-    settings = ActionsSettings(database_url=database_url, conventions_sync_seconds=3600)
-    app = actions_app(settings, conventions_transport=httpx.ASGITransport(app=convs.app))
-    engine = create_engine(database_url)
-    sessionmaker = create_sessionmaker(engine)
-    try:
-        async with running(app) as actions:
-            # Adoption answers whatever the documents service does: it sends nothing.
-            bilan = await _adopted_bilan(actions, convs.a)
+    async with _actions(convs, database_url) as (actions, sessionmaker):
+        # Adoption answers whatever the documents service does: it sends nothing.
+        bilan = await _adopted_bilan(actions, convs.a)
         # Documents unreachable: the job fails (retried by the queue), nothing is lost.
         async with httpx.AsyncClient(timeout=2) as http:
             down = f"http://127.0.0.1:{free_port()}"
@@ -163,5 +180,62 @@ async def test_adopted_reports_are_archived_by_the_job_exactly_once(
             assert all(
                 d["systeme"] and d["derniere_version"]["statut"] == "disponible" for d in docs
             )
-    finally:
-        await engine.dispose()
+
+
+async def _archivage(actions: httpx.AsyncClient, bilan: str) -> Any:
+    r = await actions.get(f"/api/v1/bilans/{bilan}", headers=auth_headers(CAF_A_AGENT, "actions"))
+    assert r.status_code == 200, r.text
+    return r.json()["archivage_rapport"]
+
+
+async def test_a_refusal_for_good_stops_the_retries_a_transient_one_does_not(
+    documents_app: AppFactory,
+    convs: Convs,
+    database_url: str,
+    storage_root: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The documents service answering 503 (it cannot reach the conventions service)
+    leaves the report waiting, retried; a 413 (the file above its limit) is no reason
+    to try again every run: the bilan says « échec » with the service's French reason,
+    and the job sends it no more."""
+    async with _actions(convs, database_url) as (actions, sessionmaker):
+        bilan = await _adopted_bilan(actions, convs.a)
+        assert await _archivage(actions, bilan) == {
+            "etat": "en attente",
+            "le": None,
+            "motif": None,
+        }
+        lost = DocumentsSettings(
+            database_url=database_url,
+            storage_root=str(storage_root),
+            antivirus=False,
+            conventions_url=f"http://127.0.0.1:{free_port()}",
+        )
+        async with running(documents_create_app(lost)) as documents:
+            with pytest.raises(ArchiveFailed, match="bilan report"):
+                await archive_pending(sessionmaker, documents, ACTIONS, "http://documents")
+            assert "documents service answered 503" in caplog.text
+        assert (await _archivage(actions, bilan))["etat"] == "en attente"
+
+        async with documents_app(max_file_bytes=1000) as documents:
+            kept = await archive_pending(sessionmaker, documents, ACTIONS, "http://documents")
+            assert kept == 0
+            archivage = await _archivage(actions, bilan)
+            assert archivage["etat"] == "échec"
+            assert archivage["le"] is not None
+            assert archivage["motif"] == (
+                "Le service des documents a refusé le rapport ODT (413) : Le fichier dépasse "
+                "la taille maximale (0 Mio)."
+            )
+            caplog.clear()
+            # Not sent again: nothing to do, no warning at every run.
+            kept = await archive_pending(sessionmaker, documents, ACTIONS, "http://documents")
+            assert kept == 0
+            assert not [r for r in caplog.records if r.name == "coop.actions.rapports"]
+            listing = ok(
+                await documents.get(
+                    f"/api/v1/conventions/{convs.a}/documents", headers=h(X_REFERENT)
+                )
+            )
+            assert listing["items"] == []
