@@ -66,15 +66,22 @@ class Principal(BaseModel):
         return self.kind is PrincipalKind.service
 
     @property
-    def person_id(self) -> uuid.UUID | None:
-        """The gateway-local id of the person calling (their `subject`); None for a
-        machine client or a service, which are nobody's notifications or preferences."""
-        if self.kind is not PrincipalKind.person:
+    def holder_id(self) -> uuid.UUID | None:
+        """The gateway-local id of the person or machine client calling (their
+        `subject`), the holder of their grants; None for a service."""
+        if self.kind is PrincipalKind.service:
             return None
         try:
             return uuid.UUID(self.subject)
         except ValueError:
             return None
+
+    @property
+    def person_id(self) -> uuid.UUID | None:
+        """The gateway-local id of the person calling; None for a machine client or a
+        service, which are nobody's notifications or preferences, nor authors where an
+        author is a person."""
+        return self.holder_id if self.kind is PrincipalKind.person else None
 
     @property
     def is_national(self) -> bool:

@@ -174,7 +174,7 @@ async def _grant_response(
 async def moi(identity: CurrentIdentity, auth: Everyone, session: DbSession) -> Moi:
     mine = await service.situation(session, auth)
     return Moi(
-        id=auth.holder_id,
+        id=auth.principal.holder_id,
         type="client" if identity.kind is PrincipalKind.client else "personne",
         emetteur=identity.issuer,
         sujet=identity.subject,

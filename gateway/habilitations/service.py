@@ -86,13 +86,6 @@ class Authority:
     caf_collectivites: dict[uuid.UUID, set[uuid.UUID]] = field(default_factory=dict)
 
     @property
-    def holder_id(self) -> uuid.UUID | None:
-        try:
-            return uuid.UUID(self.principal.subject)
-        except ValueError:
-            return None
-
-    @property
     def manager_cafs(self) -> set[uuid.UUID]:
         return self.principal.caf_write_ids()
 
@@ -107,7 +100,7 @@ class Authority:
     def visibility(self) -> Visibility:
         return Visibility(
             national=self.principal.is_national,
-            holder_id=self.holder_id,
+            holder_id=self.principal.holder_id,
             orgs=frozenset(self.principal.caf_ids() | self.referent_of),
             cafs=frozenset(self.principal.caf_ids()),
         )
@@ -140,7 +133,7 @@ class Authority:
         return False
 
     def owns(self, grant: Habilitation) -> bool:
-        holder = self.holder_id
+        holder = self.principal.holder_id
         return holder is not None and holder in (grant.person_id, grant.client_id)
 
     def sees_grant(self, grant: Habilitation) -> bool:
@@ -185,7 +178,8 @@ async def authority_for(session: AsyncSession, principal: Principal) -> Authorit
 
 def actor_of(auth: Authority) -> Actor:
     principal = auth.principal
-    return Actor(auth.holder_id, principal.name or principal.subject, principal.client)
+    # The authors' columns name persons: a machine client is named by its label only.
+    return Actor(principal.person_id, principal.name or principal.subject, principal.client)
 
 
 def effective_status(grant: Habilitation, now: dt.datetime) -> StatutHabilitation:
@@ -264,7 +258,7 @@ class Situation:
 async def situation(session: AsyncSession, auth: Authority) -> Situation:
     """The caller's current grants (an active one gives its role's capabilities, a
     suspended one none), where it may grant, and its work waiting."""
-    holder = auth.holder_id
+    holder = auth.principal.holder_id
     rows = await repo.holder_grants(session, holder) if holder is not None else []
     manager_vis = auth.manager_visibility()
     return Situation(
@@ -386,7 +380,7 @@ async def grant_to_person(
     person who has signed in once (404 otherwise)."""
     kind = auth.kind_of(organisation_id, role)
     auth.require_manage(organisation_id, kind, role)
-    if person_id == auth.holder_id:
+    if person_id == auth.principal.person_id:
         raise Forbidden("Vous ne pouvez pas vous attribuer une habilitation.")
     if await repo.person_by_id(session, person_id) is None:
         raise NotFound("Personne inconnue (elle doit s'être connectée une fois).")

@@ -36,7 +36,7 @@ from gateway.habilitations.service import (
 )
 from kernel.errors import Conflict, Forbidden, InvalidPayload, NotFound
 from kernel.etag import Preconditions, etag_for
-from kernel.principal import OrganisationKind, PrincipalKind, Role
+from kernel.principal import OrganisationKind, Role
 
 
 def hash_token(token: str) -> str:
@@ -75,7 +75,7 @@ async def invite(
         token_hash=hash_token(token),
         expires_at=now + dt.timedelta(days=days),
         status=StatutInvitation.en_attente.value,
-        created_by=auth.holder_id,
+        created_by=auth.principal.person_id,
         version=1,
     )
     await repo.add(session, invitation)
@@ -119,7 +119,8 @@ async def accept_invitation(
     default_days: int,
     resolver: DbGrantResolver | None,
 ) -> Habilitation:
-    if auth.principal.kind is not PrincipalKind.person or auth.holder_id is None:
+    person_id = auth.principal.person_id
+    if person_id is None:
         raise Forbidden("Seule une personne peut accepter une invitation.")
     invitation = await repo.invitation_by_token_hash(session, hash_token(token))
     # Unknown, or addressed to someone else: same answer, nothing is revealed.
@@ -140,13 +141,13 @@ async def accept_invitation(
         kind=OrganisationKind(invitation.organisation_kind),
         role=Role(invitation.role),
         actor=inviter,
-        person_id=auth.holder_id,
+        person_id=person_id,
         default_days=default_days,
         reason=f"invitation {invitation.id} acceptée",
         resolver=resolver,
     )
     invitation.status = StatutInvitation.acceptee.value
-    invitation.accepted_by = auth.holder_id
+    invitation.accepted_by = person_id
     invitation.accepted_at = now
     invitation.grant_id = grant.id
     invitation.version += 1
@@ -191,7 +192,8 @@ async def request_access(
     role: Role,
     message: str | None,
 ) -> DemandeAcces:
-    if auth.principal.kind is not PrincipalKind.person or auth.holder_id is None:
+    person_id = auth.principal.person_id
+    if person_id is None:
         raise Forbidden("Seule une personne peut demander un accès.")
     if role not in COLLECTIVITE_ROLES:
         raise InvalidPayload(
@@ -201,11 +203,11 @@ async def request_access(
         raise NotFound("Collectivité introuvable parmi les signataires des conventions.")
     if organisation_id in {g.organisation_id for g in auth.principal.grants}:
         raise Conflict("Vous avez déjà une habilitation sur cette collectivité.")
-    if await repo.pending_demande(session, auth.holder_id, organisation_id) is not None:
+    if await repo.pending_demande(session, person_id, organisation_id) is not None:
         raise Conflict("Une demande est déjà en attente pour cette collectivité.")
     demande = DemandeAcces(
         id=uuid.uuid4(),
-        person_id=auth.holder_id,
+        person_id=person_id,
         organisation_id=organisation_id,
         role=role.value,
         message=message,
@@ -258,7 +260,7 @@ async def known_demande(
     otherwise)."""
     demande = await repo.demande_for_update(session, demande_id)
     if demande is None or (
-        demande.person_id != auth.holder_id
+        demande.person_id != auth.principal.person_id
         and not auth.knows(demande.organisation_id, OrganisationKind.collectivite)
     ):
         raise NotFound("Demande introuvable.")
@@ -272,7 +274,7 @@ async def decidable_demande(
     409 decided already) and the request's preconditions hold on its version."""
     demande = await known_demande(session, auth, demande_id)
     kind = OrganisationKind.collectivite
-    if demande.person_id == auth.holder_id:
+    if demande.person_id == auth.principal.person_id:
         raise Forbidden("Vous ne pouvez pas décider de votre propre demande.")
     auth.require_manage(demande.organisation_id, kind, Role(demande.role))
     if demande.status != StatutDemande.en_attente.value:
@@ -332,7 +334,7 @@ async def _decide(
     at: dt.datetime,
 ) -> None:
     demande.status = status.value
-    demande.decided_by = auth.holder_id
+    demande.decided_by = auth.principal.person_id
     demande.decided_at = at
     demande.reason = reason
     demande.version += 1

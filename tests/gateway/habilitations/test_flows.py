@@ -560,3 +560,43 @@ async def test_an_organisation_no_convention_names_has_no_name(hab: HabRig) -> N
     assert mine["habilitations"][0]["organisation_nom"] == "Caf A (test)"
     theirs = (await hab.client.get("/api/v1/moi", headers=hab.headers("national"))).json()
     assert theirs["habilitations"][0]["organisation_nom"] is None
+
+
+async def test_a_machine_client_managing_habilitations_is_nobody_s_person_id(
+    hab: HabRig, db_engine: AsyncEngine
+) -> None:
+    """A Caf's back-office system holding the agent role invites and grants like an agent;
+    it is no person: what it did records no person as its author (the authors' columns
+    name persons), its name does (the history's label)."""
+    await hab.client_grant("si-caf-a", CAF_A, CAF, Role.agent)
+    system = hab.headers("si-caf-a", client=True)
+    invited = await hab.client.post(
+        "/api/v1/invitations",
+        json={
+            "email": "new@test.invalid",
+            "organisation_id": str(COLLECTIVITE_X),
+            "role": "lecteur",
+        },
+        headers=system,
+    )
+    assert invited.status_code == 201, invited.text
+    person = await hab.person_id("granted")
+    granted = await hab.client.post(
+        "/api/v1/habilitations",
+        json={
+            "personne_id": str(person),
+            "organisation_id": str(COLLECTIVITE_X),
+            "role": "lecteur",
+        },
+        headers=system,
+    )
+    assert granted.status_code == 201, granted.text
+    async with db_engine.connect() as conn:
+        authors = await conn.execute(
+            text(
+                "SELECT i.created_by, e.actor_id, e.actor_label FROM gateway.invitations i,"
+                " gateway.grant_events e WHERE e.grant_id = :grant"
+            ),
+            {"grant": granted.json()["id"]},
+        )
+        assert authors.all() == [(None, None, "si-caf-a")]
