@@ -204,6 +204,32 @@ def create_outbox(schema: str) -> None:
     op.create_index(op.f("ix_evenements_le"), "evenements", ["le"], schema=schema)
 
 
+def next_change_seq_body(schema: str, lock: str, sequence: str = "change_seq") -> str:
+    """The body of `<schema>.next_change_seq()` (see `create_next_change_seq`)."""
+    return f"""
+        BEGIN
+            PERFORM pg_advisory_xact_lock(hashtext('{lock}'));
+            RETURN nextval('{schema}.{sequence}');
+        END
+        """
+
+
+def next_change_seq_sql(schema: str, lock: str, sequence: str = "change_seq") -> str:
+    """The statement creating `<schema>.next_change_seq()` (see `create_next_change_seq`)."""
+    return (
+        f"CREATE FUNCTION {schema}.next_change_seq() RETURNS bigint "
+        f"LANGUAGE plpgsql VOLATILE AS $${next_change_seq_body(schema, lock, sequence)}$$"
+    )
+
+
+def create_next_change_seq(schema: str, lock: str, sequence: str = "change_seq") -> None:
+    """A migration's step: `<schema>.next_change_seq()`, a number of `<schema>.<sequence>`
+    drawn under the lock of `kernel.commit_order.CommitOrder(lock)`, held until commit:
+    the default of columns numbering rows in commit order (the actions' migration 0002
+    and the notifications' 0001 spelled the same function by hand)."""
+    op.execute(next_change_seq_sql(schema, lock, sequence))
+
+
 def make_append_only(schema: str, table: str) -> None:
     """A migration's step: the database refuses any UPDATE or DELETE of `table`'s rows,
     whoever asks (the application's role included). TRUNCATE is the owner's alone."""

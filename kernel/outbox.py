@@ -8,11 +8,11 @@ an event exists if and only if its change was committed. Other apps follow the f
 feed (kernel.convention_ref): the notifications service reads it at least once and
 acts at most once per (source, event id).
 
-Order: ``seq`` is numbered under a transaction advisory lock held until commit (the
-conventions' `convention_seq` does the same), so numbers become visible in order and a
-reader that has seen ``seq`` N will never later see a smaller one appear: the feed's
-cursor skips nothing. The lock is taken by `record`, which a service calls once, last,
-just before its transaction commits (writers of events queue only for their commit).
+Order: ``seq`` is numbered in commit order (kernel.commit_order: the outbox's lock held
+until commit, its serial drawn after), so a reader that has seen ``seq`` N will never
+later see a smaller one appear: the feed's cursor skips nothing. The lock is taken by
+`record`, which a service calls once, last, just before its transaction commits
+(writers of events queue only for their commit).
 
 Payloads hold what a message needs (titles, ids, a comment), never more: the
 recipients are resolved when the message is sent (kernel.people_ref).
@@ -44,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.commit_order import CommitOrder
 from kernel.database import DbSession
 from kernel.internal_token import CallingService, InternalTokenSigner, read_internal
 
@@ -95,7 +96,7 @@ class Outbox:
 
     def __init__(self, table: Table, lock_name: str) -> None:
         self.table = table
-        self._lock = func.pg_advisory_xact_lock(func.hashtext(lock_name))
+        self._order = CommitOrder(lock_name)
 
     async def record(
         self,
@@ -108,7 +109,7 @@ class Outbox:
     ) -> uuid.UUID:
         """Record an event in the session's transaction (call it last: the outbox lock
         is held from here until the commit). Its id."""
-        await session.execute(select(self._lock))
+        await self._order.hold(session)
         inserted = await session.execute(
             insert(self.table)
             .values(type=type_, convention_id=convention_id, auteur_id=auteur_id, donnees=donnees)

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from kernel.commit_order import CommitOrder
 from kernel.convention_ref import convention_ref_table
 from kernel.database import make_metadata
 from kernel.history import history_table
@@ -58,11 +59,12 @@ evenements = outbox_table(metadata)
 
 # One sequence for the whole schema: a client's sync token is a position in it.
 change_seq = Sequence("change_seq", schema=SCHEMA, metadata=metadata)
+# Its numbers visible in commit order (kernel.commit_order), drawn by the schema's
+# next_change_seq() (migration 0002), the rows' default: sync tokens never skip one.
+CHANGES = CommitOrder("coop.actions.change_seq", change_seq, function="actions.next_change_seq")
 
 
 def _seq_column() -> Mapped[int]:
-    # next_change_seq() = nextval under a lock held until commit (migration 0002):
-    # numbers become visible in the order they were given, so sync tokens never skip one.
     return mapped_column(
         BigInteger, nullable=False, index=True, server_default=text("actions.next_change_seq()")
     )

@@ -20,7 +20,6 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    text,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -36,6 +35,7 @@ from kernel.convention_ref import (
 from kernel.principal import Principal
 from kernel.reads import Keyset, columns
 from services.actions.models import (
+    CHANGES,
     Action,
     Axe,
     Indicateur,
@@ -151,8 +151,7 @@ async def insert_new(session: AsyncSession, model: type[M], **values: object) ->
 
 
 async def next_seq(session: AsyncSession) -> int:
-    # Under the writers' lock, held until commit (see migration 0002).
-    return int((await session.execute(text("SELECT actions.next_change_seq()"))).scalar_one())
+    return await CHANGES.next(session)
 
 
 class Versioned(Protocol):

@@ -19,8 +19,6 @@ from sqlalchemy import (
     Select,
     bindparam,
     column,
-    func,
-    literal_column,
     select,
     table,
     true,
@@ -36,19 +34,17 @@ from kernel.pagination import (
 )
 from kernel.principal import Principal
 from kernel.reads import Filter, Keyset, Read, Slice, columns
-from services.actions.models import Action, Tombstone
+from services.actions.models import CHANGES, Action, Tombstone
 from services.actions.models import convention_ref as ref
 
 R = TypeVar("R", bound=NamedTuple)
 
 # The sequence read as a table, behind the writers' lock taken shared: the token is
-# read after every writer holding a number has committed (see migration 0002).
+# read after every writer holding a number has committed (kernel.commit_order).
 _change_seq = table(
     "change_seq", column("last_value", BigInteger), column("is_called", Boolean), schema="actions"
 )
-_committed_writers = select(
-    func.pg_advisory_xact_lock_shared(func.hashtext(literal_column("'coop.actions.change_seq'")))
-).lateral("committed_writers")
+_committed_writers = CHANGES.committed_writers()
 
 
 @dataclass(frozen=True)

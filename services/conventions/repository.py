@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from kernel.commit_order import CommitOrder
 from kernel.convention_ref import (
     SCOPE_CAFS,
     SCOPE_COLLECTIVITES,
@@ -57,9 +58,10 @@ from services.conventions.models import (
     convention_seq,
 )
 
-# Serialises the allocation of feed sequence numbers with the commit that publishes
-# them, so that a consumer reading `after=<seq>` never skips a later-committed lower seq.
-_FEED_LOCK_KEY = 0x636F6E76  # "conv"
+# The feed's numbers, visible in commit order (kernel.commit_order): a consumer reading
+# `after=<seq>` never skips a later-committed lower seq. Its lock's key is "conv", as
+# since the first release (a process of the previous release takes the same lock).
+FEED = CommitOrder(0x636F6E76, convention_seq)
 
 # Built once: an alias costs a proxy per column, too much to pay on every request.
 # The scope test's own signatories (callers join Signataire themselves) and a renewal.
@@ -445,8 +447,7 @@ async def add(session: AsyncSession, *objects: object) -> None:
 
 
 async def next_seq(session: AsyncSession) -> int:
-    await session.execute(select(func.pg_advisory_xact_lock(_FEED_LOCK_KEY)))
-    return int((await session.execute(select(convention_seq.next_value()))).scalar_one())
+    return await FEED.next(session)
 
 
 async def renamed(session: AsyncSession, organisation_id: uuid.UUID) -> None:
@@ -454,12 +455,12 @@ async def renamed(session: AsyncSession, organisation_id: uuid.UUID) -> None:
     gets a new change number, so that each replica reads the name again (the feed's
     `noms`), and a new version: the names are part of its representation, so of its
     ETag (no 304 keeps the old name; docs/api.md)."""
-    await session.execute(select(func.pg_advisory_xact_lock(_FEED_LOCK_KEY)))
+    await FEED.hold(session)
     signed = select(Signataire.convention_id).where(Signataire.organisation_id == organisation_id)
     await session.execute(
         update(Convention)
         .where((Convention.caf_id == organisation_id) | Convention.id.in_(signed))
-        .values(seq=convention_seq.next_value(), version=Convention.version + 1)
+        .values(seq=FEED.next_value(), version=Convention.version + 1)
         .execution_options(synchronize_session=False)
     )
 

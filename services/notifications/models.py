@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from kernel.commit_order import CommitOrder
 from kernel.database import make_metadata
 from kernel.idempotency import idempotency_table
 
@@ -38,6 +39,9 @@ class Base(DeclarativeBase):
 
 metadata = Base.metadata
 idempotency_keys = idempotency_table(metadata)
+# A person's notifications change numbers (delta sync), visible in commit order
+# (kernel.commit_order), drawn by the schema's next_change_seq() (migration 0001).
+CHANGES = CommitOrder("coop.notifications.change_seq", function="notifications.next_change_seq")
 
 
 class Famille(StrEnum):
@@ -118,7 +122,7 @@ class Notification(Base):
     evenement_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
     cree_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     lue_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    # Delta sync: numbered at each change in commit order (migration 0001's function).
+    # Delta sync: numbered at each change in commit order (CHANGES, the default).
     seq: Mapped[int] = mapped_column(
         BigInteger, nullable=False, server_default=text("notifications.next_change_seq()")
     )

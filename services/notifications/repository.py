@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.pagination import after_keyset
 from services.notifications.models import (
+    CHANGES,
     Curseur,
     Envoi,
     EvenementTraite,
@@ -19,7 +20,7 @@ from services.notifications.models import (
     StatutEnvoi,
 )
 
-_NEXT_SEQ = func.notifications.next_change_seq()
+_NEXT_SEQ = CHANGES.next_value()
 
 # --- following the feeds -------------------------------------------------------------------
 

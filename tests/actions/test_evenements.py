@@ -7,7 +7,6 @@ import asyncio
 import uuid
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kernel import dev_keys
@@ -17,6 +16,7 @@ from kernel.outbox import EVENTS_PATH, Evenements
 from services.actions.events import OUTBOX
 from tests.actions.conftest import CONV_A, Api
 from tests.actions.test_suivis import SUIVI, etag
+from tests.support.locks import until_waiting_on_a_lock
 from tests.support.personas import (
     CAF_A,
     CAF_A_AGENT,
@@ -101,7 +101,7 @@ async def test_numbers_become_visible_in_commit_order(db_engine: AsyncEngine) ->
     async with sessionmaker() as first, sessionmaker() as second:
         await OUTBOX.record(first, "test.premier", {})
         waiting = asyncio.create_task(OUTBOX.record(second, "test.second", {}))
-        await _until_waiting_on_a_lock(db_engine)
+        await until_waiting_on_a_lock(db_engine, "the second writer")
         assert not waiting.done()
         async with sessionmaker() as reader:
             assert await OUTBOX.after(reader, 0, 10) == []
@@ -115,17 +115,3 @@ async def test_numbers_become_visible_in_commit_order(db_engine: AsyncEngine) ->
     assert [e.type for e in seen] == ["test.premier", "test.second"]
     assert seen[0].seq < seen[1].seq
     assert isinstance(seen[0].id, uuid.UUID)
-
-
-async def _until_waiting_on_a_lock(engine: AsyncEngine) -> None:
-    """Until a backend of this database waits on an advisory lock (bounded)."""
-    query = text(
-        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database()"
-    )
-    for _ in range(500):
-        async with engine.connect() as conn:
-            if (await conn.execute(query)).scalar_one():
-                return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the second writer never waited on the outbox lock")
