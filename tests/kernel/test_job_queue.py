@@ -19,21 +19,8 @@ from services.actions.models import convention_ref
 from services.actions.settings import ActionsSettings
 from tests.support.apps import running
 from tests.support.conventions import conventions_app, make_convention, resilier, seed_organisations
-from tests.support.jobs import run_workers
+from tests.support.jobs import finished_ticks, run_workers
 from tests.support.served import served
-
-
-async def finished_ticks(engine: AsyncEngine, task: str) -> list[tuple[int, str, int]]:
-    """(tick, status, attempts) of every job of `task`, as the queue recorded them."""
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT (args->>'timestamp')::bigint, status::text, attempts"
-                " FROM procrastinate.procrastinate_jobs WHERE task_name = :task ORDER BY id"
-            ),
-            {"task": task},
-        )
-        return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
 
 
 async def test_the_queue_has_its_own_schema_and_procrastinate_sees_it(

@@ -19,8 +19,7 @@ from coop.worker import suite_jobs
 from gateway.habilitations.models import journal_acces
 from kernel.database import create_sessionmaker
 from kernel.retention import purge_before
-from tests.kernel.test_job_queue import finished_ticks
-from tests.support.jobs import run_workers
+from tests.support.jobs import finished_ticks, run_workers
 
 NOW = dt.datetime.now(dt.UTC)
 RETENTION_RULES = {

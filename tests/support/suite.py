@@ -18,6 +18,7 @@ from sqlalchemy import text
 from coop.stack import Stack
 from gateway.devidp.personas import PERSONAS
 from kernel.database import create_engine
+from tests.conftest import truncate_written_tables
 
 ORGANISATIONS_CSV = (
     "type,nom,departement,code_caf,code_insee,siren,population,epci_siren,"
@@ -41,6 +42,9 @@ def running_stack(database_url: str, work_dir: Path, **env: str) -> Iterator[Sta
         yield suite
     finally:
         suite.stop()
+        # What the apps wrote while stopping (the gateway's last access journal lines),
+        # after the last test's own emptying: gone before the next test.
+        asyncio.run(truncate_written_tables(database_url))
 
 
 def coop(*args: str) -> str:
