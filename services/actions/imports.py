@@ -145,7 +145,7 @@ COLONNES_SANS_REFERENCE = (
     Column("Axe", width=30),
     Column("Titre", width=40),
     Column("Action parente", width=40),
-    Column("Pourquoi elle n'est pas dans le plan", width=80),
+    Column("Pourquoi elle n'a pas de ligne", width=80),
 )
 SANS_REFERENCE = (
     "Sans référence, aucune ligne ne désigne cette action : importée, elle serait créée une "

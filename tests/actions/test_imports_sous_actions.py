@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.actions.models import Action, historique
 from tests.actions.conftest import CONV_A, Api
 from tests.actions.test_imports import HEADERS, PLAN, commit, count, row, upload, workbook
-from tests.support.personas import CAF_A_AGENT
+from tests.support.personas import CAF_A_AGENT, X_CONTRIBUTEUR
 
 PARENTE = HEADERS.index("Action parente")
 
@@ -185,6 +185,13 @@ async def test_the_api_moves_a_sous_action_to_another_parent(api: Api) -> None:
         etag = (await api.get(CAF_A_AGENT, path)).headers["etag"]
         return await api.patch(CAF_A_AGENT, path, json=body, headers={"if-match": etag})
 
+    path = f"/api/v1/actions/{sub['id']}"
+    etag = (await api.get(CAF_A_AGENT, path)).headers["etag"]
+    r = await api.patch(
+        X_CONTRIBUTEUR, path, json={"parent_id": p2["id"]}, headers={"if-match": etag}
+    )
+    assert r.status_code == 403, r.text  # the plan's structure is the Caf's
+    assert "rattacher une action à une autre" in r.json()["detail"]
     r = await patch(sub, {"parent_id": p2["id"]})
     assert r.status_code == 200, r.text
     assert (r.json()["parent_id"], r.json()["axe_id"]) == (p2["id"], other_axe["id"])
