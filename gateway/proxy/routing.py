@@ -50,6 +50,8 @@ PUBLIC_ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/bilans/**", ACTIONS),
     ("/api/v1/moi/actions-a-renseigner", ACTIONS),
     ("/api/v1/commentaires/**", ACTIONS),
+    ("/api/v1/exports", ACTIONS),
+    ("/api/v1/exports/**", ACTIONS),
     ("/api/v1/moi/notifications", NOTIFICATIONS),
     ("/api/v1/moi/notifications/**", NOTIFICATIONS),
     ("/api/v1/moi/preferences", NOTIFICATIONS),

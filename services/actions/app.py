@@ -17,6 +17,7 @@ from services.actions.dependencies import ActionsContext
 from services.actions.endpoints import router as plan_router
 from services.actions.endpoints_bilans import router as bilans_router
 from services.actions.endpoints_discussions import router as discussions_router
+from services.actions.endpoints_export_jobs import router as export_jobs_router
 from services.actions.endpoints_exports import router as exports_router
 from services.actions.endpoints_historique import internal_router as feed_router
 from services.actions.endpoints_historique import router as history_router
@@ -79,6 +80,7 @@ def create_app(
             rapports_router,
             discussions_router,
             exports_router,
+            export_jobs_router,
             imports_router,
             history_router,
             internal_router,
@@ -104,7 +106,11 @@ def create_app(
                 "name": "discussions",
                 "description": "Les fils de commentaires des fiches-actions et des suivis",
             },
-            {"name": "exports", "description": "Le tableau de suivi en ODS, XLSX ou CSV"},
+            {
+                "name": "exports",
+                "description": "Le tableau de suivi en ODS, XLSX ou CSV ; les exports "
+                "volumineux (une Caf) préparés en tâche de fond",
+            },
             {
                 "name": "imports",
                 "description": "Importer un plan d'actions existant (XLSX, ODS, CSV) : essai, "

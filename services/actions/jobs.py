@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from kernel.convention_ref import sync_job
 from kernel.jobs import PeriodicJob, idempotency_purge_job, job_resources
 from kernel.retention import event_purge_job, log_purge_job
-from services.actions import service_cdsf
+from services.actions import service_cdsf, service_export_jobs
 from services.actions.archive_rapports import archive_pending
-from services.actions.models import IMPORTS, convention_ref, evenements, idempotency_keys
+from services.actions.models import EXPORTS, IMPORTS, convention_ref, evenements, idempotency_keys
 from services.actions.settings import ActionsSettings
 
 
@@ -47,4 +47,12 @@ async def periodic_jobs(settings: ActionsSettings) -> AsyncIterator[list[Periodi
             ),
             # Imports of a plan expire (expire_le, 24 h after the upload): file and report go.
             log_purge_job(settings, "import", IMPORTS, "expire_le", 0, resources),
+            # Large exports asked for through the API, written one after the other
+            # (service_export_jobs.py); each expires (expire_le) with its file.
+            PeriodicJob(
+                "actions.exports",
+                settings.exports_seconds,
+                lambda: service_export_jobs.run_pending(resources.sessionmaker, settings),
+            ),
+            log_purge_job(settings, "export", EXPORTS, "expire_le", 0, resources),
         ]

@@ -444,3 +444,55 @@ class ImportPlan(Base):
 
 # The table itself, for the expiry purge (kernel.retention works on tables).
 IMPORTS = Base.metadata.tables[f"{SCHEMA}.imports"]
+
+
+class Export(Base):
+    """A large export (a Caf's campaign, the nation's suivis) asked for through the API:
+    run by the job `actions.exports` (service_export_jobs), its file kept in
+    `export_morceaux`, downloadable by its requester alone until `expire_le`."""
+
+    __tablename__ = "exports"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    # The principal's subject: an export is its requester's alone.
+    demandeur_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    # The principal as the request saw it (grants): the job scopes its SQL with it.
+    demandeur: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
+    type: Mapped[str] = mapped_column(String(40), nullable=False)
+    format: Mapped[str] = mapped_column(String(10), nullable=False)
+    # The type's parameters, as validated (and completed) at the request.
+    parametres: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
+    etat: Mapped[str] = mapped_column(String(20), nullable=False)
+    # Why it failed (French, for the requester).
+    message: Mapped[str | None] = mapped_column(Text)
+    nom_fichier: Mapped[str] = mapped_column(String(255), nullable=False)
+    titre: Mapped[str] = mapped_column(String(300), nullable=False)
+    taille: Mapped[int | None] = mapped_column(BigInteger)
+    # Runs begun: a run cut short (its worker died) is taken again, a few times.
+    tentatives: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[dt.datetime] = _now_column()
+    debut_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    fini_le: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expire_le: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    __table_args__ = (
+        Index(None, "demandeur_id", "created_at", "id"),
+        Index(None, "etat", "created_at"),
+        Index(None, "expire_le"),
+    )
+
+
+class ExportMorceau(Base):
+    """A piece of an export's file (about 1 MiB), in the order written."""
+
+    __tablename__ = "export_morceaux"
+
+    export_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("exports.id", ondelete="CASCADE"), primary_key=True
+    )
+    numero: Mapped[int] = mapped_column(Integer, primary_key=True)
+    donnees: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+# The table itself, for the expiry purge (kernel.retention works on tables).
+EXPORTS = Base.metadata.tables[f"{SCHEMA}.exports"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -133,33 +133,57 @@ def _indicator_text(libelle: str, unite: str, valeur: Decimal, cible: Decimal | 
     return f"{libelle} : {french_number(valeur)} / {_with_unit(cible, unite)}{shown}"
 
 
+def indicator_cell(
+    values: Iterable[tuple[str, str, Decimal, Mapping[str, object]]], periode: str
+) -> str | None:
+    """The quarter's cell of an action's indicators: each (libellé, unité, valeur,
+    cibles) of that quarter against its year's target, one per line."""
+    texts = [
+        _indicator_text(libelle, unite, valeur, cible_de_periode(cibles, periode))
+        for libelle, unite, valeur, cibles in values
+    ]
+    return "\n".join(texts) or None
+
+
+def suivi_row(r: Any, porteurs: Sequence[str], indicateurs: str | None, today: dt.date) -> Row:
+    """One row of the tableau de suivi (COLONNES_SUIVI): an action × a quarter (`r`: the
+    fields of `tableau_rows`), its porteurs by name, its indicators' cell."""
+    return (
+        r.reference,
+        r.axe,
+        r.action,
+        ", ".join(porteurs),
+        r.statut,
+        r.date_echeance,
+        en_retard(r.statut, r.date_echeance, today),
+        r.periode,
+        r.etat or SUIVI_MANQUANT,
+        None if r.avancement is None else Decimal(r.avancement) / 100,
+        r.realisations,
+        r.difficultes,
+        indicateurs,
+    )
+
+
 def suivi_rows(
     rows: Sequence[Any], noms: dict[uuid.UUID, str], indicateurs: Sequence[Any], today: dt.date
 ) -> list[Row]:
     """The first sheet's rows from `tableau_rows`, porteurs by name (an organisation the
     registry does not know shows its id), the quarter's values of the action's indicators."""
-    quarter_values: dict[tuple[uuid.UUID, str], list[str]] = defaultdict(list)
+    quarter_values: dict[tuple[uuid.UUID, str], list[tuple[str, str, Decimal, Any]]] = defaultdict(
+        list
+    )
     for ind in indicateurs:
         if ind.action_id is not None and ind.periode is not None and "-T" in ind.periode:
-            text = _indicator_text(
-                ind.libelle, ind.unite, ind.valeur, cible_de_periode(ind.cibles, ind.periode)
+            quarter_values[(ind.action_id, ind.periode)].append(
+                (ind.libelle, ind.unite, ind.valeur, ind.cibles)
             )
-            quarter_values[(ind.action_id, ind.periode)].append(text)
     return [
-        (
-            r.reference,
-            r.axe,
-            r.action,
-            ", ".join(noms.get(p, str(p)) for p in r.porteur_ids),
-            r.statut,
-            r.date_echeance,
-            en_retard(r.statut, r.date_echeance, today),
-            r.periode,
-            r.etat or SUIVI_MANQUANT,
-            None if r.avancement is None else Decimal(r.avancement) / 100,
-            r.realisations,
-            r.difficultes,
-            "\n".join(quarter_values.get((r.action_id, r.periode), ())) or None,
+        suivi_row(
+            r,
+            [noms.get(p, str(p)) for p in r.porteur_ids],
+            indicator_cell(quarter_values.get((r.action_id, r.periode), ()), r.periode),
+            today,
         )
         for r in rows
     ]

@@ -31,3 +31,5 @@ class ActionsSettings(CommonSettings):
     campagne_delai_jours: int = Field(default=15, ge=0, le=120)
     # How often `coop worker` looks for the CDSF agreements' weekly reminders due.
     cdsf_reminders_seconds: float = Field(default=3600.0, gt=0)
+    # How often `coop worker` looks for large exports asked for (`POST /api/v1/exports`).
+    exports_seconds: float = Field(default=2.0, gt=0)

@@ -10,9 +10,11 @@ import httpx
 import openpyxl
 import pytest
 
+from services.actions import service_export_jobs
 from tests.authz.world import (
     PERIODE,
     Call,
+    Expected,
     Row,
     Side,
     World,
@@ -549,6 +551,80 @@ ROWS: dict[tuple[str, str], list[Row]] = {
         "withdraw", _retrait_demande, "caf_writes"
     ),
 }
+
+
+# -- large exports (a Caf's campaign): each its requester's alone ---------------------
+
+
+def _export_body(side: Side) -> dict[str, Any]:
+    return {"type": "campagne-caf", "format": "csv", "caf_id": str(side.caf), "periode": PERIODE}
+
+
+async def _run_exports(w: World) -> None:
+    """What `coop worker` does: the exports waiting written (none piles up)."""
+    app = w.apps["actions"]
+    await service_export_jobs.run_pending(app.state.sessionmaker, app.state.actions.settings)
+
+
+async def _ask_export(w: World, who: str, side: Side, ok: bool) -> int:
+    status = await w.call(who, "POST", "/api/v1/exports", json=_export_body(side))
+    await _run_exports(w)
+    return status
+
+
+def _on_export(suffix: str = "") -> Call:
+    """A call on an export: the caller's own when it may succeed (a Caf's people, a
+    national reader), else the side's Caf agent's (anyone else's: 404)."""
+
+    async def call(w: World, who: str, side: Side, ok: bool) -> int:
+        if ok:
+            created = await w.gateway.post(
+                "/api/v1/exports", json=_export_body(side), headers=w.headers(who)
+            )
+        else:
+            created = await w.direct(
+                "actions", side.agent, "POST", "/api/v1/exports", json=_export_body(side)
+            )
+        assert created.status_code == 202, created.text
+        await _run_exports(w)
+        return await w.call(who, "GET", f"/api/v1/exports/{created.json()['id']}{suffix}")
+
+    return call
+
+
+_CAF = {"A": ("caf_a_agent", "caf_a_lecteur"), "B": ("caf_b_agent",)}
+_OTHER_CAF = {"A": _CAF["B"], "B": _CAF["A"]}
+
+
+def _caf_people(side: str, status: int) -> Expected:
+    """The Caf's own people and national readers; the other Caf 404; collectivités 403
+    (a Caf's campaign is never theirs)."""
+    out = everyone(403)
+    out.update(dict.fromkeys(_OTHER_CAF[side], 404))
+    out.update(dict.fromkeys((*_CAF[side], "national"), status))
+    return out
+
+
+def _requester(side: str) -> Expected:
+    """Only whoever asked for it (those who may ask: the Caf's people, national)."""
+    out = everyone(404)
+    out.update(dict.fromkeys((*_CAF[side], "national"), 200))
+    return out
+
+
+EXPORT_ROWS: dict[tuple[str, str], list[Row]] = {
+    ("POST", "/api/v1/exports"): [
+        (f"campagne {n}", n, _ask_export, _caf_people(n, 202)) for n in ("A", "B")
+    ],
+    ("GET", "/api/v1/exports"): [("mine", "A", get("/api/v1/exports"), everyone())],
+    ("GET", "/api/v1/exports/{export_id}"): [
+        (f"état {n}", n, _on_export(), _requester(n)) for n in ("A", "B")
+    ],
+    ("GET", "/api/v1/exports/{export_id}/fichier"): [
+        (f"fichier {n}", n, _on_export("/fichier"), _requester(n)) for n in ("A", "B")
+    ],
+}
+ROWS.update(EXPORT_ROWS)
 
 
 @pytest.mark.parametrize("route", sorted(ROWS), ids=lambda r: f"{r[0]} {r[1]}")
