@@ -9,6 +9,7 @@ download), then deleted"; "A real spreadsheet opens them". The job is the functi
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -40,6 +41,7 @@ from tests.actions.conftest import Api, conventions_unreachable
 from tests.actions.test_exports import HEADER
 from tests.support.apps import running
 from tests.support.conventions import conventions_app, make_convention, seed_organisations
+from tests.support.jobs import finished_ticks, run_workers
 from tests.support.office import CALC_TO_CSV, convert
 from tests.support.personas import (
     CAF,
@@ -448,3 +450,45 @@ async def test_my_exports_newest_first_by_pages(
         assert [e["id"] for e in second["items"]] == ids[:1]
         assert second["next_cursor"] is None
         assert (await api.get(CAF_A_LECTEUR, EXPORTS)).json()["items"] == []
+
+
+async def test_the_same_idempotency_key_asks_once(
+    database_url: str, db_engine: AsyncEngine, seeded: None
+) -> None:
+    """A client that retries its POST (a lost answer) gets the same export, not a second
+    one counted against its three."""
+    async with clocked(database_url, db_engine) as api:
+        key = {"idempotency-key": str(uuid.uuid4())}
+        first = await api.post(CAF_A_AGENT, EXPORTS, json=campagne(), headers=key)
+        again = await api.post(CAF_A_AGENT, EXPORTS, json=campagne(), headers=key)
+        assert (first.status_code, again.status_code) == (202, 202)
+        assert again.json()["id"] == first.json()["id"]
+        assert again.headers["location"] == first.headers["location"]
+        assert again.headers["idempotent-replayed"] == "true"
+        assert await api.count(Export) == 1
+
+
+async def test_a_real_worker_runs_it(
+    database_url: str, db_engine: AsyncEngine, seeded: None
+) -> None:
+    """procrastinate's worker with `coop worker`'s registration of `actions.exports`."""
+    async with clocked(database_url, db_engine) as api:
+        api.settings.exports_seconds = 1
+        export = await api.ask(CAF_A_AGENT, fmt="xlsx")
+        path = f"{EXPORTS}/{export['id']}"
+
+        async def ready() -> None:
+            while (await api.get(CAF_A_AGENT, path)).json()["etat"] != "prêt":  # noqa: ASYNC110 (state in PostgreSQL)
+                await asyncio.sleep(0.2)
+
+        async with periodic_jobs(api.settings) as periodic:
+            (job,) = [j for j in periodic if j.name == "actions.exports"]
+            await asyncio.wait_for(run_workers(database_url, [job], 1, ready()), timeout=60)
+        r = await api.get(CAF_A_AGENT, f"{path}/fichier")
+        assert r.status_code == 200
+        assert r.content.startswith(b"PK")  # a zip: the workbook
+    assert {status for _, status, _ in await finished_ticks(db_engine, job.name)} <= {
+        "succeeded",
+        "doing",
+        "todo",
+    }
