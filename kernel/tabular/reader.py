@@ -272,7 +272,7 @@ def _xlsx_sheets(formulas: Any, values: Any, limits: Limits) -> tuple[TableSheet
         raise _too_many_sheets(limits)
     counted = [0]
     sheets = []
-    uncomputed: list[dict[str, Any]] = []
+    uncomputed: list[UncomputedCell] = []
     for ws_f, ws_v in zip(formulas.worksheets, values.worksheets, strict=True):
         # Trust the rows present, not the declared dimension (often A1:XFD1048576).
         ws_f.reset_dimensions()
@@ -288,7 +288,8 @@ def _xlsx_sheets(formulas: Any, values: Any, limits: Limits) -> tuple[TableSheet
             for col, (f, v) in enumerate(zip(row_f, row_v, strict=False)):
                 is_formula = isinstance(f, str) and f.startswith("=") and f != v
                 if is_formula and (v is None or v in _EXCEL_ERRORS):
-                    uncomputed.append(_cell_error(ws_v.title, line, col, v))
+                    error = None if v is None else str(v)
+                    uncomputed.append(UncomputedCell(ws_v.title, line, col, error))
                 cells.append(_xlsx_value(v))
             collector.add(line, cells)
         sheets.append(collector.sheet())
@@ -297,23 +298,36 @@ def _xlsx_sheets(formulas: Any, values: Any, limits: Limits) -> tuple[TableSheet
     return tuple(sheets)
 
 
-def _cell_error(sheet: str | None, line: int, column: int, value: Any) -> dict[str, Any]:
-    message = (
-        f"formule en erreur ({value})" if value is not None else "formule sans valeur calculée"
-    )
-    return {
-        "field": f"{column_name(column)}{line}",
-        "location": location(sheet, line, column),
-        "message": message,
-        "code": "formule-sans-valeur",
-    }
+@dataclass(frozen=True)
+class UncomputedCell:
+    """A formula cell without a computed value (`error` None) or whose value is a
+    spreadsheet error (« #DIV/0! »...)."""
+
+    sheet: str | None
+    line: int
+    column: int
+    error: str | None = None
+
+    def problem_entry(self) -> dict[str, str]:
+        """Its entry in the problem's `errors`: the cell (« B2 »), where it is, why."""
+        message = (
+            f"formule en erreur ({self.error})"
+            if self.error is not None
+            else "formule sans valeur calculée"
+        )
+        return {
+            "field": f"{column_name(self.column)}{self.line}",
+            "location": location(self.sheet, self.line, self.column),
+            "message": message,
+            "code": "formule-sans-valeur",
+        }
 
 
-def _uncomputed(errors: list[dict[str, Any]]) -> DomainError:
+def _uncomputed(cells: list[UncomputedCell]) -> DomainError:
     return InvalidPayload(
         "Des cellules contiennent une formule sans valeur calculée ou en erreur : ouvrez le "
         "fichier dans votre tableur, vérifiez ces cellules et enregistrez-le de nouveau.",
-        errors=errors[:100],
+        errors=[cell.problem_entry() for cell in cells[:100]],
         extra={"code": "formule-sans-valeur"},
     )
 
@@ -411,7 +425,7 @@ class _OdsState:
     limits: Limits
     counted: list[int] = field(default_factory=lambda: [0])
     sheets: list[TableSheet] = field(default_factory=list)
-    uncomputed: list[dict[str, Any]] = field(default_factory=list)
+    uncomputed: list[UncomputedCell] = field(default_factory=list)
     collector: _Collector | None = None
     line: int = 0
 
@@ -456,7 +470,7 @@ def _ods_row(row: Element, state: _OdsState) -> None:
             continue
         span = int(cell.get(_T_COLS_REPEATED, "1"))
         if cell.get(_T_FORMULA) is not None and cell.get(_O_VALUE_TYPE) is None:
-            state.uncomputed.append(_cell_error(collector.name, state.line + 1, position, None))
+            state.uncomputed.append(UncomputedCell(collector.name, state.line + 1, position))
         value = _ods_value(cell)
         if value is not None:
             if position + span > limits.max_columns:
