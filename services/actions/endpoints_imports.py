@@ -180,7 +180,10 @@ async def deposer(
         )
         return Created(
             body=report.body,
-            headers={"ETag": report.etag, "Location": _location(convention_id, report.body["id"])},
+            headers={
+                "ETag": report.etag,
+                "Location": _location(convention_id, str(report.body["id"])),
+            },
         )
 
     return respond(await run())

@@ -16,13 +16,14 @@ speed would buy nothing for a new dependency).
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TypedDict
 
 from pydantic import ValidationError
 
@@ -35,6 +36,7 @@ from kernel.tabular import (
     HeaderMapping,
     Sheet,
     TableRow,
+    TableSheet,
     as_date,
     as_text,
 )
@@ -43,10 +45,20 @@ from kernel.tabular.reader import column_name
 from kernel.validation_messages import french_message
 from services.actions.rules import FICHE_LABELS, Priorite, StatutAction, refus_rattachement
 from services.actions.schemas import LigneImport
+from services.actions.schemas_imports import ErreurLigne, LigneRapport, PorteurReconnu
 
 SEPARATEURS = re.compile(r"[;\n]+")
 SIREN = re.compile(r"^\d{9}$")
 INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+
+
+# A field's value: read from a cell (text, a date, the porteurs' ids), checked, or
+# written by a commit (also an axe's id, None for a new axe; a parent's référence).
+Valeur = str | dt.date | uuid.UUID | list[uuid.UUID] | None
+# By field key. Not a TypedDict: a row holds only the fields its mapping feeds, the
+# fiche's fields come from `rules.FICHE_LABELS`, and each is read and checked by its
+# key taken from `CHAMPS`; a change names the fields that change.
+Valeurs = dict[str, Valeur]
 
 
 class Operation(StrEnum):
@@ -220,7 +232,7 @@ class ActionExistante:
     id: uuid.UUID
     axe_id: uuid.UUID
     parent_id: uuid.UUID | None
-    valeurs: Mapping[str, Any]  # the `PLAIN_FIELDS` fields, as stored
+    valeurs: Mapping[str, object]  # the `PLAIN_FIELDS` fields, as stored
     porteur_ids: tuple[uuid.UUID, ...]
 
     @property
@@ -244,6 +256,16 @@ class Plan:
 # --- the report ----------------------------------------------------------------------
 
 
+class Porteur(TypedDict):
+    """A porteur of a row, matched (`PorteurReconnu` in the report): read by key, as
+    callers of `essai` always have."""
+
+    saisi: str
+    organisation_id: uuid.UUID
+    nom: str
+    par: str
+
+
 @dataclass
 class Ligne:
     ligne: int
@@ -255,40 +277,48 @@ class Ligne:
     axe: str | None = None
     axe_nouveau: bool = False
     changements: list[str] = field(default_factory=list)
-    erreurs: list[dict[str, Any]] = field(default_factory=list)
+    erreurs: list[ErreurLigne] = field(default_factory=list)
     avertissements: list[str] = field(default_factory=list)
-    porteurs: list[dict[str, Any]] = field(default_factory=list)
+    porteurs: list[Porteur] = field(default_factory=list)
     # What a commit writes: the action (when it exists) and its fields.
     action_id: uuid.UUID | None = None
     axe_id: uuid.UUID | None = None
-    valeurs: dict[str, Any] = field(default_factory=dict)
+    valeurs: Valeurs = field(default_factory=dict)
 
-    def refuse(self, champ: str | None, column: int | None, message: str, **extra: Any) -> None:
-        self.erreurs.append(
-            {
-                "ligne": self.ligne,
-                "colonne": column_name(column) if column is not None else None,
-                "champ": BY_KEY[champ].label if champ else None,
-                "message": message,
-                **extra,
-            }
+    def refuse(
+        self,
+        champ: str | None,
+        column: int | None,
+        message: str,
+        suggestions: list[str] | None = None,
+    ) -> None:
+        erreur = ErreurLigne(
+            ligne=self.ligne,
+            colonne=column_name(column) if column is not None else None,
+            champ=BY_KEY[champ].label if champ else None,
+            message=message,
         )
+        if suggestions is not None:
+            # Assigned, so set: the report (dumped without unset fields) has the key on
+            # a porteur's error only, as it always had.
+            erreur.suggestions = suggestions
+        self.erreurs.append(erreur)
 
-    def report(self) -> dict[str, Any]:
-        return {
-            "ligne": self.ligne,
-            "reference": self.reference,
-            "titre": self.titre,
-            "operation": self.operation.value,
-            "action_parente": self.parent,
-            "axe": self.axe,
-            "axe_nouveau": self.axe_nouveau,
-            "action_id": str(self.action_id) if self.action_id else None,
-            "changements": self.changements,
-            "porteurs": self.porteurs,
-            "erreurs": self.erreurs,
-            "avertissements": self.avertissements,
-        }
+    def report(self) -> LigneRapport:
+        return LigneRapport(
+            ligne=self.ligne,
+            reference=self.reference,
+            titre=self.titre,
+            operation=self.operation.value,
+            action_parente=self.parent,
+            axe=self.axe,
+            axe_nouveau=self.axe_nouveau,
+            action_id=self.action_id,
+            changements=self.changements,
+            porteurs=[PorteurReconnu(**p) for p in self.porteurs],
+            erreurs=self.erreurs,
+            avertissements=self.avertissements,
+        )
 
 
 @dataclass
@@ -350,7 +380,7 @@ class Porteurs:
                 found = self.by_name.get(_norm(saisi))
             if found is not None:
                 ligne.porteurs.append(
-                    {"saisi": saisi, "organisation_id": str(found.id), "nom": found.nom, "par": par}
+                    Porteur(saisi=saisi, organisation_id=found.id, nom=found.nom, par=par)
                 )
                 ids.append(found.id)
                 continue
@@ -373,9 +403,9 @@ class Porteurs:
 
 def _read_row(
     row: TableRow, mapping: Mapping[str, int], porteurs: Porteurs, ligne: Ligne
-) -> dict[str, Any]:
+) -> Valeurs:
     """The row's values by field, typed; each bad cell is one error of `ligne`."""
-    values: dict[str, Any] = {}
+    values: Valeurs = {}
     for champ in CHAMPS:
         column = mapping.get(champ.key)
         if column is None:
@@ -384,17 +414,17 @@ def _read_row(
         try:
             if champ.column.type is CellType.date:
                 values[champ.key] = as_date(cell)
-            else:
-                values[champ.key] = as_text(cell)
+                continue
+            text = as_text(cell)
         except CellError as exc:
             ligne.refuse(champ.key, column, str(exc))
             continue
-        text = values[champ.key]
+        values[champ.key] = text
         if text is None:
             continue
         if champ.key == "statut":
-            values["statut"] = _choice(text, StatutAction)
-            if values["statut"] is None:
+            statut = values["statut"] = _choice(text, StatutAction)
+            if statut is None:
                 ligne.refuse("statut", column, f"statut inconnu « {text} » (attendu : {_STATUTS})")
         elif champ.key == "priorite":
             values["priorite"] = _choice(text, Priorite) or text
@@ -403,7 +433,13 @@ def _read_row(
     return values
 
 
-def _validate(values: dict[str, Any], mapping: Mapping[str, int], ligne: Ligne) -> dict[str, Any]:
+def _text(values: Valeurs, key: str) -> str | None:
+    """A text field's value (None when empty, unmapped or unreadable)."""
+    value = values.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _validate(values: Valeurs, mapping: Mapping[str, int], ligne: Ligne) -> Valeurs:
     """The fields through the API's own constraints (lengths, référence, dates' order)."""
     plain = {k: values[k] for k in PLAIN_FIELDS if k in values and values[k] is not None}
     try:
@@ -418,7 +454,7 @@ def _validate(values: dict[str, Any], mapping: Mapping[str, int], ligne: Ligne) 
     return {k: (v.value if isinstance(v, StrEnum) else v) for k, v in out.items()}
 
 
-def _stored(value: Any) -> Any:
+def _stored(value: object) -> object:
     return value.value if isinstance(value, StrEnum) else value
 
 
@@ -435,7 +471,7 @@ def essai(
     porteurs = Porteurs(plan.porteurs)
     axes = _Axes(plan.axes)
     lignes: list[Ligne] = []
-    read: list[tuple[Ligne, dict[str, Any], dict[str, Any]]] = []
+    read: list[tuple[Ligne, Valeurs, Valeurs]] = []
     first_line: dict[str, int] = {}
     for row in rows:
         ligne = Ligne(row.line, None, None)
@@ -443,14 +479,12 @@ def essai(
         if missing:
             continue
         values = _read_row(row, columns, porteurs, ligne)
-        ligne.reference, ligne.titre = values.get("reference"), values.get("titre")
-        ligne.parent = values.get("parent")
+        ligne.reference, ligne.titre = _text(values, "reference"), _text(values, "titre")
+        ligne.parent = _text(values, "parent")
         # A sous-action's axe is its action's: its own cell may stay empty.
         needed = ("reference", "titre", "porteurs") + (() if ligne.parent else ("axe",))
         for key in needed:
-            if not values.get(key) and not any(
-                e["champ"] == BY_KEY[key].label for e in ligne.erreurs
-            ):
+            if not values.get(key) and not any(e.champ == BY_KEY[key].label for e in ligne.erreurs):
                 ligne.refuse(key, columns[key], f"« {BY_KEY[key].label} » est obligatoire.")
         checked = _validate(values, columns, ligne)
         reference = ligne.reference
@@ -464,13 +498,14 @@ def essai(
                 )
             else:
                 first_line[reference] = row.line
-        if values.get("axe") and not ligne.parent:
-            axes.place(ligne, values["axe"])
+        axe = _text(values, "axe")
+        if axe and not ligne.parent:
+            axes.place(ligne, axe)
         read.append((ligne, values, checked))
     famille = _Famille(plan, [ligne for ligne, _, _ in read], "parent" in columns)
     for ligne, values, checked in read:
         if ligne.parent is not None:
-            famille.attach(ligne, values.get("axe"), axes, columns["parent"])
+            famille.attach(ligne, _text(values, "axe"), axes, columns["parent"])
         if ligne.erreurs:
             continue
         existing = plan.actions.get(str(ligne.reference))
@@ -584,7 +619,7 @@ def _cle(action: ActionExistante) -> Cle:
 
 def _plan_row(
     ligne: Ligne,
-    checked: dict[str, Any],
+    checked: Valeurs,
     existing: ActionExistante | None,
     plan: Plan,
     columns: Mapping[str, int],
@@ -598,9 +633,10 @@ def _plan_row(
         ligne.operation, ligne.valeurs = Operation.creation, checked
         return
     ligne.action_id = existing.id
-    changes: dict[str, Any] = {}
+    changes: Valeurs = {}
     for key, value in checked.items():
         if key == "porteur_ids":
+            assert isinstance(value, list)
             if set(value) != set(existing.porteur_ids):
                 changes[key] = value
         elif key == "statut" and value is None:
@@ -633,7 +669,9 @@ def _plan_row(
     ligne.operation = Operation.modification if changes else Operation.inchangee
 
 
-def rows_of_first_sheet(sheets: Sequence[Any]) -> tuple[Sequence[Any], Sequence[TableRow]]:
+def rows_of_first_sheet(
+    sheets: Sequence[TableSheet],
+) -> tuple[Sequence[CellValue], Sequence[TableRow]]:
     """The header and rows the import reads: the first sheet's (a template's « Aide »
     sheet, or a user's other sheets, are never imported)."""
     first = sheets[0]

@@ -20,16 +20,17 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
 from kernel.errors import Conflict, InvalidPayload, NotFound, PayloadTooLarge
 from kernel.etag import Preconditions, etag_for
+from kernel.json_response import JsonObject
 from kernel.principal import Principal
-from kernel.tabular import HeaderMapping, Sheet, TableRow, guess_mapping, read_table
+from kernel.tabular import CellValue, HeaderMapping, Sheet, TableRow, guess_mapping, read_table
 from kernel.tabular.mapping import How, Match, normalise_header
 from kernel.tabular.reader import MiB, column_name
 from services.actions import imports, service
@@ -46,6 +47,7 @@ from services.actions.imports import (
 )
 from services.actions.models import Action, Axe, ImportPlan
 from services.actions.schemas import ActionIn, ActionPatch, AxeIn
+from services.actions.schemas_imports import Colonne, Correspondance, RapportImport, Totaux
 
 IMPORT_TTL = dt.timedelta(hours=24)
 MAX_BYTES = 10 * MiB
@@ -154,7 +156,7 @@ async def build_plan(
 
 @dataclass(frozen=True)
 class Fichier:
-    header: Sequence[Any]
+    header: Sequence[CellValue]
     rows: Sequence[TableRow]
 
 
@@ -170,13 +172,13 @@ def mapping_of(imp: ImportPlan) -> dict[str, int]:
     return {k: int(str(v)) for k, v in imp.correspondance.items() if v is not None}
 
 
-def _guessed(header: Sequence[Any]) -> HeaderMapping:
+def _guessed(header: Sequence[CellValue]) -> HeaderMapping:
     return guess_mapping(header, EXPECTED)
 
 
 def correspondance(
-    header: Sequence[Any], columns: Mapping[str, int], confirmee: bool
-) -> dict[str, Any]:
+    header: Sequence[CellValue], columns: Mapping[str, int], confirmee: bool
+) -> Correspondance:
     guessed = {m.key: m for m in _guessed(header).matches}
     out = []
     for champ in CHAMPS:
@@ -184,58 +186,68 @@ def correspondance(
         match: Match | None = guessed.get(champ.key)
         sure = match.confidence if match is not None and match.column == col else None
         out.append(
-            {
-                "champ": champ.key,
-                "libelle": champ.label,
-                "obligatoire": champ.required,
-                "colonne": column_name(col) if col is not None else None,
-                "entete": str(header[col]) if col is not None and col < len(header) else None,
-                "certitude": 1.0 if confirmee and col is not None else sure,
-            }
+            Colonne(
+                champ=champ.key,
+                libelle=champ.label,
+                obligatoire=champ.required,
+                colonne=column_name(col) if col is not None else None,
+                entete=str(header[col]) if col is not None and col < len(header) else None,
+                certitude=1.0 if confirmee and col is not None else sure,
+            )
         )
     used = set(columns.values())
     ignored = [str(h) for i, h in enumerate(header) if h is not None and i not in used]
     exact = all(
         m.how is How.exact for m in guessed.values() if columns.get(m.key) == m.column
     ) and all(columns.get(c.key) is not None for c in CHAMPS if c.required)
-    return {
-        "colonnes": out,
-        "confirmee": confirmee,
-        "a_confirmer": not confirmee and not exact,
-        "colonnes_ignorees": ignored,
-    }
+    return Correspondance(
+        colonnes=out,
+        confirmee=confirmee,
+        a_confirmer=not confirmee and not exact,
+        colonnes_ignorees=ignored,
+    )
 
 
 def rapport(
     imp: ImportPlan, fichier: Fichier, columns: Mapping[str, int], result: Essai
-) -> dict[str, Any]:
+) -> RapportImport:
     counts = result.counts()
-    return {
-        "id": str(imp.id),
-        "convention_id": str(imp.convention_id),
-        "nom_fichier": imp.nom_fichier,
-        "etat": imp.etat,
-        "valide": result.valide,
-        "correspondance": correspondance(fichier.header, columns, imp.confirmee),
-        "colonnes_manquantes": result.colonnes_manquantes,
-        "axes_nouveaux": result.axes_nouveaux,
-        "totaux": {
-            "creation": counts[Operation.creation.value],
-            "modification": counts[Operation.modification.value],
-            "inchangee": counts[Operation.inchangee.value],
-            "refusee": counts[Operation.refusee.value],
-        },
-        "lignes": [ligne.report() for ligne in result.lignes],
-        "cree_le": imp.created_at.isoformat(),
-        "expire_le": imp.expire_le.isoformat(),
-    }
+    return RapportImport(
+        id=imp.id,
+        convention_id=imp.convention_id,
+        nom_fichier=imp.nom_fichier,
+        etat=imp.etat,
+        valide=result.valide,
+        correspondance=correspondance(fichier.header, columns, imp.confirmee),
+        colonnes_manquantes=result.colonnes_manquantes,
+        axes_nouveaux=result.axes_nouveaux,
+        totaux=Totaux(
+            creation=counts[Operation.creation.value],
+            modification=counts[Operation.modification.value],
+            inchangee=counts[Operation.inchangee.value],
+            refusee=counts[Operation.refusee.value],
+        ),
+        lignes=[ligne.report() for ligne in result.lignes],
+        cree_le=imp.created_at,
+        expire_le=imp.expire_le,
+    )
+
+
+def stored(report: RapportImport) -> JsonObject:
+    """The report as stored (`ImportPlan.rapport`) and answered: its JSON, the unset
+    fields left out (an error's suggestions: a porteur's only), dates as `isoformat`
+    writes them (orjson without its UTC « Z »), as imports have always been kept."""
+    body = orjson.loads(orjson.dumps(report.model_dump(exclude_unset=True), default=str))
+    assert isinstance(body, dict)
+    return body
 
 
 @dataclass
 class Report:
-    body: dict[str, Any]
+    body: JsonObject  # the answer, as stored
     etag: str
     essai: Essai | None = None
+    rapport: RapportImport | None = None  # when just computed
 
 
 async def _run(
@@ -262,9 +274,10 @@ async def _run(
     result = imports.essai(fichier.rows, columns, plan)
     fingerprint = empreinte(axes, actions)
     imp.empreinte_plan = fingerprint
-    body = rapport(imp, fichier, columns, result)
+    computed = rapport(imp, fichier, columns, result)
+    body = stored(computed)
     imp.rapport = body
-    return Report(body, import_etag(imp, fingerprint), result), actions
+    return Report(body, import_etag(imp, fingerprint), result, computed), actions
 
 
 # --- the routes' work ------------------------------------------------------------------
@@ -463,7 +476,9 @@ async def commit(
         axe_id = ligne.axe_id or new_axes[normalise_header(str(ligne.axe))]
         parent_id = ids[ligne.parent] if ligne.parent is not None else None
         if ligne.operation is Operation.creation:
-            data = ActionIn(axe_id=axe_id, parent_id=parent_id, **ligne.valeurs)
+            data = ActionIn.model_validate(
+                {"axe_id": axe_id, "parent_id": parent_id, **ligne.valeurs}
+            )
             created = await service.add_action(ctx, session, principal, convention, data)
             ligne.action_id = created.id
             ids[str(ligne.reference)] = created.id
@@ -476,14 +491,16 @@ async def commit(
             action = by_id[ligne.action_id] if ligne.action_id else None
             assert action is not None
             await service.change_action(
-                session, principal, convention, action, ActionPatch(**valeurs)
+                session, principal, convention, action, ActionPatch.model_validate(valeurs)
             )
     imp.etat = VALIDE
     imp.version += 1
     imp.updated_at = ctx.settings.now()
-    body = dict(report.body)
-    body["etat"] = VALIDE
-    body["lignes"] = [ligne.report() for ligne in result.lignes]
+    assert report.rapport is not None
+    valide = report.rapport.model_copy(
+        update={"etat": VALIDE, "lignes": [ligne.report() for ligne in result.lignes]}
+    )
+    body = stored(valide)
     imp.rapport = body
     axes, actions_after = await plan_rows(session, convention_id, for_update=False)
     imp.empreinte_plan = empreinte(axes, actions_after)
@@ -527,8 +544,8 @@ def prefilled(
         if a.parent_id is not None:
             children.setdefault(a.parent_id, []).append(a)
     titres = {a.id: a.titre for a in axes}
-    lignes: list[dict[str, Any]] = []
-    a_part: list[tuple[Any, ...]] = []
+    lignes: list[dict[str, CellValue]] = []
+    a_part: list[tuple[CellValue, ...]] = []
     ordered = sorted(actions, key=lambda a: a.position)
     for axe in axes:
         for top in (a for a in ordered if a.axe_id == axe.id and a.parent_id is None):
@@ -551,5 +568,5 @@ def prefilled(
     return imports.Prerempli(lignes, a_part)
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: CellValue | StrEnum) -> CellValue:
     return value.value if isinstance(value, StrEnum) else value
