@@ -485,3 +485,48 @@ async def test_the_form_holds_one_file(api: Api, db_engine: AsyncEngine) -> None
     assert r.status_code == 422
     assert "« fichier »" in r.json()["detail"]
     assert await count(db_engine, ImportPlan) == 0
+
+
+async def test_the_stored_report_is_the_one_answered(api: Api, db_engine: AsyncEngine) -> None:
+    """The report an upload answers is the one stored and answered again (GET on an
+    unchanged plan, after a commit): same keys, same values; an error has
+    `suggestions` only when it is a porteur's."""
+    rows = [row("1.1", "Ouvrir un LAEP", porteurs="Colectivite X test"), row("1.2", "")]
+    report = await upload(api, workbook(rows))
+    body = report.json()
+    async with AsyncSession(db_engine) as session:
+        stored = (await session.execute(select(ImportPlan.rapport))).scalar_one()
+    assert stored == body
+    assert (await api.get(CAF_A_AGENT, report.headers["location"])).json() == body
+    erreurs = [e for ligne in body["lignes"] for e in ligne["erreurs"]]
+    assert [sorted(e) for e in erreurs] == [
+        ["champ", "colonne", "ligne", "message", "suggestions"],
+        ["champ", "colonne", "ligne", "message"],
+    ]
+    assert sorted(body["lignes"][0]) == sorted(LIGNE_RAPPORT_KEYS)
+    fixed = await upload(api, workbook([row("1.1", "Ouvrir un LAEP")]))
+    done = await commit(api, fixed)
+    assert done.status_code == 200
+    async with AsyncSession(db_engine) as session:
+        imp = await session.get(ImportPlan, uuid.UUID(fixed.json()["id"]))
+        assert imp is not None
+    assert imp.rapport == done.json()
+    assert done.json()["etat"] == "validé"
+    assert done.json()["lignes"][0]["action_id"] is not None
+    assert (await api.get(CAF_A_AGENT, fixed.headers["location"])).json() == done.json()
+
+
+LIGNE_RAPPORT_KEYS = (
+    "ligne",
+    "reference",
+    "titre",
+    "operation",
+    "action_parente",
+    "axe",
+    "axe_nouveau",
+    "action_id",
+    "changements",
+    "porteurs",
+    "erreurs",
+    "avertissements",
+)
