@@ -30,13 +30,14 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import IO
 from xml.etree.ElementTree import Element, ParseError
 
 import openpyxl
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 from openpyxl.utils import get_column_letter
+from openpyxl.workbook.workbook import Workbook
 
 from kernel import sniffing
 from kernel.errors import DomainError, InvalidPayload, PayloadTooLarge, UnsupportedMediaType
@@ -226,7 +227,7 @@ _EXCEL_ERRORS = frozenset(
 )
 
 
-def _xlsx_value(value: Any) -> CellValue:
+def _xlsx_value(value: object) -> CellValue:
     if value is None or isinstance(value, str | bool | int | Decimal | dt.date):
         return value if value != "" else None
     if isinstance(value, float):
@@ -267,7 +268,7 @@ def _xlsx_refusal(exc: BaseException) -> DomainError:
     return _corrupt("XLSX")
 
 
-def _xlsx_sheets(formulas: Any, values: Any, limits: Limits) -> tuple[TableSheet, ...]:
+def _xlsx_sheets(formulas: Workbook, values: Workbook, limits: Limits) -> tuple[TableSheet, ...]:
     if len(values.sheetnames) > limits.max_sheets:
         raise _too_many_sheets(limits)
     counted = [0]
@@ -430,7 +431,7 @@ class _OdsState:
     line: int = 0
 
 
-def _ods_sheets(content: Any, limits: Limits) -> tuple[TableSheet, ...]:
+def _ods_sheets(content: IO[bytes], limits: Limits) -> tuple[TableSheet, ...]:
     state = _OdsState(limits)
     stack: list[Element] = []
     for event, element in iterparse(content, events=("start", "end"), forbid_dtd=True):
