@@ -277,16 +277,24 @@ def exception_response(exc: Exception, path: str) -> Response:
 
 
 def validation_entries(
-    errors: Sequence[Mapping[str, Any]], location: str | None = None
+    errors: Sequence[Mapping[str, Any]], location: str | None = None, body: object = None
 ) -> list[dict[str, Any]]:
     """Problem `errors` entries from pydantic's errors. Their `loc` starts with the
     location (``body``, ``query``...) unless `location` is given (a model validated
-    on its own, as a multipart form's fields)."""
+    on its own, as a multipart form's fields).
+
+    A body that is one of several models told apart by its `type` (a discriminated
+    union: the kinds of export) has pydantic name the branch in `loc` (``national``
+    before ``annee``): not a field of the body, so it is left out of the field and the
+    pointer."""
+    tag = body.get("type") if isinstance(body, dict) else None
     out = []
     for err in errors:
         loc = [str(part) for part in err.get("loc", ())]
         if location is not None:
             loc = [location, *loc]
+        if tag is not None and loc[:2] == ["body", str(tag)]:
+            del loc[1]
         code = err.get("type", "")
         if code == "json_invalid":
             # FastAPI locates a body that is not JSON at a character offset, not a field.
@@ -346,7 +354,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             "La requête contient des champs invalides ou manquants.",
             slug="validation",
             instance=request.url.path,
-            errors=validation_entries(exc.errors()),
+            errors=validation_entries(exc.errors(), body=exc.body),
         )
 
     async def on_http_error(request: Request, exc: Exception) -> Response:

@@ -56,8 +56,14 @@ def _answer(export: Export, status_code: int = 200, **headers: str) -> Response:
         "jusqu'à l'état `prêt` (ou `échec`, avec son motif). Le fichier se télécharge "
         "ensuite pendant 24 heures, par le seul demandeur. Une campagne : les personnes de "
         "la Caf (la leur par défaut) et les lecteurs nationaux (Caf à préciser) ; 403 pour "
-        "une collectivité, 404 pour une autre Caf. Trois exports au plus en attente ou en "
-        "cours par personne (429 au-delà)."
+        "une collectivité, 404 pour une autre Caf. L'export `national` (lecteurs "
+        "nationaux seuls, 403 sinon) : pour une année (`annee`), la feuille « Suivis » "
+        "(chaque action de chaque convention × chaque trimestre commencé, précédée de la "
+        "Caf et de la convention) et la feuille « Agrégats » (par Caf puis au total : "
+        "conventions, actions, suivis attendus, validés, à compléter, soumis, en "
+        "brouillon, non renseignés, taux de suivis validés, actions en retard) ; en CSV, "
+        "celle que nomme `feuille`. Trois exports au plus en attente ou en cours par "
+        "personne (429 au-delà)."
     ),
     responses={
         202: {"headers": {"Location": _LOCATION, "Retry-After": _RETRY_AFTER}},

@@ -51,6 +51,7 @@ class TypeExport(StrEnum):
     """Le genre d'un export volumineux : ce qu'il contient."""
 
     campagne_caf = "campagne-caf"
+    national = "national"
 
 
 class DemandeExport(Input):

@@ -274,7 +274,8 @@ class ActionListed(NamedTuple):
     seq: int
 
 
-def _late(today: ColumnElement[dt.date]) -> ColumnElement[bool]:
+def late_on(today: ColumnElement[dt.date]) -> ColumnElement[bool]:
+    """`rules.en_retard` in SQL: the action is late on `today`."""
     clos = literal([s.value for s in STATUTS_CLOS], ARRAY(String))
     return (Action.date_echeance < today) & (Action.statut != all_(clos))
 
@@ -313,8 +314,8 @@ ACTIONS_LIST = list_query(
             type_coerce(value, ARRAY(Uuid))
         ),
         # en_retard=true: late on that day; en_retard=false: not late (or no due date).
-        "en_retard_au": _late,
-        "a_jour_au": lambda value: ~_late(value) | Action.date_echeance.is_(None),
+        "en_retard_au": late_on,
+        "a_jour_au": lambda value: ~late_on(value) | Action.date_echeance.is_(None),
     },
 )
 

@@ -186,8 +186,14 @@ async def campaign_rows(
 def _active_during() -> ColumnElement[bool]:
     """Conventions in force during the quarter of the bind parameters ``t_debut`` and
     ``t_fin``."""
-    debut = bindparam("t_debut", type_=Date)
-    fin_t = bindparam("t_fin", type_=Date)
+    return in_force_during(bindparam("t_debut", type_=Date), bindparam("t_fin", type_=Date))
+
+
+def in_force_during(
+    debut: ColumnElement[dt.date], fin_t: ColumnElement[dt.date]
+) -> ColumnElement[bool]:
+    """Conventions in force at some day of [debut, fin_t] (signed, begun, not ended nor
+    résiliée before it: `rules.fin_effective`)."""
     fin = func.least(
         ref.c.date_fin,
         func.coalesce(ref.c.date_effet_resiliation - literal(1), ref.c.date_fin),

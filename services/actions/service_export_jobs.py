@@ -25,8 +25,9 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.errors import Conflict, DomainError, NotFound, TooManyRequests
@@ -41,15 +42,18 @@ from services.actions.export_genres import DemandeExport, GenreExport, TypeExpor
 from services.actions.models import Export
 from services.actions.schemas_exports import EtatExport, ExportOut
 from services.actions.service_exports import FormatExport
+from services.actions.service_exports_national import NATIONAL, DemandeNational
 from services.actions.settings import ActionsSettings
 
 _log = logging.getLogger("coop.actions")
 
 # Every kind of large export (export_genres.py says how to add one).
-GENRES: dict[TypeExport, GenreExport[Any]] = {TypeExport.campagne_caf: CAMPAGNE_CAF}
-# The request's body: one kind's request (a union discriminated by `type` once there
-# are several: `Annotated[A | B, Field(discriminator="type")]`).
-DemandeExportIn = DemandeCampagneCaf
+GENRES: dict[TypeExport, GenreExport[Any]] = {
+    TypeExport.campagne_caf: CAMPAGNE_CAF,
+    TypeExport.national: NATIONAL,
+}
+# The request's body: one kind's request, told apart by `type`.
+DemandeExportIn = Annotated[DemandeCampagneCaf | DemandeNational, Field(discriminator="type")]
 
 # How long a finished export (its file, or its failure) is kept: the one retention rule
 # of exports (then 404, and deleted by `actions.export-purge`).

@@ -612,9 +612,24 @@ def _requester(side: str) -> Expected:
     return out
 
 
+async def _ask_national(w: World, who: str, side: Side, ok: bool) -> int:
+    body = {"type": "national", "format": "csv", "annee": int(PERIODE[:4])}
+    status = await w.call(who, "POST", "/api/v1/exports", json=body)
+    await _run_exports(w)
+    return status
+
+
+def _national_readers(status: int) -> Expected:
+    """The national export: national readers alone; anyone else 403 (a role's right)."""
+    out = everyone(403)
+    out["national"] = status
+    return out
+
+
 EXPORT_ROWS: dict[tuple[str, str], list[Row]] = {
     ("POST", "/api/v1/exports"): [
-        (f"campagne {n}", n, _ask_export, _caf_people(n, 202)) for n in ("A", "B")
+        *[(f"campagne {n}", n, _ask_export, _caf_people(n, 202)) for n in ("A", "B")],
+        ("national", "A", _ask_national, _national_readers(202)),
     ],
     ("GET", "/api/v1/exports"): [("mine", "A", get("/api/v1/exports"), everyone())],
     ("GET", "/api/v1/exports/{export_id}"): [
