@@ -42,6 +42,7 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/coop bench run
 	$(BIN)/coop bench rappels
+	$(BIN)/coop bench exports
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

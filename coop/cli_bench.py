@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -44,6 +44,16 @@ def _check_endpoints(keys: set[str]) -> None:
             f"points d'accès inconnus : {', '.join(sorted(keys - known))} "
             f"(connus : {', '.join(sorted(known))})"
         )
+
+
+def _report(out: Path, name: str, results: dict[str, Any], report: str) -> None:
+    """One measure's figures: `<name>.json` and `<name>.md` in `out`, the report printed."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    (out / f"{name}.md").write_text(report + "\n")
+    Console().print(Markdown(report))
 
 
 @app.command(help="Charge le jeu de données (COPY en masse dans les tables de chaque service).")
@@ -117,19 +127,35 @@ def rappels(
     out: Annotated[Path, typer.Option(help="Dossier des résultats")] = Path("benchmarks/results"),
 ) -> None:
     """A campaign's opening and J-15 reminders, measured (coop.bench.rappels)."""
-    import json
-
     from coop.bench.rappels import markdown
     from coop.bench.rappels import run as run_rappels
 
     _check_scale(scale)
     results = run_rappels(scale, seed, console)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "rappels.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    (out / "rappels.md").write_text(markdown(results) + "\n")
-    Console().print(Markdown(markdown(results)))
+    _report(out, "rappels", results, markdown(results))
     if not results["one_per_person"]:
         console.print("[red]Mesure invalide : des personnes ont reçu plusieurs messages.[/]")
+        raise typer.Exit(1)
+
+
+@app.command(
+    help="Mesure l'export national (toutes les lignes de suivi d'une année) dans chaque "
+    "format sur le jeu de données : durée, mémoire (RSS), lignes, cibles à côté."
+)
+def exports(
+    scale: ScaleOpt = "national",
+    seed: SeedOpt = 2024,
+    out: Annotated[Path, typer.Option(help="Dossier des résultats")] = Path("benchmarks/results"),
+) -> None:
+    """The national export in each format, through the export job (coop.bench.exports)."""
+    from coop.bench.exports import failed, markdown
+    from coop.bench.exports import run as run_exports
+
+    _check_scale(scale)
+    results = run_exports(scale, seed, console)
+    _report(out, "exports", results, markdown(results))
+    if failed(results):
+        console.print("[red]Mesure invalide : un export a échoué ou son fichier est incomplet.[/]")
         raise typer.Exit(1)
 
 

@@ -30,7 +30,7 @@ ABANDONNEE = StatutAction.abandonnee.value
 
 MARKER_TABLE = "public.coop_bench_dataset"
 # Bumped when the generator changes: a data set from an older one is generated again.
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 SCHEMAS = ("conventions", "actions", "documents", "gateway")
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 
@@ -130,12 +130,14 @@ async def load_actions(loader: Loader, p: Plan, rng: random.Random) -> None:
     axes_t, actions_t = _table(m, "actions.axes"), _table(m, "actions.actions")
     ind_t, suivis_t = _table(m, "actions.indicateurs"), _table(m, "actions.suivis")
     events_t = _table(m, "actions.suivi_evenements")
+    valeurs_t = _table(m, "actions.valeurs_indicateurs")
     bench_caf = p.cafs[0].id
     axes: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     indicateurs: list[dict[str, Any]] = []
     suivis: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    valeurs: list[dict[str, Any]] = []
     for c in p.conventions:
         n_axes = min(len(AXES), max(2, c.n_actions // 8))
         axe_ids = [bench_id(f"axe:{c.index}:{k}") for k in range(n_axes)]
@@ -220,6 +222,22 @@ async def load_actions(loader: Loader, p: Plan, rng: random.Random) -> None:
                     continue
                 suivi_id = bench_id(f"suivi:{c.index}:{a}:{periode}")
                 contenu = {"avancement": rng.randint(0, 100), "statut_action": statut}
+                valeur = rng.randint(0, 80)
+                if etat == "validé":
+                    # A validated suivi's values are its indicators' values of the quarter.
+                    valeurs.append(
+                        {
+                            "id": bench_id(f"valeur:{c.index}:{a}:{periode}"),
+                            "indicateur_id": ind_ids[0],
+                            "periode": periode,
+                            "valeur": Decimal(valeur),
+                            "commentaire": None,
+                            "source": None,
+                            "auteur": "bench",
+                            "auteur_nom": None,
+                            "version": 1,
+                        }
+                    )
                 suivis.append(
                     {
                         "id": suivi_id,
@@ -235,7 +253,7 @@ async def load_actions(loader: Loader, p: Plan, rng: random.Random) -> None:
                         "alerte": rng.random() < 0.05,
                         "alerte_message": None,
                         "valeurs": orjson.dumps(
-                            [{"indicateur_id": str(ind_ids[0]), "valeur": str(rng.randint(0, 80))}]
+                            [{"indicateur_id": str(ind_ids[0]), "valeur": str(valeur)}]
                         ).decode(),
                         "commentaire_validation": None,
                         "auteur": "bench",
@@ -265,6 +283,7 @@ async def load_actions(loader: Loader, p: Plan, rng: random.Random) -> None:
     await loader.copy(ind_t, indicateurs)
     await loader.copy(suivis_t, suivis)
     await loader.copy(events_t, events)
+    await loader.copy(valeurs_t, valeurs)
     plans, campagnes = campaign_counters(actions, suivis)
     await loader.copy(_table(m, "actions.compteurs_plans"), plans)
     await loader.copy(_table(m, "actions.compteurs_campagnes"), campagnes)

@@ -53,13 +53,7 @@ def campaign_days(today: dt.date) -> tuple[Trimestre, dt.date, dt.date]:
 
 
 def run(scale: str, seed: int, console: Console) -> dict[str, Any]:
-    url, embedded = stack.ensure_database(scale)
-    try:
-        stack.migrate(url)
-        return asyncio.run(_run(url, scale, seed, console))
-    finally:
-        if embedded:
-            stack.stop_database()
+    return stack.on_database(scale, lambda url: _run(url, scale, seed, console))
 
 
 async def _reset(url: str) -> None:

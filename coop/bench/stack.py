@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 from coop import connections
 from coop.apps import APPS, migration_trees
@@ -20,6 +22,7 @@ from kernel.migrations import upgrade
 BENCH_DATA_DIR = ".coop/bench-pgdata"
 WORK_DIR = Path(".coop/bench")
 BASELINE_FACTORY = "coop.bench.baseline:create_app"
+T = TypeVar("T")
 
 
 def ensure_database(scale: str, data_dir: str = BENCH_DATA_DIR) -> tuple[str, bool]:
@@ -52,6 +55,18 @@ def stop_database(data_dir: str = BENCH_DATA_DIR) -> None:
     """Stop the embedded server `ensure_database` started (as `coop run` stops its own)."""
     with contextlib.suppress(Exception):
         stop_embedded(data_dir)
+
+
+def on_database(scale: str, work: Callable[[str], Coroutine[Any, Any, T]]) -> T:
+    """`work(url)` run on the bench's database of `scale`, migrated (the embedded server
+    it started stopped afterwards): the figures measured in this process."""
+    url, embedded = ensure_database(scale)
+    try:
+        migrate(url)
+        return asyncio.run(work(url))
+    finally:
+        if embedded:
+            stop_database()
 
 
 def migrate(url: str) -> list[str]:

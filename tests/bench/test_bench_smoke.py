@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import asyncpg
 import pytest
 
 from kernel.database import asyncpg_dsn
+from tests.bench.cli import coop_bench
 from tests.support.compteurs import assert_counters_match_a_rescan
 
 EXPECTED = {
@@ -35,35 +33,11 @@ EXPECTED = {
 @pytest.mark.slow
 def test_bench_runs_end_to_end_on_the_tiny_data_set(database_url: str, tmp_path: Path) -> None:
     out = tmp_path / "results"
-    env = {**os.environ, "DATABASE_URL": database_url}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "coop.cli",
-            "bench",
-            "run",
-            "--scale",
-            "tiny",
-            "--requests",
-            "12",
-            "--seconds",
-            "1",
-            "--load-requests",
-            "48",
-            "--load-seconds",
-            "1",
-            "--rounds",
-            "2",
-            "--out",
-            str(out),
-        ],
-        env=env,
-        capture_output=True,
-        timeout=300,
-        check=False,
+    coop_bench(
+        database_url,
+        *("run", "--scale", "tiny", "--requests", "12", "--seconds", "1"),
+        *("--load-requests", "48", "--load-seconds", "1", "--rounds", "2", "--out", str(out)),
     )
-    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     results = json.loads((out / "latest.json").read_text())
     assert set(results["endpoints"]) == EXPECTED, results.get("missing")
     cpu_ms: Counter[str] = Counter()

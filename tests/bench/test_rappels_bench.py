@@ -7,40 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from kernel.database import asyncpg_dsn
+from tests.bench.cli import coop_bench
 
 
 @pytest.mark.slow
 def test_opening_and_j15_make_one_message_per_person_once(
     database_url: str, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "coop.cli",
-            "bench",
-            "rappels",
-            "--scale",
-            "tiny",
-            "--out",
-            str(tmp_path),
-        ],
-        env=env,
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    coop_bench(database_url, "rappels", "--scale", "tiny", "--out", str(tmp_path))
     results = json.loads((tmp_path / "rappels.json").read_text())
     assert results["one_per_person"] is True
     for step in ("ouverture", "j15"):

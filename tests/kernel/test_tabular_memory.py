@@ -4,9 +4,7 @@ under 256 MiB, the file complete. Rows come from an async iterator, as from a cu
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
-import zipfile
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +13,7 @@ import anyio
 import psutil
 import pytest
 
+from coop.bench.memory import PeakRss, count_in_zip_entry, count_lines
 from kernel.tabular import CellType, Column, Row, Sheet, csv_chunks, ods_chunks, xlsx_chunks
 
 ROWS = 400_000
@@ -54,44 +53,6 @@ async def _rows() -> AsyncIterator[Row]:
         yield _POOL[i % len(_POOL)]
 
 
-class _PeakRss:
-    """The process's RSS sampled every 20 ms in a thread: its growth over the baseline."""
-
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.base = self.peak = self.process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self) -> _PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.base
-
-
-def _count_in_zip_entry(path: Path, entry: str, marker: bytes) -> int:
-    """Occurrences of `marker` in an entry, inflated chunk by chunk (never whole)."""
-    count, tail = 0, b""
-    with zipfile.ZipFile(path) as z, z.open(entry) as f:
-        while chunk := f.read(1 << 20):
-            data = tail + chunk
-            count += data.count(marker)
-            tail = data[-(len(marker) - 1) :]
-    return count
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "ods"])
 async def test_four_hundred_thousand_rows_in_bounded_memory(fmt: str, tmp_path: Path) -> None:
@@ -99,7 +60,7 @@ async def test_four_hundred_thousand_rows_in_bounded_memory(fmt: str, tmp_path: 
     chunks = {"csv": csv_chunks, "xlsx": xlsx_chunks, "ods": ods_chunks}[fmt](sheet)
     path = tmp_path / f"export.{fmt}"
     started, cpu = time.monotonic(), sum(psutil.Process().cpu_times()[:2])
-    with _PeakRss() as rss:
+    with PeakRss() as rss:
         async with await anyio.open_file(path, "wb") as out:
             async for chunk in chunks:
                 await out.write(chunk)
@@ -112,10 +73,8 @@ async def test_four_hundred_thousand_rows_in_bounded_memory(fmt: str, tmp_path: 
     )
     assert rss.growth < MAX_GROWTH
     if fmt == "csv":
-        with path.open("rb") as f:
-            lines = sum(block.count(b"\r\n") for block in iter(lambda: f.read(1 << 20), b""))
-        assert lines == ROWS + 1
+        assert count_lines(path) == ROWS + 1
     elif fmt == "xlsx":
-        assert _count_in_zip_entry(path, "xl/worksheets/sheet1.xml", b"<row ") == ROWS + 1
+        assert count_in_zip_entry(path, "xl/worksheets/sheet1.xml", b"<row ") == ROWS + 1
     else:
-        assert _count_in_zip_entry(path, "content.xml", b"<table:table-row>") == ROWS + 1
+        assert count_in_zip_entry(path, "content.xml", b"<table:table-row>") == ROWS + 1
