@@ -144,19 +144,23 @@ async def test_xlsx_cells_are_typed_and_text_stays_text() -> None:
     assert book["Indicateurs"]["B3"].value == 2.5
 
 
-def _xlsx_temporaries() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("coop-xlsx-*"))
+def _left_in(folder: Path) -> list[Path]:
+    return list(folder.iterdir())
 
 
-async def test_xlsx_leaves_no_temporary_file() -> None:
-    before = _xlsx_temporaries()
+async def test_xlsx_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This process's temporary files in a folder of the test's own: the machine's /tmp
+    # also holds those of the exports other tests (and worktrees) write meanwhile.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     await exported("xlsx", suivi_sheet())
     stream = xlsx_chunks(suivi_sheet())
     await anext(stream)  # a client that goes away after the first chunk
     await stream.aclose()
     with pytest.raises(TypeError):  # a failure half-way leaves nothing either
         await exported("xlsx", Sheet("S", [Column("Rang", CellType.integer)], [(1,), ("2",)]))
-    assert _xlsx_temporaries() == before
+    assert _left_in(tmp_path) == []
 
 
 async def test_a_sheet_name_spreadsheets_refuse_is_cleaned() -> None:
