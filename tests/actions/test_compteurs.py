@@ -89,7 +89,9 @@ class Writes:
         self.axes: dict[uuid.UUID, str] = {}
         self.actions: dict[str, uuid.UUID] = {}  # action id -> convention
         self.top: set[str] = set()  # actions that are not sous-actions
-        self.suivis: set[tuple[str, str]] = set()  # (action id, periode) created
+        # (action id, periode) created, in creation order: a seeded pick must not depend on
+        # the random ids' order, or a seed's sequence changes from run to run.
+        self.suivis: dict[tuple[str, str], None] = {}
         self.done: dict[str, int] = {}  # kind -> writes that succeeded
 
     async def setup(self) -> None:
@@ -140,12 +142,12 @@ class Writes:
         )
         self._count("suivi", r.status_code)
         if r.status_code == 201:
-            self.suivis.add((action_id, periode))
+            self.suivis[action_id, periode] = None
 
     def _pick_suivi(self) -> tuple[str, uuid.UUID, str] | None:
         if not self.suivis:
             return None
-        action_id, periode = self.rng.choice(sorted(self.suivis))
+        action_id, periode = self.rng.choice(list(self.suivis))
         return action_id, self.actions[action_id], periode
 
     async def change_alert(self) -> None:
@@ -197,7 +199,7 @@ class Writes:
         self._count("suppression", r.status_code)
         if r.status_code == 204:
             del self.actions[action_id]
-            self.suivis = {(a, p) for a, p in self.suivis if a != action_id}
+            self.suivis = {(a, p): None for a, p in self.suivis if a != action_id}
 
     async def due_date(self) -> None:
         conv = self.rng.choice(list(AGENT))
