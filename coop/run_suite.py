@@ -176,6 +176,9 @@ def run_suite(console: Console, *, ready_timeout: float = 120.0) -> None:
     check_connections(env, console)
     children: list[Child] = []
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # Started in the background by a non-interactive shell (`coop run &`), SIGINT comes
+    # in ignored: `coop run` is stopped by Ctrl-C/SIGINT however it was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     exit_code = 0
     mailbox = contextlib.ExitStack()
     try:
