@@ -4,7 +4,7 @@ The actions service keeps an adopted bilan's report (ODT and PDF) as documents o
 convention: it sends each file to the documents service's internal route
 ``PUT /internal/v1/conventions/{convention_id}/documents-systeme/{cle}`` with a service
 token, the file as the body and its description as query parameters. `cle` names the
-file in the suite (``bilan:<id>:pdf``): a second PUT of the same key changes nothing and
+file in the suite (``bilan-<id>.pdf``): a second PUT of the same key changes nothing and
 answers the document already kept, so a sender retrying after a lost answer keeps it
 exactly once. The documents service scans it like any upload, and such documents are
 read by whoever reads the convention but edited, versioned or deleted by nobody.

@@ -115,7 +115,7 @@ async def archive_one(
             {
                 "type": TYPE_DOCUMENT[TypeBilan(bilan.type)],
                 "titre": rapport.titre,
-                "nom_fichier": nom_fichier(rapport, fmt).replace("/", "-"),
+                "nom_fichier": nom_fichier(rapport, fmt),
                 "bilan_id": str(bilan.id),
             },
             content,

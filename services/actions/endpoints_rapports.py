@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from kernel.database import DbSession
 from kernel.etag import IfNoneMatch
 from kernel.idempotency import IdempotentRoute
-from kernel.sniffing import content_disposition, name_from_title
+from kernel.sniffing import content_disposition
 from services.actions import repository as repo
 from services.actions import service_bilans, service_rapports
 from services.actions.rights import BilanRead
@@ -64,7 +64,7 @@ async def _rapport(
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
     if preconditions.not_modified(tag.removeprefix("W/")):
         return Response(status_code=304, headers=headers)
-    name = name_from_title(service_rapports.nom_fichier(rapport, fmt))
+    name = service_rapports.nom_fichier(rapport, fmt)
     headers |= {
         "Content-Disposition": content_disposition(name),
         "X-Content-Type-Options": "nosniff",

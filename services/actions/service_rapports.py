@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.convention_ref import ConventionRef
+from kernel.sniffing import name_from_title
 from services.actions import repository_suivis as srepo
 from services.actions.models import Action, Bilan, Indicateur, Suivi, SuiviEvenement
 from services.actions.report_bilan import (
@@ -248,4 +249,5 @@ async def render(rapport: BilanRapport, fmt: FormatRapport) -> bytes:
 
 
 def nom_fichier(rapport: BilanRapport, fmt: FormatRapport) -> str:
-    return f"{rapport.titre}.{fmt.value}"
+    """The report's file name, downloaded or kept by the documents service alike."""
+    return name_from_title(f"{rapport.titre}.{fmt.value}")
