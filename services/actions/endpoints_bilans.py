@@ -261,6 +261,35 @@ async def adopter(
 
 
 @router.post(
+    "/bilans/{bilan_id}/rapport/archivage",
+    tags=["bilans"],
+    response_model=BilanDetail,
+    summary="Relancer l'archivage du rapport du bilan",
+    description=(
+        "Le service des documents a refusé pour de bon le rapport d'un bilan adopté "
+        "(`archivage_rapport.etat` « échec », avec son motif) : une fois la cause levée, "
+        "un agent de la Caf ou le référent d'une collectivité signataire relance son "
+        "archivage. L'échec est effacé, le rapport repasse « en attente » et sera envoyé "
+        "de nouveau ; la relance est inscrite à l'historique du bilan. Réponse : le bilan. "
+        "Archivage en attente, déjà conservé, ou bilan non adopté : 409."
+    ),
+)
+async def relancer_archivage(
+    bilan_id: uuid.UUID,
+    ctx: Ctx,
+    session: DbSession,
+    principal: BilanAdopt,
+) -> Response:
+    """Those who adopt the bilan relaunch its report's archiving after a refusal for good."""
+    return await _bilan_post(
+        ctx,
+        session,
+        principal,
+        lambda: service_bilans.relancer_archivage(session, principal, bilan_id),
+    )
+
+
+@router.post(
     "/bilans/{bilan_id}/accords-cdsf",
     tags=["bilans"],
     response_model=BilanDetail,

@@ -482,6 +482,48 @@ async def adopter(
     return bilan, convention
 
 
+async def relancer_archivage(
+    session: AsyncSession, principal: Principal, bilan_id: uuid.UUID
+) -> tuple[Bilan, ConventionRef]:
+    """Once the cause of a refusal for good is fixed (archive_rapports.py: the job no
+    longer sends the report), those who adopt the bilan clear the failure: the job
+    sends the report again on its next run. Only a failure is relaunched (409 else)."""
+    bilan, convention = await load_bilan(session, principal, bilan_id, for_update=True)
+    require_bilan_adopter(principal, convention)
+    etat = archivage(bilan)
+    if etat is None:
+        raise Conflict(
+            "Seul le rapport d'un bilan adopté est archivé parmi les documents de la convention.",
+            extra={"code": "archivage-pas-en-echec"},
+        )
+    if etat.etat != EtatArchivage.echec:
+        raise Conflict(
+            "L'archivage du rapport n'est pas en échec : "
+            + (
+                "il est déjà conservé parmi les documents de la convention."
+                if etat.etat == EtatArchivage.conserve
+                else "il est en attente, le rapport sera envoyé sans autre action."
+            ),
+            extra={"code": "archivage-pas-en-echec"},
+        )
+    before = BILAN.snapshot(bilan)
+    motif = bilan.rapport_archivage_motif
+    bilan.rapport_archivage_echec_le = None
+    bilan.rapport_archivage_motif = None
+    await repo.touch(session, bilan)
+    await session.flush()
+    await HISTORY.record(
+        session,
+        principal,
+        BILAN,
+        bilan,
+        before,
+        evenement="relance de l'archivage du rapport",
+        details={"motif_refus": motif},
+    )
+    return bilan, convention
+
+
 async def accorder(
     session: AsyncSession,
     principal: Principal,

@@ -9,8 +9,10 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
+from sqlalchemy import func, update
 
 from services.actions import service_export_jobs
+from services.actions.models import Bilan
 from tests.authz.world import (
     PERIODE,
     Call,
@@ -185,6 +187,22 @@ async def _adopt(w: World, who: str, side: Side, ok: bool) -> int:
     return await w.call(
         who, "POST", f"{path}/adoption", json=body, if_match=await w.etag("actions", path)
     )
+
+
+async def _relance_archivage(w: World, who: str, side: Side, ok: bool) -> int:
+    """An adopted bilan whose report the documents service refused for good (as the
+    job records it); for those refused, the side's draft (their 404/403 comes first)."""
+    bilan = side.bilan
+    if ok:
+        bilan = await w.new_bilan(side, adopted=True)
+        async with w.apps["actions"].state.sessionmaker() as session:
+            await session.execute(
+                update(Bilan)
+                .where(Bilan.id == uuid.UUID(bilan))
+                .values(rapport_archivage_echec_le=func.now(), rapport_archivage_motif="Refusé.")
+            )
+            await session.commit()
+    return await w.call(who, "POST", f"/api/v1/bilans/{bilan}/rapport/archivage")
 
 
 async def _accord(w: World, who: str, side: Side, ok: bool) -> int:
@@ -535,6 +553,10 @@ ROWS: dict[tuple[str, str], list[Row]] = {
     ),
     ("DELETE", "/api/v1/bilans/{bilan_id}"): both("brouillon", _delete_bilan, "caf_writes", 204),
     ("POST", "/api/v1/bilans/{bilan_id}/adoption"): both("adopt", _adopt, "adopters"),
+    # Its report's archiving, relaunched after a refusal for good: those who adopt it.
+    ("POST", "/api/v1/bilans/{bilan_id}/rapport/archivage"): both(
+        "relaunch", _relance_archivage, "adopters"
+    ),
     # Each collectivité records its own agreement: not even the Caf's agents for it.
     ("POST", "/api/v1/bilans/{bilan_id}/accords-cdsf"): [
         ("accord A", "A", _accord, {**porteur_writes("A"), "caf_a_agent": 403}),

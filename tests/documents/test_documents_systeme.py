@@ -239,3 +239,47 @@ async def test_a_refusal_for_good_stops_the_retries_a_transient_one_does_not(
                 )
             )
             assert listing["items"] == []
+
+        # The cause fixed (the limit back), those who adopt the bilan relaunch it: the
+        # failure cleared, recorded in the bilan's history, the next run keeps both files.
+        relance = f"/api/v1/bilans/{bilan}/rapport/archivage"
+        headers = auth_headers(CAF_A_AGENT, "actions")
+        r = await actions.post(relance, headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["archivage_rapport"] == {"etat": "en attente", "le": None, "motif": None}
+        async with sessionmaker() as session:
+            entry = (
+                await session.execute(
+                    text(
+                        "SELECT evenement, details, auteur_id FROM actions.historique "
+                        "WHERE objet_id = :id ORDER BY le DESC, id DESC LIMIT 1"
+                    ),
+                    {"id": bilan},
+                )
+            ).one()
+        assert entry.evenement == "relance de l'archivage du rapport"
+        assert entry.details == {"motif_refus": archivage["motif"]}
+        # Relaunched again while it waits: nothing to relaunch, 409 in French.
+        r = await actions.post(relance, headers=headers)
+        assert r.status_code == 409, r.text
+        assert r.json()["code"] == "archivage-pas-en-echec"
+        assert "en attente" in r.json()["detail"]
+        async with documents_app() as documents:
+            kept = await archive_pending(sessionmaker, documents, ACTIONS, "http://documents")
+            assert kept == 1
+            listing = ok(
+                await documents.get(
+                    f"/api/v1/conventions/{convs.a}/documents", headers=h(X_REFERENT)
+                )
+            )
+            assert sorted(d["derniere_version"]["type_contenu"] for d in listing["items"]) == [
+                "application/pdf",
+                "application/vnd.oasis.opendocument.text",
+            ]
+        archivage = await _archivage(actions, bilan)
+        assert archivage["etat"] == "conservé"
+        # Already kept: 409 too, and the bilan stays « conservé ».
+        r = await actions.post(relance, headers=headers)
+        assert r.status_code == 409, r.text
+        assert "déjà conservé" in r.json()["detail"]
+        assert (await _archivage(actions, bilan))["etat"] == "conservé"
