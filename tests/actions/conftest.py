@@ -24,9 +24,11 @@ from services.actions.settings import ActionsSettings
 from tests.support.apps import running
 from tests.support.personas import (
     CAF_A,
+    CAF_A_AGENT,
     CAF_B,
     COLLECTIVITE_X,
     COLLECTIVITE_Y,
+    X_CONTRIBUTEUR,
     auth_headers,
     stable_id,
 )
@@ -153,6 +155,30 @@ class Api:
         body.update(fields)
         r = await self.post(who, f"/api/v1/conventions/{convention}/actions", json=body)
         assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    async def indicateur(self, action_id: str, **fields: Any) -> dict[str, Any]:
+        """An indicator of the action, created by the Caf A agent."""
+        body = {"libelle": "Places créées", "nature": "réalisation", "unite": "places"} | fields
+        r = await self.post(CAF_A_AGENT, f"/api/v1/actions/{action_id}/indicateurs", json=body)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    async def suivi_valide(self, action_id: str, periode: str, **fields: Any) -> dict[str, Any]:
+        """A suivi filled and submitted by collectivité X's contributeur, then validated by
+        the Caf A agent (art. 9: the Caf validates the suivi)."""
+        path = f"/api/v1/actions/{action_id}/suivis"
+        r = await self.post(X_CONTRIBUTEUR, path, json={"periode": periode} | fields)
+        assert r.status_code == 201, r.text
+        path = f"{path}/{periode}"
+        r = await self.post(
+            X_CONTRIBUTEUR, f"{path}/soumission", headers={"if-match": r.headers["etag"]}
+        )
+        assert r.status_code == 200, r.text
+        r = await self.post(
+            CAF_A_AGENT, f"{path}/validation", headers={"if-match": r.headers["etag"]}, json={}
+        )
+        assert r.status_code == 200, r.text
         return dict(r.json())
 
 

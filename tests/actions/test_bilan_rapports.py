@@ -18,7 +18,6 @@ from tests.support.personas import (
     CAF_A_AGENT,
     CAF_B_AGENT,
     COLLECTIVITE_X,
-    X_CONTRIBUTEUR,
     X_LECTEUR,
 )
 from tests.support.system_tools import require_program
@@ -51,39 +50,17 @@ async def _plan_with_a_validated_suivi(api: Api) -> dict[str, Any]:
         porteur_ids=[str(COLLECTIVITE_X)],
         statut="en cours",
     )
-    ind = await api.post(
-        CAF_A_AGENT,
-        f"/api/v1/actions/{action['id']}/indicateurs",
-        json={
-            "libelle": "Places créées",
-            "nature": "réalisation",
-            "unite": "places",
-            "cibles": {"2026": 40},
-        },
+    ind = await api.indicateur(action["id"], cibles={"2026": 40})
+    suivi = await api.suivi_valide(
+        action["id"],
+        "2026-T1",
+        statut_action="en cours",
+        avancement=65,
+        realisations="Ouverture de 12 places supplémentaires.",
+        difficultes="Recrutement d'auxiliaires de puériculture.",
+        valeurs=[{"indicateur_id": ind["id"], "valeur": 27}],
     )
-    assert ind.status_code == 201, ind.text
-    base = f"/api/v1/actions/{action['id']}/suivis"
-    r = await api.post(
-        X_CONTRIBUTEUR,
-        base,
-        json={
-            "periode": "2026-T1",
-            "statut_action": "en cours",
-            "avancement": 65,
-            "realisations": "Ouverture de 12 places supplémentaires.",
-            "difficultes": "Recrutement d'auxiliaires de puériculture.",
-            "valeurs": [{"indicateur_id": ind.json()["id"], "valeur": 27}],
-        },
-    )
-    assert r.status_code == 201, r.text
-    path = f"{base}/2026-T1"
-    r = await api.post(
-        X_CONTRIBUTEUR, f"{path}/soumission", headers={"if-match": r.headers["etag"]}
-    )
-    r = await api.post(
-        CAF_A_AGENT, f"{path}/validation", json={}, headers={"if-match": r.headers["etag"]}
-    )
-    assert r.json()["etat"] == "validé", r.text
+    assert suivi["etat"] == "validé", suivi
     return action
 
 

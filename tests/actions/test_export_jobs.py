@@ -146,36 +146,17 @@ async def _plan(conventions: httpx.AsyncClient, api: Api) -> tuple[dict[str, str
         statut="en cours",
         date_echeance="2026-03-31",
     )
-    ind = await api.post(
-        CAF_A_AGENT,
-        f"/api/v1/actions/{action['id']}/indicateurs",
-        json={"libelle": "Places créées", "nature": "réalisation", "unite": "places"}
-        | {"cibles": {"2026": 40}},
-    )
-    assert ind.status_code == 201, ind.text
-    r = await api.post(
-        X_CONTRIBUTEUR,
-        f"/api/v1/actions/{action['id']}/suivis",
-        json={
-            "periode": "2026-T1",
-            "statut_action": "en cours",
-            "avancement": 45,
-            "realisations": "Deux ateliers",
-            "difficultes": "-2 animateurs",
-            "valeurs": [{"indicateur_id": ind.json()["id"], "valeur": 12}],
-        },
-    )
-    assert r.status_code == 201, r.text
+    ind = await api.indicateur(action["id"], cibles={"2026": 40})
     # Validated: its indicator value counts (art. 9: the Caf validates the suivi).
-    path = f"/api/v1/actions/{action['id']}/suivis/2026-T1"
-    r = await api.post(
-        X_CONTRIBUTEUR, f"{path}/soumission", headers={"if-match": r.headers["etag"]}
+    await api.suivi_valide(
+        action["id"],
+        "2026-T1",
+        statut_action="en cours",
+        avancement=45,
+        realisations="Deux ateliers",
+        difficultes="-2 animateurs",
+        valeurs=[{"indicateur_id": ind["id"], "valeur": 12}],
     )
-    assert r.status_code == 200, r.text
-    r = await api.post(
-        CAF_A_AGENT, f"{path}/validation", headers={"if-match": r.headers["etag"]}, json={}
-    )
-    assert r.status_code == 200, r.text
     axe2 = await api.axe(CAF_A_AGENT, gresivaudan, "Jeunesse")
     await api.action(CAF_A_AGENT, gresivaudan, axe2["id"], titre=FORMULA)
     axe3 = await api.axe(CAF_B_AGENT, caf_b, "Autre Caf")

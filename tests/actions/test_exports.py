@@ -35,7 +35,6 @@ from tests.support.personas import (
     CAF_B_AGENT,
     COLLECTIVITE_X,
     COLLECTIVITE_Y,
-    X_CONTRIBUTEUR,
     X_LECTEUR,
     Y_CONTRIBUTEUR,
 )
@@ -85,45 +84,23 @@ async def build_plan(conventions: httpx.AsyncClient, api: Api) -> Plan:
         date_echeance="2026-03-31",
     )
     other = await api.action(CAF_A_AGENT, cid, axe["id"], titre=FORMULA, statut="réalisée")
-    ind = await api.post(
-        CAF_A_AGENT,
-        f"/api/v1/actions/{action['id']}/indicateurs",
-        json={
-            "libelle": "Places créées",
-            "nature": "réalisation",
-            "unite": "places",
-            "cibles": {"2026": 40},
-        },
-    )
-    assert ind.status_code == 201, ind.text
+    ind = await api.indicateur(action["id"], cibles={"2026": 40})
     # A value the quarter before: the 2026-T1 one is a fall from it.
     r = await api.put(
         CAF_A_AGENT,
-        f"/api/v1/actions/{action['id']}/indicateurs/{ind.json()['id']}/valeurs/2025-T4",
+        f"/api/v1/actions/{action['id']}/indicateurs/{ind['id']}/valeurs/2025-T4",
         json={"valeur": 15},
     )
     assert r.status_code == 201, r.text
-    suivi = await api.post(
-        X_CONTRIBUTEUR,
-        f"/api/v1/actions/{action['id']}/suivis",
-        json={
-            "periode": "2026-T1",
-            "statut_action": "en cours",
-            "avancement": 45,
-            "realisations": "Deux ateliers ; « un local »",
-            "difficultes": "-2 animateurs",
-            "valeurs": [{"indicateur_id": ind.json()["id"], "valeur": 12}],
-        },
+    await api.suivi_valide(
+        action["id"],
+        "2026-T1",
+        statut_action="en cours",
+        avancement=45,
+        realisations="Deux ateliers ; « un local »",
+        difficultes="-2 animateurs",
+        valeurs=[{"indicateur_id": ind["id"], "valeur": 12}],
     )
-    assert suivi.status_code == 201, suivi.text
-    path = f"/api/v1/actions/{action['id']}/suivis/2026-T1"
-    etag = suivi.headers["etag"]
-    r = await api.post(X_CONTRIBUTEUR, f"{path}/soumission", headers={"if-match": etag})
-    assert r.status_code == 200, r.text
-    r = await api.post(
-        CAF_A_AGENT, f"{path}/validation", headers={"if-match": r.headers["etag"]}, json={}
-    )
-    assert r.status_code == 200, r.text
     return Plan(cid, action, other)
 
 
