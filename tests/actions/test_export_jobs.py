@@ -127,7 +127,9 @@ class Seen:
     calc: Path
 
 
-async def _plan(conventions: httpx.AsyncClient, api: Api) -> tuple[dict[str, str], dict[str, Any]]:
+async def campaign_plan(
+    conventions: httpx.AsyncClient, api: Api
+) -> tuple[dict[str, str], dict[str, Any]]:
     voiron = await make_convention(
         conventions, signataire_ids=(COLLECTIVITE_X, COLLECTIVITE_Y), titre="CTG de Voiron"
     )
@@ -176,7 +178,7 @@ async def seen(
         running(conv_app) as conventions,
         clocked(database_url, db_engine, httpx.ASGITransport(app=conv_app)) as api,
     ):
-        titles, action = await _plan(conventions, api)
+        titles, action = await campaign_plan(conventions, api)
         asked = {fmt: await api.ask(CAF_A_AGENT, fmt=fmt) for fmt in ("ods", "xlsx", "csv")}
         assert {a["etat"] for a in asked.values()} == {"en attente"}
         too_many = await api.post(CAF_A_AGENT, EXPORTS, json=campagne())

@@ -27,7 +27,7 @@ from services.actions.models import Export
 from services.actions.service_exports_national import COLONNES_AGREGATS, COLONNES_SUIVIS
 from tests.actions.conftest import Api
 from tests.actions.test_campagnes import suivi
-from tests.actions.test_export_jobs import EXPORTS, FORMULA, TODAY, _plan, clocked
+from tests.actions.test_export_jobs import EXPORTS, FORMULA, TODAY, campaign_plan, clocked
 from tests.support.apps import running
 from tests.support.conventions import AUDIENCE, conventions_app, seed_organisations
 from tests.support.office import CALC_TO_CSV, convert
@@ -65,11 +65,11 @@ class Seen:
 
 
 async def _world(conventions: httpx.AsyncClient, api: Api) -> dict[str, tuple[str, str]]:
-    """The Caf campaign's world (`test_export_jobs._plan`: Caf A's Voiron and
+    """The Caf campaign's world (`test_export_jobs.campaign_plan`: Caf A's Voiron and
     Grésivaudan, Caf B's Valence; action 4.1, late, its 2026-T1 suivi validated with an
     indicator value), and more: 4.1's suivi of the year before (not in 2026's export) and
     of 2026-T2, an abandoned action with a suivi, one sent back, a draft at Caf B."""
-    _, late = await _plan(conventions, api)
+    _, late = await campaign_plan(conventions, api)
     listed = await conventions.get(
         "/api/v1/conventions", params={"limit": 50}, headers=auth_headers(NATIONAL, AUDIENCE)
     )
